@@ -1,0 +1,7 @@
+//! obsim: a deterministic simulation and chaos-testing harness for the log and trace
+//! pipeline Fluent Bit → Fluentd → Redis → Dash0 (logs) and OTel Collector → Dash0 (spans,
+//! metrics). See `../shared/DESIGN.md` for the architecture and the determinism rules.
+
+pub mod proto;
+pub mod record;
+pub mod world;

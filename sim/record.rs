@@ -1,0 +1,1 @@
+//! (placeholder: the pipeline's record types)
