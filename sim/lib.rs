@@ -4,4 +4,5 @@
 
 pub mod proto;
 pub mod record;
+pub mod units;
 pub mod world;

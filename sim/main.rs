@@ -1,1 +1,74 @@
-fn main() {}
+//! The `obsim` command line.
+//!
+//! `obsim probe` runs the world's determinism probe and prints its event-log hash; the
+//! pipeline's `run`, `check`, `replay` and `chaos` commands build on the same world.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use obsim::units::parse_duration;
+use obsim::world::probe::{self, ProbeConfig};
+
+/// Deterministic simulation and chaos testing of a Fluent Bit → Fluentd → Redis → Dash0
+/// observability pipeline.
+#[derive(Parser)]
+#[command(name = "obsim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the world's determinism probe (hosts exchanging messages over the simulated
+    /// network with skewed clocks) and print the event-log hash. The same seed prints the
+    /// same hash in any process on any machine.
+    Probe {
+        /// The seed of the run.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Node hosts besides the hub.
+        #[arg(long, default_value_t = 4)]
+        nodes: u32,
+        /// Simulated time to run, e.g. 30s, 2m.
+        #[arg(long, default_value = "30s", value_parser = parse_duration)]
+        duration: Duration,
+        /// Print every event, not only the hash.
+        #[arg(long)]
+        events: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Probe { seed, nodes, duration, events } => {
+            if nodes == 0 {
+                eprintln!("obsim probe: --nodes must be at least 1");
+                return ExitCode::from(2);
+            }
+            let config = ProbeConfig { seed, nodes_count: nodes, duration, ..ProbeConfig::default() };
+            match probe::run_with_log(config) {
+                Ok((outcome, log)) => {
+                    if events {
+                        let mut stdout = std::io::stdout().lock();
+                        if let Err(error) = log.write_text(&mut stdout) {
+                            eprintln!("obsim probe: writing events: {error}");
+                            return ExitCode::from(1);
+                        }
+                    }
+                    println!("seed {seed}");
+                    println!("simulated {:.3}s, {} events", outcome.elapsed.as_secs_f64(), outcome.events_count);
+                    println!("event-log hash {}", outcome.hash);
+                    println!("replay: obsim probe --seed {seed} --nodes {nodes} --duration {}", obsim::units::format_duration(duration));
+                    ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("obsim probe: {error} (seed {seed})");
+                    ExitCode::from(1)
+                }
+            }
+        }
+    }
+}

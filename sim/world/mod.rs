@@ -1,1 +1,356 @@
+//! The simulated world: one seeded turmoil simulation, a `Clock` per host, named random
+//! streams, and the event log whose hash identifies the run.
+//!
+//! Why one place: DESIGN.md §2 makes determinism the rule everything else rests on, and
+//! §7 asks that the mapping from pipeline parts to turmoil hosts live in one place (large
+//! fleets will later share hosts). Parts never build turmoil themselves; they get a
+//! [`HostCtx`] with their name, clock, randomness and event log, and talk only through
+//! turmoil's network.
+//!
+//! ```
+//! use obsim::world::WorldBuilder;
+//! use std::time::Duration;
+//!
+//! let mut world = WorldBuilder::new(7).duration(Duration::from_secs(5)).build();
+//! world.host("api", |ctx| async move {
+//!     ctx.record("api.up", format!("host time {}", ctx.clock().now_unix_nanos()));
+//!     Ok(())
+//! });
+//! let outcome = world.run_for(Duration::from_secs(1)).unwrap();
+//! assert_eq!(outcome.events_count, 2); // host.start and api.up
+//! ```
 
+mod clock;
+mod events;
+pub mod probe;
+mod seed;
+
+pub use clock::{Clock, true_elapsed_now};
+pub use events::{EVENTS_KEPT_LIMIT_DEFAULT, Event, EventLog, EventLogHash};
+pub use seed::Seed;
+
+use std::cell::Cell;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rand_chacha::ChaCha8Rng;
+
+/// The fixed epoch every run starts at unless a scenario says otherwise:
+/// 2026-01-01T00:00:00Z. Fixed because turmoil's default is the machine's clock.
+pub const EPOCH_UNIX_SECS_DEFAULT: u64 = 1_767_225_600;
+
+/// The default tick: DESIGN.md §7 measured turmoil's cost per tick per host pair; budgets
+/// are in seconds, so 10 ms resolution is plenty and ten times cheaper than 1 ms.
+pub const TICK_DEFAULT: Duration = Duration::from_millis(10);
+
+/// The name under which the harness itself records events (faults, crashes).
+pub const WORLD_HOST: &str = "world";
+
+/// Builds a [`World`]: seed first, everything else has a deterministic default.
+#[derive(Clone, Debug)]
+pub struct WorldBuilder {
+    seed: Seed,
+    epoch_unix_secs: u64,
+    tick: Duration,
+    duration: Duration,
+    message_latency_min: Duration,
+    message_latency_max: Duration,
+    events_kept_limit: usize,
+}
+
+impl WorldBuilder {
+    /// A world for `seed` with the default epoch, tick and latencies, running at most 10 min.
+    pub fn new(seed: u64) -> Self {
+        WorldBuilder {
+            seed: Seed(seed),
+            epoch_unix_secs: EPOCH_UNIX_SECS_DEFAULT,
+            tick: TICK_DEFAULT,
+            duration: Duration::from_secs(600),
+            message_latency_min: Duration::from_millis(1),
+            message_latency_max: Duration::from_millis(20),
+            events_kept_limit: EVENTS_KEPT_LIMIT_DEFAULT,
+        }
+    }
+
+    /// Unix seconds at true time zero.
+    pub fn epoch_unix_secs(&mut self, value: u64) -> &mut Self {
+        self.epoch_unix_secs = value;
+        self
+    }
+
+    /// The simulation step. Every host runs once per tick.
+    pub fn tick(&mut self, value: Duration) -> &mut Self {
+        assert!(!value.is_zero(), "a tick of zero never advances time");
+        self.tick = value;
+        self
+    }
+
+    /// The longest the world may run; turmoil is told the same (its default is 10 s).
+    pub fn duration(&mut self, value: Duration) -> &mut Self {
+        self.duration = value;
+        self
+    }
+
+    /// Per-message network latency, drawn by turmoil between these bounds.
+    pub fn message_latency(&mut self, min: Duration, max: Duration) -> &mut Self {
+        assert!(min <= max, "message latency min {min:?} exceeds max {max:?}");
+        self.message_latency_min = min;
+        self.message_latency_max = max;
+        self
+    }
+
+    /// How many events `events.log` keeps in memory (the hash covers all).
+    pub fn events_kept_limit(&mut self, value: usize) -> &mut Self {
+        self.events_kept_limit = value;
+        self
+    }
+
+    /// Builds the world. turmoil always gets a seed and the fixed epoch (DESIGN.md §2).
+    pub fn build<'a>(&self) -> World<'a> {
+        let epoch = UNIX_EPOCH + Duration::from_secs(self.epoch_unix_secs);
+        let sim = turmoil::Builder::new()
+            .rng_seed(self.seed.derive_u64("turmoil"))
+            .epoch(epoch)
+            .tick_duration(self.tick)
+            .simulation_duration(self.duration)
+            .min_message_latency(self.message_latency_min)
+            .max_message_latency(self.message_latency_max)
+            .build();
+        World {
+            sim,
+            seed: self.seed,
+            epoch,
+            epoch_unix_nanos: self.epoch_unix_secs.saturating_mul(1_000_000_000),
+            duration: self.duration,
+            events: EventLog::new(self.events_kept_limit),
+            clocks: BTreeMap::new(),
+            world_host: Arc::from(WORLD_HOST),
+        }
+    }
+}
+
+/// A running simulated world.
+pub struct World<'a> {
+    sim: turmoil::Sim<'a>,
+    seed: Seed,
+    epoch: SystemTime,
+    epoch_unix_nanos: u64,
+    duration: Duration,
+    events: EventLog,
+    /// Every host's clock by name: the one host map; a BTreeMap so any walk is in name order.
+    clocks: BTreeMap<Arc<str>, Clock>,
+    world_host: Arc<str>,
+}
+
+/// What a host's software gets each time it (re)starts.
+#[derive(Clone)]
+pub struct HostCtx {
+    name: Arc<str>,
+    incarnation: u32,
+    seed: Seed,
+    clock: Clock,
+    events: EventLog,
+}
+
+impl HostCtx {
+    /// The host's name, which is also its network name.
+    pub fn name(&self) -> &Arc<str> {
+        &self.name
+    }
+
+    /// How many times this host has started before (0 on first boot).
+    pub fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    /// The host's clock: stamp everything this host writes with it.
+    pub fn clock(&self) -> &Clock {
+        &self.clock
+    }
+
+    /// The event log, to record what this host does.
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    /// A random stream for `purpose` on this host in this incarnation. A restarted host
+    /// draws fresh numbers (new incarnation), yet the same seed replays the same restart.
+    pub fn rng(&self, purpose: &str) -> ChaCha8Rng {
+        self.seed.stream(&format!("{}/{}/{purpose}", self.name, self.incarnation))
+    }
+
+    /// Record an event on this host at the current true time.
+    pub fn record(&self, kind: &'static str, detail: String) {
+        self.events.record(&self.name, kind, detail);
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOutcome {
+    /// True simulated time reached.
+    pub elapsed: Duration,
+    /// The event log's hash: the run's identity.
+    pub hash: EventLogHash,
+    /// Events recorded.
+    pub events_count: u64,
+}
+
+/// Why a world could not go on.
+#[derive(Debug)]
+pub enum WorldError {
+    /// A host's software returned an error; the message names the host.
+    HostFailed { true_elapsed: Duration, message: String },
+    /// `run_for` was asked to go past the world's configured duration.
+    DurationExceeded { requested: Duration, duration: Duration },
+}
+
+impl std::fmt::Display for WorldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WorldError::HostFailed { true_elapsed, message } => {
+                write!(f, "host failed at {:.3}s: {message}", true_elapsed.as_secs_f64())
+            }
+            WorldError::DurationExceeded { requested, duration } => {
+                write!(f, "asked to run until {requested:?}, past the world's duration {duration:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WorldError {}
+
+impl<'a> World<'a> {
+    /// The run's seed.
+    pub fn seed(&self) -> Seed {
+        self.seed
+    }
+
+    /// Unix time at true time zero.
+    pub fn epoch(&self) -> SystemTime {
+        self.epoch
+    }
+
+    /// True simulated time since the run began.
+    pub fn elapsed(&self) -> Duration {
+        self.sim.elapsed()
+    }
+
+    /// The event log (shared with every host).
+    pub fn events(&self) -> &EventLog {
+        &self.events
+    }
+
+    /// Record an event as the harness (faults, checks), at the current true time.
+    pub fn record(&self, kind: &'static str, detail: String) {
+        self.events.record_at(self.sim.elapsed(), &self.world_host, kind, detail);
+    }
+
+    /// Adds a host named `name` whose software `software` builds; it is called again on
+    /// every restart with a fresh [`HostCtx`] (same clock, next incarnation).
+    pub fn host<F, Fut>(&mut self, name: &str, software: F) -> Clock
+    where
+        F: Fn(HostCtx) -> Fut + 'a,
+        Fut: Future<Output = turmoil::Result> + 'static,
+    {
+        let name: Arc<str> = Arc::from(name);
+        assert!(
+            !self.clocks.contains_key(&name),
+            "host {name} is registered twice: host names are the world's addresses"
+        );
+        let clock = Clock::new(self.epoch_unix_nanos);
+        self.clocks.insert(Arc::clone(&name), clock.clone());
+        let incarnations = Rc::new(Cell::new(0u32));
+        let (seed, events) = (self.seed, self.events.clone());
+        let host_name = Arc::clone(&name);
+        self.sim.host(&*name, move || {
+            let incarnation = incarnations.get();
+            incarnations.set(incarnation + 1);
+            let ctx = HostCtx {
+                name: Arc::clone(&host_name),
+                incarnation,
+                seed,
+                clock: clock.clone(),
+                events: events.clone(),
+            };
+            let software = software(ctx.clone());
+            async move {
+                ctx.record("host.start", format!("incarnation {}", ctx.incarnation));
+                // Errors name their host: turmoil reports them without it.
+                software.await.map_err(|error| format!("host {}: {error}", ctx.name).into())
+            }
+        });
+        self.clocks[&name].clone()
+    }
+
+    /// The clock of host `name`, for the fault injector.
+    pub fn clock(&self, name: &str) -> Option<&Clock> {
+        self.clocks.get(name)
+    }
+
+    /// Every host's name, in order.
+    pub fn host_names(&self) -> impl Iterator<Item = &Arc<str>> {
+        self.clocks.keys()
+    }
+
+    /// Crash host `name`: its software stops, in-memory state is gone, connections die.
+    pub fn crash(&mut self, name: &str) {
+        self.record("host.crash", name.to_string());
+        self.sim.crash(name);
+    }
+
+    /// Restart host `name` (crashed or running): its software starts again.
+    pub fn restart(&mut self, name: &str) {
+        self.record("host.restart", name.to_string());
+        self.sim.bounce(name);
+    }
+
+    /// Drop all packets between `a` and `b` (both ways) until repaired.
+    pub fn partition(&mut self, a: &str, b: &str) {
+        self.record("link.partition", format!("{a} <-> {b}"));
+        self.sim.partition(a, b);
+    }
+
+    /// Heal a partition between `a` and `b`.
+    pub fn repair(&mut self, a: &str, b: &str) {
+        self.record("link.repair", format!("{a} <-> {b}"));
+        self.sim.repair(a, b);
+    }
+
+    /// Direct access to turmoil for fault kinds the world does not wrap yet.
+    pub fn sim_mut(&mut self) -> &mut turmoil::Sim<'a> {
+        &mut self.sim
+    }
+
+    /// Advance one tick.
+    pub fn step(&mut self) -> Result<(), WorldError> {
+        self.sim.step().map(|_| ()).map_err(|error| WorldError::HostFailed {
+            true_elapsed: self.sim.elapsed(),
+            message: error.to_string(),
+        })
+    }
+
+    /// Step until true time reaches `until` (at most the world's duration).
+    pub fn run_for(&mut self, until: Duration) -> Result<RunOutcome, WorldError> {
+        if until > self.duration {
+            return Err(WorldError::DurationExceeded { requested: until, duration: self.duration });
+        }
+        // Bounded: each step advances time by one non-zero tick.
+        while self.sim.elapsed() < until {
+            self.step()?;
+        }
+        Ok(self.outcome())
+    }
+
+    /// The outcome so far.
+    pub fn outcome(&self) -> RunOutcome {
+        RunOutcome {
+            elapsed: self.sim.elapsed(),
+            hash: self.events.hash(),
+            events_count: self.events.events_count(),
+        }
+    }
+}
