@@ -21,11 +21,13 @@
 //! ```
 
 mod clock;
+mod disk;
 mod events;
 pub mod probe;
 mod seed;
 
 pub use clock::{Clock, true_elapsed_now};
+pub use disk::{DISK_BYTES_LIMIT_DEFAULT, Disk, DiskFull};
 pub use events::{EVENTS_KEPT_LIMIT_DEFAULT, Event, EventLog, EventLogHash};
 pub use seed::Seed;
 
@@ -126,7 +128,7 @@ impl WorldBuilder {
             epoch_unix_nanos: self.epoch_unix_secs.saturating_mul(1_000_000_000),
             duration: self.duration,
             events: EventLog::new(self.events_kept_limit),
-            clocks: BTreeMap::new(),
+            hosts: BTreeMap::new(),
             world_host: Arc::from(WORLD_HOST),
         }
     }
@@ -140,8 +142,9 @@ pub struct World<'a> {
     epoch_unix_nanos: u64,
     duration: Duration,
     events: EventLog,
-    /// Every host's clock by name: the one host map; a BTreeMap so any walk is in name order.
-    clocks: BTreeMap<Arc<str>, Clock>,
+    /// Every host's clock and disk by name: the one host map; a BTreeMap so any walk is in
+    /// name order.
+    hosts: BTreeMap<Arc<str>, (Clock, Disk)>,
     world_host: Arc<str>,
 }
 
@@ -152,6 +155,7 @@ pub struct HostCtx {
     incarnation: u32,
     seed: Seed,
     clock: Clock,
+    disk: Disk,
     events: EventLog,
 }
 
@@ -169,6 +173,11 @@ impl HostCtx {
     /// The host's clock: stamp everything this host writes with it.
     pub fn clock(&self) -> &Clock {
         &self.clock
+    }
+
+    /// The host's disk: what survives a crash once synced.
+    pub fn disk(&self) -> &Disk {
+        &self.disk
     }
 
     /// The event log, to record what this host does.
@@ -258,11 +267,12 @@ impl<'a> World<'a> {
     {
         let name: Arc<str> = Arc::from(name);
         assert!(
-            !self.clocks.contains_key(&name),
+            !self.hosts.contains_key(&name),
             "host {name} is registered twice: host names are the world's addresses"
         );
         let clock = Clock::new(self.epoch_unix_nanos);
-        self.clocks.insert(Arc::clone(&name), clock.clone());
+        let disk = Disk::new(Arc::clone(&name), DISK_BYTES_LIMIT_DEFAULT);
+        self.hosts.insert(Arc::clone(&name), (clock.clone(), disk.clone()));
         let incarnations = Rc::new(Cell::new(0u32));
         let (seed, events) = (self.seed, self.events.clone());
         let host_name = Arc::clone(&name);
@@ -274,6 +284,7 @@ impl<'a> World<'a> {
                 incarnation,
                 seed,
                 clock: clock.clone(),
+                disk: disk.clone(),
                 events: events.clone(),
             };
             let software = software(ctx.clone());
@@ -283,23 +294,32 @@ impl<'a> World<'a> {
                 software.await.map_err(|error| format!("host {}: {error}", ctx.name).into())
             }
         });
-        self.clocks[&name].clone()
+        self.hosts[&name].0.clone()
     }
 
     /// The clock of host `name`, for the fault injector.
     pub fn clock(&self, name: &str) -> Option<&Clock> {
-        self.clocks.get(name)
+        self.hosts.get(name).map(|(clock, _)| clock)
+    }
+
+    /// The disk of host `name`.
+    pub fn disk(&self, name: &str) -> Option<&Disk> {
+        self.hosts.get(name).map(|(_, disk)| disk)
     }
 
     /// Every host's name, in order.
     pub fn host_names(&self) -> impl Iterator<Item = &Arc<str>> {
-        self.clocks.keys()
+        self.hosts.keys()
     }
 
-    /// Crash host `name`: its software stops, in-memory state is gone, connections die.
+    /// Crash host `name`: its software stops, in-memory state is gone, connections die,
+    /// and its disk loses every unsynced write.
     pub fn crash(&mut self, name: &str) {
         self.record("host.crash", name.to_string());
         self.sim.crash(name);
+        if let Some((_, disk)) = self.hosts.get(name) {
+            disk.crash();
+        }
     }
 
     /// Restart host `name` (crashed or running): its software starts again.
