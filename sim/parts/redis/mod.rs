@@ -1,0 +1,1 @@
+//! (placeholder: the Redis 7 server model)
