@@ -159,3 +159,77 @@ impl StreamDecoder {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::proto::forward::ack::encode_ack;
+    use crate::proto::forward::encode::encode_message;
+    use crate::proto::forward::event_time::EventTime;
+    use crate::proto::forward::frame::Options;
+
+    fn message(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let record = BTreeMap::from([("message", text)]);
+        encode_message(&mut out, "app.log", EventTime { seconds: 5, nanoseconds: 0 }, &record, &Options::default())
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn byte_at_a_time_gives_the_same_frames() {
+        let mut wire = message("one");
+        wire.extend_from_slice(&message("two"));
+        let mut decoder = StreamDecoder::new(Limits::default());
+        let mut frames = Vec::new();
+        for byte in &wire {
+            decoder.feed(std::slice::from_ref(byte)).unwrap();
+            while let Some(frame) = decoder.next_frame().unwrap() {
+                frames.push(frame);
+            }
+        }
+        assert_eq!(frames, vec![Bytes::from(message("one")), Bytes::from(message("two"))]);
+        assert_eq!(decoder.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn oversized_frame_poisons_the_decoder() {
+        let mut decoder = StreamDecoder::new(Limits::with_frame_bytes_limit(64));
+        // [tag, bin32 of 65536 bytes, one more element]: 1 + 2 + 5 + 65536 + 1 bytes at least.
+        decoder.feed(&[0x93, 0xa1, b't', 0xc6, 0x00, 0x01, 0x00, 0x00]).unwrap();
+        assert_eq!(
+            decoder.next_frame(),
+            Err(ForwardError::FrameTooLarge { frame_bytes_at_least: 65_545, frame_bytes_limit: 64 })
+        );
+        assert_eq!(decoder.next_frame(), Err(ForwardError::DecoderPoisoned));
+        assert_eq!(decoder.feed(&[0x00]), Err(ForwardError::DecoderPoisoned));
+    }
+
+    #[test]
+    fn feeding_beyond_the_buffer_bound_is_refused() {
+        let limits = Limits { buffered_bytes_limit: 100, ..Limits::with_frame_bytes_limit(64) };
+        let mut decoder = StreamDecoder::new(limits);
+        decoder.feed(&[0u8; 60]).unwrap();
+        assert!(matches!(decoder.feed(&[0u8; 41]), Err(ForwardError::BufferFull { buffered_bytes: 101, .. })));
+    }
+
+    #[test]
+    fn server_and_client_frames_dispatch_by_shape() {
+        let mut decoder = StreamDecoder::new(Limits::default());
+        let mut wire = Vec::new();
+        encode_ack(&mut wire, "c1");
+        decoder.feed(&wire).unwrap();
+        assert_eq!(decoder.next_server_frame(), Ok(Some(ServerFrame::Ack(Ack { chunk: "c1".to_owned() }))));
+        decoder.feed(&message("x")).unwrap();
+        assert!(matches!(decoder.next_client_frame(), Ok(Some(ClientFrame::Events(_)))));
+        assert_eq!(decoder.next_client_frame(), Ok(None));
+        // A whole but invalid frame is consumed; the decoder stays usable.
+        decoder.feed(&[0x91, 0x01]).unwrap();
+        assert!(decoder.next_client_frame().is_err());
+        decoder.feed(&message("y")).unwrap();
+        assert!(matches!(decoder.next_client_frame(), Ok(Some(ClientFrame::Events(_)))));
+        assert!(matches!(parse_server_frame(&[0x01]), Err(ForwardError::WrongType { got: "int", .. })));
+    }
+}

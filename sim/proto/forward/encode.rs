@@ -247,3 +247,112 @@ pub fn gzip(data: &[u8]) -> Result<Vec<u8>, ForwardError> {
     encoder.write_all(data).map_err(|error| ForwardError::Encode { reason: error.to_string() })?;
     encoder.finish().map_err(|error| ForwardError::Encode { reason: error.to_string() })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use bytes::Bytes;
+    use serde::Deserialize;
+
+    use super::*;
+    use crate::proto::forward::frame::{Mode, parse_event_frame};
+    use crate::proto::forward::limits::Limits;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct LogLine {
+        message: String,
+        job_id: String,
+        #[serde(with = "serde_bytes")]
+        payload: Vec<u8>,
+    }
+
+    fn line(index: u32) -> LogLine {
+        LogLine { message: format!("step {index}"), job_id: "job-1".to_owned(), payload: vec![1, 2, 3] }
+    }
+
+    #[test]
+    fn structs_become_maps_and_bytes_become_bin() {
+        let mut batch = EntryBatch::new();
+        batch.push(EventTime { seconds: 1, nanoseconds: 2 }, &line(0)).unwrap();
+        let bytes = batch.entries_bytes();
+        // [fixarray 2][fixext8 time: 10 bytes][fixmap 3 ...]
+        assert_eq!(bytes[0], 0x92);
+        assert_eq!(bytes[11], 0x83);
+        let bin_at = bytes.windows(5).position(|w| w == [0xc4, 0x03, 1, 2, 3]);
+        assert!(bin_at.is_some(), "payload is msgpack bin");
+    }
+
+    #[test]
+    fn non_map_records_are_refused_and_leave_the_batch_untouched() {
+        let mut batch = EntryBatch::new();
+        batch.push(EventTime::default(), &line(0)).unwrap();
+        let before = batch.clone();
+        let error = batch.push(EventTime::default(), &("a", 1)).unwrap_err();
+        assert_eq!(error, ForwardError::Encode { reason: "record must be a map, got array".to_owned() });
+        assert_eq!(batch, before);
+        assert!(batch.push_raw(EventTime::default(), &[0x81, 0xa1, b'k']).is_err());
+        assert!(batch.push_raw(EventTime::default(), &[0x80, 0x80]).is_err());
+        assert_eq!(batch, before);
+        let mut out = Vec::new();
+        assert!(encode_message(&mut out, "t", EventTime::default(), &7u8, &Options::default()).is_err());
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn one_batch_frames_in_every_mode_and_decodes_back() {
+        let mut batch = EntryBatch::with_capacity(1024);
+        for index in 0..3 {
+            batch.push(EventTime { seconds: 100 + index, nanoseconds: index }, &line(index)).unwrap();
+        }
+        let mut raw = EntryBatch::new();
+        let record = rmp_serde::to_vec_named(&line(9)).unwrap();
+        raw.push_raw(EventTime { seconds: 9, nanoseconds: 9 }, &record).unwrap();
+        assert_eq!(raw.len(), 1);
+        let options = Options { size: Some(3), chunk: Some("Y2h1bmstaWQ=".to_owned()), compressed: None };
+        type Encoder = fn(&mut Vec<u8>, &str, &EntryBatch, &Options) -> Result<(), ForwardError>;
+        let encoders: [(Encoder, Mode); 3] = [
+            (encode_forward, Mode::Forward),
+            (encode_packed_forward, Mode::PackedForward),
+            (encode_compressed_packed_forward, Mode::CompressedPackedForward),
+        ];
+        for (encoder, mode) in encoders {
+            let mut out = Vec::new();
+            encoder(&mut out, "app.log", &batch, &options).unwrap();
+            let frame = parse_event_frame(&Bytes::from(out), &Limits::default()).unwrap();
+            assert_eq!(frame.mode, mode);
+            assert_eq!(frame.tag, "app.log");
+            assert_eq!(frame.options.size, Some(3));
+            assert_eq!(frame.ack_chunk(), Some("Y2h1bmstaWQ="));
+            let lines: Vec<LogLine> = frame.entries.iter().map(|e| e.deserialize_record().unwrap()).collect();
+            assert_eq!(lines, vec![line(0), line(1), line(2)]);
+            assert_eq!(frame.entries[2].time, EventTime { seconds: 102, nanoseconds: 2 });
+        }
+    }
+
+    #[test]
+    fn options_inconsistent_with_the_batch_are_refused() {
+        let mut batch = EntryBatch::new();
+        batch.push(EventTime::default(), &BTreeMap::from([("k", "v")])).unwrap();
+        let mut out = Vec::new();
+        let wrong_size = Options { size: Some(2), ..Options::default() };
+        assert!(encode_forward(&mut out, "t", &batch, &wrong_size).is_err());
+        let gzip_option = Options { compressed: Some(Compression::Gzip), ..Options::default() };
+        assert!(encode_packed_forward(&mut out, "t", &batch, &gzip_option).is_err());
+        let text_option = Options { compressed: Some(Compression::Text), ..Options::default() };
+        assert!(encode_compressed_packed_forward(&mut out, "t", &batch, &text_option).is_err());
+        assert!(out.is_empty());
+        batch.clear();
+        assert!(batch.is_empty() && batch.entries_bytes().is_empty());
+    }
+
+    #[test]
+    fn gzip_bytes_are_deterministic() {
+        let data = b"the same input gives the same bytes".repeat(10);
+        assert_eq!(gzip(&data).unwrap(), gzip(&data).unwrap());
+        let member = gzip(&data).unwrap();
+        assert_eq!(member[..4], [0x1f, 0x8b, 0x08, 0x00]);
+        assert_eq!(member[4..8], [0, 0, 0, 0], "mtime is zero");
+        assert_eq!(member[9], GZIP_OPERATING_SYSTEM_UNKNOWN);
+    }
+}

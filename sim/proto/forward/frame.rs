@@ -321,3 +321,188 @@ pub fn inflate(gzip: &[u8], decompressed_bytes_limit: usize) -> Result<Bytes, Fo
     }
     Ok(Bytes::from(inflated))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::proto::forward::encode::{EntryBatch, encode_forward, gzip};
+    use crate::proto::forward::write::{write_array_len, write_bin, write_map_len, write_str, write_uint};
+
+    fn record(message: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("message".to_owned(), message.to_owned())])
+    }
+
+    fn time(seconds: u32) -> EventTime {
+        EventTime { seconds, nanoseconds: 7 }
+    }
+
+    fn batch(count: u32) -> EntryBatch {
+        let mut batch = EntryBatch::new();
+        for index in 0..count {
+            batch.push(time(index), &record(&format!("line {index}"))).unwrap();
+        }
+        batch
+    }
+
+    fn parse(bytes: Vec<u8>) -> Result<EventFrame, ForwardError> {
+        parse_event_frame(&Bytes::from(bytes), &Limits::default())
+    }
+
+    /// `[tag, stream-as-bin, options]` by hand.
+    fn packed_frame(stream: &[u8], options: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_array_len(&mut out, if options.is_empty() { 2 } else { 3 });
+        write_str(&mut out, "app.log");
+        write_bin(&mut out, stream);
+        if !options.is_empty() {
+            write_map_len(&mut out, options.len());
+            for (key, value) in options {
+                write_str(&mut out, key);
+                write_str(&mut out, value);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn size_mismatch_is_refused_with_both_counts() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 3);
+        write_str(&mut out, "app.log");
+        write_array_len(&mut out, 2);
+        out.extend_from_slice(batch(2).entries_bytes());
+        write_map_len(&mut out, 1);
+        write_str(&mut out, "size");
+        write_uint(&mut out, 3);
+        assert_eq!(parse(out).unwrap_err().to_string(), "option size=3 but 2 entries");
+    }
+
+    #[test]
+    fn unknown_option_keys_are_skipped() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 3);
+        write_str(&mut out, "app.log");
+        write_array_len(&mut out, 1);
+        out.extend_from_slice(batch(1).entries_bytes());
+        write_map_len(&mut out, 2);
+        write_str(&mut out, "fluent_signal");
+        write_array_len(&mut out, 2);
+        write_uint(&mut out, 1);
+        write_uint(&mut out, 2);
+        write_str(&mut out, "chunk");
+        write_str(&mut out, "abc");
+        let frame = parse(out).unwrap();
+        assert_eq!(frame.mode, Mode::Forward);
+        assert_eq!(frame.ack_chunk(), Some("abc"));
+        assert_eq!(frame.entries.len(), 1);
+    }
+
+    #[test]
+    fn packed_forward_entries_of_the_wrong_type_name_the_rule() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 2);
+        write_str(&mut out, "app.log");
+        out.push(0xc0);
+        assert_eq!(
+            parse(out).unwrap_err().to_string(),
+            "the element after the tag must be EventTime or int (Message), array (Forward), bin or str \
+             (PackedForward), got nil"
+        );
+        // A str stream holding a map instead of [time, record] arrays.
+        let mut stream = Vec::new();
+        write_map_len(&mut stream, 0);
+        assert_eq!(
+            parse(packed_frame(&stream, &[])).unwrap_err().to_string(),
+            "PackedForward entry must be array, got map"
+        );
+    }
+
+    #[test]
+    fn records_must_be_maps() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 3);
+        write_str(&mut out, "app.log");
+        time(1).encode(&mut out);
+        write_str(&mut out, "not a map");
+        assert_eq!(parse(out).unwrap_err().to_string(), "record must be map, got str");
+    }
+
+    #[test]
+    fn gzip_only_on_packed_forward_and_known_schemes_only() {
+        let mut out = Vec::new();
+        encode_forward(&mut out, "app.log", &batch(1), &Options::default()).unwrap();
+        // Rewrite as a 3-element frame with compressed=gzip.
+        out[0] = 0x93;
+        write_map_len(&mut out, 1);
+        write_str(&mut out, "compressed");
+        write_str(&mut out, "gzip");
+        assert_eq!(parse(out), Err(ForwardError::CompressedOnWrongMode { mode: "Forward" }));
+        let unknown = packed_frame(batch(1).entries_bytes(), &[("compressed", "zstd")]);
+        assert_eq!(parse(unknown), Err(ForwardError::UnknownCompression { got: "zstd".to_owned() }));
+        let text = parse(packed_frame(batch(2).entries_bytes(), &[("compressed", "text")])).unwrap();
+        assert_eq!((text.mode, text.entries.len()), (Mode::PackedForward, 2));
+    }
+
+    #[test]
+    fn several_gzip_members_are_one_stream() {
+        let entries = batch(3);
+        let bytes = entries.entries_bytes();
+        let split = bytes.len() / 2;
+        let mut members = gzip(&bytes[..split]).unwrap();
+        members.extend_from_slice(&gzip(&bytes[split..]).unwrap());
+        let frame = parse(packed_frame(&members, &[("compressed", "gzip")])).unwrap();
+        assert_eq!(frame.mode, Mode::CompressedPackedForward);
+        assert_eq!(frame.entries.len(), 3);
+        assert_eq!(frame.entries[2].deserialize_record::<BTreeMap<String, String>>().unwrap(), record("line 2"));
+    }
+
+    #[test]
+    fn gzip_bomb_stops_at_the_limit() {
+        let zeros = vec![0u8; 4 << 20];
+        let bomb = gzip(&zeros).unwrap();
+        assert!(bomb.len() < 64 << 10, "the bomb is small: {} bytes", bomb.len());
+        let limits = Limits { decompressed_bytes_limit: 1 << 20, ..Limits::default() };
+        let frame = Bytes::from(packed_frame(&bomb, &[("compressed", "gzip")]));
+        assert_eq!(
+            parse_event_frame(&frame, &limits),
+            Err(ForwardError::DecompressedTooLarge { decompressed_bytes_limit: 1 << 20 })
+        );
+        assert!(matches!(inflate(b"not gzip at all", 1024), Err(ForwardError::Gzip { .. })));
+    }
+
+    #[test]
+    fn entries_count_limit_bounds_both_forward_and_packed() {
+        let limits = Limits { entries_count_limit: 2, ..Limits::default() };
+        let mut forward = Vec::new();
+        encode_forward(&mut forward, "t", &batch(3), &Options::default()).unwrap();
+        let expected = Err(ForwardError::TooManyEntries { entries_count_limit: 2 });
+        assert_eq!(parse_event_frame(&Bytes::from(forward), &limits), expected);
+        let packed = Bytes::from(packed_frame(batch(3).entries_bytes(), &[]));
+        assert_eq!(parse_event_frame(&packed, &limits), expected);
+    }
+
+    #[test]
+    fn trailing_bytes_and_truncated_streams_are_errors() {
+        let mut out = Vec::new();
+        encode_forward(&mut out, "t", &batch(1), &Options::default()).unwrap();
+        out.push(0x01);
+        assert_eq!(parse(out), Err(ForwardError::TrailingBytes { what: "Forward frame", count: 1 }));
+        let entries = batch(2);
+        let cut = &entries.entries_bytes()[..entries.entries_bytes().len() - 1];
+        assert!(matches!(parse(packed_frame(cut, &[])), Err(ForwardError::Truncated { .. })));
+    }
+
+    #[test]
+    fn message_lengths_are_checked_per_mode() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 2);
+        write_str(&mut out, "t");
+        time(1).encode(&mut out);
+        assert_eq!(parse(out).unwrap_err().to_string(), "Message frame must have 3 or 4 elements, got 2");
+        let mut out = Vec::new();
+        write_array_len(&mut out, 5);
+        assert_eq!(parse(out).unwrap_err().to_string(), "Forward frame must have 2 to 4 elements, got 5");
+    }
+}

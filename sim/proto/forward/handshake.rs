@@ -322,3 +322,135 @@ fn expect_head(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    fn server() -> ServerAuth {
+        ServerAuth { hostname: "railway-aggregator".to_owned(), shared_key: "s3cret".to_owned(), users: Vec::new() }
+    }
+
+    fn client(shared_key: &str) -> ClientAuth {
+        ClientAuth {
+            hostname: "comfyui-1".to_owned(),
+            shared_key: shared_key.to_owned(),
+            username: String::new(),
+            password: String::new(),
+        }
+    }
+
+    /// Runs a whole handshake through the wire encodings.
+    fn handshake(server: &ServerAuth, client: &ClientAuth, seed: u64) -> (Helo, Ping, Pong) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut wire = Vec::new();
+        server.helo(&mut rng, true).encode(&mut wire);
+        let helo = Helo::parse(&wire).unwrap();
+        wire.clear();
+        client.ping(&helo, &mut rng).encode(&mut wire);
+        let ping = Ping::parse(&wire).unwrap();
+        wire.clear();
+        server.answer_ping(&helo, &ping).encode(&mut wire);
+        let pong = Pong::parse(&wire).unwrap();
+        (helo, ping, pong)
+    }
+
+    #[test]
+    fn digest_is_sha512_over_salt_hostname_nonce_key() {
+        // sha512("") is well known; the digest of the concatenation equals the digest of
+        // the parts fed in order.
+        assert!(shared_key_hexdigest(b"", "", b"", "").starts_with("cf83e1357eefb8bdf1542850d66d8007"));
+        let whole = {
+            let mut hasher = Sha512::new();
+            hasher.update(b"saltcomfyui-1nonces3cret");
+            hex(&hasher.finalize())
+        };
+        assert_eq!(shared_key_hexdigest(b"salt", "comfyui-1", b"nonce", "s3cret"), whole);
+        assert_eq!(whole.len(), 128);
+    }
+
+    #[test]
+    fn right_key_authenticates_both_ways() {
+        let (helo, ping, pong) = handshake(&server(), &client("s3cret"), 1);
+        assert_eq!(helo.nonce.len(), NONCE_BYTES);
+        assert!(helo.auth_salt.is_empty());
+        assert_eq!(ping.shared_key_salt.len(), 2 * SHARED_KEY_SALT_BYTES);
+        assert!(pong.auth_result, "server accepts: {}", pong.reason);
+        assert_eq!(client("s3cret").verify_pong(&helo, &ping, &pong), Ok(()));
+    }
+
+    #[test]
+    fn wrong_key_is_rejected_by_the_server_with_a_reason() {
+        let (helo, ping, pong) = handshake(&server(), &client("guess"), 2);
+        assert!(!pong.auth_result);
+        assert_eq!(pong.reason, SHARED_KEY_MISMATCH);
+        assert_eq!(
+            client("guess").verify_pong(&helo, &ping, &pong),
+            Err(ForwardError::HandshakeRejected { reason: SHARED_KEY_MISMATCH.to_owned() })
+        );
+    }
+
+    #[test]
+    fn client_rejects_a_tampered_pong_and_an_impostor_server() {
+        let (helo, ping, mut pong) = handshake(&server(), &client("s3cret"), 3);
+        let mut tampered = pong.clone();
+        tampered.shared_key_hexdigest.replace_range(0..1, if tampered.shared_key_hexdigest.starts_with('0') { "1" } else { "0" });
+        let rejected = Err(ForwardError::HandshakeRejected { reason: SHARED_KEY_MISMATCH.to_owned() });
+        assert_eq!(client("s3cret").verify_pong(&helo, &ping, &tampered), rejected);
+        // A server that does not know the key cannot forge the digest for its hostname.
+        let impostor = ServerAuth { shared_key: "other".to_owned(), ..server() };
+        pong.shared_key_hexdigest = shared_key_hexdigest(&ping.shared_key_salt, &pong.server_hostname, &helo.nonce, &impostor.shared_key);
+        assert_eq!(client("s3cret").verify_pong(&helo, &ping, &pong), rejected);
+    }
+
+    #[test]
+    fn user_authentication_uses_the_auth_salt() {
+        let server = ServerAuth { users: vec![("agent".to_owned(), "pw".to_owned())], ..server() };
+        let good = ClientAuth { username: "agent".to_owned(), password: "pw".to_owned(), ..client("s3cret") };
+        let (helo, ping, pong) = handshake(&server, &good, 4);
+        assert_eq!(helo.auth_salt.len(), NONCE_BYTES);
+        assert_eq!(ping.password_hexdigest, password_hexdigest(&helo.auth_salt, "agent", "pw"));
+        assert!(pong.auth_result);
+        let bad = ClientAuth { password: "nope".to_owned(), ..good };
+        let (_, _, pong) = handshake(&server, &bad, 5);
+        assert_eq!((pong.auth_result, pong.reason.as_str()), (false, USER_MISMATCH));
+    }
+
+    #[test]
+    fn same_hostname_is_a_configuration_loop() {
+        let looped = ClientAuth { hostname: "railway-aggregator".to_owned(), ..client("s3cret") };
+        let (_, _, pong) = handshake(&server(), &looped, 6);
+        assert_eq!(pong.reason, SAME_HOSTNAME);
+    }
+
+    #[test]
+    fn same_seed_same_bytes() {
+        let (helo_a, ping_a, _) = handshake(&server(), &client("s3cret"), 7);
+        let (helo_b, ping_b, _) = handshake(&server(), &client("s3cret"), 7);
+        assert_eq!((helo_a, ping_a), (helo_b, ping_b));
+    }
+
+    #[test]
+    fn helo_accepts_str_nonce_and_missing_auth() {
+        let mut wire = Vec::new();
+        write_array_len(&mut wire, 2);
+        write_str(&mut wire, "HELO");
+        write_map_len(&mut wire, 1);
+        write_str(&mut wire, "nonce");
+        write_str(&mut wire, "abcdef");
+        let helo = Helo::parse(&wire).unwrap();
+        assert_eq!(helo, Helo { nonce: b"abcdef".to_vec(), auth_salt: Vec::new(), keepalive: true });
+        let mut no_nonce = Vec::new();
+        write_array_len(&mut no_nonce, 2);
+        write_str(&mut no_nonce, "HELO");
+        write_map_len(&mut no_nonce, 0);
+        assert!(Helo::parse(&no_nonce).is_err());
+        let mut wrong_word = Vec::new();
+        write_array_len(&mut wrong_word, 5);
+        write_str(&mut wrong_word, "PANG");
+        assert!(Pong::parse(&wrong_word).is_err());
+    }
+}
