@@ -19,6 +19,26 @@ pub enum Check {
     },
 }
 
+/// Where a walk stopped for lack of bytes, so the next walk resumes there instead of
+/// re-reading the frame from its start (a large Forward frame arriving in many TCP segments
+/// is walked once in total, not once per segment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckState {
+    /// Offset of the next item to walk, always an item boundary.
+    position_bytes: u64,
+    /// Values still to walk from there, including the one at `position_bytes`.
+    pending_values: u64,
+}
+
+impl Default for CheckState {
+    fn default() -> Self {
+        Self {
+            position_bytes: 0,
+            pending_values: 1,
+        }
+    }
+}
+
 /// Finds the length of the msgpack value at the front of `buf`, refusing it as soon as its
 /// headers prove it longer than `value_bytes_limit`.
 ///
@@ -27,43 +47,76 @@ pub enum Check {
 /// takes at least one byte, `position + pending` is a lower bound on the total size. A map
 /// header declaring 2^32 entries is refused immediately, as is a bin32 declaring 4 GiB.
 pub fn check_value(buf: &[u8], value_bytes_limit: usize) -> Result<Check, ForwardError> {
+    check_value_resume(buf, value_bytes_limit, &mut CheckState::default())
+}
+
+/// `check_value` resuming from `state`, which must come from earlier calls on the same
+/// buffer (only ever appended to) with the same limit. On `Incomplete` the state records
+/// where to resume; on `Complete` or an error it is reset for the next value.
+pub fn check_value_resume(
+    buf: &[u8],
+    value_bytes_limit: usize,
+    state: &mut CheckState,
+) -> Result<Check, ForwardError> {
     let limit = value_bytes_limit as u64;
-    let mut position: u64 = 0;
-    let mut pending_values: u64 = 1;
+    let CheckState {
+        mut position_bytes,
+        mut pending_values,
+    } = *state;
+    *state = CheckState::default();
+    assert!(pending_values >= 1);
     // Bounded: every iteration consumes at least one byte and position never passes limit.
-    let mut iterations: u64 = 0;
-    while pending_values > 0 {
-        iterations += 1;
-        assert!(iterations <= limit + 1, "check_value walked more values than bytes");
-        let at_least = position + pending_values;
+    let iterations_limit = limit.saturating_add(1);
+    for _ in 0..iterations_limit {
+        let at_least = position_bytes + pending_values;
         if at_least > limit {
             return Err(too_large(at_least, limit));
         }
-        let Some(&byte) = buf.get(position as usize) else {
+        let Some(&byte) = buf.get(position_bytes as usize) else {
+            *state = CheckState {
+                position_bytes,
+                pending_values,
+            };
             return Ok(Check::Incomplete);
         };
-        pending_values -= 1;
-        let header_at = position as usize + 1;
+        let header_at = position_bytes as usize + 1;
         let Some(item) = item_shape(Marker::from_u8(byte), buf, header_at)? else {
+            *state = CheckState {
+                position_bytes,
+                pending_values,
+            };
             return Ok(Check::Incomplete);
         };
-        let end = position + item.header_bytes + item.payload_bytes;
-        pending_values += item.child_values;
-        let at_least = end + pending_values;
+        let end = position_bytes + item.header_bytes + item.payload_bytes;
+        let pending_after = pending_values - 1 + item.child_values;
+        let at_least = end + pending_after;
         if at_least > limit {
             return Err(too_large(at_least, limit));
         }
         if end > buf.len() as u64 {
+            *state = CheckState {
+                position_bytes,
+                pending_values,
+            };
             return Ok(Check::Incomplete);
         }
-        position = end;
+        position_bytes = end;
+        pending_values = pending_after;
+        if pending_values == 0 {
+            assert!(position_bytes >= 1 && position_bytes <= limit);
+            return Ok(Check::Complete {
+                frame_bytes: position_bytes as usize,
+            });
+        }
     }
-    assert!(position >= 1 && position <= limit);
-    Ok(Check::Complete { frame_bytes: position as usize })
+    unreachable!("check_value_resume walked more values than the limit has bytes")
 }
 
 fn too_large(at_least: u64, limit: u64) -> ForwardError {
-    ForwardError::FrameTooLarge { frame_bytes_at_least: at_least, frame_bytes_limit: limit }
+    ForwardError::FrameTooLarge {
+        frame_bytes_at_least: at_least,
+        frame_bytes_limit: limit,
+    }
 }
 
 /// The layout of one msgpack item: its header, its inline payload, and how many values
@@ -83,7 +136,11 @@ fn length_field(buf: &[u8], at: usize, width_bytes: usize) -> Option<u64> {
 /// The shape of the item with `marker`, whose length fields (if any) start at `at`.
 /// `Ok(None)` when the length field has not fully arrived.
 fn item_shape(marker: Marker, buf: &[u8], at: usize) -> Result<Option<ItemShape>, ForwardError> {
-    let fixed = |payload_bytes: u64| ItemShape { header_bytes: 1, payload_bytes, child_values: 0 };
+    let fixed = |payload_bytes: u64| ItemShape {
+        header_bytes: 1,
+        payload_bytes,
+        child_values: 0,
+    };
     let shape = match marker {
         Marker::FixPos(_) | Marker::FixNeg(_) | Marker::Null | Marker::False | Marker::True => {
             fixed(0)
@@ -94,13 +151,41 @@ fn item_shape(marker: Marker, buf: &[u8], at: usize) -> Result<Option<ItemShape>
         Marker::U64 | Marker::I64 | Marker::F64 => fixed(8),
         Marker::FixStr(n) => fixed(u64::from(n)),
         // Fixed ext: marker, type byte, payload.
-        Marker::FixExt1 => ItemShape { header_bytes: 2, payload_bytes: 1, child_values: 0 },
-        Marker::FixExt2 => ItemShape { header_bytes: 2, payload_bytes: 2, child_values: 0 },
-        Marker::FixExt4 => ItemShape { header_bytes: 2, payload_bytes: 4, child_values: 0 },
-        Marker::FixExt8 => ItemShape { header_bytes: 2, payload_bytes: 8, child_values: 0 },
-        Marker::FixExt16 => ItemShape { header_bytes: 2, payload_bytes: 16, child_values: 0 },
-        Marker::FixArray(n) => ItemShape { header_bytes: 1, payload_bytes: 0, child_values: u64::from(n) },
-        Marker::FixMap(n) => ItemShape { header_bytes: 1, payload_bytes: 0, child_values: 2 * u64::from(n) },
+        Marker::FixExt1 => ItemShape {
+            header_bytes: 2,
+            payload_bytes: 1,
+            child_values: 0,
+        },
+        Marker::FixExt2 => ItemShape {
+            header_bytes: 2,
+            payload_bytes: 2,
+            child_values: 0,
+        },
+        Marker::FixExt4 => ItemShape {
+            header_bytes: 2,
+            payload_bytes: 4,
+            child_values: 0,
+        },
+        Marker::FixExt8 => ItemShape {
+            header_bytes: 2,
+            payload_bytes: 8,
+            child_values: 0,
+        },
+        Marker::FixExt16 => ItemShape {
+            header_bytes: 2,
+            payload_bytes: 16,
+            child_values: 0,
+        },
+        Marker::FixArray(n) => ItemShape {
+            header_bytes: 1,
+            payload_bytes: 0,
+            child_values: u64::from(n),
+        },
+        Marker::FixMap(n) => ItemShape {
+            header_bytes: 1,
+            payload_bytes: 0,
+            child_values: 2 * u64::from(n),
+        },
         Marker::Reserved => return Err(ForwardError::ReservedMarker),
         sized => {
             // (length field width, extra header bytes after it, kind)
@@ -122,9 +207,17 @@ fn item_shape(marker: Marker, buf: &[u8], at: usize) -> Result<Option<ItemShape>
             };
             let header_bytes = 1 + width_bytes as u64 + extra_header_bytes;
             if is_container {
-                ItemShape { header_bytes, payload_bytes: 0, child_values: length * children_per_unit }
+                ItemShape {
+                    header_bytes,
+                    payload_bytes: 0,
+                    child_values: length * children_per_unit,
+                }
             } else {
-                ItemShape { header_bytes, payload_bytes: length, child_values: 0 }
+                ItemShape {
+                    header_bytes,
+                    payload_bytes: length,
+                    child_values: 0,
+                }
             }
         }
     };
@@ -137,15 +230,29 @@ mod tests {
 
     #[test]
     fn scalars_and_containers_have_their_encoded_length() {
-        let value = rmp_serde::to_vec_named(&(1u8, "ab", vec![1u32, 70000], [(String::from("k"), 2.5f64)]
-            .into_iter()
-            .collect::<std::collections::BTreeMap<_, _>>()))
+        let value = rmp_serde::to_vec_named(&(
+            1u8,
+            "ab",
+            vec![1u32, 70000],
+            [(String::from("k"), 2.5f64)]
+                .into_iter()
+                .collect::<std::collections::BTreeMap<_, _>>(),
+        ))
         .unwrap();
         let mut buf = value.clone();
         buf.extend_from_slice(&[0x01, 0x02]);
-        assert_eq!(check_value(&buf, 1024), Ok(Check::Complete { frame_bytes: value.len() }));
+        assert_eq!(
+            check_value(&buf, 1024),
+            Ok(Check::Complete {
+                frame_bytes: value.len()
+            })
+        );
         for cut in 0..value.len() {
-            assert_eq!(check_value(&value[..cut], 1024), Ok(Check::Incomplete), "cut at {cut}");
+            assert_eq!(
+                check_value(&value[..cut], 1024),
+                Ok(Check::Incomplete),
+                "cut at {cut}"
+            );
         }
     }
 
@@ -165,12 +272,35 @@ mod tests {
     fn map32_declaring_many_pairs_is_refused_from_its_header() {
         let buf = [0xdf, 0x10, 0x00, 0x00, 0x00];
         let error = check_value(&buf, 1 << 20).unwrap_err();
-        assert_eq!(error.to_string(), "frame of 536870917 bytes exceeds frame_bytes_limit 1048576");
+        assert_eq!(
+            error.to_string(),
+            "frame of 536870917 bytes exceeds frame_bytes_limit 1048576"
+        );
+    }
+
+    #[test]
+    fn resuming_gives_the_same_answer_as_starting_over() {
+        let value = rmp_serde::to_vec_named(&vec![vec!["x".repeat(40); 3]; 4]).unwrap();
+        let mut state = CheckState::default();
+        for end in 0..value.len() {
+            assert_eq!(
+                check_value_resume(&value[..end], 4096, &mut state),
+                Ok(Check::Incomplete)
+            );
+        }
+        let complete = Ok(Check::Complete {
+            frame_bytes: value.len(),
+        });
+        assert_eq!(check_value_resume(&value, 4096, &mut state), complete);
+        assert_eq!(state, CheckState::default());
     }
 
     #[test]
     fn reserved_marker_is_an_error() {
-        assert_eq!(check_value(&[0x91, 0xc1], 16), Err(ForwardError::ReservedMarker));
+        assert_eq!(
+            check_value(&[0x91, 0xc1], 16),
+            Err(ForwardError::ReservedMarker)
+        );
     }
 
     #[test]
@@ -178,6 +308,11 @@ mod tests {
         let depth = 100_000;
         let mut buf = vec![0x91; depth];
         buf.push(0xc0);
-        assert_eq!(check_value(&buf, 1 << 20), Ok(Check::Complete { frame_bytes: depth + 1 }));
+        assert_eq!(
+            check_value(&buf, 1 << 20),
+            Ok(Check::Complete {
+                frame_bytes: depth + 1
+            })
+        );
     }
 }
