@@ -1,0 +1,609 @@
+//! Decoded event frames (the four carrier modes of Forward protocol v1) and their `parse`
+//! pass. Records stay raw msgpack: each entry's record is a `Bytes` slice of the frame (or
+//! of the one inflated buffer), so decoding a batch allocates the entry list and nothing
+//! per record.
+
+use std::io::Read;
+
+use bytes::Bytes;
+use flate2::read::MultiGzDecoder;
+use rmp::Marker;
+use serde::de::DeserializeOwned;
+
+use super::error::ForwardError;
+use super::event_time::EventTime;
+use super::limits::Limits;
+use super::reader::{Reader, is_map, type_name, wrong_type};
+
+/// Which of the spec's carrier modes a frame used.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Mode {
+    /// `[tag, time, record, option?]`: one event.
+    Message,
+    /// `[tag, [[time, record], ...], option?]`.
+    Forward,
+    /// `[tag, bin-or-str of concatenated [time, record], option?]`.
+    PackedForward,
+    /// PackedForward whose stream is gzip (option `compressed: "gzip"`).
+    CompressedPackedForward,
+}
+
+impl Mode {
+    /// The spec's name for the mode, for messages and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Message => "Message",
+            Self::Forward => "Forward",
+            Self::PackedForward => "PackedForward",
+            Self::CompressedPackedForward => "CompressedPackedForward",
+        }
+    }
+}
+
+/// The `compressed` option's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Compression {
+    /// The stream is gzip (one or more members).
+    Gzip,
+    /// The stream is plain msgpack (explicitly saying so is allowed).
+    Text,
+}
+
+impl Compression {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Gzip => "gzip",
+            Self::Text => "text",
+        }
+    }
+}
+
+/// The option map. Unknown keys are skipped on decode (the spec allows extension) and never
+/// written on encode.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Number of events carried; checked against the entries on decode.
+    pub size: Option<u64>,
+    /// Chunk id; when present the server must answer `{"ack": chunk}`.
+    pub chunk: Option<String>,
+    /// How a PackedForward stream is compressed.
+    pub compressed: Option<Compression>,
+}
+
+impl Options {
+    /// True when no option is set (encoders then omit the map).
+    pub fn is_empty(&self) -> bool {
+        self.size.is_none() && self.chunk.is_none() && self.compressed.is_none()
+    }
+}
+
+/// One event: its time and its record, kept as the raw msgpack map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The event's time.
+    pub time: EventTime,
+    /// The record: one whole msgpack map, a slice of the received bytes.
+    pub record: Bytes,
+}
+
+impl Entry {
+    /// Deserializes the record into any type (a struct, a `BTreeMap`, ...).
+    pub fn deserialize_record<T: DeserializeOwned>(&self) -> Result<T, ForwardError> {
+        rmp_serde::from_slice(&self.record).map_err(|error| ForwardError::Deserialize {
+            reason: error.to_string(),
+        })
+    }
+}
+
+/// A decoded event frame, whatever its mode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EventFrame {
+    /// The tag shared by every entry.
+    pub tag: String,
+    /// The carrier mode it arrived in.
+    pub mode: Mode,
+    /// The events, in wire order.
+    pub entries: Vec<Entry>,
+    /// The options (empty if the frame had none).
+    pub options: Options,
+}
+
+impl EventFrame {
+    /// The chunk id to acknowledge, if the client asked for an ack.
+    pub fn ack_chunk(&self) -> Option<&str> {
+        self.options.chunk.as_deref()
+    }
+}
+
+/// Parses one complete frame (as found by `check_value`) as an event frame in any mode.
+///
+/// Checks the spec's rules: element counts per mode, tag is str, time is EventTime or a
+/// number, records are maps, PackedForward streams are bin or str of whole `[time, record]`
+/// arrays, `size` matches, `compressed` is "gzip" or "text" and only on PackedForward, and
+/// nothing trails the frame. Limits bound entries and inflation.
+pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, ForwardError> {
+    let mut reader = Reader::new(frame);
+    let elements = reader.read_array_len("Forward frame")?;
+    if !(2..=4).contains(&elements) {
+        return Err(ForwardError::WrongLength {
+            what: "Forward frame",
+            expected: "2 to 4",
+            got: elements.into(),
+        });
+    }
+    let tag = reader.read_str("tag")?.to_owned();
+    let second = reader.peek_marker("the element after the tag")?;
+    let mut entries = Vec::new();
+    let (mode, options) = match second {
+        Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
+            expect_elements(elements, Mode::Forward)?;
+            read_forward_entries(&mut reader, frame, limits, &mut entries)?;
+            let options = read_options_if(&mut reader, elements == 3)?;
+            reject_compressed(&options, Mode::Forward)?;
+            (Mode::Forward, options)
+        }
+        Marker::FixStr(_)
+        | Marker::Str8
+        | Marker::Str16
+        | Marker::Str32
+        | Marker::Bin8
+        | Marker::Bin16
+        | Marker::Bin32 => {
+            expect_elements(elements, Mode::PackedForward)?;
+            let stream = reader.read_str_or_bin("PackedForward entries")?;
+            let stream = frame.slice_ref(stream);
+            let options = read_options_if(&mut reader, elements == 3)?;
+            if options.compressed == Some(Compression::Gzip) {
+                let inflated = inflate(&stream, limits.decompressed_bytes_limit)?;
+                read_packed_entries(&inflated, limits, &mut entries)?;
+                (Mode::CompressedPackedForward, options)
+            } else {
+                read_packed_entries(&stream, limits, &mut entries)?;
+                (Mode::PackedForward, options)
+            }
+        }
+        marker if is_time(marker) => {
+            expect_elements(elements, Mode::Message)?;
+            let time = EventTime::decode(&mut reader)?;
+            let record = read_record(&mut reader, frame)?;
+            entries.push(Entry { time, record });
+            let options = read_options_if(&mut reader, elements == 4)?;
+            reject_compressed(&options, Mode::Message)?;
+            (Mode::Message, options)
+        }
+        other => {
+            return Err(ForwardError::WrongType {
+                what: "the element after the tag",
+                expected: "EventTime or int (Message), array (Forward), bin or str (PackedForward)",
+                got: type_name(other),
+            });
+        }
+    };
+    reader.expect_end("Forward frame")?;
+    if let Some(declared) = options.size {
+        let actual = entries.len() as u64;
+        if declared != actual {
+            return Err(ForwardError::SizeMismatch { declared, actual });
+        }
+    }
+    Ok(EventFrame {
+        tag,
+        mode,
+        entries,
+        options,
+    })
+}
+
+/// Markers a Message's time may start with.
+fn is_time(marker: Marker) -> bool {
+    matches!(type_name(marker), "ext" | "int" | "float")
+}
+
+/// The mode's frame has its required elements plus, optionally, an option map.
+fn expect_elements(elements: u32, mode: Mode) -> Result<(), ForwardError> {
+    let (required, what, expected) = match mode {
+        Mode::Message => (3, "Message frame", "3 or 4"),
+        Mode::Forward => (2, "Forward frame", "2 or 3"),
+        Mode::PackedForward | Mode::CompressedPackedForward => (2, "PackedForward frame", "2 or 3"),
+    };
+    if elements == required || elements == required + 1 {
+        return Ok(());
+    }
+    Err(ForwardError::WrongLength {
+        what,
+        expected,
+        got: elements.into(),
+    })
+}
+
+/// Gzip belongs to PackedForward only; "text" is harmless anywhere.
+fn reject_compressed(options: &Options, mode: Mode) -> Result<(), ForwardError> {
+    match options.compressed {
+        Some(Compression::Gzip) => Err(ForwardError::CompressedOnWrongMode { mode: mode.name() }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads one record: a whole msgpack map, returned as a slice of `source`.
+fn read_record(reader: &mut Reader<'_>, source: &Bytes) -> Result<Bytes, ForwardError> {
+    let marker = reader.peek_marker("record")?;
+    if !is_map(marker) {
+        return Err(wrong_type("record", "map", marker));
+    }
+    let range = reader.skip_value("record")?;
+    Ok(source.slice(range))
+}
+
+/// Reads one `[time, record]` entry.
+fn read_entry(
+    reader: &mut Reader<'_>,
+    source: &Bytes,
+    what: &'static str,
+) -> Result<Entry, ForwardError> {
+    let elements = reader.read_array_len(what)?;
+    if elements != 2 {
+        return Err(ForwardError::WrongLength {
+            what,
+            expected: "2 ([time, record])",
+            got: elements.into(),
+        });
+    }
+    let time = EventTime::decode(reader)?;
+    let record = read_record(reader, source)?;
+    Ok(Entry { time, record })
+}
+
+/// Reads Forward mode's array of entries.
+fn read_forward_entries(
+    reader: &mut Reader<'_>,
+    frame: &Bytes,
+    limits: &Limits,
+    entries: &mut Vec<Entry>,
+) -> Result<(), ForwardError> {
+    let count = reader.read_array_len("Forward entries")? as usize;
+    if count > limits.entries_count_limit {
+        return Err(too_many(limits));
+    }
+    // Every entry takes at least one byte, so the frame's length also bounds the count.
+    entries.reserve(count.min(reader.remaining_bytes()));
+    for _ in 0..count {
+        entries.push(read_entry(reader, frame, "Forward entry")?);
+    }
+    Ok(())
+}
+
+/// Reads a PackedForward stream: concatenated `[time, record]` arrays, up to its end.
+fn read_packed_entries(
+    stream: &Bytes,
+    limits: &Limits,
+    entries: &mut Vec<Entry>,
+) -> Result<(), ForwardError> {
+    let mut reader = Reader::new(stream);
+    // Bounded: each entry consumes at least one byte of the stream.
+    while reader.remaining_bytes() > 0 {
+        if entries.len() >= limits.entries_count_limit {
+            return Err(too_many(limits));
+        }
+        entries.push(read_entry(&mut reader, stream, "PackedForward entry")?);
+    }
+    Ok(())
+}
+
+fn too_many(limits: &Limits) -> ForwardError {
+    ForwardError::TooManyEntries {
+        entries_count_limit: limits.entries_count_limit as u64,
+    }
+}
+
+/// Reads the option map if the frame has one.
+fn read_options_if(reader: &mut Reader<'_>, present: bool) -> Result<Options, ForwardError> {
+    if present {
+        read_options(reader)
+    } else {
+        Ok(Options::default())
+    }
+}
+
+/// Reads the option map: `size`, `chunk`, `compressed`; unknown keys are skipped.
+pub fn read_options(reader: &mut Reader<'_>) -> Result<Options, ForwardError> {
+    let pairs = reader.read_map_len("option")?;
+    let mut options = Options::default();
+    // Bounded: each pair consumes at least two bytes of a frame already checked.
+    for _ in 0..pairs {
+        let key = reader.read_str("option key")?;
+        match key {
+            "size" => options.size = Some(reader.read_uint("option size")?),
+            "chunk" => {
+                let chunk = reader.read_str_or_bin("option chunk")?;
+                let chunk = std::str::from_utf8(chunk).map_err(|_| ForwardError::InvalidUtf8 {
+                    what: "option chunk",
+                })?;
+                options.chunk = Some(chunk.to_owned());
+            }
+            "compressed" => {
+                options.compressed = Some(match reader.read_str("option compressed")? {
+                    "gzip" => Compression::Gzip,
+                    "text" => Compression::Text,
+                    other => {
+                        return Err(ForwardError::UnknownCompression {
+                            got: other.to_owned(),
+                        });
+                    }
+                });
+            }
+            _ => {
+                reader.skip_value("option value")?;
+            }
+        }
+    }
+    Ok(options)
+}
+
+/// Inflates gzip data (any number of concatenated members), refusing to produce more than
+/// `decompressed_bytes_limit` bytes: a gzip bomb stops at the limit, not at memory's end.
+pub fn inflate(gzip: &[u8], decompressed_bytes_limit: usize) -> Result<Bytes, ForwardError> {
+    if gzip.is_empty() {
+        return Ok(Bytes::new());
+    }
+    let mut inflated = Vec::new();
+    MultiGzDecoder::new(gzip)
+        .take(decompressed_bytes_limit as u64 + 1)
+        .read_to_end(&mut inflated)
+        .map_err(|error| ForwardError::Gzip {
+            reason: error.to_string(),
+        })?;
+    if inflated.len() > decompressed_bytes_limit {
+        return Err(ForwardError::DecompressedTooLarge {
+            decompressed_bytes_limit: decompressed_bytes_limit as u64,
+        });
+    }
+    Ok(Bytes::from(inflated))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::proto::forward::encode::{EntryBatch, encode_forward, gzip};
+    use crate::proto::forward::write::{
+        write_array_len, write_bin, write_map_len, write_str, write_uint,
+    };
+
+    fn record(message: &str) -> BTreeMap<String, String> {
+        BTreeMap::from([("message".to_owned(), message.to_owned())])
+    }
+
+    fn time(seconds: u32) -> EventTime {
+        EventTime {
+            seconds,
+            nanoseconds: 7,
+        }
+    }
+
+    fn batch(count: u32) -> EntryBatch {
+        let mut batch = EntryBatch::new();
+        for index in 0..count {
+            batch
+                .push(time(index), &record(&format!("line {index}")))
+                .unwrap();
+        }
+        batch
+    }
+
+    fn parse(bytes: Vec<u8>) -> Result<EventFrame, ForwardError> {
+        parse_event_frame(&Bytes::from(bytes), &Limits::default())
+    }
+
+    /// `[tag, stream-as-bin, options]` by hand.
+    fn packed_frame(stream: &[u8], options: &[(&str, &str)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_array_len(&mut out, if options.is_empty() { 2 } else { 3 });
+        write_str(&mut out, "app.log");
+        write_bin(&mut out, stream);
+        if !options.is_empty() {
+            write_map_len(&mut out, options.len());
+            for (key, value) in options {
+                write_str(&mut out, key);
+                write_str(&mut out, value);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn size_mismatch_is_refused_with_both_counts() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 3);
+        write_str(&mut out, "app.log");
+        write_array_len(&mut out, 2);
+        out.extend_from_slice(batch(2).entries_bytes());
+        write_map_len(&mut out, 1);
+        write_str(&mut out, "size");
+        write_uint(&mut out, 3);
+        assert_eq!(
+            parse(out).unwrap_err().to_string(),
+            "option size=3 but 2 entries"
+        );
+    }
+
+    #[test]
+    fn unknown_option_keys_are_skipped() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 3);
+        write_str(&mut out, "app.log");
+        write_array_len(&mut out, 1);
+        out.extend_from_slice(batch(1).entries_bytes());
+        write_map_len(&mut out, 2);
+        write_str(&mut out, "fluent_signal");
+        write_array_len(&mut out, 2);
+        write_uint(&mut out, 1);
+        write_uint(&mut out, 2);
+        write_str(&mut out, "chunk");
+        write_str(&mut out, "abc");
+        let frame = parse(out).unwrap();
+        assert_eq!(frame.mode, Mode::Forward);
+        assert_eq!(frame.ack_chunk(), Some("abc"));
+        assert_eq!(frame.entries.len(), 1);
+    }
+
+    #[test]
+    fn packed_forward_entries_of_the_wrong_type_name_the_rule() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 2);
+        write_str(&mut out, "app.log");
+        out.push(0xc0);
+        assert_eq!(
+            parse(out).unwrap_err().to_string(),
+            "the element after the tag must be EventTime or int (Message), array (Forward), bin or str \
+             (PackedForward), got nil"
+        );
+        // A str stream holding a map instead of [time, record] arrays.
+        let mut stream = Vec::new();
+        write_map_len(&mut stream, 0);
+        assert_eq!(
+            parse(packed_frame(&stream, &[])).unwrap_err().to_string(),
+            "PackedForward entry must be array, got map"
+        );
+    }
+
+    #[test]
+    fn records_must_be_maps() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 3);
+        write_str(&mut out, "app.log");
+        time(1).encode(&mut out);
+        write_str(&mut out, "not a map");
+        assert_eq!(
+            parse(out).unwrap_err().to_string(),
+            "record must be map, got str"
+        );
+    }
+
+    #[test]
+    fn gzip_only_on_packed_forward_and_known_schemes_only() {
+        let mut out = Vec::new();
+        encode_forward(&mut out, "app.log", &batch(1), &Options::default()).unwrap();
+        // Rewrite as a 3-element frame with compressed=gzip.
+        out[0] = 0x93;
+        write_map_len(&mut out, 1);
+        write_str(&mut out, "compressed");
+        write_str(&mut out, "gzip");
+        assert_eq!(
+            parse(out),
+            Err(ForwardError::CompressedOnWrongMode { mode: "Forward" })
+        );
+        let unknown = packed_frame(batch(1).entries_bytes(), &[("compressed", "zstd")]);
+        assert_eq!(
+            parse(unknown),
+            Err(ForwardError::UnknownCompression {
+                got: "zstd".to_owned()
+            })
+        );
+        let text = parse(packed_frame(
+            batch(2).entries_bytes(),
+            &[("compressed", "text")],
+        ))
+        .unwrap();
+        assert_eq!((text.mode, text.entries.len()), (Mode::PackedForward, 2));
+    }
+
+    #[test]
+    fn several_gzip_members_are_one_stream() {
+        let entries = batch(3);
+        let bytes = entries.entries_bytes();
+        let split = bytes.len() / 2;
+        let mut members = gzip(&bytes[..split]).unwrap();
+        members.extend_from_slice(&gzip(&bytes[split..]).unwrap());
+        let frame = parse(packed_frame(&members, &[("compressed", "gzip")])).unwrap();
+        assert_eq!(frame.mode, Mode::CompressedPackedForward);
+        assert_eq!(frame.entries.len(), 3);
+        assert_eq!(
+            frame.entries[2]
+                .deserialize_record::<BTreeMap<String, String>>()
+                .unwrap(),
+            record("line 2")
+        );
+    }
+
+    #[test]
+    fn gzip_bomb_stops_at_the_limit() {
+        let zeros = vec![0u8; 4 << 20];
+        let bomb = gzip(&zeros).unwrap();
+        assert!(
+            bomb.len() < 64 << 10,
+            "the bomb is small: {} bytes",
+            bomb.len()
+        );
+        let limits = Limits {
+            decompressed_bytes_limit: 1 << 20,
+            ..Limits::default()
+        };
+        let frame = Bytes::from(packed_frame(&bomb, &[("compressed", "gzip")]));
+        assert_eq!(
+            parse_event_frame(&frame, &limits),
+            Err(ForwardError::DecompressedTooLarge {
+                decompressed_bytes_limit: 1 << 20
+            })
+        );
+        assert!(matches!(
+            inflate(b"not gzip at all", 1024),
+            Err(ForwardError::Gzip { .. })
+        ));
+    }
+
+    #[test]
+    fn entries_count_limit_bounds_both_forward_and_packed() {
+        let limits = Limits {
+            entries_count_limit: 2,
+            ..Limits::default()
+        };
+        let mut forward = Vec::new();
+        encode_forward(&mut forward, "t", &batch(3), &Options::default()).unwrap();
+        let expected = Err(ForwardError::TooManyEntries {
+            entries_count_limit: 2,
+        });
+        assert_eq!(parse_event_frame(&Bytes::from(forward), &limits), expected);
+        let packed = Bytes::from(packed_frame(batch(3).entries_bytes(), &[]));
+        assert_eq!(parse_event_frame(&packed, &limits), expected);
+    }
+
+    #[test]
+    fn trailing_bytes_and_truncated_streams_are_errors() {
+        let mut out = Vec::new();
+        encode_forward(&mut out, "t", &batch(1), &Options::default()).unwrap();
+        out.push(0x01);
+        assert_eq!(
+            parse(out),
+            Err(ForwardError::TrailingBytes {
+                what: "Forward frame",
+                count: 1
+            })
+        );
+        let entries = batch(2);
+        let cut = &entries.entries_bytes()[..entries.entries_bytes().len() - 1];
+        assert!(matches!(
+            parse(packed_frame(cut, &[])),
+            Err(ForwardError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn message_lengths_are_checked_per_mode() {
+        let mut out = Vec::new();
+        write_array_len(&mut out, 2);
+        write_str(&mut out, "t");
+        time(1).encode(&mut out);
+        assert_eq!(
+            parse(out).unwrap_err().to_string(),
+            "Message frame must have 3 or 4 elements, got 2"
+        );
+        let mut out = Vec::new();
+        write_array_len(&mut out, 5);
+        assert_eq!(
+            parse(out).unwrap_err().to_string(),
+            "Forward frame must have 2 to 4 elements, got 5"
+        );
+    }
+}

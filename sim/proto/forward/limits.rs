@@ -1,0 +1,45 @@
+//! The bounds a Forward receiver enforces, so that no peer can make it allocate or loop
+//! without limit: frame size, entries per frame, inflated size, buffered bytes.
+
+/// Default `frame_bytes_limit`: 8 MiB, above Fluent Bit's largest chunk (about 2 MiB by
+/// default) with room for base64 overhead, below anything a simulated host should buffer.
+pub const FRAME_BYTES_LIMIT_DEFAULT: usize = 8 << 20;
+/// Default `entries_count_limit`: records in one frame.
+pub const ENTRIES_COUNT_LIMIT_DEFAULT: usize = 1 << 20;
+/// Default `decompressed_bytes_limit`: a CompressedPackedForward stream after inflation.
+pub const DECOMPRESSED_BYTES_LIMIT_DEFAULT: usize = 64 << 20;
+/// Default room for bytes fed beyond one frame before the caller drains frames.
+pub const FEED_BYTES_SLACK_DEFAULT: usize = 1 << 20;
+
+/// Receiver limits. Every one is checked before the memory it guards is allocated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest msgpack frame accepted; larger ones are refused from their headers.
+    pub frame_bytes_limit: usize,
+    /// Most entries one frame may carry.
+    pub entries_count_limit: usize,
+    /// Largest inflated CompressedPackedForward stream (gzip bomb guard).
+    pub decompressed_bytes_limit: usize,
+    /// Most bytes the streaming decoder holds; feeding beyond it is refused. Draining
+    /// frames after every feed keeps the buffer below one frame plus one feed.
+    pub buffered_bytes_limit: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self::with_frame_bytes_limit(FRAME_BYTES_LIMIT_DEFAULT)
+    }
+}
+
+impl Limits {
+    /// Defaults, with the given frame limit and a buffer bound derived from it.
+    pub fn with_frame_bytes_limit(frame_bytes_limit: usize) -> Self {
+        assert!(frame_bytes_limit > 0);
+        Self {
+            frame_bytes_limit,
+            entries_count_limit: ENTRIES_COUNT_LIMIT_DEFAULT,
+            decompressed_bytes_limit: DECOMPRESSED_BYTES_LIMIT_DEFAULT,
+            buffered_bytes_limit: frame_bytes_limit + FEED_BYTES_SLACK_DEFAULT,
+        }
+    }
+}
