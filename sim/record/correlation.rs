@@ -32,7 +32,11 @@ impl CorrelationError {
         while !value.is_char_boundary(end) {
             end -= 1;
         }
-        Self { field, value: value[..end].to_owned(), rule }
+        Self {
+            field,
+            value: value[..end].to_owned(),
+            rule,
+        }
     }
 }
 
@@ -162,7 +166,7 @@ impl JobId {
                 continue;
             }
             let v = hex_value(c).ok_or_else(|| err("uuid must be lowercase hex"))?;
-            out[nibbles / 2] |= if nibbles % 2 == 0 { v << 4 } else { v };
+            out[nibbles / 2] |= if nibbles.is_multiple_of(2) { v << 4 } else { v };
             nibbles += 1;
         }
         assert_eq!(nibbles, 32);
@@ -227,7 +231,11 @@ pub enum MachineType {
 
 impl MachineType {
     /// All types, in a fixed order (for generators and reports).
-    pub const ALL: [MachineType; 3] = [MachineType::Comfyui, MachineType::Simulation, MachineType::Openai];
+    pub const ALL: [MachineType; 3] = [
+        MachineType::Comfyui,
+        MachineType::Simulation,
+        MachineType::Openai,
+    ];
 
     /// The id prefix: "comfyui", "simulation", "openai".
     pub fn as_str(self) -> &'static str {
@@ -299,7 +307,10 @@ fn check_identifier(whole: &str, identifier: &str) -> Result<(), CorrelationErro
     if identifier.is_empty() || identifier.len() > MachineId::MAX_IDENTIFIER_LEN {
         return err("identifier must be 1 to 63 characters");
     }
-    if !identifier.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
+    if !identifier
+        .bytes()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+    {
         return err("identifier must be lowercase letters, digits and '-'");
     }
     if identifier.starts_with('-') || identifier.ends_with('-') || identifier.contains("--") {
@@ -329,8 +340,9 @@ impl WorkerId {
     /// Parses and validates a worker id, including its machine id part.
     pub fn parse(text: &str) -> Result<Self, CorrelationError> {
         let err = |rule| CorrelationError::new("worker_id", text, rule);
-        let (machine, index) =
-            text.rsplit_once(Self::SEPARATOR).ok_or_else(|| err("must be `{machine_id}-worker-{index}`"))?;
+        let (machine, index) = text
+            .rsplit_once(Self::SEPARATOR)
+            .ok_or_else(|| err("must be `{machine_id}-worker-{index}`"))?;
         MachineId::parse(machine).map_err(|_| err("machine_id part is invalid"))?;
         let canonical = !index.is_empty()
             && index.bytes().all(|c| c.is_ascii_digit())
@@ -358,7 +370,12 @@ impl WorkerId {
 
     /// The worker's index on its machine.
     pub fn index(&self) -> u32 {
-        self.0.rsplit_once(Self::SEPARATOR).expect("validated").1.parse().expect("validated")
+        self.0
+            .rsplit_once(Self::SEPARATOR)
+            .expect("validated")
+            .1
+            .parse()
+            .expect("validated")
     }
 
     /// Whether this worker belongs to `machine` (a correlation check: a log's worker_id and
@@ -382,7 +399,10 @@ mod tests {
         let text = job.to_string();
         assert_eq!(text.len(), JobId::TEXT_LEN);
         assert_eq!(&text[18..19], "4", "uuid version nibble");
-        assert!(matches!(&text[23..24], "8" | "9" | "a" | "b"), "uuid variant");
+        assert!(
+            matches!(&text[23..24], "8" | "9" | "a" | "b"),
+            "uuid variant"
+        );
         assert_eq!(JobId::parse(&text), Ok(job));
     }
 
@@ -390,10 +410,26 @@ mod tests {
     fn job_id_rules() {
         let ok = "job-123e4567-e89b-42d3-a456-426614174000";
         assert!(JobId::parse(ok).is_ok());
-        assert_eq!(JobId::parse("task-1").unwrap_err().rule, "must start with `job-`");
-        assert_eq!(JobId::parse("job-123").unwrap_err().rule, "must be `job-` followed by a 36-character uuid");
-        assert_eq!(JobId::parse(&ok.to_uppercase().replace("JOB-", "job-")).unwrap_err().rule, "uuid must be lowercase hex");
-        assert_eq!(JobId::parse(&ok.replacen('-', "_", 2).replacen('_', "-", 1)).unwrap_err().rule, "uuid must be hyphenated 8-4-4-4-12");
+        assert_eq!(
+            JobId::parse("task-1").unwrap_err().rule,
+            "must start with `job-`"
+        );
+        assert_eq!(
+            JobId::parse("job-123").unwrap_err().rule,
+            "must be `job-` followed by a 36-character uuid"
+        );
+        assert_eq!(
+            JobId::parse(&ok.to_uppercase().replace("JOB-", "job-"))
+                .unwrap_err()
+                .rule,
+            "uuid must be lowercase hex"
+        );
+        assert_eq!(
+            JobId::parse(&ok.replacen('-', "_", 2).replacen('_', "-", 1))
+                .unwrap_err()
+                .rule,
+            "uuid must be hyphenated 8-4-4-4-12"
+        );
     }
 
     #[test]
@@ -408,14 +444,29 @@ mod tests {
         assert_eq!(w.index(), 12);
         assert!(w.belongs_to(&m));
         assert!(MachineId::parse("openai-us-east-7").is_ok());
-        assert_eq!(MachineId::parse("gpu-1").unwrap_err().rule, "type must be comfyui, simulation or openai");
-        assert_eq!(MachineId::parse("comfyui").unwrap_err().rule, "must be `{type}-{identifier}`");
+        assert_eq!(
+            MachineId::parse("gpu-1").unwrap_err().rule,
+            "type must be comfyui, simulation or openai"
+        );
+        assert_eq!(
+            MachineId::parse("comfyui").unwrap_err().rule,
+            "must be `{type}-{identifier}`"
+        );
         assert!(MachineId::parse("comfyui-").is_err());
         assert!(MachineId::parse("comfyui-A").is_err());
         assert!(MachineId::parse("comfyui-a--b").is_err());
         assert!(MachineId::parse("comfyui-worker-1").is_err());
-        assert_eq!(WorkerId::parse("comfyui-3-worker-01").unwrap_err().rule, "index must be a decimal u32 without leading zeros");
-        assert_eq!(WorkerId::parse("comfyui-3-w-1").unwrap_err().rule, "must be `{machine_id}-worker-{index}`");
-        assert_eq!(WorkerId::parse("gpu-3-worker-1").unwrap_err().rule, "machine_id part is invalid");
+        assert_eq!(
+            WorkerId::parse("comfyui-3-worker-01").unwrap_err().rule,
+            "index must be a decimal u32 without leading zeros"
+        );
+        assert_eq!(
+            WorkerId::parse("comfyui-3-w-1").unwrap_err().rule,
+            "must be `{machine_id}-worker-{index}`"
+        );
+        assert_eq!(
+            WorkerId::parse("gpu-3-worker-1").unwrap_err().rule,
+            "machine_id part is invalid"
+        );
     }
 }

@@ -44,7 +44,12 @@ pub enum IdError {
 impl fmt::Display for IdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IdError::WrongLength { id, unit, expected, actual } => {
+            IdError::WrongLength {
+                id,
+                unit,
+                expected,
+                actual,
+            } => {
                 write!(f, "{id}: expected {expected} {unit}, found {actual}")
             }
             IdError::NotLowercaseHex { id, index } => {
@@ -62,7 +67,11 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 /// Writes `bytes` as lowercase hex into `out` (exactly twice as long). Shared by every id
 /// type so that all text forms agree.
 pub(crate) fn write_hex(bytes: &[u8], out: &mut [u8]) {
-    assert_eq!(out.len(), bytes.len() * 2, "hex output buffer must be twice the input");
+    assert_eq!(
+        out.len(),
+        bytes.len() * 2,
+        "hex output buffer must be twice the input"
+    );
     for (i, b) in bytes.iter().enumerate() {
         out[2 * i] = HEX_DIGITS[usize::from(b >> 4)];
         out[2 * i + 1] = HEX_DIGITS[usize::from(b & 0x0f)];
@@ -96,10 +105,14 @@ pub(crate) fn read_hex(
         });
     }
     for (i, slot) in out.iter_mut().enumerate() {
-        let hi = hex_value(text[2 * i])
-            .ok_or(IdError::NotLowercaseHex { id, index: offset + 2 * i })?;
-        let lo = hex_value(text[2 * i + 1])
-            .ok_or(IdError::NotLowercaseHex { id, index: offset + 2 * i + 1 })?;
+        let hi = hex_value(text[2 * i]).ok_or(IdError::NotLowercaseHex {
+            id,
+            index: offset + 2 * i,
+        })?;
+        let lo = hex_value(text[2 * i + 1]).ok_or(IdError::NotLowercaseHex {
+            id,
+            index: offset + 2 * i + 1,
+        })?;
         *slot = (hi << 4) | lo;
     }
     Ok(())
@@ -269,11 +282,19 @@ mod tests {
     fn refusals_name_the_rule() {
         assert_eq!(
             "00".parse::<SpanId>(),
-            Err(IdError::WrongLength { id: "span_id", unit: "hex characters", expected: 16, actual: 2 })
+            Err(IdError::WrongLength {
+                id: "span_id",
+                unit: "hex characters",
+                expected: 16,
+                actual: 2
+            })
         );
         assert_eq!(
             "0123456789ABCDEF".parse::<SpanId>(),
-            Err(IdError::NotLowercaseHex { id: "span_id", index: 10 })
+            Err(IdError::NotLowercaseHex {
+                id: "span_id",
+                index: 10
+            })
         );
         assert_eq!(
             "0000000000000000".parse::<SpanId>(),
@@ -281,7 +302,12 @@ mod tests {
         );
         assert_eq!(
             TraceId::from_slice(&[1; 15]),
-            Err(IdError::WrongLength { id: "trace_id", unit: "bytes", expected: 16, actual: 15 })
+            Err(IdError::WrongLength {
+                id: "trace_id",
+                unit: "bytes",
+                expected: 16,
+                actual: 15
+            })
         );
         // Non-ASCII input must be refused, not panic on a char boundary.
         assert!("é123456789abcde".parse::<SpanId>().is_err());

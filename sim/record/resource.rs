@@ -26,7 +26,13 @@ impl Resource {
     pub fn new(service_name: impl Into<String>) -> Self {
         let service_name = service_name.into();
         assert!(!service_name.is_empty(), "service.name must not be empty");
-        Self { service_name, machine_id: None, deployment_environment: None, cloud_region: None, extras: Attributes::new() }
+        Self {
+            service_name,
+            machine_id: None,
+            deployment_environment: None,
+            cloud_region: None,
+            extras: Attributes::new(),
+        }
     }
 
     /// Sets `machine.id`.
