@@ -52,7 +52,7 @@ pub enum Number {
 /// and strictly increasing, one more bucket than bounds, `count` = Σ buckets, `sum` finite.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HistogramData {
-    /// Bucket upper bounds (bucket i holds values ≤ bounds[i]; the last bucket is unbounded).
+    /// Bucket upper bounds (bucket `i` holds values ≤ `explicit_bounds[i]`; the last bucket is unbounded).
     pub explicit_bounds: Vec<f64>,
     /// Counts per bucket; `explicit_bounds.len() + 1` of them.
     pub bucket_counts: Vec<u64>,

@@ -2,7 +2,7 @@
 //! (name, unit, kind, temporality, monotonicity) share one `Metric`, as collectors do; the
 //! decoder flattens every data point back into a [`MetricPoint`], so a batch round-trips in
 //! order. Exponential histograms and summaries are valid OTLP we do not model: refused as
-//! [`ErrorKind::Unsupported`](super::ErrorKind::Unsupported).
+//! `ErrorKind::Unsupported`.
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{

@@ -67,6 +67,7 @@ pub struct Decoded<T> {
 }
 
 impl<T> Decoded<T> {
+    /// Empty, with room for one batch per resource of the request.
     pub(crate) fn with_capacity(resources: usize) -> Self {
         Self {
             batches: Vec::with_capacity(resources),
@@ -75,6 +76,7 @@ impl<T> Decoded<T> {
         }
     }
 
+    /// Records one refusal covering `records` records.
     pub(crate) fn reject(&mut self, error: DecodeError, records: usize) {
         self.errors.push(error);
         self.rejected_records += records;
