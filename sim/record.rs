@@ -1,1 +1,0 @@
-//! (placeholder: the pipeline's record types)
