@@ -1,0 +1,476 @@
+//! The delivery ledger: what the app emitted, who holds each record now, what was dropped
+//! and why, and what Dash0 stored, all as compact per-source range sets.
+//!
+//! Why custody and not only "emitted minus delivered": a loss is only actionable with its
+//! cause. Each part reports, per batch, when it takes custody of records (volatile or
+//! durable), when it hands them on (the next hop acknowledged), and when it drops them with
+//! a reason. A crash turns the host's volatile holdings into `<part>_crash_unpersisted`. At
+//! the end every emitted record is delivered once, duplicated, lost with its last drop's
+//! cause, still held somewhere (in flight), or lost silently, which always fails
+//! (DESIGN.md §4).
+
+mod range_set;
+
+pub use range_set::RangeSet;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::ops::Range;
+use std::sync::{Arc, Mutex};
+
+use crate::record::{RecordId, SourceId};
+
+/// The pipeline's parts, as custodians.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Part {
+    App,
+    Agent,
+    Collector,
+    Aggregator,
+    Redis,
+    Shipper,
+    Dash0,
+}
+
+impl Part {
+    /// The part's name as scenarios and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::App => "app",
+            Part::Agent => "agent",
+            Part::Collector => "collector",
+            Part::Aggregator => "aggregator",
+            Part::Redis => "redis",
+            Part::Shipper => "shipper",
+            Part::Dash0 => "dash0",
+        }
+    }
+
+    /// The cause recorded for what this part held only in memory when its host crashed.
+    pub fn crash_cause(self) -> &'static str {
+        match self {
+            Part::App => "app_crash_unpersisted",
+            Part::Agent => "agent_crash_unpersisted",
+            Part::Collector => "collector_crash_unpersisted",
+            Part::Aggregator => "aggregator_crash_unpersisted",
+            Part::Redis => "redis_crash_unpersisted",
+            Part::Shipper => "shipper_crash_unpersisted",
+            Part::Dash0 => "dash0_crash_unpersisted",
+        }
+    }
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a source emits: the ledger accounts logs and spans separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Signal {
+    Log,
+    Span,
+}
+
+/// Whether a holding survives its host's crash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// In memory: lost on crash.
+    Volatile,
+    /// On (simulated) disk and synced: survives a crash.
+    Durable,
+}
+
+/// Who holds what: one custodian is one part on one host.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Custodian {
+    pub part: Part,
+    pub host: Arc<str>,
+}
+
+impl fmt::Display for Custodian {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}@{}", self.part, self.host)
+    }
+}
+
+/// One source's registration and emitted range.
+#[derive(Clone, Debug)]
+struct SourceEntry {
+    name: String,
+    signal: Signal,
+    /// Records 0..emitted_count were emitted (sources number without gaps).
+    emitted_count: u64,
+}
+
+/// Per-source sets of one kind.
+type PerSource = BTreeMap<SourceId, RangeSet>;
+
+#[derive(Default)]
+struct Holdings {
+    volatile: PerSource,
+    durable: PerSource,
+}
+
+#[derive(Default)]
+struct LedgerInner {
+    sources: Vec<SourceEntry>,
+    holdings: BTreeMap<Custodian, Holdings>,
+    /// Latest drop per record: (cause, custodian) → ids. A record is in at most one set.
+    dropped: BTreeMap<(&'static str, Custodian), PerSource>,
+    delivered: PerSource,
+    /// Extra deliveries beyond the first, per record (rare; only duplicates are listed).
+    duplicates: BTreeMap<RecordId, u32>,
+}
+
+/// The shared ledger of one run. Cloning shares it.
+#[derive(Clone, Default)]
+pub struct Ledger {
+    inner: Arc<Mutex<LedgerInner>>,
+}
+
+/// Groups ids into per-source runs of consecutive sequence numbers, calling `f` per run:
+/// batches mostly hold consecutive records, so this turns N ids into a few ranges.
+fn for_each_run(ids: &[RecordId], mut f: impl FnMut(SourceId, Range<u64>)) {
+    let mut index = 0;
+    while index < ids.len() {
+        let first = ids[index];
+        let mut end = first.seq + 1;
+        index += 1;
+        while index < ids.len() && ids[index].source == first.source && ids[index].seq == end {
+            end += 1;
+            index += 1;
+        }
+        f(first.source, first.seq..end);
+    }
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Ledger::default()
+    }
+
+    /// Registers an emitter; sources are numbered in registration order, which the world
+    /// keeps deterministic.
+    pub fn register_source(&self, name: &str, signal: Signal) -> SourceId {
+        let mut inner = self.lock();
+        let id = SourceId(u32::try_from(inner.sources.len()).expect("fewer than 2^32 sources"));
+        inner.sources.push(SourceEntry { name: name.to_string(), signal, emitted_count: 0 });
+        id
+    }
+
+    /// The app emitted the next `count` records of `source`; returns the first seq.
+    pub fn emit(&self, source: SourceId, count: u64) -> u64 {
+        let mut inner = self.lock();
+        let entry = &mut inner.sources[source.0 as usize];
+        let first = entry.emitted_count;
+        entry.emitted_count += count;
+        first
+    }
+
+    /// `custodian` now holds `ids` with the given durability.
+    pub fn hold(&self, custodian: &Custodian, ids: &[RecordId], durability: Durability) {
+        let mut inner = self.lock();
+        let holdings = inner.holdings.entry(custodian.clone()).or_default();
+        for_each_run(ids, |source, range| {
+            let (add, other) = match durability {
+                Durability::Volatile => (&mut holdings.volatile, &mut holdings.durable),
+                Durability::Durable => (&mut holdings.durable, &mut holdings.volatile),
+            };
+            if let Some(set) = other.get_mut(&source) {
+                set.remove(range.clone());
+            }
+            add.entry(source).or_default().insert(range);
+        });
+    }
+
+    /// `custodian` handed `ids` on (the next hop acknowledged them) or no longer holds them.
+    pub fn release(&self, custodian: &Custodian, ids: &[RecordId]) {
+        let mut inner = self.lock();
+        let Some(holdings) = inner.holdings.get_mut(custodian) else { return };
+        for_each_run(ids, |source, range| {
+            for sets in [&mut holdings.volatile, &mut holdings.durable] {
+                if let Some(set) = sets.get_mut(&source) {
+                    set.remove(range.clone());
+                }
+            }
+        });
+    }
+
+    /// `custodian` dropped `ids` for `cause` (e.g. `agent_retry_limit`). It no longer holds
+    /// them, and `cause` becomes their latest drop.
+    pub fn drop_records(&self, custodian: &Custodian, cause: &'static str, ids: &[RecordId]) {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        if let Some(holdings) = inner.holdings.get_mut(custodian) {
+            for_each_run(ids, |source, range| {
+                for sets in [&mut holdings.volatile, &mut holdings.durable] {
+                    if let Some(set) = sets.get_mut(&source) {
+                        set.remove(range.clone());
+                    }
+                }
+            });
+        }
+        let key = (cause, custodian.clone());
+        for_each_run(ids, |source, range| {
+            for (other_key, sets) in inner.dropped.iter_mut() {
+                if *other_key != key
+                    && let Some(set) = sets.get_mut(&source)
+                {
+                    set.remove(range.clone());
+                }
+            }
+            inner.dropped.entry(key.clone()).or_default().entry(source).or_default().insert(range);
+        });
+    }
+
+    /// `host` crashed: everything any part there held only in memory is lost with that
+    /// part's `_crash_unpersisted` cause; durable holdings stay held.
+    pub fn crash(&self, host: &str) {
+        let lost: Vec<(Custodian, PerSource)> = {
+            let mut inner = self.lock();
+            inner
+                .holdings
+                .iter_mut()
+                .filter(|(custodian, _)| &*custodian.host == host)
+                .map(|(custodian, holdings)| (custodian.clone(), std::mem::take(&mut holdings.volatile)))
+                .collect()
+        };
+        for (custodian, sets) in lost {
+            let ids: Vec<RecordId> = sets
+                .iter()
+                .flat_map(|(&source, set)| set.ranges().flat_map(move |r| r.map(move |seq| RecordId { source, seq })))
+                .collect();
+            self.drop_records(&custodian, custodian.part.crash_cause(), &ids);
+        }
+    }
+
+    /// Dash0 stored `ids`. A record stored twice is a duplicate.
+    pub fn deliver(&self, ids: &[RecordId]) {
+        let mut guard = self.lock();
+        let LedgerInner { delivered, duplicates, .. } = &mut *guard;
+        for_each_run(ids, |source, range| {
+            let set = delivered.entry(source).or_default();
+            if set.count_in(range.clone()) > 0 {
+                // Repeats are rare: only then look at records one by one.
+                for seq in range.clone() {
+                    if set.contains(seq) {
+                        *duplicates.entry(RecordId { source, seq }).or_default() += 1;
+                    }
+                }
+            }
+            set.insert(range);
+        });
+    }
+
+    /// Accounts for every emitted record: the ledger's verdict input.
+    pub fn account(&self) -> Accounting {
+        let inner = self.lock();
+        let mut accounting = Accounting::default();
+        for (index, entry) in inner.sources.iter().enumerate() {
+            let source = SourceId(index as u32);
+            let totals = accounting.totals.entry(entry.signal).or_default();
+            totals.emitted += entry.emitted_count;
+            let mut missing = RangeSet::new();
+            missing.insert(0..entry.emitted_count);
+            if let Some(delivered) = inner.delivered.get(&source) {
+                for range in delivered.ranges() {
+                    totals.delivered += missing.remove(range);
+                }
+            }
+            let outcomes = inner
+                .holdings
+                .iter()
+                .flat_map(|(custodian, holdings)| {
+                    [&holdings.volatile, &holdings.durable]
+                        .into_iter()
+                        .filter_map(move |sets| sets.get(&source).map(|set| (Outcome::InFlight(custodian.clone()), set)))
+                })
+                .chain(inner.dropped.iter().filter_map(|((cause, custodian), sets)| {
+                    sets.get(&source).map(|set| (Outcome::Lost { cause, custodian: custodian.clone() }, set))
+                }));
+            for (outcome, set) in outcomes {
+                let taken = missing.take_intersection(set);
+                if !taken.is_empty() {
+                    let tally = accounting.outcomes.entry((entry.signal, outcome)).or_default();
+                    tally.add(source, &taken);
+                }
+            }
+            if !missing.is_empty() {
+                accounting.outcomes.entry((entry.signal, Outcome::LostSilently)).or_default().add(source, &missing);
+            }
+        }
+        for (id, &extra) in &inner.duplicates {
+            let signal = inner.sources[id.source.0 as usize].signal;
+            let totals = accounting.totals.entry(signal).or_default();
+            totals.duplicated += 1;
+            totals.duplicate_deliveries += u64::from(extra);
+            if totals.duplicate_examples.len() < EXAMPLES_LIMIT {
+                totals.duplicate_examples.push(*id);
+            }
+        }
+        accounting
+    }
+
+    /// The registered name of a source, for messages.
+    pub fn source_name(&self, source: SourceId) -> Option<String> {
+        self.lock().sources.get(source.0 as usize).map(|entry| entry.name.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, LedgerInner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// How many example record ids a tally keeps for failure messages.
+pub const EXAMPLES_LIMIT: usize = 5;
+
+/// Where an undelivered record ended up.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outcome {
+    /// Still held by a custodian at the end: in flight (a liveness failure after drain).
+    InFlight(Custodian),
+    /// Dropped, and this was its latest drop.
+    Lost { cause: &'static str, custodian: Custodian },
+    /// Neither delivered, held nor dropped: a part lost it without saying so.
+    LostSilently,
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::InFlight(custodian) => write!(f, "in flight at {custodian}"),
+            Outcome::Lost { cause, custodian } => write!(f, "lost: {cause} at {custodian}"),
+            Outcome::LostSilently => write!(f, "lost silently (no part recorded a cause)"),
+        }
+    }
+}
+
+/// How many records met one outcome, with a few examples.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub count: u64,
+    pub examples: Vec<RecordId>,
+}
+
+impl Tally {
+    fn add(&mut self, source: SourceId, set: &RangeSet) {
+        self.count += set.len();
+        let room = EXAMPLES_LIMIT.saturating_sub(self.examples.len());
+        self.examples.extend(set.sample(room).into_iter().map(|seq| RecordId { source, seq }));
+    }
+}
+
+/// Totals per signal.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub emitted: u64,
+    /// Delivered at least once.
+    pub delivered: u64,
+    /// Records delivered more than once.
+    pub duplicated: u64,
+    /// Deliveries beyond the first, summed.
+    pub duplicate_deliveries: u64,
+    pub duplicate_examples: Vec<RecordId>,
+}
+
+/// The ledger's account of a run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Accounting {
+    pub totals: BTreeMap<Signal, Totals>,
+    pub outcomes: BTreeMap<(Signal, Outcome), Tally>,
+}
+
+impl Accounting {
+    /// Records of `signal` not delivered, by outcome.
+    pub fn undelivered(&self, signal: Signal) -> impl Iterator<Item = (&Outcome, &Tally)> {
+        self.outcomes.iter().filter(move |((s, _), _)| *s == signal).map(|((_, outcome), tally)| (outcome, tally))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids(source: SourceId, seqs: Range<u64>) -> Vec<RecordId> {
+        seqs.map(|seq| RecordId { source, seq }).collect()
+    }
+
+    fn custodian(part: Part, host: &str) -> Custodian {
+        Custodian { part, host: Arc::from(host) }
+    }
+
+    #[test]
+    fn every_record_is_delivered_lost_with_cause_in_flight_or_silent() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("comfyui-1/worker-0", Signal::Log);
+        assert_eq!(ledger.emit(source, 100), 0);
+        let agent = custodian(Part::Agent, "comfyui-1");
+        let aggregator = custodian(Part::Aggregator, "railway-aggregator");
+        ledger.hold(&agent, &ids(source, 0..100), Durability::Volatile);
+        // 0..50 reach Dash0 (twice for 0..5); 50..60 overflow at the aggregator;
+        // 60..70 die with the agent; 70..80 are still at the aggregator; 80..100 vanish.
+        ledger.release(&agent, &ids(source, 0..50));
+        ledger.deliver(&ids(source, 0..50));
+        ledger.deliver(&ids(source, 0..5));
+        ledger.release(&agent, &ids(source, 50..60));
+        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 50..60));
+        ledger.release(&agent, &ids(source, 70..100));
+        ledger.hold(&aggregator, &ids(source, 70..80), Durability::Durable);
+        ledger.crash("comfyui-1");
+        ledger.crash("railway-aggregator"); // durable holdings survive
+
+        let account = ledger.account();
+        let totals = &account.totals[&Signal::Log];
+        assert_eq!((totals.emitted, totals.delivered, totals.duplicated, totals.duplicate_deliveries), (100, 50, 5, 5));
+        let outcomes: Vec<(String, u64)> =
+            account.undelivered(Signal::Log).map(|(outcome, tally)| (outcome.to_string(), tally.count)).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("in flight at aggregator@railway-aggregator".to_string(), 10),
+                ("lost: agent_crash_unpersisted at agent@comfyui-1".to_string(), 10),
+                ("lost: aggregator_overflow at aggregator@railway-aggregator".to_string(), 10),
+                ("lost silently (no part recorded a cause)".to_string(), 20),
+            ]
+        );
+        let silent = &account.outcomes[&(Signal::Log, Outcome::LostSilently)];
+        assert_eq!(silent.examples, ids(source, 80..85));
+    }
+
+    #[test]
+    fn the_latest_drop_is_the_cause_and_delivery_overrides_drops() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("s", Signal::Span);
+        ledger.emit(source, 10);
+        let aggregator = custodian(Part::Aggregator, "agg");
+        let agent = custodian(Part::Agent, "m");
+        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 0..10));
+        ledger.drop_records(&agent, "agent_retry_limit", &ids(source, 5..10));
+        ledger.deliver(&ids(source, 0..2));
+        let account = ledger.account();
+        let outcomes: Vec<(String, u64)> =
+            account.undelivered(Signal::Span).map(|(outcome, tally)| (outcome.to_string(), tally.count)).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("lost: agent_retry_limit at agent@m".to_string(), 5),
+                ("lost: aggregator_overflow at aggregator@agg".to_string(), 3),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_million_in_order_records_stay_a_few_ranges() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("big", Signal::Log);
+        ledger.emit(source, 1_000_000);
+        for start in (0..1_000_000).step_by(1_000) {
+            ledger.deliver(&ids(source, start..start + 1_000));
+        }
+        let inner = ledger.lock();
+        assert_eq!(inner.delivered[&source].ranges_count(), 1);
+    }
+}
