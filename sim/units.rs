@@ -122,3 +122,23 @@ mod tests {
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
     }
 }
+
+/// Serde support for durations written as text (`"45s"`): use with
+/// `#[serde(with = "crate::units::duration_text")]` on a `Duration` field, so every config
+/// reads durations the one way and names the rule broken.
+pub mod duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Writes the duration as `parse_duration` reads it.
+    pub fn serialize<S: Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&super::format_duration(*duration))
+    }
+
+    /// Reads `"45s"`, `"2m"`, `"1h30m"`, `"250ms"`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        super::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
