@@ -102,6 +102,9 @@ struct SourceEntry {
     signal: Signal,
     /// Records 0..emitted_count were emitted (sources number without gaps).
     emitted_count: u64,
+    /// (first seq, true emit time) per emission call: the emit time of any record is that
+    /// of the last entry whose first seq is ≤ its seq. One entry per call, not per record.
+    emit_times: Vec<(u64, u64)>,
 }
 
 /// Per-source sets of one kind.
@@ -120,6 +123,8 @@ struct LedgerInner {
     /// Latest drop per record: (cause, custodian) → ids. A record is in at most one set.
     dropped: BTreeMap<(&'static str, Custodian), PerSource>,
     delivered: PerSource,
+    /// Emit → Dash0 latency of first deliveries, in microseconds, per signal.
+    latency: BTreeMap<Signal, hdrhistogram::Histogram<u64>>,
     /// Extra deliveries beyond the first, per record (rare; only duplicates are listed).
     duplicates: BTreeMap<RecordId, u32>,
 }
@@ -157,17 +162,27 @@ impl Ledger {
     pub fn register_source(&self, name: &str, signal: Signal) -> SourceId {
         let mut inner = self.lock();
         let id = SourceId(u32::try_from(inner.sources.len()).expect("fewer than 2^32 sources"));
-        inner.sources.push(SourceEntry { name: name.to_string(), signal, emitted_count: 0 });
+        inner.sources.push(SourceEntry { name: name.to_string(), signal, emitted_count: 0, emit_times: Vec::new() });
         id
     }
 
-    /// The app emitted the next `count` records of `source`; returns the first seq.
-    pub fn emit(&self, source: SourceId, count: u64) -> u64 {
+    /// The app emitted the next `count` records of `source` at true time `true_nanos`;
+    /// returns the first seq. The app then holds them (volatile) until its pipe hands them on.
+    pub fn emit(&self, source: SourceId, count: u64, true_nanos: u64) -> u64 {
         let mut inner = self.lock();
         let entry = &mut inner.sources[source.0 as usize];
         let first = entry.emitted_count;
         entry.emitted_count += count;
+        if entry.emit_times.last().is_none_or(|&(_, last_nanos)| last_nanos != true_nanos) {
+            entry.emit_times.push((first, true_nanos));
+        }
         first
+    }
+
+    /// True time at which record `id` was emitted, if it was.
+    pub fn emitted_true_nanos(&self, id: RecordId) -> Option<u64> {
+        let inner = self.lock();
+        emit_time(inner.sources.get(id.source.0 as usize)?, id.seq)
     }
 
     /// `custodian` now holds `ids` with the given durability.
@@ -247,12 +262,24 @@ impl Ledger {
         }
     }
 
-    /// Dash0 stored `ids`. A record stored twice is a duplicate.
-    pub fn deliver(&self, ids: &[RecordId]) {
+    /// Dash0 stored `ids` at true time `true_nanos`. A record stored twice is a duplicate;
+    /// a first delivery adds its emit → store latency to the signal's histogram.
+    pub fn deliver(&self, ids: &[RecordId], true_nanos: u64) {
         let mut guard = self.lock();
-        let LedgerInner { delivered, duplicates, .. } = &mut *guard;
+        let LedgerInner { sources, delivered, duplicates, latency, .. } = &mut *guard;
         for_each_run(ids, |source, range| {
+            let entry = &sources[source.0 as usize];
+            assert!(range.end <= entry.emitted_count, "delivered {source:?}:{range:?} was never emitted");
+            let histogram = latency.entry(entry.signal).or_insert_with(new_latency_histogram);
             let set = delivered.entry(source).or_default();
+            // Latency per first delivery; runs share an emit time, so look it up per run.
+            for seq in range.clone() {
+                if !set.contains(seq) {
+                    let emitted = emit_time(entry, seq).expect("an emitted record has an emit time");
+                    let latency_micros = true_nanos.saturating_sub(emitted) / 1_000;
+                    histogram.saturating_record(latency_micros.max(1));
+                }
+            }
             if set.count_in(range.clone()) > 0 {
                 // Repeats are rare: only then look at records one by one.
                 for seq in range.clone() {
@@ -314,6 +341,11 @@ impl Ledger {
         accounting
     }
 
+    /// The emit → Dash0 latency histogram (microseconds) of `signal`'s first deliveries.
+    pub fn latency_micros(&self, signal: Signal) -> hdrhistogram::Histogram<u64> {
+        self.lock().latency.get(&signal).cloned().unwrap_or_else(new_latency_histogram)
+    }
+
     /// The registered name of a source, for messages.
     pub fn source_name(&self, source: SourceId) -> Option<String> {
         self.lock().sources.get(source.0 as usize).map(|entry| entry.name.clone())
@@ -322,6 +354,20 @@ impl Ledger {
     fn lock(&self) -> std::sync::MutexGuard<'_, LedgerInner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// A latency histogram from 1 µs to 1 day at 3 significant digits.
+fn new_latency_histogram() -> hdrhistogram::Histogram<u64> {
+    hdrhistogram::Histogram::new_with_bounds(1, 86_400_000_000, 3).expect("valid histogram bounds")
+}
+
+/// The true emit time of `seq` in `entry`.
+fn emit_time(entry: &SourceEntry, seq: u64) -> Option<u64> {
+    if seq >= entry.emitted_count {
+        return None;
+    }
+    let index = entry.emit_times.partition_point(|&(first, _)| first <= seq);
+    entry.emit_times.get(index.checked_sub(1)?).map(|&(_, nanos)| nanos)
 }
 
 /// How many example record ids a tally keeps for failure messages.
@@ -406,15 +452,15 @@ mod tests {
     fn every_record_is_delivered_lost_with_cause_in_flight_or_silent() {
         let ledger = Ledger::new();
         let source = ledger.register_source("comfyui-1/worker-0", Signal::Log);
-        assert_eq!(ledger.emit(source, 100), 0);
+        assert_eq!(ledger.emit(source, 100, 0), 0);
         let agent = custodian(Part::Agent, "comfyui-1");
         let aggregator = custodian(Part::Aggregator, "railway-aggregator");
         ledger.hold(&agent, &ids(source, 0..100), Durability::Volatile);
         // 0..50 reach Dash0 (twice for 0..5); 50..60 overflow at the aggregator;
         // 60..70 die with the agent; 70..80 are still at the aggregator; 80..100 vanish.
         ledger.release(&agent, &ids(source, 0..50));
-        ledger.deliver(&ids(source, 0..50));
-        ledger.deliver(&ids(source, 0..5));
+        ledger.deliver(&ids(source, 0..50), 1_000);
+        ledger.deliver(&ids(source, 0..5), 2_000);
         ledger.release(&agent, &ids(source, 50..60));
         ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 50..60));
         ledger.release(&agent, &ids(source, 70..100));
@@ -444,12 +490,12 @@ mod tests {
     fn the_latest_drop_is_the_cause_and_delivery_overrides_drops() {
         let ledger = Ledger::new();
         let source = ledger.register_source("s", Signal::Span);
-        ledger.emit(source, 10);
+        ledger.emit(source, 10, 0);
         let aggregator = custodian(Part::Aggregator, "agg");
         let agent = custodian(Part::Agent, "m");
         ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 0..10));
         ledger.drop_records(&agent, "agent_retry_limit", &ids(source, 5..10));
-        ledger.deliver(&ids(source, 0..2));
+        ledger.deliver(&ids(source, 0..2), 0);
         let account = ledger.account();
         let outcomes: Vec<(String, u64)> =
             account.undelivered(Signal::Span).map(|(outcome, tally)| (outcome.to_string(), tally.count)).collect();
@@ -466,11 +512,28 @@ mod tests {
     fn a_million_in_order_records_stay_a_few_ranges() {
         let ledger = Ledger::new();
         let source = ledger.register_source("big", Signal::Log);
-        ledger.emit(source, 1_000_000);
+        ledger.emit(source, 1_000_000, 0);
         for start in (0..1_000_000).step_by(1_000) {
-            ledger.deliver(&ids(source, start..start + 1_000));
+            ledger.deliver(&ids(source, start..start + 1_000), 5_000_000);
         }
         let inner = ledger.lock();
         assert_eq!(inner.delivered[&source].ranges_count(), 1);
+    }
+
+    #[test]
+    fn latency_is_measured_from_true_emit_to_first_delivery() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("s", Signal::Log);
+        ledger.emit(source, 10, 1_000_000_000);
+        ledger.emit(source, 10, 3_000_000_000);
+        assert_eq!(ledger.emitted_true_nanos(RecordId { source, seq: 9 }), Some(1_000_000_000));
+        assert_eq!(ledger.emitted_true_nanos(RecordId { source, seq: 10 }), Some(3_000_000_000));
+        assert_eq!(ledger.emitted_true_nanos(RecordId { source, seq: 20 }), None);
+        ledger.deliver(&ids(source, 0..20), 5_000_000_000);
+        ledger.deliver(&ids(source, 0..20), 9_000_000_000); // duplicates add no latency
+        let histogram = ledger.latency_micros(Signal::Log);
+        assert_eq!(histogram.len(), 20);
+        assert!(histogram.equivalent(histogram.max(), 4_000_000), "max {}", histogram.max());
+        assert!(histogram.equivalent(histogram.min(), 2_000_000), "min {}", histogram.min());
     }
 }
