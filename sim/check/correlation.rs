@@ -1,0 +1,283 @@
+//! Correlation: do the logs and spans Dash0 stored tie every job together?
+//!
+//! Why: the pipeline exists so that an engineer can go from a job to its trace and from any
+//! log line to the span it was written in. DESIGN.md §4 lists the rules: all spans of a job
+//! share one 32-hex trace_id; parent links form one tree per job with no orphans; every
+//! log's trace_id/span_id resolves to a stored span; the log's ids agree with its span's;
+//! worker_id belongs to machine_id. Id formats are guaranteed by the record types (a
+//! malformed id never decodes), so they need no rule here.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::record::{JobId, LogRecord, Span, SpanId, TraceId};
+
+/// Examples kept per broken rule.
+const EXAMPLES_LIMIT: usize = 5;
+
+/// A correlation rule, as failure messages name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rule {
+    /// A job's spans carry more than one trace_id.
+    JobHasOneTrace,
+    /// A trace carries spans of more than one job.
+    TraceHasOneJob,
+    /// A trace has no root span, or more than one.
+    TraceHasOneRoot,
+    /// A span's parent is not a stored span of its trace.
+    SpanParentResolves,
+    /// A log's (trace_id, span_id) is not a stored span.
+    LogSpanResolves,
+    /// A log's job_id, machine_id or worker_id differs from its span's.
+    LogAgreesWithSpan,
+    /// A worker_id does not belong to the record's machine_id.
+    WorkerBelongsToMachine,
+}
+
+impl Rule {
+    /// The rule in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Rule::JobHasOneTrace => "all spans of a job share one trace_id",
+            Rule::TraceHasOneJob => "a trace belongs to one job",
+            Rule::TraceHasOneRoot => "each job's trace has exactly one root span",
+            Rule::SpanParentResolves => "every span's parent is a stored span of its trace (no orphans)",
+            Rule::LogSpanResolves => "every log's trace_id/span_id resolves to a stored span",
+            Rule::LogAgreesWithSpan => "a log's job_id/machine_id/worker_id agree with its span's",
+            Rule::WorkerBelongsToMachine => "worker_id is {machine_id}-worker-{index}",
+        }
+    }
+}
+
+/// How often one rule broke, with examples.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Broken {
+    pub count: u64,
+    pub examples: Vec<String>,
+}
+
+/// The correlation verdict over what Dash0 stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CorrelationReport {
+    pub jobs_count: usize,
+    pub traces_count: usize,
+    pub spans_count: usize,
+    pub logs_count: usize,
+    /// Logs the caller exempted (e.g. dev-host logs outside any job).
+    pub logs_exempt_count: usize,
+    pub broken: BTreeMap<Rule, Broken>,
+}
+
+impl CorrelationReport {
+    /// Whether every rule held.
+    pub fn is_complete(&self) -> bool {
+        self.broken.is_empty()
+    }
+
+    fn breaks(&mut self, rule: Rule, example: impl FnOnce() -> String) {
+        let broken = self.broken.entry(rule).or_default();
+        broken.count += 1;
+        if broken.examples.len() < EXAMPLES_LIMIT {
+            broken.examples.push(example());
+        }
+    }
+}
+
+/// Checks `logs` and `spans` (duplicates allowed; a span is identified by its trace and span
+/// id). Logs for which `exempt` says true are counted but not checked.
+pub fn check(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
+    let mut report = CorrelationReport { spans_count: spans.len(), logs_count: logs.len(), ..Default::default() };
+
+    // Index the distinct spans: (trace, span) → span.
+    let mut by_id: BTreeMap<(TraceId, SpanId), &Span> = BTreeMap::new();
+    for span in spans {
+        by_id.entry((span.trace_id, span.span_id)).or_insert(span);
+    }
+
+    let mut traces_of_job: BTreeMap<JobId, BTreeSet<TraceId>> = BTreeMap::new();
+    let mut jobs_of_trace: BTreeMap<TraceId, BTreeSet<JobId>> = BTreeMap::new();
+    let mut roots_of_trace: BTreeMap<TraceId, u32> = BTreeMap::new();
+    for span in by_id.values() {
+        traces_of_job.entry(span.job_id).or_default().insert(span.trace_id);
+        jobs_of_trace.entry(span.trace_id).or_default().insert(span.job_id);
+        let roots = roots_of_trace.entry(span.trace_id).or_default();
+        match span.parent_span_id {
+            None => *roots += 1,
+            Some(parent) if !by_id.contains_key(&(span.trace_id, parent)) => {
+                report.breaks(Rule::SpanParentResolves, || {
+                    format!("span {} `{}` of job {} has parent {parent}, not stored", span.span_id, span.name, span.job_id)
+                });
+            }
+            Some(_) => {}
+        }
+        if let (Some(machine), Some(worker)) = (&span.machine_id, &span.worker_id)
+            && !worker.belongs_to(machine)
+        {
+            report.breaks(Rule::WorkerBelongsToMachine, || format!("span {}: {worker} on {machine}", span.span_id));
+        }
+    }
+    for (job, traces) in &traces_of_job {
+        if traces.len() > 1 {
+            report.breaks(Rule::JobHasOneTrace, || format!("job {job} spans {} traces: {traces:?}", traces.len()));
+        }
+    }
+    for (trace, jobs) in &jobs_of_trace {
+        if jobs.len() > 1 {
+            report.breaks(Rule::TraceHasOneJob, || format!("trace {trace} holds {} jobs", jobs.len()));
+        }
+    }
+    for (trace, &roots) in &roots_of_trace {
+        if roots != 1 {
+            report.breaks(Rule::TraceHasOneRoot, || format!("trace {trace} has {roots} root spans"));
+        }
+    }
+    report.jobs_count = traces_of_job.len();
+    report.traces_count = jobs_of_trace.len();
+
+    for log in logs {
+        if exempt(log) {
+            report.logs_exempt_count += 1;
+            continue;
+        }
+        if !log.ids_consistent() {
+            report.breaks(Rule::WorkerBelongsToMachine, || {
+                format!("log {}: worker {:?} on machine {:?}", log.id, log.worker_id, log.machine_id)
+            });
+        }
+        let Some(span) = by_id.get(&(log.trace_id, log.span_id)) else {
+            report.breaks(Rule::LogSpanResolves, || {
+                format!("log {} of job {}: span {} in trace {} not stored", log.id, log.job_id, log.span_id, log.trace_id)
+            });
+            continue;
+        };
+        let machine_disagrees = span.machine_id.is_some() && span.machine_id != log.machine_id;
+        let worker_disagrees = span.worker_id.is_some() && span.worker_id != log.worker_id;
+        if span.job_id != log.job_id || machine_disagrees || worker_disagrees {
+            report.breaks(Rule::LogAgreesWithSpan, || {
+                format!(
+                    "log {} says job {} machine {:?} worker {:?}; its span `{}` says job {} machine {:?} worker {:?}",
+                    log.id, log.job_id, log.machine_id, log.worker_id, span.name, span.job_id, span.machine_id, span.worker_id
+                )
+            });
+        }
+    }
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::{Attributes, MachineId, MachineType, RecordId, Severity, SourceId, SpanKind, SpanStatus, WorkerId};
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// One job's spans (submitted → executing → service) and a log in each.
+    fn job(rng: &mut ChaCha8Rng, seq: u64) -> (Vec<Span>, Vec<LogRecord>) {
+        let machine = MachineId::new(MachineType::Comfyui, "1").unwrap();
+        let worker = WorkerId::new(&machine, 0);
+        let trace_id = TraceId::random(rng);
+        let job_id = JobId::random(rng);
+        let ids: Vec<SpanId> = (0..3).map(|_| SpanId::random(rng)).collect();
+        let span = |index: usize, name: &str, on_machine: bool| Span {
+            trace_id,
+            span_id: ids[index],
+            parent_span_id: index.checked_sub(1).map(|parent| ids[parent]),
+            name: name.into(),
+            kind: SpanKind::Internal,
+            start_time_unix_nano: 1,
+            end_time_unix_nano: 2,
+            status: SpanStatus::Ok,
+            job_id,
+            machine_id: on_machine.then(|| machine.clone()),
+            worker_id: on_machine.then(|| worker.clone()),
+            id: RecordId::new(SourceId(0), seq * 3 + index as u64),
+            attributes: Attributes::new(),
+        };
+        let spans = vec![span(0, "job.submitted", false), span(1, "job.executing", true), span(2, "comfyui.generate", true)];
+        let logs = spans
+            .iter()
+            .enumerate()
+            .map(|(index, span)| LogRecord {
+                time_unix_nano: 1,
+                observed_time_unix_nano: 1,
+                severity: Severity::Info,
+                body: "step".into(),
+                trace_id,
+                span_id: span.span_id,
+                job_id,
+                machine_id: span.machine_id.clone(),
+                worker_id: span.worker_id.clone(),
+                id: RecordId::new(SourceId(1), seq * 3 + index as u64),
+                attributes: Attributes::new(),
+            })
+            .collect();
+        (spans, logs)
+    }
+
+    fn jobs(count: u64) -> (Vec<Span>, Vec<LogRecord>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (mut spans, mut logs) = (Vec::new(), Vec::new());
+        for seq in 0..count {
+            let (s, l) = job(&mut rng, seq);
+            spans.extend(s);
+            logs.extend(l);
+        }
+        (spans, logs)
+    }
+
+    fn broken_rules(report: &CorrelationReport) -> Vec<Rule> {
+        report.broken.keys().copied().collect()
+    }
+
+    #[test]
+    fn consistent_jobs_correlate_completely_even_with_duplicates() {
+        let (mut spans, logs) = jobs(4);
+        spans.push(spans[1].clone());
+        let report = check(&logs, &spans, |_| false);
+        assert!(report.is_complete(), "{report:?}");
+        assert_eq!((report.jobs_count, report.traces_count, report.logs_count), (4, 4, 12));
+    }
+
+    #[test]
+    fn a_lost_span_orphans_its_child_and_unresolves_its_log() {
+        let (mut spans, logs) = jobs(2);
+        spans.remove(1); // job 0's job.executing
+        let report = check(&logs, &spans, |_| false);
+        assert_eq!(broken_rules(&report), vec![Rule::SpanParentResolves, Rule::LogSpanResolves]);
+        assert_eq!(report.broken[&Rule::LogSpanResolves].count, 1);
+    }
+
+    #[test]
+    fn a_new_trace_at_the_redis_hop_splits_the_job() {
+        let (mut spans, mut logs) = jobs(1);
+        let mut rng = ChaCha8Rng::seed_from_u64(99);
+        let new_trace = TraceId::random(&mut rng);
+        for span in &mut spans[1..] {
+            span.trace_id = new_trace;
+        }
+        spans[1].parent_span_id = None;
+        for log in &mut logs[1..] {
+            log.trace_id = new_trace;
+        }
+        let report = check(&logs, &spans, |_| false);
+        assert_eq!(broken_rules(&report), vec![Rule::JobHasOneTrace]);
+    }
+
+    #[test]
+    fn a_log_disagreeing_with_its_span_and_a_foreign_worker_are_caught() {
+        let (spans, mut logs) = jobs(1);
+        let other = MachineId::new(MachineType::Openai, "9").unwrap();
+        logs[2].worker_id = Some(WorkerId::new(&other, 0));
+        let report = check(&logs, &spans, |_| false);
+        assert_eq!(broken_rules(&report), vec![Rule::LogAgreesWithSpan, Rule::WorkerBelongsToMachine]);
+        assert!(report.broken[&Rule::LogAgreesWithSpan].examples[0].contains("openai-9-worker-0"));
+    }
+
+    #[test]
+    fn exempt_logs_are_counted_not_checked() {
+        let (spans, mut logs) = jobs(1);
+        logs[0].span_id = SpanId::random(&mut ChaCha8Rng::seed_from_u64(5));
+        let report = check(&logs, &spans, |log| log.id.seq == 0);
+        assert!(report.is_complete());
+        assert_eq!(report.logs_exempt_count, 1);
+    }
+}
