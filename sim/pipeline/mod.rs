@@ -1,0 +1,150 @@
+//! The pipeline assembled: every part on its host in one simulated world, per scenario.
+//!
+//! Why one place: this is where "which part runs on which host" is decided (DESIGN.md §7
+//! asks for one host map so that large fleets can later share hosts without touching the
+//! parts). Parts only see their `PartCtx` and config; the harness keeps what must outlive a
+//! crash (the ledger, Dash0's store, disks) outside the hosts.
+
+mod verdict;
+
+pub use verdict::{Check, Verdict};
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ledger::Ledger;
+use crate::parts::app::{self, AppPipes, DevSpec, MachineSpec};
+use crate::parts::dash0::{self, Dash0Control, Dash0Store};
+use crate::parts::log_chunk::LogChunk;
+use crate::parts::{PartCtx, agent, aggregator, collector, hosts, redis, shipper};
+use crate::record::Resource;
+use crate::scenario::Scenario;
+use crate::world::{HostCtx, RunOutcome, World, WorldBuilder, WorldError};
+
+/// A built pipeline, ready to step.
+pub struct Pipeline {
+    pub world: World<'static>,
+    pub ledger: Ledger,
+    pub dash0_store: Dash0Store,
+    pub dash0_control: Dash0Control,
+    pub scenario: Arc<Scenario>,
+    pub seed: u64,
+}
+
+/// Runs `parts` of one host together: the first error stops the host, naming the part.
+async fn together<A, B, C>(a: A, b: B, c: C) -> turmoil::Result
+where
+    A: Future<Output = turmoil::Result>,
+    B: Future<Output = turmoil::Result>,
+    C: Future<Output = turmoil::Result>,
+{
+    tokio::try_join!(a, b, c).map(|_| ())
+}
+
+impl Pipeline {
+    /// Builds every host of `scenario` with `seed`.
+    pub fn build(scenario: Arc<Scenario>, seed: u64) -> Pipeline {
+        let mut world = WorldBuilder::new(seed)
+            .tick(scenario.tick)
+            .duration(scenario.duration + scenario.drain)
+            .build();
+        let ledger = Ledger::new();
+        let dash0_store = Dash0Store::new();
+        let dash0_control = Dash0Control::new();
+        let part_ctx = {
+            let ledger = ledger.clone();
+            move |host: HostCtx| PartCtx { host, ledger: ledger.clone() }
+        };
+
+        // Railway and Dash0 first: registration order is turmoil's stepping order.
+        {
+            let (config, store, control, part_ctx) =
+                (scenario.dash0.clone(), dash0_store.clone(), dash0_control.clone(), part_ctx.clone());
+            world.host(hosts::DASH0, move |host| {
+                dash0::run(part_ctx(host), config.clone(), control.clone(), store.clone())
+            });
+        }
+        {
+            let (config, part_ctx) = (scenario.redis.clone(), part_ctx.clone());
+            world.host(hosts::REDIS, move |host| redis::run(part_ctx(host), config.clone(), LogChunk::record_ids));
+        }
+        {
+            let (config, part_ctx) = (scenario.aggregator.clone(), part_ctx.clone());
+            world.host(hosts::AGGREGATOR, move |host| aggregator::run(part_ctx(host), config.clone()));
+        }
+        {
+            let (config, part_ctx) = (scenario.shipper.clone(), part_ctx.clone());
+            world.host(hosts::SHIPPER, move |host| shipper::run(part_ctx(host), config.clone()));
+        }
+
+        let app_config = scenario.app_config();
+        // The API host: client + API, with its own agent and collector.
+        {
+            let scenario = Arc::clone(&scenario);
+            let (app_config, part_ctx) = (app_config.clone(), part_ctx.clone());
+            world.host(hosts::API, move |host| {
+                let ctx = part_ctx(host);
+                let pipes = AppPipes::new(&app_config);
+                let resource = Resource::new("emp-api");
+                together(
+                    agent::run(ctx.clone(), scenario.agent.clone(), pipes.logs.clone(), "api".to_string()),
+                    collector::run(ctx.clone(), scenario.collector.clone(), pipes.spans.clone(), pipes.metrics.clone(), resource),
+                    app::run_api(ctx, app_config.clone(), pipes),
+                )
+            });
+        }
+        for (machine_id, workers) in scenario.machine_hosts() {
+            let scenario = Arc::clone(&scenario);
+            let (app_config, part_ctx) = (app_config.clone(), part_ctx.clone());
+            let host_name = machine_id.as_str().to_string();
+            world.host(&host_name, move |host| {
+                let ctx = part_ctx(host);
+                let pipes = AppPipes::new(&app_config);
+                let resource = Resource::new("emp-machine").with_machine_id(machine_id.as_str());
+                let tag = format!("machine.{}", machine_id.machine_type().as_str());
+                let spec = MachineSpec { machine_id: machine_id.clone(), workers };
+                together(
+                    agent::run(ctx.clone(), scenario.agent.clone(), pipes.logs.clone(), tag),
+                    collector::run(ctx.clone(), scenario.collector.clone(), pipes.spans.clone(), pipes.metrics.clone(), resource),
+                    app::run_machine(ctx, app_config.clone(), spec, pipes),
+                )
+            });
+        }
+        for index in 1..=scenario.topology.dev_hosts {
+            let (app_config, part_ctx) = (app_config.clone(), part_ctx.clone());
+            let name = format!("dev-{index}");
+            world.host(&name, move |host| {
+                let spec = DevSpec { index };
+                app::run_dev(part_ctx(host), app_config.clone(), spec)
+            });
+        }
+
+        Pipeline { world, ledger, dash0_store, dash0_control, scenario, seed }
+    }
+
+    /// Crashes `host`: its software stops, unsynced disk writes are lost, and whatever its
+    /// parts held only in memory becomes `<part>_crash_unpersisted` in the ledger.
+    pub fn crash(&mut self, host: &str) {
+        self.world.crash(host);
+        self.ledger.crash(host);
+    }
+
+    /// Runs load and faults for the scenario's duration, then the drain phase.
+    pub fn run(&mut self) -> Result<RunOutcome, WorldError> {
+        let end = self.scenario.duration + self.scenario.drain;
+        self.world.run_for(end)
+    }
+
+    /// Runs the scenario and judges it.
+    pub fn run_and_judge(scenario: Arc<Scenario>, seed: u64) -> Result<Verdict, WorldError> {
+        let mut pipeline = Pipeline::build(scenario, seed);
+        let outcome = pipeline.run()?;
+        Ok(Verdict::judge(&pipeline, outcome))
+    }
+}
+
+/// How long the run simulates in total.
+pub fn simulated_duration(scenario: &Scenario) -> Duration {
+    scenario.duration + scenario.drain
+}

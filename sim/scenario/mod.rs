@@ -1,0 +1,238 @@
+//! Scenario files: the topology, each part's config (real defaults), the workload, the
+//! fault schedule and what must hold (DESIGN.md §3).
+//!
+//! Why TOML with `deny_unknown_fields` everywhere: a misspelt key that silently falls back
+//! to a default makes a scenario test something other than what its author believes. Every
+//! unknown key, bad duration or impossible value is refused with file, line and key.
+
+mod error;
+
+pub use error::ScenarioError;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::parts::agent::AgentConfig;
+use crate::parts::aggregator::AggregatorConfig;
+use crate::parts::app::AppConfig;
+use crate::parts::collector::CollectorConfig;
+use crate::parts::dash0::Dash0Config;
+use crate::parts::redis::RedisConfig;
+use crate::parts::shipper::ShipperConfig;
+use crate::record::MachineType;
+use crate::units::duration_text;
+
+/// Most machines a scenario may declare: turmoil's cost grows with the square of hosts
+/// (DESIGN.md §7), and past this a run stops being a test.
+pub const MACHINES_LIMIT: u32 = 500;
+
+/// Most dev hosts a scenario may declare.
+pub const DEV_HOSTS_LIMIT: u32 = 50;
+
+/// Most workers one machine may run.
+pub const WORKERS_PER_MACHINE_LIMIT: u32 = 64;
+
+/// A whole scenario.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name; reports go to `reports/<name>/<seed>/`.
+    pub name: String,
+    /// What the scenario tests, for reports.
+    #[serde(default)]
+    pub description: String,
+    /// The seed; `--seed` overrides it.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    /// Load and faults run for this long…
+    #[serde(with = "duration_text")]
+    pub duration: Duration,
+    /// …then the drain phase, with faults healed, lets everything in flight arrive.
+    #[serde(with = "duration_text", default = "default_drain")]
+    pub drain: Duration,
+    /// The simulation step (DESIGN.md §7: 10 ms by default).
+    #[serde(with = "duration_text", default = "default_tick")]
+    pub tick: Duration,
+    pub topology: Topology,
+    #[serde(default)]
+    pub app: AppConfig,
+    #[serde(default)]
+    pub agent: AgentConfig,
+    #[serde(default)]
+    pub collector: CollectorConfig,
+    #[serde(default)]
+    pub aggregator: AggregatorConfig,
+    #[serde(default)]
+    pub redis: RedisConfig,
+    #[serde(default)]
+    pub shipper: ShipperConfig,
+    #[serde(default)]
+    pub dash0: Dash0Config,
+    #[serde(default)]
+    pub expect: Expect,
+}
+
+fn default_seed() -> u64 {
+    1
+}
+
+fn default_drain() -> Duration {
+    Duration::from_secs(180)
+}
+
+fn default_tick() -> Duration {
+    crate::world::TICK_DEFAULT
+}
+
+/// Which hosts exist.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Topology {
+    /// Machine groups: `{ type = "comfyui", count = 6, workers = 2 }`.
+    pub machines: Vec<MachineGroup>,
+    /// Dev hosts posting JSON logs straight to the aggregator.
+    #[serde(default)]
+    pub dev_hosts: u32,
+}
+
+/// `count` machines of one type.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct MachineGroup {
+    #[serde(rename = "type")]
+    pub machine_type: MachineType,
+    pub count: u32,
+    #[serde(default = "default_workers")]
+    pub workers: u32,
+}
+
+fn default_workers() -> u32 {
+    1
+}
+
+/// What must hold at the end of the run.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Expect {
+    /// Records (logs + spans) that may be lost with an accepted cause. Default 0.
+    pub lost: u64,
+    /// Causes under which loss is accepted (up to `lost` records), e.g. `redis_crash_unpersisted`.
+    pub allow_loss: Vec<String>,
+    /// Duplicated records / delivered records.
+    pub max_duplicate_ratio: f64,
+    /// `complete`: every correlation rule holds; `skip`: not checked.
+    pub correlation: CorrelationExpectation,
+    /// Budgets on emit → Dash0 latency of logs (true time).
+    #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
+    pub latency_p99: Option<Duration>,
+    #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
+    pub latency_max: Option<Duration>,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            lost: 0,
+            allow_loss: Vec::new(),
+            max_duplicate_ratio: 0.0,
+            correlation: CorrelationExpectation::Complete,
+            latency_p99: None,
+            latency_max: None,
+        }
+    }
+}
+
+/// How strictly correlation is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CorrelationExpectation {
+    Complete,
+    Skip,
+}
+
+/// `Option<Duration>` as optional duration text.
+mod option_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(duration) => serializer.serialize_str(&crate::units::format_duration(*duration)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::units::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+    }
+}
+
+impl Scenario {
+    /// Reads and validates a scenario file.
+    pub fn load(path: &Path) -> Result<Scenario, ScenarioError> {
+        let source = std::fs::read_to_string(path)
+            .map_err(|error| ScenarioError::whole_file(path, format!("cannot read: {error}")))?;
+        Scenario::parse(path, &source)
+    }
+
+    /// Parses and validates scenario text; `path` names it in errors.
+    pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario =
+            toml::from_str(source).map_err(|error| ScenarioError::from_toml(path, source, &error))?;
+        scenario.validate(path, source)?;
+        Ok(scenario)
+    }
+
+    /// Rules serde cannot express.
+    fn validate(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
+        let fail = |key: &str, message: String| Err(ScenarioError::at_key(path, source, key, message));
+        if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return fail("name", format!("{:?} must be non-empty and use only letters, digits, - and _ (it names a folder)", self.name));
+        }
+        if self.duration.is_zero() {
+            return fail("duration", "must be longer than 0s".into());
+        }
+        if self.tick.is_zero() || self.tick > Duration::from_secs(1) {
+            return fail("tick", format!("{:?} must be between 1ms and 1s", self.tick));
+        }
+        let machines: u32 = self.topology.machines.iter().map(|group| group.count).sum();
+        if machines == 0 {
+            return fail("machines", "the topology needs at least one machine".into());
+        }
+        if machines > MACHINES_LIMIT {
+            return fail("machines", format!("{machines} machines exceed the limit of {MACHINES_LIMIT}"));
+        }
+        for group in &self.topology.machines {
+            if group.workers == 0 || group.workers > WORKERS_PER_MACHINE_LIMIT {
+                return fail("workers", format!("{} workers per machine must be 1..={WORKERS_PER_MACHINE_LIMIT}", group.workers));
+            }
+        }
+        if self.topology.dev_hosts > DEV_HOSTS_LIMIT {
+            return fail("dev_hosts", format!("{} dev hosts exceed the limit of {DEV_HOSTS_LIMIT}", self.topology.dev_hosts));
+        }
+        if !(0.0..=1.0).contains(&self.expect.max_duplicate_ratio) {
+            return fail("max_duplicate_ratio", format!("{} must be between 0 and 1", self.expect.max_duplicate_ratio));
+        }
+        Ok(())
+    }
+
+    /// Machine ids in topology order: `comfyui-1`, `comfyui-2`, …, numbered per type.
+    pub fn machine_hosts(&self) -> Vec<(crate::record::MachineId, u32)> {
+        let mut next_per_type: std::collections::BTreeMap<MachineType, u32> = Default::default();
+        let mut hosts = Vec::new();
+        for group in &self.topology.machines {
+            for _ in 0..group.count {
+                let index = next_per_type.entry(group.machine_type).or_insert(0);
+                *index += 1;
+                let id = crate::record::MachineId::new(group.machine_type, &index.to_string())
+                    .expect("a type and a number form a valid machine_id");
+                hosts.push((id, group.workers));
+            }
+        }
+        hosts
+    }
+}
