@@ -130,7 +130,7 @@ impl ForwardConnection {
 
     /// Reads until one whole server frame has arrived, under the io timeout.
     async fn read_frame(&mut self) -> Result<ServerFrame, SendError> {
-        let deadline = tokio::time::Instant::now() + self.io_timeout;
+        let deadline = tokio::time::Instant::now() + self.io_timeout; // determinism: ok (tokio time, simulated by turmoil)
         let mut buffer = [0u8; READ_BYTES];
         loop {
             match self.decoder.next_server_frame() {

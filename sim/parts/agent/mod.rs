@@ -122,7 +122,7 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
     };
     let mut connection: Option<ForwardConnection> = None;
     loop {
-        let next = shared.lock().next(Instant::now());
+        let next = shared.lock().next(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
         let (seq, chunk_id, frame, records, attempt) = match next {
             Next::Idle => {
                 shared.sealed.notified().await;
@@ -160,7 +160,7 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
             }
             Err(error) => {
                 connection = None;
-                let retried = shared.lock().failed(seq, error.give_up_cause(), Instant::now(), &mut retry_rng);
+                let retried = shared.lock().failed(seq, error.give_up_cause(), Instant::now(), &mut retry_rng); // determinism: ok (tokio time, simulated by turmoil)
                 match retried {
                     Some(wait) => ctx.host.record(
                         "agent.retry",

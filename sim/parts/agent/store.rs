@@ -255,7 +255,7 @@ impl Store {
             frame: Bytes::from(frame),
             entries_bytes: batch.entries_bytes().len(),
             failures: 0,
-            due: Instant::now(),
+            due: Instant::now(), // determinism: ok (tokio time, simulated by turmoil)
             in_flight: false,
         }
     }
