@@ -323,3 +323,91 @@ fn the_aggregator_never_acks_what_it_could_not_buffer() {
     assert_all_in_redis_once_or_more(&redis, 500);
     assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 500)]);
 }
+
+#[test]
+fn memory_storage_pauses_the_input_at_mem_buf_limit_and_leaves_the_rest_with_the_app() {
+    let mut world = world(10, Duration::from_secs(60));
+    let ledger = Ledger::new();
+    world.host(hosts::AGGREGATOR, |_| async { std::future::pending::<turmoil::Result>().await });
+    let config = AgentConfig {
+        mem_buf_bytes_limit: 20_000,
+        take_records_max: 10,
+        retry_limit: RetryLimit::NoLimits,
+        ..agent_config()
+    };
+    add_machine(&mut world, &ledger, config, Emit { batches: 20, per_batch: 20, every: Duration::from_millis(500) });
+    world.run_for(Duration::from_secs(20)).unwrap();
+
+    assert!(!events(world.events(), "agent.pause").is_empty(), "the input paused");
+    let account = outcomes(&ledger);
+    let at_agent = account.iter().find(|(text, _)| text == "in flight at agent@comfyui-1").map_or(0, |(_, n)| *n);
+    let at_app = account.iter().find(|(text, _)| text == "in flight at app@comfyui-1").map_or(0, |(_, n)| *n);
+    assert_eq!(at_agent + at_app, 400, "{account:?}");
+    assert!(at_app > 0, "records wait in the app's pipe while paused: {account:?}");
+    // One take (10 records, ~300 bytes each) may pass the limit, never more.
+    let agent_bytes_bound = 20_000 + 10 * 400;
+    assert!(at_agent * 250 <= agent_bytes_bound, "the agent holds {at_agent} records");
+}
+
+#[test]
+fn block_holds_back_the_agent_until_redis_takes_chunks_again() {
+    let mut world = world(11, Duration::from_secs(300));
+    let ledger = Ledger::new();
+    let config = AggregatorConfig {
+        chunk_bytes_limit: 20_000,
+        total_bytes_limit: 40_000,
+        overflow_action: aggregator::OverflowAction::Block,
+        ..aggregator_config()
+    };
+    let redis = add_railway(&mut world, &ledger, config);
+    redis.oom.store(true, std::sync::atomic::Ordering::SeqCst);
+    let agent = AgentConfig { retry_limit: RetryLimit::NoLimits, io_timeout: Duration::from_secs(120), ..agent_config() };
+    add_machine(&mut world, &ledger, agent, Emit { batches: 10, per_batch: 50, every: Duration::from_secs(1) });
+    world.run_for(Duration::from_secs(15)).unwrap();
+    assert!(!events(world.events(), "aggregator.block").is_empty(), "the input blocks");
+    redis.oom.store(false, std::sync::atomic::Ordering::SeqCst);
+    world.run_for(Duration::from_secs(200)).unwrap();
+
+    assert!(events(world.events(), "aggregator.overflow_refused").is_empty(), "block never refuses");
+    assert!(!events(world.events(), "aggregator.unblock").is_empty());
+    assert_all_in_redis_once_or_more(&redis, 500);
+    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 500)]);
+}
+
+#[test]
+fn without_require_ack_a_write_is_delivery_so_a_crashed_aggregator_loses_silently() {
+    let mut world = world(12, Duration::from_secs(60));
+    let ledger = Ledger::new();
+    let redis = add_railway(&mut world, &ledger, aggregator_config());
+    let config = AgentConfig { require_ack: false, ..agent_config() };
+    add_machine(&mut world, &ledger, config, Emit { batches: 20, per_batch: 10, every: Duration::from_secs(1) });
+    world.run_for(Duration::from_secs(8)).unwrap();
+    world.crash(hosts::AGGREGATOR);
+    ledger.crash(hosts::AGGREGATOR);
+    world.run_for(Duration::from_secs(30)).unwrap();
+
+    // Fluent Bit counts a successful write as delivered; what it wrote into the dead
+    // connection vanished with no custodian: exactly the loss an ack would have prevented.
+    let account = outcomes(&ledger);
+    let silent = account.iter().find(|(text, _)| text.contains("silently")).map_or(0, |(_, n)| *n);
+    assert!(silent > 0, "{account:?}");
+    assert_eq!(redis.pushed_ids().len() as u64 + silent + account.iter().filter(|(text, _)| text.contains("agent")).map(|(_, n)| n).sum::<u64>()
+        + account.iter().filter(|(text, _)| text.contains("aggregator_crash")).map(|(_, n)| n).sum::<u64>(), 200, "{account:?}");
+}
+
+#[test]
+fn the_same_seed_replays_the_same_event_log() {
+    let run = |seed| {
+        let mut world = world(seed, Duration::from_secs(30));
+        let ledger = Ledger::new();
+        add_railway(&mut world, &ledger, aggregator_config());
+        add_machine(&mut world, &ledger, agent_config(), Emit { batches: 10, per_batch: 20, every: Duration::from_millis(700) });
+        world.run_for(Duration::from_secs(5)).unwrap();
+        world.partition(MACHINE, hosts::AGGREGATOR);
+        world.run_for(Duration::from_secs(12)).unwrap();
+        world.repair(MACHINE, hosts::AGGREGATOR);
+        world.run_for(Duration::from_secs(30)).unwrap().hash
+    };
+    assert_eq!(run(21), run(21));
+    assert_ne!(run(21), run(22));
+}
