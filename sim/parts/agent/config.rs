@@ -52,7 +52,9 @@ impl<'de> Deserialize<'de> for RetryLimit {
             fn visit_u64<E: de::Error>(self, value: u64) -> Result<RetryLimit, E> {
                 match u32::try_from(value) {
                     Ok(limit) if limit >= 1 => Ok(RetryLimit::Retries(limit)),
-                    _ => Err(E::custom(format!("retry_limit {value} must be between 1 and 2^32-1 (Fluent Bit: N >= 1)"))),
+                    _ => Err(E::custom(format!(
+                        "retry_limit {value} must be between 1 and 2^32-1 (Fluent Bit: N >= 1)"
+                    ))),
                 }
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<RetryLimit, E> {
@@ -63,7 +65,9 @@ impl<'de> Deserialize<'de> for RetryLimit {
             }
             fn visit_bool<E: de::Error>(self, value: bool) -> Result<RetryLimit, E> {
                 if value {
-                    Err(E::custom("retry_limit true is not a Fluent Bit value; write a number or \"no_limits\""))
+                    Err(E::custom(
+                        "retry_limit true is not a Fluent Bit value; write a number or \"no_limits\"",
+                    ))
                 } else {
                     Ok(RetryLimit::NoLimits)
                 }
@@ -188,7 +192,10 @@ impl AgentConfig {
         if self.flush_interval.is_zero() {
             return Err("agent.flush_interval must be above zero".into());
         }
-        if self.chunk_bytes_target == 0 || self.take_records_max == 0 || self.mem_buf_bytes_limit == 0 {
+        if self.chunk_bytes_target == 0
+            || self.take_records_max == 0
+            || self.mem_buf_bytes_limit == 0
+        {
             return Err("agent.chunk_bytes_target, take_records_max and mem_buf_bytes_limit must be above zero".into());
         }
         if self.scheduler_base_secs == 0 || self.scheduler_cap_secs < self.scheduler_base_secs {
@@ -216,18 +223,38 @@ mod tests {
         }
         let read = |text: &str| toml::from_str::<Section>(text).map(|s| s.retry_limit);
         assert_eq!(read("retry_limit = 3").unwrap(), RetryLimit::Retries(3));
-        assert_eq!(read("retry_limit = \"no_limits\"").unwrap(), RetryLimit::NoLimits);
+        assert_eq!(
+            read("retry_limit = \"no_limits\"").unwrap(),
+            RetryLimit::NoLimits
+        );
         assert_eq!(read("retry_limit = false").unwrap(), RetryLimit::NoLimits);
-        assert_eq!(read("retry_limit = \"no_retries\"").unwrap(), RetryLimit::NoRetries);
-        assert!(read("retry_limit = 0").unwrap_err().to_string().contains("N >= 1"));
-        assert!(read("retry_limit = \"often\"").unwrap_err().to_string().contains("\"often\""));
+        assert_eq!(
+            read("retry_limit = \"no_retries\"").unwrap(),
+            RetryLimit::NoRetries
+        );
+        assert!(
+            read("retry_limit = 0")
+                .unwrap_err()
+                .to_string()
+                .contains("N >= 1")
+        );
+        assert!(
+            read("retry_limit = \"often\"")
+                .unwrap_err()
+                .to_string()
+                .contains("\"often\"")
+        );
     }
 
     #[test]
     fn defaults_are_fluent_bits_and_unknown_keys_are_refused() {
-        let config: AgentConfig = toml::from_str("storage = \"filesystem\"\nrequire_ack = true").unwrap();
+        let config: AgentConfig =
+            toml::from_str("storage = \"filesystem\"\nrequire_ack = true").unwrap();
         assert_eq!(config.retry_limit, RetryLimit::Retries(1));
-        assert_eq!((config.scheduler_base_secs, config.scheduler_cap_secs), (5, 2000));
+        assert_eq!(
+            (config.scheduler_base_secs, config.scheduler_cap_secs),
+            (5, 2000)
+        );
         assert_eq!(config.flush_interval, Duration::from_secs(1));
         assert_eq!(config.storage, StorageType::Filesystem);
         assert!(config.validate().is_ok());

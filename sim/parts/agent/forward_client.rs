@@ -78,7 +78,12 @@ impl ForwardConnection {
         let stream = match tokio::time::timeout(settings.connect_timeout, connecting).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => return Err(SendError::Connect(error.to_string())),
-            Err(_) => return Err(SendError::Connect(format!("no answer within {:?}", settings.connect_timeout))),
+            Err(_) => {
+                return Err(SendError::Connect(format!(
+                    "no answer within {:?}",
+                    settings.connect_timeout
+                )));
+            }
         };
         let mut connection = ForwardConnection {
             stream,
@@ -91,7 +96,11 @@ impl ForwardConnection {
         Ok(connection)
     }
 
-    async fn handshake(&mut self, auth: &ClientAuth, rng: &mut rand_chacha::ChaCha8Rng) -> Result<(), SendError> {
+    async fn handshake(
+        &mut self,
+        auth: &ClientAuth,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<(), SendError> {
         let helo: Helo = match self.read_frame().await? {
             ServerFrame::Helo(helo) => helo,
             other => return Err(SendError::Io(format!("expected HELO, got {other:?}"))),
@@ -104,11 +113,17 @@ impl ForwardConnection {
             ServerFrame::Pong(pong) => pong,
             other => return Err(SendError::Io(format!("expected PONG, got {other:?}"))),
         };
-        auth.verify_pong(&helo, &ping, &pong).map_err(|error| SendError::AuthRejected(error.to_string()))
+        auth.verify_pong(&helo, &ping, &pong)
+            .map_err(|error| SendError::AuthRejected(error.to_string()))
     }
 
     /// Writes a chunk's frame; with `require_ack`, waits for its ack.
-    pub async fn send(&mut self, frame: &[u8], chunk_id: &str, require_ack: bool) -> Result<(), SendError> {
+    pub async fn send(
+        &mut self,
+        frame: &[u8],
+        chunk_id: &str,
+        require_ack: bool,
+    ) -> Result<(), SendError> {
         self.write(frame).await?;
         if !require_ack {
             return Ok(());
@@ -116,7 +131,9 @@ impl ForwardConnection {
         // One chunk is in flight per connection, so the next frame must be its ack.
         match self.read_frame().await? {
             ServerFrame::Ack(ack) if ack.chunk == chunk_id => Ok(()),
-            other => Err(SendError::Io(format!("expected ack for {chunk_id}, got {other:?}"))),
+            other => Err(SendError::Io(format!(
+                "expected ack for {chunk_id}, got {other:?}"
+            ))),
         }
     }
 
@@ -124,7 +141,10 @@ impl ForwardConnection {
         match tokio::time::timeout(self.io_timeout, self.stream.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(SendError::Io(format!("write: {error}"))),
-            Err(_) => Err(SendError::Io(format!("write timed out after {:?}", self.io_timeout))),
+            Err(_) => Err(SendError::Io(format!(
+                "write timed out after {:?}",
+                self.io_timeout
+            ))),
         }
     }
 
@@ -141,11 +161,17 @@ impl ForwardConnection {
             let read = tokio::time::timeout_at(deadline, self.stream.read(&mut buffer)).await;
             match read {
                 Ok(Ok(0)) => return Err(SendError::Io("closed by the server".into())),
-                Ok(Ok(count)) => {
-                    self.decoder.feed(&buffer[..count]).map_err(|error| SendError::Io(format!("server bytes: {error}")))?
-                }
+                Ok(Ok(count)) => self
+                    .decoder
+                    .feed(&buffer[..count])
+                    .map_err(|error| SendError::Io(format!("server bytes: {error}")))?,
                 Ok(Err(error)) => return Err(SendError::Io(format!("read: {error}"))),
-                Err(_) => return Err(SendError::Io(format!("no answer within {:?}", self.io_timeout))),
+                Err(_) => {
+                    return Err(SendError::Io(format!(
+                        "no answer within {:?}",
+                        self.io_timeout
+                    )));
+                }
             }
         }
     }

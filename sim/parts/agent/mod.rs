@@ -43,23 +43,39 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 /// Runs Fluent Bit for one incarnation of its host: the app pushes `LogRecord`s into
 /// `logs`; they are shipped with tag `tag` (or `config.tag`) to
 /// `hosts::AGGREGATOR:ports::AGGREGATOR_FORWARD`.
-pub async fn run(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>, tag: String) -> turmoil::Result {
+pub async fn run(
+    ctx: PartCtx,
+    config: AgentConfig,
+    logs: RecordPipe<LogRecord>,
+    tag: String,
+) -> turmoil::Result {
     config.validate()?;
     let tag = config.tag.clone().unwrap_or(tag);
     let mut store = Store::new(ctx.clone(), config.clone(), tag.clone());
     store.load();
     ctx.host.record(
         "agent.start",
-        format!("tag {tag} storage {:?} retry_limit {:?} loaded {}", config.storage, config.retry_limit, store.sealed_count()),
+        format!(
+            "tag {tag} storage {:?} retry_limit {:?} loaded {}",
+            config.storage,
+            config.retry_limit,
+            store.sealed_count()
+        ),
     );
-    let shared = Arc::new(Shared { store: Mutex::new(store), sealed: Notify::new(), room: Notify::new() });
+    let shared = Arc::new(Shared {
+        store: Mutex::new(store),
+        sealed: Notify::new(),
+        room: Notify::new(),
+    });
     let output = tokio::spawn(output(ctx.clone(), config.clone(), Arc::clone(&shared)));
     input(ctx, config, logs, shared).await;
     output.abort();
@@ -68,7 +84,12 @@ pub async fn run(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>,
 
 /// The input and the flush timer: takes records while the buffer has room, seals the open
 /// chunk every `Flush`.
-async fn input(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>, shared: Arc<Shared>) {
+async fn input(
+    ctx: PartCtx,
+    config: AgentConfig,
+    logs: RecordPipe<LogRecord>,
+    shared: Arc<Shared>,
+) {
     let mut flush = tokio::time::interval(config.flush_interval);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut paused = false;
@@ -77,7 +98,14 @@ async fn input(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>, s
         if now_paused != paused {
             paused = now_paused;
             let bytes = shared.lock().buffered_bytes();
-            ctx.host.record(if paused { "agent.pause" } else { "agent.resume" }, format!("buffered {bytes} bytes"));
+            ctx.host.record(
+                if paused {
+                    "agent.pause"
+                } else {
+                    "agent.resume"
+                },
+                format!("buffered {bytes} bytes"),
+            );
         }
         tokio::select! {
             biased;
@@ -108,7 +136,10 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
     let mut retry_rng = ctx.host.rng("agent/retry");
     let mut handshake_rng = ctx.host.rng("agent/handshake");
     let auth = config.shared_key.as_ref().map(|shared_key| ClientAuth {
-        hostname: config.self_hostname.clone().unwrap_or_else(|| ctx.host.name().to_string()),
+        hostname: config
+            .self_hostname
+            .clone()
+            .unwrap_or_else(|| ctx.host.name().to_string()),
         shared_key: shared_key.clone(),
         username: String::new(),
         password: String::new(),
@@ -136,13 +167,25 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
                 }
                 continue;
             }
-            Next::Send { seq, chunk_id, frame, records, attempt } => (seq, chunk_id, frame, records, attempt),
+            Next::Send {
+                seq,
+                chunk_id,
+                frame,
+                records,
+                attempt,
+            } => (seq, chunk_id, frame, records, attempt),
         };
-        ctx.host.record("agent.attempt", format!("chunk {seq} attempt {attempt} records {records}"));
+        ctx.host.record(
+            "agent.attempt",
+            format!("chunk {seq} attempt {attempt} records {records}"),
+        );
         let result = async {
             if connection.is_none() {
                 let connected = ForwardConnection::connect(&settings, &mut handshake_rng).await?;
-                ctx.host.record("agent.connect", format!("{}:{}", settings.host, settings.port));
+                ctx.host.record(
+                    "agent.connect",
+                    format!("{}:{}", settings.host, settings.port),
+                );
                 connection = Some(connected);
             }
             let open = connection.as_mut().expect("connected above");
@@ -153,20 +196,33 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
             Ok(()) => {
                 shared.lock().delivered(seq);
                 ctx.host.record(
-                    if config.require_ack { "agent.ack" } else { "agent.sent" },
+                    if config.require_ack {
+                        "agent.ack"
+                    } else {
+                        "agent.sent"
+                    },
                     format!("chunk {seq} records {records}"),
                 );
                 shared.room.notify_one();
             }
             Err(error) => {
                 connection = None;
-                let retried = shared.lock().failed(seq, error.give_up_cause(), Instant::now(), &mut retry_rng); // determinism: ok (tokio time, simulated by turmoil)
+                let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
+                let retried = shared
+                    .lock()
+                    .failed(seq, error.give_up_cause(), now, &mut retry_rng);
                 match retried {
                     Some(wait) => ctx.host.record(
                         "agent.retry",
-                        format!("chunk {seq} attempt {attempt} failed ({error}); retry in {}s", wait.as_secs()),
+                        format!(
+                            "chunk {seq} attempt {attempt} failed ({error}); retry in {}s",
+                            wait.as_secs()
+                        ),
                     ),
-                    None => ctx.host.record("agent.give_up", format!("chunk {seq} attempt {attempt} failed ({error})")),
+                    None => ctx.host.record(
+                        "agent.give_up",
+                        format!("chunk {seq} attempt {attempt} failed ({error})"),
+                    ),
                 }
                 shared.room.notify_one();
             }

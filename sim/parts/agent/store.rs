@@ -21,7 +21,9 @@ use tokio::time::Instant;
 
 use crate::ledger::{Custodian, Durability, Part};
 use crate::parts::PartCtx;
-use crate::proto::forward::{EntryBatch, EventTime, Limits, Options, encode_packed_forward, parse_event_frame};
+use crate::proto::forward::{
+    EntryBatch, EventTime, Limits, Options, encode_packed_forward, parse_event_frame,
+};
 use crate::record::{LogRecord, RecordId};
 
 use super::config::{AgentConfig, StorageSync, StorageType};
@@ -57,7 +59,13 @@ pub struct Chunk {
 /// What the output should do next.
 pub enum Next {
     /// Send this chunk now.
-    Send { seq: u64, chunk_id: String, frame: Bytes, records: usize, attempt: u32 },
+    Send {
+        seq: u64,
+        chunk_id: String,
+        frame: Bytes,
+        records: usize,
+        attempt: u32,
+    },
     /// Nothing is due before this instant.
     WaitUntil(Instant),
     /// Nothing to send.
@@ -112,7 +120,8 @@ impl Store {
     /// Memory storage pauses the input at `mem_buf_limit` (Fluent Bit: "the input is paused
     /// when the buffered data reaches the limit; it resumes when data is flushed").
     pub fn input_paused(&self) -> bool {
-        self.config.storage == StorageType::Memory && self.buffered_bytes >= self.config.mem_buf_bytes_limit
+        self.config.storage == StorageType::Memory
+            && self.buffered_bytes >= self.config.mem_buf_bytes_limit
     }
 
     fn filesystem(&self) -> bool {
@@ -132,23 +141,35 @@ impl Store {
         let disk = self.ctx.host.disk().clone();
         for path in disk.paths(CHUNKS_DIR) {
             let seq = path[CHUNKS_DIR.len()..].parse::<u64>().ok();
-            let Some(bytes) = disk.read(&path) else { continue };
+            let Some(bytes) = disk.read(&path) else {
+                continue;
+            };
             match (seq, decode_entries(&self.tag, &bytes)) {
                 (Some(seq), Ok((batch, ids))) => {
                     self.next_seq = self.next_seq.max(seq + 1);
-                    self.ctx.ledger.hold(&self.custodian, &ids, Durability::Durable);
-                    self.ctx.host.record("agent.load", format!("chunk {seq} records {} bytes {}", ids.len(), bytes.len()));
+                    self.ctx
+                        .ledger
+                        .hold(&self.custodian, &ids, Durability::Durable);
+                    self.ctx.host.record(
+                        "agent.load",
+                        format!("chunk {seq} records {} bytes {}", ids.len(), bytes.len()),
+                    );
                     self.buffered_bytes += batch.entries_bytes().len() as u64;
                     let chunk = self.seal_batch(seq, batch, ids);
                     self.sealed.push_back(chunk);
                 }
                 (_, Err(reason)) => {
                     // A file that does not decode holds nothing the ledger could name; say so.
-                    self.ctx.host.record("agent.load_corrupt", format!("{path}: {reason}"));
+                    self.ctx
+                        .host
+                        .record("agent.load_corrupt", format!("{path}: {reason}"));
                     disk.remove(&path);
                 }
                 (None, Ok(_)) => {
-                    self.ctx.host.record("agent.load_corrupt", format!("{path}: not a chunk file name"));
+                    self.ctx.host.record(
+                        "agent.load_corrupt",
+                        format!("{path}: not a chunk file name"),
+                    );
                     disk.remove(&path);
                 }
             }
@@ -168,7 +189,12 @@ impl Store {
             None => {
                 let seq = self.next_seq;
                 self.next_seq += 1;
-                self.open = Some(OpenChunk { seq, batch: EntryBatch::with_capacity(64 * 1024), ids: Vec::new(), written_bytes: 0 });
+                self.open = Some(OpenChunk {
+                    seq,
+                    batch: EntryBatch::with_capacity(64 * 1024),
+                    ids: Vec::new(),
+                    written_bytes: 0,
+                });
                 seq
             }
         };
@@ -191,7 +217,9 @@ impl Store {
         if !refused.is_empty() {
             // A record that cannot be encoded as a msgpack map is dropped by Fluent Bit's
             // parser too; name it.
-            self.ctx.ledger.drop_records(&self.custodian, "agent_unencodable", &refused);
+            self.ctx
+                .ledger
+                .drop_records(&self.custodian, "agent_unencodable", &refused);
         }
         let mut durability = Durability::Volatile;
         if self.filesystem() {
@@ -214,7 +242,11 @@ impl Store {
             }
         }
         self.ctx.ledger.hold(&self.custodian, &taken, durability);
-        if self.open.as_ref().is_some_and(|open| open.batch.entries_bytes().len() >= self.config.chunk_bytes_target) {
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|open| open.batch.entries_bytes().len() >= self.config.chunk_bytes_target)
+        {
             self.seal_open();
         }
         self.enforce_total_limit();
@@ -226,16 +258,28 @@ impl Store {
         if open.ids.is_empty() {
             return;
         }
-        let OpenChunk { seq, batch, ids, written_bytes } = open;
+        let OpenChunk {
+            seq,
+            batch,
+            ids,
+            written_bytes,
+        } = open;
         if self.filesystem() && written_bytes == batch.entries_bytes().len() {
             let path = Self::path(seq);
             self.ctx.host.disk().sync(&path);
-            self.ctx.ledger.hold(&self.custodian, &ids, Durability::Durable);
+            self.ctx
+                .ledger
+                .hold(&self.custodian, &ids, Durability::Durable);
         }
         let chunk = self.seal_batch(seq, batch, ids);
         self.ctx.host.record(
             "agent.flush",
-            format!("chunk {seq} id {} records {} bytes {}", chunk.chunk_id, chunk.ids.len(), chunk.entries_bytes),
+            format!(
+                "chunk {seq} id {} records {} bytes {}",
+                chunk.chunk_id,
+                chunk.ids.len(),
+                chunk.entries_bytes
+            ),
         );
         self.sealed.push_back(chunk);
     }
@@ -245,9 +289,14 @@ impl Store {
         let mut id_bytes = [0u8; 16];
         self.chunk_id_rng.fill_bytes(&mut id_bytes);
         let chunk_id = base64::engine::general_purpose::STANDARD.encode(id_bytes);
-        let options = Options { size: Some(batch.len() as u64), chunk: Some(chunk_id.clone()), compressed: None };
+        let options = Options {
+            size: Some(batch.len() as u64),
+            chunk: Some(chunk_id.clone()),
+            compressed: None,
+        };
         let mut frame = Vec::with_capacity(batch.entries_bytes().len() + self.tag.len() + 64);
-        encode_packed_forward(&mut frame, &self.tag, &batch, &options).expect("a sealed batch always frames");
+        encode_packed_forward(&mut frame, &self.tag, &batch, &options)
+            .expect("a sealed batch always frames");
         Chunk {
             seq,
             chunk_id,
@@ -264,13 +313,17 @@ impl Store {
     /// being sent is discarded (Fluent Bit: "the oldest chunks are discarded when the limit is
     /// reached"), cause `agent_storage_limit`.
     fn enforce_total_limit(&mut self) {
-        let Some(limit) = self.config.storage_total_bytes_limit else { return };
+        let Some(limit) = self.config.storage_total_bytes_limit else {
+            return;
+        };
         if !self.filesystem() {
             return;
         }
         // Bounded: each pass removes one chunk.
         while self.buffered_bytes > limit {
-            let Some(index) = self.sealed.iter().position(|chunk| !chunk.in_flight) else { break };
+            let Some(index) = self.sealed.iter().position(|chunk| !chunk.in_flight) else {
+                break;
+            };
             let chunk = self.sealed.remove(index).expect("index from position");
             self.discard(chunk, "agent_storage_limit");
         }
@@ -278,13 +331,20 @@ impl Store {
 
     fn discard(&mut self, chunk: Chunk, cause: &'static str) {
         self.buffered_bytes -= chunk.entries_bytes as u64;
-        self.ctx.ledger.drop_records(&self.custodian, cause, &chunk.ids);
+        self.ctx
+            .ledger
+            .drop_records(&self.custodian, cause, &chunk.ids);
         if self.filesystem() {
             self.ctx.host.disk().remove(&Self::path(chunk.seq));
         }
         self.ctx.host.record(
             "agent.drop",
-            format!("chunk {} records {} cause {cause} after {} failures", chunk.seq, chunk.ids.len(), chunk.failures),
+            format!(
+                "chunk {} records {} cause {cause} after {} failures",
+                chunk.seq,
+                chunk.ids.len(),
+                chunk.failures
+            ),
         );
     }
 
@@ -312,7 +372,9 @@ impl Store {
 
     /// The next hop has the chunk (acked, or written when acks are off): custody ends here.
     pub fn delivered(&mut self, seq: u64) {
-        let Some(index) = self.sealed.iter().position(|chunk| chunk.seq == seq) else { return };
+        let Some(index) = self.sealed.iter().position(|chunk| chunk.seq == seq) else {
+            return;
+        };
         let chunk = self.sealed.remove(index).expect("index from position");
         self.buffered_bytes -= chunk.entries_bytes as u64;
         self.ctx.ledger.release(&self.custodian, &chunk.ids);
@@ -335,8 +397,12 @@ impl Store {
         chunk.in_flight = false;
         chunk.failures += 1;
         if self.config.retry_limit.allows_retry(chunk.failures) {
-            let wait =
-                super::backoff::retry_wait(self.config.scheduler_base_secs, self.config.scheduler_cap_secs, chunk.failures, rng);
+            let wait = super::backoff::retry_wait(
+                self.config.scheduler_base_secs,
+                self.config.scheduler_cap_secs,
+                chunk.failures,
+                rng,
+            );
             chunk.due = now + wait;
             return Some(wait);
         }
@@ -358,7 +424,9 @@ fn decode_entries(tag: &str, entries: &[u8]) -> Result<(EntryBatch, Vec<RecordId
     let mut ids = Vec::with_capacity(frame.entries.len());
     for entry in &frame.entries {
         let record: LogRecord = entry.deserialize_record().map_err(|e| e.to_string())?;
-        batch.push_raw(entry.time, &entry.record).map_err(|e| e.to_string())?;
+        batch
+            .push_raw(entry.time, &entry.record)
+            .map_err(|e| e.to_string())?;
         ids.push(record.id);
     }
     Ok((batch, ids))

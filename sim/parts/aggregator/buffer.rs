@@ -41,7 +41,13 @@ impl QueuedChunk {
 /// What the output does next.
 pub enum NextWrite {
     /// RPUSH `value` to `key`.
-    Write { seq: u64, key: String, value: Vec<u8>, records: usize, retry: Option<RetryState> },
+    Write {
+        seq: u64,
+        key: String,
+        value: Vec<u8>,
+        records: usize,
+        retry: Option<RetryState>,
+    },
     /// The head waits for its retry.
     WaitUntil(Instant),
     /// The queue is empty.
@@ -86,8 +92,22 @@ pub struct Buffer {
 
 impl Buffer {
     /// An empty buffer.
-    pub fn new(host: HostCtx, ledger: Ledger, custodian: Custodian, config: Arc<AggregatorConfig>) -> Buffer {
-        Buffer { host, ledger, custodian, config, staged: BTreeMap::new(), queue: VecDeque::new(), bytes: 0, next_seq: 0 }
+    pub fn new(
+        host: HostCtx,
+        ledger: Ledger,
+        custodian: Custodian,
+        config: Arc<AggregatorConfig>,
+    ) -> Buffer {
+        Buffer {
+            host,
+            ledger,
+            custodian,
+            config,
+            staged: BTreeMap::new(),
+            queue: VecDeque::new(),
+            bytes: 0,
+            next_seq: 0,
+        }
     }
 
     /// Bytes staged and queued.
@@ -104,32 +124,58 @@ impl Buffer {
     /// On overflow: `drop_oldest_chunk` discards queued chunks (cause `aggregator_overflow`)
     /// until the write fits; the other actions return the overflow to the input, which either
     /// refuses (throw_exception) or waits for room (block).
-    pub fn write(&mut self, tag: &str, records: Vec<LogRecord>, bytes: u64) -> Result<(), (Overflow, Vec<LogRecord>)> {
+    pub fn write(
+        &mut self,
+        tag: &str,
+        records: Vec<LogRecord>,
+        bytes: u64,
+    ) -> Result<(), (Overflow, Vec<LogRecord>)> {
         if records.is_empty() {
             return Ok(());
         }
         let limit = self.config.total_bytes_limit;
-        if self.bytes + bytes > limit && self.config.overflow_action == OverflowAction::DropOldestChunk {
+        if self.bytes + bytes > limit
+            && self.config.overflow_action == OverflowAction::DropOldestChunk
+        {
             // Bounded: each pass removes one chunk.
             while self.bytes + bytes > limit {
-                let Some(index) = self.queue.iter().position(|chunk| !chunk.in_flight) else { break };
+                let Some(index) = self.queue.iter().position(|chunk| !chunk.in_flight) else {
+                    break;
+                };
                 let chunk = self.queue.remove(index).expect("index from position");
                 self.bytes -= chunk.bytes;
-                self.ledger.drop_records(&self.custodian, "aggregator_overflow", &chunk.ids());
+                self.ledger
+                    .drop_records(&self.custodian, "aggregator_overflow", &chunk.ids());
                 self.host.record(
                     "aggregator.drop",
-                    format!("chunk {} tag {} records {} cause aggregator_overflow", chunk.seq, chunk.tag, chunk.records.len()),
+                    format!(
+                        "chunk {} tag {} records {} cause aggregator_overflow",
+                        chunk.seq,
+                        chunk.tag,
+                        chunk.records.len()
+                    ),
                 );
             }
         }
         if self.bytes + bytes > limit {
-            let overflow = Overflow { buffered_bytes: self.bytes, incoming_bytes: bytes, total_bytes_limit: limit };
+            let overflow = Overflow {
+                buffered_bytes: self.bytes,
+                incoming_bytes: bytes,
+                total_bytes_limit: limit,
+            };
             return Err((overflow, records));
         }
         let ids: Vec<RecordId> = records.iter().map(|record| record.id).collect();
-        self.ledger.hold(&self.custodian, &ids, Durability::Volatile);
+        self.ledger
+            .hold(&self.custodian, &ids, Durability::Volatile);
         self.bytes += bytes;
-        let staged = self.staged.entry(tag.to_string()).or_insert_with(|| Staged { records: Vec::new(), bytes: 0 });
+        let staged = self
+            .staged
+            .entry(tag.to_string())
+            .or_insert_with(|| Staged {
+                records: Vec::new(),
+                bytes: 0,
+            });
         staged.records.extend(records);
         staged.bytes += bytes;
         if staged.bytes >= self.config.chunk_bytes_limit {
@@ -147,7 +193,9 @@ impl Buffer {
     }
 
     fn enqueue(&mut self, tag: &str) {
-        let Some(staged) = self.staged.remove(tag) else { return };
+        let Some(staged) = self.staged.remove(tag) else {
+            return;
+        };
         let seq = self.next_seq;
         self.next_seq += 1;
         self.queue.push_back(QueuedChunk {
@@ -163,7 +211,9 @@ impl Buffer {
     /// What the output should do next: write the head of the queue (marked in flight,
     /// encoded as the Redis value with its enrichment), wait for its retry time, or idle.
     pub fn next_write(&mut self, now: Instant) -> NextWrite {
-        let Some(chunk) = self.queue.front_mut() else { return NextWrite::Idle };
+        let Some(chunk) = self.queue.front_mut() else {
+            return NextWrite::Idle;
+        };
         if let Some(retry) = &chunk.retry
             && retry.next > now
         {
@@ -200,10 +250,16 @@ impl Buffer {
         if let Some(index) = self.queue.iter().position(|chunk| chunk.seq == seq) {
             let chunk = self.queue.remove(index).expect("index from position");
             self.bytes -= chunk.bytes;
-            self.ledger.drop_records(&self.custodian, cause, &chunk.ids());
+            self.ledger
+                .drop_records(&self.custodian, cause, &chunk.ids());
             self.host.record(
                 "aggregator.drop",
-                format!("chunk {} tag {} records {} cause {cause}", chunk.seq, chunk.tag, chunk.records.len()),
+                format!(
+                    "chunk {} tag {} records {} cause {cause}",
+                    chunk.seq,
+                    chunk.tag,
+                    chunk.records.len()
+                ),
             );
         }
     }

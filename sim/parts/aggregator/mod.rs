@@ -51,12 +51,19 @@ pub struct Shared {
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
-        self.buffer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.buffer
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Writes records into the buffer under `overflow_action`; `Ok` means they are held and
     /// may be acknowledged. `block` waits for room (the caller stops reading its input).
-    pub async fn buffer_records(&self, tag: &str, records: Vec<LogRecord>, bytes: u64) -> Result<(), Overflow> {
+    pub async fn buffer_records(
+        &self,
+        tag: &str,
+        records: Vec<LogRecord>,
+        bytes: u64,
+    ) -> Result<(), Overflow> {
         let mut records = records;
         let mut blocked = false;
         // Bounded by the output: each wake follows a chunk leaving the buffer.
@@ -75,13 +82,17 @@ impl Shared {
             match result {
                 Ok(()) => {
                     if blocked {
-                        self.ctx.host.record("aggregator.unblock", format!("tag {tag}"));
+                        self.ctx
+                            .host
+                            .record("aggregator.unblock", format!("tag {tag}"));
                     }
                     return Ok(());
                 }
                 Err((overflow, back)) if self.config.overflow_action == Action::Block => {
                     if !blocked {
-                        self.ctx.host.record("aggregator.block", format!("tag {tag}: {overflow}"));
+                        self.ctx
+                            .host
+                            .record("aggregator.block", format!("tag {tag}: {overflow}"));
                         blocked = true;
                     }
                     records = back;
@@ -97,18 +108,35 @@ impl Shared {
 pub async fn run(ctx: PartCtx, config: AggregatorConfig) -> turmoil::Result {
     config.validate()?;
     let config = Arc::new(config);
-    let buffer = Buffer::new(ctx.host.clone(), ctx.ledger.clone(), ctx.custodian(Part::Aggregator), Arc::clone(&config));
+    let buffer = Buffer::new(
+        ctx.host.clone(),
+        ctx.ledger.clone(),
+        ctx.custodian(Part::Aggregator),
+        Arc::clone(&config),
+    );
     ctx.host.record(
         "aggregator.start",
-        format!("overflow_action {:?} total_limit {} key {}", config.overflow_action, config.total_bytes_limit, config.redis_key),
+        format!(
+            "overflow_action {:?} total_limit {} key {}",
+            config.overflow_action, config.total_bytes_limit, config.redis_key
+        ),
     );
-    let shared = Arc::new(Shared { ctx, config, buffer: Mutex::new(buffer), queued: Notify::new(), room: Notify::new() });
+    let shared = Arc::new(Shared {
+        ctx,
+        config,
+        buffer: Mutex::new(buffer),
+        queued: Notify::new(),
+        room: Notify::new(),
+    });
     tokio::spawn(flush_timer(Arc::clone(&shared)));
     tokio::spawn(output(Arc::clone(&shared)));
     let http_shared = Arc::clone(&shared);
     let http = tokio::spawn(async move {
         if let Err(error) = in_http::serve(Arc::clone(&http_shared)).await {
-            http_shared.ctx.host.record("aggregator.http_down", error.to_string());
+            http_shared
+                .ctx
+                .host
+                .record("aggregator.http_down", error.to_string());
         }
     });
     let forward = in_forward::serve(shared).await;
@@ -148,7 +176,13 @@ async fn output(shared: Arc<Shared>) {
                 tokio::time::sleep_until(due).await;
                 continue;
             }
-            NextWrite::Write { seq, key, value, records, retry } => (seq, key, value, records, retry),
+            NextWrite::Write {
+                seq,
+                key,
+                value,
+                records,
+                retry,
+            } => (seq, key, value, records, retry),
         };
         let result: Result<i64, WriteError> = async {
             if connection.is_none() {
@@ -162,7 +196,13 @@ async fn output(shared: Arc<Shared>) {
         match result {
             Ok(length) => {
                 shared.lock().written(seq);
-                host.record("aggregator.flush", format!("chunk {seq} records {records} bytes {} -> {key} (len {length})", value.len()));
+                host.record(
+                    "aggregator.flush",
+                    format!(
+                        "chunk {seq} records {records} bytes {} -> {key} (len {length})",
+                        value.len()
+                    ),
+                );
                 shared.room.notify_waiters();
             }
             Err(error) => {
@@ -174,7 +214,11 @@ async fn output(shared: Arc<Shared>) {
                     Some(state) => {
                         host.record(
                             "aggregator.retry",
-                            format!("chunk {seq} failure {} ({error}); next in {}ms", state.steps, (state.next - now).as_millis()),
+                            format!(
+                                "chunk {seq} failure {} ({error}); next in {}ms",
+                                state.steps,
+                                (state.next - now).as_millis()
+                            ),
                         );
                         shared.lock().failed(seq, state);
                     }

@@ -75,7 +75,9 @@ pub async fn push_chunk<C: ConnectionLike + Send>(
     match tokio::time::timeout(timeout, push).await {
         Ok(Ok(length)) => Ok(length),
         Ok(Err(error)) => Err(WriteError::from_redis(&error)),
-        Err(_) => Err(WriteError::Connection(format!("no reply within {timeout:?}"))),
+        Err(_) => Err(WriteError::Connection(format!(
+            "no reply within {timeout:?}"
+        ))),
     }
 }
 
@@ -85,16 +87,27 @@ pub async fn connect(timeout: Duration) -> Result<MultiplexedConnection, WriteEr
     let connecting = async {
         let stream = TcpStream::connect((hosts::REDIS, ports::REDIS))
             .await
-            .map_err(|error| WriteError::Connection(format!("connect {}:{}: {error}", hosts::REDIS, ports::REDIS)))?;
-        let config = AsyncConnectionConfig::new().set_response_timeout(Some(timeout)).set_connection_timeout(Some(timeout));
-        let (connection, driver) = MultiplexedConnection::new_with_config(&RedisConnectionInfo::default(), stream, config)
-            .await
-            .map_err(|error| WriteError::from_redis(&error))?;
+            .map_err(|error| {
+                WriteError::Connection(format!(
+                    "connect {}:{}: {error}",
+                    hosts::REDIS,
+                    ports::REDIS
+                ))
+            })?;
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout));
+        let (connection, driver) =
+            MultiplexedConnection::new_with_config(&RedisConnectionInfo::default(), stream, config)
+                .await
+                .map_err(|error| WriteError::from_redis(&error))?;
         tokio::spawn(driver);
         Ok(connection)
     };
     match tokio::time::timeout(timeout, connecting).await {
         Ok(result) => result,
-        Err(_) => Err(WriteError::Connection(format!("connect/handshake took over {timeout:?}"))),
+        Err(_) => Err(WriteError::Connection(format!(
+            "connect/handshake took over {timeout:?}"
+        ))),
     }
 }
