@@ -1,0 +1,265 @@
+//! The `[agent]` section: Fluent Bit's service, storage and `out_forward` settings, with
+//! Fluent Bit's own defaults (v3/v4 documentation: "Configuring Fluent Bit → Service",
+//! "Buffering & Storage", "Scheduling and Retries", "Outputs → Forward").
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// Fluent Bit's `Retry_Limit`: how many times a failed chunk is retried before it is
+/// discarded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryLimit {
+    /// `N`: at most N retries after the first attempt (N ≥ 1).
+    Retries(u32),
+    /// `no_limits` or `False`: retry forever.
+    NoLimits,
+    /// `no_retries`: the first failure discards the chunk.
+    NoRetries,
+}
+
+impl RetryLimit {
+    /// Whether a chunk that has failed `failures` times (≥ 1) may be tried again.
+    pub fn allows_retry(self, failures: u32) -> bool {
+        match self {
+            RetryLimit::Retries(limit) => failures <= limit,
+            RetryLimit::NoLimits => true,
+            RetryLimit::NoRetries => false,
+        }
+    }
+}
+
+impl Serialize for RetryLimit {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            RetryLimit::Retries(limit) => serializer.serialize_u32(*limit),
+            RetryLimit::NoLimits => serializer.serialize_str("no_limits"),
+            RetryLimit::NoRetries => serializer.serialize_str("no_retries"),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for RetryLimit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RetryLimitVisitor;
+        impl Visitor<'_> for RetryLimitVisitor {
+            type Value = RetryLimit;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("retry_limit: an integer ≥ 1, \"no_limits\", false or \"no_retries\"")
+            }
+            fn visit_u64<E: de::Error>(self, value: u64) -> Result<RetryLimit, E> {
+                match u32::try_from(value) {
+                    Ok(limit) if limit >= 1 => Ok(RetryLimit::Retries(limit)),
+                    _ => Err(E::custom(format!(
+                        "retry_limit {value} must be between 1 and 2^32-1 (Fluent Bit: N >= 1)"
+                    ))),
+                }
+            }
+            fn visit_i64<E: de::Error>(self, value: i64) -> Result<RetryLimit, E> {
+                match u64::try_from(value) {
+                    Ok(value) => self.visit_u64(value),
+                    Err(_) => Err(E::custom(format!("retry_limit {value} must be ≥ 1"))),
+                }
+            }
+            fn visit_bool<E: de::Error>(self, value: bool) -> Result<RetryLimit, E> {
+                if value {
+                    Err(E::custom(
+                        "retry_limit true is not a Fluent Bit value; write a number or \"no_limits\"",
+                    ))
+                } else {
+                    Ok(RetryLimit::NoLimits)
+                }
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<RetryLimit, E> {
+                match value {
+                    "no_limits" | "false" | "False" => Ok(RetryLimit::NoLimits),
+                    "no_retries" => Ok(RetryLimit::NoRetries),
+                    other => match other.parse::<u64>() {
+                        Ok(number) => self.visit_u64(number),
+                        Err(_) => Err(E::custom(format!(
+                            "retry_limit {other:?} is not a number, \"no_limits\", \"false\" or \"no_retries\""
+                        ))),
+                    },
+                }
+            }
+        }
+        deserializer.deserialize_any(RetryLimitVisitor)
+    }
+}
+
+/// `storage.type` of the input: where chunks live.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageType {
+    /// Chunks in memory only; the input pauses at `mem_buf_limit`; a crash loses them.
+    Memory,
+    /// Chunks in files on the host's disk; they survive a restart once synced.
+    Filesystem,
+}
+
+/// `storage.sync`: when chunk files are fsynced.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageSync {
+    /// Fluent Bit's default: data reaches the file as it arrives but is only synced when the
+    /// chunk is finalised for the flush (chunkio syncs on lock/close); a crash loses the
+    /// open chunk's records.
+    Normal,
+    /// Every write is synced before it is acknowledged to the input: nothing taken is lost.
+    Full,
+}
+
+/// Fluent Bit on one host.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AgentConfig {
+    /// `[SERVICE] Flush`: seconds between flushes of the buffered chunks. Default 1 s
+    /// (Fluent Bit ≥ 1.9; older releases 5 s).
+    #[serde(with = "crate::units::duration_text")]
+    pub flush_interval: Duration,
+    /// Target size of one chunk: Fluent Bit's chunks are about 2 MB (`FLB_INPUT_CHUNK_FS_MAX_SIZE`
+    /// 2048000 bytes); a chunk is sealed when it reaches it or at the next flush.
+    pub chunk_bytes_target: usize,
+    /// `storage.type`: memory (Fluent Bit's default) or filesystem.
+    pub storage: StorageType,
+    /// `storage.sync`: normal (default) or full.
+    pub storage_sync: StorageSync,
+    /// `Mem_Buf_Limit` (memory storage): the input pauses while buffered chunk bytes reach it.
+    /// Fluent Bit has no limit unless set; every production guide sets one, and the
+    /// pipeline's configuration uses 50 MB, which is the default here.
+    pub mem_buf_bytes_limit: u64,
+    /// `storage.total_limit_size` of the output (filesystem storage): oldest chunks are
+    /// discarded beyond it (cause `agent_storage_limit`). Fluent Bit default: unlimited
+    /// (`None`).
+    pub storage_total_bytes_limit: Option<u64>,
+    /// Records taken from the app's pipe per read: bounds one append (Fluent Bit's tail
+    /// reads `Buffer_Chunk_Size` 32 KB at a time; records here are ~400 bytes).
+    pub take_records_max: usize,
+    /// `Retry_Limit`: default 1 (Fluent Bit ≥ 1.9 docs: "N must be >= 1 (default: 1)").
+    pub retry_limit: RetryLimit,
+    /// `scheduler.base`: lower bound of each retry wait, seconds. Default 5.
+    pub scheduler_base_secs: u64,
+    /// `scheduler.cap`: upper bound of each retry wait, seconds. Default 2000.
+    pub scheduler_cap_secs: u64,
+    /// out_forward `Tag` override; `None` keeps the input's tag.
+    pub tag: Option<String>,
+    /// out_forward `Shared_Key`: enables the HELO/PING/PONG handshake. Default none.
+    pub shared_key: Option<String>,
+    /// out_forward `Self_Hostname`; `None` uses the host's name (Fluent Bit's default is
+    /// "localhost"; the host name makes the server's logs useful).
+    pub self_hostname: Option<String>,
+    /// out_forward `Require_ack_response`: default false (a successful write is delivery).
+    pub require_ack: bool,
+    /// How long to wait for an ack, a HELO or a PONG before treating the connection as dead.
+    /// Fluent Bit reads under `net.io_timeout`, whose default is 0 s = wait forever (a known
+    /// cause of stuck agents; real TCP eventually notices a dead peer, turmoil never does).
+    /// The pipeline sets 60 s, the default here.
+    #[serde(with = "crate::units::duration_text")]
+    pub io_timeout: Duration,
+    /// `net.connect_timeout`: default 10 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        AgentConfig {
+            flush_interval: Duration::from_secs(1),
+            chunk_bytes_target: 2_048_000,
+            storage: StorageType::Memory,
+            storage_sync: StorageSync::Normal,
+            mem_buf_bytes_limit: 50 * 1024 * 1024,
+            storage_total_bytes_limit: None,
+            take_records_max: 1024,
+            retry_limit: RetryLimit::Retries(1),
+            scheduler_base_secs: 5,
+            scheduler_cap_secs: 2000,
+            tag: None,
+            shared_key: None,
+            self_hostname: None,
+            require_ack: false,
+            io_timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+impl AgentConfig {
+    /// Refuses settings Fluent Bit would refuse, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.flush_interval.is_zero() {
+            return Err("agent.flush_interval must be above zero".into());
+        }
+        if self.chunk_bytes_target == 0
+            || self.take_records_max == 0
+            || self.mem_buf_bytes_limit == 0
+        {
+            return Err("agent.chunk_bytes_target, take_records_max and mem_buf_bytes_limit must be above zero".into());
+        }
+        if self.scheduler_base_secs == 0 || self.scheduler_cap_secs < self.scheduler_base_secs {
+            return Err(format!(
+                "agent.scheduler_base_secs {} must be ≥ 1 and ≤ scheduler_cap_secs {}",
+                self.scheduler_base_secs, self.scheduler_cap_secs
+            ));
+        }
+        if self.io_timeout.is_zero() || self.connect_timeout.is_zero() {
+            return Err("agent.io_timeout and agent.connect_timeout must be above zero (turmoil never breaks a dead connection)".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_limit_reads_every_fluent_bit_spelling() {
+        #[derive(Deserialize)]
+        struct Section {
+            retry_limit: RetryLimit,
+        }
+        let read = |text: &str| toml::from_str::<Section>(text).map(|s| s.retry_limit);
+        assert_eq!(read("retry_limit = 3").unwrap(), RetryLimit::Retries(3));
+        assert_eq!(
+            read("retry_limit = \"no_limits\"").unwrap(),
+            RetryLimit::NoLimits
+        );
+        assert_eq!(read("retry_limit = false").unwrap(), RetryLimit::NoLimits);
+        assert_eq!(
+            read("retry_limit = \"no_retries\"").unwrap(),
+            RetryLimit::NoRetries
+        );
+        assert!(
+            read("retry_limit = 0")
+                .unwrap_err()
+                .to_string()
+                .contains("N >= 1")
+        );
+        assert!(
+            read("retry_limit = \"often\"")
+                .unwrap_err()
+                .to_string()
+                .contains("\"often\"")
+        );
+    }
+
+    #[test]
+    fn defaults_are_fluent_bits_and_unknown_keys_are_refused() {
+        let config: AgentConfig =
+            toml::from_str("storage = \"filesystem\"\nrequire_ack = true").unwrap();
+        assert_eq!(config.retry_limit, RetryLimit::Retries(1));
+        assert_eq!(
+            (config.scheduler_base_secs, config.scheduler_cap_secs),
+            (5, 2000)
+        );
+        assert_eq!(config.flush_interval, Duration::from_secs(1));
+        assert_eq!(config.storage, StorageType::Filesystem);
+        assert!(config.validate().is_ok());
+        assert!(toml::from_str::<AgentConfig>("retry_limt = 1").is_err());
+        assert!(RetryLimit::Retries(1).allows_retry(1) && !RetryLimit::Retries(1).allows_retry(2));
+        assert!(!RetryLimit::NoRetries.allows_retry(1));
+    }
+}

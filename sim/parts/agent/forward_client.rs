@@ -1,0 +1,178 @@
+//! out_forward's connection to the aggregator: connect (under `net.connect_timeout`), the
+//! shared-key handshake when a key is set (read HELO, send PING, read and verify PONG),
+//! then one chunk per call: write its frame and, with `Require_ack_response`, wait for
+//! `{"ack": chunk}` under the io timeout.
+//!
+//! Why every read has a timeout: a turmoil partition kills a TCP connection for good and a
+//! write to a crashed peer vanishes; only a timeout notices, and the caller then drops the
+//! connection and reconnects for the next attempt.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turmoil::net::TcpStream;
+
+use crate::proto::forward::{ClientAuth, Helo, Limits, ServerFrame, StreamDecoder};
+
+/// Largest frame the agent accepts from the server (HELO, PONG, acks are small).
+const SERVER_FRAME_BYTES_LIMIT: usize = 64 * 1024;
+/// Bytes read from the socket at a time.
+const READ_BYTES: usize = 4096;
+
+/// Why an attempt failed.
+#[derive(Debug)]
+pub enum SendError {
+    /// The connection could not be made (refused, timed out).
+    Connect(String),
+    /// The server refused the shared key (PONG auth_result false) or its PONG did not prove
+    /// the key.
+    AuthRejected(String),
+    /// The connection broke or a read timed out.
+    Io(String),
+}
+
+impl SendError {
+    /// The drop cause when the retries for this failure run out.
+    pub fn give_up_cause(&self) -> &'static str {
+        match self {
+            SendError::AuthRejected(_) => "auth_rejected",
+            SendError::Connect(_) | SendError::Io(_) => "agent_retry_limit",
+        }
+    }
+}
+
+impl std::fmt::Display for SendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SendError::Connect(reason) => write!(f, "connect failed: {reason}"),
+            SendError::AuthRejected(reason) => write!(f, "handshake rejected: {reason}"),
+            SendError::Io(reason) => write!(f, "connection failed: {reason}"),
+        }
+    }
+}
+
+/// One established, authenticated connection.
+pub struct ForwardConnection {
+    stream: TcpStream,
+    decoder: StreamDecoder,
+    io_timeout: Duration,
+}
+
+/// Where and how to connect.
+pub struct ConnectSettings<'a> {
+    pub host: &'a str,
+    pub port: u16,
+    pub connect_timeout: Duration,
+    pub io_timeout: Duration,
+    /// `Some` when a shared key is configured.
+    pub auth: Option<&'a ClientAuth>,
+}
+
+impl ForwardConnection {
+    /// Connects and, with a shared key, completes the handshake.
+    pub async fn connect(
+        settings: &ConnectSettings<'_>,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<ForwardConnection, SendError> {
+        let connecting = TcpStream::connect((settings.host, settings.port));
+        let stream = match tokio::time::timeout(settings.connect_timeout, connecting).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => return Err(SendError::Connect(error.to_string())),
+            Err(_) => {
+                return Err(SendError::Connect(format!(
+                    "no answer within {:?}",
+                    settings.connect_timeout
+                )));
+            }
+        };
+        let mut connection = ForwardConnection {
+            stream,
+            decoder: StreamDecoder::new(Limits::with_frame_bytes_limit(SERVER_FRAME_BYTES_LIMIT)),
+            io_timeout: settings.io_timeout,
+        };
+        if let Some(auth) = settings.auth {
+            connection.handshake(auth, rng).await?;
+        }
+        Ok(connection)
+    }
+
+    async fn handshake(
+        &mut self,
+        auth: &ClientAuth,
+        rng: &mut rand_chacha::ChaCha8Rng,
+    ) -> Result<(), SendError> {
+        let helo: Helo = match self.read_frame().await? {
+            ServerFrame::Helo(helo) => helo,
+            other => return Err(SendError::Io(format!("expected HELO, got {other:?}"))),
+        };
+        let ping = auth.ping(&helo, rng);
+        let mut wire = Vec::new();
+        ping.encode(&mut wire);
+        self.write(&wire).await?;
+        let pong = match self.read_frame().await? {
+            ServerFrame::Pong(pong) => pong,
+            other => return Err(SendError::Io(format!("expected PONG, got {other:?}"))),
+        };
+        auth.verify_pong(&helo, &ping, &pong)
+            .map_err(|error| SendError::AuthRejected(error.to_string()))
+    }
+
+    /// Writes a chunk's frame; with `require_ack`, waits for its ack.
+    pub async fn send(
+        &mut self,
+        frame: &[u8],
+        chunk_id: &str,
+        require_ack: bool,
+    ) -> Result<(), SendError> {
+        self.write(frame).await?;
+        if !require_ack {
+            return Ok(());
+        }
+        // One chunk is in flight per connection, so the next frame must be its ack.
+        match self.read_frame().await? {
+            ServerFrame::Ack(ack) if ack.chunk == chunk_id => Ok(()),
+            other => Err(SendError::Io(format!(
+                "expected ack for {chunk_id}, got {other:?}"
+            ))),
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), SendError> {
+        match tokio::time::timeout(self.io_timeout, self.stream.write_all(bytes)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(error)) => Err(SendError::Io(format!("write: {error}"))),
+            Err(_) => Err(SendError::Io(format!(
+                "write timed out after {:?}",
+                self.io_timeout
+            ))),
+        }
+    }
+
+    /// Reads until one whole server frame has arrived, under the io timeout.
+    async fn read_frame(&mut self) -> Result<ServerFrame, SendError> {
+        let deadline = tokio::time::Instant::now() + self.io_timeout; // determinism: ok (tokio time, simulated by turmoil)
+        let mut buffer = [0u8; READ_BYTES];
+        loop {
+            match self.decoder.next_server_frame() {
+                Ok(Some(frame)) => return Ok(frame),
+                Ok(None) => {}
+                Err(error) => return Err(SendError::Io(format!("server frame: {error}"))),
+            }
+            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut buffer)).await;
+            match read {
+                Ok(Ok(0)) => return Err(SendError::Io("closed by the server".into())),
+                Ok(Ok(count)) => self
+                    .decoder
+                    .feed(&buffer[..count])
+                    .map_err(|error| SendError::Io(format!("server bytes: {error}")))?,
+                Ok(Err(error)) => return Err(SendError::Io(format!("read: {error}"))),
+                Err(_) => {
+                    return Err(SendError::Io(format!(
+                        "no answer within {:?}",
+                        self.io_timeout
+                    )));
+                }
+            }
+        }
+    }
+}

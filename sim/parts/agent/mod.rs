@@ -1,0 +1,231 @@
+//! The agent: Fluent Bit on a machine (and on the API host), tailing the app's logs and
+//! shipping them with `out_forward` to the aggregator.
+//!
+//! Files, one concept each:
+//! - [`config`]: the `[agent]` section with Fluent Bit's defaults (`Retry_Limit`, storage,
+//!   scheduler, forward settings).
+//! - [`store`]: chunks — the open one, the sealed ones waiting, their files on disk; where
+//!   custody changes hands (take, durable, ack, drop).
+//! - [`backoff`]: the scheduler's retry wait, `uniform(base, min(cap, base·2^n)) + 1 s`.
+//! - [`forward_client`]: the connection to the aggregator (connect, handshake, send, ack).
+//!
+//! Two tasks share the store: the input (takes records from the app's pipe unless paused,
+//! seals the open chunk every `Flush`), and the output (sends due chunks one at a time over
+//! one connection, reconnecting after any failure, scheduling retries).
+
+pub mod backoff;
+pub mod config;
+pub mod forward_client;
+pub mod store;
+
+pub use config::{AgentConfig, RetryLimit, StorageSync, StorageType};
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+use crate::parts::{PartCtx, RecordPipe, hosts, ports};
+use crate::proto::forward::ClientAuth;
+use crate::record::LogRecord;
+
+use forward_client::{ConnectSettings, ForwardConnection};
+use store::{Next, Store};
+
+/// State shared by the input and output tasks.
+struct Shared {
+    store: Mutex<Store>,
+    /// Wakes the output: a chunk was sealed.
+    sealed: Notify,
+    /// Wakes the input: buffer room was freed.
+    room: Notify,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Runs Fluent Bit for one incarnation of its host: the app pushes `LogRecord`s into
+/// `logs`; they are shipped with tag `tag` (or `config.tag`) to
+/// `hosts::AGGREGATOR:ports::AGGREGATOR_FORWARD`.
+pub async fn run(
+    ctx: PartCtx,
+    config: AgentConfig,
+    logs: RecordPipe<LogRecord>,
+    tag: String,
+) -> turmoil::Result {
+    config.validate()?;
+    let tag = config.tag.clone().unwrap_or(tag);
+    let mut store = Store::new(ctx.clone(), config.clone(), tag.clone());
+    store.load();
+    ctx.host.record(
+        "agent.start",
+        format!(
+            "tag {tag} storage {:?} retry_limit {:?} loaded {}",
+            config.storage,
+            config.retry_limit,
+            store.sealed_count()
+        ),
+    );
+    let shared = Arc::new(Shared {
+        store: Mutex::new(store),
+        sealed: Notify::new(),
+        room: Notify::new(),
+    });
+    let output = tokio::spawn(output(ctx.clone(), config.clone(), Arc::clone(&shared)));
+    input(ctx, config, logs, shared).await;
+    output.abort();
+    Ok(())
+}
+
+/// The input and the flush timer: takes records while the buffer has room, seals the open
+/// chunk every `Flush`.
+async fn input(
+    ctx: PartCtx,
+    config: AgentConfig,
+    logs: RecordPipe<LogRecord>,
+    shared: Arc<Shared>,
+) {
+    let mut flush = tokio::time::interval(config.flush_interval);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut paused = false;
+    loop {
+        let now_paused = shared.lock().input_paused();
+        if now_paused != paused {
+            paused = now_paused;
+            let bytes = shared.lock().buffered_bytes();
+            ctx.host.record(
+                if paused {
+                    "agent.pause"
+                } else {
+                    "agent.resume"
+                },
+                format!("buffered {bytes} bytes"),
+            );
+        }
+        tokio::select! {
+            biased;
+            _ = flush.tick() => {
+                let mut store = shared.lock();
+                let before = store.sealed_count();
+                store.seal_open();
+                if store.sealed_count() > before {
+                    shared.sealed.notify_one();
+                }
+            }
+            _ = logs.readable(), if !paused => {
+                let records = logs.take(config.take_records_max);
+                let mut store = shared.lock();
+                let before = store.sealed_count();
+                store.append(records);
+                if store.sealed_count() != before {
+                    shared.sealed.notify_one();
+                }
+            }
+            _ = shared.room.notified(), if paused => {}
+        }
+    }
+}
+
+/// The output: sends due chunks in order over one connection, reconnecting after failures.
+async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
+    let mut retry_rng = ctx.host.rng("agent/retry");
+    let mut handshake_rng = ctx.host.rng("agent/handshake");
+    let auth = config.shared_key.as_ref().map(|shared_key| ClientAuth {
+        hostname: config
+            .self_hostname
+            .clone()
+            .unwrap_or_else(|| ctx.host.name().to_string()),
+        shared_key: shared_key.clone(),
+        username: String::new(),
+        password: String::new(),
+    });
+    let settings = ConnectSettings {
+        host: hosts::AGGREGATOR,
+        port: ports::AGGREGATOR_FORWARD,
+        connect_timeout: config.connect_timeout,
+        io_timeout: config.io_timeout,
+        auth: auth.as_ref(),
+    };
+    let mut connection: Option<ForwardConnection> = None;
+    loop {
+        let next = shared.lock().next(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
+        let (seq, chunk_id, frame, records, attempt) = match next {
+            Next::Idle => {
+                shared.sealed.notified().await;
+                continue;
+            }
+            Next::WaitUntil(due) => {
+                tokio::select! {
+                    biased;
+                    _ = tokio::time::sleep_until(due) => {}
+                    _ = shared.sealed.notified() => {}
+                }
+                continue;
+            }
+            Next::Send {
+                seq,
+                chunk_id,
+                frame,
+                records,
+                attempt,
+            } => (seq, chunk_id, frame, records, attempt),
+        };
+        ctx.host.record(
+            "agent.attempt",
+            format!("chunk {seq} attempt {attempt} records {records}"),
+        );
+        let result = async {
+            if connection.is_none() {
+                let connected = ForwardConnection::connect(&settings, &mut handshake_rng).await?;
+                ctx.host.record(
+                    "agent.connect",
+                    format!("{}:{}", settings.host, settings.port),
+                );
+                connection = Some(connected);
+            }
+            let open = connection.as_mut().expect("connected above");
+            open.send(&frame, &chunk_id, config.require_ack).await
+        }
+        .await;
+        match result {
+            Ok(()) => {
+                shared.lock().delivered(seq);
+                ctx.host.record(
+                    if config.require_ack {
+                        "agent.ack"
+                    } else {
+                        "agent.sent"
+                    },
+                    format!("chunk {seq} records {records}"),
+                );
+                shared.room.notify_one();
+            }
+            Err(error) => {
+                connection = None;
+                let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
+                let retried = shared
+                    .lock()
+                    .failed(seq, error.give_up_cause(), now, &mut retry_rng);
+                match retried {
+                    Some(wait) => ctx.host.record(
+                        "agent.retry",
+                        format!(
+                            "chunk {seq} attempt {attempt} failed ({error}); retry in {}s",
+                            wait.as_secs()
+                        ),
+                    ),
+                    None => ctx.host.record(
+                        "agent.give_up",
+                        format!("chunk {seq} attempt {attempt} failed ({error})"),
+                    ),
+                }
+                shared.room.notify_one();
+            }
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! The agent's chunk store: the open chunk records are appended to, the sealed chunks
+//! waiting to be sent (each encoded once as a PackedForward frame, kept for retries), and,
+//! with filesystem storage, their files on the host's disk.
+//!
+//! Custody (DESIGN.md §4) is reported here, where it changes: taking records from the app,
+//! a chunk becoming durable (its file synced), an ack, a drop.
+//!
+//! Filesystem layout: one file per chunk, `agent/chunks/<seq:012>`, holding the chunk's
+//! entries (`[time, record]` msgpack arrays back to back, the PackedForward stream). With
+//! `storage.sync normal` the file is written as records arrive and synced when the chunk is
+//! sealed for the flush; with `full` every append is synced.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use base64::Engine;
+use bytes::Bytes;
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+use tokio::time::Instant;
+
+use crate::ledger::{Custodian, Durability, Part};
+use crate::parts::PartCtx;
+use crate::proto::forward::{
+    EntryBatch, EventTime, Limits, Options, encode_packed_forward, parse_event_frame,
+};
+use crate::record::{LogRecord, RecordId};
+
+use super::config::{AgentConfig, StorageSync, StorageType};
+
+/// Where chunk files live on the host's disk.
+pub const CHUNKS_DIR: &str = "agent/chunks/";
+
+/// The chunk being filled.
+struct OpenChunk {
+    seq: u64,
+    batch: EntryBatch,
+    ids: Vec<RecordId>,
+    /// Entry bytes already written to the chunk file.
+    written_bytes: usize,
+}
+
+/// A sealed chunk: its frame is final and is what every attempt sends.
+pub struct Chunk {
+    pub seq: u64,
+    pub chunk_id: String,
+    pub ids: Arc<Vec<RecordId>>,
+    pub frame: Bytes,
+    /// Entry bytes: what counts against the buffer limits.
+    pub entries_bytes: usize,
+    /// Failed attempts so far.
+    pub failures: u32,
+    /// Not to be sent before this instant (retry schedule).
+    pub due: Instant,
+    /// An attempt is under way: not to be dropped for room meanwhile.
+    pub in_flight: bool,
+}
+
+/// What the output should do next.
+pub enum Next {
+    /// Send this chunk now.
+    Send {
+        seq: u64,
+        chunk_id: String,
+        frame: Bytes,
+        records: usize,
+        attempt: u32,
+    },
+    /// Nothing is due before this instant.
+    WaitUntil(Instant),
+    /// Nothing to send.
+    Idle,
+}
+
+/// The store of one agent.
+pub struct Store {
+    ctx: PartCtx,
+    custodian: Custodian,
+    app: Custodian,
+    config: AgentConfig,
+    tag: String,
+    open: Option<OpenChunk>,
+    sealed: VecDeque<Chunk>,
+    /// Entry bytes of the open chunk plus every sealed one.
+    buffered_bytes: u64,
+    next_seq: u64,
+    chunk_id_rng: ChaCha8Rng,
+}
+
+impl Store {
+    /// An empty store; call [`Store::load`] for filesystem storage.
+    pub fn new(ctx: PartCtx, config: AgentConfig, tag: String) -> Store {
+        let custodian = ctx.custodian(Part::Agent);
+        let app = ctx.custodian(Part::App);
+        let chunk_id_rng = ctx.host.rng("agent/chunk");
+        Store {
+            ctx,
+            custodian,
+            app,
+            config,
+            tag,
+            open: None,
+            sealed: VecDeque::new(),
+            buffered_bytes: 0,
+            next_seq: 0,
+            chunk_id_rng,
+        }
+    }
+
+    /// Entry bytes buffered (open + sealed chunks).
+    pub fn buffered_bytes(&self) -> u64 {
+        self.buffered_bytes
+    }
+
+    /// Sealed chunks waiting.
+    pub fn sealed_count(&self) -> usize {
+        self.sealed.len()
+    }
+
+    /// Memory storage pauses the input at `mem_buf_limit` (Fluent Bit: "the input is paused
+    /// when the buffered data reaches the limit; it resumes when data is flushed").
+    pub fn input_paused(&self) -> bool {
+        self.config.storage == StorageType::Memory
+            && self.buffered_bytes >= self.config.mem_buf_bytes_limit
+    }
+
+    fn filesystem(&self) -> bool {
+        self.config.storage == StorageType::Filesystem
+    }
+
+    fn path(seq: u64) -> String {
+        format!("{CHUNKS_DIR}{seq:012}")
+    }
+
+    /// Loads the chunks a previous incarnation left on disk (filesystem storage). They are
+    /// sealed at once and sent first; their custody is already durable.
+    pub fn load(&mut self) {
+        if !self.filesystem() {
+            return;
+        }
+        let disk = self.ctx.host.disk().clone();
+        for path in disk.paths(CHUNKS_DIR) {
+            let seq = path[CHUNKS_DIR.len()..].parse::<u64>().ok();
+            let Some(bytes) = disk.read(&path) else {
+                continue;
+            };
+            match (seq, decode_entries(&self.tag, &bytes)) {
+                (Some(seq), Ok((batch, ids))) => {
+                    self.next_seq = self.next_seq.max(seq + 1);
+                    self.ctx
+                        .ledger
+                        .hold(&self.custodian, &ids, Durability::Durable);
+                    self.ctx.host.record(
+                        "agent.load",
+                        format!("chunk {seq} records {} bytes {}", ids.len(), bytes.len()),
+                    );
+                    self.buffered_bytes += batch.entries_bytes().len() as u64;
+                    let chunk = self.seal_batch(seq, batch, ids);
+                    self.sealed.push_back(chunk);
+                }
+                (_, Err(reason)) => {
+                    // A file that does not decode holds nothing the ledger could name; say so.
+                    self.ctx
+                        .host
+                        .record("agent.load_corrupt", format!("{path}: {reason}"));
+                    disk.remove(&path);
+                }
+                (None, Ok(_)) => {
+                    self.ctx.host.record(
+                        "agent.load_corrupt",
+                        format!("{path}: not a chunk file name"),
+                    );
+                    disk.remove(&path);
+                }
+            }
+        }
+    }
+
+    /// Takes `records` from the app into the open chunk: custody moves from the app to the
+    /// agent (volatile until the chunk file is synced). Seals the chunk at its size target.
+    pub fn append(&mut self, records: Vec<LogRecord>) {
+        if records.is_empty() {
+            return;
+        }
+        let mut taken: Vec<RecordId> = Vec::with_capacity(records.len());
+        let mut refused: Vec<RecordId> = Vec::new();
+        let seq = match &self.open {
+            Some(open) => open.seq,
+            None => {
+                let seq = self.next_seq;
+                self.next_seq += 1;
+                self.open = Some(OpenChunk {
+                    seq,
+                    batch: EntryBatch::with_capacity(64 * 1024),
+                    ids: Vec::new(),
+                    written_bytes: 0,
+                });
+                seq
+            }
+        };
+        let open = self.open.as_mut().expect("opened above");
+        let before_bytes = open.batch.entries_bytes().len();
+        for record in &records {
+            let time = EventTime::from_unix_nanoseconds(record.time_unix_nano).unwrap_or_default();
+            match open.batch.push(time, record) {
+                Ok(()) => {
+                    open.ids.push(record.id);
+                    taken.push(record.id);
+                }
+                Err(_) => refused.push(record.id),
+            }
+        }
+        let grown_bytes = open.batch.entries_bytes().len() - before_bytes;
+        self.buffered_bytes += grown_bytes as u64;
+        self.ctx.ledger.release(&self.app, &taken);
+        self.ctx.ledger.release(&self.app, &refused);
+        if !refused.is_empty() {
+            // A record that cannot be encoded as a msgpack map is dropped by Fluent Bit's
+            // parser too; name it.
+            self.ctx
+                .ledger
+                .drop_records(&self.custodian, "agent_unencodable", &refused);
+        }
+        let mut durability = Durability::Volatile;
+        if self.filesystem() {
+            let open = self.open.as_mut().expect("open");
+            let path = Self::path(seq);
+            let delta = &open.batch.entries_bytes()[open.written_bytes..];
+            match self.ctx.host.disk().append(&path, delta) {
+                Ok(()) => {
+                    open.written_bytes = open.batch.entries_bytes().len();
+                    if self.config.storage_sync == StorageSync::Full {
+                        self.ctx.host.disk().sync(&path);
+                        durability = Durability::Durable;
+                    }
+                }
+                Err(full) => {
+                    // The chunk stays in memory only (Fluent Bit keeps a chunk "up" in memory
+                    // when its file cannot grow); a crash loses it.
+                    self.ctx.host.record("agent.disk_full", full.to_string());
+                }
+            }
+        }
+        self.ctx.ledger.hold(&self.custodian, &taken, durability);
+        if self
+            .open
+            .as_ref()
+            .is_some_and(|open| open.batch.entries_bytes().len() >= self.config.chunk_bytes_target)
+        {
+            self.seal_open();
+        }
+        self.enforce_total_limit();
+    }
+
+    /// Seals the open chunk (the flush timer fired or it reached its size).
+    pub fn seal_open(&mut self) {
+        let Some(open) = self.open.take() else { return };
+        if open.ids.is_empty() {
+            return;
+        }
+        let OpenChunk {
+            seq,
+            batch,
+            ids,
+            written_bytes,
+        } = open;
+        if self.filesystem() && written_bytes == batch.entries_bytes().len() {
+            let path = Self::path(seq);
+            self.ctx.host.disk().sync(&path);
+            self.ctx
+                .ledger
+                .hold(&self.custodian, &ids, Durability::Durable);
+        }
+        let chunk = self.seal_batch(seq, batch, ids);
+        self.ctx.host.record(
+            "agent.flush",
+            format!(
+                "chunk {seq} id {} records {} bytes {}",
+                chunk.chunk_id,
+                chunk.ids.len(),
+                chunk.entries_bytes
+            ),
+        );
+        self.sealed.push_back(chunk);
+    }
+
+    /// Encodes a batch once into its PackedForward frame with options `size` and `chunk`.
+    fn seal_batch(&mut self, seq: u64, batch: EntryBatch, ids: Vec<RecordId>) -> Chunk {
+        let mut id_bytes = [0u8; 16];
+        self.chunk_id_rng.fill_bytes(&mut id_bytes);
+        let chunk_id = base64::engine::general_purpose::STANDARD.encode(id_bytes);
+        let options = Options {
+            size: Some(batch.len() as u64),
+            chunk: Some(chunk_id.clone()),
+            compressed: None,
+        };
+        let mut frame = Vec::with_capacity(batch.entries_bytes().len() + self.tag.len() + 64);
+        encode_packed_forward(&mut frame, &self.tag, &batch, &options)
+            .expect("a sealed batch always frames");
+        Chunk {
+            seq,
+            chunk_id,
+            ids: Arc::new(ids),
+            frame: Bytes::from(frame),
+            entries_bytes: batch.entries_bytes().len(),
+            failures: 0,
+            due: Instant::now(), // determinism: ok (tokio time, simulated by turmoil)
+            in_flight: false,
+        }
+    }
+
+    /// `storage.total_limit_size`: while the buffer is over the limit, the oldest chunk not
+    /// being sent is discarded (Fluent Bit: "the oldest chunks are discarded when the limit is
+    /// reached"), cause `agent_storage_limit`.
+    fn enforce_total_limit(&mut self) {
+        let Some(limit) = self.config.storage_total_bytes_limit else {
+            return;
+        };
+        if !self.filesystem() {
+            return;
+        }
+        // Bounded: each pass removes one chunk.
+        while self.buffered_bytes > limit {
+            let Some(index) = self.sealed.iter().position(|chunk| !chunk.in_flight) else {
+                break;
+            };
+            let chunk = self.sealed.remove(index).expect("index from position");
+            self.discard(chunk, "agent_storage_limit");
+        }
+    }
+
+    fn discard(&mut self, chunk: Chunk, cause: &'static str) {
+        self.buffered_bytes -= chunk.entries_bytes as u64;
+        self.ctx
+            .ledger
+            .drop_records(&self.custodian, cause, &chunk.ids);
+        if self.filesystem() {
+            self.ctx.host.disk().remove(&Self::path(chunk.seq));
+        }
+        self.ctx.host.record(
+            "agent.drop",
+            format!(
+                "chunk {} records {} cause {cause} after {} failures",
+                chunk.seq,
+                chunk.ids.len(),
+                chunk.failures
+            ),
+        );
+    }
+
+    /// The oldest due chunk to send, or when the next one falls due.
+    pub fn next(&mut self, now: Instant) -> Next {
+        let mut earliest: Option<Instant> = None;
+        for chunk in self.sealed.iter_mut() {
+            if chunk.in_flight {
+                continue;
+            }
+            if chunk.due <= now {
+                chunk.in_flight = true;
+                return Next::Send {
+                    seq: chunk.seq,
+                    chunk_id: chunk.chunk_id.clone(),
+                    frame: chunk.frame.clone(),
+                    records: chunk.ids.len(),
+                    attempt: chunk.failures + 1,
+                };
+            }
+            earliest = Some(earliest.map_or(chunk.due, |e| e.min(chunk.due)));
+        }
+        earliest.map_or(Next::Idle, Next::WaitUntil)
+    }
+
+    /// The next hop has the chunk (acked, or written when acks are off): custody ends here.
+    pub fn delivered(&mut self, seq: u64) {
+        let Some(index) = self.sealed.iter().position(|chunk| chunk.seq == seq) else {
+            return;
+        };
+        let chunk = self.sealed.remove(index).expect("index from position");
+        self.buffered_bytes -= chunk.entries_bytes as u64;
+        self.ctx.ledger.release(&self.custodian, &chunk.ids);
+        if self.filesystem() {
+            self.ctx.host.disk().remove(&Self::path(chunk.seq));
+        }
+    }
+
+    /// An attempt failed. Schedules the retry by Fluent Bit's backoff, or discards the chunk
+    /// when `Retry_Limit` is spent (cause `give_up_cause`). Returns the wait, if retried.
+    pub fn failed(
+        &mut self,
+        seq: u64,
+        give_up_cause: &'static str,
+        now: Instant,
+        rng: &mut ChaCha8Rng,
+    ) -> Option<std::time::Duration> {
+        let index = self.sealed.iter().position(|chunk| chunk.seq == seq)?;
+        let chunk = &mut self.sealed[index];
+        chunk.in_flight = false;
+        chunk.failures += 1;
+        if self.config.retry_limit.allows_retry(chunk.failures) {
+            let wait = super::backoff::retry_wait(
+                self.config.scheduler_base_secs,
+                self.config.scheduler_cap_secs,
+                chunk.failures,
+                rng,
+            );
+            chunk.due = now + wait;
+            return Some(wait);
+        }
+        let chunk = self.sealed.remove(index).expect("index from position");
+        self.discard(chunk, give_up_cause);
+        None
+    }
+}
+
+/// Reads a chunk file's entries back into a batch and the record ids it holds.
+fn decode_entries(tag: &str, entries: &[u8]) -> Result<(EntryBatch, Vec<RecordId>), String> {
+    let mut frame = Vec::with_capacity(entries.len() + tag.len() + 16);
+    rmp::encode::write_array_len(&mut frame, 2).map_err(|e| e.to_string())?;
+    rmp::encode::write_str(&mut frame, tag).map_err(|e| e.to_string())?;
+    rmp::encode::write_bin(&mut frame, entries).map_err(|e| e.to_string())?;
+    let limits = Limits::with_frame_bytes_limit(frame.len().max(1));
+    let frame = parse_event_frame(&Bytes::from(frame), &limits).map_err(|e| e.to_string())?;
+    let mut batch = EntryBatch::with_capacity(entries.len());
+    let mut ids = Vec::with_capacity(frame.entries.len());
+    for entry in &frame.entries {
+        let record: LogRecord = entry.deserialize_record().map_err(|e| e.to_string())?;
+        batch
+            .push_raw(entry.time, &entry.record)
+            .map_err(|e| e.to_string())?;
+        ids.push(record.id);
+    }
+    Ok((batch, ids))
+}

@@ -1,0 +1,190 @@
+//! The `[aggregator]` section: Fluentd's in_forward, in_http, record enrichment, routing,
+//! `<buffer>` (buf_memory) and retry parameters, with Fluentd v1's defaults (docs "Buffer Section",
+//! "Output Plugins → retry parameters", "in_forward").
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// `overflow_action`: what the buffer does when `total_limit_size` is reached.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverflowAction {
+    /// Fluentd's default: the emit raises `BufferOverflowError`; in_forward sends no ack
+    /// (the agent retries), in_http answers an error status.
+    ThrowException,
+    /// The input waits until there is room (backpressure: in_forward stops reading).
+    Block,
+    /// The oldest chunk is discarded to make room (cause `aggregator_overflow`).
+    DropOldestChunk,
+}
+
+/// Fluentd on Railway.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AggregatorConfig {
+    /// in_forward `<security> shared_key`; `None` turns the handshake off.
+    pub shared_key: Option<String>,
+    /// in_forward `<security> self_hostname`. Fluentd requires it with security; default
+    /// the host's network name.
+    pub self_hostname: Option<String>,
+    /// Enrichment: `deployment.environment` written on every chunk.
+    pub environment: String,
+    /// Enrichment: `cloud.region` written on every chunk.
+    pub region: String,
+    /// Routing: the Redis list every tag goes to unless `routes` names another.
+    pub redis_key: String,
+    /// Routing by tag prefix: `(prefix, key)` pairs, first match wins.
+    pub routes: Vec<(String, String)>,
+    /// `chunk_limit_size`: 8 MB for buf_memory (Fluentd default; buf_file: 256 MB).
+    pub chunk_bytes_limit: u64,
+    /// `total_limit_size`: 512 MB for buf_memory (Fluentd default; buf_file: 64 GB).
+    pub total_bytes_limit: u64,
+    /// `flush_interval`: Fluentd's default is 60 s; the pipeline flushes every second, which
+    /// is the default here (documented deviation: latency budgets are seconds).
+    #[serde(with = "crate::units::duration_text")]
+    pub flush_interval: Duration,
+    /// `overflow_action`: default throw_exception.
+    pub overflow_action: OverflowAction,
+    /// `retry_wait`: 1 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub retry_wait: Duration,
+    /// `retry_exponential_backoff_base`: 2.
+    pub retry_exponential_backoff_base: f64,
+    /// `retry_randomize`: true (wait × uniform(0.875, 1.125), Fluentd's ±12.5 %).
+    pub retry_randomize: bool,
+    /// `retry_max_interval`: none by default.
+    #[serde(with = "optional_duration")]
+    pub retry_max_interval: Option<Duration>,
+    /// `retry_timeout`: 72 h.
+    #[serde(with = "crate::units::duration_text")]
+    pub retry_timeout: Duration,
+    /// `retry_max_times`: none by default (then `retry_timeout` rules).
+    pub retry_max_times: Option<u32>,
+    /// `retry_forever`: false.
+    pub retry_forever: bool,
+    /// Redis command timeout (the redis crate's response timeout); also the connect
+    /// timeout. Fluentd's redis plugins use the client's 5 s default.
+    #[serde(with = "crate::units::duration_text")]
+    pub redis_timeout: Duration,
+    /// Largest Forward frame accepted (Fluentd's in_forward `chunk_size_limit`, unlimited
+    /// by default; bounded here by the decoder's 8 MiB).
+    pub frame_bytes_limit: usize,
+    /// Largest in_http body (Fluentd's `body_size_limit`: 32 MB).
+    pub http_body_bytes_limit: usize,
+    /// How long an in_forward connection may stay silent before it is closed (Fluentd's
+    /// `linger_timeout` is for closing; real TCP keepalive notices dead peers: 2 h by
+    /// default on Linux). Bounded so partitions do not leak connections: 120 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub connection_idle_timeout: Duration,
+}
+
+impl Default for AggregatorConfig {
+    fn default() -> Self {
+        AggregatorConfig {
+            shared_key: None,
+            self_hostname: None,
+            environment: "production".into(),
+            region: "us-west1".into(),
+            redis_key: "logs:buffer".into(),
+            routes: Vec::new(),
+            chunk_bytes_limit: 8 * 1024 * 1024,
+            total_bytes_limit: 512 * 1024 * 1024,
+            flush_interval: Duration::from_secs(1),
+            overflow_action: OverflowAction::ThrowException,
+            retry_wait: Duration::from_secs(1),
+            retry_exponential_backoff_base: 2.0,
+            retry_randomize: true,
+            retry_max_interval: None,
+            retry_timeout: Duration::from_secs(72 * 3600),
+            retry_max_times: None,
+            retry_forever: false,
+            redis_timeout: Duration::from_secs(5),
+            frame_bytes_limit: crate::proto::forward::FRAME_BYTES_LIMIT_DEFAULT,
+            http_body_bytes_limit: 32 * 1024 * 1024,
+            connection_idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl AggregatorConfig {
+    /// Refuses settings Fluentd would refuse, naming the key.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.chunk_bytes_limit == 0 || self.total_bytes_limit < self.chunk_bytes_limit {
+            return Err(format!(
+                "aggregator.total_bytes_limit {} must be ≥ chunk_bytes_limit {} > 0",
+                self.total_bytes_limit, self.chunk_bytes_limit
+            ));
+        }
+        if self.flush_interval.is_zero()
+            || self.retry_wait.is_zero()
+            || self.redis_timeout.is_zero()
+        {
+            return Err(
+                "aggregator.flush_interval, retry_wait and redis_timeout must be above zero".into(),
+            );
+        }
+        if self.retry_exponential_backoff_base.is_nan()
+            || self.retry_exponential_backoff_base <= 1.0
+        {
+            return Err("aggregator.retry_exponential_backoff_base must be above 1".into());
+        }
+        Ok(())
+    }
+
+    /// The Redis list a tag routes to.
+    pub fn route(&self, tag: &str) -> &str {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| tag.starts_with(prefix.as_str()))
+            .map_or(&self.redis_key, |(_, key)| key)
+    }
+}
+
+/// `Option<Duration>` as text or absent.
+mod optional_duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(
+        value: &Option<Duration>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(duration) => serializer.serialize_str(&crate::units::format_duration(*duration)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Duration>, D::Error> {
+        let text = Option::<String>::deserialize(deserializer)?;
+        text.map(|text| crate::units::parse_duration(&text).map_err(serde::de::Error::custom))
+            .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_fluentds_and_routes_match_by_prefix() {
+        let config: AggregatorConfig =
+            toml::from_str("overflow_action = \"drop_oldest_chunk\"\nretry_max_interval = \"30s\"\nroutes = [[\"dev.\", \"logs:dev\"]]")
+                .unwrap();
+        assert_eq!(config.overflow_action, OverflowAction::DropOldestChunk);
+        assert_eq!(config.retry_max_interval, Some(Duration::from_secs(30)));
+        assert_eq!(config.retry_timeout, Duration::from_secs(259_200));
+        assert_eq!(
+            (config.chunk_bytes_limit, config.total_bytes_limit),
+            (8 << 20, 512 << 20)
+        );
+        assert_eq!(config.route("dev.app"), "logs:dev");
+        assert_eq!(config.route("machine.comfyui"), "logs:buffer");
+        assert!(config.validate().is_ok());
+        assert!(toml::from_str::<AggregatorConfig>("overflow = \"block\"").is_err());
+    }
+}

@@ -1,0 +1,181 @@
+//! in_forward on :24225: where the agents' chunks arrive, where the shared key is checked,
+//! and where the aggregator acks.
+//!
+//! Per connection: with a shared key, send HELO (nonce from the host's seeded stream),
+//! judge the PING (`ServerAuth::answer_ping`), answer PONG; a wrong key gets PONG false
+//! "shared_key mismatch" and the connection is closed before any frame is read. Then frames
+//! are decoded from the stream under the decoder's limits, their records written to the
+//! buffer, and only once the buffer holds them is `{"ack": chunk}` sent. When the buffer
+//! refuses (throw_exception), Fluentd's emit raises: no ack, the connection is closed, and
+//! the agent retries. With `block` the connection is simply not read until there is room.
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turmoil::net::{TcpListener, TcpStream};
+
+use crate::parts::ports;
+use crate::proto::forward::{
+    ClientFrame, EVENT_TIME_ENCODED_BYTES, Limits, ServerAuth, StreamDecoder, encode_ack,
+};
+use crate::record::LogRecord;
+
+use super::Shared;
+
+/// Bytes read from a socket at a time.
+const READ_BYTES: usize = 64 * 1024;
+
+/// Accepts agents forever.
+pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
+    let listener = TcpListener::bind((
+        IpAddr::from(Ipv4Addr::UNSPECIFIED),
+        ports::AGGREGATOR_FORWARD,
+    ))
+    .await?;
+    let mut connections_count = 0u64;
+    loop {
+        let (stream, peer) = listener.accept().await?;
+        connections_count += 1;
+        let peer_name = turmoil::reverse_lookup(peer.ip()).unwrap_or_else(|| peer.ip().to_string());
+        tokio::spawn(connection(
+            Arc::clone(&shared),
+            stream,
+            peer_name,
+            connections_count,
+        ));
+    }
+}
+
+/// Serves one agent connection until it closes, fails, or is refused.
+async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, index: u64) {
+    let host = &shared.ctx.host;
+    let config = &shared.config;
+    let mut decoder = StreamDecoder::new(Limits::with_frame_bytes_limit(config.frame_bytes_limit));
+    let auth = config.shared_key.as_ref().map(|shared_key| ServerAuth {
+        hostname: config
+            .self_hostname
+            .clone()
+            .unwrap_or_else(|| host.name().to_string()),
+        shared_key: shared_key.clone(),
+        users: Vec::new(),
+    });
+    let mut out = Vec::new();
+    let helo = auth
+        .as_ref()
+        .map(|auth| auth.helo(&mut host.rng(&format!("aggregator/helo/{index}")), true));
+    if let Some(helo) = &helo {
+        helo.encode(&mut out);
+        if stream.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+    let mut authenticated = auth.is_none();
+    let mut buffer = vec![0u8; READ_BYTES];
+    loop {
+        let read =
+            tokio::time::timeout(config.connection_idle_timeout, stream.read(&mut buffer)).await;
+        let count = match read {
+            Ok(Ok(0)) | Ok(Err(_)) => return,
+            Ok(Ok(count)) => count,
+            Err(_) => {
+                host.record(
+                    "aggregator.idle_close",
+                    format!("{peer} silent for {:?}", config.connection_idle_timeout),
+                );
+                return;
+            }
+        };
+        if let Err(error) = decoder.feed(&buffer[..count]) {
+            host.record("aggregator.bad_stream", format!("{peer}: {error}"));
+            return;
+        }
+        // Bounded: each pass consumes one whole frame of the fed bytes.
+        loop {
+            let frame = match decoder.next_client_frame() {
+                Ok(Some(frame)) => frame,
+                Ok(None) => break,
+                Err(error) => {
+                    // Fluentd closes a connection that sent a frame it cannot read.
+                    host.record("aggregator.bad_frame", format!("{peer}: {error}"));
+                    return;
+                }
+            };
+            match frame {
+                ClientFrame::Ping(ping) => {
+                    let (Some(auth), Some(helo), false) = (&auth, &helo, authenticated) else {
+                        host.record(
+                            "aggregator.bad_frame",
+                            format!("{peer}: PING outside the handshake"),
+                        );
+                        return;
+                    };
+                    let pong = auth.answer_ping(helo, &ping);
+                    out.clear();
+                    pong.encode(&mut out);
+                    let written = stream.write_all(&out).await;
+                    if !pong.auth_result {
+                        host.record(
+                            "aggregator.auth_rejected",
+                            format!("{peer} ({}): {}", ping.client_hostname, pong.reason),
+                        );
+                        return;
+                    }
+                    if written.is_err() {
+                        return;
+                    }
+                    authenticated = true;
+                    host.record(
+                        "aggregator.auth",
+                        format!("{peer} as {}", ping.client_hostname),
+                    );
+                }
+                ClientFrame::Events(frame) => {
+                    if !authenticated {
+                        host.record(
+                            "aggregator.bad_frame",
+                            format!("{peer}: events before the handshake"),
+                        );
+                        return;
+                    }
+                    let mut records: Vec<LogRecord> = Vec::with_capacity(frame.entries.len());
+                    let mut bytes = 0u64;
+                    let mut undecodable = 0usize;
+                    for entry in &frame.entries {
+                        match entry.deserialize_record::<LogRecord>() {
+                            Ok(record) => {
+                                bytes += (entry.record.len() + EVENT_TIME_ENCODED_BYTES) as u64;
+                                records.push(record);
+                            }
+                            Err(_) => undecodable += 1,
+                        }
+                    }
+                    if undecodable > 0 {
+                        host.record(
+                            "aggregator.bad_records",
+                            format!(
+                                "{peer} tag {}: {undecodable} entries are not log records",
+                                frame.tag
+                            ),
+                        );
+                    }
+                    let count = records.len();
+                    if let Err(overflow) = shared.buffer_records(&frame.tag, records, bytes).await {
+                        host.record(
+                            "aggregator.overflow_refused",
+                            format!("{peer} tag {} records {count}: {overflow}", frame.tag),
+                        );
+                        return;
+                    }
+                    if let Some(chunk) = frame.ack_chunk() {
+                        out.clear();
+                        encode_ack(&mut out, chunk);
+                        if stream.write_all(&out).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! The output to the Redis log buffer: the real `redis` crate client over a turmoil TCP
+//! stream, one `RPUSH <key> <LogChunk>` per flushed chunk.
+//!
+//! [`push_chunk`] is generic over `redis::aio::ConnectionLike`, so the command sequence is
+//! pinned against redis-test's `MockRedisConnection`; [`connect`] builds a
+//! `MultiplexedConnection` on a turmoil `TcpStream` (redis 1.x:
+//! `MultiplexedConnection::new_with_config(&RedisConnectionInfo, stream, config)` takes any
+//! `AsyncRead + AsyncWrite` and returns the connection and its driver future).
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionLike, MultiplexedConnection};
+use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
+use turmoil::net::TcpStream;
+
+use crate::parts::{hosts, ports};
+
+/// Why a write failed, as far as the drop cause is concerned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WriteError {
+    /// Redis answered `-OOM command not allowed when used memory > 'maxmemory'`.
+    OutOfMemory(String),
+    /// Any other server error.
+    Server(String),
+    /// Connect failure, broken connection or timeout: the connection must be rebuilt.
+    Connection(String),
+}
+
+impl WriteError {
+    /// Classifies a client error.
+    pub fn from_redis(error: &RedisError) -> WriteError {
+        if error.code() == Some("OOM") {
+            WriteError::OutOfMemory(error.to_string())
+        } else if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
+            WriteError::Connection(error.to_string())
+        } else {
+            WriteError::Server(error.to_string())
+        }
+    }
+
+    /// The drop cause when the retries run out after this error.
+    pub fn give_up_cause(&self) -> &'static str {
+        match self {
+            WriteError::OutOfMemory(_) => "redis_oom",
+            WriteError::Server(_) | WriteError::Connection(_) => "aggregator_retry_expired",
+        }
+    }
+
+    /// Whether the connection must be rebuilt before the next attempt.
+    pub fn breaks_connection(&self) -> bool {
+        matches!(self, WriteError::Connection(_))
+    }
+}
+
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::OutOfMemory(text) => write!(f, "redis out of memory: {text}"),
+            WriteError::Server(text) => write!(f, "redis error: {text}"),
+            WriteError::Connection(text) => write!(f, "redis connection: {text}"),
+        }
+    }
+}
+
+/// `RPUSH key value` under `timeout`; returns the list's new length.
+pub async fn push_chunk<C: ConnectionLike + Send>(
+    connection: &mut C,
+    key: &str,
+    value: &[u8],
+    timeout: Duration,
+) -> Result<i64, WriteError> {
+    let mut command = redis::cmd("RPUSH");
+    command.arg(key).arg(value);
+    let push = command.query_async::<i64>(connection);
+    match tokio::time::timeout(timeout, push).await {
+        Ok(Ok(length)) => Ok(length),
+        Ok(Err(error)) => Err(WriteError::from_redis(&error)),
+        Err(_) => Err(WriteError::Connection(format!(
+            "no reply within {timeout:?}"
+        ))),
+    }
+}
+
+/// Connects to `hosts::REDIS:ports::REDIS` and completes the client's handshake, all under
+/// `timeout`. The driver task is spawned on the current host.
+pub async fn connect(timeout: Duration) -> Result<MultiplexedConnection, WriteError> {
+    let connecting = async {
+        let stream = TcpStream::connect((hosts::REDIS, ports::REDIS))
+            .await
+            .map_err(|error| {
+                WriteError::Connection(format!(
+                    "connect {}:{}: {error}",
+                    hosts::REDIS,
+                    ports::REDIS
+                ))
+            })?;
+        let config = AsyncConnectionConfig::new()
+            .set_response_timeout(Some(timeout))
+            .set_connection_timeout(Some(timeout));
+        let (connection, driver) =
+            MultiplexedConnection::new_with_config(&RedisConnectionInfo::default(), stream, config)
+                .await
+                .map_err(|error| WriteError::from_redis(&error))?;
+        tokio::spawn(driver);
+        Ok(connection)
+    };
+    match tokio::time::timeout(timeout, connecting).await {
+        Ok(result) => result,
+        Err(_) => Err(WriteError::Connection(format!(
+            "connect/handshake took over {timeout:?}"
+        ))),
+    }
+}
