@@ -6,6 +6,8 @@
 //! Every part is started the same way: `run(ctx: PartCtx, config) -> turmoil::Result`, from
 //! its host's software, once per incarnation of the host.
 
+pub mod collector;
+pub mod dash0;
 pub mod log_chunk;
 pub mod pipe;
 pub mod redis;

@@ -1,0 +1,4 @@
+//! The OTel Collector on each machine (work in progress).
+
+pub mod channel;
+pub mod config;
