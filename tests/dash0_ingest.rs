@@ -29,6 +29,9 @@ const HOUR_NANOS: u64 = 3_600_000_000_000;
 /// What a client saw, in order, for the assertions.
 type Seen = Arc<Mutex<Vec<Answer>>>;
 
+/// A gRPC call's code and RetryInfo delay.
+type CodeSeen = (tonic::Code, Option<Duration>);
+
 #[derive(Clone, Debug)]
 struct Answer {
     status: u16,
@@ -142,7 +145,8 @@ fn http_client(rig: &mut Rig, token: &'static str, dataset: Option<&'static str>
             let now = host.clock().now_unix_nanos();
             ledger.emit(source, count, true_elapsed_now().as_nanos() as u64);
             let body = encode_to_vec(&encode_logs(&resource(), &logs(source, 0, count, now)));
-            seen.lock().unwrap().push(post("/v1/logs", Some(token), dataset, body).await);
+            let answer = post("/v1/logs", Some(token), dataset, body).await;
+            seen.lock().unwrap().push(answer);
             Ok(())
         }
     });
@@ -226,7 +230,8 @@ fn stale_and_far_future_records_are_refused_with_partial_success_and_their_cause
             records[5].time_unix_nano = now + 4 * 24 * HOUR_NANOS; // 4 days ahead
             records[7].time_unix_nano = now - 5 * HOUR_NANOS; // 5 h old: still inside
             let body = encode_to_vec(&encode_logs(&resource(), &records));
-            seen.lock().unwrap().push(post("/v1/logs", Some("obsim-token"), None, body).await);
+            let answer = post("/v1/logs", Some("obsim-token"), None, body).await;
+            seen.lock().unwrap().push(answer);
             Ok(())
         }
     });
@@ -268,7 +273,8 @@ fn a_scripted_503_answers_retry_after_and_stores_nothing_until_healed() {
                 ledger.emit(source, 3, true_elapsed_now().as_nanos() as u64);
                 let records = logs(source, attempt * 3, 3, host.clock().now_unix_nanos());
                 let body = encode_to_vec(&encode_logs(&resource(), &records));
-                seen.lock().unwrap().push(post("/v1/logs", Some("obsim-token"), None, body).await);
+                let answer = post("/v1/logs", Some("obsim-token"), None, body).await;
+                seen.lock().unwrap().push(answer);
             }
             Ok(())
         }
@@ -304,7 +310,8 @@ fn the_rate_limit_answers_429_beyond_the_budget() {
                 tokio::time::sleep(Duration::from_millis(wait)).await;
                 ledger.emit(source, 60, true_elapsed_now().as_nanos() as u64);
                 let body = encode_to_vec(&encode_logs(&resource(), &logs(source, seq, 60, host.clock().now_unix_nanos())));
-                seen.lock().unwrap().push(post("/v1/logs", Some("obsim-token"), None, body).await);
+                let answer = post("/v1/logs", Some("obsim-token"), None, body).await;
+                seen.lock().unwrap().push(answer);
             }
             Ok(())
         }
@@ -338,7 +345,7 @@ fn slowness_adds_its_delay_in_true_time() {
 fn spans_exported_over_grpc_are_stored_and_statuses_map_to_grpc_codes() {
     let mut rig = rig(8);
     let source = rig.ledger.register_source("api/spans", Signal::Span);
-    let codes: Arc<Mutex<Vec<(tonic::Code, Option<Duration>)>>> = Arc::default();
+    let codes: Arc<Mutex<Vec<CodeSeen>>> = Arc::default();
     let (ledger, codes_in, control) = (rig.ledger.clone(), codes.clone(), rig.control.clone());
     rig.world.host("api", move |host| {
         let (ledger, codes, control) = (ledger.clone(), codes_in.clone(), control.clone());
