@@ -8,6 +8,8 @@
 
 pub mod agent;
 pub mod aggregator;
+pub mod collector;
+pub mod dash0;
 pub mod log_chunk;
 pub mod pipe;
 pub mod redis;

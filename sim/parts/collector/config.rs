@@ -1,0 +1,169 @@
+//! The collector's settings: the batch processor, the OTLP exporter's sending queue, retry
+//! and timeout, and where Dash0 is. `Default` is the OpenTelemetry Collector's own defaults
+//! (`batchprocessor`, `exporterhelper`, `otlpexporter`, `configgrpc`).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::parts::{hosts, ports};
+
+/// The OTel Collector on a machine, as configured for Dash0.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorConfig {
+    /// batch processor `send_batch_size`: a batch is sent once it holds this many items.
+    /// Default 8192.
+    pub send_batch_size: usize,
+    /// batch processor `send_batch_max_size`: largest batch; 0 = unbounded (default), so a
+    /// batch sent for size holds everything pending.
+    pub send_batch_max_size: usize,
+    /// batch processor `timeout`: a non-empty batch is sent at the latest this long after
+    /// its first item. Default 200 ms.
+    #[serde(with = "crate::units::duration_text")]
+    pub batch_timeout: Duration,
+    /// exporterhelper `sending_queue.queue_size`, in requests (batches). Default 1000; a
+    /// batch arriving at a full queue is dropped (`collector_queue_full`).
+    pub queue_size: usize,
+    /// exporterhelper `sending_queue.num_consumers`: exports in flight at once. Default 10.
+    pub num_consumers: usize,
+    /// `retry_on_failure.enabled`. Default true; when false a failed export is dropped at once.
+    pub retry_enabled: bool,
+    /// `retry_on_failure.initial_interval`. Default 5 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub retry_initial_interval: Duration,
+    /// `retry_on_failure.randomization_factor`: each wait is drawn from interval·(1 ± f).
+    /// Default 0.5.
+    pub retry_randomization_factor: f64,
+    /// `retry_on_failure.multiplier`. Default 1.5.
+    pub retry_multiplier: f64,
+    /// `retry_on_failure.max_interval`: the interval stops growing here (the randomized wait
+    /// may still reach max_interval·(1 + f)). Default 30 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub retry_max_interval: Duration,
+    /// `retry_on_failure.max_elapsed_time`: a batch still failing after this long is
+    /// dropped (`collector_retry_expired`). Default 300 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub retry_max_elapsed_time: Duration,
+    /// exporterhelper `timeout`: each export attempt's deadline. Default 5 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub export_timeout: Duration,
+    /// configgrpc `keepalive.time`: an HTTP/2 PING after this long without frames, also
+    /// while idle. The collector leaves keepalive unset; obsim sets it because a turmoil
+    /// partition leaves a connection silently dead (DESIGN.md §8). gRPC's usual client value
+    /// of 10 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub keepalive_interval: Duration,
+    /// configgrpc `keepalive.timeout`: the connection is closed when a PING is not answered
+    /// within this. 10 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub keepalive_timeout: Duration,
+    /// Dialing Dash0 gives up after this (gRPC's minimum connect timeout is 20 s).
+    #[serde(with = "crate::units::duration_text")]
+    pub connect_timeout: Duration,
+    /// `Authorization: Bearer <token>` for Dash0.
+    pub token: String,
+    /// `Dash0-Dataset` header; Dash0 writes to `default` without it.
+    pub dataset: String,
+    /// Dash0's host name in the simulated network.
+    pub endpoint_host: String,
+    /// Dash0's OTLP/gRPC port.
+    pub endpoint_port: u16,
+}
+
+impl Default for CollectorConfig {
+    fn default() -> Self {
+        CollectorConfig {
+            send_batch_size: 8192,
+            send_batch_max_size: 0,
+            batch_timeout: Duration::from_millis(200),
+            queue_size: 1000,
+            num_consumers: 10,
+            retry_enabled: true,
+            retry_initial_interval: Duration::from_secs(5),
+            retry_randomization_factor: 0.5,
+            retry_multiplier: 1.5,
+            retry_max_interval: Duration::from_secs(30),
+            retry_max_elapsed_time: Duration::from_secs(300),
+            export_timeout: Duration::from_secs(5),
+            keepalive_interval: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(20),
+            token: "obsim-token".to_string(),
+            dataset: "default".to_string(),
+            endpoint_host: hosts::DASH0.to_string(),
+            endpoint_port: ports::DASH0_GRPC,
+        }
+    }
+}
+
+impl CollectorConfig {
+    /// Checks the settings; the error names the field and the rule.
+    pub fn check(&self) -> Result<(), String> {
+        let positive = [
+            ("send_batch_size", self.send_batch_size),
+            ("queue_size", self.queue_size),
+            ("num_consumers", self.num_consumers),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(format!("collector.{field} must be at least 1"));
+            }
+        }
+        if self.send_batch_max_size != 0 && self.send_batch_max_size < self.send_batch_size {
+            return Err("collector.send_batch_max_size must be 0 (unbounded) or at least send_batch_size".to_string());
+        }
+        if !(0.0..1.0).contains(&self.retry_randomization_factor) {
+            return Err("collector.retry_randomization_factor must be within 0.0..1.0".to_string());
+        }
+        if !(self.retry_multiplier >= 1.0 && self.retry_multiplier.is_finite()) {
+            return Err("collector.retry_multiplier must be a finite number of at least 1".to_string());
+        }
+        let durations = [
+            ("batch_timeout", self.batch_timeout),
+            ("retry_initial_interval", self.retry_initial_interval),
+            ("retry_max_interval", self.retry_max_interval),
+            ("export_timeout", self.export_timeout),
+            ("keepalive_interval", self.keepalive_interval),
+            ("keepalive_timeout", self.keepalive_timeout),
+            ("connect_timeout", self.connect_timeout),
+        ];
+        for (field, value) in durations {
+            if value.is_zero() {
+                return Err(format!("collector.{field} must be longer than 0s"));
+            }
+        }
+        if self.token.is_empty() {
+            return Err("collector.token must not be empty".to_string());
+        }
+        Ok(())
+    }
+
+    /// The largest batch the processor sends (`None` = unbounded).
+    pub fn batch_items_max(&self) -> Option<usize> {
+        (self.send_batch_max_size != 0).then_some(self.send_batch_max_size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_collectors_and_check() {
+        let config = CollectorConfig::default();
+        assert_eq!((config.send_batch_size, config.queue_size, config.num_consumers), (8192, 1000, 10));
+        assert_eq!(config.retry_max_elapsed_time, Duration::from_secs(300));
+        assert!(config.check().is_ok());
+    }
+
+    #[test]
+    fn reads_toml_and_names_bad_values() {
+        let config: CollectorConfig = toml::from_str("queue_size = 2\nretry_max_elapsed_time = \"20s\"").unwrap();
+        assert_eq!(config.queue_size, 2);
+        assert_eq!(config.retry_max_elapsed_time, Duration::from_secs(20));
+        let config = CollectorConfig { num_consumers: 0, ..CollectorConfig::default() };
+        assert_eq!(config.check().unwrap_err(), "collector.num_consumers must be at least 1");
+        assert!(toml::from_str::<CollectorConfig>("queue = 2").is_err());
+    }
+}
