@@ -8,7 +8,9 @@
 
 pub mod log_chunk;
 pub mod pipe;
+pub mod app;
 pub mod redis;
+pub mod shipper;
 
 use crate::ledger::{Custodian, Ledger, Part};
 use crate::world::HostCtx;
