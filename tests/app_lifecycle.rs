@@ -44,7 +44,10 @@ struct Run {
 
 impl Run {
     fn logs(&self) -> Vec<(String, LogRecord)> {
-        self.pipes.iter().flat_map(|(host, p)| p.logs.take(usize::MAX).into_iter().map(move |r| (host.clone(), r))).collect()
+        self.pipes
+            .iter()
+            .flat_map(|(host, p)| p.logs.take(usize::MAX).into_iter().map(move |r| (host.clone(), r)))
+            .collect()
     }
     fn spans(&self) -> Vec<Span> {
         self.pipes.values().flat_map(|p| p.spans.take(usize::MAX)).collect()
@@ -81,9 +84,13 @@ fn jobs_flow_from_api_to_machines_and_back_with_one_consistent_trace_each() {
     let (logs, spans) = (run.logs(), run.spans());
 
     // Every submitted job completed, and the API saw its completion event.
-    let created: BTreeSet<JobId> = logs.iter().filter(|(_, r)| r.body.starts_with("Job created")).map(|(_, r)| r.job_id).collect();
-    let seen: BTreeSet<JobId> =
-        logs.iter().filter(|(h, r)| h == hosts::API && r.body.starts_with("Job completed")).map(|(_, r)| r.job_id).collect();
+    let created: BTreeSet<JobId> =
+        logs.iter().filter(|(_, r)| r.body.starts_with("Job created")).map(|(_, r)| r.job_id).collect();
+    let seen: BTreeSet<JobId> = logs
+        .iter()
+        .filter(|(h, r)| h == hosts::API && r.body.starts_with("Job completed"))
+        .map(|(_, r)| r.job_id)
+        .collect();
     assert!(created.len() >= 25, "about 2 jobs/s for 20 s, got {}", created.len());
     assert_eq!(created, seen, "every job's completion reached the API");
     for job in &created {
@@ -167,14 +174,18 @@ fn jobs_flow_from_api_to_machines_and_back_with_one_consistent_trace_each() {
         .map(|t| {
             let points: Vec<_> = metrics
                 .iter()
-                .filter(|p| p.attributes.get("machine.type").is_some_and(|v| *v == obsim::record::AttrValue::Str(t.to_string())))
+                .filter(|p| {
+                    p.attributes.get("machine.type").is_some_and(|v| *v == obsim::record::AttrValue::Str(t.to_string()))
+                })
                 .cloned()
                 .collect();
             last_int("jobs_completed_total", &points)
         })
         .sum();
     assert_eq!(completed, created.len() as i64);
-    assert!(metrics.iter().any(|p| p.name == "queue_depth") && metrics.iter().any(|p| p.name == "job_duration_seconds"));
+    assert!(
+        metrics.iter().any(|p| p.name == "queue_depth") && metrics.iter().any(|p| p.name == "job_duration_seconds")
+    );
 }
 
 #[test]
@@ -194,16 +205,26 @@ fn a_machine_crash_mid_job_requeues_the_job_and_it_completes_after_restart() {
     run.world.restart("comfyui-1");
     run.world.run_for(Duration::from_secs(60)).unwrap();
     let logs = run.logs();
-    let created: BTreeSet<JobId> = logs.iter().filter(|(_, r)| r.body.starts_with("Job created")).map(|(_, r)| r.job_id).collect();
+    let created: BTreeSet<JobId> =
+        logs.iter().filter(|(_, r)| r.body.starts_with("Job created")).map(|(_, r)| r.job_id).collect();
     assert!(!created.is_empty());
     for job in &created {
         assert_eq!(run.redis.hash(&format!("job:{job}"))["status"], "completed", "{job}");
-        let seen = logs.iter().filter(|(h, r)| h == hosts::API && r.job_id == *job && r.body.starts_with("Job completed")).count();
+        let seen = logs
+            .iter()
+            .filter(|(h, r)| h == hosts::API && r.job_id == *job && r.body.starts_with("Job completed"))
+            .count();
         assert_eq!(seen, 1, "{job} completion reached the API once");
     }
     let interrupted = JobId::parse(std::str::from_utf8(&active[0]).unwrap()).unwrap();
     assert!(created.contains(&interrupted));
-    assert!(run.world.events().kept().iter().any(|e| e.kind == "app.jobs_requeued" && e.detail.contains("comfyui-1-worker-0: 1 jobs")));
+    assert!(
+        run.world
+            .events()
+            .kept()
+            .iter()
+            .any(|e| e.kind == "app.jobs_requeued" && e.detail.contains("comfyui-1-worker-0: 1 jobs"))
+    );
     // The first incarnation's undelivered lines are lost with the app's crash cause, not silently.
     let account = run.ledger.account();
     assert!(account.undelivered(Signal::Log).all(|(o, _)| !matches!(o, obsim::ledger::Outcome::LostSilently)));
@@ -218,13 +239,17 @@ fn the_same_seed_replays_the_same_lifecycle() {
     assert_eq!(hash(23), hash(23));
 }
 
+/// One accepted POST: path, content type, records.
+type Received = (String, String, Vec<LogRecord>);
+
 /// A fake Fluentd in_http: answers `statuses` in order, then 200; keeps the records and,
 /// standing in for the rest of the pipeline, marks accepted ones delivered.
 #[derive(Clone, Default)]
 struct FakeInHttp {
     ledger: Ledger,
     statuses: Arc<Mutex<Vec<u16>>>,
-    received: Arc<Mutex<Vec<(String, String, Vec<LogRecord>)>>>,
+    /// (path, content type, records) of accepted POSTs.
+    received: Arc<Mutex<Vec<Received>>>,
 }
 
 impl FakeInHttp {
@@ -255,7 +280,8 @@ impl FakeInHttp {
                         )
                     }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     }
@@ -269,7 +295,8 @@ fn dev_hosts_post_json_retry_and_drop_with_a_cause_when_the_aggregator_stays_awa
     let ledger = Ledger::new();
     let mut world = WorldBuilder::new(24).duration(Duration::from_secs(600)).build();
     // First POST: 503 twice then accepted; later the aggregator is partitioned away.
-    let fake = FakeInHttp { statuses: Arc::new(Mutex::new(vec![503, 503])), ledger: ledger.clone(), ..FakeInHttp::default() };
+    let fake =
+        FakeInHttp { statuses: Arc::new(Mutex::new(vec![503, 503])), ledger: ledger.clone(), ..FakeInHttp::default() };
     let f = fake.clone();
     world.host(hosts::AGGREGATOR, move |_| f.clone().serve());
     let (l, c) = (ledger.clone(), config.clone());
@@ -280,7 +307,11 @@ fn dev_hosts_post_json_retry_and_drop_with_a_cause_when_the_aggregator_stays_awa
     for (path, content_type, records) in &received {
         assert_eq!((path.as_str(), content_type.as_str()), ("/dev.app", "application/json"));
         assert_eq!(records.len(), 4);
-        assert!(records.iter().all(|r| r.attributes.get("source.kind") == Some(&obsim::record::AttrValue::Str("dev".into()))));
+        assert!(
+            records
+                .iter()
+                .all(|r| r.attributes.get("source.kind") == Some(&obsim::record::AttrValue::Str("dev".into())))
+        );
         assert!(records.iter().all(|r| r.machine_id.is_none() && r.worker_id.is_none()));
     }
     world.partition("dev-1", hosts::AGGREGATOR);
@@ -293,7 +324,7 @@ fn dev_hosts_post_json_retry_and_drop_with_a_cause_when_the_aggregator_stays_awa
         .collect();
     assert_eq!(lost.len(), 1, "{lost:?}");
     assert_eq!(lost[0].0, "lost: app_dev_http_failed at app@dev-1");
-    assert!(lost[0].1 >= 4 && lost[0].1 % 4 == 0, "whole batches dropped: {lost:?}");
+    assert!(lost[0].1 >= 4 && lost[0].1.is_multiple_of(4), "whole batches dropped: {lost:?}");
     assert!(account.undelivered(Signal::Log).all(|(o, _)| !matches!(o, obsim::ledger::Outcome::LostSilently)));
     let received_count: usize = fake.received.lock().unwrap().iter().map(|(_, _, r)| r.len()).sum();
     assert_eq!(account.totals[&Signal::Log].delivered, received_count as u64);

@@ -32,7 +32,8 @@ fn chunks(ledger: &Ledger, name: &str, records: u64, per_chunk: usize) -> Vec<Lo
     let source = ledger.register_source(name, Signal::Log);
     let first = ledger.emit(source, records, 0);
     let mut rng = ChaCha8Rng::seed_from_u64(records);
-    let machines = [MachineId::new(MachineType::Comfyui, "1").unwrap(), MachineId::new(MachineType::Openai, "2").unwrap()];
+    let machines =
+        [MachineId::new(MachineType::Comfyui, "1").unwrap(), MachineId::new(MachineType::Openai, "2").unwrap()];
     let all: Vec<LogRecord> = (0..records)
         .map(|i| {
             let machine = machines[(i % 2) as usize].clone();
@@ -117,11 +118,17 @@ fn lmove(from: &str, to: &str, wherefrom: &str, whereto: &str) -> redis::Cmd {
 fn golden_sequence_lrem_only_after_2xx_and_never_after_503() {
     let ledger = Ledger::new();
     let mut built = chunks(&ledger, "golden", 6, 2);
-    let (a, b, c) = (Bytes::from(built.remove(0).encode()), Bytes::from(built.remove(0).encode()), Bytes::from(built.remove(0).encode()));
+    let (a, b, c) = (
+        Bytes::from(built.remove(0).encode()),
+        Bytes::from(built.remove(0).encode()),
+        Bytes::from(built.remove(0).encode()),
+    );
     let nil = redis::Value::Nil;
     let bulk = |v: &Bytes| redis::Value::BulkString(v.to_vec());
     let mut take_two = redis::pipe();
-    take_two.add_command(lmove(BUFFER, PROCESSING, "LEFT", "RIGHT")).add_command(lmove(BUFFER, PROCESSING, "LEFT", "RIGHT"));
+    take_two
+        .add_command(lmove(BUFFER, PROCESSING, "LEFT", "RIGHT"))
+        .add_command(lmove(BUFFER, PROCESSING, "LEFT", "RIGHT"));
     let mut lrem_ab = redis::pipe();
     lrem_ab.cmd("LREM").arg(PROCESSING).arg(1).arg(a.as_ref()).cmd("LREM").arg(PROCESSING).arg(1).arg(b.as_ref());
     let mut give_back_one = redis::pipe();
@@ -132,7 +139,7 @@ fn golden_sequence_lrem_only_after_2xx_and_never_after_503() {
         MockCmd::new(lmove(PROCESSING, BUFFER, "RIGHT", "LEFT"), Ok(nil.clone())),
         // Batch 1: one blocking take, look-ahead of two (one value, then dry).
         MockCmd::new(blmove(), Ok(bulk(&a))),
-        MockCmd::with_values(&mut take_two.clone(), Ok(vec![bulk(&b), nil.clone()])),
+        MockCmd::with_values(take_two.clone(), Ok(vec![bulk(&b), nil.clone()])),
         // 2xx → LREM both.
         MockCmd::with_values(&mut lrem_ab, Ok(vec![1i64, 1])),
         // Batch 2: the last value; 503s until retries expire → given back, never LREMed.
@@ -150,14 +157,18 @@ fn golden_sequence_lrem_only_after_2xx_and_never_after_503() {
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let retry_503 = ExportOutcome::Retryable { reason: "http 503".into(), retry_after: None };
     let exporter = ScriptedExporter {
-        outcomes: [ExportOutcome::Delivered { status: 200 }].into_iter().chain(std::iter::repeat_n(retry_503, 20)).collect(),
+        outcomes: [ExportOutcome::Delivered { status: 200 }]
+            .into_iter()
+            .chain(std::iter::repeat_n(retry_503, 20))
+            .collect(),
         bodies: Arc::clone(&bodies),
     };
     let verdicts = Arc::new(Mutex::new(Vec::new()));
     let mut world = WorldBuilder::new(1).duration(Duration::from_secs(60)).build();
     let (l, v, m) = (ledger.clone(), Arc::clone(&verdicts), mock.clone());
     world.host(hosts::SHIPPER, move |host| {
-        let (ctx, verdicts, mut conn, config) = (PartCtx { host, ledger: l.clone() }, Arc::clone(&v), m.clone(), config.clone());
+        let (ctx, verdicts, mut conn, config) =
+            (PartCtx { host, ledger: l.clone() }, Arc::clone(&v), m.clone(), config.clone());
         let exporter = ScriptedExporter { outcomes: exporter.outcomes.clone(), bodies: Arc::clone(&exporter.bodies) };
         async move {
             let mut shipper = Shipper::new(ctx, config, exporter);
@@ -308,4 +319,55 @@ fn the_config_reads_from_toml_with_defaults_and_refuses_unknown_keys() {
     assert!(toml::from_str::<ShipperConfig>("batch_size = 5").unwrap_err().to_string().contains("batch_size"));
     let zero = ShipperConfig { batch_chunks_max: 0, ..ShipperConfig::default() };
     assert!(zero.validate().unwrap_err().contains("batch_chunks_max"));
+}
+
+/// The request body of a fixed batch is pinned under `fixtures/shipper/`: records grouped by
+/// origin into resources (service.name, machine.id, enrichment), in a deterministic order.
+#[test]
+fn golden_export_request_groups_records_by_origin() {
+    use obsim::parts::shipper::batch::{TakenChunk, build};
+    let ledger = Ledger::new();
+    let mut machine = chunks(&ledger, "golden-machine", 4, 4).remove(0);
+    let mut api = chunks(&ledger, "golden-api", 2, 2).remove(0);
+    api.tag = "api".to_string();
+    let mut dev = chunks(&ledger, "golden-dev", 2, 2).remove(0);
+    dev.tag = "dev.app".to_string();
+    dev.region = String::new(); // not enriched: no cloud.region attribute
+    for record in api.records.iter_mut().chain(dev.records.iter_mut()) {
+        record.machine_id = None;
+        record.worker_id = None;
+    }
+    machine.environment = "staging".to_string();
+    let taken: Vec<TakenChunk> =
+        [machine, api, dev].into_iter().map(|chunk| TakenChunk { value: Bytes::from(chunk.encode()), chunk }).collect();
+    let batch = build(taken);
+    assert_eq!(batch.values.len(), 3);
+    assert_eq!(batch.ids.len(), 8);
+    let decoded = obsim::proto::otlp::decode_logs_bytes(&batch.body).unwrap();
+    let summary: Vec<String> = decoded
+        .iter()
+        .map(|b| {
+            let r = &b.resource;
+            format!(
+                "{} machine.id={:?} env={:?} region={:?} records={}",
+                r.service_name,
+                r.machine_id,
+                r.deployment_environment,
+                r.cloud_region,
+                b.records.len()
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            "emp-api machine.id=None env=Some(\"production\") region=Some(\"us-west-2\") records=2",
+            "emp-dev machine.id=None env=Some(\"production\") region=None records=2",
+            "emp-machine machine.id=Some(\"comfyui-1\") env=Some(\"staging\") region=Some(\"us-west-2\") records=2",
+            "emp-machine machine.id=Some(\"openai-2\") env=Some(\"staging\") region=Some(\"us-west-2\") records=2",
+        ]
+    );
+    insta::with_settings!({ snapshot_path => "../fixtures/shipper", prepend_module_to_snapshot => false }, {
+        insta::assert_binary_snapshot!("export_logs_request.pb", batch.body.to_vec());
+    });
 }

@@ -112,7 +112,11 @@ impl FakeRedis {
         let to_left = args[3].eq_ignore_ascii_case(b"LEFT");
         let value = Self::pop(&mut state.lists, &args[0], from_left)?;
         let dest = state.lists.entry(args[1].clone()).or_default();
-        if to_left { dest.push_front(value.clone()) } else { dest.push_back(value.clone()) }
+        if to_left {
+            dest.push_front(value.clone())
+        } else {
+            dest.push_back(value.clone())
+        }
         drop(state);
         self.pushed.notify_waiters();
         Some(value)
@@ -179,7 +183,9 @@ impl FakeRedis {
             }
             "LRANGE" => {
                 let state = self.state.lock().unwrap();
-                Reply::bulks(state.lists.get(&args[0]).map(|l| l.iter().cloned().collect::<Vec<_>>()).unwrap_or_default())
+                Reply::bulks(
+                    state.lists.get(&args[0]).map(|l| l.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
+                )
             }
             "HSET" => {
                 let mut state = self.state.lock().unwrap();
@@ -209,7 +215,8 @@ impl FakeRedis {
                 let mut state = self.state.lock().unwrap();
                 let mut removed = 0;
                 for key in args {
-                    removed += i64::from(state.lists.remove(key).is_some()) + i64::from(state.hashes.remove(key).is_some());
+                    removed +=
+                        i64::from(state.lists.remove(key).is_some()) + i64::from(state.hashes.remove(key).is_some());
                 }
                 Reply::integer(removed)
             }
@@ -239,10 +246,13 @@ impl Dash0Request {
     }
 }
 
+/// A scripted answer: status and Retry-After seconds.
+pub type Scripted = (u16, Option<u64>);
+
 #[derive(Clone)]
 pub struct FakeDash0 {
     /// (status, Retry-After seconds) for the next requests; 200 once it runs out.
-    pub script: Arc<Mutex<VecDeque<(u16, Option<u64>)>>>,
+    pub script: Arc<Mutex<VecDeque<Scripted>>>,
     pub requests: Arc<Mutex<Vec<Dash0Request>>>,
     pub ledger: Ledger,
 }
@@ -274,7 +284,8 @@ impl FakeDash0 {
                     let dash0 = dash0.clone();
                     async move { dash0.handle(request).await }
                 });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+                let _ =
+                    hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
             });
         }
     }
@@ -286,7 +297,8 @@ impl FakeDash0 {
         let header = |name: &str| {
             request.headers().get(name).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned()).unwrap_or_default()
         };
-        let (authorization, dataset, content_type) = (header("authorization"), header("dash0-dataset"), header("content-type"));
+        let (authorization, dataset, content_type) =
+            (header("authorization"), header("dash0-dataset"), header("content-type"));
         let path = request.uri().path().to_string();
         let body = request.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
         let batches = decode_logs_bytes(&body).expect("the shipper sends valid OTLP logs");

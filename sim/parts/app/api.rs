@@ -24,7 +24,9 @@ use super::keys;
 use super::link::RedisLink;
 use super::metrics;
 use crate::parts::PartCtx;
-use crate::record::{Attributes, JobId, MachineId, MachineType, Severity, SpanId, SpanKind, SpanStatus, TraceId, TraceParent, WorkerId};
+use crate::record::{
+    Attributes, JobId, MachineId, MachineType, Severity, SpanId, SpanKind, SpanStatus, TraceId, TraceParent, WorkerId,
+};
 use crate::redis_step;
 use crate::world::true_elapsed_now;
 
@@ -61,7 +63,8 @@ pub async fn run_api(ctx: PartCtx, config: AppConfig, pipes: AppPipes) -> turmoi
     let stats = Arc::new(Mutex::new(ApiStats::default()));
     let started_unix_nano = emitter.now();
     let completions = tokio::spawn(consume_completions(emitter.clone(), config.clone(), Arc::clone(&stats)));
-    let metrics_task = tokio::spawn(write_metrics(emitter.clone(), config.clone(), Arc::clone(&stats), started_unix_nano));
+    let metrics_task =
+        tokio::spawn(write_metrics(emitter.clone(), config.clone(), Arc::clone(&stats), started_unix_nano));
 
     let mut arrivals = ctx.host.rng("app/client");
     let mut ids = ctx.host.rng("app/api-ids");
@@ -109,21 +112,21 @@ async fn submit(
     let submitted_at = span.start_time_unix_nano.to_string();
     let mut pipeline = redis::pipe();
     pipeline
-            .cmd("HSET")
-            .arg(&job_key)
-            .arg("traceparent")
-            .arg(&traceparent)
-            .arg("status")
-            .arg("queued")
-            .arg("type")
-            .arg(machine_type.as_str())
-            .arg("submitted_at")
-            .arg(&submitted_at)
-            .ignore()
-            .cmd("RPUSH")
-            .arg(&pending_key)
-            .arg(&job_text)
-            .ignore();
+        .cmd("HSET")
+        .arg(&job_key)
+        .arg("traceparent")
+        .arg(&traceparent)
+        .arg("status")
+        .arg("queued")
+        .arg("type")
+        .arg(machine_type.as_str())
+        .arg("submitted_at")
+        .arg(&submitted_at)
+        .ignore()
+        .cmd("RPUSH")
+        .arg(&pending_key)
+        .arg(&job_text)
+        .ignore();
     let result: RedisResult<()> =
         redis_step!(link, retries, config.redis_attempts_max, |conn| pipeline.query_async::<()>(conn));
     let mut stats = stats.lock().unwrap_or_else(|p| p.into_inner());
@@ -223,12 +226,18 @@ fn complete(emitter: &Emitter, rng: &mut ChaCha8Rng, job_text: &str, fields: &[(
     let job_id = JobId::parse(job_text);
     let traceparent = field("traceparent").map(TraceParent::parse);
     let (Ok(job_id), Some(Ok(traceparent))) = (job_id, traceparent) else {
-        emitter.ctx().host.record("app.completion_unknown", format!("{job_text}: no job hash with a valid traceparent"));
+        emitter
+            .ctx()
+            .host
+            .record("app.completion_unknown", format!("{job_text}: no job hash with a valid traceparent"));
         return;
     };
     let machine_id = field("machine_id").and_then(|m| MachineId::parse(m).ok());
-    let worker_id = field("worker_id").and_then(|w| WorkerId::parse(w).ok()).filter(|w| machine_id.as_ref().is_some_and(|m| w.belongs_to(m)));
-    let scope = LogScope { trace_id: traceparent.trace_id, span_id: SpanId::random(rng), job_id, machine_id, worker_id };
+    let worker_id = field("worker_id")
+        .and_then(|w| WorkerId::parse(w).ok())
+        .filter(|w| machine_id.as_ref().is_some_and(|m| w.belongs_to(m)));
+    let scope =
+        LogScope { trace_id: traceparent.trace_id, span_id: SpanId::random(rng), job_id, machine_id, worker_id };
     let span = emitter.open("job.completed", SpanKind::Consumer, scope.span_id, Some(traceparent.parent_id), &scope);
     let line = match &scope.worker_id {
         Some(worker) => format!("Job completed by {worker}"),
@@ -247,7 +256,8 @@ async fn write_metrics(emitter: Emitter, config: AppConfig, stats: Arc<Mutex<Api
         interval.tick().await;
         let now = emitter.now();
         let submitted = stats.lock().unwrap_or_else(|p| p.into_inner()).submitted;
-        let mut points = vec![metrics::counter("jobs_submitted_total", submitted, started_unix_nano, now, Attributes::new())];
+        let mut points =
+            vec![metrics::counter("jobs_submitted_total", submitted, started_unix_nano, now, Attributes::new())];
         for machine_type in MachineType::ALL {
             let depth: RedisResult<i64> = match link.conn().await {
                 Ok(conn) => redis::cmd("LLEN").arg(keys::pending(machine_type)).query_async(conn).await,

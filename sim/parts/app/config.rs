@@ -203,7 +203,9 @@ impl AppConfig {
             }
         }
         if self.log_pipe_records_limit == 0 || self.redis_attempts_max == 0 || self.dev.retry_limit == 0 {
-            return Err("[app] log_pipe_records_limit, redis_attempts_max and dev.retry_limit must be at least 1".to_string());
+            return Err(
+                "[app] log_pipe_records_limit, redis_attempts_max and dev.retry_limit must be at least 1".to_string()
+            );
         }
         Ok(())
     }

@@ -43,7 +43,8 @@ pub struct DevSpec {
 pub async fn run_dev(ctx: PartCtx, config: AppConfig, dev: DevSpec) -> turmoil::Result {
     config.validate()?;
     let custodian = ctx.custodian(Part::App);
-    let source = ctx.ledger.register_source(&format!("{}#{}/logs", ctx.host.name(), ctx.host.incarnation()), Signal::Log);
+    let source =
+        ctx.ledger.register_source(&format!("{}#{}/logs", ctx.host.name(), ctx.host.incarnation()), Signal::Log);
     let mut rng = ctx.host.rng("app/dev");
     let per_second = dev.logs_per_second.unwrap_or(config.dev.logs_per_second);
     let per_flush = ((f64::from(per_second) * config.dev.flush_interval.as_secs_f64()).round() as u64).max(1);
@@ -54,7 +55,8 @@ pub async fn run_dev(ctx: PartCtx, config: AppConfig, dev: DevSpec) -> turmoil::
     loop {
         interval.tick().await;
         let now = ctx.host.clock().now_unix_nanos();
-        let (trace_id, span_id, job_id) = (TraceId::random(&mut rng), SpanId::random(&mut rng), JobId::random(&mut rng));
+        let (trace_id, span_id, job_id) =
+            (TraceId::random(&mut rng), SpanId::random(&mut rng), JobId::random(&mut rng));
         let first = ctx.ledger.emit(source, per_flush, true_elapsed_now().as_nanos() as u64);
         let records: Vec<LogRecord> = (0..per_flush)
             .map(|i| LogRecord {
@@ -95,7 +97,10 @@ pub async fn run_dev(ctx: PartCtx, config: AppConfig, dev: DevSpec) -> turmoil::
             ctx.ledger.release(&custodian, &ids);
         } else {
             ctx.ledger.drop_records(&custodian, "app_dev_http_failed", &ids);
-            ctx.host.record("app.dev_http_failed", format!("{per_flush} lines after {} attempts: {last_error}", config.dev.retry_limit));
+            ctx.host.record(
+                "app.dev_http_failed",
+                format!("{per_flush} lines after {} attempts: {last_error}", config.dev.retry_limit),
+            );
         }
     }
 }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 use crate::ledger::{Custodian, Durability, Part, Signal};
 use crate::parts::{PartCtx, RecordPipe};
 use crate::record::{
-    Attributes, JobId, LogRecord, MachineId, MetricPoint, RecordId, Severity, SourceId, Span, SpanId, SpanKind, SpanStatus,
-    TraceId, WorkerId,
+    Attributes, JobId, LogRecord, MachineId, MetricPoint, RecordId, Severity, SourceId, Span, SpanId, SpanKind,
+    SpanStatus, TraceId, WorkerId,
 };
 use crate::world::true_elapsed_now;
 
@@ -108,7 +108,14 @@ impl Emitter {
     }
 
     /// Opens a span now.
-    pub fn open(&self, name: &'static str, kind: SpanKind, span_id: SpanId, parent: Option<SpanId>, scope: &LogScope) -> OpenSpan {
+    pub fn open(
+        &self,
+        name: &'static str,
+        kind: SpanKind,
+        span_id: SpanId,
+        parent: Option<SpanId>,
+        scope: &LogScope,
+    ) -> OpenSpan {
         OpenSpan {
             name,
             kind,
@@ -208,7 +215,10 @@ impl Emitter {
         if let Err(full) = self.pipes.metrics.push(points) {
             let mut dropped = self.metrics_dropped.lock().unwrap_or_else(|p| p.into_inner());
             *dropped += full.rejected.len() as u64;
-            self.ctx.host.record("app.metrics_queue_full", format!("{} points dropped, {} in all", full.rejected.len(), *dropped));
+            self.ctx.host.record(
+                "app.metrics_queue_full",
+                format!("{} points dropped, {} in all", full.rejected.len(), *dropped),
+            );
         }
     }
 

@@ -32,7 +32,9 @@ use super::keys;
 use super::link::{RedisLink, retry_delay};
 use super::metrics::{self, DurationHistogram};
 use crate::parts::PartCtx;
-use crate::record::{Attributes, JobId, MachineId, MachineType, Severity, SpanId, SpanKind, SpanStatus, TraceParent, WorkerId};
+use crate::record::{
+    Attributes, JobId, MachineId, MachineType, Severity, SpanId, SpanKind, SpanStatus, TraceParent, WorkerId,
+};
 use crate::world::true_elapsed_now;
 
 /// Most jobs moved back from one worker's active list on recovery.
@@ -117,7 +119,8 @@ impl Worker {
     async fn run(mut self) {
         let machine_type = self.machine_id.machine_type();
         let (pending, active) = (keys::pending(machine_type), keys::active(&self.worker_id));
-        let mut link = RedisLink::new(self.config.redis_timeout, self.config.redis_timeout + self.config.blmove_timeout);
+        let mut link =
+            RedisLink::new(self.config.redis_timeout, self.config.redis_timeout + self.config.blmove_timeout);
         let mut recovered = false;
         let mut failures = 0u32;
         // Runs for the incarnation; failing passes sleep.
@@ -126,7 +129,10 @@ impl Worker {
                 if !recovered {
                     let moved = recover_active(&mut link, &active, &pending).await.map_err(|e| (e, Vec::new()))?;
                     if moved > 0 {
-                        self.emitter.ctx().host.record("app.jobs_requeued", format!("{}: {moved} jobs", self.worker_id));
+                        self.emitter
+                            .ctx()
+                            .host
+                            .record("app.jobs_requeued", format!("{}: {moved} jobs", self.worker_id));
                     }
                     recovered = true;
                 }
@@ -165,13 +171,19 @@ impl Worker {
     async fn run_job(&mut self, link: &mut RedisLink, active: &str, job_text: &str) -> Result<(), Interrupted> {
         let no_spans = |e| (e, Vec::new());
         let job_key = format!("job:{job_text}");
-        let fields: Vec<(String, String)> =
-            redis::cmd("HGETALL").arg(&job_key).query_async(link.conn().await.map_err(no_spans)?).await.map_err(no_spans)?;
+        let fields: Vec<(String, String)> = redis::cmd("HGETALL")
+            .arg(&job_key)
+            .query_async(link.conn().await.map_err(no_spans)?)
+            .await
+            .map_err(no_spans)?;
         let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let job_id = JobId::parse(job_text);
         let traceparent = field("traceparent").map(|t| TraceParent::parse(&t));
         let (Ok(job_id), Some(Ok(traceparent))) = (job_id, traceparent) else {
-            self.emitter.ctx().host.record("app.job_invalid", format!("{job_text}: no job hash with a valid traceparent"));
+            self.emitter
+                .ctx()
+                .host
+                .record("app.job_invalid", format!("{job_text}: no job hash with a valid traceparent"));
             return self.lrem(link, active, job_text).await.map_err(no_spans);
         };
         if field("status").as_deref() == Some("completed") {
@@ -187,10 +199,16 @@ impl Worker {
             machine_id: Some(self.machine_id.clone()),
             worker_id: Some(self.worker_id.clone()),
         };
-        let executing = self.emitter.open("job.executing", SpanKind::Consumer, base.span_id, Some(traceparent.parent_id), &base);
+        let executing =
+            self.emitter.open("job.executing", SpanKind::Consumer, base.span_id, Some(traceparent.parent_id), &base);
         let (service_name, service_kind) = service_span(machine_type);
-        let service =
-            self.emitter.open(service_name, service_kind, SpanId::random(&mut self.rng), Some(executing.span_id), &base);
+        let service = self.emitter.open(
+            service_name,
+            service_kind,
+            SpanId::random(&mut self.rng),
+            Some(executing.span_id),
+            &base,
+        );
         let exec_scope = executing.scope();
         let mut open = vec![service.clone(), executing.clone()];
 
@@ -235,7 +253,8 @@ impl Worker {
 
         // The service's own lines, then its span ends.
         let service_lines = (self.config.workload.logs_per_job.max(LOGS_PER_JOB_MIN) - 7) as usize;
-        let texts: Vec<String> = (1..=service_lines).map(|i| format!("{service_name} step {i}/{service_lines}")).collect();
+        let texts: Vec<String> =
+            (1..=service_lines).map(|i| format!("{service_name} step {i}/{service_lines}")).collect();
         let lines: Vec<(Severity, &str)> = texts.iter().map(|t| (Severity::Info, t.as_str())).collect();
         self.emitter.logs(&service.scope(), &lines);
         self.emitter.end_spans(vec![service], SpanStatus::Ok);

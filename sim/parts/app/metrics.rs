@@ -9,7 +9,13 @@ use crate::record::{Attributes, HistogramData, MetricPoint, MetricValue, Number,
 pub const DURATION_BOUNDS_SECONDS: [f64; 10] = [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
 
 /// A cumulative monotonic counter point.
-pub fn counter(name: &str, value: u64, start_unix_nano: u64, now_unix_nano: u64, attributes: Attributes) -> MetricPoint {
+pub fn counter(
+    name: &str,
+    value: u64,
+    start_unix_nano: u64,
+    now_unix_nano: u64,
+    attributes: Attributes,
+) -> MetricPoint {
     MetricPoint {
         name: name.to_string(),
         unit: "{job}".to_string(),

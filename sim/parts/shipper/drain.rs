@@ -93,7 +93,8 @@ impl<E: Exporter> Shipper<E> {
     pub async fn recover<C: ConnectionLike>(&mut self, conn: &mut C) -> RedisResult<usize> {
         let moved = queue::recover(conn, &self.keys).await?;
         // Only after the move succeeded: the look-ahead chunks are back in the buffer.
-        let ids: Vec<_> = self.pending.drain(..).flat_map(|taken| taken.chunk.records.into_iter().map(|r| r.id)).collect();
+        let ids: Vec<_> =
+            self.pending.drain(..).flat_map(|taken| taken.chunk.records.into_iter().map(|r| r.id)).collect();
         self.ctx.ledger.release(&self.custodian, &ids);
         if moved > 0 {
             self.ctx.host.record("shipper.recover", format!("{moved} values moved back to {}", self.keys.buffer));
@@ -195,7 +196,12 @@ impl<E: Exporter> Shipper<E> {
     }
 
     /// Makes the verdict true in Redis and in the ledger (see the module docs).
-    pub async fn settle<C: ConnectionLike>(&mut self, conn: &mut C, batch: &Batch, verdict: &Verdict) -> RedisResult<()> {
+    pub async fn settle<C: ConnectionLike>(
+        &mut self,
+        conn: &mut C,
+        batch: &Batch,
+        verdict: &Verdict,
+    ) -> RedisResult<()> {
         let (chunks, records) = (batch.values.len(), batch.ids.len());
         match verdict {
             Verdict::Delivered { status, attempts } => {
@@ -220,7 +226,10 @@ impl<E: Exporter> Shipper<E> {
                 self.ctx.ledger.release(&self.custodian, &batch.ids);
                 self.ctx.host.record(
                     "shipper.retry_expired",
-                    format!("{chunks} chunks, {records} records back to {} after {attempts} attempts: {last_reason}", self.keys.buffer),
+                    format!(
+                        "{chunks} chunks, {records} records back to {} after {attempts} attempts: {last_reason}",
+                        self.keys.buffer
+                    ),
                 );
             }
         }
@@ -245,7 +254,9 @@ impl<E: Exporter> Shipper<E> {
                 Err(error) => {
                     failures += 1;
                     let delay = self.backoff(failures.min(5));
-                    self.ctx.host.record("shipper.redis_down", format!("connect: {error}; retry in {}ms", delay.as_millis()));
+                    self.ctx
+                        .host
+                        .record("shipper.redis_down", format!("connect: {error}; retry in {}ms", delay.as_millis()));
                     tokio::time::sleep(delay).await;
                     continue;
                 }
@@ -260,7 +271,11 @@ impl<E: Exporter> Shipper<E> {
     }
 
     /// Works on one connection until it fails; returns the error.
-    async fn serve<C: ConnectionLike>(&mut self, conn: &mut C, unsettled: &mut Option<(Batch, Verdict)>) -> redis::RedisError {
+    async fn serve<C: ConnectionLike>(
+        &mut self,
+        conn: &mut C,
+        unsettled: &mut Option<(Batch, Verdict)>,
+    ) -> redis::RedisError {
         if let Some((batch, verdict)) = unsettled.as_ref() {
             if let Err(error) = self.settle(conn, batch, verdict).await {
                 return error;

@@ -105,7 +105,8 @@ impl HttpExporter {
             .map_err(|error| format!("building the request: {error}"))?;
         let response = sender.send_request(request).await.map_err(|error| format!("POST /v1/logs: {error}"))?;
         let status = response.status().as_u16();
-        let retry_after = response.headers().get(http::header::RETRY_AFTER).and_then(|v| parse_retry_after(v.as_bytes()));
+        let retry_after =
+            response.headers().get(http::header::RETRY_AFTER).and_then(|v| parse_retry_after(v.as_bytes()));
         // Read the body to the end so the connection can carry the next request.
         response.into_body().collect().await.map_err(|error| format!("reading the response body: {error}"))?;
         Ok((status, retry_after))
