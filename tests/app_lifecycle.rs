@@ -331,3 +331,36 @@ fn dev_hosts_post_json_retry_and_drop_with_a_cause_when_the_aggregator_stays_awa
     // The first batch got through on its third attempt: retried, not dropped.
     assert_eq!(received[0].2[0].id.seq, 0);
 }
+
+/// Workers whose Redis connection dies in a partition notice it through their timeouts,
+/// reconnect after the repair, re-queue the job they held, and every job still completes.
+#[test]
+fn a_machine_partitioned_from_redis_recovers_and_every_job_completes() {
+    let mut run = lifecycle(25, config(20), &[("comfyui-1", 2), ("openai-1", 2)]);
+    run.world.run_for(Duration::from_secs(8)).unwrap();
+    run.world.partition("comfyui-1", hosts::REDIS);
+    run.world.run_for(Duration::from_secs(20)).unwrap();
+    run.world.repair("comfyui-1", hosts::REDIS);
+    run.world.run_for(Duration::from_secs(90)).unwrap();
+    let logs = run.logs();
+    let created: BTreeSet<JobId> =
+        logs.iter().filter(|(_, r)| r.body.starts_with("Job created")).map(|(_, r)| r.job_id).collect();
+    let seen: BTreeSet<JobId> = logs
+        .iter()
+        .filter(|(h, r)| h == hosts::API && r.body.starts_with("Job completed"))
+        .map(|(_, r)| r.job_id)
+        .collect();
+    assert!(created.len() >= 25);
+    assert_eq!(created, seen, "every job completed despite the partition");
+    assert!(
+        run.world
+            .events()
+            .kept()
+            .iter()
+            .any(|e| e.kind == "app.redis_error" && e.detail.starts_with("comfyui-1-worker"))
+    );
+    // Lines written in an interrupted attempt still resolve to a (failed) span.
+    let spans = run.spans();
+    let span_ids: BTreeSet<SpanId> = spans.iter().map(|s| s.span_id).collect();
+    assert!(logs.iter().all(|(_, r)| span_ids.contains(&r.span_id)));
+}

@@ -371,3 +371,26 @@ fn golden_export_request_groups_records_by_origin() {
         insta::assert_binary_snapshot!("export_logs_request.pb", batch.body.to_vec());
     });
 }
+
+/// A partition from Redis kills the shipper's connection for good (turmoil never
+/// retransmits): the shipper notices through its timeouts, reconnects after the repair,
+/// settles what it had exported, and delivers the rest.
+#[test]
+fn a_redis_partition_is_survived_by_timeouts_and_reconnects() {
+    let config = ShipperConfig { batch_records_max: 10, ..ShipperConfig::default() };
+    let mut rig = rig(7, vec![], config);
+    for chunk in chunks(&rig.ledger, "partition", 50, 10) {
+        rig.redis.rpush(BUFFER, chunk.encode());
+    }
+    rig.world.run_for(Duration::from_millis(150)).unwrap();
+    rig.world.partition(hosts::SHIPPER, hosts::REDIS);
+    rig.world.run_for(Duration::from_secs(20)).unwrap();
+    let stalled = rig.dash0.requests().len();
+    assert!(stalled < 5, "the partition stopped the drain ({stalled} POSTs)");
+    rig.world.repair(hosts::SHIPPER, hosts::REDIS);
+    rig.world.run_for(Duration::from_secs(60)).unwrap();
+    assert!(rig.redis.list(BUFFER).is_empty() && rig.redis.list(PROCESSING).is_empty());
+    assert_all_delivered(&rig.ledger, 50);
+    let events = rig.world.events().kept();
+    assert!(events.iter().any(|e| e.kind == "shipper.redis_down"), "the lost connection was noticed");
+}

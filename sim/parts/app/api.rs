@@ -10,6 +10,11 @@
 //! `LREM` once handled; on start the processing list is moved back). For each it reads the
 //! job hash, opens `job.completed` (Consumer, child of `job.submitted` via the stored
 //! traceparent) and logs "Job completed" with the job's machine and worker.
+//!
+//! While Redis is unreachable a submission is retried (`redis_attempts_max` attempts with
+//! backoff) and the client waits for it, as a real client's request would be pending; a
+//! submission that runs out of attempts is logged "Job submission failed" (span status
+//! error) and never queued, so it never needs to complete.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
