@@ -12,7 +12,9 @@ pub mod collector;
 pub mod dash0;
 pub mod log_chunk;
 pub mod pipe;
+pub mod app;
 pub mod redis;
+pub mod shipper;
 
 use crate::ledger::{Custodian, Ledger, Part};
 use crate::world::HostCtx;

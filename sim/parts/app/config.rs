@@ -1,0 +1,212 @@
+//! The app's settings: `[workload]` (how many jobs, how chatty) and `[app]` (machine
+//! types, service times, metrics, dev hosts, Redis timeouts). The integrator reads both
+//! sections and puts the workload into [`AppConfig::workload`].
+//!
+//! EMP's services are not off-the-shelf software, so the defaults are plausible figures,
+//! documented per field: ComfyUI renders take tens of seconds, simulations a few seconds,
+//! OpenAI calls around a second. The design sketch's workload (`logs_per_job = 30`) is the
+//! default.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::record::MachineType;
+
+/// The smallest `logs_per_job`: the fixed lines of a job (API: created, queued, completed;
+/// worker: received, started, progress, completed) plus one service line.
+pub const LOGS_PER_JOB_MIN: u32 = 8;
+
+/// `[workload]`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WorkloadConfig {
+    /// Mean job submissions per second (Poisson arrivals): 1.
+    pub jobs_per_second: f64,
+    /// Log lines one job produces in total across API, worker and service: 30 (at least
+    /// [`LOGS_PER_JOB_MIN`]; the service writes the lines beyond the fixed ones).
+    pub logs_per_job: u32,
+    /// The client submits for this long, then stops so the drain phase can finish: 10m.
+    #[serde(with = "crate::units::duration_text")]
+    pub submit_for: Duration,
+}
+
+impl Default for WorkloadConfig {
+    fn default() -> Self {
+        WorkloadConfig { jobs_per_second: 1.0, logs_per_job: 30, submit_for: Duration::from_secs(600) }
+    }
+}
+
+/// One machine type's jobs.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MachineTypeConfig {
+    /// Relative share of submitted jobs of this type (0: none are submitted).
+    pub weight: u32,
+    /// Service time is drawn uniformly in [min, max].
+    #[serde(with = "crate::units::duration_text")]
+    pub service_time_min: Duration,
+    #[serde(with = "crate::units::duration_text")]
+    pub service_time_max: Duration,
+}
+
+/// A type section that names only some keys gets these for the rest: weight 1, 1–10 s.
+impl Default for MachineTypeConfig {
+    fn default() -> Self {
+        MachineTypeConfig::new(1, 1_000, 10_000)
+    }
+}
+
+impl MachineTypeConfig {
+    fn new(weight: u32, min_ms: u64, max_ms: u64) -> Self {
+        MachineTypeConfig {
+            weight,
+            service_time_min: Duration::from_millis(min_ms),
+            service_time_max: Duration::from_millis(max_ms),
+        }
+    }
+}
+
+/// A dev host's logging.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevConfig {
+    /// Log lines per second: 5.
+    pub logs_per_second: u32,
+    /// How often the dev app POSTs what it logged (one JSON array): 1s.
+    #[serde(with = "crate::units::duration_text")]
+    pub flush_interval: Duration,
+    /// POST attempts per batch before it is dropped with `app_dev_http_failed`: 5.
+    pub retry_limit: u32,
+    /// Timeout of one POST: 5s.
+    #[serde(with = "crate::units::duration_text")]
+    pub request_timeout: Duration,
+    /// First retry delay (doubling, jittered, capped at 30 s): 1s.
+    #[serde(with = "crate::units::duration_text")]
+    pub retry_initial: Duration,
+}
+
+impl Default for DevConfig {
+    fn default() -> Self {
+        DevConfig {
+            logs_per_second: 5,
+            flush_interval: Duration::from_secs(1),
+            retry_limit: 5,
+            request_timeout: Duration::from_secs(5),
+            retry_initial: Duration::from_secs(1),
+        }
+    }
+}
+
+/// `[app]` (with the workload folded in).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppConfig {
+    /// `[workload]`.
+    pub workload: WorkloadConfig,
+    /// ComfyUI jobs: weight 5, 5–30 s.
+    pub comfyui: MachineTypeConfig,
+    /// Simulation jobs: weight 3, 2–10 s.
+    pub simulation: MachineTypeConfig,
+    /// OpenAI jobs: weight 2, 0.5–5 s.
+    pub openai: MachineTypeConfig,
+    /// Dev hosts.
+    pub dev: DevConfig,
+    /// How often each host writes its metric points: 10s (the OTel SDK's periodic reader
+    /// default is 60 s; 10 s keeps short scenarios informative).
+    #[serde(with = "crate::units::duration_text")]
+    pub metrics_interval: Duration,
+    /// Bound of each host's log/span pipe to its agent/collector (the integrator builds the
+    /// pipes with it): 10000 records.
+    pub log_pipe_records_limit: usize,
+    /// BLMOVE server-side timeout for workers and the API's completion consumer: 1s.
+    #[serde(with = "crate::units::duration_text")]
+    pub blmove_timeout: Duration,
+    /// Connect and round-trip timeout for Redis (beyond the BLMOVE timeout): 5s.
+    #[serde(with = "crate::units::duration_text")]
+    pub redis_timeout: Duration,
+    /// Attempts of one Redis step (with reconnects and backoff) before the app gives up on
+    /// it: 10.
+    pub redis_attempts_max: u32,
+}
+
+impl Default for AppConfig {
+    fn default() -> Self {
+        AppConfig {
+            workload: WorkloadConfig::default(),
+            comfyui: MachineTypeConfig::new(5, 5_000, 30_000),
+            simulation: MachineTypeConfig::new(3, 2_000, 10_000),
+            openai: MachineTypeConfig::new(2, 500, 5_000),
+            dev: DevConfig::default(),
+            metrics_interval: Duration::from_secs(10),
+            log_pipe_records_limit: 10_000,
+            blmove_timeout: Duration::from_secs(1),
+            redis_timeout: Duration::from_secs(5),
+            redis_attempts_max: 10,
+        }
+    }
+}
+
+impl AppConfig {
+    /// The settings of `machine_type`'s jobs.
+    pub fn machine_type(&self, machine_type: MachineType) -> &MachineTypeConfig {
+        match machine_type {
+            MachineType::Comfyui => &self.comfyui,
+            MachineType::Simulation => &self.simulation,
+            MachineType::Openai => &self.openai,
+        }
+    }
+
+    /// Zeroes the weight of every type not in `present`: jobs of a type without machines
+    /// would never complete. The integrator calls this with the topology's types.
+    pub fn only_types(mut self, present: &[MachineType]) -> Self {
+        for machine_type in MachineType::ALL {
+            if !present.contains(&machine_type) {
+                match machine_type {
+                    MachineType::Comfyui => self.comfyui.weight = 0,
+                    MachineType::Simulation => self.simulation.weight = 0,
+                    MachineType::Openai => self.openai.weight = 0,
+                }
+            }
+        }
+        self
+    }
+
+    /// Checks the bounds the loops rely on; the error names the key.
+    pub fn validate(&self) -> Result<(), String> {
+        let w = &self.workload;
+        if !(w.jobs_per_second.is_finite() && w.jobs_per_second > 0.0) {
+            return Err(format!("[workload] jobs_per_second must be a positive number, got {}", w.jobs_per_second));
+        }
+        if w.logs_per_job < LOGS_PER_JOB_MIN {
+            return Err(format!("[workload] logs_per_job must be at least {LOGS_PER_JOB_MIN}, got {}", w.logs_per_job));
+        }
+        if MachineType::ALL.iter().all(|t| self.machine_type(*t).weight == 0) {
+            return Err("[app] at least one machine type needs a weight above 0".to_string());
+        }
+        for machine_type in MachineType::ALL {
+            let t = self.machine_type(machine_type);
+            if t.service_time_min > t.service_time_max {
+                return Err(format!("[app.{}] service_time_min exceeds service_time_max", machine_type.as_str()));
+            }
+        }
+        for (key, value) in [
+            ("metrics_interval", self.metrics_interval),
+            ("blmove_timeout", self.blmove_timeout),
+            ("redis_timeout", self.redis_timeout),
+            ("dev.flush_interval", self.dev.flush_interval),
+            ("dev.request_timeout", self.dev.request_timeout),
+            ("dev.retry_initial", self.dev.retry_initial),
+        ] {
+            if value.is_zero() {
+                return Err(format!("[app] {key} must be more than zero"));
+            }
+        }
+        if self.log_pipe_records_limit == 0 || self.redis_attempts_max == 0 || self.dev.retry_limit == 0 {
+            return Err(
+                "[app] log_pipe_records_limit, redis_attempts_max and dev.retry_limit must be at least 1".to_string()
+            );
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,234 @@
+//! How the app writes telemetry: every log line and span gets its delivery identity from
+//! the ledger, the app takes custody, and the records go into the host's pipes (to its
+//! agent and collector). A full pipe drops the rest with `app_log_queue_full` /
+//! `app_span_queue_full`, like a logging library whose queue is full.
+//!
+//! One log source and one span source per host incarnation (`{host}#{incarnation}/logs`,
+//! `/spans`): sequence numbers are gap-free per source, which the ledger relies on. A job
+//! step's lines are emitted in one call (one ledger entry, one pipe push).
+
+use std::sync::{Arc, Mutex};
+
+use crate::ledger::{Custodian, Durability, Part, Signal};
+use crate::parts::{PartCtx, RecordPipe};
+use crate::record::{
+    Attributes, JobId, LogRecord, MachineId, MetricPoint, RecordId, Severity, SourceId, Span, SpanId, SpanKind,
+    SpanStatus, TraceId, WorkerId,
+};
+use crate::world::true_elapsed_now;
+
+/// The host's pipes to its agent (logs) and collector (spans, metrics).
+#[derive(Clone)]
+pub struct AppPipes {
+    pub logs: RecordPipe<LogRecord>,
+    pub spans: RecordPipe<Span>,
+    pub metrics: RecordPipe<MetricPoint>,
+}
+
+impl AppPipes {
+    /// Three pipes of `records_limit` each (what the integrator or a test builds).
+    pub fn new(records_limit: usize) -> Self {
+        AppPipes {
+            logs: RecordPipe::new(records_limit),
+            spans: RecordPipe::new(records_limit),
+            metrics: RecordPipe::new(records_limit),
+        }
+    }
+}
+
+/// Where a log line was written: its job, span and (on machines) machine and worker.
+#[derive(Clone, Debug)]
+pub struct LogScope {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub job_id: JobId,
+    pub machine_id: Option<MachineId>,
+    pub worker_id: Option<WorkerId>,
+}
+
+/// An open span: its identity and start; becomes a [`Span`] when it ends.
+#[derive(Clone, Debug)]
+pub struct OpenSpan {
+    pub name: &'static str,
+    pub kind: SpanKind,
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub parent_span_id: Option<SpanId>,
+    pub start_time_unix_nano: u64,
+    pub job_id: JobId,
+    pub machine_id: Option<MachineId>,
+    pub worker_id: Option<WorkerId>,
+}
+
+impl OpenSpan {
+    /// The scope of log lines written inside this span.
+    pub fn scope(&self) -> LogScope {
+        LogScope {
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            job_id: self.job_id,
+            machine_id: self.machine_id.clone(),
+            worker_id: self.worker_id.clone(),
+        }
+    }
+}
+
+/// Writes one host incarnation's logs, spans and metrics. Cloning shares it (workers).
+#[derive(Clone)]
+pub struct Emitter {
+    ctx: PartCtx,
+    custodian: Custodian,
+    log_source: SourceId,
+    span_source: SourceId,
+    pipes: AppPipes,
+    /// Metric points refused by a full pipe (no ledger identity; reported as events).
+    metrics_dropped: Arc<Mutex<u64>>,
+}
+
+impl Emitter {
+    /// Registers this incarnation's sources.
+    pub fn new(ctx: PartCtx, pipes: AppPipes) -> Self {
+        let name = ctx.host.name();
+        let incarnation = ctx.host.incarnation();
+        let log_source = ctx.ledger.register_source(&format!("{name}#{incarnation}/logs"), Signal::Log);
+        let span_source = ctx.ledger.register_source(&format!("{name}#{incarnation}/spans"), Signal::Span);
+        Emitter {
+            custodian: ctx.custodian(Part::App),
+            ctx,
+            log_source,
+            span_source,
+            pipes,
+            metrics_dropped: Arc::new(Mutex::new(0)),
+        }
+    }
+
+    /// This host's time now.
+    pub fn now(&self) -> u64 {
+        self.ctx.host.clock().now_unix_nanos()
+    }
+
+    /// Opens a span now.
+    pub fn open(
+        &self,
+        name: &'static str,
+        kind: SpanKind,
+        span_id: SpanId,
+        parent: Option<SpanId>,
+        scope: &LogScope,
+    ) -> OpenSpan {
+        OpenSpan {
+            name,
+            kind,
+            trace_id: scope.trace_id,
+            span_id,
+            parent_span_id: parent,
+            start_time_unix_nano: self.now(),
+            job_id: scope.job_id,
+            machine_id: scope.machine_id.clone(),
+            worker_id: scope.worker_id.clone(),
+        }
+    }
+
+    /// Writes `lines` in `scope`, as one emission. Returns how many the pipe took.
+    pub fn logs(&self, scope: &LogScope, lines: &[(Severity, &str)]) -> usize {
+        if lines.is_empty() {
+            return 0;
+        }
+        let now = self.now();
+        let true_nanos = true_elapsed_now().as_nanos() as u64;
+        let first = self.ctx.ledger.emit(self.log_source, lines.len() as u64, true_nanos);
+        let records: Vec<LogRecord> = lines
+            .iter()
+            .enumerate()
+            .map(|(index, (severity, body))| LogRecord {
+                time_unix_nano: now,
+                observed_time_unix_nano: now,
+                severity: *severity,
+                body: (*body).to_string(),
+                trace_id: scope.trace_id,
+                span_id: scope.span_id,
+                job_id: scope.job_id,
+                machine_id: scope.machine_id.clone(),
+                worker_id: scope.worker_id.clone(),
+                id: RecordId::new(self.log_source, first + index as u64),
+                attributes: Attributes::new(),
+            })
+            .collect();
+        self.push_logs(records)
+    }
+
+    /// Writes already built records (dev hosts build their own): identity, custody, pipe.
+    fn push_logs(&self, records: Vec<LogRecord>) -> usize {
+        let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
+        self.ctx.ledger.hold(&self.custodian, &ids, Durability::Volatile);
+        let count = records.len();
+        match self.pipes.logs.push(records) {
+            Ok(()) => count,
+            Err(full) => {
+                let rejected: Vec<RecordId> = full.rejected.iter().map(|r| r.id).collect();
+                self.ctx.ledger.drop_records(&self.custodian, "app_log_queue_full", &rejected);
+                self.ctx.host.record("app.log_queue_full", format!("{} of {count} lines dropped", rejected.len()));
+                count - rejected.len()
+            }
+        }
+    }
+
+    /// Ends `spans` now with `status` and hands them to the collector, as one emission.
+    pub fn end_spans(&self, spans: Vec<OpenSpan>, status: SpanStatus) {
+        if spans.is_empty() {
+            return;
+        }
+        let now = self.now();
+        let true_nanos = true_elapsed_now().as_nanos() as u64;
+        let first = self.ctx.ledger.emit(self.span_source, spans.len() as u64, true_nanos);
+        let records: Vec<Span> = spans
+            .into_iter()
+            .enumerate()
+            .map(|(index, open)| Span {
+                trace_id: open.trace_id,
+                span_id: open.span_id,
+                parent_span_id: open.parent_span_id,
+                name: open.name.to_string(),
+                kind: open.kind,
+                start_time_unix_nano: open.start_time_unix_nano,
+                end_time_unix_nano: now.max(open.start_time_unix_nano),
+                status: status.clone(),
+                job_id: open.job_id,
+                machine_id: open.machine_id,
+                worker_id: open.worker_id,
+                id: RecordId::new(self.span_source, first + index as u64),
+                attributes: Attributes::new(),
+            })
+            .collect();
+        let ids: Vec<RecordId> = records.iter().map(|s| s.id).collect();
+        self.ctx.ledger.hold(&self.custodian, &ids, Durability::Volatile);
+        if let Err(full) = self.pipes.spans.push(records) {
+            let rejected: Vec<RecordId> = full.rejected.iter().map(|s| s.id).collect();
+            self.ctx.ledger.drop_records(&self.custodian, "app_span_queue_full", &rejected);
+            self.ctx.host.record("app.span_queue_full", format!("{} spans dropped", rejected.len()));
+        }
+    }
+
+    /// Hands metric points to the collector; a full pipe drops the rest (counted in an event:
+    /// metric points have no ledger identity; cumulative values recover at the next write).
+    pub fn metrics(&self, points: Vec<MetricPoint>) {
+        if let Err(full) = self.pipes.metrics.push(points) {
+            let mut dropped = self.metrics_dropped.lock().unwrap_or_else(|p| p.into_inner());
+            *dropped += full.rejected.len() as u64;
+            self.ctx.host.record(
+                "app.metrics_queue_full",
+                format!("{} points dropped, {} in all", full.rejected.len(), *dropped),
+            );
+        }
+    }
+
+    /// The app's custodian on this host.
+    pub fn custodian(&self) -> &Custodian {
+        &self.custodian
+    }
+
+    /// The part context.
+    pub fn ctx(&self) -> &PartCtx {
+        &self.ctx
+    }
+}

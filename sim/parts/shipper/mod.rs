@@ -1,0 +1,36 @@
+//! The shipper: EMP's Railway process that drains the Redis log buffer into Dash0
+//! (DESIGN.md §1, the `shipper` row).
+//!
+//! Where to look:
+//! - [`queue`]: the reliable-queue commands (BLMOVE/LMOVE into `logs:processing`, LREM
+//!   after 2xx, restart recovery, dead letters, giving expired batches back);
+//! - [`batch`]: chunks → one OTLP `ExportLogsServiceRequest` (resource attributes);
+//! - [`export`]: the POST to Dash0 `:4318/v1/logs` and what each status means;
+//! - [`drain`]: the loop, custody in the ledger, retries and backoff;
+//! - [`connect`]: the Redis connection over turmoil (shared with the app);
+//! - [`config`]: `[shipper]` settings and their defaults.
+
+pub mod batch;
+pub mod config;
+pub mod connect;
+pub mod drain;
+pub mod export;
+pub mod queue;
+
+pub use config::ShipperConfig;
+pub use connect::RedisConn;
+pub use drain::{Shipper, Verdict};
+pub use export::{ExportOutcome, Exporter, HttpExporter};
+
+use crate::parts::PartCtx;
+
+/// Runs the shipper on its host for one incarnation: validates the config, then drains
+/// forever (restart recovery first, on every start and every reconnection).
+pub async fn run(ctx: PartCtx, config: ShipperConfig) -> turmoil::Result {
+    config.validate()?;
+    ctx.host.record("shipper.start", format!("{} → dash0 /v1/logs", config.buffer_key));
+    let exporter = HttpExporter::new(config.token.clone(), config.dataset.clone(), config.request_timeout);
+    let (connect_timeout, response_timeout) = (config.redis_timeout, config.redis_timeout + config.blmove_timeout);
+    let mut shipper = Shipper::new(ctx, config, exporter);
+    shipper.run_with(|| RedisConn::connect(connect_timeout, response_timeout)).await
+}
