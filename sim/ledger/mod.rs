@@ -179,6 +179,11 @@ impl Ledger {
         first
     }
 
+    /// How many records `source` has emitted so far.
+    pub fn emitted_count(&self, source: SourceId) -> u64 {
+        self.lock().sources.get(source.0 as usize).map_or(0, |entry| entry.emitted_count)
+    }
+
     /// True time at which record `id` was emitted, if it was.
     pub fn emitted_true_nanos(&self, id: RecordId) -> Option<u64> {
         let inner = self.lock();

@@ -51,8 +51,9 @@ pub async fn run_dev(ctx: PartCtx, config: AppConfig, dev: DevSpec) -> turmoil::
     let mut interval = tokio::time::interval(config.dev.flush_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     interval.tick().await;
-    // Runs for the incarnation; every pass waits for the next flush.
-    loop {
+    // Logs while the workload runs (`submit_for`), so that the drain phase can empty the
+    // pipeline; every pass waits for the next flush.
+    while true_elapsed_now() < config.workload.submit_for {
         interval.tick().await;
         let now = ctx.host.clock().now_unix_nanos();
         let (trace_id, span_id, job_id) =
@@ -103,6 +104,14 @@ pub async fn run_dev(ctx: PartCtx, config: AppConfig, dev: DevSpec) -> turmoil::
             );
         }
     }
+    ctx.host.record("app.dev_done", format!("{} lines emitted", ctx.ledger.emitted_count(source)));
+    Ok(())
+}
+
+/// Whether `log` came from a dev host: dev lines belong to no job's trace (dev hosts have no
+/// collector), so the correlation checker exempts them; delivery still accounts for them.
+pub fn is_dev_log(log: &LogRecord) -> bool {
+    matches!(log.attributes.get(SOURCE_KIND_KEY), Some(crate::record::AttrValue::Str(kind)) if kind == "dev")
 }
 
 /// One POST of a JSON array to the aggregator's in_http; returns the status.

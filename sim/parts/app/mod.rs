@@ -28,6 +28,6 @@ pub mod metrics;
 
 pub use api::run_api;
 pub use config::{AppConfig, DevConfig, MachineTypeConfig, WorkloadConfig};
-pub use dev::{DevSpec, run_dev};
+pub use dev::{DevSpec, is_dev_log, run_dev};
 pub use emit::{AppPipes, Emitter};
 pub use machine::{MachineSpec, run_machine};
