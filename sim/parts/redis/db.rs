@@ -265,10 +265,10 @@ impl Db {
     }
 
     /// Executes one command as a single client that is never blocked (a blocking command
-    /// that would block answers `*-1`, as inside MULTI): for tests and the differential run.
+    /// that would block answers as inside MULTI: BLMOVE `$-1`, XREADGROUP `*-1`): for tests and the differential run.
     pub fn execute(&mut self, command: &Command, now_ms: u64) -> Reply {
         let mut session = std::mem::replace(&mut self.default_session, Session::new(0, &self.config));
-        let outcome = self.execute_for(&mut session, command, now_ms);
+        let outcome = self.process(&mut session, command, now_ms, true);
         self.default_session = session;
         match outcome {
             Outcome::Reply(reply) => reply,
@@ -278,6 +278,10 @@ impl Db {
 
     /// Executes `command` for `session`: Redis 7.0's `processCommand`.
     pub fn execute_for(&mut self, session: &mut Session, command: &Command, now_ms: u64) -> Outcome {
+        self.process(session, command, now_ms, false)
+    }
+
+    fn process(&mut self, session: &mut Session, command: &Command, now_ms: u64, deny_blocking: bool) -> Outcome {
         let spec = match cmd::lookup(command) {
             Lookup::Found(spec) => spec,
             Lookup::UnknownCommand => return self.reject(session, errors::unknown_command(command.argv())),
@@ -315,7 +319,7 @@ impl Db {
             "multi" => Outcome::Reply(self.multi(session)),
             "exec" => Outcome::Reply(self.exec(session, now_ms)),
             "discard" => Outcome::Reply(self.discard(session)),
-            _ => self.call(spec, session, command, now_ms, false),
+            _ => self.call(spec, session, command, now_ms, deny_blocking),
         }
     }
 

@@ -44,7 +44,7 @@ fn lists_push_pop_move_rem_range() {
     assert_eq!(run(&mut db, "LPOP l"), Reply::Null);
     assert_eq!(run(&mut db, "LPOP l 1"), Reply::NullArray);
     assert_eq!(run(&mut db, "LPOP dst -1"), err("ERR value is out of range, must be positive"));
-    assert_eq!(run(&mut db, "BLMOVE empty dst LEFT LEFT 0"), Reply::NullArray, "the single-client executor never blocks");
+    assert_eq!(run(&mut db, "BLMOVE empty dst LEFT LEFT 0"), Reply::Null, "the single-client executor never blocks");
     assert_eq!(run(&mut db, "BLMOVE empty dst LEFT LEFT x"), err("ERR timeout is not a float or out of range"));
     assert_eq!(run(&mut db, "LLEN dst"), Reply::Integer(1));
 }

@@ -157,7 +157,8 @@ pub fn lmove(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     }
 }
 
-/// BLMOVE: LMOVE when the source has data; otherwise block (or `*-1` inside MULTI). The
+/// BLMOVE: LMOVE when the source has data; otherwise block (or `$-1` inside MULTI, as
+/// Redis 7.0 answers a client that may not block; a timeout answers `*-1`). The
 /// AOF gets the LMOVE that happened, as Redis propagates it.
 pub fn blmove(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let argv = command.argv();
@@ -180,7 +181,7 @@ pub fn blmove(exec: &mut Exec<'_>, command: &Command) -> Outcome {
             ]);
             reply(Reply::Bulk(value))
         }
-        Ok(None) if exec.deny_blocking => reply(Reply::NullArray),
+        Ok(None) if exec.deny_blocking => reply(Reply::Null),
         Ok(None) => Outcome::Block { db_index: exec.session.db_index, key: argv[1].clone(), timeout_ms },
     }
 }
