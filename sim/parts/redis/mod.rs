@@ -16,23 +16,23 @@
 //! - [`custody`]: what the ledger is told as values carrying log records come and go.
 //! - [`server`]: `run`, the TCP listener and per-connection loop with pipelining.
 
-// pub mod aof;
+pub mod aof;
 pub mod args;
-// pub mod blocking;
+pub mod blocking;
 pub mod cmd;
 pub mod config;
-// pub mod custody;
+pub mod custody;
 pub mod db;
 pub mod keyspace;
 pub mod memory;
-// pub mod server;
+pub mod server;
 pub mod stream;
 pub mod value;
 
 pub use config::{Persistence, RedisConfig};
-// pub use custody::ValueCustody;
+pub use custody::ValueCustody;
 pub use db::{Db, Effects, Outcome, Session};
-// pub use server::run;
+pub use server::run;
 
 #[cfg(test)]
 mod tests;
