@@ -257,15 +257,17 @@ async fn wait(
         let Shared { db, waiters, .. } = &mut *shared;
         waiters.block(db, db_index, key, command, session)
     };
-    let deadline = (timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(timeout_ms));
-    let far_future = tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    // 0 = wait forever: a year stands in for forever (a run lasts minutes).
+    let wait_for = if timeout_ms > 0 { Duration::from_millis(timeout_ms) } else { Duration::from_secs(365 * 24 * 3600) };
+    let timeout = tokio::time::sleep(wait_for);
+    tokio::pin!(timeout);
     loop {
         tokio::select! {
             biased;
             served = &mut receiver => {
                 return served.map_err(|_| "the server dropped a blocked client".to_string());
             }
-            _ = tokio::time::sleep_until(deadline.unwrap_or(far_future)) => {
+            _ = &mut timeout => {
                 let mut shared = lock(state);
                 let Shared { db, waiters, .. } = &mut *shared;
                 return match waiters.cancel(db, &ticket) {
