@@ -316,6 +316,37 @@ fn streams_with_consumer_groups_match_real_redis() {
         XAUTOCLAIM logs shippers frank 0 0
         XREADGROUP GROUP shippers erin STREAMS logs 0
         XPENDING logs shippers - + 10
+        XCLAIM logs shippers gina 0 1-1 2-0 JUSTID
+        XCLAIM logs shippers gina 0 2-0
+        XCLAIM logs shippers gina 3600000 2-0
+        XCLAIM logs shippers gina 0 1-1 FORCE JUSTID
+        XCLAIM logs shippers gina 0 1-3 FORCE
+        XCLAIM logs shippers gina 0 2-0 RETRYCOUNT 7 JUSTID
+        XCLAIM logs shippers gina 0 2-0 BOGUS
+        XCLAIM logs shippers gina x 2-0
+        XCLAIM logs shippers gina 0 2-0 RETRYCOUNT x
+        XCLAIM logs shippers gina 0 2-0 LASTID bad
+        XCLAIM logs nogroup gina 0 2-0
+        XCLAIM missing shippers gina 0 2-0
+        XCLAIM logs shippers gina 0 2-0 TIME 1 JUSTID
+        XCLAIM logs shippers gina 0 9-9 LASTID 9-9 JUSTID
+        XPENDING logs shippers - + 10
+        XPENDING logs shippers
+        XREADGROUP GROUP shippers gina STREAMS logs >
+        XGROUP SETID logs shippers 0
+        XGROUP SETID logs nogroup 0
+        XGROUP SETID logs shippers $ ENTRIESREAD 3
+        XGROUP SETID logs shippers x
+        XGROUP SETID logs shippers 0 BOGUS
+        XGROUP SETID missing shippers 0
+        XGROUP SETID logs shippers 1-1
+        XREADGROUP GROUP shippers gina STREAMS logs >
+        XGROUP CREATECONSUMER logs shippers hank
+        XGROUP CREATECONSUMER logs shippers hank
+        XGROUP CREATECONSUMER logs nogroup hank
+        XGROUP DELCONSUMER logs shippers gina
+        XGROUP DELCONSUMER logs shippers nobody
+        XPENDING logs shippers
         XADD logs 4-1 chunk e
         XADD logs 4-2 chunk f
         XADD logs MAXLEN = 3 4-3 chunk g

@@ -86,8 +86,9 @@ pub struct Db {
     effects: Effects,
     /// Redis's `server.dirty`: changes made; a command that raised it is propagated.
     dirty: u64,
-    /// An argv that replaces the command in the AOF (XADD's resolved id, BLMOVE → LMOVE).
-    rewrite: Option<Vec<Bytes>>,
+    /// Commands that replace the command in the AOF (XADD's resolved id, BLMOVE → LMOVE,
+    /// XAUTOCLAIM → one XCLAIM per claimed id), as Redis propagates them.
+    rewrite: Option<Vec<Vec<Bytes>>>,
     /// Keys with blocked clients: (db, key) → waiters.
     blocked_keys: BTreeMap<(usize, Bytes), u32>,
     /// Blocked-on keys that received data since last drained, in signal order.
@@ -125,7 +126,12 @@ impl Exec<'_> {
 
     /// Replaces the command's argv in the AOF.
     pub fn rewrite(&mut self, argv: Vec<Bytes>) {
-        self.db.rewrite = Some(argv);
+        self.db.rewrite = Some(vec![argv]);
+    }
+
+    /// Replaces the command in the AOF by `commands` (possibly none).
+    pub fn propagate_instead(&mut self, commands: Vec<Vec<Bytes>>) {
+        self.db.rewrite = Some(commands);
     }
 
     /// A value that carries data entered a list or stream.
@@ -374,8 +380,8 @@ impl Db {
         };
         let rewrite = self.rewrite.take();
         if self.dirty > dirty_before && spec.write() {
-            let argv = rewrite.unwrap_or_else(|| command.argv().to_vec());
-            self.effects.propagate.push((db_index, argv));
+            let commands = rewrite.unwrap_or_else(|| vec![command.argv().to_vec()]);
+            self.effects.propagate.extend(commands.into_iter().map(|argv| (db_index, argv)));
         }
         outcome
     }

@@ -172,3 +172,58 @@ fn multi_exec_discard_and_auth() {
     assert_eq!(run(&mut db, "SELECT 1"), Reply::ok());
     assert_eq!(run(&mut db, "DBSIZE"), Reply::Integer(0));
 }
+
+#[test]
+fn replaying_what_was_propagated_rebuilds_the_same_dataset_at_a_later_time() {
+    let mut original = Db::new(RedisConfig::default());
+    let script = [
+        "RPUSH jobs a b c",
+        "BLMOVE jobs processing LEFT RIGHT 0",
+        "HSET job:1 status running",
+        "XADD logs * chunk 1",
+        "XADD logs * chunk 2",
+        "XGROUP CREATE logs shippers 0",
+        "XREADGROUP GROUP shippers s1 STREAMS logs >",
+        "XAUTOCLAIM logs shippers s2 400 0 COUNT 1",
+        "MULTI",
+        "LREM processing 1 a",
+        "SELECT 2",
+        "RPUSH other x",
+        "EXEC",
+        "SELECT 0",
+        "LLEN jobs",
+    ];
+    let mut propagated = Vec::new();
+    for (step, line) in script.iter().enumerate() {
+        let argv: Vec<&str> = line.split_whitespace().collect();
+        // 400 ms apart: the XAUTOCLAIM (min idle 400 ms, COUNT 1) claims the first entry only;
+        // replayed later with its own clock it would claim both, hence XCLAIM in the AOF.
+        original.execute(&command(&argv), 1_000 + 400 * step as u64);
+        propagated.extend(original.take_effects().propagate);
+    }
+    let mut replayed = Db::new(RedisConfig::default());
+    let mut session = super::db::Session::new(0, replayed.config());
+    let mut selected = 0;
+    for (db_index, argv) in &propagated {
+        if *db_index != selected {
+            replayed.replay(&mut session, &command(&["SELECT", &db_index.to_string()]), 0);
+            selected = *db_index;
+        }
+        replayed.replay(&mut session, &super::db::command(argv), 1_000_000);
+    }
+    let reads = ["LRANGE jobs 0 -1", "LRANGE processing 0 -1", "HGETALL job:1", "XRANGE logs - +", "XPENDING logs shippers - + 10"];
+    for read in reads {
+        let argv: Vec<&str> = read.split_whitespace().collect();
+        let expected = original.execute(&command(&argv), 1_000_000);
+        assert_eq!(replayed.execute(&command(&argv), 1_000_000), expected, "{read} after replay");
+    }
+    assert_eq!(original.execute(&command(&["SELECT", "2"]), 0), Reply::ok());
+    assert_eq!(replayed.execute(&command(&["SELECT", "2"]), 0), Reply::ok());
+    assert_eq!(replayed.execute(&command(&["LRANGE", "other", "0", "-1"]), 0), bulks(&["x"]));
+    let names: Vec<String> = propagated.iter().map(|(_, argv)| String::from_utf8_lossy(&argv[0]).to_string()).collect();
+    assert_eq!(
+        names,
+        ["RPUSH", "LMOVE", "HSET", "XADD", "XADD", "XGROUP", "XCLAIM", "XCLAIM", "XCLAIM", "MULTI", "LREM", "RPUSH", "EXEC"],
+        "BLMOVE is logged as LMOVE, XREADGROUP and XAUTOCLAIM as XCLAIMs, the transaction wrapped"
+    );
+}

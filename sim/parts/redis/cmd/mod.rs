@@ -100,6 +100,7 @@ static COMMANDS: &[Spec] = &[
     spec("xack", -4, W, stream::xack),
     spec("xadd", -5, WD, stream::xadd),
     spec("xautoclaim", -6, W, stream::xautoclaim),
+    spec("xclaim", -6, W, stream::xclaim),
     spec("xdel", -3, W, stream::xdel),
     spec("xlen", 2, 0, stream::xlen),
     spec("xpending", -3, 0, stream::xpending),
@@ -129,6 +130,7 @@ static CONTAINERS: &[(Spec, &[Spec])] = &[
             spec("xgroup|createconsumer", 5, WD, stream::xgroup_createconsumer),
             spec("xgroup|delconsumer", 5, W, stream::xgroup_delconsumer),
             spec("xgroup|destroy", 4, W, stream::xgroup_destroy),
+            spec("xgroup|setid", -5, W, stream::xgroup_setid),
         ],
     ),
 ];

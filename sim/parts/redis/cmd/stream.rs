@@ -369,6 +369,43 @@ pub fn xgroup_create(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     reply(Reply::ok())
 }
 
+pub fn xgroup_setid(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+    let argv = command.argv();
+    let mut i = 5;
+    while i < argv.len() {
+        if argv[i].eq_ignore_ascii_case(b"entriesread") && i + 1 < argv.len() {
+            match args::i64_or_reply(&argv[i + 1]) {
+                Ok(value) if value < 0 && value != -1 => {
+                    return reply(errors::error("ERR value for ENTRIESREAD must be positive or -1"));
+                }
+                Ok(_) => {}
+                Err(error) => return reply(error),
+            }
+            i += 2;
+        } else {
+            return reply(subcommand_syntax_error(command));
+        }
+    }
+    let last = match xgroup_stream(exec, command, false, true) {
+        Ok(stream) => stream.expect("checked").last_id,
+        Err(error) => return reply(error),
+    };
+    let id = if argv[4].as_ref() == b"$" {
+        last
+    } else {
+        match args::stream_id(&argv[4], 0, true, false) {
+            Ok(parsed) => parsed.id,
+            Err(error) => return reply(error),
+        }
+    };
+    let group = argv[3].clone();
+    exec.keyspace()
+        .update(&argv[2], |value| stream_mut(value).groups.get_mut(&group).expect("checked").last_id = id)
+        .expect("the stream exists");
+    exec.dirty(1);
+    reply(Reply::ok())
+}
+
 pub fn xgroup_destroy(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     if let Err(error) = xgroup_stream(exec, command, false, false) {
         return reply(error);
@@ -579,7 +616,8 @@ pub fn xautoclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
         }
         Ok(_) => {}
     }
-    let (group_name, consumer_name, now_ms) = (argv[2].clone(), argv[3].clone(), exec.now_ms);
+    let (key, group_name, consumer_name, now_ms) = (argv[1].clone(), argv[2].clone(), argv[3].clone(), exec.now_ms);
+    let mut propagate = Vec::new();
     let (claimed, cursor, deleted, changes) = exec
         .keyspace()
         .update(&argv[1], |value| {
@@ -600,6 +638,8 @@ pub fn xautoclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
                 }
                 attempts -= 1;
                 let Some(items) = stream.entries.get(&id) else {
+                    let nack = &group.pel[&id];
+                    propagate.push(xclaim_propagation(&key, &group_name, &nack.consumer, id, nack.delivery_time_ms, nack.delivery_count, group.last_id));
                     group.ack(id);
                     deleted.push(id);
                     remaining -= 1;
@@ -621,6 +661,8 @@ pub fn xautoclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
                     }
                     group.consumers.get_mut(&consumer_name).expect("created above").pel.insert(id);
                 }
+                let nack = &group.pel[&id];
+                propagate.push(xclaim_propagation(&key, &group_name, &consumer_name, id, now_ms, nack.delivery_count, group.last_id));
                 claimed.push(if justid { id_reply(id) } else { entry_reply(id, items) });
                 remaining -= 1;
                 changes += 1;
@@ -630,6 +672,7 @@ pub fn xautoclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
         })
         .expect("the stream exists");
     exec.dirty(changes);
+    exec.propagate_instead(propagate);
     reply(Reply::Array(vec![id_reply(cursor), Reply::Array(claimed), Reply::Array(deleted.into_iter().map(id_reply).collect())]))
 }
 
@@ -708,6 +751,9 @@ pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let now_ms = exec.now_ms;
     let mut results = Vec::new();
     let mut changes = 0u64;
+    // What Redis propagates instead of XREADGROUP: one XCLAIM per delivered entry (with
+    // its delivery time), or XGROUP SETID under NOACK, so a replay later rebuilds the PEL.
+    let mut propagate: Vec<Vec<Bytes>> = Vec::new();
     for (key, id) in &wanted {
         let serve = {
             let stream = stream(exec.keyspace_ref(), key).ok().flatten().expect("checked above");
@@ -727,6 +773,7 @@ pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
             .update(key, |value| {
                 let stream = stream_mut(value);
                 let Stream { entries, groups, .. } = stream;
+                let propagate = &mut propagate;
                 let group = groups.get_mut(&group_name).expect("checked above");
                 group.consumer(&consumer_name, now_ms);
                 let limit = if count == 0 { usize::MAX } else { count };
@@ -747,6 +794,7 @@ pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
                                     let nack = group.pel.get_mut(&pending).expect("consumer PEL ⊆ group PEL");
                                     nack.delivery_time_ms = now_ms;
                                     nack.delivery_count += 1;
+                                    propagate.push(xclaim_propagation(key, &group_name, &consumer_name, pending, now_ms, nack.delivery_count, group.last_id));
                                     replies.push(entry_reply(pending, items));
                                 }
                                 None => replies.push(Reply::Array(vec![id_reply(pending), Reply::NullArray])),
@@ -761,8 +809,18 @@ pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
                             group.last_id = id;
                             if !noack {
                                 group.deliver(id, &consumer_name, now_ms);
+                                propagate.push(xclaim_propagation(key, &group_name, &consumer_name, id, now_ms, 1, id));
                             }
                             replies.push(entry_reply(id, &entries[&id]));
+                        }
+                        if noack && group.last_id != start {
+                            propagate.push(vec![
+                                Bytes::from_static(b"XGROUP"),
+                                Bytes::from_static(b"SETID"),
+                                key.clone(),
+                                group_name.clone(),
+                                group.last_id.to_bytes(),
+                            ]);
                         }
                     }
                 }
@@ -774,6 +832,7 @@ pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     }
     if !results.is_empty() {
         exec.dirty(changes);
+        exec.propagate_instead(propagate);
         return reply(Reply::Array(results));
     }
     match block_ms {
@@ -783,4 +842,182 @@ pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
         }
         _ => reply(Reply::NullArray),
     }
+}
+
+/// What Redis propagates for a claim (`streamPropagateXCLAIM`):
+/// `XCLAIM key group consumer 0 id TIME ms RETRYCOUNT n FORCE JUSTID LASTID id`, which
+/// replays to the same PEL state whatever the time of replay.
+fn xclaim_propagation(key: &Bytes, group: &Bytes, consumer: &Bytes, id: StreamId, delivery_time_ms: u64, delivery_count: u64, last_id: StreamId) -> Vec<Bytes> {
+    vec![
+        Bytes::from_static(b"XCLAIM"),
+        key.clone(),
+        group.clone(),
+        consumer.clone(),
+        Bytes::from_static(b"0"),
+        id.to_bytes(),
+        Bytes::from_static(b"TIME"),
+        Bytes::from(delivery_time_ms.to_string()),
+        Bytes::from_static(b"RETRYCOUNT"),
+        Bytes::from(delivery_count.to_string()),
+        Bytes::from_static(b"FORCE"),
+        Bytes::from_static(b"JUSTID"),
+        Bytes::from_static(b"LASTID"),
+        last_id.to_bytes(),
+    ]
+}
+
+/// XCLAIM key group consumer min-idle-time id… [IDLE ms] [TIME ms] [RETRYCOUNT n] [FORCE]
+/// [JUSTID] [LASTID id] (Redis 7.0 `xclaimCommand`).
+pub fn xclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+    let argv = command.argv();
+    match stream(exec.keyspace_ref(), &argv[1]) {
+        Err(error) => return reply(error),
+        Ok(stream) if stream.is_none_or(|s| !s.groups.contains_key(&argv[2])) => {
+            return reply(errors::nogroup_key_or_group(&argv[1], &argv[2]));
+        }
+        Ok(_) => {}
+    }
+    let min_idle_ms = match args::parse_i64(&argv[4]) {
+        Some(value) => value.max(0),
+        None => return reply(errors::error("ERR Invalid min-idle-time argument for XCLAIM")),
+    };
+    let mut j = 5;
+    let mut ids = Vec::new();
+    while j < argv.len() {
+        match args::stream_id(&argv[j], 0, true, false) {
+            Ok(parsed) => ids.push(parsed.id),
+            Err(_) => break,
+        }
+        j += 1;
+    }
+    let now_ms = exec.now_ms;
+    let (mut force, mut justid) = (false, false);
+    let mut delivery_time: Option<i64> = None;
+    let mut retry_count: Option<i64> = None;
+    let mut last_id = StreamId::MIN;
+    while j < argv.len() {
+        let more = argv.len() - 1 - j;
+        let opt = &argv[j];
+        let number = |arg: &Bytes, what: &str| {
+            args::parse_i64(arg).ok_or_else(|| Reply::error(format!("ERR Invalid {what} option argument for XCLAIM")))
+        };
+        if opt.eq_ignore_ascii_case(b"force") {
+            force = true;
+        } else if opt.eq_ignore_ascii_case(b"justid") {
+            justid = true;
+        } else if opt.eq_ignore_ascii_case(b"idle") && more > 0 {
+            j += 1;
+            match number(&argv[j], "IDLE") {
+                Ok(idle) => delivery_time = Some(now_ms as i64 - idle),
+                Err(error) => return reply(error),
+            }
+        } else if opt.eq_ignore_ascii_case(b"time") && more > 0 {
+            j += 1;
+            match number(&argv[j], "TIME") {
+                Ok(time) => delivery_time = Some(time),
+                Err(error) => return reply(error),
+            }
+        } else if opt.eq_ignore_ascii_case(b"retrycount") && more > 0 {
+            j += 1;
+            match number(&argv[j], "RETRYCOUNT") {
+                Ok(count) => retry_count = Some(count),
+                Err(error) => return reply(error),
+            }
+        } else if opt.eq_ignore_ascii_case(b"lastid") && more > 0 {
+            j += 1;
+            match args::stream_id(&argv[j], 0, true, false) {
+                Ok(parsed) => last_id = parsed.id,
+                Err(error) => return reply(error),
+            }
+        } else {
+            let mut text = b"ERR Unrecognized XCLAIM option '".to_vec();
+            text.extend_from_slice(opt);
+            text.push(b'\'');
+            return reply(Reply::error(text));
+        }
+        j += 1;
+    }
+    let delivery_time_ms = match delivery_time {
+        Some(time) if time >= 0 && time <= now_ms as i64 => time as u64,
+        _ => now_ms,
+    };
+    let (key, group_name, consumer_name) = (argv[1].clone(), argv[2].clone(), argv[3].clone());
+    let mut propagate = Vec::new();
+    let (claimed, changes) = exec
+        .keyspace()
+        .update(&key, |value| {
+            let stream = stream_mut(value);
+            let group = stream.groups.get_mut(&group_name).expect("checked");
+            let mut lastid_changed = false;
+            if last_id > group.last_id {
+                group.last_id = last_id;
+                lastid_changed = true;
+            }
+            let mut claimed = Vec::new();
+            let mut changes = 0u64;
+            for id in ids {
+                let Some(items) = stream.entries.get(&id) else {
+                    if let Some(nack) = group.pel.get(&id) {
+                        propagate.push(xclaim_propagation(&key, &group_name, &nack.consumer, id, nack.delivery_time_ms, nack.delivery_count, group.last_id));
+                        group.ack(id);
+                        changes += 1;
+                        lastid_changed = false;
+                    }
+                    continue;
+                };
+                let existing = group.pel.get(&id).map(|nack| (nack.consumer.clone(), nack.delivery_time_ms));
+                let previous = match existing {
+                    Some((previous, delivered_ms)) => {
+                        if min_idle_ms > 0 && (now_ms.saturating_sub(delivered_ms) as i64) < min_idle_ms {
+                            continue;
+                        }
+                        Some(previous)
+                    }
+                    None if force => None,
+                    None => continue,
+                };
+                group.consumer(&consumer_name, now_ms);
+                if let Some(previous) = &previous {
+                    if *previous != consumer_name {
+                        if let Some(old) = group.consumers.get_mut(previous) {
+                            old.pel.remove(&id);
+                        }
+                    }
+                }
+                let nack = group.pel.entry(id).or_insert_with(|| crate::parts::redis::stream::Nack {
+                    consumer: consumer_name.clone(),
+                    delivery_time_ms,
+                    // `streamCreateNACK` starts the count at 1.
+                    delivery_count: 1,
+                });
+                nack.consumer = consumer_name.clone();
+                nack.delivery_time_ms = delivery_time_ms;
+                match retry_count {
+                    Some(count) if count >= 0 => nack.delivery_count = count as u64,
+                    _ if !justid => nack.delivery_count += 1,
+                    _ => {}
+                }
+                let count = nack.delivery_count;
+                group.consumers.get_mut(&consumer_name).expect("created above").pel.insert(id);
+                propagate.push(xclaim_propagation(&key, &group_name, &consumer_name, id, delivery_time_ms, count, group.last_id));
+                lastid_changed = false;
+                claimed.push(if justid { id_reply(id) } else { entry_reply(id, items) });
+                changes += 1;
+            }
+            if lastid_changed {
+                propagate.push(vec![
+                    Bytes::from_static(b"XGROUP"),
+                    Bytes::from_static(b"SETID"),
+                    key.clone(),
+                    group_name.clone(),
+                    group.last_id.to_bytes(),
+                ]);
+                changes += 1;
+            }
+            (claimed, changes)
+        })
+        .expect("the stream exists");
+    exec.dirty(changes);
+    exec.propagate_instead(propagate);
+    reply(Reply::Array(claimed))
 }
