@@ -66,16 +66,12 @@ impl Aof {
         let mut session = Session::new(0, db.config());
         session.authenticated = true;
         let mut valid_bytes = 0usize;
-        loop {
-            match decoder.decode(&mut buffer) {
-                Ok(Some(command)) => {
-                    db.replay(&mut session, &command, now_ms);
-                    report.commands_count += 1;
-                    if !session.in_multi() {
-                        valid_bytes = content.len() - buffer.len();
-                    }
-                }
-                Ok(None) | Err(_) => break,
+        // A protocol error ends the load like a truncated tail.
+        while let Ok(Some(command)) = decoder.decode(&mut buffer) {
+            db.replay(&mut session, &command, now_ms);
+            report.commands_count += 1;
+            if !session.in_multi() {
+                valid_bytes = content.len() - buffer.len();
             }
         }
         // A MULTI without its EXEC is part of the truncated tail.

@@ -311,11 +311,11 @@ impl Db {
                 return self.reject(session, errors::error(errors::OOM));
             }
         }
-        if let Some(reason) = &self.aof_write_error {
-            if spec.write() || spec.fullname == "ping" {
-                let reply = misconf(reason);
-                return self.reject(session, reply);
-            }
+        if let Some(reason) = &self.aof_write_error
+            && (spec.write() || spec.fullname == "ping")
+        {
+            let reply = misconf(reason);
+            return self.reject(session, reply);
         }
         if session.in_multi() && !matches!(spec.fullname, "exec" | "discard" | "multi" | "quit") {
             session.multi.as_mut().expect("in multi").push(command.clone());

@@ -31,6 +31,10 @@ impl Keyspace {
         self.map.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// Estimated bytes of every key and value here.
     pub fn memory_bytes(&self) -> u64 {
         self.bytes

@@ -91,10 +91,10 @@ impl Group {
     /// Records `id` as delivered to `consumer` now, moving it from another consumer's PEL
     /// if it was pending there.
     pub fn deliver(&mut self, id: StreamId, consumer: &Bytes, now_ms: u64) {
-        if let Some(previous) = self.pel.get(&id).map(|nack| nack.consumer.clone()) {
-            if let Some(old) = self.consumers.get_mut(&previous) {
-                old.pel.remove(&id);
-            }
+        if let Some(previous) = self.pel.get(&id).map(|nack| nack.consumer.clone())
+            && let Some(old) = self.consumers.get_mut(&previous)
+        {
+            old.pel.remove(&id);
         }
         self.pel.insert(id, Nack { consumer: consumer.clone(), delivery_time_ms: now_ms, delivery_count: 1 });
         self.consumers.get_mut(consumer).expect("the consumer exists before delivery").pel.insert(id);
@@ -159,6 +159,10 @@ fn node_entry_bytes(items: &[Bytes]) -> u64 {
 impl Stream {
     pub fn len(&self) -> usize {
         self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// Estimated bytes, see [`super::memory`]. Groups are few, so they are summed here.

@@ -38,8 +38,8 @@ impl Value {
     /// Whether Redis deletes the key now: empty lists and hashes vanish, streams stay.
     pub fn is_empty_collection(&self) -> bool {
         match self {
-            Value::List(list) => list.len() == 0,
-            Value::Hash(hash) => hash.len() == 0,
+            Value::List(list) => list.is_empty(),
+            Value::Hash(hash) => hash.is_empty(),
             Value::Stream(_) => false,
         }
     }
@@ -59,6 +59,10 @@ fn element_bytes(item: &[u8]) -> u64 {
 impl List {
     pub fn len(&self) -> usize {
         self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
     }
 
     pub fn memory_bytes(&self) -> u64 {
@@ -141,6 +145,10 @@ fn field_bytes(field: &[u8], value: &[u8]) -> u64 {
 impl Hash {
     pub fn len(&self) -> usize {
         self.fields.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty()
     }
 
     pub fn memory_bytes(&self) -> u64 {

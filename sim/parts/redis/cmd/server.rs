@@ -83,7 +83,7 @@ fn parse_memory(text: &[u8]) -> Option<u64> {
 
 pub fn config_set(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let pairs = &command.argv()[2..];
-    if pairs.len() % 2 != 0 {
+    if !pairs.len().is_multiple_of(2) {
         return Outcome::Reply(errors::wrong_number_of_arguments("config|set"));
     }
     // Validate everything first: CONFIG SET is all or nothing.
@@ -94,9 +94,9 @@ pub fn config_set(exec: &mut Exec<'_>, command: &Command) -> Outcome {
             match parse_memory(value) {
                 Some(bytes) => maxmemory = Some(bytes),
                 None => {
-                    return Outcome::Reply(Reply::error(format!(
-                        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument couldn't be parsed into an integer"
-                    )));
+                    return Outcome::Reply(Reply::error(
+                        "ERR CONFIG SET failed (possibly related to argument 'maxmemory') - argument couldn't be parsed into an integer",
+                    ));
                 }
             }
         } else if name.eq_ignore_ascii_case(b"maxmemory-policy") {

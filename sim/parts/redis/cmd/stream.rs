@@ -143,10 +143,10 @@ pub fn xadd(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     if argv.len() < fields_start || (argv.len() - fields_start) < 2 || (argv.len() - fields_start) % 2 == 1 {
         return reply(errors::wrong_number_of_arguments("xadd"));
     }
-    if let Some(ParsedId { id, seq_given: true }) = parsed.id {
-        if id == StreamId::MIN {
-            return reply(errors::error(errors::XADD_ID_ZERO));
-        }
+    if let Some(ParsedId { id, seq_given: true }) = parsed.id
+        && id == StreamId::MIN
+    {
+        return reply(errors::error(errors::XADD_ID_ZERO));
     }
     let key = &argv[1];
     match stream(exec.keyspace_ref(), key) {
@@ -701,7 +701,7 @@ pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
             }
         } else if opt.eq_ignore_ascii_case(b"streams") && more > 0 {
             let streams_count = argv.len() - i - 1;
-            if streams_count % 2 != 0 {
+            if !streams_count.is_multiple_of(2) {
                 return reply(errors::error(
                     "ERR Unbalanced 'xreadgroup' list of streams: for each stream key an ID or '>' must be specified.",
                 ));
@@ -977,12 +977,11 @@ pub fn xclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
                     None => continue,
                 };
                 group.consumer(&consumer_name, now_ms);
-                if let Some(previous) = &previous {
-                    if *previous != consumer_name {
-                        if let Some(old) = group.consumers.get_mut(previous) {
-                            old.pel.remove(&id);
-                        }
-                    }
+                if let Some(previous) = &previous
+                    && *previous != consumer_name
+                    && let Some(old) = group.consumers.get_mut(previous)
+                {
+                    old.pel.remove(&id);
                 }
                 let nack = group.pel.entry(id).or_insert_with(|| crate::parts::redis::stream::Nack {
                     consumer: consumer_name.clone(),
