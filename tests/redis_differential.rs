@@ -50,12 +50,22 @@ fn redis_server_binary() -> PathBuf {
 
 impl RealRedis {
     fn start(test: &str) -> RealRedis {
+        RealRedis::start_with(test, None)
+    }
+
+    /// Starts a server; with `aof`, that file is placed in its directory as
+    /// `appendonly.aof` and the server starts with `--appendonly yes` and loads it.
+    fn start_with(test: &str, aof: Option<&[u8]>) -> RealRedis {
         let binary = redis_server_binary();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("obsim-redis-diff-{test}-{port}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
+        if let Some(aof) = aof {
+            std::fs::write(dir.join("appendonly.aof"), aof).unwrap();
+        }
+        let appendonly = if aof.is_some() { "yes" } else { "no" };
         let child = Command::new(binary)
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", appendonly])
             .arg("--dir")
             .arg(&dir)
             .stdout(Stdio::null())
@@ -471,4 +481,84 @@ fn oom_matches_real_redis() {
         LRANGE q 0 -1
         ",
     );
+}
+
+/// The model's AOF is real Redis's format: a real `redis-server` 7.0 started on it (as an
+/// AOF from before 7.0's multi-part layout, which it upgrades) holds the same dataset —
+/// lists, hashes, a stream with its group and pending entries, a second database.
+#[test]
+fn the_models_aof_loads_into_real_redis_with_the_same_dataset() {
+    use obsim::parts::redis::aof::{AOF_PATH, Aof};
+    use obsim::parts::redis::Persistence;
+    use obsim::world::Disk;
+
+    let mut model = Db::new(RedisConfig::default());
+    let disk = Disk::new(std::sync::Arc::from("railway-redis"), 1 << 30);
+    let mut aof = Aof::open(disk.clone(), Persistence::AofAlways);
+    let script = [
+        "RPUSH jobs job-1 job-2 job-3",
+        "BLMOVE jobs jobs:processing LEFT RIGHT 0",
+        "LMOVE jobs jobs:processing LEFT RIGHT",
+        "LREM jobs:processing 1 job-1",
+        "HSET job:2 status running attempts 1",
+        "HINCRBY job:2 attempts 1",
+        "XADD logs * chunk a",
+        "XADD logs * chunk b",
+        "XADD logs MAXLEN = 5 * chunk c",
+        "XGROUP CREATE logs shippers 0",
+        "XREADGROUP GROUP shippers s1 COUNT 2 STREAMS logs >",
+        "XACK logs shippers 1767225600000-0",
+        "XAUTOCLAIM logs shippers s2 0 0",
+        "MULTI",
+        "SELECT 3",
+        "RPUSH elsewhere x",
+        "EXEC",
+        "SELECT 0",
+        "XDEL logs 1767225600000-1",
+    ];
+    let mut session = model.new_session();
+    for line in script {
+        let argv: Vec<&str> = line.split_whitespace().collect();
+        let command = obsim::parts::redis::db::command(&argv);
+        // Auto ids from a fixed clock: the AOF carries the ids chosen, so they replay.
+        model.execute_for(&mut session, &command, 1_767_225_600_000);
+        aof.append(&model.take_effects().propagate).unwrap();
+    }
+    let bytes = disk.read(AOF_PATH).expect("the AOF was written");
+    // The golden file pins what the model writes (regenerate with OBSIM_UPDATE_FIXTURES=1).
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/redis/appendonly.aof");
+    if std::env::var_os("OBSIM_UPDATE_FIXTURES").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &bytes).unwrap();
+    }
+    let expected = std::fs::read(&golden).unwrap_or_else(|error| panic!("{}: {error}", golden.display()));
+    assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&expected), "the AOF differs from {}", golden.display());
+    let real = RealRedis::start_with("aof", Some(&bytes));
+    let mut client = real.connect();
+    let reads = [
+        "DBSIZE",
+        "LRANGE jobs 0 -1",
+        "LRANGE jobs:processing 0 -1",
+        "HGETALL job:2",
+        "XRANGE logs - +",
+        "XPENDING logs shippers",
+        "XPENDING logs shippers - + 10",
+        "XREADGROUP GROUP shippers s3 STREAMS logs >",
+        "SELECT 3",
+        "LRANGE elsewhere 0 -1",
+    ];
+    for read in reads {
+        let argv: Vec<&str> = read.split_whitespace().collect();
+        let real_reply = mask_clock_fields(&argv, client.call(&argv));
+        let command = obsim::parts::redis::db::command(&argv);
+        let model_reply = match model.execute_for(&mut session, &command, 1_767_225_600_000) {
+            obsim::parts::redis::Outcome::Reply(reply) => mask_clock_fields(&argv, reply),
+            blocked => panic!("{read} blocked: {blocked:?}"),
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&model_reply.to_bytes()),
+            String::from_utf8_lossy(&real_reply.to_bytes()),
+            "`{read}` after loading the model's AOF: the model (left) and redis-server (right) differ"
+        );
+    }
 }
