@@ -1,1 +1,38 @@
-//! (placeholder: the Redis 7 server model)
+//! The Redis 7 server model: RESP over turmoil TCP, lists, hashes and streams with consumer
+//! groups, blocking BLMOVE / XREADGROUP BLOCK, `maxmemory` with `noeviction`, and
+//! persistence none / AOF everysec / AOF always with the matching loss on crash
+//! (DESIGN.md §1, the `redis` row).
+//!
+//! Where things are:
+//! - [`config`]: `[redis]`, redis.conf's defaults.
+//! - [`db`]: the pure executor `Db::execute` / `Db::execute_for` — Redis's `processCommand`
+//!   order of checks, MULTI/EXEC, what each command changed ([`db::Effects`]).
+//! - [`cmd`]: the command table and one file per family (connection, keys, server, list,
+//!   hash, stream).
+//! - [`keyspace`], [`value`], [`stream`], [`memory`]: the dataset and its `used_memory`
+//!   estimate; [`args`]: argument parsing with Redis's error texts.
+//! - [`blocking`]: clients blocked in BLMOVE / XREADGROUP BLOCK, served FIFO per key.
+//! - [`aof`]: the append-only file on the host's simulated disk, fsync policy, replay.
+//! - [`custody`]: what the ledger is told as values carrying log records come and go.
+//! - [`server`]: `run`, the TCP listener and per-connection loop with pipelining.
+
+pub mod aof;
+pub mod args;
+pub mod blocking;
+pub mod cmd;
+pub mod config;
+pub mod custody;
+pub mod db;
+pub mod keyspace;
+pub mod memory;
+pub mod server;
+pub mod stream;
+pub mod value;
+
+pub use config::{Persistence, RedisConfig};
+pub use custody::ValueCustody;
+pub use db::{Db, Effects, Outcome, Session};
+pub use server::run;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,440 @@
+//! The pure, synchronous command executor: Redis 7.0's `processCommand` checks (existence,
+//! arity, auth, OOM, MISCONF, MULTI queueing) in Redis's order, then the command.
+//!
+//! Why synchronous and pure: the executor is the model's semantics, tested directly and
+//! against a real `redis-server` byte for byte; the network, blocking and the AOF wrap it
+//! (see `server.rs`, `blocking.rs`, `aof.rs`). It reads no clock: callers pass `now_ms`.
+
+use std::collections::BTreeMap;
+
+use bytes::Bytes;
+
+use crate::proto::resp::{Command, Framing, Reply, errors};
+
+use super::cmd::{self, Lookup, Spec};
+use super::config::RedisConfig;
+use super::keyspace::Keyspace;
+use super::memory::BASELINE_BYTES;
+
+/// A client's state as the executor sees it (Redis's `client`).
+#[derive(Clone, Debug)]
+pub struct Session {
+    /// Redis's client id (CLIENT ID), unique per server incarnation.
+    pub id: u64,
+    /// The selected database.
+    pub db_index: usize,
+    /// Whether AUTH succeeded (or no password is required).
+    pub authenticated: bool,
+    /// CLIENT SETNAME.
+    pub name: Option<Bytes>,
+    /// Queued commands while in MULTI.
+    multi: Option<Vec<Command>>,
+    /// A command was refused while queueing: EXEC will abort.
+    multi_dirty: bool,
+    /// QUIT was received: close after the reply.
+    pub closing: bool,
+}
+
+impl Session {
+    /// A new client: db 0, authenticated unless `requirepass` is set.
+    pub fn new(id: u64, config: &RedisConfig) -> Session {
+        Session {
+            id,
+            db_index: 0,
+            authenticated: config.requirepass.is_none(),
+            name: None,
+            multi: None,
+            multi_dirty: false,
+            closing: false,
+        }
+    }
+
+    /// Whether the client is inside MULTI.
+    pub fn in_multi(&self) -> bool {
+        self.multi.is_some()
+    }
+}
+
+/// What executing a command asks of the connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Send this reply.
+    Reply(Reply),
+    /// Block the client on `key` of database `db_index` until a push wakes it (the command
+    /// is retried then) or `timeout_ms` passes (0 = forever); a timeout replies `*-1`.
+    Block { db_index: usize, key: Bytes, timeout_ms: u64 },
+}
+
+/// What a command changed, for the AOF and the ledger; drained by the server after each
+/// command.
+#[derive(Clone, Debug, Default)]
+pub struct Effects {
+    /// Values newly stored in lists or streams (custody taken).
+    pub stored: Vec<Bytes>,
+    /// Values that left lists or streams for good (custody released).
+    pub removed: Vec<Bytes>,
+    /// Write commands to append to the AOF: (database, argv).
+    pub propagate: Vec<(usize, Vec<Bytes>)>,
+}
+
+/// The whole dataset and the executor.
+pub struct Db {
+    config: RedisConfig,
+    keyspaces: Vec<Keyspace>,
+    /// Collect `stored`/`removed` values (off unless custody is tracked).
+    track_values: bool,
+    effects: Effects,
+    /// Redis's `server.dirty`: changes made; a command that raised it is propagated.
+    dirty: u64,
+    /// Commands that replace the command in the AOF (XADD's resolved id, BLMOVE → LMOVE,
+    /// XAUTOCLAIM → one XCLAIM per claimed id), as Redis propagates them.
+    rewrite: Option<Vec<Vec<Bytes>>>,
+    /// Keys with blocked clients: (db, key) → waiters.
+    blocked_keys: BTreeMap<(usize, Bytes), u32>,
+    /// Blocked-on keys that received data since last drained, in signal order.
+    ready_keys: Vec<(usize, Bytes)>,
+    /// Set when the AOF could not be written: writes are refused with MISCONF.
+    aof_write_error: Option<String>,
+    /// The session [`Db::execute`] uses.
+    default_session: Session,
+    /// The next CLIENT ID.
+    next_client_id: u64,
+}
+
+/// What one handler gets: the dataset, the client, the time, whether it may block.
+pub struct Exec<'a> {
+    pub db: &'a mut Db,
+    pub session: &'a mut Session,
+    pub now_ms: u64,
+    pub deny_blocking: bool,
+}
+
+impl Exec<'_> {
+    /// The client's selected database.
+    pub fn keyspace(&mut self) -> &mut Keyspace {
+        &mut self.db.keyspaces[self.session.db_index]
+    }
+
+    pub fn keyspace_ref(&self) -> &Keyspace {
+        &self.db.keyspaces[self.session.db_index]
+    }
+
+    /// Counts a change (Redis's `server.dirty++`): the command will be propagated.
+    pub fn dirty(&mut self, changes: u64) {
+        self.db.dirty += changes;
+    }
+
+    /// Replaces the command's argv in the AOF.
+    pub fn rewrite(&mut self, argv: Vec<Bytes>) {
+        self.db.rewrite = Some(vec![argv]);
+    }
+
+    /// Replaces the command in the AOF by `commands` (possibly none).
+    pub fn propagate_instead(&mut self, commands: Vec<Vec<Bytes>>) {
+        self.db.rewrite = Some(commands);
+    }
+
+    /// A value that carries data entered a list or stream.
+    pub fn stored(&mut self, value: &Bytes) {
+        if self.db.track_values {
+            self.db.effects.stored.push(value.clone());
+        }
+    }
+
+    /// A value left a list or stream for good.
+    pub fn removed(&mut self, value: &Bytes) {
+        if self.db.track_values {
+            self.db.effects.removed.push(value.clone());
+        }
+    }
+
+    /// Data arrived at `key`: blocked clients there may be served.
+    pub fn signal_ready(&mut self, key: &Bytes) {
+        let entry = (self.session.db_index, key.clone());
+        if self.db.blocked_keys.contains_key(&entry) && !self.db.ready_keys.contains(&entry) {
+            self.db.ready_keys.push(entry);
+        }
+    }
+
+    pub fn config(&self) -> &RedisConfig {
+        &self.db.config
+    }
+
+    pub fn config_mut(&mut self) -> &mut RedisConfig {
+        &mut self.db.config
+    }
+
+    pub fn used_memory(&self) -> u64 {
+        self.db.used_memory()
+    }
+
+    pub fn keyspaces_mut(&mut self) -> &mut [Keyspace] {
+        &mut self.db.keyspaces
+    }
+
+    pub fn keyspaces_count(&self) -> usize {
+        self.db.keyspaces.len()
+    }
+}
+
+/// Redis's wording for a write refused after an AOF write error.
+fn misconf(reason: &str) -> Reply {
+    Reply::error(format!("MISCONF Errors writing to the AOF file: {reason}"))
+}
+
+impl Db {
+    /// An empty dataset for `config`.
+    pub fn new(config: RedisConfig) -> Db {
+        assert!(config.databases >= 1, "redis needs at least one database (databases = {})", config.databases);
+        let keyspaces = (0..config.databases).map(|_| Keyspace::default()).collect();
+        let default_session = Session::new(0, &config);
+        Db {
+            config,
+            keyspaces,
+            track_values: false,
+            effects: Effects::default(),
+            dirty: 0,
+            rewrite: None,
+            blocked_keys: BTreeMap::new(),
+            ready_keys: Vec::new(),
+            aof_write_error: None,
+            default_session,
+            next_client_id: 1,
+        }
+    }
+
+    pub fn config(&self) -> &RedisConfig {
+        &self.config
+    }
+
+    /// Turns on collection of stored/removed values for the ledger.
+    pub fn track_values(&mut self, on: bool) {
+        self.track_values = on;
+    }
+
+    /// A new client's session with the next CLIENT ID.
+    pub fn new_session(&mut self) -> Session {
+        let session = Session::new(self.next_client_id, &self.config);
+        self.next_client_id += 1;
+        session
+    }
+
+    /// `used_memory`: the baseline plus every database's estimate.
+    pub fn used_memory(&self) -> u64 {
+        BASELINE_BYTES + self.keyspaces.iter().map(Keyspace::memory_bytes).sum::<u64>()
+    }
+
+    /// The estimate recomputed from scratch (tests compare it with [`Db::used_memory`]).
+    pub fn recount_memory(&self) -> u64 {
+        BASELINE_BYTES + self.keyspaces.iter().map(Keyspace::recount_bytes).sum::<u64>()
+    }
+
+    /// Keys in database `index`.
+    pub fn keys_count(&self, index: usize) -> usize {
+        self.keyspaces.get(index).map_or(0, Keyspace::len)
+    }
+
+    /// Read access to database `index` (tests, custody at load).
+    pub fn keyspace(&self, index: usize) -> &Keyspace {
+        &self.keyspaces[index]
+    }
+
+    /// Takes what the last commands changed.
+    pub fn take_effects(&mut self) -> Effects {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// Refuse writes from now on with MISCONF (the AOF could not be written).
+    pub fn set_aof_write_error(&mut self, reason: Option<String>) {
+        self.aof_write_error = reason;
+    }
+
+    /// A client now waits on (db, key).
+    pub fn block_on(&mut self, db_index: usize, key: Bytes) {
+        *self.blocked_keys.entry((db_index, key)).or_default() += 1;
+    }
+
+    /// A client no longer waits on (db, key).
+    pub fn unblock(&mut self, db_index: usize, key: &Bytes) {
+        let entry = (db_index, key.clone());
+        if let Some(count) = self.blocked_keys.get_mut(&entry) {
+            *count -= 1;
+            if *count == 0 {
+                self.blocked_keys.remove(&entry);
+            }
+        }
+    }
+
+    /// Takes the keys that received data while clients were blocked on them.
+    pub fn take_ready_keys(&mut self) -> Vec<(usize, Bytes)> {
+        std::mem::take(&mut self.ready_keys)
+    }
+
+    /// Executes one command as a single client that is never blocked (a blocking command
+    /// that would block answers as inside MULTI: BLMOVE `$-1`, XREADGROUP `*-1`): for tests and the differential run.
+    pub fn execute(&mut self, command: &Command, now_ms: u64) -> Reply {
+        let mut session = std::mem::replace(&mut self.default_session, Session::new(0, &self.config));
+        let outcome = self.process(&mut session, command, now_ms, true);
+        self.default_session = session;
+        match outcome {
+            Outcome::Reply(reply) => reply,
+            Outcome::Block { .. } => Reply::NullArray,
+        }
+    }
+
+    /// Executes `command` for `session`: Redis 7.0's `processCommand`.
+    pub fn execute_for(&mut self, session: &mut Session, command: &Command, now_ms: u64) -> Outcome {
+        self.process(session, command, now_ms, false)
+    }
+
+    fn process(&mut self, session: &mut Session, command: &Command, now_ms: u64, deny_blocking: bool) -> Outcome {
+        let spec = match cmd::lookup(command) {
+            Lookup::Found(spec) => spec,
+            Lookup::UnknownCommand => return self.reject(session, errors::unknown_command(command.argv())),
+            Lookup::UnknownSubcommand => {
+                let reply = errors::unknown_subcommand(command.name(), &command.argv()[1]);
+                return self.reject(session, reply);
+            }
+        };
+        let argc = command.argc() as i64;
+        let arity = i64::from(spec.arity);
+        if (arity > 0 && argc != arity) || argc < -arity {
+            return self.reject(session, errors::wrong_number_of_arguments(spec.fullname));
+        }
+        if !session.authenticated && !spec.no_auth() {
+            return self.reject(session, errors::error(errors::NOAUTH));
+        }
+        let is_exec_or_discard = matches!(spec.fullname, "exec" | "discard" | "quit");
+        if self.config.maxmemory_bytes > 0 && self.used_memory() > self.config.maxmemory_bytes {
+            let reject_on_oom = spec.denyoom() || (session.in_multi() && !is_exec_or_discard);
+            if reject_on_oom {
+                return self.reject(session, errors::error(errors::OOM));
+            }
+        }
+        if let Some(reason) = &self.aof_write_error
+            && (spec.write() || spec.fullname == "ping")
+        {
+            let reply = misconf(reason);
+            return self.reject(session, reply);
+        }
+        if session.in_multi() && !matches!(spec.fullname, "exec" | "discard" | "multi" | "quit") {
+            session.multi.as_mut().expect("in multi").push(command.clone());
+            return Outcome::Reply(Reply::queued());
+        }
+        match spec.fullname {
+            "multi" => Outcome::Reply(self.multi(session)),
+            "exec" => Outcome::Reply(self.exec(session, now_ms)),
+            "discard" => Outcome::Reply(self.discard(session)),
+            _ => self.call(spec, session, command, now_ms, deny_blocking),
+        }
+    }
+
+    /// Retries a blocked command after its key received data: `Some(reply)` if it was
+    /// served, `None` if it must keep waiting.
+    pub fn retry_blocked(&mut self, session: &mut Session, command: &Command, now_ms: u64) -> Option<Reply> {
+        let Lookup::Found(spec) = cmd::lookup(command) else {
+            unreachable!("a blocked command was looked up before it blocked")
+        };
+        match self.call(spec, session, command, now_ms, false) {
+            Outcome::Reply(reply) => Some(reply),
+            Outcome::Block { .. } => None,
+        }
+    }
+
+    /// Replays commands from the AOF: like clients, but never blocking and with no checks
+    /// beyond the command's own (Redis's fake AOF client).
+    pub fn replay(&mut self, session: &mut Session, command: &Command, now_ms: u64) -> Reply {
+        match command.name() {
+            name if name.eq_ignore_ascii_case(b"multi") => self.multi(session),
+            name if name.eq_ignore_ascii_case(b"exec") => self.exec(session, now_ms),
+            _ if session.in_multi() => {
+                session.multi.as_mut().expect("in multi").push(command.clone());
+                Reply::queued()
+            }
+            _ => match cmd::lookup(command) {
+                Lookup::Found(spec) => match self.call(spec, session, command, now_ms, true) {
+                    Outcome::Reply(reply) => reply,
+                    Outcome::Block { .. } => Reply::NullArray,
+                },
+                _ => errors::unknown_command(command.argv()),
+            },
+        }
+    }
+
+    /// Refuses a command (Redis's `rejectCommand`): inside MULTI, EXEC will abort.
+    fn reject(&mut self, session: &mut Session, reply: Reply) -> Outcome {
+        if session.in_multi() {
+            session.multi_dirty = true;
+        }
+        Outcome::Reply(reply)
+    }
+
+    /// Runs the command (Redis's `call`) and propagates it if it changed anything.
+    fn call(&mut self, spec: &'static Spec, session: &mut Session, command: &Command, now_ms: u64, deny_blocking: bool) -> Outcome {
+        let dirty_before = self.dirty;
+        self.rewrite = None;
+        let db_index = session.db_index;
+        let outcome = {
+            let mut exec = Exec { db: self, session, now_ms, deny_blocking };
+            (spec.run)(&mut exec, command)
+        };
+        let rewrite = self.rewrite.take();
+        if self.dirty > dirty_before && spec.write() {
+            let commands = rewrite.unwrap_or_else(|| vec![command.argv().to_vec()]);
+            self.effects.propagate.extend(commands.into_iter().map(|argv| (db_index, argv)));
+        }
+        outcome
+    }
+
+    fn multi(&mut self, session: &mut Session) -> Reply {
+        if session.in_multi() {
+            return errors::error(errors::MULTI_NESTED);
+        }
+        session.multi = Some(Vec::new());
+        session.multi_dirty = false;
+        Reply::ok()
+    }
+
+    fn discard(&mut self, session: &mut Session) -> Reply {
+        if !session.in_multi() {
+            return errors::error(errors::DISCARD_WITHOUT_MULTI);
+        }
+        session.multi = None;
+        session.multi_dirty = false;
+        Reply::ok()
+    }
+
+    fn exec(&mut self, session: &mut Session, now_ms: u64) -> Reply {
+        let Some(queued) = session.multi.take() else {
+            return errors::error(errors::EXEC_WITHOUT_MULTI);
+        };
+        if std::mem::take(&mut session.multi_dirty) {
+            return errors::error(errors::EXECABORT);
+        }
+        let mut replies = Vec::with_capacity(queued.len());
+        let propagate_start = self.effects.propagate.len();
+        for command in &queued {
+            let Lookup::Found(spec) = cmd::lookup(command) else {
+                unreachable!("only known commands are queued")
+            };
+            match self.call(spec, session, command, now_ms, true) {
+                Outcome::Reply(reply) => replies.push(reply),
+                Outcome::Block { .. } => replies.push(Reply::NullArray),
+            }
+        }
+        // Like Redis, the transaction reaches the AOF wrapped in MULTI/EXEC, so a truncated
+        // tail never replays half of it.
+        if self.effects.propagate.len() - propagate_start > 1 {
+            let db_index = self.effects.propagate[propagate_start].0;
+            self.effects.propagate.insert(propagate_start, (db_index, vec![Bytes::from_static(b"MULTI")]));
+            let last_db = self.effects.propagate.last().expect("non-empty").0;
+            self.effects.propagate.push((last_db, vec![Bytes::from_static(b"EXEC")]));
+        }
+        Reply::Array(replies)
+    }
+}
+
+/// Builds a command from text arguments (tests, AOF rewrite).
+pub fn command<A: AsRef<[u8]>>(argv: &[A]) -> Command {
+    Command::new(argv.iter().map(|a| Bytes::copy_from_slice(a.as_ref())).collect(), Framing::Multibulk)
+}

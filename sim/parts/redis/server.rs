@@ -1,0 +1,289 @@
+//! The server: the turmoil TCP listener on 6379, one task per connection, pipelining,
+//! blocking, the everysec fsync timer, and the AOF load at start.
+//!
+//! Why one mutex around the dataset: Redis executes commands one at a time; each command
+//! (with the AOF append, the ledger update and serving woken waiters) runs under the lock
+//! and never across an await, so the order of effects is the order of commands.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use turmoil::net::{TcpListener, TcpStream};
+
+use crate::ledger::Part;
+use crate::parts::{PartCtx, ports};
+use crate::proto::resp::{Decoder, Reply, RequestLimits};
+use crate::world::HostCtx;
+
+use super::aof::{AOF_PATH, Aof};
+use super::blocking::Waiters;
+use super::config::{Persistence, RedisConfig};
+use super::custody::{Custody, ValueCustody};
+use super::db::{Db, Outcome, Session};
+
+/// The appendfsync everysec period.
+pub const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
+/// Bytes read per socket read (Redis's `PROTO_IOBUF_LEN`, 16 KiB).
+const READ_BYTES: usize = 16 * 1024;
+
+/// Everything commands touch, behind one lock.
+struct Shared {
+    db: Db,
+    waiters: Waiters,
+    aof: Option<Aof>,
+    custody: Custody,
+    host: HostCtx,
+    clients_count: u32,
+}
+
+impl Shared {
+    /// After each command: serve woken waiters, append to the AOF, tell the ledger.
+    fn after_command(&mut self, now_ms: u64) {
+        self.waiters.serve_ready(&mut self.db, now_ms);
+        let effects = self.db.take_effects();
+        let mut durable = false;
+        if let Some(aof) = &mut self.aof {
+            match aof.append(&effects.propagate) {
+                Ok(()) => durable = aof.is_always(),
+                Err(full) => {
+                    self.host.record("redis.aof_write_error", full.to_string());
+                    self.db.set_aof_write_error(Some("No space left on device".to_string()));
+                }
+            }
+        }
+        self.custody.stored(&effects.stored, durable);
+        self.custody.removed(&effects.removed);
+    }
+}
+
+type State = Arc<Mutex<Shared>>;
+
+fn lock(state: &State) -> MutexGuard<'_, Shared> {
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms(host: &HostCtx) -> u64 {
+    host.clock().now_unix_nanos() / 1_000_000
+}
+
+/// Runs a Redis server on this host until the host stops: loads the AOF (if persistence
+/// is on), then serves clients on port 6379. `custody` tells which log records a stored
+/// value carries (pass `LogChunk::record_ids`).
+pub async fn run(ctx: PartCtx, config: RedisConfig, custody: ValueCustody) -> turmoil::Result {
+    let host = ctx.host.clone();
+    let mut db = Db::new(config.clone());
+    let aof = match config.persistence {
+        Persistence::None => {
+            // `appendonly no`: nothing survives a restart (RDB snapshots are not modelled).
+            host.disk().remove(AOF_PATH);
+            None
+        }
+        persistence => {
+            let report = Aof::load(host.disk(), &mut db, now_ms(&host));
+            host.record(
+                "redis.aof_load",
+                format!(
+                    "{} commands from {} bytes, truncated tail {} bytes, {} keys",
+                    report.commands_count,
+                    report.file_bytes,
+                    report.truncated_bytes,
+                    db.keys_count(0)
+                ),
+            );
+            Some(Aof::open(host.disk().clone(), persistence))
+        }
+    };
+    db.track_values(true);
+    let custody = Custody::new(
+        ctx.ledger.clone(),
+        ctx.custodian(Part::Redis),
+        custody,
+        config.persistence == Persistence::AofEverysec,
+    );
+    let state: State = Arc::new(Mutex::new(Shared {
+        db,
+        waiters: Waiters::default(),
+        aof,
+        custody,
+        host: host.clone(),
+        clients_count: 0,
+    }));
+    if config.persistence == Persistence::AofEverysec {
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            let mut interval = tokio::time::interval(EVERYSEC_INTERVAL);
+            loop {
+                interval.tick().await;
+                let mut shared = lock(&state);
+                let Shared { aof, custody, .. } = &mut *shared;
+                if aof.as_mut().expect("everysec has an AOF").fsync() {
+                    custody.synced();
+                }
+            }
+        });
+    }
+    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::REDIS)).await?;
+    host.record("redis.listen", format!("port {} persistence {:?} maxmemory {}", ports::REDIS, config.persistence, config.maxmemory_bytes));
+    loop {
+        let (mut stream, peer) = listener.accept().await?;
+        let admitted = {
+            let mut shared = lock(&state);
+            let admitted = shared.clients_count < config.maxclients;
+            if admitted {
+                shared.clients_count += 1;
+            }
+            admitted
+        };
+        if !admitted {
+            host.record("redis.refuse", format!("{peer}: maxclients {}", config.maxclients));
+            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            continue;
+        }
+        let state = Arc::clone(&state);
+        let config = config.clone();
+        tokio::spawn(async move {
+            let session = lock(&state).db.new_session();
+            session_host(&state).record("redis.connect", format!("{peer} client {}", session.id));
+            let reason = serve(&state, &mut stream, session, &config).await;
+            let mut shared = lock(&state);
+            shared.clients_count -= 1;
+            shared.host.record("redis.disconnect", format!("{peer}: {reason}"));
+        });
+    }
+}
+
+fn session_host(state: &State) -> HostCtx {
+    lock(state).host.clone()
+}
+
+/// One client's loop: read, decode every whole request (pipelining), execute, answer all
+/// in one write. Returns why the connection ended.
+async fn serve(state: &State, stream: &mut TcpStream, mut session: Session, config: &RedisConfig) -> String {
+    let host = session_host(state);
+    let mut decoder = Decoder::new(RequestLimits::default());
+    decoder.set_auth_required(!session.authenticated);
+    let mut input = BytesMut::with_capacity(READ_BYTES);
+    let mut output = BytesMut::new();
+    let idle_timeout = (config.client_idle_timeout_secs > 0).then(|| Duration::from_secs(config.client_idle_timeout_secs));
+    loop {
+        let mut close_reason = None;
+        loop {
+            let command = match decoder.decode(&mut input) {
+                Ok(Some(command)) => command,
+                Ok(None) => break,
+                Err(error) => {
+                    if let Some(reply) = error.reply() {
+                        reply.encode(&mut output);
+                    }
+                    close_reason = Some(format!("protocol error: {error}"));
+                    break;
+                }
+            };
+            let outcome = {
+                let mut shared = lock(state);
+                let now = now_ms(&host);
+                let outcome = shared.db.execute_for(&mut session, &command, now);
+                shared.after_command(now);
+                outcome
+            };
+            match outcome {
+                Outcome::Reply(reply) => reply.encode(&mut output),
+                Outcome::Block { db_index, key, timeout_ms } => {
+                    // Answer what came before, then wait.
+                    if !output.is_empty() {
+                        if stream.write_all(&output).await.is_err() {
+                            return "write failed".to_string();
+                        }
+                        output.clear();
+                    }
+                    let (reply, returned) =
+                        match wait(state, stream, &mut input, session, db_index, key, command, timeout_ms).await {
+                            Ok(served) => served,
+                            Err(reason) => return reason,
+                        };
+                    session = returned;
+                    reply.encode(&mut output);
+                }
+            }
+            decoder.set_auth_required(!session.authenticated);
+            if session.closing {
+                close_reason = Some("QUIT".to_string());
+                break;
+            }
+        }
+        if !output.is_empty() {
+            if stream.write_all(&output).await.is_err() {
+                return "write failed".to_string();
+            }
+            output.clear();
+        }
+        if let Some(reason) = close_reason {
+            return reason;
+        }
+        let read = match idle_timeout {
+            Some(limit) => match tokio::time::timeout(limit, stream.read_buf(&mut input)).await {
+                Ok(read) => read,
+                Err(_) => return format!("idle for {}s (timeout)", limit.as_secs()),
+            },
+            None => stream.read_buf(&mut input).await,
+        };
+        match read {
+            Ok(0) => return "closed by client".to_string(),
+            Ok(_) => {}
+            Err(error) => return format!("read failed: {error}"),
+        }
+    }
+}
+
+/// Waits for a blocked command's reply, its timeout (`*-1`) or the client's disconnect.
+/// Bytes the client sends meanwhile are kept for after (Redis does not run a blocked
+/// client's next commands).
+#[allow(clippy::too_many_arguments)]
+async fn wait(
+    state: &State,
+    stream: &mut TcpStream,
+    input: &mut BytesMut,
+    session: Session,
+    db_index: usize,
+    key: bytes::Bytes,
+    command: crate::proto::resp::Command,
+    timeout_ms: u64,
+) -> Result<(Reply, Session), String> {
+    let (ticket, mut receiver) = {
+        let mut shared = lock(state);
+        let Shared { db, waiters, .. } = &mut *shared;
+        waiters.block(db, db_index, key, command, session)
+    };
+    // 0 = wait forever: a year stands in for forever (a run lasts minutes).
+    let wait_for = if timeout_ms > 0 { Duration::from_millis(timeout_ms) } else { Duration::from_secs(365 * 24 * 3600) };
+    let timeout = tokio::time::sleep(wait_for);
+    tokio::pin!(timeout);
+    loop {
+        tokio::select! {
+            biased;
+            served = &mut receiver => {
+                return served.map_err(|_| "the server dropped a blocked client".to_string());
+            }
+            _ = &mut timeout => {
+                let mut shared = lock(state);
+                let Shared { db, waiters, .. } = &mut *shared;
+                return match waiters.cancel(db, &ticket) {
+                    Some(session) => Ok((Reply::NullArray, session)),
+                    // Served in the same instant: the reply is in the channel.
+                    None => receiver.try_recv().map_err(|_| "lost a served reply".to_string()),
+                };
+            }
+            read = stream.read_buf(input) => {
+                if matches!(read, Ok(0) | Err(_)) {
+                    let mut shared = lock(state);
+                    let Shared { db, waiters, .. } = &mut *shared;
+                    waiters.cancel(db, &ticket);
+                    return Err("closed by client while blocked".to_string());
+                }
+            }
+        }
+    }
+}

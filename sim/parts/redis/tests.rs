@@ -1,0 +1,229 @@
+//! Unit tests of the executor per command family: reply shapes and Redis's error texts.
+
+use bytes::Bytes;
+
+use crate::proto::resp::Reply;
+
+use super::config::RedisConfig;
+use super::db::{Db, command};
+
+fn run(db: &mut Db, line: &str) -> Reply {
+    let argv: Vec<&str> = line.split_whitespace().collect();
+    let reply = db.execute(&command(&argv), 1_000);
+    assert_eq!(db.used_memory(), db.recount_memory(), "memory estimate drifted after {line}");
+    reply
+}
+
+fn bulk(text: &str) -> Reply {
+    Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+fn err(text: &str) -> Reply {
+    Reply::Error(Bytes::copy_from_slice(text.as_bytes()))
+}
+
+fn bulks(items: &[&str]) -> Reply {
+    Reply::Array(items.iter().map(|item| bulk(item)).collect())
+}
+
+#[test]
+fn lists_push_pop_move_rem_range() {
+    let mut db = Db::new(RedisConfig::default());
+    assert_eq!(run(&mut db, "RPUSH l a b c a"), Reply::Integer(4));
+    assert_eq!(run(&mut db, "LPUSH l z"), Reply::Integer(5));
+    assert_eq!(run(&mut db, "LRANGE l 0 -1"), bulks(&["z", "a", "b", "c", "a"]));
+    assert_eq!(run(&mut db, "LRANGE l -2 100"), bulks(&["c", "a"]));
+    assert_eq!(run(&mut db, "LINDEX l -1"), bulk("a"));
+    assert_eq!(run(&mut db, "LREM l -1 a"), Reply::Integer(1));
+    assert_eq!(run(&mut db, "LRANGE l 0 -1"), bulks(&["z", "a", "b", "c"]));
+    assert_eq!(run(&mut db, "LMOVE l dst RIGHT LEFT"), bulk("c"));
+    assert_eq!(run(&mut db, "LMOVE l dst UP LEFT"), err("ERR syntax error"));
+    assert_eq!(run(&mut db, "LPOP l 2"), bulks(&["z", "a"]));
+    assert_eq!(run(&mut db, "RPOP l"), bulk("b"));
+    assert_eq!(run(&mut db, "EXISTS l"), Reply::Integer(0), "an emptied list is deleted");
+    assert_eq!(run(&mut db, "LPOP l"), Reply::Null);
+    assert_eq!(run(&mut db, "LPOP l 1"), Reply::NullArray);
+    assert_eq!(run(&mut db, "LPOP dst -1"), err("ERR value is out of range, must be positive"));
+    assert_eq!(run(&mut db, "BLMOVE empty dst LEFT LEFT 0"), Reply::Null, "the single-client executor never blocks");
+    assert_eq!(run(&mut db, "BLMOVE empty dst LEFT LEFT x"), err("ERR timeout is not a float or out of range"));
+    assert_eq!(run(&mut db, "LLEN dst"), Reply::Integer(1));
+}
+
+#[test]
+fn hashes() {
+    let mut db = Db::new(RedisConfig::default());
+    assert_eq!(run(&mut db, "HSET h b 1 a 2"), Reply::Integer(2));
+    assert_eq!(run(&mut db, "HSET h b 3"), Reply::Integer(0));
+    assert_eq!(run(&mut db, "HGETALL h"), bulks(&["b", "3", "a", "2"]), "insertion order, as listpack");
+    assert_eq!(run(&mut db, "HMSET h c 1"), Reply::ok());
+    assert_eq!(run(&mut db, "HSET h c"), err("ERR wrong number of arguments for 'hset' command"));
+    assert_eq!(run(&mut db, "HINCRBY h c 41"), Reply::Integer(42));
+    assert_eq!(run(&mut db, "HINCRBY h c x"), err("ERR value is not an integer or out of range"));
+    assert_eq!(run(&mut db, "HSET h s text"), Reply::Integer(1));
+    assert_eq!(run(&mut db, "HINCRBY h s 1"), err("ERR hash value is not an integer"));
+    assert_eq!(run(&mut db, "HDEL h a nope"), Reply::Integer(1));
+    assert_eq!(run(&mut db, "HLEN h"), Reply::Integer(3));
+    assert_eq!(run(&mut db, "HEXISTS h a"), Reply::Integer(0));
+    assert_eq!(run(&mut db, "HGET h nope"), Reply::Null);
+    assert_eq!(run(&mut db, "LPUSH h x"), err("WRONGTYPE Operation against a key holding the wrong kind of value"));
+}
+
+#[test]
+fn streams_with_a_consumer_group() {
+    let mut db = Db::new(RedisConfig::default());
+    assert_eq!(run(&mut db, "XADD s 1-1 f v1"), bulk("1-1"));
+    assert_eq!(run(&mut db, "XADD s 1-* f v2"), bulk("1-2"));
+    assert_eq!(run(&mut db, "XADD s * f v3"), bulk("1000-0"), "auto ids come from the clock passed in");
+    assert_eq!(run(&mut db, "XADD s 5 f v"), err("ERR The ID specified in XADD is equal or smaller than the target stream top item"));
+    assert_eq!(run(&mut db, "XADD s 0-0 f v"), err("ERR The ID specified in XADD must be greater than 0-0"));
+    assert_eq!(run(&mut db, "XADD s x-1 f v"), err("ERR Invalid stream ID specified as stream command argument"));
+    assert_eq!(run(&mut db, "XADD nope NOMKSTREAM * f v"), Reply::Null);
+    assert_eq!(run(&mut db, "XGROUP CREATE s g 0"), Reply::ok());
+    assert_eq!(run(&mut db, "XGROUP CREATE s g 0"), err("BUSYGROUP Consumer Group name already exists"));
+    let read = run(&mut db, "XREADGROUP GROUP g c COUNT 2 STREAMS s >");
+    let Reply::Array(streams) = read else { panic!("{read:?}") };
+    let Reply::Array(pair) = &streams[0] else { panic!() };
+    assert_eq!(pair[0], bulk("s"));
+    assert_eq!(pair[1], Reply::Array(vec![
+        Reply::Array(vec![bulk("1-1"), bulks(&["f", "v1"])]),
+        Reply::Array(vec![bulk("1-2"), bulks(&["f", "v2"])]),
+    ]));
+    assert_eq!(
+        run(&mut db, "XPENDING s g"),
+        Reply::Array(vec![Reply::Integer(2), bulk("1-1"), bulk("1-2"), Reply::Array(vec![bulks(&["c", "2"])])])
+    );
+    assert_eq!(run(&mut db, "XACK s g 1-1 9-9"), Reply::Integer(1));
+    assert_eq!(
+        run(&mut db, "XAUTOCLAIM s g other 0 0"),
+        Reply::Array(vec![bulk("0-0"), Reply::Array(vec![Reply::Array(vec![bulk("1-2"), bulks(&["f", "v2"])])]), Reply::Array(vec![])])
+    );
+    assert_eq!(
+        run(&mut db, "XPENDING s g - + 10"),
+        Reply::Array(vec![Reply::Array(vec![bulk("1-2"), bulk("other"), Reply::Integer(0), Reply::Integer(2)])])
+    );
+    assert_eq!(run(&mut db, "XREADGROUP GROUP nog c STREAMS s >"), err("NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option"));
+    assert_eq!(run(&mut db, "XTRIM s MAXLEN = 1"), Reply::Integer(2));
+    assert_eq!(run(&mut db, "XLEN s"), Reply::Integer(1));
+    assert_eq!(run(&mut db, "XDEL s 1000-0"), Reply::Integer(1));
+    assert_eq!(run(&mut db, "TYPE s"), Reply::simple("stream"), "an emptied stream stays");
+}
+
+#[test]
+fn approximate_trimming_removes_whole_nodes_only() {
+    let mut db = Db::new(RedisConfig::default());
+    for seq in 1..=250 {
+        run(&mut db, &format!("XADD s 1-{seq} f v"));
+    }
+    assert_eq!(run(&mut db, "XTRIM s MAXLEN ~ 120"), Reply::Integer(100), "one node of 100 goes, the next would cut below 120");
+    assert_eq!(run(&mut db, "XLEN s"), Reply::Integer(150));
+}
+
+#[test]
+fn arity_unknown_and_subcommand_errors() {
+    let mut db = Db::new(RedisConfig::default());
+    assert_eq!(run(&mut db, "LPUSH l"), err("ERR wrong number of arguments for 'lpush' command"));
+    assert_eq!(run(&mut db, "NOPE a b"), err("ERR unknown command 'NOPE', with args beginning with: 'a' 'b' "));
+    assert_eq!(run(&mut db, "CLIENT SETINFO lib-name x"), err("ERR unknown subcommand 'SETINFO'. Try CLIENT HELP."));
+    assert_eq!(run(&mut db, "XGROUP"), err("ERR wrong number of arguments for 'xgroup' command"));
+    assert_eq!(run(&mut db, "XGROUP CREATE s"), err("ERR wrong number of arguments for 'xgroup|create' command"));
+}
+
+#[test]
+fn oom_refuses_denyoom_writes_only_and_deletes_free_memory() {
+    let mut db = Db::new(RedisConfig { maxmemory_bytes: super::memory::BASELINE_BYTES + 2_000, ..RedisConfig::default() });
+    let value = "x".repeat(500);
+    let mut accepted = 0;
+    let oom = err("OOM command not allowed when used memory > 'maxmemory'.");
+    loop {
+        match run(&mut db, &format!("RPUSH l {value}")) {
+            Reply::Integer(_) => accepted += 1,
+            reply => {
+                assert_eq!(reply, oom);
+                break;
+            }
+        }
+        assert!(accepted < 100, "maxmemory never refused");
+    }
+    assert_eq!(accepted, 4, "2000 bytes of room, 512-byte elements, refused once over");
+    assert_eq!(run(&mut db, "HSET h f v"), oom);
+    assert_eq!(run(&mut db, "LLEN l"), Reply::Integer(4), "reads still work");
+    assert_eq!(run(&mut db, "LPOP l"), bulk(&value), "LPOP is not denyoom");
+    assert_eq!(run(&mut db, "LREM l 1 nothing"), Reply::Integer(0), "LREM is not denyoom");
+    assert_eq!(run(&mut db, "DEL l"), Reply::Integer(1));
+    assert_eq!(db.used_memory(), super::memory::BASELINE_BYTES, "deletes free memory");
+    assert_eq!(run(&mut db, "RPUSH l a"), Reply::Integer(1));
+}
+
+#[test]
+fn multi_exec_discard_and_auth() {
+    let mut db = Db::new(RedisConfig { requirepass: Some("pw".into()), ..RedisConfig::default() });
+    assert_eq!(run(&mut db, "PING"), err("NOAUTH Authentication required."));
+    assert_eq!(run(&mut db, "AUTH bad"), err("WRONGPASS invalid username-password pair or user is disabled."));
+    assert_eq!(run(&mut db, "AUTH pw"), Reply::ok());
+    assert_eq!(run(&mut db, "MULTI"), Reply::ok());
+    assert_eq!(run(&mut db, "RPUSH l a"), Reply::queued());
+    assert_eq!(run(&mut db, "LLEN l"), Reply::queued());
+    assert_eq!(run(&mut db, "EXEC"), Reply::Array(vec![Reply::Integer(1), Reply::Integer(1)]));
+    assert_eq!(run(&mut db, "MULTI"), Reply::ok());
+    assert_eq!(run(&mut db, "LPUSH l"), err("ERR wrong number of arguments for 'lpush' command"));
+    assert_eq!(run(&mut db, "EXEC"), err("EXECABORT Transaction discarded because of previous errors."));
+    assert_eq!(run(&mut db, "DISCARD"), err("ERR DISCARD without MULTI"));
+    assert_eq!(run(&mut db, "SELECT 16"), err("ERR DB index is out of range"));
+    assert_eq!(run(&mut db, "SELECT 1"), Reply::ok());
+    assert_eq!(run(&mut db, "DBSIZE"), Reply::Integer(0));
+}
+
+#[test]
+fn replaying_what_was_propagated_rebuilds_the_same_dataset_at_a_later_time() {
+    let mut original = Db::new(RedisConfig::default());
+    let script = [
+        "RPUSH jobs a b c",
+        "BLMOVE jobs processing LEFT RIGHT 0",
+        "HSET job:1 status running",
+        "XADD logs * chunk 1",
+        "XADD logs * chunk 2",
+        "XGROUP CREATE logs shippers 0",
+        "XREADGROUP GROUP shippers s1 STREAMS logs >",
+        "XAUTOCLAIM logs shippers s2 400 0 COUNT 1",
+        "MULTI",
+        "LREM processing 1 a",
+        "SELECT 2",
+        "RPUSH other x",
+        "EXEC",
+        "SELECT 0",
+        "LLEN jobs",
+    ];
+    let mut propagated = Vec::new();
+    for (step, line) in script.iter().enumerate() {
+        let argv: Vec<&str> = line.split_whitespace().collect();
+        // 400 ms apart: the XAUTOCLAIM (min idle 400 ms, COUNT 1) claims the first entry only;
+        // replayed later with its own clock it would claim both, hence XCLAIM in the AOF.
+        original.execute(&command(&argv), 1_000 + 400 * step as u64);
+        propagated.extend(original.take_effects().propagate);
+    }
+    let mut replayed = Db::new(RedisConfig::default());
+    let mut session = super::db::Session::new(0, replayed.config());
+    let mut selected = 0;
+    for (db_index, argv) in &propagated {
+        if *db_index != selected {
+            replayed.replay(&mut session, &command(&["SELECT", &db_index.to_string()]), 0);
+            selected = *db_index;
+        }
+        replayed.replay(&mut session, &super::db::command(argv), 1_000_000);
+    }
+    let reads = ["LRANGE jobs 0 -1", "LRANGE processing 0 -1", "HGETALL job:1", "XRANGE logs - +", "XPENDING logs shippers - + 10"];
+    for read in reads {
+        let argv: Vec<&str> = read.split_whitespace().collect();
+        let expected = original.execute(&command(&argv), 1_000_000);
+        assert_eq!(replayed.execute(&command(&argv), 1_000_000), expected, "{read} after replay");
+    }
+    assert_eq!(original.execute(&command(&["SELECT", "2"]), 0), Reply::ok());
+    assert_eq!(replayed.execute(&command(&["SELECT", "2"]), 0), Reply::ok());
+    assert_eq!(replayed.execute(&command(&["LRANGE", "other", "0", "-1"]), 0), bulks(&["x"]));
+    let names: Vec<String> = propagated.iter().map(|(_, argv)| String::from_utf8_lossy(&argv[0]).to_string()).collect();
+    assert_eq!(
+        names,
+        ["RPUSH", "LMOVE", "HSET", "XADD", "XADD", "XGROUP", "XCLAIM", "XCLAIM", "XCLAIM", "MULTI", "LREM", "RPUSH", "EXEC"],
+        "BLMOVE is logged as LMOVE, XREADGROUP and XAUTOCLAIM as XCLAIMs, the transaction wrapped"
+    );
+}

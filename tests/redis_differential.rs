@@ -1,0 +1,564 @@
+//! The Redis model answers exactly as a real `redis-server` 7.0 does: the same command
+//! scripts run against both, and every reply must match byte for byte.
+//!
+//! The real server is Debian's `redis-server` (7.0.15; `.ci/run` installs it), started per
+//! test on a free loopback port with no persistence and killed by a guard even when the
+//! test fails. Without the binary the test fails, saying to install it.
+//!
+//! One field is masked, not compared: the idle milliseconds of XPENDING's extended form,
+//! which depend on the real server's wall clock. Everything else — ids, counts, order,
+//! error texts — is compared as raw RESP bytes.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::BytesMut;
+
+use obsim::parts::redis::{Db, RedisConfig};
+use obsim::proto::resp::{Reply, encode_command, parse_reply};
+
+/// A running `redis-server`, killed and its directory removed on drop.
+struct RealRedis {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Drop for RealRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn redis_server_binary() -> PathBuf {
+    let candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"];
+    for candidate in candidates {
+        if std::path::Path::new(candidate).exists() {
+            return PathBuf::from(candidate);
+        }
+    }
+    panic!(
+        "redis-server is not installed (looked in {candidates:?}): install Debian's package \
+         (`apt-get install redis-server`, as .ci/run does) to run the differential test"
+    );
+}
+
+impl RealRedis {
+    fn start(test: &str) -> RealRedis {
+        RealRedis::start_with(test, None)
+    }
+
+    /// Starts a server; with `aof`, that file is placed in its directory as
+    /// `appendonly.aof` and the server starts with `--appendonly yes` and loads it.
+    fn start_with(test: &str, aof: Option<&[u8]>) -> RealRedis {
+        let binary = redis_server_binary();
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = std::env::temp_dir().join(format!("obsim-redis-diff-{test}-{port}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        if let Some(aof) = aof {
+            std::fs::write(dir.join("appendonly.aof"), aof).unwrap();
+        }
+        let appendonly = if aof.is_some() { "yes" } else { "no" };
+        let child = Command::new(binary)
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", appendonly])
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server starts");
+        let server = RealRedis { child, dir, port };
+        for _ in 0..100 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("redis-server did not listen on port {port} within 5 s");
+    }
+
+    fn connect(&self) -> RealClient {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        RealClient { stream, buffer: BytesMut::new() }
+    }
+}
+
+struct RealClient {
+    stream: TcpStream,
+    buffer: BytesMut,
+}
+
+impl RealClient {
+    fn call(&mut self, argv: &[&str]) -> Reply {
+        let mut request = BytesMut::new();
+        encode_command(argv, &mut request);
+        self.stream.write_all(&request).unwrap();
+        loop {
+            if let Some(reply) = parse_reply(&mut self.buffer).expect("the real server speaks RESP2") {
+                return reply;
+            }
+            let mut chunk = [0u8; 65536];
+            let read = self.stream.read(&mut chunk).expect("the real server replies within 5 s");
+            assert!(read > 0, "the real server closed the connection after {argv:?}");
+            self.buffer.extend_from_slice(&chunk[..read]);
+        }
+    }
+}
+
+/// XPENDING's extended form: the idle field (third of each row) reads the wall clock.
+fn mask_clock_fields(argv: &[&str], reply: Reply) -> Reply {
+    let extended_xpending = argv[0].eq_ignore_ascii_case("xpending") && argv.len() > 3;
+    match reply {
+        Reply::Array(rows) if extended_xpending => Reply::Array(
+            rows.into_iter()
+                .map(|row| match row {
+                    Reply::Array(mut fields) if fields.len() == 4 => {
+                        fields[2] = Reply::Integer(0);
+                        Reply::Array(fields)
+                    }
+                    other => other,
+                })
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+/// Runs `script` (one command per line, arguments split on blanks) on both servers and
+/// fails at the first reply that differs, naming the command and both replies.
+fn differential(test: &str, script: &str) {
+    let real = RealRedis::start(test);
+    let mut client = real.connect();
+    let mut model = Db::new(RedisConfig::default());
+    let mut compared = 0;
+    for line in script.lines().map(str::trim).filter(|l| !l.is_empty() && !l.starts_with('#')) {
+        let argv: Vec<&str> = line.split_whitespace().collect();
+        let real_reply = mask_clock_fields(&argv, client.call(&argv));
+        let command = obsim::parts::redis::db::command(&argv);
+        let model_reply = mask_clock_fields(&argv, model.execute(&command, 1_767_225_600_000));
+        let (real_bytes, model_bytes) = (real_reply.to_bytes(), model_reply.to_bytes());
+        assert_eq!(
+            String::from_utf8_lossy(&model_bytes),
+            String::from_utf8_lossy(&real_bytes),
+            "`{line}`: the model (left) answers differently from redis-server (right)"
+        );
+        compared += 1;
+    }
+    assert!(compared > 5, "the script ran");
+}
+
+#[test]
+fn lists_match_real_redis() {
+    differential(
+        "lists",
+        "
+        RPUSH q a b c d e a b
+        LPUSH q z y
+        LRANGE q 0 -1
+        LRANGE q -3 -1
+        LRANGE q 5 2
+        LRANGE q -100 100
+        LRANGE q 0 x
+        LRANGE missing 0 -1
+        LINDEX q 0
+        LINDEX q -1
+        LINDEX q 99
+        LINDEX q x
+        LINDEX missing x
+        LLEN q
+        LLEN missing
+        LREM q 1 a
+        LREM q -1 b
+        LREM q 0 nope
+        LREM q 0 c
+        LREM q x a
+        LREM missing 0 a
+        LRANGE q 0 -1
+        LMOVE q processing LEFT RIGHT
+        LMOVE q processing RIGHT LEFT
+        LMOVE q q LEFT RIGHT
+        LMOVE q processing MIDDLE LEFT
+        LMOVE missing processing LEFT LEFT
+        LRANGE processing 0 -1
+        BLMOVE q processing LEFT LEFT 0.5
+        BLMOVE q processing LEFT LEFT x
+        BLMOVE q processing LEFT LEFT -1
+        LPOP q
+        RPOP q 2
+        LPOP q 0
+        LPOP q -1
+        LPOP q 1 2
+        LRANGE q 0 -1
+        LPOP processing 100
+        EXISTS processing
+        LPOP processing
+        LPOP processing 3
+        RPOP missing
+        MULTI
+        RPUSH t 1
+        BLMOVE empty t LEFT LEFT 0
+        LRANGE t 0 -1
+        EXEC
+        DEL q t missing
+        DBSIZE
+        ",
+    );
+}
+
+#[test]
+fn hashes_match_real_redis() {
+    differential(
+        "hashes",
+        "
+        HSET job:1 status queued traceparent 00-abc-def-01 attempts 0
+        HSET job:1 status running
+        HMSET job:1 machine comfyui-1 worker comfyui-1-worker-0
+        HGET job:1 status
+        HGET job:1 nope
+        HGET missing f
+        HGETALL job:1
+        HGETALL missing
+        HINCRBY job:1 attempts 1
+        HINCRBY job:1 attempts -5
+        HINCRBY job:1 status 1
+        HINCRBY job:1 attempts x
+        HINCRBY job:1 big 9223372036854775807
+        HINCRBY job:1 big 1
+        HINCRBY newhash f 3
+        HLEN job:1
+        HLEN missing
+        HEXISTS job:1 status
+        HEXISTS job:1 nope
+        HDEL job:1 status nope
+        HDEL missing f
+        HGETALL job:1
+        HSET job:1 odd
+        HMSET job:1 a 1 b
+        HSET job:1
+        HDEL newhash f
+        EXISTS newhash
+        TYPE job:1
+        TYPE newhash
+        ",
+    );
+}
+
+#[test]
+fn streams_with_consumer_groups_match_real_redis() {
+    differential(
+        "streams",
+        "
+        XADD logs 1-1 chunk a
+        XADD logs 1-2 chunk b
+        XADD logs 1-* chunk c
+        XADD logs 2 chunk d
+        XADD logs 2-0 chunk dup
+        XADD logs 0-0 chunk zero
+        XADD logs bad-id chunk x
+        XADD logs 3-1 chunk
+        XADD logs MAXLEN
+        XADD nostream NOMKSTREAM 1-1 f v
+        EXISTS nostream
+        XLEN logs
+        XLEN missing
+        XRANGE logs - +
+        XRANGE logs 1-2 +
+        XRANGE logs (1-2 +
+        XRANGE logs - + COUNT 2
+        XRANGE logs - + COUNT 0
+        XRANGE logs - + LIMIT 2
+        XRANGE logs 5 1
+        XRANGE logs x +
+        XRANGE missing - +
+        XGROUP CREATE logs shippers 0
+        XGROUP CREATE logs shippers 0
+        XGROUP CREATE logs late $
+        XGROUP CREATE missing g 0
+        XGROUP CREATE fresh g $ MKSTREAM
+        XGROUP CREATE fresh g2 0 BOGUS
+        XGROUP CREATE fresh g3 notanid
+        XGROUP DESTROY fresh g
+        XGROUP DESTROY fresh g
+        XGROUP NOPE logs g
+        XREADGROUP GROUP shippers alice COUNT 2 STREAMS logs >
+        XREADGROUP GROUP shippers bob STREAMS logs >
+        XREADGROUP GROUP shippers bob STREAMS logs >
+        XREADGROUP GROUP late carol STREAMS logs >
+        XREADGROUP GROUP shippers alice STREAMS logs 0
+        XREADGROUP GROUP shippers alice COUNT 1 STREAMS logs 0
+        XREADGROUP GROUP shippers alice STREAMS logs $
+        XREADGROUP GROUP nogroup alice STREAMS logs >
+        XREADGROUP GROUP shippers alice STREAMS logs
+        XREADGROUP GROUP shippers alice STREAMS logs missing > >
+        XREADGROUP STREAMS logs >
+        XPENDING logs shippers
+        XPENDING logs late
+        XPENDING logs nogroup
+        XPENDING logs shippers - + 10
+        XPENDING logs shippers - + 10 alice
+        XPENDING logs shippers - + 10 nobody
+        XPENDING logs shippers (1-1 + 1
+        XPENDING logs shippers IDLE 3600000 - + 10
+        XPENDING logs shippers - +
+        XPENDING logs shippers - + x
+        XACK logs shippers 1-1 1-1 9-9
+        XACK logs shippers bad
+        XACK logs nogroup 1-2
+        XACK missing g 1-1
+        XPENDING logs shippers
+        XAUTOCLAIM logs shippers dave 3600000 0
+        XAUTOCLAIM logs shippers dave 0 0 COUNT 1
+        XAUTOCLAIM logs shippers dave 0 0
+        XAUTOCLAIM logs shippers erin 0 0 JUSTID
+        XAUTOCLAIM logs shippers erin 0 0 COUNT 0
+        XAUTOCLAIM logs shippers erin x 0
+        XAUTOCLAIM logs nogroup erin 0 0
+        XPENDING logs shippers
+        XDEL logs 1-2 9-9
+        XDEL logs bad
+        XDEL missing 1-1
+        XAUTOCLAIM logs shippers frank 0 0
+        XREADGROUP GROUP shippers erin STREAMS logs 0
+        XPENDING logs shippers - + 10
+        XCLAIM logs shippers gina 0 1-1 2-0 JUSTID
+        XCLAIM logs shippers gina 0 2-0
+        XCLAIM logs shippers gina 3600000 2-0
+        XCLAIM logs shippers gina 0 1-1 FORCE JUSTID
+        XCLAIM logs shippers gina 0 1-3 FORCE
+        XCLAIM logs shippers gina 0 2-0 RETRYCOUNT 7 JUSTID
+        XCLAIM logs shippers gina 0 2-0 BOGUS
+        XCLAIM logs shippers gina x 2-0
+        XCLAIM logs shippers gina 0 2-0 RETRYCOUNT x
+        XCLAIM logs shippers gina 0 2-0 LASTID bad
+        XCLAIM logs nogroup gina 0 2-0
+        XCLAIM missing shippers gina 0 2-0
+        XCLAIM logs shippers gina 0 2-0 TIME 1 JUSTID
+        XCLAIM logs shippers gina 0 9-9 LASTID 9-9 JUSTID
+        XPENDING logs shippers - + 10
+        XPENDING logs shippers
+        XREADGROUP GROUP shippers gina STREAMS logs >
+        XGROUP SETID logs shippers 0
+        XGROUP SETID logs nogroup 0
+        XGROUP SETID logs shippers $ ENTRIESREAD 3
+        XGROUP SETID logs shippers x
+        XGROUP SETID logs shippers 0 BOGUS
+        XGROUP SETID missing shippers 0
+        XGROUP SETID logs shippers 1-1
+        XREADGROUP GROUP shippers gina STREAMS logs >
+        XGROUP CREATECONSUMER logs shippers hank
+        XGROUP CREATECONSUMER logs shippers hank
+        XGROUP CREATECONSUMER logs nogroup hank
+        XGROUP DELCONSUMER logs shippers gina
+        XGROUP DELCONSUMER logs shippers nobody
+        XPENDING logs shippers
+        XADD logs 4-1 chunk e
+        XADD logs 4-2 chunk f
+        XADD logs MAXLEN = 3 4-3 chunk g
+        XRANGE logs - +
+        XTRIM logs MAXLEN = 2
+        XTRIM logs MINID 4-3
+        XTRIM logs MINID = 4-3
+        XTRIM logs
+        XTRIM logs MAXLEN -1
+        XTRIM logs MAXLEN = 1 LIMIT 10
+        XTRIM missing MAXLEN 0
+        XTRIM logs MAXLEN 1 MINID 0
+        XLEN logs
+        XTRIM logs MAXLEN 0
+        XLEN logs
+        TYPE logs
+        XPENDING logs shippers
+        ",
+    );
+}
+
+#[test]
+fn errors_match_real_redis() {
+    differential(
+        "errors",
+        "
+        RPUSH list a
+        HSET hash f v
+        XADD stream 1-1 f v
+        LPUSH hash x
+        HSET list f v
+        XADD list 1-1 f v
+        LRANGE hash 0 -1
+        HGETALL stream
+        XLEN list
+        XRANGE hash - +
+        XGROUP CREATE list g 0
+        XREADGROUP GROUP g c STREAMS list >
+        LMOVE list hash LEFT LEFT
+        LRANGE list 0 -1
+        LPUSH
+        RPUSH x
+        LLEN
+        HGET h
+        XADD s
+        XACK s g
+        PING a b
+        ECHO
+        FOOBAR a b
+        foobar
+        CLIENT SETINFO lib-name redis-rs
+        CLIENT
+        XGROUP
+        XGROUP CREATE s
+        SELECT x
+        SELECT 99
+        SELECT 1
+        DBSIZE
+        SELECT 0
+        DBSIZE
+        AUTH secret
+        AUTH default anything
+        AUTH a b c
+        PING
+        PING hello
+        ECHO hi
+        TYPE list
+        TYPE nothing
+        EXISTS list hash nothing list
+        MULTI
+        MULTI
+        LPUSH list b
+        EXEC
+        MULTI
+        LPUSH list
+        LPUSH list c
+        EXEC
+        EXEC
+        DISCARD
+        MULTI
+        LPUSH list d
+        DISCARD
+        LRANGE list 0 -1
+        FLUSHALL BOGUS
+        FLUSHALL
+        DBSIZE
+        ",
+    );
+}
+
+#[test]
+fn oom_matches_real_redis() {
+    differential(
+        "oom",
+        "
+        RPUSH q before
+        XADD s 1-1 f v
+        XGROUP CREATE s g 0
+        XREADGROUP GROUP g c STREAMS s >
+        HSET h f 1
+        CONFIG SET maxmemory 1
+        RPUSH q refused
+        LPUSH q refused
+        LMOVE q other LEFT LEFT
+        HSET h f 2
+        HINCRBY h f 1
+        XADD s 2-1 f v
+        XGROUP CREATE s g2 0
+        LLEN q
+        LRANGE q 0 -1
+        LREM q 0 nothing
+        XACK s g 1-1
+        HDEL h f
+        XTRIM s MAXLEN 0
+        MULTI
+        LLEN q
+        EXEC
+        LPOP q
+        DEL q
+        CONFIG SET maxmemory 0
+        RPUSH q after
+        LRANGE q 0 -1
+        ",
+    );
+}
+
+/// The model's AOF is real Redis's format: a real `redis-server` 7.0 started on it (as an
+/// AOF from before 7.0's multi-part layout, which it upgrades) holds the same dataset —
+/// lists, hashes, a stream with its group and pending entries, a second database.
+#[test]
+fn the_models_aof_loads_into_real_redis_with_the_same_dataset() {
+    use obsim::parts::redis::aof::{AOF_PATH, Aof};
+    use obsim::parts::redis::Persistence;
+    use obsim::world::Disk;
+
+    let mut model = Db::new(RedisConfig::default());
+    let disk = Disk::new(std::sync::Arc::from("railway-redis"), 1 << 30);
+    let mut aof = Aof::open(disk.clone(), Persistence::AofAlways);
+    let script = [
+        "RPUSH jobs job-1 job-2 job-3",
+        "BLMOVE jobs jobs:processing LEFT RIGHT 0",
+        "LMOVE jobs jobs:processing LEFT RIGHT",
+        "LREM jobs:processing 1 job-1",
+        "HSET job:2 status running attempts 1",
+        "HINCRBY job:2 attempts 1",
+        "XADD logs * chunk a",
+        "XADD logs * chunk b",
+        "XADD logs MAXLEN = 5 * chunk c",
+        "XGROUP CREATE logs shippers 0",
+        "XREADGROUP GROUP shippers s1 COUNT 2 STREAMS logs >",
+        "XACK logs shippers 1767225600000-0",
+        "XAUTOCLAIM logs shippers s2 0 0",
+        "MULTI",
+        "SELECT 3",
+        "RPUSH elsewhere x",
+        "EXEC",
+        "SELECT 0",
+        "XDEL logs 1767225600000-1",
+    ];
+    let mut session = model.new_session();
+    for line in script {
+        let argv: Vec<&str> = line.split_whitespace().collect();
+        let command = obsim::parts::redis::db::command(&argv);
+        // Auto ids from a fixed clock: the AOF carries the ids chosen, so they replay.
+        model.execute_for(&mut session, &command, 1_767_225_600_000);
+        aof.append(&model.take_effects().propagate).unwrap();
+    }
+    let bytes = disk.read(AOF_PATH).expect("the AOF was written");
+    // The golden file pins what the model writes (regenerate with OBSIM_UPDATE_FIXTURES=1).
+    let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/redis/appendonly.aof");
+    if std::env::var_os("OBSIM_UPDATE_FIXTURES").is_some() {
+        std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
+        std::fs::write(&golden, &bytes).unwrap();
+    }
+    let expected = std::fs::read(&golden).unwrap_or_else(|error| panic!("{}: {error}", golden.display()));
+    assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&expected), "the AOF differs from {}", golden.display());
+    let real = RealRedis::start_with("aof", Some(&bytes));
+    let mut client = real.connect();
+    let reads = [
+        "DBSIZE",
+        "LRANGE jobs 0 -1",
+        "LRANGE jobs:processing 0 -1",
+        "HGETALL job:2",
+        "XRANGE logs - +",
+        "XPENDING logs shippers",
+        "XPENDING logs shippers - + 10",
+        "XREADGROUP GROUP shippers s3 STREAMS logs >",
+        "SELECT 3",
+        "LRANGE elsewhere 0 -1",
+    ];
+    for read in reads {
+        let argv: Vec<&str> = read.split_whitespace().collect();
+        let real_reply = mask_clock_fields(&argv, client.call(&argv));
+        let command = obsim::parts::redis::db::command(&argv);
+        let model_reply = match model.execute_for(&mut session, &command, 1_767_225_600_000) {
+            obsim::parts::redis::Outcome::Reply(reply) => mask_clock_fields(&argv, reply),
+            blocked => panic!("{read} blocked: {blocked:?}"),
+        };
+        assert_eq!(
+            String::from_utf8_lossy(&model_reply.to_bytes()),
+            String::from_utf8_lossy(&real_reply.to_bytes()),
+            "`{read}` after loading the model's AOF: the model (left) and redis-server (right) differ"
+        );
+    }
+}
