@@ -5,7 +5,9 @@
 pub mod check;
 pub mod ledger;
 pub mod parts;
+pub mod pipeline;
 pub mod proto;
 pub mod record;
+pub mod scenario;
 pub mod units;
 pub mod world;

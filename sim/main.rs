@@ -3,10 +3,14 @@
 //! `obsim probe` runs the world's determinism probe and prints its event-log hash; the
 //! pipeline's `run`, `check`, `replay` and `chaos` commands build on the same world.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use obsim::pipeline::Pipeline;
+use obsim::scenario::Scenario;
 use obsim::units::parse_duration;
 use obsim::world::probe::{self, ProbeConfig};
 
@@ -21,6 +25,15 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a scenario through the simulated pipeline and judge it. Exit status: 0 when
+    /// every check held, 1 when a check failed, 2 when the scenario is invalid.
+    Run {
+        /// The scenario file, e.g. scenarios/baseline.toml.
+        scenario: PathBuf,
+        /// Override the scenario's seed.
+        #[arg(long)]
+        seed: Option<u64>,
+    },
     /// Run the world's determinism probe (hosts exchanging messages over the simulated
     /// network with skewed clocks) and print the event-log hash. The same seed prints the
     /// same hash in any process on any machine.
@@ -43,6 +56,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Run { scenario, seed } => run(&scenario, seed),
         Command::Probe { seed, nodes, duration, events } => {
             if nodes == 0 {
                 eprintln!("obsim probe: --nodes must be at least 1");
@@ -69,6 +83,30 @@ fn main() -> ExitCode {
                     ExitCode::from(1)
                 }
             }
+        }
+    }
+}
+
+/// `obsim run`: load, run, judge, print.
+fn run(path: &std::path::Path, seed: Option<u64>) -> ExitCode {
+    let scenario = match Scenario::load(path) {
+        Ok(scenario) => Arc::new(scenario),
+        Err(error) => {
+            eprintln!("obsim run: invalid scenario: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = seed.unwrap_or(scenario.seed);
+    match Pipeline::run_and_judge(Arc::clone(&scenario), seed) {
+        Ok(mut verdict) => {
+            verdict.scenario_path = Some(path.display().to_string());
+            print!("{}", verdict.render());
+            if verdict.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(error) => {
+            eprintln!("obsim run: the simulation stopped: {error}");
+            eprintln!("replay: cargo run --release -- run {} --seed {seed}", path.display());
+            ExitCode::from(1)
         }
     }
 }

@@ -85,7 +85,7 @@ impl Pipeline {
             let (app_config, part_ctx) = (app_config.clone(), part_ctx.clone());
             world.host(hosts::API, move |host| {
                 let ctx = part_ctx(host);
-                let pipes = AppPipes::new(&app_config);
+                let pipes = AppPipes::new(app_config.log_pipe_records_limit);
                 let resource = Resource::new("emp-api");
                 together(
                     agent::run(ctx.clone(), scenario.agent.clone(), pipes.logs.clone(), "api".to_string()),
@@ -100,7 +100,7 @@ impl Pipeline {
             let host_name = machine_id.as_str().to_string();
             world.host(&host_name, move |host| {
                 let ctx = part_ctx(host);
-                let pipes = AppPipes::new(&app_config);
+                let pipes = AppPipes::new(app_config.log_pipe_records_limit);
                 let resource = Resource::new("emp-machine").with_machine_id(machine_id.as_str());
                 let tag = format!("machine.{}", machine_id.machine_type().as_str());
                 let spec = MachineSpec { machine_id: machine_id.clone(), workers };
@@ -115,7 +115,7 @@ impl Pipeline {
             let (app_config, part_ctx) = (app_config.clone(), part_ctx.clone());
             let name = format!("dev-{index}");
             world.host(&name, move |host| {
-                let spec = DevSpec { index };
+                let spec = DevSpec { logs_per_second: None };
                 app::run_dev(part_ctx(host), app_config.clone(), spec)
             });
         }

@@ -81,8 +81,8 @@ impl Verdict {
     pub fn judge(pipeline: &Pipeline, outcome: RunOutcome) -> Verdict {
         let scenario = &pipeline.scenario;
         let accounting = pipeline.ledger.account();
-        let logs = pipeline.dash0_store.logs();
-        let spans = pipeline.dash0_store.spans();
+        let logs: Vec<LogRecord> = pipeline.dash0_store.logs().into_iter().map(|(log, _)| log).collect();
+        let spans: Vec<_> = pipeline.dash0_store.spans().into_iter().map(|(span, _)| span).collect();
         let correlation = correlation::check(&logs, &spans, exempt_from_correlation);
         let log_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Log));
         let span_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Span));

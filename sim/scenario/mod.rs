@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::parts::agent::AgentConfig;
 use crate::parts::aggregator::AggregatorConfig;
-use crate::parts::app::AppConfig;
+use crate::parts::app::{AppConfig, WorkloadConfig};
 use crate::parts::collector::CollectorConfig;
 use crate::parts::dash0::Dash0Config;
 use crate::parts::redis::RedisConfig;
@@ -56,6 +56,9 @@ pub struct Scenario {
     #[serde(with = "duration_text", default = "default_tick")]
     pub tick: Duration,
     pub topology: Topology,
+    /// How many jobs and how chatty; `submit_for` is set to `duration` by obsim.
+    #[serde(default)]
+    pub workload: WorkloadConfig,
     #[serde(default)]
     pub app: AppConfig,
     #[serde(default)]
@@ -218,6 +221,16 @@ impl Scenario {
             return fail("max_duplicate_ratio", format!("{} must be between 0 and 1", self.expect.max_duplicate_ratio));
         }
         Ok(())
+    }
+
+    /// The app's config as the parts get it: `[app]` with `[workload]` inside, submitting for
+    /// `duration` only, and job types restricted to the machine types present (a job of a
+    /// type with no machine would never complete).
+    pub fn app_config(&self) -> AppConfig {
+        let mut workload = self.workload.clone();
+        workload.submit_for = self.duration;
+        let types: Vec<MachineType> = self.topology.machines.iter().map(|group| group.machine_type).collect();
+        AppConfig { workload, ..self.app.clone() }.only_types(&types)
     }
 
     /// Machine ids in topology order: `comfyui-1`, `comfyui-2`, …, numbered per type.
