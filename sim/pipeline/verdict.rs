@@ -67,7 +67,41 @@ pub struct Verdict {
     pub span_latency: Latency,
     /// Logs stored by Dash0 per second of load (duration, not drain).
     pub log_throughput_per_second: f64,
+    pub jobs: JobCompletion,
     pub checks: Vec<Check>,
+}
+
+/// Jobs seen submitted and completed, from the spans Dash0 stored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct JobCompletion {
+    pub submitted: u64,
+    pub completed: u64,
+    /// A few jobs submitted but never completed.
+    pub unfinished_examples: Vec<String>,
+}
+
+impl JobCompletion {
+    /// Counts `job.submitted` and `job.completed` spans per job (duplicates counted once).
+    fn of(spans: &[crate::record::Span]) -> JobCompletion {
+        let mut submitted = std::collections::BTreeSet::new();
+        let mut completed = std::collections::BTreeSet::new();
+        for span in spans {
+            match span.name.as_str() {
+                "job.submitted" => {
+                    submitted.insert(span.job_id);
+                }
+                "job.completed" => {
+                    completed.insert(span.job_id);
+                }
+                _ => {}
+            }
+        }
+        JobCompletion {
+            submitted: submitted.len() as u64,
+            completed: submitted.intersection(&completed).count() as u64,
+            unfinished_examples: submitted.difference(&completed).take(5).map(ToString::to_string).collect(),
+        }
+    }
 }
 
 /// Whether a log is outside any job (dev hosts log without a job trace): exempt from
@@ -84,6 +118,7 @@ impl Verdict {
         let logs: Vec<LogRecord> = pipeline.dash0_store.logs().into_iter().map(|(log, _)| log).collect();
         let spans: Vec<_> = pipeline.dash0_store.spans().into_iter().map(|(span, _)| span).collect();
         let correlation = correlation::check(&logs, &spans, exempt_from_correlation);
+        let jobs = JobCompletion::of(&spans);
         let log_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Log));
         let span_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Span));
         let delivered_logs = accounting.totals.get(&Signal::Log).map_or(0, |totals| totals.delivered);
@@ -98,6 +133,7 @@ impl Verdict {
             log_latency,
             span_latency,
             log_throughput_per_second,
+            jobs,
             checks: Vec::new(),
         };
         verdict.checks = verdict.evaluate(scenario);
@@ -166,6 +202,22 @@ impl Verdict {
             name: "duplicates",
             passed: ratio <= expect.max_duplicate_ratio,
             detail: format!("{duplicated} of {delivered} records duplicated ({ratio:.4}, allowed {})", expect.max_duplicate_ratio),
+        });
+
+        // Liveness of the job flow: after the drain every submitted job has completed.
+        checks.push(Check {
+            name: "jobs",
+            passed: self.jobs.completed == self.jobs.submitted,
+            detail: if self.jobs.unfinished_examples.is_empty() {
+                format!("{} jobs submitted, all completed", self.jobs.submitted)
+            } else {
+                format!(
+                    "{} of {} submitted jobs never completed (e.g. {}); is the drain long enough for the machines' capacity?",
+                    self.jobs.submitted - self.jobs.completed,
+                    self.jobs.submitted,
+                    self.jobs.unfinished_examples.join(", ")
+                )
+            },
         });
 
         if expect.correlation == CorrelationExpectation::Complete {

@@ -81,7 +81,13 @@ fn key_at(source: &str, span: Range<usize>) -> Option<String> {
         return Some(line.trim_matches(|c| c == '[' || c == ']').trim().to_string());
     }
     let (key, _) = line.split_once('=')?;
-    Some(key.trim().trim_matches('"').to_string())
+    let key = key.trim().trim_matches('"');
+    // Qualify the key by the table it sits in: `agent.retry_limit`, not `retry_limit`.
+    let table = source[..line_start].lines().rev().map(str::trim).find(|line| line.starts_with('['));
+    Some(match table {
+        Some(header) => format!("{}.{key}", header.trim_matches(|c| c == '[' || c == ']').trim()),
+        None => key.to_string(),
+    })
 }
 
 /// The first line on which `key`'s last segment is assigned or opened as a table.
