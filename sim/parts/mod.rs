@@ -14,6 +14,7 @@ pub mod log_chunk;
 pub mod pipe;
 pub mod app;
 pub mod redis;
+pub mod redis_client;
 pub mod shipper;
 
 use crate::ledger::{Custodian, Ledger, Part};

@@ -164,7 +164,7 @@ async fn output(shared: Arc<Shared>) {
     let config = Arc::clone(&shared.config);
     let host = shared.ctx.host.clone();
     let mut rng = host.rng("aggregator/retry");
-    let mut connection: Option<redis::aio::MultiplexedConnection> = None;
+    let mut connection: Option<crate::parts::redis_client::RedisConn> = None;
     loop {
         let next = shared.lock().next_write(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
         let (seq, key, value, records, retry) = match next {

@@ -2,18 +2,15 @@
 //! stream, one `RPUSH <key> <LogChunk>` per flushed chunk.
 //!
 //! [`push_chunk`] is generic over `redis::aio::ConnectionLike`, so the command sequence is
-//! pinned against redis-test's `MockRedisConnection`; [`connect`] builds a
-//! `MultiplexedConnection` on a turmoil `TcpStream` (redis 1.x:
-//! `MultiplexedConnection::new_with_config(&RedisConnectionInfo, stream, config)` takes any
-//! `AsyncRead + AsyncWrite` and returns the connection and its driver future).
+//! pinned against redis-test's `MockRedisConnection`; [`connect`] uses the parts' one Redis
+//! client, [`RedisConn`].
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionLike, MultiplexedConnection};
-use redis::{AsyncConnectionConfig, RedisConnectionInfo, RedisError};
-use turmoil::net::TcpStream;
+use redis::RedisError;
+use redis::aio::ConnectionLike;
 
-use crate::parts::{hosts, ports};
+use crate::parts::redis_client::RedisConn;
 
 /// Why a write failed, as far as the drop cause is concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -82,32 +79,8 @@ pub async fn push_chunk<C: ConnectionLike + Send>(
 }
 
 /// Connects to `hosts::REDIS:ports::REDIS` and completes the client's handshake, all under
-/// `timeout`. The driver task is spawned on the current host.
-pub async fn connect(timeout: Duration) -> Result<MultiplexedConnection, WriteError> {
-    let connecting = async {
-        let stream = TcpStream::connect((hosts::REDIS, ports::REDIS))
-            .await
-            .map_err(|error| {
-                WriteError::Connection(format!(
-                    "connect {}:{}: {error}",
-                    hosts::REDIS,
-                    ports::REDIS
-                ))
-            })?;
-        let config = AsyncConnectionConfig::new()
-            .set_response_timeout(Some(timeout))
-            .set_connection_timeout(Some(timeout));
-        let (connection, driver) =
-            MultiplexedConnection::new_with_config(&RedisConnectionInfo::default(), stream, config)
-                .await
-                .map_err(|error| WriteError::from_redis(&error))?;
-        tokio::spawn(driver);
-        Ok(connection)
-    };
-    match tokio::time::timeout(timeout, connecting).await {
-        Ok(result) => result,
-        Err(_) => Err(WriteError::Connection(format!(
-            "connect/handshake took over {timeout:?}"
-        ))),
-    }
+/// `timeout`, through the parts' one Redis client ([`RedisConn`]: its driver task ends with
+/// the connection, so a reconnect leaves no task reading a dead socket).
+pub async fn connect(timeout: Duration) -> Result<RedisConn, WriteError> {
+    RedisConn::connect(timeout, timeout).await.map_err(|error| WriteError::from_redis(&error))
 }

@@ -8,7 +8,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use redis::RedisResult;
 
-use crate::parts::shipper::RedisConn;
+use crate::parts::redis_client::RedisConn;
 
 /// Longest wait between attempts.
 pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(5);

@@ -12,13 +12,12 @@
 
 pub mod batch;
 pub mod config;
-pub mod connect;
 pub mod drain;
 pub mod export;
 pub mod queue;
 
 pub use config::ShipperConfig;
-pub use connect::RedisConn;
+pub use crate::parts::redis_client::RedisConn;
 pub use drain::{Shipper, Verdict};
 pub use export::{ExportOutcome, Exporter, HttpExporter};
 

@@ -1,5 +1,6 @@
 //! A Redis connection over the simulated network: the real `redis` crate's
-//! `MultiplexedConnection` on a turmoil TcpStream. Shared by the shipper and the app.
+//! `MultiplexedConnection` on a turmoil TcpStream. The one way every part (aggregator,
+//! shipper, app) connects to Redis.
 //!
 //! Why a wrapper: the multiplexed connection comes with a driver future that must run as
 //! its own task; the wrapper aborts it when the connection is dropped, so a reconnect never
