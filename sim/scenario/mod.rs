@@ -75,6 +75,9 @@ pub struct Scenario {
     pub dash0: Dash0Config,
     #[serde(default)]
     pub expect: Expect,
+    /// Planted bugs (`crate::bugs`), all off unless switched on here; tests switch them on.
+    #[serde(default)]
+    pub bugs: crate::bugs::Bugs,
 }
 
 fn default_seed() -> u64 {
