@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use crate::record::{RecordId, SourceId};
 
 /// The pipeline's parts, as custodians.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Part {
     App,
     Agent,
