@@ -577,6 +577,42 @@ mod tests {
     }
 
     #[test]
+    fn a_silent_loss_names_the_last_custodian_that_released_it() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("s", Signal::Log);
+        ledger.emit(source, 30, 0);
+        let agent = custodian(Part::Agent, "m");
+        let aggregator = custodian(Part::Aggregator, "agg");
+        ledger.hold(&agent, &ids(source, 0..30), Durability::Durable);
+        ledger.release(&agent, &ids(source, 0..30));
+        ledger.hold(&aggregator, &ids(source, 0..20), Durability::Volatile);
+        ledger.release(&aggregator, &ids(source, 0..20));
+        ledger.deliver(&ids(source, 0..15), 0);
+        // 15..20 vanished after the aggregator, 20..30 after the agent.
+        let account = ledger.account();
+        let silent: Vec<(Option<Custodian>, u64)> =
+            account.silent_by_last_custodian.iter().map(|((_, last), tally)| (last.clone(), tally.count)).collect();
+        assert_eq!(silent, vec![(Some(agent.clone()), 10), (Some(aggregator.clone()), 5)]);
+        assert_eq!(account.outcomes[&(Signal::Log, Outcome::LostSilently)].count, 15);
+    }
+
+    #[test]
+    fn occupancy_tracks_the_peak_held_per_custodian() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("s", Signal::Log);
+        ledger.emit(source, 100, 0);
+        let aggregator = custodian(Part::Aggregator, "agg");
+        ledger.hold(&aggregator, &ids(source, 0..40), Durability::Volatile);
+        ledger.hold(&aggregator, &ids(source, 20..60), Durability::Durable); // 20 overlap
+        ledger.release(&aggregator, &ids(source, 0..50));
+        ledger.hold(&aggregator, &ids(source, 60..70), Durability::Volatile);
+        ledger.crash("agg"); // 60..70 volatile lost, 50..60 durable stay
+        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 55..60));
+        let occupancy = ledger.occupancy()[&aggregator];
+        assert_eq!(occupancy, Occupancy { held_count: 5, peak_count: 60 });
+    }
+
+    #[test]
     fn a_million_in_order_records_stay_a_few_ranges() {
         let ledger = Ledger::new();
         let source = ledger.register_source("big", Signal::Log);

@@ -103,7 +103,8 @@ fn expected_metrics(jobs: &JobCompletion) -> [(&'static str, u64); 3] {
     ]
 }
 
-/// Jobs seen submitted and completed, from the spans Dash0 stored.
+/// Jobs seen submitted and completed, from the spans and logs Dash0 stored (either tells:
+/// with the spans lost, the API's "Job created" / "Job completed" lines still do).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobCompletion {
     pub submitted: u64,
@@ -113,8 +114,9 @@ pub struct JobCompletion {
 }
 
 impl JobCompletion {
-    /// Counts `job.submitted` and `job.completed` spans per job (duplicates counted once).
-    fn of(spans: &[crate::record::Span]) -> JobCompletion {
+    /// Counts `job.submitted` and `job.completed` spans, and "Job created" and "Job
+    /// completed" log lines, per job (duplicates counted once).
+    fn of(spans: &[crate::record::Span], logs: &[LogRecord]) -> JobCompletion {
         let mut submitted = std::collections::BTreeSet::new();
         let mut completed = std::collections::BTreeSet::new();
         for span in spans {
@@ -126,6 +128,13 @@ impl JobCompletion {
                     completed.insert(span.job_id);
                 }
                 _ => {}
+            }
+        }
+        for log in logs {
+            if log.body.starts_with("Job created") {
+                submitted.insert(log.job_id);
+            } else if log.body.starts_with("Job completed") {
+                completed.insert(log.job_id);
             }
         }
         JobCompletion {
@@ -150,7 +159,7 @@ impl Verdict {
         let logs: Vec<LogRecord> = pipeline.dash0_store.logs().into_iter().map(|(log, _)| log).collect();
         let spans: Vec<_> = pipeline.dash0_store.spans().into_iter().map(|(span, _)| span).collect();
         let correlation = correlation::check(&logs, &spans, exempt_from_correlation);
-        let jobs = JobCompletion::of(&spans);
+        let jobs = JobCompletion::of(&spans, &logs);
         let log_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Log));
         let span_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Span));
         let delivered_logs = accounting.totals.get(&Signal::Log).map_or(0, |totals| totals.delivered);
