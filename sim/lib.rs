@@ -2,6 +2,7 @@
 //! pipeline Fluent Bit → Fluentd → Redis → Dash0 (logs) and OTel Collector → Dash0 (spans,
 //! metrics). See `../shared/DESIGN.md` for the architecture and the determinism rules.
 
+pub mod bugs;
 pub mod check;
 pub mod ledger;
 pub mod parts;

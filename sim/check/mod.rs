@@ -2,3 +2,5 @@
 //! each failure names what broke, where, and the seed to replay it.
 
 pub mod correlation;
+pub mod metrics;
+pub mod throughput;

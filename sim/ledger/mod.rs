@@ -21,7 +21,8 @@ use std::sync::{Arc, Mutex};
 use crate::record::{RecordId, SourceId};
 
 /// The pipeline's parts, as custodians.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Part {
     App,
     Agent,
@@ -114,6 +115,29 @@ type PerSource = BTreeMap<SourceId, RangeSet>;
 struct Holdings {
     volatile: PerSource,
     durable: PerSource,
+    /// Records held now (volatile + durable), and the most ever held at once.
+    held_count: u64,
+    peak_count: u64,
+    /// Everything this custodian ever released (handed on): a record neither delivered,
+    /// held nor dropped was lost silently after its last custodian released it (DESIGN.md
+    /// §4: "a lost record's cause is its last custodian's"). Ranges stay few: each source's
+    /// records pass a custodian mostly in order.
+    released: PerSource,
+}
+
+impl Holdings {
+    /// Removes `range` of `source` from both holdings; returns how many were held.
+    fn remove(&mut self, source: SourceId, range: Range<u64>) -> u64 {
+        let mut removed = 0;
+        for sets in [&mut self.volatile, &mut self.durable] {
+            if let Some(set) = sets.get_mut(&source) {
+                removed += set.remove(range.clone());
+            }
+        }
+        assert!(removed <= self.held_count, "a custodian cannot release more than it holds");
+        self.held_count -= removed;
+        removed
+    }
 }
 
 #[derive(Default)]
@@ -199,11 +223,11 @@ impl Ledger {
                 Durability::Volatile => (&mut holdings.volatile, &mut holdings.durable),
                 Durability::Durable => (&mut holdings.durable, &mut holdings.volatile),
             };
-            if let Some(set) = other.get_mut(&source) {
-                set.remove(range.clone());
-            }
-            add.entry(source).or_default().insert(range);
+            let moved = other.get_mut(&source).map_or(0, |set| set.remove(range.clone()));
+            let added = add.entry(source).or_default().insert(range);
+            holdings.held_count = holdings.held_count + added - moved;
         });
+        holdings.peak_count = holdings.peak_count.max(holdings.held_count);
     }
 
     /// `custodian` handed `ids` on (the next hop acknowledged them) or no longer holds them.
@@ -211,10 +235,8 @@ impl Ledger {
         let mut inner = self.lock();
         let Some(holdings) = inner.holdings.get_mut(custodian) else { return };
         for_each_run(ids, |source, range| {
-            for sets in [&mut holdings.volatile, &mut holdings.durable] {
-                if let Some(set) = sets.get_mut(&source) {
-                    set.remove(range.clone());
-                }
+            if holdings.remove(source, range.clone()) > 0 {
+                holdings.released.entry(source).or_default().insert(range);
             }
         });
     }
@@ -226,11 +248,7 @@ impl Ledger {
         let inner = &mut *guard;
         if let Some(holdings) = inner.holdings.get_mut(custodian) {
             for_each_run(ids, |source, range| {
-                for sets in [&mut holdings.volatile, &mut holdings.durable] {
-                    if let Some(set) = sets.get_mut(&source) {
-                        set.remove(range.clone());
-                    }
-                }
+                holdings.remove(source, range);
             });
         }
         let key = (cause, custodian.clone());
@@ -255,7 +273,12 @@ impl Ledger {
                 .holdings
                 .iter_mut()
                 .filter(|(custodian, _)| &*custodian.host == host)
-                .map(|(custodian, holdings)| (custodian.clone(), std::mem::take(&mut holdings.volatile)))
+                .map(|(custodian, holdings)| {
+                    let volatile = std::mem::take(&mut holdings.volatile);
+                    holdings.held_count -= volatile.values().map(RangeSet::len).sum::<u64>();
+                    (custodian, volatile)
+                })
+                .map(|(custodian, volatile)| (custodian.clone(), volatile))
                 .collect()
         };
         for (custodian, sets) in lost {
@@ -332,6 +355,25 @@ impl Ledger {
             }
             if !missing.is_empty() {
                 accounting.outcomes.entry((entry.signal, Outcome::LostSilently)).or_default().add(source, &missing);
+                // Name the last custodian: records flow forward in `Part` order, so the
+                // furthest part that released them held them last.
+                let mut by_part: Vec<(&Custodian, &Holdings)> = inner.holdings.iter().collect();
+                by_part.sort_by(|a, b| b.0.part.cmp(&a.0.part).then_with(|| a.0.cmp(b.0)));
+                for (custodian, holdings) in by_part {
+                    if missing.is_empty() {
+                        break;
+                    }
+                    if let Some(released) = holdings.released.get(&source) {
+                        let taken = missing.take_intersection(released);
+                        if !taken.is_empty() {
+                            let key = (entry.signal, Some(custodian.clone()));
+                            accounting.silent_by_last_custodian.entry(key).or_default().add(source, &taken);
+                        }
+                    }
+                }
+                if !missing.is_empty() {
+                    accounting.silent_by_last_custodian.entry((entry.signal, None)).or_default().add(source, &missing);
+                }
             }
         }
         for (id, &extra) in &inner.duplicates {
@@ -344,6 +386,17 @@ impl Ledger {
             }
         }
         accounting
+    }
+
+    /// Per custodian: the records it holds now and the most it ever held at once.
+    pub fn occupancy(&self) -> BTreeMap<Custodian, Occupancy> {
+        self.lock()
+            .holdings
+            .iter()
+            .map(|(custodian, holdings)| {
+                (custodian.clone(), Occupancy { held_count: holdings.held_count, peak_count: holdings.peak_count })
+            })
+            .collect()
     }
 
     /// The emit → Dash0 latency histogram (microseconds) of `signal`'s first deliveries.
@@ -399,6 +452,13 @@ impl fmt::Display for Outcome {
     }
 }
 
+/// How many records one custodian holds, now and at its peak.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Occupancy {
+    pub held_count: u64,
+    pub peak_count: u64,
+}
+
 /// How many records met one outcome, with a few examples.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Tally {
@@ -432,6 +492,9 @@ pub struct Totals {
 pub struct Accounting {
     pub totals: BTreeMap<Signal, Totals>,
     pub outcomes: BTreeMap<(Signal, Outcome), Tally>,
+    /// The silent losses of `outcomes` split by the last custodian that released them
+    /// (`None`: no part ever held them after the app emitted them).
+    pub silent_by_last_custodian: BTreeMap<(Signal, Option<Custodian>), Tally>,
 }
 
 impl Accounting {
@@ -511,6 +574,42 @@ mod tests {
                 ("lost: aggregator_overflow at aggregator@agg".to_string(), 3),
             ]
         );
+    }
+
+    #[test]
+    fn a_silent_loss_names_the_last_custodian_that_released_it() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("s", Signal::Log);
+        ledger.emit(source, 30, 0);
+        let agent = custodian(Part::Agent, "m");
+        let aggregator = custodian(Part::Aggregator, "agg");
+        ledger.hold(&agent, &ids(source, 0..30), Durability::Durable);
+        ledger.release(&agent, &ids(source, 0..30));
+        ledger.hold(&aggregator, &ids(source, 0..20), Durability::Volatile);
+        ledger.release(&aggregator, &ids(source, 0..20));
+        ledger.deliver(&ids(source, 0..15), 0);
+        // 15..20 vanished after the aggregator, 20..30 after the agent.
+        let account = ledger.account();
+        let silent: Vec<(Option<Custodian>, u64)> =
+            account.silent_by_last_custodian.iter().map(|((_, last), tally)| (last.clone(), tally.count)).collect();
+        assert_eq!(silent, vec![(Some(agent.clone()), 10), (Some(aggregator.clone()), 5)]);
+        assert_eq!(account.outcomes[&(Signal::Log, Outcome::LostSilently)].count, 15);
+    }
+
+    #[test]
+    fn occupancy_tracks_the_peak_held_per_custodian() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("s", Signal::Log);
+        ledger.emit(source, 100, 0);
+        let aggregator = custodian(Part::Aggregator, "agg");
+        ledger.hold(&aggregator, &ids(source, 0..40), Durability::Volatile);
+        ledger.hold(&aggregator, &ids(source, 20..60), Durability::Durable); // 20 overlap
+        ledger.release(&aggregator, &ids(source, 0..50));
+        ledger.hold(&aggregator, &ids(source, 60..70), Durability::Volatile);
+        ledger.crash("agg"); // 60..70 volatile lost, 50..60 durable stay
+        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 55..60));
+        let occupancy = ledger.occupancy()[&aggregator];
+        assert_eq!(occupancy, Occupancy { held_count: 5, peak_count: 60 });
     }
 
     #[test]

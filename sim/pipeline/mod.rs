@@ -45,6 +45,8 @@ where
 impl Pipeline {
     /// Builds every host of `scenario` with `seed`.
     pub fn build(scenario: Arc<Scenario>, seed: u64) -> Pipeline {
+        // Planted bugs reach the parts through their configs (see `crate::bugs`).
+        let scenario = if scenario.bugs.any() { Arc::new(crate::bugs::plant(&scenario)) } else { scenario };
         let mut world = WorldBuilder::new(seed)
             .tick(scenario.tick)
             .duration(scenario.duration + scenario.drain)

@@ -5,13 +5,16 @@
 //! Why text first: the verdict is what an engineer reads in CI output when a scenario fails;
 //! it must say what broke, where, and how to replay it without opening another file.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::check::correlation::{self, CorrelationReport};
-use crate::ledger::{Accounting, Outcome, Signal};
+use crate::check::metrics::{self as metric_check, MetricTotal};
+use crate::check::throughput::{self, Throughput};
+use crate::ledger::{Accounting, Custodian, Occupancy, Outcome, Part, Signal};
 use crate::record::LogRecord;
-use crate::scenario::{CorrelationExpectation, Scenario};
+use crate::scenario::{CorrelationExpectation, MetricsExpectation, Scenario};
 use crate::units::format_duration;
 use crate::world::RunOutcome;
 
@@ -67,11 +70,41 @@ pub struct Verdict {
     pub span_latency: Latency,
     /// Logs stored by Dash0 per second of load (duration, not drain).
     pub log_throughput_per_second: f64,
+    /// Logs stored by Dash0 per 10 s window of true time.
+    pub log_throughput: Throughput,
+    /// Records each custodian holds at the end, and held at its peak.
+    pub occupancy: BTreeMap<Custodian, Occupancy>,
+    /// Dash0's metric totals (cumulative by last value, delta by sum).
+    pub metric_totals: BTreeMap<String, MetricTotal>,
     pub jobs: JobCompletion,
     pub checks: Vec<Check>,
 }
 
-/// Jobs seen submitted and completed, from the spans Dash0 stored.
+/// Where records go after `part` hands them on, for naming the part that lost records a
+/// custodian released (a silent loss happens at the next hop or in between).
+fn next_hop(part: Part) -> &'static str {
+    match part {
+        Part::App => "agent, collector or aggregator",
+        Part::Agent => "aggregator",
+        Part::Collector => "dash0",
+        Part::Aggregator => "redis",
+        Part::Redis => "shipper",
+        Part::Shipper => "dash0",
+        Part::Dash0 => "none (dash0 is the end)",
+    }
+}
+
+/// The metric names the app emits and the true count each must total.
+fn expected_metrics(jobs: &JobCompletion) -> [(&'static str, u64); 3] {
+    [
+        ("jobs_submitted_total", jobs.submitted),
+        ("jobs_completed_total", jobs.completed),
+        ("job_duration_seconds.count", jobs.completed),
+    ]
+}
+
+/// Jobs seen submitted and completed, from the spans and logs Dash0 stored (either tells:
+/// with the spans lost, the API's "Job created" / "Job completed" lines still do).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobCompletion {
     pub submitted: u64,
@@ -81,8 +114,9 @@ pub struct JobCompletion {
 }
 
 impl JobCompletion {
-    /// Counts `job.submitted` and `job.completed` spans per job (duplicates counted once).
-    fn of(spans: &[crate::record::Span]) -> JobCompletion {
+    /// Counts `job.submitted` and `job.completed` spans, and "Job created" and "Job
+    /// completed" log lines, per job (duplicates counted once).
+    fn of(spans: &[crate::record::Span], logs: &[LogRecord]) -> JobCompletion {
         let mut submitted = std::collections::BTreeSet::new();
         let mut completed = std::collections::BTreeSet::new();
         for span in spans {
@@ -94,6 +128,13 @@ impl JobCompletion {
                     completed.insert(span.job_id);
                 }
                 _ => {}
+            }
+        }
+        for log in logs {
+            if log.body.starts_with("Job created") {
+                submitted.insert(log.job_id);
+            } else if log.body.starts_with("Job completed") {
+                completed.insert(log.job_id);
             }
         }
         JobCompletion {
@@ -118,11 +159,24 @@ impl Verdict {
         let logs: Vec<LogRecord> = pipeline.dash0_store.logs().into_iter().map(|(log, _)| log).collect();
         let spans: Vec<_> = pipeline.dash0_store.spans().into_iter().map(|(span, _)| span).collect();
         let correlation = correlation::check(&logs, &spans, exempt_from_correlation);
-        let jobs = JobCompletion::of(&spans);
+        let jobs = JobCompletion::of(&spans, &logs);
         let log_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Log));
         let span_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Span));
         let delivered_logs = accounting.totals.get(&Signal::Log).map_or(0, |totals| totals.delivered);
         let log_throughput_per_second = delivered_logs as f64 / scenario.duration.as_secs_f64().max(1e-9);
+        let log_throughput = pipeline.dash0_store.with_logs(|batches| {
+            Throughput::of(
+                batches.iter().map(|batch| (batch.ingest_true_nanos, batch.records.len() as u64)),
+                scenario.duration,
+                throughput::WINDOW,
+            )
+        });
+        let metric_totals = pipeline.dash0_store.with_metric_points(|batches| {
+            metric_check::totals(
+                batches.iter().flat_map(|batch| batch.records.iter().map(move |point| (&batch.resource, point))),
+            )
+        });
+        let occupancy = pipeline.ledger.occupancy();
         let mut verdict = Verdict {
             scenario: scenario.name.clone(),
             scenario_path: None,
@@ -133,6 +187,9 @@ impl Verdict {
             log_latency,
             span_latency,
             log_throughput_per_second,
+            log_throughput,
+            occupancy,
+            metric_totals,
             jobs,
             checks: Vec::new(),
         };
@@ -155,23 +212,45 @@ impl Verdict {
         let expect = &scenario.expect;
         let mut checks = Vec::new();
 
-        // Delivery: every record delivered, or lost with an accepted cause.
+        // Delivery: every record delivered, or lost with an accepted cause. Records still held
+        // at the end are the liveness check's.
         let mut unaccepted = 0u64;
         let mut problems = String::new();
         for ((signal, outcome), tally) in &self.accounting.outcomes {
             let accepted = match outcome {
                 Outcome::Lost { cause, .. } => expect.allow_loss.iter().any(|allowed| allowed == cause),
-                Outcome::InFlight(_) | Outcome::LostSilently => false,
+                Outcome::InFlight(_) => continue,
+                Outcome::LostSilently => false,
             };
-            if !accepted {
-                unaccepted += tally.count;
-                let examples: Vec<String> = tally.examples.iter().map(ToString::to_string).collect();
-                let _ = writeln!(
-                    problems,
-                    "    {} {signal:?} records {outcome}; e.g. ids {}",
-                    tally.count,
-                    examples.join(", ")
-                );
+            if accepted {
+                continue;
+            }
+            unaccepted += tally.count;
+            if *outcome == Outcome::LostSilently {
+                // Name the part: the last custodian that released them, and its next hop.
+                for ((silent_signal, last), tally) in &self.accounting.silent_by_last_custodian {
+                    if silent_signal != signal {
+                        continue;
+                    }
+                    let _ = match last {
+                        Some(custodian) => writeln!(
+                            problems,
+                            "    {} {signal:?} records lost silently (no part recorded a cause): last custodian \
+                             {custodian} handed them on, next hop {} never held them; e.g. ids {}",
+                            tally.count,
+                            next_hop(custodian.part),
+                            examples(&tally.examples)
+                        ),
+                        None => writeln!(
+                            problems,
+                            "    {} {signal:?} records lost silently: no part ever held them; e.g. ids {}",
+                            tally.count,
+                            examples(&tally.examples)
+                        ),
+                    };
+                }
+            } else {
+                let _ = writeln!(problems, "    {} {signal:?} records {outcome}; e.g. ids {}", tally.count, examples(&tally.examples));
             }
         }
         let silent = self.accounting.outcomes.keys().any(|(_, outcome)| *outcome == Outcome::LostSilently);
@@ -187,6 +266,29 @@ impl Verdict {
                     expect.allow_loss,
                     if silent { "; a silent loss always fails" } else { "" },
                     problems.trim_end()
+                )
+            },
+        });
+
+        // Liveness: after the drain (faults healed) nothing is left in flight.
+        let mut in_flight = 0u64;
+        let mut holders = String::new();
+        for ((signal, outcome), tally) in &self.accounting.outcomes {
+            if let Outcome::InFlight(custodian) = outcome {
+                in_flight += tally.count;
+                let _ = write!(holders, "\n    {} {signal:?} records held by {custodian}; e.g. ids {}", tally.count, examples(&tally.examples));
+            }
+        }
+        checks.push(Check {
+            name: "liveness",
+            passed: in_flight == 0,
+            detail: if in_flight == 0 {
+                format!("nothing in flight after the {} drain", format_duration(scenario.drain))
+            } else {
+                format!(
+                    "{in_flight} records still in flight after the {} drain (faults healed); is the drain long \
+                     enough, or is a part stuck?{holders}",
+                    format_duration(scenario.drain)
                 )
             },
         });
@@ -248,6 +350,74 @@ impl Verdict {
                 });
             }
         }
+
+        if let Some(budget) = expect.min_throughput {
+            match self.log_throughput.min_window() {
+                Some((index, per_second)) => checks.push(Check {
+                    name: "throughput",
+                    passed: per_second >= budget.per_second,
+                    detail: format!(
+                        "slowest 10s window of load {} stored {per_second:.1} logs/s at dash0 vs budget {budget}",
+                        self.log_throughput.describe_window(index)
+                    ),
+                }),
+                None => checks.push(Check {
+                    name: "throughput",
+                    passed: false,
+                    detail: format!(
+                        "no 10s window of load to judge against {budget}: dash0 stored {} logs during the {} of load",
+                        self.log_throughput.counts.iter().take(self.log_throughput.judged_until).sum::<u64>(),
+                        format_duration(scenario.duration)
+                    ),
+                }),
+            }
+        }
+
+        if !expect.max_occupancy.is_empty() {
+            let mut over = String::new();
+            let mut peaks = String::new();
+            for (part, &limit) in &expect.max_occupancy {
+                let peak = self
+                    .occupancy
+                    .iter()
+                    .filter(|(custodian, _)| custodian.part == *part)
+                    .max_by_key(|(custodian, occupancy)| (occupancy.peak_count, std::cmp::Reverse((*custodian).clone())));
+                let Some((custodian, occupancy)) = peak else { continue };
+                let _ = write!(peaks, " {custodian} {}/{limit}", occupancy.peak_count);
+                for (custodian, occupancy) in self.occupancy.iter().filter(|(c, o)| c.part == *part && o.peak_count > limit) {
+                    let _ = write!(over, "\n    {custodian} held {} records at its peak, limit {limit}", occupancy.peak_count);
+                }
+            }
+            checks.push(Check {
+                name: "occupancy",
+                passed: over.is_empty(),
+                detail: if over.is_empty() {
+                    format!("peak records held per part within max_occupancy:{peaks}")
+                } else {
+                    format!("a hop buffered more than max_occupancy allows:{over}")
+                },
+            });
+        }
+
+        if expect.metrics == MetricsExpectation::Agree {
+            let disagreements = metric_check::check(&self.metric_totals, &expected_metrics(&self.jobs));
+            checks.push(Check {
+                name: "metrics",
+                passed: disagreements.is_empty(),
+                detail: if disagreements.is_empty() {
+                    format!(
+                        "dash0's totals agree with the jobs that ran: {} submitted, {} completed",
+                        self.jobs.submitted, self.jobs.completed
+                    )
+                } else {
+                    let lines: Vec<String> = disagreements.iter().map(|d| format!("\n    {d}")).collect();
+                    format!(
+                        "dash0's metric totals disagree with the jobs that ran (cumulative by last value, delta by sum):{}",
+                        lines.concat()
+                    )
+                },
+            });
+        }
         checks
     }
 
@@ -288,6 +458,22 @@ impl Verdict {
             );
         }
         let _ = writeln!(out, "log throughput {:.1}/s", self.log_throughput_per_second);
+        if let Some((index, per_second)) = self.log_throughput.min_window() {
+            let _ = writeln!(
+                out,
+                "log throughput per 10s window: min {per_second:.1}/s in {}",
+                self.log_throughput.describe_window(index)
+            );
+        }
+        let mut peaks: BTreeMap<Part, (u64, &Custodian)> = BTreeMap::new();
+        for (custodian, occupancy) in &self.occupancy {
+            let peak = peaks.entry(custodian.part).or_insert((occupancy.peak_count, custodian));
+            if occupancy.peak_count > peak.0 {
+                *peak = (occupancy.peak_count, custodian);
+            }
+        }
+        let peaks: Vec<String> = peaks.values().map(|(count, custodian)| format!("{custodian} {count}")).collect();
+        let _ = writeln!(out, "peak records held per part: {}", peaks.join(", "));
         for check in &self.checks {
             let _ = writeln!(out, "{} {:<12} {}", if check.passed { "ok  " } else { "FAIL" }, check.name, check.detail);
         }
@@ -300,4 +486,9 @@ impl Verdict {
 
 fn millis(micros: u64) -> String {
     format!("{:.1}ms", micros as f64 / 1_000.0)
+}
+
+/// Example ids as text.
+fn examples(ids: &[crate::record::RecordId]) -> String {
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
 }

@@ -75,6 +75,9 @@ pub struct Scenario {
     pub dash0: Dash0Config,
     #[serde(default)]
     pub expect: Expect,
+    /// Planted bugs (`crate::bugs`), all off unless switched on here; tests switch them on.
+    #[serde(default)]
+    pub bugs: crate::bugs::Bugs,
 }
 
 fn default_seed() -> u64 {
@@ -132,6 +135,23 @@ pub struct Expect {
     pub latency_p99: Option<Duration>,
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
     pub latency_max: Option<Duration>,
+    /// Least logs stored by Dash0 per second in every 10 s window of the load phase (after
+    /// the first window with a delivery), e.g. `"500/s"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_throughput: Option<crate::check::throughput::Rate>,
+    /// Most records one custodian of a part may hold at once, by part name
+    /// (`{ aggregator = 5000 }`): a bound on buffering per hop.
+    pub max_occupancy: std::collections::BTreeMap<crate::ledger::Part, u64>,
+    /// `agree`: Dash0's metric totals must agree with the jobs that ran; `skip`: not checked.
+    pub metrics: MetricsExpectation,
+}
+
+/// Whether metric totals are checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsExpectation {
+    Agree,
+    Skip,
 }
 
 impl Default for Expect {
@@ -143,6 +163,9 @@ impl Default for Expect {
             correlation: CorrelationExpectation::Complete,
             latency_p99: None,
             latency_max: None,
+            min_throughput: None,
+            max_occupancy: Default::default(),
+            metrics: MetricsExpectation::Agree,
         }
     }
 }

@@ -161,6 +161,10 @@ pub struct AgentConfig {
     /// `net.connect_timeout`: default 10 s.
     #[serde(with = "crate::units::duration_text")]
     pub connect_timeout: Duration,
+    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// a key of this section.
+    #[serde(skip)]
+    pub bugs: crate::bugs::Bugs,
 }
 
 impl Default for AgentConfig {
@@ -182,6 +186,7 @@ impl Default for AgentConfig {
             require_ack: false,
             io_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            bugs: crate::bugs::Bugs::default(),
         }
     }
 }

@@ -396,7 +396,8 @@ impl Store {
         let chunk = &mut self.sealed[index];
         chunk.in_flight = false;
         chunk.failures += 1;
-        if self.config.retry_limit.allows_retry(chunk.failures) {
+        // Planted bug `agent_no_retry` (`crate::bugs`): give up at the first failure.
+        if self.config.retry_limit.allows_retry(chunk.failures) && !self.config.bugs.agent_no_retry {
             let wait = super::backoff::retry_wait(
                 self.config.scheduler_base_secs,
                 self.config.scheduler_cap_secs,

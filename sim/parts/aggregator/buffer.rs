@@ -88,6 +88,8 @@ pub struct Buffer {
     queue: VecDeque<QueuedChunk>,
     bytes: u64,
     next_seq: u64,
+    /// Planted bug `silent_record_loss` has struck (it strikes once).
+    silent_loss_struck: bool,
 }
 
 impl Buffer {
@@ -107,6 +109,7 @@ impl Buffer {
             queue: VecDeque::new(),
             bytes: 0,
             next_seq: 0,
+            silent_loss_struck: false,
         }
     }
 
@@ -220,11 +223,18 @@ impl Buffer {
             return NextWrite::WaitUntil(retry.next);
         }
         chunk.in_flight = true;
+        let mut records = chunk.records.clone();
+        if self.config.bugs.silent_record_loss && !self.silent_loss_struck && records.len() >= 2 {
+            // Planted bug (`crate::bugs`): the first record never reaches Redis, yet the
+            // whole chunk is released once written. No cause is recorded.
+            self.silent_loss_struck = true;
+            records.remove(0);
+        }
         let value = LogChunk {
             tag: chunk.tag.clone(),
             environment: self.config.environment.clone(),
             region: self.config.region.clone(),
-            records: chunk.records.clone(),
+            records,
         }
         .encode();
         NextWrite::Write {

@@ -160,6 +160,13 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                         );
                     }
                     let count = records.len();
+                    if config.bugs.aggregator_ack_before_buffer {
+                        // Planted bug (`crate::bugs`): ack first, buffer after.
+                        if !ack_before_buffer(&shared, &mut stream, &mut out, &peer, &frame, records, bytes).await {
+                            return;
+                        }
+                        continue;
+                    }
                     if let Err(overflow) = shared.buffer_records(&frame.tag, records, bytes).await {
                         host.record(
                             "aggregator.overflow_refused",
@@ -178,4 +185,40 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
             }
         }
     }
+}
+
+/// Planted bug `aggregator_ack_before_buffer`: the ack goes out as soon as the frame is
+/// decoded. The ack claims custody (the agent releases on it), so the ledger sees the
+/// aggregator take the records then; when the buffer refuses them, they are gone with no
+/// cause: the aggregator was their last custodian. Returns whether the connection lives on.
+async fn ack_before_buffer(
+    shared: &Shared,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    peer: &str,
+    frame: &crate::proto::forward::EventFrame,
+    records: Vec<LogRecord>,
+    bytes: u64,
+) -> bool {
+    let ids: Vec<crate::record::RecordId> = records.iter().map(|record| record.id).collect();
+    let custodian = shared.ctx.custodian(crate::ledger::Part::Aggregator);
+    shared.ctx.ledger.hold(&custodian, &ids, crate::ledger::Durability::Volatile);
+    if let Some(chunk) = frame.ack_chunk() {
+        out.clear();
+        encode_ack(out, chunk);
+        if stream.write_all(out).await.is_err() {
+            // Not acknowledged after all: the agent keeps them and retries.
+            shared.ctx.ledger.release(&custodian, &ids);
+            return false;
+        }
+    }
+    if let Err(overflow) = shared.buffer_records(&frame.tag, records, bytes).await {
+        // Acknowledged, refused, forgotten: custody ends with no one holding them.
+        shared.ctx.ledger.release(&custodian, &ids);
+        shared.ctx.host.record(
+            "aggregator.overflow_after_ack",
+            format!("{peer} tag {} records {}: {overflow}", frame.tag, ids.len()),
+        );
+    }
+    true
 }

@@ -128,6 +128,10 @@ pub struct AppConfig {
     /// Attempts of one Redis step (with reconnects and backoff) before the app gives up on
     /// it: 10.
     pub redis_attempts_max: u32,
+    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// a key of this section.
+    #[serde(skip)]
+    pub bugs: crate::bugs::Bugs,
 }
 
 impl Default for AppConfig {
@@ -143,6 +147,7 @@ impl Default for AppConfig {
             blmove_timeout: Duration::from_secs(1),
             redis_timeout: Duration::from_secs(5),
             redis_attempts_max: 10,
+            bugs: crate::bugs::Bugs::default(),
         }
     }
 }

@@ -192,15 +192,23 @@ impl Worker {
         }
         let machine_type = self.machine_id.machine_type();
         let started_true = true_elapsed_now();
+        // Planted bug `api_new_trace_at_redis_hop` (`crate::bugs`): the job's trace is not
+        // continued across Redis; the worker opens a fresh trace with no parent.
+        let new_trace = self.config.bugs.api_new_trace_at_redis_hop;
+        let (trace_id, parent_id) = if new_trace {
+            (crate::record::TraceId::random(&mut self.rng), None)
+        } else {
+            (traceparent.trace_id, Some(traceparent.parent_id))
+        };
         let base = LogScope {
-            trace_id: traceparent.trace_id,
+            trace_id,
             span_id: SpanId::random(&mut self.rng),
             job_id,
             machine_id: Some(self.machine_id.clone()),
             worker_id: Some(self.worker_id.clone()),
         };
         let executing =
-            self.emitter.open("job.executing", SpanKind::Consumer, base.span_id, Some(traceparent.parent_id), &base);
+            self.emitter.open("job.executing", SpanKind::Consumer, base.span_id, parent_id, &base);
         let (service_name, service_kind) = service_span(machine_type);
         let service = self.emitter.open(
             service_name,

@@ -69,6 +69,10 @@ pub struct CollectorConfig {
     pub endpoint_host: String,
     /// Dash0's OTLP/gRPC port.
     pub endpoint_port: u16,
+    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// a key of this section.
+    #[serde(skip)]
+    pub bugs: crate::bugs::Bugs,
 }
 
 impl Default for CollectorConfig {
@@ -93,6 +97,7 @@ impl Default for CollectorConfig {
             dataset: "default".to_string(),
             endpoint_host: hosts::DASH0.to_string(),
             endpoint_port: ports::DASH0_GRPC,
+            bugs: crate::bugs::Bugs::default(),
         }
     }
 }

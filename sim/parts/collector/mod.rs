@@ -90,11 +90,20 @@ pub async fn run(
         ledger.hold(&collector, &ids, Durability::Volatile);
     };
     let span_resource = resource.clone();
-    let seal_spans = move |batch_seq: u64, batch: Vec<Span>| QueuedBatch {
-        batch_seq,
-        ids: batch.iter().map(|span| span.id).collect(),
-        items_count: batch.len(),
-        payload: Payload::Traces(encode_spans(&span_resource, &batch)),
+    let drop_traceparent = config.bugs.collector_drop_traceparent;
+    let seal_spans = move |batch_seq: u64, mut batch: Vec<Span>| {
+        if drop_traceparent {
+            // Planted bug (`crate::bugs`): the parent link is lost on export.
+            for span in &mut batch {
+                span.parent_span_id = None;
+            }
+        }
+        QueuedBatch {
+            batch_seq,
+            ids: batch.iter().map(|span| span.id).collect(),
+            items_count: batch.len(),
+            payload: Payload::Traces(encode_spans(&span_resource, &batch)),
+        }
     };
     let seal_metrics = move |batch_seq: u64, batch: Vec<MetricPoint>| QueuedBatch {
         batch_seq,

@@ -34,6 +34,10 @@ pub struct Dash0Config {
     /// Open OTLP/HTTP connections served at once; further connections are closed at once
     /// (bounded like every resource in obsim; far above what the simulated fleet opens).
     pub http_connections_limit: usize,
+    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// a key of this section.
+    #[serde(skip)]
+    pub bugs: crate::bugs::Bugs,
 }
 
 impl Default for Dash0Config {
@@ -45,6 +49,7 @@ impl Default for Dash0Config {
             timestamp_future_limit: Duration::from_secs(72 * 3600),
             request_bytes_limit: 20 * 1024 * 1024,
             http_connections_limit: 4096,
+            bugs: crate::bugs::Bugs::default(),
         }
     }
 }

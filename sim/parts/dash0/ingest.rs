@@ -207,6 +207,8 @@ pub struct Ingest {
     control: Dash0Control,
     store: Dash0Store,
     state: Mutex<JudgeState>,
+    /// Planted bug `dash0_drop_one_batch` has struck (it strikes once per incarnation).
+    dropped_one_batch: std::sync::atomic::AtomicBool,
 }
 
 /// Nanoseconds of a duration, saturating.
@@ -221,6 +223,7 @@ impl Ingest {
             ledger: ctx.ledger.clone(),
             custodian: ctx.custodian(Part::Dash0),
             state: Mutex::new(JudgeState { rng: ctx.host.rng("dash0/errors"), bucket: None }),
+            dropped_one_batch: std::sync::atomic::AtomicBool::new(false),
             config,
             control,
             store,
@@ -338,6 +341,13 @@ impl Ingest {
     /// Decodes, applies the timestamp window, stores and delivers.
     fn store_request(&self, transport: Transport, dataset: Arc<str>, request: ExportRequest) -> Accepted {
         match request {
+            ExportRequest::Logs(_)
+                if self.config.bugs.dash0_drop_one_batch
+                    && !self.dropped_one_batch.swap(true, std::sync::atomic::Ordering::Relaxed) =>
+            {
+                // Planted bug (`crate::bugs`): answered 200, stored nothing, told no one.
+                Accepted { rejected: 0, error_message: String::new() }
+            }
             ExportRequest::Logs(r) => {
                 let (batches, accepted) =
                     self.admit(transport, &dataset, Signal::Logs, otlp::decode_logs_partial(r), "log records");

@@ -56,6 +56,10 @@ pub struct ShipperConfig {
     pub token: String,
     /// The Dash0 dataset (`Dash0-Dataset` header): `default`, Dash0's default dataset.
     pub dataset: String,
+    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// a key of this section.
+    #[serde(skip)]
+    pub bugs: crate::bugs::Bugs,
 }
 
 impl Default for ShipperConfig {
@@ -75,6 +79,7 @@ impl Default for ShipperConfig {
             redis_timeout: Duration::from_secs(5),
             token: "obsim-token".to_string(),
             dataset: "default".to_string(),
+            bugs: crate::bugs::Bugs::default(),
         }
     }
 }

@@ -291,6 +291,12 @@ impl<E: Exporter> Shipper<E> {
                 Ok(None) => continue,
                 Err(error) => return error,
             };
+            if self.config.bugs.shipper_delete_before_2xx {
+                // Planted bug (`crate::bugs`): LREM before Dash0 has answered.
+                if let Err(error) = queue::ack(conn, &self.keys, &batch.values).await {
+                    return error;
+                }
+            }
             let verdict = self.export(&batch).await;
             if let Err(error) = self.settle(conn, &batch, &verdict).await {
                 *unsettled = Some((batch, verdict));

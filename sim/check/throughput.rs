@@ -1,0 +1,131 @@
+//! Throughput: logs Dash0 stored per window of true time, from the store's ingest times.
+//!
+//! Why windows and not an average: a pipeline that stalls for a minute and then catches up
+//! has a fine average and an outage in the middle. The smallest window during load is what
+//! a budget like `min_throughput = "500/s"` is held against.
+
+use std::time::Duration;
+
+/// The window throughput is counted in (DESIGN.md §4: "throughput per window").
+pub const WINDOW: Duration = Duration::from_secs(10);
+
+/// Records stored per window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Throughput {
+    pub window: Duration,
+    /// Records stored in window k = [k·window, (k+1)·window) of true time.
+    pub counts: Vec<u64>,
+    /// The window where load is judged from: the one after the first stored record's
+    /// (the pipeline's first seconds are its fill time, not its throughput).
+    pub judged_from: usize,
+    /// Windows judged: those that end within the load phase.
+    pub judged_until: usize,
+}
+
+impl Throughput {
+    /// Counts `(ingest true nanos, records)` batches into windows over `load` (the scenario's
+    /// duration); batches after it are counted too, for the report.
+    pub fn of(batches: impl IntoIterator<Item = (u64, u64)>, load: Duration, window: Duration) -> Throughput {
+        assert!(!window.is_zero(), "a throughput window is longer than 0");
+        let window_nanos = window.as_nanos() as u64;
+        let mut counts: Vec<u64> = Vec::new();
+        let mut first: Option<usize> = None;
+        for (nanos, records) in batches {
+            if records == 0 {
+                continue;
+            }
+            let index = (nanos / window_nanos) as usize;
+            if counts.len() <= index {
+                counts.resize(index + 1, 0);
+            }
+            counts[index] += records;
+            first = Some(first.map_or(index, |first| first.min(index)));
+        }
+        let judged_until = (load.as_nanos() / window.as_nanos()) as usize;
+        if counts.len() < judged_until {
+            counts.resize(judged_until, 0);
+        }
+        let judged_from = first.map_or(0, |first| first + 1);
+        Throughput { window, counts, judged_from, judged_until }
+    }
+
+    /// The slowest judged window: (index, records per second), if any window is judged.
+    pub fn min_window(&self) -> Option<(usize, f64)> {
+        (self.judged_from..self.judged_until)
+            .map(|index| (index, self.counts[index] as f64 / self.window.as_secs_f64()))
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)))
+    }
+
+    /// The window `index` as text: `[1m30s, 1m40s)`.
+    pub fn describe_window(&self, index: usize) -> String {
+        let start = self.window * index as u32;
+        format!(
+            "[{}, {})",
+            crate::units::format_duration(start),
+            crate::units::format_duration(start + self.window)
+        )
+    }
+}
+
+/// A rate budget as scenarios write it: `"500/s"` (records per second).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Rate {
+    pub per_second: f64,
+}
+
+impl std::str::FromStr for Rate {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Rate, String> {
+        let Some(number) = text.trim().strip_suffix("/s") else {
+            return Err(format!("invalid rate {text:?}: write records per second as \"500/s\""));
+        };
+        match number.trim().parse::<f64>() {
+            Ok(per_second) if per_second.is_finite() && per_second >= 0.0 => Ok(Rate { per_second }),
+            _ => Err(format!("invalid rate {text:?}: {number:?} is not a number ≥ 0")),
+        }
+    }
+}
+
+impl std::fmt::Display for Rate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/s", self.per_second)
+    }
+}
+
+impl serde::Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rate, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse_and_refuse_other_units() {
+        assert_eq!("500/s".parse::<Rate>().unwrap().per_second, 500.0);
+        assert_eq!(" 2.5 /s".parse::<Rate>().unwrap().per_second, 2.5);
+        assert!("500/m".parse::<Rate>().unwrap_err().contains("\"500/s\""));
+        assert!("-1/s".parse::<Rate>().is_err());
+    }
+
+    #[test]
+    fn the_first_window_is_fill_time_and_the_slowest_judged_window_is_found() {
+        let second = 1_000_000_000u64;
+        let batches = [(3 * second, 5), (12 * second, 100), (25 * second, 40), (35 * second, 100), (61 * second, 7)];
+        let throughput = Throughput::of(batches, Duration::from_secs(50), WINDOW);
+        assert_eq!(throughput.counts, vec![5, 100, 40, 100, 0, 0, 7]);
+        assert_eq!((throughput.judged_from, throughput.judged_until), (1, 5));
+        assert_eq!(throughput.min_window(), Some((4, 0.0)));
+        assert_eq!(throughput.describe_window(4), "[40s, 50s)");
+    }
+}
