@@ -58,7 +58,7 @@ fn assert_only_failure(verdict: &Verdict, name: &str, needles: &[&str]) {
 fn the_baseline_passes_every_budget_liveness_and_metrics_check() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml");
     let mut scenario = Scenario::load(&path).unwrap();
-    scenario.expect.min_throughput = Some(Rate { per_second: 10.0 });
+    scenario.expect.min_throughput = Some(Rate { per_second: 5.0 });
     scenario.expect.max_occupancy = BTreeMap::from([(Part::Aggregator, 10_000), (Part::Shipper, 10_000), (Part::Agent, 1_000)]);
     let seed = scenario.seed;
     let verdict = Pipeline::run_and_judge(Arc::new(scenario), seed).unwrap();
@@ -68,7 +68,7 @@ fn the_baseline_passes_every_budget_liveness_and_metrics_check() {
         assert!(check(&verdict, name).passed, "{name}: {report}");
     }
     let (_, slowest) = verdict.log_throughput.min_window().unwrap();
-    assert!(slowest >= 10.0, "{report}");
+    assert!(slowest >= 5.0, "{report}");
     assert!(verdict.metric_totals["jobs_submitted_total"].total > 100.0, "{report}");
     let aggregator_peak = verdict.occupancy.iter().find(|(c, _)| c.part == Part::Aggregator).unwrap().1.peak_count;
     assert!(aggregator_peak > 0 && aggregator_peak < 10_000, "{report}");
