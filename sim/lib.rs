@@ -4,6 +4,7 @@
 
 pub mod bugs;
 pub mod check;
+pub mod faults;
 pub mod ledger;
 pub mod parts;
 pub mod pipeline;

@@ -20,11 +20,17 @@ use bytes::BytesMut;
 use obsim::parts::redis::{Db, RedisConfig};
 use obsim::proto::resp::{Reply, encode_command, parse_reply};
 
+/// One real server at a time in this test binary: tests run on parallel threads, and a port
+/// freed by one test's probe or its dying server could otherwise be reached by another test's
+/// client (seen as a connection reset mid-script).
+static ONE_SERVER_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A running `redis-server`, killed and its directory removed on drop.
 struct RealRedis {
     child: Child,
     dir: PathBuf,
     port: u16,
+    _turn: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for RealRedis {
@@ -56,6 +62,7 @@ impl RealRedis {
     /// Starts a server; with `aof`, that file is placed in its directory as
     /// `appendonly.aof` and the server starts with `--appendonly yes` and loads it.
     fn start_with(test: &str, aof: Option<&[u8]>) -> RealRedis {
+        let turn = ONE_SERVER_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let binary = redis_server_binary();
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let dir = std::env::temp_dir().join(format!("obsim-redis-diff-{test}-{port}-{}", std::process::id()));
@@ -72,7 +79,7 @@ impl RealRedis {
             .stderr(Stdio::null())
             .spawn()
             .expect("redis-server starts");
-        let server = RealRedis { child, dir, port };
+        let server = RealRedis { child, dir, port, _turn: turn };
         for _ in 0..100 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
                 return server;

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::faults;
 use crate::ledger::Ledger;
 use crate::parts::app::{self, AppPipes, DevSpec, MachineSpec};
 use crate::parts::dash0::{self, Dash0Control, Dash0Store};
@@ -132,10 +133,17 @@ impl Pipeline {
         self.ledger.crash(host);
     }
 
-    /// Runs load and faults for the scenario's duration, then the drain phase.
+    /// Runs load and the fault schedule for the scenario's duration, heals every fault, then
+    /// runs the drain phase.
     pub fn run(&mut self) -> Result<RunOutcome, WorldError> {
-        let end = self.scenario.duration + self.scenario.drain;
-        self.world.run_for(end)
+        let scenario = Arc::clone(&self.scenario);
+        for action in faults::plan(&scenario.faults, scenario.duration) {
+            self.world.run_for(action.at)?;
+            faults::apply(self, &scenario.faults[action.fault_index], action.phase);
+        }
+        self.world.run_for(scenario.duration)?;
+        self.world.record("drain.start", format!("faults healed; draining for {}", crate::units::format_duration(scenario.drain)));
+        self.world.run_for(scenario.duration + scenario.drain)
     }
 
     /// Runs the scenario and judges it.

@@ -29,6 +29,27 @@ impl ScenarioError {
         }
     }
 
+    /// An error about `key` inside the `index`-th `[[table]]` (0-based), placed on that key's
+    /// line within the table, or on the table's header.
+    pub fn in_table(file: &Path, source: &str, table: &str, index: usize, key: &str, message: impl Into<String>) -> Self {
+        let header = format!("[[{table}]]");
+        let lines: Vec<&str> = source.lines().collect();
+        let start = lines.iter().enumerate().filter(|(_, line)| line.trim_start().starts_with(&header)).nth(index).map(|(n, _)| n);
+        let line = start.map(|start| {
+            lines[start + 1..]
+                .iter()
+                .take_while(|line| !line.trim_start().starts_with('['))
+                .position(|line| line.split_once('=').is_some_and(|(name, _)| name.trim() == key))
+                .map_or(start + 1, |offset| start + 2 + offset)
+        });
+        ScenarioError {
+            file: file.to_path_buf(),
+            line_column: line.map(|line| (line, 1)),
+            key: Some(format!("{table}[{index}].{key}")),
+            message: message.into(),
+        }
+    }
+
     /// An error from the TOML/serde layer, placed by its byte span.
     pub fn from_toml(file: &Path, source: &str, error: &toml::de::Error) -> Self {
         let span = error.span();

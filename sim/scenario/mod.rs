@@ -78,6 +78,10 @@ pub struct Scenario {
     /// Planted bugs (`crate::bugs`), all off unless switched on here; tests switch them on.
     #[serde(default)]
     pub bugs: crate::bugs::Bugs,
+    /// The fault schedule: `[[fault]]` tables (DESIGN.md §3); all end before `duration`,
+    /// except `crash`, which the drain heals.
+    #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<crate::faults::FaultSpec>,
 }
 
 fn default_seed() -> u64 {
@@ -240,6 +244,7 @@ impl Scenario {
         if self.topology.dev_hosts > DEV_HOSTS_LIMIT {
             return fail("dev_hosts", format!("{} dev hosts exceed the limit of {DEV_HOSTS_LIMIT}", self.topology.dev_hosts));
         }
+        self.validate_faults(path, source)?;
         if !(0.0..=1.0).contains(&self.expect.max_duplicate_ratio) {
             return fail("max_duplicate_ratio", format!("{} must be between 0 and 1", self.expect.max_duplicate_ratio));
         }
@@ -254,6 +259,50 @@ impl Scenario {
         workload.submit_for = self.duration;
         let types: Vec<MachineType> = self.topology.machines.iter().map(|group| group.machine_type).collect();
         AppConfig { workload, ..self.app.clone() }.only_types(&types)
+    }
+
+    /// Every host of the run, in registration order: Dash0, Railway, the API, machines, dev hosts.
+    pub fn host_names(&self) -> Vec<String> {
+        use crate::parts::hosts;
+        let mut names: Vec<String> =
+            [hosts::DASH0, hosts::REDIS, hosts::AGGREGATOR, hosts::SHIPPER, hosts::API].map(String::from).to_vec();
+        names.extend(self.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()));
+        names.extend((1..=self.topology.dev_hosts).map(|index| format!("dev-{index}")));
+        names
+    }
+
+    /// Each fault names known hosts, ends before the drain, and asks Dash0 for something valid.
+    fn validate_faults(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
+        if self.faults.len() > crate::faults::FAULTS_LIMIT {
+            return Err(ScenarioError::at_key(path, source, "fault", format!("{} faults exceed the limit of {}", self.faults.len(), crate::faults::FAULTS_LIMIT)));
+        }
+        let hosts = self.host_names();
+        let machines: Vec<String> = self.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()).collect();
+        for (index, fault) in self.faults.iter().enumerate() {
+            let fail = |key: &str, message: String| Err(ScenarioError::in_table(path, source, "fault", index, key, message));
+            for (key, selector) in fault.selectors() {
+                if crate::faults::resolve(selector, &hosts, &machines).is_none() {
+                    return fail(key, format!("{selector:?} names no host of this topology (hosts: {}; groups: railway, machines, devs, machine:<type>-*)", hosts.join(", ")));
+                }
+            }
+            if let Some(end) = fault.end()
+                && end > self.duration
+            {
+                return fail("at", format!("the {} fault ends at {}, after duration {}: faults must end before the drain", fault.kind(), crate::units::format_duration(end), crate::units::format_duration(self.duration)));
+            }
+            if fault.at() >= self.duration {
+                return fail("at", format!("the {} fault starts at or after duration {}", fault.kind(), crate::units::format_duration(self.duration)));
+            }
+            if let crate::faults::FaultSpec::PacketLoss { rate, .. } = fault
+                && !(0.0..=1.0).contains(rate)
+            {
+                return fail("rate", format!("packet loss rate {rate} must be between 0 and 1"));
+            }
+            if let Err(message) = crate::faults::check_dash0(fault) {
+                return fail("status", message);
+            }
+        }
+        Ok(())
     }
 
     /// Machine ids in topology order: `comfyui-1`, `comfyui-2`, …, numbered per type.

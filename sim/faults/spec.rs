@@ -1,0 +1,212 @@
+//! `[[fault]]` tables as scenario authors write them, and the host selectors they name.
+//!
+//! Why a tagged enum with `deny_unknown_fields`: each kind has its own fields; a misspelt
+//! field or kind is refused by serde with its line, never silently ignored.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::duration_text;
+
+/// One scheduled fault.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum FaultSpec {
+    /// Partition `from` and `to` (both ways, or `oneway` from → to): packets are dropped and
+    /// TCP connections through the link die for good.
+    LinkDrop {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+        from: String,
+        to: String,
+        #[serde(default)]
+        oneway: bool,
+    },
+    /// Hold packets between `from` and `to`, then release them all at the end.
+    LinkStall {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+        from: String,
+        to: String,
+    },
+    /// Drop a fraction of the packets between `from` and `to`.
+    PacketLoss {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+        from: String,
+        to: String,
+        rate: f64,
+    },
+    /// Crash `target` and start it again after `down_for`.
+    Restart {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        target: String,
+        #[serde(with = "duration_text")]
+        down_for: Duration,
+    },
+    /// Crash `target`; it stays down until the faults are healed for the drain.
+    Crash {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        target: String,
+    },
+    /// Dash0 answers `rate` of requests with `status` (and `Retry-After`).
+    Dash0Errors {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+        status: u16,
+        #[serde(default = "rate_all")]
+        rate: f64,
+        #[serde(default, with = "option_duration_text", skip_serializing_if = "Option::is_none")]
+        retry_after: Option<Duration>,
+    },
+    /// Dash0 delays every answer.
+    Dash0Slow {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+        #[serde(with = "duration_text")]
+        delay: Duration,
+    },
+    /// Dash0 admits at most `records_per_second` (429 beyond).
+    Dash0RateLimit {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+        records_per_second: u64,
+    },
+    /// Bend `target`'s clock: an `offset` (signed, e.g. "-7h" is written `offset = "7h"`,
+    /// `behind = true`), a `drift_ppm`, or both, for a while.
+    ClockSkew {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+        target: String,
+        #[serde(default, with = "duration_text")]
+        offset: Duration,
+        /// The offset puts the clock behind true time (else ahead).
+        #[serde(default)]
+        behind: bool,
+        #[serde(default)]
+        drift_ppm: f64,
+    },
+}
+
+fn rate_all() -> f64 {
+    1.0
+}
+
+/// `Option<Duration>` as optional duration text.
+mod option_duration_text {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(duration) => serializer.serialize_str(&crate::units::format_duration(*duration)),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        crate::units::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+    }
+}
+
+impl FaultSpec {
+    /// The kind as scenarios spell it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FaultSpec::LinkDrop { .. } => "link_drop",
+            FaultSpec::LinkStall { .. } => "link_stall",
+            FaultSpec::PacketLoss { .. } => "packet_loss",
+            FaultSpec::Restart { .. } => "restart",
+            FaultSpec::Crash { .. } => "crash",
+            FaultSpec::Dash0Errors { .. } => "dash0_errors",
+            FaultSpec::Dash0Slow { .. } => "dash0_slow",
+            FaultSpec::Dash0RateLimit { .. } => "dash0_rate_limit",
+            FaultSpec::ClockSkew { .. } => "clock_skew",
+        }
+    }
+
+    /// When the fault starts.
+    pub fn at(&self) -> Duration {
+        match self {
+            FaultSpec::LinkDrop { at, .. }
+            | FaultSpec::LinkStall { at, .. }
+            | FaultSpec::PacketLoss { at, .. }
+            | FaultSpec::Restart { at, .. }
+            | FaultSpec::Crash { at, .. }
+            | FaultSpec::Dash0Errors { at, .. }
+            | FaultSpec::Dash0Slow { at, .. }
+            | FaultSpec::Dash0RateLimit { at, .. }
+            | FaultSpec::ClockSkew { at, .. } => *at,
+        }
+    }
+
+    /// When the fault ends, if it ends by itself (a crash lasts until the drain heals it).
+    pub fn end(&self) -> Option<Duration> {
+        match self {
+            FaultSpec::LinkDrop { at, lasting, .. }
+            | FaultSpec::LinkStall { at, lasting, .. }
+            | FaultSpec::PacketLoss { at, lasting, .. }
+            | FaultSpec::Dash0Errors { at, lasting, .. }
+            | FaultSpec::Dash0Slow { at, lasting, .. }
+            | FaultSpec::Dash0RateLimit { at, lasting, .. }
+            | FaultSpec::ClockSkew { at, lasting, .. } => Some(*at + *lasting),
+            FaultSpec::Restart { at, down_for, .. } => Some(*at + *down_for),
+            FaultSpec::Crash { .. } => None,
+        }
+    }
+
+    /// Every host selector the fault names, with the key it is under.
+    pub fn selectors(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            FaultSpec::LinkDrop { from, to, .. } | FaultSpec::LinkStall { from, to, .. } | FaultSpec::PacketLoss { from, to, .. } => {
+                vec![("from", from), ("to", to)]
+            }
+            FaultSpec::Restart { target, .. } | FaultSpec::Crash { target, .. } | FaultSpec::ClockSkew { target, .. } => {
+                vec![("target", target)]
+            }
+            FaultSpec::Dash0Errors { .. } | FaultSpec::Dash0Slow { .. } | FaultSpec::Dash0RateLimit { .. } => Vec::new(),
+        }
+    }
+}
+
+/// Resolves a host selector against the run's hosts (in their order):
+/// `railway` (aggregator, redis, shipper), `machines` (every machine), `machine:<glob>` (a
+/// trailing `*` matches any suffix: `machine:comfyui-*`), `devs`, or one host's name
+/// (`api`, `dash0`, `dev-1`, `comfyui-3`, `railway-redis`). `None` if it names no host.
+pub fn resolve(selector: &str, hosts: &[String], machines: &[String]) -> Option<Vec<String>> {
+    let resolved: Vec<String> = match selector {
+        "railway" => [crate::parts::hosts::AGGREGATOR, crate::parts::hosts::REDIS, crate::parts::hosts::SHIPPER]
+            .iter()
+            .map(|host| host.to_string())
+            .collect(),
+        "machines" => machines.to_vec(),
+        "devs" => hosts.iter().filter(|host| host.starts_with("dev-")).cloned().collect(),
+        _ => match selector.strip_prefix("machine:") {
+            Some(pattern) => match pattern.strip_suffix('*') {
+                Some(prefix) => machines.iter().filter(|host| host.starts_with(prefix)).cloned().collect(),
+                None => machines.iter().filter(|host| *host == pattern).cloned().collect(),
+            },
+            None => hosts.iter().filter(|host| *host == selector).cloned().collect(),
+        },
+    };
+    if resolved.is_empty() { None } else { Some(resolved) }
+}
