@@ -134,6 +134,9 @@ pub struct Expect {
     pub max_duplicate_ratio: f64,
     /// `complete`: every correlation rule holds; `skip`: not checked.
     pub correlation: CorrelationExpectation,
+    /// Submitted jobs that may never complete (e.g. a Redis without persistence loses its
+    /// queued jobs on a restart). Default 0.
+    pub max_jobs_unfinished: u64,
     /// Budgets on emit → Dash0 latency of logs (true time).
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
     pub latency_p99: Option<Duration>,
@@ -165,6 +168,7 @@ impl Default for Expect {
             allow_loss: Vec::new(),
             max_duplicate_ratio: 0.0,
             correlation: CorrelationExpectation::Complete,
+            max_jobs_unfinished: 0,
             latency_p99: None,
             latency_max: None,
             min_throughput: None,
