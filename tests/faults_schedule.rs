@@ -1,0 +1,89 @@
+//! The fault schedule: `[[fault]]` errors name file, line and key; each fault is in the event
+//! log when it starts and ends; faults change what the checkers see.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use obsim::pipeline::Pipeline;
+use obsim::scenario::Scenario;
+
+const BASE: &str = r#"name = "faults"
+seed = 9
+duration = "2m"
+drain = "2m"
+[topology]
+machines = [{ type = "openai", count = 2, workers = 2 }]
+[agent]
+storage = "filesystem"
+retry_limit = "no_limits"
+require_ack = true
+"#;
+
+fn parse(faults: &str) -> Result<Scenario, String> {
+    Scenario::parse(Path::new("faults.toml"), &format!("{BASE}{faults}")).map_err(|error| error.to_string())
+}
+
+#[test]
+fn an_unknown_kind_field_or_host_is_refused_with_its_line_and_key() {
+    let error = parse("[[fault]]\nat = \"30s\"\nkind = \"link_flap\"\n").unwrap_err();
+    assert!(error.starts_with("faults.toml:13:8: key `fault.kind`") && error.contains("unknown variant `link_flap`"), "{error}");
+
+    let error = parse("[[fault]]\nat = \"30s\"\nkind = \"crash\"\ntarget = \"api\"\ndown = \"5s\"\n").unwrap_err();
+    assert!(error.contains("unknown field `down`"), "{error}");
+
+    let error = parse("[[fault]]\nat = \"30s\"\nkind = \"crash\"\ntarget = \"api\"\n[[fault]]\nat = \"30s\"\nkind = \"restart\"\ntarget = \"machine:comfyui-*\"\ndown_for = \"5s\"\n").unwrap_err();
+    assert!(error.starts_with("faults.toml:18:1: key `fault[1].target`") && error.contains("names no host"), "{error}");
+
+    let error = parse("[[fault]]\nat = \"1m\"\nkind = \"dash0_slow\"\ndelay = \"1s\"\nfor = \"2m\"\n").unwrap_err();
+    assert!(error.contains("key `fault[0].at`") && error.contains("ends at 3m, after duration 2m"), "{error}");
+
+    let error = parse("[[fault]]\nat = \"1m\"\nkind = \"dash0_errors\"\nstatus = 200\nfor = \"10s\"\n").unwrap_err();
+    assert!(error.contains("key `fault[0].status`"), "{error}");
+}
+
+#[test]
+fn each_fault_starts_and_ends_in_the_event_log_and_is_healed_before_the_drain() {
+    let scenario = parse(
+        "[[fault]]\nat = \"20s\"\nkind = \"link_drop\"\nfor = \"15s\"\nfrom = \"machines\"\nto = \"railway\"\n\
+         [[fault]]\nat = \"40s\"\nkind = \"crash\"\ntarget = \"railway-shipper\"\n\
+         [[fault]]\nat = \"50s\"\nkind = \"dash0_errors\"\nstatus = 503\nretry_after = \"2s\"\nfor = \"20s\"\n",
+    )
+    .unwrap();
+    let mut pipeline = Pipeline::build(Arc::new(scenario), 9);
+    pipeline.run().unwrap();
+    let faults: Vec<(u64, String)> = pipeline
+        .world
+        .events()
+        .kept()
+        .into_iter()
+        .filter(|event| event.kind.starts_with("fault.") || event.kind == "drain.start")
+        .map(|event| (event.true_nanos / 1_000_000_000, format!("{} {}", event.kind, event.detail)))
+        .collect();
+    let expected: Vec<(u64, String)> = vec![
+        (20, "fault.start link_drop machines <-> railway".into()),
+        (35, "fault.end link_drop machines <-> railway".into()),
+        (40, "fault.start crash railway-shipper".into()),
+        (50, "fault.start dash0_errors status 503 rate 1 retry_after Some(\"2s\")".into()),
+        (70, "fault.end dash0_errors status 503 rate 1 retry_after Some(\"2s\")".into()),
+        (120, "fault.end crash railway-shipper".into()),
+        (120, "drain.start faults healed; draining for 2m".into()),
+    ];
+    assert_eq!(faults, expected);
+    let verdict = obsim::pipeline::Verdict::judge(&pipeline, pipeline.world.outcome());
+    assert!(verdict.passed(), "the healed pipeline delivers everything: {}", verdict.render());
+}
+
+#[test]
+fn a_clock_hours_behind_makes_dash0_refuse_exactly_that_machines_records() {
+    let scenario = parse(
+        "[[fault]]\nat = \"30s\"\nkind = \"clock_skew\"\nfor = \"30s\"\ntarget = \"openai-2\"\noffset = \"7h\"\nbehind = true\n",
+    )
+    .unwrap();
+    let verdict = Pipeline::run_and_judge(Arc::new(scenario), 9).unwrap();
+    let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
+    assert!(!delivery.passed, "loss without an allowed cause fails: {}", verdict.render());
+    let causes: Vec<String> = verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome.to_string()).collect();
+    assert_eq!(causes, vec!["lost: dash0_timestamp_range at dash0@dash0".to_string(); causes.len()]);
+    assert!(!causes.is_empty());
+    assert!(delivery.detail.contains("dash0_timestamp_range"), "{}", delivery.detail);
+}
