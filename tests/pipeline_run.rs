@@ -121,6 +121,6 @@ fn an_overloaded_fleet_fails_the_jobs_check_with_the_unfinished_jobs() {
     let scenario = Arc::new(Scenario::parse(Path::new("overloaded.toml"), &overloaded).unwrap());
     let verdict = Pipeline::run_and_judge(scenario, 3).unwrap();
     let jobs = verdict.checks.iter().find(|check| check.name == "jobs").unwrap();
-    assert!(!jobs.passed && jobs.detail.contains("never completed (e.g. job-"), "{}", verdict.render());
+    assert!(!jobs.passed && jobs.detail.contains("never completed (allowed 0; e.g. job-"), "{}", verdict.render());
     assert!(!verdict.passed());
 }

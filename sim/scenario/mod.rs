@@ -325,3 +325,6 @@ impl Scenario {
         hosts
     }
 }
+
+// Every worker may hold a Redis connection; the world's backlog must outgrow the largest fleet.
+const _: () = assert!((MACHINES_LIMIT * WORKERS_PER_MACHINE_LIMIT) as usize * 2 <= crate::world::TCP_CAPACITY);

@@ -48,6 +48,12 @@ pub const EPOCH_UNIX_SECS_DEFAULT: u64 = 1_767_225_600;
 /// are in seconds, so 10 ms resolution is plenty and ten times cheaper than 1 ms.
 pub const TICK_DEFAULT: Duration = Duration::from_millis(10);
 
+/// turmoil's per-socket queue bound, which is also a listener's accept backlog. turmoil
+/// *panics* when a backlog overflows (its default is 64), and a fleet reconnecting at once
+/// (every worker of every machine dials Redis after a partition) reaches thousands, so the
+/// bound sits above the largest topology a scenario may declare (500 machines × 64 workers).
+pub const TCP_CAPACITY: usize = 65_536;
+
 /// The name under which the harness itself records events (faults, crashes).
 pub const WORLD_HOST: &str = "world";
 
@@ -120,6 +126,7 @@ impl WorldBuilder {
             .simulation_duration(self.duration)
             .min_message_latency(self.message_latency_min)
             .max_message_latency(self.message_latency_max)
+            .tcp_capacity(TCP_CAPACITY)
             .build();
         World {
             sim,
