@@ -34,6 +34,12 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Validate a scenario file without running it. Exit status 0 when valid, 2 when not
+    /// (the error names file, line and key).
+    Check {
+        /// The scenario file.
+        scenario: PathBuf,
+    },
     /// Run the world's determinism probe (hosts exchanging messages over the simulated
     /// network with skewed clocks) and print the event-log hash. The same seed prints the
     /// same hash in any process on any machine.
@@ -57,6 +63,24 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { scenario, seed } => run(&scenario, seed),
+        Command::Check { scenario } => match Scenario::load(&scenario) {
+            Ok(loaded) => {
+                let machines: u32 = loaded.topology.machines.iter().map(|group| group.count).sum();
+                println!(
+                    "{}: valid — {machines} machines, {} dev hosts, {} faults, {} + {} drain",
+                    scenario.display(),
+                    loaded.topology.dev_hosts,
+                    loaded.faults.len(),
+                    obsim::units::format_duration(loaded.duration),
+                    obsim::units::format_duration(loaded.drain)
+                );
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("obsim check: invalid scenario: {error}");
+                ExitCode::from(2)
+            }
+        },
         Command::Probe { seed, nodes, duration, events } => {
             if nodes == 0 {
                 eprintln!("obsim probe: --nodes must be at least 1");

@@ -103,6 +103,18 @@ fn an_invalid_scenario_exits_2_naming_file_line_and_key() {
 }
 
 #[test]
+fn check_validates_without_running() {
+    let output = obsim(&["check", manifest_path("scenarios/baseline.toml").to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0));
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.contains("valid — 6 machines, 1 dev hosts, 0 faults, 5m + 2m drain"), "{stdout}");
+    let path = scenario_file("check-misspelt", &SMALL.replace("retry_limit", "retry_limt"));
+    let output = obsim(&["check", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8(output.stderr).unwrap().contains("key `agent.retry_limt`"));
+}
+
+#[test]
 fn a_broken_budget_exits_1_and_says_which_check_failed() {
     let path = scenario_file("tight-budget", &format!("{SMALL}[expect]\nlatency_max = \"100ms\"\n"));
     let output = obsim(&["run", path.to_str().unwrap()]);
