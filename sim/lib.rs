@@ -10,6 +10,7 @@ pub mod parts;
 pub mod pipeline;
 pub mod proto;
 pub mod record;
+pub mod replay;
 pub mod scenario;
 pub mod units;
 pub mod world;

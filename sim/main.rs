@@ -34,6 +34,12 @@ enum Command {
         #[arg(long)]
         seed: Option<u64>,
     },
+    /// Replay a failure file written by `obsim run`: same seed, same schedule; exits 0 when
+    /// the run reproduces the recorded verdict and event-log hash, 1 when it does not.
+    Replay {
+        /// The failure file, e.g. reports/<scenario>/<seed>/failure.toml.
+        failure: PathBuf,
+    },
     /// Validate a scenario file without running it. Exit status 0 when valid, 2 when not
     /// (the error names file, line and key).
     Check {
@@ -63,6 +69,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Run { scenario, seed } => run(&scenario, seed),
+        Command::Replay { failure } => replay(&failure),
         Command::Check { scenario } => match Scenario::load(&scenario) {
             Ok(loaded) => {
                 let machines: u32 = loaded.topology.machines.iter().map(|group| group.count).sum();
@@ -125,11 +132,71 @@ fn run(path: &std::path::Path, seed: Option<u64>) -> ExitCode {
         Ok(mut verdict) => {
             verdict.scenario_path = Some(path.display().to_string());
             print!("{}", verdict.render());
-            if verdict.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            if verdict.passed() {
+                return ExitCode::SUCCESS;
+            }
+            match write_failure(path, &scenario.name, seed, &verdict) {
+                Ok(failure) => println!("failure file: {} (obsim replay {0})", failure.display()),
+                Err(error) => eprintln!("obsim run: could not write the failure file: {error}"),
+            }
+            ExitCode::from(1)
         }
         Err(error) => {
             eprintln!("obsim run: the simulation stopped: {error}");
             eprintln!("replay: cargo run --release -- run {} --seed {seed}", path.display());
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Writes `reports/<scenario>/<seed>/failure.toml`: the scenario with its seed inlined and the
+/// verdict and hash it produced.
+fn write_failure(path: &std::path::Path, name: &str, seed: u64, verdict: &obsim::pipeline::Verdict) -> std::io::Result<PathBuf> {
+    let source = std::fs::read_to_string(path)?;
+    let dir = PathBuf::from("reports").join(name).join(seed.to_string());
+    std::fs::create_dir_all(&dir)?;
+    let failure = dir.join("failure.toml");
+    std::fs::write(&failure, obsim::replay::failure_file_text(&source, seed, verdict))?;
+    Ok(failure)
+}
+
+/// `obsim replay`: run a failure file and compare with what it recorded.
+fn replay(path: &std::path::Path) -> ExitCode {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("obsim replay: cannot read {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let Some((recorded_hash, recorded_verdict)) = obsim::replay::recorded(&text) else {
+        eprintln!("obsim replay: {} is not a failure file (no `# obsim failure:` header); use obsim run", path.display());
+        return ExitCode::from(2);
+    };
+    let scenario = match Scenario::parse(path, &text) {
+        Ok(scenario) => Arc::new(scenario),
+        Err(error) => {
+            eprintln!("obsim replay: invalid scenario: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let seed = scenario.seed;
+    match Pipeline::run_and_judge(scenario, seed) {
+        Ok(mut verdict) => {
+            verdict.scenario_path = Some(path.display().to_string());
+            print!("{}", verdict.render());
+            let verdict_text = if verdict.passed() { "PASS" } else { "FAIL" };
+            let hash = verdict.outcome.hash.to_string();
+            if hash == recorded_hash && verdict_text == recorded_verdict {
+                println!("replayed: same verdict ({verdict_text}), same event-log hash");
+                ExitCode::SUCCESS
+            } else {
+                println!("NOT REPRODUCED: recorded {recorded_verdict} {recorded_hash}, got {verdict_text} {hash}");
+                ExitCode::from(1)
+            }
+        }
+        Err(error) => {
+            eprintln!("obsim replay: the simulation stopped: {error}");
             ExitCode::from(1)
         }
     }

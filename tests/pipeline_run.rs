@@ -136,3 +136,33 @@ fn an_overloaded_fleet_fails_the_jobs_check_with_the_unfinished_jobs() {
     assert!(!jobs.passed && jobs.detail.contains("never completed (allowed 0; e.g. job-"), "{}", verdict.render());
     assert!(!verdict.passed());
 }
+
+#[test]
+fn a_failing_run_writes_a_failure_file_that_replay_reproduces() {
+    let path = scenario_file("replayable", &format!("{SMALL}[expect]\nlatency_max = \"100ms\"\n"));
+    let workdir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("replay-workdir");
+    std::fs::create_dir_all(&workdir).unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_obsim"))
+        .args(["run", path.to_str().unwrap(), "--seed", "77"])
+        .current_dir(&workdir)
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(1));
+    let stdout = String::from_utf8(run.stdout).unwrap();
+    let failure = workdir.join("reports/small/77/failure.toml");
+    assert!(stdout.contains("failure file: reports/small/77/failure.toml"), "{stdout}");
+    let text = std::fs::read_to_string(&failure).unwrap();
+    assert!(text.contains("\nseed = 77\n") && text.contains("# obsim failure: FAIL latency_max"), "{text}");
+
+    let replay = obsim(&["replay", failure.to_str().unwrap()]);
+    let replayed = String::from_utf8(replay.stdout).unwrap();
+    assert_eq!(replay.status.code(), Some(0), "{replayed}");
+    assert!(replayed.contains("replayed: same verdict (FAIL), same event-log hash"), "{replayed}");
+    assert_eq!(stdout_line(&stdout, "event-log hash "), stdout_line(&replayed, "event-log hash "));
+
+    // A tampered schedule no longer reproduces: replay says so and exits 1.
+    std::fs::write(&failure, text.replace("seed = 77", "seed = 78")).unwrap();
+    let tampered = obsim(&["replay", failure.to_str().unwrap()]);
+    assert_eq!(tampered.status.code(), Some(1));
+    assert!(String::from_utf8(tampered.stdout).unwrap().contains("NOT REPRODUCED"));
+}
