@@ -100,6 +100,13 @@ fn an_invalid_scenario_exits_2_naming_file_line_and_key() {
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert!(stderr.contains(":5:") && stderr.contains("key `drain`") && stderr.contains("invalid duration"), "{stderr}");
+
+    // A part's own rule (Fluentd's buffer must hold at least one chunk) is checked at load too.
+    let path = scenario_file("small-buffer", &format!("{SMALL}[aggregator]\ntotal_bytes_limit = 1000\n"));
+    let output = obsim(&["run", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert!(stderr.contains("key `aggregator`") && stderr.contains("must be ≥ chunk_bytes_limit"), "{stderr}");
 }
 
 #[test]

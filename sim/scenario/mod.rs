@@ -248,6 +248,20 @@ impl Scenario {
         if self.topology.dev_hosts > DEV_HOSTS_LIMIT {
             return fail("dev_hosts", format!("{} dev hosts exceed the limit of {DEV_HOSTS_LIMIT}", self.topology.dev_hosts));
         }
+        // Each part's own rules, checked at load so a bad value exits 2 naming its section
+        // instead of stopping the run when the host starts.
+        for (section, result) in [
+            ("agent", self.agent.validate()),
+            ("aggregator", self.aggregator.validate()),
+            ("app", self.app_config().validate()),
+            ("collector", self.collector.check()),
+            ("dash0", self.dash0.check()),
+            ("shipper", self.shipper.validate()),
+        ] {
+            if let Err(message) = result {
+                return fail(section, message);
+            }
+        }
         self.validate_faults(path, source)?;
         if !(0.0..=1.0).contains(&self.expect.max_duplicate_ratio) {
             return fail("max_duplicate_ratio", format!("{} must be between 0 and 1", self.expect.max_duplicate_ratio));
