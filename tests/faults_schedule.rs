@@ -87,3 +87,30 @@ fn a_clock_hours_behind_makes_dash0_refuse_exactly_that_machines_records() {
     assert!(!causes.is_empty());
     assert!(delivery.detail.contains("dash0_timestamp_range"), "{}", delivery.detail);
 }
+
+#[test]
+fn a_latency_fault_delays_delivery_and_a_clock_step_loses_nothing() {
+    let calm = Pipeline::run_and_judge(Arc::new(parse("").unwrap()), 9).unwrap();
+    let slow = parse("[[fault]]\nat = \"20s\"\nkind = \"latency\"\nfor = \"60s\"\nfrom = \"machines\"\nto = \"railway\"\nlatency = \"1s\"\njitter = \"500ms\"\n").unwrap();
+    let slow = Pipeline::run_and_judge(Arc::new(slow), 9).unwrap();
+    assert!(slow.passed(), "{}", slow.render());
+    assert!(
+        slow.log_latency.max_micros > calm.log_latency.max_micros + 1_000_000,
+        "1 s per packet must show in the worst latency: calm {} µs, slow {} µs",
+        calm.log_latency.max_micros,
+        slow.log_latency.max_micros
+    );
+
+    let stepped = parse("[[fault]]\nat = \"30s\"\nkind = \"clock_step\"\ntarget = \"openai-1\"\nstep = \"2m\"\nbehind = true\n").unwrap();
+    let stepped = Arc::new(stepped);
+    let mut probe = Pipeline::build(Arc::clone(&stepped), 9);
+    obsim::faults::apply(&mut probe, &stepped.faults[0], obsim::faults::Phase::Start);
+    let skew = probe.world.clock("openai-1").unwrap().skew_nanos_at(probe.world.elapsed());
+    assert_eq!(skew, -120_000_000_000, "the clock stepped 2 minutes back");
+    let mut pipeline = Pipeline::build(stepped, 9);
+    pipeline.run().unwrap();
+    assert!(pipeline.world.events().kept().iter().any(|event| event.kind == "fault.start" && event.detail == "clock_step openai-1 step -2m"));
+    let verdict = obsim::pipeline::Verdict::judge(&pipeline, pipeline.world.outcome());
+    assert!(verdict.passed(), "{}", verdict.render());
+    assert_eq!(pipeline.world.clock("openai-1").unwrap().skew_nanos_at(pipeline.world.elapsed()), 0, "healed for the drain");
+}

@@ -84,6 +84,27 @@ pub fn apply(pipeline: &mut Pipeline, fault: &FaultSpec, phase: Phase) {
                 }
             }
         }
+        FaultSpec::Latency { from, to, latency, jitter, .. } => {
+            let (min, max) = match phase {
+                Phase::Start => (*latency, *latency + *jitter),
+                Phase::End => pipeline.world.message_latency(),
+            };
+            for (a, b) in pairs(&hosts_of(pipeline, from), &hosts_of(pipeline, to)) {
+                let sim = pipeline.world.sim_mut();
+                sim.set_link_latency(a.as_str(), b.as_str(), min);
+                sim.set_link_max_message_latency(a.as_str(), b.as_str(), max);
+            }
+        }
+        FaultSpec::ClockStep { target, step, behind, .. } => {
+            let step_nanos = i64::try_from(step.as_nanos()).unwrap_or(i64::MAX);
+            for host in hosts_of(pipeline, target) {
+                let Some(clock) = pipeline.world.clock(&host) else { continue };
+                match phase {
+                    Phase::Start => clock.step(if *behind { -step_nanos } else { step_nanos }),
+                    Phase::End => clock.reset(now),
+                }
+            }
+        }
         FaultSpec::PacketLoss { from, to, rate, .. } => {
             let rate = if phase == Phase::Start { *rate } else { 0.0 };
             for (a, b) in pairs(&hosts_of(pipeline, from), &hosts_of(pipeline, to)) {
@@ -152,6 +173,14 @@ fn describe(fault: &FaultSpec) -> String {
     match fault {
         FaultSpec::LinkDrop { from, to, oneway, .. } => format!("{from} {} {to}", if *oneway { "->" } else { "<->" }),
         FaultSpec::LinkStall { from, to, .. } => format!("{from} <-> {to}"),
+        FaultSpec::Latency { from, to, latency, jitter, .. } => format!(
+            "{from} <-> {to} latency {} jitter {}",
+            crate::units::format_duration(*latency),
+            crate::units::format_duration(*jitter)
+        ),
+        FaultSpec::ClockStep { target, step, behind, .. } => {
+            format!("{target} step {}{}", if *behind { "-" } else { "+" }, crate::units::format_duration(*step))
+        }
         FaultSpec::PacketLoss { from, to, rate, .. } => format!("{from} <-> {to} rate {rate}"),
         FaultSpec::Restart { target, down_for, .. } => format!("{target} down for {}", crate::units::format_duration(*down_for)),
         FaultSpec::Crash { target, .. } => target.clone(),

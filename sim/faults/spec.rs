@@ -34,6 +34,19 @@ pub enum FaultSpec {
         from: String,
         to: String,
     },
+    /// Delay every packet between `from` and `to` by `latency`, plus up to `jitter` more.
+    Latency {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+        from: String,
+        to: String,
+        #[serde(with = "duration_text")]
+        latency: Duration,
+        #[serde(default, with = "duration_text")]
+        jitter: Duration,
+    },
     /// Drop a fraction of the packets between `from` and `to`.
     PacketLoss {
         #[serde(with = "duration_text")]
@@ -87,6 +100,18 @@ pub enum FaultSpec {
         lasting: Duration,
         records_per_second: u64,
     },
+    /// Jump `target`'s clock by `step` at once (an NTP step, a VM resume); it stays stepped
+    /// until the faults are healed for the drain.
+    ClockStep {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        target: String,
+        #[serde(with = "duration_text")]
+        step: Duration,
+        /// The step goes back in time (else forward).
+        #[serde(default)]
+        behind: bool,
+    },
     /// Bend `target`'s clock: an `offset` (signed, e.g. "-7h" is written `offset = "7h"`,
     /// `behind = true`), a `drift_ppm`, or both, for a while.
     ClockSkew {
@@ -134,6 +159,8 @@ impl FaultSpec {
         match self {
             FaultSpec::LinkDrop { .. } => "link_drop",
             FaultSpec::LinkStall { .. } => "link_stall",
+            FaultSpec::Latency { .. } => "latency",
+            FaultSpec::ClockStep { .. } => "clock_step",
             FaultSpec::PacketLoss { .. } => "packet_loss",
             FaultSpec::Restart { .. } => "restart",
             FaultSpec::Crash { .. } => "crash",
@@ -149,6 +176,8 @@ impl FaultSpec {
         match self {
             FaultSpec::LinkDrop { at, .. }
             | FaultSpec::LinkStall { at, .. }
+            | FaultSpec::Latency { at, .. }
+            | FaultSpec::ClockStep { at, .. }
             | FaultSpec::PacketLoss { at, .. }
             | FaultSpec::Restart { at, .. }
             | FaultSpec::Crash { at, .. }
@@ -164,23 +193,30 @@ impl FaultSpec {
         match self {
             FaultSpec::LinkDrop { at, lasting, .. }
             | FaultSpec::LinkStall { at, lasting, .. }
+            | FaultSpec::Latency { at, lasting, .. }
             | FaultSpec::PacketLoss { at, lasting, .. }
             | FaultSpec::Dash0Errors { at, lasting, .. }
             | FaultSpec::Dash0Slow { at, lasting, .. }
             | FaultSpec::Dash0RateLimit { at, lasting, .. }
             | FaultSpec::ClockSkew { at, lasting, .. } => Some(*at + *lasting),
             FaultSpec::Restart { at, down_for, .. } => Some(*at + *down_for),
-            FaultSpec::Crash { .. } => None,
+            FaultSpec::Crash { .. } | FaultSpec::ClockStep { .. } => None,
         }
     }
 
     /// Every host selector the fault names, with the key it is under.
     pub fn selectors(&self) -> Vec<(&'static str, &str)> {
         match self {
-            FaultSpec::LinkDrop { from, to, .. } | FaultSpec::LinkStall { from, to, .. } | FaultSpec::PacketLoss { from, to, .. } => {
+            FaultSpec::LinkDrop { from, to, .. }
+            | FaultSpec::LinkStall { from, to, .. }
+            | FaultSpec::Latency { from, to, .. }
+            | FaultSpec::PacketLoss { from, to, .. } => {
                 vec![("from", from), ("to", to)]
             }
-            FaultSpec::Restart { target, .. } | FaultSpec::Crash { target, .. } | FaultSpec::ClockSkew { target, .. } => {
+            FaultSpec::Restart { target, .. }
+            | FaultSpec::Crash { target, .. }
+            | FaultSpec::ClockSkew { target, .. }
+            | FaultSpec::ClockStep { target, .. } => {
                 vec![("target", target)]
             }
             FaultSpec::Dash0Errors { .. } | FaultSpec::Dash0Slow { .. } | FaultSpec::Dash0RateLimit { .. } => Vec::new(),

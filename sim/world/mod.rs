@@ -135,6 +135,7 @@ impl WorldBuilder {
             epoch_unix_nanos: self.epoch_unix_secs.saturating_mul(1_000_000_000),
             duration: self.duration,
             events: EventLog::new(self.events_kept_limit),
+            message_latency: (self.message_latency_min, self.message_latency_max),
             hosts: BTreeMap::new(),
             world_host: Arc::from(WORLD_HOST),
         }
@@ -149,6 +150,8 @@ pub struct World<'a> {
     epoch_unix_nanos: u64,
     duration: Duration,
     events: EventLog,
+    /// The configured (min, max) message latency, to restore a link after a latency fault.
+    message_latency: (Duration, Duration),
     /// Every host's clock and disk by name: the one host map; a BTreeMap so any walk is in
     /// name order.
     hosts: BTreeMap<Arc<str>, (Clock, Disk)>,
@@ -253,6 +256,11 @@ impl<'a> World<'a> {
     /// True simulated time since the run began.
     pub fn elapsed(&self) -> Duration {
         self.sim.elapsed()
+    }
+
+    /// The configured (min, max) per-message latency of every link.
+    pub fn message_latency(&self) -> (Duration, Duration) {
+        self.message_latency
     }
 
     /// The event log (shared with every host).
