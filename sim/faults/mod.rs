@@ -7,7 +7,7 @@
 
 mod spec;
 
-pub use spec::{FaultSpec, resolve};
+pub use spec::{BackpressureWhat, FaultSpec, resolve};
 
 use std::time::Duration;
 
@@ -148,6 +148,13 @@ pub fn apply(pipeline: &mut Pipeline, fault: &FaultSpec, phase: Phase) {
                 }
             }
         }
+        FaultSpec::Backpressure { what: BackpressureWhat::RedisMaxmemory, bytes, .. } => {
+            pipeline.redis_control.set_maxmemory_bytes(if phase == Phase::Start { *bytes } else { None });
+        }
+        FaultSpec::Backpressure { what: BackpressureWhat::JobsPerSecond, factor, .. } => {
+            let factor = if phase == Phase::Start { factor.expect("validated at load") } else { 1.0 };
+            pipeline.workload_control.set_rate_factor(factor).expect("validated at load");
+        }
     }
 }
 
@@ -194,6 +201,11 @@ fn describe(fault: &FaultSpec) -> String {
             if *behind { "-" } else { "+" },
             crate::units::format_duration(*offset)
         ),
+        FaultSpec::Backpressure { what, bytes, factor, .. } => match (bytes, factor) {
+            (Some(bytes), _) => format!("{} {bytes} bytes", what.as_str()),
+            (None, Some(factor)) => format!("{} x{factor}", what.as_str()),
+            (None, None) => what.as_str().to_string(),
+        },
     }
 }
 

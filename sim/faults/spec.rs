@@ -128,6 +128,41 @@ pub enum FaultSpec {
         #[serde(default)]
         drift_ppm: f64,
     },
+    /// Squeeze the pipeline for a while: `what = "redis_maxmemory"` shrinks Redis's
+    /// `maxmemory` to `bytes` (as `CONFIG SET maxmemory` would; noeviction refuses writes
+    /// above it); `what = "jobs_per_second"` multiplies the client's job rate by `factor`
+    /// (a load burst). Each `what` takes its own field and refuses the other's.
+    Backpressure {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+        what: BackpressureWhat,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        bytes: Option<u64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        factor: Option<f64>,
+    },
+}
+
+/// What a `backpressure` fault squeezes.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum BackpressureWhat {
+    /// Redis `maxmemory` (field `bytes`).
+    RedisMaxmemory,
+    /// The client's `jobs_per_second` (field `factor`).
+    JobsPerSecond,
+}
+
+impl BackpressureWhat {
+    /// As scenarios spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackpressureWhat::RedisMaxmemory => "redis_maxmemory",
+            BackpressureWhat::JobsPerSecond => "jobs_per_second",
+        }
+    }
 }
 
 fn rate_all() -> f64 {
@@ -168,6 +203,7 @@ impl FaultSpec {
             FaultSpec::Dash0Slow { .. } => "dash0_slow",
             FaultSpec::Dash0RateLimit { .. } => "dash0_rate_limit",
             FaultSpec::ClockSkew { .. } => "clock_skew",
+            FaultSpec::Backpressure { .. } => "backpressure",
         }
     }
 
@@ -184,7 +220,8 @@ impl FaultSpec {
             | FaultSpec::Dash0Errors { at, .. }
             | FaultSpec::Dash0Slow { at, .. }
             | FaultSpec::Dash0RateLimit { at, .. }
-            | FaultSpec::ClockSkew { at, .. } => *at,
+            | FaultSpec::ClockSkew { at, .. }
+            | FaultSpec::Backpressure { at, .. } => *at,
         }
     }
 
@@ -198,7 +235,8 @@ impl FaultSpec {
             | FaultSpec::Dash0Errors { at, lasting, .. }
             | FaultSpec::Dash0Slow { at, lasting, .. }
             | FaultSpec::Dash0RateLimit { at, lasting, .. }
-            | FaultSpec::ClockSkew { at, lasting, .. } => Some(*at + *lasting),
+            | FaultSpec::ClockSkew { at, lasting, .. }
+            | FaultSpec::Backpressure { at, lasting, .. } => Some(*at + *lasting),
             FaultSpec::Restart { at, down_for, .. } => Some(*at + *down_for),
             FaultSpec::Crash { .. } | FaultSpec::ClockStep { .. } => None,
         }
@@ -219,7 +257,45 @@ impl FaultSpec {
             | FaultSpec::ClockStep { target, .. } => {
                 vec![("target", target)]
             }
-            FaultSpec::Dash0Errors { .. } | FaultSpec::Dash0Slow { .. } | FaultSpec::Dash0RateLimit { .. } => Vec::new(),
+            FaultSpec::Dash0Errors { .. }
+            | FaultSpec::Dash0Slow { .. }
+            | FaultSpec::Dash0RateLimit { .. }
+            | FaultSpec::Backpressure { .. } => Vec::new(),
+        }
+    }
+}
+
+impl FaultSpec {
+    /// A `backpressure` fault names the field its `what` needs, with a usable value, and
+    /// not the other's: `Err((key, message))` names the offending key.
+    pub fn check_backpressure(&self) -> Result<(), (&'static str, String)> {
+        let FaultSpec::Backpressure { what, bytes, factor, .. } = self else { return Ok(()) };
+        match (what, bytes, factor) {
+            (BackpressureWhat::RedisMaxmemory, Some(bytes), None) => {
+                if *bytes == 0 {
+                    return Err(("bytes", "redis_maxmemory bytes must be above 0 (0 would lift the limit)".into()));
+                }
+                Ok(())
+            }
+            (BackpressureWhat::JobsPerSecond, None, Some(factor)) => {
+                let limit = crate::parts::app::control::RATE_FACTOR_MAX;
+                if !(factor.is_finite() && *factor > 0.0 && *factor <= limit) {
+                    return Err(("factor", format!("jobs_per_second factor {factor} must be above 0 and at most {limit}")));
+                }
+                Ok(())
+            }
+            (BackpressureWhat::RedisMaxmemory, _, Some(_)) => {
+                Err(("factor", "what = \"redis_maxmemory\" takes `bytes`, not `factor`".into()))
+            }
+            (BackpressureWhat::JobsPerSecond, Some(_), _) => {
+                Err(("bytes", "what = \"jobs_per_second\" takes `factor`, not `bytes`".into()))
+            }
+            (BackpressureWhat::RedisMaxmemory, None, None) => {
+                Err(("what", "what = \"redis_maxmemory\" needs `bytes` (the shrunk maxmemory)".into()))
+            }
+            (BackpressureWhat::JobsPerSecond, None, None) => {
+                Err(("what", "what = \"jobs_per_second\" needs `factor` (the rate multiplier)".into()))
+            }
         }
     }
 }

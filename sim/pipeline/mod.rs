@@ -29,6 +29,10 @@ pub struct Pipeline {
     pub ledger: Ledger,
     pub dash0_store: Dash0Store,
     pub dash0_control: Dash0Control,
+    /// Runtime `maxmemory` override for Redis (the `backpressure` fault).
+    pub redis_control: redis::RedisControl,
+    /// Runtime multiplier on the client's job rate (the `backpressure` load burst).
+    pub workload_control: app::WorkloadControl,
     pub scenario: Arc<Scenario>,
     pub seed: u64,
 }
@@ -55,6 +59,8 @@ impl Pipeline {
         let ledger = Ledger::new();
         let dash0_store = Dash0Store::new();
         let dash0_control = Dash0Control::new();
+        let redis_control = redis::RedisControl::new();
+        let workload_control = app::WorkloadControl::new();
         let part_ctx = {
             let ledger = ledger.clone();
             move |host: HostCtx| PartCtx { host, ledger: ledger.clone() }
@@ -69,8 +75,10 @@ impl Pipeline {
             });
         }
         {
-            let (config, part_ctx) = (scenario.redis.clone(), part_ctx.clone());
-            world.host(hosts::REDIS, move |host| redis::run(part_ctx(host), config.clone(), LogChunk::record_ids));
+            let (config, control, part_ctx) = (scenario.redis.clone(), redis_control.clone(), part_ctx.clone());
+            world.host(hosts::REDIS, move |host| {
+                redis::run_with_control(part_ctx(host), config.clone(), LogChunk::record_ids, control.clone())
+            });
         }
         {
             let (config, part_ctx) = (scenario.aggregator.clone(), part_ctx.clone());
@@ -85,7 +93,7 @@ impl Pipeline {
         // The API host: client + API, with its own agent and collector.
         {
             let scenario = Arc::clone(&scenario);
-            let (app_config, part_ctx) = (app_config.clone(), part_ctx.clone());
+            let (app_config, control, part_ctx) = (app_config.clone(), workload_control.clone(), part_ctx.clone());
             world.host(hosts::API, move |host| {
                 let ctx = part_ctx(host);
                 let pipes = AppPipes::new(app_config.log_pipe_records_limit);
@@ -93,7 +101,7 @@ impl Pipeline {
                 together(
                     agent::run(ctx.clone(), scenario.agent.clone(), pipes.logs.clone(), "api".to_string()),
                     collector::run(ctx.clone(), scenario.collector.clone(), pipes.spans.clone(), pipes.metrics.clone(), resource),
-                    app::run_api(ctx, app_config.clone(), pipes),
+                    app::run_api_with_control(ctx, app_config.clone(), pipes, control.clone()),
                 )
             });
         }
@@ -123,7 +131,7 @@ impl Pipeline {
             });
         }
 
-        Pipeline { world, ledger, dash0_store, dash0_control, scenario, seed }
+        Pipeline { world, ledger, dash0_store, dash0_control, redis_control, workload_control, scenario, seed }
     }
 
     /// Crashes `host`: its software stops, unsynced disk writes are lost, and whatever its

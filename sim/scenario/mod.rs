@@ -316,6 +316,9 @@ impl Scenario {
             {
                 return fail("rate", format!("packet loss rate {rate} must be between 0 and 1"));
             }
+            if let Err((key, message)) = fault.check_backpressure() {
+                return fail(key, message);
+            }
             if let Err(message) = crate::faults::check_dash0(fault) {
                 return fail("status", message);
             }

@@ -24,6 +24,7 @@ use rand_chacha::ChaCha8Rng;
 use redis::RedisResult;
 
 use super::config::AppConfig;
+use super::control::WorkloadControl;
 use super::emit::{AppPipes, Emitter, LogScope};
 use super::keys;
 use super::link::RedisLink;
@@ -63,6 +64,16 @@ fn draw_type(config: &AppConfig, rng: &mut ChaCha8Rng) -> MachineType {
 
 /// Runs the client and the API on the API host for one incarnation.
 pub async fn run_api(ctx: PartCtx, config: AppConfig, pipes: AppPipes) -> turmoil::Result {
+    run_api_with_control(ctx, config, pipes, WorkloadControl::new()).await
+}
+
+/// `run_api`, with `control` able to multiply the client's rate while it runs (a burst).
+pub async fn run_api_with_control(
+    ctx: PartCtx,
+    config: AppConfig,
+    pipes: AppPipes,
+    control: WorkloadControl,
+) -> turmoil::Result {
     config.validate()?;
     let emitter = Emitter::new(ctx.clone(), pipes);
     let stats = Arc::new(Mutex::new(ApiStats::default()));
@@ -78,7 +89,8 @@ pub async fn run_api(ctx: PartCtx, config: AppConfig, pipes: AppPipes) -> turmoi
     // Bounded by submit_for: every pass sleeps a positive inter-arrival time.
     loop {
         let u: f64 = arrivals.random_range(f64::EPSILON..1.0);
-        let gap = Duration::from_secs_f64(-u.ln() / config.workload.jobs_per_second).max(Duration::from_millis(1));
+        let jobs_per_second = config.workload.jobs_per_second * control.rate_factor();
+        let gap = Duration::from_secs_f64(-u.ln() / jobs_per_second).max(Duration::from_millis(1));
         tokio::time::sleep(gap).await;
         if true_elapsed_now() >= config.workload.submit_for {
             break;

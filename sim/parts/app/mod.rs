@@ -11,7 +11,8 @@
 //! - [`dev`]: dev hosts POSTing JSON to Fluentd's in_http (and the correlation exemption);
 //! - [`emit`]: identity, custody and the pipes to the host's agent and collector;
 //! - [`keys`]: the Redis keys; [`link`]: reconnecting Redis access; [`metrics`]: points;
-//! - [`config`]: `[workload]` and `[app]`.
+//! - [`config`]: `[workload]` and `[app]`; [`control`]: the runtime load multiplier
+//!   (a burst fault).
 //!
 //! Log lines per job (`logs_per_job` = L ≥ 8): API 2 at submission ("Job created", "Job
 //! queued"), worker 4 in `job.executing` (received, started, progress, completed), service
@@ -19,6 +20,7 @@
 
 pub mod api;
 pub mod config;
+pub mod control;
 pub mod dev;
 pub mod emit;
 pub mod keys;
@@ -26,8 +28,9 @@ pub mod link;
 pub mod machine;
 pub mod metrics;
 
-pub use api::run_api;
+pub use api::{run_api, run_api_with_control};
 pub use config::{AppConfig, DevConfig, MachineTypeConfig, WorkloadConfig};
+pub use control::WorkloadControl;
 pub use dev::{DevSpec, is_dev_log, run_dev};
 pub use emit::{AppPipes, Emitter};
 pub use machine::{MachineSpec, run_machine};

@@ -207,6 +207,12 @@ impl Db {
         &self.config
     }
 
+    /// Sets `maxmemory` as `CONFIG SET maxmemory <bytes>` does (0 = no limit): used by
+    /// the server to apply a `RedisControl` override at runtime.
+    pub fn set_maxmemory_bytes(&mut self, bytes: u64) {
+        self.config.maxmemory_bytes = bytes;
+    }
+
     /// Turns on collection of stored/removed values for the ledger.
     pub fn track_values(&mut self, on: bool) {
         self.track_values = on;

@@ -4,7 +4,8 @@
 //! (DESIGN.md §1, the `redis` row).
 //!
 //! Where things are:
-//! - [`config`]: `[redis]`, redis.conf's defaults.
+//! - [`config`]: `[redis]`, redis.conf's defaults; [`control`]: the runtime `maxmemory`
+//!   override faults use.
 //! - [`db`]: the pure executor `Db::execute` / `Db::execute_for` — Redis's `processCommand`
 //!   order of checks, MULTI/EXEC, what each command changed ([`db::Effects`]).
 //! - [`cmd`]: the command table and one file per family (connection, keys, server, list,
@@ -21,6 +22,7 @@ pub mod args;
 pub mod blocking;
 pub mod cmd;
 pub mod config;
+pub mod control;
 pub mod custody;
 pub mod db;
 pub mod keyspace;
@@ -30,9 +32,10 @@ pub mod stream;
 pub mod value;
 
 pub use config::{Persistence, RedisConfig};
+pub use control::RedisControl;
 pub use custody::ValueCustody;
 pub use db::{Db, Effects, Outcome, Session};
-pub use server::run;
+pub use server::{run, run_with_control};
 
 #[cfg(test)]
 mod tests;

@@ -21,6 +21,7 @@ use crate::world::HostCtx;
 use super::aof::{AOF_PATH, Aof};
 use super::blocking::Waiters;
 use super::config::{Persistence, RedisConfig};
+use super::control::RedisControl;
 use super::custody::{Custody, ValueCustody};
 use super::db::{Db, Outcome, Session};
 
@@ -37,9 +38,27 @@ struct Shared {
     custody: Custody,
     host: HostCtx,
     clients_count: u32,
+    /// The runtime `maxmemory` override and the generation of it last applied.
+    control: RedisControl,
+    control_generation_applied: u64,
+    configured_maxmemory_bytes: u64,
 }
 
 impl Shared {
+    /// Before each command: apply a changed `maxmemory` override, as `CONFIG SET` would.
+    fn apply_control(&mut self) {
+        let (maxmemory_bytes, generation) = self.control.maxmemory_bytes();
+        if generation == self.control_generation_applied {
+            return;
+        }
+        self.control_generation_applied = generation;
+        let bytes = maxmemory_bytes.unwrap_or(self.configured_maxmemory_bytes);
+        if bytes != self.db.config().maxmemory_bytes {
+            self.db.set_maxmemory_bytes(bytes);
+            self.host.record("redis.maxmemory", format!("{bytes} bytes (used {})", self.db.used_memory()));
+        }
+    }
+
     /// After each command: serve woken waiters, append to the AOF, tell the ledger.
     fn after_command(&mut self, now_ms: u64) {
         self.waiters.serve_ready(&mut self.db, now_ms);
@@ -73,6 +92,16 @@ fn now_ms(host: &HostCtx) -> u64 {
 /// is on), then serves clients on port 6379. `custody` tells which log records a stored
 /// value carries (pass `LogChunk::record_ids`).
 pub async fn run(ctx: PartCtx, config: RedisConfig, custody: ValueCustody) -> turmoil::Result {
+    run_with_control(ctx, config, custody, RedisControl::new()).await
+}
+
+/// `run`, with `control` able to override `maxmemory` while the server runs (faults).
+pub async fn run_with_control(
+    ctx: PartCtx,
+    config: RedisConfig,
+    custody: ValueCustody,
+    control: RedisControl,
+) -> turmoil::Result {
     let host = ctx.host.clone();
     let mut db = Db::new(config.clone());
     let aof = match config.persistence {
@@ -110,7 +139,11 @@ pub async fn run(ctx: PartCtx, config: RedisConfig, custody: ValueCustody) -> tu
         custody,
         host: host.clone(),
         clients_count: 0,
+        control,
+        control_generation_applied: 0,
+        configured_maxmemory_bytes: config.maxmemory_bytes,
     }));
+    lock(&state).apply_control();
     if config.persistence == Persistence::AofEverysec {
         let state = Arc::clone(&state);
         tokio::spawn(async move {
@@ -185,6 +218,7 @@ async fn serve(state: &State, stream: &mut TcpStream, mut session: Session, conf
             let outcome = {
                 let mut shared = lock(state);
                 let now = now_ms(&host);
+                shared.apply_control();
                 let outcome = shared.db.execute_for(&mut session, &command, now);
                 shared.after_command(now);
                 outcome
