@@ -9,7 +9,7 @@
 //! 3. `HSET status running machine_id … worker_id … started_at …`, logs "Job received",
 //!    "Processing started"; half the service time; `HSET progress 50`, log "Progress 50%";
 //!    the other half; the service's own lines (`logs_per_job` − 7 of them);
-//! 4. one pipeline: `HSET status completed progress 100 completed_at …`, `RPUSH
+//! 4. one MULTI/EXEC transaction: `HSET status completed progress 100 completed_at …`, `RPUSH
 //!    jobs:completed id`, `LREM jobs:active:{worker_id} 1 id`; log "Job completed".
 //!
 //! On start and after any Redis failure, the worker first moves its active list back to
@@ -268,10 +268,13 @@ impl Worker {
         self.emitter.end_spans(vec![service], SpanStatus::Ok);
         open.remove(0);
 
-        // 4. Completion: state, event, ack in one pipeline.
+        // 4. Completion: state, event, ack in one transaction (MULTI/EXEC): a plain
+        // pipeline is not atomic, so under `maxmemory` the denyoom HSET and RPUSH were
+        // refused while the LREM ran, and the job vanished from every list.
         let completed_at = self.emitter.now().to_string();
         let mut pipeline = redis::pipe();
         pipeline
+            .atomic()
             .cmd("HSET")
             .arg(&job_key)
             .arg("status")

@@ -1,0 +1,200 @@
+//! The `backpressure` fault: Redis `maxmemory` shrunk at a moment (through `RedisControl`, as
+//! `CONFIG SET maxmemory` would) and a load burst (through `WorkloadControl`). Each starts and
+//! ends in the event log, refuses a malformed table naming its key, and has its effect: OOM
+//! on writes while shrunk (surviving a Redis restart), more jobs while bursting, and — with
+//! Fluent Bit on filesystem + no_limits — no record lost.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use redis::aio::MultiplexedConnection;
+use redis::{AsyncConnectionConfig, RedisConnectionInfo};
+
+use obsim::ledger::Ledger;
+use obsim::parts::redis::{RedisConfig, RedisControl};
+use obsim::parts::{PartCtx, hosts, ports};
+use obsim::pipeline::{Pipeline, Verdict};
+use obsim::record::RecordId;
+use obsim::scenario::Scenario;
+use obsim::world::WorldBuilder;
+
+const BASE: &str = r#"name = "backpressure"
+seed = 9
+duration = "2m"
+drain = "3m"
+[topology]
+machines = [{ type = "openai", count = 2, workers = 2 }]
+[agent]
+storage = "filesystem"
+retry_limit = "no_limits"
+require_ack = true
+"#;
+
+fn parse(faults: &str) -> Result<Scenario, String> {
+    Scenario::parse(Path::new("bp.toml"), &format!("{BASE}{faults}")).map_err(|error| error.to_string())
+}
+
+/// `fault.*` and `redis.maxmemory` events as (whole seconds, "kind detail").
+fn fault_events(pipeline: &Pipeline) -> Vec<(u64, String)> {
+    pipeline
+        .world
+        .events()
+        .kept()
+        .into_iter()
+        .filter(|event| event.kind.starts_with("fault.") || event.kind == "redis.maxmemory")
+        .map(|event| (event.true_nanos / 1_000_000_000, format!("{} {}", event.kind, event.detail)))
+        .collect()
+}
+
+#[test]
+fn a_backpressure_table_names_the_key_it_lacks_or_must_not_have() {
+    let table = |body: &str| parse(&format!("[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nfor = \"20s\"\n{body}"));
+    let error = table("what = \"redis_maxmemory\"\n").unwrap_err();
+    assert!(error.starts_with("bp.toml:") && error.contains("key `fault[0].what`") && error.contains("needs `bytes`"), "{error}");
+    let error = table("what = \"jobs_per_second\"\n").unwrap_err();
+    assert!(error.contains("key `fault[0].what`") && error.contains("needs `factor`"), "{error}");
+    let error = table("what = \"redis_maxmemory\"\nbytes = 900000\nfactor = 2.0\n").unwrap_err();
+    assert!(error.contains("key `fault[0].factor`") && error.contains("takes `bytes`, not `factor`"), "{error}");
+    let error = table("what = \"jobs_per_second\"\nfactor = 0.0\n").unwrap_err();
+    assert!(error.contains("key `fault[0].factor`") && error.contains("must be above 0"), "{error}");
+    let error = table("what = \"redis_maxmemory\"\nbytes = 0\n").unwrap_err();
+    assert!(error.contains("key `fault[0].bytes`"), "{error}");
+    let error = table("what = \"aggregator_buffer\"\nbytes = 1\n").unwrap_err();
+    assert!(error.contains("unknown variant `aggregator_buffer`"), "{error}");
+    let error = parse("[[fault]]\nat = \"110s\"\nkind = \"backpressure\"\nfor = \"20s\"\nwhat = \"jobs_per_second\"\nfactor = 2.0\n").unwrap_err();
+    assert!(error.contains("key `fault[0].at`") && error.contains("ends at 2m10s, after duration 2m"), "{error}");
+    assert!(table("what = \"jobs_per_second\"\nfactor = 3.0\n").is_ok());
+}
+
+/// Connects the real `redis` client over turmoil TCP, within a second.
+async fn connect() -> Result<MultiplexedConnection, Box<dyn std::error::Error>> {
+    let stream =
+        tokio::time::timeout(Duration::from_secs(1), turmoil::net::TcpStream::connect((hosts::REDIS, ports::REDIS))).await??;
+    let config = AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(1)));
+    let (connection, driver) =
+        MultiplexedConnection::new_with_config(&RedisConnectionInfo::default(), stream, config).await?;
+    tokio::spawn(driver);
+    Ok(connection)
+}
+
+#[test]
+fn a_shrunk_maxmemory_refuses_writes_until_restored_even_across_a_restart() {
+    let ledger = Ledger::new();
+    let control = RedisControl::new();
+    let mut world = WorldBuilder::new(3).duration(Duration::from_secs(30)).build();
+    {
+        let (ledger, control) = (ledger.clone(), control.clone());
+        world.host(hosts::REDIS, move |host| {
+            let ctx = PartCtx { host, ledger: ledger.clone() };
+            let no_records = |_: &[u8]| Vec::<RecordId>::new();
+            obsim::parts::redis::run_with_control(ctx, RedisConfig::default(), no_records, control.clone())
+        });
+    }
+    // One RPUSH every second, on a fresh connection (Redis restarts in between).
+    let log: Arc<Mutex<Vec<String>>> = Arc::default();
+    let client_log = Arc::clone(&log);
+    world.host("railway-aggregator", move |_| {
+        let log = Arc::clone(&client_log);
+        async move {
+            for second in 0..6u64 {
+                let at = Duration::from_millis(500 + second * 1000);
+                tokio::time::sleep(at.saturating_sub(turmoil::sim_elapsed().unwrap_or_default())).await;
+                let outcome = match connect().await {
+                    Ok(mut connection) => {
+                        let pushed: redis::RedisResult<i64> =
+                            redis::cmd("RPUSH").arg("logs").arg("chunk").query_async(&mut connection).await;
+                        match pushed {
+                            Ok(_) => "ok".to_string(),
+                            Err(error) => error.code().unwrap_or("io").to_string(),
+                        }
+                    }
+                    Err(_) => "unreachable".to_string(),
+                };
+                log.lock().unwrap().push(format!("{}.5s {outcome}", second));
+            }
+            Ok(())
+        }
+    });
+    world.run_for(Duration::from_secs(2)).unwrap();
+    control.set_maxmemory_bytes(Some(1));
+    world.run_for(Duration::from_secs(3)).unwrap();
+    world.crash(hosts::REDIS);
+    world.run_for(Duration::from_millis(3_200)).unwrap();
+    world.restart(hosts::REDIS);
+    world.run_for(Duration::from_secs(4)).unwrap();
+    control.set_maxmemory_bytes(None);
+    world.run_for(Duration::from_secs(6)).unwrap();
+    assert_eq!(
+        *log.lock().unwrap(),
+        ["0.5s ok", "1.5s ok", "2.5s OOM", "3.5s OOM", "4.5s ok", "5.5s ok"],
+        "refused while shrunk (also by the restarted server), accepted once restored"
+    );
+    let applied: Vec<String> = world
+        .events()
+        .kept()
+        .into_iter()
+        .filter(|event| event.kind == "redis.maxmemory")
+        .map(|event| event.detail.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(applied, ["1", "1", "0"], "applied before the first command, again after the restart, then restored");
+}
+
+#[test]
+fn a_maxmemory_shrink_holds_logs_back_and_loses_nothing() {
+    let scenario = parse(
+        "[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nwhat = \"redis_maxmemory\"\nbytes = 900000\nfor = \"20s\"\n",
+    )
+    .unwrap();
+    let mut pipeline = Pipeline::build(Arc::new(scenario), 9);
+    pipeline.run().unwrap();
+    let events = fault_events(&pipeline);
+    assert_eq!(events.first().unwrap(), &(30, "fault.start backpressure redis_maxmemory 900000 bytes".to_string()));
+    assert!(events.contains(&(50, "fault.end backpressure redis_maxmemory 900000 bytes".to_string())), "{events:?}");
+    let applied: Vec<&str> =
+        events.iter().filter(|(_, e)| e.starts_with("redis.maxmemory")).map(|(_, e)| e.split(' ').nth(1).unwrap()).collect();
+    assert_eq!(applied, ["900000", "0"], "shrunk, then restored to the configured 0 (no limit)");
+    let oom_retries: Vec<u64> = pipeline
+        .world
+        .events()
+        .kept()
+        .into_iter()
+        .filter(|event| event.kind == "aggregator.retry" && event.detail.contains("out of memory"))
+        .map(|event| event.true_nanos / 1_000_000_000)
+        .collect();
+    assert!(!oom_retries.is_empty(), "Fluentd's RPUSH met OOM and retried");
+    assert!(oom_retries.iter().all(|second| (30..50).contains(second)), "OOM only while shrunk: {oom_retries:?}");
+    let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
+    assert!(verdict.passed(), "{}", verdict.render());
+    assert!(verdict.accounting.outcomes.is_empty(), "nothing lost: {:?}", verdict.accounting.outcomes);
+    assert!(
+        verdict.log_latency.max_micros > 10_000_000,
+        "logs waited out the shrink: max {} µs",
+        verdict.log_latency.max_micros
+    );
+}
+
+#[test]
+fn a_load_burst_multiplies_submissions_for_its_window_and_everything_completes() {
+    let calm = Pipeline::run_and_judge(Arc::new(parse("").unwrap()), 9).unwrap();
+    let burst = parse(
+        "[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nwhat = \"jobs_per_second\"\nfactor = 3.0\nfor = \"30s\"\n",
+    )
+    .unwrap();
+    let mut pipeline = Pipeline::build(Arc::new(burst), 9);
+    pipeline.run().unwrap();
+    assert_eq!(
+        fault_events(&pipeline),
+        [
+            (30, "fault.start backpressure jobs_per_second x3".to_string()),
+            (60, "fault.end backpressure jobs_per_second x3".to_string()),
+        ]
+    );
+    let burst = Verdict::judge(&pipeline, pipeline.world.outcome());
+    assert!(calm.passed() && burst.passed(), "{}\n{}", calm.render(), burst.render());
+    // 1 job/s by default; ×3 for 30 s adds about 60 jobs (Poisson: well within ±30).
+    let extra = burst.jobs.submitted as i64 - calm.jobs.submitted as i64;
+    assert!((30..=90).contains(&extra), "calm {} jobs, burst {} jobs", calm.jobs.submitted, burst.jobs.submitted);
+    assert_eq!(burst.jobs.completed, burst.jobs.submitted, "the drain completes the backlog");
+    assert_eq!(pipeline.workload_control.rate_factor(), 1.0, "the rate is restored");
+}
