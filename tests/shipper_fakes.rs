@@ -19,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Notify;
 
 // ---------------------------------------------------------------------------------------
-// Fake Redis: lists and hashes, the commands the shipper and the app use.
+// Fake Redis: lists and hashes, the commands the shipper and the app use (MULTI/EXEC too).
 
 #[derive(Default)]
 pub struct RedisState {
@@ -84,13 +84,34 @@ impl FakeRedis {
     async fn connection(&self, mut stream: turmoil::net::TcpStream) -> std::io::Result<()> {
         let mut decoder = Decoder::default();
         let mut buf = BytesMut::with_capacity(4096);
+        // MULTI … EXEC: commands queued on this connection, run together at EXEC.
+        let mut transaction: Option<Vec<Command>> = None;
         loop {
             if stream.read_buf(&mut buf).await? == 0 {
                 return Ok(());
             }
             let mut out = BytesMut::new();
             while let Some(command) = decoder.decode(&mut buf).map_err(|e| std::io::Error::other(e.to_string()))? {
-                let reply = self.execute(&command).await;
+                let name = text(command.arg(0).unwrap()).to_ascii_uppercase();
+                let reply = match (name.as_str(), transaction.as_mut()) {
+                    ("MULTI", None) => {
+                        transaction = Some(Vec::new());
+                        Reply::ok()
+                    }
+                    ("EXEC", Some(_)) => {
+                        let queued = transaction.take().unwrap_or_default();
+                        let mut replies = Vec::with_capacity(queued.len());
+                        for queued_command in &queued {
+                            replies.push(self.execute(queued_command).await);
+                        }
+                        Reply::Array(replies)
+                    }
+                    (_, Some(queued)) => {
+                        queued.push(command.clone());
+                        Reply::queued()
+                    }
+                    _ => self.execute(&command).await,
+                };
                 reply.encode(&mut out);
             }
             stream.write_all(&out).await?;
