@@ -4,6 +4,15 @@
 //! Why a plan of actions: the injector runs between turmoil steps, outside every host, so a
 //! schedule is just a sorted list of (time, fault, start|end). Sorting is stable and ties
 //! end faults before starting new ones, so the same file gives the same run.
+//!
+//! How each kind reaches the world: links through turmoil (partition, hold/release, latency,
+//! fail rate), hosts through `Pipeline::crash` / `World::restart`, clocks through each
+//! host's `Clock`, Dash0 through `Dash0Control`, and `backpressure` through two shared
+//! knobs the pipeline wires into its parts: `RedisControl` (a runtime `maxmemory`, as
+//! `CONFIG SET` would set it) and `WorkloadControl` (a multiplier on the client's job rate).
+//! At `duration` every fault still active ends: links repaired, holds released, crashed
+//! hosts restarted, clocks straightened (skew and steps are properties of the host, healed
+//! like the rest), Dash0 healthy, maxmemory and the job rate restored; then the drain runs.
 
 mod spec;
 

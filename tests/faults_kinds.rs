@@ -1,0 +1,85 @@
+//! Fault kinds against a small pipeline, each with the effect the checkers must see: a
+//! partition makes the agents retry and (filesystem + no_limits + require_ack) loses nothing;
+//! Dash0 5xx makes the shipper retry and loses nothing; a Redis restart without persistence
+//! loses exactly what Redis held, with cause `redis_crash_unpersisted` and no other.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use obsim::pipeline::{Pipeline, Verdict};
+use obsim::scenario::Scenario;
+
+const BASE: &str = r#"name = "kinds"
+seed = 11
+duration = "2m"
+drain = "3m"
+[topology]
+machines = [{ type = "openai", count = 2, workers = 2 }]
+[agent]
+storage = "filesystem"
+retry_limit = "no_limits"
+require_ack = true
+"#;
+
+fn run(extra: &str) -> (Pipeline, Verdict) {
+    let scenario = Scenario::parse(Path::new("kinds.toml"), &format!("{BASE}{extra}")).unwrap();
+    let mut pipeline = Pipeline::build(Arc::new(scenario), 11);
+    pipeline.run().unwrap();
+    let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
+    (pipeline, verdict)
+}
+
+/// Seconds at which events of `kind` happened on hosts starting with `host_prefix`.
+fn seconds_of(pipeline: &Pipeline, kind: &str, host_prefix: &str) -> Vec<u64> {
+    pipeline
+        .world
+        .events()
+        .kept()
+        .into_iter()
+        .filter(|event| event.kind == kind && event.host.starts_with(host_prefix))
+        .map(|event| event.true_nanos / 1_000_000_000)
+        .collect()
+}
+
+/// Every cause under which records ended up not delivered, once each.
+fn causes(verdict: &Verdict) -> Vec<String> {
+    let causes: std::collections::BTreeSet<String> =
+        verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome.to_string()).collect();
+    causes.into_iter().collect()
+}
+
+#[test]
+fn a_partition_between_machines_and_railway_makes_agents_retry_and_loses_nothing() {
+    let (pipeline, verdict) = run("[[fault]]\nat = \"30s\"\nkind = \"link_drop\"\nfor = \"30s\"\nfrom = \"machines\"\nto = \"railway\"\n");
+    let retries = seconds_of(&pipeline, "agent.retry", "openai-");
+    assert!(!retries.is_empty(), "the machines' agents retried");
+    assert!(retries.iter().all(|second| *second >= 30), "no retry before the partition: {retries:?}");
+    assert!(seconds_of(&pipeline, "agent.retry", "api").is_empty(), "the API's agent is not cut off");
+    assert!(verdict.passed(), "{}", verdict.render());
+    assert_eq!(causes(&verdict), Vec::<String>::new(), "nothing lost");
+}
+
+#[test]
+fn dash0_errors_make_the_shipper_retry_and_lose_nothing() {
+    let (pipeline, verdict) =
+        run("[[fault]]\nat = \"30s\"\nkind = \"dash0_errors\"\nstatus = 503\nretry_after = \"3s\"\nfor = \"30s\"\n");
+    let retries = seconds_of(&pipeline, "shipper.retry", "railway-shipper");
+    assert!(!retries.is_empty(), "the shipper retried");
+    assert!(retries.iter().all(|second| (30..=60).contains(second)), "retries only while Dash0 failed: {retries:?}");
+    assert!(verdict.passed(), "{}", verdict.render());
+    assert_eq!(causes(&verdict), Vec::<String>::new(), "nothing lost");
+}
+
+#[test]
+fn a_redis_restart_without_persistence_loses_what_redis_held_and_nothing_else() {
+    // Dash0 refuses for a while so that the log buffer in Redis is full when it restarts.
+    let (_, verdict) = run(
+        "[[fault]]\nat = \"20s\"\nkind = \"dash0_errors\"\nstatus = 503\nfor = \"40s\"\n\
+         [[fault]]\nat = \"40s\"\nkind = \"restart\"\ntarget = \"railway-redis\"\ndown_for = \"5s\"\n",
+    );
+    let lost: u64 = verdict.accounting.outcomes.values().map(|tally| tally.count).sum();
+    assert!(lost > 0, "Redis held logs when it restarted: {}", verdict.render());
+    assert_eq!(causes(&verdict), vec!["lost: redis_crash_unpersisted at redis@railway-redis".to_string()]);
+    let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
+    assert!(!delivery.passed, "the loss is not allowed by this scenario: {}", delivery.detail);
+}
