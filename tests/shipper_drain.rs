@@ -199,6 +199,87 @@ fn golden_sequence_lrem_only_after_2xx_and_never_after_503() {
     assert!(held.is_empty(), "{held:?}");
 }
 
+/// Redis at `maxmemory` (noeviction) refuses LMOVE and BLMOVE (`denyoom`). A shipper that
+/// only moved would deadlock: Redis frees memory only when the shipper drains it. So the
+/// shipper reads in place (LRANGE) — first what it could not move back out of the
+/// processing list, then the buffer's head — and LREMs from the list that holds the values
+/// once Dash0 answered 2xx; then it tries BLMOVE again.
+#[test]
+fn golden_sequence_at_maxmemory_reads_in_place_and_lrems_after_2xx() {
+    let ledger = Ledger::new();
+    let mut built = chunks(&ledger, "oom", 6, 2);
+    let (a, b, c) = (
+        Bytes::from(built.remove(0).encode()),
+        Bytes::from(built.remove(0).encode()),
+        Bytes::from(built.remove(0).encode()),
+    );
+    let nil = redis::Value::Nil;
+    let bulk = |v: &Bytes| redis::Value::BulkString(v.to_vec());
+    // The reply exactly as Redis 7.0 writes it, parsed by the client.
+    let oom = || {
+        let reply = redis::parse_redis_value(b"-OOM command not allowed when used memory > 'maxmemory'.\r\n");
+        Err::<redis::Value, _>(reply.and_then(|value| value.extract_error()).expect_err("an error reply"))
+    };
+    let lrange = |list: &str| redis::cmd("LRANGE").arg(list).arg(0).arg(2).clone();
+    let lrem = |list: &str, values: &[&Bytes]| {
+        let mut pipeline = redis::pipe();
+        for value in values {
+            pipeline.cmd("LREM").arg(list).arg(1).arg(value.as_ref());
+        }
+        pipeline
+    };
+    let blmove = || redis::cmd("BLMOVE").arg(BUFFER).arg(PROCESSING).arg("LEFT").arg("RIGHT").arg("1").clone();
+    let mock = MockRedisConnection::new(vec![
+        // Restart recovery refused: `a` stays in the processing list.
+        MockCmd::new(lmove(PROCESSING, BUFFER, "RIGHT", "LEFT"), oom()),
+        // Batch 1: the processing list, read in place; 2xx → LREM from processing.
+        MockCmd::new(lrange(PROCESSING), Ok(redis::Value::Array(vec![bulk(&a)]))),
+        MockCmd::with_values(&mut lrem(PROCESSING, &[&a]), Ok(vec![1i64])),
+        // Batch 2: processing is empty now; BLMOVE refused → the buffer's head, read in
+        // place; 2xx → LREM from the buffer.
+        MockCmd::new(lrange(PROCESSING), Ok(redis::Value::Array(vec![]))),
+        MockCmd::new(blmove(), oom()),
+        MockCmd::new(lrange(BUFFER), Ok(redis::Value::Array(vec![bulk(&b), bulk(&c)]))),
+        MockCmd::with_values(&mut lrem(BUFFER, &[&b, &c]), Ok(vec![1i64, 1])),
+        // Batch 3: memory was freed, the reliable queue moves again.
+        MockCmd::new(blmove(), Ok(nil.clone())),
+    ]);
+    let config = ShipperConfig { batch_chunks_max: 3, ..ShipperConfig::default() };
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let exporter = ScriptedExporter {
+        outcomes: std::iter::repeat_n(ExportOutcome::Delivered { status: 200 }, 2).collect(),
+        bodies: Arc::clone(&bodies),
+    };
+    let taken_from = Arc::new(Mutex::new(Vec::new()));
+    let mut world = WorldBuilder::new(1).duration(Duration::from_secs(60)).build();
+    let (l, t, m) = (ledger.clone(), Arc::clone(&taken_from), mock.clone());
+    world.host(hosts::SHIPPER, move |host| {
+        let (ctx, taken_from, mut conn, config) =
+            (PartCtx { host, ledger: l.clone() }, Arc::clone(&t), m.clone(), config.clone());
+        let exporter = ScriptedExporter { outcomes: exporter.outcomes.clone(), bodies: Arc::clone(&exporter.bodies) };
+        async move {
+            let mut shipper = Shipper::new(ctx, config, exporter);
+            assert_eq!(shipper.recover(&mut conn).await?, 0, "the refused recovery is not an error");
+            for _ in 0..2 {
+                let batch = shipper.next_batch(&mut conn).await?.expect("a batch");
+                let verdict = shipper.export(&batch).await;
+                shipper.settle(&mut conn, &batch, &verdict).await?;
+                taken_from.lock().unwrap().push((batch.taken_from, batch.ids.len()));
+            }
+            assert!(shipper.next_batch(&mut conn).await?.is_none(), "the buffer is empty");
+            Ok(())
+        }
+    });
+    world.run_for(Duration::from_secs(30)).unwrap();
+    assert!(mock.is_empty(), "every scripted command was sent, in order");
+    use obsim::parts::shipper::batch::TakenFrom;
+    assert_eq!(*taken_from.lock().unwrap(), vec![(TakenFrom::ReadInProcessing, 2), (TakenFrom::ReadInBuffer, 4)]);
+    assert_eq!(bodies.lock().unwrap().len(), 2, "one POST per batch");
+    let account = ledger.account();
+    let held: Vec<_> = account.undelivered(Signal::Log).filter(|(o, _)| matches!(o, Outcome::InFlight(_))).collect();
+    assert!(held.is_empty(), "the shipper released everything it delivered: {held:?}");
+}
+
 // ---------------------------------------------------------------------------------------
 // Through the network, against the fakes.
 
@@ -325,7 +406,7 @@ fn the_config_reads_from_toml_with_defaults_and_refuses_unknown_keys() {
 /// origin into resources (service.name, machine.id, enrichment), in a deterministic order.
 #[test]
 fn golden_export_request_groups_records_by_origin() {
-    use obsim::parts::shipper::batch::{TakenChunk, build};
+    use obsim::parts::shipper::batch::{TakenChunk, TakenFrom, build};
     let ledger = Ledger::new();
     let mut machine = chunks(&ledger, "golden-machine", 4, 4).remove(0);
     let mut api = chunks(&ledger, "golden-api", 2, 2).remove(0);
@@ -340,7 +421,7 @@ fn golden_export_request_groups_records_by_origin() {
     machine.environment = "staging".to_string();
     let taken: Vec<TakenChunk> =
         [machine, api, dev].into_iter().map(|chunk| TakenChunk { value: Bytes::from(chunk.encode()), chunk }).collect();
-    let batch = build(taken);
+    let batch = build(taken, TakenFrom::Moved);
     assert_eq!(batch.values.len(), 3);
     assert_eq!(batch.ids.len(), 8);
     let decoded = obsim::proto::otlp::decode_logs_bytes(&batch.body).unwrap();

@@ -2,5 +2,6 @@
 //! each failure names what broke, where, and the seed to replay it.
 
 pub mod correlation;
+pub mod jobs;
 pub mod metrics;
 pub mod throughput;

@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::check::correlation::{self, CorrelationReport};
+use crate::check::jobs::JobCompletion;
 use crate::check::metrics::{self as metric_check, MetricTotal};
 use crate::check::throughput::{self, Throughput};
 use crate::ledger::{Accounting, Custodian, Occupancy, Outcome, Part, Signal};
@@ -101,48 +102,6 @@ fn expected_metrics(jobs: &JobCompletion) -> [(&'static str, u64); 3] {
         ("jobs_completed_total", jobs.completed),
         ("job_duration_seconds.count", jobs.completed),
     ]
-}
-
-/// Jobs seen submitted and completed, from the spans and logs Dash0 stored (either tells:
-/// with the spans lost, the API's "Job created" / "Job completed" lines still do).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct JobCompletion {
-    pub submitted: u64,
-    pub completed: u64,
-    /// A few jobs submitted but never completed.
-    pub unfinished_examples: Vec<String>,
-}
-
-impl JobCompletion {
-    /// Counts `job.submitted` and `job.completed` spans, and "Job created" and "Job
-    /// completed" log lines, per job (duplicates counted once).
-    fn of(spans: &[crate::record::Span], logs: &[LogRecord]) -> JobCompletion {
-        let mut submitted = std::collections::BTreeSet::new();
-        let mut completed = std::collections::BTreeSet::new();
-        for span in spans {
-            match span.name.as_str() {
-                "job.submitted" => {
-                    submitted.insert(span.job_id);
-                }
-                "job.completed" => {
-                    completed.insert(span.job_id);
-                }
-                _ => {}
-            }
-        }
-        for log in logs {
-            if log.body.starts_with("Job created") {
-                submitted.insert(log.job_id);
-            } else if log.body.starts_with("Job completed") {
-                completed.insert(log.job_id);
-            }
-        }
-        JobCompletion {
-            submitted: submitted.len() as u64,
-            completed: submitted.intersection(&completed).count() as u64,
-            unfinished_examples: submitted.difference(&completed).take(5).map(ToString::to_string).collect(),
-        }
-    }
 }
 
 /// Whether a log is outside any job (dev hosts log without a job trace): exempt from
@@ -309,13 +268,16 @@ impl Verdict {
         // Liveness of the job flow: after the drain every submitted job has completed.
         checks.push(Check {
             name: "jobs",
-            passed: self.jobs.submitted - self.jobs.completed <= expect.max_jobs_unfinished,
+            passed: self.jobs.unfinished() <= expect.max_jobs_unfinished,
             detail: if self.jobs.unfinished_examples.is_empty() {
-                format!("{} jobs submitted, all completed", self.jobs.submitted)
+                format!(
+                    "{} jobs accepted, all completed ({} submissions refused by the API)",
+                    self.jobs.submitted, self.jobs.submit_failed
+                )
             } else {
                 format!(
                     "{} of {} submitted jobs never completed (allowed {}; e.g. {}); is the drain long enough for the machines' capacity, or did the job queue lose them?",
-                    self.jobs.submitted - self.jobs.completed,
+                    self.jobs.unfinished(),
                     self.jobs.submitted,
                     expect.max_jobs_unfinished,
                     self.jobs.unfinished_examples.join(", ")

@@ -25,9 +25,26 @@ pub struct TakenChunk {
     pub chunk: LogChunk,
 }
 
+/// Where a batch's values are in Redis while it is out, which decides how it is settled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TakenFrom {
+    /// Moved to the processing list by this shipper (the reliable queue's normal path):
+    /// LREM from processing once settled; given back to the buffer's tail if retries expire.
+    Moved,
+    /// Read in place from the processing list (left there by a recovery or give-back that
+    /// Redis refused at `maxmemory`): LREM from processing once settled; left where they are
+    /// if retries expire.
+    ReadInProcessing,
+    /// Read in place from the buffer's head at `maxmemory`: LREM from the buffer once
+    /// settled; left at the head if retries expire.
+    ReadInBuffer,
+}
+
 /// The chunks of one POST and their request body.
 #[derive(Clone, Debug)]
 pub struct Batch {
+    /// Where the values are while the batch is out.
+    pub taken_from: TakenFrom,
     /// The values to LREM once Dash0 answered (in take order).
     pub values: Vec<Bytes>,
     /// Every record's identity, in request order (for the ledger).
@@ -48,7 +65,7 @@ pub fn service_name(tag: &str, record: &LogRecord) -> &'static str {
 }
 
 /// Builds the request for `chunks`, consuming their records.
-pub fn build(chunks: Vec<TakenChunk>) -> Batch {
+pub fn build(chunks: Vec<TakenChunk>, taken_from: TakenFrom) -> Batch {
     assert!(!chunks.is_empty(), "a batch holds at least one chunk");
     type Key = (&'static str, Option<String>, String, String);
     let mut groups: BTreeMap<Key, Vec<LogRecord>> = BTreeMap::new();
@@ -84,5 +101,5 @@ pub fn build(chunks: Vec<TakenChunk>) -> Batch {
         .collect();
     let ids: Vec<RecordId> = resources.iter().flat_map(|(_, records)| records.iter().map(|r| r.id)).collect();
     let request = encode_logs_batches(resources.iter().map(|(resource, records)| (resource, records.as_slice())));
-    Batch { values, ids, body: Bytes::from(encode_to_vec(&request)) }
+    Batch { taken_from, values, ids, body: Bytes::from(encode_to_vec(&request)) }
 }

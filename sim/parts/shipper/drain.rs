@@ -8,6 +8,8 @@
 //!
 //! Outcomes of a batch:
 //! - 2xx: LREM each value, release. (partial_success rejections are Dash0's to account.)
+//!   At `maxmemory` the values are read in place instead of moved (BLMOVE is refused
+//!   there, see `Shipper::next_batch`), and LREMed from the list that holds them.
 //! - 429/502/503/504, connection errors, timeouts: retried, honouring `Retry-After`, else
 //!   exponential backoff with jitter; if retrying would pass `retry_max_elapsed`, the batch
 //!   is given back to the tail of the buffer (LMOVE processing → buffer) and released: it is
@@ -25,7 +27,7 @@ use rand_chacha::ChaCha8Rng;
 use redis::RedisResult;
 use redis::aio::ConnectionLike;
 
-use super::batch::{self, Batch, TakenChunk};
+use super::batch::{self, Batch, TakenChunk, TakenFrom};
 use super::config::ShipperConfig;
 use super::export::{ExportOutcome, Exporter};
 use super::queue::{self, QueueKeys};
@@ -62,6 +64,9 @@ pub struct Shipper<E: Exporter> {
     /// Chunks moved to the processing list and decoded but not yet in a batch (look-ahead),
     /// oldest first. Bounded by `batch_chunks_max`.
     pending: VecDeque<TakenChunk>,
+    /// Values this shipper could not move out of the processing list (Redis refused at
+    /// `maxmemory`): read and shipped in place before anything new is taken.
+    processing_leftover: bool,
 }
 
 impl<E: Exporter> Shipper<E> {
@@ -80,6 +85,7 @@ impl<E: Exporter> Shipper<E> {
             keys,
             exporter,
             pending: VecDeque::new(),
+            processing_leftover: false,
         }
     }
 
@@ -90,9 +96,20 @@ impl<E: Exporter> Shipper<E> {
 
     /// Gives back whatever look-ahead this process holds and moves every value of the
     /// processing list back to the buffer's head. Run on every (re)connection before taking.
+    /// At `maxmemory` Redis refuses the move (LMOVE is `denyoom`); the values then stay in
+    /// the processing list and are read and shipped in place first (see `next_batch`).
     pub async fn recover<C: ConnectionLike>(&mut self, conn: &mut C) -> RedisResult<usize> {
-        let moved = queue::recover(conn, &self.keys).await?;
-        // Only after the move succeeded: the look-ahead chunks are back in the buffer.
+        let moved = match queue::recover(conn, &self.keys).await {
+            Ok(moved) => moved,
+            Err(error) if queue::is_oom(&error) => {
+                self.processing_leftover = true;
+                self.ctx.host.record("shipper.recover_oom", format!("{} left in place: {error}", self.keys.processing));
+                0
+            }
+            Err(error) => return Err(error),
+        };
+        // Only after the move succeeded (or was refused as a whole): the look-ahead chunks
+        // are back in Redis's lists, in Redis's custody.
         let ids: Vec<_> =
             self.pending.drain(..).flat_map(|taken| taken.chunk.records.into_iter().map(|r| r.id)).collect();
         self.ctx.ledger.release(&self.custodian, &ids);
@@ -102,8 +119,9 @@ impl<E: Exporter> Shipper<E> {
         Ok(moved)
     }
 
-    /// Decodes a value taken into the processing list and takes custody of its records; a
-    /// value that is not a chunk goes to the dead-letter list.
+    /// Decodes a value taken from Redis and takes custody of its records; a value that is
+    /// not a chunk goes to the dead-letter list (only values this shipper moved: a value read
+    /// in place is dead-lettered once it can be moved, after memory is freed).
     async fn accept<C: ConnectionLike>(&mut self, conn: &mut C, value: Bytes) -> RedisResult<()> {
         match LogChunk::decode(&value) {
             Ok(chunk) => {
@@ -127,21 +145,60 @@ impl<E: Exporter> Shipper<E> {
     /// pending, looks ahead with pipelined LMOVEs, then cuts a batch within
     /// `batch_chunks_max` / `batch_records_max` / `request_bytes_limit`. None when the
     /// buffer stayed empty.
+    ///
+    /// At `maxmemory` under `noeviction` Redis refuses BLMOVE and LMOVE (both `denyoom`),
+    /// and the reliable queue would deadlock: Redis frees memory only when the shipper
+    /// drains, and the shipper drains only by moving. So on OOM the shipper reads the
+    /// values in place instead (LRANGE, a read) and, once Dash0 took them, removes them
+    /// with LREM (which frees memory and is allowed): values left in the processing list
+    /// first, then the buffer's head. At-least-once still holds: a crash before the LREM
+    /// leaves the values where they were, and they are shipped again.
     pub async fn next_batch<C: ConnectionLike>(&mut self, conn: &mut C) -> RedisResult<Option<Batch>> {
         let chunks_max = self.config.batch_chunks_max;
+        if self.pending.is_empty() && self.processing_leftover {
+            // Nothing of this shipper is out, so everything in the processing list is left over.
+            let peeked = queue::peek(conn, &self.keys.processing, chunks_max).await?;
+            if !peeked.is_empty() {
+                return Ok(self.read_in_place(peeked, TakenFrom::ReadInProcessing));
+            }
+            self.processing_leftover = false;
+        }
         if self.pending.is_empty() {
-            match queue::take_blocking(conn, &self.keys, self.config.blmove_timeout).await? {
-                Some(value) => self.accept(conn, value).await?,
-                None => return Ok(None),
+            match queue::take_blocking(conn, &self.keys, self.config.blmove_timeout).await {
+                Ok(Some(value)) => self.accept(conn, value).await?,
+                Ok(None) => return Ok(None),
+                Err(error) if queue::is_oom(&error) => {
+                    let peeked = queue::peek(conn, &self.keys.buffer, chunks_max).await?;
+                    return Ok(self.read_in_place(peeked, TakenFrom::ReadInBuffer));
+                }
+                Err(error) => return Err(error),
             }
         }
         if !self.pending.is_empty() && self.pending.len() < chunks_max {
-            let more = queue::take_more(conn, &self.keys, chunks_max - self.pending.len()).await?;
-            for value in more {
-                self.accept(conn, value).await?;
+            match queue::take_more(conn, &self.keys, chunks_max - self.pending.len()).await {
+                Ok(more) => {
+                    for value in more {
+                        self.accept(conn, value).await?;
+                    }
+                }
+                // Some LMOVEs of the pipeline may have run before the refusal: their values
+                // are in the processing list unknown to us; read them once this batch is out.
+                Err(error) if queue::is_oom(&error) => self.processing_leftover = true,
+                Err(error) => return Err(error),
             }
         }
         assert!(self.pending.len() <= chunks_max, "look-ahead exceeds batch_chunks_max");
+        let chunks = self.cut_batch();
+        if chunks.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(batch::build(chunks, TakenFrom::Moved)))
+    }
+
+    /// Takes the chunks of the next batch off the front of `pending`, within the batch
+    /// bounds (a batch has at least one chunk, whatever its size).
+    fn cut_batch(&mut self) -> Vec<TakenChunk> {
+        let chunks_max = self.config.batch_chunks_max;
         let mut chunks = Vec::new();
         let (mut records, mut bytes) = (0usize, 0usize);
         while let Some(front) = self.pending.front() {
@@ -156,10 +213,31 @@ impl<E: Exporter> Shipper<E> {
             bytes += taken.value.len();
             chunks.push(taken);
         }
-        if chunks.is_empty() {
-            return Ok(None);
+        chunks
+    }
+
+    /// A batch of values read in place (at `maxmemory`): decodes them, holds what fits one
+    /// batch and leaves the rest to Redis. A value that is not a chunk stops the batch
+    /// before it; it is dead-lettered once values can be moved again.
+    fn read_in_place(&mut self, peeked: Vec<Bytes>, taken_from: TakenFrom) -> Option<Batch> {
+        assert!(self.pending.is_empty(), "values read in place never mix with moved ones");
+        for value in peeked {
+            let Ok(chunk) = LogChunk::decode(&value) else { break };
+            self.pending.push_back(TakenChunk { value, chunk });
         }
-        Ok(Some(batch::build(chunks)))
+        let chunks = self.cut_batch();
+        // What did not fit stays in Redis's custody, unheld by us.
+        self.pending.clear();
+        if chunks.is_empty() {
+            return None;
+        }
+        let ids: Vec<_> = chunks.iter().flat_map(|taken| taken.chunk.records.iter().map(|r| r.id)).collect();
+        self.ctx.ledger.hold(&self.custodian, &ids, Durability::Volatile);
+        self.ctx.host.record(
+            "shipper.read_in_place",
+            format!("{} chunks of {} at maxmemory ({taken_from:?})", chunks.len(), ids.len()),
+        );
+        Some(batch::build(chunks, taken_from))
     }
 
     /// Exponential backoff with jitter: min(max_interval, initial·2^attempt) scaled by a
@@ -195,6 +273,14 @@ impl<E: Exporter> Shipper<E> {
         Verdict::Expired { attempts: ATTEMPTS_MAX, last_reason: "ATTEMPTS_MAX reached".to_string() }
     }
 
+    /// The Redis list that holds `batch`'s values while it is out.
+    fn list_holding(&self, batch: &Batch) -> &str {
+        match batch.taken_from {
+            TakenFrom::Moved | TakenFrom::ReadInProcessing => &self.keys.processing,
+            TakenFrom::ReadInBuffer => &self.keys.buffer,
+        }
+    }
+
     /// Makes the verdict true in Redis and in the ledger (see the module docs).
     pub async fn settle<C: ConnectionLike>(
         &mut self,
@@ -203,9 +289,10 @@ impl<E: Exporter> Shipper<E> {
         verdict: &Verdict,
     ) -> RedisResult<()> {
         let (chunks, records) = (batch.values.len(), batch.ids.len());
+        let list = self.list_holding(batch);
         match verdict {
             Verdict::Delivered { status, attempts } => {
-                queue::ack(conn, &self.keys, &batch.values).await?;
+                queue::ack(conn, list, &batch.values).await?;
                 self.ctx.ledger.release(&self.custodian, &batch.ids);
                 self.ctx.host.record(
                     "shipper.delivered",
@@ -213,7 +300,7 @@ impl<E: Exporter> Shipper<E> {
                 );
             }
             Verdict::Rejected { status, attempts } => {
-                queue::ack(conn, &self.keys, &batch.values).await?;
+                queue::ack(conn, list, &batch.values).await?;
                 let cause = if (400..500).contains(status) { "shipper_rejected_4xx" } else { "shipper_rejected_5xx" };
                 self.ctx.ledger.drop_records(&self.custodian, cause, &batch.ids);
                 self.ctx.host.record(
@@ -222,14 +309,20 @@ impl<E: Exporter> Shipper<E> {
                 );
             }
             Verdict::Expired { attempts, last_reason } => {
-                queue::give_back(conn, &self.keys, batch.values.len()).await?;
+                match batch.taken_from {
+                    TakenFrom::Moved => match queue::give_back(conn, &self.keys, batch.values.len()).await {
+                        Ok(_) => {}
+                        // Left in the processing list: read in place before anything new.
+                        Err(error) if queue::is_oom(&error) => self.processing_leftover = true,
+                        Err(error) => return Err(error),
+                    },
+                    TakenFrom::ReadInProcessing => self.processing_leftover = true,
+                    TakenFrom::ReadInBuffer => {}
+                }
                 self.ctx.ledger.release(&self.custodian, &batch.ids);
                 self.ctx.host.record(
                     "shipper.retry_expired",
-                    format!(
-                        "{chunks} chunks, {records} records back to {} after {attempts} attempts: {last_reason}",
-                        self.keys.buffer
-                    ),
+                    format!("{chunks} chunks, {records} records back to Redis after {attempts} attempts: {last_reason}"),
                 );
             }
         }
@@ -293,7 +386,7 @@ impl<E: Exporter> Shipper<E> {
             };
             if self.config.bugs.shipper_delete_before_2xx {
                 // Planted bug (`crate::bugs`): LREM before Dash0 has answered.
-                if let Err(error) = queue::ack(conn, &self.keys, &batch.values).await {
+                if let Err(error) = queue::ack(conn, self.list_holding(&batch), &batch.values).await {
                     return error;
                 }
             }

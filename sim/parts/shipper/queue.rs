@@ -104,15 +104,43 @@ pub async fn take_more<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys, count:
     Ok(taken)
 }
 
-/// Acknowledges values: `LREM processing 1 value` for each, in one pipeline. Returns how
-/// many were found (a value already gone, e.g. after Redis lost it, counts 0).
-pub async fn ack<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys, values: &[Bytes]) -> RedisResult<i64> {
+/// Whether Redis refused a command because it is at `maxmemory` under `noeviction`
+/// ("-OOM command not allowed when used memory > 'maxmemory'.").
+pub fn is_oom(error: &redis::RedisError) -> bool {
+    error.code() == Some("OOM")
+}
+
+/// Reads up to `count` values from the head of `list` without moving them
+/// (`LRANGE list 0 count-1`). LRANGE is a read, so Redis answers it at `maxmemory`, where
+/// LMOVE and BLMOVE (both `denyoom`) are refused: see `Shipper::next_batch`.
+pub async fn peek<C: ConnectionLike>(conn: &mut C, list: &str, count: usize) -> RedisResult<Vec<Bytes>> {
+    assert!(count > 0, "peek of nothing is a wasted round trip");
+    let values: Vec<Value> =
+        redis::cmd("LRANGE").arg(list).arg(0).arg(count - 1).query_async(conn).await?;
+    let mut peeked = Vec::with_capacity(values.len());
+    for value in values {
+        match bulk(value)? {
+            Some(bytes) => peeked.push(bytes),
+            None => {
+                return Err(redis::RedisError::from((redis::ErrorKind::Client, "LRANGE answered a nil element")));
+            }
+        }
+    }
+    assert!(peeked.len() <= count, "LRANGE answered more than asked");
+    Ok(peeked)
+}
+
+/// Acknowledges values: `LREM list 1 value` for each, in one pipeline, on the list that
+/// holds them (the processing list, or the buffer itself for values read in place).
+/// Returns how many were found (a value already gone, e.g. after Redis lost it, counts 0).
+/// LREM only frees memory, so it is not `denyoom`: it works at `maxmemory`.
+pub async fn ack<C: ConnectionLike>(conn: &mut C, list: &str, values: &[Bytes]) -> RedisResult<i64> {
     if values.is_empty() {
         return Ok(0);
     }
     let mut pipeline = redis::pipe();
     for value in values {
-        pipeline.cmd("LREM").arg(&keys.processing).arg(1).arg(value.as_ref());
+        pipeline.cmd("LREM").arg(list).arg(1).arg(value.as_ref());
     }
     let removed: Vec<i64> = pipeline.query_async(conn).await?;
     Ok(removed.iter().sum())
