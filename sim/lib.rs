@@ -3,6 +3,7 @@
 //! metrics). See `../shared/DESIGN.md` for the architecture and the determinism rules.
 
 pub mod bugs;
+pub mod chaos;
 pub mod check;
 pub mod faults;
 pub mod ledger;

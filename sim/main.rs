@@ -40,6 +40,41 @@ enum Command {
         /// The failure file, e.g. reports/<scenario>/<seed>/failure.toml.
         failure: PathBuf,
     },
+    /// Sweep seeds over scenario files with random fault schedules (each file's `[chaos]`
+    /// table says which kinds), shrink every failure to a small replayable scenario, and
+    /// write the sweep's index. Exit status: 0 when every run passed, 1 when a run failed,
+    /// 2 when the input is invalid.
+    Chaos {
+        /// Scenario files or folders of them; files without `[chaos]` are skipped.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Seeds per file.
+        #[arg(long, default_value_t = 50)]
+        seeds: u64,
+        /// Stop starting new runs after this much wall-clock time (e.g. 30m); with it,
+        /// `--seeds` is the most the sweep may reach.
+        #[arg(long, value_parser = parse_duration)]
+        time: Option<Duration>,
+        /// The first seed (the sweep runs first-seed .. first-seed + seeds).
+        #[arg(long, default_value_t = 1)]
+        first_seed: u64,
+        /// Runs at once; results are the same for any value.
+        #[arg(long, default_value_t = 1)]
+        jobs: usize,
+        /// This machine's part of the sweep, i/n (1-based); the parts of n shards union to
+        /// the whole sweep.
+        #[arg(long, value_parser = obsim::chaos::Shard::parse)]
+        shard: Option<obsim::chaos::Shard>,
+        /// Plant a bug (`[bugs]` name) in every case, e.g. aggregator_ack_before_buffer.
+        #[arg(long = "bug")]
+        bugs: Vec<String>,
+        /// Most runs spent shrinking one failure (0: do not shrink).
+        #[arg(long, default_value_t = 100)]
+        shrink_runs: u32,
+        /// Where the index and failure files go.
+        #[arg(long, default_value = "reports/chaos")]
+        out: PathBuf,
+    },
     /// Validate a scenario file without running it. Exit status 0 when valid, 2 when not
     /// (the error names file, line and key).
     Check {
@@ -70,6 +105,24 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { scenario, seed } => run(&scenario, seed),
         Command::Replay { failure } => replay(&failure),
+        Command::Chaos { paths, seeds, time, first_seed, jobs, shard, bugs, shrink_runs, out } => {
+            let bugs = match obsim::chaos::case::bugs_named(&bugs) {
+                Ok(bugs) => bugs,
+                Err(error) => {
+                    eprintln!("obsim chaos: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            let options = obsim::chaos::SweepOptions {
+                seeds,
+                first_seed,
+                jobs,
+                shard: shard.unwrap_or(obsim::chaos::Shard::WHOLE),
+                bugs,
+                shrink_runs,
+            };
+            chaos(&paths, &options, time, &out)
+        }
         Command::Check { scenario } => match Scenario::load(&scenario) {
             Ok(loaded) => {
                 let machines: u32 = loaded.topology.machines.iter().map(|group| group.count).sum();
@@ -158,6 +211,70 @@ fn write_failure(path: &std::path::Path, name: &str, seed: u64, verdict: &obsim:
     let failure = dir.join("failure.toml");
     std::fs::write(&failure, obsim::replay::failure_file_text(&source, seed, verdict))?;
     Ok(failure)
+}
+
+/// `obsim chaos`: gather the files, sweep with a progress bar, write the index.
+fn chaos(paths: &[PathBuf], options: &obsim::chaos::SweepOptions, time: Option<Duration>, out: &std::path::Path) -> ExitCode {
+    use std::io::IsTerminal as _;
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    let files = match obsim::chaos::files::gather(paths) {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("obsim chaos: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    for skipped in &files.skipped {
+        eprintln!("obsim chaos: skipping {} (no [chaos] table)", skipped.display());
+    }
+    if files.chaos.is_empty() {
+        eprintln!("obsim chaos: no scenario with a [chaos] table among {} files", files.skipped.len());
+        return ExitCode::from(2);
+    }
+    let shard = options.shard;
+    let planned = (0..options.seeds).filter(|index| shard.owns(*index)).count() as u64 * files.chaos.len() as u64;
+    let bar = if std::io::stderr().is_terminal() {
+        let bar = indicatif::ProgressBar::new(planned);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {msg}  {per_sec}  eta {eta}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let failures = AtomicU64::new(0);
+    // The wall clock only decides how many runs start, never what a run does.
+    let started = std::time::Instant::now(); // determinism: ok (a sweep's time budget)
+    let keep_going = || time.is_none_or(|budget| started.elapsed() < budget);
+    let on_run = |run: &obsim::chaos::SweepRun| {
+        if !run.passed() {
+            let found = failures.fetch_add(1, Ordering::Relaxed) + 1;
+            bar.suspend(|| {
+                eprintln!(
+                    "FAIL {} seed {}: {}",
+                    run.base_path.display(),
+                    run.seed,
+                    run.failed_checks().join(", ")
+                )
+            });
+            bar.set_message(format!("{found} failures"));
+        }
+        bar.inc(1);
+    };
+    let runs = obsim::chaos::sweep(&files.chaos, options, &keep_going, &on_run);
+    bar.finish_and_clear();
+    let index = match obsim::chaos::output::write(out, &runs, shard, options.first_seed, options.seeds) {
+        Ok(index) => index,
+        Err(error) => {
+            eprintln!("obsim chaos: writing {}: {error}", out.display());
+            return ExitCode::from(1);
+        }
+    };
+    print!("{}", obsim::chaos::output::markdown(&index));
+    println!("\nindex: {}", out.join("index.md").display());
+    if index.failures_count == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 
 /// `obsim replay`: run a failure file and compare with what it recorded.

@@ -19,6 +19,12 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("from_entropy", "OS-seeded randomness; use HostCtx::rng or Seed::stream"),
     ("HashMap", "iteration order varies per process; use BTreeMap or mark `determinism: ok`"),
     ("HashSet", "iteration order varies per process; use BTreeSet or mark `determinism: ok`"),
+    (
+        "tokio::spawn(",
+        "a crash drops runtime tasks in an order set by a process-global task id; use crate::world::spawn",
+    ),
+    ("TokioExecutor", "spawns with tokio::spawn (see above); use crate::world::LocalExec"),
+    ("transport::Server", "tonic's server spawns connections with tokio::spawn; serve with hyper and LocalExec"),
 ];
 
 /// Lines after `select!` within which `biased;` must appear.
@@ -83,6 +89,9 @@ fn the_checker_catches_each_rule() {
     assert!(found.iter().any(|v| v.starts_with("2: `HashMap`")), "{found:?}");
     assert!(found.iter().any(|v| v.starts_with("3: `select!` without")), "{found:?}");
     assert!(found.iter().any(|v| v.starts_with("7: `rand::rng()`")), "{found:?}");
+    let spawned = violations("let task = tokio::spawn(async {});\nlet exec = TokioExecutor::new();");
+    assert!(spawned.iter().any(|v| v.starts_with("1: `tokio::spawn(`")), "{spawned:?}");
+    assert!(spawned.iter().any(|v| v.starts_with("2: `TokioExecutor`")), "{spawned:?}");
 }
 
 #[test]

@@ -114,3 +114,60 @@ fn running_past_the_configured_duration_is_refused() {
     let error = world.run_for(Duration::from_secs(6)).unwrap_err().to_string();
     assert!(error.contains("past the world's duration"), "{error}");
 }
+
+/// A crash drops the host's tasks, and each dropped connection sends its FIN or RST through
+/// the world (drawing latency from the world's random stream), so the drop order is part
+/// of the run. tokio drops the tasks of a runtime's own task list in shards chosen by task
+/// id — a process-global counter — so a host that spawned onto the runtime behaved
+/// differently after other runs in the same process (chaos sweeps, parallel tests). Host
+/// tasks live in the host's LocalSet (`obsim::world::spawn`), dropped in spawn order.
+#[test]
+fn a_crash_replays_the_same_whatever_ran_before_in_the_process() {
+    use std::sync::Arc;
+
+    use obsim::pipeline::Pipeline;
+    use obsim::scenario::Scenario;
+
+    let text = r#"
+name = "crash-order"
+duration = "40s"
+drain = "40s"
+[topology]
+machines = [{ type = "comfyui", count = 2, workers = 2 }, { type = "openai", count = 1, workers = 2 }]
+dev_hosts = 1
+[workload]
+jobs_per_second = 1.0
+[agent]
+storage = "filesystem"
+retry_limit = "no_limits"
+require_ack = true
+[[fault]]
+kind = "restart"
+at = "12s"
+target = "railway"
+down_for = "5s"
+[[fault]]
+kind = "restart"
+at = "22s"
+target = "dash0"
+down_for = "3s"
+[[fault]]
+kind = "restart"
+at = "25s"
+target = "api"
+down_for = "2s"
+"#;
+    let scenario = Arc::new(Scenario::parse(std::path::Path::new("crash-order.toml"), text).unwrap());
+    let run = || Pipeline::run_and_judge(Arc::clone(&scenario), 7).unwrap().outcome.hash.to_string();
+    let first = run();
+    // Shift tokio's global task-id counter by one, two and three tasks between runs.
+    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    for shift in 1..=3 {
+        runtime.block_on(async {
+            for _ in 0..shift {
+                tokio::spawn(async {}).await.unwrap();
+            }
+        });
+        assert_eq!(run(), first, "the run changed after {shift} more tokio tasks existed in the process");
+    }
+}

@@ -42,7 +42,7 @@ impl RedisConn {
                 )));
             }
         };
-        Ok(RedisConn { connection, driver: tokio::spawn(driver) })
+        Ok(RedisConn { connection, driver: crate::world::spawn(driver) })
     }
 }
 

@@ -82,6 +82,10 @@ pub struct Scenario {
     /// except `crash`, which the drain heals.
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<crate::faults::FaultSpec>,
+    /// `[chaos]`: this file takes part in `obsim chaos` sweeps, with the fault kinds and
+    /// expectations given there (`crate::chaos::ChaosConfig`). Absent: sweeps skip it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chaos: Option<crate::chaos::ChaosConfig>,
 }
 
 fn default_seed() -> u64 {
@@ -263,6 +267,11 @@ impl Scenario {
             }
         }
         self.validate_faults(path, source)?;
+        if let Some(chaos) = &self.chaos
+            && let Err((key, message)) = chaos.validate()
+        {
+            return Err(ScenarioError::at_key(path, source, &format!("chaos.{key}"), message));
+        }
         if !(0.0..=1.0).contains(&self.expect.max_duplicate_ratio) {
             return fail("max_duplicate_ratio", format!("{} must be between 0 and 1", self.expect.max_duplicate_ratio));
         }

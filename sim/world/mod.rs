@@ -25,11 +25,13 @@ mod disk;
 mod events;
 pub mod probe;
 mod seed;
+mod spawn;
 
 pub use clock::{Clock, true_elapsed_now};
 pub use disk::{DISK_BYTES_LIMIT_DEFAULT, Disk, DiskFull};
 pub use events::{EVENTS_KEPT_LIMIT_DEFAULT, Event, EventLog, EventLogHash};
 pub use seed::Seed;
+pub use spawn::{LocalExec, spawn};
 
 use std::cell::Cell;
 use std::collections::BTreeMap;

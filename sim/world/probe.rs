@@ -74,7 +74,7 @@ async fn hub(ctx: HostCtx) -> turmoil::Result {
         let mut think_rng = ctx.rng(&format!("think/{connections_count}"));
         let ctx = ctx.clone();
         ctx.record("probe.accept", format!("{peer}"));
-        tokio::spawn(async move {
+        crate::world::spawn(async move {
             let mut message = [0u8; 8];
             while stream.read_exact(&mut message).await.is_ok() {
                 tokio::time::sleep(Duration::from_millis(think_rng.random_range(0..50))).await;

@@ -76,7 +76,7 @@ pub async fn run(
         sealed: Notify::new(),
         room: Notify::new(),
     });
-    let output = tokio::spawn(output(ctx.clone(), config.clone(), Arc::clone(&shared)));
+    let output = crate::world::spawn(output(ctx.clone(), config.clone(), Arc::clone(&shared)));
     input(ctx, config, logs, shared).await;
     output.abort();
     Ok(())

@@ -38,7 +38,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         let (stream, peer) = listener.accept().await?;
         connections_count += 1;
         let peer_name = turmoil::reverse_lookup(peer.ip()).unwrap_or_else(|| peer.ip().to_string());
-        tokio::spawn(connection(
+        crate::world::spawn(connection(
             Arc::clone(&shared),
             stream,
             peer_name,

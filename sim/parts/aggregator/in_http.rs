@@ -30,7 +30,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     loop {
         let (stream, _) = listener.accept().await?;
         let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
+        crate::world::spawn(async move {
             let service = service_fn(move |request| handle(Arc::clone(&shared), request));
             // A connection error ends that connection only.
             let _ = hyper::server::conn::http1::Builder::new()

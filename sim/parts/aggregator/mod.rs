@@ -128,10 +128,10 @@ pub async fn run(ctx: PartCtx, config: AggregatorConfig) -> turmoil::Result {
         queued: Notify::new(),
         room: Notify::new(),
     });
-    tokio::spawn(flush_timer(Arc::clone(&shared)));
-    tokio::spawn(output(Arc::clone(&shared)));
+    crate::world::spawn(flush_timer(Arc::clone(&shared)));
+    crate::world::spawn(output(Arc::clone(&shared)));
     let http_shared = Arc::clone(&shared);
-    let http = tokio::spawn(async move {
+    let http = crate::world::spawn(async move {
         if let Err(error) = in_http::serve(Arc::clone(&http_shared)).await {
             http_shared
                 .ctx

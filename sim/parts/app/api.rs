@@ -78,9 +78,9 @@ pub async fn run_api_with_control(
     let emitter = Emitter::new(ctx.clone(), pipes);
     let stats = Arc::new(Mutex::new(ApiStats::default()));
     let started_unix_nano = emitter.now();
-    let completions = tokio::spawn(consume_completions(emitter.clone(), config.clone(), Arc::clone(&stats)));
+    let completions = crate::world::spawn(consume_completions(emitter.clone(), config.clone(), Arc::clone(&stats)));
     let metrics_task =
-        tokio::spawn(write_metrics(emitter.clone(), config.clone(), Arc::clone(&stats), started_unix_nano));
+        crate::world::spawn(write_metrics(emitter.clone(), config.clone(), Arc::clone(&stats), started_unix_nano));
 
     let mut arrivals = ctx.host.rng("app/client");
     let mut ids = ctx.host.rng("app/api-ids");

@@ -122,7 +122,7 @@ async fn post(body: Bytes) -> Result<u16, String> {
     let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
         .await
         .map_err(|error| format!("http handshake: {error}"))?;
-    let driver = tokio::spawn(async move {
+    let driver = crate::world::spawn(async move {
         let _ = connection.await;
     });
     let request = http::Request::post("/dev.app")

@@ -82,7 +82,7 @@ pub async fn run_machine(ctx: PartCtx, config: AppConfig, machine: MachineSpec, 
             rng: ctx.host.rng(&format!("app/worker-{index}")),
             stats: Arc::clone(&stats),
         };
-        workers.push(tokio::spawn(worker.run()));
+        workers.push(crate::world::spawn(worker.run()));
     }
     let attributes = Attributes::new().with("machine.type", machine.machine_id.machine_type().as_str());
     let mut interval = tokio::time::interval(config.metrics_interval);

@@ -41,7 +41,10 @@ pub fn lazy_channel(settings: &ChannelSettings) -> Channel {
         .connect_timeout(settings.connect_timeout)
         .http2_keep_alive_interval(settings.keepalive_interval)
         .keep_alive_timeout(settings.keepalive_timeout)
-        .keep_alive_while_idle(true);
+        .keep_alive_while_idle(true)
+        // The channel's buffer worker and connection tasks live in the host's LocalSet, so
+        // a crash drops them in spawn order (see `crate::world::spawn`).
+        .executor(crate::world::LocalExec);
     let (host, port) = (settings.host.clone(), settings.port);
     let connector = tower::service_fn(move |_uri: Uri| {
         let host = host.clone();

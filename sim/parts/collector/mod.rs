@@ -75,8 +75,8 @@ pub async fn run(
     let span_queue: RecordPipe<QueuedBatch> = RecordPipe::new(config.queue_size);
     let metric_queue: RecordPipe<QueuedBatch> = RecordPipe::new(config.queue_size);
     for _ in 0..config.num_consumers {
-        tokio::spawn(consumers.clone().run(span_queue.clone()));
-        tokio::spawn(consumers.clone().run(metric_queue.clone()));
+        crate::world::spawn(consumers.clone().run(span_queue.clone()));
+        crate::world::spawn(consumers.clone().run(metric_queue.clone()));
     }
 
     let (app, collector) = (ctx.custodian(Part::App), ctx.custodian(Part::Collector));

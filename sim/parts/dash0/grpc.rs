@@ -1,13 +1,14 @@
-//! OTLP/gRPC ingest on :4317: the three OTLP collector services, served by tonic over
-//! turmoil's TCP.
+//! OTLP/gRPC ingest on :4317: the three OTLP collector services (tonic's generated
+//! servers) over HTTP/2 (hyper) over turmoil's TCP.
 //!
-//! How tonic meets turmoil (DESIGN.md §8): tonic's server takes any stream of accepted
-//! connections whose type implements `Connected`; an accept task feeds turmoil streams into
-//! a bounded channel that the server reads as that stream. Requests larger than
-//! `request_bytes_limit` are refused by tonic itself (RESOURCE_EXHAUSTED).
+//! Why hyper's HTTP/2 server and not `tonic::transport::Server`: tonic's server spawns each
+//! connection with `tokio::spawn`, into the runtime's task list, which a crash drops in an
+//! order set by a process-global task counter (see `crate::world::spawn`); serving each
+//! accepted turmoil stream ourselves keeps every task in the host's LocalSet. Requests
+//! larger than `request_bytes_limit` are refused by the generated services
+//! (RESOURCE_EXHAUSTED).
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
@@ -21,35 +22,19 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::mpsc;
-use tonic::transport::server::{Connected, TcpConnectInfo};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tonic::{Request, Response, Status};
-use turmoil::net::{TcpListener, TcpStream};
+use turmoil::net::TcpListener;
 
 use super::config::DATASET_HEADER;
 use super::ingest::{Accepted, ExportRequest, Ingest};
 use super::store::Transport;
 use crate::parts::ports;
 
-/// Accepted connections waiting for tonic to pick them up: a small bound, since tonic takes
-/// each at once.
-const ACCEPTED_QUEUE_LIMIT: usize = 64;
-
 /// Serves the OTLP gRPC services on :4317 until the host stops.
 pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {
     let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::DASH0_GRPC)).await?;
     ingest.host().record("dash0.listen", format!("otlp/grpc :{}", ports::DASH0_GRPC));
-    let (sender, receiver) = mpsc::channel(ACCEPTED_QUEUE_LIMIT);
-    tokio::spawn(async move {
-        // Bounded by the run: one iteration per accepted connection; ends with the server.
-        loop {
-            let accepted = listener.accept().await.map(|(stream, _)| AcceptedStreamItem(stream));
-            if sender.send(accepted).await.is_err() {
-                return;
-            }
-        }
-    });
     let limit = ingest.config().request_bytes_limit;
     let handler = Handler { ingest };
     let router = Router {
@@ -57,8 +42,22 @@ pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {
         traces: TraceServiceServer::new(handler.clone()).max_decoding_message_size(limit),
         metrics: MetricsServiceServer::new(handler).max_decoding_message_size(limit),
     };
-    tonic::transport::Server::builder().serve_with_incoming(router, AcceptedStream(receiver)).await?;
-    Ok(())
+    // Bounded by the run: one iteration per accepted connection; ends with the host.
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let router = router.clone();
+        crate::world::spawn(async move {
+            let service = hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                let mut router = router.clone();
+                tower::Service::call(&mut router, request.map(tonic::body::Body::new))
+            });
+            // A connection that breaks (a partition, a crashed peer) just ends.
+            let _ = hyper::server::conn::http2::Builder::new(crate::world::LocalExec)
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
 }
 
 /// Routes each call to its service by path (`/<package>.<Service>/<Method>`): tonic's own
@@ -155,47 +154,5 @@ impl MetricsService for Handler {
     ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
         let accepted = Handler::export(self, request, ExportRequest::Metrics).await?;
         Ok(Response::new(accepted.metrics_response()))
-    }
-}
-
-/// The accepted connections as the stream tonic's server reads.
-struct AcceptedStream(mpsc::Receiver<std::io::Result<AcceptedStreamItem>>);
-
-impl tonic::codegen::tokio_stream::Stream for AcceptedStream {
-    type Item = std::io::Result<AcceptedStreamItem>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
-    }
-}
-
-/// A turmoil stream tonic can serve: it needs the peer's address (`Connected`).
-struct AcceptedStreamItem(TcpStream);
-
-impl Connected for AcceptedStreamItem {
-    type ConnectInfo = TcpConnectInfo;
-
-    fn connect_info(&self) -> Self::ConnectInfo {
-        TcpConnectInfo { local_addr: self.0.local_addr().ok(), remote_addr: self.0.peer_addr().ok() }
-    }
-}
-
-impl AsyncRead for AcceptedStreamItem {
-    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for AcceptedStreamItem {
-    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }

@@ -47,7 +47,7 @@ pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {
         }
         open.fetch_add(1, Ordering::Relaxed);
         let (ingest, open) = (Arc::clone(&ingest), Arc::clone(&open));
-        tokio::spawn(async move {
+        crate::world::spawn(async move {
             let service = service_fn(move |request| handle(Arc::clone(&ingest), request));
             // A connection ends when the client closes it or it breaks; either is routine.
             let _ = http1::Builder::new()

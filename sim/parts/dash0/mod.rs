@@ -37,7 +37,7 @@ use crate::parts::PartCtx;
 pub async fn run(ctx: PartCtx, config: Dash0Config, control: Dash0Control, store: Dash0Store) -> turmoil::Result {
     config.check()?;
     let ingest = ingest::Ingest::new(&ctx, config, control, store);
-    tokio::spawn(std::sync::Arc::clone(&ingest).watch_control());
+    crate::world::spawn(std::sync::Arc::clone(&ingest).watch_control());
     // One task for both servers: their futures end only on failure.
     tokio::try_join!(grpc::serve(std::sync::Arc::clone(&ingest)), http::serve(ingest))?;
     Ok(())

@@ -146,7 +146,7 @@ pub async fn run_with_control(
     lock(&state).apply_control();
     if config.persistence == Persistence::AofEverysec {
         let state = Arc::clone(&state);
-        tokio::spawn(async move {
+        crate::world::spawn(async move {
             let mut interval = tokio::time::interval(EVERYSEC_INTERVAL);
             loop {
                 interval.tick().await;
@@ -177,7 +177,7 @@ pub async fn run_with_control(
         }
         let state = Arc::clone(&state);
         let config = config.clone();
-        tokio::spawn(async move {
+        crate::world::spawn(async move {
             let session = lock(&state).db.new_session();
             session_host(&state).record("redis.connect", format!("{peer} client {}", session.id));
             let reason = serve(&state, &mut stream, session, &config).await;

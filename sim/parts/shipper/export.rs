@@ -80,7 +80,7 @@ impl HttpExporter {
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(|error| format!("http handshake with {}: {error}", hosts::DASH0))?;
-        self.connection_task = Some(tokio::spawn(async move {
+        self.connection_task = Some(crate::world::spawn(async move {
             // Ends when the peer closes or the sender is dropped; errors end the connection,
             // which the next request notices.
             let _ = connection.await;

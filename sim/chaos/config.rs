@@ -1,0 +1,156 @@
+//! A scenario's `[chaos]` table: which random faults a sweep may throw at this config, and
+//! what must still hold under them.
+//!
+//! Why opt-in per file: a hand-written scenario states the truth of *its* fault (a Redis
+//! without persistence loses its queue on a restart; Retry_Limit 1 gives up after a long
+//! outage). Random schedules over such a file would only rediscover what it already
+//! says. A `[chaos]` table is the author's claim that this config survives every fault of
+//! `kinds`, within the ranges below, without losing a record outside `allow_loss`.
+//!
+//! The ranges are what a correct pipeline must survive: retryable Dash0 statuses only
+//! (429, 502, 503, 504), clock skews of minutes (inside Dash0's timestamp window), faults of
+//! at most `fault_for_max`. Loss-by-design faults (hours of skew, a 400) belong in
+//! hand-written scenarios that assert their cause.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::units::duration_text;
+
+/// Most faults one drawn schedule may hold: keeps a run, and its shrinking, short.
+pub const CHAOS_FAULTS_LIMIT: u32 = 32;
+
+/// The fault kinds a sweep may draw, as `[[fault]]` spells them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChaosKind {
+    LinkDrop,
+    LinkStall,
+    Latency,
+    PacketLoss,
+    Restart,
+    Crash,
+    Dash0Errors,
+    Dash0Slow,
+    Dash0RateLimit,
+    ClockSkew,
+    ClockStep,
+    Backpressure,
+}
+
+impl ChaosKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ChaosKind; 12] = [
+        ChaosKind::LinkDrop,
+        ChaosKind::LinkStall,
+        ChaosKind::Latency,
+        ChaosKind::PacketLoss,
+        ChaosKind::Restart,
+        ChaosKind::Crash,
+        ChaosKind::Dash0Errors,
+        ChaosKind::Dash0Slow,
+        ChaosKind::Dash0RateLimit,
+        ChaosKind::ClockSkew,
+        ChaosKind::ClockStep,
+        ChaosKind::Backpressure,
+    ];
+
+    /// As `[[fault]] kind` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChaosKind::LinkDrop => "link_drop",
+            ChaosKind::LinkStall => "link_stall",
+            ChaosKind::Latency => "latency",
+            ChaosKind::PacketLoss => "packet_loss",
+            ChaosKind::Restart => "restart",
+            ChaosKind::Crash => "crash",
+            ChaosKind::Dash0Errors => "dash0_errors",
+            ChaosKind::Dash0Slow => "dash0_slow",
+            ChaosKind::Dash0RateLimit => "dash0_rate_limit",
+            ChaosKind::ClockSkew => "clock_skew",
+            ChaosKind::ClockStep => "clock_step",
+            ChaosKind::Backpressure => "backpressure",
+        }
+    }
+}
+
+/// `[chaos]`: how a sweep perturbs this scenario and judges it.
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChaosConfig {
+    /// Fault kinds the sweep may draw (swarm testing: each seed switches a random subset
+    /// of these on). Default: every kind.
+    pub kinds: Vec<ChaosKind>,
+    /// Most faults in one drawn schedule (at least one is always drawn). Default 4.
+    pub faults_max: u32,
+    /// Longest a drawn fault lasts (`for`, or `down_for` of a restart). Default 2m.
+    #[serde(with = "duration_text")]
+    pub fault_for_max: Duration,
+    /// The drain of a chaos run, faults healed: long enough for every part's backoff to
+    /// come round (Fluent Bit's scheduler backs off to minutes). Default 15m.
+    #[serde(with = "duration_text")]
+    pub drain: Duration,
+    /// Loss causes acceptable under the sweep (any number of records). Default none.
+    pub allow_loss: Vec<String>,
+    /// Duplicated / delivered records allowed: at-least-once hops redeliver after a crash
+    /// or a lost acknowledgement. Default 0.05.
+    pub max_duplicate_ratio: f64,
+    /// Accepted jobs that may stay unfinished after the drain. Default 0.
+    pub max_jobs_unfinished: u64,
+}
+
+impl Default for ChaosConfig {
+    fn default() -> Self {
+        ChaosConfig {
+            kinds: ChaosKind::ALL.to_vec(),
+            faults_max: 4,
+            fault_for_max: Duration::from_secs(120),
+            drain: Duration::from_secs(15 * 60),
+            allow_loss: Vec::new(),
+            max_duplicate_ratio: 0.05,
+            max_jobs_unfinished: 0,
+        }
+    }
+}
+
+impl ChaosConfig {
+    /// Rules serde cannot express; the message names the key.
+    pub fn validate(&self) -> Result<(), (&'static str, String)> {
+        if self.kinds.is_empty() {
+            return Err(("kinds", "a sweep needs at least one fault kind".into()));
+        }
+        if self.faults_max == 0 || self.faults_max > CHAOS_FAULTS_LIMIT {
+            return Err(("faults_max", format!("{} must be 1..={CHAOS_FAULTS_LIMIT}", self.faults_max)));
+        }
+        if self.fault_for_max < Duration::from_secs(1) {
+            return Err(("fault_for_max", "must be at least 1s".into()));
+        }
+        if !(0.0..=1.0).contains(&self.max_duplicate_ratio) {
+            return Err(("max_duplicate_ratio", format!("{} must be between 0 and 1", self.max_duplicate_ratio)));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_spelt_as_the_fault_table_spells_it() {
+        for kind in ChaosKind::ALL {
+            let text = toml::to_string(&ChaosConfig { kinds: vec![kind], ..ChaosConfig::default() }).unwrap();
+            assert!(text.contains(&format!("\"{}\"", kind.as_str())), "{text}");
+        }
+    }
+
+    #[test]
+    fn defaults_and_unknown_keys() {
+        let config: ChaosConfig = toml::from_str("faults_max = 2").unwrap();
+        assert_eq!(config.faults_max, 2);
+        assert_eq!(config.kinds.len(), ChaosKind::ALL.len());
+        assert!(toml::from_str::<ChaosConfig>("fault_max = 2").is_err());
+        assert_eq!(ChaosConfig { faults_max: 0, ..ChaosConfig::default() }.validate().unwrap_err().0, "faults_max");
+    }
+}

@@ -1,0 +1,25 @@
+//! Chaos sweeps: many seeds over scenario files, each seed with its own random fault
+//! schedule (swarm style), every failure shrunk to a small replayable scenario.
+//!
+//! The pieces, one file each:
+//! - `config.rs`: a scenario's `[chaos]` table (which kinds, how long, what must hold);
+//! - `strategy.rs`: the schedule drawn for (scenario, seed) by proptest strategies;
+//! - `case.rs`: a chaos case — the base scenario with the drawn schedule, the chaos
+//!   drain and expectations — written out as a plain scenario file, so what ran is
+//!   exactly what `obsim replay` runs;
+//! - `shrink.rs`: minimizing a failing case while the same check still fails;
+//! - `sweep.rs`: seeds, shards and parallel jobs, with results in a fixed order;
+//! - `files.rs`: which files a sweep takes; `output.rs`: failure files and the index.
+
+pub mod case;
+pub mod config;
+pub mod files;
+pub mod output;
+pub mod shrink;
+pub mod strategy;
+pub mod sweep;
+
+pub use case::{Case, CaseError};
+pub use config::{ChaosConfig, ChaosKind};
+pub use shrink::{Shrunk, shrink};
+pub use sweep::{Shard, SweepOptions, SweepRun, sweep};

@@ -1,0 +1,176 @@
+//! What a sweep leaves behind: one replayable failure file per failing run (shrunk when
+//! shrinking ran) under `failures/`, and the sweep's index (`index.json`, `index.md`).
+//!
+//! Why a file per failure and not only a seed: a chaos case is the base scenario *plus* a
+//! drawn schedule; the file carries both, with the verdict and event-log hash in its
+//! header, so `obsim replay <file>` proves the failure on any machine without the sweep.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::sweep::{Shard, SweepRun};
+use crate::replay::failure_file_text;
+
+/// The version of `index.json`'s layout; bumped on any incompatible change.
+pub const INDEX_SCHEMA_VERSION: u32 = 1;
+
+/// `index.json`: the sweep at a glance.
+#[derive(Clone, Debug, Serialize)]
+pub struct Index {
+    pub schema_version: u32,
+    /// `i/n` of the sweep this index covers.
+    pub shard: String,
+    pub first_seed: u64,
+    pub seeds: u64,
+    pub runs_count: u64,
+    pub failures_count: u64,
+    pub runs: Vec<IndexRun>,
+}
+
+/// One run in the index.
+#[derive(Clone, Debug, Serialize)]
+pub struct IndexRun {
+    pub scenario: String,
+    pub file: String,
+    pub seed: u64,
+    pub passed: bool,
+    pub failed_checks: Vec<String>,
+    pub faults: Vec<String>,
+    pub log_latency_p99_micros: Option<u64>,
+    pub log_latency_max_micros: Option<u64>,
+    pub event_log_hash: Option<String>,
+    /// The failure file, relative to the sweep's folder.
+    pub failure_file: Option<String>,
+    /// The reductions shrinking kept, and the faults left.
+    pub shrunk_steps: Vec<String>,
+    pub shrunk_faults: Vec<String>,
+    /// The command that replays the failure.
+    pub replay: Option<String>,
+    /// A world error or a case that could not be made.
+    pub error: Option<String>,
+}
+
+/// A fault as one line: kind, window, parameters.
+pub fn describe_fault(fault: &crate::faults::FaultSpec) -> String {
+    let text = toml::to_string(fault).unwrap_or_default();
+    let fields: Vec<String> = text.lines().filter(|line| !line.starts_with("kind")).map(|line| line.replace(" = ", "=")).collect();
+    format!("{} {}", fault.kind(), fields.join(" "))
+}
+
+/// Writes the failure files and the index of `runs` into `out`; returns the index.
+pub fn write(out: &Path, runs: &[SweepRun], shard: Shard, first_seed: u64, seeds: u64) -> std::io::Result<Index> {
+    let failures_dir = out.join("failures");
+    let mut index_runs = Vec::with_capacity(runs.len());
+    for run in runs {
+        let scenario = match &run.case {
+            Ok(case) => case.scenario.name.clone(),
+            Err(_) => run.base_path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
+        };
+        let mut entry = IndexRun {
+            scenario: scenario.clone(),
+            file: super::files::display_path(&run.base_path),
+            seed: run.seed,
+            passed: run.passed(),
+            failed_checks: run.failed_checks(),
+            faults: run.case.as_ref().map(|case| case.faults().iter().map(describe_fault).collect()).unwrap_or_default(),
+            log_latency_p99_micros: run.verdict.as_ref().ok().map(|v| v.log_latency.p99_micros),
+            log_latency_max_micros: run.verdict.as_ref().ok().map(|v| v.log_latency.max_micros),
+            event_log_hash: run.verdict.as_ref().ok().map(|v| v.outcome.hash.to_string()),
+            failure_file: None,
+            shrunk_steps: Vec::new(),
+            shrunk_faults: Vec::new(),
+            replay: None,
+            error: run.verdict.as_ref().err().cloned(),
+        };
+        if !entry.passed
+            && let Ok(case) = &run.case
+        {
+            std::fs::create_dir_all(&failures_dir)?;
+            let name = format!("{scenario}-seed{}.toml", run.seed);
+            let path: PathBuf = failures_dir.join(&name);
+            let text = match (&run.shrunk, &run.verdict) {
+                (Some(shrunk), _) => {
+                    entry.shrunk_steps = shrunk.steps.clone();
+                    entry.shrunk_faults = shrunk.case.faults().iter().map(describe_fault).collect();
+                    let mut header = format!(
+                        "# obsim chaos: shrunk in {} runs from {} faults to {} while `{}` kept failing\n",
+                        shrunk.runs,
+                        case.faults().len(),
+                        shrunk.case.faults().len(),
+                        shrunk.check
+                    );
+                    for step in &shrunk.steps {
+                        let _ = writeln!(header, "# obsim chaos: {step}");
+                    }
+                    header + &failure_file_text(&shrunk.case.text, run.seed, &shrunk.verdict)
+                }
+                (None, Ok(verdict)) => failure_file_text(&case.text, run.seed, verdict),
+                // A world error has no verdict to record: the case itself reproduces it.
+                (None, Err(_)) => case.text.clone(),
+            };
+            std::fs::write(&path, text)?;
+            entry.replay = Some(format!("cargo run --release -- replay {}", super::files::display_path(&path)));
+            entry.failure_file = Some(format!("failures/{name}"));
+        }
+        index_runs.push(entry);
+    }
+    let index = Index {
+        schema_version: INDEX_SCHEMA_VERSION,
+        shard: shard.to_string(),
+        first_seed,
+        seeds,
+        runs_count: index_runs.len() as u64,
+        failures_count: index_runs.iter().filter(|run| !run.passed).count() as u64,
+        runs: index_runs,
+    };
+    std::fs::create_dir_all(out)?;
+    let json = serde_json::to_string_pretty(&index).map_err(std::io::Error::other)?;
+    std::fs::write(out.join("index.json"), json + "\n")?;
+    std::fs::write(out.join("index.md"), markdown(&index))?;
+    Ok(index)
+}
+
+/// `index.md`: the failures with their replay commands, then every run.
+pub fn markdown(index: &Index) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# obsim chaos sweep (shard {})\n", index.shard);
+    let _ = writeln!(
+        out,
+        "{} runs (seeds {}..{}), {} failed.\n",
+        index.runs_count,
+        index.first_seed,
+        index.first_seed + index.seeds,
+        index.failures_count
+    );
+    if index.failures_count > 0 {
+        let _ = writeln!(out, "## Failures\n");
+        for run in index.runs.iter().filter(|run| !run.passed) {
+            let _ = writeln!(out, "- **{}** seed {}: failed {}", run.scenario, run.seed, run.failed_checks.join(", "));
+            if let Some(replay) = &run.replay {
+                let _ = writeln!(out, "  - replay: `{replay}`");
+            }
+            if !run.shrunk_faults.is_empty() || !run.shrunk_steps.is_empty() {
+                let _ = writeln!(out, "  - shrunk to: {}", if run.shrunk_faults.is_empty() { "no faults".to_string() } else { run.shrunk_faults.join("; ") });
+            }
+            if let Some(error) = &run.error {
+                let _ = writeln!(out, "  - error: {error}");
+            }
+        }
+        let _ = writeln!(out);
+    }
+    let _ = writeln!(out, "## Runs\n\n| scenario | seed | verdict | log p99 | faults |\n|---|---|---|---|---|");
+    for run in &index.runs {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} |",
+            run.scenario,
+            run.seed,
+            if run.passed { "pass".to_string() } else { format!("FAIL {}", run.failed_checks.join(", ")) },
+            run.log_latency_p99_micros.map(|micros| format!("{:.1} ms", micros as f64 / 1000.0)).unwrap_or_default(),
+            run.faults.len()
+        );
+    }
+    out
+}

@@ -1,0 +1,157 @@
+//! Shrinking a failing chaos case: fewer faults, shorter faults, fewer machines, lower load,
+//! a shorter load phase — each step kept only when the same check still fails.
+//!
+//! Why a greedy pass over named candidates rather than proptest's value-tree shrinking: the
+//! things worth shrinking are not only the drawn schedule but the scenario around it
+//! (machines, load, duration), and a person reads the result. Each candidate is one
+//! simple, named reduction, tried biggest first; the first that still fails the same check
+//! is kept and the pass starts over. Every kept step makes the case strictly smaller (by
+//! fault count, total fault time, machines, load or duration), so the pass ends; `runs_max`
+//! bounds it anyway.
+
+use std::time::Duration;
+
+use super::case::Case;
+use super::strategy::DURATION_MIN;
+use crate::faults::FaultSpec;
+use crate::pipeline::Verdict;
+use crate::scenario::Scenario;
+
+/// The least job rate shrinking goes down to: below it a run submits too few jobs to show
+/// anything.
+pub const JOBS_PER_SECOND_MIN: f64 = 0.05;
+
+/// The smallest case found and how.
+#[derive(Clone, Debug)]
+pub struct Shrunk {
+    /// The smallest case that still fails `check`.
+    pub case: Case,
+    /// Its verdict.
+    pub verdict: Verdict,
+    /// The check kept failing: the first check the original case failed.
+    pub check: String,
+    /// Runs spent shrinking (candidates tried).
+    pub runs: u32,
+    /// The reductions kept, in order ("removed fault[2] link_drop", …).
+    pub steps: Vec<String>,
+}
+
+/// Shrinks `case`, which failed with `verdict`, spending at most `runs_max` runs.
+pub fn shrink(case: Case, verdict: Verdict, runs_max: u32) -> Shrunk {
+    let check = verdict
+        .checks
+        .iter()
+        .find(|check| !check.passed)
+        .map(|check| check.name.to_string())
+        .expect("only a failing case is shrunk");
+    let mut shrunk = Shrunk { case, verdict, check, runs: 0, steps: Vec::new() };
+    // Each pass either keeps a strictly smaller case and starts over, or ends the loop.
+    'passes: loop {
+        for (step, candidate) in candidates(&shrunk.case.scenario) {
+            if shrunk.runs >= runs_max {
+                break 'passes;
+            }
+            let Ok(case) = Case::of(candidate, &shrunk.case.base_path, shrunk.case.seed) else {
+                continue; // e.g. a fault names a machine the reduction removed
+            };
+            shrunk.runs += 1;
+            let Ok(verdict) = case.run() else { continue };
+            if verdict.checks.iter().any(|c| !c.passed && c.name == shrunk.check) {
+                shrunk.steps.push(step);
+                shrunk.case = case;
+                shrunk.verdict = verdict;
+                continue 'passes;
+            }
+        }
+        break;
+    }
+    shrunk
+}
+
+/// The reductions of `scenario` worth trying, biggest first, each with what it did.
+fn candidates(scenario: &Scenario) -> Vec<(String, Scenario)> {
+    let mut out = Vec::new();
+    let faults = &scenario.faults;
+    if faults.len() > 1 {
+        out.push(("removed every fault".to_string(), Scenario { faults: Vec::new(), ..scenario.clone() }));
+    }
+    for index in 0..faults.len() {
+        let mut fewer = scenario.clone();
+        let removed = fewer.faults.remove(index);
+        out.push((format!("removed fault[{index}] {}", removed.kind()), fewer));
+    }
+    // A shorter load phase, still holding every fault.
+    let needed = faults.iter().map(|fault| fault.end().unwrap_or(fault.at() + Duration::from_secs(1))).max();
+    let half = Duration::from_secs((scenario.duration.as_secs() / 2).max(DURATION_MIN.as_secs()));
+    let shorter = half.max(needed.unwrap_or_default());
+    if shorter < scenario.duration {
+        out.push((
+            format!(
+                "load phase {} → {}",
+                crate::units::format_duration(scenario.duration),
+                crate::units::format_duration(shorter)
+            ),
+            Scenario { duration: shorter, ..scenario.clone() },
+        ));
+    }
+    // Fewer machines: a whole group, then half of one.
+    let groups = &scenario.topology.machines;
+    for index in 0..groups.len() {
+        if groups.len() > 1 {
+            let mut fewer = scenario.clone();
+            let removed = fewer.topology.machines.remove(index);
+            out.push((format!("removed the {} {:?} machines", removed.count, removed.machine_type), fewer));
+        }
+        if groups[index].count > 1 {
+            let mut fewer = scenario.clone();
+            let group = &mut fewer.topology.machines[index];
+            let before = group.count;
+            group.count -= group.count / 2;
+            out.push((format!("{:?} machines {before} → {}", group.machine_type, group.count), fewer));
+        }
+    }
+    if scenario.topology.dev_hosts > 0 {
+        let mut fewer = scenario.clone();
+        fewer.topology.dev_hosts = 0;
+        out.push(("removed the dev hosts".to_string(), fewer));
+    }
+    // Lower load.
+    let rate = scenario.workload.jobs_per_second;
+    if rate / 2.0 >= JOBS_PER_SECOND_MIN {
+        let mut lighter = scenario.clone();
+        lighter.workload.jobs_per_second = rate / 2.0;
+        out.push((format!("jobs_per_second {rate} → {}", rate / 2.0), lighter));
+    }
+    // Shorter faults.
+    for index in 0..faults.len() {
+        if let Some(halved) = halve(&faults[index]) {
+            let mut shorter = scenario.clone();
+            shorter.faults[index] = halved;
+            out.push((format!("fault[{index}] {} lasts half as long", faults[index].kind()), shorter));
+        }
+    }
+    out
+}
+
+/// `fault` lasting half as long (whole seconds, at least one), if it lasts longer than 1 s.
+fn halve(fault: &FaultSpec) -> Option<FaultSpec> {
+    let half = |lasting: &Duration| {
+        (lasting.as_secs() > 1).then(|| Duration::from_secs(lasting.as_secs() - lasting.as_secs() / 2))
+    };
+    let mut halved = fault.clone();
+    let lasting = match &mut halved {
+        FaultSpec::LinkDrop { lasting, .. }
+        | FaultSpec::LinkStall { lasting, .. }
+        | FaultSpec::Latency { lasting, .. }
+        | FaultSpec::PacketLoss { lasting, .. }
+        | FaultSpec::Dash0Errors { lasting, .. }
+        | FaultSpec::Dash0Slow { lasting, .. }
+        | FaultSpec::Dash0RateLimit { lasting, .. }
+        | FaultSpec::ClockSkew { lasting, .. }
+        | FaultSpec::Backpressure { lasting, .. } => lasting,
+        FaultSpec::Restart { down_for, .. } => down_for,
+        FaultSpec::Crash { .. } | FaultSpec::ClockStep { .. } => return None,
+    };
+    *lasting = half(lasting)?;
+    Some(halved)
+}

@@ -1,0 +1,181 @@
+//! A sweep: seeds × scenario files, each run a chaos case, failures shrunk; split across
+//! threads (`jobs`) and machines (`shard`) without changing any result.
+//!
+//! Why the results cannot depend on `jobs` or `shard`: every run is a pure function of
+//! (scenario file, seed, bugs); threads only change *when* a run happens, and results are
+//! put back in (seed, file) order before anyone reads them. A shard takes every seed whose
+//! index is its own modulo the shard count, so the shards of a sweep partition it exactly.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::case::Case;
+use super::shrink::{Shrunk, shrink};
+use crate::bugs::Bugs;
+use crate::pipeline::Verdict;
+use crate::scenario::Scenario;
+
+/// Most seeds one sweep may run per file: a bound on the loop, far beyond any night.
+pub const SEEDS_LIMIT: u64 = 10_000_000;
+
+/// Most threads one sweep may use.
+pub const JOBS_LIMIT: usize = 256;
+
+/// One part of a sweep split across machines: `index` of `count`, 1-based as written
+/// (`--shard 2/4`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u32,
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole sweep.
+    pub const WHOLE: Shard = Shard { index: 1, count: 1 };
+
+    /// Parses `i/n` with 1 ≤ i ≤ n.
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (index, count) =
+            text.split_once('/').ok_or_else(|| format!("shard {text:?}: expected i/n, e.g. 2/4"))?;
+        let number = |part: &str| part.trim().parse::<u32>().map_err(|_| format!("shard {text:?}: {part:?} is not a number"));
+        let shard = Shard { index: number(index)?, count: number(count)? };
+        if shard.count == 0 || shard.index == 0 || shard.index > shard.count {
+            return Err(format!("shard {text:?}: needs 1 ≤ i ≤ n"));
+        }
+        Ok(shard)
+    }
+
+    /// Whether the seed at `seed_index` of the sweep is this shard's.
+    pub fn owns(self, seed_index: u64) -> bool {
+        seed_index % u64::from(self.count) == u64::from(self.index - 1)
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// How a sweep runs.
+#[derive(Clone, Debug)]
+pub struct SweepOptions {
+    /// Seeds per file (`--seeds N`); with a time budget, the most seeds the budget may reach.
+    pub seeds: u64,
+    /// The first seed; the sweep runs `first_seed .. first_seed + seeds`.
+    pub first_seed: u64,
+    /// Threads running cases at once.
+    pub jobs: usize,
+    /// This machine's part of the sweep.
+    pub shard: Shard,
+    /// Bugs planted into every case (`--bug`), on top of each file's own `[bugs]`.
+    pub bugs: Bugs,
+    /// Most runs spent shrinking one failure (0: no shrinking).
+    pub shrink_runs: u32,
+}
+
+impl Default for SweepOptions {
+    fn default() -> Self {
+        SweepOptions { seeds: 50, first_seed: 1, jobs: 1, shard: Shard::WHOLE, bugs: Bugs::default(), shrink_runs: 100 }
+    }
+}
+
+/// One run of the sweep.
+#[derive(Clone, Debug)]
+pub struct SweepRun {
+    /// Index of the file in the sweep's list.
+    pub file_index: usize,
+    pub base_path: PathBuf,
+    pub seed: u64,
+    /// The case that ran, or why none could be made.
+    pub case: Result<Case, String>,
+    /// Its verdict, or the world's error (a host that stopped the simulation).
+    pub verdict: Result<Verdict, String>,
+    /// The shrunk failure, when the run failed and shrinking was on.
+    pub shrunk: Option<Shrunk>,
+}
+
+impl SweepRun {
+    /// Whether the run held every check.
+    pub fn passed(&self) -> bool {
+        matches!(&self.verdict, Ok(verdict) if verdict.passed())
+    }
+
+    /// The names of the checks that failed (`world` for a world error, `case` for a case
+    /// that could not be made).
+    pub fn failed_checks(&self) -> Vec<String> {
+        match (&self.case, &self.verdict) {
+            (Err(_), _) => vec!["case".to_string()],
+            (_, Err(_)) => vec!["world".to_string()],
+            (_, Ok(verdict)) => verdict.checks.iter().filter(|c| !c.passed).map(|c| c.name.to_string()).collect(),
+        }
+    }
+}
+
+/// Runs the sweep over `files` (each with a `[chaos]` table), calling `on_run` as each run
+/// finishes (from any thread, in completion order) and `keep_going` before each new run (a
+/// time budget). Returns the runs in (seed, file) order.
+pub fn sweep(
+    files: &[(PathBuf, Arc<Scenario>)],
+    options: &SweepOptions,
+    keep_going: &(dyn Fn() -> bool + Sync),
+    on_run: &(dyn Fn(&SweepRun) + Sync),
+) -> Vec<SweepRun> {
+    assert!(options.seeds <= SEEDS_LIMIT, "--seeds {} exceeds SEEDS_LIMIT", options.seeds);
+    let jobs = options.jobs.clamp(1, JOBS_LIMIT);
+    let items_count = options.seeds * files.len() as u64;
+    let next = AtomicU64::new(0);
+    let done: Mutex<Vec<(u64, SweepRun)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| {
+                // Bounded by items_count: each pass takes one item index for good.
+                loop {
+                    let item = next.fetch_add(1, Ordering::Relaxed);
+                    if item >= items_count || !keep_going() {
+                        return;
+                    }
+                    let seed_index = item / files.len() as u64;
+                    if !options.shard.owns(seed_index) {
+                        continue;
+                    }
+                    let file_index = (item % files.len() as u64) as usize;
+                    let (path, base) = &files[file_index];
+                    let run = run_one(file_index, path, base, options.first_seed + seed_index, options);
+                    on_run(&run);
+                    done.lock().unwrap_or_else(|p| p.into_inner()).push((item, run));
+                }
+            });
+        }
+    });
+    let mut runs = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    runs.sort_by_key(|(item, _)| *item);
+    runs.into_iter().map(|(_, run)| run).collect()
+}
+
+/// One (file, seed): draw the case, run it, shrink it if it failed.
+pub fn run_one(file_index: usize, path: &std::path::Path, base: &Scenario, seed: u64, options: &SweepOptions) -> SweepRun {
+    let case = match Case::draw(base, path, seed, options.bugs) {
+        Ok(case) => case,
+        Err(error) => {
+            let message = error.to_string();
+            return SweepRun {
+                file_index,
+                base_path: path.to_path_buf(),
+                seed,
+                case: Err(message.clone()),
+                verdict: Err(message),
+                shrunk: None,
+            };
+        }
+    };
+    let verdict = case.run().map_err(|error| error.to_string());
+    let shrunk = match &verdict {
+        Ok(verdict) if !verdict.passed() && options.shrink_runs > 0 => {
+            Some(shrink(case.clone(), verdict.clone(), options.shrink_runs))
+        }
+        _ => None,
+    };
+    SweepRun { file_index, base_path: path.to_path_buf(), seed, case: Ok(case), verdict, shrunk }
+}
