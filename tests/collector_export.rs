@@ -292,3 +292,28 @@ fn the_same_seed_replays_the_same_export_history() {
     assert_eq!(run(9), run(9));
     assert_ne!(run(9), run(10), "the seed drives the scripted errors and the jitter");
 }
+
+/// A Dash0 restart breaks the collector's connection mid-call. grpc-go (the real collector)
+/// reports that as UNAVAILABLE and retries; tonic reports UNKNOWN "transport error", which
+/// the retry policy would drop as permanent (`collector_rejected`). The exporter translates,
+/// so a restart costs retries, not spans.
+#[test]
+fn a_dash0_restart_mid_export_is_retried_not_rejected() {
+    // 5 spans every 200 ms for a minute; Dash0 answers slowly (so calls are in flight) and
+    // is down from 10 s to 20 s.
+    let schedule = pushes(Duration::from_secs(1), Duration::from_millis(200), 300, 5);
+    let mut rig = rig(11, CollectorConfig::default(), schedule, Duration::from_secs(200));
+    rig.control.set_slow(Some(Duration::from_secs(2)));
+    rig.world.run_for(Duration::from_secs(10)).unwrap();
+    rig.world.crash(hosts::DASH0);
+    rig.world.run_for(Duration::from_secs(20)).unwrap();
+    rig.world.restart(hosts::DASH0);
+    rig.world.run_for(Duration::from_secs(200)).unwrap();
+
+    assert_eq!(undelivered(&rig.ledger), vec![], "nothing dropped: {:?}", events(&rig.world, "collector.dropped"));
+    let account = rig.ledger.account();
+    assert_eq!(account.totals[&Signal::Span].emitted, 1500);
+    assert_eq!(account.totals[&Signal::Span].delivered, 1500);
+    let retries = events(&rig.world, "collector.retry");
+    assert!(retries.iter().any(|e| e.detail.contains("Unavailable")), "the restart failed exports as UNAVAILABLE: {retries:?}");
+}

@@ -102,7 +102,7 @@ impl Exporter {
         // outlives it even if a layer below forgets. A cut attempt reads as CANCELLED, as a
         // client deadline does in tonic.
         match tokio::time::timeout(timeout + Duration::from_millis(100), attempt).await {
-            Ok(result) => result,
+            Ok(result) => result.map_err(as_grpc_go),
             Err(_) => Err(tonic::Status::cancelled(format!("export deadline of {timeout:?} passed"))),
         }
     }
@@ -115,4 +115,15 @@ impl Exporter {
         metadata.insert(DATASET_HEADER, self.dataset.clone());
         request
     }
+}
+
+/// The status the real collector (grpc-go) would see for `status`. A connection that could
+/// not be made or broke mid-call (Dash0 restarting, a reset) is UNAVAILABLE in grpc-go,
+/// which the OTLP exporter retries; tonic reports it as UNKNOWN "transport error" with the
+/// transport error as its source, which the retry policy would drop as permanent.
+pub fn as_grpc_go(status: tonic::Status) -> tonic::Status {
+    use std::error::Error as _;
+    let broken_transport = status.code() == tonic::Code::Unknown
+        && status.source().is_some_and(|source| source.is::<tonic::transport::Error>());
+    if broken_transport { tonic::Status::unavailable(format!("connection failed: {}", status.message())) } else { status }
 }
