@@ -81,6 +81,7 @@ pub async fn run_machine(ctx: PartCtx, config: AppConfig, machine: MachineSpec, 
             worker_id: WorkerId::new(&machine.machine_id, index),
             rng: ctx.host.rng(&format!("app/worker-{index}")),
             stats: Arc::clone(&stats),
+            unconfirmed: None,
         };
         workers.push(crate::world::spawn(worker.run()));
     }
@@ -110,6 +111,19 @@ struct Worker {
     worker_id: WorkerId,
     rng: ChaCha8Rng,
     stats: Arc<Mutex<MachineStats>>,
+    /// A completion transaction whose reply was lost: it may or may not have run.
+    unconfirmed: Option<Unconfirmed>,
+}
+
+/// A completion sent but not answered (the connection broke during EXEC). If it ran, the
+/// job is done and no longer in the active list, so it will not run again: the worker must
+/// count it once it can tell, or `jobs_completed_total` falls short of the jobs that ran.
+struct Unconfirmed {
+    job_key: String,
+    /// The `completed_at` this attempt wrote: only this attempt's transaction sets it.
+    completed_at: String,
+    /// Execution time, for the duration histogram.
+    took: Duration,
 }
 
 /// Why a job attempt stopped early.
@@ -126,6 +140,26 @@ impl Worker {
         // Runs for the incarnation; failing passes sleep.
         loop {
             let step: Result<(), Interrupted> = async {
+                if let Some(unconfirmed) = &self.unconfirmed {
+                    let conn = link.conn().await.map_err(|e| (e, Vec::new()))?;
+                    let written: Option<String> = redis::cmd("HGET")
+                        .arg(&unconfirmed.job_key)
+                        .arg("completed_at")
+                        .query_async(conn)
+                        .await
+                        .map_err(|e| (e, Vec::new()))?;
+                    let ran = written.as_deref() == Some(unconfirmed.completed_at.as_str());
+                    if ran {
+                        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+                        stats.completed += 1;
+                        stats.durations.observe(unconfirmed.took.as_secs_f64());
+                    }
+                    self.emitter.ctx().host.record(
+                        "app.completion_confirmed",
+                        format!("{} {}: {}", self.worker_id, unconfirmed.job_key, if ran { "ran" } else { "did not run" }),
+                    );
+                    self.unconfirmed = None;
+                }
                 if !recovered {
                     let moved = recover_active(&mut link, &active, &pending).await.map_err(|e| (e, Vec::new()))?;
                     if moved > 0 {
@@ -298,6 +332,15 @@ impl Worker {
             Err(error) => return Err((error, open)),
         };
         if let Err(error) = pipeline.query_async::<()>(conn).await {
+            // A refusal (OOM, EXECABORT) is an answer: nothing ran. A broken connection is
+            // not: the transaction may have run; find out after reconnecting.
+            if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
+                self.unconfirmed = Some(Unconfirmed {
+                    job_key: job_key.clone(),
+                    completed_at: completed_at.clone(),
+                    took: true_elapsed_now() - started_true,
+                });
+            }
             return Err((error, open));
         }
         let done = format!("Job completed in {}ms", service_time.as_millis());
