@@ -165,3 +165,34 @@ fn metrics_that_never_reach_dash0_fail_the_metrics_check() {
     assert!(!metrics.passed, "{}", verdict.render());
     assert!(metrics.detail.contains("no point stored in Dash0"), "{}", verdict.render());
 }
+
+/// A Railway aggregator restart loses what its memory buffer held (and dev hosts' POSTs
+/// while it is down): the delivery check accepts exactly the causes the scenario lists, up
+/// to `lost` records when given, and any other cause fails whatever `lost` says.
+#[test]
+fn delivery_accepts_only_the_listed_causes_and_at_most_lost_records() {
+    let restart = r#"
+[[fault]]
+kind = "restart"
+at = "30s"
+target = "railway-aggregator"
+down_for = "5s"
+"#;
+    let with = |expect: &str| run(&format!("{SMALL}{restart}[expect]\ncorrelation = \"skip\"\nmetrics = \"skip\"\n{expect}"));
+    let causes = r#"allow_loss = ["aggregator_crash_unpersisted", "app_dev_http_failed"]"#;
+
+    let accepted = with(causes);
+    let delivery = check(&accepted, "delivery");
+    assert!(delivery.passed, "{}", accepted.render());
+    let lost: u64 = accepted.accounting.outcomes.iter().filter(|((_, o), _)| o.to_string().starts_with("lost")).map(|(_, t)| t.count).sum();
+    assert!(lost > 0, "the restart must lose something for this test to mean anything:\n{}", accepted.render());
+
+    let over = with(&format!("{causes}\nlost = {}", lost - 1));
+    assert!(!check(&over, "delivery").passed, "{}", over.render());
+    assert!(check(&over, "delivery").detail.contains(&format!("(allowed {})", lost - 1)), "{}", over.render());
+
+    let other_cause = with("allow_loss = [\"redis_oom\"]\nlost = 1000000");
+    let detail = &check(&other_cause, "delivery").detail;
+    assert!(!check(&other_cause, "delivery").passed, "{}", other_cause.render());
+    assert!(detail.contains("without an accepted cause") && detail.contains("aggregator_crash_unpersisted at aggregator@railway-aggregator"), "{detail}");
+}

@@ -18,10 +18,6 @@ use crate::pipeline::{Pipeline, Verdict};
 use crate::scenario::{Expect, Scenario};
 use crate::world::WorldError;
 
-/// A loss count that means "any number" in a case's `[expect] lost` (TOML integers are
-/// signed 64-bit, so `u64::MAX` cannot be written).
-pub const LOST_ANY: u64 = i64::MAX as u64;
-
 /// Why a case could not be made.
 #[derive(Debug)]
 pub enum CaseError {
@@ -113,7 +109,7 @@ pub fn instance(base: &Scenario, chaos: &ChaosConfig, faults: Vec<FaultSpec>, bu
     scenario.chaos = None;
     scenario.bugs = merge_bugs(base.bugs, bugs);
     scenario.expect = Expect {
-        lost: if chaos.allow_loss.is_empty() { 0 } else { LOST_ANY },
+        lost: None,
         allow_loss: chaos.allow_loss.clone(),
         max_duplicate_ratio: chaos.max_duplicate_ratio,
         correlation: base.expect.correlation,

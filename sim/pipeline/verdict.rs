@@ -171,9 +171,11 @@ impl Verdict {
         let expect = &scenario.expect;
         let mut checks = Vec::new();
 
-        // Delivery: every record delivered, or lost with an accepted cause. Records still held
-        // at the end are the liveness check's.
+        // Delivery: every record delivered, or lost with an accepted cause (at most
+        // `expect.lost` of them when given). Records still held at the end are the liveness
+        // check's. A loss with another cause, or none, always fails.
         let mut unaccepted = 0u64;
+        let mut accepted_count = 0u64;
         let mut problems = String::new();
         for ((signal, outcome), tally) in &self.accounting.outcomes {
             let accepted = match outcome {
@@ -182,6 +184,7 @@ impl Verdict {
                 Outcome::LostSilently => false,
             };
             if accepted {
+                accepted_count += tally.count;
                 continue;
             }
             unaccepted += tally.count;
@@ -213,16 +216,22 @@ impl Verdict {
             }
         }
         let silent = self.accounting.outcomes.keys().any(|(_, outcome)| *outcome == Outcome::LostSilently);
+        let over_budget = expect.lost.is_some_and(|lost| accepted_count > lost);
+        let accepted_text = match expect.lost {
+            Some(lost) => format!("{accepted_count} lost with an accepted cause {:?} (allowed {lost})", expect.allow_loss),
+            None if expect.allow_loss.is_empty() => "no loss accepted".to_string(),
+            None => format!("{accepted_count} lost with an accepted cause {:?}", expect.allow_loss),
+        };
         checks.push(Check {
             name: "delivery",
-            passed: unaccepted <= expect.lost && !silent,
-            detail: if problems.is_empty() {
-                "every record delivered or lost with an accepted cause".to_string()
+            passed: unaccepted == 0 && !over_budget,
+            detail: if unaccepted == 0 && !over_budget {
+                format!("every record delivered or lost with an accepted cause; {accepted_text}")
+            } else if unaccepted == 0 {
+                format!("more records lost than the scenario allows: {accepted_text}")
             } else {
                 format!(
-                    "{unaccepted} records undelivered without an accepted cause (allowed {}, accepted causes {:?}){}:\n{}",
-                    expect.lost,
-                    expect.allow_loss,
+                    "{unaccepted} records undelivered without an accepted cause{} ({accepted_text}):\n{}",
                     if silent { "; a silent loss always fails" } else { "" },
                     problems.trim_end()
                 )

@@ -130,9 +130,12 @@ fn default_workers() -> u32 {
 #[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Expect {
-    /// Records (logs + spans) that may be lost with an accepted cause. Default 0.
-    pub lost: u64,
-    /// Causes under which loss is accepted (up to `lost` records), e.g. `redis_crash_unpersisted`.
+    /// Most records (logs + spans) that may be lost with an accepted cause; absent: any
+    /// number. A loss with any other cause, or with none, always fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost: Option<u64>,
+    /// Causes under which loss is accepted, e.g. `redis_crash_unpersisted`. Default none:
+    /// every record must be delivered.
     pub allow_loss: Vec<String>,
     /// Duplicated records / delivered records.
     pub max_duplicate_ratio: f64,
@@ -168,7 +171,7 @@ pub enum MetricsExpectation {
 impl Default for Expect {
     fn default() -> Self {
         Expect {
-            lost: 0,
+            lost: None,
             allow_loss: Vec::new(),
             max_duplicate_ratio: 0.0,
             correlation: CorrelationExpectation::Complete,
