@@ -75,6 +75,19 @@ enum Command {
         #[arg(long, default_value = "reports/chaos")]
         out: PathBuf,
     },
+    /// Promote a failure file (e.g. a shrunk chaos failure) into a regression scenario that
+    /// every `cargo test` runs: written to fixtures/regressions/<name>.toml without the
+    /// failure header. Run it after the fix: it must pass.
+    Promote {
+        /// The failure file.
+        failure: PathBuf,
+        /// The regression's file name (without .toml).
+        #[arg(long)]
+        name: String,
+        /// The folder of regression scenarios.
+        #[arg(long, default_value = "fixtures/regressions")]
+        into: PathBuf,
+    },
     /// Validate a scenario file without running it. Exit status 0 when valid, 2 when not
     /// (the error names file, line and key).
     Check {
@@ -105,6 +118,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { scenario, seed } => run(&scenario, seed),
         Command::Replay { failure } => replay(&failure),
+        Command::Promote { failure, name, into } => promote(&failure, &name, &into),
         Command::Chaos { paths, seeds, time, first_seed, jobs, shard, bugs, shrink_runs, out } => {
             let bugs = match obsim::chaos::case::bugs_named(&bugs) {
                 Ok(bugs) => bugs,
@@ -275,6 +289,37 @@ fn chaos(paths: &[PathBuf], options: &obsim::chaos::SweepOptions, time: Option<D
     print!("{}", obsim::chaos::output::markdown(&index));
     println!("\nindex: {}", out.join("index.md").display());
     if index.failures_count == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// `obsim promote`: a failure file into a regression scenario.
+fn promote(failure: &std::path::Path, name: &str, into: &std::path::Path) -> ExitCode {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        eprintln!("obsim promote: --name {name:?} must use only letters, digits, - and _");
+        return ExitCode::from(2);
+    }
+    let text = match std::fs::read_to_string(failure) {
+        Ok(text) => text,
+        Err(error) => {
+            eprintln!("obsim promote: cannot read {}: {error}", failure.display());
+            return ExitCode::from(2);
+        }
+    };
+    let promoted = obsim::chaos::output::promote(&text, &failure.display().to_string());
+    let target = into.join(format!("{name}.toml"));
+    if let Err(error) = Scenario::parse(&target, &promoted) {
+        eprintln!("obsim promote: the failure file is not a valid scenario: {error}");
+        return ExitCode::from(2);
+    }
+    if target.exists() {
+        eprintln!("obsim promote: {} exists; choose another --name", target.display());
+        return ExitCode::from(2);
+    }
+    if let Err(error) = std::fs::create_dir_all(into).and_then(|()| std::fs::write(&target, promoted)) {
+        eprintln!("obsim promote: writing {}: {error}", target.display());
+        return ExitCode::from(1);
+    }
+    println!("promoted to {} (cargo test --test scenarios {name})", target.display());
+    ExitCode::SUCCESS
 }
 
 /// `obsim replay`: run a failure file and compare with what it recorded.

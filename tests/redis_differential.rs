@@ -250,6 +250,14 @@ fn hashes_match_real_redis() {
         HSET job:1
         HDEL newhash f
         EXISTS newhash
+        HSETNX job:1 claimed_by comfyui-1-worker-0
+        HSETNX job:1 claimed_by comfyui-2-worker-1
+        HGET job:1 claimed_by
+        HSETNX fresh f v
+        HGETALL fresh
+        HSETNX job:1 only-two
+        RPUSH alist x
+        HSETNX alist f v
         TYPE job:1
         TYPE newhash
         ",

@@ -219,6 +219,21 @@ impl FakeRedis {
                 }
                 Reply::integer(added)
             }
+            "HSETNX" => {
+                let mut state = self.state.lock().unwrap();
+                let hash = state.hashes.entry(args[0].clone()).or_default();
+                let set = !hash.contains_key(&args[1]);
+                if set {
+                    hash.insert(args[1].clone(), args[2].clone());
+                }
+                Reply::integer(i64::from(set))
+            }
+            "HDEL" => {
+                let mut state = self.state.lock().unwrap();
+                let hash = state.hashes.entry(args[0].clone()).or_default();
+                let removed = args[1..].iter().filter(|field| hash.remove(*field).is_some()).count();
+                Reply::integer(removed as i64)
+            }
             "HGETALL" => {
                 let state = self.state.lock().unwrap();
                 let items = state

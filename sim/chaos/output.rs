@@ -174,3 +174,37 @@ pub fn markdown(index: &Index) -> String {
     }
     out
 }
+
+/// A failure file turned into a regression scenario for `fixtures/regressions/`: the
+/// failure's `# obsim failure:` header (the verdict and hash the failing run produced) is
+/// dropped — once the bug is fixed the scenario must pass, with a new hash — and a header
+/// says where it came from. The shrinking notes stay: they say what the case is about.
+pub fn promote(failure_text: &str, source: &str) -> String {
+    let mut out = format!(
+        "# Regression: a chaos failure promoted from {source}.\n\
+         # It failed before the fix it guards; every `cargo test` runs it and it must pass.\n"
+    );
+    for line in failure_text.lines() {
+        if line.starts_with("# obsim failure:") || line.starts_with("# replay:") {
+            continue;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn promoting_drops_the_failure_header_and_keeps_the_scenario() {
+        let failure = "# obsim chaos: removed fault[0] link_stall\n# obsim failure: event-log hash ab\n# obsim failure: verdict FAIL\n# replay: x\nname = \"baseline\"\nseed = 5\n";
+        let promoted = promote(failure, "failures/baseline-seed5.toml");
+        assert!(promoted.starts_with("# Regression: a chaos failure promoted from failures/baseline-seed5.toml."));
+        assert!(promoted.contains("# obsim chaos: removed fault[0] link_stall\nname = \"baseline\"\nseed = 5\n"));
+        assert!(!promoted.contains("obsim failure") && !promoted.contains("# replay:"), "{promoted}");
+        assert!(crate::replay::recorded(&promoted).is_none(), "no longer a failure file");
+    }
+}

@@ -100,14 +100,14 @@ fn candidates(scenario: &Scenario) -> Vec<(String, Scenario)> {
         if groups.len() > 1 {
             let mut fewer = scenario.clone();
             let removed = fewer.topology.machines.remove(index);
-            out.push((format!("removed the {} {:?} machines", removed.count, removed.machine_type), fewer));
+            out.push((format!("removed the {} {} machines", removed.count, removed.machine_type.as_str()), fewer));
         }
         if groups[index].count > 1 {
             let mut fewer = scenario.clone();
             let group = &mut fewer.topology.machines[index];
             let before = group.count;
             group.count -= group.count / 2;
-            out.push((format!("{:?} machines {before} → {}", group.machine_type, group.count), fewer));
+            out.push((format!("{} machines {before} → {}", group.machine_type.as_str(), group.count), fewer));
         }
     }
     if scenario.topology.dev_hosts > 0 {

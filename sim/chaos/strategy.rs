@@ -135,7 +135,10 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
                     lasting: secs(lasting),
                     status,
                     rate: f64::from(percent) / 100.0,
-                    retry_after: retry_after.map(secs),
+                    // Over gRPC a 429 is RESOURCE_EXHAUSTED, which OTLP clients retry only
+                    // with RetryInfo: a Dash0 that throttles without it loses spans by
+                    // design (a hand-written scenario's truth, not a survivable fault).
+                    retry_after: if status == 429 { Some(secs(retry_after.unwrap_or(1))) } else { retry_after.map(secs) },
                 })
                 .boxed()
         }

@@ -8,8 +8,11 @@
 //! A job counts as submitted only when the API accepted it: a `job.submitted` span with an
 //! `Error` status (or a "Job submission failed" line) is a submission the API gave up on
 //! after its retries (Redis refused or was unreachable); the client was told, no job hash
-//! exists, and no worker will ever run it. Counting it as submitted would fail the check for
-//! a job that never existed.
+//! normally exists, and no worker runs it. Counting it as submitted would fail the check for
+//! a job that never existed. But a write the API gave up on can still land (a stalled link
+//! delivers it late): such a *ghost* job runs although the client was told it failed. It is
+//! not an accepted job, yet it really completed, so it counts among the completions the
+//! metrics must agree with, and the verdict names it.
 
 use std::collections::BTreeSet;
 
@@ -25,8 +28,13 @@ pub struct JobCompletion {
     pub submitted: u64,
     /// Accepted jobs whose completion Dash0 holds.
     pub completed: u64,
-    /// Submissions the API gave up on (never queued); not part of `submitted`.
+    /// Submissions the API gave up on; not part of `submitted`.
     pub submit_failed: u64,
+    /// Jobs with a completion in Dash0, whether or not the API accepted them: what the
+    /// workers' `jobs_completed_total` must total.
+    pub completed_all: u64,
+    /// Jobs whose submission the API gave up on that completed anyway (a late write).
+    pub ghosts: u64,
     /// A few jobs accepted but never completed.
     pub unfinished_examples: Vec<String>,
 }
@@ -69,6 +77,8 @@ impl JobCompletion {
             submitted: accepted.len() as u64,
             completed: accepted.intersection(&completed).count() as u64,
             submit_failed: failed.len() as u64,
+            completed_all: completed.len() as u64,
+            ghosts: failed.intersection(&completed).count() as u64,
             unfinished_examples: accepted
                 .difference(&completed)
                 .take(UNFINISHED_EXAMPLES_MAX)
@@ -76,6 +86,7 @@ impl JobCompletion {
                 .collect(),
         };
         debug_assert!(completion.completed <= completion.submitted);
+        debug_assert!(completion.completed + completion.ghosts <= completion.completed_all);
         completion
     }
 
@@ -149,6 +160,17 @@ mod tests {
         assert_eq!(completion.submit_failed, 1);
         assert_eq!(completion.unfinished(), 1);
         assert_eq!(completion.unfinished_examples, vec![stuck.to_string()], "only the stuck job is named");
+        assert_eq!((completion.completed_all, completion.ghosts), (1, 0));
+    }
+
+    #[test]
+    fn a_refused_submission_that_completed_anyway_is_a_ghost_among_the_completions() {
+        let [late] = jobs(1).try_into().unwrap();
+        let error = SpanStatus::Error { message: "redis unavailable".into() };
+        let spans = vec![span(late, "job.submitted", error, 0), span(late, "job.completed", SpanStatus::Ok, 1)];
+        let completion = JobCompletion::of(&spans, &[]);
+        assert_eq!((completion.submitted, completion.completed, completion.unfinished()), (0, 0, 0));
+        assert_eq!((completion.completed_all, completion.ghosts, completion.submit_failed), (1, 1, 1));
     }
 
     #[test]
@@ -169,6 +191,6 @@ mod tests {
         let [orphan] = jobs(1).try_into().unwrap();
         let spans = vec![span(orphan, "job.completed", SpanStatus::Ok, 0)];
         let completion = JobCompletion::of(&spans, &[]);
-        assert_eq!((completion.submitted, completion.completed), (0, 0));
+        assert_eq!((completion.submitted, completion.completed, completion.completed_all), (0, 0, 1));
     }
 }

@@ -99,8 +99,8 @@ fn next_hop(part: Part) -> &'static str {
 fn expected_metrics(jobs: &JobCompletion) -> [(&'static str, u64); 3] {
     [
         ("jobs_submitted_total", jobs.submitted),
-        ("jobs_completed_total", jobs.completed),
-        ("job_duration_seconds.count", jobs.completed),
+        ("jobs_completed_total", jobs.completed_all),
+        ("job_duration_seconds.count", jobs.completed_all),
     ]
 }
 
@@ -280,8 +280,14 @@ impl Verdict {
             passed: self.jobs.unfinished() <= expect.max_jobs_unfinished,
             detail: if self.jobs.unfinished_examples.is_empty() {
                 format!(
-                    "{} jobs accepted, all completed ({} submissions refused by the API)",
-                    self.jobs.submitted, self.jobs.submit_failed
+                    "{} jobs accepted, all completed ({} submissions refused by the API{})",
+                    self.jobs.submitted,
+                    self.jobs.submit_failed,
+                    if self.jobs.ghosts > 0 {
+                        format!(", of which {} ran anyway: a write the API gave up on landed late", self.jobs.ghosts)
+                    } else {
+                        String::new()
+                    }
                 )
             } else {
                 format!(
@@ -379,7 +385,7 @@ impl Verdict {
                 detail: if disagreements.is_empty() {
                     format!(
                         "dash0's totals agree with the jobs that ran: {} submitted, {} completed",
-                        self.jobs.submitted, self.jobs.completed
+                        self.jobs.submitted, self.jobs.completed_all
                     )
                 } else {
                     let lines: Vec<String> = disagreements.iter().map(|d| format!("\n    {d}")).collect();

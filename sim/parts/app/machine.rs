@@ -14,8 +14,10 @@
 //!
 //! On start and after any Redis failure, the worker first moves its active list back to
 //! the pending queue (`LMOVE active pending RIGHT LEFT` until nil), so a job interrupted by
-//! a crash runs again. A job whose hash already says `completed` (its completion landed but
-//! its LREM did not) is only LREMed. Spans opened for an interrupted attempt are ended with
+//! a crash runs again (first deleting its own `claimed_by` claims). A job whose hash already
+//! says `completed` (its completion landed but its LREM did not) is only LREMed; a job
+//! another worker claimed (`HSETNX job:{id} claimed_by`: the same job queued twice by a
+//! retried submission) is only LREMed too. Spans opened for an interrupted attempt are ended with
 //! an error status, so the lines written in them still resolve to a span.
 
 use std::sync::{Arc, Mutex};
@@ -161,7 +163,7 @@ impl Worker {
                     self.unconfirmed = None;
                 }
                 if !recovered {
-                    let moved = recover_active(&mut link, &active, &pending).await.map_err(|e| (e, Vec::new()))?;
+                    let moved = recover_active(&mut link, &active, &pending, &self.worker_id).await.map_err(|e| (e, Vec::new()))?;
                     if moved > 0 {
                         self.emitter
                             .ctx()
@@ -222,6 +224,20 @@ impl Worker {
         };
         if field("status").as_deref() == Some("completed") {
             self.emitter.ctx().host.record("app.job_already_completed", job_text.to_string());
+            return self.lrem(link, active, job_text).await.map_err(no_spans);
+        }
+        // Claim the job: it can sit in the pending queue twice (the API's submission retried
+        // after a timeout can land twice), and two workers must not both run it. A claim of
+        // our own is a rerun of ours (after a crash or a lost connection).
+        let claimed: bool = redis::cmd("HSETNX")
+            .arg(&job_key)
+            .arg("claimed_by")
+            .arg(self.worker_id.as_str())
+            .query_async(link.conn().await.map_err(no_spans)?)
+            .await
+            .map_err(no_spans)?;
+        if !claimed && field("claimed_by").as_deref() != Some(self.worker_id.as_str()) {
+            self.emitter.ctx().host.record("app.job_claimed_elsewhere", format!("{job_text} by {}", self.worker_id));
             return self.lrem(link, active, job_text).await.map_err(no_spans);
         }
         let machine_type = self.machine_id.machine_type();
@@ -359,8 +375,18 @@ impl Worker {
 }
 
 /// Moves the worker's unfinished jobs back to the head of the pending queue, in order.
-async fn recover_active(link: &mut RedisLink, active: &str, pending: &str) -> RedisResult<usize> {
+async fn recover_active(link: &mut RedisLink, active: &str, pending: &str, worker_id: &WorkerId) -> RedisResult<usize> {
     let conn = link.conn().await?;
+    // Give up our claims first, so whoever takes the job next may run it; only the claimant
+    // deletes a claim (HSETNX never overwrites one), so read-then-delete cannot race.
+    let held: Vec<String> = redis::cmd("LRANGE").arg(active).arg(0).arg(RECOVER_JOBS_MAX - 1).query_async(conn).await?;
+    for job_text in &held {
+        let job_key = format!("job:{job_text}");
+        let owner: Option<String> = redis::cmd("HGET").arg(&job_key).arg("claimed_by").query_async(conn).await?;
+        if owner.as_deref() == Some(worker_id.as_str()) {
+            redis::cmd("HDEL").arg(&job_key).arg("claimed_by").query_async::<()>(conn).await?;
+        }
+    }
     for moved in 0..RECOVER_JOBS_MAX {
         let value: Option<String> =
             redis::cmd("LMOVE").arg(active).arg(pending).arg("RIGHT").arg("LEFT").query_async(conn).await?;

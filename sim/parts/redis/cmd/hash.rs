@@ -58,6 +58,26 @@ pub fn hset(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     reply(if is_hset { Reply::Integer(created as i64) } else { Reply::ok() })
 }
 
+/// HSETNX key field value: sets the field only when the hash does not have it yet; replies
+/// 1 when it set it, 0 when the field was there (t_hash.c `hsetnxCommand`).
+pub fn hsetnx(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+    let argv = command.argv();
+    if let Err(error) = lookup_write_or_create(exec, &argv[1]) {
+        return reply(error);
+    }
+    let set = exec
+        .keyspace()
+        .update(&argv[1], |value| {
+            let hash = hash_mut(value);
+            hash.get(&argv[2]).is_none() && hash.set(argv[2].clone(), argv[3].clone())
+        })
+        .expect("the hash exists");
+    if set {
+        exec.dirty(1);
+    }
+    reply(Reply::Integer(i64::from(set)))
+}
+
 pub fn hget(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     match hash(exec.keyspace_ref(), &command.argv()[1]) {
         Err(error) => reply(error),

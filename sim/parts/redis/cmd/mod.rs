@@ -82,6 +82,7 @@ static COMMANDS: &[Spec] = &[
     spec("hlen", 2, 0, hash::hlen),
     spec("hmset", -4, WD, hash::hset),
     spec("hset", -4, WD, hash::hset),
+    spec("hsetnx", 4, WD, hash::hsetnx),
     spec("info", -1, 0, server::info),
     spec("lindex", 3, 0, list::lindex),
     spec("llen", 2, 0, list::llen),
