@@ -1,0 +1,170 @@
+//! Chaos sweeps: schedules drawn from a seed are valid and replayable, results do not
+//! depend on threads or shards, and shrinking keeps the failing check while the case gets
+//! smaller. Runs a tiny scenario so each sweep takes seconds.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use obsim::bugs::Bugs;
+use obsim::chaos::case::bugs_named;
+use obsim::chaos::{Case, Shard, SweepOptions, SweepRun, shrink, strategy, sweep};
+use obsim::scenario::Scenario;
+
+/// Two OpenAI machines for 30 s, swept with the network and Dash0 kinds.
+const TINY: &str = r#"
+name = "tiny"
+duration = "30s"
+drain = "1m"
+[topology]
+machines = [{ type = "openai", count = 2, workers = 2 }]
+dev_hosts = 1
+[workload]
+jobs_per_second = 0.5
+logs_per_job = 10
+[agent]
+storage = "filesystem"
+retry_limit = "no_limits"
+require_ack = true
+[chaos]
+kinds = ["link_drop", "latency", "dash0_errors", "dash0_slow", "packet_loss", "link_stall"]
+faults_max = 3
+fault_for_max = "20s"
+drain = "5m"
+allow_loss = ["app_dev_http_failed"]
+"#;
+
+fn tiny() -> (PathBuf, Arc<Scenario>) {
+    let path = PathBuf::from("tiny.toml");
+    let scenario = Scenario::parse(&path, TINY).unwrap();
+    (path, Arc::new(scenario))
+}
+
+/// What identifies a run's result: file, seed, verdict, hash.
+fn summary(runs: &[SweepRun]) -> Vec<(usize, u64, bool, String)> {
+    runs.iter()
+        .map(|run| {
+            let hash = run.verdict.as_ref().map(|v| v.outcome.hash.to_string()).unwrap_or_else(|e| e.clone());
+            (run.file_index, run.seed, run.passed(), hash)
+        })
+        .collect()
+}
+
+fn sweep_with(options: &SweepOptions) -> Vec<SweepRun> {
+    sweep(&[tiny()], options, &|| true, &|_| {})
+}
+
+#[test]
+fn every_drawn_schedule_loads_as_a_scenario_and_the_same_seed_draws_the_same() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml");
+    let base = Scenario::load(&path).unwrap();
+    let chaos = base.chaos.clone().expect("baseline takes part in sweeps");
+    let mut kinds_seen = std::collections::BTreeSet::new();
+    for seed in 0..300 {
+        let case = Case::draw(&base, &path, seed, Bugs::default()).unwrap_or_else(|e| panic!("{e}"));
+        let faults = case.faults();
+        assert!(!faults.is_empty() && faults.len() <= chaos.faults_max as usize, "seed {seed}: {faults:?}");
+        for fault in faults {
+            assert!(chaos.kinds.iter().any(|kind| kind.as_str() == fault.kind()), "seed {seed}: {fault:?}");
+            assert!(fault.end().unwrap_or(fault.at()) <= base.duration, "seed {seed}: {fault:?}");
+            kinds_seen.insert(fault.kind());
+        }
+        assert_eq!(strategy::draw(&base, &chaos, seed), faults.to_vec(), "seed {seed} draws the same schedule");
+    }
+    assert_eq!(kinds_seen.len(), chaos.kinds.len(), "300 seeds draw every allowed kind: {kinds_seen:?}");
+}
+
+#[test]
+fn two_jobs_give_the_same_results_as_one() {
+    let options = SweepOptions { seeds: 4, shrink_runs: 0, ..SweepOptions::default() };
+    let one = sweep_with(&SweepOptions { jobs: 1, ..options.clone() });
+    let two = sweep_with(&SweepOptions { jobs: 2, ..options });
+    assert_eq!(one.len(), 4);
+    assert_eq!(summary(&one), summary(&two));
+}
+
+#[test]
+fn the_shards_of_a_sweep_union_to_the_whole_sweep() {
+    let options = SweepOptions { seeds: 5, shrink_runs: 0, ..SweepOptions::default() };
+    let whole = summary(&sweep_with(&options));
+    let mut parts = Vec::new();
+    for index in 1..=3 {
+        let shard = Shard::parse(&format!("{index}/3")).unwrap();
+        let part = summary(&sweep_with(&SweepOptions { shard, ..options.clone() }));
+        assert!(!part.is_empty(), "shard {index}/3 ran nothing");
+        parts.extend(part);
+    }
+    parts.sort_by_key(|(file, seed, _, _)| (*seed, *file));
+    assert_eq!(parts, whole);
+    assert!(Shard::parse("0/3").is_err() && Shard::parse("4/3").is_err() && Shard::parse("x").is_err());
+}
+
+#[test]
+fn a_sweep_finds_a_planted_bug_and_shrinks_it_while_the_same_check_fails() {
+    let bugs = bugs_named(&["dash0_drop_one_batch".to_string()]).unwrap();
+    assert!(bugs_named(&["no_such_bug".to_string()]).unwrap_err().contains("no_such_bug"));
+    let runs = sweep_with(&SweepOptions { seeds: 2, bugs, shrink_runs: 40, ..SweepOptions::default() });
+    assert!(runs.iter().all(|run| !run.passed()), "the bug fails every run");
+    for run in &runs {
+        let original = run.case.as_ref().unwrap();
+        let shrunk = run.shrunk.as_ref().expect("a failing run is shrunk");
+        assert_eq!(shrunk.check, "delivery", "dash0 dropping a batch is a silent loss");
+        assert!(shrunk.verdict.checks.iter().any(|c| c.name == "delivery" && !c.passed));
+        assert!(shrunk.verdict.checks.iter().find(|c| c.name == "delivery").unwrap().detail.contains("lost silently"));
+        let size = |case: &Case| {
+            let machines: u32 = case.scenario.topology.machines.iter().map(|g| g.count).sum();
+            (case.faults().len(), machines, case.scenario.duration)
+        };
+        let (faults_before, machines_before, duration_before) = size(original);
+        let (faults_after, machines_after, duration_after) = size(&shrunk.case);
+        assert!(faults_after < faults_before || faults_before == 0, "fewer faults: {:?}", shrunk.steps);
+        assert!(machines_after < machines_before && duration_after < duration_before, "smaller: {:?}", shrunk.steps);
+        assert!(!shrunk.steps.is_empty() && shrunk.runs <= 40);
+        // The shrunk case replays: same verdict, same hash.
+        let again = shrunk.case.run().unwrap();
+        assert_eq!(again.outcome.hash, shrunk.verdict.outcome.hash);
+    }
+}
+
+#[test]
+fn shrinking_stops_at_its_run_budget() {
+    let (path, base) = tiny();
+    let bugs = bugs_named(&["silent_record_loss".to_string()]).unwrap();
+    let case = Case::draw(&base, &path, 3, bugs).unwrap();
+    let verdict = case.run().unwrap();
+    assert!(!verdict.passed());
+    let shrunk = shrink(case, verdict, 2);
+    assert!(shrunk.runs <= 2, "{} runs", shrunk.runs);
+}
+
+#[test]
+fn the_command_exits_1_on_a_planted_bug_and_0_without_and_writes_replayable_failures() {
+    let dir = std::env::temp_dir().join(format!("obsim-chaos-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tiny.toml");
+    std::fs::write(&file, TINY).unwrap();
+    let obsim = env!("CARGO_BIN_EXE_obsim");
+    let run = |extra: &[&str], out: &str| {
+        std::process::Command::new(obsim)
+            .args(["chaos", file.to_str().unwrap(), "--seeds", "2", "--out", dir.join(out).to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let clean = run(&[], "clean");
+    assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stdout));
+    let buggy = run(&["--bug", "aggregator_ack_before_buffer", "--bug", "dash0_drop_one_batch", "--shrink-runs", "5"], "buggy");
+    let stdout = String::from_utf8_lossy(&buggy.stdout);
+    assert_eq!(buggy.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("2 runs (seeds 1..3), 2 failed"), "{stdout}");
+    let failure = dir.join("buggy/failures/tiny-seed1.toml");
+    let replay = std::process::Command::new(obsim).args(["replay", failure.to_str().unwrap()]).output().unwrap();
+    let replayed = String::from_utf8_lossy(&replay.stdout);
+    assert_eq!(replay.status.code(), Some(0), "{replayed}");
+    assert!(replayed.contains("replayed: same verdict (FAIL), same event-log hash"), "{replayed}");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("buggy/index.json")).unwrap()).unwrap();
+    assert_eq!(index["failures_count"], 2);
+    assert_eq!(index["runs"][0]["replay"], format!("cargo run --release -- replay {}", failure.display()));
+    let bad = run(&["--bug", "nope"], "bad");
+    assert_eq!(bad.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
