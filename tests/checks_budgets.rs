@@ -196,3 +196,30 @@ down_for = "5s"
     assert!(!check(&other_cause, "delivery").passed, "{}", other_cause.render());
     assert!(detail.contains("without an accepted cause") && detail.contains("aggregator_crash_unpersisted at aggregator@railway-aggregator"), "{detail}");
 }
+
+/// A 20 s partition between the machines and Railway holds the machines' logs back until
+/// Fluent Bit's backoff comes round: the recovery is measured per fault, a generous budget
+/// passes, and a budget of 1 s fails naming the fault, its kind and its window.
+#[test]
+fn recovery_after_a_partition_is_measured_and_a_tight_budget_fails_naming_the_fault() {
+    let partition = r#"
+[[fault]]
+kind = "link_drop"
+at = "20s"
+for = "20s"
+from = "machines"
+to = "railway"
+"#;
+    let with = |budget: &str| run(&format!("{SMALL}{partition}[expect]\nmax_recovery = \"{budget}\"\n"));
+    let generous = with("5m");
+    let recovery = &generous.recoveries[0];
+    assert_eq!((recovery.fault_index, recovery.kind), (0, "link_drop"));
+    assert_eq!((recovery.start.as_secs(), recovery.end.as_secs()), (20, 40));
+    let logs = recovery.logs.expect("logs emitted during the partition arrived");
+    assert!(logs > std::time::Duration::from_secs(1) && logs < std::time::Duration::from_secs(120), "{logs:?}");
+    assert!(check(&generous, "recovery").passed, "{}", generous.render());
+    assert!(generous.render().contains("recovery fault[0] link_drop 20s..40s: logs "), "{}", generous.render());
+
+    let tight = with("1s");
+    assert_only_failure(&tight, "recovery", &["fault[0] link_drop over 20s..40s", "logs caught up", "than 1s"]);
+}

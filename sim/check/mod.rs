@@ -4,4 +4,5 @@
 pub mod correlation;
 pub mod jobs;
 pub mod metrics;
+pub mod recovery;
 pub mod throughput;

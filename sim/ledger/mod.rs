@@ -9,8 +9,10 @@
 //! cause, still held somewhere (in flight), or lost silently, which always fails
 //! (DESIGN.md §4).
 
+mod catch_up;
 mod range_set;
 
+pub use catch_up::CatchUp;
 pub use range_set::RangeSet;
 
 use std::collections::BTreeMap;
@@ -149,6 +151,8 @@ struct LedgerInner {
     delivered: PerSource,
     /// Emit → Dash0 latency of first deliveries, in microseconds, per signal.
     latency: BTreeMap<Signal, hdrhistogram::Histogram<u64>>,
+    /// When each second's records arrived, per signal (recovery times).
+    catch_up: BTreeMap<Signal, CatchUp>,
     /// Extra deliveries beyond the first, per record (rare; only duplicates are listed).
     duplicates: BTreeMap<RecordId, u32>,
 }
@@ -294,11 +298,12 @@ impl Ledger {
     /// a first delivery adds its emit → store latency to the signal's histogram.
     pub fn deliver(&self, ids: &[RecordId], true_nanos: u64) {
         let mut guard = self.lock();
-        let LedgerInner { sources, delivered, duplicates, latency, .. } = &mut *guard;
+        let LedgerInner { sources, delivered, duplicates, latency, catch_up, .. } = &mut *guard;
         for_each_run(ids, |source, range| {
             let entry = &sources[source.0 as usize];
             assert!(range.end <= entry.emitted_count, "delivered {source:?}:{range:?} was never emitted");
             let histogram = latency.entry(entry.signal).or_insert_with(new_latency_histogram);
+            let catch_up = catch_up.entry(entry.signal).or_default();
             let set = delivered.entry(source).or_default();
             // Latency per first delivery; runs share an emit time, so look it up per run.
             for seq in range.clone() {
@@ -306,6 +311,7 @@ impl Ledger {
                     let emitted = emit_time(entry, seq).expect("an emitted record has an emit time");
                     let latency_micros = true_nanos.saturating_sub(emitted) / 1_000;
                     histogram.saturating_record(latency_micros.max(1));
+                    catch_up.record(emitted, true_nanos);
                 }
             }
             if set.count_in(range.clone()) > 0 {
@@ -397,6 +403,11 @@ impl Ledger {
                 (custodian.clone(), Occupancy { held_count: holdings.held_count, peak_count: holdings.peak_count })
             })
             .collect()
+    }
+
+    /// When `signal`'s records of each emit second first reached Dash0.
+    pub fn catch_up(&self, signal: Signal) -> CatchUp {
+        self.lock().catch_up.get(&signal).cloned().unwrap_or_default()
     }
 
     /// The emit → Dash0 latency histogram (microseconds) of `signal`'s first deliveries.

@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::check::correlation::{self, CorrelationReport};
 use crate::check::jobs::JobCompletion;
 use crate::check::metrics::{self as metric_check, MetricTotal};
+use crate::check::recovery::{self, Recovery};
 use crate::check::throughput::{self, Throughput};
 use crate::ledger::{Accounting, Custodian, Occupancy, Outcome, Part, Signal};
 use crate::record::LogRecord;
@@ -78,6 +79,8 @@ pub struct Verdict {
     /// Dash0's metric totals (cumulative by last value, delta by sum).
     pub metric_totals: BTreeMap<String, MetricTotal>,
     pub jobs: JobCompletion,
+    /// How long each fault took to recover from, in `[[fault]]` order.
+    pub recoveries: Vec<Recovery>,
     pub checks: Vec<Check>,
 }
 
@@ -136,6 +139,12 @@ impl Verdict {
             )
         });
         let occupancy = pipeline.ledger.occupancy();
+        let recoveries = recovery::recoveries(
+            &scenario.faults,
+            scenario.duration,
+            &pipeline.ledger.catch_up(Signal::Log),
+            &pipeline.ledger.catch_up(Signal::Span),
+        );
         let mut verdict = Verdict {
             scenario: scenario.name.clone(),
             scenario_path: None,
@@ -150,6 +159,7 @@ impl Verdict {
             occupancy,
             metric_totals,
             jobs,
+            recoveries,
             checks: Vec::new(),
         };
         verdict.checks = verdict.evaluate(scenario);
@@ -329,6 +339,10 @@ impl Verdict {
             }
         }
 
+        if let Some(budget) = expect.max_recovery {
+            checks.push(self.recovery_check(budget));
+        }
+
         if let Some(budget) = expect.min_throughput {
             match self.log_throughput.min_window() {
                 Some((index, per_second)) => checks.push(Check {
@@ -399,6 +413,41 @@ impl Verdict {
         checks
     }
 
+    /// Every fault recovered within `budget`; a failure names the fault, its window and the
+    /// signal that lagged.
+    fn recovery_check(&self, budget: Duration) -> Check {
+        let slow: Vec<&Recovery> = self.recoveries.iter().filter(|r| r.worst().is_some_and(|w| w > budget)).collect();
+        let worst = self.recoveries.iter().filter_map(|r| r.worst().map(|w| (w, r))).max_by_key(|(w, r)| (*w, std::cmp::Reverse(r.fault_index)));
+        let detail = if slow.is_empty() {
+            match worst {
+                Some((time, r)) => format!(
+                    "slowest recovery {} after fault[{}] {} (budget {})",
+                    format_duration(time),
+                    r.fault_index,
+                    r.kind,
+                    format_duration(budget)
+                ),
+                None => format!("no fault held back any record (budget {})", format_duration(budget)),
+            }
+        } else {
+            let mut text = format!("{} faults took longer than {} to recover from:", slow.len(), format_duration(budget));
+            for r in &slow {
+                let _ = write!(
+                    text,
+                    "\n    fault[{}] {} over {}..{}: logs caught up {} after it ended, spans {}; what emitted in the window waited at which hop? (see the peak occupancy)",
+                    r.fault_index,
+                    r.kind,
+                    format_duration(r.start),
+                    format_duration(r.end),
+                    r.logs.map_or("never".to_string(), format_duration),
+                    r.spans.map_or("never".to_string(), format_duration)
+                );
+            }
+            text
+        };
+        Check { name: "recovery", passed: slow.is_empty(), detail }
+    }
+
     /// The verdict as the text `obsim run` prints.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -433,6 +482,18 @@ impl Verdict {
                 millis(latency.p99_micros),
                 millis(latency.p999_micros),
                 millis(latency.max_micros)
+            );
+        }
+        for r in &self.recoveries {
+            let _ = writeln!(
+                out,
+                "recovery fault[{}] {} {}..{}: logs {}, spans {}",
+                r.fault_index,
+                r.kind,
+                format_duration(r.start),
+                format_duration(r.end),
+                r.logs.map_or("-".to_string(), format_duration),
+                r.spans.map_or("-".to_string(), format_duration)
             );
         }
         let _ = writeln!(out, "log throughput {:.1}/s", self.log_throughput_per_second);

@@ -149,6 +149,10 @@ pub struct Expect {
     pub latency_p99: Option<Duration>,
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
     pub latency_max: Option<Duration>,
+    /// Longest any fault may take to recover from: the time from its end until every
+    /// record emitted while it lasted reached Dash0 (`crate::check::recovery`).
+    #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
+    pub max_recovery: Option<Duration>,
     /// Least logs stored by Dash0 per second in every 10 s window of the load phase (after
     /// the first window with a delivery), e.g. `"500/s"`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -178,6 +182,7 @@ impl Default for Expect {
             max_jobs_unfinished: 0,
             latency_p99: None,
             latency_max: None,
+            max_recovery: None,
             min_throughput: None,
             max_occupancy: Default::default(),
             metrics: MetricsExpectation::Agree,
