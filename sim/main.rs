@@ -239,8 +239,9 @@ fn chaos(paths: &[PathBuf], options: &obsim::chaos::SweepOptions, time: Option<D
             return ExitCode::from(2);
         }
     };
-    for skipped in &files.skipped {
-        eprintln!("obsim chaos: skipping {} (no [chaos] table)", skipped.display());
+    if !files.skipped.is_empty() {
+        let names: Vec<String> = files.skipped.iter().map(|path| path.display().to_string()).collect();
+        eprintln!("obsim chaos: skipping {} files without a [chaos] table: {}", names.len(), names.join(", "));
     }
     if files.chaos.is_empty() {
         eprintln!("obsim chaos: no scenario with a [chaos] table among {} files", files.skipped.len());
