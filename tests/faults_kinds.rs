@@ -83,3 +83,41 @@ fn a_redis_restart_without_persistence_loses_what_redis_held_and_nothing_else() 
     let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
     assert!(!delivery.passed, "the loss is not allowed by this scenario: {}", delivery.detail);
 }
+
+/// Two restart faults overlapping on one host (as a chaos sweep draws them): the host goes
+/// down once, at the first start, and comes back once, when the last ends. Restarting it
+/// at the first end while the second still held it down killed the new incarnation without
+/// the ledger hearing of a crash, and what it held looked in flight for ever (liveness).
+#[test]
+fn overlapping_restarts_of_one_host_crash_it_once_and_restart_it_once() {
+    let (pipeline, verdict) = run(
+        r#"
+[[fault]]
+kind = "restart"
+at = "40s"
+target = "railway"
+down_for = "7s"
+[[fault]]
+kind = "restart"
+at = "43s"
+target = "railway-aggregator"
+down_for = "12s"
+[expect]
+allow_loss = ["aggregator_crash_unpersisted", "redis_crash_unpersisted", "shipper_crash_unpersisted"]
+"#,
+    );
+    let events = pipeline.world.events().kept();
+    let on_aggregator = |kind: &str| {
+        events
+            .iter()
+            .filter(|e| e.kind == kind && e.detail == "railway-aggregator")
+            .map(|e| e.true_nanos / 1_000_000_000)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(on_aggregator("host.crash"), vec![40], "down once, at the first start");
+    assert_eq!(on_aggregator("host.restart"), vec![55], "up once, when the last fault ends");
+    for name in ["liveness", "delivery"] {
+        let check = verdict.checks.iter().find(|c| c.name == name).unwrap();
+        assert!(check.passed, "{}", verdict.render());
+    }
+}

@@ -123,8 +123,8 @@ pub fn apply(pipeline: &mut Pipeline, fault: &FaultSpec, phase: Phase) {
         FaultSpec::Restart { target, .. } | FaultSpec::Crash { target, .. } => {
             for host in hosts_of(pipeline, target) {
                 match phase {
-                    Phase::Start => pipeline.crash(&host),
-                    Phase::End => pipeline.world.restart(&host),
+                    Phase::Start => pipeline.take_down(&host),
+                    Phase::End => pipeline.bring_up(&host),
                 }
             }
         }

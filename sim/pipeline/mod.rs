@@ -35,6 +35,9 @@ pub struct Pipeline {
     pub workload_control: app::WorkloadControl,
     pub scenario: Arc<Scenario>,
     pub seed: u64,
+    /// Per host, how many `restart` / `crash` faults hold it down now: overlapping faults
+    /// on one host crash it once and restart it once, when the last of them ends.
+    down_faults: std::collections::BTreeMap<String, u32>,
 }
 
 /// Runs `parts` of one host together: the first error stops the host, naming the part.
@@ -131,7 +134,17 @@ impl Pipeline {
             });
         }
 
-        Pipeline { world, ledger, dash0_store, dash0_control, redis_control, workload_control, scenario, seed }
+        Pipeline {
+            world,
+            ledger,
+            dash0_store,
+            dash0_control,
+            redis_control,
+            workload_control,
+            scenario,
+            seed,
+            down_faults: Default::default(),
+        }
     }
 
     /// Crashes `host`: its software stops, unsynced disk writes are lost, and whatever its
@@ -139,6 +152,31 @@ impl Pipeline {
     pub fn crash(&mut self, host: &str) {
         self.world.crash(host);
         self.ledger.crash(host);
+    }
+
+    /// A `restart` or `crash` fault takes `host` down: the first one crashes it; one that
+    /// overlaps it only keeps it down.
+    pub fn take_down(&mut self, host: &str) {
+        let count = self.down_faults.entry(host.to_string()).or_insert(0);
+        *count += 1;
+        if *count == 1 {
+            self.crash(host);
+        }
+    }
+
+    /// A fault that held `host` down ends: the host starts again when no other fault holds
+    /// it down. (Restarting a running host would kill its parts without the ledger seeing
+    /// a crash, and what they held would look in flight for ever.)
+    pub fn bring_up(&mut self, host: &str) {
+        let Some(count) = self.down_faults.get_mut(host) else {
+            unreachable!("{host} brought up without having been taken down");
+        };
+        assert!(*count > 0, "{host}: more fault ends than starts");
+        *count -= 1;
+        if *count == 0 {
+            self.down_faults.remove(host);
+            self.world.restart(host);
+        }
     }
 
     /// Runs load and the fault schedule for the scenario's duration, heals every fault, then

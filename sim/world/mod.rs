@@ -339,7 +339,9 @@ impl<'a> World<'a> {
         }
     }
 
-    /// Restart host `name` (crashed or running): its software starts again.
+    /// Restart host `name`, crashed before: its software starts again. (On a running host
+    /// this kills its software first, without the ledger hearing of a crash: use
+    /// `Pipeline::take_down` / `bring_up` for faults.)
     pub fn restart(&mut self, name: &str) {
         self.record("host.restart", name.to_string());
         self.sim.bounce(name);
