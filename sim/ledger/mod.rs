@@ -356,11 +356,11 @@ impl Ledger {
                 let taken = missing.take_intersection(set);
                 if !taken.is_empty() {
                     let tally = accounting.outcomes.entry((entry.signal, outcome)).or_default();
-                    tally.add(source, &taken);
+                    tally.add(source, &taken, entry);
                 }
             }
             if !missing.is_empty() {
-                accounting.outcomes.entry((entry.signal, Outcome::LostSilently)).or_default().add(source, &missing);
+                accounting.outcomes.entry((entry.signal, Outcome::LostSilently)).or_default().add(source, &missing, entry);
                 // Name the last custodian: records flow forward in `Part` order, so the
                 // furthest part that released them held them last.
                 let mut by_part: Vec<(&Custodian, &Holdings)> = inner.holdings.iter().collect();
@@ -373,12 +373,12 @@ impl Ledger {
                         let taken = missing.take_intersection(released);
                         if !taken.is_empty() {
                             let key = (entry.signal, Some(custodian.clone()));
-                            accounting.silent_by_last_custodian.entry(key).or_default().add(source, &taken);
+                            accounting.silent_by_last_custodian.entry(key).or_default().add(source, &taken, entry);
                         }
                     }
                 }
                 if !missing.is_empty() {
-                    accounting.silent_by_last_custodian.entry((entry.signal, None)).or_default().add(source, &missing);
+                    accounting.silent_by_last_custodian.entry((entry.signal, None)).or_default().add(source, &missing, entry);
                 }
             }
         }
@@ -475,13 +475,24 @@ pub struct Occupancy {
 pub struct Tally {
     pub count: u64,
     pub examples: Vec<RecordId>,
+    /// When the first and the last of these records were emitted (true nanos since the
+    /// start): the time window a failure message names.
+    pub emitted_window_nanos: Option<(u64, u64)>,
 }
 
 impl Tally {
-    fn add(&mut self, source: SourceId, set: &RangeSet) {
+    fn add(&mut self, source: SourceId, set: &RangeSet, entry: &SourceEntry) {
         self.count += set.len();
         let room = EXAMPLES_LIMIT.saturating_sub(self.examples.len());
         self.examples.extend(set.sample(room).into_iter().map(|seq| RecordId { source, seq }));
+        // Emit times grow with seq, so each range's ends bound it: a few lookups per range.
+        for range in set.ranges() {
+            let (Some(first), Some(last)) = (emit_time(entry, range.start), emit_time(entry, range.end - 1)) else {
+                continue;
+            };
+            let window = self.emitted_window_nanos.get_or_insert((first, last));
+            *window = (window.0.min(first), window.1.max(last));
+        }
     }
 }
 

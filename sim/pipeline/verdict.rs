@@ -207,22 +207,30 @@ impl Verdict {
                     let _ = match last {
                         Some(custodian) => writeln!(
                             problems,
-                            "    {} {signal:?} records lost silently (no part recorded a cause): last custodian \
+                            "    {} {signal:?} records{} lost silently (no part recorded a cause): last custodian \
                              {custodian} handed them on, next hop {} never held them; e.g. ids {}",
                             tally.count,
+                            window(tally),
                             next_hop(custodian.part),
                             examples(&tally.examples)
                         ),
                         None => writeln!(
                             problems,
-                            "    {} {signal:?} records lost silently: no part ever held them; e.g. ids {}",
+                            "    {} {signal:?} records{} lost silently: no part ever held them; e.g. ids {}",
                             tally.count,
+                            window(tally),
                             examples(&tally.examples)
                         ),
                     };
                 }
             } else {
-                let _ = writeln!(problems, "    {} {signal:?} records {outcome}; e.g. ids {}", tally.count, examples(&tally.examples));
+                let _ = writeln!(
+                    problems,
+                    "    {} {signal:?} records{} {outcome}; e.g. ids {}",
+                    tally.count,
+                    window(tally),
+                    examples(&tally.examples)
+                );
             }
         }
         let silent = self.accounting.outcomes.keys().any(|(_, outcome)| *outcome == Outcome::LostSilently);
@@ -254,7 +262,13 @@ impl Verdict {
         for ((signal, outcome), tally) in &self.accounting.outcomes {
             if let Outcome::InFlight(custodian) = outcome {
                 in_flight += tally.count;
-                let _ = write!(holders, "\n    {} {signal:?} records held by {custodian}; e.g. ids {}", tally.count, examples(&tally.examples));
+                let _ = write!(
+                    holders,
+                    "\n    {} {signal:?} records{} held by {custodian}; e.g. ids {}",
+                    tally.count,
+                    window(tally),
+                    examples(&tally.examples)
+                );
             }
         }
         checks.push(Check {
@@ -530,4 +544,16 @@ fn millis(micros: u64) -> String {
 /// Example ids as text.
 fn examples(ids: &[crate::record::RecordId]) -> String {
     ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// When a tally's records were emitted, for a failure message: ` emitted 1m2s..1m40s`.
+fn window(tally: &crate::ledger::Tally) -> String {
+    match tally.emitted_window_nanos {
+        Some((first, last)) => format!(
+            " emitted {}..{}",
+            format_duration(Duration::from_millis(first / 1_000_000)),
+            format_duration(Duration::from_millis(last / 1_000_000))
+        ),
+        None => String::new(),
+    }
 }
