@@ -46,6 +46,7 @@ pub struct MachineTypeConfig {
     /// Service time is drawn uniformly in [min, max].
     #[serde(with = "crate::units::duration_text")]
     pub service_time_min: Duration,
+    /// The longest service time (at least `service_time_min`).
     #[serde(with = "crate::units::duration_text")]
     pub service_time_max: Duration,
 }
