@@ -18,7 +18,7 @@ use crate::scenario::Scenario;
 
 /// Which bugs are planted. All off by default: a scenario without `[bugs]` runs the
 /// correct pipeline.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Bugs {
     /// The aggregator (in_forward) sends `{"ack": chunk}` as soon as a frame is decoded,

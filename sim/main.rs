@@ -1,7 +1,8 @@
 //! The `obsim` command line.
 //!
 //! `obsim probe` runs the world's determinism probe and prints its event-log hash; the
-//! pipeline's `run`, `check`, `replay` and `chaos` commands build on the same world.
+//! pipeline's `run`, `check`, `replay` and `chaos` commands build on the same world;
+//! `obsim schema` prints the scenario files' JSON Schema for editors.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -94,6 +95,10 @@ enum Command {
         /// The scenario file.
         scenario: PathBuf,
     },
+    /// Print the JSON Schema of scenario files (draft-07) for editors:
+    /// `obsim schema > scenario.schema.json`, then put `#:schema ./scenario.schema.json` at
+    /// the top of a scenario (Taplo / Even Better TOML) to get completion and validation.
+    Schema,
     /// Run the world's determinism probe (hosts exchanging messages over the simulated
     /// network with skewed clocks) and print the event-log hash. The same seed prints the
     /// same hash in any process on any machine.
@@ -155,6 +160,10 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        Command::Schema => {
+            print!("{}", obsim::scenario::schema::json_schema_text());
+            ExitCode::SUCCESS
+        }
         Command::Probe { seed, nodes, duration, events } => {
             if nodes == 0 {
                 eprintln!("obsim probe: --nodes must be at least 1");

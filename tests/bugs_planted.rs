@@ -157,7 +157,7 @@ fn a_record_lost_without_a_cause_names_the_aggregator() {
         &correct,
         &buggy,
         "delivery",
-        &["1 Log records lost silently", "last custodian aggregator@railway-aggregator handed them on, next hop redis"],
+        &["1 Log records emitted ", "lost silently", "last custodian aggregator@railway-aggregator handed them on, next hop redis"],
     );
 }
 

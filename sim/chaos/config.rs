@@ -22,7 +22,7 @@ use crate::units::duration_text;
 pub const CHAOS_FAULTS_LIMIT: u32 = 32;
 
 /// The fault kinds a sweep may draw, as `[[fault]]` spells them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChaosKind {
     LinkDrop,
@@ -76,13 +76,14 @@ impl ChaosKind {
 }
 
 /// `[chaos]`: how a sweep perturbs this scenario and judges it.
-#[derive(Clone, Debug, PartialEq, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ChaosConfig {
     /// Fault kinds the sweep may draw (swarm testing: each seed switches a random subset
     /// of these on). Default: every kind.
     pub kinds: Vec<ChaosKind>,
     /// Most faults in one drawn schedule (at least one is always drawn). Default 4.
+    #[schemars(range(min = 1, max = CHAOS_FAULTS_LIMIT))]
     pub faults_max: u32,
     /// Longest a drawn fault lasts (`for`, or `down_for` of a restart). Default 2m.
     #[serde(with = "duration_text")]
@@ -95,6 +96,7 @@ pub struct ChaosConfig {
     pub allow_loss: Vec<String>,
     /// Duplicated / delivered records allowed: at-least-once hops redeliver after a crash
     /// or a lost acknowledgement. Default 0.05.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_duplicate_ratio: f64,
     /// Accepted jobs that may stay unfinished after the drain. Default 0.
     pub max_jobs_unfinished: u64,

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::units::duration_text;
 
 /// One scheduled fault.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultSpec {
     /// Partition `from` and `to` (both ways, or `oneway` from → to): packets are dropped and
@@ -22,6 +22,7 @@ pub enum FaultSpec {
         lasting: Duration,
         from: String,
         to: String,
+        /// Drop only packets from `from` to `to` (else both ways).
         #[serde(default)]
         oneway: bool,
     },
@@ -42,8 +43,10 @@ pub enum FaultSpec {
         lasting: Duration,
         from: String,
         to: String,
+        /// Delay added to every packet, e.g. "200ms".
         #[serde(with = "duration_text")]
         latency: Duration,
+        /// Up to this much more delay, drawn per packet (default none).
         #[serde(default, with = "duration_text")]
         jitter: Duration,
     },
@@ -55,6 +58,8 @@ pub enum FaultSpec {
         lasting: Duration,
         from: String,
         to: String,
+        /// Fraction of packets dropped, 0 to 1.
+        #[schemars(range(min = 0.0, max = 1.0))]
         rate: f64,
     },
     /// Crash `target` and start it again after `down_for`.
@@ -62,6 +67,7 @@ pub enum FaultSpec {
         #[serde(with = "duration_text")]
         at: Duration,
         target: String,
+        /// How long the target stays down before it starts again.
         #[serde(with = "duration_text")]
         down_for: Duration,
     },
@@ -77,9 +83,15 @@ pub enum FaultSpec {
         at: Duration,
         #[serde(rename = "for", with = "duration_text")]
         lasting: Duration,
+        /// HTTP status answered (a 4xx or 5xx; gRPC requests get the matching code).
+        #[schemars(range(min = 400, max = 599))]
         status: u16,
+        /// Fraction of requests answered with `status`, 0 to 1 (default all).
+        #[schemars(range(min = 0.0, max = 1.0))]
         #[serde(default = "rate_all")]
         rate: f64,
+        /// `Retry-After` sent with the error (default none).
+        #[schemars(with = "Option<crate::units::duration_text>")]
         #[serde(default, with = "option_duration_text", skip_serializing_if = "Option::is_none")]
         retry_after: Option<Duration>,
     },
@@ -89,6 +101,7 @@ pub enum FaultSpec {
         at: Duration,
         #[serde(rename = "for", with = "duration_text")]
         lasting: Duration,
+        /// Delay before each answer.
         #[serde(with = "duration_text")]
         delay: Duration,
     },
@@ -98,6 +111,8 @@ pub enum FaultSpec {
         at: Duration,
         #[serde(rename = "for", with = "duration_text")]
         lasting: Duration,
+        /// Records admitted per second; beyond it requests get 429.
+        #[schemars(range(min = 1))]
         records_per_second: u64,
     },
     /// Jump `target`'s clock by `step` at once (an NTP step, a VM resume); it stays stepped
@@ -106,6 +121,7 @@ pub enum FaultSpec {
         #[serde(with = "duration_text")]
         at: Duration,
         target: String,
+        /// How far the clock jumps.
         #[serde(with = "duration_text")]
         step: Duration,
         /// The step goes back in time (else forward).
@@ -120,11 +136,13 @@ pub enum FaultSpec {
         #[serde(rename = "for", with = "duration_text")]
         lasting: Duration,
         target: String,
+        /// How far the clock is off true time (default none).
         #[serde(default, with = "duration_text")]
         offset: Duration,
         /// The offset puts the clock behind true time (else ahead).
         #[serde(default)]
         behind: bool,
+        /// Clock rate error in parts per million (default none).
         #[serde(default)]
         drift_ppm: f64,
     },
@@ -137,16 +155,20 @@ pub enum FaultSpec {
         at: Duration,
         #[serde(rename = "for", with = "duration_text")]
         lasting: Duration,
+        /// What is squeezed.
         what: BackpressureWhat,
+        /// `redis_maxmemory`: the shrunk `maxmemory`, bytes.
+        #[schemars(range(min = 1))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bytes: Option<u64>,
+        /// `jobs_per_second`: the job-rate multiplier, above 0 and at most 1000.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         factor: Option<f64>,
     },
 }
 
 /// What a `backpressure` fault squeezes.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BackpressureWhat {
     /// Redis `maxmemory` (field `bytes`).

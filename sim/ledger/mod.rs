@@ -23,7 +23,7 @@ use std::sync::{Arc, Mutex};
 use crate::record::{RecordId, SourceId};
 
 /// The pipeline's parts, as custodians.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     App,

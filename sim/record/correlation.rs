@@ -218,7 +218,7 @@ impl<'de> Deserialize<'de> for JobId {
 }
 
 /// The three kinds of machine in the EMP fleet; the first segment of a machine id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MachineType {
     /// ComfyUI image-generation machines.

@@ -6,8 +6,10 @@
 //! unknown key, bad duration or impossible value is refused with file, line and key.
 
 mod error;
+pub mod schema;
 
 pub use error::ScenarioError;
+pub use schema::json_schema;
 
 use std::path::Path;
 use std::time::Duration;
@@ -35,7 +37,7 @@ pub const DEV_HOSTS_LIMIT: u32 = 50;
 pub const WORKERS_PER_MACHINE_LIMIT: u32 = 64;
 
 /// A whole scenario.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Short name; reports go to `reports/<name>/<seed>/`.
@@ -101,23 +103,28 @@ fn default_tick() -> Duration {
 }
 
 /// Which hosts exist.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Topology {
     /// Machine groups: `{ type = "comfyui", count = 6, workers = 2 }`.
     pub machines: Vec<MachineGroup>,
-    /// Dev hosts posting JSON logs straight to the aggregator.
+    /// Dev hosts posting JSON logs straight to the aggregator (at most 50).
+    #[schemars(range(max = DEV_HOSTS_LIMIT))]
     #[serde(default)]
     pub dev_hosts: u32,
 }
 
 /// `count` machines of one type.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MachineGroup {
+    /// The machine type: `comfyui`, `simulation` or `openai`.
     #[serde(rename = "type")]
     pub machine_type: MachineType,
+    /// How many machines of this type (all groups together at most `MACHINES_LIMIT`, 500).
     pub count: u32,
+    /// Workers per machine, 1 to 64; default 1.
+    #[schemars(range(min = 1, max = WORKERS_PER_MACHINE_LIMIT))]
     #[serde(default = "default_workers")]
     pub workers: u32,
 }
@@ -127,7 +134,7 @@ fn default_workers() -> u32 {
 }
 
 /// What must hold at the end of the run.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Expect {
     /// Most records (logs + spans) that may be lost with an accepted cause; absent: any
@@ -137,20 +144,25 @@ pub struct Expect {
     /// Causes under which loss is accepted, e.g. `redis_crash_unpersisted`. Default none:
     /// every record must be delivered.
     pub allow_loss: Vec<String>,
-    /// Duplicated records / delivered records.
+    /// Most duplicated records / delivered records, 0 to 1.
+    #[schemars(range(min = 0.0, max = 1.0))]
     pub max_duplicate_ratio: f64,
     /// `complete`: every correlation rule holds; `skip`: not checked.
     pub correlation: CorrelationExpectation,
     /// Submitted jobs that may never complete (e.g. a Redis without persistence loses its
     /// queued jobs on a restart). Default 0.
     pub max_jobs_unfinished: u64,
-    /// Budgets on emit → Dash0 latency of logs (true time).
+    /// Budget on the 99th percentile of logs' emit → Dash0 latency (true time).
+    #[schemars(with = "Option<crate::units::duration_text>")]
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
     pub latency_p99: Option<Duration>,
+    /// Budget on the slowest log's emit → Dash0 latency (true time).
+    #[schemars(with = "Option<crate::units::duration_text>")]
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
     pub latency_max: Option<Duration>,
     /// Longest any fault may take to recover from: the time from its end until every
     /// record emitted while it lasted reached Dash0 (`crate::check::recovery`).
+    #[schemars(with = "Option<crate::units::duration_text>")]
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
     pub max_recovery: Option<Duration>,
     /// Least logs stored by Dash0 per second in every 10 s window of the load phase (after
@@ -165,7 +177,7 @@ pub struct Expect {
 }
 
 /// Whether metric totals are checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum MetricsExpectation {
     Agree,
@@ -191,7 +203,7 @@ impl Default for Expect {
 }
 
 /// How strictly correlation is checked.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum CorrelationExpectation {
     Complete,

@@ -90,7 +90,7 @@ impl<'de> Deserialize<'de> for RetryLimit {
 }
 
 /// `storage.type` of the input: where chunks live.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageType {
     /// Chunks in memory only; the input pauses at `mem_buf_limit`; a crash loses them.
@@ -100,7 +100,7 @@ pub enum StorageType {
 }
 
 /// `storage.sync`: when chunk files are fsynced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageSync {
     /// Fluent Bit's default: data reaches the file as it arrives but is only synced when the
@@ -112,7 +112,7 @@ pub enum StorageSync {
 }
 
 /// Fluent Bit on one host.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AgentConfig {
     /// `[SERVICE] Flush`: seconds between flushes of the buffered chunks. Default 1 s

@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// `overflow_action`: what the buffer does when `total_limit_size` is reached.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OverflowAction {
     /// Fluentd's default: the emit raises `BufferOverflowError`; in_forward sends no ack
@@ -20,7 +20,7 @@ pub enum OverflowAction {
 }
 
 /// Fluentd on Railway.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregatorConfig {
     /// in_forward `<security> shared_key`; `None` turns the handshake off.
@@ -54,6 +54,7 @@ pub struct AggregatorConfig {
     /// `retry_randomize`: true (wait × uniform(0.875, 1.125), Fluentd's ±12.5 %).
     pub retry_randomize: bool,
     /// `retry_max_interval`: none by default.
+    #[schemars(with = "Option<crate::units::duration_text>")]
     #[serde(with = "optional_duration")]
     pub retry_max_interval: Option<Duration>,
     /// `retry_timeout`: 72 h.

@@ -18,7 +18,7 @@ use crate::record::MachineType;
 pub const LOGS_PER_JOB_MIN: u32 = 8;
 
 /// `[workload]`.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkloadConfig {
     /// Mean job submissions per second (Poisson arrivals): 1.
@@ -38,7 +38,7 @@ impl Default for WorkloadConfig {
 }
 
 /// One machine type's jobs.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MachineTypeConfig {
     /// Relative share of submitted jobs of this type (0: none are submitted).
@@ -46,6 +46,7 @@ pub struct MachineTypeConfig {
     /// Service time is drawn uniformly in [min, max].
     #[serde(with = "crate::units::duration_text")]
     pub service_time_min: Duration,
+    /// The longest service time (at least `service_time_min`).
     #[serde(with = "crate::units::duration_text")]
     pub service_time_max: Duration,
 }
@@ -68,7 +69,7 @@ impl MachineTypeConfig {
 }
 
 /// A dev host's logging.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DevConfig {
     /// Log lines per second: 5.
@@ -99,7 +100,7 @@ impl Default for DevConfig {
 }
 
 /// `[app]` (with the workload folded in).
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppConfig {
     /// `[workload]`.

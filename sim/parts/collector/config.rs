@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::parts::{hosts, ports};
 
 /// The OTel Collector on a machine, as configured for Dash0.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectorConfig {
     /// batch processor `send_batch_size`: a batch is sent once it holds this many items.

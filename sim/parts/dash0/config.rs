@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// How the mock Dash0 ingest judges requests. `Default` mirrors what Dash0 documents.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Dash0Config {
     /// The auth token every request must carry as `Authorization: Bearer <token>` (Dash0

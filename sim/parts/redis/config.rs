@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// How the server persists writes: redis.conf's `appendonly` and `appendfsync` folded into
 /// one choice, because only three combinations matter for loss on crash.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Persistence {
     /// `appendonly no` (redis.conf default; RDB snapshots are not modelled): a crash loses
@@ -18,7 +18,7 @@ pub enum Persistence {
 }
 
 /// The Redis model's configuration. Every default is redis.conf's (Redis 7.0).
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RedisConfig {
     /// `maxmemory` in bytes; 0 = no limit (redis.conf default on 64-bit). With the only

@@ -11,7 +11,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 /// How the shipper drains the Redis buffer into Dash0.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ShipperConfig {
     /// The Redis list the aggregator RPUSHes chunks onto: `logs:buffer` (the aggregator's
