@@ -225,16 +225,39 @@ impl Gauge {
         }
     }
 
-    /// `peak/limit unit (limit_name) at t`.
+    /// `peak/limit unit (limit_name) at t`, and the fullest admission when it was judged
+    /// against another limit (a shrunk one) or is not the peak.
     fn describe_peak(&self) -> String {
         let limit = if self.limit_at_peak == 0 { "no limit".to_string() } else { self.limit_at_peak.to_string() };
-        format!(
+        let mut text = format!(
             "peak {}/{limit} {} ({}) at {}",
             self.peak,
             self.unit.as_str(),
             self.limit_name,
             format_duration(self.peak_at)
-        )
+        );
+        if let Some(fullest) = self.fullest
+            && (fullest.limit != self.limit_at_peak || fullest.after != self.peak)
+        {
+            let _ = write!(
+                text,
+                "; fullest write {}/{} at {} ({:.2} of the limit then)",
+                fullest.after,
+                fullest.limit,
+                format_duration(fullest.at),
+                fullest.fill().unwrap_or(0.0)
+            );
+        }
+        text
+    }
+
+    /// How full the buffer got relative to its limit: the fullest admission, else the peak.
+    fn fill(&self) -> f64 {
+        match self.fullest.and_then(|fullest| fullest.fill()) {
+            Some(fill) => fill,
+            None if self.limit_at_peak > 0 => self.peak as f64 / self.limit_at_peak as f64,
+            None => 0.0,
+        }
     }
 }
 
@@ -358,15 +381,14 @@ pub fn check_bounds(gauges: &BTreeMap<BufferId, Gauge>) -> (bool, String) {
     (false, detail)
 }
 
-/// Per (part, buffer name): the instance with the highest peak relative to its limit, and
-/// how many instances there are (a fleet of 50 agents is one line).
+/// Per (part, buffer name): the instance that got fullest relative to its limit, and how
+/// many instances there are (a fleet of 50 agents is one line).
 fn peaks(gauges: &BTreeMap<BufferId, Gauge>) -> String {
     let mut groups: BTreeMap<(Part, &'static str), (usize, &BufferId, &Gauge)> = BTreeMap::new();
-    let ratio = |gauge: &Gauge| if gauge.limit_at_peak == 0 { 0.0 } else { gauge.peak as f64 / gauge.limit_at_peak as f64 };
     for (id, gauge) in gauges {
         let entry = groups.entry((gauge.part, id.buffer)).or_insert((0, id, gauge));
         entry.0 += 1;
-        if ratio(gauge) > ratio(entry.2) {
+        if gauge.fill() > entry.2.fill() {
             entry.1 = id;
             entry.2 = gauge;
         }
