@@ -357,3 +357,27 @@ fn an_agent_mem_buf_shrink_pauses_the_inputs_and_loses_nothing() {
     assert_eq!(gauge.fullest.unwrap().limit, 500, "fullest against the shrunk limit: {:?}", gauge.fullest);
     assert_eq!(gauge.violations_count, 0);
 }
+
+/// Under `block`, a write that meets the shrunk buffer waits (in_forward stops reading that
+/// connection) and looks again every second, as Fluentd's `sleep 1` loop does; once the
+/// limit is restored every blocked write goes in, although nothing had to leave the buffer
+/// first. Nothing is lost.
+#[test]
+fn an_aggregator_shrink_under_block_holds_writers_until_the_limit_returns() {
+    let scenario = parse(
+        "[aggregator]\noverflow_action = \"block\"\n\
+         [[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nwhat = \"aggregator_buffer\"\nbytes = 2000\nfor = \"30s\"\n",
+    )
+    .unwrap();
+    let mut pipeline = Pipeline::build(Arc::new(scenario), 9);
+    pipeline.run().unwrap();
+    let blocks = events_of(&pipeline, "aggregator.block");
+    let unblocks = events_of(&pipeline, "aggregator.unblock");
+    assert!(!blocks.is_empty(), "writes met the shrunk buffer and blocked");
+    assert!(blocks.iter().all(|(second, _, _)| (30..61).contains(second)), "{blocks:?}");
+    assert_eq!(blocks.len(), unblocks.len(), "every blocked write went in: {blocks:?} {unblocks:?}");
+    assert!(events_of(&pipeline, "aggregator.overflow_refused").is_empty(), "block never refuses");
+    let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
+    assert!(verdict.passed(), "{}", verdict.render());
+    assert!(verdict.accounting.outcomes.is_empty(), "nothing lost: {:?}", verdict.accounting.outcomes);
+}
