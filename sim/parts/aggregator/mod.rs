@@ -76,7 +76,8 @@ impl Shared {
     ) -> Result<(), Overflow> {
         let mut records = records;
         let mut blocked = false;
-        // Bounded by the output: each wake follows a chunk leaving the buffer.
+        // Bounded by the output and the clock: each pass follows a chunk leaving the buffer
+        // or one BLOCK_POLL_INTERVAL, and ends once the buffer is storable.
         loop {
             let mut room = pin!(self.room.notified());
             room.as_mut().enable();
