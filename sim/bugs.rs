@@ -42,6 +42,9 @@ pub struct Bugs {
     /// The aggregator writes one chunk to Redis with its first record missing, and records
     /// no cause for it.
     pub silent_record_loss: bool,
+    /// The aggregator's buffer never asks `storable?`: it accepts chunks beyond
+    /// `total_limit_size` (nothing is lost, memory just grows; the `bounds` check names it).
+    pub aggregator_ignores_buffer_limit: bool,
 }
 
 impl Bugs {
@@ -60,6 +63,7 @@ impl Bugs {
             (self.api_new_trace_at_redis_hop, "api_new_trace_at_redis_hop"),
             (self.dash0_drop_one_batch, "dash0_drop_one_batch"),
             (self.silent_record_loss, "silent_record_loss"),
+            (self.aggregator_ignores_buffer_limit, "aggregator_ignores_buffer_limit"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))

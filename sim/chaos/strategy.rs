@@ -176,6 +176,15 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
                 what: BackpressureWhat::JobsPerSecond,
                 bytes: None,
                 factor: Some(f64::from(factor)),
+                target: None,
+            }),
+            (window.clone(), 2u64..=20).prop_map(|((at, lasting), ten_kb)| FaultSpec::Backpressure {
+                at: secs(at),
+                lasting: secs(lasting),
+                what: BackpressureWhat::AggregatorBuffer,
+                bytes: Some(ten_kb * 10_000),
+                factor: None,
+                target: None,
             }),
             (window, 8u64..=40).prop_map(|((at, lasting), hundred_kb)| FaultSpec::Backpressure {
                 at: secs(at),
@@ -183,6 +192,7 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
                 what: BackpressureWhat::RedisMaxmemory,
                 bytes: Some(hundred_kb * 100_000),
                 factor: None,
+                target: None,
             }),
         ]
         .boxed(),

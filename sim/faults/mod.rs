@@ -7,16 +7,19 @@
 //!
 //! How each kind reaches the world: links through turmoil (partition, hold/release, latency,
 //! fail rate), hosts through `Pipeline::crash` / `World::restart`, clocks through each
-//! host's `Clock`, Dash0 through `Dash0Control`, and `backpressure` through two shared
-//! knobs the pipeline wires into its parts: `RedisControl` (a runtime `maxmemory`, as
-//! `CONFIG SET` would set it) and `WorkloadControl` (a multiplier on the client's job rate).
+//! host's `Clock`, Dash0 through `Dash0Control`, and `backpressure` through shared knobs
+//! the pipeline wires into its parts: `RedisControl` (a runtime `maxmemory`, as
+//! `CONFIG SET` would set it), `AggregatorControl` (a runtime `total_limit_size`),
+//! `AgentControl` (a runtime `mem_buf_limit` per host) and `WorkloadControl` (a multiplier
+//! on the client's job rate). Each part reads its knob where it admits data, records the
+//! change in the event log when it applies it, and reports the limit in force to its gauge.
 //! At `duration` every fault still active ends: links repaired, holds released, crashed
 //! hosts restarted, clocks straightened (skew and steps are properties of the host, healed
-//! like the rest), Dash0 healthy, maxmemory and the job rate restored; then the drain runs.
+//! like the rest), Dash0 healthy, limits and the job rate restored; then the drain runs.
 
 mod spec;
 
-pub use spec::{BackpressureWhat, FaultSpec, resolve};
+pub use spec::{AGENT_MEM_BUF_TARGET_DEFAULT, BackpressureWhat, FaultSpec, resolve};
 
 use std::time::Duration;
 
@@ -160,6 +163,15 @@ pub fn apply(pipeline: &mut Pipeline, fault: &FaultSpec, phase: Phase) {
         FaultSpec::Backpressure { what: BackpressureWhat::RedisMaxmemory, bytes, .. } => {
             pipeline.redis_control.set_maxmemory_bytes(if phase == Phase::Start { *bytes } else { None });
         }
+        FaultSpec::Backpressure { what: BackpressureWhat::AggregatorBuffer, bytes, .. } => {
+            pipeline.aggregator_control.set_total_bytes_limit(if phase == Phase::Start { *bytes } else { None });
+        }
+        FaultSpec::Backpressure { what: BackpressureWhat::AgentMemBuf, bytes, target, .. } => {
+            let selector = target.as_deref().unwrap_or(AGENT_MEM_BUF_TARGET_DEFAULT);
+            for host in hosts_of(pipeline, selector) {
+                pipeline.agent_control.set_mem_buf_bytes_limit(&host, if phase == Phase::Start { *bytes } else { None });
+            }
+        }
         FaultSpec::Backpressure { what: BackpressureWhat::JobsPerSecond, factor, .. } => {
             let factor = if phase == Phase::Start { factor.expect("validated at load") } else { 1.0 };
             pipeline.workload_control.set_rate_factor(factor).expect("validated at load");
@@ -210,11 +222,18 @@ fn describe(fault: &FaultSpec) -> String {
             if *behind { "-" } else { "+" },
             crate::units::format_duration(*offset)
         ),
-        FaultSpec::Backpressure { what, bytes, factor, .. } => match (bytes, factor) {
-            (Some(bytes), _) => format!("{} {bytes} bytes", what.as_str()),
-            (None, Some(factor)) => format!("{} x{factor}", what.as_str()),
-            (None, None) => what.as_str().to_string(),
-        },
+        FaultSpec::Backpressure { what, bytes, factor, target, .. } => {
+            let on = match (what, target) {
+                (_, Some(target)) => format!(" on {target}"),
+                (BackpressureWhat::AgentMemBuf, None) => format!(" on {AGENT_MEM_BUF_TARGET_DEFAULT}"),
+                _ => String::new(),
+            };
+            match (bytes, factor) {
+                (Some(bytes), _) => format!("{} {bytes} bytes{on}", what.as_str()),
+                (None, Some(factor)) => format!("{} x{factor}{on}", what.as_str()),
+                (None, None) => format!("{}{on}", what.as_str()),
+            }
+        }
     }
 }
 

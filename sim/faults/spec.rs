@@ -146,10 +146,19 @@ pub enum FaultSpec {
         #[serde(default)]
         drift_ppm: f64,
     },
-    /// Squeeze the pipeline for a while: `what = "redis_maxmemory"` shrinks Redis's
-    /// `maxmemory` to `bytes` (as `CONFIG SET maxmemory` would; noeviction refuses writes
-    /// above it); `what = "jobs_per_second"` multiplies the client's job rate by `factor`
-    /// (a load burst). Each `what` takes its own field and refuses the other's.
+    /// Squeeze the pipeline for a while, then restore it:
+    /// - `what = "redis_maxmemory"`: Redis's `maxmemory` becomes `bytes` (as `CONFIG SET
+    ///   maxmemory` would; noeviction refuses writes above it);
+    /// - `what = "aggregator_buffer"`: Fluentd's `total_limit_size` becomes `bytes`; what it
+    ///   already buffers stays, new writes meet `overflow_action` while it is not `storable?`;
+    /// - `what = "agent_mem_buf"`: the `mem_buf_limit` of the agents on `target` (a host
+    ///   selector naming hosts that run an agent: machines and `api`; default `machines`)
+    ///   becomes `bytes`; their inputs pause while the buffer is at or over it (memory
+    ///   storage only, as in Fluent Bit);
+    /// - `what = "jobs_per_second"`: the client's job rate is multiplied by `factor` (a load
+    ///   burst).
+    ///
+    /// Each `what` takes exactly its own fields and refuses the others'.
     Backpressure {
         #[serde(with = "duration_text")]
         at: Duration,
@@ -164,6 +173,8 @@ pub enum FaultSpec {
         /// `jobs_per_second`: the job-rate multiplier, above 0 and at most 1000.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         factor: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        target: Option<String>,
     },
 }
 
@@ -173,16 +184,36 @@ pub enum FaultSpec {
 pub enum BackpressureWhat {
     /// Redis `maxmemory` (field `bytes`).
     RedisMaxmemory,
+    /// The aggregator's (Fluentd's) buffer `total_limit_size` (field `bytes`).
+    AggregatorBuffer,
+    /// The agents' (Fluent Bit's) `mem_buf_limit` (field `bytes`; `target`, default
+    /// `machines`).
+    AgentMemBuf,
     /// The client's `jobs_per_second` (field `factor`).
     JobsPerSecond,
 }
+
+/// The hosts an `agent_mem_buf` fault squeezes when it names no `target`.
+pub const AGENT_MEM_BUF_TARGET_DEFAULT: &str = "machines";
 
 impl BackpressureWhat {
     /// As scenarios spell it.
     pub fn as_str(self) -> &'static str {
         match self {
             BackpressureWhat::RedisMaxmemory => "redis_maxmemory",
+            BackpressureWhat::AggregatorBuffer => "aggregator_buffer",
+            BackpressureWhat::AgentMemBuf => "agent_mem_buf",
             BackpressureWhat::JobsPerSecond => "jobs_per_second",
+        }
+    }
+
+    /// Whether it takes `bytes` (else `factor`), and what the bytes are, for messages.
+    fn bytes_meaning(self) -> Option<&'static str> {
+        match self {
+            BackpressureWhat::RedisMaxmemory => Some("the shrunk maxmemory"),
+            BackpressureWhat::AggregatorBuffer => Some("the shrunk total_limit_size"),
+            BackpressureWhat::AgentMemBuf => Some("the shrunk mem_buf_limit"),
+            BackpressureWhat::JobsPerSecond => None,
         }
     }
 }
@@ -279,46 +310,87 @@ impl FaultSpec {
             | FaultSpec::ClockStep { target, .. } => {
                 vec![("target", target)]
             }
+            FaultSpec::Backpressure { target: Some(target), .. } => vec![("target", target)],
             FaultSpec::Dash0Errors { .. }
             | FaultSpec::Dash0Slow { .. }
             | FaultSpec::Dash0RateLimit { .. }
-            | FaultSpec::Backpressure { .. } => Vec::new(),
+            | FaultSpec::Backpressure { target: None, .. } => Vec::new(),
         }
     }
 }
 
 impl FaultSpec {
-    /// A `backpressure` fault names the field its `what` needs, with a usable value, and
-    /// not the other's: `Err((key, message))` names the offending key.
+    /// A `backpressure` fault names exactly the fields its `what` takes, with usable values:
+    /// `Err((key, message))` names the offending key.
     pub fn check_backpressure(&self) -> Result<(), (&'static str, String)> {
-        let FaultSpec::Backpressure { what, bytes, factor, .. } = self else { return Ok(()) };
-        match (what, bytes, factor) {
-            (BackpressureWhat::RedisMaxmemory, Some(bytes), None) => {
-                if *bytes == 0 {
-                    return Err(("bytes", "redis_maxmemory bytes must be above 0 (0 would lift the limit)".into()));
+        let FaultSpec::Backpressure { what, bytes, factor, target, .. } = self else { return Ok(()) };
+        let name = what.as_str();
+        if target.is_some() && *what != BackpressureWhat::AgentMemBuf {
+            return Err((
+                "target",
+                format!("what = \"{name}\" takes no `target` (only agent_mem_buf does: the hosts whose agents shrink)"),
+            ));
+        }
+        match what.bytes_meaning() {
+            Some(meaning) => {
+                if factor.is_some() {
+                    return Err(("factor", format!("what = \"{name}\" takes `bytes`, not `factor`")));
                 }
-                Ok(())
+                match bytes {
+                    None => Err(("what", format!("what = \"{name}\" needs `bytes` ({meaning})"))),
+                    Some(0) if *what == BackpressureWhat::RedisMaxmemory => {
+                        Err(("bytes", "redis_maxmemory bytes must be above 0 (0 would lift the limit)".into()))
+                    }
+                    Some(0) => Err(("bytes", format!("{name} bytes must be above 0 (a limit of 0 would refuse everything)"))),
+                    Some(_) => Ok(()),
+                }
             }
-            (BackpressureWhat::JobsPerSecond, None, Some(factor)) => {
+            None => {
+                if bytes.is_some() {
+                    return Err(("bytes", format!("what = \"{name}\" takes `factor`, not `bytes`")));
+                }
+                let Some(factor) = factor else {
+                    return Err(("what", format!("what = \"{name}\" needs `factor` (the rate multiplier)")));
+                };
                 let limit = crate::parts::app::control::RATE_FACTOR_MAX;
                 if !(factor.is_finite() && *factor > 0.0 && *factor <= limit) {
-                    return Err(("factor", format!("jobs_per_second factor {factor} must be above 0 and at most {limit}")));
+                    return Err(("factor", format!("{name} factor {factor} must be above 0 and at most {limit}")));
                 }
                 Ok(())
             }
-            (BackpressureWhat::RedisMaxmemory, _, Some(_)) => {
-                Err(("factor", "what = \"redis_maxmemory\" takes `bytes`, not `factor`".into()))
-            }
-            (BackpressureWhat::JobsPerSecond, Some(_), _) => {
-                Err(("bytes", "what = \"jobs_per_second\" takes `factor`, not `bytes`".into()))
-            }
-            (BackpressureWhat::RedisMaxmemory, None, None) => {
-                Err(("what", "what = \"redis_maxmemory\" needs `bytes` (the shrunk maxmemory)".into()))
-            }
-            (BackpressureWhat::JobsPerSecond, None, None) => {
-                Err(("what", "what = \"jobs_per_second\" needs `factor` (the rate multiplier)".into()))
-            }
         }
+    }
+
+    /// A `backpressure` fault on agents can act in this topology: its `target` (default
+    /// `machines`) names only hosts that run an agent (machines and the API host), and the
+    /// agents buffer in memory (Fluent Bit applies `mem_buf_limit` to memory storage only).
+    /// `hosts` and `machines` are the run's hosts; `Err((key, message))` names the key.
+    pub fn check_backpressure_targets(
+        &self,
+        hosts: &[String],
+        machines: &[String],
+        agent_storage: crate::parts::agent::StorageType,
+    ) -> Result<(), (&'static str, String)> {
+        let FaultSpec::Backpressure { what: BackpressureWhat::AgentMemBuf, target, .. } = self else { return Ok(()) };
+        if agent_storage != crate::parts::agent::StorageType::Memory {
+            return Err((
+                "what",
+                "agent_mem_buf shrinks mem_buf_limit, which Fluent Bit applies to memory storage only; [agent] storage is filesystem".into(),
+            ));
+        }
+        let selector = target.as_deref().unwrap_or(AGENT_MEM_BUF_TARGET_DEFAULT);
+        let resolved = resolve(selector, hosts, machines).unwrap_or_default();
+        let without_agent: Vec<&String> = resolved
+            .iter()
+            .filter(|host| host.as_str() != crate::parts::hosts::API && !machines.contains(host))
+            .collect();
+        if let Some(host) = without_agent.first() {
+            return Err((
+                "target",
+                format!("{selector:?} names {host}, which runs no agent (agents run on the machines and on api)"),
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::check::bounds::BufferGauges;
 use crate::faults;
 use crate::ledger::Ledger;
 use crate::parts::app::{self, AppPipes, DevSpec, MachineSpec};
@@ -31,8 +32,15 @@ pub struct Pipeline {
     pub dash0_control: Dash0Control,
     /// Runtime `maxmemory` override for Redis (the `backpressure` fault).
     pub redis_control: redis::RedisControl,
+    /// Runtime `total_limit_size` override for the aggregator (the `backpressure` fault).
+    pub aggregator_control: aggregator::AggregatorControl,
+    /// Runtime `mem_buf_limit` overrides per agent host (the `backpressure` fault).
+    pub agent_control: agent::AgentControl,
     /// Runtime multiplier on the client's job rate (the `backpressure` load burst).
     pub workload_control: app::WorkloadControl,
+    /// Every bounded buffer's level against its limit (the `bounds` check); the controls
+    /// above hand them to their parts.
+    pub buffer_gauges: BufferGauges,
     pub scenario: Arc<Scenario>,
     pub seed: u64,
     /// Per host, how many `restart` / `crash` faults hold it down now: overlapping faults
@@ -62,7 +70,10 @@ impl Pipeline {
         let ledger = Ledger::new();
         let dash0_store = Dash0Store::new();
         let dash0_control = Dash0Control::new();
-        let redis_control = redis::RedisControl::new();
+        let buffer_gauges = BufferGauges::new();
+        let redis_control = redis::RedisControl::new().with_gauges(buffer_gauges.clone());
+        let aggregator_control = aggregator::AggregatorControl::new().with_gauges(buffer_gauges.clone());
+        let agent_control = agent::AgentControl::new().with_gauges(buffer_gauges.clone());
         let workload_control = app::WorkloadControl::new();
         let part_ctx = {
             let ledger = ledger.clone();
@@ -84,8 +95,10 @@ impl Pipeline {
             });
         }
         {
-            let (config, part_ctx) = (scenario.aggregator.clone(), part_ctx.clone());
-            world.host(hosts::AGGREGATOR, move |host| aggregator::run(part_ctx(host), config.clone()));
+            let (config, control, part_ctx) = (scenario.aggregator.clone(), aggregator_control.clone(), part_ctx.clone());
+            world.host(hosts::AGGREGATOR, move |host| {
+                aggregator::run_with_control(part_ctx(host), config.clone(), control.clone())
+            });
         }
         {
             let (config, part_ctx) = (scenario.shipper.clone(), part_ctx.clone());
@@ -97,12 +110,14 @@ impl Pipeline {
         {
             let scenario = Arc::clone(&scenario);
             let (app_config, control, part_ctx) = (app_config.clone(), workload_control.clone(), part_ctx.clone());
+            let agent_control = agent_control.clone();
             world.host(hosts::API, move |host| {
                 let ctx = part_ctx(host);
                 let pipes = AppPipes::new(app_config.log_pipe_records_limit);
                 let resource = Resource::new("emp-api");
+                let agent_config = scenario.agent.clone();
                 together(
-                    agent::run(ctx.clone(), scenario.agent.clone(), pipes.logs.clone(), "api".to_string()),
+                    agent::run_with_control(ctx.clone(), agent_config, pipes.logs.clone(), "api".to_string(), agent_control.clone()),
                     collector::run(ctx.clone(), scenario.collector.clone(), pipes.spans.clone(), pipes.metrics.clone(), resource),
                     app::run_api_with_control(ctx, app_config.clone(), pipes, control.clone()),
                 )
@@ -110,7 +125,7 @@ impl Pipeline {
         }
         for (machine_id, workers) in scenario.machine_hosts() {
             let scenario = Arc::clone(&scenario);
-            let (app_config, part_ctx) = (app_config.clone(), part_ctx.clone());
+            let (app_config, part_ctx, agent_control) = (app_config.clone(), part_ctx.clone(), agent_control.clone());
             let host_name = machine_id.as_str().to_string();
             world.host(&host_name, move |host| {
                 let ctx = part_ctx(host);
@@ -119,7 +134,7 @@ impl Pipeline {
                 let tag = format!("machine.{}", machine_id.machine_type().as_str());
                 let spec = MachineSpec { machine_id: machine_id.clone(), workers };
                 together(
-                    agent::run(ctx.clone(), scenario.agent.clone(), pipes.logs.clone(), tag),
+                    agent::run_with_control(ctx.clone(), scenario.agent.clone(), pipes.logs.clone(), tag, agent_control.clone()),
                     collector::run(ctx.clone(), scenario.collector.clone(), pipes.spans.clone(), pipes.metrics.clone(), resource),
                     app::run_machine(ctx, app_config.clone(), spec, pipes),
                 )
@@ -140,7 +155,10 @@ impl Pipeline {
             dash0_store,
             dash0_control,
             redis_control,
+            aggregator_control,
+            agent_control,
             workload_control,
+            buffer_gauges,
             scenario,
             seed,
             down_faults: Default::default(),

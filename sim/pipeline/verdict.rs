@@ -76,6 +76,8 @@ pub struct Verdict {
     pub log_throughput: Throughput,
     /// Records each custodian holds at the end, and held at its peak.
     pub occupancy: BTreeMap<Custodian, Occupancy>,
+    /// Each bounded buffer's level against its limit: peak, fullest admission, violations.
+    pub buffers: BTreeMap<crate::check::bounds::BufferId, crate::check::bounds::Gauge>,
     /// Dash0's metric totals (cumulative by last value, delta by sum).
     pub metric_totals: BTreeMap<String, MetricTotal>,
     pub jobs: JobCompletion,
@@ -157,6 +159,7 @@ impl Verdict {
             log_throughput_per_second,
             log_throughput,
             occupancy,
+            buffers: pipeline.buffer_gauges.snapshot(),
             metric_totals,
             jobs,
             recoveries,
@@ -405,6 +408,8 @@ impl Verdict {
             });
         }
 
+        checks.extend(self.bounds_checks(scenario));
+
         if expect.metrics == MetricsExpectation::Agree {
             let disagreements = metric_check::check(&self.metric_totals, &expected_metrics(&self.jobs));
             checks.push(Check {
@@ -460,6 +465,18 @@ impl Verdict {
             text
         };
         Check { name: "recovery", passed: slow.is_empty(), detail }
+    }
+
+    /// `bounds` (always: no buffer admitted a write its bound forbids; the detail shows each
+    /// buffer's peak against its limit) and `buffer_fill` (with `[expect] max_buffer_fill`).
+    fn bounds_checks(&self, scenario: &Scenario) -> Vec<Check> {
+        use crate::check::bounds;
+        let (passed, detail) = bounds::check_bounds(&self.buffers);
+        let mut checks = vec![Check { name: "bounds", passed, detail }];
+        if let Some((passed, detail)) = bounds::check_fill(&self.buffers, &scenario.expect.max_buffer_fill) {
+            checks.push(Check { name: "buffer_fill", passed, detail });
+        }
+        checks
     }
 
     /// The verdict as the text `obsim run` prints.

@@ -172,6 +172,11 @@ pub struct Expect {
     /// Most records one custodian of a part may hold at once, by part name
     /// (`{ aggregator = 5000 }`): a bound on buffering per hop.
     pub max_occupancy: std::collections::BTreeMap<crate::ledger::Part, u64>,
+    /// Fullest a part's bounded buffers may get, as a fraction of the limit in force, by
+    /// part name (`{ aggregator = 0.8 }`): judged on every write a buffer admitted (level
+    /// after the write / limit then). Without it only the `bounds` check (always on) holds
+    /// buffers to their limits. Fluent Bit and Redis may legitimately pass 1.0 by one write.
+    pub max_buffer_fill: std::collections::BTreeMap<crate::ledger::Part, f64>,
     /// `agree`: Dash0's metric totals must agree with the jobs that ran; `skip`: not checked.
     pub metrics: MetricsExpectation,
 }
@@ -197,6 +202,7 @@ impl Default for Expect {
             max_recovery: None,
             min_throughput: None,
             max_occupancy: Default::default(),
+            max_buffer_fill: Default::default(),
             metrics: MetricsExpectation::Agree,
         }
     }
@@ -295,6 +301,11 @@ impl Scenario {
         if !(0.0..=1.0).contains(&self.expect.max_duplicate_ratio) {
             return fail("max_duplicate_ratio", format!("{} must be between 0 and 1", self.expect.max_duplicate_ratio));
         }
+        for (part, fill) in &self.expect.max_buffer_fill {
+            if !(fill.is_finite() && *fill > 0.0) {
+                return fail("max_buffer_fill", format!("{} = {fill} must be a fraction of the limit above 0", part.as_str()));
+            }
+        }
         Ok(())
     }
 
@@ -346,6 +357,9 @@ impl Scenario {
                 return fail("rate", format!("packet loss rate {rate} must be between 0 and 1"));
             }
             if let Err((key, message)) = fault.check_backpressure() {
+                return fail(key, message);
+            }
+            if let Err((key, message)) = fault.check_backpressure_targets(&hosts, &machines, self.agent.storage) {
                 return fail(key, message);
             }
             if let Err(message) = crate::faults::check_dash0(fault) {

@@ -8,6 +8,8 @@
 //!   custody changes hands (take, durable, ack, drop).
 //! - [`backoff`]: the scheduler's retry wait, `uniform(base, min(cap, base·2^n)) + 1 s`.
 //! - [`forward_client`]: the connection to the aggregator (connect, handshake, send, ack).
+//! - [`control`]: the harness's handle — a runtime `mem_buf_limit` per host (faults) and the
+//!   buffer gauges (the `bounds` check).
 //!
 //! Two tasks share the store: the input (takes records from the app's pipe unless paused,
 //! seals the open chunk every `Flush`), and the output (sends due chunks one at a time over
@@ -15,10 +17,12 @@
 
 pub mod backoff;
 pub mod config;
+pub mod control;
 pub mod forward_client;
 pub mod store;
 
 pub use config::{AgentConfig, RetryLimit, StorageSync, StorageType};
+pub use control::AgentControl;
 
 use std::sync::{Arc, Mutex};
 
@@ -58,9 +62,21 @@ pub async fn run(
     logs: RecordPipe<LogRecord>,
     tag: String,
 ) -> turmoil::Result {
+    run_with_control(ctx, config, logs, tag, AgentControl::new()).await
+}
+
+/// `run`, with `control` able to override this host's `mem_buf_limit` while Fluent Bit runs
+/// (faults) and receiving the buffer's gauges.
+pub async fn run_with_control(
+    ctx: PartCtx,
+    config: AgentConfig,
+    logs: RecordPipe<LogRecord>,
+    tag: String,
+    control: AgentControl,
+) -> turmoil::Result {
     config.validate()?;
     let tag = config.tag.clone().unwrap_or(tag);
-    let mut store = Store::new(ctx.clone(), config.clone(), tag.clone());
+    let mut store = Store::new(ctx.clone(), config.clone(), tag.clone(), control);
     store.load();
     ctx.host.record(
         "agent.start",
@@ -83,7 +99,9 @@ pub async fn run(
 }
 
 /// The input and the flush timer: takes records while the buffer has room, seals the open
-/// chunk every `Flush`.
+/// chunk every `Flush`. Paused (buffer at `mem_buf_limit`), it leaves the records in the
+/// app's pipe — the tail input keeps its file offset — and looks again when a chunk leaves
+/// or at the next flush (which also notices a changed limit).
 async fn input(
     ctx: PartCtx,
     config: AgentConfig,
@@ -94,7 +112,11 @@ async fn input(
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut paused = false;
     loop {
-        let now_paused = shared.lock().input_paused();
+        let now_paused = {
+            let mut store = shared.lock();
+            store.refresh_mem_buf_limit();
+            store.input_paused()
+        };
         if now_paused != paused {
             paused = now_paused;
             let bytes = shared.lock().buffered_bytes();
@@ -118,8 +140,14 @@ async fn input(
                 }
             }
             _ = logs.readable(), if !paused => {
-                let records = logs.take(config.take_records_max);
                 let mut store = shared.lock();
+                // The limit may have shrunk while the input waited: Fluent Bit checks the
+                // pause before each append.
+                store.refresh_mem_buf_limit();
+                if store.input_paused() {
+                    continue;
+                }
+                let records = logs.take(config.take_records_max);
                 let before = store.sealed_count();
                 store.append(records);
                 if store.sealed_count() != before {

@@ -5,6 +5,10 @@
 //! Custody (DESIGN.md §4) is reported here, where it changes: taking records from the app,
 //! a chunk becoming durable (its file synced), an ack, a drop.
 //!
+//! Buffer levels are reported here too, where they change: memory storage to the
+//! `mem_buf_bytes` gauge (against `mem_buf_limit`, or the harness's runtime override from
+//! [`AgentControl`]), filesystem storage with `storage.total_limit_size` to `storage_bytes`.
+//!
 //! Filesystem layout: one file per chunk, `agent/chunks/<seq:012>`, holding the chunk's
 //! entries (`[time, record]` msgpack arrays back to back, the PackedForward stream). With
 //! `storage.sync normal` the file is written as records arrive and synced when the chunk is
@@ -26,7 +30,15 @@ use crate::proto::forward::{
 };
 use crate::record::{LogRecord, RecordId};
 
+use crate::check::bounds::{Bound, GaugeHandle, GaugeSpec, Unit};
+
 use super::config::{AgentConfig, StorageSync, StorageType};
+use super::control::AgentControl;
+
+/// The memory buffer's gauge: entry bytes of every chunk, against `mem_buf_limit`.
+pub const GAUGE_MEM_BUF: &str = "mem_buf_bytes";
+/// The filesystem buffer's gauge: entry bytes of every chunk, against `storage.total_limit_size`.
+pub const GAUGE_STORAGE: &str = "storage_bytes";
 
 /// Where chunk files live on the host's disk.
 pub const CHUNKS_DIR: &str = "agent/chunks/";
@@ -85,14 +97,58 @@ pub struct Store {
     buffered_bytes: u64,
     next_seq: u64,
     chunk_id_rng: ChaCha8Rng,
+    /// The runtime `mem_buf_limit` override.
+    control: AgentControl,
+    /// The `mem_buf_limit` last applied, to record each change once.
+    applied_mem_buf_bytes_limit: u64,
+    mem_gauge: GaugeHandle,
+    storage_gauge: GaugeHandle,
 }
 
 impl Store {
-    /// An empty store; call [`Store::load`] for filesystem storage.
-    pub fn new(ctx: PartCtx, config: AgentConfig, tag: String) -> Store {
+    /// An empty store; call [`Store::load`] for filesystem storage. `control` may override
+    /// `mem_buf_limit` and receives the buffer's gauges.
+    pub fn new(ctx: PartCtx, config: AgentConfig, tag: String, control: AgentControl) -> Store {
         let custodian = ctx.custodian(Part::Agent);
         let app = ctx.custodian(Part::App);
         let chunk_id_rng = ctx.host.rng("agent/chunk");
+        let host = ctx.host.name().to_string();
+        let mem_buf_bytes_limit = control.mem_buf_bytes_limit(&host).unwrap_or(config.mem_buf_bytes_limit);
+        let mem_gauge = match config.storage {
+            StorageType::Memory => control.gauge(
+                &host,
+                GAUGE_MEM_BUF,
+                GaugeSpec {
+                    part: Part::Agent,
+                    limit_name: "mem_buf_limit",
+                    unit: Unit::Bytes,
+                    // The input pauses once the buffer reaches the limit; the append that
+                    // crossed it is kept whole (Fluent Bit's docs: 700 KB + 500 KB under a
+                    // 1 MB limit is allowed, then paused). One append here is one take of
+                    // at most `take_records_max` records from the log pipe.
+                    bound: Bound::Admission { admits_at_limit: false, overshoot_limit: None },
+                    limit: mem_buf_bytes_limit,
+                },
+            ),
+            StorageType::Filesystem => GaugeHandle::inert(),
+        };
+        let storage_gauge = match (config.storage, config.storage_total_bytes_limit) {
+            (StorageType::Filesystem, Some(limit)) => control.gauge(
+                &host,
+                GAUGE_STORAGE,
+                GaugeSpec {
+                    part: Part::Agent,
+                    limit_name: "storage.total_limit_size",
+                    unit: Unit::Bytes,
+                    bound: Bound::Discards,
+                    limit,
+                },
+            ),
+            _ => GaugeHandle::inert(),
+        };
+        if mem_buf_bytes_limit != config.mem_buf_bytes_limit {
+            ctx.host.record("agent.mem_buf_limit", format!("{mem_buf_bytes_limit} bytes (buffered 0)"));
+        }
         Store {
             ctx,
             custodian,
@@ -104,6 +160,60 @@ impl Store {
             buffered_bytes: 0,
             next_seq: 0,
             chunk_id_rng,
+            control,
+            applied_mem_buf_bytes_limit: mem_buf_bytes_limit,
+            mem_gauge,
+            storage_gauge,
+        }
+    }
+
+    /// The `mem_buf_limit` in force: the control's override for this host, else the config's.
+    pub fn mem_buf_bytes_limit(&self) -> u64 {
+        self.control.mem_buf_bytes_limit(self.ctx.host.name()).unwrap_or(self.config.mem_buf_bytes_limit)
+    }
+
+    /// Applies a changed `mem_buf_limit` override: recorded (event `agent.mem_buf_limit`) and
+    /// reported to the gauge once. Memory storage only (Fluent Bit ignores `mem_buf_limit`
+    /// for filesystem storage).
+    pub fn refresh_mem_buf_limit(&mut self) {
+        if self.config.storage != StorageType::Memory {
+            return;
+        }
+        let limit = self.mem_buf_bytes_limit();
+        if limit != self.applied_mem_buf_bytes_limit {
+            self.applied_mem_buf_bytes_limit = limit;
+            self.ctx
+                .host
+                .record("agent.mem_buf_limit", format!("{limit} bytes (buffered {})", self.buffered_bytes));
+            self.mem_gauge.level(self.buffered_bytes, limit);
+        }
+    }
+
+    /// Reports the level after chunks left the buffer.
+    fn report_level(&self) {
+        match self.config.storage {
+            StorageType::Memory => self.mem_gauge.level(self.buffered_bytes, self.mem_buf_bytes_limit()),
+            StorageType::Filesystem => {
+                if let Some(limit) = self.config.storage_total_bytes_limit {
+                    self.storage_gauge.level(self.buffered_bytes, limit);
+                }
+            }
+        }
+    }
+
+    /// Reports an append that took the level from `before` to the current level.
+    fn report_append(&self, before: u64) {
+        match self.config.storage {
+            StorageType::Memory => self.mem_gauge.admit(before, self.buffered_bytes, self.mem_buf_bytes_limit()),
+            StorageType::Filesystem => {
+                let Some(limit) = self.config.storage_total_bytes_limit else { return };
+                let discardable = if self.buffered_bytes > limit {
+                    self.sealed.iter().filter(|chunk| !chunk.in_flight).map(|chunk| chunk.entries_bytes as u64).sum()
+                } else {
+                    0
+                };
+                self.storage_gauge.admit_discarding(before, self.buffered_bytes, limit, discardable);
+            }
         }
     }
 
@@ -118,10 +228,11 @@ impl Store {
     }
 
     /// Memory storage pauses the input at `mem_buf_limit` (Fluent Bit: "the input is paused
-    /// when the buffered data reaches the limit; it resumes when data is flushed").
+    /// when the buffered data reaches the limit; it resumes when data is flushed"), the limit
+    /// in force being the control's override if there is one.
     pub fn input_paused(&self) -> bool {
         self.config.storage == StorageType::Memory
-            && self.buffered_bytes >= self.config.mem_buf_bytes_limit
+            && self.buffered_bytes >= self.mem_buf_bytes_limit()
     }
 
     fn filesystem(&self) -> bool {
@@ -174,6 +285,7 @@ impl Store {
                 }
             }
         }
+        self.report_level();
     }
 
     /// Takes `records` from the app into the open chunk: custody moves from the app to the
@@ -182,6 +294,7 @@ impl Store {
         if records.is_empty() {
             return;
         }
+        let before_append_bytes = self.buffered_bytes;
         let mut taken: Vec<RecordId> = Vec::with_capacity(records.len());
         let mut refused: Vec<RecordId> = Vec::new();
         let seq = match &self.open {
@@ -250,6 +363,7 @@ impl Store {
             self.seal_open();
         }
         self.enforce_total_limit();
+        self.report_append(before_append_bytes);
     }
 
     /// Seals the open chunk (the flush timer fired or it reached its size).
@@ -331,6 +445,7 @@ impl Store {
 
     fn discard(&mut self, chunk: Chunk, cause: &'static str) {
         self.buffered_bytes -= chunk.entries_bytes as u64;
+        self.report_level();
         self.ctx
             .ledger
             .drop_records(&self.custodian, cause, &chunk.ids);
@@ -377,6 +492,7 @@ impl Store {
         };
         let chunk = self.sealed.remove(index).expect("index from position");
         self.buffered_bytes -= chunk.entries_bytes as u64;
+        self.report_level();
         self.ctx.ledger.release(&self.custodian, &chunk.ids);
         if self.filesystem() {
             self.ctx.host.disk().remove(&Self::path(chunk.seq));

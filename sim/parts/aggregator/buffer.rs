@@ -1,7 +1,15 @@
 //! Fluentd's `<buffer>` (buf_memory, chunk key `tag`): records are written into the staged
 //! chunk of their tag; a staged chunk is enqueued when it reaches `chunk_limit_size` or at
 //! `flush_interval`; the output writes the queue's head. `total_limit_size` bounds staged
-//! plus queued bytes, and `overflow_action` says what a write does when it would pass it.
+//! plus queued bytes the way Fluentd's `Buffer#write` does: a write is refused with
+//! `BufferOverflowError` unless the buffer is `storable?` (`total_limit_size > stage_size +
+//! queue_size`), and an admitted write is then taken whole — so the buffer can pass its
+//! limit by one write (one Forward frame or in_http body), never more, and takes nothing
+//! while at or over it. `overflow_action` says what a refused write does next.
+//!
+//! The limit in force is the configured one unless the harness's [`AggregatorControl`]
+//! overrides it (the `backpressure` fault); every change of level is reported to the
+//! buffer's gauge (`buffer_bytes`, judged by the `bounds` check).
 //!
 //! Custody: a write that is accepted is held (volatile: buf_memory dies with the process);
 //! the output releases a chunk once Redis has it, or drops it with a cause.
@@ -16,8 +24,15 @@ use crate::parts::log_chunk::LogChunk;
 use crate::record::{LogRecord, RecordId};
 use crate::world::HostCtx;
 
+use crate::check::bounds::{Bound, GaugeHandle, GaugeSpec, Unit};
+use crate::ledger::Part;
+
 use super::config::{AggregatorConfig, OverflowAction};
+use super::control::AggregatorControl;
 use super::retry::RetryState;
+
+/// The gauge's name: staged + queued bytes, against `total_limit_size`.
+pub const GAUGE_BUFFER: &str = "buffer_bytes";
 
 /// A chunk in the queue.
 pub struct QueuedChunk {
@@ -72,8 +87,8 @@ impl std::fmt::Display for Overflow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "buffer space has too many data: {} bytes buffered + {} incoming > total_limit_size {}",
-            self.buffered_bytes, self.incoming_bytes, self.total_bytes_limit
+            "buffer space has too many data: {} bytes buffered, total_limit_size {} ({} bytes incoming refused)",
+            self.buffered_bytes, self.total_bytes_limit, self.incoming_bytes
         )
     }
 }
@@ -90,6 +105,11 @@ pub struct Buffer {
     next_seq: u64,
     /// Planted bug `silent_record_loss` has struck (it strikes once).
     silent_loss_struck: bool,
+    /// The runtime override of `total_limit_size`.
+    control: AggregatorControl,
+    /// The limit last applied (an override, or the config's), to record each change once.
+    applied_limit_bytes: u64,
+    gauge: GaugeHandle,
 }
 
 impl Buffer {
@@ -99,7 +119,13 @@ impl Buffer {
         ledger: Ledger,
         custodian: Custodian,
         config: Arc<AggregatorConfig>,
+        control: AggregatorControl,
     ) -> Buffer {
+        let limit = control.total_bytes_limit().unwrap_or(config.total_bytes_limit);
+        let gauge = control.gauge(host.name(), GAUGE_BUFFER, Buffer::gauge_spec(&config, limit));
+        if limit != config.total_bytes_limit {
+            host.record("aggregator.total_limit", format!("{limit} bytes (buffered 0)"));
+        }
         Buffer {
             host,
             ledger,
@@ -110,7 +136,47 @@ impl Buffer {
             bytes: 0,
             next_seq: 0,
             silent_loss_struck: false,
+            control,
+            applied_limit_bytes: limit,
+            gauge,
         }
+    }
+
+    /// What the `bounds` check holds Fluentd's buffer to: refuse while not `storable?`
+    /// (level ≥ limit), and one admitted write — at most the largest Forward frame or
+    /// in_http body the inputs accept — past the limit.
+    fn gauge_spec(config: &AggregatorConfig, limit: u64) -> GaugeSpec {
+        let write_bytes_limit = config.frame_bytes_limit.max(config.http_body_bytes_limit) as u64;
+        GaugeSpec {
+            part: Part::Aggregator,
+            limit_name: "total_limit_size",
+            unit: Unit::Bytes,
+            bound: Bound::Admission { admits_at_limit: false, overshoot_limit: Some(write_bytes_limit) },
+            limit,
+        }
+    }
+
+    /// The `total_limit_size` in force: the control's override, else the config's. A change
+    /// is recorded (event `aggregator.total_limit`) and reported to the gauge once.
+    pub fn total_bytes_limit(&mut self) -> u64 {
+        let limit = self.control.total_bytes_limit().unwrap_or(self.config.total_bytes_limit);
+        if limit != self.applied_limit_bytes {
+            self.applied_limit_bytes = limit;
+            self.host.record("aggregator.total_limit", format!("{limit} bytes (buffered {})", self.bytes));
+            self.gauge.level(self.bytes, limit);
+        }
+        limit
+    }
+
+    /// Fluentd's `storable?`: `total_limit_size > stage_size + queue_size`.
+    fn storable(&self, limit: u64) -> bool {
+        limit > self.bytes
+    }
+
+    /// Reports the level after something left the buffer.
+    fn report_level(&mut self) {
+        let limit = self.total_bytes_limit();
+        self.gauge.level(self.bytes, limit);
     }
 
     /// Bytes staged and queued.
@@ -124,9 +190,11 @@ impl Buffer {
     }
 
     /// Writes `records` (of `bytes` encoded bytes) under `tag`. On success custody is taken.
-    /// On overflow: `drop_oldest_chunk` discards queued chunks (cause `aggregator_overflow`)
-    /// until the write fits; the other actions return the overflow to the input, which either
-    /// refuses (throw_exception) or waits for room (block).
+    /// While the buffer is not `storable?`: `drop_oldest_chunk` discards the oldest queued
+    /// chunk not being written (cause `aggregator_overflow`) and writes if that made it
+    /// storable (Fluentd's `write_guard`: one `dequeue_chunk` + `purge_chunk`, then `raise
+    /// unless storable?`, then `retry`); otherwise the overflow goes back to the input,
+    /// which refuses (throw_exception) or waits for room (block).
     pub fn write(
         &mut self,
         tag: &str,
@@ -136,31 +204,13 @@ impl Buffer {
         if records.is_empty() {
             return Ok(());
         }
-        let limit = self.config.total_bytes_limit;
-        if self.bytes + bytes > limit
-            && self.config.overflow_action == OverflowAction::DropOldestChunk
-        {
-            // Bounded: each pass removes one chunk.
-            while self.bytes + bytes > limit {
-                let Some(index) = self.queue.iter().position(|chunk| !chunk.in_flight) else {
-                    break;
-                };
-                let chunk = self.queue.remove(index).expect("index from position");
-                self.bytes -= chunk.bytes;
-                self.ledger
-                    .drop_records(&self.custodian, "aggregator_overflow", &chunk.ids());
-                self.host.record(
-                    "aggregator.drop",
-                    format!(
-                        "chunk {} tag {} records {} cause aggregator_overflow",
-                        chunk.seq,
-                        chunk.tag,
-                        chunk.records.len()
-                    ),
-                );
-            }
+        let limit = self.total_bytes_limit();
+        // Planted bug `aggregator_ignores_buffer_limit` (`crate::bugs`): no `storable?`.
+        let enforced = !self.config.bugs.aggregator_ignores_buffer_limit;
+        if enforced && !self.storable(limit) && self.config.overflow_action == OverflowAction::DropOldestChunk {
+            self.drop_oldest_chunk();
         }
-        if self.bytes + bytes > limit {
+        if enforced && !self.storable(limit) {
             let overflow = Overflow {
                 buffered_bytes: self.bytes,
                 incoming_bytes: bytes,
@@ -171,7 +221,9 @@ impl Buffer {
         let ids: Vec<RecordId> = records.iter().map(|record| record.id).collect();
         self.ledger
             .hold(&self.custodian, &ids, Durability::Volatile);
+        let before = self.bytes;
         self.bytes += bytes;
+        self.gauge.admit(before, self.bytes, limit);
         let staged = self
             .staged
             .entry(tag.to_string())
@@ -185,6 +237,30 @@ impl Buffer {
             self.enqueue(tag);
         }
         Ok(())
+    }
+
+    /// `drop_oldest_chunk`: the oldest queued chunk that is not being written is discarded
+    /// (Fluentd's `dequeue_chunk` takes the queue's head; the chunk being written has left
+    /// the queue). Nothing queued: nothing dropped ("no queued chunks to be dropped").
+    fn drop_oldest_chunk(&mut self) {
+        let Some(index) = self.queue.iter().position(|chunk| !chunk.in_flight) else {
+            self.host.record("aggregator.drop_none", "no queued chunks to be dropped for drop_oldest_chunk".to_string());
+            return;
+        };
+        let chunk = self.queue.remove(index).expect("index from position");
+        self.bytes -= chunk.bytes;
+        self.ledger
+            .drop_records(&self.custodian, "aggregator_overflow", &chunk.ids());
+        self.host.record(
+            "aggregator.drop",
+            format!(
+                "chunk {} tag {} records {} cause aggregator_overflow",
+                chunk.seq,
+                chunk.tag,
+                chunk.records.len()
+            ),
+        );
+        self.report_level();
     }
 
     /// Moves every staged chunk to the queue (the flush interval fired).
@@ -252,6 +328,7 @@ impl Buffer {
             let chunk = self.queue.remove(index).expect("index from position");
             self.bytes -= chunk.bytes;
             self.ledger.release(&self.custodian, &chunk.ids());
+            self.report_level();
         }
     }
 
@@ -271,6 +348,7 @@ impl Buffer {
                     chunk.records.len()
                 ),
             );
+            self.report_level();
         }
     }
 

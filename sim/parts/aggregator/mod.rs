@@ -7,6 +7,8 @@
 //! - [`in_forward`]: :24225, the shared-key handshake, and the ack (only after buffering).
 //! - [`in_http`]: :24224, JSON from dev hosts.
 //! - [`buffer`]: staged and queued chunks, `total_limit_size`, `overflow_action`, custody.
+//! - [`control`]: the harness's handle — a runtime `total_limit_size` (faults) and the
+//!   buffer's gauge (the `bounds` check).
 //! - [`retry`]: Fluentd's exponential backoff with ±12.5 % randomisation.
 //! - [`redis_out`]: `RPUSH` through the real `redis` client over turmoil TCP.
 //!
@@ -16,15 +18,18 @@
 
 pub mod buffer;
 pub mod config;
+pub mod control;
 pub mod in_forward;
 pub mod in_http;
 pub mod redis_out;
 pub mod retry;
 
 pub use config::{AggregatorConfig, OverflowAction};
+pub use control::AggregatorControl;
 
 use std::pin::pin;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -49,6 +54,11 @@ pub struct Shared {
     room: Notify,
 }
 
+/// How often a blocked write looks again whether the buffer is `storable?` even without
+/// a chunk leaving (Fluentd's `overflow_action block` loop: `sleep 1` until storable): a
+/// restored `total_limit_size` frees a blocked input although nothing was flushed.
+pub const BLOCK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
         self.buffer
@@ -66,7 +76,8 @@ impl Shared {
     ) -> Result<(), Overflow> {
         let mut records = records;
         let mut blocked = false;
-        // Bounded by the output: each wake follows a chunk leaving the buffer.
+        // Bounded by the output and the clock: each pass follows a chunk leaving the buffer
+        // or one BLOCK_POLL_INTERVAL, and ends once the buffer is storable.
         loop {
             let mut room = pin!(self.room.notified());
             room.as_mut().enable();
@@ -96,7 +107,8 @@ impl Shared {
                         blocked = true;
                     }
                     records = back;
-                    room.await;
+                    // Either a chunk left, or Fluentd's one-second look again.
+                    let _ = tokio::time::timeout(BLOCK_POLL_INTERVAL, room).await;
                 }
                 Err((overflow, _)) => return Err(overflow),
             }
@@ -106,6 +118,12 @@ impl Shared {
 
 /// Runs Fluentd for one incarnation of its host.
 pub async fn run(ctx: PartCtx, config: AggregatorConfig) -> turmoil::Result {
+    run_with_control(ctx, config, AggregatorControl::new()).await
+}
+
+/// `run`, with `control` able to override `total_limit_size` while Fluentd runs (faults)
+/// and receiving the buffer's gauge.
+pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: AggregatorControl) -> turmoil::Result {
     config.validate()?;
     let config = Arc::new(config);
     let buffer = Buffer::new(
@@ -113,6 +131,7 @@ pub async fn run(ctx: PartCtx, config: AggregatorConfig) -> turmoil::Result {
         ctx.ledger.clone(),
         ctx.custodian(Part::Aggregator),
         Arc::clone(&config),
+        control,
     );
     ctx.host.record(
         "aggregator.start",

@@ -8,13 +8,21 @@
 //! applies a change exactly as `CONFIG SET maxmemory` does (`Db::set_maxmemory_bytes`).
 //! The override outlives a restart of the host (the fault is the environment's, not a
 //! setting Redis forgets): a restarted server applies it before its first command.
+//!
+//! The control also carries the gauges (the `bounds` check): the server reports
+//! `used_memory` against the `maxmemory` in force whenever a command changes it, once a
+//! `maxmemory` above 0 has been in force.
 
 use std::sync::{Arc, Mutex};
 
-/// A handle on the override; clones share it. `RedisControl::new()` is inert.
+use crate::check::bounds::{BufferGauges, GaugeHandle, GaugeSpec};
+
+/// A handle on the override and the gauges; clones share them. `RedisControl::new()` is
+/// inert.
 #[derive(Clone, Debug, Default)]
 pub struct RedisControl {
     inner: Arc<Mutex<ControlState>>,
+    gauges: Option<BufferGauges>,
 }
 
 #[derive(Debug, Default)]
@@ -29,6 +37,17 @@ impl RedisControl {
     /// No override: the server runs with its config.
     pub fn new() -> Self {
         RedisControl::default()
+    }
+
+    /// The same control, reporting `used_memory` to `gauges`.
+    pub fn with_gauges(mut self, gauges: BufferGauges) -> Self {
+        self.gauges = Some(gauges);
+        self
+    }
+
+    /// The gauge of `buffer` on `host` (inert without gauges).
+    pub fn gauge(&self, host: &str, buffer: &'static str, spec: GaugeSpec) -> GaugeHandle {
+        self.gauges.as_ref().map_or_else(GaugeHandle::inert, |gauges| gauges.register(host, buffer, spec))
     }
 
     /// Overrides `maxmemory` with `bytes` (0 = no limit, as in redis.conf), or restores the

@@ -15,11 +15,14 @@ use turmoil::net::{TcpListener, TcpStream};
 
 use crate::ledger::Part;
 use crate::parts::{PartCtx, ports};
-use crate::proto::resp::{Decoder, Reply, RequestLimits};
+use crate::proto::resp::{Command, Decoder, Reply, RequestLimits};
 use crate::world::HostCtx;
+
+use crate::check::bounds::{Bound, GaugeHandle, GaugeSpec, Unit};
 
 use super::aof::{AOF_PATH, Aof};
 use super::blocking::Waiters;
+use super::cmd::{Lookup, lookup};
 use super::config::{Persistence, RedisConfig};
 use super::control::RedisControl;
 use super::custody::{Custody, ValueCustody};
@@ -29,6 +32,8 @@ use super::db::{Db, Outcome, Session};
 pub const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
 /// Bytes read per socket read (Redis's `PROTO_IOBUF_LEN`, 16 KiB).
 const READ_BYTES: usize = 16 * 1024;
+/// The gauge's name: `used_memory`, against `maxmemory`.
+pub const GAUGE_USED_MEMORY: &str = "used_memory_bytes";
 
 /// Everything commands touch, behind one lock.
 struct Shared {
@@ -42,9 +47,43 @@ struct Shared {
     control: RedisControl,
     control_generation_applied: u64,
     configured_maxmemory_bytes: u64,
+    /// `used_memory` against `maxmemory`, registered once a `maxmemory` above 0 is in force
+    /// (without a limit there is no bound to judge).
+    memory_gauge: Option<GaugeHandle>,
 }
 
 impl Shared {
+    /// Reports `used_memory` after `command` (or a change of `maxmemory`, `None`) moved it
+    /// from `before_bytes`. A growth by a `denyoom` command is an admission, judged by the
+    /// `bounds` check the way Redis's `processCommand` decides: refused while `used_memory
+    /// > maxmemory`, else executed whole (it may carry memory past the limit by its own
+    /// size). Any other change — a non-denyoom command (EXEC runs what was admitted when
+    /// queued; XREADGROUP grows a PEL), a drain, a new limit — is a level.
+    fn report_memory(&mut self, command: Option<&Command>, before_bytes: u64) {
+        let limit = self.db.config().maxmemory_bytes;
+        if self.memory_gauge.is_none() {
+            if limit == 0 {
+                return;
+            }
+            let spec = GaugeSpec {
+                part: Part::Redis,
+                limit_name: "maxmemory",
+                unit: Unit::Bytes,
+                bound: Bound::Admission { admits_at_limit: true, overshoot_limit: None },
+                limit,
+            };
+            self.memory_gauge = Some(self.control.gauge(self.host.name(), GAUGE_USED_MEMORY, spec));
+        }
+        let after_bytes = self.db.used_memory();
+        let gauge = self.memory_gauge.as_ref().expect("registered above");
+        let denyoom = command.is_some_and(|command| matches!(lookup(command), Lookup::Found(spec) if spec.denyoom()));
+        if denyoom {
+            gauge.admit(before_bytes, after_bytes, limit);
+        } else {
+            gauge.level(after_bytes, limit);
+        }
+    }
+
     /// Before each command: apply a changed `maxmemory` override, as `CONFIG SET` would.
     fn apply_control(&mut self) {
         let (maxmemory_bytes, generation) = self.control.maxmemory_bytes();
@@ -56,6 +95,8 @@ impl Shared {
         if bytes != self.db.config().maxmemory_bytes {
             self.db.set_maxmemory_bytes(bytes);
             self.host.record("redis.maxmemory", format!("{bytes} bytes (used {})", self.db.used_memory()));
+            let used = self.db.used_memory();
+            self.report_memory(None, used);
         }
     }
 
@@ -142,8 +183,15 @@ pub async fn run_with_control(
         control,
         control_generation_applied: 0,
         configured_maxmemory_bytes: config.maxmemory_bytes,
+        memory_gauge: None,
     }));
-    lock(&state).apply_control();
+    {
+        let mut shared = lock(&state);
+        shared.apply_control();
+        // What the AOF brought back (or nothing): this incarnation's level.
+        let used = shared.db.used_memory();
+        shared.report_memory(None, used);
+    }
     if config.persistence == Persistence::AofEverysec {
         let state = Arc::clone(&state);
         crate::world::spawn(async move {
@@ -219,8 +267,12 @@ async fn serve(state: &State, stream: &mut TcpStream, mut session: Session, conf
                 let mut shared = lock(state);
                 let now = now_ms(&host);
                 shared.apply_control();
+                let before_bytes = shared.db.used_memory();
                 let outcome = shared.db.execute_for(&mut session, &command, now);
                 shared.after_command(now);
+                if shared.db.used_memory() != before_bytes {
+                    shared.report_memory(Some(&command), before_bytes);
+                }
                 outcome
             };
             match outcome {
