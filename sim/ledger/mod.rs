@@ -665,6 +665,35 @@ mod tests {
     }
 
     #[test]
+    fn the_timeline_follows_deliveries_and_what_each_part_holds() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("s", Signal::Log);
+        ledger.emit(source, 10, 0);
+        ledger.emit(source, 0, 500_000_000); // an empty emission shares its first seq with the next
+        ledger.emit(source, 10, 1_000_000_000);
+        let (agent_m, agent_n) = (custodian(Part::Agent, "m"), custodian(Part::Agent, "n"));
+        // Outside a simulated host, holdings change at the latest true time seen (0 here).
+        ledger.hold(&agent_m, &ids(source, 0..20), Durability::Durable);
+        ledger.hold(&agent_n, &ids(source, 0..5), Durability::Volatile); // the part holds 25
+        ledger.release(&agent_m, &ids(source, 0..20)); // 5
+        ledger.deliver(&ids(source, 0..20), 12_000_000_000); // 10 after 12 s, 10 after 11 s
+        ledger.deliver(&ids(source, 0..5), 13_000_000_000); // duplicates add no latency
+        ledger.crash("n"); // at 13 s: the part holds 0
+
+        let timeline = ledger.timeline(3);
+        assert_eq!(timeline.windows_count, 3);
+        assert_eq!(timeline.held_peaks[&Part::Agent], vec![25, 5, 0]);
+        let window = timeline.log[1];
+        assert_eq!(window.delivered_count, 20);
+        assert!(window.p50_micros.abs_diff(11_000_000) <= 110_000, "{window:?}");
+        assert!(window.max_micros.abs_diff(12_000_000) <= 120_000, "{window:?}");
+        assert_eq!((timeline.log[0].delivered_count, timeline.log[2].delivered_count), (0, 0));
+        let histogram = ledger.latency_micros(Signal::Log);
+        assert_eq!(histogram.len(), 20);
+        assert!(histogram.equivalent(histogram.min(), 11_000_000) && histogram.equivalent(histogram.max(), 12_000_000));
+    }
+
+    #[test]
     fn latency_is_measured_from_true_emit_to_first_delivery() {
         let ledger = Ledger::new();
         let source = ledger.register_source("s", Signal::Log);

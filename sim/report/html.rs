@@ -176,7 +176,7 @@ pub fn occupancy_plot(result: &RunResult) -> LinePlot {
         series: "occupancy",
         title: "Records held per hop (peak per 10 s window, all hosts of a part)".into(),
         x: time_axis(result),
-        y: Axis::nice("records held", 0.0, max as f64, 5, svg::plain),
+        y: Axis::counts("records held", max as f64, 5),
         lines: parts
             .iter()
             .enumerate()

@@ -50,7 +50,7 @@ pub fn p99_histogram(index: &Index) -> BarPlot {
         series: "p99_distribution",
         title: format!("Log p99 latency across {} runs", values.len()),
         x,
-        y: Axis::nice("runs", 0.0, y_max.max(1.0), 4, svg::plain),
+        y: Axis::counts("runs", y_max, 4),
         bars,
         legend: "runs per bin".into(),
     }

@@ -314,6 +314,11 @@ impl RunResult {
         let mean_per_second = (!judged.is_empty())
             .then(|| rate(judged.iter().sum::<u64>() as f64 / judged.len() as f64 / throughput.window.as_secs_f64()));
         let min_window = throughput.min_window();
+        // Every window of the run, drain included (the store's count stops at its last batch).
+        let mut log_records_per_window = throughput.counts.clone();
+        if throughput.window == timeline.window && log_records_per_window.len() < timeline.windows_count {
+            log_records_per_window.resize(timeline.windows_count, 0);
+        }
         RunResult {
             schema_version: RESULT_SCHEMA_VERSION,
             scenario: verdict.scenario.clone(),
@@ -334,7 +339,7 @@ impl RunResult {
             signals: Signals { log: signal_result(verdict, Signal::Log), span: signal_result(verdict, Signal::Span) },
             throughput: ThroughputResult {
                 window_micros: micros(throughput.window),
-                log_records_per_window: throughput.counts.clone(),
+                log_records_per_window,
                 judged_from_window: throughput.judged_from as u64,
                 judged_until_window: throughput.judged_until as u64,
                 min_window_index: min_window.map(|(index, _)| index as u64),

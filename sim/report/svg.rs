@@ -79,6 +79,17 @@ impl Axis {
 }
 
 impl Axis {
+    /// An axis of whole counts from 0 to at least `max`: like `nice`, with steps of at least 1.
+    pub fn counts(label: &str, max: f64, count: usize) -> Axis {
+        let max = max.max(1.0);
+        if max / count.max(1) as f64 >= 1.0 {
+            return Axis::nice(label, 0.0, max, count, plain);
+        }
+        let last = max.ceil();
+        let ticks = (0..=last as usize).map(|k| (k as f64, plain(k as f64))).collect();
+        Axis { label: label.to_string(), min: 0.0, max: last, ticks }
+    }
+
     /// A time axis from 0 to at least `max_seconds` with about `count` ticks at durations a
     /// reader counts in (10 s, 30 s, 1 m, 5 m, …), labelled like scenarios write them.
     pub fn time(label: &str, max_seconds: f64, count: usize) -> Axis {
@@ -459,6 +470,15 @@ mod tests {
         assert_eq!(values, vec![0.0, 100.0, 200.0, 300.0, 400.0, 500.0]);
         let flat = Axis::nice("t", 0.0, 0.0, 4, plain);
         assert!(flat.max > flat.min, "an empty range still has an axis");
+    }
+
+    #[test]
+    fn count_axes_tick_at_whole_numbers() {
+        let values: Vec<f64> = Axis::counts("runs", 1.0, 4).ticks.iter().map(|(v, _)| *v).collect();
+        assert_eq!(values, vec![0.0, 1.0]);
+        let values: Vec<f64> = Axis::counts("runs", 3.0, 4).ticks.iter().map(|(v, _)| *v).collect();
+        assert_eq!(values, vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(Axis::counts("records", 180.0, 5).ticks.last().unwrap().0, 200.0);
     }
 
     #[test]
