@@ -105,6 +105,22 @@ fn result_json_and_summary_md_are_pinned_for_a_fixed_seed() {
     insta::assert_snapshot!("summary_md", obsim::report::summary::render(&result));
 }
 
+#[test]
+fn a_failed_run_reports_its_failed_checks_with_their_details() {
+    let text = SMALL.replace("latency_p99 = \"30s\"", "latency_p99 = \"30s\"\nlatency_max = \"100ms\"");
+    let scenario = Arc::new(Scenario::parse(Path::new("report-small.toml"), &text).unwrap());
+    let verdict = Pipeline::run_and_judge(Arc::clone(&scenario), 5).unwrap();
+    let result = RunResult::of(&verdict, None);
+    assert!(!result.passed);
+    let summary = obsim::report::summary::render(&result);
+    assert!(summary.starts_with("# report-small — seed 5: FAIL"), "{summary}");
+    assert!(summary.contains("## Failed checks\n\n### latency_max\n\n```text\nlog latency 9s"), "{summary}");
+    assert!(summary.contains("vs budget 100ms\n```"), "{summary}");
+    assert!(!summary.contains("### latency_p99"), "only failed checks are detailed: {summary}");
+    let html = obsim::report::html::render(&result);
+    assert!(html.contains("<span class=\"fail\">FAIL</span>"), "the page shows the verdict");
+}
+
 /// Every element of `document` whose tag is `svg`.
 fn svgs<'a>(document: &'a roxmltree::Document<'a>) -> Vec<roxmltree::Node<'a, 'a>> {
     document.descendants().filter(|node| node.has_tag_name(("http://www.w3.org/2000/svg", "svg"))).collect()

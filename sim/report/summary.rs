@@ -56,17 +56,21 @@ pub fn render(result: &RunResult) -> String {
             signal.emitted_count, signal.delivered_count, signal.duplicated_count, signal.lost_count, signal.in_flight_count
         );
     }
+    let mut undelivered = String::new();
     for (name, signal) in [("log", &result.signals.log), ("span", &result.signals.span)] {
         for loss in &signal.losses {
             let place = match (&loss.part, &loss.host) {
                 (Some(part), Some(host)) => format!("{part}@{host}"),
                 _ => "no part ever held them".to_string(),
             };
-            let _ = writeln!(out, "\n- {} {name} records lost: `{}` at {place}", loss.count, loss.cause);
+            let _ = writeln!(undelivered, "- {} {name} records lost: `{}` at {place}", loss.count, loss.cause);
         }
         for held in &signal.in_flight {
-            let _ = writeln!(out, "\n- {} {name} records still held by {}@{}", held.count, held.part, held.host);
+            let _ = writeln!(undelivered, "- {} {name} records still held by {}@{}", held.count, held.part, held.host);
         }
+    }
+    if !undelivered.is_empty() {
+        let _ = write!(out, "\n{undelivered}");
     }
     out.push('\n');
 

@@ -319,7 +319,7 @@ impl LinePlot {
                 num(Frame::top()),
                 num(Frame::bottom()),
                 num(x + 3.0),
-                num(Frame::bottom() - 4.0),
+                num(Frame::top() - 4.0),
                 escape(&marker.label),
                 x = num(x)
             );
