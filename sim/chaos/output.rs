@@ -203,7 +203,7 @@ fn worst_runs(runs: &[SweepRun]) -> Vec<usize> {
 /// The index's runs with the highest log p99, worst first (ties: index order).
 pub fn worst_index_runs(index: &Index) -> Vec<&IndexRun> {
     let mut measured: Vec<&IndexRun> = index.runs.iter().filter(|run| run.log_latency_p99_micros.is_some()).collect();
-    measured.sort_by(|a, b| b.log_latency_p99_micros.cmp(&a.log_latency_p99_micros));
+    measured.sort_by_key(|run| std::cmp::Reverse(run.log_latency_p99_micros));
     measured.truncate(WORST_RUNS_COUNT);
     measured
 }
