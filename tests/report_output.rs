@@ -216,7 +216,7 @@ fn compare_flags_a_planted_regression_and_passes_an_identical_pair() {
     assert_eq!(output.status.code(), Some(1), "{text}");
     let row = text.lines().find(|line| line.contains("log p99")).unwrap();
     assert!(row.starts_with("REGRESSION") && row.contains("+50.0%"), "{text}");
-    assert!(text.contains("1 regressions beyond the 10% threshold"), "{text}");
+    assert!(text.contains("1 regression beyond the 10% threshold"), "{text}");
     // A 60 % threshold lets it pass.
     let lenient = obsim(&["report", "compare", old.to_str().unwrap(), new.to_str().unwrap(), "--threshold", "60"]);
     assert_eq!(lenient.status.code(), Some(0), "{}", stdout(&lenient));

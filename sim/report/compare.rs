@@ -92,7 +92,11 @@ impl Comparison {
         let _ = writeln!(
             out,
             "{} beyond the {threshold_percent}% threshold",
-            if count == 0 { "no regression".to_string() } else { format!("{count} regressions") }
+            match count {
+                0 => "no regression".to_string(),
+                1 => "1 regression".to_string(),
+                _ => format!("{count} regressions"),
+            }
         );
         out
     }
