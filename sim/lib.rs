@@ -12,6 +12,7 @@ pub mod pipeline;
 pub mod proto;
 pub mod record;
 pub mod replay;
+pub mod report;
 pub mod scenario;
 pub mod units;
 pub mod world;

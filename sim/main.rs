@@ -2,7 +2,8 @@
 //!
 //! `obsim probe` runs the world's determinism probe and prints its event-log hash; the
 //! pipeline's `run`, `check`, `replay` and `chaos` commands build on the same world;
-//! `obsim schema` prints the scenario files' JSON Schema for editors.
+//! `obsim schema` prints the scenario files' JSON Schema for editors; `obsim report`
+//! compares and merges what runs and sweeps wrote.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -28,12 +29,17 @@ struct Cli {
 enum Command {
     /// Run a scenario through the simulated pipeline and judge it. Exit status: 0 when
     /// every check held, 1 when a check failed, 2 when the scenario is invalid.
+    /// Writes reports/<scenario>/<seed>/: result.json, summary.md, report.html, events.log
+    /// (and failure.toml when a check failed).
     Run {
         /// The scenario file, e.g. scenarios/baseline.toml.
         scenario: PathBuf,
         /// Override the scenario's seed.
         #[arg(long)]
         seed: Option<u64>,
+        /// The folder reports go under (<reports>/<scenario>/<seed>/).
+        #[arg(long, default_value = "reports")]
+        reports: PathBuf,
     },
     /// Replay a failure file written by `obsim run`: same seed, same schedule; exits 0 when
     /// the run reproduces the recorded verdict and event-log hash, 1 when it does not.
@@ -89,6 +95,11 @@ enum Command {
         #[arg(long, default_value = "fixtures/regressions")]
         into: PathBuf,
     },
+    /// Compare or merge reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
     /// Validate a scenario file without running it. Exit status 0 when valid, 2 when not
     /// (the error names file, line and key).
     Check {
@@ -118,10 +129,42 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// Compare two result.json files (or two chaos index.json files, run by run on
+    /// (scenario, seed) and in aggregate) and flag regressions beyond the threshold: log p99
+    /// latency up, throughput (slowest window, mean) down, a new loss cause or more records
+    /// lost, a pass turned into a failure. Exit status: 0 no regression, 1 a regression, 2
+    /// bad input.
+    Compare {
+        /// The baseline: result.json or index.json.
+        old: PathBuf,
+        /// The candidate, of the same kind.
+        new: PathBuf,
+        /// The change, in percent, beyond which a difference is a regression.
+        #[arg(long, default_value_t = obsim::report::compare::THRESHOLD_PERCENT_DEFAULT)]
+        threshold: f64,
+    },
+    /// Merge the index.json files of a sweep's shards (`obsim chaos --shard i/n`) into one
+    /// index (json, md, html), copying failure files and run folders along. The shards must
+    /// be distinct and cover 1..n. Exit status: 0 merged, 1 a file could not be written, 2
+    /// the shards are not a whole sweep (the message names what is missing).
+    Merge {
+        /// The shards' index.json files.
+        #[arg(required = true)]
+        indexes: Vec<PathBuf>,
+        /// Where the merged index goes.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario, seed } => run(&scenario, seed),
+        Command::Run { scenario, seed, reports } => run(&scenario, seed, &reports),
+        Command::Report { command: ReportCommand::Compare { old, new, threshold } } => compare(&old, &new, threshold),
+        Command::Report { command: ReportCommand::Merge { indexes, out } } => merge(&indexes, &out),
         Command::Replay { failure } => replay(&failure),
         Command::Promote { failure, name, into } => promote(&failure, &name, &into),
         Command::Chaos { paths, seeds, time, first_seed, jobs, shard, bugs, shrink_runs, out } => {
@@ -194,8 +237,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// `obsim run`: load, run, judge, print.
-fn run(path: &std::path::Path, seed: Option<u64>) -> ExitCode {
+/// `obsim run`: load, run, judge, print, write the reports.
+fn run(path: &std::path::Path, seed: Option<u64>, reports: &std::path::Path) -> ExitCode {
     let scenario = match Scenario::load(path) {
         Ok(scenario) => Arc::new(scenario),
         Err(error) => {
@@ -204,33 +247,39 @@ fn run(path: &std::path::Path, seed: Option<u64>) -> ExitCode {
         }
     };
     let seed = seed.unwrap_or(scenario.seed);
-    match Pipeline::run_and_judge(Arc::clone(&scenario), seed) {
-        Ok(mut verdict) => {
-            verdict.scenario_path = Some(path.display().to_string());
-            print!("{}", verdict.render());
-            if verdict.passed() {
-                return ExitCode::SUCCESS;
-            }
-            match write_failure(path, &scenario.name, seed, &verdict) {
-                Ok(failure) => println!("failure file: {} (obsim replay {0})", failure.display()),
-                Err(error) => eprintln!("obsim run: could not write the failure file: {error}"),
-            }
-            ExitCode::from(1)
-        }
+    let mut pipeline = Pipeline::build(Arc::clone(&scenario), seed);
+    let outcome = match pipeline.run() {
+        Ok(outcome) => outcome,
         Err(error) => {
             eprintln!("obsim run: the simulation stopped: {error}");
             eprintln!("replay: cargo run --release -- run {} --seed {seed}", path.display());
-            ExitCode::from(1)
+            return ExitCode::from(1);
         }
+    };
+    let mut verdict = obsim::pipeline::Verdict::judge(&pipeline, outcome);
+    verdict.scenario_path = Some(path.display().to_string());
+    print!("{}", verdict.render());
+    let dir = reports.join(&scenario.name).join(seed.to_string());
+    let result = obsim::report::result::RunResult::of(&verdict, None);
+    match obsim::report::write_run(&dir, &result, Some(pipeline.world.events()), true) {
+        Ok(()) => println!("report: {}", dir.join(obsim::report::HTML_FILE).display()),
+        Err(error) => eprintln!("obsim run: could not write the reports to {}: {error}", dir.display()),
     }
+    if verdict.passed() {
+        return ExitCode::SUCCESS;
+    }
+    match write_failure(path, &dir, seed, &verdict) {
+        Ok(failure) => println!("failure file: {} (obsim replay {0})", failure.display()),
+        Err(error) => eprintln!("obsim run: could not write the failure file: {error}"),
+    }
+    ExitCode::from(1)
 }
 
-/// Writes `reports/<scenario>/<seed>/failure.toml`: the scenario with its seed inlined and the
-/// verdict and hash it produced.
-fn write_failure(path: &std::path::Path, name: &str, seed: u64, verdict: &obsim::pipeline::Verdict) -> std::io::Result<PathBuf> {
+/// Writes `<dir>/failure.toml` (dir: `reports/<scenario>/<seed>`): the scenario with its seed
+/// inlined and the verdict and hash it produced.
+fn write_failure(path: &std::path::Path, dir: &std::path::Path, seed: u64, verdict: &obsim::pipeline::Verdict) -> std::io::Result<PathBuf> {
     let source = std::fs::read_to_string(path)?;
-    let dir = PathBuf::from("reports").join(name).join(seed.to_string());
-    std::fs::create_dir_all(&dir)?;
+    std::fs::create_dir_all(dir)?;
     let failure = dir.join("failure.toml");
     std::fs::write(&failure, obsim::replay::failure_file_text(&source, seed, verdict))?;
     Ok(failure)
@@ -299,8 +348,55 @@ fn chaos(paths: &[PathBuf], options: &obsim::chaos::SweepOptions, time: Option<D
     let markdown = obsim::chaos::output::markdown(&index);
     // The table of every run is for the file; the terminal gets the totals and failures.
     print!("{}", markdown.split("\n## Runs").next().unwrap_or_default());
-    println!("\nindex: {}", out.join("index.md").display());
+    println!("\nindex: {} ({})", out.join("index.md").display(), out.join("index.html").display());
     if index.failures_count == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// `obsim report compare`: print the comparison; exit 1 on a regression, 2 on bad input.
+fn compare(old: &std::path::Path, new: &std::path::Path, threshold: f64) -> ExitCode {
+    use obsim::report::compare;
+    if !(threshold.is_finite() && threshold >= 0.0) {
+        eprintln!("obsim report compare: --threshold {threshold} must be a percentage ≥ 0");
+        return ExitCode::from(2);
+    }
+    let read = |path: &std::path::Path| -> Result<compare::Input, String> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| format!("{name}: {error}"))?;
+        compare::parse_input(&name, &text)
+    };
+    let comparison = match (read(old), read(new)) {
+        (Ok(old), Ok(new)) => compare::compare(&old, &new, threshold),
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    match comparison {
+        Ok(comparison) => {
+            print!("{}", comparison.render(threshold));
+            if comparison.regressions_count() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(error) => {
+            eprintln!("obsim report compare: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `obsim report merge`: join shard indexes into one.
+fn merge(indexes: &[PathBuf], out: &std::path::Path) -> ExitCode {
+    match obsim::report::merge::merge_files(indexes, out) {
+        Ok(index) => {
+            print!("{}", obsim::chaos::output::markdown(&index));
+            println!("\nindex: {} ({})", out.join("index.md").display(), out.join("index.html").display());
+            ExitCode::SUCCESS
+        }
+        Err(error @ obsim::report::merge::MergeError::Invalid(_)) => {
+            eprintln!("obsim report merge: {error}");
+            ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("obsim report merge: {error}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `obsim promote`: a failure file into a regression scenario.

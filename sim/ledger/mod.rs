@@ -21,6 +21,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crate::record::{RecordId, SourceId};
+use crate::report::timeline::{Timeline, TimelineRecorder};
 
 /// The pipeline's parts, as custodians.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -155,6 +156,8 @@ struct LedgerInner {
     catch_up: BTreeMap<Signal, CatchUp>,
     /// Extra deliveries beyond the first, per record (rare; only duplicates are listed).
     duplicates: BTreeMap<RecordId, u32>,
+    /// Latency, deliveries and held records per 10 s window, for reports.
+    timeline: TimelineRecorder,
 }
 
 /// The shared ledger of one run. Cloning shares it.
@@ -220,8 +223,10 @@ impl Ledger {
 
     /// `custodian` now holds `ids` with the given durability.
     pub fn hold(&self, custodian: &Custodian, ids: &[RecordId], durability: Durability) {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let holdings = inner.holdings.entry(custodian.clone()).or_default();
+        let before = holdings.held_count;
         for_each_run(ids, |source, range| {
             let (add, other) = match durability {
                 Durability::Volatile => (&mut holdings.volatile, &mut holdings.durable),
@@ -232,17 +237,24 @@ impl Ledger {
             holdings.held_count = holdings.held_count + added - moved;
         });
         holdings.peak_count = holdings.peak_count.max(holdings.held_count);
+        let after = holdings.held_count;
+        inner.timeline.held_changed(custodian.part, after.saturating_sub(before), before.saturating_sub(after));
     }
 
     /// `custodian` handed `ids` on (the next hop acknowledged them) or no longer holds them.
     pub fn release(&self, custodian: &Custodian, ids: &[RecordId]) {
-        let mut inner = self.lock();
+        let mut guard = self.lock();
+        let inner = &mut *guard;
         let Some(holdings) = inner.holdings.get_mut(custodian) else { return };
+        let mut removed = 0;
         for_each_run(ids, |source, range| {
-            if holdings.remove(source, range.clone()) > 0 {
+            let taken = holdings.remove(source, range.clone());
+            if taken > 0 {
                 holdings.released.entry(source).or_default().insert(range);
             }
+            removed += taken;
         });
+        inner.timeline.held_changed(custodian.part, 0, removed);
     }
 
     /// `custodian` dropped `ids` for `cause` (e.g. `agent_retry_limit`). It no longer holds
@@ -251,9 +263,11 @@ impl Ledger {
         let mut guard = self.lock();
         let inner = &mut *guard;
         if let Some(holdings) = inner.holdings.get_mut(custodian) {
+            let mut removed = 0;
             for_each_run(ids, |source, range| {
-                holdings.remove(source, range);
+                removed += holdings.remove(source, range);
             });
+            inner.timeline.held_changed(custodian.part, 0, removed);
         }
         let key = (cause, custodian.clone());
         for_each_run(ids, |source, range| {
@@ -272,17 +286,18 @@ impl Ledger {
     /// part's `_crash_unpersisted` cause; durable holdings stay held.
     pub fn crash(&self, host: &str) {
         let lost: Vec<(Custodian, PerSource)> = {
-            let mut inner = self.lock();
-            inner
-                .holdings
+            let mut guard = self.lock();
+            let LedgerInner { holdings, timeline, .. } = &mut *guard;
+            holdings
                 .iter_mut()
                 .filter(|(custodian, _)| &*custodian.host == host)
                 .map(|(custodian, holdings)| {
                     let volatile = std::mem::take(&mut holdings.volatile);
-                    holdings.held_count -= volatile.values().map(RangeSet::len).sum::<u64>();
-                    (custodian, volatile)
+                    let lost_count = volatile.values().map(RangeSet::len).sum::<u64>();
+                    holdings.held_count -= lost_count;
+                    timeline.held_changed(custodian.part, 0, lost_count);
+                    (custodian.clone(), volatile)
                 })
-                .map(|(custodian, volatile)| (custodian.clone(), volatile))
                 .collect()
         };
         for (custodian, sets) in lost {
@@ -295,24 +310,43 @@ impl Ledger {
     }
 
     /// Dash0 stored `ids` at true time `true_nanos`. A record stored twice is a duplicate;
-    /// a first delivery adds its emit → store latency to the signal's histogram.
+    /// a first delivery adds its emit → store latency to the signal's histogram and to the
+    /// timeline's window of `true_nanos`.
+    ///
+    /// Hot path (every batch Dash0 stores): no allocation but a new source's first set or a
+    /// new timeline window; work per run of consecutive ids and per emission call inside it,
+    /// never per record.
     pub fn deliver(&self, ids: &[RecordId], true_nanos: u64) {
         let mut guard = self.lock();
-        let LedgerInner { sources, delivered, duplicates, latency, catch_up, .. } = &mut *guard;
+        let LedgerInner { sources, delivered, duplicates, latency, catch_up, timeline, .. } = &mut *guard;
         for_each_run(ids, |source, range| {
             let entry = &sources[source.0 as usize];
             assert!(range.end <= entry.emitted_count, "delivered {source:?}:{range:?} was never emitted");
             let histogram = latency.entry(entry.signal).or_insert_with(new_latency_histogram);
             let catch_up = catch_up.entry(entry.signal).or_default();
             let set = delivered.entry(source).or_default();
-            // Latency per first delivery; runs share an emit time, so look it up per run.
-            for seq in range.clone() {
-                if !set.contains(seq) {
-                    let emitted = emit_time(entry, seq).expect("an emitted record has an emit time");
-                    let latency_micros = true_nanos.saturating_sub(emitted) / 1_000;
-                    histogram.saturating_record(latency_micros.max(1));
-                    catch_up.record(emitted, true_nanos);
+            // Latency per first delivery: walk the emission calls the run spans (each has one
+            // emit time) and count the records of each not delivered before.
+            let mut start = range.start;
+            let mut index = entry.emit_times.partition_point(|&(first, _)| first <= start);
+            assert!(index > 0, "an emitted record has an emit time");
+            index -= 1;
+            while start < range.end {
+                let (_, emitted_nanos) = entry.emit_times[index];
+                let segment_end =
+                    entry.emit_times.get(index + 1).map_or(entry.emitted_count, |&(first, _)| first).min(range.end);
+                index += 1;
+                if segment_end <= start {
+                    continue; // an emission of 0 records shares its first seq with the next
                 }
+                let first_deliveries = (segment_end - start) - set.count_in(start..segment_end);
+                if first_deliveries > 0 {
+                    let latency_micros = (true_nanos.saturating_sub(emitted_nanos) / 1_000).max(1);
+                    histogram.saturating_record_n(latency_micros, first_deliveries);
+                    timeline.delivered(entry.signal, true_nanos, latency_micros, first_deliveries);
+                    catch_up.record(emitted_nanos, true_nanos);
+                }
+                start = segment_end;
             }
             if set.count_in(range.clone()) > 0 {
                 // Repeats are rare: only then look at records one by one.
@@ -413,6 +447,12 @@ impl Ledger {
     /// The emit → Dash0 latency histogram (microseconds) of `signal`'s first deliveries.
     pub fn latency_micros(&self, signal: Signal) -> hdrhistogram::Histogram<u64> {
         self.lock().latency.get(&signal).cloned().unwrap_or_else(new_latency_histogram)
+    }
+
+    /// The run's time series so far (latency and deliveries per window, held records per
+    /// part), over at least `windows_count` windows.
+    pub fn timeline(&self, windows_count: usize) -> Timeline {
+        self.lock().timeline.finish(windows_count)
     }
 
     /// The registered name of a source, for messages.
@@ -644,6 +684,35 @@ mod tests {
         }
         let inner = ledger.lock();
         assert_eq!(inner.delivered[&source].ranges_count(), 1);
+    }
+
+    #[test]
+    fn the_timeline_follows_deliveries_and_what_each_part_holds() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("s", Signal::Log);
+        ledger.emit(source, 10, 0);
+        ledger.emit(source, 0, 500_000_000); // an empty emission shares its first seq with the next
+        ledger.emit(source, 10, 1_000_000_000);
+        let (agent_m, agent_n) = (custodian(Part::Agent, "m"), custodian(Part::Agent, "n"));
+        // Outside a simulated host, holdings change at the latest true time seen (0 here).
+        ledger.hold(&agent_m, &ids(source, 0..20), Durability::Durable);
+        ledger.hold(&agent_n, &ids(source, 0..5), Durability::Volatile); // the part holds 25
+        ledger.release(&agent_m, &ids(source, 0..20)); // 5
+        ledger.deliver(&ids(source, 0..20), 12_000_000_000); // 10 after 12 s, 10 after 11 s
+        ledger.deliver(&ids(source, 0..5), 13_000_000_000); // duplicates add no latency
+        ledger.crash("n"); // at 13 s: the part holds 0
+
+        let timeline = ledger.timeline(3);
+        assert_eq!(timeline.windows_count, 3);
+        assert_eq!(timeline.held_peaks[&Part::Agent], vec![25, 5, 0]);
+        let window = timeline.log[1];
+        assert_eq!(window.delivered_count, 20);
+        assert!(window.p50_micros.abs_diff(11_000_000) <= 110_000, "{window:?}");
+        assert!(window.max_micros.abs_diff(12_000_000) <= 120_000, "{window:?}");
+        assert_eq!((timeline.log[0].delivered_count, timeline.log[2].delivered_count), (0, 0));
+        let histogram = ledger.latency_micros(Signal::Log);
+        assert_eq!(histogram.len(), 20);
+        assert!(histogram.equivalent(histogram.min(), 11_000_000) && histogram.equivalent(histogram.max(), 12_000_000));
     }
 
     #[test]

@@ -16,6 +16,9 @@ use crate::check::recovery::{self, Recovery};
 use crate::check::throughput::{self, Throughput};
 use crate::ledger::{Accounting, Custodian, Occupancy, Outcome, Part, Signal};
 use crate::record::LogRecord;
+use crate::report::curve::{self, CurvePoint};
+use crate::report::fault_window::FaultWindow;
+use crate::report::timeline::{self, Timeline};
 use crate::scenario::{CorrelationExpectation, MetricsExpectation, Scenario};
 use crate::units::format_duration;
 use crate::world::RunOutcome;
@@ -84,6 +87,16 @@ pub struct Verdict {
     /// How long each fault took to recover from, in `[[fault]]` order.
     pub recoveries: Vec<Recovery>,
     pub checks: Vec<Check>,
+    /// The scenario's load phase and drain (the x axis of every time series).
+    pub duration: Duration,
+    pub drain: Duration,
+    /// Latency, deliveries and held records per 10 s window of true time (for reports).
+    pub timeline: Timeline,
+    /// The HDR percentile curves of log and span latency (`crate::report::curve`).
+    pub log_latency_curve: Vec<CurvePoint>,
+    pub span_latency_curve: Vec<CurvePoint>,
+    /// The scenario's faults as windows of true time.
+    pub fault_windows: Vec<FaultWindow>,
 }
 
 /// Where records go after `part` hands them on, for naming the part that lost records a
@@ -124,8 +137,10 @@ impl Verdict {
         let spans: Vec<_> = pipeline.dash0_store.spans().into_iter().map(|(span, _)| span).collect();
         let correlation = correlation::check(&logs, &spans, exempt_from_correlation);
         let jobs = JobCompletion::of(&spans, &logs);
-        let log_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Log));
-        let span_latency = Latency::of(&pipeline.ledger.latency_micros(Signal::Span));
+        let log_histogram = pipeline.ledger.latency_micros(Signal::Log);
+        let span_histogram = pipeline.ledger.latency_micros(Signal::Span);
+        let log_latency = Latency::of(&log_histogram);
+        let span_latency = Latency::of(&span_histogram);
         let delivered_logs = accounting.totals.get(&Signal::Log).map_or(0, |totals| totals.delivered);
         let log_throughput_per_second = delivered_logs as f64 / scenario.duration.as_secs_f64().max(1e-9);
         let log_throughput = pipeline.dash0_store.with_logs(|batches| {
@@ -147,6 +162,18 @@ impl Verdict {
             &pipeline.ledger.catch_up(Signal::Log),
             &pipeline.ledger.catch_up(Signal::Span),
         );
+        let windows_count = timeline::windows_covering(outcome.elapsed, timeline::WINDOW);
+        let timeline = pipeline.ledger.timeline(windows_count);
+        let windows_bound = timeline::windows_covering(scenario.duration + scenario.drain, timeline::WINDOW) + 1;
+        assert!(
+            timeline.windows_count <= windows_bound,
+            "the timeline has {} windows; a run of {} + {} drain has at most {windows_bound}",
+            timeline.windows_count,
+            format_duration(scenario.duration),
+            format_duration(scenario.drain)
+        );
+        let log_latency_curve = curve::of(&log_histogram);
+        let span_latency_curve = curve::of(&span_histogram);
         let mut verdict = Verdict {
             scenario: scenario.name.clone(),
             scenario_path: None,
@@ -164,6 +191,12 @@ impl Verdict {
             jobs,
             recoveries,
             checks: Vec::new(),
+            duration: scenario.duration,
+            drain: scenario.drain,
+            timeline,
+            log_latency_curve,
+            span_latency_curve,
+            fault_windows: FaultWindow::all(scenario),
         };
         verdict.checks = verdict.evaluate(scenario);
         verdict

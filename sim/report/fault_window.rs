@@ -1,0 +1,52 @@
+//! A scheduled fault as a window of true time: what reports shade on their plots and list.
+//!
+//! Why here and not on `FaultSpec`: a crash has no end of its own (the drain heals it) and a
+//! clock step is an instant; a report needs both drawn as windows, ending when the load phase
+//! does and at their start respectively.
+
+use std::time::Duration;
+
+use crate::faults::FaultSpec;
+use crate::scenario::Scenario;
+
+/// One fault's window.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FaultWindow {
+    /// Its position in the scenario's `[[fault]]` list.
+    pub index: usize,
+    /// The kind as scenarios spell it (`link_drop`, `restart`, …).
+    pub kind: &'static str,
+    pub start: Duration,
+    /// Its own end; the end of the load phase for a fault the drain heals (a crash); its
+    /// start for an instant one (a clock step).
+    pub end: Duration,
+    /// Whether it lasts until the drain heals it rather than ending by itself.
+    pub ends_at_heal: bool,
+    /// The fault as one line: kind and parameters.
+    pub description: String,
+}
+
+impl FaultWindow {
+    /// The window of `fault` in a load phase of `duration`.
+    pub fn of(index: usize, fault: &FaultSpec, duration: Duration) -> FaultWindow {
+        let start = fault.at();
+        let (end, ends_at_heal) = match (fault, fault.end()) {
+            (_, Some(end)) => (end, false),
+            (FaultSpec::ClockStep { .. }, None) => (start, false),
+            (_, None) => (duration.max(start), true),
+        };
+        FaultWindow {
+            index,
+            kind: fault.kind(),
+            start,
+            end,
+            ends_at_heal,
+            description: crate::chaos::output::describe_fault(fault),
+        }
+    }
+
+    /// The windows of `scenario`'s faults, in schedule order.
+    pub fn all(scenario: &Scenario) -> Vec<FaultWindow> {
+        scenario.faults.iter().enumerate().map(|(index, fault)| FaultWindow::of(index, fault, scenario.duration)).collect()
+    }
+}

@@ -1,0 +1,398 @@
+//! `report.html`: one run for people — the verdict, what failed and why, and four plots:
+//! latency percentiles over time with fault windows shaded, throughput, buffer occupancy per
+//! hop, and the HDR percentile curve.
+//!
+//! Why built from `RunResult` and not from the verdict: the page shows exactly what
+//! `result.json` says, so the two never disagree and a page can be rebuilt from the JSON.
+//! Self-contained by rule (DESIGN.md §5: it opens with no network): inline CSS, inline SVG,
+//! no scripts, fonts or links to anything outside the file. Well-formed XML throughout
+//! (every element closed, every text escaped), so tests parse it with an XML parser.
+
+use std::fmt::Write as _;
+
+use super::curve::{NINES_MAX, nines};
+use super::result::{RunResult, SignalResult, part_order};
+use super::svg::{self, Axis, Band, LinePlot, Marker, PALETTE, escape};
+
+/// The style every obsim page shares.
+const STYLE: &str = "
+body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto; max-width: 960px; color: #222; line-height: 1.4; padding: 0 1em; }
+h1 { font-size: 1.5em; margin-bottom: 0.2em; }
+h2 { font-size: 1.15em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+pre, code { font-family: ui-monospace, 'SFMono-Regular', Menlo, monospace; font-size: 0.88em; }
+pre { background: #f6f6f6; padding: 0.5em; white-space: pre-wrap; margin: 0; }
+.pass { color: #106b21; font-weight: bold; }
+.fail { color: #b00020; font-weight: bold; }
+.verdict { font-size: 1.3em; }
+.muted { color: #666; }
+svg.plot { display: block; margin: 0.8em 0; max-width: 100%; height: auto; border: 1px solid #eee; }
+svg text { font-size: 11px; fill: #333; }
+svg .plot-title { font-size: 13px; font-weight: bold; }
+svg .fault-label { font-size: 10px; fill: #a04000; }
+svg .marker-label { font-size: 10px; fill: #555; }
+svg .empty { font-size: 14px; fill: #999; }
+td.cell-pass { background: #d9f2dd; }
+td.cell-fail { background: #f8d3d8; }
+";
+
+/// A whole page around `body` (already escaped HTML).
+pub fn page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
+        escape(title)
+    )
+}
+
+/// Microseconds as text: "850ms", "2.12s", "1m9.1s".
+pub fn latency_text(micros: u64) -> String {
+    if micros < 1_000 {
+        return format!("{micros}µs");
+    }
+    if micros < 1_000_000 {
+        return format!("{:.1}ms", micros as f64 / 1_000.0);
+    }
+    if micros < 60_000_000 {
+        return format!("{:.2}s", micros as f64 / 1_000_000.0);
+    }
+    format!("{}m{:.1}s", micros / 60_000_000, (micros % 60_000_000) as f64 / 1_000_000.0)
+}
+
+/// Microseconds of true time as the scenario writes durations: "1m30s".
+pub fn time_text(micros: u64) -> String {
+    crate::units::format_duration(std::time::Duration::from_micros(micros))
+}
+
+fn seconds(micros: u64) -> f64 {
+    micros as f64 / 1_000_000.0
+}
+
+/// The fault windows as shaded bands.
+fn fault_bands(result: &RunResult) -> Vec<Band> {
+    result
+        .faults
+        .iter()
+        .map(|fault| Band {
+            from: seconds(fault.start_micros),
+            to: seconds(fault.end_micros),
+            label: format!("#{} {}{}", fault.index, fault.kind, if fault.ends_at_heal { " (until drain)" } else { "" }),
+        })
+        .collect()
+}
+
+/// The time axis of a run: 0 to the simulated time.
+fn time_axis(result: &RunResult) -> Axis {
+    let end = seconds(result.simulated_micros.max(result.duration_micros + result.drain_micros));
+    Axis::time("true time", end, 10)
+}
+
+fn drain_marker(result: &RunResult) -> Vec<Marker> {
+    vec![Marker { at: seconds(result.duration_micros), label: "drain".into() }]
+}
+
+/// A latency axis up to `max_micros`, in ms or s.
+fn latency_axis(max_micros: u64) -> (Axis, f64) {
+    let (unit, per_unit) = svg::latency_unit(max_micros);
+    (Axis::nice(&format!("latency ({unit})"), 0.0, max_micros as f64 / per_unit, 5, svg::plain), per_unit)
+}
+
+/// (a) Latency percentiles per window of delivery time.
+pub fn latency_plot(result: &RunResult) -> LinePlot {
+    let window_s = seconds(result.window_micros);
+    let max = result.signals.log.windows.iter().chain(&result.signals.span.windows).map(|w| w.max_micros).max().unwrap_or(0);
+    let (y, per_unit) = latency_axis(max);
+    let line = |signal: &SignalResult, label: &str, color: &'static str, dashed: bool, pick: fn(&super::result::SignalWindow) -> u64| {
+        super::svg::Line {
+            label: label.to_string(),
+            color,
+            dashed,
+            points: signal
+                .windows
+                .iter()
+                .map(|w| (w.delivered_count > 0).then(|| ((w.index as f64 + 0.5) * window_s, pick(w) as f64 / per_unit)))
+                .collect(),
+        }
+    };
+    LinePlot {
+        series: "latency",
+        title: "Emit → Dash0 latency per 10 s window of delivery time".into(),
+        x: time_axis(result),
+        y,
+        lines: vec![
+            line(&result.signals.log, "log p50", PALETTE[2], false, |w| w.p50_micros),
+            line(&result.signals.log, "log p99", PALETTE[0], false, |w| w.p99_micros),
+            line(&result.signals.log, "log max", PALETTE[1], false, |w| w.max_micros),
+            line(&result.signals.span, "span p99", PALETTE[3], true, |w| w.p99_micros),
+        ],
+        bands: fault_bands(result),
+        markers: drain_marker(result),
+    }
+}
+
+/// Step points of a per-window series: flat across each window.
+fn steps(values: impl IntoIterator<Item = f64>, window_s: f64) -> Vec<Option<(f64, f64)>> {
+    values
+        .into_iter()
+        .enumerate()
+        .flat_map(|(index, value)| [Some((index as f64 * window_s, value)), Some(((index + 1) as f64 * window_s, value))])
+        .collect()
+}
+
+/// (b) Logs stored at Dash0 per second, per window.
+pub fn throughput_plot(result: &RunResult) -> LinePlot {
+    let window_s = seconds(result.throughput.window_micros).max(f64::MIN_POSITIVE);
+    let rates: Vec<f64> = result.throughput.log_records_per_window.iter().map(|&count| count as f64 / window_s).collect();
+    let max = rates.iter().copied().fold(0.0, f64::max);
+    let first_rates: Vec<f64> =
+        result.signals.log.windows.iter().map(|w| w.delivered_count as f64 / seconds(result.window_micros)).collect();
+    LinePlot {
+        series: "throughput",
+        title: "Logs stored at Dash0 per second (10 s windows)".into(),
+        x: time_axis(result),
+        y: Axis::nice("logs per second", 0.0, max.max(first_rates.iter().copied().fold(0.0, f64::max)), 5, svg::plain),
+        lines: vec![
+            svg::Line { label: "logs stored/s".into(), color: PALETTE[0], dashed: false, points: steps(rates, window_s) },
+            svg::Line {
+                label: "first deliveries/s".into(),
+                color: PALETTE[2],
+                dashed: true,
+                points: steps(first_rates, seconds(result.window_micros)),
+            },
+        ],
+        bands: fault_bands(result),
+        markers: drain_marker(result),
+    }
+}
+
+/// (c) Records held per part (all its hosts together), peak per window.
+pub fn occupancy_plot(result: &RunResult) -> LinePlot {
+    let window_s = seconds(result.window_micros);
+    let mut parts: Vec<&super::result::PartOccupancy> = result.occupancy.parts.iter().collect();
+    parts.sort_by_key(|part| part_order(&part.part));
+    let max = parts.iter().map(|part| part.peak_count).max().unwrap_or(0);
+    LinePlot {
+        series: "occupancy",
+        title: "Records held per hop (peak per 10 s window, all hosts of a part)".into(),
+        x: time_axis(result),
+        y: Axis::counts("records held", max as f64, 5),
+        lines: parts
+            .iter()
+            .enumerate()
+            .map(|(index, part)| svg::Line {
+                label: part.part.clone(),
+                color: PALETTE[index % PALETTE.len()],
+                dashed: false,
+                points: steps(part.peak_count_per_window.iter().map(|&count| count as f64), window_s),
+            })
+            .collect(),
+        bands: fault_bands(result),
+        markers: drain_marker(result),
+    }
+}
+
+/// (d) The HDR percentile curve on a "nines" axis.
+pub fn percentiles_plot(result: &RunResult) -> LinePlot {
+    let max = result.signals.log.latency.max_micros.max(result.signals.span.latency.max_micros);
+    let (y, per_unit) = latency_axis(max);
+    let ticks = [(0.0, "0%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"), (4.0, "99.99%"), (5.0, "99.999%"), (NINES_MAX + 0.5, "max")];
+    let x = Axis {
+        label: "percentile".into(),
+        min: 0.0,
+        max: NINES_MAX + 0.5,
+        ticks: ticks.iter().map(|&(value, label)| (value, label.to_string())).collect(),
+    };
+    let line = |signal: &SignalResult, label: &str, color: &'static str| svg::Line {
+        label: label.to_string(),
+        color,
+        dashed: false,
+        points: signal.latency_curve.iter().map(|point| Some((nines(point.quantile), point.micros as f64 / per_unit))).collect(),
+    };
+    LinePlot {
+        series: "percentiles",
+        title: "Latency by percentile (HDR histogram of the whole run)".into(),
+        x,
+        y,
+        lines: vec![line(&result.signals.log, "log", PALETTE[0]), line(&result.signals.span, "span", PALETTE[3])],
+        bands: Vec::new(),
+        markers: Vec::new(),
+    }
+}
+
+/// The verdict as a coloured word.
+pub fn verdict_html(passed: bool) -> &'static str {
+    if passed { "<span class=\"pass\">PASS</span>" } else { "<span class=\"fail\">FAIL</span>" }
+}
+
+/// `report.html` of one run.
+pub fn render(result: &RunResult) -> String {
+    let mut body = String::new();
+    let _ = writeln!(body, "<h1>obsim: {} — seed {}</h1>", escape(&result.scenario), result.seed);
+    let _ = writeln!(
+        body,
+        "<p class=\"verdict\">{}</p>\n<p>simulated {} ({} load + {} drain), {} events, event-log hash <code>{}</code></p>\n<p>replay: <code>{}</code></p>",
+        verdict_html(result.passed),
+        time_text(result.simulated_micros),
+        time_text(result.duration_micros),
+        time_text(result.drain_micros),
+        result.event_log.events_count,
+        escape(&result.event_log.hash),
+        escape(&result.replay)
+    );
+
+    let _ = writeln!(body, "<h2>Checks</h2>\n<table>\n<tr><th>check</th><th>result</th><th>detail</th></tr>");
+    for check in &result.checks {
+        let _ = writeln!(
+            body,
+            "<tr><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
+            escape(&check.name),
+            if check.passed { "<span class=\"pass\">ok</span>" } else { "<span class=\"fail\">FAIL</span>" },
+            escape(&check.detail)
+        );
+    }
+    let _ = writeln!(body, "</table>");
+
+    let _ = writeln!(
+        body,
+        "<h2>Records</h2>\n<table>\n<tr><th>signal</th><th class=\"num\">emitted</th><th class=\"num\">delivered</th><th class=\"num\">duplicated</th><th class=\"num\">lost</th><th class=\"num\">in flight</th></tr>"
+    );
+    for (name, signal) in [("log", &result.signals.log), ("span", &result.signals.span)] {
+        let _ = writeln!(
+            body,
+            "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            signal.emitted_count, signal.delivered_count, signal.duplicated_count, signal.lost_count, signal.in_flight_count
+        );
+    }
+    let _ = writeln!(body, "</table>");
+    let losses: Vec<(&str, &super::result::LossResult)> = [("log", &result.signals.log), ("span", &result.signals.span)]
+        .into_iter()
+        .flat_map(|(name, signal)| signal.losses.iter().map(move |loss| (name, loss)))
+        .collect();
+    if !losses.is_empty() {
+        let _ = writeln!(body, "<table>\n<tr><th>signal</th><th>cause</th><th>where</th><th class=\"num\">records</th></tr>");
+        for (name, loss) in losses {
+            let place = match (&loss.part, &loss.host) {
+                (Some(part), Some(host)) => format!("{part}@{host}"),
+                _ => "no part ever held them".to_string(),
+            };
+            let _ = writeln!(
+                body,
+                "<tr><td>{name}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+                escape(&loss.cause),
+                escape(&place),
+                loss.count
+            );
+        }
+        let _ = writeln!(body, "</table>");
+    }
+
+    let _ = writeln!(
+        body,
+        "<h2>Latency</h2>\n<table>\n<tr><th>signal</th><th class=\"num\">count</th><th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th></tr>"
+    );
+    for (name, signal) in [("log", &result.signals.log), ("span", &result.signals.span)] {
+        let latency = &signal.latency;
+        let _ = writeln!(
+            body,
+            "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            latency.count,
+            latency_text(latency.p50_micros),
+            latency_text(latency.p90_micros),
+            latency_text(latency.p99_micros),
+            latency_text(latency.p999_micros),
+            latency_text(latency.max_micros)
+        );
+    }
+    let _ = writeln!(body, "</table>");
+    body.push_str(&latency_plot(result).render());
+    body.push('\n');
+    body.push_str(&percentiles_plot(result).render());
+    body.push('\n');
+
+    let throughput = &result.throughput;
+    let _ = writeln!(body, "<h2>Throughput</h2>");
+    let _ = writeln!(
+        body,
+        "<p>{} logs/s delivered over the load phase; slowest judged window {}; mean of judged windows {}.</p>",
+        throughput.load_per_second,
+        match (throughput.min_window_index, throughput.min_window_per_second) {
+            (Some(index), Some(rate)) => format!(
+                "{rate} logs/s in [{}, {})",
+                time_text(index * throughput.window_micros),
+                time_text((index + 1) * throughput.window_micros)
+            ),
+            _ => "none (no window judged)".to_string(),
+        },
+        throughput.mean_per_second.map_or_else(|| "none".to_string(), |rate| format!("{rate} logs/s"))
+    );
+    body.push_str(&throughput_plot(result).render());
+    body.push('\n');
+
+    let _ = writeln!(body, "<h2>Buffer occupancy</h2>");
+    let _ = writeln!(
+        body,
+        "<table>\n<tr><th>part</th><th class=\"num\">peak (all hosts)</th><th>busiest custodian</th><th class=\"num\">its peak</th><th class=\"num\">held at end</th></tr>"
+    );
+    let mut parts: Vec<&super::result::PartOccupancy> = result.occupancy.parts.iter().collect();
+    parts.sort_by_key(|part| part_order(&part.part));
+    for part in parts {
+        let busiest = result
+            .occupancy
+            .custodians
+            .iter()
+            .filter(|custodian| custodian.part == part.part)
+            .max_by(|a, b| a.peak_count.cmp(&b.peak_count).then_with(|| b.host.cmp(&a.host)));
+        let held_at_end: u64 =
+            result.occupancy.custodians.iter().filter(|c| c.part == part.part).map(|c| c.held_count_at_end).sum();
+        let _ = writeln!(
+            body,
+            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{held_at_end}</td></tr>",
+            escape(&part.part),
+            part.peak_count,
+            busiest.map_or_else(String::new, |c| escape(&format!("{}@{}", c.part, c.host))),
+            busiest.map_or(0, |c| c.peak_count)
+        );
+    }
+    let _ = writeln!(body, "</table>");
+    body.push_str(&occupancy_plot(result).render());
+    body.push('\n');
+
+    let _ = writeln!(body, "<h2>Faults</h2>");
+    if result.faults.is_empty() {
+        let _ = writeln!(body, "<p class=\"muted\">No faults scheduled.</p>");
+    } else {
+        let _ = writeln!(body, "<table>\n<tr><th>#</th><th>kind</th><th>start</th><th>end</th><th>fault</th></tr>");
+        for fault in &result.faults {
+            let _ = writeln!(
+                body,
+                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                fault.index,
+                escape(&fault.kind),
+                time_text(fault.start_micros),
+                if fault.ends_at_heal { format!("{} (drain heals)", time_text(fault.end_micros)) } else { time_text(fault.end_micros) },
+                escape(&fault.description)
+            );
+        }
+        let _ = writeln!(body, "</table>");
+    }
+
+    let _ = writeln!(
+        body,
+        "<h2>Jobs and correlation</h2>\n<p>{} jobs accepted, {} completed ({} submissions refused); correlation {} over {} jobs, {} spans, {} logs ({} exempt).</p>",
+        result.jobs.submitted_count,
+        result.jobs.completed_count,
+        result.jobs.submit_failed_count,
+        if result.correlation.complete { "complete" } else { "BROKEN" },
+        result.correlation.jobs_count,
+        result.correlation.spans_count,
+        result.correlation.logs_count,
+        result.correlation.logs_exempt_count
+    );
+    let _ = writeln!(
+        body,
+        "<p class=\"muted\">result.json (schema version {}) holds every number on this page.</p>",
+        result.schema_version
+    );
+    page(&format!("obsim {} seed {}", result.scenario, result.seed), &body)
+}

@@ -1,0 +1,250 @@
+//! `obsim report merge <index.json>... --out DIR`: the shards of one chaos sweep joined into
+//! the index the whole sweep would have written.
+//!
+//! Why strict: a nightly job fans a sweep out over `--shard i/n` machines; if one machine's
+//! artifact is missing, a merged index that silently covers part of the seeds would report
+//! "no failures" for seeds nobody ran. So the shards must be of one sweep (same n, first
+//! seed and seed count), distinct, and cover 1..n; each run must belong to its shard.
+//! Anything else is refused naming the file and what is missing.
+//!
+//! The merged folder is a whole sweep's folder: failure files and run folders are copied
+//! next to the merged index (replay commands point at the copies), and the full reports of
+//! the merged worst seeds are rebuilt from their `result.json`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::result::RunResult;
+use crate::chaos::output::{INDEX_SCHEMA_VERSION, Index, IndexRun, worst_index_runs, write_index};
+use crate::chaos::{Shard, files::display_path};
+
+/// Most shard indexes one merge takes.
+pub const SHARDS_LIMIT: usize = 10_000;
+
+/// Why a merge failed.
+#[derive(Debug)]
+pub enum MergeError {
+    /// The inputs are not the complete shards of one sweep (exit 2).
+    Invalid(String),
+    /// Reading or writing files failed (exit 1).
+    Io(String),
+}
+
+impl std::fmt::Display for MergeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            MergeError::Invalid(message) | MergeError::Io(message) => f.write_str(message),
+        }
+    }
+}
+
+/// Joins `shards` (each with the file it came from, for messages) into one index.
+pub fn merge(shards: &[(String, Index)]) -> Result<Index, String> {
+    let Some((first_name, first)) = shards.first() else {
+        return Err("no shard index given".to_string());
+    };
+    if shards.len() > SHARDS_LIMIT {
+        return Err(format!("{} shard indexes exceed the limit of {SHARDS_LIMIT}", shards.len()));
+    }
+    let first_shard = Shard::parse(&first.shard).map_err(|error| format!("{first_name}: {error}"))?;
+    let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
+    for (name, index) in shards {
+        if index.schema_version != INDEX_SCHEMA_VERSION {
+            return Err(format!("{name}: index schema_version {}, this obsim merges version {INDEX_SCHEMA_VERSION}", index.schema_version));
+        }
+        let shard = Shard::parse(&index.shard).map_err(|error| format!("{name}: {error}"))?;
+        if shard.count != first_shard.count || index.first_seed != first.first_seed || index.seeds != first.seeds {
+            return Err(format!(
+                "{name} (shard {}, seeds {}..{}) is not of the same sweep as {first_name} (shard {}, seeds {}..{})",
+                index.shard,
+                index.first_seed,
+                index.first_seed + index.seeds,
+                first.shard,
+                first.first_seed,
+                first.first_seed + first.seeds
+            ));
+        }
+        if let Some(other) = seen.insert(shard.index, name) {
+            return Err(format!("shard {shard} given twice: {other} and {name}"));
+        }
+        for run in &index.runs {
+            let owned = run.seed.checked_sub(index.first_seed).is_some_and(|seed_index| shard.owns(seed_index));
+            if !owned {
+                return Err(format!("{name}: run {} seed {} does not belong to shard {shard}", run.scenario, run.seed));
+            }
+        }
+    }
+    let missing: Vec<String> =
+        (1..=first_shard.count).filter(|i| !seen.contains_key(i)).map(|i| format!("{i}/{}", first_shard.count)).collect();
+    if !missing.is_empty() {
+        return Err(format!("missing shards {} of the sweep (have {})", missing.join(", "), seen.len()));
+    }
+    let mut runs: Vec<IndexRun> = shards.iter().flat_map(|(_, index)| index.runs.iter().cloned()).collect();
+    runs.sort_by(|a, b| (a.seed, a.file_index, &a.file).cmp(&(b.seed, b.file_index, &b.file)));
+    if let Some(pair) = runs.windows(2).find(|pair| (pair[0].seed, &pair[0].file) == (pair[1].seed, &pair[1].file)) {
+        return Err(format!("{} seed {} appears in two shards", pair[0].file, pair[0].seed));
+    }
+    let mut index = Index {
+        schema_version: INDEX_SCHEMA_VERSION,
+        shard: Shard::WHOLE.to_string(),
+        first_seed: first.first_seed,
+        seeds: first.seeds,
+        runs_count: runs.len() as u64,
+        failures_count: runs.iter().filter(|run| !run.passed).count() as u64,
+        runs,
+    };
+    // Full reports: failures and the merged worst seeds (as the whole sweep would write).
+    let worst: Vec<(String, u64)> = worst_index_runs(&index).iter().map(|run| (run.file.clone(), run.seed)).collect();
+    for run in &mut index.runs {
+        run.full_report = run.report_dir.is_some() && (!run.passed || worst.contains(&(run.file.clone(), run.seed)));
+    }
+    Ok(index)
+}
+
+/// Reads the shard indexes at `paths`, merges them, copies their failure files and run
+/// folders into `out`, and writes the merged index there.
+pub fn merge_files(paths: &[PathBuf], out: &Path) -> Result<Index, MergeError> {
+    let mut shards = Vec::with_capacity(paths.len());
+    for path in paths {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| MergeError::Invalid(format!("{name}: {error}")))?;
+        let index = match super::compare::parse_input(&name, &text).map_err(MergeError::Invalid)? {
+            super::compare::Input::Index(index) => *index,
+            super::compare::Input::Result(_) => {
+                return Err(MergeError::Invalid(format!("{name}: a result.json, not a chaos index.json")));
+            }
+        };
+        shards.push((name, index));
+    }
+    let mut index = merge(&shards).map_err(MergeError::Invalid)?;
+    // Where each run came from: its shard's folder.
+    let mut source_dirs: BTreeMap<(String, u64), PathBuf> = BTreeMap::new();
+    for ((_, shard), path) in shards.iter().zip(paths) {
+        let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        for run in &shard.runs {
+            source_dirs.insert((run.file.clone(), run.seed), dir.clone());
+        }
+    }
+    let io = |what: &Path, error: std::io::Error| MergeError::Io(format!("{}: {error}", what.display()));
+    std::fs::create_dir_all(out).map_err(|error| io(out, error))?;
+    for run in &mut index.runs {
+        let source = &source_dirs[&(run.file.clone(), run.seed)];
+        if let Some(failure) = &run.failure_file {
+            let (from, to) = (source.join(failure), out.join(failure));
+            if from.exists() {
+                copy(&from, &to).map_err(|error| io(&from, error))?;
+                run.replay = Some(format!("cargo run --release -- replay {}", display_path(&to)));
+            }
+        }
+        if let Some(dir) = &run.report_dir {
+            let (from, to) = (source.join(dir), out.join(dir));
+            if from.is_dir() {
+                copy_folder(&from, &to).map_err(|error| io(&from, error))?;
+            }
+            let result_path = to.join(super::RESULT_FILE);
+            if run.full_report && !to.join(super::HTML_FILE).exists() && result_path.exists() {
+                let text = std::fs::read_to_string(&result_path).map_err(|error| io(&result_path, error))?;
+                let result: RunResult = RunResult::parse(&text)
+                    .map_err(|error| MergeError::Invalid(format!("{}: {error}", result_path.display())))?;
+                super::write_run(&to, &result, None, true).map_err(|error| io(&to, error))?;
+            }
+        }
+    }
+    write_index(out, &index).map_err(|error| io(out, error))?;
+    Ok(index)
+}
+
+/// Copies one file, unless it is the same file.
+fn copy(from: &Path, to: &Path) -> std::io::Result<()> {
+    if same_file(from, to) {
+        return Ok(());
+    }
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::copy(from, to).map(|_| ())
+}
+
+/// Copies the files of a run folder (it has no subfolders).
+fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
+    if same_file(from, to) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(to)?;
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
+    entries.sort();
+    for entry in entries {
+        if entry.is_file()
+            && let Some(name) = entry.file_name()
+        {
+            std::fs::copy(&entry, to.join(name))?;
+        }
+    }
+    Ok(())
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn index(shard: &str, seeds: &[u64]) -> Index {
+        Index {
+            schema_version: INDEX_SCHEMA_VERSION,
+            shard: shard.to_string(),
+            first_seed: 1,
+            seeds: 4,
+            runs_count: seeds.len() as u64,
+            failures_count: 0,
+            runs: seeds
+                .iter()
+                .map(|&seed| IndexRun {
+                    scenario: "s".into(),
+                    file: "s.toml".into(),
+                    file_index: 0,
+                    seed,
+                    passed: true,
+                    failed_checks: Vec::new(),
+                    faults: Vec::new(),
+                    log_latency_p99_micros: Some(seed * 1000),
+                    log_latency_max_micros: Some(seed * 2000),
+                    event_log_hash: None,
+                    failure_file: None,
+                    shrunk_steps: Vec::new(),
+                    shrunk_faults: Vec::new(),
+                    replay: None,
+                    error: None,
+                    lost_count: Some(0),
+                    loss_causes: Vec::new(),
+                    log_throughput_min_per_second: None,
+                    log_throughput_mean_per_second: None,
+                    report_dir: None,
+                    full_report: false,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn shards_join_in_seed_order() {
+        let merged = merge(&[("b".into(), index("2/2", &[2, 4])), ("a".into(), index("1/2", &[1, 3]))]).unwrap();
+        assert_eq!(merged.runs.iter().map(|run| run.seed).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
+        assert_eq!((merged.shard.as_str(), merged.runs_count), ("1/1", 4));
+    }
+
+    #[test]
+    fn missing_repeated_or_foreign_shards_are_refused_by_name() {
+        let error = merge(&[("a".into(), index("1/3", &[1, 4]))]).unwrap_err();
+        assert!(error.contains("missing shards 2/3, 3/3"), "{error}");
+        let error = merge(&[("a".into(), index("1/2", &[1, 3])), ("b".into(), index("1/2", &[1, 3]))]).unwrap_err();
+        assert!(error.contains("shard 1/2 given twice: a and b"), "{error}");
+        let error = merge(&[("a".into(), index("1/2", &[1, 2]))]).unwrap_err();
+        assert!(error.contains("a: run s seed 2 does not belong to shard 1/2"), "{error}");
+        let error = merge(&[("a".into(), index("1/2", &[1])), ("b".into(), index("2/3", &[2]))]).unwrap_err();
+        assert!(error.contains("is not of the same sweep"), "{error}");
+        assert!(merge(&[]).unwrap_err().contains("no shard index"));
+    }
+}

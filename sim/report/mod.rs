@@ -1,0 +1,52 @@
+//! Reports (DESIGN.md §5): what a run leaves behind for machines and for people.
+//!
+//! One folder per run, `reports/<scenario>/<seed>/`:
+//! - `result.json` (`result.rs`): the verdict and every measurement in a stable schema;
+//! - `summary.md` (`summary.rs`): the verdict, failed checks, totals, latency, faults, replay;
+//! - `report.html` (`html.rs`, plots from `svg.rs`): the same with four plots, self-contained;
+//! - `events.log`: the world's kept events as text.
+//!
+//! The series behind the plots are collected while the run goes (`timeline.rs`, fed by the
+//! ledger); the percentile curve and fault windows are read when the run is judged
+//! (`curve.rs`, `fault_window.rs`). A chaos sweep adds its index page (`index_html.rs`);
+//! `obsim report compare` (`compare.rs`) flags regressions between two results or two sweep
+//! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep.
+
+pub mod compare;
+pub mod curve;
+pub mod fault_window;
+pub mod html;
+pub mod index_html;
+pub mod merge;
+pub mod result;
+pub mod summary;
+pub mod svg;
+pub mod timeline;
+
+use std::path::Path;
+
+use crate::world::EventLog;
+use result::RunResult;
+
+/// The files of a run's report folder.
+pub const RESULT_FILE: &str = "result.json";
+pub const SUMMARY_FILE: &str = "summary.md";
+pub const HTML_FILE: &str = "report.html";
+pub const EVENTS_FILE: &str = "events.log";
+
+/// Writes `result` into `dir` (created if missing): `result.json` always; `summary.md` and
+/// `report.html` when `full`; `events.log` when `events` is given.
+pub fn write_run(dir: &Path, result: &RunResult, events: Option<&EventLog>, full: bool) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(RESULT_FILE), result.to_json())?;
+    if full {
+        std::fs::write(dir.join(SUMMARY_FILE), summary::render(result))?;
+        std::fs::write(dir.join(HTML_FILE), html::render(result))?;
+    }
+    if let Some(events) = events {
+        let mut file = std::io::BufWriter::new(std::fs::File::create(dir.join(EVENTS_FILE))?);
+        events.write_text(&mut file)?;
+        std::io::Write::flush(&mut file)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,572 @@
+//! `result.json`: one run's verdict and measurements in a documented, stable schema, for
+//! machines (dashboards, `obsim report compare`, nightly trend lines).
+//!
+//! Stability rules: `schema_version` is 1. Within a version fields are only ever *added*;
+//! renaming, removing or retyping a field bumps the version. Every integer quantity carries
+//! its unit last in its name (`_micros`, `_count`, `_per_second`); times are true simulated
+//! time since the run began. Lists have a fixed order (stated per field), so the same run
+//! writes the same bytes. README.md ("Reports") lists the schema.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::ledger::{Outcome, Part, Signal};
+use crate::pipeline::Verdict;
+
+/// The version of `result.json`'s layout.
+pub const RESULT_SCHEMA_VERSION: u32 = 1;
+
+/// One run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    /// The layout version: 1.
+    pub schema_version: u32,
+    /// The scenario's `name`.
+    pub scenario: String,
+    /// The scenario file as given on the command line, if the run came from a file.
+    pub scenario_file: Option<String>,
+    pub seed: u64,
+    /// The one command that replays this run.
+    pub replay: String,
+    /// Whether every check held.
+    pub passed: bool,
+    /// The load phase (faults active) and the drain after it (faults healed).
+    pub duration_micros: u64,
+    pub drain_micros: u64,
+    /// True time simulated (duration + drain when the run completed).
+    pub simulated_micros: u64,
+    /// The window every time series is counted in (10 s).
+    pub window_micros: u64,
+    /// The run's identity: the SHA-256 of its whole event log, and how many events it has.
+    pub event_log: EventLogResult,
+    /// Every expectation checked, in the order the verdict checks them.
+    pub checks: Vec<CheckResult>,
+    /// Accounting, latency and time series per signal.
+    pub signals: Signals,
+    /// Logs stored at Dash0 per window.
+    pub throughput: ThroughputResult,
+    /// Records held per custodian (peaks) and per part over time.
+    pub occupancy: OccupancyResult,
+    /// The fault schedule, in schedule order.
+    pub faults: Vec<FaultResult>,
+    /// Do logs and spans tie every job together (DESIGN.md §4)?
+    pub correlation: CorrelationResult,
+    /// The job flow: submitted and completed jobs as Dash0 saw them.
+    pub jobs: JobsResult,
+    /// Dash0's metric totals by name (cumulative by last value, delta by sum), by name.
+    pub metrics: Vec<MetricResult>,
+}
+
+/// The event log's identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventLogResult {
+    /// 64 hex digits.
+    pub hash: String,
+    pub events_count: u64,
+}
+
+/// One check.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckResult {
+    /// `delivery`, `liveness`, `duplicates`, `jobs`, `correlation`, `latency_p99`, …
+    pub name: String,
+    pub passed: bool,
+    /// What was measured against what was allowed; on failure, where and examples.
+    pub detail: String,
+}
+
+/// Both signals.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Signals {
+    pub log: SignalResult,
+    pub span: SignalResult,
+}
+
+impl Signals {
+    /// The result of `signal`.
+    pub fn get(&self, signal: Signal) -> &SignalResult {
+        match signal {
+            Signal::Log => &self.log,
+            Signal::Span => &self.span,
+        }
+    }
+}
+
+/// One signal's accounting and latency.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SignalResult {
+    /// Records the app emitted.
+    pub emitted_count: u64,
+    /// Records Dash0 stored at least once.
+    pub delivered_count: u64,
+    /// Records Dash0 stored more than once, and the extra deliveries summed.
+    pub duplicated_count: u64,
+    pub duplicate_deliveries_count: u64,
+    /// Records dropped (with a cause or silently): `losses` summed.
+    pub lost_count: u64,
+    /// Of `lost_count`, records no part recorded a cause for (always a failure).
+    pub lost_silently_count: u64,
+    /// Records still held by a part at the end (a liveness failure).
+    pub in_flight_count: u64,
+    /// Losses by (cause, part, host), in that order. A silent loss has cause
+    /// `lost_silently` and names the last custodian that handed the records on (part and
+    /// host null when no part ever held them).
+    pub losses: Vec<LossResult>,
+    /// Records held at the end, by (part, host).
+    pub in_flight: Vec<HeldResult>,
+    /// Emit → Dash0 latency of first deliveries (true time).
+    pub latency: LatencyResult,
+    /// The HDR percentile curve: latency at quantiles 0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99,
+    /// 0.995, 0.999, 0.9995, 0.9999, 0.99999 and 1 (the maximum); empty when nothing was
+    /// delivered.
+    pub latency_curve: Vec<CurvePointResult>,
+    /// Per window of delivery time (window k = [k·window, (k+1)·window)): records first
+    /// delivered in it and their latency percentiles (all 0 when none was delivered).
+    pub windows: Vec<SignalWindow>,
+}
+
+/// Records lost for one cause at one custodian.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LossResult {
+    /// `agent_retry_limit`, `aggregator_overflow`, `redis_crash_unpersisted`, … or
+    /// `lost_silently`.
+    pub cause: String,
+    pub part: Option<String>,
+    pub host: Option<String>,
+    pub count: u64,
+}
+
+/// Records one custodian holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldResult {
+    pub part: String,
+    pub host: String,
+    pub count: u64,
+}
+
+/// Latency percentiles (0 when nothing was delivered).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencyResult {
+    /// Records measured (first deliveries).
+    pub count: u64,
+    pub p50_micros: u64,
+    pub p90_micros: u64,
+    pub p99_micros: u64,
+    pub p999_micros: u64,
+    pub max_micros: u64,
+}
+
+/// One point of the percentile curve.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePointResult {
+    /// 0 ..= 1.
+    pub quantile: f64,
+    pub micros: u64,
+}
+
+/// One window of a signal's time series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignalWindow {
+    /// k: the window covers [k·window_micros, (k+1)·window_micros).
+    pub index: u64,
+    pub start_micros: u64,
+    /// Records first delivered in the window.
+    pub delivered_count: u64,
+    pub p50_micros: u64,
+    pub p90_micros: u64,
+    pub p99_micros: u64,
+    pub max_micros: u64,
+}
+
+/// Logs stored at Dash0 per window (duplicates included: what Dash0 ingested).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ThroughputResult {
+    pub window_micros: u64,
+    /// Logs stored in window k, for every window of the run.
+    pub log_records_per_window: Vec<u64>,
+    /// The windows judged against `min_throughput`: from the one after the first stored
+    /// record (fill time) up to the last that ends within the load phase (exclusive).
+    pub judged_from_window: u64,
+    pub judged_until_window: u64,
+    /// The slowest judged window and its rate; null when no window is judged.
+    pub min_window_index: Option<u64>,
+    pub min_window_per_second: Option<f64>,
+    /// The mean rate over the judged windows; null when no window is judged.
+    pub mean_per_second: Option<f64>,
+    /// Logs delivered per second of the load phase (delivered / duration).
+    pub load_per_second: f64,
+}
+
+/// Occupancy: records held by the parts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OccupancyResult {
+    /// Per custodian (part on host), by (part, host): the most it held at once and what it
+    /// held at the end.
+    pub custodians: Vec<CustodianOccupancy>,
+    /// Per part that ever held a record, in pipeline order (app, agent, collector,
+    /// aggregator, redis, shipper, dash0): the most records all its custodians held at once,
+    /// per window and overall.
+    pub parts: Vec<PartOccupancy>,
+}
+
+/// One custodian's occupancy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CustodianOccupancy {
+    pub part: String,
+    pub host: String,
+    pub peak_count: u64,
+    pub held_count_at_end: u64,
+}
+
+/// One part's occupancy over time (all its hosts together).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartOccupancy {
+    pub part: String,
+    /// The highest of `peak_count_per_window`.
+    pub peak_count: u64,
+    /// Window k: the most records the part's custodians held together at once in it.
+    pub peak_count_per_window: Vec<u64>,
+}
+
+/// One scheduled fault.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultResult {
+    /// Its position in the scenario's `[[fault]]` list.
+    pub index: u64,
+    /// `link_drop`, `restart`, `dash0_errors`, …
+    pub kind: String,
+    pub start_micros: u64,
+    /// Its end; the end of the load phase when the drain heals it (`ends_at_heal`, a
+    /// crash); its start for an instant fault (a clock step).
+    pub end_micros: u64,
+    pub ends_at_heal: bool,
+    /// The `[[fault]]` table as one line.
+    pub description: String,
+    /// Recovery (`crate::check::recovery`): from the fault's end until the last log / span
+    /// emitted during it reached Dash0; absent when none of them arrived.
+    #[serde(default)]
+    pub log_recovery_micros: Option<u64>,
+    #[serde(default)]
+    pub span_recovery_micros: Option<u64>,
+}
+
+/// Correlation over what Dash0 stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CorrelationResult {
+    /// Whether every rule held.
+    pub complete: bool,
+    pub jobs_count: u64,
+    pub traces_count: u64,
+    pub spans_count: u64,
+    pub logs_count: u64,
+    /// Logs exempt from correlation (dev hosts log outside any job).
+    pub logs_exempt_count: u64,
+    /// Each broken rule, in rule order, with a few examples.
+    pub broken: Vec<BrokenRule>,
+}
+
+/// A correlation rule that broke.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokenRule {
+    /// The rule in words.
+    pub rule: String,
+    pub count: u64,
+    pub examples: Vec<String>,
+}
+
+/// The job flow.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobsResult {
+    /// Jobs the API accepted, and of those, completed.
+    pub submitted_count: u64,
+    pub completed_count: u64,
+    /// Submissions the API gave up on.
+    pub submit_failed_count: u64,
+    /// Jobs with a completion, accepted or not.
+    pub completed_all_count: u64,
+    /// Jobs whose submission the API gave up on that ran anyway.
+    pub ghosts_count: u64,
+    /// A few accepted jobs that never completed.
+    pub unfinished_examples: Vec<String>,
+}
+
+/// One metric's total at Dash0.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricResult {
+    pub name: String,
+    pub total: f64,
+    pub points_count: u64,
+    pub series_count: u64,
+}
+
+fn micros(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Rounds a rate to 3 decimals, so the file reads cleanly and stays byte-stable.
+fn rate(per_second: f64) -> f64 {
+    (per_second * 1000.0).round() / 1000.0
+}
+
+impl RunResult {
+    /// The result of `verdict`, with `replay` as its replay command (the verdict's own
+    /// when `None`).
+    pub fn of(verdict: &Verdict, replay: Option<String>) -> RunResult {
+        let timeline = &verdict.timeline;
+        let window_micros = micros(timeline.window);
+        let throughput = &verdict.log_throughput;
+        let judged: Vec<u64> = (throughput.judged_from..throughput.judged_until).map(|k| throughput.counts[k]).collect();
+        let mean_per_second = (!judged.is_empty())
+            .then(|| rate(judged.iter().sum::<u64>() as f64 / judged.len() as f64 / throughput.window.as_secs_f64()));
+        let min_window = throughput.min_window();
+        // Every window of the run, drain included (the store's count stops at its last batch).
+        let mut log_records_per_window = throughput.counts.clone();
+        if throughput.window == timeline.window && log_records_per_window.len() < timeline.windows_count {
+            log_records_per_window.resize(timeline.windows_count, 0);
+        }
+        RunResult {
+            schema_version: RESULT_SCHEMA_VERSION,
+            scenario: verdict.scenario.clone(),
+            scenario_file: verdict.scenario_path.clone(),
+            seed: verdict.seed,
+            replay: replay.unwrap_or_else(|| verdict.replay_command()),
+            passed: verdict.passed(),
+            duration_micros: micros(verdict.duration),
+            drain_micros: micros(verdict.drain),
+            simulated_micros: micros(verdict.outcome.elapsed),
+            window_micros,
+            event_log: EventLogResult { hash: verdict.outcome.hash.to_string(), events_count: verdict.outcome.events_count },
+            checks: verdict
+                .checks
+                .iter()
+                .map(|check| CheckResult { name: check.name.to_string(), passed: check.passed, detail: check.detail.clone() })
+                .collect(),
+            signals: Signals { log: signal_result(verdict, Signal::Log), span: signal_result(verdict, Signal::Span) },
+            throughput: ThroughputResult {
+                window_micros: micros(throughput.window),
+                log_records_per_window,
+                judged_from_window: throughput.judged_from as u64,
+                judged_until_window: throughput.judged_until as u64,
+                min_window_index: min_window.map(|(index, _)| index as u64),
+                min_window_per_second: min_window.map(|(_, per_second)| rate(per_second)),
+                mean_per_second,
+                load_per_second: rate(verdict.log_throughput_per_second),
+            },
+            occupancy: OccupancyResult {
+                custodians: verdict
+                    .occupancy
+                    .iter()
+                    .map(|(custodian, occupancy)| CustodianOccupancy {
+                        part: custodian.part.to_string(),
+                        host: custodian.host.to_string(),
+                        peak_count: occupancy.peak_count,
+                        held_count_at_end: occupancy.held_count,
+                    })
+                    .collect(),
+                parts: timeline
+                    .held_peaks
+                    .iter()
+                    .map(|(part, peaks)| PartOccupancy {
+                        part: part.to_string(),
+                        peak_count: peaks.iter().copied().max().unwrap_or(0),
+                        peak_count_per_window: peaks.clone(),
+                    })
+                    .collect(),
+            },
+            faults: verdict
+                .fault_windows
+                .iter()
+                .map(|window| FaultResult {
+                    index: window.index as u64,
+                    kind: window.kind.to_string(),
+                    start_micros: micros(window.start),
+                    end_micros: micros(window.end),
+                    ends_at_heal: window.ends_at_heal,
+                    description: window.description.clone(),
+                    log_recovery_micros: verdict
+                        .recoveries
+                        .get(window.index)
+                        .and_then(|r| r.logs)
+                        .map(micros),
+                    span_recovery_micros: verdict
+                        .recoveries
+                        .get(window.index)
+                        .and_then(|r| r.spans)
+                        .map(micros),
+                })
+                .collect(),
+            correlation: CorrelationResult {
+                complete: verdict.correlation.is_complete(),
+                jobs_count: verdict.correlation.jobs_count as u64,
+                traces_count: verdict.correlation.traces_count as u64,
+                spans_count: verdict.correlation.spans_count as u64,
+                logs_count: verdict.correlation.logs_count as u64,
+                logs_exempt_count: verdict.correlation.logs_exempt_count as u64,
+                broken: verdict
+                    .correlation
+                    .broken
+                    .iter()
+                    .map(|(rule, broken)| BrokenRule {
+                        rule: rule.describe().to_string(),
+                        count: broken.count,
+                        examples: broken.examples.clone(),
+                    })
+                    .collect(),
+            },
+            jobs: JobsResult {
+                submitted_count: verdict.jobs.submitted,
+                completed_count: verdict.jobs.completed,
+                submit_failed_count: verdict.jobs.submit_failed,
+                completed_all_count: verdict.jobs.completed_all,
+                ghosts_count: verdict.jobs.ghosts,
+                unfinished_examples: verdict.jobs.unfinished_examples.clone(),
+            },
+            metrics: verdict
+                .metric_totals
+                .iter()
+                .map(|(name, total)| MetricResult {
+                    name: name.clone(),
+                    total: total.total,
+                    points_count: total.points_count,
+                    series_count: total.series_count,
+                })
+                .collect(),
+        }
+    }
+
+    /// The file's text: pretty JSON with a final newline.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a result serializes") + "\n"
+    }
+
+    /// Parses a `result.json`, refusing another schema version.
+    pub fn parse(text: &str) -> Result<RunResult, String> {
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|error| format!("not JSON: {error}"))?;
+        match value.get("schema_version").and_then(serde_json::Value::as_u64) {
+            Some(version) if version == u64::from(RESULT_SCHEMA_VERSION) => {}
+            Some(version) => {
+                return Err(format!("schema_version {version}: this obsim reads result.json version {RESULT_SCHEMA_VERSION}"));
+            }
+            None => return Err("no schema_version: not an obsim result.json".to_string()),
+        }
+        serde_json::from_value(value).map_err(|error| format!("not a result.json of version {RESULT_SCHEMA_VERSION}: {error}"))
+    }
+
+    /// Records lost (with a cause or silently), both signals.
+    pub fn lost_count(&self) -> u64 {
+        self.signals.log.lost_count + self.signals.span.lost_count
+    }
+
+    /// The loss causes with at least one record, both signals.
+    pub fn loss_causes(&self) -> Vec<String> {
+        let mut causes: Vec<String> = [&self.signals.log, &self.signals.span]
+            .into_iter()
+            .flat_map(|signal| signal.losses.iter().filter(|loss| loss.count > 0).map(|loss| loss.cause.clone()))
+            .collect();
+        causes.sort();
+        causes.dedup();
+        causes
+    }
+}
+
+/// One signal's part of the result.
+fn signal_result(verdict: &Verdict, signal: Signal) -> SignalResult {
+    let accounting = &verdict.accounting;
+    let totals = accounting.totals.get(&signal).cloned().unwrap_or_default();
+    let mut losses = Vec::new();
+    let mut in_flight = Vec::new();
+    for (outcome, tally) in accounting.undelivered(signal) {
+        match outcome {
+            Outcome::Lost { cause, custodian } => losses.push(LossResult {
+                cause: cause.to_string(),
+                part: Some(custodian.part.to_string()),
+                host: Some(custodian.host.to_string()),
+                count: tally.count,
+            }),
+            Outcome::InFlight(custodian) => in_flight.push(HeldResult {
+                part: custodian.part.to_string(),
+                host: custodian.host.to_string(),
+                count: tally.count,
+            }),
+            Outcome::LostSilently => {}
+        }
+    }
+    let mut lost_silently_count = 0;
+    for ((silent_signal, last), tally) in &accounting.silent_by_last_custodian {
+        if *silent_signal != signal {
+            continue;
+        }
+        lost_silently_count += tally.count;
+        losses.push(LossResult {
+            cause: "lost_silently".to_string(),
+            part: last.as_ref().map(|custodian| custodian.part.to_string()),
+            host: last.as_ref().map(|custodian| custodian.host.to_string()),
+            count: tally.count,
+        });
+    }
+    losses.sort_by(|a, b| (&a.cause, &a.part, &a.host).cmp(&(&b.cause, &b.part, &b.host)));
+    let latency = match signal {
+        Signal::Log => verdict.log_latency,
+        Signal::Span => verdict.span_latency,
+    };
+    let curve = match signal {
+        Signal::Log => &verdict.log_latency_curve,
+        Signal::Span => &verdict.span_latency_curve,
+    };
+    let window_micros = micros(verdict.timeline.window);
+    SignalResult {
+        emitted_count: totals.emitted,
+        delivered_count: totals.delivered,
+        duplicated_count: totals.duplicated,
+        duplicate_deliveries_count: totals.duplicate_deliveries,
+        lost_count: losses.iter().map(|loss| loss.count).sum(),
+        lost_silently_count,
+        in_flight_count: in_flight.iter().map(|held| held.count).sum(),
+        losses,
+        in_flight,
+        latency: LatencyResult {
+            count: latency.count,
+            p50_micros: latency.p50_micros,
+            p90_micros: latency.p90_micros,
+            p99_micros: latency.p99_micros,
+            p999_micros: latency.p999_micros,
+            max_micros: latency.max_micros,
+        },
+        latency_curve: curve.iter().map(|point| CurvePointResult { quantile: point.quantile, micros: point.micros }).collect(),
+        windows: verdict
+            .timeline
+            .latency(signal)
+            .iter()
+            .enumerate()
+            .map(|(index, window)| SignalWindow {
+                index: index as u64,
+                start_micros: index as u64 * window_micros,
+                delivered_count: window.delivered_count,
+                p50_micros: window.p50_micros,
+                p90_micros: window.p90_micros,
+                p99_micros: window.p99_micros,
+                max_micros: window.max_micros,
+            })
+            .collect(),
+    }
+}
+
+/// The part names in pipeline order, for sorting series by hop.
+pub fn part_order(name: &str) -> usize {
+    [Part::App, Part::Agent, Part::Collector, Part::Aggregator, Part::Redis, Part::Shipper, Part::Dash0]
+        .iter()
+        .position(|part| part.as_str() == name)
+        .unwrap_or(usize::MAX)
+}
+
+/// Losses of both signals by cause, summed: for comparing two results.
+pub fn losses_by_cause(result: &RunResult) -> BTreeMap<String, u64> {
+    let mut by_cause = BTreeMap::new();
+    for signal in [&result.signals.log, &result.signals.span] {
+        for loss in &signal.losses {
+            *by_cause.entry(loss.cause.clone()).or_default() += loss.count;
+        }
+    }
+    by_cause
+}

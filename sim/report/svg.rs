@@ -1,0 +1,516 @@
+//! SVG plots, written by hand: line plots (time series, the percentile curve) and bar plots
+//! (a histogram across seeds), with axes, tick labels, a legend and shaded fault windows.
+//!
+//! Why by hand and not a plotting crate: the report must open with no network and no
+//! scripts (DESIGN.md §5), and be byte-identical for the same run. A few hundred lines of
+//! string building give both; every text is escaped, so the output is well-formed XML that
+//! a test parses.
+
+use std::fmt::Write as _;
+
+/// The plot's size in SVG user units.
+const WIDTH: f64 = 880.0;
+const HEIGHT: f64 = 320.0;
+/// Room around the plot area for tick labels, axis labels, the title and the legend.
+const MARGIN_LEFT: f64 = 72.0;
+const MARGIN_RIGHT: f64 = 24.0;
+const MARGIN_TOP: f64 = 56.0;
+const MARGIN_BOTTOM: f64 = 48.0;
+
+/// Most points one line may draw: bounds the file (a run's windows are far fewer).
+pub const POINTS_LIMIT: usize = 100_000;
+
+/// Colours for lines, in order; chosen to stay apart for the colour-blind (Okabe–Ito).
+pub const PALETTE: [&str; 8] = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442"];
+
+/// Escapes text for XML content and attribute values.
+pub fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            // XML 1.0 refuses most control characters even escaped.
+            c if (c as u32) < 0x20 && !matches!(c, '\n' | '\t' | '\r') => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A number as SVG writes it: two decimals, no trailing noise.
+fn num(value: f64) -> String {
+    let rounded = (value * 100.0).round() / 100.0;
+    if rounded == rounded.trunc() { format!("{}", rounded as i64) } else { format!("{rounded}") }
+}
+
+/// An axis: its range, its ticks (value, label) and its name.
+#[derive(Clone, Debug)]
+pub struct Axis {
+    pub label: String,
+    pub min: f64,
+    pub max: f64,
+    pub ticks: Vec<(f64, String)>,
+}
+
+impl Axis {
+    /// An axis from `min` to at least `max` with about `count` round ticks labelled by
+    /// `label_of`; the range is widened to the outer ticks.
+    pub fn nice(label: &str, min: f64, max: f64, count: usize, label_of: impl Fn(f64) -> String) -> Axis {
+        let max = if max > min { max } else { min + 1.0 };
+        let step = nice_step((max - min) / count.max(1) as f64);
+        let first = (min / step).floor() * step;
+        let last = (max / step).ceil() * step;
+        let mut ticks = Vec::new();
+        let mut value = first;
+        // Bounded: (last - first) / step ≤ count + 2 by construction.
+        for _ in 0..=count + 2 {
+            if value > last + step * 1e-9 {
+                break;
+            }
+            ticks.push((value, label_of(value)));
+            value += step;
+        }
+        Axis { label: label.to_string(), min: first, max: last, ticks }
+    }
+}
+
+impl Axis {
+    /// An axis of whole counts from 0 to at least `max`: like `nice`, with steps of at least 1.
+    pub fn counts(label: &str, max: f64, count: usize) -> Axis {
+        let max = max.max(1.0);
+        if max / count.max(1) as f64 >= 1.0 {
+            return Axis::nice(label, 0.0, max, count, plain);
+        }
+        let last = max.ceil();
+        let ticks = (0..=last as usize).map(|k| (k as f64, plain(k as f64))).collect();
+        Axis { label: label.to_string(), min: 0.0, max: last, ticks }
+    }
+
+    /// A time axis from 0 to at least `max_seconds` with about `count` ticks at durations a
+    /// reader counts in (10 s, 30 s, 1 m, 5 m, …), labelled like scenarios write them.
+    pub fn time(label: &str, max_seconds: f64, count: usize) -> Axis {
+        const STEPS_SECONDS: [f64; 16] =
+            [1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0];
+        let max_seconds = if max_seconds > 0.0 { max_seconds } else { 1.0 };
+        let raw = max_seconds / count.max(1) as f64;
+        let step = STEPS_SECONDS.iter().copied().find(|step| *step >= raw).unwrap_or_else(|| nice_step(raw));
+        let last = (max_seconds / step).ceil() * step;
+        let ticks_count = (last / step).round() as usize;
+        let ticks = (0..=ticks_count).map(|k| (k as f64 * step, time_label(k as f64 * step))).collect();
+        Axis { label: label.to_string(), min: 0.0, max: last, ticks }
+    }
+}
+
+/// A round step (1, 2, 2.5 or 5 × 10^k) near `raw`.
+fn nice_step(raw: f64) -> f64 {
+    if !(raw.is_finite() && raw > 0.0) {
+        return 1.0;
+    }
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let fraction = raw / magnitude;
+    let nice = if fraction <= 1.0 {
+        1.0
+    } else if fraction <= 2.0 {
+        2.0
+    } else if fraction <= 2.5 {
+        2.5
+    } else if fraction <= 5.0 {
+        5.0
+    } else {
+        10.0
+    };
+    nice * magnitude
+}
+
+/// One line: points in data units; `None` breaks the line (a window with no data).
+#[derive(Clone, Debug)]
+pub struct Line {
+    pub label: String,
+    pub color: &'static str,
+    pub dashed: bool,
+    pub points: Vec<Option<(f64, f64)>>,
+}
+
+/// A shaded span of x (a fault window), labelled at its top.
+#[derive(Clone, Debug)]
+pub struct Band {
+    pub from: f64,
+    pub to: f64,
+    pub label: String,
+}
+
+/// A vertical line at x (the start of the drain), labelled.
+#[derive(Clone, Debug)]
+pub struct Marker {
+    pub at: f64,
+    pub label: String,
+}
+
+/// A line plot.
+#[derive(Clone, Debug)]
+pub struct LinePlot {
+    /// The `data-series` attribute: what the plot shows, for tests and scripts.
+    pub series: &'static str,
+    pub title: String,
+    pub x: Axis,
+    pub y: Axis,
+    pub lines: Vec<Line>,
+    pub bands: Vec<Band>,
+    pub markers: Vec<Marker>,
+}
+
+/// Maps data to SVG coordinates inside the plot area.
+struct Frame<'a> {
+    x: &'a Axis,
+    y: &'a Axis,
+}
+
+impl Frame<'_> {
+    fn left() -> f64 {
+        MARGIN_LEFT
+    }
+    fn right() -> f64 {
+        WIDTH - MARGIN_RIGHT
+    }
+    fn top() -> f64 {
+        MARGIN_TOP
+    }
+    fn bottom() -> f64 {
+        HEIGHT - MARGIN_BOTTOM
+    }
+
+    fn px(&self, value: f64) -> f64 {
+        let span = (self.x.max - self.x.min).max(f64::MIN_POSITIVE);
+        let clamped = value.clamp(self.x.min, self.x.max);
+        Self::left() + (clamped - self.x.min) / span * (Self::right() - Self::left())
+    }
+
+    fn py(&self, value: f64) -> f64 {
+        let span = (self.y.max - self.y.min).max(f64::MIN_POSITIVE);
+        let clamped = value.clamp(self.y.min, self.y.max);
+        Self::bottom() - (clamped - self.y.min) / span * (Self::bottom() - Self::top())
+    }
+}
+
+/// The opening tag, title and axes every plot shares.
+fn open_plot(out: &mut String, series: &str, title: &str, frame: &Frame<'_>) {
+    let _ = write!(
+        out,
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" class=\"plot\" data-series=\"{}\" viewBox=\"0 0 {} {}\" width=\"{}\" height=\"{}\" role=\"img\" aria-label=\"{}\">",
+        escape(series),
+        num(WIDTH),
+        num(HEIGHT),
+        num(WIDTH),
+        num(HEIGHT),
+        escape(title)
+    );
+    let _ = write!(out, "<title>{}</title>", escape(title));
+    let _ = write!(out, "<rect x=\"0\" y=\"0\" width=\"{}\" height=\"{}\" fill=\"#ffffff\"/>", num(WIDTH), num(HEIGHT));
+    let _ = write!(out, "<text x=\"{}\" y=\"18\" class=\"plot-title\">{}</text>", num(Frame::left()), escape(title));
+    // Grid and ticks.
+    let _ = write!(out, "<g class=\"axis\">");
+    for (value, label) in &frame.y.ticks {
+        let y = frame.py(*value);
+        let _ = write!(
+            out,
+            "<line x1=\"{}\" y1=\"{y}\" x2=\"{}\" y2=\"{y}\" stroke=\"#e4e4e4\"/><text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>",
+            num(Frame::left()),
+            num(Frame::right()),
+            num(Frame::left() - 6.0),
+            num(y + 4.0),
+            escape(label),
+            y = num(y)
+        );
+    }
+    for (value, label) in &frame.x.ticks {
+        let x = frame.px(*value);
+        let _ = write!(
+            out,
+            "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#999999\"/><text x=\"{x}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+            num(Frame::bottom()),
+            num(Frame::bottom() + 5.0),
+            num(Frame::bottom() + 18.0),
+            escape(label),
+            x = num(x)
+        );
+    }
+    let _ = write!(
+        out,
+        "<line x1=\"{l}\" y1=\"{b}\" x2=\"{r}\" y2=\"{b}\" stroke=\"#333333\"/><line x1=\"{l}\" y1=\"{t}\" x2=\"{l}\" y2=\"{b}\" stroke=\"#333333\"/>",
+        l = num(Frame::left()),
+        r = num(Frame::right()),
+        t = num(Frame::top()),
+        b = num(Frame::bottom())
+    );
+    let _ = write!(
+        out,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" class=\"axis-label\">{}</text>",
+        num((Frame::left() + Frame::right()) / 2.0),
+        num(HEIGHT - 8.0),
+        escape(&frame.x.label)
+    );
+    let _ = write!(
+        out,
+        "<text x=\"14\" y=\"{y}\" text-anchor=\"middle\" transform=\"rotate(-90 14 {y})\" class=\"axis-label\">{}</text>",
+        escape(&frame.y.label),
+        y = num((Frame::top() + Frame::bottom()) / 2.0)
+    );
+    let _ = write!(out, "</g>");
+}
+
+/// The legend: a swatch and a label per entry, in a row under the title.
+fn legend(out: &mut String, entries: &[(&str, &str, bool)]) {
+    let _ = write!(out, "<g class=\"legend\">");
+    let mut x = Frame::left();
+    let y = 36.0;
+    for (label, color, dashed) in entries {
+        let _ = write!(
+            out,
+            "<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"{}\" stroke-width=\"3\"{}/><text x=\"{}\" y=\"{}\">{}</text>",
+            num(x),
+            num(y),
+            num(x + 18.0),
+            num(y),
+            escape(color),
+            if *dashed { " stroke-dasharray=\"5 3\"" } else { "" },
+            num(x + 22.0),
+            num(y + 4.0),
+            escape(label)
+        );
+        // Advance by the label's rough width (7 units a character at the legend's size).
+        x += 34.0 + 7.0 * label.chars().count() as f64;
+    }
+    let _ = write!(out, "</g>");
+}
+
+impl LinePlot {
+    /// The plot as an `<svg>` element.
+    pub fn render(&self) -> String {
+        let frame = Frame { x: &self.x, y: &self.y };
+        let mut out = String::new();
+        open_plot(&mut out, self.series, &self.title, &frame);
+        // Fault windows under the data.
+        let _ = write!(out, "<g class=\"bands\">");
+        for (index, band) in self.bands.iter().enumerate() {
+            let (x0, x1) = (frame.px(band.from), frame.px(band.to));
+            let _ = write!(
+                out,
+                "<rect class=\"fault\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"#d55e00\" fill-opacity=\"0.12\"><title>{}</title></rect>",
+                num(x0),
+                num(Frame::top()),
+                num((x1 - x0).max(1.5)),
+                num(Frame::bottom() - Frame::top()),
+                escape(&band.label)
+            );
+            // Stagger labels so neighbouring windows stay readable.
+            let label_y = Frame::top() + 11.0 + 11.0 * (index % 3) as f64;
+            let _ = write!(out, "<text x=\"{}\" y=\"{}\" class=\"fault-label\">{}</text>", num(x0 + 2.0), num(label_y), escape(&band.label));
+        }
+        let _ = write!(out, "</g>");
+        for marker in &self.markers {
+            let x = frame.px(marker.at);
+            let _ = write!(
+                out,
+                "<line x1=\"{x}\" y1=\"{}\" x2=\"{x}\" y2=\"{}\" stroke=\"#555555\" stroke-dasharray=\"2 3\"/><text x=\"{}\" y=\"{}\" class=\"marker-label\">{}</text>",
+                num(Frame::top()),
+                num(Frame::bottom()),
+                num(x + 3.0),
+                num(Frame::top() - 4.0),
+                escape(&marker.label),
+                x = num(x)
+            );
+        }
+        let _ = write!(out, "<g class=\"lines\">");
+        for line in &self.lines {
+            assert!(line.points.len() <= POINTS_LIMIT, "line {:?} has {} points", line.label, line.points.len());
+            let mut path = String::new();
+            let mut pen_down = false;
+            for point in &line.points {
+                match point {
+                    Some((x, y)) => {
+                        let _ = write!(path, "{}{} {} ", if pen_down { "L" } else { "M" }, num(frame.px(*x)), num(frame.py(*y)));
+                        pen_down = true;
+                    }
+                    None => pen_down = false,
+                }
+            }
+            if path.is_empty() {
+                continue;
+            }
+            let _ = write!(
+                out,
+                "<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\"{}><title>{}</title></path>",
+                path.trim_end(),
+                escape(line.color),
+                if line.dashed { " stroke-dasharray=\"5 3\"" } else { "" },
+                escape(&line.label)
+            );
+            // A lone point (between gaps) would not show as a path: mark every point.
+            for (x, y) in line.points.iter().flatten() {
+                let _ = write!(
+                    out,
+                    "<circle cx=\"{}\" cy=\"{}\" r=\"1.6\" fill=\"{}\"/>",
+                    num(frame.px(*x)),
+                    num(frame.py(*y)),
+                    escape(line.color)
+                );
+            }
+        }
+        let _ = write!(out, "</g>");
+        let entries: Vec<(&str, &str, bool)> =
+            self.lines.iter().map(|line| (line.label.as_str(), line.color, line.dashed)).collect();
+        legend(&mut out, &entries);
+        if self.lines.iter().all(|line| line.points.iter().all(Option::is_none)) {
+            let _ = write!(
+                out,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" class=\"empty\">no data</text>",
+                num((Frame::left() + Frame::right()) / 2.0),
+                num((Frame::top() + Frame::bottom()) / 2.0)
+            );
+        }
+        out.push_str("</svg>");
+        out
+    }
+}
+
+/// One bar: a span of x and its height.
+#[derive(Clone, Debug)]
+pub struct Bar {
+    pub from: f64,
+    pub to: f64,
+    pub value: f64,
+    /// Shown on hover.
+    pub label: String,
+}
+
+/// A bar plot (a histogram).
+#[derive(Clone, Debug)]
+pub struct BarPlot {
+    pub series: &'static str,
+    pub title: String,
+    pub x: Axis,
+    pub y: Axis,
+    pub bars: Vec<Bar>,
+    /// The legend's label for the bars.
+    pub legend: String,
+}
+
+impl BarPlot {
+    /// The plot as an `<svg>` element.
+    pub fn render(&self) -> String {
+        let frame = Frame { x: &self.x, y: &self.y };
+        let mut out = String::new();
+        open_plot(&mut out, self.series, &self.title, &frame);
+        let color = PALETTE[0];
+        let _ = write!(out, "<g class=\"bars\">");
+        for bar in &self.bars {
+            let (x0, x1) = (frame.px(bar.from), frame.px(bar.to));
+            let (y0, y1) = (frame.py(bar.value), frame.py(self.y.min));
+            let _ = write!(
+                out,
+                "<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{color}\" fill-opacity=\"0.8\" stroke=\"#ffffff\"><title>{}</title></rect>",
+                num(x0),
+                num(y0),
+                num((x1 - x0).max(1.0)),
+                num((y1 - y0).max(0.0)),
+                escape(&bar.label)
+            );
+        }
+        let _ = write!(out, "</g>");
+        legend(&mut out, &[(self.legend.as_str(), color, false)]);
+        if self.bars.is_empty() {
+            let _ = write!(
+                out,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" class=\"empty\">no data</text>",
+                num((Frame::left() + Frame::right()) / 2.0),
+                num((Frame::top() + Frame::bottom()) / 2.0)
+            );
+        }
+        out.push_str("</svg>");
+        out
+    }
+}
+
+/// A latency unit for an axis whose largest value is `max_micros`: milliseconds below 2 s,
+/// else seconds. Returns (unit name, micros per unit).
+pub fn latency_unit(max_micros: u64) -> (&'static str, f64) {
+    if max_micros < 2_000_000 { ("ms", 1_000.0) } else { ("s", 1_000_000.0) }
+}
+
+/// A tick label for a count or a rate: 1200 → "1200", 2.5 → "2.5".
+pub fn plain(value: f64) -> String {
+    num(value)
+}
+
+/// A tick label for seconds of true time: 90 → "1m30s".
+pub fn time_label(seconds: f64) -> String {
+    crate::units::format_duration(std::time::Duration::from_secs_f64(seconds.max(0.0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(escape("a<b & \"c\" 'd'>"), "a&lt;b &amp; &quot;c&quot; &#39;d&#39;&gt;");
+        assert_eq!(escape("bell\u{7}"), "bell\u{fffd}");
+    }
+
+    #[test]
+    fn nice_axes_cover_the_range_with_round_ticks() {
+        let axis = Axis::nice("t", 0.0, 437.0, 6, plain);
+        assert_eq!(axis.min, 0.0);
+        assert!(axis.max >= 437.0);
+        let values: Vec<f64> = axis.ticks.iter().map(|(value, _)| *value).collect();
+        assert_eq!(values, vec![0.0, 100.0, 200.0, 300.0, 400.0, 500.0]);
+        let flat = Axis::nice("t", 0.0, 0.0, 4, plain);
+        assert!(flat.max > flat.min, "an empty range still has an axis");
+    }
+
+    #[test]
+    fn count_axes_tick_at_whole_numbers() {
+        let values: Vec<f64> = Axis::counts("runs", 1.0, 4).ticks.iter().map(|(v, _)| *v).collect();
+        assert_eq!(values, vec![0.0, 1.0]);
+        let values: Vec<f64> = Axis::counts("runs", 3.0, 4).ticks.iter().map(|(v, _)| *v).collect();
+        assert_eq!(values, vec![0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(Axis::counts("records", 180.0, 5).ticks.last().unwrap().0, 200.0);
+    }
+
+    #[test]
+    fn time_axes_tick_at_round_durations() {
+        let axis = Axis::time("t", 300.0, 8);
+        let labels: Vec<&str> = axis.ticks.iter().map(|(_, label)| label.as_str()).collect();
+        assert_eq!(labels, vec!["0s", "1m", "2m", "3m", "4m", "5m"]);
+        let short = Axis::time("t", 45.0, 8);
+        assert_eq!(short.ticks.last().unwrap().1, "50s");
+        assert_eq!(short.ticks[1].1, "10s");
+    }
+
+    #[test]
+    fn a_line_plot_breaks_at_gaps_and_labels_bands() {
+        let plot = LinePlot {
+            series: "latency",
+            title: "t <1>".into(),
+            x: Axis::nice("x", 0.0, 10.0, 5, plain),
+            y: Axis::nice("y", 0.0, 10.0, 5, plain),
+            lines: vec![Line {
+                label: "p99".into(),
+                color: PALETTE[0],
+                dashed: false,
+                points: vec![Some((0.0, 1.0)), Some((1.0, 2.0)), None, Some((3.0, 4.0))],
+            }],
+            bands: vec![Band { from: 2.0, to: 4.0, label: "#0 link_drop".into() }],
+            markers: vec![],
+        };
+        let svg = plot.render();
+        assert!(svg.contains("data-series=\"latency\""), "{svg}");
+        assert!(svg.contains("t &lt;1&gt;") && svg.contains("#0 link_drop"), "{svg}");
+        let path = svg.split("<path d=\"").nth(1).unwrap().split('"').next().unwrap();
+        assert_eq!(path.matches('M').count(), 2, "the gap starts a new segment: {path}");
+    }
+}
