@@ -136,7 +136,9 @@ impl ScenarioError {
         let Some(span) = error.span() else { return whole(None, None, message) };
         // Not TOML at all (a syntax error): only the place can be given.
         let Some(all) = entries(source) else { return whole(Some(line_column(source, span.start)), None, message) };
-        let Some(entry) = deepest_at(&all, &span) else {
+        // An empty span is serde's "the document": a missing top-level key.
+        let entry = if span.is_empty() { None } else { deepest_at(&all, &span) };
+        let Some(entry) = entry else {
             // Nothing holds it: the top level itself (a missing top-level key).
             return match quoted_after(&message, "missing field ") {
                 Some(_) => whole(None, None, format!("{message} (top level)")),
@@ -147,15 +149,30 @@ impl ScenarioError {
         if !whole_table {
             return whole(Some(line_column(source, entry.key_span.start)), Some(entry.path.clone()), message);
         }
+        // An array of tables (`[[fault]]`) is placed on its first header whichever element
+        // failed: find the element first.
+        let entry = if entry.path.ends_with(']') {
+            failing_element(source, &all, entry, error, reparse).unwrap_or(entry)
+        } else {
+            entry
+        };
         let table_place = line_column(source, entry.key_span.start);
         // The table as a whole: name the key inside it the message or a probe points at.
         if let Some(name) = quoted_after(&message, "missing field ") {
             return whole(Some(table_place), Some(format!("{}.{name}", entry.path)), message);
         }
         let child = |name: &str| all.iter().find(|child| child.path == format!("{}.{name}", entry.path));
+        // An unknown variant is named by its value: the child whose value is that string.
+        let by_value = |variant: &str| {
+            let written = format!("\"{variant}\"");
+            all.iter().find(|child| {
+                child.path.strip_prefix(&format!("{}.", entry.path)).is_some_and(|rest| !rest.contains(['.', '[']))
+                    && source.get(child.value_span.clone()) == Some(written.as_str())
+            })
+        };
         let named = quoted_after(&message, "unknown field ")
-            .or_else(|| quoted_after(&message, "unknown variant ").map(|_| "kind"))
-            .and_then(|name| child(name));
+            .and_then(|name| child(name))
+            .or_else(|| quoted_after(&message, "unknown variant ").and_then(by_value));
         let culprit = named.or_else(|| probe_culprit(source, &all, entry, error, reparse));
         match culprit {
             Some(child) => whole(Some(line_column(source, child.key_span.start)), Some(child.path.clone()), message),
@@ -169,8 +186,10 @@ impl ScenarioError {
     }
 }
 
-/// The direct child of `table` whose removal makes `error` go away or change: the key the
-/// error is about. Bounded: one re-parse per key of that one table.
+/// The direct child of `table` whose removal makes `error` go away (or leaves only "missing
+/// field" for that very key): the key the error is about. The `kind` tag is never blamed
+/// this way (removing it always changes the error; a bad kind is named by its message).
+/// Bounded: one re-parse per key of that one table.
 fn probe_culprit<'a>(
     source: &str,
     all: &'a [Entry],
@@ -184,13 +203,49 @@ fn probe_culprit<'a>(
         .filter(|child| child.path.strip_prefix(&prefix).is_some_and(|rest| !rest.contains(['.', '['])))
         .collect();
     children.sort_by_key(|child| child.key_span.start);
-    children.into_iter().find(|child| {
+    children.into_iter().filter(|child| !child.path.ends_with(".kind")).find(|child| {
         let blanked = blank(source, child.key_span.start..child.value_span.end);
+        let name = child.path.rsplit('.').next().unwrap_or_default();
         match reparse(&blanked) {
             None => true,
-            Some(after) => after.message() != error.message() || after.span() != error.span(),
+            Some(after) => {
+                let message = after.message().trim_end();
+                message == format!("missing field `{name}`")
+                    || (message != error.message().trim_end() && !message.starts_with("missing field"))
+            }
         }
     })
+}
+
+/// Which element of the array `element` belongs to fails: the first whose removal makes the
+/// error go away or change. Bounded: one re-parse per element.
+fn failing_element<'a>(
+    source: &str,
+    all: &'a [Entry],
+    element: &Entry,
+    error: &toml::de::Error,
+    reparse: &dyn Fn(&str) -> Option<toml::de::Error>,
+) -> Option<&'a Entry> {
+    let array = parent_path(&element.path)?;
+    let elements = (0..).map_while(|index| {
+        let path = format!("{array}[{index}]");
+        all.iter().find(|entry| entry.path == path)
+    });
+    for candidate in elements {
+        // The element's extent: its header or braces to the end of its last key's value.
+        let inside = format!("{}.", candidate.path);
+        let end = all
+            .iter()
+            .filter(|entry| entry.path.starts_with(&inside))
+            .map(|entry| entry.value_span.end)
+            .fold(candidate.value_span.end, usize::max);
+        let blanked = blank(source, candidate.key_span.start..end);
+        let gone_or_changed = reparse(&blanked).is_none_or(|after| after.message() != error.message());
+        if gone_or_changed {
+            return Some(candidate);
+        }
+    }
+    None
 }
 
 /// `source` with the bytes of `range` turned to spaces (newlines kept): the key is gone and

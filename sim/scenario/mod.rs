@@ -65,7 +65,7 @@ pub struct Scenario {
     #[serde(with = "duration_text", default = "default_tick")]
     pub tick: Duration,
     pub topology: Topology,
-    /// How many jobs and how chatty; `submit_for` is set to `duration` by obsim.
+    /// How many jobs and how chatty; the client submits for `duration`.
     #[serde(default)]
     pub workload: WorkloadConfig,
     #[serde(default)]
@@ -354,6 +354,11 @@ impl Scenario {
                     crate::units::format_duration(chaos.drain),
                     crate::units::format_duration(RUN_LIMIT)
                 ));
+            }
+        }
+        for (part, fill) in &self.expect.max_buffer_fill {
+            if !(fill.is_finite() && *fill > 0.0) {
+                return fail(&format!("expect.max_buffer_fill.{}", part.as_str()), format!("{fill} must be a fraction of the limit above 0"));
             }
         }
         self.validate_overrides(path, source)?;

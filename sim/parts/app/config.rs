@@ -36,7 +36,9 @@ pub struct WorkloadConfig {
     #[schemars(range(min = LOGS_PER_JOB_MIN, max = LOGS_PER_JOB_MAX))]
     pub logs_per_job: u32,
     /// The client submits for this long, then stops so the drain phase can finish: 10m.
-    #[serde(with = "crate::units::duration_text")]
+    /// Set by the integrator to the scenario's `duration`, never a key of `[workload]` (a
+    /// key the run would overwrite is refused instead).
+    #[serde(skip)]
     pub submit_for: Duration,
 }
 
