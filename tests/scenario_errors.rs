@@ -285,6 +285,7 @@ fn every_key_the_schema_accepts_reaches_the_run() {
             }
         }
     }
+    eprintln!("{tried} keys reach the run; not tried: {untried:#?}");
     assert!(unchanged.is_empty(), "keys the schema accepts that change nothing the run is built from: {unchanged:#?}");
     assert!(tried >= 90, "only {tried} keys were tried; untried: {untried:#?}");
     // What the test could not make a value for, kept visible (and short).
@@ -353,4 +354,19 @@ fn a_closed_stdout_ends_quietly() {
         assert!(output.status.success(), "obsim {args:?}: {:?}\n{stderr}", output.status);
         assert!(stderr.is_empty(), "obsim {args:?} wrote to stderr:\n{stderr}");
     }
+}
+
+/// An `agent_mem_buf` squeeze needs memory storage on every agent it squeezes, overrides
+/// included: a memory group of a filesystem fleet may be squeezed, a fleet with one
+/// filesystem machine may not.
+#[test]
+fn an_agent_squeeze_judges_the_storage_each_squeezed_host_runs() {
+    let squeeze = |target: &str| {
+        format!("\n[[fault]]\nkind = \"backpressure\"\nat = \"10s\"\nfor = \"5s\"\nwhat = \"agent_mem_buf\"\nbytes = 1000\ntarget = \"{target}\"\n")
+    };
+    let memory_group = small(&format!("\n[agent]\nstorage = \"filesystem\"\n\n[[override]]\nhosts = \"openai-2\"\nagent = {{ storage = \"memory\" }}\n{}", squeeze("openai-2")));
+    parse(&memory_group).expect("the memory host of a filesystem fleet may be squeezed");
+    let one_on_disk = small(&format!("\n[[override]]\nhosts = \"openai-1\"\nagent = {{ storage = \"filesystem\" }}\n{}", squeeze("machines")));
+    let error = refused(&one_on_disk);
+    assert_eq!(error.key.as_deref(), Some("fault[0].what"), "{error}");
 }

@@ -410,7 +410,21 @@ impl Scenario {
             if let Err((key, message)) = fault.check_backpressure() {
                 return fail(key, message);
             }
-            if let Err((key, message)) = fault.check_backpressure_targets(&hosts, &machines, self.agent.storage) {
+            // The storage of the agents the fault squeezes, overrides included: memory only
+            // if every one of them buffers in memory.
+            let squeezed = match fault {
+                crate::faults::FaultSpec::Backpressure { target, .. } => {
+                    let selector = target.as_deref().unwrap_or(crate::faults::AGENT_MEM_BUF_TARGET_DEFAULT);
+                    crate::faults::resolve(selector, &hosts, &machines).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            let storage = if squeezed.iter().all(|host| self.agent_for(host).storage == crate::parts::agent::StorageType::Memory) {
+                crate::parts::agent::StorageType::Memory
+            } else {
+                crate::parts::agent::StorageType::Filesystem
+            };
+            if let Err((key, message)) = fault.check_backpressure_targets(&hosts, &machines, storage) {
                 return fail(key, message);
             }
             if let Err(message) = crate::faults::check_dash0(fault) {
