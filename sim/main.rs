@@ -11,6 +11,40 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+
+/// `print!` for this file: writes through [`write_stdout`], which stays quiet when the
+/// reader has gone (`obsim run … | head`); std's `print!` panics on a broken pipe. Defined
+/// before any use, so it shadows std's macro everywhere below.
+macro_rules! print {
+    ($($arg:tt)*) => { crate::write_stdout(format_args!($($arg)*)) };
+}
+
+/// `println!` for this file, as [`print!`] above.
+macro_rules! println {
+    () => { crate::write_stdout(format_args!("\n")) };
+    ($($arg:tt)*) => { crate::write_stdout(format_args!("{}\n", format_args!($($arg)*))) };
+}
+
+/// Set once stdout's reader has gone: later output is dropped unwritten.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Writes to stdout. A broken pipe (the reader closed, e.g. `| head`) ends all further
+/// output quietly while the command finishes its work (reports are still written) and
+/// exits with its own status; any other write error is reported once on stderr.
+fn write_stdout(text: std::fmt::Arguments<'_>) {
+    use std::io::Write as _;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut stdout = std::io::stdout().lock();
+    if let Err(error) = stdout.write_fmt(text).and_then(|()| stdout.flush()) {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        if error.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("obsim: writing to stdout: {error}");
+        }
+    }
+}
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 use obsim::units::parse_duration;

@@ -24,9 +24,24 @@ impl fmt::Display for DurationError {
 
 impl std::error::Error for DurationError {}
 
+/// The longest duration a scenario may write: a year (8784h). Every timer, offset and
+/// timeout of a run stays far inside what tokio's clock and the host clocks' nanosecond
+/// arithmetic hold.
+pub const DURATION_MAX: Duration = Duration::from_secs(366 * 24 * 3600);
+
 /// Parses `1h30m`, `45s`, `250ms`, `2m`: one or more (integer, unit) pairs, units h, m, s,
 /// ms, each at most once and largest first. A bare number is refused: a unit is required.
+/// At most [`DURATION_MAX`].
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
+    let duration = parse_duration_unbounded(input)?;
+    if duration > DURATION_MAX {
+        return Err(DurationError { input: input.to_string(), reason: "it is longer than 8784h (a year), the longest a scenario may write" });
+    }
+    Ok(duration)
+}
+
+/// `parse_duration` without the upper bound.
+fn parse_duration_unbounded(input: &str) -> Result<Duration, DurationError> {
     let fail = |reason| Err(DurationError { input: input.to_string(), reason });
     let text = input.trim();
     if text.is_empty() {
@@ -107,6 +122,7 @@ mod tests {
             ("1m1m", "units must appear largest first, each at most once"),
             ("m", "expected a number before each unit"),
             ("99999999999999999999s", "the number is too large"),
+            ("8785h", "it is longer than 8784h (a year), the longest a scenario may write"),
             ("-5s", "expected a number before each unit"),
         ] {
             assert_eq!(parse_duration(input).unwrap_err().reason, reason, "input {input:?}");

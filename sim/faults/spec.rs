@@ -111,8 +111,8 @@ pub enum FaultSpec {
         at: Duration,
         #[serde(rename = "for", with = "duration_text")]
         lasting: Duration,
-        /// Records admitted per second; beyond it requests get 429.
-        #[schemars(range(min = 1))]
+        /// Records admitted per second; beyond it requests get 429. 1 to 10^9.
+        #[schemars(range(min = 1, max = 1_000_000_000))]
         records_per_second: u64,
     },
     /// Jump `target`'s clock by `step` at once (an NTP step, a VM resume); it stays stepped
@@ -142,7 +142,9 @@ pub enum FaultSpec {
         /// The offset puts the clock behind true time (else ahead).
         #[serde(default)]
         behind: bool,
-        /// Clock rate error in parts per million (default none).
+        /// Clock rate error in parts per million (default none), -100000 to 100000 (real
+        /// oscillators stay within ±500 ppm; beyond ±10 % the clock would barely be one).
+        #[schemars(range(min = -100_000.0, max = 100_000.0))]
         #[serde(default)]
         drift_ppm: f64,
     },
@@ -166,11 +168,13 @@ pub enum FaultSpec {
         lasting: Duration,
         /// What is squeezed.
         what: BackpressureWhat,
-        /// `redis_maxmemory`: the shrunk `maxmemory`, bytes.
-        #[schemars(range(min = 1))]
+        /// `redis_maxmemory`, `aggregator_buffer`, `agent_mem_buf`: the shrunk limit, bytes
+        /// (1 to 2^40).
+        #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_LIMIT_MAX))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bytes: Option<u64>,
         /// `jobs_per_second`: the job-rate multiplier, above 0 and at most 1000.
+        #[schemars(range(min = 0.000001, max = crate::parts::app::control::RATE_FACTOR_MAX))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         factor: Option<f64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]

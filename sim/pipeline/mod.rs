@@ -115,10 +115,10 @@ impl Pipeline {
                 let ctx = part_ctx(host);
                 let pipes = AppPipes::new(app_config.log_pipe_records_limit);
                 let resource = Resource::new("emp-api");
-                let agent_config = scenario.agent.clone();
+                let agent_config = scenario.agent_for(hosts::API);
                 together(
                     agent::run_with_control(ctx.clone(), agent_config, pipes.logs.clone(), "api".to_string(), agent_control.clone()),
-                    collector::run(ctx.clone(), scenario.collector.clone(), pipes.spans.clone(), pipes.metrics.clone(), resource),
+                    collector::run(ctx.clone(), scenario.collector_for(hosts::API), pipes.spans.clone(), pipes.metrics.clone(), resource),
                     app::run_api_with_control(ctx, app_config.clone(), pipes, control.clone()),
                 )
             });
@@ -134,8 +134,8 @@ impl Pipeline {
                 let tag = format!("machine.{}", machine_id.machine_type().as_str());
                 let spec = MachineSpec { machine_id: machine_id.clone(), workers };
                 together(
-                    agent::run_with_control(ctx.clone(), scenario.agent.clone(), pipes.logs.clone(), tag, agent_control.clone()),
-                    collector::run(ctx.clone(), scenario.collector.clone(), pipes.spans.clone(), pipes.metrics.clone(), resource),
+                    agent::run_with_control(ctx.clone(), scenario.agent_for(machine_id.as_str()), pipes.logs.clone(), tag, agent_control.clone()),
+                    collector::run(ctx.clone(), scenario.collector_for(machine_id.as_str()), pipes.spans.clone(), pipes.metrics.clone(), resource),
                     app::run_machine(ctx, app_config.clone(), spec, pipes),
                 )
             });

@@ -6,9 +6,12 @@
 //! unknown key, bad duration or impossible value is refused with file, line and key.
 
 mod error;
+mod overrides;
+mod ranges;
 pub mod schema;
 
 pub use error::ScenarioError;
+pub use overrides::Override;
 pub use schema::json_schema;
 
 use std::path::Path;
@@ -36,6 +39,10 @@ pub const DEV_HOSTS_LIMIT: u32 = 50;
 /// Most workers one machine may run.
 pub const WORKERS_PER_MACHINE_LIMIT: u32 = 64;
 
+/// Longest `duration` + `drain` (and `duration` + `[chaos] drain`): the report's timeline
+/// and latency histograms hold one day.
+pub const RUN_LIMIT: Duration = Duration::from_secs(24 * 3600);
+
 /// A whole scenario.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -58,7 +65,7 @@ pub struct Scenario {
     #[serde(with = "duration_text", default = "default_tick")]
     pub tick: Duration,
     pub topology: Topology,
-    /// How many jobs and how chatty; `submit_for` is set to `duration` by obsim.
+    /// How many jobs and how chatty; the client submits for `duration`.
     #[serde(default)]
     pub workload: WorkloadConfig,
     #[serde(default)]
@@ -88,6 +95,16 @@ pub struct Scenario {
     /// expectations given there (`crate::chaos::ChaosConfig`). Absent: sweeps skip it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<crate::chaos::ChaosConfig>,
+    /// `[[override]]` tables: part settings that differ on some hosts (one rogue machine
+    /// with a wrong `shared_key`, one group on memory storage), applied in file order on top
+    /// of the sections above.
+    #[serde(default, rename = "override", skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<Override>,
+}
+
+/// A part's rule error with an owned key, so every part's errors share one type.
+fn keyed(result: Result<(), (&'static str, String)>) -> Result<(), (String, String)> {
+    result.map_err(|(key, message)| (key.to_string(), message))
 }
 
 fn default_seed() -> u64 {
@@ -121,7 +138,9 @@ pub struct MachineGroup {
     /// The machine type: `comfyui`, `simulation` or `openai`.
     #[serde(rename = "type")]
     pub machine_type: MachineType,
-    /// How many machines of this type (all groups together at most `MACHINES_LIMIT`, 500).
+    /// How many machines of this type, 1 to 500 (all groups together at most
+    /// `MACHINES_LIMIT`, 500).
+    #[schemars(range(min = 1, max = MACHINES_LIMIT))]
     pub count: u32,
     /// Workers per machine, 1 to 64; default 1.
     #[schemars(range(min = 1, max = WORKERS_PER_MACHINE_LIMIT))]
@@ -176,10 +195,18 @@ pub struct Expect {
     /// part name (`{ aggregator = 0.8 }`): judged on every write a buffer admitted (level
     /// after the write / limit then). Without it only the `bounds` check (always on) holds
     /// buffers to their limits. Fluent Bit and Redis may legitimately pass 1.0 by one write.
+    #[schemars(with = "std::collections::BTreeMap<crate::ledger::Part, BufferFill>")]
     pub max_buffer_fill: std::collections::BTreeMap<crate::ledger::Part, f64>,
     /// `agree`: Dash0's metric totals must agree with the jobs that ran; `skip`: not checked.
     pub metrics: MetricsExpectation,
 }
+
+/// A `max_buffer_fill` value: a fraction of the limit above 0 (Fluent Bit and Redis may
+/// pass 1.0 by one write, so up to 100).
+#[derive(schemars::JsonSchema)]
+#[schemars(transparent)]
+#[allow(dead_code)]
+struct BufferFill(#[schemars(range(min = 0.0, max = 100.0))] f64);
 
 /// Whether metric totals are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
@@ -243,69 +270,98 @@ impl Scenario {
         Scenario::parse(path, &source)
     }
 
-    /// Parses and validates scenario text; `path` names it in errors.
+    /// Parses and validates scenario text; `path` names it in errors. Everything this
+    /// accepts can run: every number is within its documented range (`ranges`), every rule
+    /// between keys holds (`validate`), and every error names the key path and its line.
     pub fn parse(path: &Path, source: &str) -> Result<Scenario, ScenarioError> {
+        let reparse = |text: &str| toml::from_str::<Scenario>(text).err();
         let scenario: Scenario =
-            toml::from_str(source).map_err(|error| ScenarioError::from_toml(path, source, &error))?;
+            toml::from_str(source).map_err(|error| ScenarioError::from_toml(path, source, &error, &reparse))?;
+        let document = toml::de::DeTable::parse(source)
+            .map_err(|error| ScenarioError::from_toml(path, source, &error, &reparse))?;
+        ranges::check(document.get_ref(), schema::json_schema_cached())
+            .map_err(|(key, message)| ScenarioError::at_path(path, source, &key, message))?;
         scenario.validate(path, source)?;
         Ok(scenario)
     }
 
-    /// Rules serde cannot express.
+    /// Rules serde and the schema's ranges cannot express; each error names its key path.
     fn validate(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
-        let fail = |key: &str, message: String| Err(ScenarioError::at_key(path, source, key, message));
+        let fail = |key: &str, message: String| Err(ScenarioError::at_path(path, source, key, message));
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return fail("name", format!("{:?} must be non-empty and use only letters, digits, - and _ (it names a folder)", self.name));
         }
         if self.duration.is_zero() {
             return fail("duration", "must be longer than 0s".into());
         }
+        if self.duration + self.drain > RUN_LIMIT {
+            let key = if self.drain > self.duration { "drain" } else { "duration" };
+            return fail(key, format!(
+                "duration {} + drain {} exceed {}, the longest run the report's timeline holds",
+                crate::units::format_duration(self.duration),
+                crate::units::format_duration(self.drain),
+                crate::units::format_duration(RUN_LIMIT)
+            ));
+        }
         if self.tick.is_zero() || self.tick > Duration::from_secs(1) {
-            return fail("tick", format!("{:?} must be between 1ms and 1s", self.tick));
+            return fail("tick", format!("{} must be between 1ms and 1s", crate::units::format_duration(self.tick)));
         }
         let machines: u32 = self.topology.machines.iter().map(|group| group.count).sum();
         if machines == 0 {
-            return fail("machines", "the topology needs at least one machine".into());
+            return fail("topology.machines", "the topology needs at least one machine".into());
         }
         if machines > MACHINES_LIMIT {
-            return fail("machines", format!("{machines} machines exceed the limit of {MACHINES_LIMIT}"));
+            return fail("topology.machines", format!("{machines} machines exceed the limit of {MACHINES_LIMIT}"));
         }
-        for group in &self.topology.machines {
-            if group.workers == 0 || group.workers > WORKERS_PER_MACHINE_LIMIT {
-                return fail("workers", format!("{} workers per machine must be 1..={WORKERS_PER_MACHINE_LIMIT}", group.workers));
-            }
+        let records = self.workload.jobs_per_second * self.duration.as_secs_f64() * f64::from(self.workload.logs_per_job);
+        if records > RECORDS_EXPECTED_LIMIT as f64 {
+            return fail("workload.logs_per_job", format!(
+                "jobs_per_second {} × duration {} × logs_per_job {} ≈ {records:.0} log records, more than the {RECORDS_EXPECTED_LIMIT} one run can hold",
+                self.workload.jobs_per_second,
+                crate::units::format_duration(self.duration),
+                self.workload.logs_per_job
+            ));
         }
-        if self.topology.dev_hosts > DEV_HOSTS_LIMIT {
-            return fail("dev_hosts", format!("{} dev hosts exceed the limit of {DEV_HOSTS_LIMIT}", self.topology.dev_hosts));
-        }
-        // Each part's own rules, checked at load so a bad value exits 2 naming its section
+        // Each part's own rules, checked at load so a bad value exits 2 naming its key
         // instead of stopping the run when the host starts.
         for (section, result) in [
-            ("agent", self.agent.validate()),
-            ("aggregator", self.aggregator.validate()),
-            ("app", self.app_config().validate()),
-            ("collector", self.collector.check()),
-            ("dash0", self.dash0.check()),
-            ("shipper", self.shipper.validate()),
+            ("agent", keyed(self.agent.check_rules())),
+            ("aggregator", keyed(self.aggregator.check_rules())),
+            ("app", self.app_config().check_rules()),
+            ("collector", keyed(self.collector.check_rules())),
+            ("dash0", keyed(self.dash0.check_rules())),
+            ("shipper", keyed(self.shipper.check_rules())),
         ] {
-            if let Err(message) = result {
-                return fail(section, message);
+            if let Err((key, message)) = result {
+                // `[workload]` is its own section though the app holds it.
+                let key = match key.as_str() {
+                    "" => section.to_string(),
+                    key if key.starts_with("workload.") => key.to_string(),
+                    key => format!("{section}.{key}"),
+                };
+                return fail(&key, message);
             }
         }
         self.validate_faults(path, source)?;
-        if let Some(chaos) = &self.chaos
-            && let Err((key, message)) = chaos.validate()
-        {
-            return Err(ScenarioError::at_key(path, source, &format!("chaos.{key}"), message));
-        }
-        if !(0.0..=1.0).contains(&self.expect.max_duplicate_ratio) {
-            return fail("max_duplicate_ratio", format!("{} must be between 0 and 1", self.expect.max_duplicate_ratio));
+        if let Some(chaos) = &self.chaos {
+            if let Err((key, message)) = chaos.validate() {
+                return fail(&format!("chaos.{key}"), message);
+            }
+            if self.duration + chaos.drain > RUN_LIMIT {
+                return fail("chaos.drain", format!(
+                    "duration {} + chaos drain {} exceed {}, the longest run the report's timeline holds",
+                    crate::units::format_duration(self.duration),
+                    crate::units::format_duration(chaos.drain),
+                    crate::units::format_duration(RUN_LIMIT)
+                ));
+            }
         }
         for (part, fill) in &self.expect.max_buffer_fill {
             if !(fill.is_finite() && *fill > 0.0) {
-                return fail("max_buffer_fill", format!("{} = {fill} must be a fraction of the limit above 0", part.as_str()));
+                return fail(&format!("expect.max_buffer_fill.{}", part.as_str()), format!("{fill} must be a fraction of the limit above 0"));
             }
         }
+        self.validate_overrides(path, source)?;
         Ok(())
     }
 
@@ -332,12 +388,12 @@ impl Scenario {
     /// Each fault names known hosts, ends before the drain, and asks Dash0 for something valid.
     fn validate_faults(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
         if self.faults.len() > crate::faults::FAULTS_LIMIT {
-            return Err(ScenarioError::at_key(path, source, "fault", format!("{} faults exceed the limit of {}", self.faults.len(), crate::faults::FAULTS_LIMIT)));
+            return Err(ScenarioError::at_path(path, source, "fault", format!("{} faults exceed the limit of {}", self.faults.len(), crate::faults::FAULTS_LIMIT)));
         }
         let hosts = self.host_names();
         let machines: Vec<String> = self.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()).collect();
         for (index, fault) in self.faults.iter().enumerate() {
-            let fail = |key: &str, message: String| Err(ScenarioError::in_table(path, source, "fault", index, key, message));
+            let fail = |key: &str, message: String| Err(ScenarioError::at_path(path, source, &format!("fault[{index}].{key}"), message));
             for (key, selector) in fault.selectors() {
                 if crate::faults::resolve(selector, &hosts, &machines).is_none() {
                     return fail(key, format!("{selector:?} names no host of this topology (hosts: {}; groups: railway, machines, devs, machine:<type>-*)", hosts.join(", ")));
@@ -351,15 +407,24 @@ impl Scenario {
             if fault.at() >= self.duration {
                 return fail("at", format!("the {} fault starts at or after duration {}", fault.kind(), crate::units::format_duration(self.duration)));
             }
-            if let crate::faults::FaultSpec::PacketLoss { rate, .. } = fault
-                && !(0.0..=1.0).contains(rate)
-            {
-                return fail("rate", format!("packet loss rate {rate} must be between 0 and 1"));
-            }
             if let Err((key, message)) = fault.check_backpressure() {
                 return fail(key, message);
             }
-            if let Err((key, message)) = fault.check_backpressure_targets(&hosts, &machines, self.agent.storage) {
+            // The storage of the agents the fault squeezes, overrides included: memory only
+            // if every one of them buffers in memory.
+            let squeezed = match fault {
+                crate::faults::FaultSpec::Backpressure { target, .. } => {
+                    let selector = target.as_deref().unwrap_or(crate::faults::AGENT_MEM_BUF_TARGET_DEFAULT);
+                    crate::faults::resolve(selector, &hosts, &machines).unwrap_or_default()
+                }
+                _ => Vec::new(),
+            };
+            let storage = if squeezed.iter().all(|host| self.agent_for(host).storage == crate::parts::agent::StorageType::Memory) {
+                crate::parts::agent::StorageType::Memory
+            } else {
+                crate::parts::agent::StorageType::Filesystem
+            };
+            if let Err((key, message)) = fault.check_backpressure_targets(&hosts, &machines, storage) {
                 return fail(key, message);
             }
             if let Err(message) = crate::faults::check_dash0(fault) {
@@ -385,6 +450,10 @@ impl Scenario {
         hosts
     }
 }
+
+/// Most log records one run may be asked to emit (`jobs_per_second` × `duration` ×
+/// `logs_per_job`): the ledger holds every record, about a hundred bytes each.
+pub const RECORDS_EXPECTED_LIMIT: u64 = 20_000_000;
 
 // Every worker may hold a Redis connection; the world's backlog must outgrow the largest fleet.
 const _: () = assert!((MACHINES_LIMIT * WORKERS_PER_MACHINE_LIMIT) as usize * 2 <= crate::world::TCP_CAPACITY);

@@ -55,6 +55,14 @@ pub fn json_schema() -> serde_json::Value {
     schema.to_value()
 }
 
+/// The schema, generated once per process: every load checks its numbers against the
+/// ranges it states (`super::ranges`). A `OnceLock` holds a value computed from types only,
+/// the same in every run, so it cannot make runs differ.
+pub fn json_schema_cached() -> &'static serde_json::Value {
+    static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
+    SCHEMA.get_or_init(json_schema)
+}
+
 /// The schema as pretty JSON, with a final newline: what `obsim schema` writes.
 pub fn json_schema_text() -> String {
     let mut text = serde_json::to_string_pretty(&json_schema()).expect("a JSON value always serializes");

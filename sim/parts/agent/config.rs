@@ -111,6 +111,15 @@ pub enum StorageSync {
     Full,
 }
 
+/// Largest size of one thing held in memory at once (a chunk, a frame, a request): 1 GiB.
+pub const BYTES_SIZE_MAX: u64 = 1 << 30;
+
+/// Largest byte limit of a buffer (a limit, not an allocation): 1 TiB.
+pub const BYTES_LIMIT_MAX: u64 = 1 << 40;
+
+/// Longest retry wait bound: a week (Fluent Bit's default cap is 2000 s).
+pub const SCHEDULER_SECS_MAX: u64 = 7 * 24 * 3600;
+
 /// Fluent Bit on one host.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -121,6 +130,7 @@ pub struct AgentConfig {
     pub flush_interval: Duration,
     /// Target size of one chunk: Fluent Bit's chunks are about 2 MB (`FLB_INPUT_CHUNK_FS_MAX_SIZE`
     /// 2048000 bytes); a chunk is sealed when it reaches it or at the next flush.
+    #[schemars(range(min = 1, max = BYTES_SIZE_MAX))]
     pub chunk_bytes_target: usize,
     /// `storage.type`: memory (Fluent Bit's default) or filesystem.
     pub storage: StorageType,
@@ -129,19 +139,24 @@ pub struct AgentConfig {
     /// `Mem_Buf_Limit` (memory storage): the input pauses while buffered chunk bytes reach it.
     /// Fluent Bit has no limit unless set; every production guide sets one, and the
     /// pipeline's configuration uses 50 MB, which is the default here.
+    #[schemars(range(min = 1, max = BYTES_LIMIT_MAX))]
     pub mem_buf_bytes_limit: u64,
     /// `storage.total_limit_size` of the output (filesystem storage): oldest chunks are
     /// discarded beyond it (cause `agent_storage_limit`). Fluent Bit default: unlimited
     /// (`None`).
+    #[schemars(range(min = 1, max = BYTES_LIMIT_MAX))]
     pub storage_total_bytes_limit: Option<u64>,
     /// Records taken from the app's pipe per read: bounds one append (Fluent Bit's tail
     /// reads `Buffer_Chunk_Size` 32 KB at a time; records here are ~400 bytes).
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub take_records_max: usize,
     /// `Retry_Limit`: default 1 (Fluent Bit ≥ 1.9 docs: "N must be >= 1 (default: 1)").
     pub retry_limit: RetryLimit,
     /// `scheduler.base`: lower bound of each retry wait, seconds. Default 5.
+    #[schemars(range(min = 1, max = SCHEDULER_SECS_MAX))]
     pub scheduler_base_secs: u64,
     /// `scheduler.cap`: upper bound of each retry wait, seconds. Default 2000.
+    #[schemars(range(min = 1, max = SCHEDULER_SECS_MAX))]
     pub scheduler_cap_secs: u64,
     /// out_forward `Tag` override; `None` keeps the input's tag.
     pub tag: Option<String>,
@@ -194,23 +209,33 @@ impl Default for AgentConfig {
 impl AgentConfig {
     /// Refuses settings Fluent Bit would refuse, naming the key.
     pub fn validate(&self) -> Result<(), String> {
-        if self.flush_interval.is_zero() {
-            return Err("agent.flush_interval must be above zero".into());
+        self.check_rules().map_err(|(key, message)| format!("agent.{key}: {message}"))
+    }
+
+    /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
+    /// the scenario schema (checked at load).
+    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
+        for (key, value) in [("flush_interval", self.flush_interval), ("io_timeout", self.io_timeout), ("connect_timeout", self.connect_timeout)] {
+            if value.is_zero() {
+                return Err((key, "must be above zero (turmoil never breaks a dead connection)".into()));
+            }
         }
-        if self.chunk_bytes_target == 0
-            || self.take_records_max == 0
-            || self.mem_buf_bytes_limit == 0
-        {
-            return Err("agent.chunk_bytes_target, take_records_max and mem_buf_bytes_limit must be above zero".into());
+        for (key, value) in [
+            ("chunk_bytes_target", self.chunk_bytes_target as u64),
+            ("take_records_max", self.take_records_max as u64),
+            ("mem_buf_bytes_limit", self.mem_buf_bytes_limit),
+            ("storage_total_bytes_limit", self.storage_total_bytes_limit.unwrap_or(1)),
+            ("scheduler_base_secs", self.scheduler_base_secs),
+        ] {
+            if value == 0 {
+                return Err((key, "must be above zero".into()));
+            }
         }
-        if self.scheduler_base_secs == 0 || self.scheduler_cap_secs < self.scheduler_base_secs {
-            return Err(format!(
-                "agent.scheduler_base_secs {} must be ≥ 1 and ≤ scheduler_cap_secs {}",
-                self.scheduler_base_secs, self.scheduler_cap_secs
-            ));
-        }
-        if self.io_timeout.is_zero() || self.connect_timeout.is_zero() {
-            return Err("agent.io_timeout and agent.connect_timeout must be above zero (turmoil never breaks a dead connection)".into());
+        if self.scheduler_cap_secs < self.scheduler_base_secs {
+            return Err(("scheduler_cap_secs", format!(
+                "{} must be ≥ scheduler_base_secs {}",
+                self.scheduler_cap_secs, self.scheduler_base_secs
+            )));
         }
         Ok(())
     }

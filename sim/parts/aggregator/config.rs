@@ -37,8 +37,10 @@ pub struct AggregatorConfig {
     /// Routing by tag prefix: `(prefix, key)` pairs, first match wins.
     pub routes: Vec<(String, String)>,
     /// `chunk_limit_size`: 8 MB for buf_memory (Fluentd default; buf_file: 256 MB).
+    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
     pub chunk_bytes_limit: u64,
     /// `total_limit_size`: 512 MB for buf_memory (Fluentd default; buf_file: 64 GB).
+    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_LIMIT_MAX))]
     pub total_bytes_limit: u64,
     /// `flush_interval`: Fluentd's default is 60 s; the pipeline flushes every second, which
     /// is the default here (documented deviation: latency budgets are seconds).
@@ -50,6 +52,7 @@ pub struct AggregatorConfig {
     #[serde(with = "crate::units::duration_text")]
     pub retry_wait: Duration,
     /// `retry_exponential_backoff_base`: 2.
+    #[schemars(range(min = 1.0, max = 100.0))]
     pub retry_exponential_backoff_base: f64,
     /// `retry_randomize`: true (wait × uniform(0.875, 1.125), Fluentd's ±12.5 %).
     pub retry_randomize: bool,
@@ -61,6 +64,7 @@ pub struct AggregatorConfig {
     #[serde(with = "crate::units::duration_text")]
     pub retry_timeout: Duration,
     /// `retry_max_times`: none by default (then `retry_timeout` rules).
+    #[schemars(range(min = 0, max = 1_000_000))]
     pub retry_max_times: Option<u32>,
     /// `retry_forever`: false.
     pub retry_forever: bool,
@@ -70,8 +74,10 @@ pub struct AggregatorConfig {
     pub redis_timeout: Duration,
     /// Largest Forward frame accepted (Fluentd's in_forward `chunk_size_limit`, unlimited
     /// by default; bounded here by the decoder's 8 MiB).
+    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
     pub frame_bytes_limit: usize,
     /// Largest in_http body (Fluentd's `body_size_limit`: 32 MB).
+    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
     pub http_body_bytes_limit: usize,
     /// How long an in_forward connection may stay silent before it is closed (Fluentd's
     /// `linger_timeout` is for closing; real TCP keepalive notices dead peers: 2 h by
@@ -116,24 +122,39 @@ impl Default for AggregatorConfig {
 impl AggregatorConfig {
     /// Refuses settings Fluentd would refuse, naming the key.
     pub fn validate(&self) -> Result<(), String> {
-        if self.chunk_bytes_limit == 0 || self.total_bytes_limit < self.chunk_bytes_limit {
-            return Err(format!(
-                "aggregator.total_bytes_limit {} must be ≥ chunk_bytes_limit {} > 0",
+        self.check_rules().map_err(|(key, message)| format!("aggregator.{key}: {message}"))
+    }
+
+    /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
+    /// the scenario schema (checked at load).
+    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
+        for (key, value) in [
+            ("chunk_bytes_limit", self.chunk_bytes_limit),
+            ("frame_bytes_limit", self.frame_bytes_limit as u64),
+            ("http_body_bytes_limit", self.http_body_bytes_limit as u64),
+        ] {
+            if value == 0 {
+                return Err((key, "must be above zero".into()));
+            }
+        }
+        if self.total_bytes_limit < self.chunk_bytes_limit {
+            return Err(("total_bytes_limit", format!(
+                "{} must be ≥ chunk_bytes_limit {}",
                 self.total_bytes_limit, self.chunk_bytes_limit
-            ));
+            )));
         }
-        if self.flush_interval.is_zero()
-            || self.retry_wait.is_zero()
-            || self.redis_timeout.is_zero()
-        {
-            return Err(
-                "aggregator.flush_interval, retry_wait and redis_timeout must be above zero".into(),
-            );
+        for (key, value) in [
+            ("flush_interval", self.flush_interval),
+            ("retry_wait", self.retry_wait),
+            ("redis_timeout", self.redis_timeout),
+            ("connection_idle_timeout", self.connection_idle_timeout),
+        ] {
+            if value.is_zero() {
+                return Err((key, "must be above zero".into()));
+            }
         }
-        if self.retry_exponential_backoff_base.is_nan()
-            || self.retry_exponential_backoff_base <= 1.0
-        {
-            return Err("aggregator.retry_exponential_backoff_base must be above 1".into());
+        if !(self.retry_exponential_backoff_base.is_finite() && self.retry_exponential_backoff_base > 1.0) {
+            return Err(("retry_exponential_backoff_base", format!("{} must be above 1", self.retry_exponential_backoff_base)));
         }
         Ok(())
     }

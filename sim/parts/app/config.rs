@@ -17,17 +17,28 @@ use crate::record::MachineType;
 /// worker: received, started, progress, completed) plus one service line.
 pub const LOGS_PER_JOB_MIN: u32 = 8;
 
+/// Most `logs_per_job`: beyond it one job's lines alone would crowd a run.
+pub const LOGS_PER_JOB_MAX: u32 = 10_000;
+
+/// Most jobs submitted per second (before a `backpressure` burst multiplies it).
+pub const JOBS_PER_SECOND_MAX: f64 = 1_000.0;
+
 /// `[workload]`.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WorkloadConfig {
-    /// Mean job submissions per second (Poisson arrivals): 1.
+    /// Mean job submissions per second (Poisson arrivals): 1. Above 0, at most 1000.
+    #[schemars(range(min = 0.000001, max = JOBS_PER_SECOND_MAX))]
     pub jobs_per_second: f64,
     /// Log lines one job produces in total across API, worker and service: 30 (at least
-    /// [`LOGS_PER_JOB_MIN`]; the service writes the lines beyond the fixed ones).
+    /// [`LOGS_PER_JOB_MIN`], 8, and at most [`LOGS_PER_JOB_MAX`], 10000; the service writes
+    /// the lines beyond the fixed ones).
+    #[schemars(range(min = LOGS_PER_JOB_MIN, max = LOGS_PER_JOB_MAX))]
     pub logs_per_job: u32,
     /// The client submits for this long, then stops so the drain phase can finish: 10m.
-    #[serde(with = "crate::units::duration_text")]
+    /// Set by the integrator to the scenario's `duration`, never a key of `[workload]` (a
+    /// key the run would overwrite is refused instead).
+    #[serde(skip)]
     pub submit_for: Duration,
 }
 
@@ -41,7 +52,8 @@ impl Default for WorkloadConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MachineTypeConfig {
-    /// Relative share of submitted jobs of this type (0: none are submitted).
+    /// Relative share of submitted jobs of this type (0: none are submitted), at most 1000.
+    #[schemars(range(min = 0, max = 1_000))]
     pub weight: u32,
     /// Service time is drawn uniformly in [min, max].
     #[serde(with = "crate::units::duration_text")]
@@ -72,12 +84,14 @@ impl MachineTypeConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DevConfig {
-    /// Log lines per second: 5.
+    /// Log lines per second: 5 (1 to 10000).
+    #[schemars(range(min = 1, max = 10_000))]
     pub logs_per_second: u32,
     /// How often the dev app POSTs what it logged (one JSON array): 1s.
     #[serde(with = "crate::units::duration_text")]
     pub flush_interval: Duration,
-    /// POST attempts per batch before it is dropped with `app_dev_http_failed`: 5.
+    /// POST attempts per batch before it is dropped with `app_dev_http_failed`: 5 (1 to 1000).
+    #[schemars(range(min = 1, max = 1_000))]
     pub retry_limit: u32,
     /// Timeout of one POST: 5s.
     #[serde(with = "crate::units::duration_text")]
@@ -103,7 +117,9 @@ impl Default for DevConfig {
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AppConfig {
-    /// `[workload]`.
+    /// The top-level `[workload]`, put here by the integrator; never a key of `[app]`
+    /// (`[app.workload]` is refused as an unknown key: the run would ignore it).
+    #[serde(skip)]
     pub workload: WorkloadConfig,
     /// ComfyUI jobs: weight 5, 5–30 s.
     pub comfyui: MachineTypeConfig,
@@ -119,6 +135,7 @@ pub struct AppConfig {
     pub metrics_interval: Duration,
     /// Bound of each host's log/span pipe to its agent/collector (the integrator builds the
     /// pipes with it): 10000 records.
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub log_pipe_records_limit: usize,
     /// BLMOVE server-side timeout for workers and the API's completion consumer: 1s.
     #[serde(with = "crate::units::duration_text")]
@@ -128,6 +145,7 @@ pub struct AppConfig {
     pub redis_timeout: Duration,
     /// Attempts of one Redis step (with reconnects and backoff) before the app gives up on
     /// it: 10.
+    #[schemars(range(min = 1, max = 1_000))]
     pub redis_attempts_max: u32,
     /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
@@ -180,20 +198,27 @@ impl AppConfig {
 
     /// Checks the bounds the loops rely on; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
+        self.check_rules().map_err(|(key, message)| format!("[app] {key}: {message}"))
+    }
+
+    /// The rules the run relies on, as `(key, message)` (keys under `workload.` belong to
+    /// `[workload]`); the numbers' ranges are also in the scenario schema.
+    pub fn check_rules(&self) -> Result<(), (String, String)> {
         let w = &self.workload;
-        if !(w.jobs_per_second.is_finite() && w.jobs_per_second > 0.0) {
-            return Err(format!("[workload] jobs_per_second must be a positive number, got {}", w.jobs_per_second));
+        if !(w.jobs_per_second.is_finite() && w.jobs_per_second > 0.0 && w.jobs_per_second <= JOBS_PER_SECOND_MAX) {
+            return Err(("workload.jobs_per_second".into(), format!("{} must be above 0 and at most {JOBS_PER_SECOND_MAX}", w.jobs_per_second)));
         }
-        if w.logs_per_job < LOGS_PER_JOB_MIN {
-            return Err(format!("[workload] logs_per_job must be at least {LOGS_PER_JOB_MIN}, got {}", w.logs_per_job));
+        if !(LOGS_PER_JOB_MIN..=LOGS_PER_JOB_MAX).contains(&w.logs_per_job) {
+            return Err(("workload.logs_per_job".into(), format!("{} must be {LOGS_PER_JOB_MIN} to {LOGS_PER_JOB_MAX}", w.logs_per_job)));
         }
         if MachineType::ALL.iter().all(|t| self.machine_type(*t).weight == 0) {
-            return Err("[app] at least one machine type needs a weight above 0".to_string());
+            // About the section as a whole (the key is empty): no one weight is wrong.
+            return Err((String::new(), "at least one machine type of the topology needs a weight above 0".to_string()));
         }
         for machine_type in MachineType::ALL {
             let t = self.machine_type(machine_type);
             if t.service_time_min > t.service_time_max {
-                return Err(format!("[app.{}] service_time_min exceeds service_time_max", machine_type.as_str()));
+                return Err((format!("{}.service_time_min", machine_type.as_str()), "exceeds service_time_max".to_string()));
             }
         }
         for (key, value) in [
@@ -205,13 +230,18 @@ impl AppConfig {
             ("dev.retry_initial", self.dev.retry_initial),
         ] {
             if value.is_zero() {
-                return Err(format!("[app] {key} must be more than zero"));
+                return Err((key.to_string(), "must be more than zero".to_string()));
             }
         }
-        if self.log_pipe_records_limit == 0 || self.redis_attempts_max == 0 || self.dev.retry_limit == 0 {
-            return Err(
-                "[app] log_pipe_records_limit, redis_attempts_max and dev.retry_limit must be at least 1".to_string()
-            );
+        for (key, value) in [
+            ("log_pipe_records_limit", self.log_pipe_records_limit as u64),
+            ("redis_attempts_max", u64::from(self.redis_attempts_max)),
+            ("dev.retry_limit", u64::from(self.dev.retry_limit)),
+            ("dev.logs_per_second", u64::from(self.dev.logs_per_second)),
+        ] {
+            if value == 0 {
+                return Err((key.to_string(), "must be at least 1".to_string()));
+            }
         }
         Ok(())
     }

@@ -8,15 +8,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::parts::{hosts, ports};
 
+/// Most items or requests a count setting may name (batch sizes, queue size): a million.
+pub const COUNT_MAX: usize = 1_000_000;
+
 /// The OTel Collector on a machine, as configured for Dash0.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CollectorConfig {
     /// batch processor `send_batch_size`: a batch is sent once it holds this many items.
     /// Default 8192.
+    #[schemars(range(min = 1, max = COUNT_MAX))]
     pub send_batch_size: usize,
     /// batch processor `send_batch_max_size`: largest batch; 0 = unbounded (default), so a
     /// batch sent for size holds everything pending.
+    #[schemars(range(min = 0, max = COUNT_MAX))]
     pub send_batch_max_size: usize,
     /// batch processor `timeout`: a non-empty batch is sent at the latest this long after
     /// its first item. Default 200 ms.
@@ -24,8 +29,10 @@ pub struct CollectorConfig {
     pub batch_timeout: Duration,
     /// exporterhelper `sending_queue.queue_size`, in requests (batches). Default 1000; a
     /// batch arriving at a full queue is dropped (`collector_queue_full`).
+    #[schemars(range(min = 1, max = COUNT_MAX))]
     pub queue_size: usize,
     /// exporterhelper `sending_queue.num_consumers`: exports in flight at once. Default 10.
+    #[schemars(range(min = 1, max = 1_000))]
     pub num_consumers: usize,
     /// `retry_on_failure.enabled`. Default true; when false a failed export is dropped at once.
     pub retry_enabled: bool,
@@ -34,8 +41,10 @@ pub struct CollectorConfig {
     pub retry_initial_interval: Duration,
     /// `retry_on_failure.randomization_factor`: each wait is drawn from interval·(1 ± f).
     /// Default 0.5.
+    #[schemars(range(min = 0.0, max = 0.999999))]
     pub retry_randomization_factor: f64,
     /// `retry_on_failure.multiplier`. Default 1.5.
+    #[schemars(range(min = 1.0, max = 100.0))]
     pub retry_multiplier: f64,
     /// `retry_on_failure.max_interval`: the interval stops growing here (the randomized wait
     /// may still reach max_interval·(1 + f)). Default 30 s.
@@ -68,6 +77,7 @@ pub struct CollectorConfig {
     /// Dash0's host name in the simulated network.
     pub endpoint_host: String,
     /// Dash0's OTLP/gRPC port.
+    #[schemars(range(min = 1, max = 65_535))]
     pub endpoint_port: u16,
     /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
@@ -105,6 +115,12 @@ impl Default for CollectorConfig {
 impl CollectorConfig {
     /// Checks the settings; the error names the field and the rule.
     pub fn check(&self) -> Result<(), String> {
+        self.check_rules().map_err(|(key, message)| format!("collector.{key} {message}"))
+    }
+
+    /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
+    /// the scenario schema (checked at load).
+    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
         let positive = [
             ("send_batch_size", self.send_batch_size),
             ("queue_size", self.queue_size),
@@ -112,17 +128,17 @@ impl CollectorConfig {
         ];
         for (field, value) in positive {
             if value == 0 {
-                return Err(format!("collector.{field} must be at least 1"));
+                return Err((field, "must be at least 1".to_string()));
             }
         }
         if self.send_batch_max_size != 0 && self.send_batch_max_size < self.send_batch_size {
-            return Err("collector.send_batch_max_size must be 0 (unbounded) or at least send_batch_size".to_string());
+            return Err(("send_batch_max_size", "must be 0 (unbounded) or at least send_batch_size".to_string()));
         }
         if !(0.0..1.0).contains(&self.retry_randomization_factor) {
-            return Err("collector.retry_randomization_factor must be within 0.0..1.0".to_string());
+            return Err(("retry_randomization_factor", "must be within 0.0..1.0".to_string()));
         }
         if !(self.retry_multiplier >= 1.0 && self.retry_multiplier.is_finite()) {
-            return Err("collector.retry_multiplier must be a finite number of at least 1".to_string());
+            return Err(("retry_multiplier", "must be a finite number of at least 1".to_string()));
         }
         let durations = [
             ("batch_timeout", self.batch_timeout),
@@ -135,11 +151,11 @@ impl CollectorConfig {
         ];
         for (field, value) in durations {
             if value.is_zero() {
-                return Err(format!("collector.{field} must be longer than 0s"));
+                return Err((field, "must be longer than 0s".to_string()));
             }
         }
         if self.token.is_empty() {
-            return Err("collector.token must not be empty".to_string());
+            return Err(("token", "must not be empty".to_string()));
         }
         Ok(())
     }

@@ -30,9 +30,11 @@ pub struct Dash0Config {
     /// does not publish its bound; 20 MiB is the OpenTelemetry Collector's OTLP receiver
     /// default (`confighttp` `max_request_body_size`), which fits the shipper's largest
     /// requests (a Fluentd chunk of at most 8 MiB).
+    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
     pub request_bytes_limit: usize,
     /// Open OTLP/HTTP connections served at once; further connections are closed at once
     /// (bounded like every resource in obsim; far above what the simulated fleet opens).
+    #[schemars(range(min = 1, max = 100_000))]
     pub http_connections_limit: usize,
     /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
@@ -63,17 +65,23 @@ pub const DATASET_HEADER: &str = "dash0-dataset";
 impl Dash0Config {
     /// Checks the settings; the error names the field and the rule.
     pub fn check(&self) -> Result<(), String> {
+        self.check_rules().map_err(|(key, message)| format!("dash0.{key} {message}"))
+    }
+
+    /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
+    /// the scenario schema (checked at load).
+    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
         if self.token.is_empty() {
-            return Err("dash0.token must not be empty".to_string());
+            return Err(("token", "must not be empty".to_string()));
         }
         if self.dataset.is_empty() {
-            return Err("dash0.dataset must not be empty".to_string());
+            return Err(("dataset", "must not be empty".to_string()));
         }
         if self.request_bytes_limit == 0 {
-            return Err("dash0.request_bytes_limit must be at least 1".to_string());
+            return Err(("request_bytes_limit", "must be at least 1".to_string()));
         }
         if self.http_connections_limit == 0 {
-            return Err("dash0.http_connections_limit must be at least 1".to_string());
+            return Err(("http_connections_limit", "must be at least 1".to_string()));
         }
         Ok(())
     }

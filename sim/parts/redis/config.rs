@@ -24,17 +24,22 @@ pub struct RedisConfig {
     /// `maxmemory` in bytes; 0 = no limit (redis.conf default on 64-bit). With the only
     /// supported policy, `noeviction` (the default), write commands flagged `denyoom` are
     /// refused with `OOM command not allowed…` while used memory exceeds it.
+    #[schemars(range(min = 0, max = crate::parts::agent::config::BYTES_LIMIT_MAX))]
     pub maxmemory_bytes: u64,
     /// `appendonly` / `appendfsync`; default `none` (`appendonly no`).
     pub persistence: Persistence,
     /// `requirepass`; default none (the default user has `nopass`).
     pub requirepass: Option<String>,
-    /// `databases`; default 16.
+    /// `databases`; default 16 (1 to 1024: Redis takes any positive count; the model keeps
+    /// one keyspace per database).
+    #[schemars(range(min = 1, max = 1_024))]
     pub databases: u32,
     /// `timeout`: close a client idle this many seconds; 0 = never (the default).
+    #[schemars(range(min = 0, max = 31_536_000))]
     pub client_idle_timeout_secs: u64,
     /// `maxclients`; default 10000. Connections beyond it get
     /// `-ERR max number of clients reached` and are closed, as Redis does.
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub maxclients: u32,
 }
 

@@ -23,12 +23,15 @@ pub struct ShipperConfig {
     /// Where values that are not log chunks go (RPUSH then LREM): never silently deleted.
     pub dead_letter_key: String,
     /// At most this many chunks in one POST.
+    #[schemars(range(min = 1, max = 10_000))]
     pub batch_chunks_max: usize,
     /// At most this many log records in one POST (a single larger chunk is sent alone).
+    #[schemars(range(min = 1, max = 1_000_000))]
     pub batch_records_max: usize,
     /// At most this many bytes of chunk values in one POST (estimate of the request size;
     /// a single larger chunk is sent alone). 4 MiB: Dash0's documented request limit for
     /// OTLP/HTTP is larger, and the OTel Collector's default `max_request_body_size` is 20 MiB.
+    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
     pub request_bytes_limit: usize,
     /// How long one POST may take before it counts as failed (and is retried): 10 s, the
     /// OTLP/HTTP exporter's default `timeout`.
@@ -87,6 +90,12 @@ impl Default for ShipperConfig {
 impl ShipperConfig {
     /// Checks the bounds every loop relies on; the error names the key.
     pub fn validate(&self) -> Result<(), String> {
+        self.check_rules().map_err(|(key, message)| format!("[shipper] {key} {message}"))
+    }
+
+    /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
+    /// the scenario schema (checked at load).
+    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
         let positive = [
             ("batch_chunks_max", self.batch_chunks_max),
             ("batch_records_max", self.batch_records_max),
@@ -94,7 +103,7 @@ impl ShipperConfig {
         ];
         for (key, value) in positive {
             if value == 0 {
-                return Err(format!("[shipper] {key} must be at least 1"));
+                return Err((key, "must be at least 1".to_string()));
             }
         }
         for (key, value) in [
@@ -104,14 +113,14 @@ impl ShipperConfig {
             ("redis_timeout", self.redis_timeout),
         ] {
             if value.is_zero() {
-                return Err(format!("[shipper] {key} must be more than zero"));
+                return Err((key, "must be more than zero".to_string()));
             }
         }
         if self.retry_max_interval < self.retry_initial {
-            return Err("[shipper] retry_max_interval must be at least retry_initial".to_string());
+            return Err(("retry_max_interval", "must be at least retry_initial".to_string()));
         }
         if self.buffer_key == self.processing_key || self.dead_letter_key == self.buffer_key {
-            return Err("[shipper] buffer_key, processing_key and dead_letter_key must differ".to_string());
+            return Err(("processing_key", "buffer_key, processing_key and dead_letter_key must differ".to_string()));
         }
         Ok(())
     }
