@@ -317,7 +317,8 @@ mod tests {
         unfinished.finished = false;
         unfinished.planned_runs_count = Some(2);
         let shards = [("a".to_string(), index("1/3", &[1, 4])), ("b".to_string(), unfinished)];
-        let error = merge(&shards[1..]).unwrap_err();
+        let every = [shards[0].clone(), shards[1].clone(), ("c".to_string(), index("3/3", &[3]))];
+        let error = merge(&every).unwrap_err();
         assert!(error.contains("b: shard 2/3 did not finish (its sweep stopped after 1 of 2 runs)"), "{error}");
         let error = merge(&shards).unwrap_err();
         assert!(error.contains("missing shards 3/3"), "{error}");
