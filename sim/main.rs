@@ -50,6 +50,12 @@ use obsim::scenario::Scenario;
 use obsim::units::parse_duration;
 use obsim::world::probe::{self, ProbeConfig};
 
+/// The exit status of `run`, `chaos` and `report merge` when their reports (result files,
+/// the sweep's index, failure files) could not be written: distinct from 1 (a check or run
+/// failed) and 2 (invalid input), so a script can tell "the pipeline failed" from "obsim
+/// could not say".
+const EXIT_REPORTS_UNWRITTEN: u8 = 3;
+
 /// Deterministic simulation and chaos testing of a Fluent Bit → Fluentd → Redis → Dash0
 /// observability pipeline.
 #[derive(Parser)]
@@ -62,7 +68,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a scenario through the simulated pipeline and judge it. Exit status: 0 when
-    /// every check held, 1 when a check failed, 2 when the scenario is invalid.
+    /// every check held, 1 when a check failed, 2 when the scenario is invalid, 3 when the
+    /// reports could not be written (whatever the verdict; it is still printed).
     /// Writes reports/<scenario>/<seed>/: result.json, summary.md, report.html, events.log
     /// (and failure.toml when a check failed).
     Run {
@@ -83,8 +90,9 @@ enum Command {
     },
     /// Sweep seeds over scenario files with random fault schedules (each file's `[chaos]`
     /// table says which kinds), shrink every failure to a small replayable scenario, and
-    /// write the sweep's index. Exit status: 0 when every run passed, 1 when a run failed,
-    /// 2 when the input is invalid.
+    /// write the sweep's index as runs finish. Exit status: 0 when every run passed, 1 when
+    /// a run failed, 2 when the input is invalid, 3 when the index or a run's files could
+    /// not be written.
     Chaos {
         /// Scenario files or folders of them; files without `[chaos]` are skipped.
         #[arg(required = true)]
@@ -118,13 +126,20 @@ enum Command {
     },
     /// Promote a failure file (e.g. a shrunk chaos failure) into a regression scenario that
     /// every `cargo test` runs: written to fixtures/regressions/<name>.toml without the
-    /// failure header. Run it after the fix: it must pass.
+    /// failure header, as scenario `regression-<name>` (its reports do not overwrite the
+    /// scenario it came from). A failure with planted bugs (`--bug`) is refused: with them
+    /// the regression could never pass. Run it after the fix: it must pass. Exit status: 0
+    /// promoted, 2 refused (the message says why), 3 the file could not be written.
     Promote {
         /// The failure file.
         failure: PathBuf,
-        /// The regression's file name (without .toml).
+        /// The regression's file name (without .toml); its scenario name is
+        /// `regression-<name>`.
         #[arg(long)]
         name: String,
+        /// Remove the failure's planted bugs (`[bugs]`) instead of refusing, saying so.
+        #[arg(long)]
+        strip_bugs: bool,
         /// The folder of regression scenarios.
         #[arg(long, default_value = "fixtures/regressions")]
         into: PathBuf,
@@ -181,8 +196,11 @@ enum ReportCommand {
     },
     /// Merge the index.json files of a sweep's shards (`obsim chaos --shard i/n`) into one
     /// index (json, md, html), copying failure files and run folders along. The shards must
-    /// be distinct and cover 1..n. Exit status: 0 merged, 1 a file could not be written, 2
-    /// the shards are not a whole sweep (the message names what is missing).
+    /// be distinct, finished and cover 1..n (with `--partial`, missing and unfinished shards
+    /// are listed instead). Exit status, like `obsim chaos`: 0 every merged run passed and the
+    /// sweep is whole, 1 a merged run failed, 2 bad input — or, with `--partial`, shards
+    /// missing or unfinished (the message names them), 3 the merged index could not be
+    /// written.
     Merge {
         /// The shards' index.json files.
         #[arg(required = true)]
@@ -190,6 +208,11 @@ enum ReportCommand {
         /// Where the merged index goes.
         #[arg(long)]
         out: PathBuf,
+        /// Merge what there is when shards are missing or did not finish (a nightly shard
+        /// that timed out): the index lists them and says INCOMPLETE; the exit status is
+        /// still non-zero.
+        #[arg(long)]
+        partial: bool,
     },
 }
 
@@ -198,9 +221,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Run { scenario, seed, reports } => run(&scenario, seed, &reports),
         Command::Report { command: ReportCommand::Compare { old, new, threshold } } => compare(&old, &new, threshold),
-        Command::Report { command: ReportCommand::Merge { indexes, out } } => merge(&indexes, &out),
+        Command::Report { command: ReportCommand::Merge { indexes, out, partial } } => merge(&indexes, &out, partial),
         Command::Replay { failure } => replay(&failure),
-        Command::Promote { failure, name, into } => promote(&failure, &name, &into),
+        Command::Promote { failure, name, into, strip_bugs } => promote(&failure, &name, &into, strip_bugs),
         Command::Chaos { paths, seeds, time, first_seed, jobs, shard, bugs, shrink_runs, out } => {
             let bugs = match obsim::chaos::case::bugs_named(&bugs) {
                 Ok(bugs) => bugs,
@@ -295,18 +318,31 @@ fn run(path: &std::path::Path, seed: Option<u64>, reports: &std::path::Path) -> 
     print!("{}", verdict.render());
     let dir = reports.join(&scenario.name).join(seed.to_string());
     let result = obsim::report::result::RunResult::of(&verdict, None);
+    // Reports that could not be written end the run with EXIT_REPORTS_UNWRITTEN whatever
+    // the verdict: a caller that keeps the reports (CI) must not read a missing folder as
+    // a pass.
+    let mut unwritten = false;
     match obsim::report::write_run(&dir, &result, Some(pipeline.world.events()), true) {
         Ok(()) => println!("report: {}", dir.join(obsim::report::HTML_FILE).display()),
-        Err(error) => eprintln!("obsim run: could not write the reports to {}: {error}", dir.display()),
+        Err(error) => {
+            eprintln!("obsim run: could not write the reports to {}: {error}", dir.display());
+            unwritten = true;
+        }
     }
-    if verdict.passed() {
-        return ExitCode::SUCCESS;
+    if !verdict.passed() {
+        match write_failure(path, &dir, seed, &verdict) {
+            Ok(failure) => println!("failure file: {} (obsim replay {0})", failure.display()),
+            Err(error) => {
+                eprintln!("obsim run: could not write the failure file: {error}");
+                unwritten = true;
+            }
+        }
     }
-    match write_failure(path, &dir, seed, &verdict) {
-        Ok(failure) => println!("failure file: {} (obsim replay {0})", failure.display()),
-        Err(error) => eprintln!("obsim run: could not write the failure file: {error}"),
+    match (unwritten, verdict.passed()) {
+        (true, _) => ExitCode::from(EXIT_REPORTS_UNWRITTEN),
+        (false, true) => ExitCode::SUCCESS,
+        (false, false) => ExitCode::from(1),
     }
-    ExitCode::from(1)
 }
 
 /// Writes `<dir>/failure.toml` (dir: `reports/<scenario>/<seed>`): the scenario with its seed
@@ -352,9 +388,22 @@ fn chaos(paths: &[PathBuf], options: &obsim::chaos::SweepOptions, time: Option<D
         indicatif::ProgressBar::hidden()
     };
     let failures = AtomicU64::new(0);
+    // The sweep's folder is written as runs finish: a sweep killed at its time limit still
+    // leaves an index of the runs it did.
+    let writer = match obsim::chaos::output::SweepWriter::new(out, shard, options.first_seed, options.seeds, planned) {
+        Ok(writer) => std::sync::Mutex::new(writer),
+        Err(error) => {
+            eprintln!("obsim chaos: writing {}: {error}", out.display());
+            return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
+        }
+    };
+    let write_error: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
     // The wall clock only decides how many runs start, never what a run does.
     let started = std::time::Instant::now(); // determinism: ok (a sweep's time budget)
-    let keep_going = || time.is_none_or(|budget| started.elapsed() < budget);
+    let keep_going = || {
+        let writing = write_error.lock().unwrap_or_else(|p| p.into_inner()).is_none();
+        writing && time.is_none_or(|budget| started.elapsed() < budget)
+    };
     let on_run = |run: &obsim::chaos::SweepRun| {
         if !run.passed() {
             let found = failures.fetch_add(1, Ordering::Relaxed) + 1;
@@ -368,17 +417,25 @@ fn chaos(paths: &[PathBuf], options: &obsim::chaos::SweepOptions, time: Option<D
             });
             bar.set_message(format!("{found} failures"));
         }
+        if let Err(error) = writer.lock().unwrap_or_else(|p| p.into_inner()).add(run) {
+            write_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(error.to_string());
+        }
         bar.inc(1);
     };
     let runs = obsim::chaos::sweep(&files.chaos, options, &keep_going, &on_run);
     bar.finish_and_clear();
-    let index = match obsim::chaos::output::write(out, &runs, shard, options.first_seed, options.seeds) {
+    if let Some(error) = write_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        eprintln!("obsim chaos: writing {}: {error} (stopped after {} runs)", out.display(), runs.len());
+        return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
+    }
+    let index = match writer.into_inner().unwrap_or_else(|p| p.into_inner()).finish() {
         Ok(index) => index,
         Err(error) => {
             eprintln!("obsim chaos: writing {}: {error}", out.display());
-            return ExitCode::from(1);
+            return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
         }
     };
+    assert_eq!(index.runs_count, runs.len() as u64, "the index lists every run the sweep did");
     let markdown = obsim::chaos::output::markdown(&index);
     // The table of every run is for the file; the terminal gets the totals and failures.
     print!("{}", markdown.split("\n## Runs").next().unwrap_or_default());
@@ -414,13 +471,20 @@ fn compare(old: &std::path::Path, new: &std::path::Path, threshold: f64) -> Exit
     }
 }
 
-/// `obsim report merge`: join shard indexes into one.
-fn merge(indexes: &[PathBuf], out: &std::path::Path) -> ExitCode {
-    match obsim::report::merge::merge_files(indexes, out) {
+/// `obsim report merge`: join shard indexes into one; the exit status is the merged
+/// sweep's verdict (`merge_exit_status`).
+fn merge(indexes: &[PathBuf], out: &std::path::Path, partial: bool) -> ExitCode {
+    match obsim::report::merge::merge_files(indexes, out, partial) {
         Ok(index) => {
-            print!("{}", obsim::chaos::output::markdown(&index));
+            // The table of every run is in index.md; the terminal gets totals and failures.
+            let markdown = obsim::chaos::output::markdown(&index);
+            print!("{}", markdown.split("\n## Runs").next().unwrap_or_default());
             println!("\nindex: {} ({})", out.join("index.md").display(), out.join("index.html").display());
-            ExitCode::SUCCESS
+            let status = obsim::report::merge::exit_status(&index);
+            if let Some(incomplete) = obsim::chaos::output::incompleteness(&index) {
+                eprintln!("obsim report merge: {incomplete}");
+            }
+            ExitCode::from(status)
         }
         Err(error @ obsim::report::merge::MergeError::Invalid(_)) => {
             eprintln!("obsim report merge: {error}");
@@ -428,13 +492,13 @@ fn merge(indexes: &[PathBuf], out: &std::path::Path) -> ExitCode {
         }
         Err(error) => {
             eprintln!("obsim report merge: {error}");
-            ExitCode::from(1)
+            ExitCode::from(EXIT_REPORTS_UNWRITTEN)
         }
     }
 }
 
 /// `obsim promote`: a failure file into a regression scenario.
-fn promote(failure: &std::path::Path, name: &str, into: &std::path::Path) -> ExitCode {
+fn promote(failure: &std::path::Path, name: &str, into: &std::path::Path, strip_bugs: bool) -> ExitCode {
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
         eprintln!("obsim promote: --name {name:?} must use only letters, digits, - and _");
         return ExitCode::from(2);
@@ -446,21 +510,30 @@ fn promote(failure: &std::path::Path, name: &str, into: &std::path::Path) -> Exi
             return ExitCode::from(2);
         }
     };
-    let promoted = obsim::chaos::output::promote(&text, &failure.display().to_string());
+    let promoted = match obsim::chaos::output::promote(&text, &failure.display().to_string(), name, strip_bugs) {
+        Ok(promoted) => promoted,
+        Err(error) => {
+            eprintln!("obsim promote: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if !promoted.stripped_bugs.is_empty() {
+        eprintln!("obsim promote: stripped the planted bugs {} (the regression runs the real pipeline)", promoted.stripped_bugs.join(", "));
+    }
     let target = into.join(format!("{name}.toml"));
-    if let Err(error) = Scenario::parse(&target, &promoted) {
-        eprintln!("obsim promote: the failure file is not a valid scenario: {error}");
+    if let Err(error) = Scenario::parse(&target, &promoted.text) {
+        eprintln!("obsim promote: the promoted scenario is not valid: {error}");
         return ExitCode::from(2);
     }
     if target.exists() {
         eprintln!("obsim promote: {} exists; choose another --name", target.display());
         return ExitCode::from(2);
     }
-    if let Err(error) = std::fs::create_dir_all(into).and_then(|()| std::fs::write(&target, promoted)) {
+    if let Err(error) = std::fs::create_dir_all(into).and_then(|()| std::fs::write(&target, &promoted.text)) {
         eprintln!("obsim promote: writing {}: {error}", target.display());
-        return ExitCode::from(1);
+        return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
     }
-    println!("promoted to {} (cargo test --test scenarios {name})", target.display());
+    println!("promoted to {} as scenario {} (cargo test --test scenarios {name})", target.display(), promoted.name);
     ExitCode::SUCCESS
 }
 

@@ -32,6 +32,19 @@ pub fn failure_file_text(source: &str, seed: u64, verdict: &Verdict) -> String {
 
 /// `source` with the top-level `seed = …` replaced (or added before the first table).
 pub fn with_seed(source: &str, seed: u64) -> String {
+    with_top_level(source, "seed", &seed.to_string())
+}
+
+/// `source` with the top-level `name = …` replaced (or added before the first table) by
+/// `name` as a TOML string.
+pub fn with_name(source: &str, name: &str) -> String {
+    let quoted = toml::Value::String(name.to_string()).to_string();
+    with_top_level(source, "name", &quoted)
+}
+
+/// `source` with the top-level `key = …` line replaced by `key = value` (`value` already
+/// TOML), or that line added before the first table when there is none.
+fn with_top_level(source: &str, key: &str, value: &str) -> String {
     let mut out = String::with_capacity(source.len() + 16);
     let mut in_tables = false;
     let mut written = false;
@@ -40,12 +53,12 @@ pub fn with_seed(source: &str, seed: u64) -> String {
         if trimmed.starts_with('[') && !in_tables {
             in_tables = true;
             if !written {
-                let _ = writeln!(out, "seed = {seed}");
+                let _ = writeln!(out, "{key} = {value}");
                 written = true;
             }
         }
-        if !in_tables && !trimmed.starts_with("#") && trimmed.split_once('=').is_some_and(|(key, _)| key.trim() == "seed") {
-            let _ = writeln!(out, "seed = {seed}");
+        if !in_tables && !trimmed.starts_with("#") && trimmed.split_once('=').is_some_and(|(k, _)| k.trim() == key) {
+            let _ = writeln!(out, "{key} = {value}");
             written = true;
             continue;
         }
@@ -53,7 +66,24 @@ pub fn with_seed(source: &str, seed: u64) -> String {
         out.push('\n');
     }
     if !written {
-        let _ = writeln!(out, "seed = {seed}");
+        let _ = writeln!(out, "{key} = {value}");
+    }
+    out
+}
+
+/// `source` without its `[bugs]` table (the header and its keys, up to the next table).
+pub fn without_bugs_table(source: &str) -> String {
+    let mut out = String::with_capacity(source.len());
+    let mut in_bugs = false;
+    for line in source.lines() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            in_bugs = trimmed.split('#').next().is_some_and(|header| header.trim() == "[bugs]");
+        }
+        if !in_bugs {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
     out
 }
@@ -74,5 +104,15 @@ mod tests {
         let source = "name = \"x\"\nseed = 7 # comment\nduration = \"1m\"\n[redis]\nseed = 3\n";
         assert_eq!(with_seed(source, 42), "name = \"x\"\nseed = 42\nduration = \"1m\"\n[redis]\nseed = 3\n");
         assert_eq!(with_seed("name = \"x\"\n[topology]\n", 5), "name = \"x\"\nseed = 5\n[topology]\n");
+    }
+
+    #[test]
+    fn the_name_is_replaced_at_top_level_only_and_the_bugs_table_can_go() {
+        let source = "# c\nname = \"baseline\"\nseed = 7\n[redis]\nname = \"r\"\n[bugs]\nsilent_record_loss = true\n\n[[fault]]\nkind = \"crash\"\n";
+        let renamed = with_name(source, "regression-x");
+        assert!(renamed.starts_with("# c\nname = \"regression-x\"\nseed = 7\n[redis]\nname = \"r\"\n"), "{renamed}");
+        assert_eq!(with_name("[topology]\n", "a-b"), "name = \"a-b\"\n[topology]\n");
+        let stripped = without_bugs_table(source);
+        assert_eq!(stripped, "# c\nname = \"baseline\"\nseed = 7\n[redis]\nname = \"r\"\n[[fault]]\nkind = \"crash\"\n");
     }
 }

@@ -276,7 +276,9 @@ fn merging_a_sweeps_shards_gives_the_index_of_the_whole_sweep() {
         "--out",
         merged_dir.to_str().unwrap(),
     ]);
-    assert_eq!(output.status.code(), Some(0), "{}{}", stdout(&output), stderr(&output));
+    // The merge's exit status is the merged sweep's verdict: 1 when a merged run failed.
+    let expected = if whole.failures_count > 0 { 1 } else { 0 };
+    assert_eq!(output.status.code(), Some(expected), "{}{}", stdout(&output), stderr(&output));
     // The same bytes as the whole sweep's index, but for where failure files live.
     let merged_json = std::fs::read_to_string(merged_dir.join("index.json")).unwrap();
     let whole_json = std::fs::read_to_string(whole_dir.join("index.json")).unwrap();

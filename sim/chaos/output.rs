@@ -38,7 +38,27 @@ pub struct Index {
     pub seeds: u64,
     pub runs_count: u64,
     pub failures_count: u64,
+    /// The runs the sweep set out to do (seeds of its shard × files); more than
+    /// `runs_count` when it stopped early (its `--time` budget, or killed). Null in indexes
+    /// written before obsim recorded it.
+    #[serde(default)]
+    pub planned_runs_count: Option<u64>,
+    /// Whether the sweep wrote this index at its end. A sweep rewrites its index after every
+    /// finished run with `false`, so one killed mid-way leaves `false` and the runs it did.
+    #[serde(default = "finished_default")]
+    pub finished: bool,
+    /// In a partial merge (`obsim report merge --partial`): the shards (`i/n`) that had no
+    /// index, and those whose index was not finished.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_shards: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unfinished_shards: Vec<String>,
     pub runs: Vec<IndexRun>,
+}
+
+/// Indexes written before `finished` existed were written only at a sweep's end.
+fn finished_default() -> bool {
+    true
 }
 
 /// One run in the index.
@@ -69,6 +89,12 @@ pub struct IndexRun {
     /// Records lost (with a cause or silently), logs and spans; null without a verdict.
     #[serde(default)]
     pub lost_count: Option<u64>,
+    /// Of `lost_count`, records no part recorded a cause for (a harness bug signal).
+    #[serde(default)]
+    pub lost_silently_count: Option<u64>,
+    /// Records still held by a part at the end (not lost: a liveness failure).
+    #[serde(default)]
+    pub in_flight_count: Option<u64>,
     /// The loss causes with at least one record.
     #[serde(default)]
     pub loss_causes: Vec<String>,
@@ -95,12 +121,131 @@ pub fn describe_fault(fault: &crate::faults::FaultSpec) -> String {
 }
 
 /// Writes the failure files, the per-run reports and the index of `runs` into `out`;
-/// returns the index.
+/// returns the index. The same as feeding every run to a [`SweepWriter`] and finishing it.
 pub fn write(out: &Path, runs: &[SweepRun], shard: Shard, first_seed: u64, seeds: u64) -> std::io::Result<Index> {
-    let failures_dir = out.join("failures");
-    let worst = worst_runs(runs);
-    let mut index_runs = Vec::with_capacity(runs.len());
-    for (position, run) in runs.iter().enumerate() {
+    let mut writer = SweepWriter::new(out, shard, first_seed, seeds, runs.len() as u64)?;
+    for run in runs {
+        writer.add(run)?;
+    }
+    writer.finish()
+}
+
+/// A sweep's folder, written as runs finish.
+///
+/// Why incrementally: a nightly shard that hits its time limit is killed; if the index were
+/// written only at the end, it would upload nothing and the runs it did (and the failures
+/// it found) would be lost. So every finished run writes its failure file and report folder
+/// at once, and the index (json, md, html) is rewritten, each file atomically (a temporary
+/// file renamed over it), marked `finished: false` until [`SweepWriter::finish`]. A killed
+/// sweep leaves a valid index of exactly the runs that finished.
+///
+/// The final index does not depend on the order runs finished in: runs are kept in
+/// (seed, file) order, and the worst seeds (which get full reports) are chosen at the end by
+/// (log p99, then that order).
+#[derive(Debug)]
+pub struct SweepWriter {
+    out: PathBuf,
+    shard: Shard,
+    first_seed: u64,
+    seeds: u64,
+    planned_runs_count: u64,
+    /// The finished runs' entries, in (seed, file index) order.
+    runs: Vec<IndexRun>,
+    /// The results of the runs that may be among the worst seeds, with their folders: at most
+    /// `WORST_RUNS_COUNT`, highest log p99 first (ties: earlier (seed, file) first).
+    worst: Vec<WorstCandidate>,
+}
+
+/// A run that may get a full report for being among the slowest.
+#[derive(Debug)]
+struct WorstCandidate {
+    p99_micros: u64,
+    order: (u64, u64),
+    dir: PathBuf,
+    result: RunResult,
+}
+
+impl SweepWriter {
+    /// Starts the sweep's folder: creates `out` and writes an empty, unfinished index, so
+    /// even a sweep killed before its first run leaves an index that says so.
+    pub fn new(out: &Path, shard: Shard, first_seed: u64, seeds: u64, planned_runs_count: u64) -> std::io::Result<SweepWriter> {
+        let writer = SweepWriter {
+            out: out.to_path_buf(),
+            shard,
+            first_seed,
+            seeds,
+            planned_runs_count,
+            runs: Vec::new(),
+            worst: Vec::new(),
+        };
+        write_index(out, &writer.index(false))?;
+        Ok(writer)
+    }
+
+    /// The runs recorded so far.
+    pub fn runs_count(&self) -> u64 {
+        self.runs.len() as u64
+    }
+
+    /// Records one finished run: its failure file (when it failed), its report folder
+    /// (`summary.md` and `report.html` too when it failed), and the index rewritten with it.
+    pub fn add(&mut self, run: &SweepRun) -> std::io::Result<()> {
+        let (entry, result) = self.write_run(run)?;
+        let order = (entry.seed, entry.file_index);
+        let position = self.runs.partition_point(|other| (other.seed, other.file_index) < order);
+        if let (Some(p99_micros), Some(dir), Some(result)) = (entry.log_latency_p99_micros, &entry.report_dir, result) {
+            self.consider_worst(WorstCandidate { p99_micros, order, dir: self.out.join(dir), result });
+        }
+        self.runs.insert(position, entry);
+        debug_assert!(self.runs.windows(2).all(|pair| (pair[0].seed, pair[0].file_index) < (pair[1].seed, pair[1].file_index)));
+        write_index(&self.out, &self.index(false))
+    }
+
+    /// Ends the sweep: full reports for the worst seeds, and the index marked finished.
+    pub fn finish(self) -> std::io::Result<Index> {
+        for candidate in &self.worst {
+            crate::report::write_run(&candidate.dir, &candidate.result, None, true)?;
+        }
+        let mut index = self.index(true);
+        let worst: Vec<(u64, u64)> = self.worst.iter().map(|candidate| candidate.order).collect();
+        for run in &mut index.runs {
+            if run.report_dir.is_some() && worst.contains(&(run.seed, run.file_index)) {
+                run.full_report = true;
+            }
+        }
+        write_index(&self.out, &index)?;
+        Ok(index)
+    }
+
+    /// The index of the runs so far.
+    fn index(&self, finished: bool) -> Index {
+        Index {
+            schema_version: INDEX_SCHEMA_VERSION,
+            shard: self.shard.to_string(),
+            first_seed: self.first_seed,
+            seeds: self.seeds,
+            runs_count: self.runs.len() as u64,
+            failures_count: self.runs.iter().filter(|run| !run.passed).count() as u64,
+            planned_runs_count: Some(self.planned_runs_count),
+            finished,
+            missing_shards: Vec::new(),
+            unfinished_shards: Vec::new(),
+            runs: self.runs.clone(),
+        }
+    }
+
+    /// Keeps `candidate` if it is among the `WORST_RUNS_COUNT` slowest so far.
+    fn consider_worst(&mut self, candidate: WorstCandidate) {
+        let rank = |c: &WorstCandidate| (std::cmp::Reverse(c.p99_micros), c.order);
+        let position = self.worst.partition_point(|other| rank(other) < rank(&candidate));
+        if position < WORST_RUNS_COUNT {
+            self.worst.insert(position, candidate);
+            self.worst.truncate(WORST_RUNS_COUNT);
+        }
+    }
+
+    /// Writes one run's failure file and report folder; returns its index entry and result.
+    fn write_run(&self, run: &SweepRun) -> std::io::Result<(IndexRun, Option<RunResult>)> {
         let scenario = match &run.case {
             Ok(case) => case.scenario.name.clone(),
             Err(_) => run.base_path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
@@ -123,6 +268,8 @@ pub fn write(out: &Path, runs: &[SweepRun], shard: Shard, first_seed: u64, seeds
             replay: None,
             error: run.verdict.as_ref().err().cloned(),
             lost_count: result.as_ref().map(RunResult::lost_count),
+            lost_silently_count: result.as_ref().map(|r| r.signals.log.lost_silently_count + r.signals.span.lost_silently_count),
+            in_flight_count: result.as_ref().map(|r| r.signals.log.in_flight_count + r.signals.span.in_flight_count),
             loss_causes: result.as_ref().map(RunResult::loss_causes).unwrap_or_default(),
             log_throughput_min_per_second: result.as_ref().and_then(|r| r.throughput.min_window_per_second),
             log_throughput_mean_per_second: result.as_ref().and_then(|r| r.throughput.mean_per_second),
@@ -132,72 +279,60 @@ pub fn write(out: &Path, runs: &[SweepRun], shard: Shard, first_seed: u64, seeds
         if !entry.passed
             && let Ok(case) = &run.case
         {
-            std::fs::create_dir_all(&failures_dir)?;
-            let name = format!("{scenario}-seed{}.toml", run.seed);
-            let path: PathBuf = failures_dir.join(&name);
-            let text = match (&run.shrunk, &run.verdict) {
-                (Some(shrunk), _) => {
-                    entry.shrunk_steps = shrunk.steps.clone();
-                    entry.shrunk_faults = shrunk.case.faults().iter().map(describe_fault).collect();
-                    let mut header = format!(
-                        "# obsim chaos: shrunk in {} runs from {} faults to {} while `{}` kept failing\n",
-                        shrunk.runs,
-                        case.faults().len(),
-                        shrunk.case.faults().len(),
-                        shrunk.check
-                    );
-                    for step in &shrunk.steps {
-                        let _ = writeln!(header, "# obsim chaos: {step}");
-                    }
-                    header + &failure_file_text(&shrunk.case.text, run.seed, &shrunk.verdict)
-                }
-                (None, Ok(verdict)) => failure_file_text(&case.text, run.seed, verdict),
-                // A world error has no verdict to record: the case itself reproduces it.
-                (None, Err(_)) => case.text.clone(),
-            };
-            std::fs::write(&path, text)?;
-            entry.replay = Some(format!("cargo run --release -- replay {}", super::files::display_path(&path)));
-            entry.failure_file = Some(format!("failures/{name}"));
+            self.write_failure_file(run, case, &scenario, &mut entry)?;
         }
-        if let (Ok(case), Some(mut result)) = (&run.case, result) {
-            // The run's folder: the case it ran (replayable with `obsim run`) and its result.
-            let relative = format!("runs/{scenario}/{}", run.seed);
-            let dir = out.join(&relative);
-            std::fs::create_dir_all(&dir)?;
-            let case_path = dir.join("case.toml");
-            std::fs::write(&case_path, &case.text)?;
-            result.scenario_file = Some(super::files::display_path(&case_path));
-            result.replay = format!("cargo run --release -- run {}", super::files::display_path(&case_path));
-            let full = !entry.passed || worst.contains(&position);
-            crate::report::write_run(&dir, &result, None, full)?;
-            entry.report_dir = Some(relative);
-            entry.full_report = full;
-        }
-        index_runs.push(entry);
+        let Ok(case) = &run.case else {
+            return Ok((entry, None));
+        };
+        let Some(mut result) = result else {
+            return Ok((entry, None));
+        };
+        // The run's folder: the case it ran (replayable with `obsim run`) and its result.
+        let relative = format!("runs/{scenario}/{}", run.seed);
+        let dir = self.out.join(&relative);
+        std::fs::create_dir_all(&dir)?;
+        let case_path = dir.join("case.toml");
+        std::fs::write(&case_path, &case.text)?;
+        result.scenario_file = Some(super::files::display_path(&case_path));
+        result.replay = format!("cargo run --release -- run {}", super::files::display_path(&case_path));
+        crate::report::write_run(&dir, &result, None, !entry.passed)?;
+        entry.report_dir = Some(relative);
+        entry.full_report = !entry.passed;
+        Ok((entry, Some(result)))
     }
-    let index = Index {
-        schema_version: INDEX_SCHEMA_VERSION,
-        shard: shard.to_string(),
-        first_seed,
-        seeds,
-        runs_count: index_runs.len() as u64,
-        failures_count: index_runs.iter().filter(|run| !run.passed).count() as u64,
-        runs: index_runs,
-    };
-    write_index(out, &index)?;
-    Ok(index)
-}
 
-/// Positions in `runs` of the `WORST_RUNS_COUNT` runs with the highest log p99 (ties: the
-/// earlier run first).
-fn worst_runs(runs: &[SweepRun]) -> Vec<usize> {
-    let mut measured: Vec<(u64, usize)> = runs
-        .iter()
-        .enumerate()
-        .filter_map(|(position, run)| run.verdict.as_ref().ok().map(|v| (v.log_latency.p99_micros, position)))
-        .collect();
-    measured.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    measured.into_iter().take(WORST_RUNS_COUNT).map(|(_, position)| position).collect()
+    /// Writes `failures/<scenario>-seed<N>.toml` of a failed run (shrunk when shrinking ran)
+    /// and points `entry` at it.
+    fn write_failure_file(&self, run: &SweepRun, case: &super::Case, scenario: &str, entry: &mut IndexRun) -> std::io::Result<()> {
+        let failures_dir = self.out.join("failures");
+        std::fs::create_dir_all(&failures_dir)?;
+        let name = format!("{scenario}-seed{}.toml", run.seed);
+        let path: PathBuf = failures_dir.join(&name);
+        let text = match (&run.shrunk, &run.verdict) {
+            (Some(shrunk), _) => {
+                entry.shrunk_steps = shrunk.steps.clone();
+                entry.shrunk_faults = shrunk.case.faults().iter().map(describe_fault).collect();
+                let mut header = format!(
+                    "# obsim chaos: shrunk in {} runs from {} faults to {} while `{}` kept failing\n",
+                    shrunk.runs,
+                    case.faults().len(),
+                    shrunk.case.faults().len(),
+                    shrunk.check
+                );
+                for step in &shrunk.steps {
+                    let _ = writeln!(header, "# obsim chaos: {step}");
+                }
+                header + &failure_file_text(&shrunk.case.text, run.seed, &shrunk.verdict)
+            }
+            (None, Ok(verdict)) => failure_file_text(&case.text, run.seed, verdict),
+            // A world error has no verdict to record: the case itself reproduces it.
+            (None, Err(_)) => case.text.clone(),
+        };
+        std::fs::write(&path, text)?;
+        entry.replay = Some(format!("cargo run --release -- replay {}", super::files::display_path(&path)));
+        entry.failure_file = Some(format!("failures/{name}"));
+        Ok(())
+    }
 }
 
 /// The index's runs with the highest log p99, worst first (ties: index order).
@@ -208,14 +343,46 @@ pub fn worst_index_runs(index: &Index) -> Vec<&IndexRun> {
     measured
 }
 
-/// Writes `index.json`, `index.md` and `index.html` of `index` into `out`.
+/// Writes `index.json`, `index.md` and `index.html` of `index` into `out`, each atomically:
+/// a reader (or a kill) never sees a half-written file.
 pub fn write_index(out: &Path, index: &Index) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     let json = serde_json::to_string_pretty(index).map_err(std::io::Error::other)?;
-    std::fs::write(out.join("index.json"), json + "\n")?;
-    std::fs::write(out.join("index.md"), markdown(index))?;
-    std::fs::write(out.join("index.html"), crate::report::index_html::render(index))?;
+    write_atomically(&out.join("index.json"), (json + "\n").as_bytes())?;
+    write_atomically(&out.join("index.md"), markdown(index).as_bytes())?;
+    write_atomically(&out.join("index.html"), crate::report::index_html::render(index).as_bytes())?;
     Ok(())
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder renamed over it
+/// (a rename within one file system replaces the file in one step).
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let Some(name) = path.file_name() else {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: not a file path", path.display())));
+    };
+    let mut temporary_name = std::ffi::OsString::from(".");
+    temporary_name.push(name);
+    temporary_name.push(".tmp");
+    let temporary = path.with_file_name(temporary_name);
+    std::fs::write(&temporary, bytes)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// What is missing from the sweep an index covers, in words; `None` when every shard is
+/// there and finished. A sweep that stopped at its `--time` budget is finished (it ran what
+/// its budget allowed, by design): `markdown` notes it, but it is not incomplete.
+pub fn incompleteness(index: &Index) -> Option<String> {
+    let mut parts = Vec::new();
+    if !index.missing_shards.is_empty() {
+        parts.push(format!("shards {} are missing (their runs are not here)", index.missing_shards.join(", ")));
+    }
+    if !index.unfinished_shards.is_empty() {
+        parts.push(format!("shards {} stopped before they finished", index.unfinished_shards.join(", ")));
+    }
+    if !index.finished {
+        parts.push("the sweep has not finished (or was stopped before it could)".to_string());
+    }
+    if parts.is_empty() { None } else { Some(format!("INCOMPLETE: {}.", parts.join("; "))) }
 }
 
 /// `index.md`: the failures with their replay commands, then every run.
@@ -230,6 +397,11 @@ pub fn markdown(index: &Index) -> String {
         index.first_seed + index.seeds,
         index.failures_count
     );
+    if let Some(incomplete) = incompleteness(index) {
+        let _ = writeln!(out, "**{incomplete}**\n");
+    } else if let Some(planned) = index.planned_runs_count.filter(|planned| index.runs_count < *planned) {
+        let _ = writeln!(out, "Stopped by its time budget after {} of {planned} planned runs.\n", index.runs_count);
+    }
     if index.failures_count > 0 {
         let _ = writeln!(out, "## Failures\n");
         for run in index.runs.iter().filter(|run| !run.passed) {
@@ -242,6 +414,10 @@ pub fn markdown(index: &Index) -> String {
             }
             if let Some(error) = &run.error {
                 let _ = writeln!(out, "  - error: {error}");
+            }
+            let undelivered = undelivered_text(run);
+            if !undelivered.is_empty() {
+                let _ = writeln!(out, "  - undelivered: {undelivered}");
             }
         }
         let _ = writeln!(out);
@@ -262,38 +438,100 @@ pub fn markdown(index: &Index) -> String {
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(out, "## Runs\n\n| scenario | seed | verdict | log p99 | faults |\n|---|---|---|---|---|");
+    let _ = writeln!(out, "## Runs\n\n| scenario | seed | verdict | log p99 | undelivered | faults |\n|---|---|---|---|---|---|");
     for run in &index.runs {
         let _ = writeln!(
             out,
-            "| {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             run.scenario,
             run.seed,
             if run.passed { "pass".to_string() } else { format!("FAIL {}", run.failed_checks.join(", ")) },
             run.log_latency_p99_micros.map(|micros| format!("{:.1} ms", micros as f64 / 1000.0)).unwrap_or_default(),
+            undelivered_text(run),
             run.faults.len()
         );
     }
     out
 }
 
-/// A failure file turned into a regression scenario for `fixtures/regressions/`: the
-/// failure's `# obsim failure:` header (the verdict and hash the failing run produced) is
-/// dropped — once the bug is fixed the scenario must pass, with a new hash — and a header
-/// says where it came from. The shrinking notes stay: they say what the case is about.
-pub fn promote(failure_text: &str, source: &str) -> String {
+/// A run's undelivered records, each kind under its own name — lost with a cause, lost
+/// silently, still in flight — or empty when every record arrived. Why separate: records
+/// in flight at the end are not lost (the result says lost 0); calling them lost sends the
+/// reader after the wrong bug.
+pub fn undelivered_text(run: &IndexRun) -> String {
+    let silent = run.lost_silently_count.unwrap_or(0);
+    let with_cause = run.lost_count.unwrap_or(0).saturating_sub(silent);
+    let in_flight = run.in_flight_count.unwrap_or(0);
+    let mut parts = Vec::new();
+    if with_cause > 0 {
+        parts.push(format!("{with_cause} lost ({})", run.loss_causes.iter().filter(|cause| *cause != "lost_silently").cloned().collect::<Vec<_>>().join(", ")));
+    }
+    if silent > 0 {
+        parts.push(format!("{silent} lost silently"));
+    }
+    if in_flight > 0 {
+        parts.push(format!("{in_flight} in flight"));
+    }
+    parts.join(", ")
+}
+
+/// What `promote` made: the regression's text, and the planted bugs it stripped.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Promoted {
+    pub text: String,
+    /// The regression's scenario `name` (`regression-<file name>`).
+    pub name: String,
+    /// Planted bugs (`[bugs]`, e.g. from `obsim chaos --bug`) removed from the scenario.
+    pub stripped_bugs: Vec<&'static str>,
+}
+
+/// A failure file turned into a regression scenario for `fixtures/regressions/<file_name>`:
+/// - the failure's `# obsim failure:` header (the verdict and hash the failing run
+///   produced) is dropped — once the bug is fixed the scenario must pass, with a new hash —
+///   and a header says where it came from; the shrinking notes stay (they say what the
+///   case is about);
+/// - the scenario gets its own `name`, `regression-<file_name>`: reports go to
+///   `reports/<name>/<seed>/`, so a regression that kept the name of the scenario it was
+///   drawn from would overwrite that scenario's reports;
+/// - planted bugs are refused (`Err` naming them): a failure found with `--bug X` carries
+///   `[bugs] X = true`, and a regression with a planted bug fails for ever. With
+///   `strip_bugs` the `[bugs]` table is removed instead and `stripped_bugs` names what went.
+///
+/// `source` names the failure file in the header. The result is not checked as a scenario
+/// here beyond the bugs; the caller loads it before writing it.
+pub fn promote(failure_text: &str, source: &str, file_name: &str, strip_bugs: bool) -> Result<Promoted, String> {
+    let planted: Vec<&'static str> = match crate::scenario::Scenario::parse(Path::new(source), failure_text) {
+        Ok(scenario) => scenario.bugs.names().collect(),
+        Err(error) => return Err(format!("the failure file is not a valid scenario: {error}")),
+    };
+    if !planted.is_empty() && !strip_bugs {
+        return Err(format!(
+            "{source} plants bugs ({}): a regression with a planted bug can never pass; \
+             `--strip-bugs` removes the [bugs] table (the regression then runs the real pipeline)",
+            planted.join(", ")
+        ));
+    }
+    let name = format!("regression-{file_name}");
     let mut out = format!(
         "# Regression: a chaos failure promoted from {source}.\n\
          # It failed before the fix it guards; every `cargo test` runs it and it must pass.\n"
     );
+    if !planted.is_empty() {
+        let _ = writeln!(out, "# Planted bugs stripped when promoted: {}.", planted.join(", "));
+    }
+    let mut body = String::new();
     for line in failure_text.lines() {
         if line.starts_with("# obsim failure:") || line.starts_with("# replay:") {
             continue;
         }
-        out.push_str(line);
-        out.push('\n');
+        body.push_str(line);
+        body.push('\n');
     }
-    out
+    if !planted.is_empty() {
+        body = crate::replay::without_bugs_table(&body);
+    }
+    out.push_str(&crate::replay::with_name(&body, &name));
+    Ok(Promoted { text: out, name, stripped_bugs: planted })
 }
 
 #[cfg(test)]
@@ -301,12 +539,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn promoting_drops_the_failure_header_and_keeps_the_scenario() {
-        let failure = "# obsim chaos: removed fault[0] link_stall\n# obsim failure: event-log hash ab\n# obsim failure: verdict FAIL\n# replay: x\nname = \"baseline\"\nseed = 5\n";
-        let promoted = promote(failure, "failures/baseline-seed5.toml");
-        assert!(promoted.starts_with("# Regression: a chaos failure promoted from failures/baseline-seed5.toml."));
-        assert!(promoted.contains("# obsim chaos: removed fault[0] link_stall\nname = \"baseline\"\nseed = 5\n"));
-        assert!(!promoted.contains("obsim failure") && !promoted.contains("# replay:"), "{promoted}");
-        assert!(crate::replay::recorded(&promoted).is_none(), "no longer a failure file");
+    fn promoting_drops_the_failure_header_renames_and_keeps_the_scenario() {
+        let failure = "# obsim chaos: removed fault[0] link_stall\n# obsim failure: event-log hash ab\n# obsim failure: verdict FAIL\n# replay: x\nname = \"baseline\"\nduration = \"30s\"\nseed = 5\n[topology]\nmachines = [{ type = \"openai\", count = 1 }]\n";
+        let promoted = promote(failure, "failures/baseline-seed5.toml", "dash0-retry", false).unwrap();
+        let text = &promoted.text;
+        assert!(text.starts_with("# Regression: a chaos failure promoted from failures/baseline-seed5.toml."));
+        assert!(text.contains("# obsim chaos: removed fault[0] link_stall\nname = \"regression-dash0-retry\"\nduration = \"30s\"\nseed = 5\n"), "{text}");
+        assert!(!text.contains("obsim failure") && !text.contains("# replay:"), "{text}");
+        assert!(crate::replay::recorded(text).is_none(), "no longer a failure file");
+        assert_eq!((promoted.name.as_str(), promoted.stripped_bugs.len()), ("regression-dash0-retry", 0));
+        let scenario = crate::scenario::Scenario::parse(Path::new("x.toml"), text).unwrap();
+        assert_eq!(scenario.name, "regression-dash0-retry", "not the name of the scenario it was drawn from");
+    }
+
+    #[test]
+    fn promoting_refuses_planted_bugs_or_strips_them_saying_so() {
+        let failure = "# obsim failure: verdict FAIL\nname = \"tiny\"\nduration = \"30s\"\n[topology]\nmachines = [{ type = \"openai\", count = 1 }]\n[bugs]\nagent_no_retry = false\ndash0_drop_one_batch = true\n\n[expect]\nlost = 0\n";
+        let error = promote(failure, "f.toml", "x", false).unwrap_err();
+        assert!(error.contains("f.toml plants bugs (dash0_drop_one_batch)") && error.contains("--strip-bugs"), "{error}");
+        let promoted = promote(failure, "f.toml", "x", true).unwrap();
+        assert_eq!(promoted.stripped_bugs, vec!["dash0_drop_one_batch"]);
+        assert!(promoted.text.contains("# Planted bugs stripped when promoted: dash0_drop_one_batch."), "{}", promoted.text);
+        let scenario = crate::scenario::Scenario::parse(Path::new("x.toml"), &promoted.text).unwrap();
+        assert!(!scenario.bugs.any(), "{}", promoted.text);
+        assert_eq!(scenario.expect.lost, Some(0), "the tables after [bugs] stay");
     }
 }

@@ -523,15 +523,24 @@ impl Verdict {
             self.outcome.events_count
         );
         for (signal, totals) in &self.accounting.totals {
-            let lost: u64 = self.accounting.undelivered(*signal).map(|(_, tally)| tally.count).sum();
+            // Lost, lost silently and in flight apart: records still held at the end are
+            // not lost (result.json counts them as in flight), and a silent loss is a
+            // harness bug, not a loss with a cause.
+            let (mut lost, mut silent, mut in_flight) = (0u64, 0u64, 0u64);
+            for (outcome, tally) in self.accounting.undelivered(*signal) {
+                match outcome {
+                    Outcome::Lost { .. } => lost += tally.count,
+                    Outcome::LostSilently => silent += tally.count,
+                    Outcome::InFlight(_) => in_flight += tally.count,
+                }
+            }
             let _ = writeln!(
                 out,
-                "{:<5} emitted {}  delivered {}  duplicated {}  lost {}",
+                "{:<5} emitted {}  delivered {}  duplicated {}  lost {lost}  lost silently {silent}  in flight {in_flight}",
                 format!("{signal:?}").to_lowercase(),
                 totals.emitted,
                 totals.delivered,
                 totals.duplicated,
-                lost
             );
             for (outcome, tally) in self.accounting.undelivered(*signal) {
                 let _ = writeln!(out, "      {:>8}  {outcome}", tally.count);

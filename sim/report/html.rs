@@ -255,13 +255,18 @@ pub fn render(result: &RunResult) -> String {
 
     let _ = writeln!(
         body,
-        "<h2>Records</h2>\n<table>\n<tr><th>signal</th><th class=\"num\">emitted</th><th class=\"num\">delivered</th><th class=\"num\">duplicated</th><th class=\"num\">lost</th><th class=\"num\">in flight</th></tr>"
+        "<h2>Records</h2>\n<table>\n<tr><th>signal</th><th class=\"num\">emitted</th><th class=\"num\">delivered</th><th class=\"num\">duplicated</th><th class=\"num\">lost with a cause</th><th class=\"num\">lost silently</th><th class=\"num\">in flight</th></tr>"
     );
     for (name, signal) in [("log", &result.signals.log), ("span", &result.signals.span)] {
         let _ = writeln!(
             body,
-            "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
-            signal.emitted_count, signal.delivered_count, signal.duplicated_count, signal.lost_count, signal.in_flight_count
+            "<tr><td>{name}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+            signal.emitted_count,
+            signal.delivered_count,
+            signal.duplicated_count,
+            super::summary::lost_with_cause_count(signal),
+            signal.lost_silently_count,
+            signal.in_flight_count
         );
     }
     let _ = writeln!(body, "</table>");
@@ -282,6 +287,23 @@ pub fn render(result: &RunResult) -> String {
                 escape(&loss.cause),
                 escape(&place),
                 loss.count
+            );
+        }
+        let _ = writeln!(body, "</table>");
+    }
+    // Records held at the end: in flight, not lost (their own table, never a loss row).
+    let held: Vec<(&str, &super::result::HeldResult)> = [("log", &result.signals.log), ("span", &result.signals.span)]
+        .into_iter()
+        .flat_map(|(name, signal)| signal.in_flight.iter().map(move |held| (name, held)))
+        .collect();
+    if !held.is_empty() {
+        let _ = writeln!(body, "<table>\n<tr><th>signal</th><th>in flight at the end, held by</th><th class=\"num\">records</th></tr>");
+        for (name, held) in held {
+            let _ = writeln!(
+                body,
+                "<tr><td>{name}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+                escape(&format!("{}@{}", held.part, held.host)),
+                held.count
             );
         }
         let _ = writeln!(body, "</table>");

@@ -72,12 +72,16 @@ pub fn render(index: &Index) -> String {
     let _ = writeln!(
         body,
         "<p class=\"verdict\">{} — {} runs (seeds {}..{}), {} failed</p>",
-        verdict_html(index.failures_count == 0),
+        // A sweep with shards missing or unfinished never shows PASS: nobody ran the rest.
+        verdict_html(index.failures_count == 0 && crate::chaos::output::incompleteness(index).is_none()),
         index.runs_count,
         index.first_seed,
         index.first_seed + index.seeds,
         index.failures_count
     );
+    if let Some(incomplete) = crate::chaos::output::incompleteness(index) {
+        let _ = writeln!(body, "<p class=\"fail\">{}</p>", escape(&incomplete));
+    }
 
     // The grid: one row per scenario file, one column per seed.
     let mut seeds: Vec<u64> = index.runs.iter().map(|run| run.seed).collect();
@@ -121,7 +125,7 @@ pub fn render(index: &Index) -> String {
     if failures.is_empty() {
         let _ = writeln!(body, "<p class=\"muted\">None.</p>");
     } else {
-        let _ = writeln!(body, "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th>failed</th><th>replay</th><th>shrunk to</th><th></th></tr>");
+        let _ = writeln!(body, "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th>failed</th><th>undelivered</th><th>replay</th><th>shrunk to</th><th></th></tr>");
         for run in failures {
             let shrunk = if run.shrunk_faults.is_empty() && run.shrunk_steps.is_empty() {
                 String::new()
@@ -132,10 +136,11 @@ pub fn render(index: &Index) -> String {
             };
             let _ = writeln!(
                 body,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
                 escape(&run.scenario),
                 run.seed,
                 escape(&run.failed_checks.join(", ")),
+                escape(&crate::chaos::output::undelivered_text(run)),
                 escape(run.replay.as_deref().unwrap_or(run.error.as_deref().unwrap_or(""))),
                 escape(&shrunk),
                 report_link(run)

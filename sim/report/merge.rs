@@ -7,6 +7,12 @@
 //! seed and seed count), distinct, and cover 1..n; each run must belong to its shard.
 //! Anything else is refused naming the file and what is missing.
 //!
+//! `--partial` is for the night whose shard timed out or crashed: it merges what there is
+//! but never passes for whole — the merged index lists the missing and unfinished shards
+//! (index.md and index.html say INCOMPLETE), and `obsim report merge` exits non-zero. A shard
+//! index written while its sweep still ran (`finished: false`, see `SweepWriter`) counts as
+//! unfinished; without `--partial` it is refused like a missing shard.
+//!
 //! The merged folder is a whole sweep's folder: failure files and run folders are copied
 //! next to the merged index (replay commands point at the copies), and the full reports of
 //! the merged worst seeds are rebuilt from their `result.json`.
@@ -24,9 +30,9 @@ pub const SHARDS_LIMIT: usize = 10_000;
 /// Why a merge failed.
 #[derive(Debug)]
 pub enum MergeError {
-    /// The inputs are not the complete shards of one sweep (exit 2).
+    /// The inputs are unreadable or not the complete shards of one sweep (exit 2).
     Invalid(String),
-    /// Reading or writing files failed (exit 1).
+    /// Writing files failed (exit 3, as any report that cannot be written).
     Io(String),
 }
 
@@ -38,8 +44,16 @@ impl std::fmt::Display for MergeError {
     }
 }
 
-/// Joins `shards` (each with the file it came from, for messages) into one index.
+/// Joins `shards` (each with the file it came from, for messages) into one index; every
+/// shard of the sweep must be there and finished.
 pub fn merge(shards: &[(String, Index)]) -> Result<Index, String> {
+    merge_with(shards, false)
+}
+
+/// Joins `shards` into one index; with `partial`, missing and unfinished shards are listed in
+/// the index instead of refused (shards of another sweep, repeated ones and runs in the
+/// wrong shard are refused either way).
+pub fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<Index, String> {
     let Some((first_name, first)) = shards.first() else {
         return Err("no shard index given".to_string());
     };
@@ -76,9 +90,31 @@ pub fn merge(shards: &[(String, Index)]) -> Result<Index, String> {
     }
     let missing: Vec<String> =
         (1..=first_shard.count).filter(|i| !seen.contains_key(i)).map(|i| format!("{i}/{}", first_shard.count)).collect();
-    if !missing.is_empty() {
-        return Err(format!("missing shards {} of the sweep (have {})", missing.join(", "), seen.len()));
+    if !missing.is_empty() && !partial {
+        return Err(format!(
+            "missing shards {} of the sweep (have {}); `--partial` merges what there is and says what is missing",
+            missing.join(", "),
+            seen.len()
+        ));
     }
+    let mut unfinished: Vec<(u32, String)> = Vec::new();
+    for (name, index) in shards.iter().filter(|(_, index)| !index.finished) {
+        let shard = Shard::parse(&index.shard).map_err(|error| format!("{name}: {error}"))?;
+        if !partial {
+            return Err(format!(
+                "{name}: shard {shard} did not finish (its sweep stopped after {} of {} runs); `--partial` merges what it ran",
+                index.runs_count,
+                index.planned_runs_count.map_or("?".to_string(), |planned| planned.to_string())
+            ));
+        }
+        unfinished.push((shard.index, shard.to_string()));
+    }
+    unfinished.sort();
+    let planned_runs_count = if missing.is_empty() {
+        shards.iter().map(|(_, index)| index.planned_runs_count).sum::<Option<u64>>()
+    } else {
+        None
+    };
     let mut runs: Vec<IndexRun> = shards.iter().flat_map(|(_, index)| index.runs.iter().cloned()).collect();
     runs.sort_by(|a, b| (a.seed, a.file_index, &a.file).cmp(&(b.seed, b.file_index, &b.file)));
     if let Some(pair) = runs.windows(2).find(|pair| (pair[0].seed, &pair[0].file) == (pair[1].seed, &pair[1].file)) {
@@ -91,6 +127,10 @@ pub fn merge(shards: &[(String, Index)]) -> Result<Index, String> {
         seeds: first.seeds,
         runs_count: runs.len() as u64,
         failures_count: runs.iter().filter(|run| !run.passed).count() as u64,
+        planned_runs_count,
+        finished: unfinished.is_empty(),
+        missing_shards: missing,
+        unfinished_shards: unfinished.into_iter().map(|(_, shard)| shard).collect(),
         runs,
     };
     // Full reports: failures and the merged worst seeds (as the whole sweep would write).
@@ -101,9 +141,26 @@ pub fn merge(shards: &[(String, Index)]) -> Result<Index, String> {
     Ok(index)
 }
 
+/// The exit status of `obsim report merge` for a merged `index`, the same scheme as
+/// `obsim chaos`: 1 when a merged run failed (the finding comes first, however much of the
+/// sweep is there), 2 when no run failed but shards are missing or unfinished (nobody can
+/// say the sweep passed), 0 when the whole sweep ran and every run passed.
+///
+/// Why a failed run fails the merge: the nightly workflow's verdict is this status; exit 0
+/// with failed runs inside let nights with failures pass.
+pub fn exit_status(index: &Index) -> u8 {
+    if index.failures_count > 0 {
+        1
+    } else if crate::chaos::output::incompleteness(index).is_some() {
+        2
+    } else {
+        0
+    }
+}
+
 /// Reads the shard indexes at `paths`, merges them, copies their failure files and run
 /// folders into `out`, and writes the merged index there.
-pub fn merge_files(paths: &[PathBuf], out: &Path) -> Result<Index, MergeError> {
+pub fn merge_files(paths: &[PathBuf], out: &Path, partial: bool) -> Result<Index, MergeError> {
     let mut shards = Vec::with_capacity(paths.len());
     for path in paths {
         let name = path.display().to_string();
@@ -116,7 +173,7 @@ pub fn merge_files(paths: &[PathBuf], out: &Path) -> Result<Index, MergeError> {
         };
         shards.push((name, index));
     }
-    let mut index = merge(&shards).map_err(MergeError::Invalid)?;
+    let mut index = merge_with(&shards, partial).map_err(MergeError::Invalid)?;
     // Where each run came from: its shard's folder.
     let mut source_dirs: BTreeMap<(String, u64), PathBuf> = BTreeMap::new();
     for ((_, shard), path) in shards.iter().zip(paths) {
@@ -199,6 +256,10 @@ mod tests {
             seeds: 4,
             runs_count: seeds.len() as u64,
             failures_count: 0,
+            planned_runs_count: Some(seeds.len() as u64),
+            finished: true,
+            missing_shards: Vec::new(),
+            unfinished_shards: Vec::new(),
             runs: seeds
                 .iter()
                 .map(|&seed| IndexRun {
@@ -218,6 +279,8 @@ mod tests {
                     replay: None,
                     error: None,
                     lost_count: Some(0),
+                    lost_silently_count: Some(0),
+                    in_flight_count: Some(0),
                     loss_causes: Vec::new(),
                     log_throughput_min_per_second: None,
                     log_throughput_mean_per_second: None,
@@ -246,5 +309,34 @@ mod tests {
         let error = merge(&[("a".into(), index("1/2", &[1])), ("b".into(), index("2/3", &[2]))]).unwrap_err();
         assert!(error.contains("is not of the same sweep"), "{error}");
         assert!(merge(&[]).unwrap_err().contains("no shard index"));
+    }
+
+    #[test]
+    fn a_partial_merge_keeps_what_there_is_and_names_the_missing_and_unfinished_shards() {
+        let mut unfinished = index("2/3", &[2]);
+        unfinished.finished = false;
+        unfinished.planned_runs_count = Some(2);
+        let shards = [("a".to_string(), index("1/3", &[1, 4])), ("b".to_string(), unfinished)];
+        let every = [shards[0].clone(), shards[1].clone(), ("c".to_string(), index("3/3", &[3]))];
+        let error = merge(&every).unwrap_err();
+        assert!(error.contains("b: shard 2/3 did not finish (its sweep stopped after 1 of 2 runs)"), "{error}");
+        let error = merge(&shards).unwrap_err();
+        assert!(error.contains("missing shards 3/3"), "{error}");
+        let merged = merge_with(&shards, true).unwrap();
+        assert_eq!(merged.runs.iter().map(|run| run.seed).collect::<Vec<_>>(), vec![1, 2, 4]);
+        assert_eq!((merged.missing_shards.clone(), merged.unfinished_shards.clone()), (vec!["3/3".to_string()], vec!["2/3".to_string()]));
+        assert!(!merged.finished && merged.planned_runs_count.is_none());
+        let said = crate::chaos::output::incompleteness(&merged).expect("a partial merge is incomplete");
+        assert!(said.contains("shards 3/3 are missing") && said.contains("shards 2/3 stopped before they finished"), "{said}");
+        assert!(crate::chaos::output::markdown(&merged).contains("**INCOMPLETE: shards 3/3 are missing"));
+        // Whole and finished: nothing to say.
+        let whole = merge_with(&[("a".into(), index("1/2", &[1, 3])), ("b".into(), index("2/2", &[2]))], true).unwrap();
+        assert_eq!(crate::chaos::output::incompleteness(&whole), None);
+        assert_eq!((whole.finished, whole.planned_runs_count), (true, Some(3)));
+        assert_eq!((exit_status(&whole), exit_status(&merged)), (0, 2));
+        let mut failed = merged.clone();
+        failed.runs[0].passed = false;
+        failed.failures_count = 1;
+        assert_eq!(exit_status(&failed), 1, "a failed run is the finding, even in a partial merge");
     }
 }

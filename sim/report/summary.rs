@@ -15,6 +15,15 @@ fn cell(text: &str) -> String {
     text.replace('|', "\\|").replace('\n', " ")
 }
 
+/// The cause `result.json` gives silent losses.
+const SILENT_CAUSE: &str = "lost_silently";
+
+/// Records of `signal` lost with a cause: `lost_count` counts silent losses too.
+pub fn lost_with_cause_count(signal: &super::result::SignalResult) -> u64 {
+    debug_assert!(signal.lost_silently_count <= signal.lost_count, "silent losses are part of lost_count");
+    signal.lost_count.saturating_sub(signal.lost_silently_count)
+}
+
 /// `summary.md` of one run.
 pub fn render(result: &RunResult) -> String {
     let mut out = String::new();
@@ -48,12 +57,22 @@ pub fn render(result: &RunResult) -> String {
     }
 
     let _ = writeln!(out, "## Records\n");
-    let _ = writeln!(out, "| signal | emitted | delivered | duplicated | lost | in flight |\n|---|---:|---:|---:|---:|---:|");
+    // Lost with a cause, lost silently and in flight in columns of their own: records held
+    // at the end are not lost, and a silent loss is a harness bug, not a loss with a cause.
+    let _ = writeln!(
+        out,
+        "| signal | emitted | delivered | duplicated | lost with a cause | lost silently | in flight |\n|---|---:|---:|---:|---:|---:|---:|"
+    );
     for (name, signal) in [("log", &result.signals.log), ("span", &result.signals.span)] {
         let _ = writeln!(
             out,
-            "| {name} | {} | {} | {} | {} | {} |",
-            signal.emitted_count, signal.delivered_count, signal.duplicated_count, signal.lost_count, signal.in_flight_count
+            "| {name} | {} | {} | {} | {} | {} | {} |",
+            signal.emitted_count,
+            signal.delivered_count,
+            signal.duplicated_count,
+            lost_with_cause_count(signal),
+            signal.lost_silently_count,
+            signal.in_flight_count
         );
     }
     let mut undelivered = String::new();
@@ -63,7 +82,11 @@ pub fn render(result: &RunResult) -> String {
                 (Some(part), Some(host)) => format!("{part}@{host}"),
                 _ => "no part ever held them".to_string(),
             };
-            let _ = writeln!(undelivered, "- {} {name} records lost: `{}` at {place}", loss.count, loss.cause);
+            if loss.cause == SILENT_CAUSE {
+                let _ = writeln!(undelivered, "- {} {name} records lost silently (no part recorded a cause), last held by {place}", loss.count);
+            } else {
+                let _ = writeln!(undelivered, "- {} {name} records lost: `{}` at {place}", loss.count, loss.cause);
+            }
         }
         for held in &signal.in_flight {
             let _ = writeln!(undelivered, "- {} {name} records still held by {}@{}", held.count, held.part, held.host);
