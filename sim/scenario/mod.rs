@@ -356,6 +356,9 @@ impl Scenario {
             {
                 return fail("rate", format!("packet loss rate {rate} must be between 0 and 1"));
             }
+            if let Err((key, message)) = fault.check_heal() {
+                return fail(key, message);
+            }
             if let Err((key, message)) = fault.check_backpressure() {
                 return fail(key, message);
             }

@@ -27,7 +27,7 @@ pub mod probe;
 mod seed;
 mod spawn;
 
-pub use clock::{Clock, true_elapsed_now};
+pub use clock::{Clock, drift_nanos_over, true_elapsed_now};
 pub use disk::{DISK_BYTES_LIMIT_DEFAULT, Disk, DiskFull};
 pub use events::{EVENTS_KEPT_LIMIT_DEFAULT, Event, EventLog, EventLogHash};
 pub use seed::Seed;
