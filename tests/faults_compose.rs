@@ -466,3 +466,29 @@ fn chaos_schedules_overlap_faults_on_one_target_in_a_share_of_seeds() {
     }
     assert!(overlapping * 10 >= seeds, "at least a tenth of {seeds} schedules overlap on one target: {overlapping}");
 }
+
+/// Records Dash0 stored more than once, per signal (by its name in the accounting).
+fn duplicated(verdict: &Verdict) -> Vec<(String, u64)> {
+    verdict.accounting.totals.iter().map(|(signal, totals)| (format!("{signal:?}"), totals.duplicated)).collect()
+}
+
+/// A slow Dash0 that stores before it answers, slower than the shipper's 10 s request
+/// timeout: the shipper gives up, retries a batch Dash0 already holds, and Dash0 holds it
+/// twice (the duplicates check counts them; `max_duplicate_ratio` decides). Storing after
+/// the delay (the default), the same fault stores nothing the shipper gave up on: no
+/// duplicates.
+#[test]
+fn a_slow_dash0_that_stores_before_answering_makes_duplicates() {
+    let slow = "[[fault]]\nkind = \"dash0_slow\"\nat = \"30s\"\nfor = \"20s\"\ndelay = \"15s\"\n";
+    let (pipeline, verdict) = run(ONE_OPENAI, &format!("{slow}stores = \"before_delay\"\n"));
+    let twice: u64 = duplicated(&verdict).iter().map(|(_, count)| count).sum();
+    assert!(twice > 0, "retried batches stored twice: {}", verdict.render());
+    let check = verdict.checks.iter().find(|c| c.name == "duplicates").unwrap();
+    assert!(!check.passed, "no duplicates allowed by default: {}", check.detail);
+    let logs = verdict.accounting.totals.iter().find(|(signal, _)| format!("{signal:?}") == "Log").map(|(_, t)| t);
+    assert!(logs.is_some_and(|totals| !totals.duplicate_examples.is_empty()), "the duplicates are named: {:?}", duplicated(&verdict));
+    assert!(!seconds_of(&pipeline, "shipper.retry", "railway-shipper").is_empty(), "the shipper retried");
+
+    let (_, verdict) = run(ONE_OPENAI, slow);
+    assert_eq!(duplicated(&verdict).iter().map(|(_, count)| count).sum::<u64>(), 0, "{}", verdict.render());
+}
