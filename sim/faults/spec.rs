@@ -264,8 +264,11 @@ impl Heal {
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Dash0Signal {
+    /// OTLP logs (the shipper's exports).
     Logs,
+    /// OTLP traces (the collectors' span exports).
     Spans,
+    /// OTLP metrics (the collectors' metric exports).
     Metrics,
 }
 
