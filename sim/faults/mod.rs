@@ -1,21 +1,32 @@
 //! The fault schedule: `[[fault]]` tables turned into timed actions against the world, each
-//! recorded in the event log when it starts and ends, all healed before the drain.
+//! recorded in the event log when it starts and ends, all healed before the drain unless
+//! they say `heal = "never"`.
 //!
 //! Why a plan of actions: the injector runs between turmoil steps, outside every host, so a
 //! schedule is just a sorted list of (time, fault, start|end). Sorting is stable and ties
 //! end faults before starting new ones, so the same file gives the same run.
 //!
-//! How each kind reaches the world: links through turmoil (partition, hold/release, latency,
-//! fail rate), hosts through `Pipeline::crash` / `World::restart`, clocks through each
-//! host's `Clock`, Dash0 through `Dash0Control`, and `backpressure` through shared knobs
-//! the pipeline wires into its parts: `RedisControl` (a runtime `maxmemory`, as
+//! Why an `Injector` that composes: faults on one target overlap (chaos sweeps draw them on
+//! purpose). At every action the effective state of each target the changed fault touches
+//! is recomputed from every fault in force (`compose.rs`, rules in README "How overlapping
+//! faults compose") and only the difference is applied, so the end of one fault never
+//! undoes another that still holds.
+//!
+//! How each target reaches the world: links through turmoil (partition, hold/release,
+//! latency, fail rate), hosts through `Pipeline::crash` / `World::restart`, clocks through
+//! each host's `Clock`, Dash0 through `Dash0Control`, and `backpressure` through shared
+//! knobs the pipeline wires into its parts: `RedisControl` (a runtime `maxmemory`, as
 //! `CONFIG SET` would set it), `AggregatorControl` (a runtime `total_limit_size`),
 //! `AgentControl` (a runtime `mem_buf_limit` per host) and `WorkloadControl` (a multiplier
 //! on the client's job rate). Each part reads its knob where it admits data, records the
 //! change in the event log when it applies it, and reports the limit in force to its gauge.
-//! At `duration` every fault still active ends: links repaired, holds released, crashed
-//! hosts restarted, clocks straightened (skew and steps are properties of the host, healed
-//! like the rest), Dash0 healthy, limits and the job rate restored; then the drain runs.
+//! At `duration` every fault still in force ends (except `heal = "never"`); then the drain
+//! runs.
+//!
+//! Adding a kind touches: its variant in `spec.rs`, its arm in `FaultSpec::header` and
+//! `FaultSpec::kind`, its arm in `compose::contribute` (and a `Contribution`/`Target` only if
+//! it acts on something new, then `compose::fold` and `enact`), `describe`, and the chaos
+//! strategy if sweeps should draw it.
 
 mod compose;
 mod spec;
