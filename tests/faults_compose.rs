@@ -395,6 +395,7 @@ fn a_clock_never_healed_stays_ahead_through_the_drain() {
     let drain = events.iter().find(|e| e.kind == "drain.start").unwrap();
     assert!(drain.detail.starts_with("faults healed except fault[0]"), "{}", drain.detail);
     assert_eq!(verdict.accounting.outcomes.len(), 0, "nothing lost: {}", verdict.render());
+    assert!(verdict.passed(), "{}", verdict.render());
 
     // `heal = "never"` with `for` means nothing: refused at load, naming the key.
     let error = Scenario::parse(
