@@ -104,7 +104,7 @@ fn a_latency_fault_delays_delivery_and_a_clock_step_loses_nothing() {
     let stepped = parse("[[fault]]\nat = \"30s\"\nkind = \"clock_step\"\ntarget = \"openai-1\"\nstep = \"2m\"\nbehind = true\n").unwrap();
     let stepped = Arc::new(stepped);
     let mut probe = Pipeline::build(Arc::clone(&stepped), 9);
-    obsim::faults::apply(&mut probe, &stepped.faults[0], obsim::faults::Phase::Start);
+    obsim::faults::apply(&mut probe, &stepped.faults, 0, obsim::faults::Phase::Start);
     let skew = probe.world.clock("openai-1").unwrap().skew_nanos_at(probe.world.elapsed());
     assert_eq!(skew, -120_000_000_000, "the clock stepped 2 minutes back");
     let mut pipeline = Pipeline::build(stepped, 9);

@@ -147,10 +147,10 @@ fn halve(fault: &FaultSpec) -> Option<FaultSpec> {
         | FaultSpec::Dash0Errors { lasting, .. }
         | FaultSpec::Dash0Slow { lasting, .. }
         | FaultSpec::Dash0RateLimit { lasting, .. }
-        | FaultSpec::ClockSkew { lasting, .. }
+        | FaultSpec::ClockSkew { lasting: Some(lasting), .. }
         | FaultSpec::Backpressure { lasting, .. } => lasting,
         FaultSpec::Restart { down_for, .. } => down_for,
-        FaultSpec::Crash { .. } | FaultSpec::ClockStep { .. } => return None,
+        FaultSpec::Crash { .. } | FaultSpec::ClockStep { .. } | FaultSpec::ClockSkew { lasting: None, .. } => return None,
     };
     *lasting = half(lasting)?;
     Some(halved)

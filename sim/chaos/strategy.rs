@@ -22,13 +22,18 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sha2::{Digest, Sha256};
 
 use super::config::{ChaosConfig, ChaosKind};
-use crate::faults::{BackpressureWhat, FaultSpec};
+use crate::faults::{BackpressureWhat, FaultSpec, Heal, SlowStores};
 use crate::parts::hosts;
 use crate::scenario::Scenario;
 
 /// The shortest load phase a sweep can draw faults into: one fault needs a second to start
 /// and a second to last.
 pub const DURATION_MIN: Duration = Duration::from_secs(2);
+
+/// Percent of drawn faults (after the first) that are moved onto the target of an earlier
+/// fault, starting inside its window: overlapping faults on one target are where fault
+/// composition goes wrong, and independent draws rarely make them.
+pub const OVERLAP_PERCENT: u32 = 30;
 
 /// Dash0 statuses a correct pipeline must retry (RFC 9110 / OTLP: retryable).
 const RETRYABLE_STATUSES: [u16; 4] = [429, 502, 503, 504];
@@ -139,6 +144,8 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
                     // with RetryInfo: a Dash0 that throttles without it loses spans by
                     // design (a hand-written scenario's truth, not a survivable fault).
                     retry_after: if status == 429 { Some(secs(retry_after.unwrap_or(1))) } else { retry_after.map(secs) },
+                    signal: None,
+                    protocol: None,
                 })
                 .boxed()
         }
@@ -147,6 +154,7 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
                 at: secs(at),
                 lasting: secs(lasting),
                 delay: Duration::from_millis(delay_ms),
+                stores: SlowStores::AfterDelay,
             })
             .boxed(),
         ChaosKind::Dash0RateLimit => (window, 5u64..=200)
@@ -159,15 +167,22 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
         ChaosKind::ClockSkew => (window, host, 0u64..=600, any::<bool>(), 0u32..=500)
             .prop_map(|((at, lasting), target, offset, behind, drift_ppm)| FaultSpec::ClockSkew {
                 at: secs(at),
-                lasting: secs(lasting),
+                lasting: Some(secs(lasting)),
                 target,
                 offset: secs(offset),
                 behind,
                 drift_ppm: f64::from(drift_ppm),
+                heal: Heal::AtDrain,
             })
             .boxed(),
         ChaosKind::ClockStep => (0..duration_secs - 1, host, 1u64..=300, any::<bool>())
-            .prop_map(|(at, target, step, behind)| FaultSpec::ClockStep { at: secs(at), target, step: secs(step), behind })
+            .prop_map(|(at, target, step, behind)| FaultSpec::ClockStep {
+                at: secs(at),
+                target,
+                step: secs(step),
+                behind,
+                heal: Heal::AtDrain,
+            })
             .boxed(),
         ChaosKind::Backpressure => prop_oneof![
             (window.clone(), 2u32..=5).prop_map(|((at, lasting), factor)| FaultSpec::Backpressure {
@@ -215,13 +230,91 @@ pub fn schedule(scenario: &Scenario, chaos: &ChaosConfig) -> BoxedStrategy<Vec<F
         .prop_flat_map(move |enabled| {
             let targets = targets.clone();
             let one = select(enabled).prop_flat_map(move |kind| fault(kind, &targets, duration_secs, for_max_secs));
-            proptest::collection::vec(one, 1..=faults_max)
+            let overlap = (0u32..100, any::<proptest::sample::Index>(), any::<u32>());
+            (proptest::collection::vec(one, 1..=faults_max), proptest::collection::vec(overlap, faults_max))
         })
-        .prop_map(|mut faults| {
+        .prop_map(move |(mut faults, overlaps)| {
+            for (index, (roll, earlier, offset)) in overlaps.into_iter().enumerate().take(faults.len()).skip(1) {
+                if roll < OVERLAP_PERCENT {
+                    let earlier = faults[earlier.index(index)].clone();
+                    overlap_onto(&mut faults[index], &earlier, offset, duration_secs);
+                }
+            }
             faults.sort_by_key(|fault| (fault.at(), fault.end()));
             faults
         })
         .boxed()
+}
+
+/// Moves `fault` onto `earlier`'s target (when both act on the same kind of target: links,
+/// hosts, Dash0, the same buffer) and starts it `offset` (modulo) into `earlier`'s window,
+/// keeping it inside the load phase of `duration_secs`.
+fn overlap_onto(fault: &mut FaultSpec, earlier: &FaultSpec, offset: u32, duration_secs: u64) {
+    use crate::faults::FaultScope;
+    let scope = earlier.header().scope;
+    let (from, to, target) = match scope {
+        FaultScope::Link { from, to, .. } => (Some(from.to_string()), Some(to.to_string()), None),
+        FaultScope::Hosts(target) => (None, None, Some(target.to_string())),
+        FaultScope::Dash0 | FaultScope::Pipeline { .. } => (None, None, None),
+    };
+    let same_kind_of_target = match (fault.header().scope, scope) {
+        (FaultScope::Link { .. }, FaultScope::Link { .. }) | (FaultScope::Hosts(_), FaultScope::Hosts(_)) => true,
+        (FaultScope::Dash0, FaultScope::Dash0) => true,
+        (FaultScope::Pipeline { .. }, FaultScope::Pipeline { .. }) => matches!(
+            (&*fault, earlier),
+            (FaultSpec::Backpressure { what: a, .. }, FaultSpec::Backpressure { what: b, .. }) if a == b
+        ),
+        _ => false,
+    };
+    if !same_kind_of_target {
+        return;
+    }
+    match fault {
+        FaultSpec::LinkDrop { from: f, to: t, .. }
+        | FaultSpec::LinkStall { from: f, to: t, .. }
+        | FaultSpec::Latency { from: f, to: t, .. }
+        | FaultSpec::PacketLoss { from: f, to: t, .. } => {
+            *f = from.expect("a link scope");
+            *t = to.expect("a link scope");
+        }
+        FaultSpec::Restart { target: own, .. }
+        | FaultSpec::Crash { target: own, .. }
+        | FaultSpec::ClockSkew { target: own, .. }
+        | FaultSpec::ClockStep { target: own, .. } => *own = target.expect("a host scope"),
+        FaultSpec::Dash0Errors { .. }
+        | FaultSpec::Dash0Slow { .. }
+        | FaultSpec::Dash0RateLimit { .. }
+        | FaultSpec::Backpressure { .. } => {}
+    }
+    let start = earlier.at().as_secs();
+    let end = earlier.end().map_or(duration_secs, |end| end.as_secs()).min(duration_secs);
+    let span = end.saturating_sub(start).max(1);
+    let at = (start + u64::from(offset) % span).min(duration_secs - DURATION_MIN.as_secs());
+    set_window(fault, at, duration_secs);
+}
+
+/// Starts `fault` at `at` seconds, shortening it if it would end after `duration_secs`.
+fn set_window(fault: &mut FaultSpec, at_secs: u64, duration_secs: u64) {
+    let room = secs(duration_secs - at_secs);
+    let (at, lasting) = match fault {
+        FaultSpec::LinkDrop { at, lasting, .. }
+        | FaultSpec::LinkStall { at, lasting, .. }
+        | FaultSpec::Latency { at, lasting, .. }
+        | FaultSpec::PacketLoss { at, lasting, .. }
+        | FaultSpec::Dash0Errors { at, lasting, .. }
+        | FaultSpec::Dash0Slow { at, lasting, .. }
+        | FaultSpec::Dash0RateLimit { at, lasting, .. }
+        | FaultSpec::ClockSkew { at, lasting: Some(lasting), .. }
+        | FaultSpec::Backpressure { at, lasting, .. }
+        | FaultSpec::Restart { at, down_for: lasting, .. } => (at, Some(lasting)),
+        FaultSpec::Crash { at, .. } | FaultSpec::ClockStep { at, .. } | FaultSpec::ClockSkew { at, lasting: None, .. } => {
+            (at, None)
+        }
+    };
+    *at = secs(at_secs);
+    if let Some(lasting) = lasting {
+        *lasting = (*lasting).min(room).max(secs(1));
+    }
 }
 
 /// The schedule drawn for (`scenario`, `seed`): the same inputs draw the same faults.

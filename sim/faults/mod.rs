@@ -1,26 +1,43 @@
 //! The fault schedule: `[[fault]]` tables turned into timed actions against the world, each
-//! recorded in the event log when it starts and ends, all healed before the drain.
+//! recorded in the event log when it starts and ends, all healed before the drain unless
+//! they say `heal = "never"`.
 //!
 //! Why a plan of actions: the injector runs between turmoil steps, outside every host, so a
 //! schedule is just a sorted list of (time, fault, start|end). Sorting is stable and ties
 //! end faults before starting new ones, so the same file gives the same run.
 //!
-//! How each kind reaches the world: links through turmoil (partition, hold/release, latency,
-//! fail rate), hosts through `Pipeline::crash` / `World::restart`, clocks through each
-//! host's `Clock`, Dash0 through `Dash0Control`, and `backpressure` through shared knobs
-//! the pipeline wires into its parts: `RedisControl` (a runtime `maxmemory`, as
+//! Why an `Injector` that composes: faults on one target overlap (chaos sweeps draw them on
+//! purpose). At every action the effective state of each target the changed fault touches
+//! is recomputed from every fault in force (`compose.rs`, rules in README "How overlapping
+//! faults compose") and only the difference is applied, so the end of one fault never
+//! undoes another that still holds.
+//!
+//! How each target reaches the world: links through turmoil (partition, hold/release,
+//! latency, fail rate), hosts through `Pipeline::crash` / `World::restart`, clocks through
+//! each host's `Clock`, Dash0 through `Dash0Control`, and `backpressure` through shared
+//! knobs the pipeline wires into its parts: `RedisControl` (a runtime `maxmemory`, as
 //! `CONFIG SET` would set it), `AggregatorControl` (a runtime `total_limit_size`),
 //! `AgentControl` (a runtime `mem_buf_limit` per host) and `WorkloadControl` (a multiplier
 //! on the client's job rate). Each part reads its knob where it admits data, records the
 //! change in the event log when it applies it, and reports the limit in force to its gauge.
-//! At `duration` every fault still active ends: links repaired, holds released, crashed
-//! hosts restarted, clocks straightened (skew and steps are properties of the host, healed
-//! like the rest), Dash0 healthy, limits and the job rate restored; then the drain runs.
+//! At `duration` every fault still in force ends (except `heal = "never"`); then the drain
+//! runs.
+//!
+//! Adding a kind touches: its variant in `spec.rs`, its arm in `FaultSpec::header` and
+//! `FaultSpec::kind`, its arm in `compose::contribute` (and a `Contribution`/`Target` only if
+//! it acts on something new, then `compose::fold` and `enact`), `describe`, and the chaos
+//! strategy if sweeps should draw it.
 
+mod compose;
 mod spec;
 
-pub use spec::{AGENT_MEM_BUF_TARGET_DEFAULT, BackpressureWhat, FaultSpec, resolve};
+pub use compose::{ClockBend, Contribution, InForce, LinkState, State, Target, compose, contribute, healthy};
+pub use spec::{
+    AGENT_MEM_BUF_TARGET_DEFAULT, BackpressureWhat, Dash0Protocol, Dash0Signal, FaultEnd, FaultHeader, FaultScope,
+    FaultSpec, Heal, SlowStores, resolve,
+};
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::parts::dash0::ScriptedErrors;
@@ -45,14 +62,22 @@ pub struct Action {
     pub phase: Phase,
 }
 
-/// The actions of `faults`, in time order; faults with no end of their own (crash) end at
-/// `heal_at`, when the drain begins.
+/// The actions of `faults`, in time order; faults with no end of their own (crash, clock
+/// step, a skew without `for`) end at `heal_at`, when the drain begins, unless they are
+/// never healed (`heal = "never"`: no end action at all).
 pub fn plan(faults: &[FaultSpec], heal_at: Duration) -> Vec<Action> {
     assert!(faults.len() <= FAULTS_LIMIT, "{} faults exceed FAULTS_LIMIT {FAULTS_LIMIT}", faults.len());
     let mut actions = Vec::with_capacity(faults.len() * 2);
     for (fault_index, fault) in faults.iter().enumerate() {
         actions.push(Action { at: fault.at(), fault_index, phase: Phase::Start });
-        actions.push(Action { at: fault.end().unwrap_or(heal_at).min(heal_at), fault_index, phase: Phase::End });
+        let end = match fault.header().end {
+            FaultEnd::At(end) => Some(end.min(heal_at)),
+            FaultEnd::WhenHealed(Heal::AtDrain) => Some(heal_at),
+            FaultEnd::WhenHealed(Heal::Never) => None,
+        };
+        if let Some(at) = end {
+            actions.push(Action { at, fault_index, phase: Phase::End });
+        }
     }
     actions.sort_by_key(|action| (action.at, action.phase, action.fault_index));
     actions
@@ -66,116 +91,199 @@ fn hosts_of(pipeline: &Pipeline, selector: &str) -> Vec<String> {
     resolve(selector, &hosts, &machines).unwrap_or_default()
 }
 
-/// Applies one phase of `fault` to the pipeline and records it.
-pub fn apply(pipeline: &mut Pipeline, fault: &FaultSpec, phase: Phase) {
+/// The faults in force and the state last applied to each target they touch.
+///
+/// Why: the world is changed only by the difference between a target's old and new
+/// effective state, computed from every fault in force (`compose`), so a fault's end never
+/// undoes what another fault still asks for.
+#[derive(Debug, Default)]
+pub struct Injector {
+    /// Per fault in force (by schedule index): its schedule order, true start, and what it
+    /// contributes to each target, in the order its hosts resolve.
+    in_force: BTreeMap<usize, FaultInForce>,
+    /// The state last applied per target; absent means healthy.
+    applied: BTreeMap<Target, State>,
+}
+
+/// One fault in force.
+#[derive(Debug)]
+struct FaultInForce {
+    order: (Duration, usize),
+    started: Duration,
+    contributions: Vec<(Target, Contribution)>,
+}
+
+impl Injector {
+    /// Whether fault `index` is in force now (for tests and the drain's event).
+    pub fn in_force(&self, index: usize) -> bool {
+        self.in_force.contains_key(&index)
+    }
+
+    /// The state last applied to `target` (healthy if none).
+    pub fn applied(&self, target: &Target) -> State {
+        self.applied.get(target).cloned().unwrap_or_else(|| healthy(target))
+    }
+
+    /// The faults in force on `target`.
+    fn on(&self, target: &Target) -> Vec<InForce<'_>> {
+        let mut found = Vec::new();
+        for fault in self.in_force.values() {
+            for (touched, contribution) in &fault.contributions {
+                if touched == target {
+                    found.push(InForce { order: fault.order, started: fault.started, contribution });
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Applies one phase of fault `index` of `faults` to the pipeline and records it: the
+/// effective state of every target the fault touches is recomputed from all faults in
+/// force, and only the difference reaches the world. Where other faults also hold the
+/// target, the event log records its effective state (`fault.compose`), so it never claims
+/// a link is up while another fault holds it down.
+pub fn apply(pipeline: &mut Pipeline, faults: &[FaultSpec], index: usize, phase: Phase) {
+    let fault = &faults[index];
     let now = pipeline.world.elapsed();
-    let kind = fault.kind();
     let event = match phase {
         Phase::Start => "fault.start",
         Phase::End => "fault.end",
     };
-    pipeline.world.record(event, format!("{kind} {}", describe(fault)));
-    match fault {
-        FaultSpec::LinkDrop { from, to, oneway, .. } => {
-            for (a, b) in pairs(&hosts_of(pipeline, from), &hosts_of(pipeline, to)) {
-                let sim = pipeline.world.sim_mut();
-                match (phase, oneway) {
-                    (Phase::Start, false) => sim.partition(a.as_str(), b.as_str()),
-                    (Phase::End, false) => sim.repair(a.as_str(), b.as_str()),
-                    (Phase::Start, true) => sim.partition_oneway(a.as_str(), b.as_str()),
-                    (Phase::End, true) => sim.repair_oneway(a.as_str(), b.as_str()),
-                }
-            }
+    pipeline.world.record(event, format!("{} {}", fault.kind(), describe(fault)));
+    let mut injector = std::mem::take(&mut pipeline.injector);
+    let touched: Vec<Target> = match phase {
+        Phase::Start => {
+            let contributions = contribute(fault, &|selector| hosts_of(pipeline, selector));
+            let touched = contributions.iter().map(|(target, _)| target.clone()).collect();
+            let entry = FaultInForce { order: (fault.at(), index), started: now, contributions };
+            assert!(injector.in_force.insert(index, entry).is_none(), "fault[{index}] started twice");
+            touched
         }
-        FaultSpec::LinkStall { from, to, .. } => {
-            for (a, b) in pairs(&hosts_of(pipeline, from), &hosts_of(pipeline, to)) {
-                let sim = pipeline.world.sim_mut();
-                match phase {
-                    Phase::Start => sim.hold(a.as_str(), b.as_str()),
-                    Phase::End => sim.release(a.as_str(), b.as_str()),
-                }
-            }
-        }
-        FaultSpec::Latency { from, to, latency, jitter, .. } => {
-            let (min, max) = match phase {
-                Phase::Start => (*latency, *latency + *jitter),
-                Phase::End => pipeline.world.message_latency(),
+        Phase::End => {
+            let Some(ended) = injector.in_force.remove(&index) else {
+                unreachable!("fault[{index}] ended without having started");
             };
-            for (a, b) in pairs(&hosts_of(pipeline, from), &hosts_of(pipeline, to)) {
-                let sim = pipeline.world.sim_mut();
-                sim.set_link_latency(a.as_str(), b.as_str(), min);
-                sim.set_link_max_message_latency(a.as_str(), b.as_str(), max);
+            ended.contributions.into_iter().map(|(target, _)| target).collect()
+        }
+    };
+    let factor_max = crate::parts::app::control::RATE_FACTOR_MAX;
+    for target in touched {
+        let in_force = injector.on(&target);
+        let new = compose(&target, &in_force, now, factor_max);
+        let others = in_force.len() - usize::from(phase == Phase::Start);
+        let old = injector.applied(&target);
+        enact(pipeline, &target, &old, &new, now);
+        if others > 0 {
+            pipeline.world.record("fault.compose", format!("{target}: {new} ({others} other fault(s) in force)"));
+        }
+        if new == healthy(&target) {
+            injector.applied.remove(&target);
+        } else {
+            injector.applied.insert(target, new);
+        }
+    }
+    pipeline.injector = injector;
+}
+
+/// Changes the world from `old` to `new` for one target, touching only what differs.
+fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now: Duration) {
+    match (target, old, new) {
+        (Target::Link { a, b }, State::Link(old), State::Link(new)) => enact_link(pipeline, a, b, old, new),
+        (Target::Host(host), State::Down(was), State::Down(down)) => match (was, down) {
+            (false, true) => pipeline.crash(host),
+            (true, false) => pipeline.world.restart(host),
+            _ => {}
+        },
+        // A clock is re-bent whenever its faults change: a skew's bend moves with time.
+        (Target::Clock(host), _, State::Clock(bend)) => {
+            let Some(clock) = pipeline.world.clock(host) else { return };
+            match bend {
+                None => clock.reset(now),
+                Some(bend) => clock.bend(now, bend.offset_nanos, bend.drift_ppm),
             }
         }
-        FaultSpec::ClockStep { target, step, behind, .. } => {
-            let step_nanos = i64::try_from(step.as_nanos()).unwrap_or(i64::MAX);
-            for host in hosts_of(pipeline, target) {
-                let Some(clock) = pipeline.world.clock(&host) else { continue };
-                match phase {
-                    Phase::Start => clock.step(if *behind { -step_nanos } else { step_nanos }),
-                    Phase::End => clock.reset(now),
-                }
+        _ if old == new => {}
+        (Target::Dash0Errors, _, State::Errors(scripts)) => {
+            pipeline.dash0_control.set_error_scripts(scripts.clone()).expect("validated at load");
+        }
+        (Target::Dash0Slow, _, State::Slow(slow)) => pipeline.dash0_control.set_slowness(*slow),
+        (Target::Dash0RateLimit, _, State::RateLimit(limit)) => {
+            pipeline.dash0_control.set_rate_limit(*limit).expect("validated at load");
+        }
+        (Target::RedisMaxmemory, _, State::Limit(bytes)) => pipeline.redis_control.set_maxmemory_bytes(*bytes),
+        (Target::AggregatorBuffer, _, State::Limit(bytes)) => pipeline.aggregator_control.set_total_bytes_limit(*bytes),
+        (Target::AgentMemBuf(host), _, State::Limit(bytes)) => pipeline.agent_control.set_mem_buf_bytes_limit(host, *bytes),
+        (Target::JobRate, _, State::Factor(factor)) => {
+            pipeline.workload_control.set_rate_factor(*factor).expect("factors capped at RATE_FACTOR_MAX");
+        }
+        (target, old, new) => unreachable!("{target}: no transition from {old:?} to {new:?}"),
+    }
+}
+
+/// One direction of a link as turmoil sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    Open,
+    Held,
+    Down,
+}
+
+/// Both directions (a → b, b → a) of a link: a drop beats a stall.
+fn ways(link: &LinkState) -> (Way, Way) {
+    let way = |down: bool| match (down, link.held) {
+        (true, _) => Way::Down,
+        (false, true) => Way::Held,
+        (false, false) => Way::Open,
+    };
+    (way(link.down_ab), way(link.down_ba))
+}
+
+/// Moves the link a ↔ b from `old` to `new` with turmoil's operations. Turmoil's `hold`
+/// and `release`/`repair` act on both directions, so a mixed state is reached by holding
+/// (or opening) both and then partitioning the direction that is down.
+fn enact_link(pipeline: &mut Pipeline, a: &str, b: &str, old: &LinkState, new: &LinkState) {
+    let default_latency = pipeline.world.message_latency();
+    let sim = pipeline.world.sim_mut();
+    let (old_ways, new_ways) = (ways(old), ways(new));
+    if old_ways != new_ways {
+        let has_held = |ways: (Way, Way)| ways.0 == Way::Held || ways.1 == Way::Held;
+        if new_ways == (Way::Down, Way::Down) {
+            sim.partition(a, b);
+        } else if has_held(new_ways) {
+            sim.hold(a, b);
+            if new_ways.0 == Way::Down {
+                sim.partition_oneway(a, b);
             }
-        }
-        FaultSpec::PacketLoss { from, to, rate, .. } => {
-            let rate = if phase == Phase::Start { *rate } else { 0.0 };
-            for (a, b) in pairs(&hosts_of(pipeline, from), &hosts_of(pipeline, to)) {
-                pipeline.world.sim_mut().set_link_fail_rate(a.as_str(), b.as_str(), rate);
+            if new_ways.1 == Way::Down {
+                sim.partition_oneway(b, a);
             }
-        }
-        FaultSpec::Restart { target, .. } | FaultSpec::Crash { target, .. } => {
-            for host in hosts_of(pipeline, target) {
-                match phase {
-                    Phase::Start => pipeline.take_down(&host),
-                    Phase::End => pipeline.bring_up(&host),
-                }
+        } else {
+            let mut from = old_ways;
+            if has_held(from) {
+                sim.release(a, b);
+                from = (Way::Open, Way::Open);
             }
-        }
-        FaultSpec::Dash0Errors { status, rate, retry_after, .. } => {
-            let errors = (phase == Phase::Start).then_some(ScriptedErrors {
-                status: *status,
-                rate: *rate,
-                retry_after: *retry_after,
-            });
-            pipeline.dash0_control.set_errors(errors).expect("validated at load");
-        }
-        FaultSpec::Dash0Slow { delay, .. } => {
-            pipeline.dash0_control.set_slow((phase == Phase::Start).then_some(*delay));
-        }
-        FaultSpec::Dash0RateLimit { records_per_second, .. } => {
-            let limit = (phase == Phase::Start).then_some(*records_per_second);
-            pipeline.dash0_control.set_rate_limit(limit).expect("validated at load");
-        }
-        FaultSpec::ClockSkew { target, offset, behind, drift_ppm, .. } => {
-            let offset_nanos = i64::try_from(offset.as_nanos()).unwrap_or(i64::MAX);
-            let offset_nanos = if *behind { -offset_nanos } else { offset_nanos };
-            for host in hosts_of(pipeline, target) {
-                let Some(clock) = pipeline.world.clock(&host) else { continue };
-                match phase {
-                    Phase::Start => {
-                        clock.set_offset(now, offset_nanos);
-                        clock.set_drift_ppm(now, *drift_ppm);
+            if from == (Way::Down, Way::Down) && new_ways == (Way::Open, Way::Open) {
+                sim.repair(a, b);
+            } else {
+                for (was, now, x, y) in [(from.0, new_ways.0, a, b), (from.1, new_ways.1, b, a)] {
+                    match (was, now) {
+                        (Way::Down, Way::Open) => sim.repair_oneway(x, y),
+                        (Way::Open, Way::Down) => sim.partition_oneway(x, y),
+                        _ => {}
                     }
-                    Phase::End => clock.reset(now),
                 }
             }
         }
-        FaultSpec::Backpressure { what: BackpressureWhat::RedisMaxmemory, bytes, .. } => {
-            pipeline.redis_control.set_maxmemory_bytes(if phase == Phase::Start { *bytes } else { None });
-        }
-        FaultSpec::Backpressure { what: BackpressureWhat::AggregatorBuffer, bytes, .. } => {
-            pipeline.aggregator_control.set_total_bytes_limit(if phase == Phase::Start { *bytes } else { None });
-        }
-        FaultSpec::Backpressure { what: BackpressureWhat::AgentMemBuf, bytes, target, .. } => {
-            let selector = target.as_deref().unwrap_or(AGENT_MEM_BUF_TARGET_DEFAULT);
-            for host in hosts_of(pipeline, selector) {
-                pipeline.agent_control.set_mem_buf_bytes_limit(&host, if phase == Phase::Start { *bytes } else { None });
-            }
-        }
-        FaultSpec::Backpressure { what: BackpressureWhat::JobsPerSecond, factor, .. } => {
-            let factor = if phase == Phase::Start { factor.expect("validated at load") } else { 1.0 };
-            pipeline.workload_control.set_rate_factor(factor).expect("validated at load");
-        }
+    }
+    if old.latency != new.latency {
+        let (min, max) = new.latency.unwrap_or(default_latency);
+        sim.set_link_latency(a, b, min);
+        sim.set_link_max_message_latency(a, b, max);
+    }
+    if old.turmoil_loss_rate() != new.turmoil_loss_rate() {
+        sim.set_link_fail_rate(a, b, new.turmoil_loss_rate());
     }
 }
 
@@ -191,11 +299,6 @@ pub fn check_dash0(fault: &FaultSpec) -> Result<(), String> {
     result.map_err(|error| error.0)
 }
 
-/// Every (a, b) with a in `from`, b in `to`, a ≠ b, in order.
-fn pairs(from: &[String], to: &[String]) -> Vec<(String, String)> {
-    from.iter().flat_map(|a| to.iter().filter(move |b| *b != a).map(move |b| (a.clone(), b.clone()))).collect()
-}
-
 /// The fault's parameters for the event log.
 fn describe(fault: &FaultSpec) -> String {
     match fault {
@@ -206,21 +309,37 @@ fn describe(fault: &FaultSpec) -> String {
             crate::units::format_duration(*latency),
             crate::units::format_duration(*jitter)
         ),
-        FaultSpec::ClockStep { target, step, behind, .. } => {
-            format!("{target} step {}{}", if *behind { "-" } else { "+" }, crate::units::format_duration(*step))
-        }
+        FaultSpec::ClockStep { target, step, behind, heal, .. } => format!(
+            "{target} step {}{}{}",
+            if *behind { "-" } else { "+" },
+            crate::units::format_duration(*step),
+            if *heal == Heal::Never { " never healed" } else { "" }
+        ),
         FaultSpec::PacketLoss { from, to, rate, .. } => format!("{from} <-> {to} rate {rate}"),
         FaultSpec::Restart { target, down_for, .. } => format!("{target} down for {}", crate::units::format_duration(*down_for)),
         FaultSpec::Crash { target, .. } => target.clone(),
-        FaultSpec::Dash0Errors { status, rate, retry_after, .. } => {
-            format!("status {status} rate {rate} retry_after {:?}", retry_after.map(crate::units::format_duration))
+        FaultSpec::Dash0Errors { status, rate, retry_after, signal, protocol, .. } => {
+            let mut text =
+                format!("status {status} rate {rate} retry_after {:?}", retry_after.map(crate::units::format_duration));
+            if let Some(signal) = signal {
+                text.push_str(&format!(" signal {signal:?}"));
+            }
+            if let Some(protocol) = protocol {
+                text.push_str(&format!(" protocol {protocol:?}"));
+            }
+            text
         }
-        FaultSpec::Dash0Slow { delay, .. } => format!("delay {}", crate::units::format_duration(*delay)),
+        FaultSpec::Dash0Slow { delay, stores, .. } => format!(
+            "delay {}{}",
+            crate::units::format_duration(*delay),
+            if *stores == SlowStores::BeforeDelay { " storing before the delay" } else { "" }
+        ),
         FaultSpec::Dash0RateLimit { records_per_second, .. } => format!("{records_per_second}/s"),
-        FaultSpec::ClockSkew { target, offset, behind, drift_ppm, .. } => format!(
-            "{target} offset {}{} drift {drift_ppm}ppm",
+        FaultSpec::ClockSkew { target, offset, behind, drift_ppm, heal, .. } => format!(
+            "{target} offset {}{} drift {drift_ppm}ppm{}",
             if *behind { "-" } else { "+" },
-            crate::units::format_duration(*offset)
+            crate::units::format_duration(*offset),
+            if *heal == Heal::Never { " never healed" } else { "" }
         ),
         FaultSpec::Backpressure { what, bytes, factor, target, .. } => {
             let on = match (what, target) {
@@ -265,7 +384,12 @@ mod tests {
     fn the_plan_is_time_ordered_and_ends_before_starts_at_a_tie() {
         let faults = vec![
             FaultSpec::Crash { at: Duration::from_secs(30), target: "api".into() },
-            FaultSpec::Dash0Slow { at: Duration::from_secs(10), lasting: Duration::from_secs(20), delay: Duration::from_secs(1) },
+            FaultSpec::Dash0Slow {
+                at: Duration::from_secs(10),
+                lasting: Duration::from_secs(20),
+                delay: Duration::from_secs(1),
+                stores: SlowStores::AfterDelay,
+            },
         ];
         let plan = plan(&faults, Duration::from_secs(60));
         let shape: Vec<(u64, usize, Phase)> = plan.iter().map(|a| (a.at.as_secs(), a.fault_index, a.phase)).collect();

@@ -94,6 +94,12 @@ pub enum FaultSpec {
         #[schemars(with = "Option<crate::units::duration_text>")]
         #[serde(default, with = "option_duration_text", skip_serializing_if = "Option::is_none")]
         retry_after: Option<Duration>,
+        /// Only requests carrying this signal fail (default: every signal).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<Dash0Signal>,
+        /// Only requests over this protocol fail (default: both).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        protocol: Option<Dash0Protocol>,
     },
     /// Dash0 delays every answer.
     Dash0Slow {
@@ -104,6 +110,13 @@ pub enum FaultSpec {
         /// Delay before each answer.
         #[serde(with = "duration_text")]
         delay: Duration,
+        /// When Dash0 stores a request it answers slowly: `"after_delay"` (default: it
+        /// looks at the request only after the delay, so a client that gave up first has
+        /// nothing stored) or `"before_delay"` (it stores at once and answers after the
+        /// delay: a client whose timeout is shorter retries a batch Dash0 already holds, and
+        /// Dash0 holds it twice).
+        #[serde(default, skip_serializing_if = "SlowStores::is_after_delay")]
+        stores: SlowStores,
     },
     /// Dash0 admits at most `records_per_second` (429 beyond).
     Dash0RateLimit {
@@ -116,7 +129,7 @@ pub enum FaultSpec {
         records_per_second: u64,
     },
     /// Jump `target`'s clock by `step` at once (an NTP step, a VM resume); it stays stepped
-    /// until the faults are healed for the drain.
+    /// until the faults are healed for the drain (or for good with `heal = "never"`).
     ClockStep {
         #[serde(with = "duration_text")]
         at: Duration,
@@ -127,14 +140,21 @@ pub enum FaultSpec {
         /// The step goes back in time (else forward).
         #[serde(default)]
         behind: bool,
+        /// `"at_drain"` (default): straightened when the drain begins; `"never"`: the clock
+        /// stays stepped through the drain and is judged still wrong.
+        #[serde(default, skip_serializing_if = "Heal::is_at_drain")]
+        heal: Heal,
     },
     /// Bend `target`'s clock: an `offset` (signed, e.g. "-7h" is written `offset = "7h"`,
-    /// `behind = true`), a `drift_ppm`, or both, for a while.
+    /// `behind = true`), a `drift_ppm`, or both, for a while (`for`), or without `for` until
+    /// the drain heals it (or for good with `heal = "never"`).
     ClockSkew {
         #[serde(with = "duration_text")]
         at: Duration,
-        #[serde(rename = "for", with = "duration_text")]
-        lasting: Duration,
+        /// How long the skew lasts; without it, until it is healed (see `heal`).
+        #[schemars(with = "Option<crate::units::duration_text>")]
+        #[serde(rename = "for", default, with = "option_duration_text", skip_serializing_if = "Option::is_none")]
+        lasting: Option<Duration>,
         target: String,
         /// How far the clock is off true time (default none).
         #[serde(default, with = "duration_text")]
@@ -147,6 +167,10 @@ pub enum FaultSpec {
         #[schemars(range(min = -100_000.0, max = 100_000.0))]
         #[serde(default)]
         drift_ppm: f64,
+        /// `"at_drain"` (default): a skew without `for` is straightened when the drain
+        /// begins; `"never"`: it holds through the drain (takes no `for`).
+        #[serde(default, skip_serializing_if = "Heal::is_at_drain")]
+        heal: Heal,
     },
     /// Squeeze the pipeline for a while, then restore it:
     /// - `what = "redis_maxmemory"`: Redis's `maxmemory` becomes `bytes` (as `CONFIG SET
@@ -222,6 +246,64 @@ impl BackpressureWhat {
     }
 }
 
+/// Whether a fault that lasts until healed is healed when the drain begins.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Heal {
+    /// Healed with every other fault when the drain begins (the default).
+    #[default]
+    AtDrain,
+    /// Never healed: it holds through the drain, and the run is judged with it in force.
+    Never,
+}
+
+impl Heal {
+    /// For `skip_serializing_if`: the default is not written out.
+    pub fn is_at_drain(&self) -> bool {
+        *self == Heal::AtDrain
+    }
+}
+
+/// Which signal a scoped `dash0_errors` fault hits.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Dash0Signal {
+    /// OTLP logs (the shipper's exports).
+    Logs,
+    /// OTLP traces (the collectors' span exports).
+    Spans,
+    /// OTLP metrics (the collectors' metric exports).
+    Metrics,
+}
+
+/// Which OTLP protocol a scoped `dash0_errors` fault hits.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Dash0Protocol {
+    /// OTLP/HTTP on :4318 (the shipper's logs).
+    Http,
+    /// OTLP/gRPC on :4317 (the collectors' spans and metrics).
+    Grpc,
+}
+
+/// When a slow Dash0 stores what it answers late.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlowStores {
+    /// After the delay, just before answering (a client that gave up has nothing stored).
+    #[default]
+    AfterDelay,
+    /// At once, then answers after the delay (a client that gave up retries a stored batch).
+    BeforeDelay,
+}
+
+impl SlowStores {
+    /// For `skip_serializing_if`: the default is not written out.
+    pub fn is_after_delay(&self) -> bool {
+        *self == SlowStores::AfterDelay
+    }
+}
+
 fn rate_all() -> f64 {
     1.0
 }
@@ -264,27 +346,12 @@ impl FaultSpec {
         }
     }
 
-    /// When the fault starts.
-    pub fn at(&self) -> Duration {
-        match self {
-            FaultSpec::LinkDrop { at, .. }
-            | FaultSpec::LinkStall { at, .. }
-            | FaultSpec::Latency { at, .. }
-            | FaultSpec::ClockStep { at, .. }
-            | FaultSpec::PacketLoss { at, .. }
-            | FaultSpec::Restart { at, .. }
-            | FaultSpec::Crash { at, .. }
-            | FaultSpec::Dash0Errors { at, .. }
-            | FaultSpec::Dash0Slow { at, .. }
-            | FaultSpec::Dash0RateLimit { at, .. }
-            | FaultSpec::ClockSkew { at, .. }
-            | FaultSpec::Backpressure { at, .. } => *at,
-        }
-    }
-
-    /// When the fault ends, if it ends by itself (a crash lasts until the drain heals it).
-    pub fn end(&self) -> Option<Duration> {
-        match self {
+    /// The part every kind shares: when it starts, when it ends, what it acts on. Adding a
+    /// kind adds one arm here (and its payload's arm in `compose`); `at`, `end`, `heal` and
+    /// `selectors` follow from it.
+    pub fn header(&self) -> FaultHeader<'_> {
+        let timed = |at: Duration, lasting: Duration| (at, FaultEnd::At(at + lasting));
+        let (at, end) = match self {
             FaultSpec::LinkDrop { at, lasting, .. }
             | FaultSpec::LinkStall { at, lasting, .. }
             | FaultSpec::Latency { at, lasting, .. }
@@ -292,35 +359,105 @@ impl FaultSpec {
             | FaultSpec::Dash0Errors { at, lasting, .. }
             | FaultSpec::Dash0Slow { at, lasting, .. }
             | FaultSpec::Dash0RateLimit { at, lasting, .. }
-            | FaultSpec::ClockSkew { at, lasting, .. }
-            | FaultSpec::Backpressure { at, lasting, .. } => Some(*at + *lasting),
-            FaultSpec::Restart { at, down_for, .. } => Some(*at + *down_for),
-            FaultSpec::Crash { .. } | FaultSpec::ClockStep { .. } => None,
+            | FaultSpec::Backpressure { at, lasting, .. } => timed(*at, *lasting),
+            FaultSpec::Restart { at, down_for, .. } => timed(*at, *down_for),
+            FaultSpec::ClockSkew { at, lasting: Some(lasting), .. } => timed(*at, *lasting),
+            FaultSpec::ClockSkew { at, lasting: None, heal, .. } | FaultSpec::ClockStep { at, heal, .. } => {
+                (*at, FaultEnd::WhenHealed(*heal))
+            }
+            FaultSpec::Crash { at, .. } => (*at, FaultEnd::WhenHealed(Heal::AtDrain)),
+        };
+        let scope = match self {
+            FaultSpec::LinkDrop { from, to, oneway, .. } => FaultScope::Link { from, to, oneway: *oneway },
+            FaultSpec::LinkStall { from, to, .. }
+            | FaultSpec::Latency { from, to, .. }
+            | FaultSpec::PacketLoss { from, to, .. } => FaultScope::Link { from, to, oneway: false },
+            FaultSpec::Restart { target, .. }
+            | FaultSpec::Crash { target, .. }
+            | FaultSpec::ClockSkew { target, .. }
+            | FaultSpec::ClockStep { target, .. } => FaultScope::Hosts(target),
+            FaultSpec::Dash0Errors { .. } | FaultSpec::Dash0Slow { .. } | FaultSpec::Dash0RateLimit { .. } => {
+                FaultScope::Dash0
+            }
+            FaultSpec::Backpressure { target, .. } => FaultScope::Pipeline { target: target.as_deref() },
+        };
+        FaultHeader { at, end, scope }
+    }
+
+    /// When the fault starts.
+    pub fn at(&self) -> Duration {
+        self.header().at
+    }
+
+    /// When the fault ends, if it ends by itself (a crash lasts until the drain heals it).
+    pub fn end(&self) -> Option<Duration> {
+        match self.header().end {
+            FaultEnd::At(end) => Some(end),
+            FaultEnd::WhenHealed(_) => None,
+        }
+    }
+
+    /// Whether the drain heals the fault (if it is still in force then).
+    pub fn heal(&self) -> Heal {
+        match self.header().end {
+            FaultEnd::At(_) => Heal::AtDrain,
+            FaultEnd::WhenHealed(heal) => heal,
         }
     }
 
     /// Every host selector the fault names, with the key it is under.
     pub fn selectors(&self) -> Vec<(&'static str, &str)> {
-        match self {
-            FaultSpec::LinkDrop { from, to, .. }
-            | FaultSpec::LinkStall { from, to, .. }
-            | FaultSpec::Latency { from, to, .. }
-            | FaultSpec::PacketLoss { from, to, .. } => {
-                vec![("from", from), ("to", to)]
-            }
-            FaultSpec::Restart { target, .. }
-            | FaultSpec::Crash { target, .. }
-            | FaultSpec::ClockSkew { target, .. }
-            | FaultSpec::ClockStep { target, .. } => {
-                vec![("target", target)]
-            }
-            FaultSpec::Backpressure { target: Some(target), .. } => vec![("target", target)],
-            FaultSpec::Dash0Errors { .. }
-            | FaultSpec::Dash0Slow { .. }
-            | FaultSpec::Dash0RateLimit { .. }
-            | FaultSpec::Backpressure { target: None, .. } => Vec::new(),
+        match self.header().scope {
+            FaultScope::Link { from, to, .. } => vec![("from", from), ("to", to)],
+            FaultScope::Hosts(target) | FaultScope::Pipeline { target: Some(target) } => vec![("target", target)],
+            FaultScope::Dash0 | FaultScope::Pipeline { target: None } => Vec::new(),
         }
     }
+
+    /// `heal = "never"` goes with a fault that lasts until healed: a `clock_skew` with
+    /// `for` ends by itself, so `heal` would mean nothing. `Err((key, message))`.
+    pub fn check_heal(&self) -> Result<(), (&'static str, String)> {
+        match self {
+            FaultSpec::ClockSkew { lasting: Some(_), heal: Heal::Never, .. } => Err((
+                "heal",
+                "heal = \"never\" needs a clock_skew without `for` (one with `for` ends by itself)".into(),
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// What every fault has, whatever its kind.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FaultHeader<'a> {
+    /// When it starts.
+    pub at: Duration,
+    /// When it ends.
+    pub end: FaultEnd,
+    /// What it acts on.
+    pub scope: FaultScope<'a>,
+}
+
+/// When a fault ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultEnd {
+    /// By itself at this time (`at` + `for` / `down_for`).
+    At(Duration),
+    /// When it is healed: at the drain, or never.
+    WhenHealed(Heal),
+}
+
+/// What a fault acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultScope<'a> {
+    /// The links between every host of `from` and every host of `to` (one way if `oneway`).
+    Link { from: &'a str, to: &'a str, oneway: bool },
+    /// The hosts a selector names (restart, crash, clocks).
+    Hosts(&'a str),
+    /// Dash0's behaviour.
+    Dash0,
+    /// A buffer limit or the job rate (`backpressure`; agent limits per `target` host).
+    Pipeline { target: Option<&'a str> },
 }
 
 impl FaultSpec {

@@ -43,9 +43,10 @@ pub struct Pipeline {
     pub buffer_gauges: BufferGauges,
     pub scenario: Arc<Scenario>,
     pub seed: u64,
-    /// Per host, how many `restart` / `crash` faults hold it down now: overlapping faults
-    /// on one host crash it once and restart it once, when the last of them ends.
-    down_faults: std::collections::BTreeMap<String, u32>,
+    /// The faults in force and the effective state applied per target (links, hosts,
+    /// clocks, Dash0, limits): overlapping faults on one host crash it once and restart it
+    /// once, when the last of them ends; the same for every other target.
+    pub injector: faults::Injector,
 }
 
 /// Runs `parts` of one host together: the first error stops the host, naming the part.
@@ -161,7 +162,7 @@ impl Pipeline {
             buffer_gauges,
             scenario,
             seed,
-            down_faults: Default::default(),
+            injector: Default::default(),
         }
     }
 
@@ -172,41 +173,23 @@ impl Pipeline {
         self.ledger.crash(host);
     }
 
-    /// A `restart` or `crash` fault takes `host` down: the first one crashes it; one that
-    /// overlaps it only keeps it down.
-    pub fn take_down(&mut self, host: &str) {
-        let count = self.down_faults.entry(host.to_string()).or_insert(0);
-        *count += 1;
-        if *count == 1 {
-            self.crash(host);
-        }
-    }
-
-    /// A fault that held `host` down ends: the host starts again when no other fault holds
-    /// it down. (Restarting a running host would kill its parts without the ledger seeing
-    /// a crash, and what they held would look in flight for ever.)
-    pub fn bring_up(&mut self, host: &str) {
-        let Some(count) = self.down_faults.get_mut(host) else {
-            unreachable!("{host} brought up without having been taken down");
-        };
-        assert!(*count > 0, "{host}: more fault ends than starts");
-        *count -= 1;
-        if *count == 0 {
-            self.down_faults.remove(host);
-            self.world.restart(host);
-        }
-    }
-
     /// Runs load and the fault schedule for the scenario's duration, heals every fault, then
     /// runs the drain phase.
     pub fn run(&mut self) -> Result<RunOutcome, WorldError> {
         let scenario = Arc::clone(&self.scenario);
         for action in faults::plan(&scenario.faults, scenario.duration) {
             self.world.run_for(action.at)?;
-            faults::apply(self, &scenario.faults[action.fault_index], action.phase);
+            faults::apply(self, &scenario.faults, action.fault_index, action.phase);
         }
         self.world.run_for(scenario.duration)?;
-        self.world.record("drain.start", format!("faults healed; draining for {}", crate::units::format_duration(scenario.drain)));
+        let unhealed: Vec<String> =
+            (0..scenario.faults.len()).filter(|index| self.injector.in_force(*index)).map(|i| format!("fault[{i}]")).collect();
+        let healed = if unhealed.is_empty() {
+            "faults healed".to_string()
+        } else {
+            format!("faults healed except {} (heal = \"never\")", unhealed.join(", "))
+        };
+        self.world.record("drain.start", format!("{healed}; draining for {}", crate::units::format_duration(scenario.drain)));
         self.world.run_for(scenario.duration + scenario.drain)
     }
 

@@ -407,6 +407,9 @@ impl Scenario {
             if fault.at() >= self.duration {
                 return fail("at", format!("the {} fault starts at or after duration {}", fault.kind(), crate::units::format_duration(self.duration)));
             }
+            if let Err((key, message)) = fault.check_heal() {
+                return fail(key, message);
+            }
             if let Err((key, message)) = fault.check_backpressure() {
                 return fail(key, message);
             }

@@ -100,6 +100,15 @@ impl Clock {
         state.drift_ppb = (drift_ppm * PPB_PER_PPM).round() as i64;
     }
 
+    /// Bend the clock to read `offset_nanos` off true time at `true_elapsed`, drifting at
+    /// `drift_ppm` from then on: what the fault injector sets when the set of clock faults
+    /// on this host changes (it computes both from every fault in force). Host time jumps
+    /// only by the difference between the old and the new offset at `true_elapsed`.
+    pub fn bend(&self, true_elapsed: Duration, offset_nanos: i64, drift_ppm: f64) {
+        self.set_offset(true_elapsed, offset_nanos);
+        self.set_drift_ppm(true_elapsed, drift_ppm);
+    }
+
     /// Straighten the clock: no offset, no drift (a healed clock_skew fault).
     pub fn reset(&self, true_elapsed: Duration) {
         let mut state = self.lock();
@@ -119,6 +128,14 @@ fn fold_drift(state: &mut ClockState, now_nanos: u64) {
     let offset = i128::from(state.offset_nanos) + accumulated;
     state.offset_nanos = offset.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64;
     state.drift_start_nanos = now_nanos;
+}
+
+/// Nanoseconds a clock drifting at `drift_ppm` gains (or loses) over `span`, with the same
+/// integer arithmetic the clock itself uses: for the fault injector's bookkeeping of each
+/// skew's own accumulated drift.
+pub fn drift_nanos_over(drift_ppm: f64, span: Duration) -> i128 {
+    assert!(drift_ppm.is_finite(), "clock drift must be a finite number of ppm");
+    drift_nanos((drift_ppm * PPB_PER_PPM).round() as i64, duration_nanos(span))
 }
 
 /// Nanoseconds gained (or lost) over `span_nanos` at `drift_ppb`.

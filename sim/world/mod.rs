@@ -27,7 +27,7 @@ pub mod probe;
 mod seed;
 mod spawn;
 
-pub use clock::{Clock, true_elapsed_now};
+pub use clock::{Clock, drift_nanos_over, true_elapsed_now};
 pub use disk::{DISK_BYTES_LIMIT_DEFAULT, Disk, DiskFull};
 pub use events::{EVENTS_KEPT_LIMIT_DEFAULT, Event, EventLog, EventLogHash};
 pub use seed::Seed;
@@ -340,8 +340,8 @@ impl<'a> World<'a> {
     }
 
     /// Restart host `name`, crashed before: its software starts again. (On a running host
-    /// this kills its software first, without the ledger hearing of a crash: use
-    /// `Pipeline::take_down` / `bring_up` for faults.)
+    /// this kills its software first, without the ledger hearing of a crash: faults go
+    /// through the fault injector, which restarts a host only when no fault holds it down.)
     pub fn restart(&mut self, name: &str) {
         self.record("host.restart", name.to_string());
         self.sim.bounce(name);

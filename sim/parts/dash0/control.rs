@@ -12,6 +12,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::store::Transport;
+use crate::proto::otlp::Signal;
+
 /// Answer a fraction of requests with an error status.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ScriptedErrors {
@@ -24,12 +27,39 @@ pub struct ScriptedErrors {
     pub retry_after: Option<Duration>,
 }
 
+/// Which requests an error script hits: `None` in a field means every value of it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ErrorScope {
+    /// Only requests of this signal.
+    pub signal: Option<Signal>,
+    /// Only requests over this protocol.
+    pub transport: Option<Transport>,
+}
+
+impl ErrorScope {
+    /// Whether a request of `signal` over `transport` is in scope.
+    pub fn covers(&self, signal: Signal, transport: Transport) -> bool {
+        self.signal.is_none_or(|own| own == signal) && self.transport.is_none_or(|own| own == transport)
+    }
+}
+
+/// One active error script and the requests it hits. Several may be active at once
+/// (overlapping `dash0_errors` faults), earliest-scheduled first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ErrorScript {
+    pub errors: ScriptedErrors,
+    pub scope: ErrorScope,
+}
+
 /// Delay every answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Slowness {
-    /// Added before Dash0 looks at a request (so a client that gives up first has nothing
-    /// stored).
+    /// How long Dash0 takes to answer.
     pub delay: Duration,
+    /// Store the request at once and answer after the delay (a client that gives up first
+    /// has its batch stored anyway and retries it: a duplicate). Else the delay comes before
+    /// Dash0 looks at the request, so a client that gives up first has nothing stored.
+    pub stores_before_delay: bool,
 }
 
 /// Admit at most this many records per second (token bucket, one second of burst); requests
@@ -43,24 +73,40 @@ pub struct RateLimit {
 /// Everything scripted right now; `Behaviour::default()` is a healthy Dash0.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Behaviour {
-    pub errors: Option<ScriptedErrors>,
+    /// Every active error script, earliest-scheduled first; a request fails if any script
+    /// covering it fires, with the status of the first that fires.
+    pub errors: Vec<ErrorScript>,
     pub slow: Option<Slowness>,
     pub rate_limit: Option<RateLimit>,
 }
 
 impl fmt::Display for Behaviour {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.errors {
-            Some(e) => {
-                write!(f, "errors status {} rate {}", e.status, e.rate)?;
-                if let Some(after) = e.retry_after {
-                    write!(f, " retry_after {}ms", after.as_millis())?;
-                }
+        if self.errors.is_empty() {
+            f.write_str("errors off")?;
+        }
+        for (position, ErrorScript { errors: e, scope }) in self.errors.iter().enumerate() {
+            if position > 0 {
+                f.write_str(" + ")?;
             }
-            None => f.write_str("errors off")?,
+            write!(f, "errors status {} rate {}", e.status, e.rate)?;
+            if let Some(after) = e.retry_after {
+                write!(f, " retry_after {}ms", after.as_millis())?;
+            }
+            if let Some(signal) = scope.signal {
+                write!(f, " signal {}", signal.as_str())?;
+            }
+            if let Some(transport) = scope.transport {
+                write!(f, " protocol {}", transport.as_str())?;
+            }
         }
         match &self.slow {
-            Some(s) => write!(f, ", slow {}ms", s.delay.as_millis())?,
+            Some(s) => {
+                write!(f, ", slow {}ms", s.delay.as_millis())?;
+                if s.stores_before_delay {
+                    f.write_str(" storing before the delay")?;
+                }
+            }
             None => f.write_str(", slow off")?,
         }
         match &self.rate_limit {
@@ -108,9 +154,15 @@ impl Dash0Control {
         Dash0Control::default()
     }
 
-    /// Answer `errors.rate` of requests with `errors.status`, or stop (`None`).
+    /// Answer `errors.rate` of every request with `errors.status`, or stop (`None`).
     pub fn set_errors(&self, errors: Option<ScriptedErrors>) -> Result<(), ControlError> {
-        if let Some(e) = &errors {
+        let scripts = errors.into_iter().map(|errors| ErrorScript { errors, scope: ErrorScope::default() }).collect();
+        self.set_error_scripts(scripts)
+    }
+
+    /// Every active error script at once, earliest-scheduled first (none: healthy).
+    pub fn set_error_scripts(&self, scripts: Vec<ErrorScript>) -> Result<(), ControlError> {
+        for ErrorScript { errors: e, .. } in &scripts {
             if !(400..=599).contains(&e.status) {
                 return Err(ControlError(format!("dash0 errors.status {} must be a 4xx or 5xx status", e.status)));
             }
@@ -118,13 +170,18 @@ impl Dash0Control {
                 return Err(ControlError(format!("dash0 errors.rate {} must be within 0.0..=1.0", e.rate)));
             }
         }
-        self.update(|behaviour| behaviour.errors = errors);
+        self.update(|behaviour| behaviour.errors = scripts);
         Ok(())
     }
 
-    /// Delay every answer by `delay`, or stop (`None`).
+    /// Delay every answer by `delay` (storing after the delay), or stop (`None`).
     pub fn set_slow(&self, delay: Option<Duration>) {
-        self.update(|behaviour| behaviour.slow = delay.map(|delay| Slowness { delay }));
+        self.set_slowness(delay.map(|delay| Slowness { delay, stores_before_delay: false }));
+    }
+
+    /// Delay every answer as `slowness` says, or stop (`None`).
+    pub fn set_slowness(&self, slowness: Option<Slowness>) {
+        self.update(|behaviour| behaviour.slow = slowness);
     }
 
     /// Admit at most `records_per_second`, or stop (`None`).

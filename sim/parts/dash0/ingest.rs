@@ -283,38 +283,63 @@ impl Ingest {
     }
 
     /// Judges an authenticated request: scripted delay, errors and rate limit, then the
-    /// records one by one. A refusal is recorded here.
+    /// records one by one. A refusal is recorded here. A slowness that stores before its
+    /// delay judges (and stores) at once and only answers late.
     pub async fn judge(&self, transport: Transport, dataset: Arc<str>, request: ExportRequest) -> Result<Accepted, Refusal> {
-        let signal = request.signal();
-        let records = request.records_count();
         let behaviour = self.control.behaviour();
         if let Some(slow) = behaviour.slow {
+            if slow.stores_before_delay {
+                let judged = self.judge_now(transport, dataset, request, &behaviour);
+                tokio::time::sleep(slow.delay).await;
+                return judged;
+            }
             tokio::time::sleep(slow.delay).await;
+            // Re-read: the script may have changed while this request waited.
+            let behaviour = self.control.behaviour();
+            return self.judge_now(transport, dataset, request, &behaviour);
         }
-        // Re-read: the script may have changed while this request waited.
-        let behaviour = if behaviour.slow.is_some() { self.control.behaviour() } else { behaviour };
-        if let Err(refusal) = self.scripted(&behaviour, records) {
+        self.judge_now(transport, dataset, request, &behaviour)
+    }
+
+    /// Scripted errors and rate limit under `behaviour`, then the records.
+    fn judge_now(
+        &self,
+        transport: Transport,
+        dataset: Arc<str>,
+        request: ExportRequest,
+        behaviour: &Behaviour,
+    ) -> Result<Accepted, Refusal> {
+        let signal = request.signal();
+        let records = request.records_count();
+        if let Err(refusal) = self.scripted(behaviour, signal, transport, records) {
             self.refused(transport, signal, records, &refusal);
             return Err(refusal);
         }
         Ok(self.store_request(transport, dataset, request))
     }
 
-    /// Scripted errors, then the rate limit.
-    fn scripted(&self, behaviour: &Behaviour, records: u64) -> Result<(), Refusal> {
+    /// Scripted errors, then the rate limit. Every active script draws once per request
+    /// (so the random stream's position depends only on the requests and scripts seen, not
+    /// on scopes); the first script in schedule order that covers the request and fires
+    /// gives the status.
+    fn scripted(&self, behaviour: &Behaviour, signal: Signal, transport: Transport, records: u64) -> Result<(), Refusal> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(errors) = &behaviour.errors {
-            // Always draw, so the stream's position depends only on the requests seen.
+        let mut fired: Option<Refusal> = None;
+        for script in &behaviour.errors {
             let draw: f64 = state.rng.random();
-            if draw < errors.rate {
+            let errors = &script.errors;
+            if fired.is_none() && script.scope.covers(signal, transport) && draw < errors.rate {
                 let mut refusal = Refusal::new(
                     RefusalKind::Scripted,
                     errors.status,
                     format!("scripted error {} (rate {})", errors.status, errors.rate),
                 );
                 refusal.retry_after = errors.retry_after;
-                return Err(refusal);
+                fired = Some(refusal);
             }
+        }
+        if let Some(refusal) = fired {
+            return Err(refusal);
         }
         match behaviour.rate_limit {
             None => state.bucket = None,
