@@ -11,6 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use obsim::pipeline::Pipeline;
+use obsim::scenario::Scenario;
+use obsim::units::parse_duration;
+use obsim::world::probe::{self, ProbeConfig};
 
 /// `print!` for this file: writes through [`write_stdout`], which stays quiet when the
 /// reader has gone (`obsim run … | head`); std's `print!` panics on a broken pipe. Defined
@@ -45,10 +49,6 @@ fn write_stdout(text: std::fmt::Arguments<'_>) {
         }
     }
 }
-use obsim::pipeline::Pipeline;
-use obsim::scenario::Scenario;
-use obsim::units::parse_duration;
-use obsim::world::probe::{self, ProbeConfig};
 
 /// Deterministic simulation and chaos testing of a Fluent Bit → Fluentd → Redis → Dash0
 /// observability pipeline.
