@@ -11,6 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use obsim::pipeline::Pipeline;
+use obsim::scenario::Scenario;
+use obsim::units::parse_duration;
+use obsim::world::probe::{self, ProbeConfig};
 
 /// `print!` for this file: writes through [`write_stdout`], which stays quiet when the
 /// reader has gone (`obsim run … | head`); std's `print!` panics on a broken pipe. Defined
@@ -45,10 +49,6 @@ fn write_stdout(text: std::fmt::Arguments<'_>) {
         }
     }
 }
-use obsim::pipeline::Pipeline;
-use obsim::scenario::Scenario;
-use obsim::units::parse_duration;
-use obsim::world::probe::{self, ProbeConfig};
 
 /// The exit status of `run`, `chaos` and `report merge` when their reports (result files,
 /// the sweep's index, failure files) could not be written: distinct from 1 (a check or run

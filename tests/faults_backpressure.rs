@@ -59,7 +59,7 @@ fn a_backpressure_table_names_the_key_it_lacks_or_must_not_have() {
     let error = table("what = \"redis_maxmemory\"\nbytes = 900000\nfactor = 2.0\n").unwrap_err();
     assert!(error.contains("key `fault[0].factor`") && error.contains("takes `bytes`, not `factor`"), "{error}");
     let error = table("what = \"jobs_per_second\"\nfactor = 0.0\n").unwrap_err();
-    assert!(error.contains("key `fault[0].factor`") && error.contains("must be above 0"), "{error}");
+    assert!(error.contains("key `fault[0].factor`") && error.contains("out of range: must be ≥ 0.000001"), "{error}");
     let error = table("what = \"redis_maxmemory\"\nbytes = 0\n").unwrap_err();
     assert!(error.contains("key `fault[0].bytes`"), "{error}");
     let error = table("what = \"collector_queue\"\nbytes = 1\n").unwrap_err();
@@ -67,7 +67,7 @@ fn a_backpressure_table_names_the_key_it_lacks_or_must_not_have() {
     let error = table("what = \"aggregator_buffer\"\n").unwrap_err();
     assert!(error.contains("key `fault[0].what`") && error.contains("needs `bytes` (the shrunk total_limit_size)"), "{error}");
     let error = table("what = \"aggregator_buffer\"\nbytes = 0\n").unwrap_err();
-    assert!(error.contains("key `fault[0].bytes`") && error.contains("aggregator_buffer bytes must be above 0"), "{error}");
+    assert!(error.contains("key `fault[0].bytes`") && error.contains("0 is out of range: must be ≥ 1"), "{error}");
     let error = table("what = \"aggregator_buffer\"\nbytes = 5000\nfactor = 2.0\n").unwrap_err();
     assert!(error.contains("key `fault[0].factor`") && error.contains("takes `bytes`, not `factor`"), "{error}");
     let error = table("what = \"aggregator_buffer\"\nbytes = 5000\ntarget = \"machines\"\n").unwrap_err();

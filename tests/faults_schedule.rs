@@ -26,7 +26,7 @@ fn parse(faults: &str) -> Result<Scenario, String> {
 #[test]
 fn an_unknown_kind_field_or_host_is_refused_with_its_line_and_key() {
     let error = parse("[[fault]]\nat = \"30s\"\nkind = \"link_flap\"\n").unwrap_err();
-    assert!(error.starts_with("faults.toml:13:8: key `fault.kind`") && error.contains("unknown variant `link_flap`"), "{error}");
+    assert!(error.starts_with("faults.toml:13:1: key `fault[0].kind`") && error.contains("unknown variant `link_flap`"), "{error}");
 
     let error = parse("[[fault]]\nat = \"30s\"\nkind = \"crash\"\ntarget = \"api\"\ndown = \"5s\"\n").unwrap_err();
     assert!(error.contains("unknown field `down`"), "{error}");

@@ -106,7 +106,7 @@ fn an_invalid_scenario_exits_2_naming_file_line_and_key() {
     let output = obsim(&["run", path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains("key `aggregator`") && stderr.contains("must be ≥ chunk_bytes_limit"), "{stderr}");
+    assert!(stderr.contains(":16:1: key `aggregator.total_bytes_limit`") && stderr.contains("must be ≥ chunk_bytes_limit"), "{stderr}");
 }
 
 #[test]

@@ -358,7 +358,7 @@ impl Scenario {
         }
         for (part, fill) in &self.expect.max_buffer_fill {
             if !(fill.is_finite() && *fill > 0.0) {
-                return fail(&format!("expect.max_buffer_fill.{}", part.as_str()), format!("{fill} must be a fraction of the limit above 0"));
+                return fail(&format!("expect.max_buffer_fill.{}", part.as_str()), format!("{} = {fill} must be a fraction of the limit above 0", part.as_str()));
             }
         }
         self.validate_overrides(path, source)?;
