@@ -752,6 +752,62 @@ mod tests {
     }
 
     #[test]
+    fn an_unacked_write_no_next_hop_took_is_lost_with_its_cause_at_the_writer() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("openai-1#0/logs", Signal::Log);
+        ledger.emit(source, 40, 0);
+        let agent = custodian(Part::Agent, "openai-1");
+        let aggregator = custodian(Part::Aggregator, "agg");
+        ledger.hold(&agent, &ids(source, 0..40), Durability::Volatile);
+        ledger.release_unacked(&agent, "agent_unacked_write", &ids(source, 0..40));
+        // 0..10 reach Dash0; 10..20 the aggregator takes and holds; 20..25 it takes, hands on
+        // and they vanish (a harness bug: silent); 25..30 it takes and drops; 30..40 never
+        // arrive anywhere.
+        ledger.hold(&aggregator, &ids(source, 0..30), Durability::Volatile);
+        ledger.release(&aggregator, &ids(source, 0..10));
+        ledger.deliver(&ids(source, 0..10), 1_000);
+        ledger.release(&aggregator, &ids(source, 20..25));
+        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 25..30));
+        let account = ledger.account();
+        let outcomes: Vec<(String, u64)> =
+            account.undelivered(Signal::Log).map(|(outcome, tally)| (outcome.to_string(), tally.count)).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("in flight at aggregator@agg".to_string(), 10),
+                ("lost: agent_unacked_write at agent@openai-1".to_string(), 10),
+                ("lost: aggregator_overflow at aggregator@agg".to_string(), 5),
+                ("lost silently (no part recorded a cause)".to_string(), 5),
+            ]
+        );
+        let silent: Vec<(Option<Custodian>, u64)> =
+            account.silent_by_last_custodian.iter().map(|((_, last), tally)| (last.clone(), tally.count)).collect();
+        assert_eq!(silent, vec![(Some(aggregator), 5)]);
+    }
+
+    #[test]
+    fn every_outcome_counts_where_its_records_were_born() {
+        let ledger = Ledger::new();
+        let a = ledger.register_source("openai-1#0/logs", Signal::Log);
+        let b = ledger.register_source("comfyui-2#1/logs", Signal::Log);
+        let bare = ledger.register_source("s", Signal::Log);
+        assert_eq!(ledger.born_host(b).as_deref(), Some("comfyui-2"));
+        assert_eq!(ledger.born_host(bare).as_deref(), Some("s"));
+        let dash0 = custodian(Part::Dash0, "dash0");
+        for source in [a, b] {
+            ledger.emit(source, 10, 0);
+        }
+        ledger.drop_records(&dash0, "dash0_timestamp_range", &ids(a, 0..7));
+        ledger.drop_records(&dash0, "dash0_timestamp_range", &ids(b, 0..2));
+        let account = ledger.account();
+        let tally = &account.outcomes
+            [&(Signal::Log, Outcome::Lost { cause: "dash0_timestamp_range", custodian: dash0.clone() })];
+        let born: Vec<(&str, u64)> = tally.born_counts.iter().map(|(host, &count)| (&**host, count)).collect();
+        assert_eq!(born, vec![("comfyui-2", 2), ("openai-1", 7)]);
+        assert_eq!(tally.count, 9);
+    }
+
+    #[test]
     fn occupancy_tracks_the_peak_held_per_custodian() {
         let ledger = Ledger::new();
         let source = ledger.register_source("s", Signal::Log);
