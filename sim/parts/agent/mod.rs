@@ -225,7 +225,7 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
         );
         let result = async {
             let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
-            if upstream.take_for_chunk(now).is_none() {
+            if !upstream.ready_for_chunk(now) {
                 let connected = ForwardConnection::connect(&settings, &mut handshake_rng).await?;
                 ctx.host.record(
                     "agent.connect",
@@ -233,8 +233,7 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
                 );
                 upstream.connected(connected, Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
             }
-            let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
-            let open = upstream.take_for_chunk(now).expect("connected above");
+            let open = upstream.connection_mut().expect("ready or connected above");
             open.send(&frame, &chunk_id, config.require_ack).await
         }
         .await;

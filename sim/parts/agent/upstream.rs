@@ -53,21 +53,26 @@ impl Upstream {
         }
     }
 
-    /// The connection to send the next chunk on, if an open one may be used: one idle past
-    /// the timeout or closed by the server is closed first (and `None` returned).
-    pub fn take_for_chunk(&mut self, now: Instant) -> Option<&mut ForwardConnection> {
-        let reason = {
-            let open = self.connection.as_mut()?;
-            if now >= open.available_since + self.idle_timeout {
-                Some(format!("idle for {}s (keepalive_idle_timeout)", self.idle_timeout.as_secs()))
-            } else {
-                open.connection.closed_by_peer_now()
-            }
+    /// Whether an open connection may carry the next chunk: one idle past the timeout or
+    /// closed by the server is closed first (and `false` returned: connect afresh).
+    pub fn ready_for_chunk(&mut self, now: Instant) -> bool {
+        let Some(open) = self.connection.as_mut() else { return false };
+        let reason = if now >= open.available_since + self.idle_timeout {
+            Some(format!("idle for {}s (keepalive_idle_timeout)", self.idle_timeout.as_secs()))
+        } else {
+            open.connection.closed_by_peer_now()
         };
-        if let Some(reason) = reason {
-            self.close(&reason);
-            return None;
+        match reason {
+            Some(reason) => {
+                self.close(&reason);
+                false
+            }
+            None => true,
         }
+    }
+
+    /// The connection in use, if any.
+    pub fn connection_mut(&mut self) -> Option<&mut ForwardConnection> {
         self.connection.as_mut().map(|open| &mut open.connection)
     }
 
