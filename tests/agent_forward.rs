@@ -655,7 +655,7 @@ fn block_holds_back_the_agent_until_redis_takes_chunks_again() {
 }
 
 #[test]
-fn without_require_ack_a_write_is_delivery_so_a_crashed_aggregator_loses_silently() {
+fn without_require_ack_a_crashed_aggregator_loses_what_it_held_and_nothing_silently() {
     let mut world = world(12, Duration::from_secs(60));
     let ledger = Ledger::new();
     let redis = add_railway(&mut world, &ledger, aggregator_config());
@@ -678,30 +678,72 @@ fn without_require_ack_a_write_is_delivery_so_a_crashed_aggregator_loses_silentl
     ledger.crash(hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(30)).unwrap();
 
-    // Fluent Bit counts a successful write as delivered; what it wrote into the dead
-    // connection vanished with no custodian: exactly the loss an ack would have prevented.
+    // Fluent Bit counts a successful write as delivered. The crash closed the idle
+    // connection, which the agent noticed, so the rest waits at the agent; what the
+    // aggregator held in memory died with it. Nothing is unaccounted for.
     let account = outcomes(&ledger);
-    let silent = account
-        .iter()
-        .find(|(text, _)| text.contains("silently"))
-        .map_or(0, |(_, n)| *n);
-    assert!(silent > 0, "{account:?}");
+    assert!(account.iter().all(|(text, _)| !text.contains("silently")), "{account:?}");
+    let count = |needle: &str| account.iter().filter(|(text, _)| text.contains(needle)).map(|(_, n)| n).sum::<u64>();
     assert_eq!(
         redis.pushed_ids().len() as u64
-            + silent
-            + account
-                .iter()
-                .filter(|(text, _)| text.contains("agent"))
-                .map(|(_, n)| n)
-                .sum::<u64>()
-            + account
-                .iter()
-                .filter(|(text, _)| text.contains("aggregator_crash"))
-                .map(|(_, n)| n)
-                .sum::<u64>(),
+            + count("in flight at agent@")
+            + count("agent_unacked_write")
+            + count("aggregator_crash_unpersisted"),
         200,
         "{account:?}"
     );
+    assert!(count("in flight at agent@") > 0, "{account:?}");
+}
+
+#[test]
+fn without_require_ack_records_the_aggregator_refuses_are_lost_agent_unacked_write_at_the_agent() {
+    let mut world = world(9, Duration::from_secs(300));
+    let ledger = Ledger::new();
+    let config = AggregatorConfig {
+        chunk_bytes_limit: 20_000,
+        total_bytes_limit: 40_000,
+        ..aggregator_config()
+    };
+    let redis = add_railway(&mut world, &ledger, config);
+    redis.oom.store(true, std::sync::atomic::Ordering::SeqCst);
+    let agent = AgentConfig {
+        retry_limit: RetryLimit::NoLimits,
+        require_ack: false,
+        ..agent_config()
+    };
+    add_machine(
+        &mut world,
+        &ledger,
+        agent,
+        Emit {
+            batches: 10,
+            per_batch: 50,
+            every: Duration::from_secs(1),
+        },
+    );
+    world.run_for(Duration::from_secs(20)).unwrap();
+    redis.oom.store(false, std::sync::atomic::Ordering::SeqCst);
+    world.run_for(Duration::from_secs(300)).unwrap();
+
+    // Fluentd refused what its full buffer could not take and closed the connection; no
+    // ack was asked for, so Fluent Bit had already called those chunks delivered. They are
+    // lost, with the cause and the agent that wrote them named — not silently.
+    let refused: u64 = events(world.events(), "aggregator.overflow_refused")
+        .iter()
+        .map(|(_, detail)| {
+            let at = detail.find("records ").expect("names its records") + "records ".len();
+            detail[at..].split(':').next().unwrap().trim().parse::<u64>().unwrap()
+        })
+        .sum();
+    assert!(refused > 0, "the full buffer refuses chunks");
+    let account = outcomes(&ledger);
+    let unacked = account
+        .iter()
+        .find(|(text, _)| text == "lost: agent_unacked_write at agent@comfyui-1")
+        .map_or(0, |(_, n)| *n);
+    assert!(unacked >= refused, "{refused} refused, {account:?}");
+    assert!(account.iter().all(|(text, _)| !text.contains("silently")), "{account:?}");
+    assert_eq!(redis.pushed_ids().len() as u64 + unacked, 500, "{account:?}");
 }
 
 #[test]

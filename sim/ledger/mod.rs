@@ -4,10 +4,18 @@
 //! Why custody and not only "emitted minus delivered": a loss is only actionable with its
 //! cause. Each part reports, per batch, when it takes custody of records (volatile or
 //! durable), when it hands them on (the next hop acknowledged), and when it drops them with
-//! a reason. A crash turns the host's volatile holdings into `<part>_crash_unpersisted`. At
-//! the end every emitted record is delivered once, duplicated, lost with its last drop's
-//! cause, still held somewhere (in flight), or lost silently, which always fails
-//! (DESIGN.md §4).
+//! a reason. A crash turns the host's volatile holdings into `<part>_crash_unpersisted`.
+//! A part that hands records on without waiting for the next hop's acknowledgement (Fluent
+//! Bit without `Require_ack_response`) releases them as an *unacked write* with a cause: if
+//! no later custodian ever holds them, they are lost with that cause at that part — a loss
+//! the real component really makes, which a scenario may accept. At the end every emitted
+//! record is delivered once, duplicated, lost with its last drop's cause, still held
+//! somewhere (in flight), or lost silently — which always fails: it means a part of the
+//! harness lost records without saying so (DESIGN.md §4).
+//!
+//! Every record also knows where it was born (the host of its source, see
+//! [`Ledger::register_source`]), so a loss names that host as well as the custodian where
+//! the record died.
 
 mod catch_up;
 mod range_set;
@@ -103,6 +111,8 @@ impl fmt::Display for Custodian {
 #[derive(Clone, Debug)]
 struct SourceEntry {
     name: String,
+    /// The host the source runs on: where its records were born.
+    born_host: Arc<str>,
     signal: Signal,
     /// Records 0..emitted_count were emitted (sources number without gaps).
     emitted_count: u64,
@@ -149,6 +159,10 @@ struct LedgerInner {
     holdings: BTreeMap<Custodian, Holdings>,
     /// Latest drop per record: (cause, custodian) → ids. A record is in at most one set.
     dropped: BTreeMap<(&'static str, Custodian), PerSource>,
+    /// Records written on without an acknowledgement and not held by anyone since:
+    /// (cause, writer) → ids. A record is in at most one set; a later `hold` or drop of it
+    /// anywhere takes it out (it reached a next hop, or its latest fate is that drop).
+    unacked: BTreeMap<(&'static str, Custodian), PerSource>,
     delivered: PerSource,
     /// Emit → Dash0 latency of first deliveries, in microseconds, per signal.
     latency: BTreeMap<Signal, hdrhistogram::Histogram<u64>>,
@@ -189,12 +203,20 @@ impl Ledger {
     }
 
     /// Registers an emitter; sources are numbered in registration order, which the world
-    /// keeps deterministic.
+    /// keeps deterministic. Names follow `<host>#<incarnation>/<stream>` (the app's
+    /// convention): the part before the first `#` or `/` is the host the records are born
+    /// on, which every loss names (a name without either is a host name by itself).
     pub fn register_source(&self, name: &str, signal: Signal) -> SourceId {
         let mut inner = self.lock();
         let id = SourceId(u32::try_from(inner.sources.len()).expect("fewer than 2^32 sources"));
-        inner.sources.push(SourceEntry { name: name.to_string(), signal, emitted_count: 0, emit_times: Vec::new() });
+        let born_host = Arc::from(born_host_of(name));
+        inner.sources.push(SourceEntry { name: name.to_string(), born_host, signal, emitted_count: 0, emit_times: Vec::new() });
         id
+    }
+
+    /// The host where `source`'s records are born, for messages.
+    pub fn born_host(&self, source: SourceId) -> Option<Arc<str>> {
+        self.lock().sources.get(source.0 as usize).map(|entry| Arc::clone(&entry.born_host))
     }
 
     /// The app emitted the next `count` records of `source` at true time `true_nanos`;
@@ -225,6 +247,8 @@ impl Ledger {
     pub fn hold(&self, custodian: &Custodian, ids: &[RecordId], durability: Durability) {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        // Held again: whatever was written to this hop without an ack reached it.
+        forget_in(&mut inner.unacked, None, ids);
         let holdings = inner.holdings.entry(custodian.clone()).or_default();
         let before = holdings.held_count;
         for_each_run(ids, |source, range| {
@@ -257,11 +281,31 @@ impl Ledger {
         inner.timeline.held_changed(custodian.part, 0, removed);
     }
 
+    /// `custodian` wrote `ids` on without waiting for an acknowledgement (Fluent Bit's
+    /// out_forward without `Require_ack_response`): it no longer holds them, and unless a
+    /// later custodian holds them they are lost with `cause` at `custodian` — the loss an ack
+    /// would have turned into a retry. Not a silent loss: the writer chose not to know.
+    pub fn release_unacked(&self, custodian: &Custodian, cause: &'static str, ids: &[RecordId]) {
+        self.release(custodian, ids);
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let key = (cause, custodian.clone());
+        // The write is now the latest thing that happened to them: an earlier drop or
+        // unacked write elsewhere no longer names their fate.
+        forget_in(&mut inner.dropped, None, ids);
+        forget_in(&mut inner.unacked, Some(&key), ids);
+        let sets = inner.unacked.entry(key).or_default();
+        for_each_run(ids, |source, range| {
+            sets.entry(source).or_default().insert(range);
+        });
+    }
+
     /// `custodian` dropped `ids` for `cause` (e.g. `agent_retry_limit`). It no longer holds
     /// them, and `cause` becomes their latest drop.
     pub fn drop_records(&self, custodian: &Custodian, cause: &'static str, ids: &[RecordId]) {
         let mut guard = self.lock();
         let inner = &mut *guard;
+        forget_in(&mut inner.unacked, None, ids);
         if let Some(holdings) = inner.holdings.get_mut(custodian) {
             let mut removed = 0;
             for_each_run(ids, |source, range| {
@@ -385,6 +429,9 @@ impl Ledger {
                 })
                 .chain(inner.dropped.iter().filter_map(|((cause, custodian), sets)| {
                     sets.get(&source).map(|set| (Outcome::Lost { cause, custodian: custodian.clone() }, set))
+                }))
+                .chain(inner.unacked.iter().filter_map(|((cause, custodian), sets)| {
+                    sets.get(&source).map(|set| (Outcome::Lost { cause, custodian: custodian.clone() }, set))
                 }));
             for (outcome, set) in outcomes {
                 let taken = missing.take_intersection(set);
@@ -416,6 +463,7 @@ impl Ledger {
                 }
             }
         }
+        accounting.assert_conserved();
         for (id, &extra) in &inner.duplicates {
             let signal = inner.sources[id.source.0 as usize].signal;
             let totals = accounting.totals.entry(signal).or_default();
@@ -463,6 +511,30 @@ impl Ledger {
     fn lock(&self) -> std::sync::MutexGuard<'_, LedgerInner> {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
+}
+
+/// The host a source's records are born on: its name up to the first `#` or `/`.
+fn born_host_of(source_name: &str) -> &str {
+    source_name.split(['#', '/']).next().unwrap_or(source_name)
+}
+
+/// Takes `ids` out of every set of `map` but `except`'s: their latest fate is elsewhere.
+/// Work per run of consecutive ids and per key (a few: one per custodian that drops or
+/// writes without ack); nothing when the map is empty.
+fn forget_in<K: Ord>(map: &mut BTreeMap<K, PerSource>, except: Option<&K>, ids: &[RecordId]) {
+    if map.is_empty() {
+        return;
+    }
+    for_each_run(ids, |source, range| {
+        for (key, sets) in map.iter_mut() {
+            if except == Some(key) {
+                continue;
+            }
+            if let Some(set) = sets.get_mut(&source) {
+                set.remove(range.clone());
+            }
+        }
+    });
 }
 
 /// A latency histogram from 1 µs to 1 day at 3 significant digits.
@@ -518,11 +590,15 @@ pub struct Tally {
     /// When the first and the last of these records were emitted (true nanos since the
     /// start): the time window a failure message names.
     pub emitted_window_nanos: Option<(u64, u64)>,
+    /// How many of them were born on each host (their source's host): with the custodian
+    /// of the outcome, a loss names where a record was born and where it died.
+    pub born_counts: BTreeMap<Arc<str>, u64>,
 }
 
 impl Tally {
     fn add(&mut self, source: SourceId, set: &RangeSet, entry: &SourceEntry) {
         self.count += set.len();
+        *self.born_counts.entry(Arc::clone(&entry.born_host)).or_default() += set.len();
         let room = EXAMPLES_LIMIT.saturating_sub(self.examples.len());
         self.examples.extend(set.sample(room).into_iter().map(|seq| RecordId { source, seq }));
         // Emit times grow with seq, so each range's ends bound it: a few lookups per range.
@@ -560,6 +636,23 @@ pub struct Accounting {
 }
 
 impl Accounting {
+    /// The ledger's conservation law, per signal: every emitted record is delivered, lost
+    /// (with a cause or silently) or in flight — exactly one of them; and each tally's
+    /// born-host counts add up to its count.
+    fn assert_conserved(&self) {
+        for (signal, totals) in &self.totals {
+            let undelivered: u64 = self.undelivered(*signal).map(|(_, tally)| tally.count).sum();
+            assert_eq!(
+                totals.emitted,
+                totals.delivered + undelivered,
+                "{signal:?}: emitted = delivered + lost + in flight must hold"
+            );
+        }
+        for tally in self.outcomes.values().chain(self.silent_by_last_custodian.values()) {
+            assert_eq!(tally.born_counts.values().sum::<u64>(), tally.count, "born-host counts add up");
+        }
+    }
+
     /// Records of `signal` not delivered, by outcome.
     pub fn undelivered(&self, signal: Signal) -> impl Iterator<Item = (&Outcome, &Tally)> {
         self.outcomes.iter().filter(move |((s, _), _)| *s == signal).map(|((_, outcome), tally)| (outcome, tally))
@@ -656,6 +749,62 @@ mod tests {
             account.silent_by_last_custodian.iter().map(|((_, last), tally)| (last.clone(), tally.count)).collect();
         assert_eq!(silent, vec![(Some(agent.clone()), 10), (Some(aggregator.clone()), 5)]);
         assert_eq!(account.outcomes[&(Signal::Log, Outcome::LostSilently)].count, 15);
+    }
+
+    #[test]
+    fn an_unacked_write_no_next_hop_took_is_lost_with_its_cause_at_the_writer() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("openai-1#0/logs", Signal::Log);
+        ledger.emit(source, 40, 0);
+        let agent = custodian(Part::Agent, "openai-1");
+        let aggregator = custodian(Part::Aggregator, "agg");
+        ledger.hold(&agent, &ids(source, 0..40), Durability::Volatile);
+        ledger.release_unacked(&agent, "agent_unacked_write", &ids(source, 0..40));
+        // 0..10 reach Dash0; 10..20 the aggregator takes and holds; 20..25 it takes, hands on
+        // and they vanish (a harness bug: silent); 25..30 it takes and drops; 30..40 never
+        // arrive anywhere.
+        ledger.hold(&aggregator, &ids(source, 0..30), Durability::Volatile);
+        ledger.release(&aggregator, &ids(source, 0..10));
+        ledger.deliver(&ids(source, 0..10), 1_000);
+        ledger.release(&aggregator, &ids(source, 20..25));
+        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 25..30));
+        let account = ledger.account();
+        let outcomes: Vec<(String, u64)> =
+            account.undelivered(Signal::Log).map(|(outcome, tally)| (outcome.to_string(), tally.count)).collect();
+        assert_eq!(
+            outcomes,
+            vec![
+                ("in flight at aggregator@agg".to_string(), 10),
+                ("lost: agent_unacked_write at agent@openai-1".to_string(), 10),
+                ("lost: aggregator_overflow at aggregator@agg".to_string(), 5),
+                ("lost silently (no part recorded a cause)".to_string(), 5),
+            ]
+        );
+        let silent: Vec<(Option<Custodian>, u64)> =
+            account.silent_by_last_custodian.iter().map(|((_, last), tally)| (last.clone(), tally.count)).collect();
+        assert_eq!(silent, vec![(Some(aggregator), 5)]);
+    }
+
+    #[test]
+    fn every_outcome_counts_where_its_records_were_born() {
+        let ledger = Ledger::new();
+        let a = ledger.register_source("openai-1#0/logs", Signal::Log);
+        let b = ledger.register_source("comfyui-2#1/logs", Signal::Log);
+        let bare = ledger.register_source("s", Signal::Log);
+        assert_eq!(ledger.born_host(b).as_deref(), Some("comfyui-2"));
+        assert_eq!(ledger.born_host(bare).as_deref(), Some("s"));
+        let dash0 = custodian(Part::Dash0, "dash0");
+        for source in [a, b] {
+            ledger.emit(source, 10, 0);
+        }
+        ledger.drop_records(&dash0, "dash0_timestamp_range", &ids(a, 0..7));
+        ledger.drop_records(&dash0, "dash0_timestamp_range", &ids(b, 0..2));
+        let account = ledger.account();
+        let tally = &account.outcomes
+            [&(Signal::Log, Outcome::Lost { cause: "dash0_timestamp_range", custodian: dash0.clone() })];
+        let born: Vec<(&str, u64)> = tally.born_counts.iter().map(|(host, &count)| (&**host, count)).collect();
+        assert_eq!(born, vec![("comfyui-2", 2), ("openai-1", 7)]);
+        assert_eq!(tally.count, 9);
     }
 
     #[test]

@@ -243,18 +243,20 @@ impl Verdict {
                     let _ = match last {
                         Some(custodian) => writeln!(
                             problems,
-                            "    {} {signal:?} records{} lost silently (no part recorded a cause): last custodian \
+                            "    {} {signal:?} records{}{} lost silently (no part recorded a cause): last custodian \
                              {custodian} handed them on, next hop {} never held them; e.g. ids {}",
                             tally.count,
                             window(tally),
+                            born(tally),
                             next_hop(custodian.part),
                             examples(&tally.examples)
                         ),
                         None => writeln!(
                             problems,
-                            "    {} {signal:?} records{} lost silently: no part ever held them; e.g. ids {}",
+                            "    {} {signal:?} records{}{} lost silently: no part ever held them; e.g. ids {}",
                             tally.count,
                             window(tally),
+                            born(tally),
                             examples(&tally.examples)
                         ),
                     };
@@ -262,9 +264,10 @@ impl Verdict {
             } else {
                 let _ = writeln!(
                     problems,
-                    "    {} {signal:?} records{} {outcome}; e.g. ids {}",
+                    "    {} {signal:?} records{}{} {outcome}; e.g. ids {}",
                     tally.count,
                     window(tally),
+                    born(tally),
                     examples(&tally.examples)
                 );
             }
@@ -543,7 +546,7 @@ impl Verdict {
                 totals.duplicated,
             );
             for (outcome, tally) in self.accounting.undelivered(*signal) {
-                let _ = writeln!(out, "      {:>8}  {outcome}", tally.count);
+                let _ = writeln!(out, "      {:>8}  {outcome}{}", tally.count, born(tally));
             }
         }
         for (name, latency) in [("log", self.log_latency), ("span", self.span_latency)] {
@@ -603,6 +606,29 @@ fn millis(micros: u64) -> String {
 /// Example ids as text.
 fn examples(ids: &[crate::record::RecordId]) -> String {
     ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// How many born-host names a message lists before summing up the rest.
+const BORN_HOSTS_LISTED: usize = 5;
+
+/// Where a tally's records were born, for a message: ` born on openai-1`, or with several
+/// hosts ` born on comfyui-1 (12), openai-1 (3)` (the first few, then how many more).
+fn born(tally: &crate::ledger::Tally) -> String {
+    match tally.born_counts.len() {
+        0 => String::new(),
+        1 => format!(" born on {}", tally.born_counts.keys().next().expect("one host")),
+        hosts => {
+            let listed: Vec<String> = tally
+                .born_counts
+                .iter()
+                .take(BORN_HOSTS_LISTED)
+                .map(|(host, count)| format!("{host} ({count})"))
+                .collect();
+            let more = hosts.saturating_sub(BORN_HOSTS_LISTED);
+            let rest = if more > 0 { format!(" and {more} more hosts") } else { String::new() };
+            format!(" born on {}{rest}", listed.join(", "))
+        }
+    }
 }
 
 /// When a tally's records were emitted, for a failure message: ` emitted 1m2s..1m40s`.

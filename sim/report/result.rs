@@ -109,9 +109,10 @@ pub struct SignalResult {
     pub lost_silently_count: u64,
     /// Records still held by a part at the end (a liveness failure).
     pub in_flight_count: u64,
-    /// Losses by (cause, part, host), in that order. A silent loss has cause
-    /// `lost_silently` and names the last custodian that handed the records on (part and
-    /// host null when no part ever held them).
+    /// Losses by (cause, part, host, born_host), in that order: one row per host the lost
+    /// records were born on. A silent loss has cause `lost_silently` and names the last
+    /// custodian that handed the records on (part and host null when no part ever held
+    /// them).
     pub losses: Vec<LossResult>,
     /// Records held at the end, by (part, host).
     pub in_flight: Vec<HeldResult>,
@@ -132,8 +133,14 @@ pub struct LossResult {
     /// `agent_retry_limit`, `aggregator_overflow`, `redis_crash_unpersisted`, … or
     /// `lost_silently`.
     pub cause: String,
+    /// The custodian where the records died (part on host).
     pub part: Option<String>,
     pub host: Option<String>,
+    /// The host where these records were born (their emitter's host), e.g. the machine
+    /// whose clock was wrong for `dash0_timestamp_range`. Added within schema 1: absent
+    /// (null) in results written before it.
+    #[serde(default)]
+    pub born_host: Option<String>,
     pub count: u64,
 }
 
@@ -478,12 +485,15 @@ fn signal_result(verdict: &Verdict, signal: Signal) -> SignalResult {
     let mut in_flight = Vec::new();
     for (outcome, tally) in accounting.undelivered(signal) {
         match outcome {
-            Outcome::Lost { cause, custodian } => losses.push(LossResult {
-                cause: cause.to_string(),
-                part: Some(custodian.part.to_string()),
-                host: Some(custodian.host.to_string()),
-                count: tally.count,
-            }),
+            Outcome::Lost { cause, custodian } => {
+                losses.extend(tally.born_counts.iter().map(|(born_host, &count)| LossResult {
+                    cause: cause.to_string(),
+                    part: Some(custodian.part.to_string()),
+                    host: Some(custodian.host.to_string()),
+                    born_host: Some(born_host.to_string()),
+                    count,
+                }));
+            }
             Outcome::InFlight(custodian) => in_flight.push(HeldResult {
                 part: custodian.part.to_string(),
                 host: custodian.host.to_string(),
@@ -498,14 +508,17 @@ fn signal_result(verdict: &Verdict, signal: Signal) -> SignalResult {
             continue;
         }
         lost_silently_count += tally.count;
-        losses.push(LossResult {
+        losses.extend(tally.born_counts.iter().map(|(born_host, &count)| LossResult {
             cause: "lost_silently".to_string(),
             part: last.as_ref().map(|custodian| custodian.part.to_string()),
             host: last.as_ref().map(|custodian| custodian.host.to_string()),
-            count: tally.count,
-        });
+            born_host: Some(born_host.to_string()),
+            count,
+        }));
     }
-    losses.sort_by(|a, b| (&a.cause, &a.part, &a.host).cmp(&(&b.cause, &b.part, &b.host)));
+    losses.sort_by(|a, b| {
+        (&a.cause, &a.part, &a.host, &a.born_host).cmp(&(&b.cause, &b.part, &b.host, &b.born_host))
+    });
     let latency = match signal {
         Signal::Log => verdict.log_latency,
         Signal::Span => verdict.span_latency,

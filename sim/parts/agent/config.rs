@@ -176,6 +176,16 @@ pub struct AgentConfig {
     /// `net.connect_timeout`: default 10 s.
     #[serde(with = "crate::units::duration_text")]
     pub connect_timeout: Duration,
+    /// `net.keepalive`: default true — a connection is kept after a chunk and reused for
+    /// the next one; false closes it after every chunk.
+    pub keepalive: bool,
+    /// `net.keepalive_idle_timeout`: an unused keepalive connection is closed by the agent
+    /// after this long. Default 30 s. At least 1 s.
+    #[serde(with = "crate::units::duration_text")]
+    pub keepalive_idle_timeout: Duration,
+    /// `net.keepalive_max_recycle`: a keepalive connection is closed once it has been
+    /// handed back this many times (0: never). Default 2000.
+    pub keepalive_max_recycle: u32,
     /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
@@ -201,6 +211,9 @@ impl Default for AgentConfig {
             require_ack: false,
             io_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
+            keepalive: true,
+            keepalive_idle_timeout: Duration::from_secs(30),
+            keepalive_max_recycle: 2000,
             bugs: crate::bugs::Bugs::default(),
         }
     }
@@ -235,6 +248,12 @@ impl AgentConfig {
             return Err(("scheduler_cap_secs", format!(
                 "{} must be ≥ scheduler_base_secs {}",
                 self.scheduler_cap_secs, self.scheduler_base_secs
+            )));
+        }
+        if self.keepalive_idle_timeout < Duration::from_secs(1) {
+            return Err(("keepalive_idle_timeout", format!(
+                "{:?} must be at least 1s (Fluent Bit counts it in whole seconds)",
+                self.keepalive_idle_timeout
             )));
         }
         Ok(())
@@ -286,6 +305,10 @@ mod tests {
             (5, 2000)
         );
         assert_eq!(config.flush_interval, Duration::from_secs(1));
+        assert_eq!(
+            (config.keepalive, config.keepalive_idle_timeout, config.keepalive_max_recycle),
+            (true, Duration::from_secs(30), 2000)
+        );
         assert_eq!(config.storage, StorageType::Filesystem);
         assert!(config.validate().is_ok());
         assert!(toml::from_str::<AgentConfig>("retry_limt = 1").is_err());

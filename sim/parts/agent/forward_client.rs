@@ -3,6 +3,10 @@
 //! then one chunk per call: write its frame and, with `Require_ack_response`, wait for
 //! `{"ack": chunk}` under the io timeout.
 //!
+//! Between chunks the connection is an idle keepalive connection: [`Upstream`](super)
+//! watches it with [`ForwardConnection::closed_by_peer`] and never uses one the server
+//! closed.
+//!
 //! Why every read has a timeout: a turmoil partition kills a TCP connection for good and a
 //! write to a crashed peer vanishes; only a timeout notices, and the caller then drops the
 //! connection and reconnects for the next attempt.
@@ -134,6 +138,38 @@ impl ForwardConnection {
             other => Err(SendError::Io(format!(
                 "expected ack for {chunk_id}, got {other:?}"
             ))),
+        }
+    }
+
+    /// Whether the server has closed (or reset) this idle connection, looking without
+    /// waiting: Fluent Bit's event loop watches every idle keepalive connection for a
+    /// close and drops it at once (FIDELITY.md, Agent: keepalive). `Some(reason)` when it
+    /// must not be used for a chunk.
+    pub fn closed_by_peer_now(&mut self) -> Option<String> {
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match self.poll_closed_by_peer(&mut context) {
+            std::task::Poll::Ready(reason) => Some(reason),
+            std::task::Poll::Pending => None,
+        }
+    }
+
+    /// Resolves when the server closes (or resets) this idle connection, with the reason.
+    /// Cancel-safe: it only peeks.
+    pub async fn closed_by_peer(&mut self) -> String {
+        std::future::poll_fn(|context| self.poll_closed_by_peer(context)).await
+    }
+
+    /// Peeks at the socket: a FIN or a reset closes it; bytes from the server while no
+    /// chunk is outstanding mean the stream is out of step (nothing in the Forward protocol
+    /// sends them), so it is not reused either.
+    fn poll_closed_by_peer(&mut self, context: &mut std::task::Context<'_>) -> std::task::Poll<String> {
+        let mut byte = [0u8; 1];
+        let mut peek = tokio::io::ReadBuf::new(&mut byte);
+        match self.stream.poll_peek(context, &mut peek) {
+            std::task::Poll::Pending => std::task::Poll::Pending,
+            std::task::Poll::Ready(Ok(0)) => std::task::Poll::Ready("closed by the server".into()),
+            std::task::Poll::Ready(Ok(_)) => std::task::Poll::Ready("unexpected bytes from the server while idle".into()),
+            std::task::Poll::Ready(Err(error)) => std::task::Poll::Ready(format!("reset: {error}")),
         }
     }
 

@@ -8,6 +8,8 @@
 //!   custody changes hands (take, durable, ack, drop).
 //! - [`backoff`]: the scheduler's retry wait, `uniform(base, min(cap, base·2^n)) + 1 s`.
 //! - [`forward_client`]: the connection to the aggregator (connect, handshake, send, ack).
+//! - [`upstream`]: keeping that connection between chunks like Fluent Bit's upstream
+//!   (keepalive, idle timeout, a connection the server closed is never reused).
 //! - [`control`]: the harness's handle — a runtime `mem_buf_limit` per host (faults) and the
 //!   buffer gauges (the `bounds` check).
 //!
@@ -20,6 +22,7 @@ pub mod config;
 pub mod control;
 pub mod forward_client;
 pub mod store;
+pub mod upstream;
 
 pub use config::{AgentConfig, RetryLimit, StorageSync, StorageType};
 pub use control::AgentControl;
@@ -35,6 +38,7 @@ use crate::record::LogRecord;
 
 use forward_client::{ConnectSettings, ForwardConnection};
 use store::{Next, Store};
+use upstream::Upstream;
 
 /// State shared by the input and output tasks.
 struct Shared {
@@ -159,7 +163,8 @@ async fn input(
     }
 }
 
-/// The output: sends due chunks in order over one connection, reconnecting after failures.
+/// The output: sends due chunks in order over one connection, reconnecting after failures;
+/// between chunks the connection is kept alive and watched ([`Upstream`]).
 async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
     let mut retry_rng = ctx.host.rng("agent/retry");
     let mut handshake_rng = ctx.host.rng("agent/handshake");
@@ -179,19 +184,30 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
         io_timeout: config.io_timeout,
         auth: auth.as_ref(),
     };
-    let mut connection: Option<ForwardConnection> = None;
+    let mut upstream = Upstream::new(ctx.clone(), &config);
     loop {
         let next = shared.lock().next(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
         let (seq, chunk_id, frame, records, attempt) = match next {
             Next::Idle => {
-                shared.sealed.notified().await;
+                let idle_close = tokio::select! {
+                    biased;
+                    reason = upstream.idle_close_due() => Some(reason),
+                    _ = shared.sealed.notified() => None,
+                };
+                if let Some(reason) = idle_close {
+                    upstream.close(&reason);
+                }
                 continue;
             }
             Next::WaitUntil(due) => {
-                tokio::select! {
+                let idle_close = tokio::select! {
                     biased;
-                    _ = tokio::time::sleep_until(due) => {}
-                    _ = shared.sealed.notified() => {}
+                    reason = upstream.idle_close_due() => Some(reason),
+                    _ = tokio::time::sleep_until(due) => None,
+                    _ = shared.sealed.notified() => None,
+                };
+                if let Some(reason) = idle_close {
+                    upstream.close(&reason);
                 }
                 continue;
             }
@@ -208,21 +224,23 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
             format!("chunk {seq} attempt {attempt} records {records}"),
         );
         let result = async {
-            if connection.is_none() {
+            let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
+            if !upstream.ready_for_chunk(now) {
                 let connected = ForwardConnection::connect(&settings, &mut handshake_rng).await?;
                 ctx.host.record(
                     "agent.connect",
                     format!("{}:{}", settings.host, settings.port),
                 );
-                connection = Some(connected);
+                upstream.connected(connected, Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
             }
-            let open = connection.as_mut().expect("connected above");
+            let open = upstream.connection_mut().expect("ready or connected above");
             open.send(&frame, &chunk_id, config.require_ack).await
         }
         .await;
         match result {
             Ok(()) => {
-                shared.lock().delivered(seq);
+                upstream.handed_back(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
+                shared.lock().delivered(seq, config.require_ack);
                 ctx.host.record(
                     if config.require_ack {
                         "agent.ack"
@@ -234,7 +252,7 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
                 shared.room.notify_one();
             }
             Err(error) => {
-                connection = None;
+                upstream.failed();
                 let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
                 let retried = shared
                     .lock()

@@ -40,6 +40,10 @@ pub const GAUGE_MEM_BUF: &str = "mem_buf_bytes";
 /// The filesystem buffer's gauge: entry bytes of every chunk, against `storage.total_limit_size`.
 pub const GAUGE_STORAGE: &str = "storage_bytes";
 
+/// The loss cause of records written without `Require_ack_response` that the aggregator
+/// never took (the connection was dead, the server crashed or refused them).
+pub const CAUSE_UNACKED_WRITE: &str = "agent_unacked_write";
+
 /// Where chunk files live on the host's disk.
 pub const CHUNKS_DIR: &str = "agent/chunks/";
 
@@ -398,15 +402,18 @@ impl Store {
         self.sealed.push_back(chunk);
     }
 
-    /// Encodes a batch once into its PackedForward frame with options `size` and `chunk`.
+    /// Encodes a batch once into its PackedForward frame. With `Require_ack_response` the
+    /// frame carries options `size` and `chunk` (the ack token); without it, out_forward
+    /// sends no options at all (`send_options` off), so the server has nothing to ack
+    /// (FIDELITY.md, Agent: require_ack).
     fn seal_batch(&mut self, seq: u64, batch: EntryBatch, ids: Vec<RecordId>) -> Chunk {
         let mut id_bytes = [0u8; 16];
         self.chunk_id_rng.fill_bytes(&mut id_bytes);
         let chunk_id = base64::engine::general_purpose::STANDARD.encode(id_bytes);
-        let options = Options {
-            size: Some(batch.len() as u64),
-            chunk: Some(chunk_id.clone()),
-            compressed: None,
+        let options = if self.config.require_ack {
+            Options { size: Some(batch.len() as u64), chunk: Some(chunk_id.clone()), compressed: None }
+        } else {
+            Options { size: None, chunk: None, compressed: None }
         };
         let mut frame = Vec::with_capacity(batch.entries_bytes().len() + self.tag.len() + 64);
         encode_packed_forward(&mut frame, &self.tag, &batch, &options)
@@ -485,15 +492,22 @@ impl Store {
         earliest.map_or(Next::Idle, Next::WaitUntil)
     }
 
-    /// The next hop has the chunk (acked, or written when acks are off): custody ends here.
-    pub fn delivered(&mut self, seq: u64) {
+    /// The chunk is done: the next hop acked it, or — acks off — it was written to the
+    /// socket, which out_forward counts as delivered (FIDELITY.md, Agent: require_ack).
+    /// Custody ends here; an unacked write is recorded as such, so records the next hop
+    /// never took are lost with cause [`CAUSE_UNACKED_WRITE`] at this agent, not silently.
+    pub fn delivered(&mut self, seq: u64, acked: bool) {
         let Some(index) = self.sealed.iter().position(|chunk| chunk.seq == seq) else {
             return;
         };
         let chunk = self.sealed.remove(index).expect("index from position");
         self.buffered_bytes -= chunk.entries_bytes as u64;
         self.report_level();
-        self.ctx.ledger.release(&self.custodian, &chunk.ids);
+        if acked {
+            self.ctx.ledger.release(&self.custodian, &chunk.ids);
+        } else {
+            self.ctx.ledger.release_unacked(&self.custodian, CAUSE_UNACKED_WRITE, &chunk.ids);
+        }
         if self.filesystem() {
             self.ctx.host.disk().remove(&Self::path(chunk.seq));
         }
