@@ -322,10 +322,10 @@ fn describe(fault: &FaultSpec) -> String {
             let mut text =
                 format!("status {status} rate {rate} retry_after {:?}", retry_after.map(crate::units::format_duration));
             if let Some(signal) = signal {
-                text.push_str(&format!(" signal {signal:?}"));
+                text.push_str(&format!(" signal {}", signal.as_str()));
             }
             if let Some(protocol) = protocol {
-                text.push_str(&format!(" protocol {protocol:?}"));
+                text.push_str(&format!(" protocol {}", protocol.as_str()));
             }
             text
         }

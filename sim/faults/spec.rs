@@ -276,6 +276,17 @@ pub enum Dash0Signal {
     Metrics,
 }
 
+impl Dash0Signal {
+    /// As scenarios spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dash0Signal::Logs => "logs",
+            Dash0Signal::Spans => "spans",
+            Dash0Signal::Metrics => "metrics",
+        }
+    }
+}
+
 /// Which OTLP protocol a scoped `dash0_errors` fault hits.
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -284,6 +295,16 @@ pub enum Dash0Protocol {
     Http,
     /// OTLP/gRPC on :4317 (the collectors' spans and metrics).
     Grpc,
+}
+
+impl Dash0Protocol {
+    /// As scenarios spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dash0Protocol::Http => "http",
+            Dash0Protocol::Grpc => "grpc",
+        }
+    }
 }
 
 /// When a slow Dash0 stores what it answers late.
