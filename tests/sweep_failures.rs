@@ -400,3 +400,34 @@ fn every_scenario_and_regression_has_a_name_of_its_own() {
         }
     }
 }
+
+#[test]
+fn the_final_index_does_not_depend_on_the_order_runs_finished_in() {
+    // Runs finish in any order with several jobs; the index written as they finish must end
+    // byte-identical to the one-job sweep's (runs in (seed, file) order, the same worst
+    // seeds with full reports).
+    let dir = fresh_dir("order");
+    let file = dir.join("sweep-tiny.toml");
+    std::fs::write(&file, TINY).unwrap();
+    let sweep = |jobs: &str, out: &Path| {
+        let output = obsim(&["chaos", file.to_str().unwrap(), "--seeds", "7", "--shrink-runs", "0", "--jobs", jobs, "--out", out.to_str().unwrap()]);
+        assert!(matches!(output.status.code(), Some(0 | 1)), "{}", text(&output));
+        std::fs::read_to_string(out.join("index.json")).unwrap()
+    };
+    let (one, two) = (dir.join("one"), dir.join("two"));
+    let one_json = sweep("1", &one);
+    let two_json = sweep("3", &two);
+    let display = obsim::chaos::files::display_path;
+    assert_eq!(two_json.replace(&display(&two), &display(&one)), one_json);
+    let index = read_index(&one.join("index.json"));
+    assert_eq!((index.runs_count, index.finished), (7, true));
+    let worst: Vec<u64> = obsim::chaos::output::worst_index_runs(&index).iter().map(|run| run.seed).collect();
+    assert_eq!(worst.len(), 5);
+    for run in &index.runs {
+        assert_eq!(run.full_report, !run.passed || worst.contains(&run.seed), "seed {}: full reports for failures and the worst seeds", run.seed);
+    }
+    for run in &index.runs {
+        let html = |root: &Path| root.join(run.report_dir.as_ref().unwrap()).join("report.html").exists();
+        assert_eq!((html(&one), html(&two)), (run.full_report, run.full_report), "seed {}", run.seed);
+    }
+}

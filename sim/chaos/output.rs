@@ -145,12 +145,9 @@ pub fn write(out: &Path, runs: &[SweepRun], shard: Shard, first_seed: u64, seeds
 #[derive(Debug)]
 pub struct SweepWriter {
     out: PathBuf,
-    shard: Shard,
-    first_seed: u64,
-    seeds: u64,
-    planned_runs_count: u64,
-    /// The finished runs' entries, in (seed, file index) order.
-    runs: Vec<IndexRun>,
+    /// The index so far: the finished runs' entries in (seed, file index) order, kept
+    /// rather than rebuilt so a rewrite copies nothing.
+    index: Index,
     /// The results of the runs that may be among the worst seeds, with their folders: at most
     /// `WORST_RUNS_COUNT`, highest log p99 first (ties: earlier (seed, file) first).
     worst: Vec<WorstCandidate>,
@@ -169,22 +166,27 @@ impl SweepWriter {
     /// Starts the sweep's folder: creates `out` and writes an empty, unfinished index, so
     /// even a sweep killed before its first run leaves an index that says so.
     pub fn new(out: &Path, shard: Shard, first_seed: u64, seeds: u64, planned_runs_count: u64) -> std::io::Result<SweepWriter> {
-        let writer = SweepWriter {
-            out: out.to_path_buf(),
-            shard,
+        let index = Index {
+            schema_version: INDEX_SCHEMA_VERSION,
+            shard: shard.to_string(),
             first_seed,
             seeds,
-            planned_runs_count,
+            runs_count: 0,
+            failures_count: 0,
+            planned_runs_count: Some(planned_runs_count),
+            finished: false,
+            missing_shards: Vec::new(),
+            unfinished_shards: Vec::new(),
             runs: Vec::new(),
-            worst: Vec::new(),
         };
-        write_index(out, &writer.index(false))?;
+        let writer = SweepWriter { out: out.to_path_buf(), index, worst: Vec::new() };
+        write_index(out, &writer.index)?;
         Ok(writer)
     }
 
     /// The runs recorded so far.
     pub fn runs_count(&self) -> u64 {
-        self.runs.len() as u64
+        self.index.runs_count
     }
 
     /// Records one finished run: its failure file (when it failed), its report folder
@@ -192,13 +194,17 @@ impl SweepWriter {
     pub fn add(&mut self, run: &SweepRun) -> std::io::Result<()> {
         let (entry, result) = self.write_run(run)?;
         let order = (entry.seed, entry.file_index);
-        let position = self.runs.partition_point(|other| (other.seed, other.file_index) < order);
+        let runs = &mut self.index.runs;
+        let position = runs.partition_point(|other| (other.seed, other.file_index) < order);
         if let (Some(p99_micros), Some(dir), Some(result)) = (entry.log_latency_p99_micros, &entry.report_dir, result) {
             self.consider_worst(WorstCandidate { p99_micros, order, dir: self.out.join(dir), result });
         }
-        self.runs.insert(position, entry);
-        debug_assert!(self.runs.windows(2).all(|pair| (pair[0].seed, pair[0].file_index) < (pair[1].seed, pair[1].file_index)));
-        write_index(&self.out, &self.index(false))
+        let runs = &mut self.index.runs;
+        self.index.failures_count += u64::from(!entry.passed);
+        runs.insert(position, entry);
+        self.index.runs_count = runs.len() as u64;
+        debug_assert!(runs.windows(2).all(|pair| (pair[0].seed, pair[0].file_index) < (pair[1].seed, pair[1].file_index)));
+        write_index(&self.out, &self.index)
     }
 
     /// Ends the sweep: full reports for the worst seeds, and the index marked finished.
@@ -206,7 +212,8 @@ impl SweepWriter {
         for candidate in &self.worst {
             crate::report::write_run(&candidate.dir, &candidate.result, None, true)?;
         }
-        let mut index = self.index(true);
+        let mut index = self.index;
+        index.finished = true;
         let worst: Vec<(u64, u64)> = self.worst.iter().map(|candidate| candidate.order).collect();
         for run in &mut index.runs {
             if run.report_dir.is_some() && worst.contains(&(run.seed, run.file_index)) {
@@ -215,23 +222,6 @@ impl SweepWriter {
         }
         write_index(&self.out, &index)?;
         Ok(index)
-    }
-
-    /// The index of the runs so far.
-    fn index(&self, finished: bool) -> Index {
-        Index {
-            schema_version: INDEX_SCHEMA_VERSION,
-            shard: self.shard.to_string(),
-            first_seed: self.first_seed,
-            seeds: self.seeds,
-            runs_count: self.runs.len() as u64,
-            failures_count: self.runs.iter().filter(|run| !run.passed).count() as u64,
-            planned_runs_count: Some(self.planned_runs_count),
-            finished,
-            missing_shards: Vec::new(),
-            unfinished_shards: Vec::new(),
-            runs: self.runs.clone(),
-        }
     }
 
     /// Keeps `candidate` if it is among the `WORST_RUNS_COUNT` slowest so far.
