@@ -396,6 +396,10 @@ fn a_clock_never_healed_stays_ahead_through_the_drain() {
     assert!(drain.detail.starts_with("faults healed except fault[0]"), "{}", drain.detail);
     assert_eq!(verdict.accounting.outcomes.len(), 0, "nothing lost: {}", verdict.render());
     assert!(verdict.passed(), "{}", verdict.render());
+    // Reports say so: the window runs to the end of the run and is not "healed by the drain".
+    let window = &verdict.fault_windows[0];
+    assert!(window.never_healed && !window.ends_at_heal, "{window:?}");
+    assert_eq!(window.end, Duration::from_secs(5 * 60), "{window:?}");
 
     // `heal = "never"` with `for` means nothing: refused at load, naming the key.
     let error = Scenario::parse(

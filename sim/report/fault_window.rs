@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::faults::FaultSpec;
+use crate::faults::{FaultSpec, Heal};
 use crate::scenario::Scenario;
 
 /// One fault's window.
@@ -22,31 +22,38 @@ pub struct FaultWindow {
     pub end: Duration,
     /// Whether it lasts until the drain heals it rather than ending by itself.
     pub ends_at_heal: bool,
+    /// Whether it is never healed (`heal = "never"`): it holds until the run ends, and the
+    /// run is judged with it in force.
+    pub never_healed: bool,
     /// The fault as one line: kind and parameters.
     pub description: String,
 }
 
 impl FaultWindow {
-    /// The window of `fault` in a load phase of `duration`.
-    pub fn of(index: usize, fault: &FaultSpec, duration: Duration) -> FaultWindow {
+    /// The window of `fault` in a load phase of `duration`, in a run that ends at `run_end`.
+    pub fn of(index: usize, fault: &FaultSpec, duration: Duration, run_end: Duration) -> FaultWindow {
         let start = fault.at();
+        let never_healed = fault.heal() == Heal::Never;
         let (end, ends_at_heal) = match (fault, fault.end()) {
             (_, Some(end)) => (end, false),
             (FaultSpec::ClockStep { .. }, None) => (start, false),
+            (_, None) if never_healed => (run_end.max(start), false),
             (_, None) => (duration.max(start), true),
         };
+        assert!(!(never_healed && ends_at_heal), "fault {index}: a never-healed fault cannot end at the heal");
         FaultWindow {
             index,
             kind: fault.kind(),
             start,
             end,
             ends_at_heal,
+            never_healed,
             description: crate::chaos::output::describe_fault(fault),
         }
     }
 
     /// The windows of `scenario`'s faults, in schedule order.
     pub fn all(scenario: &Scenario) -> Vec<FaultWindow> {
-        scenario.faults.iter().enumerate().map(|(index, fault)| FaultWindow::of(index, fault, scenario.duration)).collect()
+        scenario.faults.iter().enumerate().map(|(index, fault)| FaultWindow::of(index, fault, scenario.duration, scenario.duration + scenario.drain)).collect()
     }
 }

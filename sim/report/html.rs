@@ -77,7 +77,7 @@ fn fault_bands(result: &RunResult) -> Vec<Band> {
         .map(|fault| Band {
             from: seconds(fault.start_micros),
             to: seconds(fault.end_micros),
-            label: format!("#{} {}{}", fault.index, fault.kind, if fault.ends_at_heal { " (until drain)" } else { "" }),
+            label: format!("#{} {}{}", fault.index, fault.kind, if fault.ends_at_heal { " (until drain)" } else if fault.never_healed { " (never healed)" } else { "" }),
         })
         .collect()
 }
@@ -392,7 +392,13 @@ pub fn render(result: &RunResult) -> String {
                 fault.index,
                 escape(&fault.kind),
                 time_text(fault.start_micros),
-                if fault.ends_at_heal { format!("{} (drain heals)", time_text(fault.end_micros)) } else { time_text(fault.end_micros) },
+                if fault.ends_at_heal {
+                    format!("{} (drain heals)", time_text(fault.end_micros))
+                } else if fault.never_healed {
+                    format!("{} (never healed)", time_text(fault.end_micros))
+                } else {
+                    time_text(fault.end_micros)
+                },
                 escape(&fault.description)
             );
         }

@@ -248,6 +248,9 @@ pub struct FaultResult {
     /// crash); its start for an instant fault (a clock step).
     pub end_micros: u64,
     pub ends_at_heal: bool,
+    /// Never healed (`heal = "never"`): it held until the run ended (`end_micros`).
+    #[serde(default)]
+    pub never_healed: bool,
     /// The `[[fault]]` table as one line.
     pub description: String,
     /// Recovery (`crate::check::recovery`): from the fault's end until the last log / span
@@ -390,6 +393,7 @@ impl RunResult {
                     start_micros: micros(window.start),
                     end_micros: micros(window.end),
                     ends_at_heal: window.ends_at_heal,
+                    never_healed: window.never_healed,
                     description: window.description.clone(),
                     log_recovery_micros: verdict
                         .recoveries

@@ -145,7 +145,11 @@ pub fn render(result: &RunResult) -> String {
                 fault.kind,
                 time_text(fault.start_micros),
                 time_text(fault.end_micros),
-                if fault.ends_at_heal { " (drain heals)" } else { "" },
+                match (fault.ends_at_heal, fault.never_healed) {
+                    (true, _) => " (drain heals)",
+                    (false, true) => " (never healed)",
+                    (false, false) => "",
+                },
                 cell(&fault.description)
             );
         }

@@ -184,7 +184,8 @@ pub struct AgentConfig {
     #[serde(with = "crate::units::duration_text")]
     pub keepalive_idle_timeout: Duration,
     /// `net.keepalive_max_recycle`: a keepalive connection is closed once it has been
-    /// handed back this many times (0: never). Default 2000.
+    /// handed back this many times (0: never). Default 2000. At most 1000000.
+    #[schemars(range(max = 1_000_000))]
     pub keepalive_max_recycle: u32,
     /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
