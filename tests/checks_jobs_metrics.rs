@@ -156,3 +156,25 @@ fn cumulative_counters_stored_twice_still_agree() {
     let once = &correct.metric_totals["jobs_completed_total"];
     assert_eq!(completed.points_count, 2 * once.points_count, "every point was stored twice");
 }
+
+#[test]
+fn a_job_run_twice_fails_the_jobs_check_unless_the_scenario_allows_it() {
+    // Redis with appendfsync everysec loses the last second on a crash: a completion it had
+    // acknowledged is gone and the job runs again (the scenario allows one such job).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/redis-restart-aof-everysec.toml");
+    let mut scenario = Scenario::load(&path).unwrap();
+    assert_eq!(scenario.expect.max_jobs_duplicated, 1);
+    let allowed = Pipeline::run_and_judge(Arc::new(scenario.clone()), scenario.seed).unwrap();
+    assert!(allowed.passed(), "{}", allowed.render());
+    scenario.expect.max_jobs_duplicated = 0;
+    let verdict = Pipeline::run_and_judge(Arc::new(scenario), 71).unwrap();
+    let report = verdict.render();
+    let jobs = check(&verdict, "jobs");
+    assert!(!jobs.passed, "{report}");
+    assert_eq!(verdict.jobs.duplicated, 1, "{report}");
+    assert!(jobs.detail.contains("1 jobs ran more than once (allowed 0; e.g. job-") && jobs.detail.contains(" ×2"), "{report}");
+    // The metric counts both runs, and so does the expectation.
+    assert_eq!(verdict.jobs.runs, verdict.jobs.completed_all + 1, "{report}");
+    assert!(check(&verdict, "metrics").passed, "{report}");
+    assert!(report.contains("seed 71") && report.contains("verdict FAIL"), "{report}");
+}
