@@ -45,6 +45,10 @@ pub struct Bugs {
     /// The aggregator's buffer never asks `storable?`: it accepts chunks beyond
     /// `total_limit_size` (nothing is lost, memory just grows; the `bounds` check names it).
     pub aggregator_ignores_buffer_limit: bool,
+    /// The collector exports every metric batch Dash0 accepted once more (as a retry after
+    /// a lost answer would): Dash0 stores it twice. Cumulative points are unharmed; delta
+    /// points are counted twice (the `metrics` check names them).
+    pub collector_resends_delivered_metrics: bool,
 }
 
 impl Bugs {
@@ -64,6 +68,7 @@ impl Bugs {
             (self.dash0_drop_one_batch, "dash0_drop_one_batch"),
             (self.silent_record_loss, "silent_record_loss"),
             (self.aggregator_ignores_buffer_limit, "aggregator_ignores_buffer_limit"),
+            (self.collector_resends_delivered_metrics, "collector_resends_delivered_metrics"),
         ]
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))

@@ -124,7 +124,7 @@ fn counter(temporality: Temporality, value: i64, start: u64, time: u64) -> Metri
 }
 
 #[test]
-fn cumulative_counters_count_by_last_value_and_a_retried_delta_batch_double_counts() {
+fn cumulative_counters_count_by_largest_value_and_a_retried_delta_batch_double_counts() {
     let machine = Resource::new("emp-machine").with_machine_id("openai-1");
     let restarted = Resource::new("emp-machine").with_machine_id("openai-2");
     // Cumulative: retried (duplicate) points and out-of-order arrival do not matter; a
@@ -139,19 +139,19 @@ fn cumulative_counters_count_by_last_value_and_a_retried_delta_batch_double_coun
     ];
     let totals = metrics::totals(cumulative.iter().map(|(r, p)| (*r, p)));
     assert_eq!(totals["jobs_completed_total"].total, 13.0);
-    assert!(metrics::check(&totals, &[("jobs_completed_total", 13)]).is_empty());
+    assert!(metrics::check(&totals, &[("jobs_completed_total", 13, "jobs ran")]).is_empty());
 
     // Delta: the same batch stored twice (a retry after a lost response) counts twice.
     let batch = [counter(Temporality::Delta, 4, 0, 10), counter(Temporality::Delta, 6, 10, 20)];
     let retried: Vec<(&Resource, &MetricPoint)> = batch.iter().chain(batch[1..].iter()).map(|p| (&machine, p)).collect();
     let totals = metrics::totals(retried);
-    let disagreements = metrics::check(&totals, &[("jobs_completed_total", 10), ("jobs_submitted_total", 10)]);
+    let disagreements = metrics::check(&totals, &[("jobs_completed_total", 10, "jobs ran"), ("jobs_submitted_total", 10, "jobs were accepted")]);
     let messages: Vec<String> = disagreements.iter().map(ToString::to_string).collect();
     assert_eq!(
         messages,
         vec![
-            "jobs_completed_total totals 16 in Dash0, but 10 jobs ran".to_string(),
-            "jobs_submitted_total: no point stored in Dash0, but 10 jobs ran".to_string(),
+            "jobs_completed_total totals 16 in Dash0, but 10 jobs ran (delta: 3 points summed; a delta stored twice counts twice)".to_string(),
+            "jobs_submitted_total: no point stored in Dash0, but 10 jobs were accepted".to_string(),
         ]
     );
 }

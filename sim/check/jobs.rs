@@ -1,92 +1,133 @@
-//! The job flow's liveness: every job the API accepted was completed by a worker, judged
-//! from what Dash0 stored.
+//! The job flow's liveness: every job the API accepted was completed by a worker, and none
+//! ran twice, judged from the job book (`crate::parts::app::book`), the harness's ground
+//! truth of each job's fate.
 //!
-//! Why from Dash0's store and not from the app's own counters: the check must see what an
-//! engineer would see in Dash0. Either signal tells: with the spans lost, the API's
-//! "Job created" / "Job completed" lines still do, and the other way round.
+//! Why the book and not Dash0's store: telemetry lost with an accepted cause (a Dash0 400
+//! window, a crash of an agent without persistence) is the delivery check's business. Judged
+//! from the spans and lines Dash0 kept, jobs whose telemetry was lost look never submitted
+//! or never completed, and the check blames the job flow for a loss already judged. So a job
+//! counts as submitted when the API's submission returned OK, and as completed when a
+//! worker's completion transaction committed in Redis (or the API saw its completion
+//! event). What Dash0 holds about the jobs is still counted ([`JobCompletion::submitted_unseen`],
+//! [`JobCompletion::completed_unseen`]) so the verdict can say how much of the job flow an
+//! engineer could not see.
 //!
-//! A job counts as submitted only when the API accepted it: a `job.submitted` span with an
-//! `Error` status (or a "Job submission failed" line) is a submission the API gave up on
-//! after its retries (Redis refused or was unreachable); the client was told, no job hash
-//! normally exists, and no worker runs it. Counting it as submitted would fail the check for
-//! a job that never existed. But a write the API gave up on can still land (a stalled link
-//! delivers it late): such a *ghost* job runs although the client was told it failed. It is
-//! not an accepted job, yet it really completed, so it counts among the completions the
-//! metrics must agree with, and the verdict names it.
+//! A submission the API gave up on after its retries (Redis refused or was unreachable) is
+//! not submitted: the client was told, and normally no worker runs it. But a write the API
+//! gave up on can still land (a stalled link delivers it late): such a *ghost* ran although
+//! the client was told it failed; the verdict names it. A job whose completion committed
+//! twice ran twice (*duplicated*): Redis lost the first completion (a crash before fsync) or
+//! the job was queued twice and two workers ran it. The check fails on it unless the
+//! scenario allows it (`[expect] max_jobs_duplicated`).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
+use crate::parts::app::{JobBook, JobFate};
 use crate::record::{JobId, LogRecord, Span, SpanStatus};
 
 /// Examples kept for a failure message.
-const UNFINISHED_EXAMPLES_MAX: usize = 5;
+const EXAMPLES_MAX: usize = 5;
 
-/// Jobs seen accepted and completed, from the spans and logs Dash0 stored.
+/// What happened to the run's jobs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JobCompletion {
     /// Jobs the API accepted (queued in Redis).
     pub submitted: u64,
-    /// Accepted jobs whose completion Dash0 holds.
+    /// Accepted jobs a worker completed.
     pub completed: u64,
     /// Submissions the API gave up on; not part of `submitted`.
     pub submit_failed: u64,
-    /// Jobs with a completion in Dash0, whether or not the API accepted them: what the
-    /// workers' `jobs_completed_total` must total.
+    /// Jobs a worker completed, whether or not the API accepted them.
     pub completed_all: u64,
+    /// Completions the workers counted, a job run twice counted twice: what the workers'
+    /// `jobs_completed_total` (and the duration histogram's count) must total.
+    pub runs: u64,
     /// Jobs whose submission the API gave up on that completed anyway (a late write).
     pub ghosts: u64,
+    /// Jobs that ran more than once.
+    pub duplicated: u64,
+    /// Accepted jobs of which Dash0 holds neither a `job.submitted` span nor a "Job created"
+    /// line (their telemetry was lost).
+    pub submitted_unseen: u64,
+    /// Completed jobs of which Dash0 holds no completion span or line.
+    pub completed_unseen: u64,
+    /// Reports the job book had no room for: the counts above are partial.
+    pub untracked: u64,
     /// A few jobs accepted but never completed.
     pub unfinished_examples: Vec<String>,
+    /// A few jobs that ran more than once, with their run counts (`job-… ×2`).
+    pub duplicated_examples: Vec<String>,
+}
+
+/// What Dash0 holds about the jobs: those with a submission, and those with a completion.
+fn seen_in_dash0(spans: &[Span], logs: &[LogRecord]) -> (BTreeSet<JobId>, BTreeSet<JobId>) {
+    let mut submitted = BTreeSet::new();
+    let mut completed = BTreeSet::new();
+    for span in spans {
+        match (span.name.as_str(), &span.status) {
+            ("job.submitted", SpanStatus::Error { .. }) => {}
+            ("job.submitted", _) => {
+                submitted.insert(span.job_id);
+            }
+            ("job.completed", _) => {
+                completed.insert(span.job_id);
+            }
+            _ => {}
+        }
+    }
+    for log in logs {
+        if log.body.starts_with("Job created") {
+            submitted.insert(log.job_id);
+        } else if log.body.starts_with("Job completed") {
+            completed.insert(log.job_id);
+        }
+    }
+    (submitted, completed)
 }
 
 impl JobCompletion {
-    /// Counts `job.submitted` and `job.completed` spans, and "Job created" and "Job
-    /// completed" log lines, per job (duplicates counted once). A job whose submission
-    /// failed is not submitted, whatever else arrived for it.
-    pub fn of(spans: &[Span], logs: &[LogRecord]) -> JobCompletion {
-        let mut submitted = BTreeSet::<JobId>::new();
-        let mut failed = BTreeSet::<JobId>::new();
-        let mut completed = BTreeSet::<JobId>::new();
-        for span in spans {
-            match (span.name.as_str(), &span.status) {
-                ("job.submitted", SpanStatus::Error { .. }) => {
-                    failed.insert(span.job_id);
+    /// Judges the jobs in `book`; `spans` and `logs` (what Dash0 stored) only say how much
+    /// of it an engineer could see.
+    pub fn of(book: &JobBook, spans: &[Span], logs: &[LogRecord]) -> JobCompletion {
+        let (seen_submitted, seen_completed) = seen_in_dash0(spans, logs);
+        book.with_jobs(|jobs, untracked| JobCompletion::judge(jobs, untracked, &seen_submitted, &seen_completed))
+    }
+
+    fn judge(
+        jobs: &BTreeMap<JobId, JobFate>,
+        untracked: u64,
+        seen_submitted: &BTreeSet<JobId>,
+        seen_completed: &BTreeSet<JobId>,
+    ) -> JobCompletion {
+        let mut completion = JobCompletion { untracked, ..JobCompletion::default() };
+        for (job, fate) in jobs {
+            // A submission reported both ways cannot happen in the app (one outcome per
+            // job); if it did, the refusal wins: the client was told it failed.
+            let accepted = fate.accepted && !fate.refused;
+            completion.submitted += u64::from(accepted);
+            completion.submit_failed += u64::from(fate.refused);
+            completion.runs += u64::from(fate.runs);
+            if accepted && !seen_submitted.contains(job) {
+                completion.submitted_unseen += 1;
+            }
+            if fate.runs > 1 {
+                completion.duplicated += 1;
+                if completion.duplicated_examples.len() < EXAMPLES_MAX {
+                    completion.duplicated_examples.push(format!("{job} ×{}", fate.runs));
                 }
-                ("job.submitted", _) => {
-                    submitted.insert(span.job_id);
-                }
-                ("job.completed", _) => {
-                    completed.insert(span.job_id);
-                }
-                _ => {}
+            }
+            if fate.completed() {
+                completion.completed_all += 1;
+                completion.completed += u64::from(accepted);
+                completion.ghosts += u64::from(fate.refused);
+                completion.completed_unseen += u64::from(!seen_completed.contains(job));
+            } else if accepted && completion.unfinished_examples.len() < EXAMPLES_MAX {
+                completion.unfinished_examples.push(job.to_string());
             }
         }
-        for log in logs {
-            if log.body.starts_with("Job created") {
-                submitted.insert(log.job_id);
-            } else if log.body.starts_with("Job submission failed") {
-                failed.insert(log.job_id);
-            } else if log.body.starts_with("Job completed") {
-                completed.insert(log.job_id);
-            }
-        }
-        // A submission reported both ways cannot happen in the app (one outcome per job);
-        // if it did, the failure wins: no worker was handed the job.
-        let accepted: BTreeSet<JobId> = submitted.difference(&failed).copied().collect();
-        let completion = JobCompletion {
-            submitted: accepted.len() as u64,
-            completed: accepted.intersection(&completed).count() as u64,
-            submit_failed: failed.len() as u64,
-            completed_all: completed.len() as u64,
-            ghosts: failed.intersection(&completed).count() as u64,
-            unfinished_examples: accepted
-                .difference(&completed)
-                .take(UNFINISHED_EXAMPLES_MAX)
-                .map(ToString::to_string)
-                .collect(),
-        };
         debug_assert!(completion.completed <= completion.submitted);
         debug_assert!(completion.completed + completion.ghosts <= completion.completed_all);
+        debug_assert!(completion.duplicated <= completion.completed_all);
         completion
     }
 
@@ -143,54 +184,94 @@ mod tests {
         (0..count).map(|_| JobId::random(&mut rng)).collect()
     }
 
+    fn book(fates: &[(JobId, JobFate)]) -> JobBook {
+        let book = JobBook::new();
+        for (job, fate) in fates {
+            if fate.accepted {
+                book.accepted(*job);
+            }
+            if fate.refused {
+                book.refused(*job);
+            }
+            for _ in 0..fate.runs {
+                book.ran(*job);
+            }
+            if fate.completion_seen {
+                book.completion_seen(*job);
+            }
+        }
+        book
+    }
+
+    const ACCEPTED: JobFate = JobFate { accepted: true, refused: false, runs: 0, completion_seen: false };
+    const RAN: JobFate = JobFate { runs: 1, completion_seen: true, ..ACCEPTED };
+
+    #[test]
+    fn a_job_whose_telemetry_was_lost_still_counts_as_submitted_and_completed() {
+        // The old check judged from Dash0's store: with both jobs' spans and lines lost it
+        // said 0 submitted; with only the completion lost, 1 unfinished.
+        let [silent, half_seen] = jobs(2).try_into().unwrap();
+        let spans = vec![span(half_seen, "job.submitted", SpanStatus::Ok, 0)];
+        let completion = JobCompletion::of(&book(&[(silent, RAN), (half_seen, RAN)]), &spans, &[]);
+        assert_eq!((completion.submitted, completion.completed, completion.unfinished()), (2, 2, 0));
+        assert_eq!((completion.submitted_unseen, completion.completed_unseen), (1, 2));
+        assert_eq!((completion.runs, completion.completed_all), (2, 2));
+    }
+
     #[test]
     fn a_refused_submission_is_not_an_unfinished_job() {
         let [done, refused, stuck] = jobs(3).try_into().unwrap();
-        let error = SpanStatus::Error { message: "redis unavailable".into() };
-        let spans = vec![
-            span(done, "job.submitted", SpanStatus::Ok, 0),
-            span(done, "job.completed", SpanStatus::Ok, 1),
-            span(refused, "job.submitted", error, 2),
-            span(stuck, "job.submitted", SpanStatus::Ok, 3),
-        ];
-        let logs = vec![log(refused, "Job submission failed: OOM", 4)];
-        let completion = JobCompletion::of(&spans, &logs);
+        let refused_fate = JobFate { accepted: false, refused: true, runs: 0, completion_seen: false };
+        let completion = JobCompletion::of(&book(&[(done, RAN), (refused, refused_fate), (stuck, ACCEPTED)]), &[], &[]);
         assert_eq!(completion.submitted, 2, "the refused job is not submitted");
-        assert_eq!(completion.completed, 1);
-        assert_eq!(completion.submit_failed, 1);
-        assert_eq!(completion.unfinished(), 1);
+        assert_eq!((completion.completed, completion.submit_failed, completion.unfinished()), (1, 1, 1));
         assert_eq!(completion.unfinished_examples, vec![stuck.to_string()], "only the stuck job is named");
-        assert_eq!((completion.completed_all, completion.ghosts), (1, 0));
+        assert_eq!((completion.completed_all, completion.ghosts, completion.duplicated), (1, 0, 0));
     }
 
     #[test]
     fn a_refused_submission_that_completed_anyway_is_a_ghost_among_the_completions() {
         let [late] = jobs(1).try_into().unwrap();
-        let error = SpanStatus::Error { message: "redis unavailable".into() };
-        let spans = vec![span(late, "job.submitted", error, 0), span(late, "job.completed", SpanStatus::Ok, 1)];
-        let completion = JobCompletion::of(&spans, &[]);
+        let ghost = JobFate { accepted: false, refused: true, runs: 1, completion_seen: true };
+        let completion = JobCompletion::of(&book(&[(late, ghost)]), &[], &[]);
         assert_eq!((completion.submitted, completion.completed, completion.unfinished()), (0, 0, 0));
-        assert_eq!((completion.completed_all, completion.ghosts, completion.submit_failed), (1, 1, 1));
+        assert_eq!((completion.completed_all, completion.ghosts, completion.submit_failed, completion.runs), (1, 1, 1, 1));
     }
 
     #[test]
-    fn either_signal_tells_and_duplicates_count_once() {
-        let [by_logs, by_spans] = jobs(2).try_into().unwrap();
-        let spans = vec![
-            span(by_spans, "job.submitted", SpanStatus::Ok, 0),
-            span(by_spans, "job.submitted", SpanStatus::Ok, 0),
-            span(by_spans, "job.completed", SpanStatus::Ok, 1),
-        ];
+    fn a_job_run_twice_is_a_duplicate_and_counts_twice_among_the_runs() {
+        let [twice, once] = jobs(2).try_into().unwrap();
+        let completion = JobCompletion::of(&book(&[(twice, JobFate { runs: 2, ..RAN }), (once, RAN)]), &[], &[]);
+        assert_eq!((completion.completed, completion.runs, completion.duplicated), (2, 3, 1));
+        assert_eq!(completion.duplicated_examples, vec![format!("{twice} ×2")]);
+    }
+
+    #[test]
+    fn a_completion_only_the_api_saw_completes_the_job_without_a_counted_run() {
+        // The worker's EXEC reply was lost and its host crashed before it could confirm.
+        let [unconfirmed] = jobs(1).try_into().unwrap();
+        let fate = JobFate { runs: 0, completion_seen: true, ..ACCEPTED };
+        let completion = JobCompletion::of(&book(&[(unconfirmed, fate)]), &[], &[]);
+        assert_eq!((completion.completed, completion.runs, completion.unfinished()), (1, 0, 0));
+    }
+
+    #[test]
+    fn reports_the_book_could_not_keep_are_counted() {
+        let [kept, lost] = jobs(2).try_into().unwrap();
+        let book = JobBook::with_jobs_limit(1);
+        book.accepted(kept);
+        book.accepted(lost);
+        assert_eq!(JobCompletion::of(&book, &[], &[]).untracked, 1);
+    }
+
+    #[test]
+    fn dash0_sees_a_submission_by_either_signal_but_not_a_failed_one() {
+        let [by_logs, by_spans, failed] = jobs(3).try_into().unwrap();
+        let error = SpanStatus::Error { message: "redis unavailable".into() };
+        let spans = vec![span(by_spans, "job.submitted", SpanStatus::Ok, 0), span(failed, "job.submitted", error, 1)];
         let logs = vec![log(by_logs, "Job created: comfyui job", 2), log(by_logs, "Job completed in 3.2s", 3)];
-        let completion = JobCompletion::of(&spans, &logs);
-        assert_eq!((completion.submitted, completion.completed, completion.submit_failed), (2, 2, 0));
-    }
-
-    #[test]
-    fn a_completion_without_an_accepted_submission_is_not_counted() {
-        let [orphan] = jobs(1).try_into().unwrap();
-        let spans = vec![span(orphan, "job.completed", SpanStatus::Ok, 0)];
-        let completion = JobCompletion::of(&spans, &[]);
-        assert_eq!((completion.submitted, completion.completed, completion.completed_all), (0, 0, 1));
+        let (submitted, completed) = seen_in_dash0(&spans, &logs);
+        assert_eq!(submitted, BTreeSet::from([by_logs, by_spans]));
+        assert_eq!(completed, BTreeSet::from([by_logs]));
     }
 }

@@ -41,6 +41,8 @@ pub struct Pipeline {
     /// Every bounded buffer's level against its limit (the `bounds` check); the controls
     /// above hand them to their parts.
     pub buffer_gauges: BufferGauges,
+    /// Each job's fate as the app reported it (the jobs and metrics checks' ground truth).
+    pub job_book: app::JobBook,
     pub scenario: Arc<Scenario>,
     pub seed: u64,
     /// The faults in force and the effective state applied per target (links, hosts,
@@ -106,7 +108,8 @@ impl Pipeline {
             world.host(hosts::SHIPPER, move |host| shipper::run(part_ctx(host), config.clone()));
         }
 
-        let app_config = scenario.app_config();
+        let job_book = app::JobBook::new();
+        let app_config = app::AppConfig { job_book: job_book.clone(), ..scenario.app_config() };
         // The API host: client + API, with its own agent and collector.
         {
             let scenario = Arc::clone(&scenario);
@@ -160,6 +163,7 @@ impl Pipeline {
             agent_control,
             workload_control,
             buffer_gauges,
+            job_book,
             scenario,
             seed,
             injector: Default::default(),

@@ -113,12 +113,13 @@ fn next_hop(part: Part) -> &'static str {
     }
 }
 
-/// The metric names the app emits and the true count each must total.
-fn expected_metrics(jobs: &JobCompletion) -> [(&'static str, u64); 3] {
+/// The metric names the app emits and the true count each must total (from the job book:
+/// what the API accepted, and every completion the workers counted, a job run twice twice).
+fn expected_metrics(jobs: &JobCompletion) -> [metric_check::Expected<'static>; 3] {
     [
-        ("jobs_submitted_total", jobs.submitted),
-        ("jobs_completed_total", jobs.completed_all),
-        ("job_duration_seconds.count", jobs.completed_all),
+        ("jobs_submitted_total", jobs.submitted, "jobs were accepted"),
+        ("jobs_completed_total", jobs.runs, "jobs ran"),
+        ("job_duration_seconds.count", jobs.runs, "jobs ran"),
     ]
 }
 
@@ -136,7 +137,7 @@ impl Verdict {
         let logs: Vec<LogRecord> = pipeline.dash0_store.logs().into_iter().map(|(log, _)| log).collect();
         let spans: Vec<_> = pipeline.dash0_store.spans().into_iter().map(|(span, _)| span).collect();
         let correlation = correlation::check(&logs, &spans, exempt_from_correlation);
-        let jobs = JobCompletion::of(&spans, &logs);
+        let jobs = JobCompletion::of(&pipeline.job_book, &spans, &logs);
         let log_histogram = pipeline.ledger.latency_micros(Signal::Log);
         let span_histogram = pipeline.ledger.latency_micros(Signal::Span);
         let log_latency = Latency::of(&log_histogram);
@@ -337,31 +338,7 @@ impl Verdict {
             detail: format!("{duplicated} of {delivered} records duplicated ({ratio:.4}, allowed {})", expect.max_duplicate_ratio),
         });
 
-        // Liveness of the job flow: after the drain every submitted job has completed.
-        checks.push(Check {
-            name: "jobs",
-            passed: self.jobs.unfinished() <= expect.max_jobs_unfinished,
-            detail: if self.jobs.unfinished_examples.is_empty() {
-                format!(
-                    "{} jobs accepted, all completed ({} submissions refused by the API{})",
-                    self.jobs.submitted,
-                    self.jobs.submit_failed,
-                    if self.jobs.ghosts > 0 {
-                        format!(", of which {} ran anyway: a write the API gave up on landed late", self.jobs.ghosts)
-                    } else {
-                        String::new()
-                    }
-                )
-            } else {
-                format!(
-                    "{} of {} submitted jobs never completed (allowed {}; e.g. {}); is the drain long enough for the machines' capacity, or did the job queue lose them?",
-                    self.jobs.unfinished(),
-                    self.jobs.submitted,
-                    expect.max_jobs_unfinished,
-                    self.jobs.unfinished_examples.join(", ")
-                )
-            },
-        });
+        checks.push(self.jobs_check(scenario));
 
         if expect.correlation == CorrelationExpectation::Complete {
             let mut detail = format!(
@@ -453,19 +430,79 @@ impl Verdict {
                 passed: disagreements.is_empty(),
                 detail: if disagreements.is_empty() {
                     format!(
-                        "dash0's totals agree with the jobs that ran: {} submitted, {} completed",
-                        self.jobs.submitted, self.jobs.completed_all
+                        "dash0's totals agree with the jobs that ran: {} accepted, {} runs completed",
+                        self.jobs.submitted, self.jobs.runs
                     )
                 } else {
                     let lines: Vec<String> = disagreements.iter().map(|d| format!("\n    {d}")).collect();
                     format!(
-                        "dash0's metric totals disagree with the jobs that ran (cumulative by last value, delta by sum):{}",
+                        "dash0's metric totals disagree with the jobs that ran (cumulative: each stream's largest point; delta: every point summed):{}",
                         lines.concat()
                     )
                 },
             });
         }
         checks
+    }
+
+    /// Liveness of the job flow, judged from the job book: after the drain every job the API
+    /// accepted has completed, and no job ran more often than once (beyond what the scenario
+    /// allows). Telemetry lost about the jobs is the delivery check's; the detail says how
+    /// much of it Dash0 lacks.
+    fn jobs_check(&self, scenario: &Scenario) -> Check {
+        let expect = &scenario.expect;
+        let jobs = &self.jobs;
+        let unfinished_ok = jobs.unfinished() <= expect.max_jobs_unfinished;
+        let duplicated_ok = jobs.duplicated <= expect.max_jobs_duplicated;
+        let mut problems = Vec::new();
+        if jobs.unfinished() > 0 {
+            problems.push(format!(
+                "{} of {} accepted jobs never completed (allowed {}; e.g. {}); is the drain long enough for the machines' capacity, or did the job queue lose them?",
+                jobs.unfinished(),
+                jobs.submitted,
+                expect.max_jobs_unfinished,
+                jobs.unfinished_examples.join(", ")
+            ));
+        }
+        if jobs.duplicated > 0 {
+            problems.push(format!(
+                "{} jobs ran more than once (allowed {}; e.g. {}): a completion Redis lost, or a job queued twice and run by two workers",
+                jobs.duplicated,
+                expect.max_jobs_duplicated,
+                jobs.duplicated_examples.join(", ")
+            ));
+        }
+        if jobs.untracked > 0 {
+            problems.push(format!(
+                "{} job reports did not fit the job book ({} jobs); the counts are partial",
+                jobs.untracked,
+                crate::parts::app::book::JOBS_TRACKED_MAX
+            ));
+        }
+        let passed = unfinished_ok && duplicated_ok && jobs.untracked == 0;
+        let mut detail = format!(
+            "{} jobs accepted, {} completed ({} runs); {} submissions refused by the API{}",
+            jobs.submitted,
+            jobs.completed,
+            jobs.runs,
+            jobs.submit_failed,
+            if jobs.ghosts > 0 {
+                format!(", of which {} ran anyway: a write the API gave up on landed late", jobs.ghosts)
+            } else {
+                String::new()
+            }
+        );
+        if jobs.submitted_unseen > 0 || jobs.completed_unseen > 0 {
+            let _ = write!(
+                detail,
+                "; Dash0 lacks the submission of {} and the completion of {} of them (telemetry lost, see delivery)",
+                jobs.submitted_unseen, jobs.completed_unseen
+            );
+        }
+        for problem in problems {
+            let _ = write!(detail, "\n    {problem}");
+        }
+        Check { name: "jobs", passed, detail }
     }
 
     /// Every fault recovered within `budget`; a failure names the fault, its window and the

@@ -171,6 +171,9 @@ pub struct Expect {
     /// Submitted jobs that may never complete (e.g. a Redis without persistence loses its
     /// queued jobs on a restart). Default 0.
     pub max_jobs_unfinished: u64,
+    /// Jobs that may run more than once (e.g. Redis with `appendfsync everysec` loses a
+    /// completion on a crash and the job runs again). Default 0.
+    pub max_jobs_duplicated: u64,
     /// Budget on the 99th percentile of logs' emit → Dash0 latency (true time).
     #[schemars(with = "Option<crate::units::duration_text>")]
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
@@ -224,6 +227,7 @@ impl Default for Expect {
             max_duplicate_ratio: 0.0,
             correlation: CorrelationExpectation::Complete,
             max_jobs_unfinished: 0,
+            max_jobs_duplicated: 0,
             latency_p99: None,
             latency_max: None,
             max_recovery: None,

@@ -151,6 +151,7 @@ async fn submit(
         Ok(()) => {
             stats.submitted += 1;
             drop(stats);
+            config.job_book.accepted(job_id);
             let created = format!("Job created: {} job", machine_type.as_str());
             let queued = format!("Job queued on {pending_key}");
             emitter.logs(&scope, &[(Severity::Info, &created), (Severity::Info, &queued)]);
@@ -159,6 +160,7 @@ async fn submit(
         Err(error) => {
             stats.submit_failed += 1;
             drop(stats);
+            config.job_book.refused(job_id);
             let failed = format!("Job submission failed: {error}");
             emitter.logs(&scope, &[(Severity::Error, &failed)]);
             emitter.end_spans(vec![span], SpanStatus::Error { message: "redis unavailable".to_string() });
@@ -213,6 +215,9 @@ async fn consume_completions(emitter: Emitter, config: AppConfig, stats: Arc<Mut
             let fields: Vec<(String, String)> =
                 redis::cmd("HGETALL").arg(format!("job:{job_text}")).query_async(link.conn().await?).await?;
             complete(&emitter, &mut rng, &job_text, &fields);
+            if let Ok(job_id) = JobId::parse(&job_text) {
+                config.job_book.completion_seen(job_id);
+            }
             let _: i64 = redis::cmd("LREM")
                 .arg(keys::COMPLETED_PROCESSING)
                 .arg(1)
@@ -267,14 +272,15 @@ fn complete(emitter: &Emitter, rng: &mut ChaCha8Rng, job_text: &str, fields: &[(
 /// Every `metrics_interval`: jobs_submitted_total and queue_depth per machine type.
 async fn write_metrics(emitter: Emitter, config: AppConfig, stats: Arc<Mutex<ApiStats>>, started_unix_nano: u64) {
     let mut link = RedisLink::new(config.redis_timeout, config.redis_timeout);
+    let mut submitted_stream =
+        metrics::SumStream::new("jobs_submitted_total", Attributes::new(), config.metrics_temporality, started_unix_nano);
     let mut interval = tokio::time::interval(config.metrics_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         interval.tick().await;
         let now = emitter.now();
         let submitted = stats.lock().unwrap_or_else(|p| p.into_inner()).submitted;
-        let mut points =
-            vec![metrics::counter("jobs_submitted_total", submitted, started_unix_nano, now, Attributes::new())];
+        let mut points: Vec<_> = submitted_stream.collect(submitted, now).into_iter().collect();
         for machine_type in MachineType::ALL {
             let depth: RedisResult<i64> = match link.conn().await {
                 Ok(conn) => redis::cmd("LLEN").arg(keys::pending(machine_type)).query_async(conn).await,

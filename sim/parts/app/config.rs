@@ -147,10 +147,42 @@ pub struct AppConfig {
     /// it: 10.
     #[schemars(range(min = 1, max = 1_000))]
     pub redis_attempts_max: u32,
+    /// How the app's counters and histogram are exported: `cumulative` (default; each
+    /// point carries the total since the host started, so a point stored twice or lost is
+    /// harmless once a later one arrives) or `delta` (each point carries the change since
+    /// the previous export; Dash0 sums them, so a retried batch it had already stored is
+    /// counted twice and a lost one is missing for good).
+    pub metrics_temporality: MetricsTemporality,
     /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
     pub bugs: crate::bugs::Bugs,
+    /// The run's job book (the job flow's ground truth for the jobs and metrics checks):
+    /// set by the pipeline, never a key of this section.
+    #[serde(skip)]
+    pub job_book: super::book::JobBook,
+}
+
+/// The aggregation temporality of the app's sums and histograms (OTLP
+/// `AggregationTemporality`; see FIDELITY.md, "App").
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MetricsTemporality {
+    /// Totals since the host (its process) started; a restart starts a new stream.
+    #[default]
+    Cumulative,
+    /// Changes since the previous export.
+    Delta,
+}
+
+impl MetricsTemporality {
+    /// The record-level temporality the points carry.
+    pub fn as_record(self) -> crate::record::Temporality {
+        match self {
+            MetricsTemporality::Cumulative => crate::record::Temporality::Cumulative,
+            MetricsTemporality::Delta => crate::record::Temporality::Delta,
+        }
+    }
 }
 
 impl Default for AppConfig {
@@ -166,7 +198,9 @@ impl Default for AppConfig {
             blmove_timeout: Duration::from_secs(1),
             redis_timeout: Duration::from_secs(5),
             redis_attempts_max: 10,
+            metrics_temporality: MetricsTemporality::Cumulative,
             bugs: crate::bugs::Bugs::default(),
+            job_book: super::book::JobBook::default(),
         }
     }
 }

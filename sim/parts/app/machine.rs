@@ -32,7 +32,7 @@ use super::config::{AppConfig, LOGS_PER_JOB_MIN};
 use super::emit::{AppPipes, Emitter, LogScope, OpenSpan};
 use super::keys;
 use super::link::{RedisLink, retry_delay};
-use super::metrics::{self, DurationHistogram};
+use super::metrics::{DurationHistogram, HistogramStream, SumStream};
 use crate::parts::PartCtx;
 use crate::record::{
     Attributes, JobId, MachineId, MachineType, Severity, SpanId, SpanKind, SpanStatus, TraceParent, WorkerId,
@@ -88,18 +88,18 @@ pub async fn run_machine(ctx: PartCtx, config: AppConfig, machine: MachineSpec, 
         workers.push(crate::world::spawn(worker.run()));
     }
     let attributes = Attributes::new().with("machine.type", machine.machine_id.machine_type().as_str());
+    let temporality = config.metrics_temporality;
+    let mut completed = SumStream::new("jobs_completed_total", attributes.clone(), temporality, started_unix_nano);
+    let mut durations = HistogramStream::new("job_duration_seconds", attributes, temporality, started_unix_nano);
     let mut interval = tokio::time::interval(config.metrics_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Runs for the incarnation.
     loop {
         interval.tick().await;
         let now = emitter.now();
-        let points = {
+        let points: Vec<_> = {
             let stats = stats.lock().unwrap_or_else(|p| p.into_inner());
-            vec![
-                metrics::counter("jobs_completed_total", stats.completed, started_unix_nano, now, attributes.clone()),
-                stats.durations.point("job_duration_seconds", started_unix_nano, now, attributes.clone()),
-            ]
+            [completed.collect(stats.completed, now), durations.collect(&stats.durations, now)].into_iter().flatten().collect()
         };
         emitter.metrics(points);
     }
@@ -121,6 +121,7 @@ struct Worker {
 /// job is done and no longer in the active list, so it will not run again: the worker must
 /// count it once it can tell, or `jobs_completed_total` falls short of the jobs that ran.
 struct Unconfirmed {
+    job_id: JobId,
     job_key: String,
     /// The `completed_at` this attempt wrote: only this attempt's transaction sets it.
     completed_at: String,
@@ -155,6 +156,7 @@ impl Worker {
                         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
                         stats.completed += 1;
                         stats.durations.observe(unconfirmed.took.as_secs_f64());
+                        self.config.job_book.ran(unconfirmed.job_id);
                     }
                     self.emitter.ctx().host.record(
                         "app.completion_confirmed",
@@ -352,6 +354,7 @@ impl Worker {
             // not: the transaction may have run; find out after reconnecting.
             if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
                 self.unconfirmed = Some(Unconfirmed {
+                    job_id,
                     job_key: job_key.clone(),
                     completed_at: completed_at.clone(),
                     took: true_elapsed_now() - started_true,
@@ -365,6 +368,9 @@ impl Worker {
         let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
         stats.completed += 1;
         stats.durations.observe((true_elapsed_now() - started_true).as_secs_f64());
+        // The ground truth, counted where the metric counts (no await in between: a crash
+        // cannot separate them).
+        self.config.job_book.ran(job_id);
         Ok(())
     }
 

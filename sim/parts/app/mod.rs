@@ -10,6 +10,7 @@
 //! - [`machine`]: machines and their workers;
 //! - [`dev`]: dev hosts POSTing JSON to Fluentd's in_http (and the correlation exemption);
 //! - [`emit`]: identity, custody and the pipes to the host's agent and collector;
+//! - [`book`]: the job book, each job's fate as the harness's ground truth;
 //! - [`keys`]: the Redis keys; [`link`]: reconnecting Redis access; [`metrics`]: points;
 //! - [`config`]: `[workload]` and `[app]`; [`control`]: the runtime load multiplier
 //!   (a burst fault).
@@ -19,6 +20,7 @@
 //! L − 7 in the service span, API 1 in `job.completed`.
 
 pub mod api;
+pub mod book;
 pub mod config;
 pub mod control;
 pub mod dev;
@@ -29,7 +31,8 @@ pub mod machine;
 pub mod metrics;
 
 pub use api::{run_api, run_api_with_control};
-pub use config::{AppConfig, DevConfig, MachineTypeConfig, WorkloadConfig};
+pub use book::{JobBook, JobFate};
+pub use config::{AppConfig, DevConfig, MachineTypeConfig, MetricsTemporality, WorkloadConfig};
 pub use control::WorkloadControl;
 pub use dev::{DevSpec, is_dev_log, run_dev};
 pub use emit::{AppPipes, Emitter};

@@ -45,6 +45,15 @@ impl Consumers {
         }
     }
 
+    /// Planted bug `collector_resends_delivered_metrics` (`crate::bugs`): a metric batch Dash0
+    /// accepted is exported once more, whatever that answer is.
+    async fn resend_if_planted(&mut self, batch: &QueuedBatch) {
+        if self.config.bugs.collector_resends_delivered_metrics && matches!(batch.payload, super::exporter::Payload::Metrics(_)) {
+            let answer = self.exporter.export(&batch.payload).await;
+            self.host.record("collector.resent", format!("metrics batch {}: {}", batch.batch_seq, answer.is_ok()));
+        }
+    }
+
     /// Exports one batch with retries; every end goes through `outcomes`.
     async fn send(&mut self, batch: QueuedBatch) {
         let started = true_elapsed_now();
@@ -58,7 +67,10 @@ impl Consumers {
             attempt = attempt.saturating_add(1);
             self.host.record("collector.attempt", format!("{signal} batch {} attempt {attempt}", batch.batch_seq));
             let status = match self.exporter.export(&batch.payload).await {
-                Ok(exported) => return self.outcomes.exported(&batch, attempt, &exported),
+                Ok(exported) => {
+                    self.resend_if_planted(&batch).await;
+                    return self.outcomes.exported(&batch, attempt, &exported);
+                }
                 Err(status) => status,
             };
             let throttle = match classify(&status) {
