@@ -299,6 +299,20 @@ pub struct JobsResult {
     pub ghosts_count: u64,
     /// A few accepted jobs that never completed.
     pub unfinished_examples: Vec<String>,
+    /// Completions the workers counted, a job run twice counted twice.
+    #[serde(default)]
+    pub runs_count: u64,
+    /// Jobs that ran more than once, and a few of them with their run counts.
+    #[serde(default)]
+    pub duplicated_count: u64,
+    #[serde(default)]
+    pub duplicated_examples: Vec<String>,
+    /// Accepted / completed jobs of which Dash0 holds no telemetry (lost with it; the job
+    /// itself is judged by the job book, not by what Dash0 stored).
+    #[serde(default)]
+    pub submitted_unseen_count: u64,
+    #[serde(default)]
+    pub completed_unseen_count: u64,
 }
 
 /// One metric's total at Dash0.
@@ -432,6 +446,11 @@ impl RunResult {
                 completed_all_count: verdict.jobs.completed_all,
                 ghosts_count: verdict.jobs.ghosts,
                 unfinished_examples: verdict.jobs.unfinished_examples.clone(),
+                runs_count: verdict.jobs.runs,
+                duplicated_count: verdict.jobs.duplicated,
+                duplicated_examples: verdict.jobs.duplicated_examples.clone(),
+                submitted_unseen_count: verdict.jobs.submitted_unseen,
+                completed_unseen_count: verdict.jobs.completed_unseen,
             },
             metrics: verdict
                 .metric_totals
