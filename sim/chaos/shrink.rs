@@ -139,19 +139,8 @@ fn halve(fault: &FaultSpec) -> Option<FaultSpec> {
         (lasting.as_secs() > 1).then(|| Duration::from_secs(lasting.as_secs() - lasting.as_secs() / 2))
     };
     let mut halved = fault.clone();
-    let lasting = match &mut halved {
-        FaultSpec::LinkDrop { lasting, .. }
-        | FaultSpec::LinkStall { lasting, .. }
-        | FaultSpec::Latency { lasting, .. }
-        | FaultSpec::PacketLoss { lasting, .. }
-        | FaultSpec::Dash0Errors { lasting, .. }
-        | FaultSpec::Dash0Slow { lasting, .. }
-        | FaultSpec::Dash0RateLimit { lasting, .. }
-        | FaultSpec::ClockSkew { lasting: Some(lasting), .. }
-        | FaultSpec::Backpressure { lasting, .. } => lasting,
-        FaultSpec::Restart { down_for, .. } => down_for,
-        FaultSpec::Crash { .. } | FaultSpec::ClockStep { .. } | FaultSpec::ClockSkew { lasting: None, .. } => return None,
-    };
+    let (_, lasting) = halved.window_mut();
+    let lasting = lasting?;
     *lasting = half(lasting)?;
     Some(halved)
 }

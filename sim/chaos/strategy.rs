@@ -296,21 +296,7 @@ fn overlap_onto(fault: &mut FaultSpec, earlier: &FaultSpec, offset: u32, duratio
 /// Starts `fault` at `at` seconds, shortening it if it would end after `duration_secs`.
 fn set_window(fault: &mut FaultSpec, at_secs: u64, duration_secs: u64) {
     let room = secs(duration_secs - at_secs);
-    let (at, lasting) = match fault {
-        FaultSpec::LinkDrop { at, lasting, .. }
-        | FaultSpec::LinkStall { at, lasting, .. }
-        | FaultSpec::Latency { at, lasting, .. }
-        | FaultSpec::PacketLoss { at, lasting, .. }
-        | FaultSpec::Dash0Errors { at, lasting, .. }
-        | FaultSpec::Dash0Slow { at, lasting, .. }
-        | FaultSpec::Dash0RateLimit { at, lasting, .. }
-        | FaultSpec::ClockSkew { at, lasting: Some(lasting), .. }
-        | FaultSpec::Backpressure { at, lasting, .. }
-        | FaultSpec::Restart { at, down_for: lasting, .. } => (at, Some(lasting)),
-        FaultSpec::Crash { at, .. } | FaultSpec::ClockStep { at, .. } | FaultSpec::ClockSkew { at, lasting: None, .. } => {
-            (at, None)
-        }
-    };
+    let (at, lasting) = fault.window_mut();
     *at = secs(at_secs);
     if let Some(lasting) = lasting {
         *lasting = (*lasting).min(room).max(secs(1));

@@ -367,6 +367,25 @@ impl FaultSpec {
         }
     }
 
+    /// The fault's start and, for kinds that last a while, its length, to move or shorten:
+    /// chaos strategies and shrinking edit a window through this one place, so a new kind
+    /// is one arm here, not one in each of them.
+    pub fn window_mut(&mut self) -> (&mut Duration, Option<&mut Duration>) {
+        match self {
+            FaultSpec::LinkDrop { at, lasting, .. }
+            | FaultSpec::LinkStall { at, lasting, .. }
+            | FaultSpec::Latency { at, lasting, .. }
+            | FaultSpec::PacketLoss { at, lasting, .. }
+            | FaultSpec::Dash0Errors { at, lasting, .. }
+            | FaultSpec::Dash0Slow { at, lasting, .. }
+            | FaultSpec::Dash0RateLimit { at, lasting, .. }
+            | FaultSpec::Backpressure { at, lasting, .. }
+            | FaultSpec::Restart { at, down_for: lasting, .. } => (at, Some(lasting)),
+            FaultSpec::ClockSkew { at, lasting, .. } => (at, lasting.as_mut()),
+            FaultSpec::Crash { at, .. } | FaultSpec::ClockStep { at, .. } => (at, None),
+        }
+    }
+
     /// The part every kind shares: when it starts, when it ends, what it acts on. Adding a
     /// kind adds one arm here (and its payload's arm in `compose`); `at`, `end`, `heal` and
     /// `selectors` follow from it.
