@@ -274,9 +274,16 @@ fn main() -> ExitCode {
                 Ok((outcome, log)) => {
                     if events {
                         let mut stdout = std::io::stdout().lock();
-                        if let Err(error) = log.write_text(&mut stdout) {
-                            eprintln!("obsim probe: writing events: {error}");
-                            return ExitCode::from(1);
+                        match log.write_text(&mut stdout) {
+                            Ok(()) => {}
+                            // The reader has gone (`| head`): the rest goes unwritten, quietly.
+                            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                                STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+                            }
+                            Err(error) => {
+                                eprintln!("obsim probe: writing events: {error}");
+                                return ExitCode::from(1);
+                            }
                         }
                     }
                     println!("seed {seed}");

@@ -353,7 +353,7 @@ fn overrides_give_each_selected_host_its_merged_config() {
 /// obsim exits with its own status and says nothing (std's `println!` panicked here).
 #[test]
 fn a_closed_stdout_ends_quietly() {
-    for args in [vec!["schema"], vec!["check", "scenarios/baseline.toml"]] {
+    for args in [vec!["schema"], vec!["check", "scenarios/baseline.toml"], vec!["probe", "--seed", "7", "--events"]] {
         let mut child = Command::new(env!("CARGO_BIN_EXE_obsim"))
             .args(&args)
             .current_dir(root())
