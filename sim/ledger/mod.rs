@@ -11,7 +11,7 @@
 //! the real component really makes, which a scenario may accept. At the end every emitted
 //! record is delivered once, duplicated, lost with its last drop's cause, still held
 //! somewhere (in flight), or lost silently — which always fails: it means a part of the
-//! harness lost records without saying so (DESIGN.md §4).
+//! harness lost records without saying so (README, "Set-up": how losses are named).
 //!
 //! Every record also knows where it was born (the host of its source, see
 //! [`Ledger::register_source`]), so a loss names that host as well as the custodian where
