@@ -82,6 +82,28 @@ fn world(seed: u64, duration: Duration) -> World<'static> {
     WorldBuilder::new(seed).duration(duration).build()
 }
 
+/// An aggregator whose small buffer fills because Redis refuses writes (OOM), and a machine
+/// whose agent (never giving up; `require_ack` as asked) sends 500 records in 10 s.
+fn full_aggregator_buffer_and_500_records(require_ack: bool) -> (World<'static>, Ledger, FakeRedis) {
+    let mut world = world(9, Duration::from_secs(300));
+    let ledger = Ledger::new();
+    let config = AggregatorConfig {
+        chunk_bytes_limit: 20_000,
+        total_bytes_limit: 40_000,
+        ..aggregator_config()
+    };
+    let redis = add_railway(&mut world, &ledger, config);
+    redis.oom.store(true, std::sync::atomic::Ordering::SeqCst);
+    let agent = AgentConfig {
+        retry_limit: RetryLimit::NoLimits,
+        require_ack,
+        ..agent_config()
+    };
+    let emit = Emit { batches: 10, per_batch: 50, every: Duration::from_secs(1) };
+    add_machine(&mut world, &ledger, agent, emit);
+    (world, ledger, redis)
+}
+
 fn emitted(ledger: &Ledger) -> u64 {
     ledger
         .account()
@@ -510,29 +532,7 @@ fn a_thirty_second_partition_then_repair_reconnects_and_delivers_all() {
 
 #[test]
 fn the_aggregator_never_acks_what_it_could_not_buffer() {
-    let mut world = world(9, Duration::from_secs(300));
-    let ledger = Ledger::new();
-    let config = AggregatorConfig {
-        chunk_bytes_limit: 20_000,
-        total_bytes_limit: 40_000,
-        ..aggregator_config()
-    };
-    let redis = add_railway(&mut world, &ledger, config);
-    redis.oom.store(true, std::sync::atomic::Ordering::SeqCst);
-    let agent = AgentConfig {
-        retry_limit: RetryLimit::NoLimits,
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        agent,
-        Emit {
-            batches: 10,
-            per_batch: 50,
-            every: Duration::from_secs(1),
-        },
-    );
+    let (mut world, ledger, redis) = full_aggregator_buffer_and_500_records(true);
     world.run_for(Duration::from_secs(20)).unwrap();
 
     let refused = events(world.events(), "aggregator.overflow_refused");
@@ -697,30 +697,7 @@ fn without_require_ack_a_crashed_aggregator_loses_what_it_held_and_nothing_silen
 
 #[test]
 fn without_require_ack_records_the_aggregator_refuses_are_lost_agent_unacked_write_at_the_agent() {
-    let mut world = world(9, Duration::from_secs(300));
-    let ledger = Ledger::new();
-    let config = AggregatorConfig {
-        chunk_bytes_limit: 20_000,
-        total_bytes_limit: 40_000,
-        ..aggregator_config()
-    };
-    let redis = add_railway(&mut world, &ledger, config);
-    redis.oom.store(true, std::sync::atomic::Ordering::SeqCst);
-    let agent = AgentConfig {
-        retry_limit: RetryLimit::NoLimits,
-        require_ack: false,
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        agent,
-        Emit {
-            batches: 10,
-            per_batch: 50,
-            every: Duration::from_secs(1),
-        },
-    );
+    let (mut world, ledger, redis) = full_aggregator_buffer_and_500_records(false);
     world.run_for(Duration::from_secs(20)).unwrap();
     redis.oom.store(false, std::sync::atomic::Ordering::SeqCst);
     world.run_for(Duration::from_secs(300)).unwrap();

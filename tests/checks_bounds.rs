@@ -4,13 +4,14 @@
 //! run naming the host, the buffer, the level, the limit and the moment. Proven with the
 //! planted bug `aggregator_ignores_buffer_limit`; the same scenario without it passes.
 
+mod scenario_support;
+
 use std::path::Path;
-use std::sync::Arc;
 
 use obsim::check::bounds::Gauge;
 use obsim::ledger::Part;
 use obsim::parts::hosts;
-use obsim::pipeline::{Check, Pipeline, Verdict};
+use obsim::pipeline::{Check, Verdict};
 use obsim::scenario::Scenario;
 
 /// Two OpenAI machines, one job a second; Redis is cut off from Fluentd for 30 s, so its
@@ -42,9 +43,7 @@ to = "railway-redis"
 "#;
 
 fn run(text: &str) -> Verdict {
-    let scenario = Arc::new(Scenario::parse(Path::new("bounded.toml"), text).unwrap_or_else(|error| panic!("{error}")));
-    let seed = scenario.seed;
-    Pipeline::run_and_judge(scenario, seed).unwrap()
+    scenario_support::judge("bounded.toml", text, None)
 }
 
 fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a Check {

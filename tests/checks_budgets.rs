@@ -3,6 +3,8 @@
 //! and Dash0's metric totals against the jobs that ran. Each passes on the baseline and
 //! fails on a scenario built to break it, saying what, where, and how to replay it.
 
+mod scenario_support;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,9 +35,7 @@ require_ack = true
 "#;
 
 fn run(text: &str) -> Verdict {
-    let scenario = Arc::new(Scenario::parse(Path::new("budgets.toml"), text).unwrap());
-    let seed = scenario.seed;
-    Pipeline::run_and_judge(scenario, seed).unwrap()
+    scenario_support::judge("budgets.toml", text, None)
 }
 
 fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a Check {

@@ -10,6 +10,8 @@
 //!   stored twice fails it naming the metric, the expected and the stored total, while
 //!   cumulative temporality under the same duplication still agrees.
 
+mod scenario_support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,9 +37,7 @@ require_ack = true
 
 /// Parses `SMALL` + `extra` and runs it.
 fn run(extra: &str) -> Verdict {
-    let scenario = Arc::new(Scenario::parse(Path::new("checks.toml"), &format!("{SMALL}{extra}")).unwrap());
-    let seed = scenario.seed;
-    Pipeline::run_and_judge(scenario, seed).unwrap()
+    scenario_support::judge("checks.toml", &format!("{SMALL}{extra}"), None)
 }
 
 /// The check named `name`.

@@ -5,17 +5,14 @@
 //! (a harness bug, always a failure); a `dash0_timestamp_range` loss is born on the
 //! machine whose clock was wrong.
 
-use std::path::Path;
-use std::sync::Arc;
+mod scenario_support;
 
 use obsim::ledger::{Outcome, Signal};
-use obsim::pipeline::{Pipeline, Verdict};
+use obsim::pipeline::Verdict;
 use obsim::report::result::RunResult;
-use obsim::scenario::Scenario;
 
 fn run(text: &str, seed: u64) -> Verdict {
-    let scenario = Arc::new(Scenario::parse(Path::new("loss-causes.toml"), text).unwrap());
-    Pipeline::run_and_judge(scenario, seed).unwrap()
+    scenario_support::judge("loss-causes.toml", text, Some(seed))
 }
 
 fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a obsim::pipeline::Check {
