@@ -289,7 +289,10 @@ fn main() -> ExitCode {
                     println!("seed {seed}");
                     println!("simulated {:.3}s, {} events", outcome.elapsed.as_secs_f64(), outcome.events_count);
                     println!("event-log hash {}", outcome.hash);
-                    println!("replay: obsim probe --seed {seed} --nodes {nodes} --duration {}", obsim::units::format_duration(duration));
+                    println!(
+                        "replay: obsim probe --seed {seed} --nodes {nodes} --duration {}",
+                        obsim::units::format_duration(duration)
+                    );
                     ExitCode::SUCCESS
                 }
                 Err(error) => {
@@ -354,7 +357,12 @@ fn run(path: &std::path::Path, seed: Option<u64>, reports: &std::path::Path) -> 
 
 /// Writes `<dir>/failure.toml` (dir: `reports/<scenario>/<seed>`): the scenario with its seed
 /// inlined and the verdict and hash it produced.
-fn write_failure(path: &std::path::Path, dir: &std::path::Path, seed: u64, verdict: &obsim::pipeline::Verdict) -> std::io::Result<PathBuf> {
+fn write_failure(
+    path: &std::path::Path,
+    dir: &std::path::Path,
+    seed: u64,
+    verdict: &obsim::pipeline::Verdict,
+) -> std::io::Result<PathBuf> {
     let source = std::fs::read_to_string(path)?;
     std::fs::create_dir_all(dir)?;
     let failure = dir.join("failure.toml");
@@ -363,7 +371,12 @@ fn write_failure(path: &std::path::Path, dir: &std::path::Path, seed: u64, verdi
 }
 
 /// `obsim chaos`: gather the files, sweep with a progress bar, write the index.
-fn chaos(paths: &[PathBuf], options: &obsim::chaos::SweepOptions, time: Option<Duration>, out: &std::path::Path) -> ExitCode {
+fn chaos(
+    paths: &[PathBuf],
+    options: &obsim::chaos::SweepOptions,
+    time: Option<Duration>,
+    out: &std::path::Path,
+) -> ExitCode {
     use std::io::IsTerminal as _;
     use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -415,12 +428,7 @@ fn chaos(paths: &[PathBuf], options: &obsim::chaos::SweepOptions, time: Option<D
         if !run.passed() {
             let found = failures.fetch_add(1, Ordering::Relaxed) + 1;
             bar.suspend(|| {
-                eprintln!(
-                    "FAIL {} seed {}: {}",
-                    run.base_path.display(),
-                    run.seed,
-                    run.failed_checks().join(", ")
-                )
+                eprintln!("FAIL {} seed {}: {}", run.base_path.display(), run.seed, run.failed_checks().join(", "))
             });
             bar.set_message(format!("{found} failures"));
         }
@@ -525,7 +533,10 @@ fn promote(failure: &std::path::Path, name: &str, into: &std::path::Path, strip_
         }
     };
     if !promoted.stripped_bugs.is_empty() {
-        eprintln!("obsim promote: stripped the planted bugs {} (the regression runs the real pipeline)", promoted.stripped_bugs.join(", "));
+        eprintln!(
+            "obsim promote: stripped the planted bugs {} (the regression runs the real pipeline)",
+            promoted.stripped_bugs.join(", ")
+        );
     }
     let target = into.join(format!("{name}.toml"));
     if let Err(error) = Scenario::parse(&target, &promoted.text) {
@@ -554,7 +565,10 @@ fn replay(path: &std::path::Path) -> ExitCode {
         }
     };
     let Some((recorded_hash, recorded_verdict)) = obsim::replay::recorded(&text) else {
-        eprintln!("obsim replay: {} is not a failure file (no `# obsim failure:` header); use obsim run", path.display());
+        eprintln!(
+            "obsim replay: {} is not a failure file (no `# obsim failure:` header); use obsim run",
+            path.display()
+        );
         return ExitCode::from(2);
     };
     let scenario = match Scenario::parse(path, &text) {

@@ -113,6 +113,9 @@ mod tests {
         assert!(renamed.starts_with("# c\nname = \"regression-x\"\nseed = 7\n[redis]\nname = \"r\"\n"), "{renamed}");
         assert_eq!(with_name("[topology]\n", "a-b"), "name = \"a-b\"\n[topology]\n");
         let stripped = without_bugs_table(source);
-        assert_eq!(stripped, "# c\nname = \"baseline\"\nseed = 7\n[redis]\nname = \"r\"\n[[fault]]\nkind = \"crash\"\n");
+        assert_eq!(
+            stripped,
+            "# c\nname = \"baseline\"\nseed = 7\n[redis]\nname = \"r\"\n[[fault]]\nkind = \"crash\"\n"
+        );
     }
 }

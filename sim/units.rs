@@ -35,7 +35,10 @@ pub const DURATION_MAX: Duration = Duration::from_secs(366 * 24 * 3600);
 pub fn parse_duration(input: &str) -> Result<Duration, DurationError> {
     let duration = parse_duration_unbounded(input)?;
     if duration > DURATION_MAX {
-        return Err(DurationError { input: input.to_string(), reason: "it is longer than 8784h (a year), the longest a scenario may write" });
+        return Err(DurationError {
+            input: input.to_string(),
+            reason: "it is longer than 8784h (a year), the longest a scenario may write",
+        });
     }
     Ok(duration)
 }

@@ -48,7 +48,12 @@ fn add_railway(world: &mut World<'_>, ledger: &Ledger, config: AggregatorConfig)
 
 /// An agent that gives up at the first failure: any attempt on a dead connection loses.
 fn strict_agent() -> AgentConfig {
-    AgentConfig { require_ack: true, retry_limit: RetryLimit::NoRetries, io_timeout: Duration::from_secs(5), ..AgentConfig::default() }
+    AgentConfig {
+        require_ack: true,
+        retry_limit: RetryLimit::NoRetries,
+        io_timeout: Duration::from_secs(5),
+        ..AgentConfig::default()
+    }
 }
 
 /// `(true seconds, detail)` of the agent's keepalive closes.
@@ -200,10 +205,7 @@ fn after_a_ten_minute_drop_the_agent_reconnects_at_its_next_retry_and_latency_st
         let heal_secs = 12.0 * 60.0;
         let io_timeout_secs = AgentConfig::default().io_timeout.as_secs_f64();
         let retries = events(pipeline.world.events(), "agent.retry");
-        let late: Vec<_> = retries
-            .iter()
-            .filter(|(at, _)| *at > heal_secs + io_timeout_secs)
-            .collect();
+        let late: Vec<_> = retries.iter().filter(|(at, _)| *at > heal_secs + io_timeout_secs).collect();
         assert!(late.is_empty(), "seed {seed}: attempts failed after the heal: {late:?}\n{report}");
         assert!(verdict.passed(), "seed {seed}:\n{report}");
         assert!(
@@ -218,7 +220,8 @@ fn after_a_ten_minute_drop_the_agent_reconnects_at_its_next_retry_and_latency_st
             .max()
             .unwrap_or(0);
         let config = AgentConfig::default();
-        let wait_bound_secs = agent::backoff::upper_bound_secs(config.scheduler_base_secs, config.scheduler_cap_secs, most_retries) + 1;
+        let wait_bound_secs =
+            agent::backoff::upper_bound_secs(config.scheduler_base_secs, config.scheduler_cap_secs, most_retries) + 1;
         // Records held back were emitted at most a flush and a send before the drop began.
         let (drop_secs, slack_secs) = (10.0 * 60.0, 10.0);
         let bound_secs = drop_secs + slack_secs + io_timeout_secs + wait_bound_secs as f64;

@@ -36,10 +36,7 @@ fn agent_config() -> AgentConfig {
 }
 
 fn aggregator_config() -> AggregatorConfig {
-    AggregatorConfig {
-        shared_key: Some(KEY.into()),
-        ..AggregatorConfig::default()
-    }
+    AggregatorConfig { shared_key: Some(KEY.into()), ..AggregatorConfig::default() }
 }
 
 /// Adds the machine: its app (first incarnation only: a restarted machine's app does not
@@ -72,9 +69,7 @@ fn add_railway(world: &mut World<'_>, ledger: &Ledger, config: AggregatorConfig)
     let serve = redis.clone();
     world.host(hosts::REDIS, move |_| serve.clone().serve());
     let ledger = ledger.clone();
-    world.host(hosts::AGGREGATOR, move |host| {
-        aggregator::run(part_ctx(host, &ledger), config.clone())
-    });
+    world.host(hosts::AGGREGATOR, move |host| aggregator::run(part_ctx(host, &ledger), config.clone()));
     redis
 }
 
@@ -87,29 +82,17 @@ fn world(seed: u64, duration: Duration) -> World<'static> {
 fn full_aggregator_buffer_and_500_records(require_ack: bool) -> (World<'static>, Ledger, FakeRedis) {
     let mut world = world(9, Duration::from_secs(300));
     let ledger = Ledger::new();
-    let config = AggregatorConfig {
-        chunk_bytes_limit: 20_000,
-        total_bytes_limit: 40_000,
-        ..aggregator_config()
-    };
+    let config = AggregatorConfig { chunk_bytes_limit: 20_000, total_bytes_limit: 40_000, ..aggregator_config() };
     let redis = add_railway(&mut world, &ledger, config);
     redis.oom.store(true, std::sync::atomic::Ordering::SeqCst);
-    let agent = AgentConfig {
-        retry_limit: RetryLimit::NoLimits,
-        require_ack,
-        ..agent_config()
-    };
+    let agent = AgentConfig { retry_limit: RetryLimit::NoLimits, require_ack, ..agent_config() };
     let emit = Emit { batches: 10, per_batch: 50, every: Duration::from_secs(1) };
     add_machine(&mut world, &ledger, agent, emit);
     (world, ledger, redis)
 }
 
 fn emitted(ledger: &Ledger) -> u64 {
-    ledger
-        .account()
-        .totals
-        .get(&obsim::ledger::Signal::Log)
-        .map_or(0, |totals| totals.emitted)
+    ledger.account().totals.get(&obsim::ledger::Signal::Log).map_or(0, |totals| totals.emitted)
 }
 
 /// Sum of `records N` in the details of events of `kind`.
@@ -118,12 +101,7 @@ fn records_in(world: &World<'_>, kind: &str) -> u64 {
         .iter()
         .map(|(_, detail)| {
             let at = detail.find("records ").expect("event names its records") + "records ".len();
-            detail[at..]
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap()
+            detail[at..].split_whitespace().next().unwrap().parse::<u64>().unwrap()
         })
         .sum()
 }
@@ -131,10 +109,7 @@ fn records_in(world: &World<'_>, kind: &str) -> u64 {
 fn assert_all_in_redis_once_or_more(redis: &FakeRedis, total: u64) {
     let ids: BTreeSet<u64> = redis.pushed_ids().iter().map(|id| id.seq).collect();
     assert_eq!(ids.len() as u64, total, "every record reaches Redis");
-    assert_eq!(
-        ids.into_iter().collect::<Vec<_>>(),
-        (0..total).collect::<Vec<_>>()
-    );
+    assert_eq!(ids.into_iter().collect::<Vec<_>>(), (0..total).collect::<Vec<_>>());
 }
 
 #[test]
@@ -146,11 +121,7 @@ fn agent_to_aggregator_with_ack_delivers_every_record_and_hands_custody_on() {
         &mut world,
         &ledger,
         agent_config(),
-        Emit {
-            batches: 10,
-            per_batch: 50,
-            every: Duration::from_millis(300),
-        },
+        Emit { batches: 10, per_batch: 50, every: Duration::from_millis(300) },
     );
     world.run_for(Duration::from_secs(15)).unwrap();
 
@@ -158,21 +129,14 @@ fn agent_to_aggregator_with_ack_delivers_every_record_and_hands_custody_on() {
     assert_eq!(redis.pushed_ids().len(), 500, "each record exactly once");
     assert_all_in_redis_once_or_more(&redis, 500);
     // Nothing is left at the app, the agent or the aggregator: Redis holds everything.
-    assert_eq!(
-        outcomes(&ledger),
-        vec![("in flight at redis@railway-redis".to_string(), 500)]
-    );
+    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 500)]);
     assert_eq!(records_in(&world, "agent.ack"), 500);
     let chunks = redis.chunks();
     assert!(chunks.iter().all(|(key, chunk)| key == "logs:buffer"
         && chunk.tag == "machine.comfyui"
         && chunk.environment == "production"
         && chunk.region == "us-west1"));
-    assert_eq!(
-        events(world.events(), "aggregator.auth").len(),
-        1,
-        "one connection, authenticated once"
-    );
+    assert_eq!(events(world.events(), "aggregator.auth").len(), 1, "one connection, authenticated once");
 }
 
 #[test]
@@ -180,32 +144,14 @@ fn the_retry_schedule_follows_fluent_bits_backoff_and_the_limit_drops_the_chunk(
     let mut world = world(2, Duration::from_secs(900));
     let ledger = Ledger::new();
     // A live Railway host with nothing listening: every connect is refused at once.
-    world.host(hosts::AGGREGATOR, |_| async {
-        std::future::pending::<turmoil::Result>().await
-    });
-    let config = AgentConfig {
-        retry_limit: RetryLimit::Retries(6),
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        config,
-        Emit {
-            batches: 1,
-            per_batch: 10,
-            every: Duration::from_secs(1),
-        },
-    );
+    world.host(hosts::AGGREGATOR, |_| async { std::future::pending::<turmoil::Result>().await });
+    let config = AgentConfig { retry_limit: RetryLimit::Retries(6), ..agent_config() };
+    add_machine(&mut world, &ledger, config, Emit { batches: 1, per_batch: 10, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(800)).unwrap();
 
     let attempts = events(world.events(), "agent.attempt");
     let failures = events(world.events(), "agent.retry");
-    assert_eq!(
-        attempts.len(),
-        7,
-        "the first attempt and six retries: {attempts:?}"
-    );
+    assert_eq!(attempts.len(), 7, "the first attempt and six retries: {attempts:?}");
     assert_eq!(failures.len(), 6);
     for (retry, ((failed_at, _), (next_at, _))) in failures.iter().zip(&attempts[1..]).enumerate() {
         let retry = retry as u32 + 1;
@@ -218,10 +164,7 @@ fn the_retry_schedule_follows_fluent_bits_backoff_and_the_limit_drops_the_chunk(
         );
     }
     assert_eq!(events(world.events(), "agent.give_up").len(), 1);
-    assert_eq!(
-        outcomes(&ledger),
-        vec![("lost: agent_retry_limit at agent@comfyui-1".to_string(), 10)]
-    );
+    assert_eq!(outcomes(&ledger), vec![("lost: agent_retry_limit at agent@comfyui-1".to_string(), 10)]);
 }
 
 /// The aggregator is down from 0 s to 40 s while the app writes 10 records a second.
@@ -229,20 +172,8 @@ fn outage(retry_limit: RetryLimit) -> (World<'static>, Ledger, FakeRedis) {
     let mut world = world(3, Duration::from_secs(400));
     let ledger = Ledger::new();
     let redis = add_railway(&mut world, &ledger, aggregator_config());
-    let config = AgentConfig {
-        retry_limit,
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        config,
-        Emit {
-            batches: 60,
-            per_batch: 10,
-            every: Duration::from_secs(1),
-        },
-    );
+    let config = AgentConfig { retry_limit, ..agent_config() };
+    add_machine(&mut world, &ledger, config, Emit { batches: 60, per_batch: 10, every: Duration::from_secs(1) });
     world.crash(hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(40)).unwrap();
     world.restart(hosts::AGGREGATOR);
@@ -255,44 +186,25 @@ fn retry_limit_one_drops_exactly_the_chunks_that_could_not_be_sent() {
     let (world, ledger, redis) = outage(RetryLimit::Retries(1));
     let dropped = records_in(&world, "agent.drop");
     let delivered = redis.pushed_ids().len() as u64;
-    assert!(
-        dropped > 0 && delivered > 0,
-        "dropped {dropped}, delivered {delivered}"
-    );
-    assert_eq!(
-        dropped + delivered,
-        600,
-        "every record is either in Redis or dropped"
-    );
+    assert!(dropped > 0 && delivered > 0, "dropped {dropped}, delivered {delivered}");
+    assert_eq!(dropped + delivered, 600, "every record is either in Redis or dropped");
     assert_eq!(
         outcomes(&ledger),
         vec![
             ("in flight at redis@railway-redis".to_string(), delivered),
-            (
-                "lost: agent_retry_limit at agent@comfyui-1".to_string(),
-                dropped
-            ),
+            ("lost: agent_retry_limit at agent@comfyui-1".to_string(), dropped),
         ]
     );
     // The dropped records are the oldest: each chunk failed twice within the outage.
-    let max_dropped_attempt = events(world.events(), "agent.give_up")
-        .iter()
-        .map(|(at, _)| *at)
-        .fold(0.0, f64::max);
-    assert!(
-        max_dropped_attempt < 40.0 + 0.1,
-        "gave up only on attempts during the outage ({max_dropped_attempt}s)"
-    );
+    let max_dropped_attempt = events(world.events(), "agent.give_up").iter().map(|(at, _)| *at).fold(0.0, f64::max);
+    assert!(max_dropped_attempt < 40.0 + 0.1, "gave up only on attempts during the outage ({max_dropped_attempt}s)");
 }
 
 #[test]
 fn no_limits_delivers_everything_after_the_outage() {
     let (_world, ledger, redis) = outage(RetryLimit::NoLimits);
     assert_all_in_redis_once_or_more(&redis, 600);
-    assert_eq!(
-        outcomes(&ledger),
-        vec![("in flight at redis@railway-redis".to_string(), 600)]
-    );
+    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 600)]);
 }
 
 #[test]
@@ -300,37 +212,15 @@ fn a_wrong_shared_key_is_refused_nothing_is_stored_and_the_agent_drops_auth_reje
     let mut world = world(4, Duration::from_secs(60));
     let ledger = Ledger::new();
     let redis = add_railway(&mut world, &ledger, aggregator_config());
-    let config = AgentConfig {
-        shared_key: Some("guess".into()),
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        config,
-        Emit {
-            batches: 1,
-            per_batch: 20,
-            every: Duration::from_secs(1),
-        },
-    );
+    let config = AgentConfig { shared_key: Some("guess".into()), ..agent_config() };
+    add_machine(&mut world, &ledger, config, Emit { batches: 1, per_batch: 20, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(30)).unwrap();
 
     let refused = events(world.events(), "aggregator.auth_rejected");
-    assert_eq!(
-        refused.len(),
-        2,
-        "the first attempt and the one retry are refused: {refused:?}"
-    );
+    assert_eq!(refused.len(), 2, "the first attempt and the one retry are refused: {refused:?}");
     assert!(refused[0].1.contains("shared_key mismatch"), "{refused:?}");
-    assert!(
-        redis.pushed.lock().unwrap().is_empty(),
-        "nothing from that peer is stored"
-    );
-    assert_eq!(
-        outcomes(&ledger),
-        vec![("lost: auth_rejected at agent@comfyui-1".to_string(), 20)]
-    );
+    assert!(redis.pushed.lock().unwrap().is_empty(), "nothing from that peer is stored");
+    assert_eq!(outcomes(&ledger), vec![("lost: auth_rejected at agent@comfyui-1".to_string(), 20)]);
 }
 
 #[test]
@@ -338,20 +228,8 @@ fn memory_storage_and_a_crash_lose_exactly_what_was_not_acked() {
     let mut world = world(5, Duration::from_secs(120));
     let ledger = Ledger::new();
     let redis = add_railway(&mut world, &ledger, aggregator_config());
-    let config = AgentConfig {
-        retry_limit: RetryLimit::NoLimits,
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        config,
-        Emit {
-            batches: 30,
-            per_batch: 10,
-            every: Duration::from_secs(1),
-        },
-    );
+    let config = AgentConfig { retry_limit: RetryLimit::NoLimits, ..agent_config() };
+    add_machine(&mut world, &ledger, config, Emit { batches: 30, per_batch: 10, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(10)).unwrap();
     world.partition(MACHINE, hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(20)).unwrap();
@@ -362,26 +240,13 @@ fn memory_storage_and_a_crash_lose_exactly_what_was_not_acked() {
 
     let acked = records_in(&world, "agent.ack");
     let lost: Vec<(String, u64)> = outcomes(&ledger);
-    let lost_at_agent = lost
-        .iter()
-        .find(|(text, _)| text.contains("agent_crash_unpersisted"))
-        .map_or(0, |(_, n)| *n);
-    let lost_at_app = lost
-        .iter()
-        .find(|(text, _)| text.contains("app_crash_unpersisted"))
-        .map_or(0, |(_, n)| *n);
+    let lost_at_agent = lost.iter().find(|(text, _)| text.contains("agent_crash_unpersisted")).map_or(0, |(_, n)| *n);
+    let lost_at_app = lost.iter().find(|(text, _)| text.contains("app_crash_unpersisted")).map_or(0, |(_, n)| *n);
     let emitted = emitted(&ledger);
     assert!(lost_at_agent > 0, "{lost:?}");
-    assert_eq!(
-        lost_at_agent,
-        emitted - acked - lost_at_app,
-        "the agent loses exactly what was never acked: {lost:?}"
-    );
+    assert_eq!(lost_at_agent, emitted - acked - lost_at_app, "the agent loses exactly what was never acked: {lost:?}");
     assert_eq!(redis.pushed_ids().len() as u64, acked);
-    assert!(
-        !lost.iter().any(|(text, _)| text.contains("silently")),
-        "{lost:?}"
-    );
+    assert!(!lost.iter().any(|(text, _)| text.contains("silently")), "{lost:?}");
 }
 
 #[test]
@@ -389,90 +254,44 @@ fn filesystem_storage_survives_a_crash_and_the_restart_sends_the_chunks() {
     let mut world = world(6, Duration::from_secs(200));
     let ledger = Ledger::new();
     let redis = add_railway(&mut world, &ledger, aggregator_config());
-    let config = AgentConfig {
-        storage: StorageType::Filesystem,
-        retry_limit: RetryLimit::NoLimits,
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        config,
-        Emit {
-            batches: 15,
-            per_batch: 10,
-            every: Duration::from_secs(1),
-        },
-    );
+    let config = AgentConfig { storage: StorageType::Filesystem, retry_limit: RetryLimit::NoLimits, ..agent_config() };
+    add_machine(&mut world, &ledger, config, Emit { batches: 15, per_batch: 10, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(5)).unwrap();
     world.partition(MACHINE, hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(20)).unwrap();
     world.crash(MACHINE);
     ledger.crash(MACHINE);
-    assert!(
-        !world
-            .disk(MACHINE)
-            .unwrap()
-            .paths("agent/chunks/")
-            .is_empty(),
-        "chunks wait on disk"
-    );
+    assert!(!world.disk(MACHINE).unwrap().paths("agent/chunks/").is_empty(), "chunks wait on disk");
     world.run_for(Duration::from_secs(25)).unwrap();
     world.restart(MACHINE);
     world.repair(MACHINE, hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(150)).unwrap();
 
     assert_eq!(emitted(&ledger), 150);
-    assert!(
-        !events(world.events(), "agent.load").is_empty(),
-        "the restarted agent loads its chunks"
-    );
+    assert!(!events(world.events(), "agent.load").is_empty(), "the restarted agent loads its chunks");
     assert_all_in_redis_once_or_more(&redis, 150);
-    assert_eq!(
-        outcomes(&ledger),
-        vec![("in flight at redis@railway-redis".to_string(), 150)]
-    );
-    assert!(
-        world
-            .disk(MACHINE)
-            .unwrap()
-            .paths("agent/chunks/")
-            .is_empty(),
-        "acked chunk files are removed"
-    );
+    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 150)]);
+    assert!(world.disk(MACHINE).unwrap().paths("agent/chunks/").is_empty(), "acked chunk files are removed");
 }
 
 #[test]
 fn storage_total_limit_size_drops_the_oldest_chunks() {
     let mut world = world(7, Duration::from_secs(60));
     let ledger = Ledger::new();
-    world.host(hosts::AGGREGATOR, |_| async {
-        std::future::pending::<turmoil::Result>().await
-    });
+    world.host(hosts::AGGREGATOR, |_| async { std::future::pending::<turmoil::Result>().await });
     let config = AgentConfig {
         storage: StorageType::Filesystem,
         storage_total_bytes_limit: Some(60_000),
         retry_limit: RetryLimit::NoLimits,
         ..agent_config()
     };
-    add_machine(
-        &mut world,
-        &ledger,
-        config,
-        Emit {
-            batches: 20,
-            per_batch: 50,
-            every: Duration::from_secs(1),
-        },
-    );
+    add_machine(&mut world, &ledger, config, Emit { batches: 20, per_batch: 50, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(30)).unwrap();
 
     let drops = events(world.events(), "agent.drop");
     assert!(!drops.is_empty());
-    let dropped_chunks: Vec<u64> = drops
-        .iter()
-        .map(|(_, detail)| detail.split_whitespace().nth(1).unwrap().parse().unwrap())
-        .collect();
+    let dropped_chunks: Vec<u64> =
+        drops.iter().map(|(_, detail)| detail.split_whitespace().nth(1).unwrap().parse().unwrap()).collect();
     let mut sorted = dropped_chunks.clone();
     sorted.sort();
     assert_eq!(dropped_chunks, sorted, "oldest first");
@@ -481,17 +300,11 @@ fn storage_total_limit_size_drops_the_oldest_chunks() {
         outcomes(&ledger),
         vec![
             ("in flight at agent@comfyui-1".to_string(), 1000 - dropped),
-            (
-                "lost: agent_storage_limit at agent@comfyui-1".to_string(),
-                dropped
-            ),
+            ("lost: agent_storage_limit at agent@comfyui-1".to_string(), dropped),
         ]
     );
     let disk_bytes = world.disk(MACHINE).unwrap().bytes_used();
-    assert!(
-        disk_bytes <= 60_000,
-        "the chunk files stay under the limit: {disk_bytes}"
-    );
+    assert!(disk_bytes <= 60_000, "the chunk files stay under the limit: {disk_bytes}");
 }
 
 #[test]
@@ -499,20 +312,8 @@ fn a_thirty_second_partition_then_repair_reconnects_and_delivers_all() {
     let mut world = world(8, Duration::from_secs(300));
     let ledger = Ledger::new();
     let redis = add_railway(&mut world, &ledger, aggregator_config());
-    let config = AgentConfig {
-        retry_limit: RetryLimit::NoLimits,
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        config,
-        Emit {
-            batches: 60,
-            per_batch: 10,
-            every: Duration::from_secs(1),
-        },
-    );
+    let config = AgentConfig { retry_limit: RetryLimit::NoLimits, ..agent_config() };
+    add_machine(&mut world, &ledger, config, Emit { batches: 60, per_batch: 10, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(10)).unwrap();
     world.partition(MACHINE, hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(40)).unwrap();
@@ -520,14 +321,8 @@ fn a_thirty_second_partition_then_repair_reconnects_and_delivers_all() {
     world.run_for(Duration::from_secs(250)).unwrap();
 
     assert_all_in_redis_once_or_more(&redis, 600);
-    assert_eq!(
-        outcomes(&ledger),
-        vec![("in flight at redis@railway-redis".to_string(), 600)]
-    );
-    assert!(
-        events(world.events(), "agent.connect").len() >= 2,
-        "the agent reconnected"
-    );
+    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 600)]);
+    assert!(events(world.events(), "agent.connect").len() >= 2, "the agent reconnected");
 }
 
 #[test]
@@ -541,70 +336,38 @@ fn the_aggregator_never_acks_what_it_could_not_buffer() {
     let acked_so_far = records_in(&world, "agent.ack");
     assert!(acked_so_far < 500);
     let account = outcomes(&ledger);
-    let at_agent = account
-        .iter()
-        .find(|(text, _)| text == "in flight at agent@comfyui-1")
-        .map_or(0, |(_, n)| *n);
+    let at_agent = account.iter().find(|(text, _)| text == "in flight at agent@comfyui-1").map_or(0, |(_, n)| *n);
     assert_eq!(at_agent, 500 - acked_so_far, "{account:?}");
 
     redis.oom.store(false, std::sync::atomic::Ordering::SeqCst);
     world.run_for(Duration::from_secs(300)).unwrap();
     assert_all_in_redis_once_or_more(&redis, 500);
-    assert_eq!(
-        outcomes(&ledger),
-        vec![("in flight at redis@railway-redis".to_string(), 500)]
-    );
+    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 500)]);
 }
 
 #[test]
 fn memory_storage_pauses_the_input_at_mem_buf_limit_and_leaves_the_rest_with_the_app() {
     let mut world = world(10, Duration::from_secs(60));
     let ledger = Ledger::new();
-    world.host(hosts::AGGREGATOR, |_| async {
-        std::future::pending::<turmoil::Result>().await
-    });
+    world.host(hosts::AGGREGATOR, |_| async { std::future::pending::<turmoil::Result>().await });
     let config = AgentConfig {
         mem_buf_bytes_limit: 20_000,
         take_records_max: 10,
         retry_limit: RetryLimit::NoLimits,
         ..agent_config()
     };
-    add_machine(
-        &mut world,
-        &ledger,
-        config,
-        Emit {
-            batches: 20,
-            per_batch: 20,
-            every: Duration::from_millis(500),
-        },
-    );
+    add_machine(&mut world, &ledger, config, Emit { batches: 20, per_batch: 20, every: Duration::from_millis(500) });
     world.run_for(Duration::from_secs(20)).unwrap();
 
-    assert!(
-        !events(world.events(), "agent.pause").is_empty(),
-        "the input paused"
-    );
+    assert!(!events(world.events(), "agent.pause").is_empty(), "the input paused");
     let account = outcomes(&ledger);
-    let at_agent = account
-        .iter()
-        .find(|(text, _)| text == "in flight at agent@comfyui-1")
-        .map_or(0, |(_, n)| *n);
-    let at_app = account
-        .iter()
-        .find(|(text, _)| text == "in flight at app@comfyui-1")
-        .map_or(0, |(_, n)| *n);
+    let at_agent = account.iter().find(|(text, _)| text == "in flight at agent@comfyui-1").map_or(0, |(_, n)| *n);
+    let at_app = account.iter().find(|(text, _)| text == "in flight at app@comfyui-1").map_or(0, |(_, n)| *n);
     assert_eq!(at_agent + at_app, 400, "{account:?}");
-    assert!(
-        at_app > 0,
-        "records wait in the app's pipe while paused: {account:?}"
-    );
+    assert!(at_app > 0, "records wait in the app's pipe while paused: {account:?}");
     // One take (10 records, ~300 bytes each) may pass the limit, never more.
     let agent_bytes_bound = 20_000 + 10 * 400;
-    assert!(
-        at_agent * 250 <= agent_bytes_bound,
-        "the agent holds {at_agent} records"
-    );
+    assert!(at_agent * 250 <= agent_bytes_bound, "the agent holds {at_agent} records");
 }
 
 #[test]
@@ -619,39 +382,18 @@ fn block_holds_back_the_agent_until_redis_takes_chunks_again() {
     };
     let redis = add_railway(&mut world, &ledger, config);
     redis.oom.store(true, std::sync::atomic::Ordering::SeqCst);
-    let agent = AgentConfig {
-        retry_limit: RetryLimit::NoLimits,
-        io_timeout: Duration::from_secs(120),
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        agent,
-        Emit {
-            batches: 10,
-            per_batch: 50,
-            every: Duration::from_secs(1),
-        },
-    );
+    let agent =
+        AgentConfig { retry_limit: RetryLimit::NoLimits, io_timeout: Duration::from_secs(120), ..agent_config() };
+    add_machine(&mut world, &ledger, agent, Emit { batches: 10, per_batch: 50, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(15)).unwrap();
-    assert!(
-        !events(world.events(), "aggregator.block").is_empty(),
-        "the input blocks"
-    );
+    assert!(!events(world.events(), "aggregator.block").is_empty(), "the input blocks");
     redis.oom.store(false, std::sync::atomic::Ordering::SeqCst);
     world.run_for(Duration::from_secs(200)).unwrap();
 
-    assert!(
-        events(world.events(), "aggregator.overflow_refused").is_empty(),
-        "block never refuses"
-    );
+    assert!(events(world.events(), "aggregator.overflow_refused").is_empty(), "block never refuses");
     assert!(!events(world.events(), "aggregator.unblock").is_empty());
     assert_all_in_redis_once_or_more(&redis, 500);
-    assert_eq!(
-        outcomes(&ledger),
-        vec![("in flight at redis@railway-redis".to_string(), 500)]
-    );
+    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 500)]);
 }
 
 #[test]
@@ -659,20 +401,8 @@ fn without_require_ack_a_crashed_aggregator_loses_what_it_held_and_nothing_silen
     let mut world = world(12, Duration::from_secs(60));
     let ledger = Ledger::new();
     let redis = add_railway(&mut world, &ledger, aggregator_config());
-    let config = AgentConfig {
-        require_ack: false,
-        ..agent_config()
-    };
-    add_machine(
-        &mut world,
-        &ledger,
-        config,
-        Emit {
-            batches: 20,
-            per_batch: 10,
-            every: Duration::from_secs(1),
-        },
-    );
+    let config = AgentConfig { require_ack: false, ..agent_config() };
+    add_machine(&mut world, &ledger, config, Emit { batches: 20, per_batch: 10, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(8)).unwrap();
     world.crash(hosts::AGGREGATOR);
     ledger.crash(hosts::AGGREGATOR);
@@ -714,10 +444,8 @@ fn without_require_ack_records_the_aggregator_refuses_are_lost_agent_unacked_wri
         .sum();
     assert!(refused > 0, "the full buffer refuses chunks");
     let account = outcomes(&ledger);
-    let unacked = account
-        .iter()
-        .find(|(text, _)| text == "lost: agent_unacked_write at agent@comfyui-1")
-        .map_or(0, |(_, n)| *n);
+    let unacked =
+        account.iter().find(|(text, _)| text == "lost: agent_unacked_write at agent@comfyui-1").map_or(0, |(_, n)| *n);
     assert!(unacked >= refused, "{refused} refused, {account:?}");
     assert!(account.iter().all(|(text, _)| !text.contains("silently")), "{account:?}");
     assert_eq!(redis.pushed_ids().len() as u64 + unacked, 500, "{account:?}");
@@ -733,11 +461,7 @@ fn the_same_seed_replays_the_same_event_log() {
             &mut world,
             &ledger,
             agent_config(),
-            Emit {
-                batches: 10,
-                per_batch: 20,
-                every: Duration::from_millis(700),
-            },
+            Emit { batches: 10, per_batch: 20, every: Duration::from_millis(700) },
         );
         world.run_for(Duration::from_secs(5)).unwrap();
         world.partition(MACHINE, hosts::AGGREGATOR);

@@ -24,14 +24,9 @@ use turmoil::net::TcpStream;
 const DEV: &str = "dev-1";
 
 /// POSTs `body` to in_http over turmoil with hyper's client; returns status and body text.
-async fn post(
-    path: &str,
-    content_type: &str,
-    body: Vec<u8>,
-) -> Result<(u16, String), Box<dyn std::error::Error>> {
+async fn post(path: &str, content_type: &str, body: Vec<u8>) -> Result<(u16, String), Box<dyn std::error::Error>> {
     let stream = TcpStream::connect((hosts::AGGREGATOR, ports::AGGREGATOR_HTTP)).await?;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
     tokio::spawn(connection);
     let request = http::Request::post(path)
         .header(http::header::HOST, hosts::AGGREGATOR)
@@ -39,8 +34,7 @@ async fn post(
         .body(Full::new(Bytes::from(body)))?;
     let response = sender.send_request(request).await?;
     let status = response.status().as_u16();
-    let text =
-        String::from_utf8_lossy(&response.into_body().collect().await?.to_bytes()).into_owned();
+    let text = String::from_utf8_lossy(&response.into_body().collect().await?.to_bytes()).into_owned();
     Ok((status, text))
 }
 
@@ -51,9 +45,7 @@ fn dev_records(
     count: u64,
     rng: &mut impl rand::RngCore,
 ) -> Vec<LogRecord> {
-    let first = ctx
-        .ledger
-        .emit(source, count, true_elapsed_now().as_nanos() as u64);
+    let first = ctx.ledger.emit(source, count, true_elapsed_now().as_nanos() as u64);
     let now = ctx.host.clock().now_unix_nanos();
     let records: Vec<LogRecord> = (first..first + count)
         .map(|seq| LogRecord {
@@ -71,8 +63,7 @@ fn dev_records(
         })
         .collect();
     let ids: Vec<RecordId> = records.iter().map(|record| record.id).collect();
-    ctx.ledger
-        .hold(&ctx.custodian(Part::App), &ids, Durability::Volatile);
+    ctx.ledger.hold(&ctx.custodian(Part::App), &ids, Durability::Volatile);
     records
 }
 
@@ -101,12 +92,7 @@ fn add_dev_host(
             for _ in 0..posts {
                 let records = dev_records(&ctx, source, per_post, &mut rng);
                 let ids: Vec<RecordId> = records.iter().map(|record| record.id).collect();
-                let reply = post(
-                    "/dev.app",
-                    "application/json",
-                    serde_json::to_vec(&records)?,
-                )
-                .await?;
+                let reply = post("/dev.app", "application/json", serde_json::to_vec(&records)?).await?;
                 if reply.0 == 200 {
                     ctx.ledger.release(&ctx.custodian(Part::App), &ids);
                 }
@@ -128,22 +114,15 @@ fn railway(world: &mut World<'_>, ledger: &Ledger, config: AggregatorConfig) -> 
     let serve = redis.clone();
     world.host(hosts::REDIS, move |_| serve.clone().serve());
     let ledger = ledger.clone();
-    world.host(hosts::AGGREGATOR, move |host| {
-        aggregator::run(part_ctx(host, &ledger), config.clone())
-    });
+    world.host(hosts::AGGREGATOR, move |host| aggregator::run(part_ctx(host, &ledger), config.clone()));
     redis
 }
 
 #[test]
 fn in_http_accepts_a_json_batch_and_forwards_it_to_redis() {
-    let mut world = WorldBuilder::new(11)
-        .duration(Duration::from_secs(30))
-        .build();
+    let mut world = WorldBuilder::new(11).duration(Duration::from_secs(30)).build();
     let ledger = Ledger::new();
-    let config = AggregatorConfig {
-        routes: vec![("dev.".into(), "logs:dev".into())],
-        ..AggregatorConfig::default()
-    };
+    let config = AggregatorConfig { routes: vec![("dev.".into(), "logs:dev".into())], ..AggregatorConfig::default() };
     let redis = railway(&mut world, &ledger, config);
     let replies = add_dev_host(&mut world, &ledger, 3, 40, Vec::new());
     world.run_for(Duration::from_secs(10)).unwrap();
@@ -151,32 +130,23 @@ fn in_http_accepts_a_json_batch_and_forwards_it_to_redis() {
     assert_eq!(*replies.lock().unwrap(), vec![(200, String::new()); 3]);
     let chunks = redis.chunks();
     assert!(!chunks.is_empty());
-    assert!(chunks.iter().all(|(key, chunk)| key == "logs:dev"
-        && chunk.tag == "dev.app"
-        && chunk.environment == "production"));
-    assert_eq!(redis.pushed_ids().len(), 120);
-    assert_eq!(
-        outcomes(&ledger),
-        vec![("in flight at redis@railway-redis".to_string(), 120)]
+    assert!(
+        chunks
+            .iter()
+            .all(|(key, chunk)| key == "logs:dev" && chunk.tag == "dev.app" && chunk.environment == "production")
     );
+    assert_eq!(redis.pushed_ids().len(), 120);
+    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 120)]);
 }
 
 #[test]
 fn in_http_answers_400_naming_what_is_wrong() {
-    let mut world = WorldBuilder::new(12)
-        .duration(Duration::from_secs(30))
-        .build();
+    let mut world = WorldBuilder::new(12).duration(Duration::from_secs(30)).build();
     let ledger = Ledger::new();
     let redis = railway(&mut world, &ledger, AggregatorConfig::default());
     let raw = vec![
-        (
-            "application/json".to_string(),
-            b"[{\"body\": \"unterminated".to_vec(),
-        ),
-        (
-            "application/json".to_string(),
-            b"[{\"body\": \"no ids\"}]".to_vec(),
-        ),
+        ("application/json".to_string(), b"[{\"body\": \"unterminated".to_vec()),
+        ("application/json".to_string(), b"[{\"body\": \"no ids\"}]".to_vec()),
         ("application/json".to_string(), b"42".to_vec()),
         ("text/plain".to_string(), b"hello".to_vec()),
     ];
@@ -185,40 +155,17 @@ fn in_http_answers_400_naming_what_is_wrong() {
 
     let replies = replies.lock().unwrap().clone();
     assert_eq!(replies.len(), 4);
-    assert!(
-        replies.iter().all(|(status, _)| *status == 400),
-        "{replies:?}"
-    );
-    assert!(
-        replies[0]
-            .1
-            .starts_with("malformed JSON body: EOF while parsing a string"),
-        "{}",
-        replies[0].1
-    );
-    assert!(
-        replies[1]
-            .1
-            .starts_with("record 0: missing field `time_unix_nano`"),
-        "{}",
-        replies[1].1
-    );
-    assert_eq!(
-        replies[2].1,
-        "JSON body must be a record object or an array of them, got a number"
-    );
-    assert_eq!(
-        replies[3].1,
-        "Content-Type must be application/json, got \"text/plain\""
-    );
+    assert!(replies.iter().all(|(status, _)| *status == 400), "{replies:?}");
+    assert!(replies[0].1.starts_with("malformed JSON body: EOF while parsing a string"), "{}", replies[0].1);
+    assert!(replies[1].1.starts_with("record 0: missing field `time_unix_nano`"), "{}", replies[1].1);
+    assert_eq!(replies[2].1, "JSON body must be a record object or an array of them, got a number");
+    assert_eq!(replies[3].1, "Content-Type must be application/json, got \"text/plain\"");
     assert!(redis.pushed.lock().unwrap().is_empty());
 }
 
 #[test]
 fn drop_oldest_chunk_makes_room_and_records_aggregator_overflow() {
-    let mut world = WorldBuilder::new(13)
-        .duration(Duration::from_secs(60))
-        .build();
+    let mut world = WorldBuilder::new(13).duration(Duration::from_secs(60)).build();
     let ledger = Ledger::new();
     let config = AggregatorConfig {
         chunk_bytes_limit: 10_000,
@@ -232,96 +179,45 @@ fn drop_oldest_chunk_makes_room_and_records_aggregator_overflow() {
     let replies = add_dev_host(&mut world, &ledger, 10, 40, Vec::new());
     world.run_for(Duration::from_secs(20)).unwrap();
 
-    assert_eq!(
-        replies
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(status, _)| *status == 200)
-            .count(),
-        10,
-        "every POST is taken"
-    );
+    assert_eq!(replies.lock().unwrap().iter().filter(|(status, _)| *status == 200).count(), 10, "every POST is taken");
     let drops = events(world.events(), "aggregator.drop");
-    assert!(
-        !drops.is_empty()
-            && drops
-                .iter()
-                .all(|(_, detail)| detail.ends_with("cause aggregator_overflow"))
-    );
+    assert!(!drops.is_empty() && drops.iter().all(|(_, detail)| detail.ends_with("cause aggregator_overflow")));
     let dropped: u64 = drops
         .iter()
         .map(|(_, detail)| {
-            detail
-                .split("records ")
-                .nth(1)
-                .unwrap()
-                .split_whitespace()
-                .next()
-                .unwrap()
-                .parse::<u64>()
-                .unwrap()
+            detail.split("records ").nth(1).unwrap().split_whitespace().next().unwrap().parse::<u64>().unwrap()
         })
         .sum();
     assert_eq!(
         outcomes(&ledger),
         vec![
-            (
-                "in flight at aggregator@railway-aggregator".to_string(),
-                400 - dropped
-            ),
-            (
-                "lost: aggregator_overflow at aggregator@railway-aggregator".to_string(),
-                dropped
-            ),
+            ("in flight at aggregator@railway-aggregator".to_string(), 400 - dropped),
+            ("lost: aggregator_overflow at aggregator@railway-aggregator".to_string(), dropped),
         ]
     );
     // Oldest first, as Fluentd's `queue.shift`: a chunk waiting for its retry is queued and
     // may go; only one being written at that moment is spared.
-    let seqs: Vec<u64> = drops
-        .iter()
-        .map(|(_, detail)| detail.split_whitespace().nth(1).unwrap().parse().unwrap())
-        .collect();
+    let seqs: Vec<u64> =
+        drops.iter().map(|(_, detail)| detail.split_whitespace().nth(1).unwrap().parse().unwrap()).collect();
     assert!(seqs.windows(2).all(|pair| pair[0] < pair[1]), "{seqs:?}");
 }
 
 #[test]
 fn redis_oom_is_retried_with_backoff_then_dropped_as_redis_oom() {
-    let mut world = WorldBuilder::new(14)
-        .duration(Duration::from_secs(60))
-        .build();
+    let mut world = WorldBuilder::new(14).duration(Duration::from_secs(60)).build();
     let ledger = Ledger::new();
-    let config = AggregatorConfig {
-        retry_max_times: Some(3),
-        retry_randomize: false,
-        ..AggregatorConfig::default()
-    };
+    let config = AggregatorConfig { retry_max_times: Some(3), retry_randomize: false, ..AggregatorConfig::default() };
     let redis = railway(&mut world, &ledger, config);
     redis.oom.store(true, std::sync::atomic::Ordering::SeqCst);
     add_dev_host(&mut world, &ledger, 1, 25, Vec::new());
     world.run_for(Duration::from_secs(30)).unwrap();
 
     let retries = events(world.events(), "aggregator.retry");
-    let waits: Vec<String> = retries
-        .iter()
-        .map(|(_, detail)| detail.rsplit("next in ").next().unwrap().to_string())
-        .collect();
-    assert_eq!(
-        waits,
-        vec!["1000ms", "2000ms", "4000ms"],
-        "retry_wait 1 s doubling: {retries:?}"
-    );
-    assert!(
-        retries[0].1.contains("OOM") && retries[0].1.contains("command not allowed"),
-        "{retries:?}"
-    );
-    assert_eq!(
-        outcomes(&ledger),
-        vec![(
-            "lost: redis_oom at aggregator@railway-aggregator".to_string(),
-            25
-        )]
-    );
+    let waits: Vec<String> =
+        retries.iter().map(|(_, detail)| detail.rsplit("next in ").next().unwrap().to_string()).collect();
+    assert_eq!(waits, vec!["1000ms", "2000ms", "4000ms"], "retry_wait 1 s doubling: {retries:?}");
+    assert!(retries[0].1.contains("OOM") && retries[0].1.contains("command not allowed"), "{retries:?}");
+    assert_eq!(outcomes(&ledger), vec![("lost: redis_oom at aggregator@railway-aggregator".to_string(), 25)]);
 }
 
 fn golden_chunk() -> LogChunk {
@@ -353,31 +249,17 @@ async fn the_output_sends_exactly_rpush_key_chunk() {
         MockCmd::new(redis::cmd("RPUSH").arg("logs:buffer").arg(&value), Ok(1i64)),
         MockCmd::new(
             redis::cmd("RPUSH").arg("logs:buffer").arg(&value),
-            Err::<i64, _>(redis::RedisError::from((
-                redis::ErrorKind::Io,
-                "broken pipe",
-            ))),
+            Err::<i64, _>(redis::RedisError::from((redis::ErrorKind::Io, "broken pipe"))),
         ),
     ]);
-    assert_eq!(
-        push_chunk(&mut script, "logs:buffer", &value, Duration::from_secs(5)).await,
-        Ok(1)
-    );
-    let error = push_chunk(&mut script, "logs:buffer", &value, Duration::from_secs(5))
-        .await
-        .unwrap_err();
+    assert_eq!(push_chunk(&mut script, "logs:buffer", &value, Duration::from_secs(5)).await, Ok(1));
+    let error = push_chunk(&mut script, "logs:buffer", &value, Duration::from_secs(5)).await.unwrap_err();
     assert!(matches!(error, WriteError::Connection(_)), "{error:?}");
     assert_eq!(error.give_up_cause(), "aggregator_retry_expired");
     // A different key is not what the script expects: the golden sequence is strict.
-    let mut strict = MockRedisConnection::new(vec![MockCmd::new(
-        redis::cmd("RPUSH").arg("logs:buffer").arg(&value),
-        Ok(1i64),
-    )]);
-    assert!(
-        push_chunk(&mut strict, "logs:other", &value, Duration::from_secs(5))
-            .await
-            .is_err()
-    );
+    let mut strict =
+        MockRedisConnection::new(vec![MockCmd::new(redis::cmd("RPUSH").arg("logs:buffer").arg(&value), Ok(1i64))]);
+    assert!(push_chunk(&mut strict, "logs:other", &value, Duration::from_secs(5)).await.is_err());
 }
 
 /// The RESP bytes of the output's one command for a fixed chunk, pinned in
@@ -385,14 +267,8 @@ async fn the_output_sends_exactly_rpush_key_chunk() {
 #[test]
 fn the_rpush_bytes_are_pinned() {
     let value = golden_chunk().encode();
-    let packed = redis::cmd("RPUSH")
-        .arg("logs:buffer")
-        .arg(&value)
-        .get_packed_command();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/fixtures/aggregator/rpush_chunk.resp"
-    );
+    let packed = redis::cmd("RPUSH").arg("logs:buffer").arg(&value).get_packed_command();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/aggregator/rpush_chunk.resp");
     if std::env::var_os("OBSIM_BLESS").is_some() {
         std::fs::write(path, &packed).unwrap();
     }

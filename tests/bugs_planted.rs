@@ -52,7 +52,11 @@ fn run(toml: &str, bug: Option<&str>, actions: Vec<(u64, Action)>) -> Verdict {
 
 /// The check named `name`.
 fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a obsim::pipeline::Check {
-    verdict.checks.iter().find(|check| check.name == name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+    verdict
+        .checks
+        .iter()
+        .find(|check| check.name == name)
+        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 /// The buggy run fails `name` with every one of `needles` in its detail, names the seed and
@@ -65,7 +69,11 @@ fn assert_caught(correct: &Verdict, buggy: &Verdict, name: &str, needles: &[&str
     for needle in needles {
         assert!(failed.detail.contains(needle), "`{needle}` missing from the {name} check:\n{report}");
     }
-    assert!(report.contains("seed 5") && report.contains("replay: cargo run --release -- run scenarios/planted.toml --seed 5"), "{report}");
+    assert!(
+        report.contains("seed 5")
+            && report.contains("replay: cargo run --release -- run scenarios/planted.toml --seed 5"),
+        "{report}"
+    );
     assert!(report.contains("verdict FAIL"), "{report}");
 }
 
@@ -157,7 +165,10 @@ fn a_record_lost_without_a_cause_names_the_aggregator() {
         &correct,
         &buggy,
         "delivery",
-        &["1 Log records emitted ", "lost silently", "last custodian aggregator@railway-aggregator handed them on, next hop redis"],
+        &[
+            "1 Log records emitted ",
+            "lost silently",
+            "last custodian aggregator@railway-aggregator handed them on, next hop redis",
+        ],
     );
 }
-

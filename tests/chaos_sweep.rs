@@ -152,7 +152,8 @@ fn the_command_exits_1_on_a_planted_bug_and_0_without_and_writes_replayable_fail
     };
     let clean = run(&[], "clean");
     assert_eq!(clean.status.code(), Some(0), "{}", String::from_utf8_lossy(&clean.stdout));
-    let buggy = run(&["--bug", "aggregator_ack_before_buffer", "--bug", "dash0_drop_one_batch", "--shrink-runs", "5"], "buggy");
+    let buggy =
+        run(&["--bug", "aggregator_ack_before_buffer", "--bug", "dash0_drop_one_batch", "--shrink-runs", "5"], "buggy");
     let stdout = String::from_utf8_lossy(&buggy.stdout);
     assert_eq!(buggy.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("2 runs (seeds 1..3), 2 failed"), "{stdout}");
@@ -161,7 +162,8 @@ fn the_command_exits_1_on_a_planted_bug_and_0_without_and_writes_replayable_fail
     let replayed = String::from_utf8_lossy(&replay.stdout);
     assert_eq!(replay.status.code(), Some(0), "{replayed}");
     assert!(replayed.contains("replayed: same verdict (FAIL), same event-log hash"), "{replayed}");
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("buggy/index.json")).unwrap()).unwrap();
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("buggy/index.json")).unwrap()).unwrap();
     assert_eq!(index["failures_count"], 2);
     assert_eq!(index["runs"][0]["replay"], format!("cargo run --release -- replay {}", failure.display()));
     let bad = run(&["--bug", "nope"], "bad");

@@ -47,7 +47,11 @@ fn run(text: &str) -> Verdict {
 }
 
 fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a Check {
-    verdict.checks.iter().find(|check| check.name == name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+    verdict
+        .checks
+        .iter()
+        .find(|check| check.name == name)
+        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 fn gauge<'a>(verdict: &'a Verdict, host: &str, buffer: &str) -> &'a Gauge {
@@ -86,7 +90,11 @@ fn an_aggregator_ignoring_total_limit_size_fails_bounds_naming_host_buffer_and_l
     assert!(first.before > first.limit && (10..40).contains(&first.at.as_secs()), "while Redis was cut off: {first:?}");
     // Nothing is lost (memory just grows): only the bounds check sees it.
     assert!(check(&buggy, "delivery").passed, "{report}");
-    assert!(report.contains("seed 5") && report.contains("replay: cargo run --release -- run scenarios/bounded.toml --seed 5"), "{report}");
+    assert!(
+        report.contains("seed 5")
+            && report.contains("replay: cargo run --release -- run scenarios/bounded.toml --seed 5"),
+        "{report}"
+    );
     assert!(report.contains("verdict FAIL"), "{report}");
 }
 
@@ -103,7 +111,11 @@ fn max_buffer_fill_fails_below_the_measured_fill_and_passes_at_it() {
         "railway-aggregator buffer_bytes filled to {fill:.3} of total_limit_size ({}/{} bytes)",
         measured.after, measured.limit
     );
-    assert!(failed.detail.contains(&expected) && failed.detail.contains("above max_buffer_fill aggregator"), "{expected}\n{}", failed.detail);
+    assert!(
+        failed.detail.contains(&expected) && failed.detail.contains("above max_buffer_fill aggregator"),
+        "{expected}\n{}",
+        failed.detail
+    );
     assert!(check(&strict, "bounds").passed, "the part kept its bound; only the expectation is stricter");
 
     let loose = run(&format!("{SMALL}[expect]\nmax_buffer_fill = {{ aggregator = {} }}\n", fill));
@@ -113,9 +125,14 @@ fn max_buffer_fill_fails_below_the_measured_fill_and_passes_at_it() {
 
 #[test]
 fn max_buffer_fill_must_be_a_positive_fraction_of_a_known_part() {
-    let parse = |expect: &str| Scenario::parse(Path::new("bounded.toml"), &format!("{SMALL}[expect]\n{expect}\n")).map_err(|e| e.to_string());
+    let parse = |expect: &str| {
+        Scenario::parse(Path::new("bounded.toml"), &format!("{SMALL}[expect]\n{expect}\n")).map_err(|e| e.to_string())
+    };
     let error = parse("max_buffer_fill = { aggregator = 0.0 }").unwrap_err();
-    assert!(error.contains("max_buffer_fill") && error.contains("aggregator = 0 must be a fraction of the limit above 0"), "{error}");
+    assert!(
+        error.contains("max_buffer_fill") && error.contains("aggregator = 0 must be a fraction of the limit above 0"),
+        "{error}"
+    );
     let error = parse("max_buffer_fill = { fluentd = 0.5 }").unwrap_err();
     assert!(error.contains("unknown variant `fluentd`"), "{error}");
     let scenario = parse("max_buffer_fill = { aggregator = 0.8, redis = 0.9 }").unwrap();
@@ -164,7 +181,12 @@ metrics = "skip"
     let aggregator = gauge(&verdict, hosts::AGGREGATOR, "buffer_bytes");
     assert_eq!(aggregator.limit, 512 << 20);
     let detail = &check(&verdict, "bounds").detail;
-    for needle in ["railway-redis used_memory_bytes peak", "mem_buf_bytes peak", "(fullest of 3)", "railway-aggregator buffer_bytes peak"] {
+    for needle in [
+        "railway-redis used_memory_bytes peak",
+        "mem_buf_bytes peak",
+        "(fullest of 3)",
+        "railway-aggregator buffer_bytes peak",
+    ] {
         assert!(detail.contains(needle), "`{needle}` missing:\n{detail}");
     }
 }

@@ -39,7 +39,11 @@ fn run(text: &str) -> Verdict {
 }
 
 fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a Check {
-    verdict.checks.iter().find(|check| check.name == name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+    verdict
+        .checks
+        .iter()
+        .find(|check| check.name == name)
+        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 /// Only `name` failed, and the report carries the seed and the replay command.
@@ -59,7 +63,8 @@ fn the_baseline_passes_every_budget_liveness_and_metrics_check() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml");
     let mut scenario = Scenario::load(&path).unwrap();
     scenario.expect.min_throughput = Some(Rate { per_second: 5.0 });
-    scenario.expect.max_occupancy = BTreeMap::from([(Part::Aggregator, 10_000), (Part::Shipper, 10_000), (Part::Agent, 1_000)]);
+    scenario.expect.max_occupancy =
+        BTreeMap::from([(Part::Aggregator, 10_000), (Part::Shipper, 10_000), (Part::Agent, 1_000)]);
     let seed = scenario.seed;
     let verdict = Pipeline::run_and_judge(Arc::new(scenario), seed).unwrap();
     let report = verdict.render();
@@ -85,9 +90,10 @@ fn a_throughput_budget_above_the_workload_fails_naming_the_slowest_window() {
 
 #[test]
 fn a_bad_rate_is_refused_naming_the_key() {
-    let error = Scenario::parse(Path::new("budgets.toml"), &format!("{SMALL}[expect]\nmin_throughput = \"500 per second\"\n"))
-        .unwrap_err()
-        .to_string();
+    let error =
+        Scenario::parse(Path::new("budgets.toml"), &format!("{SMALL}[expect]\nmin_throughput = \"500 per second\"\n"))
+            .unwrap_err()
+            .to_string();
     assert!(error.contains("min_throughput") && error.contains("\"500/s\""), "{error}");
 }
 
@@ -106,9 +112,10 @@ fn a_drain_too_short_fails_liveness_naming_the_custodians() {
 fn a_hop_buffering_past_max_occupancy_fails_naming_it() {
     let verdict = run(&format!("{SMALL}[expect]\nmax_occupancy = {{ aggregator = 3, shipper = 100000 }}\n"));
     assert_only_failure(&verdict, "occupancy", &["aggregator@railway-aggregator held", "records at its peak, limit 3"]);
-    let error = Scenario::parse(Path::new("budgets.toml"), &format!("{SMALL}[expect]\nmax_occupancy = {{ fluentd = 3 }}\n"))
-        .unwrap_err()
-        .to_string();
+    let error =
+        Scenario::parse(Path::new("budgets.toml"), &format!("{SMALL}[expect]\nmax_occupancy = {{ fluentd = 3 }}\n"))
+            .unwrap_err()
+            .to_string();
     assert!(error.contains("fluentd"), "{error}");
 }
 
@@ -143,9 +150,13 @@ fn cumulative_counters_count_by_largest_value_and_a_retried_delta_batch_double_c
 
     // Delta: the same batch stored twice (a retry after a lost response) counts twice.
     let batch = [counter(Temporality::Delta, 4, 0, 10), counter(Temporality::Delta, 6, 10, 20)];
-    let retried: Vec<(&Resource, &MetricPoint)> = batch.iter().chain(batch[1..].iter()).map(|p| (&machine, p)).collect();
+    let retried: Vec<(&Resource, &MetricPoint)> =
+        batch.iter().chain(batch[1..].iter()).map(|p| (&machine, p)).collect();
     let totals = metrics::totals(retried);
-    let disagreements = metrics::check(&totals, &[("jobs_completed_total", 10, "jobs ran"), ("jobs_submitted_total", 10, "jobs were accepted")]);
+    let disagreements = metrics::check(
+        &totals,
+        &[("jobs_completed_total", 10, "jobs ran"), ("jobs_submitted_total", 10, "jobs were accepted")],
+    );
     let messages: Vec<String> = disagreements.iter().map(ToString::to_string).collect();
     assert_eq!(
         messages,
@@ -160,7 +171,9 @@ fn cumulative_counters_count_by_largest_value_and_a_retried_delta_batch_double_c
 fn metrics_that_never_reach_dash0_fail_the_metrics_check() {
     // The collectors' endpoint points nowhere: spans and metrics never arrive; the metrics
     // check says which totals are missing.
-    let verdict = run(&format!("{SMALL}[collector]\nendpoint_port = 9\n[expect]\ncorrelation = \"skip\"\nlost = 100000\nallow_loss = [\"collector_retry_expired\"]\n"));
+    let verdict = run(&format!(
+        "{SMALL}[collector]\nendpoint_port = 9\n[expect]\ncorrelation = \"skip\"\nlost = 100000\nallow_loss = [\"collector_retry_expired\"]\n"
+    ));
     let metrics = check(&verdict, "metrics");
     assert!(!metrics.passed, "{}", verdict.render());
     assert!(metrics.detail.contains("no point stored in Dash0"), "{}", verdict.render());
@@ -178,13 +191,20 @@ at = "30s"
 target = "railway-aggregator"
 down_for = "5s"
 "#;
-    let with = |expect: &str| run(&format!("{SMALL}{restart}[expect]\ncorrelation = \"skip\"\nmetrics = \"skip\"\n{expect}"));
+    let with =
+        |expect: &str| run(&format!("{SMALL}{restart}[expect]\ncorrelation = \"skip\"\nmetrics = \"skip\"\n{expect}"));
     let causes = r#"allow_loss = ["aggregator_crash_unpersisted", "app_dev_http_failed"]"#;
 
     let accepted = with(causes);
     let delivery = check(&accepted, "delivery");
     assert!(delivery.passed, "{}", accepted.render());
-    let lost: u64 = accepted.accounting.outcomes.iter().filter(|((_, o), _)| o.to_string().starts_with("lost")).map(|(_, t)| t.count).sum();
+    let lost: u64 = accepted
+        .accounting
+        .outcomes
+        .iter()
+        .filter(|((_, o), _)| o.to_string().starts_with("lost"))
+        .map(|(_, t)| t.count)
+        .sum();
     assert!(lost > 0, "the restart must lose something for this test to mean anything:\n{}", accepted.render());
 
     let over = with(&format!("{causes}\nlost = {}", lost - 1));
@@ -194,7 +214,11 @@ down_for = "5s"
     let other_cause = with("allow_loss = [\"redis_oom\"]\nlost = 1000000");
     let detail = &check(&other_cause, "delivery").detail;
     assert!(!check(&other_cause, "delivery").passed, "{}", other_cause.render());
-    assert!(detail.contains("without an accepted cause") && detail.contains("aggregator_crash_unpersisted at aggregator@railway-aggregator"), "{detail}");
+    assert!(
+        detail.contains("without an accepted cause")
+            && detail.contains("aggregator_crash_unpersisted at aggregator@railway-aggregator"),
+        "{detail}"
+    );
 }
 
 /// A 20 s partition between the machines and Railway holds the machines' logs back until

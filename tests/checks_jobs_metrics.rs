@@ -42,7 +42,11 @@ fn run(extra: &str) -> Verdict {
 
 /// The check named `name`.
 fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a Check {
-    verdict.checks.iter().find(|check| check.name == name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+    verdict
+        .checks
+        .iter()
+        .find(|check| check.name == name)
+        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 /// A metric's total in Dash0.
@@ -54,8 +58,7 @@ fn total(verdict: &Verdict, metric: &str) -> f64 {
 fn jobs_whose_telemetry_dash0_refused_with_an_accepted_cause_still_completed() {
     // Dash0 answers 400 to everything for 10 s: the shipper and the collector drop what it
     // refused (accepted causes). The jobs whose spans and lines were lost still ran.
-    let verdict = run(
-        r#"
+    let verdict = run(r#"
 [[fault]]
 at = "40s"
 kind = "dash0_errors"
@@ -64,8 +67,7 @@ status = 400
 [expect]
 allow_loss = ["shipper_rejected_4xx", "collector_rejected"]
 correlation = "skip"
-"#,
-    );
+"#);
     let report = verdict.render();
     let lost: u64 = verdict.accounting.outcomes.values().map(|tally| tally.count).sum();
     assert!(lost > 0, "the 400 window lost telemetry (else this test proves nothing):\n{report}");
@@ -105,7 +107,9 @@ fn a_clock_skewed_ahead_then_healed_does_not_hide_the_counts_after_it() {
 
 #[test]
 fn a_clock_skewed_behind_then_healed_agrees() {
-    assert_metrics_agree(&clock_fault("at = \"30s\"\nkind = \"clock_skew\"\nfor = \"1m\"\noffset = \"10m\"\nbehind = true"));
+    assert_metrics_agree(&clock_fault(
+        "at = \"30s\"\nkind = \"clock_skew\"\nfor = \"1m\"\noffset = \"10m\"\nbehind = true",
+    ));
 }
 
 #[test]
@@ -172,7 +176,10 @@ fn a_job_run_twice_fails_the_jobs_check_unless_the_scenario_allows_it() {
     let jobs = check(&verdict, "jobs");
     assert!(!jobs.passed, "{report}");
     assert_eq!(verdict.jobs.duplicated, 1, "{report}");
-    assert!(jobs.detail.contains("1 jobs ran more than once (allowed 0; e.g. job-") && jobs.detail.contains(" ×2"), "{report}");
+    assert!(
+        jobs.detail.contains("1 jobs ran more than once (allowed 0; e.g. job-") && jobs.detail.contains(" ×2"),
+        "{report}"
+    );
     // The metric counts both runs, and so does the expectation.
     assert_eq!(verdict.jobs.runs, verdict.jobs.completed_all + 1, "{report}");
     assert!(check(&verdict, "metrics").passed, "{report}");

@@ -94,7 +94,13 @@ fn rig(seed: u64, config: CollectorConfig, schedule: Vec<Push>, duration: Durati
 }
 
 /// The app: emits spans as the ledger expects (emit, hold as App, push).
-async fn app(ctx: PartCtx, source: SourceId, schedule: Vec<Push>, spans: RecordPipe<Span>, metrics: RecordPipe<MetricPoint>) {
+async fn app(
+    ctx: PartCtx,
+    source: SourceId,
+    schedule: Vec<Push>,
+    spans: RecordPipe<Span>,
+    metrics: RecordPipe<MetricPoint>,
+) {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let app = ctx.custodian(Part::App);
     let mut next_point = 0;
@@ -315,5 +321,8 @@ fn a_dash0_restart_mid_export_is_retried_not_rejected() {
     assert_eq!(account.totals[&Signal::Span].emitted, 1500);
     assert_eq!(account.totals[&Signal::Span].delivered, 1500);
     let retries = events(&rig.world, "collector.retry");
-    assert!(retries.iter().any(|e| e.detail.contains("Unavailable")), "the restart failed exports as UNAVAILABLE: {retries:?}");
+    assert!(
+        retries.iter().any(|e| e.detail.contains("Unavailable")),
+        "the restart failed exports as UNAVAILABLE: {retries:?}"
+    );
 }

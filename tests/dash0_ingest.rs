@@ -9,8 +9,8 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use obsim::ledger::{Custodian, Ledger, Outcome, Part, Signal};
 use obsim::parts::collector::channel::{ChannelSettings, lazy_channel};
-use obsim::parts::dash0::{self, Dash0Config, Dash0Control, Dash0Store, ScriptedErrors};
 use obsim::parts::dash0::rpc_status::retry_delay_of;
+use obsim::parts::dash0::{self, Dash0Config, Dash0Control, Dash0Store, ScriptedErrors};
 use obsim::parts::{PartCtx, hosts, ports};
 use obsim::proto::otlp::{encode_logs, encode_spans, encode_to_vec};
 use obsim::record::{
@@ -126,8 +126,7 @@ async fn post(path: &str, token: Option<&str>, dataset: Option<&str>, body: Vec<
     }
     let response = sender.send_request(request.body(Full::new(Bytes::from(body))).unwrap()).await.unwrap();
     let status = response.status().as_u16();
-    let retry_after =
-        response.headers().get(http::header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
+    let retry_after = response.headers().get(http::header::RETRY_AFTER).map(|v| v.to_str().unwrap().to_string());
     let body = response.into_body().collect().await.unwrap().to_bytes();
     Answer { status, retry_after, body, sent_true, answered_true: true_elapsed_now() }
 }
@@ -309,7 +308,8 @@ fn the_rate_limit_answers_429_beyond_the_budget() {
             for (seq, wait) in [(0u64, 0u64), (60, 0), (120, 1_000)] {
                 tokio::time::sleep(Duration::from_millis(wait)).await;
                 ledger.emit(source, 60, true_elapsed_now().as_nanos() as u64);
-                let body = encode_to_vec(&encode_logs(&resource(), &logs(source, seq, 60, host.clock().now_unix_nanos())));
+                let body =
+                    encode_to_vec(&encode_logs(&resource(), &logs(source, seq, 60, host.clock().now_unix_nanos())));
                 let answer = post("/v1/logs", Some("obsim-token"), None, body).await;
                 seen.lock().unwrap().push(answer);
             }
@@ -362,7 +362,9 @@ fn spans_exported_over_grpc_are_stored_and_statuses_map_to_grpc_codes() {
             tokio::time::sleep(Duration::from_secs(1)).await;
             ledger.emit(source, 20, true_elapsed_now().as_nanos() as u64);
             let request = encode_spans(&resource(), &spans(source, 20, host.clock().now_unix_nanos()));
-            for (token, throttle) in [("obsim-token", false), ("nope", false), ("obsim-token", true), ("obsim-token", false)] {
+            for (token, throttle) in
+                [("obsim-token", false), ("nope", false), ("obsim-token", true), ("obsim-token", false)]
+            {
                 if throttle {
                     control.set_errors(Some(ScriptedErrors {
                         status: 429,

@@ -53,7 +53,10 @@ fn fault_events(pipeline: &Pipeline) -> Vec<(u64, String)> {
 fn a_backpressure_table_names_the_key_it_lacks_or_must_not_have() {
     let table = |body: &str| parse(&format!("[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nfor = \"20s\"\n{body}"));
     let error = table("what = \"redis_maxmemory\"\n").unwrap_err();
-    assert!(error.starts_with("bp.toml:") && error.contains("key `fault[0].what`") && error.contains("needs `bytes`"), "{error}");
+    assert!(
+        error.starts_with("bp.toml:") && error.contains("key `fault[0].what`") && error.contains("needs `bytes`"),
+        "{error}"
+    );
     let error = table("what = \"jobs_per_second\"\n").unwrap_err();
     assert!(error.contains("key `fault[0].what`") && error.contains("needs `factor`"), "{error}");
     let error = table("what = \"redis_maxmemory\"\nbytes = 900000\nfactor = 2.0\n").unwrap_err();
@@ -65,7 +68,10 @@ fn a_backpressure_table_names_the_key_it_lacks_or_must_not_have() {
     let error = table("what = \"collector_queue\"\nbytes = 1\n").unwrap_err();
     assert!(error.contains("unknown variant `collector_queue`"), "{error}");
     let error = table("what = \"aggregator_buffer\"\n").unwrap_err();
-    assert!(error.contains("key `fault[0].what`") && error.contains("needs `bytes` (the shrunk total_limit_size)"), "{error}");
+    assert!(
+        error.contains("key `fault[0].what`") && error.contains("needs `bytes` (the shrunk total_limit_size)"),
+        "{error}"
+    );
     let error = table("what = \"aggregator_buffer\"\nbytes = 0\n").unwrap_err();
     assert!(error.contains("key `fault[0].bytes`") && error.contains("0 is out of range: must be ≥ 1"), "{error}");
     let error = table("what = \"aggregator_buffer\"\nbytes = 5000\nfactor = 2.0\n").unwrap_err();
@@ -78,11 +84,17 @@ fn a_backpressure_table_names_the_key_it_lacks_or_must_not_have() {
     let error = table("what = \"agent_mem_buf\"\nbytes = 5000\n").unwrap_err();
     assert!(error.contains("key `fault[0].what`") && error.contains("memory storage only"), "{error}");
     let memory = |body: &str| {
-        let text = format!("{}[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nfor = \"20s\"\n{body}", BASE.replace("\"filesystem\"", "\"memory\""));
+        let text = format!(
+            "{}[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nfor = \"20s\"\n{body}",
+            BASE.replace("\"filesystem\"", "\"memory\"")
+        );
         Scenario::parse(Path::new("bp.toml"), &text).map_err(|error| error.to_string())
     };
     let error = memory("what = \"agent_mem_buf\"\n").unwrap_err();
-    assert!(error.contains("key `fault[0].what`") && error.contains("needs `bytes` (the shrunk mem_buf_limit)"), "{error}");
+    assert!(
+        error.contains("key `fault[0].what`") && error.contains("needs `bytes` (the shrunk mem_buf_limit)"),
+        "{error}"
+    );
     let error = memory("what = \"agent_mem_buf\"\nbytes = 0\n").unwrap_err();
     assert!(error.contains("key `fault[0].bytes`"), "{error}");
     let error = memory("what = \"agent_mem_buf\"\nbytes = 5000\ntarget = \"railway\"\n").unwrap_err();
@@ -92,7 +104,10 @@ fn a_backpressure_table_names_the_key_it_lacks_or_must_not_have() {
     assert!(memory("what = \"agent_mem_buf\"\nbytes = 5000\n").is_ok());
     assert!(memory("what = \"agent_mem_buf\"\nbytes = 5000\ntarget = \"api\"\n").is_ok());
     assert!(table("what = \"aggregator_buffer\"\nbytes = 5000\n").is_ok());
-    let error = parse("[[fault]]\nat = \"110s\"\nkind = \"backpressure\"\nfor = \"20s\"\nwhat = \"jobs_per_second\"\nfactor = 2.0\n").unwrap_err();
+    let error = parse(
+        "[[fault]]\nat = \"110s\"\nkind = \"backpressure\"\nfor = \"20s\"\nwhat = \"jobs_per_second\"\nfactor = 2.0\n",
+    )
+    .unwrap_err();
     assert!(error.contains("key `fault[0].at`") && error.contains("ends at 2m10s, after duration 2m"), "{error}");
     assert!(table("what = \"jobs_per_second\"\nfactor = 3.0\n").is_ok());
 }
@@ -100,7 +115,8 @@ fn a_backpressure_table_names_the_key_it_lacks_or_must_not_have() {
 /// Connects the real `redis` client over turmoil TCP, within a second.
 async fn connect() -> Result<MultiplexedConnection, Box<dyn std::error::Error>> {
     let stream =
-        tokio::time::timeout(Duration::from_secs(1), turmoil::net::TcpStream::connect((hosts::REDIS, ports::REDIS))).await??;
+        tokio::time::timeout(Duration::from_secs(1), turmoil::net::TcpStream::connect((hosts::REDIS, ports::REDIS)))
+            .await??;
     let config = AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(1)));
     let (connection, driver) =
         MultiplexedConnection::new_with_config(&RedisConnectionInfo::default(), stream, config).await?;
@@ -181,8 +197,11 @@ fn a_maxmemory_shrink_holds_logs_back_and_loses_nothing() {
     let events = fault_events(&pipeline);
     assert_eq!(events.first().unwrap(), &(30, "fault.start backpressure redis_maxmemory 900000 bytes".to_string()));
     assert!(events.contains(&(50, "fault.end backpressure redis_maxmemory 900000 bytes".to_string())), "{events:?}");
-    let applied: Vec<&str> =
-        events.iter().filter(|(_, e)| e.starts_with("redis.maxmemory")).map(|(_, e)| e.split(' ').nth(1).unwrap()).collect();
+    let applied: Vec<&str> = events
+        .iter()
+        .filter(|(_, e)| e.starts_with("redis.maxmemory"))
+        .map(|(_, e)| e.split(' ').nth(1).unwrap())
+        .collect();
     assert_eq!(applied, ["900000", "0"], "shrunk, then restored to the configured 0 (no limit)");
     let oom_retries: Vec<u64> = pipeline
         .world
@@ -289,7 +308,10 @@ fn an_aggregator_shrink_under_throw_exception_makes_agents_retry_and_loses_nothi
     assert_eq!(gauge.limit, 512 << 20, "the gauge follows the limit in force: restored");
     let fullest = gauge.fullest.unwrap();
     assert_eq!(fullest.limit, 2000, "the fullest admission was judged against the shrunk limit: {fullest:?}");
-    assert!(fullest.before < 2000 && fullest.after > 2000, "one write past the limit, admitted while storable: {fullest:?}");
+    assert!(
+        fullest.before < 2000 && fullest.after > 2000,
+        "one write past the limit, admitted while storable: {fullest:?}"
+    );
     assert_eq!(gauge.violations_count, 0);
 }
 
@@ -309,11 +331,21 @@ fn an_aggregator_shrink_under_drop_oldest_chunk_loses_exactly_the_dropped_chunks
     pipeline.run().unwrap();
     let drops = events_of(&pipeline, "aggregator.drop");
     assert!(!drops.is_empty(), "the full buffer dropped its oldest chunks");
-    assert!(drops.iter().all(|(second, _, detail)| (30..61).contains(second) && detail.ends_with("cause aggregator_overflow")), "{drops:?}");
+    assert!(
+        drops
+            .iter()
+            .all(|(second, _, detail)| (30..61).contains(second) && detail.ends_with("cause aggregator_overflow")),
+        "{drops:?}"
+    );
     let dropped: u64 = drops.iter().map(|(_, _, detail)| records_in(detail)).sum();
     let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
     assert!(verdict.passed(), "{}", verdict.render());
-    let outcomes: Vec<String> = verdict.accounting.outcomes.iter().map(|((signal, outcome), tally)| format!("{signal:?} {outcome} {}", tally.count)).collect();
+    let outcomes: Vec<String> = verdict
+        .accounting
+        .outcomes
+        .iter()
+        .map(|((signal, outcome), tally)| format!("{signal:?} {outcome} {}", tally.count))
+        .collect();
     assert_eq!(outcomes, [format!("Log lost: aggregator_overflow at aggregator@railway-aggregator {dropped}")]);
     assert!(bounds_check(&verdict).passed);
 }
@@ -332,13 +364,23 @@ fn an_agent_mem_buf_shrink_pauses_the_inputs_and_loses_nothing() {
     let mut pipeline = Pipeline::build(Arc::new(scenario), 9);
     pipeline.run().unwrap();
     let events = fault_events(&pipeline);
-    assert_eq!(events.first().unwrap(), &(30, "fault.start backpressure agent_mem_buf 500 bytes on machines".to_string()));
+    assert_eq!(
+        events.first().unwrap(),
+        &(30, "fault.start backpressure agent_mem_buf 500 bytes on machines".to_string())
+    );
     let applied = events_of(&pipeline, "agent.mem_buf_limit");
     let hosts_applied: std::collections::BTreeSet<&str> = applied.iter().map(|(_, host, _)| host.as_str()).collect();
-    assert_eq!(hosts_applied, ["openai-1", "openai-2"].into_iter().collect(), "only the targeted machines: {applied:?}");
+    assert_eq!(
+        hosts_applied,
+        ["openai-1", "openai-2"].into_iter().collect(),
+        "only the targeted machines: {applied:?}"
+    );
     for host in ["openai-1", "openai-2"] {
-        let limits: Vec<&str> =
-            applied.iter().filter(|(_, h, _)| h == host).map(|(_, _, detail)| detail.split(' ').next().unwrap()).collect();
+        let limits: Vec<&str> = applied
+            .iter()
+            .filter(|(_, h, _)| h == host)
+            .map(|(_, _, detail)| detail.split(' ').next().unwrap())
+            .collect();
         assert_eq!(limits, ["500", "52428800"], "{host}: shrunk, then restored");
     }
     let pauses = events_of(&pipeline, "agent.pause");

@@ -36,7 +36,11 @@ fn states_at(target: &Target, faults: &[Timed], moments: &[u64]) -> Vec<State> {
                 .iter()
                 .enumerate()
                 .filter(|(_, fault)| fault.at <= now && now < fault.end)
-                .map(|(index, fault)| InForce { order: (secs(fault.at), index), started: secs(fault.at), contribution: &fault.what })
+                .map(|(index, fault)| InForce {
+                    order: (secs(fault.at), index),
+                    started: secs(fault.at),
+                    contribution: &fault.what,
+                })
                 .collect();
             compose(target, &in_force, secs(now), 1_000.0)
         })
@@ -104,23 +108,33 @@ fn stalls_hold_while_any_holds_and_a_drop_beats_a_stall() {
     let [nested, _] = nested_and_overlapping(Contribution::Stall, Contribution::Stall);
     let held = link_state(false, false, true, None, 0.0);
     let up = link_state(false, false, false, None, 0.0);
-    assert_eq!(nested, vec![up.clone(), held.clone(), held.clone(), held.clone(), held.clone(), held.clone(), up.clone()]);
+    assert_eq!(
+        nested,
+        vec![up.clone(), held.clone(), held.clone(), held.clone(), held.clone(), held.clone(), up.clone()]
+    );
     let [nested, overlapping] = nested_and_overlapping(Contribution::Stall, Contribution::Drop { ab: true, ba: true });
     let down_held = link_state(true, true, true, None, 0.0);
-    assert_eq!(nested, vec![up.clone(), held.clone(), down_held.clone(), held.clone(), held.clone(), held.clone(), up.clone()]);
+    assert_eq!(
+        nested,
+        vec![up.clone(), held.clone(), down_held.clone(), held.clone(), held.clone(), held.clone(), up.clone()]
+    );
     let down = link_state(true, true, false, None, 0.0);
     assert_eq!(overlapping, vec![up.clone(), held.clone(), held, down_held, down.clone(), down, up]);
 }
 
 #[test]
 fn latencies_take_the_largest_bounds_and_losses_compose_as_independent_processes() {
-    let latency = |min: u64, max: u64| Contribution::Latency { min: Duration::from_millis(min), max: Duration::from_millis(max) };
+    let latency =
+        |min: u64, max: u64| Contribution::Latency { min: Duration::from_millis(min), max: Duration::from_millis(max) };
     let [nested, overlapping] = nested_and_overlapping(latency(200, 300), latency(100, 900));
     let up = link_state(false, false, false, None, 0.0);
     let outer = link_state(false, false, false, Some((200, 300)), 0.0);
     let both = link_state(false, false, false, Some((200, 900)), 0.0);
     let inner = link_state(false, false, false, Some((100, 900)), 0.0);
-    assert_eq!(nested, vec![up.clone(), outer.clone(), both.clone(), outer.clone(), outer.clone(), outer.clone(), up.clone()]);
+    assert_eq!(
+        nested,
+        vec![up.clone(), outer.clone(), both.clone(), outer.clone(), outer.clone(), outer.clone(), up.clone()]
+    );
     assert_eq!(overlapping, vec![up.clone(), outer.clone(), outer, both, inner.clone(), inner, up.clone()]);
 
     let [nested, _] = nested_and_overlapping(Contribution::Loss(0.5), Contribution::Loss(0.2));
@@ -161,8 +175,10 @@ fn clock_offsets_and_drifts_add_and_each_skew_takes_only_its_own_drift_away() {
     // Steps add to skews and to each other.
     let [nested, _] = nested_and_overlapping(Contribution::Step { step_nanos: 2 * minute }, skew(minute, 0.0));
     assert_eq!(nested[2], bend(3 * minute, 0.0));
-    let [nested, _] =
-        nested_and_overlapping(Contribution::Step { step_nanos: 2 * minute }, Contribution::Step { step_nanos: -minute });
+    let [nested, _] = nested_and_overlapping(
+        Contribution::Step { step_nanos: 2 * minute },
+        Contribution::Step { step_nanos: -minute },
+    );
     assert_eq!(nested[2], bend(minute, 0.0));
 }
 
@@ -183,11 +199,17 @@ fn limits_take_the_smallest_factors_multiply_dash0_takes_the_worst() {
     let [nested, _] = nested_and_overlapping(slow(5_000, false), slow(1_000, true));
     assert_eq!(
         nested[2],
-        State::Slow(Some(obsim::parts::dash0::Slowness { delay: Duration::from_millis(5_000), stores_before_delay: true }))
+        State::Slow(Some(obsim::parts::dash0::Slowness {
+            delay: Duration::from_millis(5_000),
+            stores_before_delay: true
+        }))
     );
     assert_eq!(
         nested[3],
-        State::Slow(Some(obsim::parts::dash0::Slowness { delay: Duration::from_millis(5_000), stores_before_delay: false }))
+        State::Slow(Some(obsim::parts::dash0::Slowness {
+            delay: Duration::from_millis(5_000),
+            stores_before_delay: false
+        }))
     );
 }
 
@@ -204,8 +226,14 @@ fn overlapping_dash0_errors_all_apply_in_schedule_order() {
         State::Errors(scripts) => scripts.iter().map(|s| s.errors.status).collect::<Vec<_>>(),
         other => panic!("{other:?}"),
     };
-    assert_eq!(nested.iter().map(statuses).collect::<Vec<_>>(), [vec![], vec![503], vec![503, 502], vec![503], vec![503], vec![503], vec![]]);
-    assert_eq!(overlapping.iter().map(statuses).collect::<Vec<_>>(), [vec![], vec![503], vec![503], vec![503, 502], vec![502], vec![502], vec![]]);
+    assert_eq!(
+        nested.iter().map(statuses).collect::<Vec<_>>(),
+        [vec![], vec![503], vec![503, 502], vec![503], vec![503], vec![503], vec![]]
+    );
+    assert_eq!(
+        overlapping.iter().map(statuses).collect::<Vec<_>>(),
+        [vec![], vec![503], vec![503], vec![503, 502], vec![502], vec![502], vec![]]
+    );
 }
 
 #[test]
@@ -224,7 +252,8 @@ fn a_fault_resolves_to_one_contribution_per_link_and_host() {
     // railway-aggregator > openai-1 by name, so the direction is b -> a.
     assert_eq!(contribute(&fault, &hosts_of), vec![(link(), Contribution::Drop { ab: false, ba: true })]);
     let fault: FaultSpec =
-        toml::from_str("kind = \"link_stall\"\nat = \"1s\"\nfor = \"1s\"\nfrom = \"machines\"\nto = \"railway\"\n").unwrap();
+        toml::from_str("kind = \"link_stall\"\nat = \"1s\"\nfor = \"1s\"\nfrom = \"machines\"\nto = \"railway\"\n")
+            .unwrap();
     assert_eq!(contribute(&fault, &hosts_of).len(), 4);
 }
 
@@ -426,14 +455,21 @@ fn dash0_errors_scoped_to_logs_over_http_leave_grpc_untouched() {
     assert!(!refused.is_empty(), "the scoped errors refused something");
     assert!(refused.iter().all(|d| d.starts_with("http logs status 503")), "{refused:?}");
     assert!(!seconds_of(&pipeline, "shipper.retry", "railway-shipper").is_empty(), "the shipper retried");
-    let collector_trouble: Vec<&str> =
-        events.iter().filter(|e| e.kind.starts_with("collector.") && e.kind.contains("retry")).map(|e| e.kind).collect();
+    let collector_trouble: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind.starts_with("collector.") && e.kind.contains("retry"))
+        .map(|e| e.kind)
+        .collect();
     assert!(collector_trouble.is_empty(), "no collector retried: {collector_trouble:?}");
     assert!(verdict.passed(), "{}", verdict.render());
     // Unscoped, the same window also refuses the collectors' gRPC exports.
-    let (pipeline, _) = run(ONE_OPENAI, "[[fault]]\nkind = \"dash0_errors\"\nat = \"30s\"\nfor = \"30s\"\nstatus = 503\n");
+    let (pipeline, _) =
+        run(ONE_OPENAI, "[[fault]]\nkind = \"dash0_errors\"\nat = \"30s\"\nfor = \"30s\"\nstatus = 503\n");
     let events = pipeline.world.events().kept();
-    assert!(events.iter().any(|e| e.kind == "dash0.refused" && e.detail.starts_with("grpc")), "unscoped errors hit gRPC too");
+    assert!(
+        events.iter().any(|e| e.kind == "dash0.refused" && e.detail.starts_with("grpc")),
+        "unscoped errors hit gRPC too"
+    );
 }
 
 /// Whether two faults act on one target at one moment: the same link pair (as written),
@@ -465,8 +501,8 @@ fn chaos_schedules_overlap_faults_on_one_target_in_a_share_of_seeds() {
         for fault in &faults {
             assert!(fault.end().unwrap_or(fault.at()) <= base.duration, "seed {seed}: {fault:?}");
         }
-        let any = (0..faults.len())
-            .any(|i| (0..i).any(|j| overlap_on_one_target(&faults[i], &faults[j], base.duration)));
+        let any =
+            (0..faults.len()).any(|i| (0..i).any(|j| overlap_on_one_target(&faults[i], &faults[j], base.duration)));
         overlapping += u64::from(any);
     }
     assert!(overlapping * 10 >= seeds, "at least a tenth of {seeds} schedules overlap on one target: {overlapping}");
@@ -491,7 +527,11 @@ fn a_slow_dash0_that_stores_before_answering_makes_duplicates() {
     let check = verdict.checks.iter().find(|c| c.name == "duplicates").unwrap();
     assert!(!check.passed, "no duplicates allowed by default: {}", check.detail);
     let logs = verdict.accounting.totals.iter().find(|(signal, _)| format!("{signal:?}") == "Log").map(|(_, t)| t);
-    assert!(logs.is_some_and(|totals| !totals.duplicate_examples.is_empty()), "the duplicates are named: {:?}", duplicated(&verdict));
+    assert!(
+        logs.is_some_and(|totals| !totals.duplicate_examples.is_empty()),
+        "the duplicates are named: {:?}",
+        duplicated(&verdict)
+    );
     assert!(!seconds_of(&pipeline, "shipper.retry", "railway-shipper").is_empty(), "the shipper retried");
 
     let (_, verdict) = run(ONE_OPENAI, slow);

@@ -50,7 +50,8 @@ fn causes(verdict: &Verdict) -> Vec<String> {
 
 #[test]
 fn a_partition_between_machines_and_railway_makes_agents_retry_and_loses_nothing() {
-    let (pipeline, verdict) = run("[[fault]]\nat = \"30s\"\nkind = \"link_drop\"\nfor = \"30s\"\nfrom = \"machines\"\nto = \"railway\"\n");
+    let (pipeline, verdict) =
+        run("[[fault]]\nat = \"30s\"\nkind = \"link_drop\"\nfor = \"30s\"\nfrom = \"machines\"\nto = \"railway\"\n");
     let retries = seconds_of(&pipeline, "agent.retry", "openai-");
     assert!(!retries.is_empty(), "the machines' agents retried");
     assert!(retries.iter().all(|second| *second >= 30), "no retry before the partition: {retries:?}");
@@ -73,10 +74,8 @@ fn dash0_errors_make_the_shipper_retry_and_lose_nothing() {
 #[test]
 fn a_redis_restart_without_persistence_loses_what_redis_held_and_nothing_else() {
     // Dash0 refuses for a while so that the log buffer in Redis is full when it restarts.
-    let (_, verdict) = run(
-        "[[fault]]\nat = \"20s\"\nkind = \"dash0_errors\"\nstatus = 503\nfor = \"40s\"\n\
-         [[fault]]\nat = \"40s\"\nkind = \"restart\"\ntarget = \"railway-redis\"\ndown_for = \"5s\"\n",
-    );
+    let (_, verdict) = run("[[fault]]\nat = \"20s\"\nkind = \"dash0_errors\"\nstatus = 503\nfor = \"40s\"\n\
+         [[fault]]\nat = \"40s\"\nkind = \"restart\"\ntarget = \"railway-redis\"\ndown_for = \"5s\"\n");
     let lost: u64 = verdict.accounting.outcomes.values().map(|tally| tally.count).sum();
     assert!(lost > 0, "Redis held logs when it restarted: {}", verdict.render());
     assert_eq!(causes(&verdict), vec!["lost: redis_crash_unpersisted at redis@railway-redis".to_string()]);
@@ -90,8 +89,7 @@ fn a_redis_restart_without_persistence_loses_what_redis_held_and_nothing_else() 
 /// the ledger hearing of a crash, and what it held looked in flight for ever (liveness).
 #[test]
 fn overlapping_restarts_of_one_host_crash_it_once_and_restart_it_once() {
-    let (pipeline, verdict) = run(
-        r#"
+    let (pipeline, verdict) = run(r#"
 [[fault]]
 kind = "restart"
 at = "40s"
@@ -104,8 +102,7 @@ target = "railway-aggregator"
 down_for = "12s"
 [expect]
 allow_loss = ["aggregator_crash_unpersisted", "redis_crash_unpersisted", "shipper_crash_unpersisted"]
-"#,
-    );
+"#);
     let events = pipeline.world.events().kept();
     let on_aggregator = |kind: &str| {
         events

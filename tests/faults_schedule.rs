@@ -26,7 +26,10 @@ fn parse(faults: &str) -> Result<Scenario, String> {
 #[test]
 fn an_unknown_kind_field_or_host_is_refused_with_its_line_and_key() {
     let error = parse("[[fault]]\nat = \"30s\"\nkind = \"link_flap\"\n").unwrap_err();
-    assert!(error.starts_with("faults.toml:13:1: key `fault[0].kind`") && error.contains("unknown variant `link_flap`"), "{error}");
+    assert!(
+        error.starts_with("faults.toml:13:1: key `fault[0].kind`") && error.contains("unknown variant `link_flap`"),
+        "{error}"
+    );
 
     let error = parse("[[fault]]\nat = \"30s\"\nkind = \"crash\"\ntarget = \"api\"\ndown = \"5s\"\n").unwrap_err();
     assert!(error.contains("unknown field `down`"), "{error}");
@@ -101,7 +104,9 @@ fn a_latency_fault_delays_delivery_and_a_clock_step_loses_nothing() {
         slow.log_latency.max_micros
     );
 
-    let stepped = parse("[[fault]]\nat = \"30s\"\nkind = \"clock_step\"\ntarget = \"openai-1\"\nstep = \"2m\"\nbehind = true\n").unwrap();
+    let stepped =
+        parse("[[fault]]\nat = \"30s\"\nkind = \"clock_step\"\ntarget = \"openai-1\"\nstep = \"2m\"\nbehind = true\n")
+            .unwrap();
     let stepped = Arc::new(stepped);
     let mut probe = Pipeline::build(Arc::clone(&stepped), 9);
     obsim::faults::apply(&mut probe, &stepped.faults, 0, obsim::faults::Phase::Start);
@@ -109,8 +114,19 @@ fn a_latency_fault_delays_delivery_and_a_clock_step_loses_nothing() {
     assert_eq!(skew, -120_000_000_000, "the clock stepped 2 minutes back");
     let mut pipeline = Pipeline::build(stepped, 9);
     pipeline.run().unwrap();
-    assert!(pipeline.world.events().kept().iter().any(|event| event.kind == "fault.start" && event.detail == "clock_step openai-1 step -2m"));
+    assert!(
+        pipeline
+            .world
+            .events()
+            .kept()
+            .iter()
+            .any(|event| event.kind == "fault.start" && event.detail == "clock_step openai-1 step -2m")
+    );
     let verdict = obsim::pipeline::Verdict::judge(&pipeline, pipeline.world.outcome());
     assert!(verdict.passed(), "{}", verdict.render());
-    assert_eq!(pipeline.world.clock("openai-1").unwrap().skew_nanos_at(pipeline.world.elapsed()), 0, "healed for the drain");
+    assert_eq!(
+        pipeline.world.clock("openai-1").unwrap().skew_nanos_at(pipeline.world.elapsed()),
+        0,
+        "healed for the drain"
+    );
 }

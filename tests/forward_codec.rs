@@ -7,11 +7,10 @@ use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use obsim::proto::forward::{
-    Check, ClientAuth, ClientFrame, Compression, EntryBatch, EventFrame, EventTime, ForwardError,
-    Helo, Limits, Mode, Options, Ping, Pong, SHARED_KEY_MISMATCH, ServerAuth, ServerFrame,
-    StreamDecoder, check_value, encode_ack, encode_compressed_packed_forward, encode_forward,
-    encode_message, encode_packed_forward, parse_ack, parse_client_frame, parse_event_frame,
-    parse_server_frame,
+    Check, ClientAuth, ClientFrame, Compression, EntryBatch, EventFrame, EventTime, ForwardError, Helo, Limits, Mode,
+    Options, Ping, Pong, SHARED_KEY_MISMATCH, ServerAuth, ServerFrame, StreamDecoder, check_value, encode_ack,
+    encode_compressed_packed_forward, encode_forward, encode_message, encode_packed_forward, parse_ack,
+    parse_client_frame, parse_event_frame, parse_server_frame,
 };
 use proptest::prelude::*;
 use rand::SeedableRng;
@@ -43,10 +42,7 @@ fn log_line(index: u32) -> LogLine {
 }
 
 fn golden_time(index: u32) -> EventTime {
-    EventTime {
-        seconds: 1_764_340_000 + index,
-        nanoseconds: 123_456_789,
-    }
+    EventTime { seconds: 1_764_340_000 + index, nanoseconds: 123_456_789 }
 }
 
 fn golden_batch() -> EntryBatch {
@@ -61,11 +57,7 @@ fn golden_batch() -> EntryBatch {
 const GOLDEN_CHUNK: &str = "p8n9gmxTQVC8/nh2wlKKeQ==";
 
 fn golden_options(size: u64) -> Options {
-    Options {
-        size: Some(size),
-        chunk: Some(GOLDEN_CHUNK.to_owned()),
-        compressed: None,
-    }
+    Options { size: Some(size), chunk: Some(GOLDEN_CHUNK.to_owned()), compressed: None }
 }
 
 fn server_auth() -> ServerAuth {
@@ -101,11 +93,7 @@ fn parse_events(bytes: &[u8]) -> EventFrame {
 }
 
 fn records(frame: &EventFrame) -> Vec<LogLine> {
-    frame
-        .entries
-        .iter()
-        .map(|entry| entry.deserialize_record().unwrap())
-        .collect()
+    frame.entries.iter().map(|entry| entry.deserialize_record().unwrap()).collect()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -115,19 +103,9 @@ fn records(frame: &EventFrame) -> Vec<LogLine> {
 #[test]
 fn golden_message() {
     let mut out = Vec::new();
-    encode_message(
-        &mut out,
-        "app.log",
-        golden_time(0),
-        &log_line(0),
-        &Options::default(),
-    )
-    .unwrap();
+    encode_message(&mut out, "app.log", golden_time(0), &log_line(0), &Options::default()).unwrap();
     let frame = parse_events(&out);
-    assert_eq!(
-        (frame.mode, records(&frame)),
-        (Mode::Message, vec![log_line(0)])
-    );
+    assert_eq!((frame.mode, records(&frame)), (Mode::Message, vec![log_line(0)]));
     assert_golden("message", out);
 }
 
@@ -146,10 +124,7 @@ fn golden_packed_forward() {
     let mut out = Vec::new();
     encode_packed_forward(&mut out, "app.log", &golden_batch(), &golden_options(3)).unwrap();
     let frame = parse_events(&out);
-    assert_eq!(
-        (frame.mode, frame.ack_chunk()),
-        (Mode::PackedForward, Some(GOLDEN_CHUNK))
-    );
+    assert_eq!((frame.mode, frame.ack_chunk()), (Mode::PackedForward, Some(GOLDEN_CHUNK)));
     assert_eq!(records(&frame), vec![log_line(0), log_line(1), log_line(2)]);
     assert_golden("packed_forward", out);
 }
@@ -157,8 +132,7 @@ fn golden_packed_forward() {
 #[test]
 fn golden_compressed_packed_forward() {
     let mut out = Vec::new();
-    encode_compressed_packed_forward(&mut out, "app.log", &golden_batch(), &golden_options(3))
-        .unwrap();
+    encode_compressed_packed_forward(&mut out, "app.log", &golden_batch(), &golden_options(3)).unwrap();
     let frame = parse_events(&out);
     assert_eq!(frame.mode, Mode::CompressedPackedForward);
     assert_eq!(frame.options.compressed, Some(Compression::Gzip));
@@ -190,30 +164,15 @@ fn golden_handshake_frames() {
     assert!(pong.auth_result);
     assert!(!refused.auth_result);
     for (name, bytes, decoded) in [
-        (
-            "helo",
-            encoded(|out| helo.encode(out)),
-            ServerFrame::Helo(helo.clone()),
-        ),
-        (
-            "pong",
-            encoded(|out| pong.encode(out)),
-            ServerFrame::Pong(pong.clone()),
-        ),
-        (
-            "pong_refused",
-            encoded(|out| refused.encode(out)),
-            ServerFrame::Pong(refused.clone()),
-        ),
+        ("helo", encoded(|out| helo.encode(out)), ServerFrame::Helo(helo.clone())),
+        ("pong", encoded(|out| pong.encode(out)), ServerFrame::Pong(pong.clone())),
+        ("pong_refused", encoded(|out| refused.encode(out)), ServerFrame::Pong(refused.clone())),
     ] {
         assert_eq!(parse_server_frame(&bytes).unwrap(), decoded);
         assert_golden(name, bytes);
     }
     let ping_bytes = encoded(|out| ping.encode(out));
-    assert_eq!(
-        parse_client_frame(&Bytes::from(ping_bytes.clone()), &Limits::default()),
-        Ok(ClientFrame::Ping(ping))
-    );
+    assert_eq!(parse_client_frame(&Bytes::from(ping_bytes.clone()), &Limits::default()), Ok(ClientFrame::Ping(ping)));
     assert_golden("ping", ping_bytes);
 }
 
@@ -228,17 +187,9 @@ fn encoded(write: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
 // ---------------------------------------------------------------------------------------
 
 fn real_client(name: &str) -> EventFrame {
-    let path = format!(
-        "{}/fixtures/forward/real_clients/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/fixtures/forward/real_clients/{name}", env!("CARGO_MANIFEST_DIR"));
     let bytes = std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}"));
-    assert_eq!(
-        check_value(&bytes, bytes.len()),
-        Ok(Check::Complete {
-            frame_bytes: bytes.len()
-        })
-    );
+    assert_eq!(check_value(&bytes, bytes.len()), Ok(Check::Complete { frame_bytes: bytes.len() }));
     parse_events(&bytes)
 }
 
@@ -246,22 +197,12 @@ fn logs(frame: &EventFrame) -> Vec<String> {
     frame
         .entries
         .iter()
-        .map(|entry| {
-            entry
-                .deserialize_record::<BTreeMap<String, String>>()
-                .unwrap()
-                .remove("log")
-                .unwrap()
-        })
+        .map(|entry| entry.deserialize_record::<BTreeMap<String, String>>().unwrap().remove("log").unwrap())
         .collect()
 }
 
 fn times(frame: &EventFrame) -> Vec<(u32, u32)> {
-    frame
-        .entries
-        .iter()
-        .map(|entry| (entry.time.seconds, entry.time.nanoseconds))
-        .collect()
+    frame.entries.iter().map(|entry| (entry.time.seconds, entry.time.nanoseconds)).collect()
 }
 
 #[test]
@@ -288,14 +229,7 @@ fn real_client_packed_forward_as_str() {
     assert_eq!(frame.mode, Mode::PackedForward);
     assert_eq!(times(&frame), vec![(1_700_000_000, 1), (1_700_000_000, 2)]);
     assert_eq!(logs(&frame), vec!["x", "y"]);
-    assert_eq!(
-        frame.options,
-        Options {
-            size: Some(2),
-            chunk: Some(GOLDEN_CHUNK.to_owned()),
-            compressed: None
-        }
-    );
+    assert_eq!(frame.options, Options { size: Some(2), chunk: Some(GOLDEN_CHUNK.to_owned()), compressed: None });
 }
 
 #[test]
@@ -311,10 +245,7 @@ fn real_client_message_with_empty_options() {
 fn real_client_two_gzip_members() {
     let frame = real_client("compressed_two_gzip_members.bin");
     assert_eq!(frame.mode, Mode::CompressedPackedForward);
-    assert_eq!(
-        times(&frame),
-        vec![(1_700_000_000, 0), (1_700_000_001, 1), (1_700_000_002, 2)]
-    );
+    assert_eq!(times(&frame), vec![(1_700_000_000, 0), (1_700_000_001, 1), (1_700_000_002, 2)]);
     assert_eq!(logs(&frame), vec!["m0", "m1", "m2"]);
     assert_eq!(frame.options.size, Some(3));
 }
@@ -324,73 +255,44 @@ fn real_client_two_gzip_members() {
 // ---------------------------------------------------------------------------------------
 
 /// Runs HELO → PING → PONG over two decoders; returns the client's verdict.
-fn run_handshake(
-    server: &ServerAuth,
-    client: &ClientAuth,
-    tamper_pong: bool,
-) -> Result<(), ForwardError> {
+fn run_handshake(server: &ServerAuth, client: &ClientAuth, tamper_pong: bool) -> Result<(), ForwardError> {
     let mut rng = ChaCha8Rng::seed_from_u64(9);
     let mut to_client = StreamDecoder::new(Limits::default());
     let mut to_server = StreamDecoder::new(Limits::default());
     let helo = server.helo(&mut rng, false);
     to_client.feed(&encoded(|out| helo.encode(out)))?;
-    let Some(ServerFrame::Helo(received_helo)) = to_client.next_server_frame()? else {
-        panic!("expected HELO")
-    };
+    let Some(ServerFrame::Helo(received_helo)) = to_client.next_server_frame()? else { panic!("expected HELO") };
     let ping = client.ping(&received_helo, &mut rng);
     to_server.feed(&encoded(|out| ping.encode(out)))?;
-    let Some(ClientFrame::Ping(received_ping)) = to_server.next_client_frame()? else {
-        panic!("expected PING")
-    };
+    let Some(ClientFrame::Ping(received_ping)) = to_server.next_client_frame()? else { panic!("expected PING") };
     let mut pong = server.answer_ping(&helo, &received_ping);
     if tamper_pong {
         pong.shared_key_hexdigest = pong.shared_key_hexdigest.chars().rev().collect();
     }
     to_client.feed(&encoded(|out| pong.encode(out)))?;
-    let Some(ServerFrame::Pong(received_pong)) = to_client.next_server_frame()? else {
-        panic!("expected PONG")
-    };
+    let Some(ServerFrame::Pong(received_pong)) = to_client.next_server_frame()? else { panic!("expected PONG") };
     if !pong.auth_result {
-        assert_eq!(
-            received_pong.reason, SHARED_KEY_MISMATCH,
-            "the server says why"
-        );
+        assert_eq!(received_pong.reason, SHARED_KEY_MISMATCH, "the server says why");
     }
     client.verify_pong(&received_helo, &ping, &received_pong)
 }
 
 #[test]
 fn handshake_right_key_authenticates_both_ways() {
-    assert_eq!(
-        run_handshake(&server_auth(), &client_auth("obsim-shared-key"), false),
-        Ok(())
-    );
+    assert_eq!(run_handshake(&server_auth(), &client_auth("obsim-shared-key"), false), Ok(()));
 }
 
 #[test]
 fn handshake_wrong_key_is_rejected_with_a_reason() {
     let verdict = run_handshake(&server_auth(), &client_auth("not-the-key"), false);
-    assert_eq!(
-        verdict,
-        Err(ForwardError::HandshakeRejected {
-            reason: SHARED_KEY_MISMATCH.to_owned()
-        })
-    );
-    assert_eq!(
-        verdict.unwrap_err().to_string(),
-        "handshake rejected: shared_key mismatch"
-    );
+    assert_eq!(verdict, Err(ForwardError::HandshakeRejected { reason: SHARED_KEY_MISMATCH.to_owned() }));
+    assert_eq!(verdict.unwrap_err().to_string(), "handshake rejected: shared_key mismatch");
 }
 
 #[test]
 fn handshake_tampered_pong_is_rejected_by_the_client() {
     let verdict = run_handshake(&server_auth(), &client_auth("obsim-shared-key"), true);
-    assert_eq!(
-        verdict,
-        Err(ForwardError::HandshakeRejected {
-            reason: SHARED_KEY_MISMATCH.to_owned()
-        })
-    );
+    assert_eq!(verdict, Err(ForwardError::HandshakeRejected { reason: SHARED_KEY_MISMATCH.to_owned() }));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -405,25 +307,9 @@ fn four_gib_bin_header_is_refused_immediately() {
     let mut decoder = StreamDecoder::new(Limits::default());
     decoder.feed(&wire).unwrap();
     let error = decoder.next_frame().unwrap_err();
-    assert!(
-        matches!(
-            error,
-            ForwardError::FrameTooLarge {
-                frame_bytes_limit: 8_388_608,
-                ..
-            }
-        ),
-        "{error}"
-    );
-    assert_eq!(
-        error.to_string(),
-        "frame of 4294967306 bytes exceeds frame_bytes_limit 8388608"
-    );
-    assert_eq!(
-        decoder.buffered_bytes(),
-        wire.len(),
-        "nothing beyond what arrived was buffered"
-    );
+    assert!(matches!(error, ForwardError::FrameTooLarge { frame_bytes_limit: 8_388_608, .. }), "{error}");
+    assert_eq!(error.to_string(), "frame of 4294967306 bytes exceeds frame_bytes_limit 8388608");
+    assert_eq!(decoder.buffered_bytes(), wire.len(), "nothing beyond what arrived was buffered");
 }
 
 #[test]
@@ -435,18 +321,10 @@ fn oversized_real_frame_is_refused_and_one_at_the_limit_passes() {
     let mut out = Vec::new();
     encode_packed_forward(&mut out, "app.log", &batch, &Options::default()).unwrap();
     let exact = Limits::with_frame_bytes_limit(out.len());
-    assert_eq!(
-        check_value(&out, exact.frame_bytes_limit),
-        Ok(Check::Complete {
-            frame_bytes: out.len()
-        })
-    );
+    assert_eq!(check_value(&out, exact.frame_bytes_limit), Ok(Check::Complete { frame_bytes: out.len() }));
     let below = out.len() - 1;
     // Refused from the first 20 bytes: the bin header already declares too much.
-    assert!(matches!(
-        check_value(&out[..20], below),
-        Err(ForwardError::FrameTooLarge { .. })
-    ));
+    assert!(matches!(check_value(&out[..20], below), Err(ForwardError::FrameTooLarge { .. })));
 }
 
 // ---------------------------------------------------------------------------------------
@@ -468,18 +346,11 @@ fn any_record() -> impl Strategy<Value = AnyRecord> {
         prop::collection::btree_map("[a-z]{1,8}", any::<i64>(), 0..4),
         prop::collection::vec(any::<u8>(), 0..64),
     )
-        .prop_map(|(fields, counters, blob)| AnyRecord {
-            fields,
-            counters,
-            blob,
-        })
+        .prop_map(|(fields, counters, blob)| AnyRecord { fields, counters, blob })
 }
 
 fn any_time() -> impl Strategy<Value = EventTime> {
-    (any::<u32>(), 0..1_000_000_000u32).prop_map(|(seconds, nanoseconds)| EventTime {
-        seconds,
-        nanoseconds,
-    })
+    (any::<u32>(), 0..1_000_000_000u32).prop_map(|(seconds, nanoseconds)| EventTime { seconds, nanoseconds })
 }
 
 /// What a test frame should decode to.
@@ -513,13 +384,7 @@ fn any_frame() -> impl Strategy<Value = FrameSpec> {
             if mode == Mode::Message {
                 entries.truncate(1);
             }
-            FrameSpec {
-                mode,
-                tag,
-                entries,
-                chunk,
-                with_size,
-            }
+            FrameSpec { mode, tag, entries, chunk, with_size }
         })
 }
 
@@ -554,20 +419,10 @@ impl FrameSpec {
     fn assert_decoded(&self, frame: &EventFrame) {
         assert_eq!(frame.mode, self.mode);
         assert_eq!(frame.tag, self.tag);
-        let expected_compressed =
-            (self.mode == Mode::CompressedPackedForward).then_some(Compression::Gzip);
-        assert_eq!(
-            frame.options,
-            Options {
-                compressed: expected_compressed,
-                ..self.options()
-            }
-        );
-        let decoded: Vec<(EventTime, AnyRecord)> = frame
-            .entries
-            .iter()
-            .map(|entry| (entry.time, entry.deserialize_record().unwrap()))
-            .collect();
+        let expected_compressed = (self.mode == Mode::CompressedPackedForward).then_some(Compression::Gzip);
+        assert_eq!(frame.options, Options { compressed: expected_compressed, ..self.options() });
+        let decoded: Vec<(EventTime, AnyRecord)> =
+            frame.entries.iter().map(|entry| (entry.time, entry.deserialize_record().unwrap())).collect();
         assert_eq!(decoded, self.entries);
     }
 }

@@ -16,7 +16,11 @@ fn run(text: &str, seed: u64) -> Verdict {
 }
 
 fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a obsim::pipeline::Check {
-    verdict.checks.iter().find(|check| check.name == name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+    verdict
+        .checks
+        .iter()
+        .find(|check| check.name == name)
+        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 /// One OpenAI machine, acks off, Fluentd restarted at 1 m for 10 s.
@@ -103,7 +107,10 @@ fn a_record_a_part_loses_without_saying_so_is_still_silent_when_the_agent_wrote_
     let silent = &buggy.accounting.outcomes[&(Signal::Log, Outcome::LostSilently)];
     assert_eq!(silent.count, 1, "{}", buggy.render());
     assert!(
-        !buggy.accounting.undelivered(Signal::Log).any(|(outcome, _)| matches!(outcome, Outcome::Lost { cause: "agent_unacked_write", .. })),
+        !buggy
+            .accounting
+            .undelivered(Signal::Log)
+            .any(|(outcome, _)| matches!(outcome, Outcome::Lost { cause: "agent_unacked_write", .. })),
         "the aggregator held the record, so the agent's unacked write is not its fate:\n{}",
         buggy.render()
     );

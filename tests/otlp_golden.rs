@@ -9,13 +9,12 @@
 use std::fmt::Write as _;
 
 use obsim::proto::otlp::{
-    decode_logs_bytes, decode_metrics_bytes, decode_spans_bytes, encode_logs, encode_metrics,
-    encode_spans, encode_to_vec,
+    decode_logs_bytes, decode_metrics_bytes, decode_spans_bytes, encode_logs, encode_metrics, encode_spans,
+    encode_to_vec,
 };
 use obsim::record::{
-    Attributes, HistogramData, JobId, LogRecord, MachineId, MachineType, MetricPoint, MetricValue,
-    Number, RecordId, Resource, Severity, SourceId, Span, SpanId, SpanKind, SpanStatus,
-    Temporality, TraceId, TraceParent, WorkerId,
+    Attributes, HistogramData, JobId, LogRecord, MachineId, MachineType, MetricPoint, MetricValue, Number, RecordId,
+    Resource, Severity, SourceId, Span, SpanId, SpanKind, SpanStatus, Temporality, TraceId, TraceParent, WorkerId,
 };
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -24,10 +23,7 @@ const SEED: u64 = 42;
 const T0: u64 = 1_767_225_600_000_000_000; // 2026-01-01T00:00:00Z
 
 fn resource() -> Resource {
-    Resource::new("emp-worker")
-        .with_machine_id("comfyui-3")
-        .with_environment("production")
-        .with_region("us-east-1")
+    Resource::new("emp-worker").with_machine_id("comfyui-3").with_environment("production").with_region("us-east-1")
 }
 
 /// One job on comfyui-3, worker 1: its trace ids, spans and logs, all from seed 42.
@@ -74,11 +70,7 @@ fn golden_logs(job: &Job) -> Vec<LogRecord> {
             machine_id: Some(job.machine.clone()),
             worker_id: Some(job.worker.clone()),
             id: RecordId::new(SourceId(3), i as u64),
-            attributes: if i == 2 {
-                Attributes::new().with("progress", 50i64)
-            } else {
-                Attributes::new()
-            },
+            attributes: if i == 2 { Attributes::new().with("progress", 50i64) } else { Attributes::new() },
         })
         .collect()
 }
@@ -108,9 +100,7 @@ fn golden_spans(job: &Job) -> Vec<Span> {
             kind: SpanKind::Consumer,
             start_time_unix_nano: T0 + 5_000_000,
             end_time_unix_nano: T0 + 905_000_000,
-            status: SpanStatus::Error {
-                message: "service returned 500".into(),
-            },
+            status: SpanStatus::Error { message: "service returned 500".into() },
             job_id: job.job_id,
             machine_id: Some(job.machine.clone()),
             worker_id: Some(job.worker.clone()),
@@ -133,20 +123,12 @@ fn golden_metrics() -> Vec<MetricPoint> {
         point(
             "jobs.submitted",
             "{job}",
-            MetricValue::Sum {
-                temporality: Temporality::Cumulative,
-                monotonic: true,
-                value: Number::Int(12),
-            },
+            MetricValue::Sum { temporality: Temporality::Cumulative, monotonic: true, value: Number::Int(12) },
         ),
         point(
             "jobs.completed",
             "{job}",
-            MetricValue::Sum {
-                temporality: Temporality::Delta,
-                monotonic: true,
-                value: Number::Int(3),
-            },
+            MetricValue::Sum { temporality: Temporality::Delta, monotonic: true, value: Number::Int(3) },
         ),
         point(
             "job.duration",
@@ -161,13 +143,7 @@ fn golden_metrics() -> Vec<MetricPoint> {
                 },
             },
         ),
-        point(
-            "queue.depth",
-            "{job}",
-            MetricValue::Gauge {
-                value: Number::Int(7),
-            },
-        ),
+        point("queue.depth", "{job}", MetricValue::Gauge { value: Number::Int(7) }),
     ]
 }
 
@@ -183,13 +159,7 @@ fn hex_dump(bytes: &[u8]) -> String {
             }
         }
         out.push_str("  ");
-        out.extend(chunk.iter().map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '.'
-            }
-        }));
+        out.extend(chunk.iter().map(|&b| if b.is_ascii_graphic() || b == b' ' { b as char } else { '.' }));
         out.push('\n');
     }
     out

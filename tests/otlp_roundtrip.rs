@@ -3,13 +3,13 @@
 //! records; arbitrary bytes and strings never panic a decoder or parser.
 
 use obsim::proto::otlp::{
-    self, decode_logs_bytes, decode_metrics_bytes, decode_spans_bytes, encode_logs_batches,
-    encode_metrics_batches, encode_spans_batches, encode_to_vec,
+    self, decode_logs_bytes, decode_metrics_bytes, decode_spans_bytes, encode_logs_batches, encode_metrics_batches,
+    encode_spans_batches, encode_to_vec,
 };
 use obsim::record::{
-    AttrValue, Attributes, HistogramData, JobId, LogRecord, MachineId, MachineType, MetricPoint,
-    MetricValue, Number, RecordId, Resource, Severity, SourceId, Span, SpanId, SpanKind,
-    SpanStatus, Temporality, TraceId, TraceParent, WorkerId, is_reserved_key,
+    AttrValue, Attributes, HistogramData, JobId, LogRecord, MachineId, MachineType, MetricPoint, MetricValue, Number,
+    RecordId, Resource, Severity, SourceId, Span, SpanId, SpanKind, SpanStatus, Temporality, TraceId, TraceParent,
+    WorkerId, is_reserved_key,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -27,13 +27,8 @@ fn job_id() -> impl Strategy<Value = JobId> {
 }
 
 fn machine_id() -> impl Strategy<Value = MachineId> {
-    (
-        prop::sample::select(MachineType::ALL.to_vec()),
-        "[a-z0-9]{1,8}(-[a-z0-9]{1,6}){0,2}",
-    )
-        .prop_filter_map("valid identifier", |(t, ident)| {
-            MachineId::new(t, &ident).ok()
-        })
+    (prop::sample::select(MachineType::ALL.to_vec()), "[a-z0-9]{1,8}(-[a-z0-9]{1,6}){0,2}")
+        .prop_filter_map("valid identifier", |(t, ident)| MachineId::new(t, &ident).ok())
 }
 
 /// Machine and worker ids that agree, or neither, or only the machine.
@@ -113,10 +108,7 @@ prop_compose! {
 }
 
 fn number() -> impl Strategy<Value = Number> {
-    prop_oneof![
-        any::<i64>().prop_map(Number::Int),
-        (-1e15f64..1e15).prop_map(Number::Double)
-    ]
+    prop_oneof![any::<i64>().prop_map(Number::Int), (-1e15f64..1e15).prop_map(Number::Double)]
 }
 
 fn temporality() -> impl Strategy<Value = Temporality> {
@@ -140,16 +132,10 @@ fn histogram() -> impl Strategy<Value = HistogramData> {
 
 fn metric_value() -> impl Strategy<Value = MetricValue> {
     prop_oneof![
-        (temporality(), any::<bool>(), number()).prop_map(|(temporality, monotonic, value)| {
-            MetricValue::Sum {
-                temporality,
-                monotonic,
-                value,
-            }
-        }),
+        (temporality(), any::<bool>(), number())
+            .prop_map(|(temporality, monotonic, value)| { MetricValue::Sum { temporality, monotonic, value } }),
         number().prop_map(|value| MetricValue::Gauge { value }),
-        (temporality(), histogram())
-            .prop_map(|(temporality, data)| MetricValue::Histogram { temporality, data }),
+        (temporality(), histogram()).prop_map(|(temporality, data)| MetricValue::Histogram { temporality, data }),
     ]
 }
 
@@ -176,15 +162,13 @@ fn resource() -> impl Strategy<Value = Resource> {
         prop::option::of("[a-z0-9-]{1,12}"),
         attributes(),
     )
-        .prop_map(
-            |(service_name, machine_id, deployment_environment, cloud_region, extras)| Resource {
-                service_name,
-                machine_id,
-                deployment_environment,
-                cloud_region,
-                extras,
-            },
-        )
+        .prop_map(|(service_name, machine_id, deployment_environment, cloud_region, extras)| Resource {
+            service_name,
+            machine_id,
+            deployment_environment,
+            cloud_region,
+            extras,
+        })
 }
 
 proptest! {

@@ -19,7 +19,10 @@ fn obsim(args: &[&str]) -> Output {
 }
 
 fn stdout_line<'a>(output: &'a str, prefix: &str) -> &'a str {
-    output.lines().find_map(|line| line.strip_prefix(prefix)).unwrap_or_else(|| panic!("no `{prefix}` line in:\n{output}"))
+    output
+        .lines()
+        .find_map(|line| line.strip_prefix(prefix))
+        .unwrap_or_else(|| panic!("no `{prefix}` line in:\n{output}"))
 }
 
 /// Writes `text` to a scenario file of its own under the target directory.
@@ -77,11 +80,19 @@ fn the_same_seed_replays_the_same_run_in_another_process() {
     for output in [&first, &second, &other_seed] {
         assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
     }
-    let [first, second, other_seed] = [first, second, other_seed].map(|output| String::from_utf8(output.stdout).unwrap());
+    let [first, second, other_seed] =
+        [first, second, other_seed].map(|output| String::from_utf8(output.stdout).unwrap());
     assert_eq!(first, second, "the whole report, hash included, must replay byte for byte");
     assert_ne!(stdout_line(&first, "event-log hash "), stdout_line(&other_seed, "event-log hash "));
     assert_eq!(stdout_line(&other_seed, "replay: "), format!("cargo run --release -- run {baseline} --seed 2"));
-    for line in ["log   emitted", "span  emitted", "log latency p50", "log throughput", "verdict PASS", "scenario baseline  seed 1"] {
+    for line in [
+        "log   emitted",
+        "span  emitted",
+        "log latency p50",
+        "log throughput",
+        "verdict PASS",
+        "scenario baseline  seed 1",
+    ] {
         assert!(first.contains(line), "missing `{line}` in:\n{first}");
     }
 }
@@ -99,14 +110,20 @@ fn an_invalid_scenario_exits_2_naming_file_line_and_key() {
     let output = obsim(&["run", path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains(":5:") && stderr.contains("key `drain`") && stderr.contains("invalid duration"), "{stderr}");
+    assert!(
+        stderr.contains(":5:") && stderr.contains("key `drain`") && stderr.contains("invalid duration"),
+        "{stderr}"
+    );
 
     // A part's own rule (Fluentd's buffer must hold at least one chunk) is checked at load too.
     let path = scenario_file("small-buffer", &format!("{SMALL}[aggregator]\ntotal_bytes_limit = 1000\n"));
     let output = obsim(&["run", path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
-    assert!(stderr.contains(":16:1: key `aggregator.total_bytes_limit`") && stderr.contains("must be ≥ chunk_bytes_limit"), "{stderr}");
+    assert!(
+        stderr.contains(":16:1: key `aggregator.total_bytes_limit`") && stderr.contains("must be ≥ chunk_bytes_limit"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -134,9 +151,10 @@ fn a_broken_budget_exits_1_and_says_which_check_failed() {
 
 #[test]
 fn an_overloaded_fleet_fails_the_jobs_check_with_the_unfinished_jobs() {
-    let overloaded = SMALL
-        .replace("jobs_per_second = 1.0", "jobs_per_second = 5.0")
-        .replace(r#"[{ type = "openai", count = 2, workers = 2 }]"#, r#"[{ type = "comfyui", count = 1, workers = 1 }]"#);
+    let overloaded = SMALL.replace("jobs_per_second = 1.0", "jobs_per_second = 5.0").replace(
+        r#"[{ type = "openai", count = 2, workers = 2 }]"#,
+        r#"[{ type = "comfyui", count = 1, workers = 1 }]"#,
+    );
     let scenario = Arc::new(Scenario::parse(Path::new("overloaded.toml"), &overloaded).unwrap());
     let verdict = Pipeline::run_and_judge(scenario, 3).unwrap();
     let jobs = verdict.checks.iter().find(|check| check.name == "jobs").unwrap();

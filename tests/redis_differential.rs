@@ -503,8 +503,8 @@ fn oom_matches_real_redis() {
 /// lists, hashes, a stream with its group and pending entries, a second database.
 #[test]
 fn the_models_aof_loads_into_real_redis_with_the_same_dataset() {
-    use obsim::parts::redis::aof::{AOF_PATH, Aof};
     use obsim::parts::redis::Persistence;
+    use obsim::parts::redis::aof::{AOF_PATH, Aof};
     use obsim::world::Disk;
 
     let mut model = Db::new(RedisConfig::default());
@@ -547,7 +547,12 @@ fn the_models_aof_loads_into_real_redis_with_the_same_dataset() {
         std::fs::write(&golden, &bytes).unwrap();
     }
     let expected = std::fs::read(&golden).unwrap_or_else(|error| panic!("{}: {error}", golden.display()));
-    assert_eq!(String::from_utf8_lossy(&bytes), String::from_utf8_lossy(&expected), "the AOF differs from {}", golden.display());
+    assert_eq!(
+        String::from_utf8_lossy(&bytes),
+        String::from_utf8_lossy(&expected),
+        "the AOF differs from {}",
+        golden.display()
+    );
     let real = RealRedis::start_with("aof", Some(&bytes));
     let mut client = real.connect();
     let reads = [

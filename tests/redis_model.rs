@@ -39,7 +39,8 @@ fn world_with_redis(seed: u64, config: RedisConfig, ledger: &Ledger) -> World<'s
 async fn connect() -> Result<MultiplexedConnection, Box<dyn std::error::Error>> {
     let stream = turmoil::net::TcpStream::connect((hosts::REDIS, ports::REDIS)).await?;
     let config = AsyncConnectionConfig::new().set_response_timeout(None);
-    let (connection, driver) = MultiplexedConnection::new_with_config(&RedisConnectionInfo::default(), stream, config).await?;
+    let (connection, driver) =
+        MultiplexedConnection::new_with_config(&RedisConnectionInfo::default(), stream, config).await?;
     tokio::spawn(driver);
     Ok(connection)
 }
@@ -78,9 +79,13 @@ fn blmove_waiters_are_woken_in_fifo_order_and_a_timeout_returns_nil() {
             tokio::time::sleep(Duration::from_millis(300)).await;
             let mut connection = connect().await?;
             let asked_ms = elapsed_ms();
-            let job: Option<String> =
-                redis::cmd("BLMOVE").arg(&["empty", "elsewhere", "LEFT", "RIGHT", "0.5"]).query_async(&mut connection).await?;
-            log.lock().unwrap().push(format!("machine-c got {job:?} after {} ms", (elapsed_ms() - asked_ms) / 100 * 100));
+            let job: Option<String> = redis::cmd("BLMOVE")
+                .arg(&["empty", "elsewhere", "LEFT", "RIGHT", "0.5"])
+                .query_async(&mut connection)
+                .await?;
+            log.lock()
+                .unwrap()
+                .push(format!("machine-c got {job:?} after {} ms", (elapsed_ms() - asked_ms) / 100 * 100));
             Ok(())
         }
     });
@@ -111,7 +116,8 @@ fn blmove_waiters_are_woken_in_fifo_order_and_a_timeout_returns_nil() {
 #[test]
 fn writes_past_maxmemory_get_oom_until_a_delete_frees_memory() {
     let ledger = Ledger::new();
-    let config = RedisConfig { maxmemory_bytes: obsim::parts::redis::memory::BASELINE_BYTES + 10_000, ..RedisConfig::default() };
+    let config =
+        RedisConfig { maxmemory_bytes: obsim::parts::redis::memory::BASELINE_BYTES + 10_000, ..RedisConfig::default() };
     let mut world = world_with_redis(2, config, &ledger);
     let log: Log = Arc::default();
     let client_log = Arc::clone(&log);
@@ -123,14 +129,19 @@ fn writes_past_maxmemory_get_oom_until_a_delete_frees_memory() {
             let chunk = "x".repeat(1000);
             let mut accepted = 0;
             let error = loop {
-                let pushed: redis::RedisResult<i64> = redis::cmd("RPUSH").arg("logs").arg(&chunk).query_async(&mut connection).await;
+                let pushed: redis::RedisResult<i64> =
+                    redis::cmd("RPUSH").arg("logs").arg(&chunk).query_async(&mut connection).await;
                 match pushed {
                     Ok(_) => accepted += 1,
                     Err(error) => break error,
                 }
                 assert!(accepted < 100, "maxmemory never refused a write");
             };
-            log.lock().unwrap().push(format!("accepted {accepted}, then {:?}: {}", error.code(), error.detail().unwrap_or_default()));
+            log.lock().unwrap().push(format!(
+                "accepted {accepted}, then {:?}: {}",
+                error.code(),
+                error.detail().unwrap_or_default()
+            ));
             let length: i64 = redis::cmd("LLEN").arg("logs").query_async(&mut connection).await?;
             let popped: Option<String> = redis::cmd("LPOP").arg("logs").query_async(&mut connection).await?;
             log.lock().unwrap().push(format!("LLEN {length}, LPOP works: {}", popped.is_some()));
@@ -171,7 +182,8 @@ fn crash_after_pushes(persistence: Persistence) -> (u64, i64, obsim::ledger::Acc
             let mut connection = connect().await?;
             for seq in 0..30 {
                 every_100ms.tick().await;
-                let _: i64 = redis::cmd("RPUSH").arg("logs").arg(format!("rec-{seq}")).query_async(&mut connection).await?;
+                let _: i64 =
+                    redis::cmd("RPUSH").arg("logs").arg(format!("rec-{seq}")).query_async(&mut connection).await?;
                 *acked.lock().unwrap() += 1;
             }
             Ok(())
@@ -253,7 +265,10 @@ fn xreadgroup_block_is_woken_by_xadd_and_aof_always_restores_groups_after_a_cras
         async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let mut connection = connect().await?;
-            let _: () = redis::cmd("XGROUP").arg(&["CREATE", "logs", "shippers", "$", "MKSTREAM"]).query_async(&mut connection).await?;
+            let _: () = redis::cmd("XGROUP")
+                .arg(&["CREATE", "logs", "shippers", "$", "MKSTREAM"])
+                .query_async(&mut connection)
+                .await?;
             let asked_ms = elapsed_ms();
             let read: redis::Value = redis::cmd("XREADGROUP")
                 .arg(&["GROUP", "shippers", "s1", "COUNT", "10", "BLOCK", "0", "STREAMS", "logs", ">"])
@@ -272,7 +287,9 @@ fn xreadgroup_block_is_woken_by_xadd_and_aof_always_restores_groups_after_a_cras
     world.run_for(Duration::from_secs(3)).unwrap();
     assert_eq!(
         *log.lock().unwrap(),
-        vec![r#"read after 1 s: array([array([bulk-string('"logs"'), array([array([bulk-string('"5-1"'), array([bulk-string('"chunk"'), bulk-string('"rec-0"')])])])])])"#],
+        vec![
+            r#"read after 1 s: array([array([bulk-string('"logs"'), array([array([bulk-string('"5-1"'), array([bulk-string('"chunk"'), bulk-string('"rec-0"')])])])])])"#
+        ],
         "the blocked reader was served by the XADD 1.9 s later"
     );
     world.crash(hosts::REDIS);
@@ -284,13 +301,20 @@ fn xreadgroup_block_is_woken_by_xadd_and_aof_always_restores_groups_after_a_cras
         async move {
             tokio::time::sleep(Duration::from_secs(4)).await;
             let mut connection = connect().await?;
-            let pending: redis::Value = redis::cmd("XPENDING").arg(&["logs", "shippers"]).query_async(&mut connection).await?;
+            let pending: redis::Value =
+                redis::cmd("XPENDING").arg(&["logs", "shippers"]).query_async(&mut connection).await?;
             log.lock().unwrap().push(format!("{pending:?}"));
             Ok(())
         }
     });
     world.run_for(Duration::from_secs(9)).unwrap();
-    let load = world.events().kept().into_iter().filter(|event| event.kind == "redis.aof_load").map(|event| event.detail).collect::<Vec<_>>();
+    let load = world
+        .events()
+        .kept()
+        .into_iter()
+        .filter(|event| event.kind == "redis.aof_load")
+        .map(|event| event.detail)
+        .collect::<Vec<_>>();
     // SELECT 0 (23 bytes), XGROUP CREATE … MKSTREAM (73), XADD (55), then the served
     // XREADGROUP as Redis propagates it: `XCLAIM logs shippers s1 0 5-1 TIME <ms> RETRYCOUNT
     // 1 FORCE JUSTID LASTID 5-1` (163), after the write that woke it.
@@ -314,7 +338,10 @@ fn custody_follows_values_moves_keep_it_pops_and_lrem_release_it() {
         let values: Vec<String> = (0..10).map(|seq| format!("rec-{seq}")).collect();
         let _: i64 = redis::cmd("RPUSH").arg("logs").arg(&values).query_async(&mut connection).await?;
         for _ in 0..3 {
-            let _: String = redis::cmd("LMOVE").arg(&["logs", "logs:processing", "LEFT", "RIGHT"]).query_async(&mut connection).await?;
+            let _: String = redis::cmd("LMOVE")
+                .arg(&["logs", "logs:processing", "LEFT", "RIGHT"])
+                .query_async(&mut connection)
+                .await?;
         }
         // The reliable queue: the shipper delivered rec-0 and rec-1 and removes them.
         let _: i64 = redis::cmd("LREM").arg(&["logs:processing", "1", "rec-0"]).query_async(&mut connection).await?;
@@ -345,7 +372,11 @@ fn pipelined_requests_get_all_replies_in_order_and_a_protocol_error_closes() {
         async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             let mut stream = turmoil::net::TcpStream::connect((hosts::REDIS, ports::REDIS)).await?;
-            stream.write_all(b"*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$1\r\na\r\nPING\r\n*2\r\n$4\r\nLLEN\r\n$1\r\nq\r\n*1\r\nx\r\n").await?;
+            stream
+                .write_all(
+                    b"*3\r\n$5\r\nRPUSH\r\n$1\r\nq\r\n$1\r\na\r\nPING\r\n*2\r\n$4\r\nLLEN\r\n$1\r\nq\r\n*1\r\nx\r\n",
+                )
+                .await?;
             let mut replies = Vec::new();
             loop {
                 let mut chunk = [0u8; 1024];

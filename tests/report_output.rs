@@ -150,9 +150,15 @@ fn the_html_report_parses_and_has_one_plot_per_series() {
     for svg in &plots {
         let texts: Vec<&str> = svg.descendants().filter_map(|node| node.text()).collect();
         let legend = svg.descendants().find(|node| node.attribute("class") == Some("legend"));
-        assert!(legend.is_some_and(|legend| legend.children().count() >= 2), "a legend in {:?}", svg.attribute("data-series"));
+        assert!(
+            legend.is_some_and(|legend| legend.children().count() >= 2),
+            "a legend in {:?}",
+            svg.attribute("data-series")
+        );
         let axis = svg.descendants().find(|node| node.attribute("class") == Some("axis")).unwrap();
-        assert!(axis.descendants().filter(|node| node.has_tag_name(("http://www.w3.org/2000/svg", "text"))).count() >= 6);
+        assert!(
+            axis.descendants().filter(|node| node.has_tag_name(("http://www.w3.org/2000/svg", "text"))).count() >= 6
+        );
         assert!(svg.descendants().any(|node| node.has_tag_name(("http://www.w3.org/2000/svg", "path"))), "a line");
         if svg.attribute("data-series") != Some("percentiles") {
             assert!(texts.contains(&"#0 dash0_errors"), "the fault window is labelled: {texts:?}");
@@ -160,10 +166,7 @@ fn the_html_report_parses_and_has_one_plot_per_series() {
         }
     }
     let latency = plots[0];
-    assert!(
-        latency.descendants().any(|node| node.attribute("class") == Some("fault")),
-        "the fault window is shaded"
-    );
+    assert!(latency.descendants().any(|node| node.attribute("class") == Some("fault")), "the fault window is shaded");
     assert_self_contained(&html);
 }
 
@@ -185,7 +188,10 @@ fn obsim_run_writes_every_report_file_and_keeps_its_verdict_text() {
     let summary = std::fs::read_to_string(run_dir.join("summary.md")).unwrap();
     assert!(summary.starts_with("# report-small — seed 5: PASS"), "{summary}");
     let events = std::fs::read_to_string(run_dir.join("events.log")).unwrap();
-    assert!(events.starts_with(&format!("# event log: {} events, hash {hash}", result.event_log.events_count)), "{events}");
+    assert!(
+        events.starts_with(&format!("# event log: {} events, hash {hash}", result.event_log.events_count)),
+        "{events}"
+    );
     assert!(events.contains("fault.start"), "the fault is in the event log");
     assert_self_contained(&std::fs::read_to_string(run_dir.join("report.html")).unwrap());
 }
@@ -223,12 +229,12 @@ fn compare_flags_a_planted_regression_and_passes_an_identical_pair() {
 
     // A new loss cause: a regression whatever the threshold.
     let mut lossy: serde_json::Value = serde_json::from_str(&result.to_json()).unwrap();
-    lossy["signals"]["log"]["losses"] =
-        serde_json::json!([{ "cause": "aggregator_overflow", "part": "aggregator", "host": "railway-aggregator", "count": 3 }]);
+    lossy["signals"]["log"]["losses"] = serde_json::json!([{ "cause": "aggregator_overflow", "part": "aggregator", "host": "railway-aggregator", "count": 3 }]);
     lossy["signals"]["log"]["lost_count"] = 3.into();
     let lossy_path = dir.join("lossy.json");
     write_json(&lossy_path, &lossy);
-    let output = obsim(&["report", "compare", old.to_str().unwrap(), lossy_path.to_str().unwrap(), "--threshold", "1000"]);
+    let output =
+        obsim(&["report", "compare", old.to_str().unwrap(), lossy_path.to_str().unwrap(), "--threshold", "1000"]);
     let text = stdout(&output);
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("new loss cause aggregator_overflow") && text.contains("lost records"), "{text}");
@@ -252,7 +258,14 @@ fn compare_flags_a_planted_regression_and_passes_an_identical_pair() {
 fn sweep_into(path: &Path, shard: &str, out: &Path) -> Index {
     let scenario = Arc::new(Scenario::load(path).unwrap());
     let files = vec![(path.to_path_buf(), scenario)];
-    let options = SweepOptions { seeds: 3, first_seed: 1, jobs: 1, shard: Shard::parse(shard).unwrap(), shrink_runs: 0, ..SweepOptions::default() };
+    let options = SweepOptions {
+        seeds: 3,
+        first_seed: 1,
+        jobs: 1,
+        shard: Shard::parse(shard).unwrap(),
+        shrink_runs: 0,
+        ..SweepOptions::default()
+    };
     let runs = obsim::chaos::sweep(&files, &options, &|| true, &|_| {});
     obsim::chaos::output::write(out, &runs, options.shard, options.first_seed, options.seeds).unwrap()
 }
@@ -262,7 +275,8 @@ fn merging_a_sweeps_shards_gives_the_index_of_the_whole_sweep() {
     let dir = fresh_dir("merge");
     let path = dir.join("report-chaos.toml");
     std::fs::write(&path, chaos_text()).unwrap();
-    let (first, second, whole_dir, merged_dir) = (dir.join("shard-1"), dir.join("shard-2"), dir.join("whole"), dir.join("merged"));
+    let (first, second, whole_dir, merged_dir) =
+        (dir.join("shard-1"), dir.join("shard-2"), dir.join("whole"), dir.join("merged"));
     let shard_1 = sweep_into(&path, "1/2", &first);
     let shard_2 = sweep_into(&path, "2/2", &second);
     let whole = sweep_into(&path, "1/1", &whole_dir);
@@ -289,7 +303,11 @@ fn merging_a_sweeps_shards_gives_the_index_of_the_whole_sweep() {
     for run in &whole.runs {
         let report_dir = merged_dir.join(run.report_dir.as_ref().unwrap());
         assert!(report_dir.join("result.json").exists() && report_dir.join("case.toml").exists());
-        assert_eq!(report_dir.join("report.html").exists(), run.full_report, "full reports as the whole sweep has them");
+        assert_eq!(
+            report_dir.join("report.html").exists(),
+            run.full_report,
+            "full reports as the whole sweep has them"
+        );
         if let Some(failure) = &run.failure_file {
             assert!(merged_dir.join(failure).exists(), "the failure file is copied along");
         }
@@ -300,7 +318,13 @@ fn merging_a_sweeps_shards_gives_the_index_of_the_whole_sweep() {
     assert_eq!(merged.failures_count, whole.failures_count);
 
     // A missing shard is refused by name.
-    let output = obsim(&["report", "merge", first.join("index.json").to_str().unwrap(), "--out", dir.join("partial").to_str().unwrap()]);
+    let output = obsim(&[
+        "report",
+        "merge",
+        first.join("index.json").to_str().unwrap(),
+        "--out",
+        dir.join("partial").to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(stderr(&output).contains("missing shards 2/2 of the sweep"), "{}", stderr(&output));
 

@@ -11,8 +11,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use obsim::proto::resp::errors;
 use obsim::proto::resp::{
-    Check, Command, Decoder, Framing, ProtocolError, Reply, RequestLimits, check_request,
-    parse_reply,
+    Check, Command, Decoder, Framing, ProtocolError, Reply, RequestLimits, check_request, parse_reply,
 };
 use proptest::prelude::*;
 use redis::Value;
@@ -21,14 +20,8 @@ use redis::Value;
 fn decode_all(bytes: &[u8]) -> Vec<Command> {
     let mut buf = BytesMut::from(bytes);
     let mut out = Vec::new();
-    Decoder::default()
-        .decode_all(&mut buf, &mut out)
-        .expect("valid request bytes");
-    assert!(
-        buf.is_empty(),
-        "left over: {:?}",
-        String::from_utf8_lossy(&buf)
-    );
+    Decoder::default().decode_all(&mut buf, &mut out).expect("valid request bytes");
+    assert!(buf.is_empty(), "left over: {:?}", String::from_utf8_lossy(&buf));
     out
 }
 
@@ -46,12 +39,7 @@ fn assert_cmd(cmd: &redis::Cmd, expected: &[&str]) {
     let packed = cmd.get_packed_command();
     let commands = decode_all(&packed);
     assert_eq!(commands.len(), 1);
-    assert_eq!(
-        argv_of(&commands[0]),
-        words(expected),
-        "packed: {:?}",
-        String::from_utf8_lossy(&packed)
-    );
+    assert_eq!(argv_of(&commands[0]), words(expected), "packed: {:?}", String::from_utf8_lossy(&packed));
     assert_eq!(commands[0].framing(), Framing::Multibulk);
     // Our own encoder writes the same bytes as the client.
     let mut ours = BytesMut::new();
@@ -61,70 +49,32 @@ fn assert_cmd(cmd: &redis::Cmd, expected: &[&str]) {
 
 #[test]
 fn list_commands_from_the_redis_crate() {
+    assert_cmd(redis::cmd("LPUSH").arg("jobs").arg("job-1").arg("job-2"), &["LPUSH", "jobs", "job-1", "job-2"]);
+    assert_cmd(redis::cmd("RPUSH").arg("logs").arg(&b"batch"[..]), &["RPUSH", "logs", "batch"]);
     assert_cmd(
-        redis::cmd("LPUSH").arg("jobs").arg("job-1").arg("job-2"),
-        &["LPUSH", "jobs", "job-1", "job-2"],
-    );
-    assert_cmd(
-        redis::cmd("RPUSH").arg("logs").arg(&b"batch"[..]),
-        &["RPUSH", "logs", "batch"],
-    );
-    assert_cmd(
-        redis::cmd("LMOVE")
-            .arg("logs")
-            .arg("logs:processing")
-            .arg("LEFT")
-            .arg("RIGHT"),
+        redis::cmd("LMOVE").arg("logs").arg("logs:processing").arg("LEFT").arg("RIGHT"),
         &["LMOVE", "logs", "logs:processing", "LEFT", "RIGHT"],
     );
     assert_cmd(
-        redis::cmd("BLMOVE")
-            .arg("jobs")
-            .arg("proc")
-            .arg("LEFT")
-            .arg("RIGHT")
-            .arg(5.0),
+        redis::cmd("BLMOVE").arg("jobs").arg("proc").arg("LEFT").arg("RIGHT").arg(5.0),
         &["BLMOVE", "jobs", "proc", "LEFT", "RIGHT", "5.0"],
     );
     assert_cmd(
-        redis::cmd("BLMOVE")
-            .arg("jobs")
-            .arg("proc")
-            .arg("RIGHT")
-            .arg("LEFT")
-            .arg(0.25_f64),
+        redis::cmd("BLMOVE").arg("jobs").arg("proc").arg("RIGHT").arg("LEFT").arg(0.25_f64),
         &["BLMOVE", "jobs", "proc", "RIGHT", "LEFT", "0.25"],
     );
     assert_cmd(
-        redis::cmd("LREM")
-            .arg("logs:processing")
-            .arg(1)
-            .arg("batch-7"),
+        redis::cmd("LREM").arg("logs:processing").arg(1).arg("batch-7"),
         &["LREM", "logs:processing", "1", "batch-7"],
     );
-    assert_cmd(
-        redis::cmd("LRANGE").arg("jobs").arg(0).arg(-1),
-        &["LRANGE", "jobs", "0", "-1"],
-    );
+    assert_cmd(redis::cmd("LRANGE").arg("jobs").arg(0).arg(-1), &["LRANGE", "jobs", "0", "-1"]);
     assert_cmd(redis::cmd("LLEN").arg("jobs"), &["LLEN", "jobs"]);
     // The typed helpers the models may use write the same shape.
-    assert_cmd(
-        &redis::Cmd::lpush("jobs", "job-3"),
-        &["LPUSH", "jobs", "job-3"],
-    );
-    assert_cmd(
-        &redis::Cmd::rpush("jobs", &["a", "b"]),
-        &["RPUSH", "jobs", "a", "b"],
-    );
+    assert_cmd(&redis::Cmd::lpush("jobs", "job-3"), &["LPUSH", "jobs", "job-3"]);
+    assert_cmd(&redis::Cmd::rpush("jobs", &["a", "b"]), &["RPUSH", "jobs", "a", "b"]);
     assert_cmd(&redis::Cmd::llen("jobs"), &["LLEN", "jobs"]);
-    assert_cmd(
-        &redis::Cmd::lrange("jobs", 0, 9),
-        &["LRANGE", "jobs", "0", "9"],
-    );
-    assert_cmd(
-        &redis::Cmd::lrem("jobs", 0, "x"),
-        &["LREM", "jobs", "0", "x"],
-    );
+    assert_cmd(&redis::Cmd::lrange("jobs", 0, 9), &["LRANGE", "jobs", "0", "9"]);
+    assert_cmd(&redis::Cmd::lrem("jobs", 0, "x"), &["LREM", "jobs", "0", "x"]);
 }
 
 #[test]
@@ -145,59 +95,31 @@ fn hash_commands_from_the_redis_crate() {
             "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         ],
     );
+    assert_cmd(redis::cmd("HGET").arg("job:job-1").arg("status"), &["HGET", "job:job-1", "status"]);
+    assert_cmd(redis::cmd("HGETALL").arg("job:job-1"), &["HGETALL", "job:job-1"]);
     assert_cmd(
-        redis::cmd("HGET").arg("job:job-1").arg("status"),
-        &["HGET", "job:job-1", "status"],
-    );
-    assert_cmd(
-        redis::cmd("HGETALL").arg("job:job-1"),
-        &["HGETALL", "job:job-1"],
-    );
-    assert_cmd(
-        redis::cmd("HDEL")
-            .arg("job:job-1")
-            .arg("worker")
-            .arg("machine"),
+        redis::cmd("HDEL").arg("job:job-1").arg("worker").arg("machine"),
         &["HDEL", "job:job-1", "worker", "machine"],
     );
     assert_cmd(
-        redis::cmd("HINCRBY")
-            .arg("job:job-1")
-            .arg("progress")
-            .arg(-5i64),
+        redis::cmd("HINCRBY").arg("job:job-1").arg("progress").arg(-5i64),
         &["HINCRBY", "job:job-1", "progress", "-5"],
     );
-    assert_cmd(
-        redis::cmd("HMGET").arg("job:job-1").arg("a").arg("b"),
-        &["HMGET", "job:job-1", "a", "b"],
-    );
-    assert_cmd(
-        redis::cmd("HEXISTS").arg("job:job-1").arg("a"),
-        &["HEXISTS", "job:job-1", "a"],
-    );
+    assert_cmd(redis::cmd("HMGET").arg("job:job-1").arg("a").arg("b"), &["HMGET", "job:job-1", "a", "b"]);
+    assert_cmd(redis::cmd("HEXISTS").arg("job:job-1").arg("a"), &["HEXISTS", "job:job-1", "a"]);
     assert_cmd(redis::cmd("HLEN").arg("job:job-1"), &["HLEN", "job:job-1"]);
     assert_cmd(&redis::Cmd::hset("h", "f", 7), &["HSET", "h", "f", "7"]);
     assert_cmd(&redis::Cmd::hget("h", "f"), &["HGET", "h", "f"]);
     assert_cmd(&redis::Cmd::hgetall("h"), &["HGETALL", "h"]);
     assert_cmd(&redis::Cmd::hdel("h", "f"), &["HDEL", "h", "f"]);
     assert_cmd(&redis::Cmd::hincr("h", "f", 3), &["HINCRBY", "h", "f", "3"]);
-    assert_cmd(
-        &redis::Cmd::hset_multiple("h", &[("a", "1"), ("b", "2")]),
-        &["HMSET", "h", "a", "1", "b", "2"],
-    );
+    assert_cmd(&redis::Cmd::hset_multiple("h", &[("a", "1"), ("b", "2")]), &["HMSET", "h", "a", "1", "b", "2"]);
 }
 
 #[test]
 fn stream_commands_from_the_redis_crate() {
     assert_cmd(
-        redis::cmd("XADD")
-            .arg("logs")
-            .arg("MAXLEN")
-            .arg("~")
-            .arg(100000)
-            .arg("*")
-            .arg("record")
-            .arg("r1"),
+        redis::cmd("XADD").arg("logs").arg("MAXLEN").arg("~").arg(100000).arg("*").arg("record").arg("r1"),
         &["XADD", "logs", "MAXLEN", "~", "100000", "*", "record", "r1"],
     );
     assert_cmd(
@@ -212,32 +134,13 @@ fn stream_commands_from_the_redis_crate() {
             .arg("STREAMS")
             .arg("logs")
             .arg(">"),
-        &[
-            "XREADGROUP",
-            "GROUP",
-            "shippers",
-            "shipper-1",
-            "COUNT",
-            "500",
-            "BLOCK",
-            "2000",
-            "STREAMS",
-            "logs",
-            ">",
-        ],
+        &["XREADGROUP", "GROUP", "shippers", "shipper-1", "COUNT", "500", "BLOCK", "2000", "STREAMS", "logs", ">"],
     );
     assert_cmd(
-        redis::cmd("XACK")
-            .arg("logs")
-            .arg("shippers")
-            .arg("1-0")
-            .arg("1-1"),
+        redis::cmd("XACK").arg("logs").arg("shippers").arg("1-0").arg("1-1"),
         &["XACK", "logs", "shippers", "1-0", "1-1"],
     );
-    assert_cmd(
-        redis::cmd("XPENDING").arg("logs").arg("shippers"),
-        &["XPENDING", "logs", "shippers"],
-    );
+    assert_cmd(redis::cmd("XPENDING").arg("logs").arg("shippers"), &["XPENDING", "logs", "shippers"]);
     assert_cmd(
         redis::cmd("XPENDING")
             .arg("logs")
@@ -248,17 +151,7 @@ fn stream_commands_from_the_redis_crate() {
             .arg("+")
             .arg(10)
             .arg("shipper-1"),
-        &[
-            "XPENDING",
-            "logs",
-            "shippers",
-            "IDLE",
-            "30000",
-            "-",
-            "+",
-            "10",
-            "shipper-1",
-        ],
+        &["XPENDING", "logs", "shippers", "IDLE", "30000", "-", "+", "10", "shipper-1"],
     );
     assert_cmd(
         redis::cmd("XAUTOCLAIM")
@@ -269,49 +162,21 @@ fn stream_commands_from_the_redis_crate() {
             .arg("0-0")
             .arg("COUNT")
             .arg(100),
-        &[
-            "XAUTOCLAIM",
-            "logs",
-            "shippers",
-            "shipper-2",
-            "60000",
-            "0-0",
-            "COUNT",
-            "100",
-        ],
+        &["XAUTOCLAIM", "logs", "shippers", "shipper-2", "60000", "0-0", "COUNT", "100"],
     );
     assert_cmd(
-        redis::cmd("XTRIM")
-            .arg("logs")
-            .arg("MINID")
-            .arg("1700000000000-0"),
+        redis::cmd("XTRIM").arg("logs").arg("MINID").arg("1700000000000-0"),
         &["XTRIM", "logs", "MINID", "1700000000000-0"],
     );
     assert_cmd(
-        redis::cmd("XTRIM")
-            .arg("logs")
-            .arg("MAXLEN")
-            .arg("=")
-            .arg(1000),
+        redis::cmd("XTRIM").arg("logs").arg("MAXLEN").arg("=").arg(1000),
         &["XTRIM", "logs", "MAXLEN", "=", "1000"],
     );
     assert_cmd(
-        redis::cmd("XGROUP")
-            .arg("CREATE")
-            .arg("logs")
-            .arg("shippers")
-            .arg("$")
-            .arg("MKSTREAM"),
+        redis::cmd("XGROUP").arg("CREATE").arg("logs").arg("shippers").arg("$").arg("MKSTREAM"),
         &["XGROUP", "CREATE", "logs", "shippers", "$", "MKSTREAM"],
     );
-    let xgroup = decode_all(
-        &redis::cmd("xgroup")
-            .arg("create")
-            .arg("k")
-            .arg("g")
-            .arg("$")
-            .get_packed_command(),
-    );
+    let xgroup = decode_all(&redis::cmd("xgroup").arg("create").arg("k").arg("g").arg("$").get_packed_command());
     assert!(xgroup[0].is("XGROUP") && xgroup[0].arg_is(1, "CREATE"));
 }
 
@@ -321,36 +186,20 @@ fn connection_and_key_commands_from_the_redis_crate() {
     assert_cmd(redis::cmd("PING").arg("hello"), &["PING", "hello"]);
     assert_cmd(redis::cmd("SELECT").arg(2), &["SELECT", "2"]);
     assert_cmd(redis::cmd("AUTH").arg("s3cret"), &["AUTH", "s3cret"]);
+    assert_cmd(redis::cmd("AUTH").arg("default").arg("s3cret"), &["AUTH", "default", "s3cret"]);
     assert_cmd(
-        redis::cmd("AUTH").arg("default").arg("s3cret"),
-        &["AUTH", "default", "s3cret"],
-    );
-    assert_cmd(
-        redis::cmd("HELLO")
-            .arg("3")
-            .arg("AUTH")
-            .arg("default")
-            .arg("pw"),
+        redis::cmd("HELLO").arg("3").arg("AUTH").arg("default").arg("pw"),
         &["HELLO", "3", "AUTH", "default", "pw"],
     );
     assert_cmd(
-        redis::cmd("CLIENT")
-            .arg("SETINFO")
-            .arg("LIB-NAME")
-            .arg("redis-rs"),
+        redis::cmd("CLIENT").arg("SETINFO").arg("LIB-NAME").arg("redis-rs"),
         &["CLIENT", "SETINFO", "LIB-NAME", "redis-rs"],
     );
     assert_cmd(
-        redis::cmd("CLIENT")
-            .arg("SETINFO")
-            .arg("LIB-VER")
-            .arg("1.8.1"),
+        redis::cmd("CLIENT").arg("SETINFO").arg("LIB-VER").arg("1.8.1"),
         &["CLIENT", "SETINFO", "LIB-VER", "1.8.1"],
     );
-    assert_cmd(
-        redis::cmd("EXPIRE").arg("job:job-1").arg(86400),
-        &["EXPIRE", "job:job-1", "86400"],
-    );
+    assert_cmd(redis::cmd("EXPIRE").arg("job:job-1").arg(86400), &["EXPIRE", "job:job-1", "86400"]);
     assert_cmd(&redis::Cmd::expire("k", 10), &["EXPIRE", "k", "10"]);
     assert_cmd(redis::cmd("DEL").arg("a").arg("b"), &["DEL", "a", "b"]);
     assert_cmd(&redis::Cmd::del(&["a", "b", "c"]), &["DEL", "a", "b", "c"]);
@@ -364,37 +213,19 @@ fn connection_and_key_commands_from_the_redis_crate() {
 #[test]
 fn binary_safe_arguments() {
     let payload: &[u8] = b"\r\n*1\r\n$4\r\nPING\r\n\0\xff\x00end";
-    let packed = redis::cmd("RPUSH")
-        .arg("logs")
-        .arg(payload)
-        .arg(&b""[..])
-        .get_packed_command();
+    let packed = redis::cmd("RPUSH").arg("logs").arg(payload).arg(&b""[..]).get_packed_command();
     let commands = decode_all(&packed);
-    assert_eq!(
-        argv_of(&commands[0]),
-        vec![
-            b"RPUSH".to_vec(),
-            b"logs".to_vec(),
-            payload.to_vec(),
-            Vec::new()
-        ]
-    );
+    assert_eq!(argv_of(&commands[0]), vec![b"RPUSH".to_vec(), b"logs".to_vec(), payload.to_vec(), Vec::new()]);
 }
 
 #[test]
 fn arguments_are_slices_of_the_read_buffer() {
-    let packed = redis::cmd("RPUSH")
-        .arg("logs")
-        .arg(vec![7u8; 4096])
-        .get_packed_command();
+    let packed = redis::cmd("RPUSH").arg("logs").arg(vec![7u8; 4096]).get_packed_command();
     let mut buf = BytesMut::from(&packed[..]);
     let start = buf.as_ptr() as usize;
     let command = Decoder::default().decode(&mut buf).unwrap().unwrap();
     let arg = command.arg(2).unwrap().as_ptr() as usize;
-    assert!(
-        arg > start && arg < start + packed.len(),
-        "argument was copied"
-    );
+    assert!(arg > start && arg < start + packed.len(), "argument was copied");
 }
 
 /// The connection setup pipeline redis-rs 1.x writes (its `connection_setup_pipeline` is
@@ -407,16 +238,8 @@ fn setup_pipeline(password: Option<&str>, db: i64) -> redis::Pipeline {
     if db != 0 {
         pipe.cmd("SELECT").arg(db);
     }
-    pipe.cmd("CLIENT")
-        .arg("SETINFO")
-        .arg("LIB-NAME")
-        .arg("redis-rs")
-        .ignore();
-    pipe.cmd("CLIENT")
-        .arg("SETINFO")
-        .arg("LIB-VER")
-        .arg("1.8.1")
-        .ignore();
+    pipe.cmd("CLIENT").arg("SETINFO").arg("LIB-NAME").arg("redis-rs").ignore();
+    pipe.cmd("CLIENT").arg("SETINFO").arg("LIB-VER").arg("1.8.1").ignore();
     pipe
 }
 
@@ -448,10 +271,7 @@ fn pipelines_and_transactions_in_one_write() {
         .arg(1)
         .get_packed_pipeline();
     let commands = decode_all(&packed);
-    assert_eq!(
-        commands.iter().map(|c| c.argc()).collect::<Vec<_>>(),
-        vec![5, 2, 4]
-    );
+    assert_eq!(commands.iter().map(|c| c.argc()).collect::<Vec<_>>(), vec![5, 2, 4]);
 
     let packed = redis::pipe()
         .atomic()
@@ -502,13 +322,9 @@ fn split_at_every_boundary_yields_the_same_commands() {
 
 #[test]
 fn inline_commands() {
-    let commands =
-        decode_all(b"PING\r\nset greeting \"hello world\\n\" 'it\\'s'\r\n\r\nLLEN jobs\n");
+    let commands = decode_all(b"PING\r\nset greeting \"hello world\\n\" 'it\\'s'\r\n\r\nLLEN jobs\n");
     assert_eq!(argv_of(&commands[0]), words(&["PING"]));
-    assert_eq!(
-        argv_of(&commands[1]),
-        words(&["set", "greeting", "hello world\n", "it's"])
-    );
+    assert_eq!(argv_of(&commands[1]), words(&["set", "greeting", "hello world\n", "it's"]));
     assert!(commands[1].is("SET"));
     assert_eq!(argv_of(&commands[2]), words(&["LLEN", "jobs"]));
     assert!(commands.iter().all(|c| c.framing() == Framing::Inline));
@@ -525,53 +341,22 @@ fn error_text(error: &ProtocolError) -> String {
 fn protocol_errors_carry_redis_texts_and_close() {
     let cases: &[(&[u8], &str)] = &[
         (b"*abc\r\n", "ERR Protocol error: invalid multibulk length"),
-        (
-            b"*99999999999\r\n",
-            "ERR Protocol error: invalid multibulk length",
-        ),
-        (
-            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n",
-            "ERR Protocol error: expected '$', got 'f'",
-        ),
-        (
-            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n",
-            "ERR Protocol error: invalid bulk length",
-        ),
-        (
-            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n",
-            "ERR Protocol error: invalid bulk length",
-        ),
-        (
-            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n",
-            "ERR Protocol error: invalid bulk length",
-        ),
-        (
-            b"*1\r\nfoo\r\n",
-            "ERR Protocol error: expected '$', got 'f'",
-        ),
-        (
-            b"SET a \"b\r\n",
-            "ERR Protocol error: unbalanced quotes in request",
-        ),
+        (b"*99999999999\r\n", "ERR Protocol error: invalid multibulk length"),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n", "ERR Protocol error: expected '$', got 'f'"),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n", "ERR Protocol error: invalid bulk length"),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n", "ERR Protocol error: invalid bulk length"),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n", "ERR Protocol error: invalid bulk length"),
+        (b"*1\r\nfoo\r\n", "ERR Protocol error: expected '$', got 'f'"),
+        (b"SET a \"b\r\n", "ERR Protocol error: unbalanced quotes in request"),
     ];
     for (bytes, text) in cases {
-        let error = Decoder::default()
-            .decode(&mut BytesMut::from(*bytes))
-            .unwrap_err();
-        assert_eq!(
-            error_text(&error),
-            *text,
-            "{:?}",
-            String::from_utf8_lossy(bytes)
-        );
+        let error = Decoder::default().decode(&mut BytesMut::from(*bytes)).unwrap_err();
+        assert_eq!(error_text(&error), *text, "{:?}", String::from_utf8_lossy(bytes));
         assert!(error.must_close());
         assert!(error.to_string().contains("connection must close"));
     }
     // The Redis test suite's "out of range multibulk length": *20000000 is accepted (waits).
-    assert_eq!(
-        check_request(b"*20000000\r\n", &RequestLimits::default(), false),
-        Check::Incomplete
-    );
+    assert_eq!(check_request(b"*20000000\r\n", &RequestLimits::default(), false), Check::Incomplete);
 }
 
 /// Renders reply bytes readably for golden files: CRLF shown as `\r\n` and a line break.
@@ -591,49 +376,20 @@ fn show(bytes: &[u8]) -> String {
 fn sample_replies() -> Vec<(&'static str, Reply, Value)> {
     vec![
         ("simple_ok", Reply::ok(), Value::Okay),
-        (
-            "simple_pong",
-            Reply::pong(),
-            Value::SimpleString("PONG".into()),
-        ),
-        (
-            "simple_queued",
-            Reply::queued(),
-            Value::SimpleString("QUEUED".into()),
-        ),
+        ("simple_pong", Reply::pong(), Value::SimpleString("PONG".into())),
+        ("simple_queued", Reply::queued(), Value::SimpleString("QUEUED".into())),
         ("integer_zero", Reply::Integer(0), Value::Int(0)),
-        (
-            "integer_negative",
-            Reply::Integer(-9_223_372_036_854_775_808),
-            Value::Int(i64::MIN),
-        ),
-        (
-            "integer_max",
-            Reply::Integer(i64::MAX),
-            Value::Int(i64::MAX),
-        ),
-        (
-            "bulk",
-            Reply::bulk("job-1"),
-            Value::BulkString(b"job-1".to_vec()),
-        ),
+        ("integer_negative", Reply::Integer(-9_223_372_036_854_775_808), Value::Int(i64::MIN)),
+        ("integer_max", Reply::Integer(i64::MAX), Value::Int(i64::MAX)),
+        ("bulk", Reply::bulk("job-1"), Value::BulkString(b"job-1".to_vec())),
         ("bulk_empty", Reply::bulk(""), Value::BulkString(Vec::new())),
-        (
-            "bulk_binary",
-            Reply::bulk(&b"a\r\nb\0\xff"[..]),
-            Value::BulkString(b"a\r\nb\0\xff".to_vec()),
-        ),
+        ("bulk_binary", Reply::bulk(&b"a\r\nb\0\xff"[..]), Value::BulkString(b"a\r\nb\0\xff".to_vec())),
         ("null_bulk", Reply::Null, Value::Nil),
         ("null_array", Reply::NullArray, Value::Nil),
         ("array_empty", Reply::Array(vec![]), Value::Array(vec![])),
         (
             "array_hgetall",
-            Reply::bulks([
-                Bytes::from("status"),
-                Bytes::from("queued"),
-                Bytes::from("progress"),
-                Bytes::from("40"),
-            ]),
+            Reply::bulks([Bytes::from("status"), Bytes::from("queued"), Bytes::from("progress"), Bytes::from("40")]),
             Value::Array(vec![
                 Value::BulkString(b"status".to_vec()),
                 Value::BulkString(b"queued".to_vec()),
@@ -643,12 +399,7 @@ fn sample_replies() -> Vec<(&'static str, Reply, Value)> {
         ),
         (
             "array_exec_mixed",
-            Reply::Array(vec![
-                Reply::Integer(1),
-                Reply::Null,
-                Reply::error(errors::WRONGTYPE),
-                Reply::ok(),
-            ]),
+            Reply::Array(vec![Reply::Integer(1), Reply::Null, Reply::error(errors::WRONGTYPE), Reply::ok()]),
             Value::Array(vec![
                 Value::Int(1),
                 Value::Nil,
@@ -669,10 +420,7 @@ fn sample_replies() -> Vec<(&'static str, Reply, Value)> {
                 Value::BulkString(b"logs".to_vec()),
                 Value::Array(vec![Value::Array(vec![
                     Value::BulkString(b"1-0".to_vec()),
-                    Value::Array(vec![
-                        Value::BulkString(b"record".to_vec()),
-                        Value::BulkString(b"r1".to_vec()),
-                    ]),
+                    Value::Array(vec![Value::BulkString(b"record".to_vec()), Value::BulkString(b"r1".to_vec())]),
                 ])]),
             ])]),
         ),
@@ -681,23 +429,14 @@ fn sample_replies() -> Vec<(&'static str, Reply, Value)> {
 
 fn sample_errors() -> Vec<(&'static str, Reply)> {
     vec![
-        (
-            "error_wrong_arity",
-            errors::wrong_number_of_arguments("lpush"),
-        ),
+        ("error_wrong_arity", errors::wrong_number_of_arguments("lpush")),
         ("error_wrongtype", errors::error(errors::WRONGTYPE)),
         ("error_oom", errors::error(errors::OOM)),
-        (
-            "error_unknown_command",
-            errors::unknown_command(&[Bytes::from("foo"), Bytes::from("a"), Bytes::from("b")]),
-        ),
+        ("error_unknown_command", errors::unknown_command(&[Bytes::from("foo"), Bytes::from("a"), Bytes::from("b")])),
         ("error_not_integer", errors::error(errors::NOT_AN_INTEGER)),
         ("error_syntax", errors::error(errors::SYNTAX)),
         ("error_busygroup", errors::error(errors::BUSYGROUP)),
-        (
-            "error_nogroup",
-            errors::nogroup_xreadgroup(b"logs", b"shippers"),
-        ),
+        ("error_nogroup", errors::nogroup_xreadgroup(b"logs", b"shippers")),
         ("error_execabort", errors::error(errors::EXECABORT)),
     ]
 }
@@ -721,11 +460,7 @@ fn reply_golden_bytes() {
 fn the_redis_crate_parses_our_replies() {
     for (name, reply, expected) in sample_replies() {
         let bytes = reply.to_bytes();
-        assert_eq!(
-            redis::parse_redis_value(&bytes).unwrap(),
-            expected,
-            "{name}"
-        );
+        assert_eq!(redis::parse_redis_value(&bytes).unwrap(), expected, "{name}");
         // And our client-side parser reads back what we wrote.
         let mut buf = BytesMut::from(&bytes[..]);
         assert_eq!(parse_reply(&mut buf).unwrap(), Some(reply), "{name}");
@@ -734,14 +469,8 @@ fn the_redis_crate_parses_our_replies() {
     for (name, reply) in sample_errors() {
         let Reply::Error(text) = &reply else { panic!() };
         let value = redis::parse_redis_value(&reply.to_bytes()).unwrap();
-        let Value::ServerError(error) = value else {
-            panic!("{name}: {value:?}")
-        };
-        let code = std::str::from_utf8(text)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap();
+        let Value::ServerError(error) = value else { panic!("{name}: {value:?}") };
+        let code = std::str::from_utf8(text).unwrap().split(' ').next().unwrap();
         assert_eq!(error.code(), code, "{name}");
     }
     // Many replies in one buffer (one pipeline answer) parse one after another.
@@ -825,35 +554,18 @@ async fn the_real_client_handshake_and_commands() {
     tokio::spawn(tiny_server(server_half, received.clone(), commands.clone()));
 
     // The `redis` crate's driver future borrows the info for 'static.
-    let info: &'static redis::RedisConnectionInfo = Box::leak(Box::new(
-        redis::RedisConnectionInfo::default()
-            .set_password("pw")
-            .set_db(2),
-    ));
-    let (mut connection, driver) = redis::aio::MultiplexedConnection::new(info, client_half)
-        .await
-        .expect("handshake");
+    let info: &'static redis::RedisConnectionInfo =
+        Box::leak(Box::new(redis::RedisConnectionInfo::default().set_password("pw").set_db(2)));
+    let (mut connection, driver) = redis::aio::MultiplexedConnection::new(info, client_half).await.expect("handshake");
     tokio::spawn(driver);
 
     // What the client wrote on connect: one pipeline, byte-identical to our rebuild.
     let handshake = received.lock().unwrap().clone();
-    assert_eq!(
-        handshake,
-        setup_pipeline(Some("pw"), 2).get_packed_pipeline()
-    );
+    assert_eq!(handshake, setup_pipeline(Some("pw"), 2).get_packed_pipeline());
 
-    let pong: String = redis::cmd("PING")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    let pong: String = redis::cmd("PING").query_async(&mut connection).await.unwrap();
     assert_eq!(pong, "PONG");
-    let pushed: i64 = redis::cmd("LPUSH")
-        .arg("jobs")
-        .arg("a")
-        .arg("b")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    let pushed: i64 = redis::cmd("LPUSH").arg("jobs").arg("a").arg("b").query_async(&mut connection).await.unwrap();
     assert_eq!(pushed, 2);
     let moved: Option<String> = redis::cmd("BLMOVE")
         .arg("jobs")
@@ -865,52 +577,25 @@ async fn the_real_client_handshake_and_commands() {
         .await
         .unwrap();
     assert_eq!(moved, None);
-    let job: std::collections::BTreeMap<String, String> = redis::cmd("HGETALL")
-        .arg("job:1")
-        .query_async(&mut connection)
-        .await
-        .unwrap();
+    let job: std::collections::BTreeMap<String, String> =
+        redis::cmd("HGETALL").arg("job:1").query_async(&mut connection).await.unwrap();
     assert_eq!(job.get("status").map(String::as_str), Some("queued"));
-    let error = redis::cmd("LLEN")
-        .arg("jobs")
-        .query_async::<i64>(&mut connection)
-        .await
-        .unwrap_err();
+    let error = redis::cmd("LLEN").arg("jobs").query_async::<i64>(&mut connection).await.unwrap_err();
     assert_eq!(error.code(), Some("WRONGTYPE"));
-    let error = redis::cmd("FOO")
-        .arg("a")
-        .query_async::<()>(&mut connection)
-        .await
-        .unwrap_err();
-    assert!(
-        error
-            .to_string()
-            .contains("unknown command 'FOO', with args beginning with: 'a'"),
-        "{error}"
-    );
+    let error = redis::cmd("FOO").arg("a").query_async::<()>(&mut connection).await.unwrap_err();
+    assert!(error.to_string().contains("unknown command 'FOO', with args beginning with: 'a'"), "{error}");
 
-    let names: Vec<Vec<u8>> = commands
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|argv| argv[0].clone())
-        .collect();
+    let names: Vec<Vec<u8>> = commands.lock().unwrap().iter().map(|argv| argv[0].clone()).collect();
     assert_eq!(
         names,
-        words(&[
-            "AUTH", "SELECT", "CLIENT", "CLIENT", "PING", "LPUSH", "BLMOVE", "HGETALL", "LLEN",
-            "FOO"
-        ])
+        words(&["AUTH", "SELECT", "CLIENT", "CLIENT", "PING", "LPUSH", "BLMOVE", "HGETALL", "LLEN", "FOO"])
     );
 }
 
 /// The RESP2 replies proptest explores (nesting bounded so the `redis` crate's depth limit
 /// of 100 is far away).
 fn arb_reply() -> impl Strategy<Value = Reply> {
-    let text = proptest::collection::vec(
-        any::<u8>().prop_filter("no CR/LF", |b| *b != b'\r' && *b != b'\n'),
-        0..24,
-    );
+    let text = proptest::collection::vec(any::<u8>().prop_filter("no CR/LF", |b| *b != b'\r' && *b != b'\n'), 0..24);
     let leaf = prop_oneof![
         text.clone().prop_map(|t| Reply::Simple(Bytes::from(t))),
         text.prop_map(|mut t| {
@@ -922,9 +607,7 @@ fn arb_reply() -> impl Strategy<Value = Reply> {
         Just(Reply::Null),
         Just(Reply::NullArray),
     ];
-    leaf.prop_recursive(4, 64, 8, |inner| {
-        proptest::collection::vec(inner, 0..8).prop_map(Reply::Array)
-    })
+    leaf.prop_recursive(4, 64, 8, |inner| proptest::collection::vec(inner, 0..8).prop_map(Reply::Array))
 }
 
 fn lines_are_utf8(reply: &Reply) -> bool {

@@ -38,7 +38,9 @@ fn corpus() -> Vec<PathBuf> {
 
 /// A small valid scenario with `extra` appended.
 fn small(extra: &str) -> String {
-    format!("name = \"small\"\nduration = \"1m\"\n\n[topology]\nmachines = [{{ type = \"openai\", count = 2 }}]\n{extra}")
+    format!(
+        "name = \"small\"\nduration = \"1m\"\n\n[topology]\nmachines = [{{ type = \"openai\", count = 2 }}]\n{extra}"
+    )
 }
 
 fn parse(text: &str) -> Result<Scenario, ScenarioError> {
@@ -87,18 +89,40 @@ fn every_broken_file_names_its_exact_key_and_line_and_the_messages_are_pinned() 
         }
         listing.push_str(&format!("{error}\n"));
     }
-    assert!(wrong.is_empty(), "{} of {} files are refused at the wrong place:\n{}", wrong.len(), files.len(), wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "{} of {} files are refused at the wrong place:\n{}",
+        wrong.len(),
+        files.len(),
+        wrong.join("\n")
+    );
     insta::assert_snapshot!("broken_corpus", listing);
 }
 
 #[test]
 fn the_forms_the_issue_asks_for() {
-    let error = refused(&small("\n[[fault]]\nkind = \"packet_loss\"\nat = \"1s\"\nfor = \"5s\"\nfrom = \"openai-1\"\nto = \"railway\"\nrate = \"x\"\n"));
-    assert_eq!((error.key.as_deref(), error.line_column.map(|(line, _)| line)), (Some("fault[0].rate"), Some(13)), "{error}");
-    let error = refused("name = \"x\"\nduration = \"1m\"\n[topology]\nmachines = [\n  { type = \"openai\", count = 1 },\n  { type = \"comfyui\", count = \"2\" },\n]\n");
-    assert_eq!((error.key.as_deref(), error.line_column.map(|(line, _)| line)), (Some("topology.machines[1].count"), Some(6)), "{error}");
+    let error = refused(&small(
+        "\n[[fault]]\nkind = \"packet_loss\"\nat = \"1s\"\nfor = \"5s\"\nfrom = \"openai-1\"\nto = \"railway\"\nrate = \"x\"\n",
+    ));
+    assert_eq!(
+        (error.key.as_deref(), error.line_column.map(|(line, _)| line)),
+        (Some("fault[0].rate"), Some(13)),
+        "{error}"
+    );
+    let error = refused(
+        "name = \"x\"\nduration = \"1m\"\n[topology]\nmachines = [\n  { type = \"openai\", count = 1 },\n  { type = \"comfyui\", count = \"2\" },\n]\n",
+    );
+    assert_eq!(
+        (error.key.as_deref(), error.line_column.map(|(line, _)| line)),
+        (Some("topology.machines[1].count"), Some(6)),
+        "{error}"
+    );
     let error = refused(&small("\n[workload]\njobs_per_second = -2.0\n"));
-    assert_eq!((error.key.as_deref(), error.line_column.map(|(line, _)| line)), (Some("workload.jobs_per_second"), Some(8)), "{error}");
+    assert_eq!(
+        (error.key.as_deref(), error.line_column.map(|(line, _)| line)),
+        (Some("workload.jobs_per_second"), Some(8)),
+        "{error}"
+    );
     let error = refused("duration = \"1m\"\n[topology]\nmachines = [{ type = \"openai\", count = 1 }]\n");
     assert_eq!((error.key, error.line_column), (None, None));
     assert_eq!(error.message, "missing field `name` (top level)");
@@ -109,7 +133,9 @@ fn the_forms_the_issue_asks_for() {
 #[test]
 fn what_crashed_the_run_is_refused_at_load_and_the_range_edges_load() {
     let clock_skew = |drift: &str| {
-        small(&format!("\n[[fault]]\nkind = \"clock_skew\"\nat = \"10s\"\nfor = \"5s\"\ntarget = \"openai-1\"\ndrift_ppm = {drift}\n"))
+        small(&format!(
+            "\n[[fault]]\nkind = \"clock_skew\"\nat = \"10s\"\nfor = \"5s\"\ntarget = \"openai-1\"\ndrift_ppm = {drift}\n"
+        ))
     };
     for drift in ["nan", "inf", "-inf", "+nan"] {
         let error = refused(&clock_skew(drift));
@@ -129,9 +155,14 @@ fn what_crashed_the_run_is_refused_at_load_and_the_range_edges_load() {
 
     let error = refused(&small("\n[aggregator]\nframe_bytes_limit = 0\n"));
     assert_eq!(error.key.as_deref(), Some("aggregator.frame_bytes_limit"), "{error}");
-    parse(&small("\n[aggregator]\nframe_bytes_limit = 1\n")).expect("a one-byte frame limit loads (every frame is refused, as configured)");
+    parse(&small("\n[aggregator]\nframe_bytes_limit = 1\n"))
+        .expect("a one-byte frame limit loads (every frame is refused, as configured)");
 
-    let run = |duration: &str, drain: &str| format!("name = \"x\"\nduration = \"{duration}\"\ndrain = \"{drain}\"\n[topology]\nmachines = [{{ type = \"openai\", count = 1 }}]\n[workload]\njobs_per_second = 0.01\nlogs_per_job = 8\n");
+    let run = |duration: &str, drain: &str| {
+        format!(
+            "name = \"x\"\nduration = \"{duration}\"\ndrain = \"{drain}\"\n[topology]\nmachines = [{{ type = \"openai\", count = 1 }}]\n[workload]\njobs_per_second = 0.01\nlogs_per_job = 8\n"
+        )
+    };
     let error = refused(&run("25h", "3m"));
     assert_eq!(error.key.as_deref(), Some("duration"), "{error}");
     assert_eq!(refused(&run("23h59m", "2m")).key.as_deref(), Some("duration"));
@@ -159,7 +190,11 @@ fn every_number_has_a_range() {
     numbers(&schema, "", &mut |path, node| {
         let has = |key: &str| node.get(key).is_some();
         let bounded = (has("minimum") || has("exclusiveMinimum")) && (has("maximum") || has("exclusiveMaximum"));
-        if !bounded && !UNBOUNDED.contains(&path) && !path.starts_with("expect.max_occupancy.") && path != "chaos.max_jobs_unfinished" {
+        if !bounded
+            && !UNBOUNDED.contains(&path)
+            && !path.starts_with("expect.max_occupancy.")
+            && path != "chaos.max_jobs_unfinished"
+        {
             missing.push(path.to_string());
         }
     });
@@ -170,7 +205,10 @@ fn every_number_has_a_range() {
 fn numbers(schema: &Value, path: &str, found: &mut dyn FnMut(&str, &Value)) {
     let Some(object) = schema.as_object() else { return };
     let is_number = |kind: &Value| kind == "integer" || kind == "number";
-    if object.get("type").is_some_and(|kind| is_number(kind) || kind.as_array().is_some_and(|kinds| kinds.iter().any(is_number))) {
+    if object
+        .get("type")
+        .is_some_and(|kind| is_number(kind) || kind.as_array().is_some_and(|kinds| kinds.iter().any(is_number)))
+    {
         found(path, schema);
     }
     let join = |key: &str| if path.is_empty() { key.to_string() } else { format!("{path}.{key}") };
@@ -214,10 +252,16 @@ fn run_view(scenario: &Scenario) -> String {
 /// make one up (the key is then listed for the audit).
 fn another_value(schema: &Value, default: Option<&Value>) -> Option<toml::Value> {
     if let Some(Value::Array(choices)) = schema.get("enum") {
-        return choices.iter().find(|choice| Some(*choice) != default).and_then(|choice| choice.as_str()).map(|text| toml::Value::String(text.into()));
+        return choices
+            .iter()
+            .find(|choice| Some(*choice) != default)
+            .and_then(|choice| choice.as_str())
+            .map(|text| toml::Value::String(text.into()));
     }
     if let Some(constant) = schema.get("const") {
-        return (Some(constant) != default).then(|| constant.as_str().map(|text| toml::Value::String(text.into()))).flatten();
+        return (Some(constant) != default)
+            .then(|| constant.as_str().map(|text| toml::Value::String(text.into())))
+            .flatten();
     }
     if let Some(Value::Array(alternatives)) = schema.get("anyOf").or(schema.get("oneOf")) {
         return alternatives.iter().find_map(|alternative| another_value(alternative, default));
@@ -227,13 +271,19 @@ fn another_value(schema: &Value, default: Option<&Value>) -> Option<toml::Value>
     Some(match (kind, default) {
         ("boolean", default) => toml::Value::Boolean(!default.and_then(Value::as_bool).unwrap_or(false)),
         ("string", _) if pattern == Some(obsim::scenario::schema::DURATION_PATTERN) => {
-            let current = default.and_then(Value::as_str).and_then(|text| obsim::units::parse_duration(text).ok()).unwrap_or_default();
+            let current = default
+                .and_then(Value::as_str)
+                .and_then(|text| obsim::units::parse_duration(text).ok())
+                .unwrap_or_default();
             toml::Value::String(obsim::units::format_duration(current + std::time::Duration::from_secs(1)))
         }
         ("string", _) if pattern.is_some() => return None,
         ("array", _) if schema.pointer("/items/type") == Some(&Value::from("array")) => {
             // `routes`: pairs of strings.
-            toml::Value::Array(vec![toml::Value::Array(vec![toml::Value::String("other.".into()), toml::Value::String("logs:other".into())])])
+            toml::Value::Array(vec![toml::Value::Array(vec![
+                toml::Value::String("other.".into()),
+                toml::Value::String("logs:other".into()),
+            ])])
         }
         ("string", default) => toml::Value::String(format!("{}-other", default.and_then(Value::as_str).unwrap_or("x"))),
         ("integer", default) => {
@@ -279,10 +329,15 @@ fn every_key_the_schema_accepts_reaches_the_run() {
             };
             let with_value = |value: &toml::Value| {
                 let mut document: toml::Table = toml::from_str(&base_text).unwrap();
-                let mut table = document.entry(section.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+                let mut table =
+                    document.entry(section.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
                 let parts: Vec<&str> = key.split('.').collect();
                 for part in &parts[..parts.len() - 1] {
-                    table = table.as_table_mut().unwrap().entry(part.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+                    table = table
+                        .as_table_mut()
+                        .unwrap()
+                        .entry(part.to_string())
+                        .or_insert_with(|| toml::Value::Table(Default::default()));
                 }
                 table.as_table_mut().unwrap().insert(parts[parts.len() - 1].to_string(), value.clone());
                 toml::to_string(&document).unwrap()
@@ -290,7 +345,9 @@ fn every_key_the_schema_accepts_reaches_the_run() {
             let mut text = with_value(&value);
             // A rule between keys may want more than the next integer (`send_batch_max_size`
             // ≥ `send_batch_size`): then the range's maximum.
-            if let (Err(_), toml::Value::Integer(_), Some(maximum)) = (parse(&text), &value, leaf_schema.get("maximum").and_then(Value::as_i64)) {
+            if let (Err(_), toml::Value::Integer(_), Some(maximum)) =
+                (parse(&text), &value, leaf_schema.get("maximum").and_then(Value::as_i64))
+            {
                 text = with_value(&toml::Value::Integer(maximum));
             }
             match parse(&text) {
@@ -342,11 +399,21 @@ fn overrides_give_each_selected_host_its_merged_config() {
         "\n[agent]\nshared_key = \"secret\"\nstorage = \"filesystem\"\n\n[[override]]\nhosts = \"openai-2\"\nagent = { shared_key = \"wrong\" }\n\n[[override]]\nhosts = \"machines\"\nagent = { storage = \"memory\" }\ncollector = { queue_size = 7 }\n",
     ))
     .unwrap();
-    let (one, two, api) = (scenario.agent_for("openai-1"), scenario.agent_for("openai-2"), scenario.agent_for(hosts::API));
-    assert_eq!((one.shared_key.as_deref(), two.shared_key.as_deref(), api.shared_key.as_deref()), (Some("secret"), Some("wrong"), Some("secret")));
+    let (one, two, api) =
+        (scenario.agent_for("openai-1"), scenario.agent_for("openai-2"), scenario.agent_for(hosts::API));
+    assert_eq!(
+        (one.shared_key.as_deref(), two.shared_key.as_deref(), api.shared_key.as_deref()),
+        (Some("secret"), Some("wrong"), Some("secret"))
+    );
     use obsim::parts::agent::StorageType;
-    assert_eq!((one.storage, two.storage, api.storage), (StorageType::Memory, StorageType::Memory, StorageType::Filesystem));
-    assert_eq!((scenario.collector_for("openai-1").queue_size, scenario.collector_for(hosts::API).queue_size), (7, 1000));
+    assert_eq!(
+        (one.storage, two.storage, api.storage),
+        (StorageType::Memory, StorageType::Memory, StorageType::Filesystem)
+    );
+    assert_eq!(
+        (scenario.collector_for("openai-1").queue_size, scenario.collector_for(hosts::API).queue_size),
+        (7, 1000)
+    );
 }
 
 /// `obsim check … | head` / `obsim schema | head`: the reader is gone before obsim writes;
@@ -376,11 +443,19 @@ fn a_closed_stdout_ends_quietly() {
 #[test]
 fn an_agent_squeeze_judges_the_storage_each_squeezed_host_runs() {
     let squeeze = |target: &str| {
-        format!("\n[[fault]]\nkind = \"backpressure\"\nat = \"10s\"\nfor = \"5s\"\nwhat = \"agent_mem_buf\"\nbytes = 1000\ntarget = \"{target}\"\n")
+        format!(
+            "\n[[fault]]\nkind = \"backpressure\"\nat = \"10s\"\nfor = \"5s\"\nwhat = \"agent_mem_buf\"\nbytes = 1000\ntarget = \"{target}\"\n"
+        )
     };
-    let memory_group = small(&format!("\n[agent]\nstorage = \"filesystem\"\n\n[[override]]\nhosts = \"openai-2\"\nagent = {{ storage = \"memory\" }}\n{}", squeeze("openai-2")));
+    let memory_group = small(&format!(
+        "\n[agent]\nstorage = \"filesystem\"\n\n[[override]]\nhosts = \"openai-2\"\nagent = {{ storage = \"memory\" }}\n{}",
+        squeeze("openai-2")
+    ));
     parse(&memory_group).expect("the memory host of a filesystem fleet may be squeezed");
-    let one_on_disk = small(&format!("\n[[override]]\nhosts = \"openai-1\"\nagent = {{ storage = \"filesystem\" }}\n{}", squeeze("machines")));
+    let one_on_disk = small(&format!(
+        "\n[[override]]\nhosts = \"openai-1\"\nagent = {{ storage = \"filesystem\" }}\n{}",
+        squeeze("machines")
+    ));
     let error = refused(&one_on_disk);
     assert_eq!(error.key.as_deref(), Some("fault[0].what"), "{error}");
 }

@@ -45,7 +45,9 @@ impl CharTest {
             CharTest::Whitespace => c.is_whitespace(),
             CharTest::Digit => c.is_ascii_digit(),
             CharTest::Word => c.is_ascii_alphanumeric() || c == '_',
-            CharTest::Class { negated, ranges } => ranges.iter().any(|(low, high)| (*low..=*high).contains(&c)) != *negated,
+            CharTest::Class { negated, ranges } => {
+                ranges.iter().any(|(low, high)| (*low..=*high).contains(&c)) != *negated
+            }
         }
     }
 }
@@ -58,7 +60,10 @@ struct PatternParser<'a> {
 
 impl PatternParser<'_> {
     fn unsupported(&self, what: &str) -> ! {
-        panic!("the test's regex matcher does not support {what} (pattern {:?}, at {}); extend it", self.pattern, self.at)
+        panic!(
+            "the test's regex matcher does not support {what} (pattern {:?}, at {}); extend it",
+            self.pattern, self.at
+        )
     }
 
     fn peek(&self) -> Option<char> {
@@ -216,7 +221,8 @@ fn match_repeat(
 fn pattern_matches(pattern: &str, text: &str) -> bool {
     let compiled = compile(pattern);
     let chars: Vec<char> = text.chars().collect();
-    (0..=chars.len()).any(|start| compiled.iter().any(|sequence| match_sequence(sequence, &chars, start, &mut |_| true)))
+    (0..=chars.len())
+        .any(|start| compiled.iter().any(|sequence| match_sequence(sequence, &chars, start, &mut |_| true)))
 }
 
 #[test]
@@ -235,8 +241,19 @@ fn the_regex_matcher_matches_and_refuses() {
 // ---------------------------------------------------------------------------------------
 
 /// Keywords that only annotate.
-const ANNOTATIONS: &[&str] =
-    &["$schema", "$id", "$comment", "title", "description", "default", "examples", "format", "definitions", "$defs", "deprecated"];
+const ANNOTATIONS: &[&str] = &[
+    "$schema",
+    "$id",
+    "$comment",
+    "title",
+    "description",
+    "default",
+    "examples",
+    "format",
+    "definitions",
+    "$defs",
+    "deprecated",
+];
 
 /// Keywords the validator checks.
 const ASSERTIONS: &[&str] = &[
@@ -275,7 +292,8 @@ fn validate(root: &Value, schema: &Value, value: &Value, path: &str) -> Result<(
         );
     }
     if let Some(reference) = object.get("$ref").and_then(Value::as_str) {
-        let pointer = reference.strip_prefix('#').unwrap_or_else(|| panic!("only local $ref are resolved, not {reference}"));
+        let pointer =
+            reference.strip_prefix('#').unwrap_or_else(|| panic!("only local $ref are resolved, not {reference}"));
         let target = root.pointer(pointer).unwrap_or_else(|| panic!("$ref {reference} points nowhere"));
         validate(root, target, value, path)?;
     }
@@ -338,8 +356,11 @@ fn validate(root: &Value, schema: &Value, value: &Value, path: &str) -> Result<(
         }
     }
     if let Value::Array(items) = value {
-        let count_bound = |keyword: &str| object.get(keyword).map(|bound| bound.as_u64().expect("item counts are integers") as usize);
-        if count_bound("minItems").is_some_and(|min| items.len() < min) || count_bound("maxItems").is_some_and(|max| items.len() > max) {
+        let count_bound =
+            |keyword: &str| object.get(keyword).map(|bound| bound.as_u64().expect("item counts are integers") as usize);
+        if count_bound("minItems").is_some_and(|min| items.len() < min)
+            || count_bound("maxItems").is_some_and(|max| items.len() > max)
+        {
             return Err(format!("{path}: {} items is outside minItems/maxItems", items.len()));
         }
         match object.get("items") {
@@ -441,8 +462,26 @@ fn the_schema_is_draft07_closed_and_names_every_section() {
     assert_eq!(schema["additionalProperties"], false, "an unknown top-level key must be an error");
     let properties = schema["properties"].as_object().expect("the scenario's keys");
     let sections = [
-        "name", "description", "seed", "duration", "drain", "tick", "topology", "workload", "app", "agent", "collector",
-        "aggregator", "redis", "shipper", "dash0", "expect", "bugs", "fault", "chaos", "override",
+        "name",
+        "description",
+        "seed",
+        "duration",
+        "drain",
+        "tick",
+        "topology",
+        "workload",
+        "app",
+        "agent",
+        "collector",
+        "aggregator",
+        "redis",
+        "shipper",
+        "dash0",
+        "expect",
+        "bugs",
+        "fault",
+        "chaos",
+        "override",
     ];
     let named: Vec<&str> = properties.keys().map(String::as_str).collect();
     for section in sections {
@@ -451,7 +490,20 @@ fn the_schema_is_draft07_closed_and_names_every_section() {
     assert_eq!(named.len(), sections.len(), "a key was added to Scenario: list it here ({named:?})");
     assert_eq!(schema["required"], json!(["name", "duration", "topology"]));
     // Every table section is closed too, as `deny_unknown_fields` makes the parser.
-    for section in ["topology", "workload", "app", "agent", "collector", "aggregator", "redis", "shipper", "dash0", "expect", "bugs", "chaos"] {
+    for section in [
+        "topology",
+        "workload",
+        "app",
+        "agent",
+        "collector",
+        "aggregator",
+        "redis",
+        "shipper",
+        "dash0",
+        "expect",
+        "bugs",
+        "chaos",
+    ] {
         assert_eq!(properties[section]["additionalProperties"], false, "[{section}] must refuse unknown keys");
     }
     // The planted bugs' plumbing field is never a key of a part's section.
@@ -461,7 +513,8 @@ fn the_schema_is_draft07_closed_and_names_every_section() {
 /// The fault kinds serde knows, read from its own error for an unknown kind (so a new kind
 /// needs no change here).
 fn serde_fault_kinds() -> Vec<String> {
-    let error = toml::from_str::<obsim::faults::FaultSpec>("kind = \"no_such_kind\"\nat = \"1m\"").unwrap_err().to_string();
+    let error =
+        toml::from_str::<obsim::faults::FaultSpec>("kind = \"no_such_kind\"\nat = \"1m\"").unwrap_err().to_string();
     let list = error.split("expected one of ").nth(1).unwrap_or_else(|| panic!("serde lists the kinds: {error}"));
     let kinds: Vec<String> = list.split('`').skip(1).step_by(2).map(String::from).collect();
     assert!(!kinds.is_empty(), "no kinds in {error}");
@@ -478,15 +531,26 @@ fn every_fault_kind_is_an_alternative_tagged_by_its_kind() {
     for alternative in alternatives {
         let kind = alternative["properties"]["kind"]["const"].as_str().expect("each alternative fixes its kind");
         assert_eq!(alternative["additionalProperties"], false, "{kind}: unknown fields are refused");
-        let required: Vec<&str> = alternative["required"].as_array().unwrap().iter().map(|key| key.as_str().unwrap()).collect();
+        let required: Vec<&str> =
+            alternative["required"].as_array().unwrap().iter().map(|key| key.as_str().unwrap()).collect();
         assert!(required.contains(&"kind") && required.contains(&"at"), "{kind} requires kind and at: {required:?}");
         assert!(alternative["properties"]["at"]["description"].is_string(), "{kind}: `at` is described");
         kinds.push(kind.to_string());
     }
     assert_eq!(kinds, serde_fault_kinds(), "the schema offers exactly the kinds serde reads, in order");
     for design_kind in [
-        "link_drop", "link_stall", "latency", "packet_loss", "restart", "crash", "dash0_errors", "dash0_slow",
-        "dash0_rate_limit", "clock_skew", "clock_step", "backpressure",
+        "link_drop",
+        "link_stall",
+        "latency",
+        "packet_loss",
+        "restart",
+        "crash",
+        "dash0_errors",
+        "dash0_slow",
+        "dash0_rate_limit",
+        "clock_skew",
+        "clock_step",
+        "backpressure",
     ] {
         assert!(kinds.iter().any(|kind| kind == design_kind), "DESIGN.md §3's {design_kind} is missing from {kinds:?}");
     }
@@ -500,15 +564,15 @@ fn every_default_the_schema_shows_is_valid_under_its_own_schema() {
     while let Some((path, node)) = pending.pop() {
         let Value::Object(object) = node else { continue };
         if let Some(default) = object.get("default") {
-            validate(&schema, node, default, &path).unwrap_or_else(|error| panic!("the default at {path} is invalid: {error}"));
+            validate(&schema, node, default, &path)
+                .unwrap_or_else(|error| panic!("the default at {path} is invalid: {error}"));
             checked += 1;
         }
         for (key, child) in object {
             match child {
                 Value::Object(_) => pending.push((format!("{path}/{key}"), child)),
-                Value::Array(children) => {
-                    pending.extend(children.iter().enumerate().map(|(index, child)| (format!("{path}/{key}/{index}"), child)))
-                }
+                Value::Array(children) => pending
+                    .extend(children.iter().enumerate().map(|(index, child)| (format!("{path}/{key}/{index}"), child))),
                 _ => {}
             }
         }
@@ -528,7 +592,8 @@ fn every_scenario_file_is_valid_under_the_schema() {
     let mut failures = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        Scenario::parse(file, &text).unwrap_or_else(|error| panic!("{} is not a valid scenario: {error}", file.display()));
+        Scenario::parse(file, &text)
+            .unwrap_or_else(|error| panic!("{} is not a valid scenario: {error}", file.display()));
         if let Err(error) = validate_toml(&schema, &text) {
             failures.push(format!("{}: {error}", file.display()));
         }
@@ -544,7 +609,8 @@ fn what_obsim_writes_back_is_valid_under_the_schema() {
     for file in scenario_files() {
         let scenario = Scenario::load(&file).unwrap();
         let text = toml::to_string(&scenario).unwrap_or_else(|error| panic!("{}: {error}", file.display()));
-        validate_toml(&schema, &text).unwrap_or_else(|error| panic!("{} as written back: {error}\n{text}", file.display()));
+        validate_toml(&schema, &text)
+            .unwrap_or_else(|error| panic!("{} as written back: {error}\n{text}", file.display()));
     }
 }
 
@@ -567,31 +633,160 @@ fn fault(entries: &[(&str, toml::Value)]) -> toml::Value {
 fn the_schema_refuses_what_the_parser_refuses() {
     let schema = schema();
     let string = |text: &str| toml::Value::String(text.into());
-    let link_drop = || fault(&[("kind", string("link_drop")), ("at", string("1m")), ("for", string("30s")), ("from", string("machines")), ("to", string("railway"))]);
+    let link_drop = || {
+        fault(&[
+            ("kind", string("link_drop")),
+            ("at", string("1m")),
+            ("for", string("30s")),
+            ("from", string("machines")),
+            ("to", string("railway")),
+        ])
+    };
     let cases: Vec<(&str, String, &str)> = vec![
-        ("a misspelt key", mutated(|t| { section(t, "agent").insert("mem_buf_limt".into(), 1.into()); }), "unknown key `mem_buf_limt`"),
-        ("an unknown section", mutated(|t| { t.insert("agnet".into(), toml::Value::Table(Default::default())); }), "unknown key `agnet`"),
-        ("an unknown fault kind", mutated(|t| { t.insert("fault".into(), toml::Value::Array(vec![fault(&[("kind", string("meteor")), ("at", string("1m"))])])); }), "matches none of oneOf"),
-        ("a field of another kind", mutated(|t| { let mut f = link_drop(); f.as_table_mut().unwrap().insert("status".into(), 503.into()); t.insert("fault".into(), toml::Value::Array(vec![f])); }), "matches none of oneOf"),
-        ("a fault without its `for`", mutated(|t| { let mut f = link_drop(); f.as_table_mut().unwrap().remove("for"); t.insert("fault".into(), toml::Value::Array(vec![f])); }), "matches none of oneOf"),
-        ("a day unit", mutated(|t| { t.insert("drain".into(), string("1d")); }), "does not match"),
-        ("a bare number of seconds", mutated(|t| { t.insert("drain".into(), string("90")); }), "does not match"),
-        ("units smallest first", mutated(|t| { t.insert("drain".into(), string("30s2m")); }), "does not match"),
-        ("a duration as an integer", mutated(|t| { t.insert("drain".into(), 90.into()); }), "is not of type string"),
-        ("an unknown storage type", mutated(|t| { section(t, "agent").insert("storage".into(), string("disk")); }), "matches none of oneOf"),
-        ("retry_limit 0", mutated(|t| { section(t, "agent").insert("retry_limit".into(), 0.into()); }), "matches none of anyOf"),
-        ("retry_limit true", mutated(|t| { section(t, "agent").insert("retry_limit".into(), true.into()); }), "matches none of anyOf"),
-        ("a rate per minute", mutated(|t| { section(t, "expect").insert("min_throughput".into(), string("500/m")); }), "does not match"),
-        ("an unknown part in max_occupancy", mutated(|t| { let mut parts = toml::Table::new(); parts.insert("fluentd".into(), 5.into()); section(t, "expect").insert("max_occupancy".into(), parts.into()); }), "unknown key `fluentd`"),
-        ("a machine group without count", mutated(|t| { section(t, "topology").insert("machines".into(), toml::Value::Array(vec![fault(&[("type", string("comfyui"))])])); }), "required key `count`"),
-        ("a float where an integer goes", mutated(|t| { section(t, "workload").insert("logs_per_job".into(), 20.5.into()); }), "is not of type integer"),
-        ("a negative count", mutated(|t| { section(t, "redis").insert("databases".into(), (-1).into()); }), "breaks minimum"),
-        ("a planted bug misspelt", mutated(|t| { section(t, "bugs").insert("agent_no_retries".into(), true.into()); }), "unknown key `agent_no_retries`"),
+        (
+            "a misspelt key",
+            mutated(|t| {
+                section(t, "agent").insert("mem_buf_limt".into(), 1.into());
+            }),
+            "unknown key `mem_buf_limt`",
+        ),
+        (
+            "an unknown section",
+            mutated(|t| {
+                t.insert("agnet".into(), toml::Value::Table(Default::default()));
+            }),
+            "unknown key `agnet`",
+        ),
+        (
+            "an unknown fault kind",
+            mutated(|t| {
+                t.insert(
+                    "fault".into(),
+                    toml::Value::Array(vec![fault(&[("kind", string("meteor")), ("at", string("1m"))])]),
+                );
+            }),
+            "matches none of oneOf",
+        ),
+        (
+            "a field of another kind",
+            mutated(|t| {
+                let mut f = link_drop();
+                f.as_table_mut().unwrap().insert("status".into(), 503.into());
+                t.insert("fault".into(), toml::Value::Array(vec![f]));
+            }),
+            "matches none of oneOf",
+        ),
+        (
+            "a fault without its `for`",
+            mutated(|t| {
+                let mut f = link_drop();
+                f.as_table_mut().unwrap().remove("for");
+                t.insert("fault".into(), toml::Value::Array(vec![f]));
+            }),
+            "matches none of oneOf",
+        ),
+        (
+            "a day unit",
+            mutated(|t| {
+                t.insert("drain".into(), string("1d"));
+            }),
+            "does not match",
+        ),
+        (
+            "a bare number of seconds",
+            mutated(|t| {
+                t.insert("drain".into(), string("90"));
+            }),
+            "does not match",
+        ),
+        (
+            "units smallest first",
+            mutated(|t| {
+                t.insert("drain".into(), string("30s2m"));
+            }),
+            "does not match",
+        ),
+        (
+            "a duration as an integer",
+            mutated(|t| {
+                t.insert("drain".into(), 90.into());
+            }),
+            "is not of type string",
+        ),
+        (
+            "an unknown storage type",
+            mutated(|t| {
+                section(t, "agent").insert("storage".into(), string("disk"));
+            }),
+            "matches none of oneOf",
+        ),
+        (
+            "retry_limit 0",
+            mutated(|t| {
+                section(t, "agent").insert("retry_limit".into(), 0.into());
+            }),
+            "matches none of anyOf",
+        ),
+        (
+            "retry_limit true",
+            mutated(|t| {
+                section(t, "agent").insert("retry_limit".into(), true.into());
+            }),
+            "matches none of anyOf",
+        ),
+        (
+            "a rate per minute",
+            mutated(|t| {
+                section(t, "expect").insert("min_throughput".into(), string("500/m"));
+            }),
+            "does not match",
+        ),
+        (
+            "an unknown part in max_occupancy",
+            mutated(|t| {
+                let mut parts = toml::Table::new();
+                parts.insert("fluentd".into(), 5.into());
+                section(t, "expect").insert("max_occupancy".into(), parts.into());
+            }),
+            "unknown key `fluentd`",
+        ),
+        (
+            "a machine group without count",
+            mutated(|t| {
+                section(t, "topology")
+                    .insert("machines".into(), toml::Value::Array(vec![fault(&[("type", string("comfyui"))])]));
+            }),
+            "required key `count`",
+        ),
+        (
+            "a float where an integer goes",
+            mutated(|t| {
+                section(t, "workload").insert("logs_per_job".into(), 20.5.into());
+            }),
+            "is not of type integer",
+        ),
+        (
+            "a negative count",
+            mutated(|t| {
+                section(t, "redis").insert("databases".into(), (-1).into());
+            }),
+            "breaks minimum",
+        ),
+        (
+            "a planted bug misspelt",
+            mutated(|t| {
+                section(t, "bugs").insert("agent_no_retries".into(), true.into());
+            }),
+            "unknown key `agent_no_retries`",
+        ),
     ];
     for (what, text, expected) in cases {
         let error = validate_toml(&schema, &text).expect_err(what);
         assert!(error.contains(expected), "{what}: expected {expected:?} in {error}");
-        assert!(Scenario::parse(Path::new("mutated.toml"), &text).is_err(), "{what}: the parser accepts what the schema refuses:\n{text}");
+        assert!(
+            Scenario::parse(Path::new("mutated.toml"), &text).is_err(),
+            "{what}: the parser accepts what the schema refuses:\n{text}"
+        );
     }
     // And the unchanged baseline passes both, so the refusals above are the changes'.
     let text = mutated(|_| {});
@@ -621,7 +816,23 @@ fn the_duration_pattern_accepts_exactly_what_parse_duration_accepts() {
     // year (`DURATION_MAX`) are the rules a pattern cannot state; the pattern accepts the
     // forms and `obsim check` refuses what is too long.
     let mut inputs = all_strings(&['1', '0', 'h', 'm', 's', ' ', 'd'], 6);
-    inputs.extend(["1h30m", "1h1m1s1ms", "250ms", "1m5s250ms", "2h500ms", "30s2m", "1m1m", "1ms1s", "-5s", "1.5s", "\t45s\n", "1 h"].map(String::from));
+    inputs.extend(
+        [
+            "1h30m",
+            "1h1m1s1ms",
+            "250ms",
+            "1m5s250ms",
+            "2h500ms",
+            "30s2m",
+            "1m1m",
+            "1ms1s",
+            "-5s",
+            "1.5s",
+            "\t45s\n",
+            "1 h",
+        ]
+        .map(String::from),
+    );
     let mut accepted = 0;
     for input in &inputs {
         let parsed = obsim::units::parse_duration(input);
@@ -635,16 +846,24 @@ fn the_duration_pattern_accepts_exactly_what_parse_duration_accepts() {
 #[test]
 fn the_rate_pattern_accepts_exactly_what_the_rate_parser_accepts() {
     let pattern = obsim::scenario::schema::RATE_PATTERN;
-    let mut inputs: Vec<String> = all_strings(&['5', '0', '.', 'e', '-', '+', ' '], 5).into_iter().map(|number| format!("{number}/s")).collect();
+    let mut inputs: Vec<String> =
+        all_strings(&['5', '0', '.', 'e', '-', '+', ' '], 5).into_iter().map(|number| format!("{number}/s")).collect();
     inputs.extend(all_strings(&['5', '/', 's', 'm', ' '], 5));
-    inputs.extend(["500/s", " 2.5 /s", "1e3/s", ".5/s", "5./s", "+5/s", "inf/s", "NaN/s", "500/m", "500", "/s", "1e400/s"].map(String::from));
+    inputs.extend(
+        ["500/s", " 2.5 /s", "1e3/s", ".5/s", "5./s", "+5/s", "inf/s", "NaN/s", "500/m", "500", "/s", "1e400/s"]
+            .map(String::from),
+    );
     let mut accepted = 0;
     for input in &inputs {
         let parsed = input.parse::<obsim::check::throughput::Rate>();
         // Two documented differences: a negative zero (the parser reads it as 0) and an
         // exponent that overflows to infinity (the parser refuses it) are beyond the pattern.
         let overflows = !input.to_lowercase().contains("inf")
-            && input.trim().strip_suffix("/s").and_then(|number| number.trim().parse::<f64>().ok()).is_some_and(f64::is_infinite);
+            && input
+                .trim()
+                .strip_suffix("/s")
+                .and_then(|number| number.trim().parse::<f64>().ok())
+                .is_some_and(f64::is_infinite);
         if parsed.as_ref().is_ok_and(|rate| rate.per_second.is_sign_negative()) || overflows {
             continue;
         }
@@ -658,9 +877,12 @@ fn the_rate_pattern_accepts_exactly_what_the_rate_parser_accepts() {
 fn the_retry_limit_schema_accepts_exactly_what_the_agent_config_accepts() {
     let schema = schema();
     let retry_limit = &schema["properties"]["agent"]["properties"]["retry_limit"];
-    let mut values: Vec<String> = ["0", "1", "3", "-1", "4294967295", "true", "false", "1.5"].map(String::from).to_vec();
+    let mut values: Vec<String> =
+        ["0", "1", "3", "-1", "4294967295", "true", "false", "1.5"].map(String::from).to_vec();
     values.extend(all_strings(&['0', '1', '+', '-', 'x'], 3).iter().map(|text| format!("{text:?}")));
-    values.extend(["\"no_limits\"", "\"no_retries\"", "\"false\"", "\"False\"", "\"FALSE\"", "\"no_limit\""].map(String::from));
+    values.extend(
+        ["\"no_limits\"", "\"no_retries\"", "\"false\"", "\"False\"", "\"FALSE\"", "\"no_limit\""].map(String::from),
+    );
     for value in &values {
         let text = format!("retry_limit = {value}");
         let parsed = toml::from_str::<obsim::parts::agent::AgentConfig>(&text);
@@ -683,7 +905,12 @@ fn the_schema_is_pinned() {
 #[test]
 fn obsim_schema_prints_the_schema_and_exits_0() {
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_obsim")).arg("schema").output().expect("obsim runs");
-    assert!(output.status.success(), "obsim schema exited {:?}: {}", output.status, String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "obsim schema exited {:?}: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
     let printed = String::from_utf8(output.stdout).expect("UTF-8 JSON");
     assert_eq!(printed, obsim::scenario::schema::json_schema_text());
     let parsed: Value = serde_json::from_str(&printed).expect("obsim schema prints JSON");

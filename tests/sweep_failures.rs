@@ -79,12 +79,24 @@ fn fresh_dir(name: &str) -> PathBuf {
 
 fn read_index(path: &Path) -> Index {
     let text = std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
-    serde_json::from_str(&text).unwrap_or_else(|error| panic!("{} is not a valid index: {error}\n{text}", path.display()))
+    serde_json::from_str(&text)
+        .unwrap_or_else(|error| panic!("{} is not a valid index: {error}\n{text}", path.display()))
 }
 
 /// `obsim chaos <file> --seeds 2 --shard <shard> --out <out> <extra>`.
 fn chaos(file: &Path, shard: &str, out: &Path, extra: &[&str]) -> Output {
-    let mut args = vec!["chaos", file.to_str().unwrap(), "--seeds", "2", "--shrink-runs", "0", "--shard", shard, "--out", out.to_str().unwrap()];
+    let mut args = vec![
+        "chaos",
+        file.to_str().unwrap(),
+        "--seeds",
+        "2",
+        "--shrink-runs",
+        "0",
+        "--shard",
+        shard,
+        "--out",
+        out.to_str().unwrap(),
+    ];
     args.extend_from_slice(extra);
     obsim(&args)
 }
@@ -102,7 +114,14 @@ fn report_merge_fails_when_a_merged_run_failed_and_names_missing_shards() {
     }
     let shard_index = |name: &str| dir.join(name).join("index.json").to_str().unwrap().to_string();
     let merged = dir.join("merged");
-    let output = obsim(&["report", "merge", &shard_index("buggy-1"), &shard_index("buggy-2"), "--out", merged.to_str().unwrap()]);
+    let output = obsim(&[
+        "report",
+        "merge",
+        &shard_index("buggy-1"),
+        &shard_index("buggy-2"),
+        "--out",
+        merged.to_str().unwrap(),
+    ]);
     // Before: exit 0 however many merged runs failed, so the night passed.
     assert_eq!(output.status.code(), Some(1), "{}", text(&output));
     let index = read_index(&merged.join("index.json"));
@@ -125,11 +144,21 @@ fn report_merge_fails_when_a_merged_run_failed_and_names_missing_shards() {
     // Clean shards, one missing: no failed run, but nobody ran the rest: exit 2, never 0.
     let clean = dir.join("clean-1");
     assert_eq!(chaos(&file, "1/2", &clean, &[]).status.code(), Some(0));
-    let output = obsim(&["report", "merge", &shard_index("clean-1"), "--partial", "--out", dir.join("clean-partial").to_str().unwrap()]);
+    let output = obsim(&[
+        "report",
+        "merge",
+        &shard_index("clean-1"),
+        "--partial",
+        "--out",
+        dir.join("clean-partial").to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(2), "{}", text(&output));
     assert!(text(&output).contains("INCOMPLETE: shards 2/2 are missing"), "{}", text(&output));
     let html = std::fs::read_to_string(dir.join("clean-partial/index.html")).unwrap();
-    assert!(html.contains("<span class=\"fail\">FAIL</span>") && html.contains("INCOMPLETE"), "an incomplete sweep never shows PASS");
+    assert!(
+        html.contains("<span class=\"fail\">FAIL</span>") && html.contains("INCOMPLETE"),
+        "an incomplete sweep never shows PASS"
+    );
 }
 
 #[test]
@@ -149,7 +178,10 @@ fn a_killed_sweep_leaves_a_valid_index_of_the_runs_that_finished() {
     let index_path = out.join("index.json");
     let mut waited = Duration::ZERO;
     loop {
-        let runs = std::fs::read_to_string(&index_path).ok().and_then(|text| serde_json::from_str::<Index>(&text).ok()).map(|i| i.runs_count);
+        let runs = std::fs::read_to_string(&index_path)
+            .ok()
+            .and_then(|text| serde_json::from_str::<Index>(&text).ok())
+            .map(|i| i.runs_count);
         if runs.is_some_and(|runs| runs >= 2) {
             break;
         }
@@ -179,10 +211,18 @@ fn a_killed_sweep_leaves_a_valid_index_of_the_runs_that_finished() {
     assert!(markdown.contains("INCOMPLETE: the sweep has not finished"), "{markdown}");
 
     // The merge of the killed shard: refused by default, merged with --partial and exit 2.
-    let output = obsim(&["report", "merge", index_path.to_str().unwrap(), "--out", dir.join("strict").to_str().unwrap()]);
+    let output =
+        obsim(&["report", "merge", index_path.to_str().unwrap(), "--out", dir.join("strict").to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(2));
     assert!(text(&output).contains("shard 1/1 did not finish"), "{}", text(&output));
-    let output = obsim(&["report", "merge", index_path.to_str().unwrap(), "--partial", "--out", dir.join("partial").to_str().unwrap()]);
+    let output = obsim(&[
+        "report",
+        "merge",
+        index_path.to_str().unwrap(),
+        "--partial",
+        "--out",
+        dir.join("partial").to_str().unwrap(),
+    ]);
     let merged = read_index(&dir.join("partial/index.json"));
     assert_eq!(output.status.code(), Some(if merged.failures_count > 0 { 1 } else { 2 }), "never 0: {}", text(&output));
     assert!(merged.missing_shards.is_empty() && merged.unfinished_shards == ["1/1"], "{merged:?}");
@@ -195,13 +235,27 @@ fn a_sweep_stopped_by_its_time_budget_finishes_its_index() {
     let file = dir.join("sweep-tiny.toml");
     std::fs::write(&file, TINY).unwrap();
     let out = dir.join("out");
-    let output = obsim(&["chaos", file.to_str().unwrap(), "--seeds", "1000", "--shrink-runs", "0", "--time", "1s", "--out", out.to_str().unwrap()]);
+    let output = obsim(&[
+        "chaos",
+        file.to_str().unwrap(),
+        "--seeds",
+        "1000",
+        "--shrink-runs",
+        "0",
+        "--time",
+        "1s",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let index = read_index(&out.join("index.json"));
     assert!(index.finished && index.runs_count < 1000, "{} runs", index.runs_count);
     assert_eq!(obsim::chaos::output::incompleteness(&index), None, "a time budget is by design, not a missing shard");
     let markdown = std::fs::read_to_string(out.join("index.md")).unwrap();
-    assert!(markdown.contains(&format!("Stopped by its time budget after {} of 1000 planned runs.", index.runs_count)), "{markdown}");
+    assert!(
+        markdown.contains(&format!("Stopped by its time budget after {} of 1000 planned runs.", index.runs_count)),
+        "{markdown}"
+    );
 }
 
 #[test]
@@ -234,7 +288,8 @@ fn promote_names_the_regression_and_refuses_planted_bugs() {
     assert!(std::fs::read_to_string(&failure).unwrap().contains("dash0_drop_one_batch = true"));
     let into = dir.join("regressions");
     let promote = |extra: &[&str]| {
-        let mut args = vec!["promote", failure.to_str().unwrap(), "--name", "dash0-drop", "--into", into.to_str().unwrap()];
+        let mut args =
+            vec!["promote", failure.to_str().unwrap(), "--name", "dash0-drop", "--into", into.to_str().unwrap()];
         args.extend_from_slice(extra);
         obsim(&args)
     };
@@ -277,19 +332,26 @@ fn records_in_flight_at_the_end_are_never_called_lost() {
     let output = obsim(&["run", file.to_str().unwrap(), "--reports", reports.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(1), "the liveness check fails: {}", text(&output));
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
-    let result = RunResult::parse(&std::fs::read_to_string(reports.join("in-flight-at-end/3/result.json")).unwrap()).unwrap();
+    let result =
+        RunResult::parse(&std::fs::read_to_string(reports.join("in-flight-at-end/3/result.json")).unwrap()).unwrap();
     let log = &result.signals.log;
     assert!(log.in_flight_count > 0 && log.lost_count == 0, "the case needs records in flight and none lost: {log:?}");
     // Before: `lost 4` (every undelivered record summed, in flight included).
     assert_eq!(printed_log_counts(&stdout), (0, 0, log.in_flight_count), "{stdout}");
     let summary = std::fs::read_to_string(reports.join("in-flight-at-end/3/summary.md")).unwrap();
     assert!(
-        summary.contains(&format!("| log | {} | {} | 0 | 0 | 0 | {} |", log.emitted_count, log.delivered_count, log.in_flight_count)),
+        summary.contains(&format!(
+            "| log | {} | {} | 0 | 0 | 0 | {} |",
+            log.emitted_count, log.delivered_count, log.in_flight_count
+        )),
         "{summary}"
     );
     assert!(!summary.contains("records lost"), "{summary}");
     let html = std::fs::read_to_string(reports.join("in-flight-at-end/3/report.html")).unwrap();
-    assert!(html.contains("in flight at the end, held by") && html.contains("<th class=\"num\">lost silently</th>"), "report.html");
+    assert!(
+        html.contains("in flight at the end, held by") && html.contains("<th class=\"num\">lost silently</th>"),
+        "report.html"
+    );
 
     // The chaos index: in flight in its own column, never as lost.
     let index_run = obsim::chaos::output::IndexRun {
@@ -319,7 +381,8 @@ fn records_in_flight_at_the_end_are_never_called_lost() {
 /// The nightly workflow as YAML.
 fn workflow() -> serde_yaml::Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".github/workflows/nightly-chaos.yml");
-    serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+    serde_yaml::from_str(&std::fs::read_to_string(&path).unwrap())
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
 }
 
 /// The steps of `job`.
@@ -356,7 +419,11 @@ fn the_nightly_workflow_lets_no_failure_panic_or_missing_shard_pass() {
     // (101), a kill — into success.
     assert!(!script.contains("|| echo") && !script.contains("|| true"), "{script}");
     assert!(script.contains("--time"), "the sweep stops starting runs before the step's limit: {script}");
-    assert!(sweep["timeout-minutes"].as_u64().is_some_and(|step| step < workflow["jobs"]["sweep"]["timeout-minutes"].as_u64().unwrap()));
+    assert!(
+        sweep["timeout-minutes"]
+            .as_u64()
+            .is_some_and(|step| step < workflow["jobs"]["sweep"]["timeout-minutes"].as_u64().unwrap())
+    );
     // Run the script's exit handling with each status: only 0 and 1 may go on.
     let handling = &script[script.find("case").expect("the script branches on the exit status")..];
     for (status, continues) in [(0, true), (1, true), (2, false), (3, false), (101, false), (137, false)] {
@@ -369,7 +436,10 @@ fn the_nightly_workflow_lets_no_failure_panic_or_missing_shard_pass() {
     // The merge runs even when a shard failed or timed out, merges what there is, and the
     // night fails on any non-zero merge.
     let merge_job = &workflow["jobs"]["merge"];
-    assert!(condition(merge_job).contains("always()") || condition(merge_job).contains("!cancelled()"), "{merge_job:?}");
+    assert!(
+        condition(merge_job).contains("always()") || condition(merge_job).contains("!cancelled()"),
+        "{merge_job:?}"
+    );
     let merge = step_running(&workflow, "merge", "obsim report merge");
     let merge_script = merge["run"].as_str().unwrap();
     assert!(merge_script.contains("--partial") && !merge_script.contains("|| echo"), "{merge_script}");
@@ -385,14 +455,20 @@ fn every_scenario_and_regression_has_a_name_of_its_own() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut names: std::collections::BTreeMap<String, PathBuf> = std::collections::BTreeMap::new();
     for folder in ["scenarios", "fixtures/regressions"] {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(folder)).unwrap().map(|entry| entry.unwrap().path()).collect();
+        let mut files: Vec<PathBuf> =
+            std::fs::read_dir(root.join(folder)).unwrap().map(|entry| entry.unwrap().path()).collect();
         files.sort();
         for path in files.into_iter().filter(|path| path.extension().is_some_and(|ext| ext == "toml")) {
             let text = std::fs::read_to_string(&path).unwrap();
-            let table: toml::Table = toml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
+            let table: toml::Table =
+                toml::from_str(&text).unwrap_or_else(|error| panic!("{}: {error}", path.display()));
             let name = table["name"].as_str().unwrap_or_else(|| panic!("{}: no name", path.display())).to_string();
             if folder == "fixtures/regressions" {
-                assert!(name.starts_with("regression-"), "{}: name {name:?} (promote names regressions regression-<file>)", path.display());
+                assert!(
+                    name.starts_with("regression-"),
+                    "{}: name {name:?} (promote names regressions regression-<file>)",
+                    path.display()
+                );
             }
             if let Some(other) = names.insert(name.clone(), path.clone()) {
                 panic!("{} and {} are both named {name:?}", other.display(), path.display());
@@ -410,7 +486,18 @@ fn the_final_index_does_not_depend_on_the_order_runs_finished_in() {
     let file = dir.join("sweep-tiny.toml");
     std::fs::write(&file, TINY).unwrap();
     let sweep = |jobs: &str, out: &Path| {
-        let output = obsim(&["chaos", file.to_str().unwrap(), "--seeds", "7", "--shrink-runs", "0", "--jobs", jobs, "--out", out.to_str().unwrap()]);
+        let output = obsim(&[
+            "chaos",
+            file.to_str().unwrap(),
+            "--seeds",
+            "7",
+            "--shrink-runs",
+            "0",
+            "--jobs",
+            jobs,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
         assert!(matches!(output.status.code(), Some(0 | 1)), "{}", text(&output));
         std::fs::read_to_string(out.join("index.json")).unwrap()
     };
@@ -424,7 +511,12 @@ fn the_final_index_does_not_depend_on_the_order_runs_finished_in() {
     let worst: Vec<u64> = obsim::chaos::output::worst_index_runs(&index).iter().map(|run| run.seed).collect();
     assert_eq!(worst.len(), 5);
     for run in &index.runs {
-        assert_eq!(run.full_report, !run.passed || worst.contains(&run.seed), "seed {}: full reports for failures and the worst seeds", run.seed);
+        assert_eq!(
+            run.full_report,
+            !run.passed || worst.contains(&run.seed),
+            "seed {}: full reports for failures and the worst seeds",
+            run.seed
+        );
     }
     for run in &index.runs {
         let html = |root: &Path| root.join(run.report_dir.as_ref().unwrap()).join("report.html").exists();

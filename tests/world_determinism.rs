@@ -49,7 +49,8 @@ fn the_probe_exchanges_messages_and_the_hash_covers_them() {
 /// either a deliberate change of the world (update the snapshot and say so) or a bug.
 #[test]
 fn the_probe_hash_is_pinned_across_machines() {
-    let config = probe::ProbeConfig { seed: 1, nodes_count: 4, duration: Duration::from_secs(30), skew_ms_max: 120_000 };
+    let config =
+        probe::ProbeConfig { seed: 1, nodes_count: 4, duration: Duration::from_secs(30), skew_ms_max: 120_000 };
     insta::assert_snapshot!(probe::run(config).unwrap().hash.to_string());
 }
 
@@ -65,7 +66,8 @@ fn a_skewed_clock_reads_offset_plus_drift_as_configured_inside_its_host() {
     clock.set_drift_ppm(Duration::ZERO, 100.0); // gains 100 µs a second
     world.run_for(Duration::from_secs(101)).unwrap();
 
-    let read = world.events().kept().into_iter().find(|event| event.kind == "clock.read").expect("the host read its clock");
+    let read =
+        world.events().kept().into_iter().find(|event| event.kind == "clock.read").expect("the host read its clock");
     let epoch_nanos = obsim::world::EPOCH_UNIX_SECS_DEFAULT * 1_000_000_000;
     let expected = epoch_nanos + 100_000_000_000 - 120_000_000_000 + 10_000_000;
     assert_eq!(read.true_nanos, 100_000_000_000);

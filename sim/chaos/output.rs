@@ -116,7 +116,8 @@ pub struct IndexRun {
 /// A fault as one line: kind, window, parameters.
 pub fn describe_fault(fault: &crate::faults::FaultSpec) -> String {
     let text = toml::to_string(fault).unwrap_or_default();
-    let fields: Vec<String> = text.lines().filter(|line| !line.starts_with("kind")).map(|line| line.replace(" = ", "=")).collect();
+    let fields: Vec<String> =
+        text.lines().filter(|line| !line.starts_with("kind")).map(|line| line.replace(" = ", "=")).collect();
     format!("{} {}", fault.kind(), fields.join(" "))
 }
 
@@ -165,7 +166,13 @@ struct WorstCandidate {
 impl SweepWriter {
     /// Starts the sweep's folder: creates `out` and writes an empty, unfinished index, so
     /// even a sweep killed before its first run leaves an index that says so.
-    pub fn new(out: &Path, shard: Shard, first_seed: u64, seeds: u64, planned_runs_count: u64) -> std::io::Result<SweepWriter> {
+    pub fn new(
+        out: &Path,
+        shard: Shard,
+        first_seed: u64,
+        seeds: u64,
+        planned_runs_count: u64,
+    ) -> std::io::Result<SweepWriter> {
         let index = Index {
             schema_version: INDEX_SCHEMA_VERSION,
             shard: shard.to_string(),
@@ -203,7 +210,9 @@ impl SweepWriter {
         self.index.failures_count += u64::from(!entry.passed);
         runs.insert(position, entry);
         self.index.runs_count = runs.len() as u64;
-        debug_assert!(runs.windows(2).all(|pair| (pair[0].seed, pair[0].file_index) < (pair[1].seed, pair[1].file_index)));
+        debug_assert!(
+            runs.windows(2).all(|pair| (pair[0].seed, pair[0].file_index) < (pair[1].seed, pair[1].file_index))
+        );
         write_index(&self.out, &self.index)
     }
 
@@ -248,7 +257,11 @@ impl SweepWriter {
             seed: run.seed,
             passed: run.passed(),
             failed_checks: run.failed_checks(),
-            faults: run.case.as_ref().map(|case| case.faults().iter().map(describe_fault).collect()).unwrap_or_default(),
+            faults: run
+                .case
+                .as_ref()
+                .map(|case| case.faults().iter().map(describe_fault).collect())
+                .unwrap_or_default(),
             log_latency_p99_micros: run.verdict.as_ref().ok().map(|v| v.log_latency.p99_micros),
             log_latency_max_micros: run.verdict.as_ref().ok().map(|v| v.log_latency.max_micros),
             event_log_hash: run.verdict.as_ref().ok().map(|v| v.outcome.hash.to_string()),
@@ -258,7 +271,9 @@ impl SweepWriter {
             replay: None,
             error: run.verdict.as_ref().err().cloned(),
             lost_count: result.as_ref().map(RunResult::lost_count),
-            lost_silently_count: result.as_ref().map(|r| r.signals.log.lost_silently_count + r.signals.span.lost_silently_count),
+            lost_silently_count: result
+                .as_ref()
+                .map(|r| r.signals.log.lost_silently_count + r.signals.span.lost_silently_count),
             in_flight_count: result.as_ref().map(|r| r.signals.log.in_flight_count + r.signals.span.in_flight_count),
             loss_causes: result.as_ref().map(RunResult::loss_causes).unwrap_or_default(),
             log_throughput_min_per_second: result.as_ref().and_then(|r| r.throughput.min_window_per_second),
@@ -293,7 +308,13 @@ impl SweepWriter {
 
     /// Writes `failures/<scenario>-seed<N>.toml` of a failed run (shrunk when shrinking ran)
     /// and points `entry` at it.
-    fn write_failure_file(&self, run: &SweepRun, case: &super::Case, scenario: &str, entry: &mut IndexRun) -> std::io::Result<()> {
+    fn write_failure_file(
+        &self,
+        run: &SweepRun,
+        case: &super::Case,
+        scenario: &str,
+        entry: &mut IndexRun,
+    ) -> std::io::Result<()> {
         let failures_dir = self.out.join("failures");
         std::fs::create_dir_all(&failures_dir)?;
         let name = format!("{scenario}-seed{}.toml", run.seed);
@@ -348,7 +369,10 @@ pub fn write_index(out: &Path, index: &Index) -> std::io::Result<()> {
 /// (a rename within one file system replaces the file in one step).
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let Some(name) = path.file_name() else {
-        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{}: not a file path", path.display())));
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: not a file path", path.display()),
+        ));
     };
     let mut temporary_name = std::ffi::OsString::from(".");
     temporary_name.push(name);
@@ -400,7 +424,11 @@ pub fn markdown(index: &Index) -> String {
                 let _ = writeln!(out, "  - replay: `{replay}`");
             }
             if !run.shrunk_faults.is_empty() || !run.shrunk_steps.is_empty() {
-                let _ = writeln!(out, "  - shrunk to: {}", if run.shrunk_faults.is_empty() { "no faults".to_string() } else { run.shrunk_faults.join("; ") });
+                let _ = writeln!(
+                    out,
+                    "  - shrunk to: {}",
+                    if run.shrunk_faults.is_empty() { "no faults".to_string() } else { run.shrunk_faults.join("; ") }
+                );
             }
             if let Some(error) = &run.error {
                 let _ = writeln!(out, "  - error: {error}");
@@ -423,12 +451,19 @@ pub fn markdown(index: &Index) -> String {
                 run.seed,
                 run.log_latency_p99_micros.unwrap_or(0) as f64 / 1000.0,
                 run.log_latency_max_micros.unwrap_or(0) as f64 / 1000.0,
-                run.report_dir.as_ref().filter(|_| run.full_report).map(|dir| format!(" ({dir}/summary.md)")).unwrap_or_default()
+                run.report_dir
+                    .as_ref()
+                    .filter(|_| run.full_report)
+                    .map(|dir| format!(" ({dir}/summary.md)"))
+                    .unwrap_or_default()
             );
         }
         let _ = writeln!(out);
     }
-    let _ = writeln!(out, "## Runs\n\n| scenario | seed | verdict | log p99 | undelivered | faults |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        out,
+        "## Runs\n\n| scenario | seed | verdict | log p99 | undelivered | faults |\n|---|---|---|---|---|---|"
+    );
     for run in &index.runs {
         let _ = writeln!(
             out,
@@ -454,7 +489,10 @@ pub fn undelivered_text(run: &IndexRun) -> String {
     let in_flight = run.in_flight_count.unwrap_or(0);
     let mut parts = Vec::new();
     if with_cause > 0 {
-        parts.push(format!("{with_cause} lost ({})", run.loss_causes.iter().filter(|cause| *cause != "lost_silently").cloned().collect::<Vec<_>>().join(", ")));
+        parts.push(format!(
+            "{with_cause} lost ({})",
+            run.loss_causes.iter().filter(|cause| *cause != "lost_silently").cloned().collect::<Vec<_>>().join(", ")
+        ));
     }
     if silent > 0 {
         parts.push(format!("{silent} lost silently"));
@@ -546,10 +584,17 @@ mod tests {
     fn promoting_refuses_planted_bugs_or_strips_them_saying_so() {
         let failure = "# obsim failure: verdict FAIL\nname = \"tiny\"\nduration = \"30s\"\n[topology]\nmachines = [{ type = \"openai\", count = 1 }]\n[bugs]\nagent_no_retry = false\ndash0_drop_one_batch = true\n\n[expect]\nlost = 0\n";
         let error = promote(failure, "f.toml", "x", false).unwrap_err();
-        assert!(error.contains("f.toml plants bugs (dash0_drop_one_batch)") && error.contains("--strip-bugs"), "{error}");
+        assert!(
+            error.contains("f.toml plants bugs (dash0_drop_one_batch)") && error.contains("--strip-bugs"),
+            "{error}"
+        );
         let promoted = promote(failure, "f.toml", "x", true).unwrap();
         assert_eq!(promoted.stripped_bugs, vec!["dash0_drop_one_batch"]);
-        assert!(promoted.text.contains("# Planted bugs stripped when promoted: dash0_drop_one_batch."), "{}", promoted.text);
+        assert!(
+            promoted.text.contains("# Planted bugs stripped when promoted: dash0_drop_one_batch."),
+            "{}",
+            promoted.text
+        );
         let scenario = crate::scenario::Scenario::parse(Path::new("x.toml"), &promoted.text).unwrap();
         assert!(!scenario.bugs.any(), "{}", promoted.text);
         assert_eq!(scenario.expect.lost, Some(0), "the tables after [bugs] stay");

@@ -106,7 +106,12 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
             })
             .boxed(),
         ChaosKind::LinkStall => (window, link)
-            .prop_map(|((at, lasting), (from, to))| FaultSpec::LinkStall { at: secs(at), lasting: secs(lasting), from, to })
+            .prop_map(|((at, lasting), (from, to))| FaultSpec::LinkStall {
+                at: secs(at),
+                lasting: secs(lasting),
+                from,
+                to,
+            })
             .boxed(),
         ChaosKind::Latency => (window, link, 10u64..=2_000, 0u64..=1_000)
             .prop_map(|((at, lasting), (from, to), latency_ms, jitter_ms)| FaultSpec::Latency {
@@ -130,9 +135,9 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
         ChaosKind::Restart => (window, host)
             .prop_map(|((at, down_for), target)| FaultSpec::Restart { at: secs(at), target, down_for: secs(down_for) })
             .boxed(),
-        ChaosKind::Crash => (0..duration_secs - 1, host)
-            .prop_map(|(at, target)| FaultSpec::Crash { at: secs(at), target })
-            .boxed(),
+        ChaosKind::Crash => {
+            (0..duration_secs - 1, host).prop_map(|(at, target)| FaultSpec::Crash { at: secs(at), target }).boxed()
+        }
         ChaosKind::Dash0Errors => {
             (window, select(RETRYABLE_STATUSES.to_vec()), 10u32..=100, proptest::option::of(1u64..=30))
                 .prop_map(|((at, lasting), status, percent, retry_after)| FaultSpec::Dash0Errors {
@@ -143,7 +148,11 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
                     // Over gRPC a 429 is RESOURCE_EXHAUSTED, which OTLP clients retry only
                     // with RetryInfo: a Dash0 that throttles without it loses spans by
                     // design (a hand-written scenario's truth, not a survivable fault).
-                    retry_after: if status == 429 { Some(secs(retry_after.unwrap_or(1))) } else { retry_after.map(secs) },
+                    retry_after: if status == 429 {
+                        Some(secs(retry_after.unwrap_or(1)))
+                    } else {
+                        retry_after.map(secs)
+                    },
                     signal: None,
                     protocol: None,
                 })

@@ -36,9 +36,9 @@ impl Shard {
 
     /// Parses `i/n` with 1 ≤ i ≤ n.
     pub fn parse(text: &str) -> Result<Shard, String> {
-        let (index, count) =
-            text.split_once('/').ok_or_else(|| format!("shard {text:?}: expected i/n, e.g. 2/4"))?;
-        let number = |part: &str| part.trim().parse::<u32>().map_err(|_| format!("shard {text:?}: {part:?} is not a number"));
+        let (index, count) = text.split_once('/').ok_or_else(|| format!("shard {text:?}: expected i/n, e.g. 2/4"))?;
+        let number =
+            |part: &str| part.trim().parse::<u32>().map_err(|_| format!("shard {text:?}: {part:?} is not a number"));
         let shard = Shard { index: number(index)?, count: number(count)? };
         if shard.count == 0 || shard.index == 0 || shard.index > shard.count {
             return Err(format!("shard {text:?}: needs 1 ≤ i ≤ n"));
@@ -155,7 +155,13 @@ pub fn sweep(
 }
 
 /// One (file, seed): draw the case, run it, shrink it if it failed.
-pub fn run_one(file_index: usize, path: &std::path::Path, base: &Scenario, seed: u64, options: &SweepOptions) -> SweepRun {
+pub fn run_one(
+    file_index: usize,
+    path: &std::path::Path,
+    base: &Scenario,
+    seed: u64,
+    options: &SweepOptions,
+) -> SweepRun {
     let case = match Case::draw(base, path, seed, options.bugs) {
         Ok(case) => case,
         Err(error) => {

@@ -85,7 +85,10 @@ impl Bound {
                     ))
                 } else {
                     overshoot_limit.filter(|&overshoot| after - limit > overshoot).map(|overshoot| {
-                        format!("one write carried it {} past the limit, more than the {overshoot} one write may", after - limit)
+                        format!(
+                            "one write carried it {} past the limit, more than the {overshoot} one write may",
+                            after - limit
+                        )
                     })
                 }
             }
@@ -351,14 +354,13 @@ const VIOLATIONS_SHOWN_LIMIT: usize = 10;
 /// detail); the detail shows each kind of buffer's fullest instance (peak/limit) on a pass,
 /// and each broken bound with host, buffer, level, limit and time on a failure.
 pub fn check_bounds(gauges: &BTreeMap<BufferId, Gauge>) -> (bool, String) {
-    let broken: Vec<(&BufferId, &Gauge, Sample)> = gauges
-        .iter()
-        .filter_map(|(id, gauge)| gauge.first_violation.map(|sample| (id, gauge, sample)))
-        .collect();
+    let broken: Vec<(&BufferId, &Gauge, Sample)> =
+        gauges.iter().filter_map(|(id, gauge)| gauge.first_violation.map(|sample| (id, gauge, sample))).collect();
     if broken.is_empty() {
         return (true, format!("every buffer kept its bound:{}", peaks(gauges)));
     }
-    let mut detail = format!("{} buffer(s) took writes past their limit (a part not enforcing its bound):", broken.len());
+    let mut detail =
+        format!("{} buffer(s) took writes past their limit (a part not enforcing its bound):", broken.len());
     for (id, gauge, sample) in broken.iter().take(VIOLATIONS_SHOWN_LIMIT) {
         let reason = gauge.bound.broken_by(sample).unwrap_or_default();
         let _ = write!(
@@ -506,7 +508,10 @@ mod tests {
         let snapshot = gauges.snapshot();
         let (passed, detail) = check_bounds(&snapshot);
         assert!(passed, "{detail}");
-        assert!(detail.contains("railway-aggregator buffer_bytes peak 900/1000 bytes (total_limit_size) at 3s"), "{detail}");
+        assert!(
+            detail.contains("railway-aggregator buffer_bytes peak 900/1000 bytes (total_limit_size) at 3s"),
+            "{detail}"
+        );
         let fill = BTreeMap::from([(Part::Aggregator, 0.95)]);
         let (passed, detail) = check_fill(&snapshot, &fill).unwrap();
         assert!(!passed && detail.contains("filled to 1.000 of total_limit_size (100/100 bytes)"), "{detail}");
@@ -515,7 +520,9 @@ mod tests {
         let (passed, detail) = check_bounds(&gauges.snapshot());
         assert!(!passed, "{detail}");
         assert!(
-            detail.contains("aggregator railway-aggregator buffer_bytes reached 150 bytes at 7s, over total_limit_size 100"),
+            detail.contains(
+                "aggregator railway-aggregator buffer_bytes reached 150 bytes at 7s, over total_limit_size 100"
+            ),
             "{detail}"
         );
     }

@@ -104,7 +104,10 @@ pub fn check(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> 
             None => *roots += 1,
             Some(parent) if !by_id.contains_key(&(span.trace_id, parent)) => {
                 report.breaks(Rule::SpanParentResolves, || {
-                    format!("span {} `{}` of job {} has parent {parent}, not stored", span.span_id, span.name, span.job_id)
+                    format!(
+                        "span {} `{}` of job {} has parent {parent}, not stored",
+                        span.span_id, span.name, span.job_id
+                    )
                 });
             }
             Some(_) => {}
@@ -145,7 +148,10 @@ pub fn check(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> 
         }
         let Some(span) = by_id.get(&(log.trace_id, log.span_id)) else {
             report.breaks(Rule::LogSpanResolves, || {
-                format!("log {} of job {}: span {} in trace {} not stored", log.id, log.job_id, log.span_id, log.trace_id)
+                format!(
+                    "log {} of job {}: span {} in trace {} not stored",
+                    log.id, log.job_id, log.span_id, log.trace_id
+                )
             });
             continue;
         };
@@ -155,7 +161,14 @@ pub fn check(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> 
             report.breaks(Rule::LogAgreesWithSpan, || {
                 format!(
                     "log {} says job {} machine {:?} worker {:?}; its span `{}` says job {} machine {:?} worker {:?}",
-                    log.id, log.job_id, log.machine_id, log.worker_id, span.name, span.job_id, span.machine_id, span.worker_id
+                    log.id,
+                    log.job_id,
+                    log.machine_id,
+                    log.worker_id,
+                    span.name,
+                    span.job_id,
+                    span.machine_id,
+                    span.worker_id
                 )
             });
         }
@@ -166,7 +179,9 @@ pub fn check(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::{Attributes, MachineId, MachineType, RecordId, Severity, SourceId, SpanKind, SpanStatus, WorkerId};
+    use crate::record::{
+        Attributes, MachineId, MachineType, RecordId, Severity, SourceId, SpanKind, SpanStatus, WorkerId,
+    };
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
 
@@ -192,7 +207,8 @@ mod tests {
             id: RecordId::new(SourceId(0), seq * 3 + index as u64),
             attributes: Attributes::new(),
         };
-        let spans = vec![span(0, "job.submitted", false), span(1, "job.executing", true), span(2, "comfyui.generate", true)];
+        let spans =
+            vec![span(0, "job.submitted", false), span(1, "job.executing", true), span(2, "comfyui.generate", true)];
         let logs = spans
             .iter()
             .enumerate()

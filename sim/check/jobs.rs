@@ -235,7 +235,10 @@ mod tests {
         let ghost = JobFate { accepted: false, refused: true, runs: 1, completion_seen: true };
         let completion = JobCompletion::of(&book(&[(late, ghost)]), &[], &[]);
         assert_eq!((completion.submitted, completion.completed, completion.unfinished()), (0, 0, 0));
-        assert_eq!((completion.completed_all, completion.ghosts, completion.submit_failed, completion.runs), (1, 1, 1, 1));
+        assert_eq!(
+            (completion.completed_all, completion.ghosts, completion.submit_failed, completion.runs),
+            (1, 1, 1, 1)
+        );
     }
 
     #[test]

@@ -43,7 +43,9 @@ pub fn totals<'a>(points: impl IntoIterator<Item = (&'a Resource, &'a MetricPoin
     let mut totals: BTreeMap<String, MetricTotal> = BTreeMap::new();
     for (resource, point) in points {
         let (name, temporality, monotonic, value) = match &point.value {
-            MetricValue::Sum { temporality, monotonic, value } => (point.name.clone(), *temporality, *monotonic, number(*value)),
+            MetricValue::Sum { temporality, monotonic, value } => {
+                (point.name.clone(), *temporality, *monotonic, number(*value))
+            }
             MetricValue::Histogram { temporality, data } => {
                 (format!("{}.count", point.name), *temporality, true, data.count as f64)
             }
@@ -119,7 +121,8 @@ pub fn check(totals: &BTreeMap<String, MetricTotal>, expected: &[Expected<'_>]) 
         .filter_map(|&(metric, expected, truth)| {
             let stored = totals.get(metric);
             let found = stored.map(|total| total.total);
-            let agrees = found.is_some_and(|found| (found - expected as f64).abs() < 0.5) || (found.is_none() && expected == 0);
+            let agrees =
+                found.is_some_and(|found| (found - expected as f64).abs() < 0.5) || (found.is_none() && expected == 0);
             (!agrees).then(|| Disagreement {
                 metric: metric.to_string(),
                 expected,
@@ -177,7 +180,8 @@ mod tests {
     #[test]
     fn restarts_are_new_streams_whose_values_add_up() {
         let c = Temporality::Cumulative;
-        let points = [sum(4, 0, MINUTE, c, true), sum(3, 2 * MINUTE, 3 * MINUTE, c, true), sum(1, 2 * MINUTE, 150, c, true)];
+        let points =
+            [sum(4, 0, MINUTE, c, true), sum(3, 2 * MINUTE, 3 * MINUTE, c, true), sum(1, 2 * MINUTE, 150, c, true)];
         let total = total_of(&points);
         assert_eq!((total.total, total.series_count), (7.0, 2));
     }

@@ -59,11 +59,7 @@ impl Throughput {
     /// The window `index` as text: `[1m30s, 1m40s)`.
     pub fn describe_window(&self, index: usize) -> String {
         let start = self.window * index as u32;
-        format!(
-            "[{}, {})",
-            crate::units::format_duration(start),
-            crate::units::format_duration(start + self.window)
-        )
+        format!("[{}, {})", crate::units::format_duration(start), crate::units::format_duration(start + self.window))
     }
 }
 

@@ -33,7 +33,10 @@ use crate::proto::otlp::Signal;
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Target {
     /// The link between two hosts, `a` < `b` by name (directions are relative to that order).
-    Link { a: String, b: String },
+    Link {
+        a: String,
+        b: String,
+    },
     /// A host that `restart` / `crash` take down.
     Host(String),
     /// A host's clock.
@@ -53,19 +56,30 @@ pub enum Target {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Contribution {
     /// Drops packets a → b (`ab`) and/or b → a (`ba`).
-    Drop { ab: bool, ba: bool },
+    Drop {
+        ab: bool,
+        ba: bool,
+    },
     /// Holds packets both ways.
     Stall,
     /// Per-packet delay between `min` and `max`.
-    Latency { min: Duration, max: Duration },
+    Latency {
+        min: Duration,
+        max: Duration,
+    },
     /// Loses this fraction of packets.
     Loss(f64),
     /// Keeps the host down.
     HostDown,
     /// Bends the clock by `offset_nanos`, drifting `drift_ppm` from the fault's start.
-    Skew { offset_nanos: i64, drift_ppm: f64 },
+    Skew {
+        offset_nanos: i64,
+        drift_ppm: f64,
+    },
     /// Steps the clock by `step_nanos`.
-    Step { step_nanos: i64 },
+    Step {
+        step_nanos: i64,
+    },
     Errors(ErrorScript),
     Slow(Slowness),
     RateLimit(u64),
@@ -191,7 +205,9 @@ fn fold(state: &mut State, fault: &InForce<'_>, now: Duration, factor_max: f64) 
                 },
             });
         }
-        (State::RateLimit(limit), Contribution::RateLimit(new)) => *limit = Some(limit.map_or(*new, |old| old.min(*new))),
+        (State::RateLimit(limit), Contribution::RateLimit(new)) => {
+            *limit = Some(limit.map_or(*new, |old| old.min(*new)))
+        }
         (State::Limit(limit), Contribution::Limit(new)) => *limit = Some(limit.map_or(*new, |old| old.min(*new))),
         (State::Factor(factor), Contribution::Factor(new)) => *factor = (*factor * new).min(factor_max),
         (state, contribution) => {

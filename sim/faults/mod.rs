@@ -213,7 +213,9 @@ fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now
         }
         (Target::RedisMaxmemory, _, State::Limit(bytes)) => pipeline.redis_control.set_maxmemory_bytes(*bytes),
         (Target::AggregatorBuffer, _, State::Limit(bytes)) => pipeline.aggregator_control.set_total_bytes_limit(*bytes),
-        (Target::AgentMemBuf(host), _, State::Limit(bytes)) => pipeline.agent_control.set_mem_buf_bytes_limit(host, *bytes),
+        (Target::AgentMemBuf(host), _, State::Limit(bytes)) => {
+            pipeline.agent_control.set_mem_buf_bytes_limit(host, *bytes)
+        }
         (Target::JobRate, _, State::Factor(factor)) => {
             pipeline.workload_control.set_rate_factor(*factor).expect("factors capped at RATE_FACTOR_MAX");
         }
@@ -291,8 +293,9 @@ fn enact_link(pipeline: &mut Pipeline, a: &str, b: &str, old: &LinkState, new: &
 pub fn check_dash0(fault: &FaultSpec) -> Result<(), String> {
     let control = crate::parts::dash0::Dash0Control::new();
     let result = match fault {
-        FaultSpec::Dash0Errors { status, rate, retry_after, .. } => control
-            .set_errors(Some(ScriptedErrors { status: *status, rate: *rate, retry_after: *retry_after })),
+        FaultSpec::Dash0Errors { status, rate, retry_after, .. } => {
+            control.set_errors(Some(ScriptedErrors { status: *status, rate: *rate, retry_after: *retry_after }))
+        }
         FaultSpec::Dash0RateLimit { records_per_second, .. } => control.set_rate_limit(Some(*records_per_second)),
         _ => Ok(()),
     };
@@ -316,7 +319,9 @@ fn describe(fault: &FaultSpec) -> String {
             if *heal == Heal::Never { " never healed" } else { "" }
         ),
         FaultSpec::PacketLoss { from, to, rate, .. } => format!("{from} <-> {to} rate {rate}"),
-        FaultSpec::Restart { target, down_for, .. } => format!("{target} down for {}", crate::units::format_duration(*down_for)),
+        FaultSpec::Restart { target, down_for, .. } => {
+            format!("{target} down for {}", crate::units::format_duration(*down_for))
+        }
         FaultSpec::Crash { target, .. } => target.clone(),
         FaultSpec::Dash0Errors { status, rate, retry_after, signal, protocol, .. } => {
             let mut text =
@@ -372,7 +377,10 @@ mod tests {
     #[test]
     fn selectors_resolve_groups_globs_and_names() {
         let (hosts, machines) = hosts();
-        assert_eq!(resolve("railway", &hosts, &machines).unwrap(), ["railway-aggregator", "railway-redis", "railway-shipper"]);
+        assert_eq!(
+            resolve("railway", &hosts, &machines).unwrap(),
+            ["railway-aggregator", "railway-redis", "railway-shipper"]
+        );
         assert_eq!(resolve("machine:comfyui-*", &hosts, &machines).unwrap(), ["comfyui-1", "comfyui-2"]);
         assert_eq!(resolve("machines", &hosts, &machines).unwrap().len(), 3);
         assert_eq!(resolve("dev-1", &hosts, &machines).unwrap(), ["dev-1"]);

@@ -522,7 +522,9 @@ impl FaultSpec {
                     Some(0) if *what == BackpressureWhat::RedisMaxmemory => {
                         Err(("bytes", "redis_maxmemory bytes must be above 0 (0 would lift the limit)".into()))
                     }
-                    Some(0) => Err(("bytes", format!("{name} bytes must be above 0 (a limit of 0 would refuse everything)"))),
+                    Some(0) => {
+                        Err(("bytes", format!("{name} bytes must be above 0 (a limit of 0 would refuse everything)")))
+                    }
                     Some(_) => Ok(()),
                 }
             }

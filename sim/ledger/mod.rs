@@ -32,7 +32,9 @@ use crate::record::{RecordId, SourceId};
 use crate::report::timeline::{Timeline, TimelineRecorder};
 
 /// The pipeline's parts, as custodians.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     App,
@@ -210,7 +212,13 @@ impl Ledger {
         let mut inner = self.lock();
         let id = SourceId(u32::try_from(inner.sources.len()).expect("fewer than 2^32 sources"));
         let born_host = Arc::from(born_host_of(name));
-        inner.sources.push(SourceEntry { name: name.to_string(), born_host, signal, emitted_count: 0, emit_times: Vec::new() });
+        inner.sources.push(SourceEntry {
+            name: name.to_string(),
+            born_host,
+            signal,
+            emitted_count: 0,
+            emit_times: Vec::new(),
+        });
         id
     }
 
@@ -423,9 +431,9 @@ impl Ledger {
                 .holdings
                 .iter()
                 .flat_map(|(custodian, holdings)| {
-                    [&holdings.volatile, &holdings.durable]
-                        .into_iter()
-                        .filter_map(move |sets| sets.get(&source).map(|set| (Outcome::InFlight(custodian.clone()), set)))
+                    [&holdings.volatile, &holdings.durable].into_iter().filter_map(move |sets| {
+                        sets.get(&source).map(|set| (Outcome::InFlight(custodian.clone()), set))
+                    })
                 })
                 .chain(inner.dropped.iter().filter_map(|((cause, custodian), sets)| {
                     sets.get(&source).map(|set| (Outcome::Lost { cause, custodian: custodian.clone() }, set))
@@ -441,7 +449,11 @@ impl Ledger {
                 }
             }
             if !missing.is_empty() {
-                accounting.outcomes.entry((entry.signal, Outcome::LostSilently)).or_default().add(source, &missing, entry);
+                accounting
+                    .outcomes
+                    .entry((entry.signal, Outcome::LostSilently))
+                    .or_default()
+                    .add(source, &missing, entry);
                 // Name the last custodian: records flow forward in `Part` order, so the
                 // furthest part that released them held them last.
                 let mut by_part: Vec<(&Custodian, &Holdings)> = inner.holdings.iter().collect();
@@ -459,7 +471,11 @@ impl Ledger {
                     }
                 }
                 if !missing.is_empty() {
-                    accounting.silent_by_last_custodian.entry((entry.signal, None)).or_default().add(source, &missing, entry);
+                    accounting
+                        .silent_by_last_custodian
+                        .entry((entry.signal, None))
+                        .or_default()
+                        .add(source, &missing, entry);
                 }
             }
         }

@@ -8,11 +8,11 @@
 
 pub mod agent;
 pub mod aggregator;
+pub mod app;
 pub mod collector;
 pub mod dash0;
 pub mod log_chunk;
 pub mod pipe;
-pub mod app;
 pub mod redis;
 pub mod redis_client;
 pub mod shipper;

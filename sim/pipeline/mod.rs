@@ -66,10 +66,8 @@ impl Pipeline {
     pub fn build(scenario: Arc<Scenario>, seed: u64) -> Pipeline {
         // Planted bugs reach the parts through their configs (see `crate::bugs`).
         let scenario = if scenario.bugs.any() { Arc::new(crate::bugs::plant(&scenario)) } else { scenario };
-        let mut world = WorldBuilder::new(seed)
-            .tick(scenario.tick)
-            .duration(scenario.duration + scenario.drain)
-            .build();
+        let mut world =
+            WorldBuilder::new(seed).tick(scenario.tick).duration(scenario.duration + scenario.drain).build();
         let ledger = Ledger::new();
         let dash0_store = Dash0Store::new();
         let dash0_control = Dash0Control::new();
@@ -98,7 +96,8 @@ impl Pipeline {
             });
         }
         {
-            let (config, control, part_ctx) = (scenario.aggregator.clone(), aggregator_control.clone(), part_ctx.clone());
+            let (config, control, part_ctx) =
+                (scenario.aggregator.clone(), aggregator_control.clone(), part_ctx.clone());
             world.host(hosts::AGGREGATOR, move |host| {
                 aggregator::run_with_control(part_ctx(host), config.clone(), control.clone())
             });
@@ -121,8 +120,20 @@ impl Pipeline {
                 let resource = Resource::new("emp-api");
                 let agent_config = scenario.agent_for(hosts::API);
                 together(
-                    agent::run_with_control(ctx.clone(), agent_config, pipes.logs.clone(), "api".to_string(), agent_control.clone()),
-                    collector::run(ctx.clone(), scenario.collector_for(hosts::API), pipes.spans.clone(), pipes.metrics.clone(), resource),
+                    agent::run_with_control(
+                        ctx.clone(),
+                        agent_config,
+                        pipes.logs.clone(),
+                        "api".to_string(),
+                        agent_control.clone(),
+                    ),
+                    collector::run(
+                        ctx.clone(),
+                        scenario.collector_for(hosts::API),
+                        pipes.spans.clone(),
+                        pipes.metrics.clone(),
+                        resource,
+                    ),
                     app::run_api_with_control(ctx, app_config.clone(), pipes, control.clone()),
                 )
             });
@@ -138,8 +149,20 @@ impl Pipeline {
                 let tag = format!("machine.{}", machine_id.machine_type().as_str());
                 let spec = MachineSpec { machine_id: machine_id.clone(), workers };
                 together(
-                    agent::run_with_control(ctx.clone(), scenario.agent_for(machine_id.as_str()), pipes.logs.clone(), tag, agent_control.clone()),
-                    collector::run(ctx.clone(), scenario.collector_for(machine_id.as_str()), pipes.spans.clone(), pipes.metrics.clone(), resource),
+                    agent::run_with_control(
+                        ctx.clone(),
+                        scenario.agent_for(machine_id.as_str()),
+                        pipes.logs.clone(),
+                        tag,
+                        agent_control.clone(),
+                    ),
+                    collector::run(
+                        ctx.clone(),
+                        scenario.collector_for(machine_id.as_str()),
+                        pipes.spans.clone(),
+                        pipes.metrics.clone(),
+                        resource,
+                    ),
                     app::run_machine(ctx, app_config.clone(), spec, pipes),
                 )
             });
@@ -186,14 +209,17 @@ impl Pipeline {
             faults::apply(self, &scenario.faults, action.fault_index, action.phase);
         }
         self.world.run_for(scenario.duration)?;
-        let unhealed: Vec<String> =
-            (0..scenario.faults.len()).filter(|index| self.injector.in_force(*index)).map(|i| format!("fault[{i}]")).collect();
+        let unhealed: Vec<String> = (0..scenario.faults.len())
+            .filter(|index| self.injector.in_force(*index))
+            .map(|i| format!("fault[{i}]"))
+            .collect();
         let healed = if unhealed.is_empty() {
             "faults healed".to_string()
         } else {
             format!("faults healed except {} (heal = \"never\")", unhealed.join(", "))
         };
-        self.world.record("drain.start", format!("{healed}; draining for {}", crate::units::format_duration(scenario.drain)));
+        self.world
+            .record("drain.start", format!("{healed}; draining for {}", crate::units::format_duration(scenario.drain)));
         self.world.run_for(scenario.duration + scenario.drain)
     }
 

@@ -276,7 +276,9 @@ impl Verdict {
         let silent = self.accounting.outcomes.keys().any(|(_, outcome)| *outcome == Outcome::LostSilently);
         let over_budget = expect.lost.is_some_and(|lost| accepted_count > lost);
         let accepted_text = match expect.lost {
-            Some(lost) => format!("{accepted_count} lost with an accepted cause {:?} (allowed {lost})", expect.allow_loss),
+            Some(lost) => {
+                format!("{accepted_count} lost with an accepted cause {:?} (allowed {lost})", expect.allow_loss)
+            }
             None if expect.allow_loss.is_empty() => "no loss accepted".to_string(),
             None => format!("{accepted_count} lost with an accepted cause {:?}", expect.allow_loss),
         };
@@ -335,7 +337,10 @@ impl Verdict {
         checks.push(Check {
             name: "duplicates",
             passed: ratio <= expect.max_duplicate_ratio,
-            detail: format!("{duplicated} of {delivered} records duplicated ({ratio:.4}, allowed {})", expect.max_duplicate_ratio),
+            detail: format!(
+                "{duplicated} of {delivered} records duplicated ({ratio:.4}, allowed {})",
+                expect.max_duplicate_ratio
+            ),
         });
 
         checks.push(self.jobs_check(scenario));
@@ -350,7 +355,13 @@ impl Verdict {
                 self.correlation.logs_exempt_count
             );
             for (rule, broken) in &self.correlation.broken {
-                let _ = write!(detail, "\n    broken {} times: {}; e.g. {}", broken.count, rule.describe(), broken.examples.join("; "));
+                let _ = write!(
+                    detail,
+                    "\n    broken {} times: {}; e.g. {}",
+                    broken.count,
+                    rule.describe(),
+                    broken.examples.join("; ")
+                );
             }
             checks.push(Check { name: "correlation", passed: self.correlation.is_complete(), detail });
         }
@@ -399,15 +410,19 @@ impl Verdict {
             let mut over = String::new();
             let mut peaks = String::new();
             for (part, &limit) in &expect.max_occupancy {
-                let peak = self
-                    .occupancy
-                    .iter()
-                    .filter(|(custodian, _)| custodian.part == *part)
-                    .max_by_key(|(custodian, occupancy)| (occupancy.peak_count, std::cmp::Reverse((*custodian).clone())));
+                let peak = self.occupancy.iter().filter(|(custodian, _)| custodian.part == *part).max_by_key(
+                    |(custodian, occupancy)| (occupancy.peak_count, std::cmp::Reverse((*custodian).clone())),
+                );
                 let Some((custodian, occupancy)) = peak else { continue };
                 let _ = write!(peaks, " {custodian} {}/{limit}", occupancy.peak_count);
-                for (custodian, occupancy) in self.occupancy.iter().filter(|(c, o)| c.part == *part && o.peak_count > limit) {
-                    let _ = write!(over, "\n    {custodian} held {} records at its peak, limit {limit}", occupancy.peak_count);
+                for (custodian, occupancy) in
+                    self.occupancy.iter().filter(|(c, o)| c.part == *part && o.peak_count > limit)
+                {
+                    let _ = write!(
+                        over,
+                        "\n    {custodian} held {} records at its peak, limit {limit}",
+                        occupancy.peak_count
+                    );
                 }
             }
             checks.push(Check {
@@ -509,7 +524,11 @@ impl Verdict {
     /// signal that lagged.
     fn recovery_check(&self, budget: Duration) -> Check {
         let slow: Vec<&Recovery> = self.recoveries.iter().filter(|r| r.worst().is_some_and(|w| w > budget)).collect();
-        let worst = self.recoveries.iter().filter_map(|r| r.worst().map(|w| (w, r))).max_by_key(|(w, r)| (*w, std::cmp::Reverse(r.fault_index)));
+        let worst = self
+            .recoveries
+            .iter()
+            .filter_map(|r| r.worst().map(|w| (w, r)))
+            .max_by_key(|(w, r)| (*w, std::cmp::Reverse(r.fault_index)));
         let detail = if slow.is_empty() {
             match worst {
                 Some((time, r)) => format!(
@@ -522,7 +541,8 @@ impl Verdict {
                 None => format!("no fault held back any record (budget {})", format_duration(budget)),
             }
         } else {
-            let mut text = format!("{} faults took longer than {} to recover from:", slow.len(), format_duration(budget));
+            let mut text =
+                format!("{} faults took longer than {} to recover from:", slow.len(), format_duration(budget));
             for r in &slow {
                 let _ = write!(
                     text,
@@ -556,12 +576,8 @@ impl Verdict {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "scenario {}  seed {}", self.scenario, self.seed);
-        let _ = writeln!(
-            out,
-            "simulated {} ({} events)",
-            format_duration(self.outcome.elapsed),
-            self.outcome.events_count
-        );
+        let _ =
+            writeln!(out, "simulated {} ({} events)", format_duration(self.outcome.elapsed), self.outcome.events_count);
         for (signal, totals) in &self.accounting.totals {
             // Lost, lost silently and in flight apart: records still held at the end are
             // not lost (result.json counts them as in flight), and a silent loss is a

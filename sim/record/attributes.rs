@@ -180,11 +180,7 @@ impl Attributes {
     }
 
     /// Appends `key = value`, refusing reserved, duplicate and empty keys.
-    pub fn try_push(
-        &mut self,
-        key: impl Into<String>,
-        value: impl Into<AttrValue>,
-    ) -> Result<(), AttributeError> {
+    pub fn try_push(&mut self, key: impl Into<String>, value: impl Into<AttrValue>) -> Result<(), AttributeError> {
         let key = key.into();
         if key.is_empty() {
             return Err(AttributeError::EmptyKey);
@@ -273,18 +269,9 @@ mod tests {
     fn keeps_order_and_refuses_bad_keys() {
         let mut a = Attributes::new().with("b", 1i64).with("a", "x");
         assert_eq!(a.iter().map(|(k, _)| k).collect::<Vec<_>>(), ["b", "a"]);
-        assert_eq!(
-            a.try_push("a", true),
-            Err(AttributeError::Duplicate("a".into()))
-        );
-        assert_eq!(
-            a.try_push("job_id", "x"),
-            Err(AttributeError::Reserved("job_id".into()))
-        );
-        assert_eq!(
-            a.try_push("obsim.anything", 1i64),
-            Err(AttributeError::Reserved("obsim.anything".into()))
-        );
+        assert_eq!(a.try_push("a", true), Err(AttributeError::Duplicate("a".into())));
+        assert_eq!(a.try_push("job_id", "x"), Err(AttributeError::Reserved("job_id".into())));
+        assert_eq!(a.try_push("obsim.anything", 1i64), Err(AttributeError::Reserved("obsim.anything".into())));
         assert_eq!(a.try_push("", 1i64), Err(AttributeError::EmptyKey));
     }
 }

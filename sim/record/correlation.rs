@@ -32,11 +32,7 @@ impl CorrelationError {
         while !value.is_char_boundary(end) {
             end -= 1;
         }
-        Self {
-            field,
-            value: value[..end].to_owned(),
-            rule,
-        }
+        Self { field, value: value[..end].to_owned(), rule }
     }
 }
 
@@ -231,11 +227,7 @@ pub enum MachineType {
 
 impl MachineType {
     /// All types, in a fixed order (for generators and reports).
-    pub const ALL: [MachineType; 3] = [
-        MachineType::Comfyui,
-        MachineType::Simulation,
-        MachineType::Openai,
-    ];
+    pub const ALL: [MachineType; 3] = [MachineType::Comfyui, MachineType::Simulation, MachineType::Openai];
 
     /// The id prefix: "comfyui", "simulation", "openai".
     pub fn as_str(self) -> &'static str {
@@ -271,15 +263,11 @@ impl MachineId {
 
     /// Parses and validates a machine id.
     pub fn parse(text: &str) -> Result<Self, CorrelationError> {
-        let (prefix, identifier) = text.split_once('-').ok_or_else(|| {
-            CorrelationError::new("machine_id", text, "must be `{type}-{identifier}`")
-        })?;
+        let (prefix, identifier) = text
+            .split_once('-')
+            .ok_or_else(|| CorrelationError::new("machine_id", text, "must be `{type}-{identifier}`"))?;
         if MachineType::parse(prefix).is_none() {
-            return Err(CorrelationError::new(
-                "machine_id",
-                text,
-                "type must be comfyui, simulation or openai",
-            ));
+            return Err(CorrelationError::new("machine_id", text, "type must be comfyui, simulation or openai"));
         }
         check_identifier(text, identifier)?;
         Ok(Self(text.to_owned()))
@@ -307,10 +295,7 @@ fn check_identifier(whole: &str, identifier: &str) -> Result<(), CorrelationErro
     if identifier.is_empty() || identifier.len() > MachineId::MAX_IDENTIFIER_LEN {
         return err("identifier must be 1 to 63 characters");
     }
-    if !identifier
-        .bytes()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-    {
+    if !identifier.bytes().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-') {
         return err("identifier must be lowercase letters, digits and '-'");
     }
     if identifier.starts_with('-') || identifier.ends_with('-') || identifier.contains("--") {
@@ -340,13 +325,11 @@ impl WorkerId {
     /// Parses and validates a worker id, including its machine id part.
     pub fn parse(text: &str) -> Result<Self, CorrelationError> {
         let err = |rule| CorrelationError::new("worker_id", text, rule);
-        let (machine, index) = text
-            .rsplit_once(Self::SEPARATOR)
-            .ok_or_else(|| err("must be `{machine_id}-worker-{index}`"))?;
+        let (machine, index) =
+            text.rsplit_once(Self::SEPARATOR).ok_or_else(|| err("must be `{machine_id}-worker-{index}`"))?;
         MachineId::parse(machine).map_err(|_| err("machine_id part is invalid"))?;
-        let canonical = !index.is_empty()
-            && index.bytes().all(|c| c.is_ascii_digit())
-            && (index == "0" || !index.starts_with('0'));
+        let canonical =
+            !index.is_empty() && index.bytes().all(|c| c.is_ascii_digit()) && (index == "0" || !index.starts_with('0'));
         if !canonical || index.parse::<u32>().is_err() {
             return Err(err("index must be a decimal u32 without leading zeros"));
         }
@@ -370,12 +353,7 @@ impl WorkerId {
 
     /// The worker's index on its machine.
     pub fn index(&self) -> u32 {
-        self.0
-            .rsplit_once(Self::SEPARATOR)
-            .expect("validated")
-            .1
-            .parse()
-            .expect("validated")
+        self.0.rsplit_once(Self::SEPARATOR).expect("validated").1.parse().expect("validated")
     }
 
     /// Whether this worker belongs to `machine` (a correlation check: a log's worker_id and
@@ -399,10 +377,7 @@ mod tests {
         let text = job.to_string();
         assert_eq!(text.len(), JobId::TEXT_LEN);
         assert_eq!(&text[18..19], "4", "uuid version nibble");
-        assert!(
-            matches!(&text[23..24], "8" | "9" | "a" | "b"),
-            "uuid variant"
-        );
+        assert!(matches!(&text[23..24], "8" | "9" | "a" | "b"), "uuid variant");
         assert_eq!(JobId::parse(&text), Ok(job));
     }
 
@@ -410,24 +385,14 @@ mod tests {
     fn job_id_rules() {
         let ok = "job-123e4567-e89b-42d3-a456-426614174000";
         assert!(JobId::parse(ok).is_ok());
+        assert_eq!(JobId::parse("task-1").unwrap_err().rule, "must start with `job-`");
+        assert_eq!(JobId::parse("job-123").unwrap_err().rule, "must be `job-` followed by a 36-character uuid");
         assert_eq!(
-            JobId::parse("task-1").unwrap_err().rule,
-            "must start with `job-`"
-        );
-        assert_eq!(
-            JobId::parse("job-123").unwrap_err().rule,
-            "must be `job-` followed by a 36-character uuid"
-        );
-        assert_eq!(
-            JobId::parse(&ok.to_uppercase().replace("JOB-", "job-"))
-                .unwrap_err()
-                .rule,
+            JobId::parse(&ok.to_uppercase().replace("JOB-", "job-")).unwrap_err().rule,
             "uuid must be lowercase hex"
         );
         assert_eq!(
-            JobId::parse(&ok.replacen('-', "_", 2).replacen('_', "-", 1))
-                .unwrap_err()
-                .rule,
+            JobId::parse(&ok.replacen('-', "_", 2).replacen('_', "-", 1)).unwrap_err().rule,
             "uuid must be hyphenated 8-4-4-4-12"
         );
     }
@@ -444,14 +409,8 @@ mod tests {
         assert_eq!(w.index(), 12);
         assert!(w.belongs_to(&m));
         assert!(MachineId::parse("openai-us-east-7").is_ok());
-        assert_eq!(
-            MachineId::parse("gpu-1").unwrap_err().rule,
-            "type must be comfyui, simulation or openai"
-        );
-        assert_eq!(
-            MachineId::parse("comfyui").unwrap_err().rule,
-            "must be `{type}-{identifier}`"
-        );
+        assert_eq!(MachineId::parse("gpu-1").unwrap_err().rule, "type must be comfyui, simulation or openai");
+        assert_eq!(MachineId::parse("comfyui").unwrap_err().rule, "must be `{type}-{identifier}`");
         assert!(MachineId::parse("comfyui-").is_err());
         assert!(MachineId::parse("comfyui-A").is_err());
         assert!(MachineId::parse("comfyui-a--b").is_err());
@@ -460,13 +419,7 @@ mod tests {
             WorkerId::parse("comfyui-3-worker-01").unwrap_err().rule,
             "index must be a decimal u32 without leading zeros"
         );
-        assert_eq!(
-            WorkerId::parse("comfyui-3-w-1").unwrap_err().rule,
-            "must be `{machine_id}-worker-{index}`"
-        );
-        assert_eq!(
-            WorkerId::parse("gpu-3-worker-1").unwrap_err().rule,
-            "machine_id part is invalid"
-        );
+        assert_eq!(WorkerId::parse("comfyui-3-w-1").unwrap_err().rule, "must be `{machine_id}-worker-{index}`");
+        assert_eq!(WorkerId::parse("gpu-3-worker-1").unwrap_err().rule, "machine_id part is invalid");
     }
 }

@@ -44,12 +44,7 @@ pub enum IdError {
 impl fmt::Display for IdError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            IdError::WrongLength {
-                id,
-                unit,
-                expected,
-                actual,
-            } => {
+            IdError::WrongLength { id, unit, expected, actual } => {
                 write!(f, "{id}: expected {expected} {unit}, found {actual}")
             }
             IdError::NotLowercaseHex { id, index } => {
@@ -67,11 +62,7 @@ const HEX_DIGITS: &[u8; 16] = b"0123456789abcdef";
 /// Writes `bytes` as lowercase hex into `out` (exactly twice as long). Shared by every id
 /// type so that all text forms agree.
 pub(crate) fn write_hex(bytes: &[u8], out: &mut [u8]) {
-    assert_eq!(
-        out.len(),
-        bytes.len() * 2,
-        "hex output buffer must be twice the input"
-    );
+    assert_eq!(out.len(), bytes.len() * 2, "hex output buffer must be twice the input");
     for (i, b) in bytes.iter().enumerate() {
         out[2 * i] = HEX_DIGITS[usize::from(b >> 4)];
         out[2 * i + 1] = HEX_DIGITS[usize::from(b & 0x0f)];
@@ -90,29 +81,13 @@ pub(crate) fn hex_value(c: u8) -> Option<u8> {
 
 /// Parses lowercase hex `text` into `out`; `offset` is added to reported indices so callers
 /// parsing a field inside a larger string (traceparent) report positions in the whole string.
-pub(crate) fn read_hex(
-    id: &'static str,
-    text: &[u8],
-    out: &mut [u8],
-    offset: usize,
-) -> Result<(), IdError> {
+pub(crate) fn read_hex(id: &'static str, text: &[u8], out: &mut [u8], offset: usize) -> Result<(), IdError> {
     if text.len() != out.len() * 2 {
-        return Err(IdError::WrongLength {
-            id,
-            unit: "hex characters",
-            expected: out.len() * 2,
-            actual: text.len(),
-        });
+        return Err(IdError::WrongLength { id, unit: "hex characters", expected: out.len() * 2, actual: text.len() });
     }
     for (i, slot) in out.iter_mut().enumerate() {
-        let hi = hex_value(text[2 * i]).ok_or(IdError::NotLowercaseHex {
-            id,
-            index: offset + 2 * i,
-        })?;
-        let lo = hex_value(text[2 * i + 1]).ok_or(IdError::NotLowercaseHex {
-            id,
-            index: offset + 2 * i + 1,
-        })?;
+        let hi = hex_value(text[2 * i]).ok_or(IdError::NotLowercaseHex { id, index: offset + 2 * i })?;
+        let lo = hex_value(text[2 * i + 1]).ok_or(IdError::NotLowercaseHex { id, index: offset + 2 * i + 1 })?;
         *slot = (hi << 4) | lo;
     }
     Ok(())
@@ -282,32 +257,13 @@ mod tests {
     fn refusals_name_the_rule() {
         assert_eq!(
             "00".parse::<SpanId>(),
-            Err(IdError::WrongLength {
-                id: "span_id",
-                unit: "hex characters",
-                expected: 16,
-                actual: 2
-            })
+            Err(IdError::WrongLength { id: "span_id", unit: "hex characters", expected: 16, actual: 2 })
         );
-        assert_eq!(
-            "0123456789ABCDEF".parse::<SpanId>(),
-            Err(IdError::NotLowercaseHex {
-                id: "span_id",
-                index: 10
-            })
-        );
-        assert_eq!(
-            "0000000000000000".parse::<SpanId>(),
-            Err(IdError::AllZero { id: "span_id" })
-        );
+        assert_eq!("0123456789ABCDEF".parse::<SpanId>(), Err(IdError::NotLowercaseHex { id: "span_id", index: 10 }));
+        assert_eq!("0000000000000000".parse::<SpanId>(), Err(IdError::AllZero { id: "span_id" }));
         assert_eq!(
             TraceId::from_slice(&[1; 15]),
-            Err(IdError::WrongLength {
-                id: "trace_id",
-                unit: "bytes",
-                expected: 16,
-                actual: 15
-            })
+            Err(IdError::WrongLength { id: "trace_id", unit: "bytes", expected: 16, actual: 15 })
         );
         // Non-ASCII input must be refused, not panic on a char boundary.
         assert!("é123456789abcde".parse::<SpanId>().is_err());

@@ -38,14 +38,8 @@ pub enum Severity {
 
 impl Severity {
     /// All levels, lowest first.
-    pub const ALL: [Severity; 6] = [
-        Severity::Trace,
-        Severity::Debug,
-        Severity::Info,
-        Severity::Warn,
-        Severity::Error,
-        Severity::Fatal,
-    ];
+    pub const ALL: [Severity; 6] =
+        [Severity::Trace, Severity::Debug, Severity::Info, Severity::Warn, Severity::Error, Severity::Fatal];
 
     /// The OTLP `SeverityNumber` of the level's base value.
     pub fn number(self) -> i32 {
@@ -215,10 +209,7 @@ impl<'de> Deserialize<'de> for LogRecord {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let f = LogRecordFields::deserialize(deserializer)?;
         if f.seq > RecordId::MAX_SEQ {
-            return Err(de::Error::custom(format!(
-                "obsim.seq {} exceeds i64",
-                f.seq
-            )));
+            return Err(de::Error::custom(format!("obsim.seq {} exceeds i64", f.seq)));
         }
         Ok(LogRecord {
             time_unix_nano: f.time_unix_nano,

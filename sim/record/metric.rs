@@ -74,10 +74,7 @@ impl HistogramData {
         if !self.explicit_bounds.windows(2).all(|w| w[0] < w[1]) {
             return Err("explicit_bounds must be strictly increasing");
         }
-        let total = self
-            .bucket_counts
-            .iter()
-            .try_fold(0u64, |acc, c| acc.checked_add(*c));
+        let total = self.bucket_counts.iter().try_fold(0u64, |acc, c| acc.checked_add(*c));
         if total != Some(self.count) {
             return Err("count must equal the sum of bucket_counts");
         }

@@ -29,10 +29,7 @@ impl RecordId {
 
     /// The id of record `seq` of `source`.
     pub fn new(source: SourceId, seq: u64) -> Self {
-        assert!(
-            seq <= Self::MAX_SEQ,
-            "seq {seq} does not fit an OTLP int attribute"
-        );
+        assert!(seq <= Self::MAX_SEQ, "seq {seq} does not fit an OTLP int attribute");
         Self { source, seq }
     }
 }

@@ -27,13 +27,8 @@ pub enum SpanKind {
 
 impl SpanKind {
     /// All kinds, in OTLP number order.
-    pub const ALL: [SpanKind; 5] = [
-        SpanKind::Internal,
-        SpanKind::Server,
-        SpanKind::Client,
-        SpanKind::Producer,
-        SpanKind::Consumer,
-    ];
+    pub const ALL: [SpanKind; 5] =
+        [SpanKind::Internal, SpanKind::Server, SpanKind::Client, SpanKind::Producer, SpanKind::Consumer];
 
     /// The OTLP `SpanKind` number (1..=5).
     pub fn number(self) -> i32 {
@@ -113,10 +108,7 @@ pub struct Span {
 impl Span {
     /// Duration in nanoseconds (end ≥ start is an invariant of every span we emit).
     pub fn duration_nanos(&self) -> u64 {
-        assert!(
-            self.end_time_unix_nano >= self.start_time_unix_nano,
-            "span ends before it starts"
-        );
+        assert!(self.end_time_unix_nano >= self.start_time_unix_nano, "span ends before it starts");
         self.end_time_unix_nano - self.start_time_unix_nano
     }
 }

@@ -55,21 +55,14 @@ impl fmt::Display for TraceParentError {
         match self {
             Self::TooShort { len } => write!(f, "traceparent: {len} characters, need at least 55"),
             Self::WrongLengthForVersion00 { len } => {
-                write!(
-                    f,
-                    "traceparent: version 00 must be exactly 55 characters, found {len}"
-                )
+                write!(f, "traceparent: version 00 must be exactly 55 characters, found {len}")
             }
-            Self::InvalidVersion => {
-                f.write_str("traceparent: version is not 2 lowercase hex digits")
-            }
+            Self::InvalidVersion => f.write_str("traceparent: version is not 2 lowercase hex digits"),
             Self::ForbiddenVersion => f.write_str("traceparent: version ff is forbidden"),
             Self::MissingDelimiter { index } => write!(f, "traceparent: expected '-' at {index}"),
             Self::TraceId(e) => write!(f, "traceparent: {e}"),
             Self::ParentId(e) => write!(f, "traceparent: parent-{e}"),
-            Self::InvalidFlags => {
-                f.write_str("traceparent: trace-flags are not 2 lowercase hex digits")
-            }
+            Self::InvalidFlags => f.write_str("traceparent: trace-flags are not 2 lowercase hex digits"),
         }
     }
 }
@@ -85,11 +78,7 @@ impl TraceParent {
     /// A traceparent for a child of `parent_id` in `trace_id`.
     pub fn new(trace_id: TraceId, parent_id: SpanId, sampled: bool) -> Self {
         let flags = if sampled { Self::FLAG_SAMPLED } else { 0 };
-        Self {
-            trace_id,
-            parent_id,
-            flags,
-        }
+        Self { trace_id, parent_id, flags }
     }
 
     /// Whether the sampled flag is set.
@@ -129,22 +118,14 @@ impl TraceParent {
             (Some(hi), Some(lo)) => (hi << 4) | lo,
             _ => return Err(TraceParentError::InvalidFlags),
         };
-        Ok(Self {
-            trace_id,
-            parent_id,
-            flags,
-        })
+        Ok(Self { trace_id, parent_id, flags })
     }
 }
 
 impl fmt::Display for TraceParent {
     /// Always version 00: `00-{32 hex}-{16 hex}-{2 hex}`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "00-{}-{}-{:02x}",
-            self.trace_id, self.parent_id, self.flags
-        )
+        write!(f, "00-{}-{}-{:02x}", self.trace_id, self.parent_id, self.flags)
     }
 }
 
@@ -174,22 +155,10 @@ mod tests {
     fn each_rule_is_named() {
         use TraceParentError::*;
         assert_eq!(TraceParent::parse("00-abc"), Err(TooShort { len: 6 }));
-        assert_eq!(
-            TraceParent::parse(&format!("{GOOD}-x")),
-            Err(WrongLengthForVersion00 { len: 57 })
-        );
-        assert_eq!(
-            TraceParent::parse(&GOOD.replacen("00", "ff", 1)),
-            Err(ForbiddenVersion)
-        );
-        assert_eq!(
-            TraceParent::parse(&GOOD.replacen("00", "0G", 1)),
-            Err(InvalidVersion)
-        );
-        assert_eq!(
-            TraceParent::parse(&GOOD.replacen('-', "_", 1)),
-            Err(MissingDelimiter { index: 2 })
-        );
+        assert_eq!(TraceParent::parse(&format!("{GOOD}-x")), Err(WrongLengthForVersion00 { len: 57 }));
+        assert_eq!(TraceParent::parse(&GOOD.replacen("00", "ff", 1)), Err(ForbiddenVersion));
+        assert_eq!(TraceParent::parse(&GOOD.replacen("00", "0G", 1)), Err(InvalidVersion));
+        assert_eq!(TraceParent::parse(&GOOD.replacen('-', "_", 1)), Err(MissingDelimiter { index: 2 }));
         assert!(matches!(
             TraceParent::parse("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
             Err(TraceId(IdError::AllZero { .. }))
@@ -202,15 +171,9 @@ mod tests {
             TraceParent::parse("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
             Err(TraceId(IdError::NotLowercaseHex { index: 4, .. }))
         ));
-        assert_eq!(
-            TraceParent::parse(&GOOD.replace("-01", "-zz")),
-            Err(InvalidFlags)
-        );
+        assert_eq!(TraceParent::parse(&GOOD.replace("-01", "-zz")), Err(InvalidFlags));
         // A future version may carry more fields after a '-'.
         assert!(TraceParent::parse(&format!("01{}-extra", &GOOD[2..])).is_ok());
-        assert_eq!(
-            TraceParent::parse(&format!("01{}xextra", &GOOD[2..])),
-            Err(MissingDelimiter { index: 55 })
-        );
+        assert_eq!(TraceParent::parse(&format!("01{}xextra", &GOOD[2..])), Err(MissingDelimiter { index: 55 }));
     }
 }

@@ -77,8 +77,11 @@ impl Comparison {
         }
         let mut out = String::new();
         let line = |out: &mut String, row: &[String]| {
-            let padded: Vec<String> =
-                row.iter().zip(widths).map(|(cell, width)| format!("{cell}{}", " ".repeat(width - cell.chars().count()))).collect();
+            let padded: Vec<String> = row
+                .iter()
+                .zip(widths)
+                .map(|(cell, width)| format!("{cell}{}", " ".repeat(width - cell.chars().count())))
+                .collect();
             let _ = writeln!(out, "{}", padded.join("  ").trim_end());
         };
         line(&mut out, &header.map(String::from));
@@ -141,7 +144,14 @@ fn lower_is_worse(subject: &str, metric: &str, old: Option<f64>, new: Option<f64
         (Some(_), None) => (true, "gone".to_string()),
         (None, Some(_)) => (false, "new".to_string()),
     };
-    Some(Row { subject: subject.to_string(), metric: metric.to_string(), old: text(old), new: text(new), change, regression })
+    Some(Row {
+        subject: subject.to_string(),
+        metric: metric.to_string(),
+        old: text(old),
+        new: text(new),
+        change,
+        regression,
+    })
 }
 
 fn count_text(value: u64) -> String {
@@ -161,7 +171,13 @@ fn verdict_row(subject: &str, old: bool, new: bool) -> Row {
 }
 
 /// Loss rows: total lost records, and a row per cause that is new (with its new count).
-fn loss_rows(subject: &str, old_total: u64, new_total: u64, new_causes: Vec<(String, String)>, threshold: f64) -> Vec<Row> {
+fn loss_rows(
+    subject: &str,
+    old_total: u64,
+    new_total: u64,
+    new_causes: Vec<(String, String)>,
+    threshold: f64,
+) -> Vec<Row> {
     let mut rows = vec![higher_is_worse(subject, "lost records", old_total, new_total, threshold, count_text)];
     for (cause, count) in new_causes {
         rows.push(Row {
@@ -300,7 +316,13 @@ pub fn indexes(old: &Index, new: &Index, threshold: f64) -> Comparison {
     if let (Some(old_p99), Some(new_p99)) = (p99_of(&mut old_p99s), p99_of(&mut new_p99s)) {
         comparison.rows.push(latency_row(&subject, "p99 of runs' log p99", old_p99, new_p99, threshold));
         let mean = |values: &[u64]| values.iter().sum::<u64>() / values.len() as u64;
-        comparison.rows.push(latency_row(&subject, "mean of runs' log p99", mean(&old_p99s), mean(&new_p99s), threshold));
+        comparison.rows.push(latency_row(
+            &subject,
+            "mean of runs' log p99",
+            mean(&old_p99s),
+            mean(&new_p99s),
+            threshold,
+        ));
     }
     comparison
 }
@@ -318,7 +340,9 @@ pub fn parse_input(name: &str, text: &str) -> Result<Input, String> {
     if value.get("runs").is_some() && value.get("shard").is_some() {
         let version = value.get("schema_version").and_then(serde_json::Value::as_u64);
         if version != Some(u64::from(INDEX_SCHEMA_VERSION)) {
-            return Err(format!("{name}: index schema_version {version:?}: this obsim reads version {INDEX_SCHEMA_VERSION}"));
+            return Err(format!(
+                "{name}: index schema_version {version:?}: this obsim reads version {INDEX_SCHEMA_VERSION}"
+            ));
         }
         let index: Index =
             serde_json::from_value(value).map_err(|error| format!("{name}: not a chaos index.json: {error}"))?;

@@ -54,6 +54,11 @@ impl FaultWindow {
 
     /// The windows of `scenario`'s faults, in schedule order.
     pub fn all(scenario: &Scenario) -> Vec<FaultWindow> {
-        scenario.faults.iter().enumerate().map(|(index, fault)| FaultWindow::of(index, fault, scenario.duration, scenario.duration + scenario.drain)).collect()
+        scenario
+            .faults
+            .iter()
+            .enumerate()
+            .map(|(index, fault)| FaultWindow::of(index, fault, scenario.duration, scenario.duration + scenario.drain))
+            .collect()
     }
 }

@@ -77,7 +77,18 @@ fn fault_bands(result: &RunResult) -> Vec<Band> {
         .map(|fault| Band {
             from: seconds(fault.start_micros),
             to: seconds(fault.end_micros),
-            label: format!("#{} {}{}", fault.index, fault.kind, if fault.ends_at_heal { " (until drain)" } else if fault.never_healed { " (never healed)" } else { "" }),
+            label: format!(
+                "#{} {}{}",
+                fault.index,
+                fault.kind,
+                if fault.ends_at_heal {
+                    " (until drain)"
+                } else if fault.never_healed {
+                    " (never healed)"
+                } else {
+                    ""
+                }
+            ),
         })
         .collect()
 }
@@ -101,9 +112,14 @@ fn latency_axis(max_micros: u64) -> (Axis, f64) {
 /// (a) Latency percentiles per window of delivery time.
 pub fn latency_plot(result: &RunResult) -> LinePlot {
     let window_s = seconds(result.window_micros);
-    let max = result.signals.log.windows.iter().chain(&result.signals.span.windows).map(|w| w.max_micros).max().unwrap_or(0);
+    let max =
+        result.signals.log.windows.iter().chain(&result.signals.span.windows).map(|w| w.max_micros).max().unwrap_or(0);
     let (y, per_unit) = latency_axis(max);
-    let line = |signal: &SignalResult, label: &str, color: &'static str, dashed: bool, pick: fn(&super::result::SignalWindow) -> u64| {
+    let line = |signal: &SignalResult,
+                label: &str,
+                color: &'static str,
+                dashed: bool,
+                pick: fn(&super::result::SignalWindow) -> u64| {
         super::svg::Line {
             label: label.to_string(),
             color,
@@ -111,7 +127,9 @@ pub fn latency_plot(result: &RunResult) -> LinePlot {
             points: signal
                 .windows
                 .iter()
-                .map(|w| (w.delivered_count > 0).then(|| ((w.index as f64 + 0.5) * window_s, pick(w) as f64 / per_unit)))
+                .map(|w| {
+                    (w.delivered_count > 0).then(|| ((w.index as f64 + 0.5) * window_s, pick(w) as f64 / per_unit))
+                })
                 .collect(),
         }
     };
@@ -136,14 +154,17 @@ fn steps(values: impl IntoIterator<Item = f64>, window_s: f64) -> Vec<Option<(f6
     values
         .into_iter()
         .enumerate()
-        .flat_map(|(index, value)| [Some((index as f64 * window_s, value)), Some(((index + 1) as f64 * window_s, value))])
+        .flat_map(|(index, value)| {
+            [Some((index as f64 * window_s, value)), Some(((index + 1) as f64 * window_s, value))]
+        })
         .collect()
 }
 
 /// (b) Logs stored at Dash0 per second, per window.
 pub fn throughput_plot(result: &RunResult) -> LinePlot {
     let window_s = seconds(result.throughput.window_micros).max(f64::MIN_POSITIVE);
-    let rates: Vec<f64> = result.throughput.log_records_per_window.iter().map(|&count| count as f64 / window_s).collect();
+    let rates: Vec<f64> =
+        result.throughput.log_records_per_window.iter().map(|&count| count as f64 / window_s).collect();
     let max = rates.iter().copied().fold(0.0, f64::max);
     let first_rates: Vec<f64> =
         result.signals.log.windows.iter().map(|w| w.delivered_count as f64 / seconds(result.window_micros)).collect();
@@ -153,7 +174,12 @@ pub fn throughput_plot(result: &RunResult) -> LinePlot {
         x: time_axis(result),
         y: Axis::nice("logs per second", 0.0, max.max(first_rates.iter().copied().fold(0.0, f64::max)), 5, svg::plain),
         lines: vec![
-            svg::Line { label: "logs stored/s".into(), color: PALETTE[0], dashed: false, points: steps(rates, window_s) },
+            svg::Line {
+                label: "logs stored/s".into(),
+                color: PALETTE[0],
+                dashed: false,
+                points: steps(rates, window_s),
+            },
             svg::Line {
                 label: "first deliveries/s".into(),
                 color: PALETTE[2],
@@ -196,7 +222,15 @@ pub fn occupancy_plot(result: &RunResult) -> LinePlot {
 pub fn percentiles_plot(result: &RunResult) -> LinePlot {
     let max = result.signals.log.latency.max_micros.max(result.signals.span.latency.max_micros);
     let (y, per_unit) = latency_axis(max);
-    let ticks = [(0.0, "0%"), (1.0, "90%"), (2.0, "99%"), (3.0, "99.9%"), (4.0, "99.99%"), (5.0, "99.999%"), (NINES_MAX + 0.5, "max")];
+    let ticks = [
+        (0.0, "0%"),
+        (1.0, "90%"),
+        (2.0, "99%"),
+        (3.0, "99.9%"),
+        (4.0, "99.99%"),
+        (5.0, "99.999%"),
+        (NINES_MAX + 0.5, "max"),
+    ];
     let x = Axis {
         label: "percentile".into(),
         min: 0.0,
@@ -207,7 +241,11 @@ pub fn percentiles_plot(result: &RunResult) -> LinePlot {
         label: label.to_string(),
         color,
         dashed: false,
-        points: signal.latency_curve.iter().map(|point| Some((nines(point.quantile), point.micros as f64 / per_unit))).collect(),
+        points: signal
+            .latency_curve
+            .iter()
+            .map(|point| Some((nines(point.quantile), point.micros as f64 / per_unit)))
+            .collect(),
     };
     LinePlot {
         series: "percentiles",
@@ -270,12 +308,16 @@ pub fn render(result: &RunResult) -> String {
         );
     }
     let _ = writeln!(body, "</table>");
-    let losses: Vec<(&str, &super::result::LossResult)> = [("log", &result.signals.log), ("span", &result.signals.span)]
-        .into_iter()
-        .flat_map(|(name, signal)| signal.losses.iter().map(move |loss| (name, loss)))
-        .collect();
+    let losses: Vec<(&str, &super::result::LossResult)> =
+        [("log", &result.signals.log), ("span", &result.signals.span)]
+            .into_iter()
+            .flat_map(|(name, signal)| signal.losses.iter().map(move |loss| (name, loss)))
+            .collect();
     if !losses.is_empty() {
-        let _ = writeln!(body, "<table>\n<tr><th>signal</th><th>cause</th><th>where</th><th class=\"num\">records</th></tr>");
+        let _ = writeln!(
+            body,
+            "<table>\n<tr><th>signal</th><th>cause</th><th>where</th><th class=\"num\">records</th></tr>"
+        );
         for (name, loss) in losses {
             let place = match (&loss.part, &loss.host) {
                 (Some(part), Some(host)) => format!("{part}@{host}"),
@@ -297,7 +339,10 @@ pub fn render(result: &RunResult) -> String {
         .flat_map(|(name, signal)| signal.in_flight.iter().map(move |held| (name, held)))
         .collect();
     if !held.is_empty() {
-        let _ = writeln!(body, "<table>\n<tr><th>signal</th><th>in flight at the end, held by</th><th class=\"num\">records</th></tr>");
+        let _ = writeln!(
+            body,
+            "<table>\n<tr><th>signal</th><th>in flight at the end, held by</th><th class=\"num\">records</th></tr>"
+        );
         for (name, held) in held {
             let _ = writeln!(
                 body,

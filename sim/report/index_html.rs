@@ -40,7 +40,11 @@ pub fn p99_histogram(index: &Index) -> BarPlot {
                     from,
                     to: from + width,
                     value: count as f64,
-                    label: format!("{count} runs with p99 in [{}, {}) {unit}", svg::plain(from), svg::plain(from + width)),
+                    label: format!(
+                        "{count} runs with p99 in [{}, {}) {unit}",
+                        svg::plain(from),
+                        svg::plain(from + width)
+                    ),
                 }
             })
             .collect()
@@ -99,7 +103,8 @@ pub fn render(index: &Index) -> String {
     for (file_index, file, scenario) in &files {
         let _ = write!(body, "<tr><td title=\"{}\">{}</td>", escape(file), escape(scenario));
         for seed in &seeds {
-            let run = index.runs.iter().find(|run| run.seed == *seed && run.file_index == *file_index && run.file == *file);
+            let run =
+                index.runs.iter().find(|run| run.seed == *seed && run.file_index == *file_index && run.file == *file);
             match run {
                 Some(run) if run.passed => {
                     let _ = write!(body, "<td class=\"cell-pass\" title=\"pass\">ok</td>");
@@ -125,7 +130,10 @@ pub fn render(index: &Index) -> String {
     if failures.is_empty() {
         let _ = writeln!(body, "<p class=\"muted\">None.</p>");
     } else {
-        let _ = writeln!(body, "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th>failed</th><th>undelivered</th><th>replay</th><th>shrunk to</th><th></th></tr>");
+        let _ = writeln!(
+            body,
+            "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th>failed</th><th>undelivered</th><th>replay</th><th>shrunk to</th><th></th></tr>"
+        );
         for run in failures {
             let shrunk = if run.shrunk_faults.is_empty() && run.shrunk_steps.is_empty() {
                 String::new()
@@ -158,7 +166,10 @@ pub fn render(index: &Index) -> String {
     if worst.is_empty() {
         let _ = writeln!(body, "<p class=\"muted\">No run measured latency.</p>");
     } else {
-        let _ = writeln!(body, "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th class=\"num\">log p99</th><th class=\"num\">log max</th><th>verdict</th><th class=\"num\">faults</th><th></th></tr>");
+        let _ = writeln!(
+            body,
+            "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th class=\"num\">log p99</th><th class=\"num\">log max</th><th>verdict</th><th class=\"num\">faults</th><th></th></tr>"
+        );
         for run in worst {
             let _ = writeln!(
                 body,

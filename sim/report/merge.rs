@@ -64,7 +64,10 @@ pub fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<Index, St
     let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
     for (name, index) in shards {
         if index.schema_version != INDEX_SCHEMA_VERSION {
-            return Err(format!("{name}: index schema_version {}, this obsim merges version {INDEX_SCHEMA_VERSION}", index.schema_version));
+            return Err(format!(
+                "{name}: index schema_version {}, this obsim merges version {INDEX_SCHEMA_VERSION}",
+                index.schema_version
+            ));
         }
         let shard = Shard::parse(&index.shard).map_err(|error| format!("{name}: {error}"))?;
         if shard.count != first_shard.count || index.first_seed != first.first_seed || index.seeds != first.seeds {
@@ -88,8 +91,10 @@ pub fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<Index, St
             }
         }
     }
-    let missing: Vec<String> =
-        (1..=first_shard.count).filter(|i| !seen.contains_key(i)).map(|i| format!("{i}/{}", first_shard.count)).collect();
+    let missing: Vec<String> = (1..=first_shard.count)
+        .filter(|i| !seen.contains_key(i))
+        .map(|i| format!("{i}/{}", first_shard.count))
+        .collect();
     if !missing.is_empty() && !partial {
         return Err(format!(
             "missing shards {} of the sweep (have {}); `--partial` merges what there is and says what is missing",
@@ -228,7 +233,8 @@ fn copy_folder(from: &Path, to: &Path) -> std::io::Result<()> {
         return Ok(());
     }
     std::fs::create_dir_all(to)?;
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(from)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(from)?.map(|entry| entry.map(|e| e.path())).collect::<Result<_, _>>()?;
     entries.sort();
     for entry in entries {
         if entry.is_file()
@@ -324,10 +330,16 @@ mod tests {
         assert!(error.contains("missing shards 3/3"), "{error}");
         let merged = merge_with(&shards, true).unwrap();
         assert_eq!(merged.runs.iter().map(|run| run.seed).collect::<Vec<_>>(), vec![1, 2, 4]);
-        assert_eq!((merged.missing_shards.clone(), merged.unfinished_shards.clone()), (vec!["3/3".to_string()], vec!["2/3".to_string()]));
+        assert_eq!(
+            (merged.missing_shards.clone(), merged.unfinished_shards.clone()),
+            (vec!["3/3".to_string()], vec!["2/3".to_string()])
+        );
         assert!(!merged.finished && merged.planned_runs_count.is_none());
         let said = crate::chaos::output::incompleteness(&merged).expect("a partial merge is incomplete");
-        assert!(said.contains("shards 3/3 are missing") && said.contains("shards 2/3 stopped before they finished"), "{said}");
+        assert!(
+            said.contains("shards 3/3 are missing") && said.contains("shards 2/3 stopped before they finished"),
+            "{said}"
+        );
         assert!(crate::chaos::output::markdown(&merged).contains("**INCOMPLETE: shards 3/3 are missing"));
         // Whole and finished: nothing to say.
         let whole = merge_with(&[("a".into(), index("1/2", &[1, 3])), ("b".into(), index("2/2", &[2]))], true).unwrap();

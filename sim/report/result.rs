@@ -340,7 +340,8 @@ impl RunResult {
         let timeline = &verdict.timeline;
         let window_micros = micros(timeline.window);
         let throughput = &verdict.log_throughput;
-        let judged: Vec<u64> = (throughput.judged_from..throughput.judged_until).map(|k| throughput.counts[k]).collect();
+        let judged: Vec<u64> =
+            (throughput.judged_from..throughput.judged_until).map(|k| throughput.counts[k]).collect();
         let mean_per_second = (!judged.is_empty())
             .then(|| rate(judged.iter().sum::<u64>() as f64 / judged.len() as f64 / throughput.window.as_secs_f64()));
         let min_window = throughput.min_window();
@@ -360,11 +361,18 @@ impl RunResult {
             drain_micros: micros(verdict.drain),
             simulated_micros: micros(verdict.outcome.elapsed),
             window_micros,
-            event_log: EventLogResult { hash: verdict.outcome.hash.to_string(), events_count: verdict.outcome.events_count },
+            event_log: EventLogResult {
+                hash: verdict.outcome.hash.to_string(),
+                events_count: verdict.outcome.events_count,
+            },
             checks: verdict
                 .checks
                 .iter()
-                .map(|check| CheckResult { name: check.name.to_string(), passed: check.passed, detail: check.detail.clone() })
+                .map(|check| CheckResult {
+                    name: check.name.to_string(),
+                    passed: check.passed,
+                    detail: check.detail.clone(),
+                })
                 .collect(),
             signals: Signals { log: signal_result(verdict, Signal::Log), span: signal_result(verdict, Signal::Span) },
             throughput: ThroughputResult {
@@ -409,16 +417,8 @@ impl RunResult {
                     ends_at_heal: window.ends_at_heal,
                     never_healed: window.never_healed,
                     description: window.description.clone(),
-                    log_recovery_micros: verdict
-                        .recoveries
-                        .get(window.index)
-                        .and_then(|r| r.logs)
-                        .map(micros),
-                    span_recovery_micros: verdict
-                        .recoveries
-                        .get(window.index)
-                        .and_then(|r| r.spans)
-                        .map(micros),
+                    log_recovery_micros: verdict.recoveries.get(window.index).and_then(|r| r.logs).map(micros),
+                    span_recovery_micros: verdict.recoveries.get(window.index).and_then(|r| r.spans).map(micros),
                 })
                 .collect(),
             correlation: CorrelationResult {
@@ -476,11 +476,14 @@ impl RunResult {
         match value.get("schema_version").and_then(serde_json::Value::as_u64) {
             Some(version) if version == u64::from(RESULT_SCHEMA_VERSION) => {}
             Some(version) => {
-                return Err(format!("schema_version {version}: this obsim reads result.json version {RESULT_SCHEMA_VERSION}"));
+                return Err(format!(
+                    "schema_version {version}: this obsim reads result.json version {RESULT_SCHEMA_VERSION}"
+                ));
             }
             None => return Err("no schema_version: not an obsim result.json".to_string()),
         }
-        serde_json::from_value(value).map_err(|error| format!("not a result.json of version {RESULT_SCHEMA_VERSION}: {error}"))
+        serde_json::from_value(value)
+            .map_err(|error| format!("not a result.json of version {RESULT_SCHEMA_VERSION}: {error}"))
     }
 
     /// Records lost (with a cause or silently), both signals.
@@ -539,9 +542,7 @@ fn signal_result(verdict: &Verdict, signal: Signal) -> SignalResult {
             count,
         }));
     }
-    losses.sort_by(|a, b| {
-        (&a.cause, &a.part, &a.host, &a.born_host).cmp(&(&b.cause, &b.part, &b.host, &b.born_host))
-    });
+    losses.sort_by(|a, b| (&a.cause, &a.part, &a.host, &a.born_host).cmp(&(&b.cause, &b.part, &b.host, &b.born_host)));
     let latency = match signal {
         Signal::Log => verdict.log_latency,
         Signal::Span => verdict.span_latency,
@@ -569,7 +570,10 @@ fn signal_result(verdict: &Verdict, signal: Signal) -> SignalResult {
             p999_micros: latency.p999_micros,
             max_micros: latency.max_micros,
         },
-        latency_curve: curve.iter().map(|point| CurvePointResult { quantile: point.quantile, micros: point.micros }).collect(),
+        latency_curve: curve
+            .iter()
+            .map(|point| CurvePointResult { quantile: point.quantile, micros: point.micros })
+            .collect(),
         windows: verdict
             .timeline
             .latency(signal)

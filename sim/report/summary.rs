@@ -83,7 +83,11 @@ pub fn render(result: &RunResult) -> String {
                 _ => "no part ever held them".to_string(),
             };
             if loss.cause == SILENT_CAUSE {
-                let _ = writeln!(undelivered, "- {} {name} records lost silently (no part recorded a cause), last held by {place}", loss.count);
+                let _ = writeln!(
+                    undelivered,
+                    "- {} {name} records lost silently (no part recorded a cause), last held by {place}",
+                    loss.count
+                );
             } else {
                 let _ = writeln!(undelivered, "- {} {name} records lost: `{}` at {place}", loss.count, loss.cause);
             }
@@ -130,7 +134,11 @@ pub fn render(result: &RunResult) -> String {
     let mut parts: Vec<_> = result.occupancy.parts.iter().collect();
     parts.sort_by_key(|part| part_order(&part.part));
     let peaks: Vec<String> = parts.iter().map(|part| format!("{} {}", part.part, part.peak_count)).collect();
-    let _ = writeln!(out, "Peak records held per part (all hosts): {}.\n", if peaks.is_empty() { "none".to_string() } else { peaks.join(", ") });
+    let _ = writeln!(
+        out,
+        "Peak records held per part (all hosts): {}.\n",
+        if peaks.is_empty() { "none".to_string() } else { peaks.join(", ") }
+    );
 
     let _ = writeln!(out, "## Faults\n");
     if result.faults.is_empty() {

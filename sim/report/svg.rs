@@ -308,7 +308,13 @@ impl LinePlot {
             );
             // Stagger labels so neighbouring windows stay readable.
             let label_y = Frame::top() + 11.0 + 11.0 * (index % 3) as f64;
-            let _ = write!(out, "<text x=\"{}\" y=\"{}\" class=\"fault-label\">{}</text>", num(x0 + 2.0), num(label_y), escape(&band.label));
+            let _ = write!(
+                out,
+                "<text x=\"{}\" y=\"{}\" class=\"fault-label\">{}</text>",
+                num(x0 + 2.0),
+                num(label_y),
+                escape(&band.label)
+            );
         }
         let _ = write!(out, "</g>");
         for marker in &self.markers {
@@ -332,7 +338,13 @@ impl LinePlot {
             for point in &line.points {
                 match point {
                     Some((x, y)) => {
-                        let _ = write!(path, "{}{} {} ", if pen_down { "L" } else { "M" }, num(frame.px(*x)), num(frame.py(*y)));
+                        let _ = write!(
+                            path,
+                            "{}{} {} ",
+                            if pen_down { "L" } else { "M" },
+                            num(frame.px(*x)),
+                            num(frame.py(*y))
+                        );
                         pen_down = true;
                     }
                     None => pen_down = false,

@@ -251,10 +251,7 @@ fn failing_element<'a>(
 /// `source` with the bytes of `range` turned to spaces (newlines kept): the key is gone and
 /// every other span stays where it was.
 fn blank(source: &str, range: Range<usize>) -> String {
-    source
-        .char_indices()
-        .map(|(at, c)| if range.contains(&at) && c != '\n' { ' ' } else { c })
-        .collect()
+    source.char_indices().map(|(at, c)| if range.contains(&at) && c != '\n' { ' ' } else { c }).collect()
 }
 
 /// `a.b[2].c` → `a.b[2]` → `a.b` → `a` → none.

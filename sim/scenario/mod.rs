@@ -293,19 +293,25 @@ impl Scenario {
     fn validate(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
         let fail = |key: &str, message: String| Err(ScenarioError::at_path(path, source, key, message));
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
-            return fail("name", format!("{:?} must be non-empty and use only letters, digits, - and _ (it names a folder)", self.name));
+            return fail(
+                "name",
+                format!("{:?} must be non-empty and use only letters, digits, - and _ (it names a folder)", self.name),
+            );
         }
         if self.duration.is_zero() {
             return fail("duration", "must be longer than 0s".into());
         }
         if self.duration + self.drain > RUN_LIMIT {
             let key = if self.drain > self.duration { "drain" } else { "duration" };
-            return fail(key, format!(
-                "duration {} + drain {} exceed {}, the longest run the report's timeline holds",
-                crate::units::format_duration(self.duration),
-                crate::units::format_duration(self.drain),
-                crate::units::format_duration(RUN_LIMIT)
-            ));
+            return fail(
+                key,
+                format!(
+                    "duration {} + drain {} exceed {}, the longest run the report's timeline holds",
+                    crate::units::format_duration(self.duration),
+                    crate::units::format_duration(self.drain),
+                    crate::units::format_duration(RUN_LIMIT)
+                ),
+            );
         }
         if self.tick.is_zero() || self.tick > Duration::from_secs(1) {
             return fail("tick", format!("{} must be between 1ms and 1s", crate::units::format_duration(self.tick)));
@@ -317,14 +323,18 @@ impl Scenario {
         if machines > MACHINES_LIMIT {
             return fail("topology.machines", format!("{machines} machines exceed the limit of {MACHINES_LIMIT}"));
         }
-        let records = self.workload.jobs_per_second * self.duration.as_secs_f64() * f64::from(self.workload.logs_per_job);
+        let records =
+            self.workload.jobs_per_second * self.duration.as_secs_f64() * f64::from(self.workload.logs_per_job);
         if records > RECORDS_EXPECTED_LIMIT as f64 {
-            return fail("workload.logs_per_job", format!(
-                "jobs_per_second {} × duration {} × logs_per_job {} ≈ {records:.0} log records, more than the {RECORDS_EXPECTED_LIMIT} one run can hold",
-                self.workload.jobs_per_second,
-                crate::units::format_duration(self.duration),
-                self.workload.logs_per_job
-            ));
+            return fail(
+                "workload.logs_per_job",
+                format!(
+                    "jobs_per_second {} × duration {} × logs_per_job {} ≈ {records:.0} log records, more than the {RECORDS_EXPECTED_LIMIT} one run can hold",
+                    self.workload.jobs_per_second,
+                    crate::units::format_duration(self.duration),
+                    self.workload.logs_per_job
+                ),
+            );
         }
         // Each part's own rules, checked at load so a bad value exits 2 naming its key
         // instead of stopping the run when the host starts.
@@ -352,17 +362,23 @@ impl Scenario {
                 return fail(&format!("chaos.{key}"), message);
             }
             if self.duration + chaos.drain > RUN_LIMIT {
-                return fail("chaos.drain", format!(
-                    "duration {} + chaos drain {} exceed {}, the longest run the report's timeline holds",
-                    crate::units::format_duration(self.duration),
-                    crate::units::format_duration(chaos.drain),
-                    crate::units::format_duration(RUN_LIMIT)
-                ));
+                return fail(
+                    "chaos.drain",
+                    format!(
+                        "duration {} + chaos drain {} exceed {}, the longest run the report's timeline holds",
+                        crate::units::format_duration(self.duration),
+                        crate::units::format_duration(chaos.drain),
+                        crate::units::format_duration(RUN_LIMIT)
+                    ),
+                );
             }
         }
         for (part, fill) in &self.expect.max_buffer_fill {
             if !(fill.is_finite() && *fill > 0.0) {
-                return fail(&format!("expect.max_buffer_fill.{}", part.as_str()), format!("{} = {fill} must be a fraction of the limit above 0", part.as_str()));
+                return fail(
+                    &format!("expect.max_buffer_fill.{}", part.as_str()),
+                    format!("{} = {fill} must be a fraction of the limit above 0", part.as_str()),
+                );
             }
         }
         self.validate_overrides(path, source)?;
@@ -392,24 +408,52 @@ impl Scenario {
     /// Each fault names known hosts, ends before the drain, and asks Dash0 for something valid.
     fn validate_faults(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
         if self.faults.len() > crate::faults::FAULTS_LIMIT {
-            return Err(ScenarioError::at_path(path, source, "fault", format!("{} faults exceed the limit of {}", self.faults.len(), crate::faults::FAULTS_LIMIT)));
+            return Err(ScenarioError::at_path(
+                path,
+                source,
+                "fault",
+                format!("{} faults exceed the limit of {}", self.faults.len(), crate::faults::FAULTS_LIMIT),
+            ));
         }
         let hosts = self.host_names();
         let machines: Vec<String> = self.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()).collect();
         for (index, fault) in self.faults.iter().enumerate() {
-            let fail = |key: &str, message: String| Err(ScenarioError::at_path(path, source, &format!("fault[{index}].{key}"), message));
+            let fail = |key: &str, message: String| {
+                Err(ScenarioError::at_path(path, source, &format!("fault[{index}].{key}"), message))
+            };
             for (key, selector) in fault.selectors() {
                 if crate::faults::resolve(selector, &hosts, &machines).is_none() {
-                    return fail(key, format!("{selector:?} names no host of this topology (hosts: {}; groups: railway, machines, devs, machine:<type>-*)", hosts.join(", ")));
+                    return fail(
+                        key,
+                        format!(
+                            "{selector:?} names no host of this topology (hosts: {}; groups: railway, machines, devs, machine:<type>-*)",
+                            hosts.join(", ")
+                        ),
+                    );
                 }
             }
             if let Some(end) = fault.end()
                 && end > self.duration
             {
-                return fail("at", format!("the {} fault ends at {}, after duration {}: faults must end before the drain", fault.kind(), crate::units::format_duration(end), crate::units::format_duration(self.duration)));
+                return fail(
+                    "at",
+                    format!(
+                        "the {} fault ends at {}, after duration {}: faults must end before the drain",
+                        fault.kind(),
+                        crate::units::format_duration(end),
+                        crate::units::format_duration(self.duration)
+                    ),
+                );
             }
             if fault.at() >= self.duration {
-                return fail("at", format!("the {} fault starts at or after duration {}", fault.kind(), crate::units::format_duration(self.duration)));
+                return fail(
+                    "at",
+                    format!(
+                        "the {} fault starts at or after duration {}",
+                        fault.kind(),
+                        crate::units::format_duration(self.duration)
+                    ),
+                );
             }
             if let Err((key, message)) = fault.check_heal() {
                 return fail(key, message);
@@ -426,11 +470,13 @@ impl Scenario {
                 }
                 _ => Vec::new(),
             };
-            let storage = if squeezed.iter().all(|host| self.agent_for(host).storage == crate::parts::agent::StorageType::Memory) {
-                crate::parts::agent::StorageType::Memory
-            } else {
-                crate::parts::agent::StorageType::Filesystem
-            };
+            let storage =
+                if squeezed.iter().all(|host| self.agent_for(host).storage == crate::parts::agent::StorageType::Memory)
+                {
+                    crate::parts::agent::StorageType::Memory
+                } else {
+                    crate::parts::agent::StorageType::Filesystem
+                };
             if let Err((key, message)) = fault.check_backpressure_targets(&hosts, &machines, storage) {
                 return fail(key, message);
             }

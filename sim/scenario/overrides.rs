@@ -82,14 +82,18 @@ impl Scenario {
         let machines: Vec<String> = self.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()).collect();
         self.overrides
             .iter()
-            .filter(|rule| crate::faults::resolve(&rule.hosts, &hosts, &machines).is_some_and(|selected| selected.iter().any(|name| name == host)))
+            .filter(|rule| {
+                crate::faults::resolve(&rule.hosts, &hosts, &machines)
+                    .is_some_and(|selected| selected.iter().any(|name| name == host))
+            })
             .collect()
     }
 
     /// The agent config `host` runs: `[agent]` with the overrides that select it on top
     /// (planted bugs kept). Load has checked every override, so the merge cannot fail.
     pub fn agent_for(&self, host: &str) -> AgentConfig {
-        let layers: Vec<&toml::Table> = self.overrides_of(host).into_iter().filter_map(|rule| rule.agent.as_ref()).collect();
+        let layers: Vec<&toml::Table> =
+            self.overrides_of(host).into_iter().filter_map(|rule| rule.agent.as_ref()).collect();
         if layers.is_empty() {
             return self.agent.clone();
         }
@@ -102,7 +106,8 @@ impl Scenario {
 
     /// The collector config `host` runs, as [`Scenario::agent_for`].
     pub fn collector_for(&self, host: &str) -> CollectorConfig {
-        let layers: Vec<&toml::Table> = self.overrides_of(host).into_iter().filter_map(|rule| rule.collector.as_ref()).collect();
+        let layers: Vec<&toml::Table> =
+            self.overrides_of(host).into_iter().filter_map(|rule| rule.collector.as_ref()).collect();
         if layers.is_empty() {
             return self.collector.clone();
         }
@@ -120,24 +125,43 @@ impl Scenario {
         let hosts = self.host_names();
         let machines: Vec<String> = self.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()).collect();
         for (index, rule) in self.overrides.iter().enumerate() {
-            let fail = |key: &str, message: String| ScenarioError::at_path(path, source, &format!("override[{index}].{key}"), message);
-            let Some(selected) = crate::faults::resolve(&rule.hosts, &hosts, &machines) else {
-                return Err(fail("hosts", format!("{:?} names no host of this topology (hosts: {}; groups: machines, machine:<type>-*)", rule.hosts, hosts.join(", "))));
+            let fail = |key: &str, message: String| {
+                ScenarioError::at_path(path, source, &format!("override[{index}].{key}"), message)
             };
-            if let Some(host) = selected.iter().find(|host| host.as_str() != crate::parts::hosts::API && !machines.contains(host)) {
-                return Err(fail("hosts", format!("{:?} selects {host}, which runs no agent or collector (they run on the machines and on api)", rule.hosts)));
+            let Some(selected) = crate::faults::resolve(&rule.hosts, &hosts, &machines) else {
+                return Err(fail(
+                    "hosts",
+                    format!(
+                        "{:?} names no host of this topology (hosts: {}; groups: machines, machine:<type>-*)",
+                        rule.hosts,
+                        hosts.join(", ")
+                    ),
+                ));
+            };
+            if let Some(host) =
+                selected.iter().find(|host| host.as_str() != crate::parts::hosts::API && !machines.contains(host))
+            {
+                return Err(fail(
+                    "hosts",
+                    format!(
+                        "{:?} selects {host}, which runs no agent or collector (they run on the machines and on api)",
+                        rule.hosts
+                    ),
+                ));
             }
             if rule.agent.is_none() && rule.collector.is_none() {
                 return Err(fail("hosts", "the override sets nothing: give it `agent` or `collector` keys".into()));
             }
             if let Some(layer) = &rule.agent {
-                let config = merged(&self.agent, &[layer]).map_err(|(key, message)| fail(&join("agent", &key), message))?;
+                let config =
+                    merged(&self.agent, &[layer]).map_err(|(key, message)| fail(&join("agent", &key), message))?;
                 if let Err((key, message)) = config.check_rules() {
                     return Err(fail(&join("agent", key), message));
                 }
             }
             if let Some(layer) = &rule.collector {
-                let config = merged(&self.collector, &[layer]).map_err(|(key, message)| fail(&join("collector", &key), message))?;
+                let config = merged(&self.collector, &[layer])
+                    .map_err(|(key, message)| fail(&join("collector", &key), message))?;
                 if let Err((key, message)) = config.check_rules() {
                     return Err(fail(&join("collector", key), message));
                 }
@@ -151,10 +175,19 @@ impl Scenario {
             }
             let agents: Vec<&toml::Table> = rules.iter().filter_map(|rule| rule.agent.as_ref()).collect();
             let collectors: Vec<&toml::Table> = rules.iter().filter_map(|rule| rule.collector.as_ref()).collect();
-            let agent = merged(&self.agent, &agents).map_err(|(_, message)| message).and_then(|config| config.check_rules().map_err(|(key, message)| format!("agent.{key} {message}")));
-            let collector = merged(&self.collector, &collectors).map_err(|(_, message)| message).and_then(|config| config.check_rules().map_err(|(key, message)| format!("collector.{key} {message}")));
+            let agent = merged(&self.agent, &agents)
+                .map_err(|(_, message)| message)
+                .and_then(|config| config.check_rules().map_err(|(key, message)| format!("agent.{key} {message}")));
+            let collector = merged(&self.collector, &collectors)
+                .map_err(|(_, message)| message)
+                .and_then(|config| config.check_rules().map_err(|(key, message)| format!("collector.{key} {message}")));
             if let Err(message) = agent.and(collector) {
-                return Err(ScenarioError::at_path(path, source, "override", format!("the overrides selecting {host} together break a rule: {message}")));
+                return Err(ScenarioError::at_path(
+                    path,
+                    source,
+                    "override",
+                    format!("the overrides selecting {host} together break a rule: {message}"),
+                ));
             }
         }
         Ok(())

@@ -50,7 +50,10 @@ fn check_value(value: &DeValue<'_>, schema: &Value, path: &str) -> Result<(), Ra
             let text = float.as_str().replace('_', "");
             let number: f64 = text.parse().unwrap_or(f64::NAN);
             if !number.is_finite() {
-                return Err((path.to_string(), format!("{text} is not a finite number (NaN and infinities are refused)")));
+                return Err((
+                    path.to_string(),
+                    format!("{text} is not a finite number (NaN and infinities are refused)"),
+                ));
             }
             check_bounds(number, &text, pick_alternative(schema, None, Some("number")), path)
         }
@@ -97,7 +100,11 @@ fn pick_alternative<'a>(schema: &'a Value, table: Option<&DeTable<'_>>, scalar_t
         (Some(kind), _) => alternative.pointer("/properties/kind/const").and_then(Value::as_str) == Some(kind),
         (None, Some(wanted)) => {
             let kinds = alternative.get("type");
-            let of_type = |name: &str| kinds.is_some_and(|kinds| kinds == name || kinds.as_array().is_some_and(|list| list.iter().any(|item| item == name)));
+            let of_type = |name: &str| {
+                kinds.is_some_and(|kinds| {
+                    kinds == name || kinds.as_array().is_some_and(|list| list.iter().any(|item| item == name))
+                })
+            };
             of_type(wanted) || (wanted == "integer" && of_type("number"))
         }
         (None, None) => alternative.get("properties").is_some(),

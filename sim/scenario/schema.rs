@@ -32,7 +32,8 @@ use crate::units::duration_text;
 /// once, largest first, at least one; surrounding whitespace is trimmed. One alternative per
 /// largest unit present keeps the order rule expressible without look-ahead (which Taplo's
 /// regex engine lacks).
-pub const DURATION_PATTERN: &str = r"^\s*([0-9]+h([0-9]+m)?([0-9]+s)?([0-9]+ms)?|[0-9]+m([0-9]+s)?([0-9]+ms)?|[0-9]+s([0-9]+ms)?|[0-9]+ms)\s*$";
+pub const DURATION_PATTERN: &str =
+    r"^\s*([0-9]+h([0-9]+m)?([0-9]+s)?([0-9]+ms)?|[0-9]+m([0-9]+s)?([0-9]+ms)?|[0-9]+s([0-9]+ms)?|[0-9]+ms)\s*$";
 
 /// What `Rate::from_str` accepts: a decimal number as Rust's `f64` parser reads it
 /// (optional `+`, digits with an optional fraction, or a bare fraction, an optional
@@ -189,10 +190,19 @@ struct FaultFieldDocs;
 impl FaultFieldDocs {
     const SHARED: [(&'static str, &'static str); 5] = [
         ("at", "When the fault starts, from the start of the run (true time), e.g. \"2m\"."),
-        ("for", "How long the fault lasts, e.g. \"90s\"; it must end before `duration` (the drain then runs with faults healed)."),
-        ("from", "One end of the link: a host (`api`, `dash0`, `dev-1`, `comfyui-3`, `railway-redis`) or a group (`railway`, `machines`, `devs`, `machine:comfyui-*`)."),
+        (
+            "for",
+            "How long the fault lasts, e.g. \"90s\"; it must end before `duration` (the drain then runs with faults healed).",
+        ),
+        (
+            "from",
+            "One end of the link: a host (`api`, `dash0`, `dev-1`, `comfyui-3`, `railway-redis`) or a group (`railway`, `machines`, `devs`, `machine:comfyui-*`).",
+        ),
         ("to", "The other end of the link: a host or a group, as for `from`."),
-        ("target", "The host or group hit: a host (`api`, `comfyui-3`, `railway-redis`) or a group (`railway`, `machines`, `devs`, `machine:comfyui-*`)."),
+        (
+            "target",
+            "The host or group hit: a host (`api`, `comfyui-3`, `railway-redis`) or a group (`railway`, `machines`, `devs`, `machine:comfyui-*`).",
+        ),
     ];
 }
 
@@ -211,7 +221,9 @@ impl Transform for FaultFieldDocs {
         let kind_description = object.get("description").cloned();
         let Some(serde_json::Value::Object(properties)) = object.get_mut("properties") else { return };
         // Hovering `kind = "…"` tells what that kind of fault does.
-        if let (Some(description), Some(serde_json::Value::Object(kind))) = (kind_description, properties.get_mut("kind")) {
+        if let (Some(description), Some(serde_json::Value::Object(kind))) =
+            (kind_description, properties.get_mut("kind"))
+        {
             kind.insert("description".into(), description);
         }
         for (field, description) in Self::SHARED {

@@ -143,7 +143,12 @@ impl Disk {
     fn reserve(&self, inner: &mut DiskInner, path: &str, bytes: u64) -> Result<(), DiskFull> {
         let bytes_free = inner.bytes_limit.saturating_sub(inner.bytes_used);
         if bytes > bytes_free {
-            return Err(DiskFull { host: Arc::clone(&self.host), path: path.to_string(), bytes_needed: bytes, bytes_free });
+            return Err(DiskFull {
+                host: Arc::clone(&self.host),
+                path: path.to_string(),
+                bytes_needed: bytes,
+                bytes_free,
+            });
         }
         inner.bytes_used += bytes;
         Ok(())

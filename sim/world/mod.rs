@@ -366,10 +366,10 @@ impl<'a> World<'a> {
 
     /// Advance one tick.
     pub fn step(&mut self) -> Result<(), WorldError> {
-        self.sim.step().map(|_| ()).map_err(|error| WorldError::HostFailed {
-            true_elapsed: self.sim.elapsed(),
-            message: error.to_string(),
-        })
+        self.sim
+            .step()
+            .map(|_| ())
+            .map_err(|error| WorldError::HostFailed { true_elapsed: self.sim.elapsed(), message: error.to_string() })
     }
 
     /// Step until true time reaches `until` (at most the world's duration).
@@ -386,10 +386,6 @@ impl<'a> World<'a> {
 
     /// The outcome so far.
     pub fn outcome(&self) -> RunOutcome {
-        RunOutcome {
-            elapsed: self.sim.elapsed(),
-            hash: self.events.hash(),
-            events_count: self.events.events_count(),
-        }
+        RunOutcome { elapsed: self.sim.elapsed(), hash: self.events.hash(), events_count: self.events.events_count() }
     }
 }

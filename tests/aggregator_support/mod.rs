@@ -34,37 +34,22 @@ pub struct FakeRedis {
 impl FakeRedis {
     /// An empty fake Redis reporting custody to `ledger`.
     pub fn new(ledger: &Ledger) -> FakeRedis {
-        FakeRedis {
-            pushed: Arc::default(),
-            oom: Arc::default(),
-            ledger: ledger.clone(),
-        }
+        FakeRedis { pushed: Arc::default(), oom: Arc::default(), ledger: ledger.clone() }
     }
 
     /// Every record id in the chunks pushed so far, in push order.
     pub fn pushed_ids(&self) -> Vec<RecordId> {
-        self.pushed
-            .lock()
-            .unwrap()
-            .iter()
-            .flat_map(|(_, value)| LogChunk::record_ids(value))
-            .collect()
+        self.pushed.lock().unwrap().iter().flat_map(|(_, value)| LogChunk::record_ids(value)).collect()
     }
 
     /// The pushed chunks, decoded.
     pub fn chunks(&self) -> Vec<(String, LogChunk)> {
-        self.pushed
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(key, value)| (key.clone(), LogChunk::decode(value).unwrap()))
-            .collect()
+        self.pushed.lock().unwrap().iter().map(|(key, value)| (key.clone(), LogChunk::decode(value).unwrap())).collect()
     }
 
     /// Serves RESP on :6379 forever (the host software).
     pub async fn serve(self) -> turmoil::Result {
-        let listener =
-            TcpListener::bind((IpAddr::from(Ipv4Addr::UNSPECIFIED), ports::REDIS)).await?;
+        let listener = TcpListener::bind((IpAddr::from(Ipv4Addr::UNSPECIFIED), ports::REDIS)).await?;
         loop {
             let (stream, _) = listener.accept().await?;
             tokio::spawn(self.clone().connection(stream));
@@ -89,16 +74,9 @@ impl FakeRedis {
                     } else {
                         let key = String::from_utf8_lossy(&command.args()[0]).into_owned();
                         let mut pushed = self.pushed.lock().unwrap();
-                        let redis = Custodian {
-                            part: Part::Redis,
-                            host: Arc::from(hosts::REDIS),
-                        };
+                        let redis = Custodian { part: Part::Redis, host: Arc::from(hosts::REDIS) };
                         for value in &command.args()[1..] {
-                            self.ledger.hold(
-                                &redis,
-                                &LogChunk::record_ids(value),
-                                Durability::Durable,
-                            );
+                            self.ledger.hold(&redis, &LogChunk::record_ids(value), Durability::Durable);
                             pushed.push((key.clone(), value.to_vec()));
                         }
                         Reply::integer(pushed.iter().filter(|(k, _)| *k == key).count() as i64)
@@ -130,9 +108,7 @@ pub async fn emit_logs(
     let app = ctx.custodian(Part::App);
     let mut rng = ctx.host.rng("test/app");
     for _ in 0..batches {
-        let first = ctx
-            .ledger
-            .emit(source, per_batch, true_elapsed_now().as_nanos() as u64);
+        let first = ctx.ledger.emit(source, per_batch, true_elapsed_now().as_nanos() as u64);
         let now = ctx.host.clock().now_unix_nanos();
         let records: Vec<LogRecord> = (first..first + per_batch)
             .map(|seq| LogRecord {
@@ -161,19 +137,12 @@ pub async fn emit_logs(
 
 /// A part context for a host.
 pub fn part_ctx(host: HostCtx, ledger: &Ledger) -> PartCtx {
-    PartCtx {
-        host,
-        ledger: ledger.clone(),
-    }
+    PartCtx { host, ledger: ledger.clone() }
 }
 
 /// Outcomes of the log signal as `(text, count)`.
 pub fn outcomes(ledger: &Ledger) -> Vec<(String, u64)> {
-    ledger
-        .account()
-        .undelivered(Signal::Log)
-        .map(|(outcome, tally)| (outcome.to_string(), tally.count))
-        .collect()
+    ledger.account().undelivered(Signal::Log).map(|(outcome, tally)| (outcome.to_string(), tally.count)).collect()
 }
 
 /// Events of `kind` as (true seconds, detail).

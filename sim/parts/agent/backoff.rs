@@ -58,12 +58,8 @@ mod tests {
     #[test]
     fn the_first_retry_waits_six_to_eleven_seconds_and_both_ends_occur() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let waits: std::collections::BTreeSet<u64> = (0..500)
-            .map(|_| retry_wait(5, 2000, 1, &mut rng).as_secs())
-            .collect();
-        assert_eq!(
-            waits.into_iter().collect::<Vec<_>>(),
-            vec![6, 7, 8, 9, 10, 11]
-        );
+        let waits: std::collections::BTreeSet<u64> =
+            (0..500).map(|_| retry_wait(5, 2000, 1, &mut rng).as_secs()).collect();
+        assert_eq!(waits.into_iter().collect::<Vec<_>>(), vec![6, 7, 8, 9, 10, 11]);
     }
 }

@@ -52,9 +52,9 @@ impl<'de> Deserialize<'de> for RetryLimit {
             fn visit_u64<E: de::Error>(self, value: u64) -> Result<RetryLimit, E> {
                 match u32::try_from(value) {
                     Ok(limit) if limit >= 1 => Ok(RetryLimit::Retries(limit)),
-                    _ => Err(E::custom(format!(
-                        "retry_limit {value} must be between 1 and 2^32-1 (Fluent Bit: N >= 1)"
-                    ))),
+                    _ => {
+                        Err(E::custom(format!("retry_limit {value} must be between 1 and 2^32-1 (Fluent Bit: N >= 1)")))
+                    }
                 }
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<RetryLimit, E> {
@@ -65,9 +65,7 @@ impl<'de> Deserialize<'de> for RetryLimit {
             }
             fn visit_bool<E: de::Error>(self, value: bool) -> Result<RetryLimit, E> {
                 if value {
-                    Err(E::custom(
-                        "retry_limit true is not a Fluent Bit value; write a number or \"no_limits\"",
-                    ))
+                    Err(E::custom("retry_limit true is not a Fluent Bit value; write a number or \"no_limits\""))
                 } else {
                     Ok(RetryLimit::NoLimits)
                 }
@@ -229,7 +227,11 @@ impl AgentConfig {
     /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
     /// the scenario schema (checked at load).
     pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
-        for (key, value) in [("flush_interval", self.flush_interval), ("io_timeout", self.io_timeout), ("connect_timeout", self.connect_timeout)] {
+        for (key, value) in [
+            ("flush_interval", self.flush_interval),
+            ("io_timeout", self.io_timeout),
+            ("connect_timeout", self.connect_timeout),
+        ] {
             if value.is_zero() {
                 return Err((key, "must be above zero (turmoil never breaks a dead connection)".into()));
             }
@@ -246,16 +248,19 @@ impl AgentConfig {
             }
         }
         if self.scheduler_cap_secs < self.scheduler_base_secs {
-            return Err(("scheduler_cap_secs", format!(
-                "{} must be ≥ scheduler_base_secs {}",
-                self.scheduler_cap_secs, self.scheduler_base_secs
-            )));
+            return Err((
+                "scheduler_cap_secs",
+                format!("{} must be ≥ scheduler_base_secs {}", self.scheduler_cap_secs, self.scheduler_base_secs),
+            ));
         }
         if self.keepalive_idle_timeout < Duration::from_secs(1) {
-            return Err(("keepalive_idle_timeout", format!(
-                "{:?} must be at least 1s (Fluent Bit counts it in whole seconds)",
-                self.keepalive_idle_timeout
-            )));
+            return Err((
+                "keepalive_idle_timeout",
+                format!(
+                    "{:?} must be at least 1s (Fluent Bit counts it in whole seconds)",
+                    self.keepalive_idle_timeout
+                ),
+            ));
         }
         Ok(())
     }
@@ -273,38 +278,18 @@ mod tests {
         }
         let read = |text: &str| toml::from_str::<Section>(text).map(|s| s.retry_limit);
         assert_eq!(read("retry_limit = 3").unwrap(), RetryLimit::Retries(3));
-        assert_eq!(
-            read("retry_limit = \"no_limits\"").unwrap(),
-            RetryLimit::NoLimits
-        );
+        assert_eq!(read("retry_limit = \"no_limits\"").unwrap(), RetryLimit::NoLimits);
         assert_eq!(read("retry_limit = false").unwrap(), RetryLimit::NoLimits);
-        assert_eq!(
-            read("retry_limit = \"no_retries\"").unwrap(),
-            RetryLimit::NoRetries
-        );
-        assert!(
-            read("retry_limit = 0")
-                .unwrap_err()
-                .to_string()
-                .contains("N >= 1")
-        );
-        assert!(
-            read("retry_limit = \"often\"")
-                .unwrap_err()
-                .to_string()
-                .contains("\"often\"")
-        );
+        assert_eq!(read("retry_limit = \"no_retries\"").unwrap(), RetryLimit::NoRetries);
+        assert!(read("retry_limit = 0").unwrap_err().to_string().contains("N >= 1"));
+        assert!(read("retry_limit = \"often\"").unwrap_err().to_string().contains("\"often\""));
     }
 
     #[test]
     fn defaults_are_fluent_bits_and_unknown_keys_are_refused() {
-        let config: AgentConfig =
-            toml::from_str("storage = \"filesystem\"\nrequire_ack = true").unwrap();
+        let config: AgentConfig = toml::from_str("storage = \"filesystem\"\nrequire_ack = true").unwrap();
         assert_eq!(config.retry_limit, RetryLimit::Retries(1));
-        assert_eq!(
-            (config.scheduler_base_secs, config.scheduler_cap_secs),
-            (5, 2000)
-        );
+        assert_eq!((config.scheduler_base_secs, config.scheduler_cap_secs), (5, 2000));
         assert_eq!(config.flush_interval, Duration::from_secs(1));
         assert_eq!(
             (config.keepalive, config.keepalive_idle_timeout, config.keepalive_max_recycle),

@@ -83,10 +83,7 @@ impl ForwardConnection {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => return Err(SendError::Connect(error.to_string())),
             Err(_) => {
-                return Err(SendError::Connect(format!(
-                    "no answer within {:?}",
-                    settings.connect_timeout
-                )));
+                return Err(SendError::Connect(format!("no answer within {:?}", settings.connect_timeout)));
             }
         };
         let mut connection = ForwardConnection {
@@ -100,11 +97,7 @@ impl ForwardConnection {
         Ok(connection)
     }
 
-    async fn handshake(
-        &mut self,
-        auth: &ClientAuth,
-        rng: &mut rand_chacha::ChaCha8Rng,
-    ) -> Result<(), SendError> {
+    async fn handshake(&mut self, auth: &ClientAuth, rng: &mut rand_chacha::ChaCha8Rng) -> Result<(), SendError> {
         let helo: Helo = match self.read_frame().await? {
             ServerFrame::Helo(helo) => helo,
             other => return Err(SendError::Io(format!("expected HELO, got {other:?}"))),
@@ -117,17 +110,11 @@ impl ForwardConnection {
             ServerFrame::Pong(pong) => pong,
             other => return Err(SendError::Io(format!("expected PONG, got {other:?}"))),
         };
-        auth.verify_pong(&helo, &ping, &pong)
-            .map_err(|error| SendError::AuthRejected(error.to_string()))
+        auth.verify_pong(&helo, &ping, &pong).map_err(|error| SendError::AuthRejected(error.to_string()))
     }
 
     /// Writes a chunk's frame; with `require_ack`, waits for its ack.
-    pub async fn send(
-        &mut self,
-        frame: &[u8],
-        chunk_id: &str,
-        require_ack: bool,
-    ) -> Result<(), SendError> {
+    pub async fn send(&mut self, frame: &[u8], chunk_id: &str, require_ack: bool) -> Result<(), SendError> {
         self.write(frame).await?;
         if !require_ack {
             return Ok(());
@@ -135,9 +122,7 @@ impl ForwardConnection {
         // One chunk is in flight per connection, so the next frame must be its ack.
         match self.read_frame().await? {
             ServerFrame::Ack(ack) if ack.chunk == chunk_id => Ok(()),
-            other => Err(SendError::Io(format!(
-                "expected ack for {chunk_id}, got {other:?}"
-            ))),
+            other => Err(SendError::Io(format!("expected ack for {chunk_id}, got {other:?}"))),
         }
     }
 
@@ -168,7 +153,9 @@ impl ForwardConnection {
         match self.stream.poll_peek(context, &mut peek) {
             std::task::Poll::Pending => std::task::Poll::Pending,
             std::task::Poll::Ready(Ok(0)) => std::task::Poll::Ready("closed by the server".into()),
-            std::task::Poll::Ready(Ok(_)) => std::task::Poll::Ready("unexpected bytes from the server while idle".into()),
+            std::task::Poll::Ready(Ok(_)) => {
+                std::task::Poll::Ready("unexpected bytes from the server while idle".into())
+            }
             std::task::Poll::Ready(Err(error)) => std::task::Poll::Ready(format!("reset: {error}")),
         }
     }
@@ -177,10 +164,7 @@ impl ForwardConnection {
         match tokio::time::timeout(self.io_timeout, self.stream.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(SendError::Io(format!("write: {error}"))),
-            Err(_) => Err(SendError::Io(format!(
-                "write timed out after {:?}",
-                self.io_timeout
-            ))),
+            Err(_) => Err(SendError::Io(format!("write timed out after {:?}", self.io_timeout))),
         }
     }
 
@@ -203,10 +187,7 @@ impl ForwardConnection {
                     .map_err(|error| SendError::Io(format!("server bytes: {error}")))?,
                 Ok(Err(error)) => return Err(SendError::Io(format!("read: {error}"))),
                 Err(_) => {
-                    return Err(SendError::Io(format!(
-                        "no answer within {:?}",
-                        self.io_timeout
-                    )));
+                    return Err(SendError::Io(format!("no answer within {:?}", self.io_timeout)));
                 }
             }
         }

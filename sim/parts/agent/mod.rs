@@ -51,21 +51,14 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
-        self.store
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 
 /// Runs Fluent Bit for one incarnation of its host: the app pushes `LogRecord`s into
 /// `logs`; they are shipped with tag `tag` (or `config.tag`) to
 /// `hosts::AGGREGATOR:ports::AGGREGATOR_FORWARD`.
-pub async fn run(
-    ctx: PartCtx,
-    config: AgentConfig,
-    logs: RecordPipe<LogRecord>,
-    tag: String,
-) -> turmoil::Result {
+pub async fn run(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>, tag: String) -> turmoil::Result {
     run_with_control(ctx, config, logs, tag, AgentControl::new()).await
 }
 
@@ -91,11 +84,7 @@ pub async fn run_with_control(
             store.sealed_count()
         ),
     );
-    let shared = Arc::new(Shared {
-        store: Mutex::new(store),
-        sealed: Notify::new(),
-        room: Notify::new(),
-    });
+    let shared = Arc::new(Shared { store: Mutex::new(store), sealed: Notify::new(), room: Notify::new() });
     let output = crate::world::spawn(output(ctx.clone(), config.clone(), Arc::clone(&shared)));
     input(ctx, config, logs, shared).await;
     output.abort();
@@ -106,12 +95,7 @@ pub async fn run_with_control(
 /// chunk every `Flush`. Paused (buffer at `mem_buf_limit`), it leaves the records in the
 /// app's pipe — the tail input keeps its file offset — and looks again when a chunk leaves
 /// or at the next flush (which also notices a changed limit).
-async fn input(
-    ctx: PartCtx,
-    config: AgentConfig,
-    logs: RecordPipe<LogRecord>,
-    shared: Arc<Shared>,
-) {
+async fn input(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>, shared: Arc<Shared>) {
     let mut flush = tokio::time::interval(config.flush_interval);
     flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut paused = false;
@@ -124,14 +108,7 @@ async fn input(
         if now_paused != paused {
             paused = now_paused;
             let bytes = shared.lock().buffered_bytes();
-            ctx.host.record(
-                if paused {
-                    "agent.pause"
-                } else {
-                    "agent.resume"
-                },
-                format!("buffered {bytes} bytes"),
-            );
+            ctx.host.record(if paused { "agent.pause" } else { "agent.resume" }, format!("buffered {bytes} bytes"));
         }
         tokio::select! {
             biased;
@@ -169,10 +146,7 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
     let mut retry_rng = ctx.host.rng("agent/retry");
     let mut handshake_rng = ctx.host.rng("agent/handshake");
     let auth = config.shared_key.as_ref().map(|shared_key| ClientAuth {
-        hostname: config
-            .self_hostname
-            .clone()
-            .unwrap_or_else(|| ctx.host.name().to_string()),
+        hostname: config.self_hostname.clone().unwrap_or_else(|| ctx.host.name().to_string()),
         shared_key: shared_key.clone(),
         username: String::new(),
         password: String::new(),
@@ -211,26 +185,14 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
                 }
                 continue;
             }
-            Next::Send {
-                seq,
-                chunk_id,
-                frame,
-                records,
-                attempt,
-            } => (seq, chunk_id, frame, records, attempt),
+            Next::Send { seq, chunk_id, frame, records, attempt } => (seq, chunk_id, frame, records, attempt),
         };
-        ctx.host.record(
-            "agent.attempt",
-            format!("chunk {seq} attempt {attempt} records {records}"),
-        );
+        ctx.host.record("agent.attempt", format!("chunk {seq} attempt {attempt} records {records}"));
         let result = async {
             let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
             if !upstream.ready_for_chunk(now) {
                 let connected = ForwardConnection::connect(&settings, &mut handshake_rng).await?;
-                ctx.host.record(
-                    "agent.connect",
-                    format!("{}:{}", settings.host, settings.port),
-                );
+                ctx.host.record("agent.connect", format!("{}:{}", settings.host, settings.port));
                 upstream.connected(connected, Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
             }
             let open = upstream.connection_mut().expect("ready or connected above");
@@ -242,11 +204,7 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
                 upstream.handed_back(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
                 shared.lock().delivered(seq, config.require_ack);
                 ctx.host.record(
-                    if config.require_ack {
-                        "agent.ack"
-                    } else {
-                        "agent.sent"
-                    },
+                    if config.require_ack { "agent.ack" } else { "agent.sent" },
                     format!("chunk {seq} records {records}"),
                 );
                 shared.room.notify_one();
@@ -254,21 +212,13 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
             Err(error) => {
                 upstream.failed();
                 let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
-                let retried = shared
-                    .lock()
-                    .failed(seq, error.give_up_cause(), now, &mut retry_rng);
+                let retried = shared.lock().failed(seq, error.give_up_cause(), now, &mut retry_rng);
                 match retried {
                     Some(wait) => ctx.host.record(
                         "agent.retry",
-                        format!(
-                            "chunk {seq} attempt {attempt} failed ({error}); retry in {}s",
-                            wait.as_secs()
-                        ),
+                        format!("chunk {seq} attempt {attempt} failed ({error}); retry in {}s", wait.as_secs()),
                     ),
-                    None => ctx.host.record(
-                        "agent.give_up",
-                        format!("chunk {seq} attempt {attempt} failed ({error})"),
-                    ),
+                    None => ctx.host.record("agent.give_up", format!("chunk {seq} attempt {attempt} failed ({error})")),
                 }
                 shared.room.notify_one();
             }

@@ -25,9 +25,7 @@ use tokio::time::Instant;
 
 use crate::ledger::{Custodian, Durability, Part};
 use crate::parts::PartCtx;
-use crate::proto::forward::{
-    EntryBatch, EventTime, Limits, Options, encode_packed_forward, parse_event_frame,
-};
+use crate::proto::forward::{EntryBatch, EventTime, Limits, Options, encode_packed_forward, parse_event_frame};
 use crate::record::{LogRecord, RecordId};
 
 use crate::check::bounds::{Bound, GaugeHandle, GaugeSpec, Unit};
@@ -75,13 +73,7 @@ pub struct Chunk {
 /// What the output should do next.
 pub enum Next {
     /// Send this chunk now.
-    Send {
-        seq: u64,
-        chunk_id: String,
-        frame: Bytes,
-        records: usize,
-        attempt: u32,
-    },
+    Send { seq: u64, chunk_id: String, frame: Bytes, records: usize, attempt: u32 },
     /// Nothing is due before this instant.
     WaitUntil(Instant),
     /// Nothing to send.
@@ -186,9 +178,7 @@ impl Store {
         let limit = self.mem_buf_bytes_limit();
         if limit != self.applied_mem_buf_bytes_limit {
             self.applied_mem_buf_bytes_limit = limit;
-            self.ctx
-                .host
-                .record("agent.mem_buf_limit", format!("{limit} bytes (buffered {})", self.buffered_bytes));
+            self.ctx.host.record("agent.mem_buf_limit", format!("{limit} bytes (buffered {})", self.buffered_bytes));
             self.mem_gauge.level(self.buffered_bytes, limit);
         }
     }
@@ -235,8 +225,7 @@ impl Store {
     /// when the buffered data reaches the limit; it resumes when data is flushed"), the limit
     /// in force being the control's override if there is one.
     pub fn input_paused(&self) -> bool {
-        self.config.storage == StorageType::Memory
-            && self.buffered_bytes >= self.mem_buf_bytes_limit()
+        self.config.storage == StorageType::Memory && self.buffered_bytes >= self.mem_buf_bytes_limit()
     }
 
     fn filesystem(&self) -> bool {
@@ -262,29 +251,21 @@ impl Store {
             match (seq, decode_entries(&self.tag, &bytes)) {
                 (Some(seq), Ok((batch, ids))) => {
                     self.next_seq = self.next_seq.max(seq + 1);
+                    self.ctx.ledger.hold(&self.custodian, &ids, Durability::Durable);
                     self.ctx
-                        .ledger
-                        .hold(&self.custodian, &ids, Durability::Durable);
-                    self.ctx.host.record(
-                        "agent.load",
-                        format!("chunk {seq} records {} bytes {}", ids.len(), bytes.len()),
-                    );
+                        .host
+                        .record("agent.load", format!("chunk {seq} records {} bytes {}", ids.len(), bytes.len()));
                     self.buffered_bytes += batch.entries_bytes().len() as u64;
                     let chunk = self.seal_batch(seq, batch, ids);
                     self.sealed.push_back(chunk);
                 }
                 (_, Err(reason)) => {
                     // A file that does not decode holds nothing the ledger could name; say so.
-                    self.ctx
-                        .host
-                        .record("agent.load_corrupt", format!("{path}: {reason}"));
+                    self.ctx.host.record("agent.load_corrupt", format!("{path}: {reason}"));
                     disk.remove(&path);
                 }
                 (None, Ok(_)) => {
-                    self.ctx.host.record(
-                        "agent.load_corrupt",
-                        format!("{path}: not a chunk file name"),
-                    );
+                    self.ctx.host.record("agent.load_corrupt", format!("{path}: not a chunk file name"));
                     disk.remove(&path);
                 }
             }
@@ -334,9 +315,7 @@ impl Store {
         if !refused.is_empty() {
             // A record that cannot be encoded as a msgpack map is dropped by Fluent Bit's
             // parser too; name it.
-            self.ctx
-                .ledger
-                .drop_records(&self.custodian, "agent_unencodable", &refused);
+            self.ctx.ledger.drop_records(&self.custodian, "agent_unencodable", &refused);
         }
         let mut durability = Durability::Volatile;
         if self.filesystem() {
@@ -359,11 +338,7 @@ impl Store {
             }
         }
         self.ctx.ledger.hold(&self.custodian, &taken, durability);
-        if self
-            .open
-            .as_ref()
-            .is_some_and(|open| open.batch.entries_bytes().len() >= self.config.chunk_bytes_target)
-        {
+        if self.open.as_ref().is_some_and(|open| open.batch.entries_bytes().len() >= self.config.chunk_bytes_target) {
             self.seal_open();
         }
         self.enforce_total_limit();
@@ -376,28 +351,16 @@ impl Store {
         if open.ids.is_empty() {
             return;
         }
-        let OpenChunk {
-            seq,
-            batch,
-            ids,
-            written_bytes,
-        } = open;
+        let OpenChunk { seq, batch, ids, written_bytes } = open;
         if self.filesystem() && written_bytes == batch.entries_bytes().len() {
             let path = Self::path(seq);
             self.ctx.host.disk().sync(&path);
-            self.ctx
-                .ledger
-                .hold(&self.custodian, &ids, Durability::Durable);
+            self.ctx.ledger.hold(&self.custodian, &ids, Durability::Durable);
         }
         let chunk = self.seal_batch(seq, batch, ids);
         self.ctx.host.record(
             "agent.flush",
-            format!(
-                "chunk {seq} id {} records {} bytes {}",
-                chunk.chunk_id,
-                chunk.ids.len(),
-                chunk.entries_bytes
-            ),
+            format!("chunk {seq} id {} records {} bytes {}", chunk.chunk_id, chunk.ids.len(), chunk.entries_bytes),
         );
         self.sealed.push_back(chunk);
     }
@@ -416,8 +379,7 @@ impl Store {
             Options { size: None, chunk: None, compressed: None }
         };
         let mut frame = Vec::with_capacity(batch.entries_bytes().len() + self.tag.len() + 64);
-        encode_packed_forward(&mut frame, &self.tag, &batch, &options)
-            .expect("a sealed batch always frames");
+        encode_packed_forward(&mut frame, &self.tag, &batch, &options).expect("a sealed batch always frames");
         Chunk {
             seq,
             chunk_id,
@@ -453,20 +415,13 @@ impl Store {
     fn discard(&mut self, chunk: Chunk, cause: &'static str) {
         self.buffered_bytes -= chunk.entries_bytes as u64;
         self.report_level();
-        self.ctx
-            .ledger
-            .drop_records(&self.custodian, cause, &chunk.ids);
+        self.ctx.ledger.drop_records(&self.custodian, cause, &chunk.ids);
         if self.filesystem() {
             self.ctx.host.disk().remove(&Self::path(chunk.seq));
         }
         self.ctx.host.record(
             "agent.drop",
-            format!(
-                "chunk {} records {} cause {cause} after {} failures",
-                chunk.seq,
-                chunk.ids.len(),
-                chunk.failures
-            ),
+            format!("chunk {} records {} cause {cause} after {} failures", chunk.seq, chunk.ids.len(), chunk.failures),
         );
     }
 
@@ -555,9 +510,7 @@ fn decode_entries(tag: &str, entries: &[u8]) -> Result<(EntryBatch, Vec<RecordId
     let mut ids = Vec::with_capacity(frame.entries.len());
     for entry in &frame.entries {
         let record: LogRecord = entry.deserialize_record().map_err(|e| e.to_string())?;
-        batch
-            .push_raw(entry.time, &entry.record)
-            .map_err(|e| e.to_string())?;
+        batch.push_raw(entry.time, &entry.record).map_err(|e| e.to_string())?;
         ids.push(record.id);
     }
     Ok((batch, ids))

@@ -93,7 +93,8 @@ impl Upstream {
         open.recycled_count = open.recycled_count.saturating_add(1);
         open.available_since = now;
         if self.max_recycle > 0 && open.recycled_count > self.max_recycle {
-            let reason = format!("handed back {} times (keepalive_max_recycle {})", open.recycled_count, self.max_recycle);
+            let reason =
+                format!("handed back {} times (keepalive_max_recycle {})", open.recycled_count, self.max_recycle);
             self.close(&reason);
         }
     }

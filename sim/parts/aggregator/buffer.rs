@@ -56,13 +56,7 @@ impl QueuedChunk {
 /// What the output does next.
 pub enum NextWrite {
     /// RPUSH `value` to `key`.
-    Write {
-        seq: u64,
-        key: String,
-        value: Vec<u8>,
-        records: usize,
-        retry: Option<RetryState>,
-    },
+    Write { seq: u64, key: String, value: Vec<u8>, records: usize, retry: Option<RetryState> },
     /// The head waits for its retry.
     WaitUntil(Instant),
     /// The queue is empty.
@@ -195,12 +189,7 @@ impl Buffer {
     /// storable (Fluentd's `write_guard`: one `dequeue_chunk` + `purge_chunk`, then `raise
     /// unless storable?`, then `retry`); otherwise the overflow goes back to the input,
     /// which refuses (throw_exception) or waits for room (block).
-    pub fn write(
-        &mut self,
-        tag: &str,
-        records: Vec<LogRecord>,
-        bytes: u64,
-    ) -> Result<(), (Overflow, Vec<LogRecord>)> {
+    pub fn write(&mut self, tag: &str, records: Vec<LogRecord>, bytes: u64) -> Result<(), (Overflow, Vec<LogRecord>)> {
         if records.is_empty() {
             return Ok(());
         }
@@ -211,26 +200,15 @@ impl Buffer {
             self.drop_oldest_chunk();
         }
         if enforced && !self.storable(limit) {
-            let overflow = Overflow {
-                buffered_bytes: self.bytes,
-                incoming_bytes: bytes,
-                total_bytes_limit: limit,
-            };
+            let overflow = Overflow { buffered_bytes: self.bytes, incoming_bytes: bytes, total_bytes_limit: limit };
             return Err((overflow, records));
         }
         let ids: Vec<RecordId> = records.iter().map(|record| record.id).collect();
-        self.ledger
-            .hold(&self.custodian, &ids, Durability::Volatile);
+        self.ledger.hold(&self.custodian, &ids, Durability::Volatile);
         let before = self.bytes;
         self.bytes += bytes;
         self.gauge.admit(before, self.bytes, limit);
-        let staged = self
-            .staged
-            .entry(tag.to_string())
-            .or_insert_with(|| Staged {
-                records: Vec::new(),
-                bytes: 0,
-            });
+        let staged = self.staged.entry(tag.to_string()).or_insert_with(|| Staged { records: Vec::new(), bytes: 0 });
         staged.records.extend(records);
         staged.bytes += bytes;
         if staged.bytes >= self.config.chunk_bytes_limit {
@@ -244,21 +222,16 @@ impl Buffer {
     /// the queue). Nothing queued: nothing dropped ("no queued chunks to be dropped").
     fn drop_oldest_chunk(&mut self) {
         let Some(index) = self.queue.iter().position(|chunk| !chunk.in_flight) else {
-            self.host.record("aggregator.drop_none", "no queued chunks to be dropped for drop_oldest_chunk".to_string());
+            self.host
+                .record("aggregator.drop_none", "no queued chunks to be dropped for drop_oldest_chunk".to_string());
             return;
         };
         let chunk = self.queue.remove(index).expect("index from position");
         self.bytes -= chunk.bytes;
-        self.ledger
-            .drop_records(&self.custodian, "aggregator_overflow", &chunk.ids());
+        self.ledger.drop_records(&self.custodian, "aggregator_overflow", &chunk.ids());
         self.host.record(
             "aggregator.drop",
-            format!(
-                "chunk {} tag {} records {} cause aggregator_overflow",
-                chunk.seq,
-                chunk.tag,
-                chunk.records.len()
-            ),
+            format!("chunk {} tag {} records {} cause aggregator_overflow", chunk.seq, chunk.tag, chunk.records.len()),
         );
         self.report_level();
     }
@@ -337,16 +310,10 @@ impl Buffer {
         if let Some(index) = self.queue.iter().position(|chunk| chunk.seq == seq) {
             let chunk = self.queue.remove(index).expect("index from position");
             self.bytes -= chunk.bytes;
-            self.ledger
-                .drop_records(&self.custodian, cause, &chunk.ids());
+            self.ledger.drop_records(&self.custodian, cause, &chunk.ids());
             self.host.record(
                 "aggregator.drop",
-                format!(
-                    "chunk {} tag {} records {} cause {cause}",
-                    chunk.seq,
-                    chunk.tag,
-                    chunk.records.len()
-                ),
+                format!("chunk {} tag {} records {} cause {cause}", chunk.seq, chunk.tag, chunk.records.len()),
             );
             self.report_level();
         }

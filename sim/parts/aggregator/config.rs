@@ -138,10 +138,10 @@ impl AggregatorConfig {
             }
         }
         if self.total_bytes_limit < self.chunk_bytes_limit {
-            return Err(("total_bytes_limit", format!(
-                "{} must be ≥ chunk_bytes_limit {}",
-                self.total_bytes_limit, self.chunk_bytes_limit
-            )));
+            return Err((
+                "total_bytes_limit",
+                format!("{} must be ≥ chunk_bytes_limit {}", self.total_bytes_limit, self.chunk_bytes_limit),
+            ));
         }
         for (key, value) in [
             ("flush_interval", self.flush_interval),
@@ -154,17 +154,17 @@ impl AggregatorConfig {
             }
         }
         if !(self.retry_exponential_backoff_base.is_finite() && self.retry_exponential_backoff_base > 1.0) {
-            return Err(("retry_exponential_backoff_base", format!("{} must be above 1", self.retry_exponential_backoff_base)));
+            return Err((
+                "retry_exponential_backoff_base",
+                format!("{} must be above 1", self.retry_exponential_backoff_base),
+            ));
         }
         Ok(())
     }
 
     /// The Redis list a tag routes to.
     pub fn route(&self, tag: &str) -> &str {
-        self.routes
-            .iter()
-            .find(|(prefix, _)| tag.starts_with(prefix.as_str()))
-            .map_or(&self.redis_key, |(_, key)| key)
+        self.routes.iter().find(|(prefix, _)| tag.starts_with(prefix.as_str())).map_or(&self.redis_key, |(_, key)| key)
     }
 }
 
@@ -174,22 +174,16 @@ mod optional_duration {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(
-        value: &Option<Duration>,
-        serializer: S,
-    ) -> Result<S::Ok, S::Error> {
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(duration) => serializer.serialize_str(&crate::units::format_duration(*duration)),
             None => serializer.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(
-        deserializer: D,
-    ) -> Result<Option<Duration>, D::Error> {
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
         let text = Option::<String>::deserialize(deserializer)?;
-        text.map(|text| crate::units::parse_duration(&text).map_err(serde::de::Error::custom))
-            .transpose()
+        text.map(|text| crate::units::parse_duration(&text).map_err(serde::de::Error::custom)).transpose()
     }
 }
 
@@ -205,10 +199,7 @@ mod tests {
         assert_eq!(config.overflow_action, OverflowAction::DropOldestChunk);
         assert_eq!(config.retry_max_interval, Some(Duration::from_secs(30)));
         assert_eq!(config.retry_timeout, Duration::from_secs(259_200));
-        assert_eq!(
-            (config.chunk_bytes_limit, config.total_bytes_limit),
-            (8 << 20, 512 << 20)
-        );
+        assert_eq!((config.chunk_bytes_limit, config.total_bytes_limit), (8 << 20, 512 << 20));
         assert_eq!(config.route("dev.app"), "logs:dev");
         assert_eq!(config.route("machine.comfyui"), "logs:buffer");
         assert!(config.validate().is_ok());

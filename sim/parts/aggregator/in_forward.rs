@@ -16,9 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
 use crate::parts::ports;
-use crate::proto::forward::{
-    ClientFrame, EVENT_TIME_ENCODED_BYTES, Limits, ServerAuth, StreamDecoder, encode_ack,
-};
+use crate::proto::forward::{ClientFrame, EVENT_TIME_ENCODED_BYTES, Limits, ServerAuth, StreamDecoder, encode_ack};
 use crate::record::LogRecord;
 
 use super::Shared;
@@ -28,22 +26,13 @@ const READ_BYTES: usize = 64 * 1024;
 
 /// Accepts agents forever.
 pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
-    let listener = TcpListener::bind((
-        IpAddr::from(Ipv4Addr::UNSPECIFIED),
-        ports::AGGREGATOR_FORWARD,
-    ))
-    .await?;
+    let listener = TcpListener::bind((IpAddr::from(Ipv4Addr::UNSPECIFIED), ports::AGGREGATOR_FORWARD)).await?;
     let mut connections_count = 0u64;
     loop {
         let (stream, peer) = listener.accept().await?;
         connections_count += 1;
         let peer_name = turmoil::reverse_lookup(peer.ip()).unwrap_or_else(|| peer.ip().to_string());
-        crate::world::spawn(connection(
-            Arc::clone(&shared),
-            stream,
-            peer_name,
-            connections_count,
-        ));
+        crate::world::spawn(connection(Arc::clone(&shared), stream, peer_name, connections_count));
     }
 }
 
@@ -53,17 +42,12 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
     let config = &shared.config;
     let mut decoder = StreamDecoder::new(Limits::with_frame_bytes_limit(config.frame_bytes_limit));
     let auth = config.shared_key.as_ref().map(|shared_key| ServerAuth {
-        hostname: config
-            .self_hostname
-            .clone()
-            .unwrap_or_else(|| host.name().to_string()),
+        hostname: config.self_hostname.clone().unwrap_or_else(|| host.name().to_string()),
         shared_key: shared_key.clone(),
         users: Vec::new(),
     });
     let mut out = Vec::new();
-    let helo = auth
-        .as_ref()
-        .map(|auth| auth.helo(&mut host.rng(&format!("aggregator/helo/{index}")), true));
+    let helo = auth.as_ref().map(|auth| auth.helo(&mut host.rng(&format!("aggregator/helo/{index}")), true));
     if let Some(helo) = &helo {
         helo.encode(&mut out);
         if stream.write_all(&out).await.is_err() {
@@ -73,16 +57,12 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
     let mut authenticated = auth.is_none();
     let mut buffer = vec![0u8; READ_BYTES];
     loop {
-        let read =
-            tokio::time::timeout(config.connection_idle_timeout, stream.read(&mut buffer)).await;
+        let read = tokio::time::timeout(config.connection_idle_timeout, stream.read(&mut buffer)).await;
         let count = match read {
             Ok(Ok(0)) | Ok(Err(_)) => return,
             Ok(Ok(count)) => count,
             Err(_) => {
-                host.record(
-                    "aggregator.idle_close",
-                    format!("{peer} silent for {:?}", config.connection_idle_timeout),
-                );
+                host.record("aggregator.idle_close", format!("{peer} silent for {:?}", config.connection_idle_timeout));
                 return;
             }
         };
@@ -104,10 +84,7 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
             match frame {
                 ClientFrame::Ping(ping) => {
                     let (Some(auth), Some(helo), false) = (&auth, &helo, authenticated) else {
-                        host.record(
-                            "aggregator.bad_frame",
-                            format!("{peer}: PING outside the handshake"),
-                        );
+                        host.record("aggregator.bad_frame", format!("{peer}: PING outside the handshake"));
                         return;
                     };
                     let pong = auth.answer_ping(helo, &ping);
@@ -125,17 +102,11 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                         return;
                     }
                     authenticated = true;
-                    host.record(
-                        "aggregator.auth",
-                        format!("{peer} as {}", ping.client_hostname),
-                    );
+                    host.record("aggregator.auth", format!("{peer} as {}", ping.client_hostname));
                 }
                 ClientFrame::Events(frame) => {
                     if !authenticated {
-                        host.record(
-                            "aggregator.bad_frame",
-                            format!("{peer}: events before the handshake"),
-                        );
+                        host.record("aggregator.bad_frame", format!("{peer}: events before the handshake"));
                         return;
                     }
                     let mut records: Vec<LogRecord> = Vec::with_capacity(frame.entries.len());
@@ -153,10 +124,7 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                     if undecodable > 0 {
                         host.record(
                             "aggregator.bad_records",
-                            format!(
-                                "{peer} tag {}: {undecodable} entries are not log records",
-                                frame.tag
-                            ),
+                            format!("{peer} tag {}: {undecodable} entries are not log records", frame.tag),
                         );
                     }
                     let count = records.len();

@@ -25,17 +25,14 @@ use super::Shared;
 
 /// Accepts dev hosts forever.
 pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
-    let listener =
-        TcpListener::bind((IpAddr::from(Ipv4Addr::UNSPECIFIED), ports::AGGREGATOR_HTTP)).await?;
+    let listener = TcpListener::bind((IpAddr::from(Ipv4Addr::UNSPECIFIED), ports::AGGREGATOR_HTTP)).await?;
     loop {
         let (stream, _) = listener.accept().await?;
         let shared = Arc::clone(&shared);
         crate::world::spawn(async move {
             let service = service_fn(move |request| handle(Arc::clone(&shared), request));
             // A connection error ends that connection only.
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
         });
     }
 }
@@ -54,13 +51,11 @@ pub fn parse_records(body: &[u8]) -> Result<Vec<LogRecord>, String> {
         serde_json::Value::Array(items) => items
             .into_iter()
             .enumerate()
-            .map(|(index, item)| {
-                LogRecord::deserialize(item).map_err(|error| format!("record {index}: {error}"))
-            })
+            .map(|(index, item)| LogRecord::deserialize(item).map_err(|error| format!("record {index}: {error}")))
             .collect(),
-        serde_json::Value::Object(_) => LogRecord::deserialize(value)
-            .map(|record| vec![record])
-            .map_err(|error| format!("record 0: {error}")),
+        serde_json::Value::Object(_) => {
+            LogRecord::deserialize(value).map(|record| vec![record]).map_err(|error| format!("record 0: {error}"))
+        }
         other => Err(format!(
             "JSON body must be a record object or an array of them, got {}",
             match other {
@@ -73,68 +68,44 @@ pub fn parse_records(body: &[u8]) -> Result<Vec<LogRecord>, String> {
     }
 }
 
-async fn handle(
-    shared: Arc<Shared>,
-    request: Request<Incoming>,
-) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     if request.method() != Method::POST {
-        return reply(
-            StatusCode::METHOD_NOT_ALLOWED,
-            format!("in_http takes POST /<tag>, not {}", request.method()),
-        );
+        return reply(StatusCode::METHOD_NOT_ALLOWED, format!("in_http takes POST /<tag>, not {}", request.method()));
     }
     let tag = request.uri().path().trim_matches('/').replace('/', ".");
     if tag.is_empty() {
         return reply(StatusCode::BAD_REQUEST, "missing tag: POST /<tag>".into());
     }
-    let content_type = request
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or("");
+    let content_type =
+        request.headers().get(http::header::CONTENT_TYPE).and_then(|value| value.to_str().ok()).unwrap_or("");
     if !content_type.starts_with("application/json") {
-        return reply(
-            StatusCode::BAD_REQUEST,
-            format!("Content-Type must be application/json, got {content_type:?}"),
-        );
+        return reply(StatusCode::BAD_REQUEST, format!("Content-Type must be application/json, got {content_type:?}"));
     }
     let limit = shared.config.http_body_bytes_limit;
     let body = match Limited::new(request.into_body(), limit).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(error) => {
-            return reply(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                format!("body over {limit} bytes or unreadable: {error}"),
-            );
+            return reply(StatusCode::PAYLOAD_TOO_LARGE, format!("body over {limit} bytes or unreadable: {error}"));
         }
     };
     let records = match parse_records(&body) {
         Ok(records) => records,
         Err(message) => {
-            shared.ctx.host.record(
-                "aggregator.http_bad_request",
-                format!("tag {tag}: {message}"),
-            );
+            shared.ctx.host.record("aggregator.http_bad_request", format!("tag {tag}: {message}"));
             return reply(StatusCode::BAD_REQUEST, message);
         }
     };
     let count = records.len();
-    match shared
-        .buffer_records(&tag, records, body.len() as u64)
-        .await
-    {
+    match shared.buffer_records(&tag, records, body.len() as u64).await {
         Ok(()) => {
-            shared
-                .ctx
-                .host
-                .record("aggregator.http", format!("tag {tag} records {count}"));
+            shared.ctx.host.record("aggregator.http", format!("tag {tag} records {count}"));
             reply(StatusCode::OK, String::new())
         }
         Err(overflow) => {
-            shared.ctx.host.record(
-                "aggregator.overflow_refused",
-                format!("http tag {tag} records {count}: {overflow}"),
-            );
+            shared
+                .ctx
+                .host
+                .record("aggregator.overflow_refused", format!("http tag {tag} records {count}: {overflow}"));
             reply(StatusCode::INTERNAL_SERVER_ERROR, overflow.to_string())
         }
     }

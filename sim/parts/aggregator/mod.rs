@@ -61,19 +61,12 @@ pub const BLOCK_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
-        self.buffer
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.buffer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// Writes records into the buffer under `overflow_action`; `Ok` means they are held and
     /// may be acknowledged. `block` waits for room (the caller stops reading its input).
-    pub async fn buffer_records(
-        &self,
-        tag: &str,
-        records: Vec<LogRecord>,
-        bytes: u64,
-    ) -> Result<(), Overflow> {
+    pub async fn buffer_records(&self, tag: &str, records: Vec<LogRecord>, bytes: u64) -> Result<(), Overflow> {
         let mut records = records;
         let mut blocked = false;
         // Bounded by the output and the clock: each pass follows a chunk leaving the buffer
@@ -93,17 +86,13 @@ impl Shared {
             match result {
                 Ok(()) => {
                     if blocked {
-                        self.ctx
-                            .host
-                            .record("aggregator.unblock", format!("tag {tag}"));
+                        self.ctx.host.record("aggregator.unblock", format!("tag {tag}"));
                     }
                     return Ok(());
                 }
                 Err((overflow, back)) if self.config.overflow_action == Action::Block => {
                     if !blocked {
-                        self.ctx
-                            .host
-                            .record("aggregator.block", format!("tag {tag}: {overflow}"));
+                        self.ctx.host.record("aggregator.block", format!("tag {tag}: {overflow}"));
                         blocked = true;
                     }
                     records = back;
@@ -140,22 +129,14 @@ pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: A
             config.overflow_action, config.total_bytes_limit, config.redis_key
         ),
     );
-    let shared = Arc::new(Shared {
-        ctx,
-        config,
-        buffer: Mutex::new(buffer),
-        queued: Notify::new(),
-        room: Notify::new(),
-    });
+    let shared =
+        Arc::new(Shared { ctx, config, buffer: Mutex::new(buffer), queued: Notify::new(), room: Notify::new() });
     crate::world::spawn(flush_timer(Arc::clone(&shared)));
     crate::world::spawn(output(Arc::clone(&shared)));
     let http_shared = Arc::clone(&shared);
     let http = crate::world::spawn(async move {
         if let Err(error) = in_http::serve(Arc::clone(&http_shared)).await {
-            http_shared
-                .ctx
-                .host
-                .record("aggregator.http_down", error.to_string());
+            http_shared.ctx.host.record("aggregator.http_down", error.to_string());
         }
     });
     let forward = in_forward::serve(shared).await;
@@ -195,13 +176,7 @@ async fn output(shared: Arc<Shared>) {
                 tokio::time::sleep_until(due).await;
                 continue;
             }
-            NextWrite::Write {
-                seq,
-                key,
-                value,
-                records,
-                retry,
-            } => (seq, key, value, records, retry),
+            NextWrite::Write { seq, key, value, records, retry } => (seq, key, value, records, retry),
         };
         let result: Result<i64, WriteError> = async {
             if connection.is_none() {
@@ -217,10 +192,7 @@ async fn output(shared: Arc<Shared>) {
                 shared.lock().written(seq);
                 host.record(
                     "aggregator.flush",
-                    format!(
-                        "chunk {seq} records {records} bytes {} -> {key} (len {length})",
-                        value.len()
-                    ),
+                    format!("chunk {seq} records {records} bytes {} -> {key} (len {length})", value.len()),
                 );
                 shared.room.notify_waiters();
             }

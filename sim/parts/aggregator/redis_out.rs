@@ -72,9 +72,7 @@ pub async fn push_chunk<C: ConnectionLike + Send>(
     match tokio::time::timeout(timeout, push).await {
         Ok(Ok(length)) => Ok(length),
         Ok(Err(error)) => Err(WriteError::from_redis(&error)),
-        Err(_) => Err(WriteError::Connection(format!(
-            "no reply within {timeout:?}"
-        ))),
+        Err(_) => Err(WriteError::Connection(format!("no reply within {timeout:?}"))),
     }
 }
 

@@ -30,9 +30,7 @@ pub struct RetryState {
 
 /// The wait before the retry after `steps` earlier failures (0 for the first retry).
 pub fn retry_interval(config: &AggregatorConfig, steps: u32, rng: &mut impl Rng) -> Duration {
-    let factor = config
-        .retry_exponential_backoff_base
-        .powi(steps.min(1_000) as i32);
+    let factor = config.retry_exponential_backoff_base.powi(steps.min(1_000) as i32);
     let mut secs = config.retry_wait.as_secs_f64() * factor;
     if let Some(max) = config.retry_max_interval {
         secs = secs.min(max.as_secs_f64());
@@ -65,17 +63,9 @@ impl RetryState {
                 return None;
             }
             let next = (now + retry_interval(config, steps, rng)).min(deadline);
-            return Some(RetryState {
-                start,
-                steps: steps + 1,
-                next,
-            });
+            return Some(RetryState { start, steps: steps + 1, next });
         }
-        Some(RetryState {
-            start,
-            steps: steps + 1,
-            next: now + retry_interval(config, steps, rng),
-        })
+        Some(RetryState { start, steps: steps + 1, next: now + retry_interval(config, steps, rng) })
     }
 }
 
@@ -94,29 +84,17 @@ mod tests {
             let nominal = 2f64.powi(steps as i32);
             for _ in 0..100 {
                 let wait = retry_interval(&config, steps, &mut rng).as_secs_f64();
-                assert!(
-                    wait >= nominal * 0.875 - 1e-9 && wait <= nominal * 1.125 + 1e-9,
-                    "steps {steps}: {wait}"
-                );
+                assert!(wait >= nominal * 0.875 - 1e-9 && wait <= nominal * 1.125 + 1e-9, "steps {steps}: {wait}");
             }
         }
-        let capped = AggregatorConfig {
-            retry_max_interval: Some(Duration::from_secs(30)),
-            retry_randomize: false,
-            ..config
-        };
-        assert_eq!(
-            retry_interval(&capped, 20, &mut rng),
-            Duration::from_secs(30)
-        );
+        let capped =
+            AggregatorConfig { retry_max_interval: Some(Duration::from_secs(30)), retry_randomize: false, ..config };
+        assert_eq!(retry_interval(&capped, 20, &mut rng), Duration::from_secs(30));
     }
 
     #[test]
     fn max_times_ends_the_retries() {
-        let config = AggregatorConfig {
-            retry_max_times: Some(2),
-            ..AggregatorConfig::default()
-        };
+        let config = AggregatorConfig { retry_max_times: Some(2), ..AggregatorConfig::default() };
         let mut rng = ChaCha8Rng::seed_from_u64(4);
         let now = Instant::now(); // determinism: ok (tokio's clock, simulated by turmoil)
         let first = RetryState::after_failure(None, &config, now, &mut rng).unwrap();

@@ -272,8 +272,12 @@ fn complete(emitter: &Emitter, rng: &mut ChaCha8Rng, job_text: &str, fields: &[(
 /// Every `metrics_interval`: jobs_submitted_total and queue_depth per machine type.
 async fn write_metrics(emitter: Emitter, config: AppConfig, stats: Arc<Mutex<ApiStats>>, started_unix_nano: u64) {
     let mut link = RedisLink::new(config.redis_timeout, config.redis_timeout);
-    let mut submitted_stream =
-        metrics::SumStream::new("jobs_submitted_total", Attributes::new(), config.metrics_temporality, started_unix_nano);
+    let mut submitted_stream = metrics::SumStream::new(
+        "jobs_submitted_total",
+        Attributes::new(),
+        config.metrics_temporality,
+        started_unix_nano,
+    );
     let mut interval = tokio::time::interval(config.metrics_interval);
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

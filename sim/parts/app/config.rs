@@ -240,19 +240,31 @@ impl AppConfig {
     pub fn check_rules(&self) -> Result<(), (String, String)> {
         let w = &self.workload;
         if !(w.jobs_per_second.is_finite() && w.jobs_per_second > 0.0 && w.jobs_per_second <= JOBS_PER_SECOND_MAX) {
-            return Err(("workload.jobs_per_second".into(), format!("{} must be above 0 and at most {JOBS_PER_SECOND_MAX}", w.jobs_per_second)));
+            return Err((
+                "workload.jobs_per_second".into(),
+                format!("{} must be above 0 and at most {JOBS_PER_SECOND_MAX}", w.jobs_per_second),
+            ));
         }
         if !(LOGS_PER_JOB_MIN..=LOGS_PER_JOB_MAX).contains(&w.logs_per_job) {
-            return Err(("workload.logs_per_job".into(), format!("{} must be {LOGS_PER_JOB_MIN} to {LOGS_PER_JOB_MAX}", w.logs_per_job)));
+            return Err((
+                "workload.logs_per_job".into(),
+                format!("{} must be {LOGS_PER_JOB_MIN} to {LOGS_PER_JOB_MAX}", w.logs_per_job),
+            ));
         }
         if MachineType::ALL.iter().all(|t| self.machine_type(*t).weight == 0) {
             // About the section as a whole (the key is empty): no one weight is wrong.
-            return Err((String::new(), "at least one machine type of the topology needs a weight above 0".to_string()));
+            return Err((
+                String::new(),
+                "at least one machine type of the topology needs a weight above 0".to_string(),
+            ));
         }
         for machine_type in MachineType::ALL {
             let t = self.machine_type(machine_type);
             if t.service_time_min > t.service_time_max {
-                return Err((format!("{}.service_time_min", machine_type.as_str()), "exceeds service_time_max".to_string()));
+                return Err((
+                    format!("{}.service_time_min", machine_type.as_str()),
+                    "exceeds service_time_max".to_string(),
+                ));
             }
         }
         for (key, value) in [

@@ -99,7 +99,10 @@ pub async fn run_machine(ctx: PartCtx, config: AppConfig, machine: MachineSpec, 
         let now = emitter.now();
         let points: Vec<_> = {
             let stats = stats.lock().unwrap_or_else(|p| p.into_inner());
-            [completed.collect(stats.completed, now), durations.collect(&stats.durations, now)].into_iter().flatten().collect()
+            [completed.collect(stats.completed, now), durations.collect(&stats.durations, now)]
+                .into_iter()
+                .flatten()
+                .collect()
         };
         emitter.metrics(points);
     }
@@ -160,12 +163,19 @@ impl Worker {
                     }
                     self.emitter.ctx().host.record(
                         "app.completion_confirmed",
-                        format!("{} {}: {}", self.worker_id, unconfirmed.job_key, if ran { "ran" } else { "did not run" }),
+                        format!(
+                            "{} {}: {}",
+                            self.worker_id,
+                            unconfirmed.job_key,
+                            if ran { "ran" } else { "did not run" }
+                        ),
                     );
                     self.unconfirmed = None;
                 }
                 if !recovered {
-                    let moved = recover_active(&mut link, &active, &pending, &self.worker_id).await.map_err(|e| (e, Vec::new()))?;
+                    let moved = recover_active(&mut link, &active, &pending, &self.worker_id)
+                        .await
+                        .map_err(|e| (e, Vec::new()))?;
                     if moved > 0 {
                         self.emitter
                             .ctx()
@@ -259,8 +269,7 @@ impl Worker {
             machine_id: Some(self.machine_id.clone()),
             worker_id: Some(self.worker_id.clone()),
         };
-        let executing =
-            self.emitter.open("job.executing", SpanKind::Consumer, base.span_id, parent_id, &base);
+        let executing = self.emitter.open("job.executing", SpanKind::Consumer, base.span_id, parent_id, &base);
         let (service_name, service_kind) = service_span(machine_type);
         let service = self.emitter.open(
             service_name,

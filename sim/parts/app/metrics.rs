@@ -57,8 +57,20 @@ pub struct SumStream {
 
 impl SumStream {
     /// A stream starting at `started_unix_nano` (host clock) with total 0.
-    pub fn new(name: &'static str, attributes: Attributes, temporality: MetricsTemporality, started_unix_nano: u64) -> Self {
-        SumStream { name, attributes, temporality, started_unix_nano, collected: 0, collected_unix_nano: started_unix_nano }
+    pub fn new(
+        name: &'static str,
+        attributes: Attributes,
+        temporality: MetricsTemporality,
+        started_unix_nano: u64,
+    ) -> Self {
+        SumStream {
+            name,
+            attributes,
+            temporality,
+            started_unix_nano,
+            collected: 0,
+            collected_unix_nano: started_unix_nano,
+        }
     }
 
     /// Collects the counter at `total` (never less than the previous total): the point to
@@ -91,7 +103,12 @@ pub struct HistogramStream {
 
 impl HistogramStream {
     /// A stream starting at `started_unix_nano` (host clock) with no observation.
-    pub fn new(name: &'static str, attributes: Attributes, temporality: MetricsTemporality, started_unix_nano: u64) -> Self {
+    pub fn new(
+        name: &'static str,
+        attributes: Attributes,
+        temporality: MetricsTemporality,
+        started_unix_nano: u64,
+    ) -> Self {
         HistogramStream {
             name,
             attributes,
@@ -177,7 +194,13 @@ impl DurationHistogram {
         assert!(self.data.count >= earlier.data.count, "a histogram only grows");
         HistogramData {
             explicit_bounds: self.data.explicit_bounds.clone(),
-            bucket_counts: self.data.bucket_counts.iter().zip(&earlier.data.bucket_counts).map(|(now, then)| now - then).collect(),
+            bucket_counts: self
+                .data
+                .bucket_counts
+                .iter()
+                .zip(&earlier.data.bucket_counts)
+                .map(|(now, then)| now - then)
+                .collect(),
             count: self.data.count - earlier.data.count,
             sum: (self.data.sum - earlier.data.sum).max(0.0),
         }
@@ -222,7 +245,9 @@ mod tests {
         let first = stream.collect(&total, 10).unwrap();
         total.observe(0.7);
         let second = stream.collect(&total, 20).unwrap();
-        let MetricValue::Histogram { temporality: Temporality::Delta, data } = second.value else { panic!("{second:?}") };
+        let MetricValue::Histogram { temporality: Temporality::Delta, data } = second.value else {
+            panic!("{second:?}")
+        };
         assert_eq!((data.count, data.bucket_counts[1], data.bucket_counts[3]), (1, 1, 0));
         assert_eq!((second.start_time_unix_nano, first.time_unix_nano), (10, 10));
         assert!(stream.collect(&total, 30).is_none(), "no observation, no point");

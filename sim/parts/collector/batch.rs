@@ -52,7 +52,11 @@ pub async fn run<T>(
         batch_seq += 1;
         if let Err(full) = queue.push(vec![batch]) {
             for batch in full.rejected {
-                outcomes.dropped(&batch, CAUSE_QUEUE_FULL, &format!("sending queue of {} requests is full", config.queue_size));
+                outcomes.dropped(
+                    &batch,
+                    CAUSE_QUEUE_FULL,
+                    &format!("sending queue of {} requests is full", config.queue_size),
+                );
             }
         }
     }

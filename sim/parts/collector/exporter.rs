@@ -66,8 +66,7 @@ impl Exporter {
         let authorization = format!("Bearer {}", config.token)
             .parse()
             .map_err(|_| "collector.token must be printable ASCII (it goes in a header)".to_string())?;
-        let dataset =
-            config.dataset.parse().map_err(|_| "collector.dataset must be printable ASCII".to_string())?;
+        let dataset = config.dataset.parse().map_err(|_| "collector.dataset must be printable ASCII".to_string())?;
         Ok(Exporter {
             traces: TraceServiceClient::new(channel.clone()),
             metrics: MetricsServiceClient::new(channel),
@@ -125,5 +124,9 @@ pub fn as_grpc_go(status: tonic::Status) -> tonic::Status {
     use std::error::Error as _;
     let broken_transport = status.code() == tonic::Code::Unknown
         && status.source().is_some_and(|source| source.is::<tonic::transport::Error>());
-    if broken_transport { tonic::Status::unavailable(format!("connection failed: {}", status.message())) } else { status }
+    if broken_transport {
+        tonic::Status::unavailable(format!("connection failed: {}", status.message()))
+    } else {
+        status
+    }
 }

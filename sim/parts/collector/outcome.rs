@@ -30,7 +30,12 @@ impl Outcomes {
         };
         self.host.record(
             "collector.exported",
-            format!("{} batch {} attempt {attempt} items {}{partial}", batch.payload.signal(), batch.batch_seq, batch.items_count),
+            format!(
+                "{} batch {} attempt {attempt} items {}{partial}",
+                batch.payload.signal(),
+                batch.batch_seq,
+                batch.items_count
+            ),
         );
     }
 

@@ -48,7 +48,9 @@ impl Consumers {
     /// Planted bug `collector_resends_delivered_metrics` (`crate::bugs`): a metric batch Dash0
     /// accepted is exported once more, whatever that answer is.
     async fn resend_if_planted(&mut self, batch: &QueuedBatch) {
-        if self.config.bugs.collector_resends_delivered_metrics && matches!(batch.payload, super::exporter::Payload::Metrics(_)) {
+        if self.config.bugs.collector_resends_delivered_metrics
+            && matches!(batch.payload, super::exporter::Payload::Metrics(_))
+        {
             let answer = self.exporter.export(&batch.payload).await;
             self.host.record("collector.resent", format!("metrics batch {}: {}", batch.batch_seq, answer.is_ok()));
         }

@@ -32,9 +32,12 @@ pub fn classify(status: &tonic::Status) -> Verdict {
     use tonic::Code;
     let throttle = retry_delay_of(status);
     match status.code() {
-        Code::Cancelled | Code::DeadlineExceeded | Code::Aborted | Code::OutOfRange | Code::Unavailable | Code::DataLoss => {
-            Verdict::Retryable { throttle }
-        }
+        Code::Cancelled
+        | Code::DeadlineExceeded
+        | Code::Aborted
+        | Code::OutOfRange
+        | Code::Unavailable
+        | Code::DataLoss => Verdict::Retryable { throttle },
         Code::ResourceExhausted if throttle.is_some() => Verdict::Retryable { throttle },
         _ => Verdict::Permanent,
     }

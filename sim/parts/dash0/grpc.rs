@@ -12,17 +12,15 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use hyper_util::rt::{TokioIo, TokioTimer};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
 };
-use opentelemetry_proto::tonic::collector::metrics::v1::{
-    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
-};
+use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceRequest, ExportMetricsServiceResponse};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tonic::{Request, Response, Status};
 use turmoil::net::TcpListener;
 
@@ -97,8 +95,7 @@ impl tower::Service<http::Request<tonic::body::Body>> for Router {
 
 const LOGS_SERVICE: &str = opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::SERVICE_NAME;
 const TRACE_SERVICE: &str = opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::SERVICE_NAME;
-const METRICS_SERVICE: &str =
-    opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::SERVICE_NAME;
+const METRICS_SERVICE: &str = opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::SERVICE_NAME;
 
 /// The three services share one judge.
 #[derive(Clone)]

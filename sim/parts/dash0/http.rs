@@ -50,10 +50,8 @@ pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {
         crate::world::spawn(async move {
             let service = service_fn(move |request| handle(Arc::clone(&ingest), request));
             // A connection ends when the client closes it or it breaks; either is routine.
-            let _ = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
+            let _ =
+                http1::Builder::new().timer(TokioTimer::new()).serve_connection(TokioIo::new(stream), service).await;
             open.fetch_sub(1, Ordering::Relaxed);
         });
     }
@@ -109,7 +107,11 @@ async fn admit(ingest: &Ingest, signal: Signal, request: Request<Incoming>) -> R
         }
     };
     let malformed = |error: prost::DecodeError| {
-        Refusal::new(RefusalKind::Malformed, 400, format!("the body is not an OTLP {} request: {error}", signal.as_str()))
+        Refusal::new(
+            RefusalKind::Malformed,
+            400,
+            format!("the body is not an OTLP {} request: {error}", signal.as_str()),
+        )
     };
     let export = match signal {
         Signal::Logs => ExportRequest::Logs(Message::decode(body).map_err(malformed)?),

@@ -285,7 +285,12 @@ impl Ingest {
     /// Judges an authenticated request: scripted delay, errors and rate limit, then the
     /// records one by one. A refusal is recorded here. A slowness that stores before its
     /// delay judges (and stores) at once and only answers late.
-    pub async fn judge(&self, transport: Transport, dataset: Arc<str>, request: ExportRequest) -> Result<Accepted, Refusal> {
+    pub async fn judge(
+        &self,
+        transport: Transport,
+        dataset: Arc<str>,
+        request: ExportRequest,
+    ) -> Result<Accepted, Refusal> {
         let behaviour = self.control.behaviour();
         if let Some(slow) = behaviour.slow {
             if slow.stores_before_delay {
@@ -322,7 +327,13 @@ impl Ingest {
     /// (so the random stream's position depends only on the requests and scripts seen, not
     /// on scopes); the first script in schedule order that covers the request and fires
     /// gives the status.
-    fn scripted(&self, behaviour: &Behaviour, signal: Signal, transport: Transport, records: u64) -> Result<(), Refusal> {
+    fn scripted(
+        &self,
+        behaviour: &Behaviour,
+        signal: Signal,
+        transport: Transport,
+        records: u64,
+    ) -> Result<(), Refusal> {
         let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut fired: Option<Refusal> = None;
         for script in &behaviour.errors {

@@ -25,7 +25,9 @@ pub mod rpc_status;
 pub mod store;
 
 pub use config::{DATASET_DEFAULT, DATASET_HEADER, Dash0Config};
-pub use control::{Behaviour, ControlError, Dash0Control, ErrorScope, ErrorScript, RateLimit, ScriptedErrors, Slowness};
+pub use control::{
+    Behaviour, ControlError, Dash0Control, ErrorScope, ErrorScript, RateLimit, ScriptedErrors, Slowness,
+};
 pub use ingest::CAUSE_TIMESTAMP_RANGE;
 pub use store::{Dash0Store, SignalCounts, StoreCounts, StoredBatch, Transport};
 

@@ -99,7 +99,8 @@ mod tests {
     fn retry_info_round_trips_through_a_grpc_status() {
         let delay = Duration::from_millis(7_250);
         let rpc = RpcStatus::new(tonic::Code::ResourceExhausted as i32, "slow down", Some(delay));
-        let status = tonic::Status::with_details(tonic::Code::ResourceExhausted, "slow down", rpc.encode_to_vec().into());
+        let status =
+            tonic::Status::with_details(tonic::Code::ResourceExhausted, "slow down", rpc.encode_to_vec().into());
         assert_eq!(retry_delay_of(&status), Some(delay));
         assert_eq!(retry_delay_of(&tonic::Status::unavailable("no details")), None);
     }

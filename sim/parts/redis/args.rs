@@ -41,8 +41,7 @@ pub fn timeout_secs_or_reply(arg: &[u8]) -> Result<u64, Reply> {
 
 /// A blocking timeout in integer milliseconds (XREADGROUP BLOCK), 0 = forever.
 pub fn timeout_millis_or_reply(arg: &[u8]) -> Result<u64, Reply> {
-    let millis =
-        parse_i64(arg).ok_or_else(|| errors::error("ERR timeout is not an integer or out of range"))?;
+    let millis = parse_i64(arg).ok_or_else(|| errors::error("ERR timeout is not an integer or out of range"))?;
     if millis < 0 {
         return Err(errors::error(errors::TIMEOUT_NEGATIVE));
     }
@@ -109,7 +108,11 @@ pub fn interval_id(arg: &[u8], end: bool) -> Result<StreamId, Reply> {
         let id = stream_id(&arg[1..], missing_seq, true, false)?.id;
         let moved = if end { id.decr() } else { id.incr() };
         return moved.ok_or_else(|| {
-            errors::error(if end { "ERR invalid end ID for the interval" } else { "ERR invalid start ID for the interval" })
+            errors::error(if end {
+                "ERR invalid end ID for the interval"
+            } else {
+                "ERR invalid start ID for the interval"
+            })
         });
     }
     Ok(stream_id(arg, missing_seq, false, false)?.id)

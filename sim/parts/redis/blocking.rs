@@ -47,7 +47,14 @@ const SERVE_ROUNDS_LIMIT: usize = 1_000;
 
 impl Waiters {
     /// Parks `session` until `key` gets data; the receiver yields the reply.
-    pub fn block(&mut self, db: &mut Db, db_index: usize, key: Bytes, command: Command, session: Session) -> (Ticket, oneshot::Receiver<Served>) {
+    pub fn block(
+        &mut self,
+        db: &mut Db,
+        db_index: usize,
+        key: Bytes,
+        command: Command,
+        session: Session,
+    ) -> (Ticket, oneshot::Receiver<Served>) {
         let (reply_to, receiver) = oneshot::channel();
         let id = self.next_id;
         self.next_id += 1;

@@ -376,7 +376,14 @@ impl Db {
     }
 
     /// Runs the command (Redis's `call`) and propagates it if it changed anything.
-    fn call(&mut self, spec: &'static Spec, session: &mut Session, command: &Command, now_ms: u64, deny_blocking: bool) -> Outcome {
+    fn call(
+        &mut self,
+        spec: &'static Spec,
+        session: &mut Session,
+        command: &Command,
+        now_ms: u64,
+        deny_blocking: bool,
+    ) -> Outcome {
         let dirty_before = self.dirty;
         self.rewrite = None;
         let db_index = session.db_index;
@@ -420,9 +427,7 @@ impl Db {
         let mut replies = Vec::with_capacity(queued.len());
         let propagate_start = self.effects.propagate.len();
         for command in &queued {
-            let Lookup::Found(spec) = cmd::lookup(command) else {
-                unreachable!("only known commands are queued")
-            };
+            let Lookup::Found(spec) = cmd::lookup(command) else { unreachable!("only known commands are queued") };
             match self.call(spec, session, command, now_ms, true) {
                 Outcome::Reply(reply) => replies.push(reply),
                 Outcome::Block { .. } => replies.push(Reply::NullArray),

@@ -207,7 +207,10 @@ pub async fn run_with_control(
         });
     }
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::REDIS)).await?;
-    host.record("redis.listen", format!("port {} persistence {:?} maxmemory {}", ports::REDIS, config.persistence, config.maxmemory_bytes));
+    host.record(
+        "redis.listen",
+        format!("port {} persistence {:?} maxmemory {}", ports::REDIS, config.persistence, config.maxmemory_bytes),
+    );
     loop {
         let (mut stream, peer) = listener.accept().await?;
         let admitted = {
@@ -248,7 +251,8 @@ async fn serve(state: &State, stream: &mut TcpStream, mut session: Session, conf
     decoder.set_auth_required(!session.authenticated);
     let mut input = BytesMut::with_capacity(READ_BYTES);
     let mut output = BytesMut::new();
-    let idle_timeout = (config.client_idle_timeout_secs > 0).then(|| Duration::from_secs(config.client_idle_timeout_secs));
+    let idle_timeout =
+        (config.client_idle_timeout_secs > 0).then(|| Duration::from_secs(config.client_idle_timeout_secs));
     loop {
         let mut close_reason = None;
         loop {
@@ -344,7 +348,8 @@ async fn wait(
         waiters.block(db, db_index, key, command, session)
     };
     // 0 = wait forever: a year stands in for forever (a run lasts minutes).
-    let wait_for = if timeout_ms > 0 { Duration::from_millis(timeout_ms) } else { Duration::from_secs(365 * 24 * 3600) };
+    let wait_for =
+        if timeout_ms > 0 { Duration::from_millis(timeout_ms) } else { Duration::from_secs(365 * 24 * 3600) };
     let timeout = tokio::time::sleep(wait_for);
     tokio::pin!(timeout);
     loop {

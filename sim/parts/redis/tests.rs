@@ -74,7 +74,10 @@ fn streams_with_a_consumer_group() {
     assert_eq!(run(&mut db, "XADD s 1-1 f v1"), bulk("1-1"));
     assert_eq!(run(&mut db, "XADD s 1-* f v2"), bulk("1-2"));
     assert_eq!(run(&mut db, "XADD s * f v3"), bulk("1000-0"), "auto ids come from the clock passed in");
-    assert_eq!(run(&mut db, "XADD s 5 f v"), err("ERR The ID specified in XADD is equal or smaller than the target stream top item"));
+    assert_eq!(
+        run(&mut db, "XADD s 5 f v"),
+        err("ERR The ID specified in XADD is equal or smaller than the target stream top item")
+    );
     assert_eq!(run(&mut db, "XADD s 0-0 f v"), err("ERR The ID specified in XADD must be greater than 0-0"));
     assert_eq!(run(&mut db, "XADD s x-1 f v"), err("ERR Invalid stream ID specified as stream command argument"));
     assert_eq!(run(&mut db, "XADD nope NOMKSTREAM * f v"), Reply::Null);
@@ -84,10 +87,13 @@ fn streams_with_a_consumer_group() {
     let Reply::Array(streams) = read else { panic!("{read:?}") };
     let Reply::Array(pair) = &streams[0] else { panic!() };
     assert_eq!(pair[0], bulk("s"));
-    assert_eq!(pair[1], Reply::Array(vec![
-        Reply::Array(vec![bulk("1-1"), bulks(&["f", "v1"])]),
-        Reply::Array(vec![bulk("1-2"), bulks(&["f", "v2"])]),
-    ]));
+    assert_eq!(
+        pair[1],
+        Reply::Array(vec![
+            Reply::Array(vec![bulk("1-1"), bulks(&["f", "v1"])]),
+            Reply::Array(vec![bulk("1-2"), bulks(&["f", "v2"])]),
+        ])
+    );
     assert_eq!(
         run(&mut db, "XPENDING s g"),
         Reply::Array(vec![Reply::Integer(2), bulk("1-1"), bulk("1-2"), Reply::Array(vec![bulks(&["c", "2"])])])
@@ -95,13 +101,20 @@ fn streams_with_a_consumer_group() {
     assert_eq!(run(&mut db, "XACK s g 1-1 9-9"), Reply::Integer(1));
     assert_eq!(
         run(&mut db, "XAUTOCLAIM s g other 0 0"),
-        Reply::Array(vec![bulk("0-0"), Reply::Array(vec![Reply::Array(vec![bulk("1-2"), bulks(&["f", "v2"])])]), Reply::Array(vec![])])
+        Reply::Array(vec![
+            bulk("0-0"),
+            Reply::Array(vec![Reply::Array(vec![bulk("1-2"), bulks(&["f", "v2"])])]),
+            Reply::Array(vec![])
+        ])
     );
     assert_eq!(
         run(&mut db, "XPENDING s g - + 10"),
         Reply::Array(vec![Reply::Array(vec![bulk("1-2"), bulk("other"), Reply::Integer(0), Reply::Integer(2)])])
     );
-    assert_eq!(run(&mut db, "XREADGROUP GROUP nog c STREAMS s >"), err("NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option"));
+    assert_eq!(
+        run(&mut db, "XREADGROUP GROUP nog c STREAMS s >"),
+        err("NOGROUP No such key 's' or consumer group 'nog' in XREADGROUP with GROUP option")
+    );
     assert_eq!(run(&mut db, "XTRIM s MAXLEN = 1"), Reply::Integer(2));
     assert_eq!(run(&mut db, "XLEN s"), Reply::Integer(1));
     assert_eq!(run(&mut db, "XDEL s 1000-0"), Reply::Integer(1));
@@ -114,7 +127,11 @@ fn approximate_trimming_removes_whole_nodes_only() {
     for seq in 1..=250 {
         run(&mut db, &format!("XADD s 1-{seq} f v"));
     }
-    assert_eq!(run(&mut db, "XTRIM s MAXLEN ~ 120"), Reply::Integer(100), "one node of 100 goes, the next would cut below 120");
+    assert_eq!(
+        run(&mut db, "XTRIM s MAXLEN ~ 120"),
+        Reply::Integer(100),
+        "one node of 100 goes, the next would cut below 120"
+    );
     assert_eq!(run(&mut db, "XLEN s"), Reply::Integer(150));
 }
 
@@ -130,7 +147,8 @@ fn arity_unknown_and_subcommand_errors() {
 
 #[test]
 fn oom_refuses_denyoom_writes_only_and_deletes_free_memory() {
-    let mut db = Db::new(RedisConfig { maxmemory_bytes: super::memory::BASELINE_BYTES + 2_000, ..RedisConfig::default() });
+    let mut db =
+        Db::new(RedisConfig { maxmemory_bytes: super::memory::BASELINE_BYTES + 2_000, ..RedisConfig::default() });
     let value = "x".repeat(500);
     let mut accepted = 0;
     let oom = err("OOM command not allowed when used memory > 'maxmemory'.");
@@ -211,7 +229,13 @@ fn replaying_what_was_propagated_rebuilds_the_same_dataset_at_a_later_time() {
         }
         replayed.replay(&mut session, &super::db::command(argv), 1_000_000);
     }
-    let reads = ["LRANGE jobs 0 -1", "LRANGE processing 0 -1", "HGETALL job:1", "XRANGE logs - +", "XPENDING logs shippers - + 10"];
+    let reads = [
+        "LRANGE jobs 0 -1",
+        "LRANGE processing 0 -1",
+        "HGETALL job:1",
+        "XRANGE logs - +",
+        "XPENDING logs shippers - + 10",
+    ];
     for read in reads {
         let argv: Vec<&str> = read.split_whitespace().collect();
         let expected = original.execute(&command(&argv), 1_000_000);
@@ -223,7 +247,10 @@ fn replaying_what_was_propagated_rebuilds_the_same_dataset_at_a_later_time() {
     let names: Vec<String> = propagated.iter().map(|(_, argv)| String::from_utf8_lossy(&argv[0]).to_string()).collect();
     assert_eq!(
         names,
-        ["RPUSH", "LMOVE", "HSET", "XADD", "XADD", "XGROUP", "XCLAIM", "XCLAIM", "XCLAIM", "MULTI", "LREM", "RPUSH", "EXEC"],
+        [
+            "RPUSH", "LMOVE", "HSET", "XADD", "XADD", "XGROUP", "XCLAIM", "XCLAIM", "XCLAIM", "MULTI", "LREM", "RPUSH",
+            "EXEC"
+        ],
         "BLMOVE is logged as LMOVE, XREADGROUP and XAUTOCLAIM as XCLAIMs, the transaction wrapped"
     );
 }

@@ -322,7 +322,9 @@ impl<E: Exporter> Shipper<E> {
                 self.ctx.ledger.release(&self.custodian, &batch.ids);
                 self.ctx.host.record(
                     "shipper.retry_expired",
-                    format!("{chunks} chunks, {records} records back to Redis after {attempts} attempts: {last_reason}"),
+                    format!(
+                        "{chunks} chunks, {records} records back to Redis after {attempts} attempts: {last_reason}"
+                    ),
                 );
             }
         }

@@ -16,8 +16,8 @@ pub mod drain;
 pub mod export;
 pub mod queue;
 
-pub use config::ShipperConfig;
 pub use crate::parts::redis_client::RedisConn;
+pub use config::ShipperConfig;
 pub use drain::{Shipper, Verdict};
 pub use export::{ExportOutcome, Exporter, HttpExporter};
 

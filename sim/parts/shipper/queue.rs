@@ -115,8 +115,7 @@ pub fn is_oom(error: &redis::RedisError) -> bool {
 /// LMOVE and BLMOVE (both `denyoom`) are refused: see `Shipper::next_batch`.
 pub async fn peek<C: ConnectionLike>(conn: &mut C, list: &str, count: usize) -> RedisResult<Vec<Bytes>> {
     assert!(count > 0, "peek of nothing is a wasted round trip");
-    let values: Vec<Value> =
-        redis::cmd("LRANGE").arg(list).arg(0).arg(count - 1).query_async(conn).await?;
+    let values: Vec<Value> = redis::cmd("LRANGE").arg(list).arg(0).arg(count - 1).query_async(conn).await?;
     let mut peeked = Vec::with_capacity(values.len());
     for value in values {
         match bulk(value)? {

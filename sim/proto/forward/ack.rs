@@ -28,18 +28,15 @@ pub fn parse_ack(frame: &[u8]) -> Result<Ack, ForwardError> {
     for _ in 0..pairs {
         if reader.read_str("ack response key")? == "ack" {
             let value = reader.read_str_or_bin("ack")?;
-            let value = std::str::from_utf8(value)
-                .map_err(|_| ForwardError::InvalidUtf8 { what: "ack" })?;
+            let value = std::str::from_utf8(value).map_err(|_| ForwardError::InvalidUtf8 { what: "ack" })?;
             chunk = Some(value.to_owned());
         } else {
             reader.skip_value("ack response value")?;
         }
     }
     reader.expect_end("ack response")?;
-    let chunk = chunk.ok_or(ForwardError::UnexpectedMessage {
-        expected: "ack",
-        got: "a map without the key \"ack\"".to_owned(),
-    })?;
+    let chunk = chunk
+        .ok_or(ForwardError::UnexpectedMessage { expected: "ack", got: "a map without the key \"ack\"".to_owned() })?;
     Ok(Ack { chunk })
 }
 
@@ -52,23 +49,12 @@ mod tests {
         let mut out = Vec::new();
         encode_ack(&mut out, "p8n9gmxTQVC8/nh2wlKKeQ==");
         assert_eq!(out[..5], [0x81, 0xa3, b'a', b'c', b'k']);
-        assert_eq!(
-            parse_ack(&out),
-            Ok(Ack {
-                chunk: "p8n9gmxTQVC8/nh2wlKKeQ==".to_owned()
-            })
-        );
+        assert_eq!(parse_ack(&out), Ok(Ack { chunk: "p8n9gmxTQVC8/nh2wlKKeQ==".to_owned() }));
     }
 
     #[test]
     fn map_without_ack_is_refused() {
         let bytes = [0x81, 0xa1, b'x', 0x01];
-        assert!(matches!(
-            parse_ack(&bytes),
-            Err(ForwardError::UnexpectedMessage {
-                expected: "ack",
-                ..
-            })
-        ));
+        assert!(matches!(parse_ack(&bytes), Err(ForwardError::UnexpectedMessage { expected: "ack", .. })));
     }
 }

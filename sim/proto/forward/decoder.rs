@@ -52,18 +52,13 @@ pub fn parse_server_frame(frame: &[u8]) -> Result<ServerFrame, ForwardError> {
     let mut reader = Reader::new(frame);
     let marker = reader.peek_marker("server frame")?;
     match marker {
-        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => {
-            Ok(ServerFrame::Ack(parse_ack(frame)?))
-        }
+        Marker::FixMap(_) | Marker::Map16 | Marker::Map32 => Ok(ServerFrame::Ack(parse_ack(frame)?)),
         Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
             reader.read_array_len("server frame")?;
             match reader.read_str("server message type")? {
                 "HELO" => Ok(ServerFrame::Helo(Helo::parse(frame)?)),
                 "PONG" => Ok(ServerFrame::Pong(Pong::parse(frame)?)),
-                other => Err(ForwardError::UnexpectedMessage {
-                    expected: "HELO or PONG",
-                    got: other.to_owned(),
-                }),
+                other => Err(ForwardError::UnexpectedMessage { expected: "HELO or PONG", got: other.to_owned() }),
             }
         }
         other => Err(ForwardError::WrongType {
@@ -92,12 +87,7 @@ impl StreamDecoder {
     /// A decoder enforcing `limits`.
     pub fn new(limits: Limits) -> Self {
         assert!(limits.buffered_bytes_limit >= limits.frame_bytes_limit);
-        Self {
-            buffer: BytesMut::new(),
-            limits,
-            poisoned: false,
-            check_state: CheckState::default(),
-        }
+        Self { buffer: BytesMut::new(), limits, poisoned: false, check_state: CheckState::default() }
     }
 
     /// The limits in force.
@@ -135,11 +125,7 @@ impl StreamDecoder {
         if self.buffer.is_empty() {
             return Ok(None);
         }
-        match check_value_resume(
-            &self.buffer,
-            self.limits.frame_bytes_limit,
-            &mut self.check_state,
-        ) {
+        match check_value_resume(&self.buffer, self.limits.frame_bytes_limit, &mut self.check_state) {
             Ok(Check::Incomplete) => Ok(None),
             Ok(Check::Complete { frame_bytes }) => {
                 assert!(frame_bytes >= 1 && frame_bytes <= self.buffer.len());
@@ -183,17 +169,8 @@ mod tests {
     fn message(text: &str) -> Vec<u8> {
         let mut out = Vec::new();
         let record = BTreeMap::from([("message", text)]);
-        encode_message(
-            &mut out,
-            "app.log",
-            EventTime {
-                seconds: 5,
-                nanoseconds: 0,
-            },
-            &record,
-            &Options::default(),
-        )
-        .unwrap();
+        encode_message(&mut out, "app.log", EventTime { seconds: 5, nanoseconds: 0 }, &record, &Options::default())
+            .unwrap();
         out
     }
 
@@ -209,10 +186,7 @@ mod tests {
                 frames.push(frame);
             }
         }
-        assert_eq!(
-            frames,
-            vec![Bytes::from(message("one")), Bytes::from(message("two"))]
-        );
+        assert_eq!(frames, vec![Bytes::from(message("one")), Bytes::from(message("two"))]);
         assert_eq!(decoder.buffered_bytes(), 0);
     }
 
@@ -220,15 +194,10 @@ mod tests {
     fn oversized_frame_poisons_the_decoder() {
         let mut decoder = StreamDecoder::new(Limits::with_frame_bytes_limit(64));
         // [tag, bin32 of 65536 bytes, one more element]: 1 + 2 + 5 + 65536 + 1 bytes at least.
-        decoder
-            .feed(&[0x93, 0xa1, b't', 0xc6, 0x00, 0x01, 0x00, 0x00])
-            .unwrap();
+        decoder.feed(&[0x93, 0xa1, b't', 0xc6, 0x00, 0x01, 0x00, 0x00]).unwrap();
         assert_eq!(
             decoder.next_frame(),
-            Err(ForwardError::FrameTooLarge {
-                frame_bytes_at_least: 65_545,
-                frame_bytes_limit: 64
-            })
+            Err(ForwardError::FrameTooLarge { frame_bytes_at_least: 65_545, frame_bytes_limit: 64 })
         );
         assert_eq!(decoder.next_frame(), Err(ForwardError::DecoderPoisoned));
         assert_eq!(decoder.feed(&[0x00]), Err(ForwardError::DecoderPoisoned));
@@ -236,19 +205,10 @@ mod tests {
 
     #[test]
     fn feeding_beyond_the_buffer_bound_is_refused() {
-        let limits = Limits {
-            buffered_bytes_limit: 100,
-            ..Limits::with_frame_bytes_limit(64)
-        };
+        let limits = Limits { buffered_bytes_limit: 100, ..Limits::with_frame_bytes_limit(64) };
         let mut decoder = StreamDecoder::new(limits);
         decoder.feed(&[0u8; 60]).unwrap();
-        assert!(matches!(
-            decoder.feed(&[0u8; 41]),
-            Err(ForwardError::BufferFull {
-                buffered_bytes: 101,
-                ..
-            })
-        ));
+        assert!(matches!(decoder.feed(&[0u8; 41]), Err(ForwardError::BufferFull { buffered_bytes: 101, .. })));
     }
 
     #[test]
@@ -257,29 +217,15 @@ mod tests {
         let mut wire = Vec::new();
         encode_ack(&mut wire, "c1");
         decoder.feed(&wire).unwrap();
-        assert_eq!(
-            decoder.next_server_frame(),
-            Ok(Some(ServerFrame::Ack(Ack {
-                chunk: "c1".to_owned()
-            })))
-        );
+        assert_eq!(decoder.next_server_frame(), Ok(Some(ServerFrame::Ack(Ack { chunk: "c1".to_owned() }))));
         decoder.feed(&message("x")).unwrap();
-        assert!(matches!(
-            decoder.next_client_frame(),
-            Ok(Some(ClientFrame::Events(_)))
-        ));
+        assert!(matches!(decoder.next_client_frame(), Ok(Some(ClientFrame::Events(_)))));
         assert_eq!(decoder.next_client_frame(), Ok(None));
         // A whole but invalid frame is consumed; the decoder stays usable.
         decoder.feed(&[0x91, 0x01]).unwrap();
         assert!(decoder.next_client_frame().is_err());
         decoder.feed(&message("y")).unwrap();
-        assert!(matches!(
-            decoder.next_client_frame(),
-            Ok(Some(ClientFrame::Events(_)))
-        ));
-        assert!(matches!(
-            parse_server_frame(&[0x01]),
-            Err(ForwardError::WrongType { got: "int", .. })
-        ));
+        assert!(matches!(decoder.next_client_frame(), Ok(Some(ClientFrame::Events(_)))));
+        assert!(matches!(parse_server_frame(&[0x01]), Err(ForwardError::WrongType { got: "int", .. })));
     }
 }

@@ -14,9 +14,7 @@ use super::error::ForwardError;
 use super::event_time::EventTime;
 use super::frame::{Compression, Options};
 use super::reader::{is_map, type_name};
-use super::write::{
-    MSGPACK_LENGTH_LIMIT, write_array_len, write_bin_len, write_map_len, write_str, write_uint,
-};
+use super::write::{MSGPACK_LENGTH_LIMIT, write_array_len, write_bin_len, write_map_len, write_str, write_uint};
 
 /// Gzip header OS byte "unknown": fixed so the bytes do not depend on the build platform.
 const GZIP_OPERATING_SYSTEM_UNKNOWN: u8 = 255;
@@ -36,27 +34,18 @@ impl EntryBatch {
 
     /// An empty batch whose buffer starts with room for `bytes_capacity` bytes.
     pub fn with_capacity(bytes_capacity: usize) -> Self {
-        Self {
-            entries_bytes: Vec::with_capacity(bytes_capacity),
-            entries_count: 0,
-        }
+        Self { entries_bytes: Vec::with_capacity(bytes_capacity), entries_count: 0 }
     }
 
     /// Appends one entry, serializing `record` with named fields (structs become maps, as
     /// the spec requires of records). On error the batch is left as it was.
-    pub fn push<T: Serialize + ?Sized>(
-        &mut self,
-        time: EventTime,
-        record: &T,
-    ) -> Result<(), ForwardError> {
+    pub fn push<T: Serialize + ?Sized>(&mut self, time: EventTime, record: &T) -> Result<(), ForwardError> {
         let start_bytes = self.entries_bytes.len();
         write_array_len(&mut self.entries_bytes, 2);
         time.encode(&mut self.entries_bytes);
         let record_at = self.entries_bytes.len();
         let written = rmp_serde::encode::write_named(&mut self.entries_bytes, record)
-            .map_err(|error| ForwardError::Encode {
-                reason: error.to_string(),
-            })
+            .map_err(|error| ForwardError::Encode { reason: error.to_string() })
             .and_then(|()| expect_map_at(&self.entries_bytes, record_at));
         if let Err(error) = written {
             self.entries_bytes.truncate(start_bytes);
@@ -101,15 +90,13 @@ impl EntryBatch {
 
 /// Fails unless the value starting at `at` is a map (serde may produce any type).
 fn expect_map_at(bytes: &[u8], at: usize) -> Result<(), ForwardError> {
-    let marker = rmp::Marker::from_u8(*bytes.get(at).ok_or(ForwardError::Encode {
-        reason: "serializer wrote nothing for the record".to_owned(),
-    })?);
+    let marker = rmp::Marker::from_u8(
+        *bytes.get(at).ok_or(ForwardError::Encode { reason: "serializer wrote nothing for the record".to_owned() })?,
+    );
     if is_map(marker) {
         Ok(())
     } else {
-        Err(ForwardError::Encode {
-            reason: format!("record must be a map, got {}", type_name(marker)),
-        })
+        Err(ForwardError::Encode { reason: format!("record must be a map, got {}", type_name(marker)) })
     }
 }
 
@@ -119,14 +106,11 @@ fn expect_one_map(record: &[u8]) -> Result<(), ForwardError> {
     match check_value(record, record.len()) {
         Ok(Check::Complete { frame_bytes }) if frame_bytes == record.len() => Ok(()),
         Ok(Check::Complete { frame_bytes }) => Err(ForwardError::Encode {
-            reason: format!(
-                "record has {} bytes after its map",
-                record.len() - frame_bytes
-            ),
+            reason: format!("record has {} bytes after its map", record.len() - frame_bytes),
         }),
-        Ok(Check::Incomplete) | Err(_) => Err(ForwardError::Encode {
-            reason: "record is not a whole msgpack map".to_owned(),
-        }),
+        Ok(Check::Incomplete) | Err(_) => {
+            Err(ForwardError::Encode { reason: "record is not a whole msgpack map".to_owned() })
+        }
     }
 }
 
@@ -136,17 +120,15 @@ fn check_options(options: &Options, entries_count: usize, gzip: bool) -> Result<
     if let Some(size) = options.size
         && size != entries_count as u64
     {
-        return Err(ForwardError::Encode {
-            reason: format!("option size={size} but {entries_count} entries"),
-        });
+        return Err(ForwardError::Encode { reason: format!("option size={size} but {entries_count} entries") });
     }
     match (options.compressed, gzip) {
         (Some(Compression::Gzip), false) => Err(ForwardError::Encode {
             reason: "option compressed=gzip needs encode_compressed_packed_forward".to_owned(),
         }),
-        (Some(Compression::Text), true) => Err(ForwardError::Encode {
-            reason: "option compressed=text contradicts gzip encoding".to_owned(),
-        }),
+        (Some(Compression::Text), true) => {
+            Err(ForwardError::Encode { reason: "option compressed=text contradicts gzip encoding".to_owned() })
+        }
         _ => Ok(()),
     }
 }
@@ -187,9 +169,7 @@ pub fn encode_message<T: Serialize + ?Sized>(
     time.encode(out);
     let record_at = out.len();
     let written = rmp_serde::encode::write_named(out, record)
-        .map_err(|error| ForwardError::Encode {
-            reason: error.to_string(),
-        })
+        .map_err(|error| ForwardError::Encode { reason: error.to_string() })
         .and_then(|()| expect_map_at(out, record_at));
     if let Err(error) = written {
         out.truncate(start_bytes);
@@ -202,17 +182,10 @@ pub fn encode_message<T: Serialize + ?Sized>(
 }
 
 /// Appends a Forward frame `[tag, [[time, record], ...], option?]`.
-pub fn encode_forward(
-    out: &mut Vec<u8>,
-    tag: &str,
-    batch: &EntryBatch,
-    options: &Options,
-) -> Result<(), ForwardError> {
+pub fn encode_forward(out: &mut Vec<u8>, tag: &str, batch: &EntryBatch, options: &Options) -> Result<(), ForwardError> {
     check_options(options, batch.len(), false)?;
     if batch.len() > MSGPACK_LENGTH_LIMIT {
-        return Err(ForwardError::Encode {
-            reason: "more entries than a msgpack array holds".to_owned(),
-        });
+        return Err(ForwardError::Encode { reason: "more entries than a msgpack array holds".to_owned() });
     }
     write_array_len(out, if options.is_empty() { 2 } else { 3 });
     write_str(out, tag);
@@ -246,24 +219,14 @@ pub fn encode_compressed_packed_forward(
 ) -> Result<(), ForwardError> {
     check_options(options, batch.len(), true)?;
     let gzip = gzip(batch.entries_bytes())?;
-    let options = Options {
-        compressed: Some(Compression::Gzip),
-        ..options.clone()
-    };
+    let options = Options { compressed: Some(Compression::Gzip), ..options.clone() };
     write_stream_frame(out, tag, &gzip, &options)
 }
 
 /// Writes `[tag, bin(stream), option?]`.
-fn write_stream_frame(
-    out: &mut Vec<u8>,
-    tag: &str,
-    stream: &[u8],
-    options: &Options,
-) -> Result<(), ForwardError> {
+fn write_stream_frame(out: &mut Vec<u8>, tag: &str, stream: &[u8], options: &Options) -> Result<(), ForwardError> {
     if stream.len() > MSGPACK_LENGTH_LIMIT {
-        return Err(ForwardError::Encode {
-            reason: "stream longer than a msgpack bin holds".to_owned(),
-        });
+        return Err(ForwardError::Encode { reason: "stream longer than a msgpack bin holds".to_owned() });
     }
     write_array_len(out, if options.is_empty() { 2 } else { 3 });
     write_str(out, tag);
@@ -280,18 +243,9 @@ pub fn gzip(data: &[u8]) -> Result<Vec<u8>, ForwardError> {
     let mut encoder = GzBuilder::new()
         .mtime(0)
         .operating_system(GZIP_OPERATING_SYSTEM_UNKNOWN)
-        .write(
-            Vec::with_capacity(data.len() / 2 + 64),
-            flate2::Compression::fast(),
-        );
-    encoder
-        .write_all(data)
-        .map_err(|error| ForwardError::Encode {
-            reason: error.to_string(),
-        })?;
-    encoder.finish().map_err(|error| ForwardError::Encode {
-        reason: error.to_string(),
-    })
+        .write(Vec::with_capacity(data.len() / 2 + 64), flate2::Compression::fast());
+    encoder.write_all(data).map_err(|error| ForwardError::Encode { reason: error.to_string() })?;
+    encoder.finish().map_err(|error| ForwardError::Encode { reason: error.to_string() })
 }
 
 #[cfg(test)]
@@ -314,25 +268,13 @@ mod tests {
     }
 
     fn line(index: u32) -> LogLine {
-        LogLine {
-            message: format!("step {index}"),
-            job_id: "job-1".to_owned(),
-            payload: vec![1, 2, 3],
-        }
+        LogLine { message: format!("step {index}"), job_id: "job-1".to_owned(), payload: vec![1, 2, 3] }
     }
 
     #[test]
     fn structs_become_maps_and_bytes_become_bin() {
         let mut batch = EntryBatch::new();
-        batch
-            .push(
-                EventTime {
-                    seconds: 1,
-                    nanoseconds: 2,
-                },
-                &line(0),
-            )
-            .unwrap();
+        batch.push(EventTime { seconds: 1, nanoseconds: 2 }, &line(0)).unwrap();
         let bytes = batch.entries_bytes();
         // [fixarray 2][fixext8 time: 10 bytes][fixmap 3 ...]
         assert_eq!(bytes[0], 0x92);
@@ -347,31 +289,13 @@ mod tests {
         batch.push(EventTime::default(), &line(0)).unwrap();
         let before = batch.clone();
         let error = batch.push(EventTime::default(), &("a", 1)).unwrap_err();
-        assert_eq!(
-            error,
-            ForwardError::Encode {
-                reason: "record must be a map, got array".to_owned()
-            }
-        );
+        assert_eq!(error, ForwardError::Encode { reason: "record must be a map, got array".to_owned() });
         assert_eq!(batch, before);
-        assert!(
-            batch
-                .push_raw(EventTime::default(), &[0x81, 0xa1, b'k'])
-                .is_err()
-        );
+        assert!(batch.push_raw(EventTime::default(), &[0x81, 0xa1, b'k']).is_err());
         assert!(batch.push_raw(EventTime::default(), &[0x80, 0x80]).is_err());
         assert_eq!(batch, before);
         let mut out = Vec::new();
-        assert!(
-            encode_message(
-                &mut out,
-                "t",
-                EventTime::default(),
-                &7u8,
-                &Options::default()
-            )
-            .is_err()
-        );
+        assert!(encode_message(&mut out, "t", EventTime::default(), &7u8, &Options::default()).is_err());
         assert!(out.is_empty());
     }
 
@@ -379,40 +303,18 @@ mod tests {
     fn one_batch_frames_in_every_mode_and_decodes_back() {
         let mut batch = EntryBatch::with_capacity(1024);
         for index in 0..3 {
-            batch
-                .push(
-                    EventTime {
-                        seconds: 100 + index,
-                        nanoseconds: index,
-                    },
-                    &line(index),
-                )
-                .unwrap();
+            batch.push(EventTime { seconds: 100 + index, nanoseconds: index }, &line(index)).unwrap();
         }
         let mut raw = EntryBatch::new();
         let record = rmp_serde::to_vec_named(&line(9)).unwrap();
-        raw.push_raw(
-            EventTime {
-                seconds: 9,
-                nanoseconds: 9,
-            },
-            &record,
-        )
-        .unwrap();
+        raw.push_raw(EventTime { seconds: 9, nanoseconds: 9 }, &record).unwrap();
         assert_eq!(raw.len(), 1);
-        let options = Options {
-            size: Some(3),
-            chunk: Some("Y2h1bmstaWQ=".to_owned()),
-            compressed: None,
-        };
+        let options = Options { size: Some(3), chunk: Some("Y2h1bmstaWQ=".to_owned()), compressed: None };
         type Encoder = fn(&mut Vec<u8>, &str, &EntryBatch, &Options) -> Result<(), ForwardError>;
         let encoders: [(Encoder, Mode); 3] = [
             (encode_forward, Mode::Forward),
             (encode_packed_forward, Mode::PackedForward),
-            (
-                encode_compressed_packed_forward,
-                Mode::CompressedPackedForward,
-            ),
+            (encode_compressed_packed_forward, Mode::CompressedPackedForward),
         ];
         for (encoder, mode) in encoders {
             let mut out = Vec::new();
@@ -422,43 +324,22 @@ mod tests {
             assert_eq!(frame.tag, "app.log");
             assert_eq!(frame.options.size, Some(3));
             assert_eq!(frame.ack_chunk(), Some("Y2h1bmstaWQ="));
-            let lines: Vec<LogLine> = frame
-                .entries
-                .iter()
-                .map(|e| e.deserialize_record().unwrap())
-                .collect();
+            let lines: Vec<LogLine> = frame.entries.iter().map(|e| e.deserialize_record().unwrap()).collect();
             assert_eq!(lines, vec![line(0), line(1), line(2)]);
-            assert_eq!(
-                frame.entries[2].time,
-                EventTime {
-                    seconds: 102,
-                    nanoseconds: 2
-                }
-            );
+            assert_eq!(frame.entries[2].time, EventTime { seconds: 102, nanoseconds: 2 });
         }
     }
 
     #[test]
     fn options_inconsistent_with_the_batch_are_refused() {
         let mut batch = EntryBatch::new();
-        batch
-            .push(EventTime::default(), &BTreeMap::from([("k", "v")]))
-            .unwrap();
+        batch.push(EventTime::default(), &BTreeMap::from([("k", "v")])).unwrap();
         let mut out = Vec::new();
-        let wrong_size = Options {
-            size: Some(2),
-            ..Options::default()
-        };
+        let wrong_size = Options { size: Some(2), ..Options::default() };
         assert!(encode_forward(&mut out, "t", &batch, &wrong_size).is_err());
-        let gzip_option = Options {
-            compressed: Some(Compression::Gzip),
-            ..Options::default()
-        };
+        let gzip_option = Options { compressed: Some(Compression::Gzip), ..Options::default() };
         assert!(encode_packed_forward(&mut out, "t", &batch, &gzip_option).is_err());
-        let text_option = Options {
-            compressed: Some(Compression::Text),
-            ..Options::default()
-        };
+        let text_option = Options { compressed: Some(Compression::Text), ..Options::default() };
         assert!(encode_compressed_packed_forward(&mut out, "t", &batch, &text_option).is_err());
         assert!(out.is_empty());
         batch.clear();

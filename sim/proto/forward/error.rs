@@ -146,33 +146,17 @@ impl fmt::Display for ForwardError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Truncated { what } => write!(f, "bytes end inside {what}"),
-            Self::FrameTooLarge {
-                frame_bytes_at_least,
-                frame_bytes_limit,
-            } => write!(
-                f,
-                "frame of {frame_bytes_at_least} bytes exceeds frame_bytes_limit {frame_bytes_limit}"
-            ),
-            Self::BufferFull {
-                buffered_bytes,
-                buffered_bytes_limit,
-            } => write!(
-                f,
-                "buffer of {buffered_bytes} bytes exceeds buffered_bytes_limit {buffered_bytes_limit}"
-            ),
+            Self::FrameTooLarge { frame_bytes_at_least, frame_bytes_limit } => {
+                write!(f, "frame of {frame_bytes_at_least} bytes exceeds frame_bytes_limit {frame_bytes_limit}")
+            }
+            Self::BufferFull { buffered_bytes, buffered_bytes_limit } => {
+                write!(f, "buffer of {buffered_bytes} bytes exceeds buffered_bytes_limit {buffered_bytes_limit}")
+            }
             Self::ReservedMarker => write!(f, "msgpack byte 0xc1 is reserved and never used"),
-            Self::WrongType {
-                what,
-                expected,
-                got,
-            } => {
+            Self::WrongType { what, expected, got } => {
                 write!(f, "{what} must be {expected}, got {got}")
             }
-            Self::WrongLength {
-                what,
-                expected,
-                got,
-            } => {
+            Self::WrongLength { what, expected, got } => {
                 write!(f, "{what} must have {expected} elements, got {got}")
             }
             Self::InvalidUtf8 { what } => write!(f, "{what} must be valid UTF-8"),
@@ -183,10 +167,7 @@ impl fmt::Display for ForwardError {
                 write!(f, "EventTime ext type 0 must have 8 bytes, got {got}")
             }
             Self::EventTimeNanoseconds { nanoseconds } => {
-                write!(
-                    f,
-                    "EventTime nanoseconds must be below 1000000000, got {nanoseconds}"
-                )
+                write!(f, "EventTime nanoseconds must be below 1000000000, got {nanoseconds}")
             }
             Self::TimeOutOfRange { value } => {
                 write!(f, "time must be 0 ..= 4294967295 seconds, got {value}")
@@ -194,32 +175,18 @@ impl fmt::Display for ForwardError {
             Self::SizeMismatch { declared, actual } => {
                 write!(f, "option size={declared} but {actual} entries")
             }
-            Self::TooManyEntries {
-                entries_count_limit,
-            } => {
-                write!(
-                    f,
-                    "entries exceed entries_count_limit {entries_count_limit}"
-                )
+            Self::TooManyEntries { entries_count_limit } => {
+                write!(f, "entries exceed entries_count_limit {entries_count_limit}")
             }
-            Self::DecompressedTooLarge {
-                decompressed_bytes_limit,
-            } => write!(
-                f,
-                "gzip data inflates beyond decompressed_bytes_limit {decompressed_bytes_limit}"
-            ),
+            Self::DecompressedTooLarge { decompressed_bytes_limit } => {
+                write!(f, "gzip data inflates beyond decompressed_bytes_limit {decompressed_bytes_limit}")
+            }
             Self::Gzip { reason } => write!(f, "CompressedPackedForward gzip data: {reason}"),
             Self::UnknownCompression { got } => {
-                write!(
-                    f,
-                    "option compressed must be \"gzip\" or \"text\", got {got:?}"
-                )
+                write!(f, "option compressed must be \"gzip\" or \"text\", got {got:?}")
             }
             Self::CompressedOnWrongMode { mode } => {
-                write!(
-                    f,
-                    "option compressed applies to PackedForward only, got it on {mode}"
-                )
+                write!(f, "option compressed applies to PackedForward only, got it on {mode}")
             }
             Self::TrailingBytes { what, count } => {
                 write!(f, "{count} bytes left over after {what}")

@@ -33,20 +33,14 @@ pub struct EventTime {
 impl EventTime {
     /// A time from its parts; `None` if nanoseconds are a second or more.
     pub fn new(seconds: u32, nanoseconds: u32) -> Option<Self> {
-        (nanoseconds < NANOSECONDS_PER_SECOND).then_some(Self {
-            seconds,
-            nanoseconds,
-        })
+        (nanoseconds < NANOSECONDS_PER_SECOND).then_some(Self { seconds, nanoseconds })
     }
 
     /// A time from nanoseconds since the epoch; `None` past the u32 seconds range.
     pub fn from_unix_nanoseconds(unix_nanoseconds: u64) -> Option<Self> {
         let seconds = u32::try_from(unix_nanoseconds / u64::from(NANOSECONDS_PER_SECOND)).ok()?;
         let nanoseconds = (unix_nanoseconds % u64::from(NANOSECONDS_PER_SECOND)) as u32;
-        Some(Self {
-            seconds,
-            nanoseconds,
-        })
+        Some(Self { seconds, nanoseconds })
     }
 
     /// Nanoseconds since the epoch (what OTLP's `time_unix_nano` wants).
@@ -85,14 +79,11 @@ impl EventTime {
                 return Err(ForwardError::EventTimeExtType { ext_type });
             }
             if payload_bytes != EVENT_TIME_PAYLOAD_BYTES as u64 {
-                return Err(ForwardError::EventTimeLength {
-                    got: payload_bytes as u32,
-                });
+                return Err(ForwardError::EventTimeLength { got: payload_bytes as u32 });
             }
             let seconds = reader.read_be(4, WHAT)? as u32;
             let nanoseconds = reader.read_be(4, WHAT)? as u32;
-            return Self::new(seconds, nanoseconds)
-                .ok_or(ForwardError::EventTimeNanoseconds { nanoseconds });
+            return Self::new(seconds, nanoseconds).ok_or(ForwardError::EventTimeNanoseconds { nanoseconds });
         }
         match marker {
             Marker::F32 => {
@@ -116,28 +107,18 @@ impl EventTime {
 
     /// Integer seconds, as many clients send.
     fn from_integer_seconds(value: i128) -> Result<Self, ForwardError> {
-        let seconds = u32::try_from(value).map_err(|_| ForwardError::TimeOutOfRange {
-            value: value.to_string(),
-        })?;
-        Ok(Self {
-            seconds,
-            nanoseconds: 0,
-        })
+        let seconds = u32::try_from(value).map_err(|_| ForwardError::TimeOutOfRange { value: value.to_string() })?;
+        Ok(Self { seconds, nanoseconds: 0 })
     }
 
     /// Float seconds (older fluent-logger clients); nanoseconds rounded down.
     fn from_float_seconds(value: f64) -> Result<Self, ForwardError> {
         if !(value.is_finite() && (0.0..4_294_967_296.0).contains(&value)) {
-            return Err(ForwardError::TimeOutOfRange {
-                value: value.to_string(),
-            });
+            return Err(ForwardError::TimeOutOfRange { value: value.to_string() });
         }
         let seconds = value.floor();
         let nanoseconds = (((value - seconds) * 1e9) as u32).min(NANOSECONDS_PER_SECOND - 1);
-        Ok(Self {
-            seconds: seconds as u32,
-            nanoseconds,
-        })
+        Ok(Self { seconds: seconds as u32, nanoseconds })
     }
 }
 
@@ -166,16 +147,12 @@ impl<'de> Deserialize<'de> for EventTime {
         use serde::de::Error;
         let ExtStruct((ext_type, payload)) = ExtStruct::deserialize(deserializer)?;
         if ext_type != EVENT_TIME_EXT_TYPE {
-            return Err(D::Error::custom(ForwardError::EventTimeExtType {
-                ext_type,
-            }));
+            return Err(D::Error::custom(ForwardError::EventTimeExtType { ext_type }));
         }
-        let payload: [u8; EVENT_TIME_PAYLOAD_BYTES] =
-            payload.as_slice().try_into().map_err(|_| {
-                D::Error::custom(ForwardError::EventTimeLength {
-                    got: payload.len() as u32,
-                })
-            })?;
+        let payload: [u8; EVENT_TIME_PAYLOAD_BYTES] = payload
+            .as_slice()
+            .try_into()
+            .map_err(|_| D::Error::custom(ForwardError::EventTimeLength { got: payload.len() as u32 }))?;
         let seconds = u32::from_be_bytes([payload[0], payload[1], payload[2], payload[3]]);
         let nanoseconds = u32::from_be_bytes([payload[4], payload[5], payload[6], payload[7]]);
         Self::new(seconds, nanoseconds)
@@ -189,18 +166,13 @@ mod tests {
 
     #[test]
     fn serde_writes_the_same_fixext8_and_reads_it_back() {
-        let time = EventTime {
-            seconds: 1_764_340_000,
-            nanoseconds: 42,
-        };
+        let time = EventTime { seconds: 1_764_340_000, nanoseconds: 42 };
         let mut wire = Vec::new();
         time.encode(&mut wire);
         assert_eq!(rmp_serde::to_vec(&time).unwrap(), wire);
         assert_eq!(rmp_serde::from_slice::<EventTime>(&wire).unwrap(), time);
         let short = [0xd6, 0x00, 0, 0, 0, 1];
-        let error = rmp_serde::from_slice::<EventTime>(&short)
-            .unwrap_err()
-            .to_string();
+        let error = rmp_serde::from_slice::<EventTime>(&short).unwrap_err().to_string();
         assert!(error.contains("must have 8 bytes, got 4"), "{error}");
     }
 
@@ -223,67 +195,24 @@ mod tests {
 
     #[test]
     fn ext8_form_and_integers_and_floats_are_accepted() {
-        let ext8 = [
-            0xc7, 0x08, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x05,
-        ];
-        assert_eq!(
-            decode(&ext8),
-            Ok(EventTime {
-                seconds: 10,
-                nanoseconds: 5
-            })
-        );
-        assert_eq!(
-            decode(&[0xce, 0x65, 0x53, 0xf1, 0x00]),
-            Ok(EventTime {
-                seconds: 0x6553_f100,
-                nanoseconds: 0
-            })
-        );
-        assert_eq!(
-            decode(&[0x07]),
-            Ok(EventTime {
-                seconds: 7,
-                nanoseconds: 0
-            })
-        );
+        let ext8 = [0xc7, 0x08, 0x00, 0x00, 0x00, 0x00, 0x0a, 0x00, 0x00, 0x00, 0x05];
+        assert_eq!(decode(&ext8), Ok(EventTime { seconds: 10, nanoseconds: 5 }));
+        assert_eq!(decode(&[0xce, 0x65, 0x53, 0xf1, 0x00]), Ok(EventTime { seconds: 0x6553_f100, nanoseconds: 0 }));
+        assert_eq!(decode(&[0x07]), Ok(EventTime { seconds: 7, nanoseconds: 0 }));
         let float = [0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]; // 1.5
-        assert_eq!(
-            decode(&float),
-            Ok(EventTime {
-                seconds: 1,
-                nanoseconds: 500_000_000
-            })
-        );
+        assert_eq!(decode(&float), Ok(EventTime { seconds: 1, nanoseconds: 500_000_000 }));
     }
 
     #[test]
     fn broken_times_name_the_rule() {
         let short = [0xd6, 0x00, 0, 0, 0, 1];
-        assert_eq!(
-            decode(&short).unwrap_err().to_string(),
-            "EventTime ext type 0 must have 8 bytes, got 4"
-        );
+        assert_eq!(decode(&short).unwrap_err().to_string(), "EventTime ext type 0 must have 8 bytes, got 4");
         let wrong_type = [0xd7, 0x05, 0, 0, 0, 1, 0, 0, 0, 0];
-        assert_eq!(
-            decode(&wrong_type),
-            Err(ForwardError::EventTimeExtType { ext_type: 5 })
-        );
+        assert_eq!(decode(&wrong_type), Err(ForwardError::EventTimeExtType { ext_type: 5 }));
         let nanos = [0xd7, 0x00, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff];
-        assert_eq!(
-            decode(&nanos),
-            Err(ForwardError::EventTimeNanoseconds {
-                nanoseconds: u32::MAX
-            })
-        );
-        assert!(matches!(
-            decode(&[0xff]),
-            Err(ForwardError::TimeOutOfRange { .. })
-        ));
-        assert!(matches!(
-            decode(&[0xcf, 1, 0, 0, 0, 0, 0, 0, 0]),
-            Err(ForwardError::TimeOutOfRange { .. })
-        ));
+        assert_eq!(decode(&nanos), Err(ForwardError::EventTimeNanoseconds { nanoseconds: u32::MAX }));
+        assert!(matches!(decode(&[0xff]), Err(ForwardError::TimeOutOfRange { .. })));
+        assert!(matches!(decode(&[0xcf, 1, 0, 0, 0, 0, 0, 0, 0]), Err(ForwardError::TimeOutOfRange { .. })));
         assert_eq!(
             decode(&[0xa1, b'x']).unwrap_err().to_string(),
             "time must be EventTime (ext type 0) or int, got str"
@@ -293,13 +222,7 @@ mod tests {
     #[test]
     fn unix_nanoseconds_round_trip() {
         let time = EventTime::from_unix_nanoseconds(1_700_000_000_987_654_321).unwrap();
-        assert_eq!(
-            time,
-            EventTime {
-                seconds: 1_700_000_000,
-                nanoseconds: 987_654_321
-            }
-        );
+        assert_eq!(time, EventTime { seconds: 1_700_000_000, nanoseconds: 987_654_321 });
         assert_eq!(time.unix_nanoseconds(), 1_700_000_000_987_654_321);
         assert_eq!(EventTime::new(1, NANOSECONDS_PER_SECOND), None);
     }

@@ -90,9 +90,7 @@ pub struct Entry {
 impl Entry {
     /// Deserializes the record into any type (a struct, a `BTreeMap`, ...).
     pub fn deserialize_record<T: DeserializeOwned>(&self) -> Result<T, ForwardError> {
-        rmp_serde::from_slice(&self.record).map_err(|error| ForwardError::Deserialize {
-            reason: error.to_string(),
-        })
+        rmp_serde::from_slice(&self.record).map_err(|error| ForwardError::Deserialize { reason: error.to_string() })
     }
 }
 
@@ -126,11 +124,7 @@ pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, F
     let mut reader = Reader::new(frame);
     let elements = reader.read_array_len("Forward frame")?;
     if !(2..=4).contains(&elements) {
-        return Err(ForwardError::WrongLength {
-            what: "Forward frame",
-            expected: "2 to 4",
-            got: elements.into(),
-        });
+        return Err(ForwardError::WrongLength { what: "Forward frame", expected: "2 to 4", got: elements.into() });
     }
     let tag = reader.read_str("tag")?.to_owned();
     let second = reader.peek_marker("the element after the tag")?;
@@ -187,12 +181,7 @@ pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, F
             return Err(ForwardError::SizeMismatch { declared, actual });
         }
     }
-    Ok(EventFrame {
-        tag,
-        mode,
-        entries,
-        options,
-    })
+    Ok(EventFrame { tag, mode, entries, options })
 }
 
 /// Markers a Message's time may start with.
@@ -210,11 +199,7 @@ fn expect_elements(elements: u32, mode: Mode) -> Result<(), ForwardError> {
     if elements == required || elements == required + 1 {
         return Ok(());
     }
-    Err(ForwardError::WrongLength {
-        what,
-        expected,
-        got: elements.into(),
-    })
+    Err(ForwardError::WrongLength { what, expected, got: elements.into() })
 }
 
 /// Gzip belongs to PackedForward only; "text" is harmless anywhere.
@@ -236,18 +221,10 @@ fn read_record(reader: &mut Reader<'_>, source: &Bytes) -> Result<Bytes, Forward
 }
 
 /// Reads one `[time, record]` entry.
-fn read_entry(
-    reader: &mut Reader<'_>,
-    source: &Bytes,
-    what: &'static str,
-) -> Result<Entry, ForwardError> {
+fn read_entry(reader: &mut Reader<'_>, source: &Bytes, what: &'static str) -> Result<Entry, ForwardError> {
     let elements = reader.read_array_len(what)?;
     if elements != 2 {
-        return Err(ForwardError::WrongLength {
-            what,
-            expected: "2 ([time, record])",
-            got: elements.into(),
-        });
+        return Err(ForwardError::WrongLength { what, expected: "2 ([time, record])", got: elements.into() });
     }
     let time = EventTime::decode(reader)?;
     let record = read_record(reader, source)?;
@@ -274,11 +251,7 @@ fn read_forward_entries(
 }
 
 /// Reads a PackedForward stream: concatenated `[time, record]` arrays, up to its end.
-fn read_packed_entries(
-    stream: &Bytes,
-    limits: &Limits,
-    entries: &mut Vec<Entry>,
-) -> Result<(), ForwardError> {
+fn read_packed_entries(stream: &Bytes, limits: &Limits, entries: &mut Vec<Entry>) -> Result<(), ForwardError> {
     let mut reader = Reader::new(stream);
     // Bounded: each entry consumes at least one byte of the stream.
     while reader.remaining_bytes() > 0 {
@@ -291,18 +264,12 @@ fn read_packed_entries(
 }
 
 fn too_many(limits: &Limits) -> ForwardError {
-    ForwardError::TooManyEntries {
-        entries_count_limit: limits.entries_count_limit as u64,
-    }
+    ForwardError::TooManyEntries { entries_count_limit: limits.entries_count_limit as u64 }
 }
 
 /// Reads the option map if the frame has one.
 fn read_options_if(reader: &mut Reader<'_>, present: bool) -> Result<Options, ForwardError> {
-    if present {
-        read_options(reader)
-    } else {
-        Ok(Options::default())
-    }
+    if present { read_options(reader) } else { Ok(Options::default()) }
 }
 
 /// Reads the option map: `size`, `chunk`, `compressed`; unknown keys are skipped.
@@ -316,9 +283,8 @@ pub fn read_options(reader: &mut Reader<'_>) -> Result<Options, ForwardError> {
             "size" => options.size = Some(reader.read_uint("option size")?),
             "chunk" => {
                 let chunk = reader.read_str_or_bin("option chunk")?;
-                let chunk = std::str::from_utf8(chunk).map_err(|_| ForwardError::InvalidUtf8 {
-                    what: "option chunk",
-                })?;
+                let chunk =
+                    std::str::from_utf8(chunk).map_err(|_| ForwardError::InvalidUtf8 { what: "option chunk" })?;
                 options.chunk = Some(chunk.to_owned());
             }
             "compressed" => {
@@ -326,9 +292,7 @@ pub fn read_options(reader: &mut Reader<'_>) -> Result<Options, ForwardError> {
                     "gzip" => Compression::Gzip,
                     "text" => Compression::Text,
                     other => {
-                        return Err(ForwardError::UnknownCompression {
-                            got: other.to_owned(),
-                        });
+                        return Err(ForwardError::UnknownCompression { got: other.to_owned() });
                     }
                 });
             }
@@ -350,13 +314,9 @@ pub fn inflate(gzip: &[u8], decompressed_bytes_limit: usize) -> Result<Bytes, Fo
     MultiGzDecoder::new(gzip)
         .take(decompressed_bytes_limit as u64 + 1)
         .read_to_end(&mut inflated)
-        .map_err(|error| ForwardError::Gzip {
-            reason: error.to_string(),
-        })?;
+        .map_err(|error| ForwardError::Gzip { reason: error.to_string() })?;
     if inflated.len() > decompressed_bytes_limit {
-        return Err(ForwardError::DecompressedTooLarge {
-            decompressed_bytes_limit: decompressed_bytes_limit as u64,
-        });
+        return Err(ForwardError::DecompressedTooLarge { decompressed_bytes_limit: decompressed_bytes_limit as u64 });
     }
     Ok(Bytes::from(inflated))
 }
@@ -367,27 +327,20 @@ mod tests {
 
     use super::*;
     use crate::proto::forward::encode::{EntryBatch, encode_forward, gzip};
-    use crate::proto::forward::write::{
-        write_array_len, write_bin, write_map_len, write_str, write_uint,
-    };
+    use crate::proto::forward::write::{write_array_len, write_bin, write_map_len, write_str, write_uint};
 
     fn record(message: &str) -> BTreeMap<String, String> {
         BTreeMap::from([("message".to_owned(), message.to_owned())])
     }
 
     fn time(seconds: u32) -> EventTime {
-        EventTime {
-            seconds,
-            nanoseconds: 7,
-        }
+        EventTime { seconds, nanoseconds: 7 }
     }
 
     fn batch(count: u32) -> EntryBatch {
         let mut batch = EntryBatch::new();
         for index in 0..count {
-            batch
-                .push(time(index), &record(&format!("line {index}")))
-                .unwrap();
+            batch.push(time(index), &record(&format!("line {index}"))).unwrap();
         }
         batch
     }
@@ -422,10 +375,7 @@ mod tests {
         write_map_len(&mut out, 1);
         write_str(&mut out, "size");
         write_uint(&mut out, 3);
-        assert_eq!(
-            parse(out).unwrap_err().to_string(),
-            "option size=3 but 2 entries"
-        );
+        assert_eq!(parse(out).unwrap_err().to_string(), "option size=3 but 2 entries");
     }
 
     #[test]
@@ -475,10 +425,7 @@ mod tests {
         write_str(&mut out, "app.log");
         time(1).encode(&mut out);
         write_str(&mut out, "not a map");
-        assert_eq!(
-            parse(out).unwrap_err().to_string(),
-            "record must be map, got str"
-        );
+        assert_eq!(parse(out).unwrap_err().to_string(), "record must be map, got str");
     }
 
     #[test]
@@ -490,22 +437,10 @@ mod tests {
         write_map_len(&mut out, 1);
         write_str(&mut out, "compressed");
         write_str(&mut out, "gzip");
-        assert_eq!(
-            parse(out),
-            Err(ForwardError::CompressedOnWrongMode { mode: "Forward" })
-        );
+        assert_eq!(parse(out), Err(ForwardError::CompressedOnWrongMode { mode: "Forward" }));
         let unknown = packed_frame(batch(1).entries_bytes(), &[("compressed", "zstd")]);
-        assert_eq!(
-            parse(unknown),
-            Err(ForwardError::UnknownCompression {
-                got: "zstd".to_owned()
-            })
-        );
-        let text = parse(packed_frame(
-            batch(2).entries_bytes(),
-            &[("compressed", "text")],
-        ))
-        .unwrap();
+        assert_eq!(parse(unknown), Err(ForwardError::UnknownCompression { got: "zstd".to_owned() }));
+        let text = parse(packed_frame(batch(2).entries_bytes(), &[("compressed", "text")])).unwrap();
         assert_eq!((text.mode, text.entries.len()), (Mode::PackedForward, 2));
     }
 
@@ -519,51 +454,29 @@ mod tests {
         let frame = parse(packed_frame(&members, &[("compressed", "gzip")])).unwrap();
         assert_eq!(frame.mode, Mode::CompressedPackedForward);
         assert_eq!(frame.entries.len(), 3);
-        assert_eq!(
-            frame.entries[2]
-                .deserialize_record::<BTreeMap<String, String>>()
-                .unwrap(),
-            record("line 2")
-        );
+        assert_eq!(frame.entries[2].deserialize_record::<BTreeMap<String, String>>().unwrap(), record("line 2"));
     }
 
     #[test]
     fn gzip_bomb_stops_at_the_limit() {
         let zeros = vec![0u8; 4 << 20];
         let bomb = gzip(&zeros).unwrap();
-        assert!(
-            bomb.len() < 64 << 10,
-            "the bomb is small: {} bytes",
-            bomb.len()
-        );
-        let limits = Limits {
-            decompressed_bytes_limit: 1 << 20,
-            ..Limits::default()
-        };
+        assert!(bomb.len() < 64 << 10, "the bomb is small: {} bytes", bomb.len());
+        let limits = Limits { decompressed_bytes_limit: 1 << 20, ..Limits::default() };
         let frame = Bytes::from(packed_frame(&bomb, &[("compressed", "gzip")]));
         assert_eq!(
             parse_event_frame(&frame, &limits),
-            Err(ForwardError::DecompressedTooLarge {
-                decompressed_bytes_limit: 1 << 20
-            })
+            Err(ForwardError::DecompressedTooLarge { decompressed_bytes_limit: 1 << 20 })
         );
-        assert!(matches!(
-            inflate(b"not gzip at all", 1024),
-            Err(ForwardError::Gzip { .. })
-        ));
+        assert!(matches!(inflate(b"not gzip at all", 1024), Err(ForwardError::Gzip { .. })));
     }
 
     #[test]
     fn entries_count_limit_bounds_both_forward_and_packed() {
-        let limits = Limits {
-            entries_count_limit: 2,
-            ..Limits::default()
-        };
+        let limits = Limits { entries_count_limit: 2, ..Limits::default() };
         let mut forward = Vec::new();
         encode_forward(&mut forward, "t", &batch(3), &Options::default()).unwrap();
-        let expected = Err(ForwardError::TooManyEntries {
-            entries_count_limit: 2,
-        });
+        let expected = Err(ForwardError::TooManyEntries { entries_count_limit: 2 });
         assert_eq!(parse_event_frame(&Bytes::from(forward), &limits), expected);
         let packed = Bytes::from(packed_frame(batch(3).entries_bytes(), &[]));
         assert_eq!(parse_event_frame(&packed, &limits), expected);
@@ -574,19 +487,10 @@ mod tests {
         let mut out = Vec::new();
         encode_forward(&mut out, "t", &batch(1), &Options::default()).unwrap();
         out.push(0x01);
-        assert_eq!(
-            parse(out),
-            Err(ForwardError::TrailingBytes {
-                what: "Forward frame",
-                count: 1
-            })
-        );
+        assert_eq!(parse(out), Err(ForwardError::TrailingBytes { what: "Forward frame", count: 1 }));
         let entries = batch(2);
         let cut = &entries.entries_bytes()[..entries.entries_bytes().len() - 1];
-        assert!(matches!(
-            parse(packed_frame(cut, &[])),
-            Err(ForwardError::Truncated { .. })
-        ));
+        assert!(matches!(parse(packed_frame(cut, &[])), Err(ForwardError::Truncated { .. })));
     }
 
     #[test]
@@ -595,15 +499,9 @@ mod tests {
         write_array_len(&mut out, 2);
         write_str(&mut out, "t");
         time(1).encode(&mut out);
-        assert_eq!(
-            parse(out).unwrap_err().to_string(),
-            "Message frame must have 3 or 4 elements, got 2"
-        );
+        assert_eq!(parse(out).unwrap_err().to_string(), "Message frame must have 3 or 4 elements, got 2");
         let mut out = Vec::new();
         write_array_len(&mut out, 5);
-        assert_eq!(
-            parse(out).unwrap_err().to_string(),
-            "Forward frame must have 2 to 4 elements, got 5"
-        );
+        assert_eq!(parse(out).unwrap_err().to_string(), "Forward frame must have 2 to 4 elements, got 5");
     }
 }

@@ -75,12 +75,7 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// The spec's shared key digest: `hex(sha512(salt + hostname + nonce + shared_key))`.
-pub fn shared_key_hexdigest(
-    shared_key_salt: &[u8],
-    hostname: &str,
-    nonce: &[u8],
-    shared_key: &str,
-) -> String {
+pub fn shared_key_hexdigest(shared_key_salt: &[u8], hostname: &str, nonce: &[u8], shared_key: &str) -> String {
     let mut hasher = Sha512::new();
     hasher.update(shared_key_salt);
     hasher.update(hostname.as_bytes());
@@ -119,16 +114,8 @@ impl ServerAuth {
     /// Makes the HELO for a new connection, drawing nonce (and salt) from `rng`.
     pub fn helo(&self, rng: &mut impl RngCore, keepalive: bool) -> Helo {
         let nonce = random_bytes::<NONCE_BYTES>(rng);
-        let auth_salt = if self.users.is_empty() {
-            Vec::new()
-        } else {
-            random_bytes::<NONCE_BYTES>(rng)
-        };
-        Helo {
-            nonce,
-            auth_salt,
-            keepalive,
-        }
+        let auth_salt = if self.users.is_empty() { Vec::new() } else { random_bytes::<NONCE_BYTES>(rng) };
+        Helo { nonce, auth_salt, keepalive }
     }
 
     /// Judges a PING against the HELO this server sent and returns the PONG to send back.
@@ -142,20 +129,15 @@ impl ServerAuth {
         if ping.client_hostname == self.hostname {
             return refuse(SAME_HOSTNAME);
         }
-        let expected = shared_key_hexdigest(
-            &ping.shared_key_salt,
-            &ping.client_hostname,
-            &helo.nonce,
-            &self.shared_key,
-        );
+        let expected =
+            shared_key_hexdigest(&ping.shared_key_salt, &ping.client_hostname, &helo.nonce, &self.shared_key);
         if ping.shared_key_hexdigest != expected {
             return refuse(SHARED_KEY_MISMATCH);
         }
         if !self.users.is_empty() {
             let user_ok = self.users.iter().any(|(username, password)| {
                 *username == ping.username
-                    && password_hexdigest(&helo.auth_salt, username, password)
-                        == ping.password_hexdigest
+                    && password_hexdigest(&helo.auth_salt, username, password) == ping.password_hexdigest
             });
             if !user_ok {
                 return refuse(USER_MISMATCH);
@@ -193,19 +175,12 @@ impl ClientAuth {
     /// Answers a HELO, drawing the shared key salt from `rng`.
     pub fn ping(&self, helo: &Helo, rng: &mut impl RngCore) -> Ping {
         let shared_key_salt = hex(&random_bytes::<SHARED_KEY_SALT_BYTES>(rng)).into_bytes();
-        let shared_key_hexdigest = shared_key_hexdigest(
-            &shared_key_salt,
-            &self.hostname,
-            &helo.nonce,
-            &self.shared_key,
-        );
+        let shared_key_hexdigest =
+            shared_key_hexdigest(&shared_key_salt, &self.hostname, &helo.nonce, &self.shared_key);
         let (username, password_hexdigest) = if helo.auth_salt.is_empty() {
             (String::new(), String::new())
         } else {
-            (
-                self.username.clone(),
-                password_hexdigest(&helo.auth_salt, &self.username, &self.password),
-            )
+            (self.username.clone(), password_hexdigest(&helo.auth_salt, &self.username, &self.password))
         };
         Ping {
             client_hostname: self.hostname.clone(),
@@ -218,23 +193,15 @@ impl ClientAuth {
 
     /// Checks the server's PONG: accepted, from another host, and proving it knows the key.
     pub fn verify_pong(&self, helo: &Helo, ping: &Ping, pong: &Pong) -> Result<(), ForwardError> {
-        let reject = |reason: &str| {
-            Err(ForwardError::HandshakeRejected {
-                reason: reason.to_owned(),
-            })
-        };
+        let reject = |reason: &str| Err(ForwardError::HandshakeRejected { reason: reason.to_owned() });
         if !pong.auth_result {
             return reject(&pong.reason);
         }
         if pong.server_hostname == self.hostname {
             return reject(SAME_HOSTNAME);
         }
-        let expected = shared_key_hexdigest(
-            &ping.shared_key_salt,
-            &pong.server_hostname,
-            &helo.nonce,
-            &self.shared_key,
-        );
+        let expected =
+            shared_key_hexdigest(&ping.shared_key_salt, &pong.server_hostname, &helo.nonce, &self.shared_key);
         if pong.shared_key_hexdigest != expected {
             return reject(SHARED_KEY_MISMATCH);
         }
@@ -262,11 +229,7 @@ impl Helo {
         let mut reader = Reader::new(frame);
         expect_head(&mut reader, "HELO", 2, "2")?;
         let pairs = reader.read_map_len("HELO options")?;
-        let mut helo = Self {
-            nonce: Vec::new(),
-            auth_salt: Vec::new(),
-            keepalive: true,
-        };
+        let mut helo = Self { nonce: Vec::new(), auth_salt: Vec::new(), keepalive: true };
         let mut nonce_seen = false;
         // Bounded: each pair consumes at least two bytes of the frame.
         for _ in 0..pairs {
@@ -284,10 +247,7 @@ impl Helo {
         }
         reader.expect_end("HELO")?;
         if !nonce_seen {
-            return Err(ForwardError::UnexpectedMessage {
-                expected: "HELO",
-                got: "HELO without nonce".to_owned(),
-            });
+            return Err(ForwardError::UnexpectedMessage { expected: "HELO", got: "HELO without nonce".to_owned() });
         }
         Ok(helo)
     }
@@ -360,18 +320,11 @@ fn expect_head(
 ) -> Result<(), ForwardError> {
     let got = reader.read_array_len(word)?;
     if got != elements {
-        return Err(ForwardError::WrongLength {
-            what: word,
-            expected,
-            got: got.into(),
-        });
+        return Err(ForwardError::WrongLength { what: word, expected, got: got.into() });
     }
     let head = reader.read_str(word)?;
     if head != word {
-        return Err(ForwardError::UnexpectedMessage {
-            expected: word,
-            got: head.to_owned(),
-        });
+        return Err(ForwardError::UnexpectedMessage { expected: word, got: head.to_owned() });
     }
     Ok(())
 }
@@ -384,11 +337,7 @@ mod tests {
     use super::*;
 
     fn server() -> ServerAuth {
-        ServerAuth {
-            hostname: "railway-aggregator".to_owned(),
-            shared_key: "s3cret".to_owned(),
-            users: Vec::new(),
-        }
+        ServerAuth { hostname: "railway-aggregator".to_owned(), shared_key: "s3cret".to_owned(), users: Vec::new() }
     }
 
     fn client(shared_key: &str) -> ClientAuth {
@@ -419,18 +368,13 @@ mod tests {
     fn digest_is_sha512_over_salt_hostname_nonce_key() {
         // sha512("") is well known; the digest of the concatenation equals the digest of
         // the parts fed in order.
-        assert!(
-            shared_key_hexdigest(b"", "", b"", "").starts_with("cf83e1357eefb8bdf1542850d66d8007")
-        );
+        assert!(shared_key_hexdigest(b"", "", b"", "").starts_with("cf83e1357eefb8bdf1542850d66d8007"));
         let whole = {
             let mut hasher = Sha512::new();
             hasher.update(b"saltcomfyui-1nonces3cret");
             hex(&hasher.finalize())
         };
-        assert_eq!(
-            shared_key_hexdigest(b"salt", "comfyui-1", b"nonce", "s3cret"),
-            whole
-        );
+        assert_eq!(shared_key_hexdigest(b"salt", "comfyui-1", b"nonce", "s3cret"), whole);
         assert_eq!(whole.len(), 128);
     }
 
@@ -451,9 +395,7 @@ mod tests {
         assert_eq!(pong.reason, SHARED_KEY_MISMATCH);
         assert_eq!(
             client("guess").verify_pong(&helo, &ping, &pong),
-            Err(ForwardError::HandshakeRejected {
-                reason: SHARED_KEY_MISMATCH.to_owned()
-            })
+            Err(ForwardError::HandshakeRejected { reason: SHARED_KEY_MISMATCH.to_owned() })
         );
     }
 
@@ -461,70 +403,34 @@ mod tests {
     fn client_rejects_a_tampered_pong_and_an_impostor_server() {
         let (helo, ping, mut pong) = handshake(&server(), &client("s3cret"), 3);
         let mut tampered = pong.clone();
-        tampered.shared_key_hexdigest.replace_range(
-            0..1,
-            if tampered.shared_key_hexdigest.starts_with('0') {
-                "1"
-            } else {
-                "0"
-            },
-        );
-        let rejected = Err(ForwardError::HandshakeRejected {
-            reason: SHARED_KEY_MISMATCH.to_owned(),
-        });
-        assert_eq!(
-            client("s3cret").verify_pong(&helo, &ping, &tampered),
-            rejected
-        );
+        tampered
+            .shared_key_hexdigest
+            .replace_range(0..1, if tampered.shared_key_hexdigest.starts_with('0') { "1" } else { "0" });
+        let rejected = Err(ForwardError::HandshakeRejected { reason: SHARED_KEY_MISMATCH.to_owned() });
+        assert_eq!(client("s3cret").verify_pong(&helo, &ping, &tampered), rejected);
         // A server that does not know the key cannot forge the digest for its hostname.
-        let impostor = ServerAuth {
-            shared_key: "other".to_owned(),
-            ..server()
-        };
-        pong.shared_key_hexdigest = shared_key_hexdigest(
-            &ping.shared_key_salt,
-            &pong.server_hostname,
-            &helo.nonce,
-            &impostor.shared_key,
-        );
+        let impostor = ServerAuth { shared_key: "other".to_owned(), ..server() };
+        pong.shared_key_hexdigest =
+            shared_key_hexdigest(&ping.shared_key_salt, &pong.server_hostname, &helo.nonce, &impostor.shared_key);
         assert_eq!(client("s3cret").verify_pong(&helo, &ping, &pong), rejected);
     }
 
     #[test]
     fn user_authentication_uses_the_auth_salt() {
-        let server = ServerAuth {
-            users: vec![("agent".to_owned(), "pw".to_owned())],
-            ..server()
-        };
-        let good = ClientAuth {
-            username: "agent".to_owned(),
-            password: "pw".to_owned(),
-            ..client("s3cret")
-        };
+        let server = ServerAuth { users: vec![("agent".to_owned(), "pw".to_owned())], ..server() };
+        let good = ClientAuth { username: "agent".to_owned(), password: "pw".to_owned(), ..client("s3cret") };
         let (helo, ping, pong) = handshake(&server, &good, 4);
         assert_eq!(helo.auth_salt.len(), NONCE_BYTES);
-        assert_eq!(
-            ping.password_hexdigest,
-            password_hexdigest(&helo.auth_salt, "agent", "pw")
-        );
+        assert_eq!(ping.password_hexdigest, password_hexdigest(&helo.auth_salt, "agent", "pw"));
         assert!(pong.auth_result);
-        let bad = ClientAuth {
-            password: "nope".to_owned(),
-            ..good
-        };
+        let bad = ClientAuth { password: "nope".to_owned(), ..good };
         let (_, _, pong) = handshake(&server, &bad, 5);
-        assert_eq!(
-            (pong.auth_result, pong.reason.as_str()),
-            (false, USER_MISMATCH)
-        );
+        assert_eq!((pong.auth_result, pong.reason.as_str()), (false, USER_MISMATCH));
     }
 
     #[test]
     fn same_hostname_is_a_configuration_loop() {
-        let looped = ClientAuth {
-            hostname: "railway-aggregator".to_owned(),
-            ..client("s3cret")
-        };
+        let looped = ClientAuth { hostname: "railway-aggregator".to_owned(), ..client("s3cret") };
         let (_, _, pong) = handshake(&server(), &looped, 6);
         assert_eq!(pong.reason, SAME_HOSTNAME);
     }
@@ -545,14 +451,7 @@ mod tests {
         write_str(&mut wire, "nonce");
         write_str(&mut wire, "abcdef");
         let helo = Helo::parse(&wire).unwrap();
-        assert_eq!(
-            helo,
-            Helo {
-                nonce: b"abcdef".to_vec(),
-                auth_salt: Vec::new(),
-                keepalive: true
-            }
-        );
+        assert_eq!(helo, Helo { nonce: b"abcdef".to_vec(), auth_salt: Vec::new(), keepalive: true });
         let mut no_nonce = Vec::new();
         write_array_len(&mut no_nonce, 2);
         write_str(&mut no_nonce, "HELO");

@@ -21,23 +21,15 @@ mod write;
 
 pub use ack::{Ack, encode_ack, parse_ack};
 pub use check::{Check, CheckState, check_value, check_value_resume};
-pub use decoder::{
-    ClientFrame, ServerFrame, StreamDecoder, parse_client_frame, parse_server_frame,
-};
+pub use decoder::{ClientFrame, ServerFrame, StreamDecoder, parse_client_frame, parse_server_frame};
 pub use encode::{
-    EntryBatch, encode_compressed_packed_forward, encode_forward, encode_message,
-    encode_packed_forward, gzip,
+    EntryBatch, encode_compressed_packed_forward, encode_forward, encode_message, encode_packed_forward, gzip,
 };
 pub use error::ForwardError;
-pub use event_time::{
-    EVENT_TIME_ENCODED_BYTES, EVENT_TIME_EXT_TYPE, EventTime, NANOSECONDS_PER_SECOND,
-};
+pub use event_time::{EVENT_TIME_ENCODED_BYTES, EVENT_TIME_EXT_TYPE, EventTime, NANOSECONDS_PER_SECOND};
 pub use frame::{Compression, Entry, EventFrame, Mode, Options, inflate, parse_event_frame};
 pub use handshake::{
-    ClientAuth, Helo, Ping, Pong, SAME_HOSTNAME, SHARED_KEY_MISMATCH, ServerAuth, USER_MISMATCH,
-    password_hexdigest, shared_key_hexdigest,
+    ClientAuth, Helo, Ping, Pong, SAME_HOSTNAME, SHARED_KEY_MISMATCH, ServerAuth, USER_MISMATCH, password_hexdigest,
+    shared_key_hexdigest,
 };
-pub use limits::{
-    DECOMPRESSED_BYTES_LIMIT_DEFAULT, ENTRIES_COUNT_LIMIT_DEFAULT, FRAME_BYTES_LIMIT_DEFAULT,
-    Limits,
-};
+pub use limits::{DECOMPRESSED_BYTES_LIMIT_DEFAULT, ENTRIES_COUNT_LIMIT_DEFAULT, FRAME_BYTES_LIMIT_DEFAULT, Limits};

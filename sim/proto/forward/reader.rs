@@ -74,19 +74,13 @@ impl<'a> Reader<'a> {
     pub fn expect_end(&self, what: &'static str) -> Result<(), ForwardError> {
         match self.remaining_bytes() {
             0 => Ok(()),
-            count => Err(ForwardError::TrailingBytes {
-                what,
-                count: count as u64,
-            }),
+            count => Err(ForwardError::TrailingBytes { what, count: count as u64 }),
         }
     }
 
     /// The next marker, without consuming it.
     pub fn peek_marker(&self, what: &'static str) -> Result<Marker, ForwardError> {
-        let byte = *self
-            .bytes
-            .get(self.position)
-            .ok_or(ForwardError::Truncated { what })?;
+        let byte = *self.bytes.get(self.position).ok_or(ForwardError::Truncated { what })?;
         Ok(Marker::from_u8(byte))
     }
 
@@ -153,10 +147,7 @@ impl<'a> Reader<'a> {
     /// Consumes a str and checks it is UTF-8.
     pub fn read_str(&mut self, what: &'static str) -> Result<&'a str, ForwardError> {
         let marker = self.peek_marker(what)?;
-        if !matches!(
-            marker,
-            Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32
-        ) {
+        if !matches!(marker, Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32) {
             return Err(wrong_type(what, "str", marker));
         }
         let bytes = self.read_str_or_bin(what)?;
@@ -185,11 +176,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the rest of an integer whose `marker` was already consumed; any msgpack int
     /// encoding, signed or not (i128 holds them all).
-    pub fn read_int_after(
-        &mut self,
-        marker: Marker,
-        what: &'static str,
-    ) -> Result<i128, ForwardError> {
+    pub fn read_int_after(&mut self, marker: Marker, what: &'static str) -> Result<i128, ForwardError> {
         let signed = |raw: u64, width_bytes: u32| {
             let shift = 64 - 8 * width_bytes;
             i128::from(((raw << shift) as i64) >> shift)
@@ -220,9 +207,7 @@ impl<'a> Reader<'a> {
             }
             // Within a complete frame, "needs more bytes" and "longer than what is left"
             // both mean the value is cut short.
-            Ok(Check::Incomplete) | Err(ForwardError::FrameTooLarge { .. }) => {
-                Err(ForwardError::Truncated { what })
-            }
+            Ok(Check::Incomplete) | Err(ForwardError::FrameTooLarge { .. }) => Err(ForwardError::Truncated { what }),
             Err(other) => Err(other),
         }
     }
@@ -230,11 +215,7 @@ impl<'a> Reader<'a> {
 
 /// The error for a value of the wrong msgpack type.
 pub fn wrong_type(what: &'static str, expected: &'static str, got: Marker) -> ForwardError {
-    ForwardError::WrongType {
-        what,
-        expected,
-        got: type_name(got),
-    }
+    ForwardError::WrongType { what, expected, got: type_name(got) }
 }
 
 #[cfg(test)]
@@ -251,10 +232,7 @@ mod tests {
         assert_eq!(Reader::new(&bytes).read_uint("n"), Ok(300));
         let negative = [0xd0, 0xff];
         assert_eq!(
-            Reader::new(&negative)
-                .read_uint("n")
-                .unwrap_err()
-                .to_string(),
+            Reader::new(&negative).read_uint("n").unwrap_err().to_string(),
             "n must be a non-negative int, got negative int"
         );
     }
@@ -262,25 +240,16 @@ mod tests {
     #[test]
     fn reading_past_the_end_is_truncated_not_a_panic() {
         let mut reader = Reader::new(&[0xdb, 0x00, 0x00, 0x10, 0x00, b'a']);
-        assert_eq!(
-            reader.read_str("tag"),
-            Err(ForwardError::Truncated { what: "tag" })
-        );
+        assert_eq!(reader.read_str("tag"), Err(ForwardError::Truncated { what: "tag" }));
         let mut reader = Reader::new(&[0x92, 0x01]);
-        assert_eq!(
-            reader.skip_value("record"),
-            Err(ForwardError::Truncated { what: "record" })
-        );
+        assert_eq!(reader.skip_value("record"), Err(ForwardError::Truncated { what: "record" }));
     }
 
     #[test]
     fn wrong_type_names_both_sides() {
         let mut reader = Reader::new(&[0x80]);
         assert_eq!(
-            reader
-                .read_str_or_bin("PackedForward entries")
-                .unwrap_err()
-                .to_string(),
+            reader.read_str_or_bin("PackedForward entries").unwrap_err().to_string(),
             "PackedForward entries must be bin or str, got map"
         );
     }

@@ -6,10 +6,7 @@
 pub const MSGPACK_LENGTH_LIMIT: usize = u32::MAX as usize;
 
 fn length(len: usize) -> u32 {
-    assert!(
-        len <= MSGPACK_LENGTH_LIMIT,
-        "msgpack lengths are at most u32::MAX"
-    );
+    assert!(len <= MSGPACK_LENGTH_LIMIT, "msgpack lengths are at most u32::MAX");
     len as u32
 }
 

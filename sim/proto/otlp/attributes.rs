@@ -13,25 +13,17 @@ use opentelemetry_proto::tonic::resource::v1::Resource as ProtoResource;
 
 use super::error::{ErrorKind, FieldError};
 use crate::record::{
-    AttrValue, AttributeError, Attributes, JobId, MachineId, RecordId, Resource, SourceId,
-    WorkerId, keys,
+    AttrValue, AttributeError, Attributes, JobId, MachineId, RecordId, Resource, SourceId, WorkerId, keys,
 };
 
 /// The instrumentation scope of everything obsim encodes.
 pub fn scope() -> InstrumentationScope {
-    InstrumentationScope {
-        name: keys::SCOPE_NAME.to_owned(),
-        ..Default::default()
-    }
+    InstrumentationScope { name: keys::SCOPE_NAME.to_owned(), ..Default::default() }
 }
 
 /// A `KeyValue` holding `value`.
 pub(crate) fn kv(key: impl Into<String>, value: any_value::Value) -> KeyValue {
-    KeyValue {
-        key: key.into(),
-        value: Some(AnyValue { value: Some(value) }),
-        ..Default::default()
-    }
+    KeyValue { key: key.into(), value: Some(AnyValue { value: Some(value) }), ..Default::default() }
 }
 
 /// The OTLP value of an extra attribute.
@@ -65,29 +57,14 @@ pub(crate) fn type_name(value: &Option<AnyValue>) -> &'static str {
     }
 }
 
-fn wrong_type(
-    field: Cow<'static, str>,
-    expected: &'static str,
-    value: &Option<AnyValue>,
-) -> FieldError {
-    FieldError::new(
-        field,
-        ErrorKind::WrongType {
-            expected,
-            actual: type_name(value),
-        },
-    )
+fn wrong_type(field: Cow<'static, str>, expected: &'static str, value: &Option<AnyValue>) -> FieldError {
+    FieldError::new(field, ErrorKind::WrongType { expected, actual: type_name(value) })
 }
 
 /// A string value or a WrongType error naming `field`.
-pub(crate) fn take_string(
-    field: &'static str,
-    value: Option<AnyValue>,
-) -> Result<String, FieldError> {
+pub(crate) fn take_string(field: &'static str, value: Option<AnyValue>) -> Result<String, FieldError> {
     match value {
-        Some(AnyValue {
-            value: Some(any_value::Value::StringValue(s)),
-        }) => Ok(s),
+        Some(AnyValue { value: Some(any_value::Value::StringValue(s)) }) => Ok(s),
         other => Err(wrong_type(Cow::Borrowed(field), "string", &other)),
     }
 }
@@ -95,29 +72,17 @@ pub(crate) fn take_string(
 /// An int value or a WrongType error naming `field`.
 pub(crate) fn take_int(field: &'static str, value: Option<AnyValue>) -> Result<i64, FieldError> {
     match value {
-        Some(AnyValue {
-            value: Some(any_value::Value::IntValue(i)),
-        }) => Ok(i),
+        Some(AnyValue { value: Some(any_value::Value::IntValue(i)) }) => Ok(i),
         other => Err(wrong_type(Cow::Borrowed(field), "int", &other)),
     }
 }
 
 /// Adds a decoded extra attribute, mapping the Attributes rules to decode errors.
-fn push_extra(
-    extras: &mut Attributes,
-    key: String,
-    value: Option<AnyValue>,
-) -> Result<(), FieldError> {
+fn push_extra(extras: &mut Attributes, key: String, value: Option<AnyValue>) -> Result<(), FieldError> {
     let value = match value {
-        Some(AnyValue {
-            value: Some(any_value::Value::StringValue(s)),
-        }) => AttrValue::Str(s),
-        Some(AnyValue {
-            value: Some(any_value::Value::IntValue(i)),
-        }) => AttrValue::Int(i),
-        Some(AnyValue {
-            value: Some(any_value::Value::BoolValue(b)),
-        }) => AttrValue::Bool(b),
+        Some(AnyValue { value: Some(any_value::Value::StringValue(s)) }) => AttrValue::Str(s),
+        Some(AnyValue { value: Some(any_value::Value::IntValue(i)) }) => AttrValue::Int(i),
+        Some(AnyValue { value: Some(any_value::Value::BoolValue(b)) }) => AttrValue::Bool(b),
         other => return Err(wrong_type(Cow::Owned(key), "string, int or bool", &other)),
     };
     extras.try_push(key, value).map_err(|e| match e {
@@ -145,29 +110,14 @@ pub(crate) fn push_correlation(
     worker_id: Option<&WorkerId>,
 ) {
     assert!(id.seq <= RecordId::MAX_SEQ, "RecordId invariant");
-    out.push(kv(
-        keys::OBSIM_SOURCE,
-        any_value::Value::IntValue(i64::from(id.source.0)),
-    ));
-    out.push(kv(
-        keys::OBSIM_SEQ,
-        any_value::Value::IntValue(id.seq as i64),
-    ));
-    out.push(kv(
-        keys::JOB_ID,
-        any_value::Value::StringValue(job_id.to_string()),
-    ));
+    out.push(kv(keys::OBSIM_SOURCE, any_value::Value::IntValue(i64::from(id.source.0))));
+    out.push(kv(keys::OBSIM_SEQ, any_value::Value::IntValue(id.seq as i64)));
+    out.push(kv(keys::JOB_ID, any_value::Value::StringValue(job_id.to_string())));
     if let Some(machine) = machine_id {
-        out.push(kv(
-            keys::MACHINE_ID,
-            any_value::Value::StringValue(machine.as_str().to_owned()),
-        ));
+        out.push(kv(keys::MACHINE_ID, any_value::Value::StringValue(machine.as_str().to_owned())));
     }
     if let Some(worker) = worker_id {
-        out.push(kv(
-            keys::WORKER_ID,
-            any_value::Value::StringValue(worker.as_str().to_owned()),
-        ));
+        out.push(kv(keys::WORKER_ID, any_value::Value::StringValue(worker.as_str().to_owned())));
     }
 }
 
@@ -181,11 +131,7 @@ pub(crate) struct Correlation {
 }
 
 /// Stores a decoded slot once; a second occurrence of the key is a Duplicate error.
-fn set_once<T>(
-    slot: &mut Option<T>,
-    field: &'static str,
-    value: Result<T, FieldError>,
-) -> Result<(), FieldError> {
+fn set_once<T>(slot: &mut Option<T>, field: &'static str, value: Result<T, FieldError>) -> Result<(), FieldError> {
     if slot.is_some() {
         return Err(FieldError::new(field, ErrorKind::Duplicate));
     }
@@ -211,36 +157,30 @@ pub(crate) fn take_correlation(attributes: Vec<KeyValue>) -> Result<Correlation,
             keys::OBSIM_SOURCE => {
                 saw_source = true;
                 let v = take_int(keys::OBSIM_SOURCE, value).and_then(|i| {
-                    u32::try_from(i).map_err(|_| {
-                        FieldError::invalid(keys::OBSIM_SOURCE, "must be in 0..=u32::MAX")
-                    })
+                    u32::try_from(i).map_err(|_| FieldError::invalid(keys::OBSIM_SOURCE, "must be in 0..=u32::MAX"))
                 });
                 set_once(&mut source, keys::OBSIM_SOURCE, v)
             }
             keys::OBSIM_SEQ => {
                 saw_seq = true;
                 let v = take_int(keys::OBSIM_SEQ, value).and_then(|i| {
-                    u64::try_from(i)
-                        .map_err(|_| FieldError::invalid(keys::OBSIM_SEQ, "must not be negative"))
+                    u64::try_from(i).map_err(|_| FieldError::invalid(keys::OBSIM_SEQ, "must not be negative"))
                 });
                 set_once(&mut seq, keys::OBSIM_SEQ, v)
             }
             keys::JOB_ID => {
-                let v = take_string(keys::JOB_ID, value).and_then(|s| {
-                    JobId::parse(&s).map_err(|e| FieldError::invalid(keys::JOB_ID, e.rule))
-                });
+                let v = take_string(keys::JOB_ID, value)
+                    .and_then(|s| JobId::parse(&s).map_err(|e| FieldError::invalid(keys::JOB_ID, e.rule)));
                 set_once(&mut job_id, keys::JOB_ID, v)
             }
             keys::MACHINE_ID => {
-                let v = take_string(keys::MACHINE_ID, value).and_then(|s| {
-                    MachineId::parse(&s).map_err(|e| FieldError::invalid(keys::MACHINE_ID, e.rule))
-                });
+                let v = take_string(keys::MACHINE_ID, value)
+                    .and_then(|s| MachineId::parse(&s).map_err(|e| FieldError::invalid(keys::MACHINE_ID, e.rule)));
                 set_once(&mut machine_id, keys::MACHINE_ID, v)
             }
             keys::WORKER_ID => {
-                let v = take_string(keys::WORKER_ID, value).and_then(|s| {
-                    WorkerId::parse(&s).map_err(|e| FieldError::invalid(keys::WORKER_ID, e.rule))
-                });
+                let v = take_string(keys::WORKER_ID, value)
+                    .and_then(|s| WorkerId::parse(&s).map_err(|e| FieldError::invalid(keys::WORKER_ID, e.rule)));
                 set_once(&mut worker_id, keys::WORKER_ID, v)
             }
             _ => push_extra(&mut extras, key, value),
@@ -251,10 +191,7 @@ pub(crate) fn take_correlation(attributes: Vec<KeyValue>) -> Result<Correlation,
     }
 
     if !saw_source {
-        return Err(FieldError::new(
-            keys::OBSIM_SOURCE,
-            ErrorKind::MissingRecordId,
-        ));
+        return Err(FieldError::new(keys::OBSIM_SOURCE, ErrorKind::MissingRecordId));
     }
     if !saw_seq {
         return Err(FieldError::new(keys::OBSIM_SEQ, ErrorKind::MissingRecordId));
@@ -266,32 +203,17 @@ pub(crate) fn take_correlation(attributes: Vec<KeyValue>) -> Result<Correlation,
         unreachable!("present and without error implies decoded");
     };
     let job_id = job_id.ok_or_else(|| FieldError::missing(keys::JOB_ID))?;
-    Ok(Correlation {
-        id: RecordId::new(SourceId(source), seq),
-        job_id,
-        machine_id,
-        worker_id,
-        extras,
-    })
+    Ok(Correlation { id: RecordId::new(SourceId(source), seq), job_id, machine_id, worker_id, extras })
 }
 
 /// The OTLP resource: the four known attributes in a fixed order, then the extras.
 pub fn encode_resource(resource: &Resource) -> ProtoResource {
-    assert!(
-        !resource.service_name.is_empty(),
-        "service.name must not be empty"
-    );
+    assert!(!resource.service_name.is_empty(), "service.name must not be empty");
     let mut attributes = Vec::with_capacity(4 + resource.extras.len());
-    attributes.push(kv(
-        keys::SERVICE_NAME,
-        any_value::Value::StringValue(resource.service_name.clone()),
-    ));
+    attributes.push(kv(keys::SERVICE_NAME, any_value::Value::StringValue(resource.service_name.clone())));
     let optional = [
         (keys::RESOURCE_MACHINE_ID, &resource.machine_id),
-        (
-            keys::DEPLOYMENT_ENVIRONMENT,
-            &resource.deployment_environment,
-        ),
+        (keys::DEPLOYMENT_ENVIRONMENT, &resource.deployment_environment),
         (keys::CLOUD_REGION, &resource.cloud_region),
     ];
     for (key, value) in optional {
@@ -300,10 +222,7 @@ pub fn encode_resource(resource: &Resource) -> ProtoResource {
         }
     }
     push_extras(&mut attributes, &resource.extras);
-    ProtoResource {
-        attributes,
-        ..Default::default()
-    }
+    ProtoResource { attributes, ..Default::default() }
 }
 
 /// Reads a resource strictly: present, `service.name` a non-empty string, the other known
@@ -335,13 +254,7 @@ pub(crate) fn decode_resource(resource: Option<ProtoResource>) -> Result<Resourc
     if service_name.is_empty() {
         return Err(FieldError::missing("resource.service.name"));
     }
-    Ok(Resource {
-        service_name,
-        machine_id,
-        deployment_environment: environment,
-        cloud_region: region,
-        extras,
-    })
+    Ok(Resource { service_name, machine_id, deployment_environment: environment, cloud_region: region, extras })
 }
 
 #[cfg(test)]
@@ -376,54 +289,29 @@ mod tests {
     #[test]
     fn missing_identity_wins_over_other_errors() {
         // A foreign record with a bad job id is still classified as foreign.
-        let e = take_correlation(vec![
-            string(keys::JOB_ID, "nope"),
-            int(keys::OBSIM_SOURCE, 1),
-        ])
-        .err()
-        .unwrap();
+        let e = take_correlation(vec![string(keys::JOB_ID, "nope"), int(keys::OBSIM_SOURCE, 1)]).err().unwrap();
         assert_eq!(e.kind, ErrorKind::MissingRecordId);
         assert_eq!(e.field, keys::OBSIM_SEQ);
         // A present but wrong-typed identity is a type error, not "missing".
-        let e = take_correlation(vec![
-            string(keys::OBSIM_SOURCE, "1"),
-            int(keys::OBSIM_SEQ, 1),
-        ])
-        .err()
-        .unwrap();
-        assert_eq!(
-            e.kind,
-            ErrorKind::WrongType {
-                expected: "int",
-                actual: "string"
-            }
-        );
-        let e = take_correlation(vec![int(keys::OBSIM_SOURCE, -1), int(keys::OBSIM_SEQ, 1)])
-            .err()
-            .unwrap();
+        let e = take_correlation(vec![string(keys::OBSIM_SOURCE, "1"), int(keys::OBSIM_SEQ, 1)]).err().unwrap();
+        assert_eq!(e.kind, ErrorKind::WrongType { expected: "int", actual: "string" });
+        let e = take_correlation(vec![int(keys::OBSIM_SOURCE, -1), int(keys::OBSIM_SEQ, 1)]).err().unwrap();
         assert_eq!(e.field, keys::OBSIM_SOURCE);
     }
 
     #[test]
     fn resource_round_trip_and_strictness() {
-        let r = Resource::new("svc")
-            .with_region("eu-west-1")
-            .with_machine_id("api-0");
+        let r = Resource::new("svc").with_region("eu-west-1").with_machine_id("api-0");
         assert_eq!(decode_resource(Some(encode_resource(&r))), Ok(r));
-        let e = decode_resource(Some(ProtoResource {
-            attributes: vec![int(keys::SERVICE_NAME, 1)],
-            ..Default::default()
-        }))
-        .unwrap_err();
+        let e =
+            decode_resource(Some(ProtoResource { attributes: vec![int(keys::SERVICE_NAME, 1)], ..Default::default() }))
+                .unwrap_err();
         assert_eq!(e.field, "resource.service.name");
         let e = decode_resource(Some(ProtoResource {
             attributes: vec![string(keys::SERVICE_NAME, "s"), string(keys::JOB_ID, JOB)],
             ..Default::default()
         }))
         .unwrap_err();
-        assert_eq!(
-            (e.field.as_ref(), e.kind),
-            ("resource.job_id", ErrorKind::Reserved)
-        );
+        assert_eq!((e.field.as_ref(), e.kind), ("resource.job_id", ErrorKind::Reserved));
     }
 }

@@ -125,9 +125,7 @@ impl fmt::Display for DecodeError {
                 write!(f, "expected {expected}, found {actual}")
             }
             ErrorKind::Invalid(rule) => f.write_str(rule),
-            ErrorKind::MissingRecordId => {
-                f.write_str("missing obsim record id (not emitted by obsim)")
-            }
+            ErrorKind::MissingRecordId => f.write_str("missing obsim record id (not emitted by obsim)"),
             ErrorKind::Duplicate => f.write_str("appears more than once"),
             ErrorKind::Reserved => f.write_str("reserved key used as an extra attribute"),
             ErrorKind::Unsupported => f.write_str("not supported by this mapping"),
@@ -146,20 +144,14 @@ pub(crate) struct FieldError {
 
 impl FieldError {
     pub(crate) fn new(field: impl Into<Cow<'static, str>>, kind: ErrorKind) -> Self {
-        Self {
-            field: field.into(),
-            kind,
-        }
+        Self { field: field.into(), kind }
     }
 
     pub(crate) fn missing(field: impl Into<Cow<'static, str>>) -> Self {
         Self::new(field, ErrorKind::Missing)
     }
 
-    pub(crate) fn invalid(
-        field: impl Into<Cow<'static, str>>,
-        rule: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    pub(crate) fn invalid(field: impl Into<Cow<'static, str>>, rule: impl Into<Cow<'static, str>>) -> Self {
         Self::new(field, ErrorKind::Invalid(rule.into()))
     }
 
@@ -167,31 +159,16 @@ impl FieldError {
     pub(crate) fn from_id(field: &'static str, error: IdError) -> Self {
         let kind = match error {
             IdError::WrongLength { actual: 0, .. } => ErrorKind::Missing,
-            IdError::WrongLength {
-                expected, actual, ..
-            } => ErrorKind::WrongLength { expected, actual },
+            IdError::WrongLength { expected, actual, .. } => ErrorKind::WrongLength { expected, actual },
             IdError::AllZero { .. } => ErrorKind::ZeroId,
-            IdError::NotLowercaseHex { .. } => {
-                ErrorKind::Invalid(Cow::Borrowed("not lowercase hex"))
-            }
+            IdError::NotLowercaseHex { .. } => ErrorKind::Invalid(Cow::Borrowed("not lowercase hex")),
         };
         Self::new(field, kind)
     }
 
     /// Places the error in the request.
-    pub(crate) fn at(
-        self,
-        signal: Signal,
-        resource_index: Option<usize>,
-        record_index: Option<usize>,
-    ) -> DecodeError {
-        DecodeError {
-            signal,
-            resource_index,
-            record_index,
-            field: self.field,
-            kind: self.kind,
-        }
+    pub(crate) fn at(self, signal: Signal, resource_index: Option<usize>, record_index: Option<usize>) -> DecodeError {
+        DecodeError { signal, resource_index, record_index, field: self.field, kind: self.kind }
     }
 }
 
@@ -201,26 +178,15 @@ mod tests {
 
     #[test]
     fn display_names_signal_place_and_field() {
-        let e = FieldError::new(
-            "trace_id",
-            ErrorKind::WrongLength {
-                expected: 16,
-                actual: 15,
-            },
-        )
-        .at(Signal::Logs, Some(0), Some(3));
-        assert_eq!(
-            e.to_string(),
-            "otlp logs resource 0 record 3: field `trace_id`: 15 bytes, expected 16"
+        let e = FieldError::new("trace_id", ErrorKind::WrongLength { expected: 16, actual: 15 }).at(
+            Signal::Logs,
+            Some(0),
+            Some(3),
         );
+        assert_eq!(e.to_string(), "otlp logs resource 0 record 3: field `trace_id`: 15 bytes, expected 16");
         let id = FieldError::from_id(
             "span_id",
-            IdError::WrongLength {
-                id: "span_id",
-                unit: "bytes",
-                expected: 8,
-                actual: 0,
-            },
+            IdError::WrongLength { id: "span_id", unit: "bytes", expected: 8, actual: 0 },
         );
         assert_eq!(id.kind, ErrorKind::Missing);
     }

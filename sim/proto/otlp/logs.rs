@@ -6,8 +6,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLogRecord, ResourceLogs, ScopeLogs};
 
 use super::attributes::{
-    decode_resource, encode_resource, push_correlation, push_extras, scope, take_correlation,
-    type_name,
+    decode_resource, encode_resource, push_correlation, push_extras, scope, take_correlation, type_name,
 };
 use super::error::{DecodeError, ErrorKind, FieldError, Signal};
 use super::{Batch, Decoded, decode_message};
@@ -31,11 +30,7 @@ pub fn encode_logs_batches<'a>(
         debug_assert_eq!(log_records.len(), records.len());
         resource_logs.push(ResourceLogs {
             resource: Some(encode_resource(resource)),
-            scope_logs: vec![ScopeLogs {
-                scope: Some(scope()),
-                log_records,
-                ..Default::default()
-            }],
+            scope_logs: vec![ScopeLogs { scope: Some(scope()), log_records, ..Default::default() }],
             ..Default::default()
         });
     }
@@ -45,22 +40,14 @@ pub fn encode_logs_batches<'a>(
 /// One record: times, severity number + text, string body, trace/span ids, then attributes.
 fn encode_log(record: &LogRecord) -> ProtoLogRecord {
     let mut attributes = Vec::with_capacity(5 + record.attributes.len());
-    push_correlation(
-        &mut attributes,
-        record.id,
-        &record.job_id,
-        record.machine_id.as_ref(),
-        record.worker_id.as_ref(),
-    );
+    push_correlation(&mut attributes, record.id, &record.job_id, record.machine_id.as_ref(), record.worker_id.as_ref());
     push_extras(&mut attributes, &record.attributes);
     ProtoLogRecord {
         time_unix_nano: record.time_unix_nano,
         observed_time_unix_nano: record.observed_time_unix_nano,
         severity_number: record.severity.number(),
         severity_text: record.severity.text().to_owned(),
-        body: Some(AnyValue {
-            value: Some(any_value::Value::StringValue(record.body.clone())),
-        }),
+        body: Some(AnyValue { value: Some(any_value::Value::StringValue(record.body.clone())) }),
         attributes,
         trace_id: record.trace_id.as_bytes().to_vec(),
         span_id: record.span_id.as_bytes().to_vec(),
@@ -72,25 +59,17 @@ fn encode_log(record: &LogRecord) -> ProtoLogRecord {
 /// missing its obsim id rather than for whatever else it lacks.
 fn decode_log(record: ProtoLogRecord) -> Result<LogRecord, FieldError> {
     let correlation = take_correlation(record.attributes)?;
-    let trace_id =
-        TraceId::from_slice(&record.trace_id).map_err(|e| FieldError::from_id("trace_id", e))?;
-    let span_id =
-        SpanId::from_slice(&record.span_id).map_err(|e| FieldError::from_id("span_id", e))?;
-    let severity = Severity::from_number(record.severity_number).ok_or_else(|| {
-        FieldError::invalid("severity_number", "must be 1..=24 (UNSPECIFIED is refused)")
-    })?;
+    let trace_id = TraceId::from_slice(&record.trace_id).map_err(|e| FieldError::from_id("trace_id", e))?;
+    let span_id = SpanId::from_slice(&record.span_id).map_err(|e| FieldError::from_id("span_id", e))?;
+    let severity = Severity::from_number(record.severity_number)
+        .ok_or_else(|| FieldError::invalid("severity_number", "must be 1..=24 (UNSPECIFIED is refused)"))?;
     let body = match record.body {
-        Some(AnyValue {
-            value: Some(any_value::Value::StringValue(s)),
-        }) => s,
+        Some(AnyValue { value: Some(any_value::Value::StringValue(s)) }) => s,
         None | Some(AnyValue { value: None }) => return Err(FieldError::missing("body")),
         other => {
             return Err(FieldError::new(
                 "body",
-                ErrorKind::WrongType {
-                    expected: "string",
-                    actual: type_name(&other),
-                },
+                ErrorKind::WrongType { expected: "string", actual: type_name(&other) },
             ));
         }
     };
@@ -110,18 +89,11 @@ fn decode_log(record: ProtoLogRecord) -> Result<LogRecord, FieldError> {
 }
 
 /// The one decode loop; `strict` stops at the first error.
-fn decode_impl(
-    request: ExportLogsServiceRequest,
-    strict: bool,
-) -> Result<Decoded<LogRecord>, DecodeError> {
+fn decode_impl(request: ExportLogsServiceRequest, strict: bool) -> Result<Decoded<LogRecord>, DecodeError> {
     let mut decoded = Decoded::with_capacity(request.resource_logs.len());
     let mut index = 0usize;
     for (resource_index, resource_logs) in request.resource_logs.into_iter().enumerate() {
-        let count: usize = resource_logs
-            .scope_logs
-            .iter()
-            .map(|s| s.log_records.len())
-            .sum();
+        let count: usize = resource_logs.scope_logs.iter().map(|s| s.log_records.len()).sum();
         let resource = match decode_resource(resource_logs.resource) {
             Ok(resource) => resource,
             Err(e) => {
@@ -157,9 +129,7 @@ fn decode_impl(
 }
 
 /// Decodes a request strictly: every record valid, or the first error.
-pub fn decode_logs(
-    request: ExportLogsServiceRequest,
-) -> Result<Vec<Batch<LogRecord>>, DecodeError> {
+pub fn decode_logs(request: ExportLogsServiceRequest) -> Result<Vec<Batch<LogRecord>>, DecodeError> {
     decode_impl(request, true).map(|d| d.batches)
 }
 

@@ -6,8 +6,8 @@
 
 use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
 use opentelemetry_proto::tonic::metrics::v1::{
-    Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics,
-    Sum, metric, number_data_point,
+    Gauge, Histogram, HistogramDataPoint, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, Sum, metric,
+    number_data_point,
 };
 
 use super::attributes::{decode_resource, encode_resource, push_extras, scope, take_extras};
@@ -33,11 +33,7 @@ pub fn encode_metrics_batches<'a>(
         }
         resource_metrics.push(ResourceMetrics {
             resource: Some(encode_resource(resource)),
-            scope_metrics: vec![ScopeMetrics {
-                scope: Some(scope()),
-                metrics,
-                ..Default::default()
-            }],
+            scope_metrics: vec![ScopeMetrics { scope: Some(scope()), metrics, ..Default::default() }],
             ..Default::default()
         });
     }
@@ -50,26 +46,13 @@ fn same_metric(a: &MetricPoint, b: &MetricPoint) -> bool {
         && a.unit == b.unit
         && match (&a.value, &b.value) {
             (
-                MetricValue::Sum {
-                    temporality: t1,
-                    monotonic: m1,
-                    ..
-                },
-                MetricValue::Sum {
-                    temporality: t2,
-                    monotonic: m2,
-                    ..
-                },
+                MetricValue::Sum { temporality: t1, monotonic: m1, .. },
+                MetricValue::Sum { temporality: t2, monotonic: m2, .. },
             ) => t1 == t2 && m1 == m2,
             (MetricValue::Gauge { .. }, MetricValue::Gauge { .. }) => true,
-            (
-                MetricValue::Histogram {
-                    temporality: t1, ..
-                },
-                MetricValue::Histogram {
-                    temporality: t2, ..
-                },
-            ) => t1 == t2,
+            (MetricValue::Histogram { temporality: t1, .. }, MetricValue::Histogram { temporality: t2, .. }) => {
+                t1 == t2
+            }
             _ => false,
         }
 }
@@ -98,16 +81,10 @@ fn encode_metric(group: &[MetricPoint]) -> Metric {
         }
     }
     let data = match &first.value {
-        MetricValue::Sum {
-            temporality,
-            monotonic,
-            ..
-        } => {
+        MetricValue::Sum { temporality, monotonic, .. } => {
             let mut data_points = Vec::with_capacity(group.len());
             for point in group {
-                let MetricValue::Sum { value, .. } = &point.value else {
-                    unreachable!("grouped by kind")
-                };
+                let MetricValue::Sum { value, .. } = &point.value else { unreachable!("grouped by kind") };
                 data_points.push(encode_number(point, *value));
             }
             metric::Data::Sum(Sum {
@@ -119,9 +96,7 @@ fn encode_metric(group: &[MetricPoint]) -> Metric {
         MetricValue::Gauge { .. } => {
             let mut data_points = Vec::with_capacity(group.len());
             for point in group {
-                let MetricValue::Gauge { value } = &point.value else {
-                    unreachable!("grouped by kind")
-                };
+                let MetricValue::Gauge { value } = &point.value else { unreachable!("grouped by kind") };
                 data_points.push(encode_number(point, *value));
             }
             metric::Data::Gauge(Gauge { data_points })
@@ -129,9 +104,7 @@ fn encode_metric(group: &[MetricPoint]) -> Metric {
         MetricValue::Histogram { temporality, .. } => {
             let mut data_points = Vec::with_capacity(group.len());
             for point in group {
-                let MetricValue::Histogram { data, .. } = &point.value else {
-                    unreachable!("grouped by kind")
-                };
+                let MetricValue::Histogram { data, .. } = &point.value else { unreachable!("grouped by kind") };
                 let mut attributes = Vec::with_capacity(point.attributes.len());
                 push_extras(&mut attributes, &point.attributes);
                 data_points.push(HistogramDataPoint {
@@ -145,27 +118,15 @@ fn encode_metric(group: &[MetricPoint]) -> Metric {
                     ..Default::default()
                 });
             }
-            metric::Data::Histogram(Histogram {
-                data_points,
-                aggregation_temporality: temporality.number(),
-            })
+            metric::Data::Histogram(Histogram { data_points, aggregation_temporality: temporality.number() })
         }
     };
-    Metric {
-        name: first.name.clone(),
-        unit: first.unit.clone(),
-        data: Some(data),
-        ..Default::default()
-    }
+    Metric { name: first.name.clone(), unit: first.unit.clone(), data: Some(data), ..Default::default() }
 }
 
 fn temporality(number: i32) -> Result<Temporality, FieldError> {
-    Temporality::from_number(number).ok_or_else(|| {
-        FieldError::invalid(
-            "aggregation_temporality",
-            "must be 1 (delta) or 2 (cumulative)",
-        )
-    })
+    Temporality::from_number(number)
+        .ok_or_else(|| FieldError::invalid("aggregation_temporality", "must be 1 (delta) or 2 (cumulative)"))
 }
 
 fn number_value(value: Option<number_data_point::Value>) -> Result<Number, FieldError> {
@@ -173,9 +134,7 @@ fn number_value(value: Option<number_data_point::Value>) -> Result<Number, Field
         None => Err(FieldError::missing("value")),
         Some(number_data_point::Value::AsInt(i)) => Ok(Number::Int(i)),
         Some(number_data_point::Value::AsDouble(d)) if d.is_finite() => Ok(Number::Double(d)),
-        Some(number_data_point::Value::AsDouble(_)) => {
-            Err(FieldError::invalid("value", "must be finite"))
-        }
+        Some(number_data_point::Value::AsDouble(_)) => Err(FieldError::invalid("value", "must be finite")),
     }
 }
 
@@ -212,8 +171,7 @@ fn decode_histogram_point(
         count: point.count,
         sum,
     };
-    data.check()
-        .map_err(|rule| FieldError::invalid("histogram", rule))?;
+    data.check().map_err(|rule| FieldError::invalid("histogram", rule))?;
     Ok(MetricPoint {
         name: name.to_owned(),
         unit: unit.to_owned(),
@@ -273,24 +231,17 @@ impl Cursor<'_> {
 }
 
 /// Decodes one metric's points into `out`.
-fn decode_metric(
-    cursor: &mut Cursor<'_>,
-    out: &mut Vec<MetricPoint>,
-    metric: Metric,
-) -> Result<(), DecodeError> {
+fn decode_metric(cursor: &mut Cursor<'_>, out: &mut Vec<MetricPoint>, metric: Metric) -> Result<(), DecodeError> {
     let count = point_count(&metric);
     let header = if metric.name.is_empty() {
         Err(FieldError::missing("name"))
     } else {
         match &metric.data {
             None => Err(FieldError::missing("data")),
-            Some(metric::Data::ExponentialHistogram(_)) => Err(FieldError::new(
-                "exponential_histogram",
-                ErrorKind::Unsupported,
-            )),
-            Some(metric::Data::Summary(_)) => {
-                Err(FieldError::new("summary", ErrorKind::Unsupported))
+            Some(metric::Data::ExponentialHistogram(_)) => {
+                Err(FieldError::new("exponential_histogram", ErrorKind::Unsupported))
             }
+            Some(metric::Data::Summary(_)) => Err(FieldError::new("summary", ErrorKind::Unsupported)),
             Some(metric::Data::Sum(s)) => temporality(s.aggregation_temporality).map(Some),
             Some(metric::Data::Histogram(h)) => temporality(h.aggregation_temporality).map(Some),
             Some(metric::Data::Gauge(_)) => Ok(None),
@@ -310,18 +261,14 @@ fn decode_metric(
             let temporality = temporality.expect("sums have one");
             let monotonic = sum.is_monotonic;
             for point in sum.data_points {
-                let result = decode_number_point(name, unit, point, |value| MetricValue::Sum {
-                    temporality,
-                    monotonic,
-                    value,
-                });
+                let result =
+                    decode_number_point(name, unit, point, |value| MetricValue::Sum { temporality, monotonic, value });
                 cursor.point(out, result)?;
             }
         }
         metric::Data::Gauge(gauge) => {
             for point in gauge.data_points {
-                let result =
-                    decode_number_point(name, unit, point, |value| MetricValue::Gauge { value });
+                let result = decode_number_point(name, unit, point, |value| MetricValue::Gauge { value });
                 cursor.point(out, result)?;
             }
         }
@@ -340,19 +287,11 @@ fn decode_metric(
 }
 
 /// The one decode loop; `strict` stops at the first error.
-fn decode_impl(
-    request: ExportMetricsServiceRequest,
-    strict: bool,
-) -> Result<Decoded<MetricPoint>, DecodeError> {
+fn decode_impl(request: ExportMetricsServiceRequest, strict: bool) -> Result<Decoded<MetricPoint>, DecodeError> {
     let mut decoded = Decoded::with_capacity(request.resource_metrics.len());
     let mut index = 0usize;
     for (resource_index, resource_metrics) in request.resource_metrics.into_iter().enumerate() {
-        let count: usize = resource_metrics
-            .scope_metrics
-            .iter()
-            .flat_map(|s| s.metrics.iter())
-            .map(point_count)
-            .sum();
+        let count: usize = resource_metrics.scope_metrics.iter().flat_map(|s| s.metrics.iter()).map(point_count).sum();
         let resource = match decode_resource(resource_metrics.resource) {
             Ok(resource) => resource,
             Err(e) => {
@@ -366,12 +305,7 @@ fn decode_impl(
             }
         };
         let mut records = Vec::with_capacity(count);
-        let mut cursor = Cursor {
-            decoded: &mut decoded,
-            strict,
-            resource_index,
-            index,
-        };
+        let mut cursor = Cursor { decoded: &mut decoded, strict, resource_index, index };
         for scope_metrics in resource_metrics.scope_metrics {
             for metric in scope_metrics.metrics {
                 decode_metric(&mut cursor, &mut records, metric)?;
@@ -385,9 +319,7 @@ fn decode_impl(
 }
 
 /// Decodes a request strictly: every point valid, or the first error.
-pub fn decode_metrics(
-    request: ExportMetricsServiceRequest,
-) -> Result<Vec<Batch<MetricPoint>>, DecodeError> {
+pub fn decode_metrics(request: ExportMetricsServiceRequest) -> Result<Vec<Batch<MetricPoint>>, DecodeError> {
     decode_impl(request, true).map(|d| d.batches)
 }
 

@@ -25,16 +25,11 @@ pub mod traces;
 
 pub use attributes::{encode_resource, scope};
 pub use error::{DecodeError, ErrorKind, Signal};
-pub use logs::{
-    decode_logs, decode_logs_bytes, decode_logs_partial, encode_logs, encode_logs_batches,
-};
+pub use logs::{decode_logs, decode_logs_bytes, decode_logs_partial, encode_logs, encode_logs_batches};
 pub use metrics::{
-    decode_metrics, decode_metrics_bytes, decode_metrics_partial, encode_metrics,
-    encode_metrics_batches,
+    decode_metrics, decode_metrics_bytes, decode_metrics_partial, encode_metrics, encode_metrics_batches,
 };
-pub use traces::{
-    decode_spans, decode_spans_bytes, decode_spans_partial, encode_spans, encode_spans_batches,
-};
+pub use traces::{decode_spans, decode_spans_bytes, decode_spans_partial, encode_spans, encode_spans_batches};
 
 /// The request types, re-exported so that users need not spell the proto paths.
 pub use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
@@ -69,11 +64,7 @@ pub struct Decoded<T> {
 impl<T> Decoded<T> {
     /// Empty, with room for one batch per resource of the request.
     pub(crate) fn with_capacity(resources: usize) -> Self {
-        Self {
-            batches: Vec::with_capacity(resources),
-            errors: Vec::new(),
-            rejected_records: 0,
-        }
+        Self { batches: Vec::with_capacity(resources), errors: Vec::new(), rejected_records: 0 }
     }
 
     /// Records one refusal covering `records` records.
@@ -89,10 +80,7 @@ impl<T> Decoded<T> {
 
     /// Records refused only because they lack obsim's identity (foreign records).
     pub fn missing_record_id_count(&self) -> usize {
-        self.errors
-            .iter()
-            .filter(|e| e.is_missing_record_id())
-            .count()
+        self.errors.iter().filter(|e| e.is_missing_record_id()).count()
     }
 }
 
@@ -103,9 +91,6 @@ pub fn encode_to_vec(message: &impl prost::Message) -> Vec<u8> {
 
 /// Parses protobuf bytes as message `M`; a malformed message is an
 /// [`ErrorKind::Protobuf`] error for `signal`.
-pub fn decode_message<M: prost::Message + Default>(
-    signal: Signal,
-    bytes: &[u8],
-) -> Result<M, DecodeError> {
+pub fn decode_message<M: prost::Message + Default>(signal: Signal, bytes: &[u8]) -> Result<M, DecodeError> {
     M::decode(bytes).map_err(|e| DecodeError::protobuf(signal, e))
 }

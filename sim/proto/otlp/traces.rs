@@ -5,9 +5,7 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span as ProtoSpan, Status};
 
-use super::attributes::{
-    decode_resource, encode_resource, push_correlation, push_extras, scope, take_correlation,
-};
+use super::attributes::{decode_resource, encode_resource, push_correlation, push_extras, scope, take_correlation};
 use super::error::{DecodeError, FieldError, Signal};
 use super::{Batch, Decoded, decode_message};
 use crate::record::{Resource, Span, SpanId, SpanKind, SpanStatus, TraceId};
@@ -29,11 +27,7 @@ pub fn encode_spans_batches<'a>(
         debug_assert_eq!(encoded.len(), spans.len());
         resource_spans.push(ResourceSpans {
             resource: Some(encode_resource(resource)),
-            scope_spans: vec![ScopeSpans {
-                scope: Some(scope()),
-                spans: encoded,
-                ..Default::default()
-            }],
+            scope_spans: vec![ScopeSpans { scope: Some(scope()), spans: encoded, ..Default::default() }],
             ..Default::default()
         });
     }
@@ -42,37 +36,19 @@ pub fn encode_spans_batches<'a>(
 
 /// One span; the status is omitted when unset (as SDKs do).
 fn encode_span(span: &Span) -> ProtoSpan {
-    assert!(
-        span.end_time_unix_nano >= span.start_time_unix_nano,
-        "span ends before it starts"
-    );
+    assert!(span.end_time_unix_nano >= span.start_time_unix_nano, "span ends before it starts");
     let mut attributes = Vec::with_capacity(5 + span.attributes.len());
-    push_correlation(
-        &mut attributes,
-        span.id,
-        &span.job_id,
-        span.machine_id.as_ref(),
-        span.worker_id.as_ref(),
-    );
+    push_correlation(&mut attributes, span.id, &span.job_id, span.machine_id.as_ref(), span.worker_id.as_ref());
     push_extras(&mut attributes, &span.attributes);
     let status = match &span.status {
         SpanStatus::Unset => None,
-        SpanStatus::Ok => Some(Status {
-            code: 1,
-            message: String::new(),
-        }),
-        SpanStatus::Error { message } => Some(Status {
-            code: 2,
-            message: message.clone(),
-        }),
+        SpanStatus::Ok => Some(Status { code: 1, message: String::new() }),
+        SpanStatus::Error { message } => Some(Status { code: 2, message: message.clone() }),
     };
     ProtoSpan {
         trace_id: span.trace_id.as_bytes().to_vec(),
         span_id: span.span_id.as_bytes().to_vec(),
-        parent_span_id: span
-            .parent_span_id
-            .map(|p| p.as_bytes().to_vec())
-            .unwrap_or_default(),
+        parent_span_id: span.parent_span_id.map(|p| p.as_bytes().to_vec()).unwrap_or_default(),
         name: span.name.clone(),
         kind: span.kind.number(),
         start_time_unix_nano: span.start_time_unix_nano,
@@ -86,26 +62,17 @@ fn encode_span(span: &Span) -> ProtoSpan {
 /// One span back; attributes first (foreign spans are reported as missing the obsim id).
 fn decode_span(span: ProtoSpan) -> Result<Span, FieldError> {
     let correlation = take_correlation(span.attributes)?;
-    let trace_id =
-        TraceId::from_slice(&span.trace_id).map_err(|e| FieldError::from_id("trace_id", e))?;
-    let span_id =
-        SpanId::from_slice(&span.span_id).map_err(|e| FieldError::from_id("span_id", e))?;
+    let trace_id = TraceId::from_slice(&span.trace_id).map_err(|e| FieldError::from_id("trace_id", e))?;
+    let span_id = SpanId::from_slice(&span.span_id).map_err(|e| FieldError::from_id("span_id", e))?;
     let parent_span_id = if span.parent_span_id.is_empty() {
         None
     } else {
-        Some(
-            SpanId::from_slice(&span.parent_span_id)
-                .map_err(|e| FieldError::from_id("parent_span_id", e))?,
-        )
+        Some(SpanId::from_slice(&span.parent_span_id).map_err(|e| FieldError::from_id("parent_span_id", e))?)
     };
-    let kind = SpanKind::from_number(span.kind).ok_or_else(|| {
-        FieldError::invalid("kind", "must be 1..=5 (SPAN_KIND_UNSPECIFIED is refused)")
-    })?;
+    let kind = SpanKind::from_number(span.kind)
+        .ok_or_else(|| FieldError::invalid("kind", "must be 1..=5 (SPAN_KIND_UNSPECIFIED is refused)"))?;
     if span.end_time_unix_nano < span.start_time_unix_nano {
-        return Err(FieldError::invalid(
-            "end_time_unix_nano",
-            "must not be before start_time_unix_nano",
-        ));
+        return Err(FieldError::invalid("end_time_unix_nano", "must not be before start_time_unix_nano"));
     }
     let status = match span.status {
         None => SpanStatus::Unset,
@@ -113,10 +80,7 @@ fn decode_span(span: ProtoSpan) -> Result<Span, FieldError> {
         Some(Status { code: 1, .. }) => SpanStatus::Ok,
         Some(Status { code: 2, message }) => SpanStatus::Error { message },
         Some(_) => {
-            return Err(FieldError::invalid(
-                "status.code",
-                "must be 0 (unset), 1 (ok) or 2 (error)",
-            ));
+            return Err(FieldError::invalid("status.code", "must be 0 (unset), 1 (ok) or 2 (error)"));
         }
     };
     Ok(Span {
@@ -137,18 +101,11 @@ fn decode_span(span: ProtoSpan) -> Result<Span, FieldError> {
 }
 
 /// The one decode loop; `strict` stops at the first error.
-fn decode_impl(
-    request: ExportTraceServiceRequest,
-    strict: bool,
-) -> Result<Decoded<Span>, DecodeError> {
+fn decode_impl(request: ExportTraceServiceRequest, strict: bool) -> Result<Decoded<Span>, DecodeError> {
     let mut decoded = Decoded::with_capacity(request.resource_spans.len());
     let mut index = 0usize;
     for (resource_index, resource_spans) in request.resource_spans.into_iter().enumerate() {
-        let count: usize = resource_spans
-            .scope_spans
-            .iter()
-            .map(|s| s.spans.len())
-            .sum();
+        let count: usize = resource_spans.scope_spans.iter().map(|s| s.spans.len()).sum();
         let resource = match decode_resource(resource_spans.resource) {
             Ok(resource) => resource,
             Err(e) => {

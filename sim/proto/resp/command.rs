@@ -49,9 +49,7 @@ impl Command {
     /// Whether argument `index` (0 = the name) equals `word` ASCII case-insensitively:
     /// for subcommands and options (`XGROUP CREATE`, `LEFT`, `MKSTREAM`).
     pub fn arg_is(&self, index: usize, word: &str) -> bool {
-        self.argv
-            .get(index)
-            .is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
+        self.argv.get(index).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
     }
 
     /// The arguments after the name.

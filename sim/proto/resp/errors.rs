@@ -54,8 +54,7 @@ pub const INCREMENT_OVERFLOW: &str = "ERR increment or decrement would overflow"
 /// XGROUP CREATE on an existing group.
 pub const BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
 /// XADD with an explicit ID not above the stream's last.
-pub const XADD_ID_TOO_SMALL: &str =
-    "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+pub const XADD_ID_TOO_SMALL: &str = "ERR The ID specified in XADD is equal or smaller than the target stream top item";
 /// XADD with ID 0-0.
 pub const XADD_ID_ZERO: &str = "ERR The ID specified in XADD must be greater than 0-0";
 /// An unparsable stream ID.
@@ -63,8 +62,7 @@ pub const INVALID_STREAM_ID: &str = "ERR Invalid stream ID specified as stream c
 /// XGROUP on a missing key without MKSTREAM.
 pub const XGROUP_KEY_MISSING: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
 /// XTRIM without MAXLEN or MINID.
-pub const XTRIM_NO_STRATEGY: &str =
-    "ERR syntax error, XTRIM must be called with a trimming strategy";
+pub const XTRIM_NO_STRATEGY: &str = "ERR syntax error, XTRIM must be called with a trimming strategy";
 /// XREADGROUP with `$` as an ID.
 pub const XREADGROUP_DOLLAR_ID: &str = "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.";
 
@@ -85,10 +83,7 @@ fn formatted(mut text: Vec<u8>) -> Reply {
     while text.last().is_some_and(|&b| b == b'\r' || b == b'\n') {
         text.pop();
     }
-    let leading = text
-        .iter()
-        .take_while(|&&b| b == b'\r' || b == b'\n')
-        .count();
+    let leading = text.iter().take_while(|&&b| b == b'\r' || b == b'\n').count();
     text.drain(..leading);
     for byte in &mut text {
         if *byte == b'\r' || *byte == b'\n' {
@@ -102,25 +97,13 @@ fn formatted(mut text: Vec<u8>) -> Reply {
 /// canonical name as Redis 7 declares it, lower case, with `|` for subcommands
 /// (`xgroup|create`); it is lower-cased here regardless of how the client spelled it.
 pub fn wrong_number_of_arguments(fullname: &str) -> Reply {
-    formatted(
-        format!(
-            "ERR wrong number of arguments for '{}' command",
-            fullname.to_ascii_lowercase()
-        )
-        .into_bytes(),
-    )
+    formatted(format!("ERR wrong number of arguments for '{}' command", fullname.to_ascii_lowercase()).into_bytes())
 }
 
 /// `ERR invalid expire time in 'expire' command` (`fullname` as in
 /// [`wrong_number_of_arguments`]).
 pub fn invalid_expire_time(fullname: &str) -> Reply {
-    formatted(
-        format!(
-            "ERR invalid expire time in '{}' command",
-            fullname.to_ascii_lowercase()
-        )
-        .into_bytes(),
-    )
+    formatted(format!("ERR invalid expire time in '{}' command", fullname.to_ascii_lowercase()).into_bytes())
 }
 
 /// `ERR unknown command 'foo', with args beginning with: 'a' 'b' ` for `argv` (name first).
@@ -204,16 +187,9 @@ mod tests {
 
     #[test]
     fn formatted_texts() {
+        assert_eq!(text(wrong_number_of_arguments("LPUSH")), "ERR wrong number of arguments for 'lpush' command");
         assert_eq!(
-            text(wrong_number_of_arguments("LPUSH")),
-            "ERR wrong number of arguments for 'lpush' command"
-        );
-        assert_eq!(
-            text(unknown_command(&[
-                Bytes::from("foo"),
-                Bytes::from("a"),
-                Bytes::from("b")
-            ])),
+            text(unknown_command(&[Bytes::from("foo"), Bytes::from("a"), Bytes::from("b")])),
             "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
         );
         assert_eq!(
@@ -221,16 +197,10 @@ mod tests {
             "ERR unknown command 'foo', with args beginning with: "
         );
         assert_eq!(
-            text(unknown_command(&[
-                Bytes::from("f\r\no"),
-                Bytes::from("x\0y")
-            ])),
+            text(unknown_command(&[Bytes::from("f\r\no"), Bytes::from("x\0y")])),
             "ERR unknown command 'f  o', with args beginning with: 'x' "
         );
-        assert_eq!(
-            text(unknown_subcommand(b"xgroup", b"nope")),
-            "ERR unknown subcommand 'nope'. Try XGROUP HELP."
-        );
+        assert_eq!(text(unknown_subcommand(b"xgroup", b"nope")), "ERR unknown subcommand 'nope'. Try XGROUP HELP.");
         assert_eq!(
             text(nogroup_xreadgroup(b"logs", b"shippers")),
             "NOGROUP No such key 'logs' or consumer group 'shippers' in XREADGROUP with GROUP option"

@@ -69,24 +69,14 @@ impl ProtocolError {
     /// without one (query buffer limit).
     pub fn reply(&self) -> Option<Reply> {
         let text: Vec<u8> = match self {
-            ProtocolError::TooBigInlineRequest => {
-                b"ERR Protocol error: too big inline request".to_vec()
-            }
-            ProtocolError::UnbalancedQuotes => {
-                b"ERR Protocol error: unbalanced quotes in request".to_vec()
-            }
-            ProtocolError::TooBigMultibulkCountString => {
-                b"ERR Protocol error: too big mbulk count string".to_vec()
-            }
-            ProtocolError::InvalidMultibulkLength => {
-                b"ERR Protocol error: invalid multibulk length".to_vec()
-            }
+            ProtocolError::TooBigInlineRequest => b"ERR Protocol error: too big inline request".to_vec(),
+            ProtocolError::UnbalancedQuotes => b"ERR Protocol error: unbalanced quotes in request".to_vec(),
+            ProtocolError::TooBigMultibulkCountString => b"ERR Protocol error: too big mbulk count string".to_vec(),
+            ProtocolError::InvalidMultibulkLength => b"ERR Protocol error: invalid multibulk length".to_vec(),
             ProtocolError::UnauthenticatedMultibulkLength => {
                 b"ERR Protocol error: unauthenticated multibulk length".to_vec()
             }
-            ProtocolError::TooBigBulkCountString => {
-                b"ERR Protocol error: too big bulk count string".to_vec()
-            }
+            ProtocolError::TooBigBulkCountString => b"ERR Protocol error: too big bulk count string".to_vec(),
             ProtocolError::ExpectedDollar { got } => {
                 // Redis formats with "%c" through vsnprintf + strlen (a NUL truncates the text
                 // there) and then maps '\r' and '\n' to spaces.
@@ -99,9 +89,7 @@ impl ProtocolError {
                 text
             }
             ProtocolError::InvalidBulkLength => b"ERR Protocol error: invalid bulk length".to_vec(),
-            ProtocolError::UnauthenticatedBulkLength => {
-                b"ERR Protocol error: unauthenticated bulk length".to_vec()
-            }
+            ProtocolError::UnauthenticatedBulkLength => b"ERR Protocol error: unauthenticated bulk length".to_vec(),
             ProtocolError::QueryBufferLimit { .. } => return None,
         };
         Some(Reply::Error(Bytes::from(text)))
@@ -120,11 +108,7 @@ impl fmt::Display for ProtocolError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.reply() {
             Some(Reply::Error(text)) => {
-                write!(
-                    f,
-                    "{} (connection must close)",
-                    String::from_utf8_lossy(&text)
-                )
+                write!(f, "{} (connection must close)", String::from_utf8_lossy(&text))
             }
             _ => match self {
                 ProtocolError::QueryBufferLimit { buffered_bytes } => write!(
@@ -169,10 +153,7 @@ pub fn check_request(buf: &[u8], limits: &RequestLimits, auth_required: bool) ->
 /// ends the search (Redis's query buffer is a C string to `strchr`).
 fn find_c(buf: &[u8], from: usize, needle: u8) -> Option<usize> {
     debug_assert!(needle != 0);
-    let offset = buf
-        .get(from..)?
-        .iter()
-        .position(|&b| b == needle || b == 0)?;
+    let offset = buf.get(from..)?.iter().position(|&b| b == needle || b == 0)?;
     (buf[from + offset] == needle).then_some(from + offset)
 }
 
@@ -199,9 +180,7 @@ pub(crate) fn string_to_i64(digits: &[u8]) -> Option<i64> {
         if !digit.is_ascii_digit() {
             return None;
         }
-        value = value
-            .checked_mul(10)?
-            .checked_add(u64::from(digit - b'0'))?;
+        value = value.checked_mul(10)?.checked_add(u64::from(digit - b'0'))?;
     }
     if negative {
         if value > i64::MAX as u64 + 1 {
@@ -264,9 +243,7 @@ fn check_multibulk(buf: &[u8], limits: &RequestLimits, auth_required: bool) -> C
         remaining_count -= 1;
     }
     assert!(position <= buf.len());
-    Check::Complete {
-        frame_bytes: position,
-    }
+    Check::Complete { frame_bytes: position }
 }
 
 fn check_inline(buf: &[u8], limits: &RequestLimits) -> Check {
@@ -278,9 +255,7 @@ fn check_inline(buf: &[u8], limits: &RequestLimits) -> Check {
         return Check::Incomplete;
     };
     match split_inline(inline_line(buf, newline), None) {
-        Ok(_) => Check::Complete {
-            frame_bytes: newline + 1,
-        },
+        Ok(_) => Check::Complete { frame_bytes: newline + 1 },
         Err(error) => Check::Error(error),
     }
 }
@@ -309,10 +284,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 /// With `out = None` it only validates, allocating nothing. Arguments without quotes are
 /// zero-copy slices of `line_bytes`; quoted ones are built (inline requests are rare).
 /// Returns the number of arguments.
-fn split_inline(
-    line: &[u8],
-    mut out: Option<(&Bytes, &mut Vec<Bytes>)>,
-) -> Result<usize, ProtocolError> {
+fn split_inline(line: &[u8], mut out: Option<(&Bytes, &mut Vec<Bytes>)>) -> Result<usize, ProtocolError> {
     // Bytes past the end read as NUL, like the C string's terminator. The line holds no NUL
     // (the newline search stops at one), so NUL means the end.
     let at = |index: usize| line.get(index).copied().unwrap_or(0);
@@ -436,17 +408,12 @@ fn parse_multibulk(frame: Bytes) -> Option<Command> {
     for _ in 0..count {
         let cr = find_c(&frame, position, b'\r').expect("checked frame has each bulk header");
         assert_eq!(frame[position], b'$');
-        let bulk_bytes =
-            string_to_i64(&frame[position + 1..cr]).expect("checked bulk length") as usize;
+        let bulk_bytes = string_to_i64(&frame[position + 1..cr]).expect("checked bulk length") as usize;
         position = cr + 2;
         argv.push(frame.slice(position..position + bulk_bytes));
         position += bulk_bytes + 2;
     }
-    assert_eq!(
-        position,
-        frame.len(),
-        "a checked frame ends after its last bulk"
-    );
+    assert_eq!(position, frame.len(), "a checked frame ends after its last bulk");
     Some(Command::new(argv, Framing::Multibulk))
 }
 
@@ -456,8 +423,7 @@ fn parse_inline(frame: Bytes) -> Option<Command> {
     let line_len = inline_line(&frame, newline).len();
     let line_bytes = frame.slice(..line_len);
     let mut argv = Vec::new();
-    split_inline(&line_bytes, Some((&line_bytes, &mut argv)))
-        .expect("checked inline request splits");
+    split_inline(&line_bytes, Some((&line_bytes, &mut argv))).expect("checked inline request splits");
     if argv.is_empty() {
         return None;
     }
@@ -476,11 +442,7 @@ pub struct Decoder {
 impl Decoder {
     /// A decoder with `limits` (use `RequestLimits::default()` for Redis's defaults).
     pub fn new(limits: RequestLimits) -> Decoder {
-        Decoder {
-            limits,
-            auth_required: false,
-            failed: None,
-        }
+        Decoder { limits, auth_required: false, failed: None }
     }
 
     /// Tells the decoder whether the server still requires this client to authenticate
@@ -540,11 +502,7 @@ impl Decoder {
     /// Decodes every whole request in `buf` into `out` (a pipeline). On error, `out` holds
     /// the commands before the bad one: Redis executes and answers those, then sends the
     /// error and closes.
-    pub fn decode_all(
-        &mut self,
-        buf: &mut BytesMut,
-        out: &mut Vec<Command>,
-    ) -> Result<(), ProtocolError> {
+    pub fn decode_all(&mut self, buf: &mut BytesMut, out: &mut Vec<Command>) -> Result<(), ProtocolError> {
         while let Some(command) = self.decode(buf)? {
             out.push(command);
         }
@@ -577,31 +535,14 @@ mod tests {
         assert_eq!(string_to_i64(b"-1"), Some(-1));
         assert_eq!(string_to_i64(b"9223372036854775807"), Some(i64::MAX));
         assert_eq!(string_to_i64(b"-9223372036854775808"), Some(i64::MIN));
-        for bad in [
-            &b""[..],
-            b"-",
-            b"-0",
-            b"01",
-            b"+1",
-            b" 1",
-            b"1 ",
-            b"9223372036854775808",
-            b"1a",
-        ] {
-            assert_eq!(
-                string_to_i64(bad),
-                None,
-                "{:?}",
-                String::from_utf8_lossy(bad)
-            );
+        for bad in [&b""[..], b"-", b"-0", b"01", b"+1", b" 1", b"1 ", b"9223372036854775808", b"1a"] {
+            assert_eq!(string_to_i64(bad), None, "{:?}", String::from_utf8_lossy(bad));
         }
     }
 
     #[test]
     fn multibulk_and_inline() {
-        let command = decode_one(b"*2\r\n$4\r\nLLEN\r\n$4\r\njobs\r\n")
-            .unwrap()
-            .unwrap();
+        let command = decode_one(b"*2\r\n$4\r\nLLEN\r\n$4\r\njobs\r\n").unwrap().unwrap();
         assert_eq!(argv(&command), vec![&b"LLEN"[..], b"jobs"]);
         assert_eq!(command.framing(), Framing::Multibulk);
         let command = decode_one(b"PING\r\n").unwrap().unwrap();
@@ -613,25 +554,11 @@ mod tests {
 
     #[test]
     fn inline_quotes_follow_sdssplitargs() {
-        let command = decode_one(b"SET \"a b\\x41\\n\" 'it\\'s' ab\"c d\"\r\n")
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            argv(&command),
-            vec![&b"SET"[..], b"a bA\n", b"it's", b"abc d"]
-        );
-        assert_eq!(
-            decode_one(b"SET \"a\r\n"),
-            Err(ProtocolError::UnbalancedQuotes)
-        );
-        assert_eq!(
-            decode_one(b"SET \"a\"b\r\n"),
-            Err(ProtocolError::UnbalancedQuotes)
-        );
-        assert_eq!(
-            decode_one(b"SET 'a'b\r\n"),
-            Err(ProtocolError::UnbalancedQuotes)
-        );
+        let command = decode_one(b"SET \"a b\\x41\\n\" 'it\\'s' ab\"c d\"\r\n").unwrap().unwrap();
+        assert_eq!(argv(&command), vec![&b"SET"[..], b"a bA\n", b"it's", b"abc d"]);
+        assert_eq!(decode_one(b"SET \"a\r\n"), Err(ProtocolError::UnbalancedQuotes));
+        assert_eq!(decode_one(b"SET \"a\"b\r\n"), Err(ProtocolError::UnbalancedQuotes));
+        assert_eq!(decode_one(b"SET 'a'b\r\n"), Err(ProtocolError::UnbalancedQuotes));
     }
 
     #[test]
@@ -648,31 +575,13 @@ mod tests {
             Some(Reply::Error(t)) => String::from_utf8(t.to_vec()).unwrap(),
             other => panic!("{other:?}"),
         };
-        assert_eq!(
-            text(decode_one(b"*x\r\n").unwrap_err()),
-            "ERR Protocol error: invalid multibulk length"
-        );
-        assert_eq!(
-            text(decode_one(b"*2147483648\r\n").unwrap_err()),
-            "ERR Protocol error: invalid multibulk length"
-        );
+        assert_eq!(text(decode_one(b"*x\r\n").unwrap_err()), "ERR Protocol error: invalid multibulk length");
+        assert_eq!(text(decode_one(b"*2147483648\r\n").unwrap_err()), "ERR Protocol error: invalid multibulk length");
         assert_eq!(decode_one(b"*2147483647\r\n"), Ok(None));
-        assert_eq!(
-            text(decode_one(b"*1\r\nfoo\r\n").unwrap_err()),
-            "ERR Protocol error: expected '$', got 'f'"
-        );
-        assert_eq!(
-            text(decode_one(b"*1\r\n\r\n").unwrap_err()),
-            "ERR Protocol error: expected '$', got ' '"
-        );
-        assert_eq!(
-            text(decode_one(b"*1\r\n$-1\r\n").unwrap_err()),
-            "ERR Protocol error: invalid bulk length"
-        );
-        assert_eq!(
-            text(decode_one(b"*1\r\n$536870913\r\n").unwrap_err()),
-            "ERR Protocol error: invalid bulk length"
-        );
+        assert_eq!(text(decode_one(b"*1\r\nfoo\r\n").unwrap_err()), "ERR Protocol error: expected '$', got 'f'");
+        assert_eq!(text(decode_one(b"*1\r\n\r\n").unwrap_err()), "ERR Protocol error: expected '$', got ' '");
+        assert_eq!(text(decode_one(b"*1\r\n$-1\r\n").unwrap_err()), "ERR Protocol error: invalid bulk length");
+        assert_eq!(text(decode_one(b"*1\r\n$536870913\r\n").unwrap_err()), "ERR Protocol error: invalid bulk length");
         assert_eq!(decode_one(b"*1\r\n$536870912\r\n"), Ok(None));
         assert!(decode_one(b"*1\r\n$3\r\nabc").unwrap().is_none());
     }
@@ -699,10 +608,7 @@ mod tests {
         assert_eq!(decode_one(&longer), Err(ProtocolError::TooBigInlineRequest));
         let mut count = b"*".to_vec();
         count.extend(vec![b'1'; RequestLimits::REDIS_INLINE_BYTES_LIMIT]);
-        assert_eq!(
-            decode_one(&count),
-            Err(ProtocolError::TooBigMultibulkCountString)
-        );
+        assert_eq!(decode_one(&count), Err(ProtocolError::TooBigMultibulkCountString));
         let mut bulk = b"*1\r\n$".to_vec();
         bulk.extend(vec![b'1'; RequestLimits::REDIS_INLINE_BYTES_LIMIT]);
         assert_eq!(decode_one(&bulk), Err(ProtocolError::TooBigBulkCountString));
@@ -715,31 +621,16 @@ mod tests {
         let mut decoder = Decoder::default();
         let mut buf = BytesMut::from(&b"*1\r\n$4\r\nPING\r\n*z\r\n*1\r\n$4\r\nPING\r\n"[..]);
         let mut out = Vec::new();
-        assert_eq!(
-            decoder.decode_all(&mut buf, &mut out),
-            Err(ProtocolError::InvalidMultibulkLength)
-        );
+        assert_eq!(decoder.decode_all(&mut buf, &mut out), Err(ProtocolError::InvalidMultibulkLength));
         assert_eq!(out.len(), 1);
-        assert!(
-            decoder
-                .decode(&mut BytesMut::from(&b"PING\r\n"[..]))
-                .is_err()
-        );
+        assert!(decoder.decode(&mut BytesMut::from(&b"PING\r\n"[..])).is_err());
     }
 
     #[test]
     fn query_buffer_limit_closes_without_reply() {
-        let limits = RequestLimits {
-            query_buffer_bytes_limit: 8,
-            ..RequestLimits::default()
-        };
-        let error = Decoder::new(limits)
-            .decode(&mut BytesMut::from(&b"*1\r\n$4\r\nPI"[..]))
-            .unwrap_err();
-        assert_eq!(
-            error,
-            ProtocolError::QueryBufferLimit { buffered_bytes: 10 }
-        );
+        let limits = RequestLimits { query_buffer_bytes_limit: 8, ..RequestLimits::default() };
+        let error = Decoder::new(limits).decode(&mut BytesMut::from(&b"*1\r\n$4\r\nPI"[..])).unwrap_err();
+        assert_eq!(error, ProtocolError::QueryBufferLimit { buffered_bytes: 10 });
         assert!(error.reply().is_none() && error.must_close());
     }
 }

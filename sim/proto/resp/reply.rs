@@ -54,10 +54,7 @@ impl Reply {
     /// A status reply. Panics if `text` holds `\r` or `\n` (it would break framing).
     pub fn simple(text: impl Into<Bytes>) -> Reply {
         let text = text.into();
-        assert!(
-            !text.iter().any(|&b| b == b'\r' || b == b'\n'),
-            "simple string holds CR/LF"
-        );
+        assert!(!text.iter().any(|&b| b == b'\r' || b == b'\n'), "simple string holds CR/LF");
         Reply::Simple(text)
     }
 
@@ -66,10 +63,7 @@ impl Reply {
     pub fn error(text: impl Into<Bytes>) -> Reply {
         let text = text.into();
         assert!(!text.is_empty(), "an error reply has a code");
-        assert!(
-            !text.iter().any(|&b| b == b'\r' || b == b'\n'),
-            "error text holds CR/LF"
-        );
+        assert!(!text.iter().any(|&b| b == b'\r' || b == b'\n'), "error text holds CR/LF");
         Reply::Error(text)
     }
 
@@ -115,9 +109,7 @@ impl Reply {
             Reply::Bulk(bytes) => 1 + decimal_bytes(bytes.len() as i64) + 2 + bytes.len() + 2,
             Reply::Null | Reply::NullArray => 5,
             Reply::Array(items) => {
-                1 + decimal_bytes(items.len() as i64)
-                    + 2
-                    + items.iter().map(Reply::encoded_bytes).sum::<usize>()
+                1 + decimal_bytes(items.len() as i64) + 2 + items.iter().map(Reply::encoded_bytes).sum::<usize>()
             }
         }
     }
@@ -224,10 +216,7 @@ impl fmt::Display for ReplyError {
             ReplyError::InvalidInteger => write!(f, "RESP2 reply: integer is not a decimal i64"),
             ReplyError::InvalidBulkLength => write!(f, "RESP2 reply: invalid bulk length"),
             ReplyError::InvalidArrayLength => write!(f, "RESP2 reply: invalid array length"),
-            ReplyError::TooDeep => write!(
-                f,
-                "RESP2 reply: arrays nested deeper than {REPLY_DEPTH_LIMIT}"
-            ),
+            ReplyError::TooDeep => write!(f, "RESP2 reply: arrays nested deeper than {REPLY_DEPTH_LIMIT}"),
         }
     }
 }
@@ -292,16 +281,14 @@ fn reply_header(buf: &[u8], position: usize) -> Result<Option<(Header<'_>, usize
         b':' => Header::Integer(string_to_i64(line).ok_or(ReplyError::InvalidInteger)?),
         b'$' => match string_to_i64(line).ok_or(ReplyError::InvalidInteger)? {
             -1 => Header::Bulk { bulk_bytes: None },
-            len if len >= 0 && (len as u64) <= REPLY_BULK_BYTES_LIMIT => Header::Bulk {
-                bulk_bytes: Some(len as usize),
-            },
+            len if len >= 0 && (len as u64) <= REPLY_BULK_BYTES_LIMIT => {
+                Header::Bulk { bulk_bytes: Some(len as usize) }
+            }
             _ => return Err(ReplyError::InvalidBulkLength),
         },
         _ => match string_to_i64(line).ok_or(ReplyError::InvalidInteger)? {
             -1 => Header::Array { count: None },
-            count if (0..=i64::from(i32::MAX)).contains(&count) => Header::Array {
-                count: Some(count as usize),
-            },
+            count if (0..=i64::from(i32::MAX)).contains(&count) => Header::Array { count: Some(count as usize) },
             _ => return Err(ReplyError::InvalidArrayLength),
         },
     };
@@ -319,9 +306,7 @@ pub fn check_reply(buf: &[u8]) -> ReplyCheck {
     loop {
         while owed[depth] == 0 {
             if depth == 0 {
-                return ReplyCheck::Complete {
-                    frame_bytes: position,
-                };
+                return ReplyCheck::Complete { frame_bytes: position };
             }
             depth -= 1;
         }
@@ -337,16 +322,12 @@ pub fn check_reply(buf: &[u8]) -> ReplyCheck {
             | Header::Integer(_)
             | Header::Bulk { bulk_bytes: None }
             | Header::Array { count: None } => {}
-            Header::Bulk {
-                bulk_bytes: Some(bulk_bytes),
-            } => {
+            Header::Bulk { bulk_bytes: Some(bulk_bytes) } => {
                 if buf.len() - position < bulk_bytes + 2 {
                     return ReplyCheck::Incomplete;
                 }
                 if &buf[position + bulk_bytes..position + bulk_bytes + 2] != b"\r\n" {
-                    return ReplyCheck::Error(ReplyError::ExpectedCrlf {
-                        at_bytes: position + bulk_bytes,
-                    });
+                    return ReplyCheck::Error(ReplyError::ExpectedCrlf { at_bytes: position + bulk_bytes });
                 }
                 position += bulk_bytes + 2;
             }
@@ -367,27 +348,19 @@ pub fn check_reply(buf: &[u8]) -> ReplyCheck {
 /// of `frame`.
 fn parse_checked_reply(frame: &Bytes, position: &mut usize, depth: usize) -> Reply {
     assert!(depth <= REPLY_DEPTH_LIMIT);
-    let (header, next) = reply_header(frame, *position)
-        .ok()
-        .flatten()
-        .expect("a checked reply frame has whole headers");
+    let (header, next) =
+        reply_header(frame, *position).ok().flatten().expect("a checked reply frame has whole headers");
     let start_of_line = *position + 1;
     *position = next;
     match header {
         Header::Line { kind, line } => {
             let text = frame.slice(start_of_line..start_of_line + line.len());
-            if kind == b'+' {
-                Reply::Simple(text)
-            } else {
-                Reply::Error(text)
-            }
+            if kind == b'+' { Reply::Simple(text) } else { Reply::Error(text) }
         }
         Header::Integer(value) => Reply::Integer(value),
         Header::Bulk { bulk_bytes: None } => Reply::Null,
         Header::Array { count: None } => Reply::NullArray,
-        Header::Bulk {
-            bulk_bytes: Some(bulk_bytes),
-        } => {
+        Header::Bulk { bulk_bytes: Some(bulk_bytes) } => {
             let bytes = frame.slice(*position..*position + bulk_bytes);
             *position += bulk_bytes + 2;
             Reply::Bulk(bytes)
@@ -449,10 +422,7 @@ mod tests {
         for value in [0, 9, 10, -1, i64::MAX, i64::MIN] {
             let bytes = Reply::Integer(value).to_bytes();
             assert_eq!(bytes, Bytes::from(format!(":{value}\r\n")));
-            assert_eq!(
-                parse_reply(&mut BytesMut::from(&bytes[..])),
-                Ok(Some(Reply::Integer(value)))
-            );
+            assert_eq!(parse_reply(&mut BytesMut::from(&bytes[..])), Ok(Some(Reply::Integer(value))));
         }
     }
 
@@ -460,22 +430,10 @@ mod tests {
     fn rejects_and_waits() {
         assert_eq!(check_reply(b"*2\r\n:1\r\n"), ReplyCheck::Incomplete);
         assert_eq!(check_reply(b"$3\r\nab"), ReplyCheck::Incomplete);
-        assert_eq!(
-            check_reply(b"%1\r\n"),
-            ReplyCheck::Error(ReplyError::UnknownType { byte: b'%' })
-        );
-        assert_eq!(
-            check_reply(b"$-2\r\n"),
-            ReplyCheck::Error(ReplyError::InvalidBulkLength)
-        );
-        assert_eq!(
-            check_reply(b"$1\r\nabc"),
-            ReplyCheck::Error(ReplyError::ExpectedCrlf { at_bytes: 5 })
-        );
-        assert_eq!(
-            check_reply(b"+OK\rx"),
-            ReplyCheck::Error(ReplyError::ExpectedCrlf { at_bytes: 4 })
-        );
+        assert_eq!(check_reply(b"%1\r\n"), ReplyCheck::Error(ReplyError::UnknownType { byte: b'%' }));
+        assert_eq!(check_reply(b"$-2\r\n"), ReplyCheck::Error(ReplyError::InvalidBulkLength));
+        assert_eq!(check_reply(b"$1\r\nabc"), ReplyCheck::Error(ReplyError::ExpectedCrlf { at_bytes: 5 }));
+        assert_eq!(check_reply(b"+OK\rx"), ReplyCheck::Error(ReplyError::ExpectedCrlf { at_bytes: 4 }));
         let deep = b"*1\r\n".repeat(REPLY_DEPTH_LIMIT + 1);
         assert_eq!(check_reply(&deep), ReplyCheck::Error(ReplyError::TooDeep));
     }

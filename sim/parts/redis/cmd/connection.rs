@@ -56,8 +56,8 @@ pub fn auth(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     } else {
         (&argv[1], &argv[2])
     };
-    let accepted = username == b"default"
-        && required.as_ref().is_none_or(|required| required.as_bytes() == password.as_ref());
+    let accepted =
+        username == b"default" && required.as_ref().is_none_or(|required| required.as_bytes() == password.as_ref());
     if accepted {
         exec.session.authenticated = true;
         reply(Reply::ok())

@@ -124,7 +124,13 @@ fn side(arg: &[u8]) -> Result<bool, Reply> {
 }
 
 /// LMOVE's body (`lmoveGenericCommand`): `None` when the source is absent.
-fn move_one(exec: &mut Exec<'_>, source: &Bytes, destination: &Bytes, from_left: bool, to_left: bool) -> Result<Option<Bytes>, Reply> {
+fn move_one(
+    exec: &mut Exec<'_>,
+    source: &Bytes,
+    destination: &Bytes,
+    from_left: bool,
+    to_left: bool,
+) -> Result<Option<Bytes>, Reply> {
     if list(exec.keyspace_ref(), source)?.is_none() {
         return Ok(None);
     }
@@ -200,9 +206,7 @@ pub fn lrem(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let element = argv[3].clone();
     let removed = exec
         .keyspace()
-        .update(&argv[1], |value| {
-            list_mut(value).remove_equal(&element, count.unsigned_abs() as usize, count >= 0)
-        })
+        .update(&argv[1], |value| list_mut(value).remove_equal(&element, count.unsigned_abs() as usize, count >= 0))
         .expect("the list exists");
     for value in &removed {
         exec.removed(value);

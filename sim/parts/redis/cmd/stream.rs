@@ -64,7 +64,9 @@ fn parse_add_or_trim(argv: &[Bytes], xadd: bool) -> Result<(TrimArgs, usize), Re
             break;
         } else if (opt.eq_ignore_ascii_case(b"maxlen") || opt.eq_ignore_ascii_case(b"minid")) && more > 0 {
             if strategy_given {
-                return Err(errors::error("ERR syntax error, MAXLEN and MINID options at the same time are not compatible"));
+                return Err(errors::error(
+                    "ERR syntax error, MAXLEN and MINID options at the same time are not compatible",
+                ));
             }
             strategy_given = true;
             parsed.approx = false;
@@ -301,7 +303,12 @@ fn subcommand_syntax_error(command: &Command) -> Reply {
 
 /// XGROUP's common checks: the stream must exist (unless MKSTREAM), and for all but
 /// CREATE and DESTROY the group too.
-fn xgroup_stream<'a>(exec: &'a Exec<'_>, command: &Command, mkstream: bool, needs_group: bool) -> Result<Option<&'a Stream>, Reply> {
+fn xgroup_stream<'a>(
+    exec: &'a Exec<'_>,
+    command: &Command,
+    mkstream: bool,
+    needs_group: bool,
+) -> Result<Option<&'a Stream>, Reply> {
     let argv = command.argv();
     let stream = stream(exec.keyspace_ref(), &argv[2])?;
     if !mkstream {
@@ -639,7 +646,15 @@ pub fn xautoclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
                 attempts -= 1;
                 let Some(items) = stream.entries.get(&id) else {
                     let nack = &group.pel[&id];
-                    propagate.push(xclaim_propagation(&key, &group_name, &nack.consumer, id, nack.delivery_time_ms, nack.delivery_count, group.last_id));
+                    propagate.push(xclaim_propagation(
+                        &key,
+                        &group_name,
+                        &nack.consumer,
+                        id,
+                        nack.delivery_time_ms,
+                        nack.delivery_count,
+                        group.last_id,
+                    ));
                     group.ack(id);
                     deleted.push(id);
                     remaining -= 1;
@@ -662,7 +677,15 @@ pub fn xautoclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
                     group.consumers.get_mut(&consumer_name).expect("created above").pel.insert(id);
                 }
                 let nack = &group.pel[&id];
-                propagate.push(xclaim_propagation(&key, &group_name, &consumer_name, id, now_ms, nack.delivery_count, group.last_id));
+                propagate.push(xclaim_propagation(
+                    &key,
+                    &group_name,
+                    &consumer_name,
+                    id,
+                    now_ms,
+                    nack.delivery_count,
+                    group.last_id,
+                ));
                 claimed.push(if justid { id_reply(id) } else { entry_reply(id, items) });
                 remaining -= 1;
                 changes += 1;
@@ -673,7 +696,11 @@ pub fn xautoclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
         .expect("the stream exists");
     exec.dirty(changes);
     exec.propagate_instead(propagate);
-    reply(Reply::Array(vec![id_reply(cursor), Reply::Array(claimed), Reply::Array(deleted.into_iter().map(id_reply).collect())]))
+    reply(Reply::Array(vec![
+        id_reply(cursor),
+        Reply::Array(claimed),
+        Reply::Array(deleted.into_iter().map(id_reply).collect()),
+    ]))
 }
 
 pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
@@ -794,7 +821,15 @@ pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
                                     let nack = group.pel.get_mut(&pending).expect("consumer PEL ⊆ group PEL");
                                     nack.delivery_time_ms = now_ms;
                                     nack.delivery_count += 1;
-                                    propagate.push(xclaim_propagation(key, &group_name, &consumer_name, pending, now_ms, nack.delivery_count, group.last_id));
+                                    propagate.push(xclaim_propagation(
+                                        key,
+                                        &group_name,
+                                        &consumer_name,
+                                        pending,
+                                        now_ms,
+                                        nack.delivery_count,
+                                        group.last_id,
+                                    ));
                                     replies.push(entry_reply(pending, items));
                                 }
                                 None => replies.push(Reply::Array(vec![id_reply(pending), Reply::NullArray])),
@@ -847,7 +882,15 @@ pub fn xreadgroup(exec: &mut Exec<'_>, command: &Command) -> Outcome {
 /// What Redis propagates for a claim (`streamPropagateXCLAIM`):
 /// `XCLAIM key group consumer 0 id TIME ms RETRYCOUNT n FORCE JUSTID LASTID id`, which
 /// replays to the same PEL state whatever the time of replay.
-fn xclaim_propagation(key: &Bytes, group: &Bytes, consumer: &Bytes, id: StreamId, delivery_time_ms: u64, delivery_count: u64, last_id: StreamId) -> Vec<Bytes> {
+fn xclaim_propagation(
+    key: &Bytes,
+    group: &Bytes,
+    consumer: &Bytes,
+    id: StreamId,
+    delivery_time_ms: u64,
+    delivery_count: u64,
+    last_id: StreamId,
+) -> Vec<Bytes> {
     vec![
         Bytes::from_static(b"XCLAIM"),
         key.clone(),
@@ -958,7 +1001,15 @@ pub fn xclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
             for id in ids {
                 let Some(items) = stream.entries.get(&id) else {
                     if let Some(nack) = group.pel.get(&id) {
-                        propagate.push(xclaim_propagation(&key, &group_name, &nack.consumer, id, nack.delivery_time_ms, nack.delivery_count, group.last_id));
+                        propagate.push(xclaim_propagation(
+                            &key,
+                            &group_name,
+                            &nack.consumer,
+                            id,
+                            nack.delivery_time_ms,
+                            nack.delivery_count,
+                            group.last_id,
+                        ));
                         group.ack(id);
                         changes += 1;
                         lastid_changed = false;
@@ -998,7 +1049,15 @@ pub fn xclaim(exec: &mut Exec<'_>, command: &Command) -> Outcome {
                 }
                 let count = nack.delivery_count;
                 group.consumers.get_mut(&consumer_name).expect("created above").pel.insert(id);
-                propagate.push(xclaim_propagation(&key, &group_name, &consumer_name, id, delivery_time_ms, count, group.last_id));
+                propagate.push(xclaim_propagation(
+                    &key,
+                    &group_name,
+                    &consumer_name,
+                    id,
+                    delivery_time_ms,
+                    count,
+                    group.last_id,
+                ));
                 lastid_changed = false;
                 claimed.push(if justid { id_reply(id) } else { entry_reply(id, items) });
                 changes += 1;
