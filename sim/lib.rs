@@ -2,7 +2,6 @@
 //! pipeline Fluent Bit → Fluentd → Redis → Dash0 (logs) and OTel Collector → Dash0 (spans,
 //! metrics). See `../shared/DESIGN.md` for the architecture and the determinism rules.
 
-pub mod bugs;
 pub mod chaos;
 pub mod check;
 pub mod faults;
@@ -15,4 +14,5 @@ pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod units;
+pub mod vocab;
 pub mod world;

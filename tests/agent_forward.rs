@@ -12,7 +12,8 @@ use aggregator_support::{FakeRedis, emit_logs, events, outcomes, part_ctx};
 use obsim::ledger::Ledger;
 use obsim::parts::agent::{self, AgentConfig, RetryLimit, StorageType};
 use obsim::parts::aggregator::{self, AggregatorConfig};
-use obsim::parts::{RecordPipe, hosts};
+use obsim::parts::RecordPipe;
+use obsim::vocab::hosts;
 use obsim::world::{World, WorldBuilder};
 
 const MACHINE: &str = "comfyui-1";
@@ -92,7 +93,7 @@ fn full_aggregator_buffer_and_500_records(require_ack: bool) -> (World<'static>,
 }
 
 fn emitted(ledger: &Ledger) -> u64 {
-    ledger.account().totals.get(&obsim::ledger::Signal::Log).map_or(0, |totals| totals.emitted)
+    ledger.account().totals.get(&obsim::vocab::Signal::Log).map_or(0, |totals| totals.emitted)
 }
 
 /// Sum of `records N` in the details of events of `kind`.

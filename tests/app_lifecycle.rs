@@ -15,9 +15,11 @@ use bytes::Bytes;
 use fakes::FakeRedis;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use obsim::ledger::{Ledger, Signal};
+use obsim::ledger::Ledger;
+use obsim::vocab::Signal;
 use obsim::parts::app::{self, AppConfig, AppPipes, DevSpec, MachineSpec};
-use obsim::parts::{PartCtx, hosts};
+use obsim::parts::PartCtx;
+use obsim::vocab::hosts;
 use obsim::record::{JobId, LogRecord, MachineId, MachineType, MetricValue, Number, SourceId, Span, SpanId};
 use obsim::world::WorldBuilder;
 

@@ -1,4 +1,4 @@
-//! Planted bugs (`[bugs]`, `obsim::bugs`): for each one, a small scenario fails the checker
+//! Planted bugs (`[bugs]`, `obsim::parts::Bugs`): for each one, a small scenario fails the checker
 //! that exists for it, with a message naming the broken part and the command that replays
 //! the run; the same scenario without the bug passes. Faults are applied by stepping the
 //! pipeline's world by hand (`at` → action), so these tests need no fault schedule.
@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use obsim::parts::dash0::ScriptedErrors;
-use obsim::parts::hosts;
+use obsim::vocab::hosts;
 use obsim::pipeline::{Pipeline, Verdict};
 use obsim::scenario::Scenario;
 

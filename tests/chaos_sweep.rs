@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use obsim::bugs::Bugs;
+use obsim::parts::Bugs;
 use obsim::chaos::case::bugs_named;
 use obsim::chaos::{Case, Shard, SweepOptions, SweepRun, shrink, strategy, sweep};
 use obsim::scenario::Scenario;

@@ -9,8 +9,8 @@ mod scenario_support;
 use std::path::Path;
 
 use obsim::check::bounds::Gauge;
-use obsim::ledger::Part;
-use obsim::parts::hosts;
+use obsim::vocab::Part;
+use obsim::vocab::hosts;
 use obsim::pipeline::{Check, Verdict};
 use obsim::scenario::Scenario;
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use obsim::check::metrics;
 use obsim::check::throughput::Rate;
-use obsim::ledger::Part;
+use obsim::vocab::Part;
 use obsim::pipeline::{Check, Pipeline, Verdict};
 use obsim::record::{Attributes, MetricPoint, MetricValue, Number, Resource, Temporality};
 use obsim::scenario::Scenario;

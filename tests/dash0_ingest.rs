@@ -7,11 +7,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use obsim::ledger::{Custodian, Ledger, Outcome, Part, Signal};
+use obsim::ledger::{Custodian, Ledger, Outcome};
+use obsim::vocab::{Part, Signal};
 use obsim::parts::collector::channel::{ChannelSettings, lazy_channel};
 use obsim::parts::dash0::rpc_status::retry_delay_of;
 use obsim::parts::dash0::{self, Dash0Config, Dash0Control, Dash0Store, ScriptedErrors};
-use obsim::parts::{PartCtx, hosts, ports};
+use obsim::parts::PartCtx;
+use obsim::vocab::{hosts, ports};
 use obsim::proto::otlp::{encode_logs, encode_spans, encode_to_vec};
 use obsim::record::{
     Attributes, JobId, LogRecord, MachineId, MachineType, RecordId, Resource, Severity, SourceId, Span, SpanId,

@@ -15,7 +15,8 @@ use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 
 use obsim::ledger::Ledger;
 use obsim::parts::redis::{RedisConfig, RedisControl};
-use obsim::parts::{PartCtx, hosts, ports};
+use obsim::parts::PartCtx;
+use obsim::vocab::{hosts, ports};
 use obsim::pipeline::{Pipeline, Verdict};
 use obsim::record::RecordId;
 use obsim::scenario::Scenario;

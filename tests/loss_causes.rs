@@ -7,7 +7,8 @@
 
 mod scenario_support;
 
-use obsim::ledger::{Outcome, Signal};
+use obsim::ledger::Outcome;
+use obsim::vocab::Signal;
 use obsim::pipeline::Verdict;
 use obsim::report::result::RunResult;
 
@@ -62,7 +63,7 @@ fn without_ack_an_aggregator_restart_loses_only_with_named_causes_a_scenario_can
                         "seed {seed}: {cause} at {custodian}\n{report}"
                     );
                     if *cause == "agent_unacked_write" {
-                        assert_eq!(custodian.part, obsim::ledger::Part::Agent, "seed {seed}");
+                        assert_eq!(custodian.part, obsim::vocab::Part::Agent, "seed {seed}");
                     }
                     assert!(tally.born_counts.keys().all(|host| ["openai-1", "api"].contains(&&**host)), "seed {seed}");
                 }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use obsim::ledger::Signal;
+use obsim::vocab::Signal;
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 

@@ -8,9 +8,11 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 
-use obsim::ledger::{Ledger, Outcome, Signal};
+use obsim::ledger::{Ledger, Outcome};
+use obsim::vocab::Signal;
 use obsim::parts::redis::{Persistence, RedisConfig};
-use obsim::parts::{PartCtx, hosts, ports};
+use obsim::parts::PartCtx;
+use obsim::vocab::{hosts, ports};
 use obsim::record::{RecordId, SourceId};
 use obsim::world::{World, WorldBuilder};
 

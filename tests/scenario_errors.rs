@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use obsim::parts::hosts;
+use obsim::vocab::hosts;
 use obsim::scenario::{Scenario, ScenarioError};
 use serde_json::Value;
 

@@ -13,7 +13,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use obsim::ledger::{Outcome, Part, Signal};
+use obsim::ledger::Outcome;
+use obsim::vocab::{Part, Signal};
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 

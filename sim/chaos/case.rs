@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use super::config::ChaosConfig;
 use super::strategy;
-use crate::bugs::Bugs;
+use crate::parts::Bugs;
 use crate::faults::FaultSpec;
 use crate::pipeline::{Pipeline, Verdict};
 use crate::scenario::{Expect, Scenario};

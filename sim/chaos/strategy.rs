@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use super::config::{ChaosConfig, ChaosKind};
 use crate::faults::{BackpressureWhat, FaultSpec, Heal, SlowStores};
-use crate::parts::hosts;
+use crate::vocab::hosts;
 use crate::scenario::Scenario;
 
 /// The shortest load phase a sweep can draw faults into: one fault needs a second to start

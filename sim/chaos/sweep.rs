@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use super::case::Case;
 use super::shrink::{Shrunk, shrink};
-use crate::bugs::Bugs;
+use crate::parts::Bugs;
 use crate::pipeline::Verdict;
 use crate::scenario::Scenario;
 

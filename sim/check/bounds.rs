@@ -22,7 +22,7 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::ledger::Part;
+use crate::vocab::Part;
 use crate::units::format_duration;
 
 /// What a gauge counts. Names of buffers carry it too (`buffer_bytes`, `sending_queue_batches`).

@@ -565,7 +565,7 @@ impl FaultSpec {
         let resolved = resolve(selector, hosts, machines).unwrap_or_default();
         let without_agent: Vec<&String> = resolved
             .iter()
-            .filter(|host| host.as_str() != crate::parts::hosts::API && !machines.contains(host))
+            .filter(|host| host.as_str() != crate::vocab::hosts::API && !machines.contains(host))
             .collect();
         if let Some(host) = without_agent.first() {
             return Err((
@@ -583,7 +583,7 @@ impl FaultSpec {
 /// (`api`, `dash0`, `dev-1`, `comfyui-3`, `railway-redis`). `None` if it names no host.
 pub fn resolve(selector: &str, hosts: &[String], machines: &[String]) -> Option<Vec<String>> {
     let resolved: Vec<String> = match selector {
-        "railway" => [crate::parts::hosts::AGGREGATOR, crate::parts::hosts::REDIS, crate::parts::hosts::SHIPPER]
+        "railway" => [crate::vocab::hosts::AGGREGATOR, crate::vocab::hosts::REDIS, crate::vocab::hosts::SHIPPER]
             .iter()
             .map(|host| host.to_string())
             .collect(),

@@ -7,6 +7,7 @@
 //! its host's software, once per incarnation of the host.
 
 pub mod agent;
+pub mod bugs;
 pub mod aggregator;
 pub mod app;
 pub mod collector;
@@ -17,39 +18,12 @@ pub mod redis;
 pub mod redis_client;
 pub mod shipper;
 
-use crate::ledger::{Custodian, Ledger, Part};
+use crate::ledger::{Custodian, Ledger};
+use crate::vocab::Part;
 use crate::world::HostCtx;
 
+pub use bugs::Bugs;
 pub use pipe::{PipeFull, RecordPipe};
-
-/// Where each part listens: the real ports (DESIGN.md §1).
-pub mod ports {
-    /// Fluentd in_forward (agents, shared_key auth).
-    pub const AGGREGATOR_FORWARD: u16 = 24225;
-    /// Fluentd in_http (dev hosts, JSON).
-    pub const AGGREGATOR_HTTP: u16 = 24224;
-    /// Redis.
-    pub const REDIS: u16 = 6379;
-    /// Dash0 OTLP/gRPC.
-    pub const DASH0_GRPC: u16 = 4317;
-    /// Dash0 OTLP/HTTP.
-    pub const DASH0_HTTP: u16 = 4318;
-}
-
-/// The hosts' names: the world's one host map (DESIGN.md §7). Machine hosts are named by
-/// their machine_id (`comfyui-1`), dev hosts `dev-1`…
-pub mod hosts {
-    /// The API (client, API, its own agent and collector).
-    pub const API: &str = "api";
-    /// Railway's Fluentd.
-    pub const AGGREGATOR: &str = "railway-aggregator";
-    /// Railway's Redis (job queue and log buffer).
-    pub const REDIS: &str = "railway-redis";
-    /// Railway's shipper process.
-    pub const SHIPPER: &str = "railway-shipper";
-    /// Dash0 ingest.
-    pub const DASH0: &str = "dash0";
-}
 
 /// What a part gets when its host starts: the host's context and the run's ledger.
 #[derive(Clone)]

@@ -11,7 +11,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisConnectionInfo, RedisFuture, RedisResult, Value};
 
-use crate::parts::{hosts, ports};
+use crate::vocab::{hosts, ports};
 
 /// A live connection to the Railway Redis.
 pub struct RedisConn {

@@ -5,6 +5,7 @@
 //! parts). Parts only see their `PartCtx` and config; the harness keeps what must outlive a
 //! crash (the ledger, Dash0's store, disks) outside the hosts.
 
+mod plant;
 mod verdict;
 
 pub use verdict::{Check, Verdict};
@@ -19,7 +20,8 @@ use crate::ledger::Ledger;
 use crate::parts::app::{self, AppPipes, DevSpec, MachineSpec};
 use crate::parts::dash0::{self, Dash0Control, Dash0Store};
 use crate::parts::log_chunk::LogChunk;
-use crate::parts::{PartCtx, agent, aggregator, collector, hosts, redis, shipper};
+use crate::parts::{PartCtx, agent, aggregator, collector, redis, shipper};
+use crate::vocab::hosts;
 use crate::record::Resource;
 use crate::scenario::Scenario;
 use crate::world::{HostCtx, RunOutcome, World, WorldBuilder, WorldError};
@@ -64,8 +66,8 @@ where
 impl Pipeline {
     /// Builds every host of `scenario` with `seed`.
     pub fn build(scenario: Arc<Scenario>, seed: u64) -> Pipeline {
-        // Planted bugs reach the parts through their configs (see `crate::bugs`).
-        let scenario = if scenario.bugs.any() { Arc::new(crate::bugs::plant(&scenario)) } else { scenario };
+        // Planted bugs reach the parts through their configs (see `crate::pipeline::plant`).
+        let scenario = if scenario.bugs.any() { Arc::new(plant::plant(&scenario)) } else { scenario };
         let mut world =
             WorldBuilder::new(seed).tick(scenario.tick).duration(scenario.duration + scenario.drain).build();
         let ledger = Ledger::new();

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ledger::{Outcome, Part, Signal};
+use crate::ledger::Outcome;
+use crate::vocab::{Part, Signal};
 use crate::pipeline::Verdict;
 
 /// The version of `result.json`'s layout.

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
-use crate::ledger::{Part, Signal};
+use crate::vocab::{Part, Signal};
 
 /// The window every series is counted in: the same 10 s as throughput (DESIGN.md §4).
 pub const WINDOW: Duration = crate::check::throughput::WINDOW;

@@ -84,9 +84,9 @@ pub struct Scenario {
     pub dash0: Dash0Config,
     #[serde(default)]
     pub expect: Expect,
-    /// Planted bugs (`crate::bugs`), all off unless switched on here; tests switch them on.
+    /// Planted bugs (`crate::parts::bugs`), all off unless switched on here; tests switch them on.
     #[serde(default)]
-    pub bugs: crate::bugs::Bugs,
+    pub bugs: crate::parts::Bugs,
     /// The fault schedule: `[[fault]]` tables (DESIGN.md §3); all end before `duration`,
     /// except `crash`, which the drain heals.
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
@@ -193,13 +193,13 @@ pub struct Expect {
     pub min_throughput: Option<crate::check::throughput::Rate>,
     /// Most records one custodian of a part may hold at once, by part name
     /// (`{ aggregator = 5000 }`): a bound on buffering per hop.
-    pub max_occupancy: std::collections::BTreeMap<crate::ledger::Part, u64>,
+    pub max_occupancy: std::collections::BTreeMap<crate::vocab::Part, u64>,
     /// Fullest a part's bounded buffers may get, as a fraction of the limit in force, by
     /// part name (`{ aggregator = 0.8 }`): judged on every write a buffer admitted (level
     /// after the write / limit then). Without it only the `bounds` check (always on) holds
     /// buffers to their limits. Fluent Bit and Redis may legitimately pass 1.0 by one write.
-    #[schemars(with = "std::collections::BTreeMap<crate::ledger::Part, BufferFill>")]
-    pub max_buffer_fill: std::collections::BTreeMap<crate::ledger::Part, f64>,
+    #[schemars(with = "std::collections::BTreeMap<crate::vocab::Part, BufferFill>")]
+    pub max_buffer_fill: std::collections::BTreeMap<crate::vocab::Part, f64>,
     /// `agree`: Dash0's metric totals must agree with the jobs that ran; `skip`: not checked.
     pub metrics: MetricsExpectation,
 }
@@ -397,7 +397,7 @@ impl Scenario {
 
     /// Every host of the run, in registration order: Dash0, Railway, the API, machines, dev hosts.
     pub fn host_names(&self) -> Vec<String> {
-        use crate::parts::hosts;
+        use crate::vocab::hosts;
         let mut names: Vec<String> =
             [hosts::DASH0, hosts::REDIS, hosts::AGGREGATOR, hosts::SHIPPER, hosts::API].map(String::from).to_vec();
         names.extend(self.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()));

@@ -139,7 +139,7 @@ impl Scenario {
                 ));
             };
             if let Some(host) =
-                selected.iter().find(|host| host.as_str() != crate::parts::hosts::API && !machines.contains(host))
+                selected.iter().find(|host| host.as_str() != crate::vocab::hosts::API && !machines.contains(host))
             {
                 return Err(fail(
                     "hosts",
@@ -168,7 +168,7 @@ impl Scenario {
             }
         }
         // Stacked overrides: every host's merged configs keep the rules too.
-        for host in hosts.iter().filter(|host| host.as_str() == crate::parts::hosts::API || machines.contains(host)) {
+        for host in hosts.iter().filter(|host| host.as_str() == crate::vocab::hosts::API || machines.contains(host)) {
             let rules = self.overrides_of(host);
             if rules.len() < 2 {
                 continue;

@@ -10,9 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use obsim::ledger::{Custodian, Durability, Ledger, Part, Signal};
+use obsim::ledger::{Custodian, Durability, Ledger};
+use obsim::vocab::{Part, Signal};
 use obsim::parts::log_chunk::LogChunk;
-use obsim::parts::{PartCtx, RecordPipe, hosts, ports};
+use obsim::parts::{PartCtx, RecordPipe};
+use obsim::vocab::{hosts, ports};
 use obsim::proto::resp::{Decoder, Reply, RequestLimits, errors};
 use obsim::record::{JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
 use obsim::world::{HostCtx, true_elapsed_now};

@@ -185,10 +185,10 @@ pub struct AgentConfig {
     /// handed back this many times (0: never). Default 2000. At most 1000000.
     #[schemars(range(max = 1_000_000))]
     pub keepalive_max_recycle: u32,
-    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
-    pub bugs: crate::bugs::Bugs,
+    pub bugs: crate::parts::Bugs,
 }
 
 impl Default for AgentConfig {
@@ -213,7 +213,7 @@ impl Default for AgentConfig {
             keepalive: true,
             keepalive_idle_timeout: Duration::from_secs(30),
             keepalive_max_recycle: 2000,
-            bugs: crate::bugs::Bugs::default(),
+            bugs: crate::parts::Bugs::default(),
         }
     }
 }

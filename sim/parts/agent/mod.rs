@@ -32,7 +32,8 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::parts::{PartCtx, RecordPipe, hosts, ports};
+use crate::parts::{PartCtx, RecordPipe};
+use crate::vocab::{hosts, ports};
 use crate::proto::forward::ClientAuth;
 use crate::record::LogRecord;
 

@@ -23,7 +23,8 @@ use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
-use crate::ledger::{Custodian, Durability, Part};
+use crate::ledger::{Custodian, Durability};
+use crate::vocab::Part;
 use crate::parts::PartCtx;
 use crate::proto::forward::{EntryBatch, EventTime, Limits, Options, encode_packed_forward, parse_event_frame};
 use crate::record::{LogRecord, RecordId};
@@ -481,7 +482,7 @@ impl Store {
         let chunk = &mut self.sealed[index];
         chunk.in_flight = false;
         chunk.failures += 1;
-        // Planted bug `agent_no_retry` (`crate::bugs`): give up at the first failure.
+        // Planted bug `agent_no_retry` (`crate::parts::bugs`): give up at the first failure.
         if self.config.retry_limit.allows_retry(chunk.failures) && !self.config.bugs.agent_no_retry {
             let wait = super::backoff::retry_wait(
                 self.config.scheduler_base_secs,

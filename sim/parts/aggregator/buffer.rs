@@ -25,7 +25,7 @@ use crate::record::{LogRecord, RecordId};
 use crate::world::HostCtx;
 
 use crate::check::bounds::{Bound, GaugeHandle, GaugeSpec, Unit};
-use crate::ledger::Part;
+use crate::vocab::Part;
 
 use super::config::{AggregatorConfig, OverflowAction};
 use super::control::AggregatorControl;
@@ -194,7 +194,7 @@ impl Buffer {
             return Ok(());
         }
         let limit = self.total_bytes_limit();
-        // Planted bug `aggregator_ignores_buffer_limit` (`crate::bugs`): no `storable?`.
+        // Planted bug `aggregator_ignores_buffer_limit` (`crate::parts::bugs`): no `storable?`.
         let enforced = !self.config.bugs.aggregator_ignores_buffer_limit;
         if enforced && !self.storable(limit) && self.config.overflow_action == OverflowAction::DropOldestChunk {
             self.drop_oldest_chunk();
@@ -274,7 +274,7 @@ impl Buffer {
         chunk.in_flight = true;
         let mut records = chunk.records.clone();
         if self.config.bugs.silent_record_loss && !self.silent_loss_struck && records.len() >= 2 {
-            // Planted bug (`crate::bugs`): the first record never reaches Redis, yet the
+            // Planted bug (`crate::parts::bugs`): the first record never reaches Redis, yet the
             // whole chunk is released once written. No cause is recorded.
             self.silent_loss_struck = true;
             records.remove(0);

@@ -84,10 +84,10 @@ pub struct AggregatorConfig {
     /// default on Linux). Bounded so partitions do not leak connections: 120 s.
     #[serde(with = "crate::units::duration_text")]
     pub connection_idle_timeout: Duration,
-    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
-    pub bugs: crate::bugs::Bugs,
+    pub bugs: crate::parts::Bugs,
 }
 
 impl Default for AggregatorConfig {
@@ -114,7 +114,7 @@ impl Default for AggregatorConfig {
             frame_bytes_limit: crate::proto::forward::FRAME_BYTES_LIMIT_DEFAULT,
             http_body_bytes_limit: 32 * 1024 * 1024,
             connection_idle_timeout: Duration::from_secs(120),
-            bugs: crate::bugs::Bugs::default(),
+            bugs: crate::parts::Bugs::default(),
         }
     }
 }

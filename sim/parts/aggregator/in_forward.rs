@@ -15,7 +15,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
-use crate::parts::ports;
+use crate::vocab::ports;
 use crate::proto::forward::{ClientFrame, EVENT_TIME_ENCODED_BYTES, Limits, ServerAuth, StreamDecoder, encode_ack};
 use crate::record::LogRecord;
 
@@ -129,7 +129,7 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                     }
                     let count = records.len();
                     if config.bugs.aggregator_ack_before_buffer {
-                        // Planted bug (`crate::bugs`): ack first, buffer after.
+                        // Planted bug (`crate::parts::bugs`): ack first, buffer after.
                         if !ack_before_buffer(&shared, &mut stream, &mut out, &peer, &frame, records, bytes).await {
                             return;
                         }
@@ -169,7 +169,7 @@ async fn ack_before_buffer(
     bytes: u64,
 ) -> bool {
     let ids: Vec<crate::record::RecordId> = records.iter().map(|record| record.id).collect();
-    let custodian = shared.ctx.custodian(crate::ledger::Part::Aggregator);
+    let custodian = shared.ctx.custodian(crate::vocab::Part::Aggregator);
     shared.ctx.ledger.hold(&custodian, &ids, crate::ledger::Durability::Volatile);
     if let Some(chunk) = frame.ack_chunk() {
         out.clear();

@@ -18,7 +18,7 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use turmoil::net::TcpListener;
 
-use crate::parts::ports;
+use crate::vocab::ports;
 use crate::record::LogRecord;
 
 use super::Shared;

@@ -34,7 +34,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::ledger::Part;
+use crate::vocab::Part;
 use crate::parts::PartCtx;
 use crate::record::LogRecord;
 

@@ -153,10 +153,10 @@ pub struct AppConfig {
     /// the previous export; Dash0 sums them, so a retried batch it had already stored is
     /// counted twice and a lost one is missing for good).
     pub metrics_temporality: MetricsTemporality,
-    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
-    pub bugs: crate::bugs::Bugs,
+    pub bugs: crate::parts::Bugs,
     /// The run's job book (the job flow's ground truth for the jobs and metrics checks):
     /// set by the pipeline, never a key of this section.
     #[serde(skip)]
@@ -199,7 +199,7 @@ impl Default for AppConfig {
             redis_timeout: Duration::from_secs(5),
             redis_attempts_max: 10,
             metrics_temporality: MetricsTemporality::Cumulative,
-            bugs: crate::bugs::Bugs::default(),
+            bugs: crate::parts::Bugs::default(),
             job_book: super::book::JobBook::default(),
         }
     }

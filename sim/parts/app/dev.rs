@@ -21,8 +21,10 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use super::config::AppConfig;
-use crate::ledger::{Durability, Part, Signal};
-use crate::parts::{PartCtx, hosts, ports};
+use crate::ledger::Durability;
+use crate::vocab::{Part, Signal};
+use crate::parts::PartCtx;
+use crate::vocab::{hosts, ports};
 use crate::record::{Attributes, JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
 use crate::world::true_elapsed_now;
 

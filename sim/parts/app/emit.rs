@@ -9,7 +9,8 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::ledger::{Custodian, Durability, Part, Signal};
+use crate::ledger::{Custodian, Durability};
+use crate::vocab::{Part, Signal};
 use crate::parts::{PartCtx, RecordPipe};
 use crate::record::{
     Attributes, JobId, LogRecord, MachineId, MetricPoint, RecordId, Severity, SourceId, Span, SpanId, SpanKind,

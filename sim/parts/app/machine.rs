@@ -254,7 +254,7 @@ impl Worker {
         }
         let machine_type = self.machine_id.machine_type();
         let started_true = true_elapsed_now();
-        // Planted bug `api_new_trace_at_redis_hop` (`crate::bugs`): the job's trace is not
+        // Planted bug `api_new_trace_at_redis_hop` (`crate::parts::bugs`): the job's trace is not
         // continued across Redis; the worker opens a fresh trace with no parent.
         let new_trace = self.config.bugs.api_new_trace_at_redis_hop;
         let (trace_id, parent_id) = if new_trace {

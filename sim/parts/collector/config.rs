@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::parts::{hosts, ports};
+use crate::vocab::{hosts, ports};
 
 /// Most items or requests a count setting may name (batch sizes, queue size): a million.
 pub const COUNT_MAX: usize = 1_000_000;
@@ -79,10 +79,10 @@ pub struct CollectorConfig {
     /// Dash0's OTLP/gRPC port.
     #[schemars(range(min = 1, max = 65_535))]
     pub endpoint_port: u16,
-    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
-    pub bugs: crate::bugs::Bugs,
+    pub bugs: crate::parts::Bugs,
 }
 
 impl Default for CollectorConfig {
@@ -107,7 +107,7 @@ impl Default for CollectorConfig {
             dataset: "default".to_string(),
             endpoint_host: hosts::DASH0.to_string(),
             endpoint_port: ports::DASH0_GRPC,
-            bugs: crate::bugs::Bugs::default(),
+            bugs: crate::parts::Bugs::default(),
         }
     }
 }

@@ -25,7 +25,8 @@ pub use queue::{CAUSE_REJECTED, CAUSE_RETRY_DISABLED, CAUSE_RETRY_EXPIRED};
 
 use std::sync::{Arc, Mutex};
 
-use crate::ledger::{Durability, Part};
+use crate::ledger::Durability;
+use crate::vocab::Part;
 use crate::parts::{PartCtx, RecordPipe};
 use crate::proto::otlp::{encode_metrics, encode_spans};
 use crate::record::{MetricPoint, RecordId, Resource, Span};
@@ -93,7 +94,7 @@ pub async fn run(
     let drop_traceparent = config.bugs.collector_drop_traceparent;
     let seal_spans = move |batch_seq: u64, mut batch: Vec<Span>| {
         if drop_traceparent {
-            // Planted bug (`crate::bugs`): the parent link is lost on export.
+            // Planted bug (`crate::parts::bugs`): the parent link is lost on export.
             for span in &mut batch {
                 span.parent_span_id = None;
             }

@@ -2,7 +2,8 @@
 //! a cause. One place, so that every end is both a ledger call and an event.
 
 use super::exporter::{Exported, QueuedBatch};
-use crate::ledger::{Custodian, Ledger, Part};
+use crate::ledger::{Custodian, Ledger};
+use crate::vocab::Part;
 use crate::parts::PartCtx;
 use crate::world::HostCtx;
 

@@ -45,7 +45,7 @@ impl Consumers {
         }
     }
 
-    /// Planted bug `collector_resends_delivered_metrics` (`crate::bugs`): a metric batch Dash0
+    /// Planted bug `collector_resends_delivered_metrics` (`crate::parts::bugs`): a metric batch Dash0
     /// accepted is exported once more, whatever that answer is.
     async fn resend_if_planted(&mut self, batch: &QueuedBatch) {
         if self.config.bugs.collector_resends_delivered_metrics

@@ -36,10 +36,10 @@ pub struct Dash0Config {
     /// (bounded like every resource in obsim; far above what the simulated fleet opens).
     #[schemars(range(min = 1, max = 100_000))]
     pub http_connections_limit: usize,
-    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
-    pub bugs: crate::bugs::Bugs,
+    pub bugs: crate::parts::Bugs,
 }
 
 impl Default for Dash0Config {
@@ -51,7 +51,7 @@ impl Default for Dash0Config {
             timestamp_future_limit: Duration::from_secs(72 * 3600),
             request_bytes_limit: 20 * 1024 * 1024,
             http_connections_limit: 4096,
-            bugs: crate::bugs::Bugs::default(),
+            bugs: crate::parts::Bugs::default(),
         }
     }
 }

@@ -27,7 +27,7 @@ use turmoil::net::TcpListener;
 use super::config::DATASET_HEADER;
 use super::ingest::{Accepted, ExportRequest, Ingest};
 use super::store::Transport;
-use crate::parts::ports;
+use crate::vocab::ports;
 
 /// Serves the OTLP gRPC services on :4317 until the host stops.
 pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {

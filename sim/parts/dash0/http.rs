@@ -25,7 +25,7 @@ use super::config::DATASET_HEADER;
 use super::ingest::{ExportRequest, Ingest};
 use super::refusal::{Refusal, RefusalKind};
 use super::store::Transport;
-use crate::parts::ports;
+use crate::vocab::ports;
 use crate::proto::otlp::Signal;
 
 /// The content type of OTLP/HTTP protobuf requests and responses.

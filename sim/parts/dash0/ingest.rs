@@ -26,7 +26,8 @@ use super::config::{DATASET_DEFAULT, Dash0Config};
 use super::control::{Behaviour, Dash0Control};
 use super::refusal::{Refusal, RefusalKind};
 use super::store::{Dash0Store, SignalCounts, StoreCounts, StoredBatch, Transport};
-use crate::ledger::{Custodian, Ledger, Part};
+use crate::ledger::{Custodian, Ledger};
+use crate::vocab::Part;
 use crate::parts::PartCtx;
 use crate::proto::otlp::{self, Batch, Decoded, Signal};
 use crate::record::{LogRecord, MetricPoint, RecordId, Span};
@@ -381,7 +382,7 @@ impl Ingest {
                 if self.config.bugs.dash0_drop_one_batch
                     && !self.dropped_one_batch.swap(true, std::sync::atomic::Ordering::Relaxed) =>
             {
-                // Planted bug (`crate::bugs`): answered 200, stored nothing, told no one.
+                // Planted bug (`crate::parts::bugs`): answered 200, stored nothing, told no one.
                 Accepted { rejected: 0, error_message: String::new() }
             }
             ExportRequest::Logs(r) => {

@@ -13,8 +13,9 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
-use crate::ledger::Part;
-use crate::parts::{PartCtx, ports};
+use crate::vocab::Part;
+use crate::parts::PartCtx;
+use crate::vocab::ports;
 use crate::proto::resp::{Command, Decoder, Reply, RequestLimits};
 use crate::world::HostCtx;
 

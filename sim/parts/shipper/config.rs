@@ -59,10 +59,10 @@ pub struct ShipperConfig {
     pub token: String,
     /// The Dash0 dataset (`Dash0-Dataset` header): `default`, Dash0's default dataset.
     pub dataset: String,
-    /// Planted bugs (`crate::bugs`): set by the pipeline from the scenario's `[bugs]`, never
+    /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
-    pub bugs: crate::bugs::Bugs,
+    pub bugs: crate::parts::Bugs,
 }
 
 impl Default for ShipperConfig {
@@ -82,7 +82,7 @@ impl Default for ShipperConfig {
             redis_timeout: Duration::from_secs(5),
             token: "obsim-token".to_string(),
             dataset: "default".to_string(),
-            bugs: crate::bugs::Bugs::default(),
+            bugs: crate::parts::Bugs::default(),
         }
     }
 }

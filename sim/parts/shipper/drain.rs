@@ -31,7 +31,8 @@ use super::batch::{self, Batch, TakenChunk, TakenFrom};
 use super::config::ShipperConfig;
 use super::export::{ExportOutcome, Exporter};
 use super::queue::{self, QueueKeys};
-use crate::ledger::{Custodian, Durability, Part};
+use crate::ledger::{Custodian, Durability};
+use crate::vocab::Part;
 use crate::parts::PartCtx;
 use crate::parts::log_chunk::LogChunk;
 use crate::world::true_elapsed_now;
@@ -387,7 +388,7 @@ impl<E: Exporter> Shipper<E> {
                 Err(error) => return error,
             };
             if self.config.bugs.shipper_delete_before_2xx {
-                // Planted bug (`crate::bugs`): LREM before Dash0 has answered.
+                // Planted bug (`crate::parts::bugs`): LREM before Dash0 has answered.
                 if let Err(error) = queue::ack(conn, self.list_holding(&batch), &batch.values).await {
                     return error;
                 }

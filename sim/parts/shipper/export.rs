@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-use crate::parts::{hosts, ports};
+use crate::vocab::{hosts, ports};
 
 /// What one POST came to.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -9,12 +9,10 @@
 //! How the parts learn the flags: every affected part's config struct carries a
 //! `bugs: Bugs` field marked `#[serde(skip)]` (so it is never a key of that part's TOML
 //! section, and every existing `..XConfig::default()` call site keeps compiling). The
-//! pipeline copies the scenario's `[bugs]` into each config with [`plant`] before it builds
+//! pipeline copies the scenario's `[bugs]` into each config (`pipeline::plant`) before it builds
 //! the hosts. A part tests its flag where the bug lives, and nowhere else.
 
 use serde::{Deserialize, Serialize};
-
-use crate::scenario::Scenario;
 
 /// Which bugs are planted. All off by default: a scenario without `[bugs]` runs the
 /// correct pipeline.
@@ -73,20 +71,6 @@ impl Bugs {
         .into_iter()
         .filter_map(|(on, name)| on.then_some(name))
     }
-}
-
-/// `scenario` with its `[bugs]` copied into every part's config (the parts read their own
-/// copy). Idempotent.
-pub fn plant(scenario: &Scenario) -> Scenario {
-    let mut planted = scenario.clone();
-    let bugs = scenario.bugs;
-    planted.app.bugs = bugs;
-    planted.agent.bugs = bugs;
-    planted.collector.bugs = bugs;
-    planted.aggregator.bugs = bugs;
-    planted.shipper.bugs = bugs;
-    planted.dash0.bugs = bugs;
-    planted
 }
 
 #[cfg(test)]

@@ -1,0 +1,64 @@
+//! The pipeline's parts and the signals they carry: the words every layer above uses to say
+//! who holds a record and what kind of record it is.
+//!
+//! Why at the bottom: the ledger, the parts, the scenario's expectations and the reports all
+//! name parts; defining them once here keeps each of those layers free of the others.
+
+use std::fmt;
+
+/// The pipeline's parts, as custodians.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Part {
+    App,
+    Agent,
+    Collector,
+    Aggregator,
+    Redis,
+    Shipper,
+    Dash0,
+}
+
+impl Part {
+    /// The part's name as scenarios and reports spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::App => "app",
+            Part::Agent => "agent",
+            Part::Collector => "collector",
+            Part::Aggregator => "aggregator",
+            Part::Redis => "redis",
+            Part::Shipper => "shipper",
+            Part::Dash0 => "dash0",
+        }
+    }
+
+    /// The cause recorded for what this part held only in memory when its host crashed.
+    pub fn crash_cause(self) -> &'static str {
+        match self {
+            Part::App => "app_crash_unpersisted",
+            Part::Agent => "agent_crash_unpersisted",
+            Part::Collector => "collector_crash_unpersisted",
+            Part::Aggregator => "aggregator_crash_unpersisted",
+            Part::Redis => "redis_crash_unpersisted",
+            Part::Shipper => "shipper_crash_unpersisted",
+            Part::Dash0 => "dash0_crash_unpersisted",
+        }
+    }
+}
+
+impl fmt::Display for Part {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a source emits: the ledger accounts logs and spans separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Signal {
+    Log,
+    Span,
+}
+
