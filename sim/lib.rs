@@ -5,6 +5,7 @@
 pub mod chaos;
 pub mod check;
 pub mod faults;
+pub mod gauges;
 pub mod ledger;
 pub mod parts;
 pub mod pipeline;

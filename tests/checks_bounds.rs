@@ -8,7 +8,7 @@ mod scenario_support;
 
 use std::path::Path;
 
-use obsim::check::bounds::Gauge;
+use obsim::gauges::Gauge;
 use obsim::vocab::Part;
 use obsim::vocab::hosts;
 use obsim::pipeline::{Check, Verdict};

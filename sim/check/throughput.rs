@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 /// The window throughput is counted in (DESIGN.md §4: "throughput per window").
-pub const WINDOW: Duration = Duration::from_secs(10);
+pub const WINDOW: Duration = crate::ledger::timeline::WINDOW;
 
 /// Records stored per window.
 #[derive(Clone, Debug, Default, PartialEq)]

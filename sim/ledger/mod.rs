@@ -19,6 +19,7 @@
 
 mod catch_up;
 mod range_set;
+pub mod timeline;
 
 pub use catch_up::CatchUp;
 pub use range_set::RangeSet;
@@ -30,7 +31,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::record::{RecordId, SourceId};
 use crate::vocab::{Part, Signal};
-use crate::report::timeline::{Timeline, TimelineRecorder};
+use timeline::{Timeline, TimelineRecorder};
 
 /// Whether a holding survives its host's crash.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::check::bounds::BufferGauges;
+use crate::gauges::BufferGauges;
 use crate::faults;
 use crate::ledger::Ledger;
 use crate::parts::app::{self, AppPipes, DevSpec, MachineSpec};

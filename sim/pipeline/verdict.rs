@@ -19,7 +19,7 @@ use crate::vocab::{Part, Signal};
 use crate::record::LogRecord;
 use crate::report::curve::{self, CurvePoint};
 use crate::report::fault_window::FaultWindow;
-use crate::report::timeline::{self, Timeline};
+use crate::ledger::timeline::{self, Timeline};
 use crate::scenario::{CorrelationExpectation, MetricsExpectation, Scenario};
 use crate::units::format_duration;
 use crate::world::RunOutcome;
@@ -81,7 +81,7 @@ pub struct Verdict {
     /// Records each custodian holds at the end, and held at its peak.
     pub occupancy: BTreeMap<Custodian, Occupancy>,
     /// Each bounded buffer's level against its limit: peak, fullest admission, violations.
-    pub buffers: BTreeMap<crate::check::bounds::BufferId, crate::check::bounds::Gauge>,
+    pub buffers: BTreeMap<crate::gauges::BufferId, crate::gauges::Gauge>,
     /// Dash0's metric totals (cumulative by last value, delta by sum).
     pub metric_totals: BTreeMap<String, MetricTotal>,
     pub jobs: JobCompletion,

@@ -21,7 +21,7 @@ pub mod merge;
 pub mod result;
 pub mod summary;
 pub mod svg;
-pub mod timeline;
+
 
 use std::path::Path;
 

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
-use crate::check::bounds::{BufferGauges, GaugeHandle, GaugeSpec};
+use crate::gauges::{BufferGauges, GaugeHandle, GaugeSpec};
 
 /// A handle on the overrides and the gauges; clones share them. `AgentControl::new()` is
 /// inert: every agent runs with its config, no gauge.

@@ -29,7 +29,7 @@ use crate::parts::PartCtx;
 use crate::proto::forward::{EntryBatch, EventTime, Limits, Options, encode_packed_forward, parse_event_frame};
 use crate::record::{LogRecord, RecordId};
 
-use crate::check::bounds::{Bound, GaugeHandle, GaugeSpec, Unit};
+use crate::gauges::{Bound, GaugeHandle, GaugeSpec, Unit};
 
 use super::config::{AgentConfig, StorageSync, StorageType};
 use super::control::AgentControl;

@@ -24,7 +24,7 @@ use crate::parts::log_chunk::LogChunk;
 use crate::record::{LogRecord, RecordId};
 use crate::world::HostCtx;
 
-use crate::check::bounds::{Bound, GaugeHandle, GaugeSpec, Unit};
+use crate::gauges::{Bound, GaugeHandle, GaugeSpec, Unit};
 use crate::vocab::Part;
 
 use super::config::{AggregatorConfig, OverflowAction};

@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::check::bounds::{BufferGauges, GaugeHandle, GaugeSpec};
+use crate::gauges::{BufferGauges, GaugeHandle, GaugeSpec};
 
 /// A handle on the override and the gauges; clones share them. `AggregatorControl::new()`
 /// is inert: the configured limit, no gauge.

@@ -19,7 +19,7 @@ use crate::vocab::ports;
 use crate::proto::resp::{Command, Decoder, Reply, RequestLimits};
 use crate::world::HostCtx;
 
-use crate::check::bounds::{Bound, GaugeHandle, GaugeSpec, Unit};
+use crate::gauges::{Bound, GaugeHandle, GaugeSpec, Unit};
 
 use super::aof::{AOF_PATH, Aof};
 use super::blocking::Waiters;

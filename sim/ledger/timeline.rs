@@ -24,8 +24,8 @@ use hdrhistogram::Histogram;
 
 use crate::vocab::{Part, Signal};
 
-/// The window every series is counted in: the same 10 s as throughput (DESIGN.md §4).
-pub const WINDOW: Duration = crate::check::throughput::WINDOW;
+/// The window every series is counted in, and the throughput check's window: 10 s.
+pub const WINDOW: Duration = Duration::from_secs(10);
 
 /// Most windows one run may have: 24 hours of true time. A run's windows are bounded by
 /// (duration + drain) / WINDOW (the verdict asserts it); this is the recorder's own bound.
