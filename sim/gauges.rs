@@ -22,8 +22,8 @@ use std::fmt::Write as _;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::vocab::Part;
 use crate::units::format_duration;
+use crate::vocab::Part;
 
 /// What a gauge counts. Names of buffers carry it too (`buffer_bytes`, `sending_queue_batches`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -346,4 +346,3 @@ impl BufferGauges {
             .collect()
     }
 }
-

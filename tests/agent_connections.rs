@@ -12,13 +12,13 @@ use std::time::Duration;
 
 use aggregator_support::{FakeRedis, emit_logs, events, outcomes, part_ctx};
 use obsim::ledger::{Ledger, Outcome};
-use obsim::vocab::Signal;
+use obsim::parts::RecordPipe;
 use obsim::parts::agent::{self, AgentConfig, RetryLimit};
 use obsim::parts::aggregator::{self, AggregatorConfig};
-use obsim::parts::RecordPipe;
-use obsim::vocab::hosts;
 use obsim::pipeline::{Pipeline, Verdict};
 use obsim::scenario::Scenario;
+use obsim::vocab::Signal;
+use obsim::vocab::hosts;
 use obsim::world::{World, WorldBuilder};
 
 const MACHINE: &str = "comfyui-1";

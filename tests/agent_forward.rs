@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use aggregator_support::{FakeRedis, emit_logs, events, outcomes, part_ctx};
 use obsim::ledger::Ledger;
+use obsim::parts::RecordPipe;
 use obsim::parts::agent::{self, AgentConfig, RetryLimit, StorageType};
 use obsim::parts::aggregator::{self, AggregatorConfig};
-use obsim::parts::RecordPipe;
 use obsim::vocab::hosts;
 use obsim::world::{World, WorldBuilder};
 

@@ -16,11 +16,11 @@ use fakes::FakeRedis;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use obsim::ledger::Ledger;
-use obsim::vocab::Signal;
-use obsim::parts::app::{self, AppConfig, AppPipes, DevSpec, MachineSpec};
 use obsim::parts::PartCtx;
-use obsim::vocab::hosts;
+use obsim::parts::app::{self, AppConfig, AppPipes, DevSpec, MachineSpec};
 use obsim::record::{JobId, LogRecord, MachineId, MachineType, MetricValue, Number, SourceId, Span, SpanId};
+use obsim::vocab::Signal;
+use obsim::vocab::hosts;
 use obsim::world::WorldBuilder;
 
 fn config(submit_for_secs: u64) -> AppConfig {

@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use obsim::parts::dash0::ScriptedErrors;
-use obsim::vocab::hosts;
 use obsim::pipeline::{Pipeline, Verdict};
 use obsim::scenario::Scenario;
+use obsim::vocab::hosts;
 
 /// Two OpenAI machines, one job a second for a minute, agents that never give up.
 const SMALL: &str = r#"

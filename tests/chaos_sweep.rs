@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use obsim::parts::Bugs;
 use obsim::chaos::case::bugs_named;
 use obsim::chaos::{Case, Shard, SweepOptions, SweepRun, shrink, strategy, sweep};
+use obsim::parts::Bugs;
 use obsim::scenario::Scenario;
 
 /// Two OpenAI machines for 30 s, swept with the network and Dash0 kinds.

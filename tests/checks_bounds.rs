@@ -9,10 +9,10 @@ mod scenario_support;
 use std::path::Path;
 
 use obsim::gauges::Gauge;
-use obsim::vocab::Part;
-use obsim::vocab::hosts;
 use obsim::pipeline::{Check, Verdict};
 use obsim::scenario::Scenario;
+use obsim::vocab::Part;
+use obsim::vocab::hosts;
 
 /// Two OpenAI machines, one job a second; Redis is cut off from Fluentd for 30 s, so its
 /// small buffer (20 kB, chunks of 5 kB) fills and, correctly, refuses writes

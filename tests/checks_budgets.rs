@@ -10,11 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use obsim::check::metrics;
-use obsim::check::throughput::Rate;
-use obsim::vocab::Part;
 use obsim::pipeline::{Check, Pipeline, Verdict};
 use obsim::record::{Attributes, MetricPoint, MetricValue, Number, Resource, Temporality};
 use obsim::scenario::Scenario;
+use obsim::units::Rate;
+use obsim::vocab::Part;
 
 /// Two OpenAI machines and a dev host, one job a second for a minute.
 const SMALL: &str = r#"

@@ -6,15 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use obsim::ledger::{Custodian, Durability, Ledger, Outcome};
-use obsim::vocab::{Part, Signal};
 use obsim::parts::collector::{self, CollectorConfig};
 use obsim::parts::dash0::{self, Dash0Config, Dash0Control, Dash0Store, ScriptedErrors};
 use obsim::parts::{PartCtx, RecordPipe};
-use obsim::vocab::hosts;
 use obsim::record::{
     Attributes, JobId, MetricPoint, MetricValue, Number, RecordId, Resource, SourceId, Span, SpanId, SpanKind,
     SpanStatus, Temporality, TraceId,
 };
+use obsim::vocab::hosts;
+use obsim::vocab::{Part, Signal};
 use obsim::world::{Event, World, WorldBuilder, true_elapsed_now};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -8,17 +8,17 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use obsim::ledger::{Custodian, Ledger, Outcome};
-use obsim::vocab::{Part, Signal};
-use obsim::parts::collector::channel::{ChannelSettings, lazy_channel};
-use obsim::parts::dash0::rpc_status::retry_delay_of;
-use obsim::parts::dash0::{self, Dash0Config, Dash0Control, Dash0Store, ScriptedErrors};
 use obsim::parts::PartCtx;
-use obsim::vocab::{hosts, ports};
+use obsim::parts::collector::channel::{ChannelSettings, lazy_channel};
+use obsim::parts::dash0::{self, Dash0Config, Dash0Control, Dash0Store, ScriptedErrors};
+use obsim::proto::otlp::rpc_status::retry_delay_of;
 use obsim::proto::otlp::{encode_logs, encode_spans, encode_to_vec};
 use obsim::record::{
     Attributes, JobId, LogRecord, MachineId, MachineType, RecordId, Resource, Severity, SourceId, Span, SpanId,
     SpanKind, SpanStatus, TraceId, WorkerId,
 };
+use obsim::vocab::{Part, Signal};
+use obsim::vocab::{hosts, ports};
 use obsim::world::{World, WorldBuilder, true_elapsed_now};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;

@@ -14,12 +14,12 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 
 use obsim::ledger::Ledger;
-use obsim::parts::redis::{RedisConfig, RedisControl};
 use obsim::parts::PartCtx;
-use obsim::vocab::{hosts, ports};
+use obsim::parts::redis::{RedisConfig, RedisControl};
 use obsim::pipeline::{Pipeline, Verdict};
 use obsim::record::RecordId;
 use obsim::scenario::Scenario;
+use obsim::vocab::{hosts, ports};
 use obsim::world::WorldBuilder;
 
 const BASE: &str = r#"name = "backpressure"

@@ -8,9 +8,9 @@
 mod scenario_support;
 
 use obsim::ledger::Outcome;
-use obsim::vocab::Signal;
 use obsim::pipeline::Verdict;
 use obsim::report::result::RunResult;
+use obsim::vocab::Signal;
 
 fn run(text: &str, seed: u64) -> Verdict {
     scenario_support::judge("loss-causes.toml", text, Some(seed))

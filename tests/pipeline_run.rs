@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use obsim::vocab::Signal;
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
+use obsim::vocab::Signal;
 
 fn manifest_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)

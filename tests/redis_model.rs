@@ -9,11 +9,11 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 
 use obsim::ledger::{Ledger, Outcome};
-use obsim::vocab::Signal;
-use obsim::parts::redis::{Persistence, RedisConfig};
 use obsim::parts::PartCtx;
-use obsim::vocab::{hosts, ports};
+use obsim::parts::redis::{Persistence, RedisConfig};
 use obsim::record::{RecordId, SourceId};
+use obsim::vocab::Signal;
+use obsim::vocab::{hosts, ports};
 use obsim::world::{World, WorldBuilder};
 
 /// Test values `rec-<seq>` carry record `seq` of source 0; anything else carries none.

@@ -16,8 +16,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use obsim::vocab::hosts;
 use obsim::scenario::{Scenario, ScenarioError};
+use obsim::vocab::hosts;
 use serde_json::Value;
 
 fn root() -> &'static Path {

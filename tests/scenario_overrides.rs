@@ -14,9 +14,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use obsim::ledger::Outcome;
-use obsim::vocab::{Part, Signal};
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
+use obsim::vocab::{Part, Signal};
 
 /// Every undelivered log outcome of a run: (outcome, count).
 fn undelivered_logs(scenario: &str) -> Vec<(Outcome, u64)> {

@@ -855,7 +855,7 @@ fn the_rate_pattern_accepts_exactly_what_the_rate_parser_accepts() {
     );
     let mut accepted = 0;
     for input in &inputs {
-        let parsed = input.parse::<obsim::check::throughput::Rate>();
+        let parsed = input.parse::<obsim::units::Rate>();
         // Two documented differences: a negative zero (the parser reads it as 0) and an
         // exponent that overflows to infinity (the parser refuses it) are beyond the pattern.
         let overflows = !input.to_lowercase().contains("inf")

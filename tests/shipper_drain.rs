@@ -12,14 +12,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use fakes::{FakeDash0, FakeRedis};
 use obsim::ledger::{Ledger, Outcome};
-use obsim::vocab::Signal;
+use obsim::parts::PartCtx;
 use obsim::parts::log_chunk::LogChunk;
 use obsim::parts::shipper::{self, ExportOutcome, Exporter, Shipper, ShipperConfig, Verdict};
-use obsim::parts::PartCtx;
-use obsim::vocab::hosts;
 use obsim::record::{
     Attributes, JobId, LogRecord, MachineId, MachineType, RecordId, Severity, SpanId, TraceId, WorkerId,
 };
+use obsim::vocab::Signal;
+use obsim::vocab::hosts;
 use obsim::world::WorldBuilder;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;

@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use super::config::ChaosConfig;
 use super::strategy;
-use crate::parts::Bugs;
 use crate::faults::FaultSpec;
+use crate::parts::Bugs;
 use crate::pipeline::{Pipeline, Verdict};
 use crate::scenario::{Expect, Scenario};
 use crate::world::WorldError;

@@ -23,8 +23,8 @@ use sha2::{Digest, Sha256};
 
 use super::config::{ChaosConfig, ChaosKind};
 use crate::faults::{BackpressureWhat, FaultSpec, Heal, SlowStores};
-use crate::vocab::hosts;
 use crate::scenario::Scenario;
+use crate::vocab::hosts;
 
 /// The shortest load phase a sweep can draw faults into: one fault needs a second to start
 /// and a second to last.

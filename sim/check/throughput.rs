@@ -63,56 +63,9 @@ impl Throughput {
     }
 }
 
-/// A rate budget as scenarios write it: `"500/s"` (records per second).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Rate {
-    pub per_second: f64,
-}
-
-impl std::str::FromStr for Rate {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Rate, String> {
-        let Some(number) = text.trim().strip_suffix("/s") else {
-            return Err(format!("invalid rate {text:?}: write records per second as \"500/s\""));
-        };
-        match number.trim().parse::<f64>() {
-            Ok(per_second) if per_second.is_finite() && per_second >= 0.0 => Ok(Rate { per_second }),
-            _ => Err(format!("invalid rate {text:?}: {number:?} is not a number ≥ 0")),
-        }
-    }
-}
-
-impl std::fmt::Display for Rate {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/s", self.per_second)
-    }
-}
-
-impl serde::Serialize for Rate {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&self.to_string())
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Rate {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Rate, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rates_parse_and_refuse_other_units() {
-        assert_eq!("500/s".parse::<Rate>().unwrap().per_second, 500.0);
-        assert_eq!(" 2.5 /s".parse::<Rate>().unwrap().per_second, 2.5);
-        assert!("500/m".parse::<Rate>().unwrap_err().contains("\"500/s\""));
-        assert!("-1/s".parse::<Rate>().is_err());
-    }
 
     #[test]
     fn the_first_window_is_fill_time_and_the_slowest_judged_window_is_found() {

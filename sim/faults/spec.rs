@@ -194,7 +194,7 @@ pub enum FaultSpec {
         what: BackpressureWhat,
         /// `redis_maxmemory`, `aggregator_buffer`, `agent_mem_buf`: the shrunk limit, bytes
         /// (1 to 2^40).
-        #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_LIMIT_MAX))]
+        #[schemars(range(min = 1, max = crate::units::BYTES_LIMIT_MAX))]
         #[serde(default, skip_serializing_if = "Option::is_none")]
         bytes: Option<u64>,
         /// `jobs_per_second`: the job-rate multiplier, above 0 and at most 1000.

@@ -7,9 +7,9 @@
 //! its host's software, once per incarnation of the host.
 
 pub mod agent;
-pub mod bugs;
 pub mod aggregator;
 pub mod app;
+pub mod bugs;
 pub mod collector;
 pub mod dash0;
 pub mod log_chunk;

@@ -70,3 +70,8 @@ impl ConnectionLike for RedisConn {
         self.connection.get_db()
     }
 }
+
+/// BLMOVE's timeout argument: seconds, with a fraction when needed ("1", "0.5").
+pub fn timeout_arg(timeout: Duration) -> String {
+    format!("{}", timeout.as_secs_f64())
+}

@@ -14,16 +14,16 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::gauges::BufferGauges;
 use crate::faults;
+use crate::gauges::BufferGauges;
 use crate::ledger::Ledger;
 use crate::parts::app::{self, AppPipes, DevSpec, MachineSpec};
 use crate::parts::dash0::{self, Dash0Control, Dash0Store};
 use crate::parts::log_chunk::LogChunk;
 use crate::parts::{PartCtx, agent, aggregator, collector, redis, shipper};
-use crate::vocab::hosts;
 use crate::record::Resource;
 use crate::scenario::Scenario;
+use crate::vocab::hosts;
 use crate::world::{HostCtx, RunOutcome, World, WorldBuilder, WorldError};
 
 /// A built pipeline, ready to step.

@@ -14,14 +14,14 @@ use crate::check::jobs::JobCompletion;
 use crate::check::metrics::{self as metric_check, MetricTotal};
 use crate::check::recovery::{self, Recovery};
 use crate::check::throughput::{self, Throughput};
+use crate::ledger::timeline::{self, Timeline};
 use crate::ledger::{Accounting, Custodian, Occupancy, Outcome};
-use crate::vocab::{Part, Signal};
 use crate::record::LogRecord;
 use crate::report::curve::{self, CurvePoint};
 use crate::report::fault_window::FaultWindow;
-use crate::ledger::timeline::{self, Timeline};
 use crate::scenario::{CorrelationExpectation, MetricsExpectation, Scenario};
 use crate::units::format_duration;
+use crate::vocab::{Part, Signal};
 use crate::world::RunOutcome;
 
 use super::Pipeline;

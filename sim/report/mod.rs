@@ -22,7 +22,6 @@ pub mod result;
 pub mod summary;
 pub mod svg;
 
-
 use std::path::Path;
 
 use crate::world::EventLog;

@@ -12,8 +12,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::ledger::Outcome;
-use crate::vocab::{Part, Signal};
 use crate::pipeline::Verdict;
+use crate::vocab::{Part, Signal};
 
 /// The version of `result.json`'s layout.
 pub const RESULT_SCHEMA_VERSION: u32 = 1;

@@ -190,7 +190,7 @@ pub struct Expect {
     /// Least logs stored by Dash0 per second in every 10 s window of the load phase (after
     /// the first window with a delivery), e.g. `"500/s"`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub min_throughput: Option<crate::check::throughput::Rate>,
+    pub min_throughput: Option<crate::units::Rate>,
     /// Most records one custodian of a part may hold at once, by part name
     /// (`{ aggregator = 5000 }`): a bound on buffering per hop.
     pub max_occupancy: std::collections::BTreeMap<crate::vocab::Part, u64>,

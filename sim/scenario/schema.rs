@@ -24,8 +24,8 @@ use schemars::generate::SchemaSettings;
 use schemars::transform::{Transform, transform_subschemas};
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
-use crate::check::throughput::Rate;
 use crate::parts::agent::RetryLimit;
+use crate::units::Rate;
 use crate::units::duration_text;
 
 /// What `parse_duration` accepts: (integer, unit) pairs with units h, m, s, ms, each at most

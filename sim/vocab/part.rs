@@ -61,4 +61,3 @@ pub enum Signal {
     Log,
     Span,
 }
-

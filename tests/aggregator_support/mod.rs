@@ -11,12 +11,12 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use obsim::ledger::{Custodian, Durability, Ledger};
-use obsim::vocab::{Part, Signal};
 use obsim::parts::log_chunk::LogChunk;
 use obsim::parts::{PartCtx, RecordPipe};
-use obsim::vocab::{hosts, ports};
 use obsim::proto::resp::{Decoder, Reply, RequestLimits, errors};
 use obsim::record::{JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
+use obsim::vocab::{Part, Signal};
+use obsim::vocab::{hosts, ports};
 use obsim::world::{HostCtx, true_elapsed_now};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};

@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::units::{BYTES_LIMIT_MAX, BYTES_SIZE_MAX};
 use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -108,12 +109,6 @@ pub enum StorageSync {
     /// Every write is synced before it is acknowledged to the input: nothing taken is lost.
     Full,
 }
-
-/// Largest size of one thing held in memory at once (a chunk, a frame, a request): 1 GiB.
-pub const BYTES_SIZE_MAX: u64 = 1 << 30;
-
-/// Largest byte limit of a buffer (a limit, not an allocation): 1 TiB.
-pub const BYTES_LIMIT_MAX: u64 = 1 << 40;
 
 /// Longest retry wait bound: a week (Fluent Bit's default cap is 2000 s).
 pub const SCHEDULER_SECS_MAX: u64 = 7 * 24 * 3600;

@@ -33,9 +33,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::parts::{PartCtx, RecordPipe};
-use crate::vocab::{hosts, ports};
 use crate::proto::forward::ClientAuth;
 use crate::record::LogRecord;
+use crate::vocab::{hosts, ports};
 
 use forward_client::{ConnectSettings, ForwardConnection};
 use store::{Next, Store};

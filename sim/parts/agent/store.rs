@@ -24,10 +24,10 @@ use rand_chacha::ChaCha8Rng;
 use tokio::time::Instant;
 
 use crate::ledger::{Custodian, Durability};
-use crate::vocab::Part;
 use crate::parts::PartCtx;
 use crate::proto::forward::{EntryBatch, EventTime, Limits, Options, encode_packed_forward, parse_event_frame};
 use crate::record::{LogRecord, RecordId};
+use crate::vocab::Part;
 
 use crate::gauges::{Bound, GaugeHandle, GaugeSpec, Unit};
 

@@ -37,10 +37,10 @@ pub struct AggregatorConfig {
     /// Routing by tag prefix: `(prefix, key)` pairs, first match wins.
     pub routes: Vec<(String, String)>,
     /// `chunk_limit_size`: 8 MB for buf_memory (Fluentd default; buf_file: 256 MB).
-    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
+    #[schemars(range(min = 1, max = crate::units::BYTES_SIZE_MAX))]
     pub chunk_bytes_limit: u64,
     /// `total_limit_size`: 512 MB for buf_memory (Fluentd default; buf_file: 64 GB).
-    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_LIMIT_MAX))]
+    #[schemars(range(min = 1, max = crate::units::BYTES_LIMIT_MAX))]
     pub total_bytes_limit: u64,
     /// `flush_interval`: Fluentd's default is 60 s; the pipeline flushes every second, which
     /// is the default here (documented deviation: latency budgets are seconds).
@@ -74,10 +74,10 @@ pub struct AggregatorConfig {
     pub redis_timeout: Duration,
     /// Largest Forward frame accepted (Fluentd's in_forward `chunk_size_limit`, unlimited
     /// by default; bounded here by the decoder's 8 MiB).
-    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
+    #[schemars(range(min = 1, max = crate::units::BYTES_SIZE_MAX))]
     pub frame_bytes_limit: usize,
     /// Largest in_http body (Fluentd's `body_size_limit`: 32 MB).
-    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
+    #[schemars(range(min = 1, max = crate::units::BYTES_SIZE_MAX))]
     pub http_body_bytes_limit: usize,
     /// How long an in_forward connection may stay silent before it is closed (Fluentd's
     /// `linger_timeout` is for closing; real TCP keepalive notices dead peers: 2 h by

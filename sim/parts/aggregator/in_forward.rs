@@ -15,9 +15,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
-use crate::vocab::ports;
 use crate::proto::forward::{ClientFrame, EVENT_TIME_ENCODED_BYTES, Limits, ServerAuth, StreamDecoder, encode_ack};
 use crate::record::LogRecord;
+use crate::vocab::ports;
 
 use super::Shared;
 

@@ -18,8 +18,8 @@ use hyper_util::rt::TokioIo;
 use serde::Deserialize;
 use turmoil::net::TcpListener;
 
-use crate::vocab::ports;
 use crate::record::LogRecord;
+use crate::vocab::ports;
 
 use super::Shared;
 

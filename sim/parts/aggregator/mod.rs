@@ -34,9 +34,9 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::vocab::Part;
 use crate::parts::PartCtx;
 use crate::record::LogRecord;
+use crate::vocab::Part;
 
 use buffer::{Buffer, NextWrite, Overflow};
 use config::OverflowAction as Action;

@@ -208,7 +208,7 @@ async fn consume_completions(emitter: Emitter, config: AppConfig, stats: Arc<Mut
                 .arg(keys::COMPLETED_PROCESSING)
                 .arg("LEFT")
                 .arg("RIGHT")
-                .arg(crate::parts::shipper::queue::timeout_arg(config.blmove_timeout))
+                .arg(crate::parts::redis_client::timeout_arg(config.blmove_timeout))
                 .query_async(link.conn().await?)
                 .await?;
             let Some(job_text) = taken else { return Ok(()) };

@@ -22,10 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use super::config::AppConfig;
 use crate::ledger::Durability;
-use crate::vocab::{Part, Signal};
 use crate::parts::PartCtx;
-use crate::vocab::{hosts, ports};
 use crate::record::{Attributes, JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
+use crate::vocab::{Part, Signal};
+use crate::vocab::{hosts, ports};
 use crate::world::true_elapsed_now;
 
 /// Longest wait between POST attempts.

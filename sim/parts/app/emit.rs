@@ -10,12 +10,12 @@
 use std::sync::{Arc, Mutex};
 
 use crate::ledger::{Custodian, Durability};
-use crate::vocab::{Part, Signal};
 use crate::parts::{PartCtx, RecordPipe};
 use crate::record::{
     Attributes, JobId, LogRecord, MachineId, MetricPoint, RecordId, Severity, SourceId, Span, SpanId, SpanKind,
     SpanStatus, TraceId, WorkerId,
 };
+use crate::vocab::{Part, Signal};
 use crate::world::true_elapsed_now;
 
 /// The host's pipes to its agent (logs) and collector (spans, metrics).

@@ -190,7 +190,7 @@ impl Worker {
                     .arg(&active)
                     .arg("LEFT")
                     .arg("RIGHT")
-                    .arg(crate::parts::shipper::queue::timeout_arg(self.config.blmove_timeout))
+                    .arg(crate::parts::redis_client::timeout_arg(self.config.blmove_timeout))
                     .query_async(conn)
                     .await
                     .map_err(|e| (e, Vec::new()))?;

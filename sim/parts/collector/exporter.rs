@@ -11,7 +11,7 @@ use tonic::metadata::MetadataValue;
 use tonic::transport::Channel;
 
 use super::config::CollectorConfig;
-use crate::parts::dash0::DATASET_HEADER;
+use crate::proto::otlp::DATASET_HEADER;
 use crate::record::RecordId;
 
 /// A sealed batch's request, encoded once when the batch is sealed.

@@ -26,10 +26,10 @@ pub use queue::{CAUSE_REJECTED, CAUSE_RETRY_DISABLED, CAUSE_RETRY_EXPIRED};
 use std::sync::{Arc, Mutex};
 
 use crate::ledger::Durability;
-use crate::vocab::Part;
 use crate::parts::{PartCtx, RecordPipe};
 use crate::proto::otlp::{encode_metrics, encode_spans};
 use crate::record::{MetricPoint, RecordId, Resource, Span};
+use crate::vocab::Part;
 use channel::{ChannelSettings, lazy_channel};
 use exporter::{Exporter, Payload, QueuedBatch};
 use outcome::Outcomes;

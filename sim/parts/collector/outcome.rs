@@ -3,8 +3,8 @@
 
 use super::exporter::{Exported, QueuedBatch};
 use crate::ledger::{Custodian, Ledger};
-use crate::vocab::Part;
 use crate::parts::PartCtx;
+use crate::vocab::Part;
 use crate::world::HostCtx;
 
 /// The ends of batches on one collector. Cheap to clone.

@@ -16,7 +16,7 @@ use std::time::Duration;
 use rand::Rng;
 
 use super::config::CollectorConfig;
-use crate::parts::dash0::rpc_status::retry_delay_of;
+use crate::proto::otlp::rpc_status::retry_delay_of;
 
 /// What to do after a failed export.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

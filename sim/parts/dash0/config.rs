@@ -30,7 +30,7 @@ pub struct Dash0Config {
     /// does not publish its bound; 20 MiB is the OpenTelemetry Collector's OTLP receiver
     /// default (`confighttp` `max_request_body_size`), which fits the shipper's largest
     /// requests (a Fluentd chunk of at most 8 MiB).
-    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
+    #[schemars(range(min = 1, max = crate::units::BYTES_SIZE_MAX))]
     pub request_bytes_limit: usize,
     /// Open OTLP/HTTP connections served at once; further connections are closed at once
     /// (bounded like every resource in obsim; far above what the simulated fleet opens).
@@ -58,9 +58,6 @@ impl Default for Dash0Config {
 
 /// The dataset a request without a `Dash0-Dataset` header writes to.
 pub const DATASET_DEFAULT: &str = "default";
-
-/// The header naming the dataset (Dash0's own header; gRPC metadata keys are lowercase).
-pub const DATASET_HEADER: &str = "dash0-dataset";
 
 impl Dash0Config {
     /// Checks the settings; the error names the field and the rule.

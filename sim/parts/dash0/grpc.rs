@@ -24,9 +24,9 @@ use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest
 use tonic::{Request, Response, Status};
 use turmoil::net::TcpListener;
 
-use super::config::DATASET_HEADER;
 use super::ingest::{Accepted, ExportRequest, Ingest};
 use super::store::Transport;
+use crate::proto::otlp::DATASET_HEADER;
 use crate::vocab::ports;
 
 /// Serves the OTLP gRPC services on :4317 until the host stops.

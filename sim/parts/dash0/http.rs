@@ -21,12 +21,12 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use prost::Message;
 use turmoil::net::TcpListener;
 
-use super::config::DATASET_HEADER;
 use super::ingest::{ExportRequest, Ingest};
 use super::refusal::{Refusal, RefusalKind};
 use super::store::Transport;
-use crate::vocab::ports;
+use crate::proto::otlp::DATASET_HEADER;
 use crate::proto::otlp::Signal;
+use crate::vocab::ports;
 
 /// The content type of OTLP/HTTP protobuf requests and responses.
 pub const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";

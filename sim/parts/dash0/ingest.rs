@@ -27,10 +27,10 @@ use super::control::{Behaviour, Dash0Control};
 use super::refusal::{Refusal, RefusalKind};
 use super::store::{Dash0Store, SignalCounts, StoreCounts, StoredBatch, Transport};
 use crate::ledger::{Custodian, Ledger};
-use crate::vocab::Part;
 use crate::parts::PartCtx;
 use crate::proto::otlp::{self, Batch, Decoded, Signal};
 use crate::record::{LogRecord, MetricPoint, RecordId, Span};
+use crate::vocab::Part;
 use crate::world::{HostCtx, true_elapsed_now};
 
 /// The ledger cause of records refused for their timestamp.

@@ -21,10 +21,9 @@ pub mod grpc;
 pub mod http;
 pub mod ingest;
 pub mod refusal;
-pub mod rpc_status;
 pub mod store;
 
-pub use config::{DATASET_DEFAULT, DATASET_HEADER, Dash0Config};
+pub use config::{DATASET_DEFAULT, Dash0Config};
 pub use control::{
     Behaviour, ControlError, Dash0Control, ErrorScope, ErrorScript, RateLimit, ScriptedErrors, Slowness,
 };

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use prost::Message;
 
-use super::rpc_status::RpcStatus;
+use crate::proto::otlp::rpc_status::RpcStatus;
 
 /// Why a request was refused, for events and counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +118,7 @@ impl Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parts::dash0::rpc_status::retry_delay_of;
+    use crate::proto::otlp::rpc_status::retry_delay_of;
 
     #[test]
     fn statuses_map_to_the_codes_otlp_exporters_retry_or_not() {

@@ -24,7 +24,7 @@ pub struct RedisConfig {
     /// `maxmemory` in bytes; 0 = no limit (redis.conf default on 64-bit). With the only
     /// supported policy, `noeviction` (the default), write commands flagged `denyoom` are
     /// refused with `OOM command not allowed…` while used memory exceeds it.
-    #[schemars(range(min = 0, max = crate::parts::agent::config::BYTES_LIMIT_MAX))]
+    #[schemars(range(min = 0, max = crate::units::BYTES_LIMIT_MAX))]
     pub maxmemory_bytes: u64,
     /// `appendonly` / `appendfsync`; default `none` (`appendonly no`).
     pub persistence: Persistence,

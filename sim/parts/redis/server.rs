@@ -13,10 +13,10 @@ use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
-use crate::vocab::Part;
 use crate::parts::PartCtx;
-use crate::vocab::ports;
 use crate::proto::resp::{Command, Decoder, Reply, RequestLimits};
+use crate::vocab::Part;
+use crate::vocab::ports;
 use crate::world::HostCtx;
 
 use crate::gauges::{Bound, GaugeHandle, GaugeSpec, Unit};

@@ -31,7 +31,7 @@ pub struct ShipperConfig {
     /// At most this many bytes of chunk values in one POST (estimate of the request size;
     /// a single larger chunk is sent alone). 4 MiB: Dash0's documented request limit for
     /// OTLP/HTTP is larger, and the OTel Collector's default `max_request_body_size` is 20 MiB.
-    #[schemars(range(min = 1, max = crate::parts::agent::config::BYTES_SIZE_MAX))]
+    #[schemars(range(min = 1, max = crate::units::BYTES_SIZE_MAX))]
     pub request_bytes_limit: usize,
     /// How long one POST may take before it counts as failed (and is retried): 10 s, the
     /// OTLP/HTTP exporter's default `timeout`.

@@ -32,9 +32,9 @@ use super::config::ShipperConfig;
 use super::export::{ExportOutcome, Exporter};
 use super::queue::{self, QueueKeys};
 use crate::ledger::{Custodian, Durability};
-use crate::vocab::Part;
 use crate::parts::PartCtx;
 use crate::parts::log_chunk::LogChunk;
+use crate::vocab::Part;
 use crate::world::true_elapsed_now;
 
 /// Most attempts for one batch, whatever the delays: a bound on the retry loop.

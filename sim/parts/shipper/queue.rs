@@ -26,11 +26,6 @@ pub struct QueueKeys {
     pub dead_letter: String,
 }
 
-/// BLMOVE's timeout argument: seconds, with a fraction when needed ("1", "0.5").
-pub fn timeout_arg(timeout: Duration) -> String {
-    format!("{}", timeout.as_secs_f64())
-}
-
 /// Bytes of a bulk reply, none for nil; any other reply is a protocol surprise.
 fn bulk(value: Value) -> RedisResult<Option<Bytes>> {
     match value {
@@ -79,7 +74,7 @@ pub async fn take_blocking<C: ConnectionLike>(
         .arg(&keys.processing)
         .arg("LEFT")
         .arg("RIGHT")
-        .arg(timeout_arg(timeout))
+        .arg(crate::parts::redis_client::timeout_arg(timeout))
         .query_async(conn)
         .await?;
     bulk(value)

@@ -21,6 +21,7 @@ pub mod attributes;
 pub mod error;
 pub mod logs;
 pub mod metrics;
+pub mod rpc_status;
 pub mod traces;
 
 pub use attributes::{encode_resource, scope};
@@ -37,6 +38,9 @@ pub use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsService
 pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 
 use crate::record::Resource;
+
+/// The header naming the dataset (Dash0's own header, sent with every OTLP export; gRPC metadata keys are lowercase).
+pub const DATASET_HEADER: &str = "dash0-dataset";
 
 /// Records that share one resource: what one ResourceLogs/ResourceSpans/ResourceMetrics
 /// holds (all of its scopes flattened, in order).
