@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use obsim::faults::{
-    self, ClockBend, Contribution, FaultSpec, InForce, LinkState, Phase, State, Target, compose, contribute,
+    ClockBend, Contribution, FaultSpec, InForce, LinkState, Phase, State, Target, compose, contribute,
 };
 use obsim::pipeline::{Pipeline, Verdict};
 use obsim::scenario::Scenario;
@@ -362,13 +362,13 @@ jitter = "1s"
     .unwrap();
     let scenario = Arc::new(scenario);
     let mut pipeline = Pipeline::build(Arc::clone(&scenario), 5);
-    faults::apply(&mut pipeline, &scenario.faults, 0, Phase::Start);
-    faults::apply(&mut pipeline, &scenario.faults, 1, Phase::Start);
+    obsim::pipeline::apply_fault(&mut pipeline, &scenario.faults, 0, Phase::Start);
+    obsim::pipeline::apply_fault(&mut pipeline, &scenario.faults, 1, Phase::Start);
     let both = link_state(false, false, false, Some((800, 1_100)), 0.0);
     assert_eq!(pipeline.injector.applied(&link()), both);
-    faults::apply(&mut pipeline, &scenario.faults, 1, Phase::End);
+    obsim::pipeline::apply_fault(&mut pipeline, &scenario.faults, 1, Phase::End);
     assert_eq!(pipeline.injector.applied(&link()), link_state(false, false, false, Some((800, 800)), 0.0));
-    faults::apply(&mut pipeline, &scenario.faults, 0, Phase::End);
+    obsim::pipeline::apply_fault(&mut pipeline, &scenario.faults, 0, Phase::End);
     assert_eq!(pipeline.injector.applied(&link()), link_state(false, false, false, None, 0.0));
 }
 
@@ -400,10 +400,10 @@ behind = true
     let scenario = Arc::new(scenario);
     let mut pipeline = Pipeline::build(Arc::clone(&scenario), 5);
     let skew = |p: &Pipeline| p.world.clock("openai-1").unwrap().skew_nanos_at(p.world.elapsed());
-    faults::apply(&mut pipeline, &scenario.faults, 0, Phase::Start);
-    faults::apply(&mut pipeline, &scenario.faults, 1, Phase::Start);
+    obsim::pipeline::apply_fault(&mut pipeline, &scenario.faults, 0, Phase::Start);
+    obsim::pipeline::apply_fault(&mut pipeline, &scenario.faults, 1, Phase::Start);
     assert_eq!(skew(&pipeline), 60_000_000_000, "+2 m - 1 m");
-    faults::apply(&mut pipeline, &scenario.faults, 1, Phase::End);
+    obsim::pipeline::apply_fault(&mut pipeline, &scenario.faults, 1, Phase::End);
     assert_eq!(skew(&pipeline), 120_000_000_000, "the step stays");
 }
 

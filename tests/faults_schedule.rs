@@ -109,7 +109,7 @@ fn a_latency_fault_delays_delivery_and_a_clock_step_loses_nothing() {
             .unwrap();
     let stepped = Arc::new(stepped);
     let mut probe = Pipeline::build(Arc::clone(&stepped), 9);
-    obsim::faults::apply(&mut probe, &stepped.faults, 0, obsim::faults::Phase::Start);
+    obsim::pipeline::apply_fault(&mut probe, &stepped.faults, 0, obsim::faults::Phase::Start);
     let skew = probe.world.clock("openai-1").unwrap().skew_nanos_at(probe.world.elapsed());
     assert_eq!(skew, -120_000_000_000, "the clock stepped 2 minutes back");
     let mut pipeline = Pipeline::build(stepped, 9);

@@ -5,9 +5,11 @@
 //! parts). Parts only see their `PartCtx` and config; the harness keeps what must outlive a
 //! crash (the ledger, Dash0's store, disks) outside the hosts.
 
+mod inject;
 mod plant;
 mod verdict;
 
+pub use inject::{Injector, apply as apply_fault};
 pub use verdict::{Check, Verdict};
 
 use std::future::Future;
@@ -50,7 +52,7 @@ pub struct Pipeline {
     /// The faults in force and the effective state applied per target (links, hosts,
     /// clocks, Dash0, limits): overlapping faults on one host crash it once and restart it
     /// once, when the last of them ends; the same for every other target.
-    pub injector: faults::Injector,
+    pub injector: Injector,
 }
 
 /// Runs `parts` of one host together: the first error stops the host, naming the part.
@@ -208,7 +210,7 @@ impl Pipeline {
         let scenario = Arc::clone(&self.scenario);
         for action in faults::plan(&scenario.faults, scenario.duration) {
             self.world.run_for(action.at)?;
-            faults::apply(self, &scenario.faults, action.fault_index, action.phase);
+            inject::apply(self, &scenario.faults, action.fault_index, action.phase);
         }
         self.world.run_for(scenario.duration)?;
         let unhealed: Vec<String> = (0..scenario.faults.len())

@@ -1,0 +1,220 @@
+//! The fault injector: the pipeline's side of the fault schedule. Between turmoil steps it
+//! starts and ends faults (`crate::faults::plan`), recomputes the effective state of every
+//! target a changed fault touches from all faults in force (`crate::faults::compose`), and
+//! changes the world by the difference only, so the end of one fault never undoes another
+//! that still holds.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::faults::{
+    Contribution, FaultSpec, InForce, LinkState, Phase, State, Target, compose, contribute, describe, healthy, resolve,
+};
+
+use super::Pipeline;
+
+/// Hosts a selector names in this pipeline (validated at load, so it names at least one).
+fn hosts_of(pipeline: &Pipeline, selector: &str) -> Vec<String> {
+    let hosts: Vec<String> = pipeline.world.host_names().map(|name| name.to_string()).collect();
+    let machines: Vec<String> =
+        pipeline.scenario.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()).collect();
+    resolve(selector, &hosts, &machines).unwrap_or_default()
+}
+
+/// The faults in force and the state last applied to each target they touch.
+///
+/// Why: the world is changed only by the difference between a target's old and new
+/// effective state, computed from every fault in force (`compose`), so a fault's end never
+/// undoes what another fault still asks for.
+#[derive(Debug, Default)]
+pub struct Injector {
+    /// Per fault in force (by schedule index): its schedule order, true start, and what it
+    /// contributes to each target, in the order its hosts resolve.
+    in_force: BTreeMap<usize, FaultInForce>,
+    /// The state last applied per target; absent means healthy.
+    applied: BTreeMap<Target, State>,
+}
+
+/// One fault in force.
+#[derive(Debug)]
+struct FaultInForce {
+    order: (Duration, usize),
+    started: Duration,
+    contributions: Vec<(Target, Contribution)>,
+}
+
+impl Injector {
+    /// Whether fault `index` is in force now (for tests and the drain's event).
+    pub fn in_force(&self, index: usize) -> bool {
+        self.in_force.contains_key(&index)
+    }
+
+    /// The state last applied to `target` (healthy if none).
+    pub fn applied(&self, target: &Target) -> State {
+        self.applied.get(target).cloned().unwrap_or_else(|| healthy(target))
+    }
+
+    /// The faults in force on `target`.
+    fn on(&self, target: &Target) -> Vec<InForce<'_>> {
+        let mut found = Vec::new();
+        for fault in self.in_force.values() {
+            for (touched, contribution) in &fault.contributions {
+                if touched == target {
+                    found.push(InForce { order: fault.order, started: fault.started, contribution });
+                }
+            }
+        }
+        found
+    }
+}
+
+/// Applies one phase of fault `index` of `faults` to the pipeline and records it: the
+/// effective state of every target the fault touches is recomputed from all faults in
+/// force, and only the difference reaches the world. Where other faults also hold the
+/// target, the event log records its effective state (`fault.compose`), so it never claims
+/// a link is up while another fault holds it down.
+pub fn apply(pipeline: &mut Pipeline, faults: &[FaultSpec], index: usize, phase: Phase) {
+    let fault = &faults[index];
+    let now = pipeline.world.elapsed();
+    let event = match phase {
+        Phase::Start => "fault.start",
+        Phase::End => "fault.end",
+    };
+    pipeline.world.record(event, format!("{} {}", fault.kind(), describe(fault)));
+    let mut injector = std::mem::take(&mut pipeline.injector);
+    let touched: Vec<Target> = match phase {
+        Phase::Start => {
+            let contributions = contribute(fault, &|selector| hosts_of(pipeline, selector));
+            let touched = contributions.iter().map(|(target, _)| target.clone()).collect();
+            let entry = FaultInForce { order: (fault.at(), index), started: now, contributions };
+            assert!(injector.in_force.insert(index, entry).is_none(), "fault[{index}] started twice");
+            touched
+        }
+        Phase::End => {
+            let Some(ended) = injector.in_force.remove(&index) else {
+                unreachable!("fault[{index}] ended without having started");
+            };
+            ended.contributions.into_iter().map(|(target, _)| target).collect()
+        }
+    };
+    let factor_max = crate::parts::app::control::RATE_FACTOR_MAX;
+    for target in touched {
+        let in_force = injector.on(&target);
+        let new = compose(&target, &in_force, now, factor_max);
+        let others = in_force.len() - usize::from(phase == Phase::Start);
+        let old = injector.applied(&target);
+        enact(pipeline, &target, &old, &new, now);
+        if others > 0 {
+            pipeline.world.record("fault.compose", format!("{target}: {new} ({others} other fault(s) in force)"));
+        }
+        if new == healthy(&target) {
+            injector.applied.remove(&target);
+        } else {
+            injector.applied.insert(target, new);
+        }
+    }
+    pipeline.injector = injector;
+}
+
+/// Changes the world from `old` to `new` for one target, touching only what differs.
+fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now: Duration) {
+    match (target, old, new) {
+        (Target::Link { a, b }, State::Link(old), State::Link(new)) => enact_link(pipeline, a, b, old, new),
+        (Target::Host(host), State::Down(was), State::Down(down)) => match (was, down) {
+            (false, true) => pipeline.crash(host),
+            (true, false) => pipeline.world.restart(host),
+            _ => {}
+        },
+        // A clock is re-bent whenever its faults change: a skew's bend moves with time.
+        (Target::Clock(host), _, State::Clock(bend)) => {
+            let Some(clock) = pipeline.world.clock(host) else { return };
+            match bend {
+                None => clock.reset(now),
+                Some(bend) => clock.bend(now, bend.offset_nanos, bend.drift_ppm),
+            }
+        }
+        _ if old == new => {}
+        (Target::Dash0Errors, _, State::Errors(scripts)) => {
+            pipeline.dash0_control.set_error_scripts(scripts.clone()).expect("validated at load");
+        }
+        (Target::Dash0Slow, _, State::Slow(slow)) => pipeline.dash0_control.set_slowness(*slow),
+        (Target::Dash0RateLimit, _, State::RateLimit(limit)) => {
+            pipeline.dash0_control.set_rate_limit(*limit).expect("validated at load");
+        }
+        (Target::RedisMaxmemory, _, State::Limit(bytes)) => pipeline.redis_control.set_maxmemory_bytes(*bytes),
+        (Target::AggregatorBuffer, _, State::Limit(bytes)) => pipeline.aggregator_control.set_total_bytes_limit(*bytes),
+        (Target::AgentMemBuf(host), _, State::Limit(bytes)) => {
+            pipeline.agent_control.set_mem_buf_bytes_limit(host, *bytes)
+        }
+        (Target::JobRate, _, State::Factor(factor)) => {
+            pipeline.workload_control.set_rate_factor(*factor).expect("factors capped at RATE_FACTOR_MAX");
+        }
+        (target, old, new) => unreachable!("{target}: no transition from {old:?} to {new:?}"),
+    }
+}
+
+/// One direction of a link as turmoil sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Way {
+    Open,
+    Held,
+    Down,
+}
+
+/// Both directions (a → b, b → a) of a link: a drop beats a stall.
+fn ways(link: &LinkState) -> (Way, Way) {
+    let way = |down: bool| match (down, link.held) {
+        (true, _) => Way::Down,
+        (false, true) => Way::Held,
+        (false, false) => Way::Open,
+    };
+    (way(link.down_ab), way(link.down_ba))
+}
+
+/// Moves the link a ↔ b from `old` to `new` with turmoil's operations. Turmoil's `hold`
+/// and `release`/`repair` act on both directions, so a mixed state is reached by holding
+/// (or opening) both and then partitioning the direction that is down.
+fn enact_link(pipeline: &mut Pipeline, a: &str, b: &str, old: &LinkState, new: &LinkState) {
+    let default_latency = pipeline.world.message_latency();
+    let sim = pipeline.world.sim_mut();
+    let (old_ways, new_ways) = (ways(old), ways(new));
+    if old_ways != new_ways {
+        let has_held = |ways: (Way, Way)| ways.0 == Way::Held || ways.1 == Way::Held;
+        if new_ways == (Way::Down, Way::Down) {
+            sim.partition(a, b);
+        } else if has_held(new_ways) {
+            sim.hold(a, b);
+            if new_ways.0 == Way::Down {
+                sim.partition_oneway(a, b);
+            }
+            if new_ways.1 == Way::Down {
+                sim.partition_oneway(b, a);
+            }
+        } else {
+            let mut from = old_ways;
+            if has_held(from) {
+                sim.release(a, b);
+                from = (Way::Open, Way::Open);
+            }
+            if from == (Way::Down, Way::Down) && new_ways == (Way::Open, Way::Open) {
+                sim.repair(a, b);
+            } else {
+                for (was, now, x, y) in [(from.0, new_ways.0, a, b), (from.1, new_ways.1, b, a)] {
+                    match (was, now) {
+                        (Way::Down, Way::Open) => sim.repair_oneway(x, y),
+                        (Way::Open, Way::Down) => sim.partition_oneway(x, y),
+                        _ => {}
+                    }
+                }
+            }
+        }
+    }
+    if old.latency != new.latency {
+        let (min, max) = new.latency.unwrap_or(default_latency);
+        sim.set_link_latency(a, b, min);
+        sim.set_link_max_message_latency(a, b, max);
+    }
+    if old.turmoil_loss_rate() != new.turmoil_loss_rate() {
+        sim.set_link_fail_rate(a, b, new.turmoil_loss_rate());
+    }
+}
