@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::config::ChaosConfig;
+use crate::scenario::chaos::ChaosConfig;
 use super::strategy;
 use crate::faults::FaultSpec;
 use crate::parts::Bugs;

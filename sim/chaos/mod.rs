@@ -2,7 +2,8 @@
 //! schedule (swarm style), every failure shrunk to a small replayable scenario.
 //!
 //! The pieces, one file each:
-//! - `config.rs`: a scenario's `[chaos]` table (which kinds, how long, what must hold);
+//! - a scenario's `[chaos]` table (which kinds, how long, what must hold) is scenario data:
+//!   `crate::scenario::chaos`;
 //! - `strategy.rs`: the schedule drawn for (scenario, seed) by proptest strategies;
 //! - `case.rs`: a chaos case — the base scenario with the drawn schedule, the chaos
 //!   drain and expectations — written out as a plain scenario file, so what ran is
@@ -12,7 +13,7 @@
 //! - `files.rs`: which files a sweep takes; `output.rs`: failure files and the index.
 
 pub mod case;
-pub mod config;
+
 pub mod files;
 pub mod output;
 pub mod shrink;
@@ -20,6 +21,5 @@ pub mod strategy;
 pub mod sweep;
 
 pub use case::{Case, CaseError};
-pub use config::{ChaosConfig, ChaosKind};
 pub use shrink::{Shrunk, shrink};
 pub use sweep::{Shard, SweepOptions, SweepRun, sweep};

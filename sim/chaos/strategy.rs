@@ -21,7 +21,7 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sha2::{Digest, Sha256};
 
-use super::config::{ChaosConfig, ChaosKind};
+use crate::scenario::chaos::{ChaosConfig, ChaosKind};
 use crate::faults::{BackpressureWhat, FaultSpec, Heal, SlowStores};
 use crate::scenario::Scenario;
 use crate::vocab::hosts;

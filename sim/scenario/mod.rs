@@ -5,6 +5,7 @@
 //! to a default makes a scenario test something other than what its author believes. Every
 //! unknown key, bad duration or impossible value is refused with file, line and key.
 
+pub mod chaos;
 mod error;
 mod overrides;
 mod ranges;
@@ -92,9 +93,9 @@ pub struct Scenario {
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<crate::faults::FaultSpec>,
     /// `[chaos]`: this file takes part in `obsim chaos` sweeps, with the fault kinds and
-    /// expectations given there (`crate::chaos::ChaosConfig`). Absent: sweeps skip it.
+    /// expectations given there (`crate::scenario::chaos::ChaosConfig`). Absent: sweeps skip it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub chaos: Option<crate::chaos::ChaosConfig>,
+    pub chaos: Option<chaos::ChaosConfig>,
     /// `[[override]]` tables: part settings that differ on some hosts (one rogue machine
     /// with a wrong `shared_key`, one group on memory storage), applied in file order on top
     /// of the sections above.
