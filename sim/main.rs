@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
+use obsim::check::Verdict;
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 use obsim::units::parse_duration;
@@ -323,7 +324,7 @@ fn run(path: &std::path::Path, seed: Option<u64>, reports: &std::path::Path) -> 
             return ExitCode::from(1);
         }
     };
-    let mut verdict = obsim::pipeline::Verdict::judge(&pipeline, outcome);
+    let mut verdict = obsim::check::Verdict::judge(&pipeline, outcome);
     verdict.scenario_path = Some(path.display().to_string());
     print!("{}", verdict.render());
     let dir = reports.join(&scenario.name).join(seed.to_string());
@@ -361,7 +362,7 @@ fn write_failure(
     path: &std::path::Path,
     dir: &std::path::Path,
     seed: u64,
-    verdict: &obsim::pipeline::Verdict,
+    verdict: &obsim::check::Verdict,
 ) -> std::io::Result<PathBuf> {
     let source = std::fs::read_to_string(path)?;
     std::fs::create_dir_all(dir)?;
@@ -579,7 +580,7 @@ fn replay(path: &std::path::Path) -> ExitCode {
         }
     };
     let seed = scenario.seed;
-    match Pipeline::run_and_judge(scenario, seed) {
+    match Verdict::run(scenario, seed) {
         Ok(mut verdict) => {
             verdict.scenario_path = Some(path.display().to_string());
             print!("{}", verdict.render());

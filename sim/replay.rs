@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 
-use crate::pipeline::Verdict;
+use crate::check::Verdict;
 
 /// The header line that records the hash a failure file's run produced.
 const HASH_PREFIX: &str = "# obsim failure: event-log hash ";

@@ -11,11 +11,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aggregator_support::{FakeRedis, emit_logs, events, outcomes, part_ctx};
+use obsim::check::Verdict;
 use obsim::ledger::{Ledger, Outcome};
 use obsim::parts::RecordPipe;
 use obsim::parts::agent::{self, AgentConfig, RetryLimit};
 use obsim::parts::aggregator::{self, AggregatorConfig};
-use obsim::pipeline::{Pipeline, Verdict};
+use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 use obsim::vocab::Signal;
 use obsim::vocab::hosts;

@@ -7,8 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use obsim::check::Verdict;
 use obsim::parts::dash0::ScriptedErrors;
-use obsim::pipeline::{Pipeline, Verdict};
+use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 use obsim::vocab::hosts;
 
@@ -51,7 +52,7 @@ fn run(toml: &str, bug: Option<&str>, actions: Vec<(u64, Action)>) -> Verdict {
 }
 
 /// The check named `name`.
-fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a obsim::pipeline::Check {
+fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a obsim::check::Check {
     verdict
         .checks
         .iter()

@@ -8,8 +8,8 @@ mod scenario_support;
 
 use std::path::Path;
 
+use obsim::check::{Check, Verdict};
 use obsim::gauges::Gauge;
-use obsim::pipeline::{Check, Verdict};
 use obsim::scenario::Scenario;
 use obsim::vocab::Part;
 use obsim::vocab::hosts;

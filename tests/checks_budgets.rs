@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use obsim::check::metrics;
-use obsim::pipeline::{Check, Pipeline, Verdict};
+use obsim::check::{Check, Verdict};
 use obsim::record::{Attributes, MetricPoint, MetricValue, Number, Resource, Temporality};
 use obsim::scenario::Scenario;
 use obsim::units::Rate;
@@ -66,7 +66,7 @@ fn the_baseline_passes_every_budget_liveness_and_metrics_check() {
     scenario.expect.max_occupancy =
         BTreeMap::from([(Part::Aggregator, 10_000), (Part::Shipper, 10_000), (Part::Agent, 1_000)]);
     let seed = scenario.seed;
-    let verdict = Pipeline::run_and_judge(Arc::new(scenario), seed).unwrap();
+    let verdict = Verdict::run(Arc::new(scenario), seed).unwrap();
     let report = verdict.render();
     assert!(verdict.passed(), "{report}");
     for name in ["delivery", "liveness", "throughput", "occupancy", "metrics"] {

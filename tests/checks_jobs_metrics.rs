@@ -15,7 +15,8 @@ mod scenario_support;
 use std::path::Path;
 use std::sync::Arc;
 
-use obsim::pipeline::{Check, Pipeline, Verdict};
+use obsim::check::Check;
+use obsim::check::Verdict;
 use obsim::scenario::Scenario;
 
 /// Two OpenAI machines, one job a second for two minutes, agents that never give up.
@@ -168,10 +169,10 @@ fn a_job_run_twice_fails_the_jobs_check_unless_the_scenario_allows_it() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/redis-restart-aof-everysec.toml");
     let mut scenario = Scenario::load(&path).unwrap();
     assert_eq!(scenario.expect.max_jobs_duplicated, 1);
-    let allowed = Pipeline::run_and_judge(Arc::new(scenario.clone()), scenario.seed).unwrap();
+    let allowed = Verdict::run(Arc::new(scenario.clone()), scenario.seed).unwrap();
     assert!(allowed.passed(), "{}", allowed.render());
     scenario.expect.max_jobs_duplicated = 0;
-    let verdict = Pipeline::run_and_judge(Arc::new(scenario), 71).unwrap();
+    let verdict = Verdict::run(Arc::new(scenario), 71).unwrap();
     let report = verdict.render();
     let jobs = check(&verdict, "jobs");
     assert!(!jobs.passed, "{report}");

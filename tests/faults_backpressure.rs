@@ -13,10 +13,11 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 
+use obsim::check::Verdict;
 use obsim::ledger::Ledger;
 use obsim::parts::PartCtx;
 use obsim::parts::redis::{RedisConfig, RedisControl};
-use obsim::pipeline::{Pipeline, Verdict};
+use obsim::pipeline::Pipeline;
 use obsim::record::RecordId;
 use obsim::scenario::Scenario;
 use obsim::vocab::{hosts, ports};
@@ -226,7 +227,7 @@ fn a_maxmemory_shrink_holds_logs_back_and_loses_nothing() {
 
 #[test]
 fn a_load_burst_multiplies_submissions_for_its_window_and_everything_completes() {
-    let calm = Pipeline::run_and_judge(Arc::new(parse("").unwrap()), 9).unwrap();
+    let calm = Verdict::run(Arc::new(parse("").unwrap()), 9).unwrap();
     let burst = parse(
         "[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nwhat = \"jobs_per_second\"\nfactor = 3.0\nfor = \"30s\"\n",
     )
@@ -267,7 +268,7 @@ fn records_in(detail: &str) -> u64 {
 }
 
 /// The `bounds` check of a verdict.
-fn bounds_check(verdict: &Verdict) -> &obsim::pipeline::Check {
+fn bounds_check(verdict: &Verdict) -> &obsim::check::Check {
     verdict.checks.iter().find(|check| check.name == "bounds").expect("the bounds check is always on")
 }
 

@@ -10,10 +10,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use obsim::check::Verdict;
 use obsim::faults::{
     ClockBend, Contribution, FaultSpec, InForce, LinkState, Phase, State, Target, compose, contribute,
 };
-use obsim::pipeline::{Pipeline, Verdict};
+use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 
 fn secs(value: u64) -> Duration {

@@ -6,7 +6,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use obsim::pipeline::{Pipeline, Verdict};
+use obsim::check::Verdict;
+use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 
 const BASE: &str = r#"name = "kinds"

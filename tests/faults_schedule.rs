@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use obsim::check::Verdict;
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 
@@ -72,7 +73,7 @@ fn each_fault_starts_and_ends_in_the_event_log_and_is_healed_before_the_drain() 
         (120, "drain.start faults healed; draining for 2m".into()),
     ];
     assert_eq!(faults, expected);
-    let verdict = obsim::pipeline::Verdict::judge(&pipeline, pipeline.world.outcome());
+    let verdict = obsim::check::Verdict::judge(&pipeline, pipeline.world.outcome());
     assert!(verdict.passed(), "the healed pipeline delivers everything: {}", verdict.render());
 }
 
@@ -82,7 +83,7 @@ fn a_clock_hours_behind_makes_dash0_refuse_exactly_that_machines_records() {
         "[[fault]]\nat = \"30s\"\nkind = \"clock_skew\"\nfor = \"30s\"\ntarget = \"openai-2\"\noffset = \"7h\"\nbehind = true\n",
     )
     .unwrap();
-    let verdict = Pipeline::run_and_judge(Arc::new(scenario), 9).unwrap();
+    let verdict = Verdict::run(Arc::new(scenario), 9).unwrap();
     let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
     assert!(!delivery.passed, "loss without an allowed cause fails: {}", verdict.render());
     let causes: Vec<String> = verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome.to_string()).collect();
@@ -93,9 +94,9 @@ fn a_clock_hours_behind_makes_dash0_refuse_exactly_that_machines_records() {
 
 #[test]
 fn a_latency_fault_delays_delivery_and_a_clock_step_loses_nothing() {
-    let calm = Pipeline::run_and_judge(Arc::new(parse("").unwrap()), 9).unwrap();
+    let calm = Verdict::run(Arc::new(parse("").unwrap()), 9).unwrap();
     let slow = parse("[[fault]]\nat = \"20s\"\nkind = \"latency\"\nfor = \"60s\"\nfrom = \"machines\"\nto = \"railway\"\nlatency = \"1s\"\njitter = \"500ms\"\n").unwrap();
-    let slow = Pipeline::run_and_judge(Arc::new(slow), 9).unwrap();
+    let slow = Verdict::run(Arc::new(slow), 9).unwrap();
     assert!(slow.passed(), "{}", slow.render());
     assert!(
         slow.log_latency.max_micros > calm.log_latency.max_micros + 1_000_000,
@@ -122,7 +123,7 @@ fn a_latency_fault_delays_delivery_and_a_clock_step_loses_nothing() {
             .iter()
             .any(|event| event.kind == "fault.start" && event.detail == "clock_step openai-1 step -2m")
     );
-    let verdict = obsim::pipeline::Verdict::judge(&pipeline, pipeline.world.outcome());
+    let verdict = obsim::check::Verdict::judge(&pipeline, pipeline.world.outcome());
     assert!(verdict.passed(), "{}", verdict.render());
     assert_eq!(
         pipeline.world.clock("openai-1").unwrap().skew_nanos_at(pipeline.world.elapsed()),

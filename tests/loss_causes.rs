@@ -7,8 +7,8 @@
 
 mod scenario_support;
 
+use obsim::check::Verdict;
 use obsim::ledger::Outcome;
-use obsim::pipeline::Verdict;
 use obsim::report::result::RunResult;
 use obsim::vocab::Signal;
 
@@ -16,7 +16,7 @@ fn run(text: &str, seed: u64) -> Verdict {
     scenario_support::judge("loss-causes.toml", text, Some(seed))
 }
 
-fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a obsim::pipeline::Check {
+fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a obsim::check::Check {
     verdict
         .checks
         .iter()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use obsim::pipeline::Pipeline;
+use obsim::check::Verdict;
 use obsim::scenario::Scenario;
 use obsim::vocab::Signal;
 
@@ -56,7 +56,7 @@ fn the_baseline_delivers_everything_once_and_correlates_completely() {
     let scenario = Arc::new(Scenario::load(&manifest_path("scenarios/baseline.toml")).unwrap());
     let machines: u32 = scenario.topology.machines.iter().map(|group| group.count).sum();
     assert!(machines >= 6 && scenario.topology.dev_hosts >= 1, "the baseline is the issue's topology");
-    let verdict = Pipeline::run_and_judge(Arc::clone(&scenario), scenario.seed).unwrap();
+    let verdict = Verdict::run(Arc::clone(&scenario), scenario.seed).unwrap();
     let report = verdict.render();
     assert!(verdict.passed(), "{report}");
     for signal in [Signal::Log, Signal::Span] {
@@ -156,7 +156,7 @@ fn an_overloaded_fleet_fails_the_jobs_check_with_the_unfinished_jobs() {
         r#"[{ type = "comfyui", count = 1, workers = 1 }]"#,
     );
     let scenario = Arc::new(Scenario::parse(Path::new("overloaded.toml"), &overloaded).unwrap());
-    let verdict = Pipeline::run_and_judge(scenario, 3).unwrap();
+    let verdict = Verdict::run(scenario, 3).unwrap();
     let jobs = verdict.checks.iter().find(|check| check.name == "jobs").unwrap();
     assert!(!jobs.passed && jobs.detail.contains("never completed (allowed 0; e.g. job-"), "{}", verdict.render());
     assert!(!verdict.passed());

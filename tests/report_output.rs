@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use obsim::chaos::output::Index;
 use obsim::chaos::{Shard, SweepOptions};
-use obsim::pipeline::{Pipeline, Verdict};
+use obsim::check::Verdict;
 use obsim::report::result::RunResult;
 use obsim::scenario::Scenario;
 
@@ -77,7 +77,7 @@ fn fresh_dir(name: &str) -> PathBuf {
 /// Runs the small scenario in this process, as `obsim run report-small.toml` would.
 fn small_verdict() -> Verdict {
     let scenario = Arc::new(Scenario::parse(Path::new("report-small.toml"), SMALL).unwrap());
-    let mut verdict = Pipeline::run_and_judge(Arc::clone(&scenario), scenario.seed).unwrap();
+    let mut verdict = Verdict::run(Arc::clone(&scenario), scenario.seed).unwrap();
     verdict.scenario_path = Some("report-small.toml".to_string());
     verdict
 }
@@ -109,7 +109,7 @@ fn result_json_and_summary_md_are_pinned_for_a_fixed_seed() {
 fn a_failed_run_reports_its_failed_checks_with_their_details() {
     let text = SMALL.replace("latency_p99 = \"30s\"", "latency_p99 = \"30s\"\nlatency_max = \"100ms\"");
     let scenario = Arc::new(Scenario::parse(Path::new("report-small.toml"), &text).unwrap());
-    let verdict = Pipeline::run_and_judge(Arc::clone(&scenario), 5).unwrap();
+    let verdict = Verdict::run(Arc::clone(&scenario), 5).unwrap();
     let result = RunResult::of(&verdict, None);
     assert!(!result.passed);
     let summary = obsim::report::summary::render(&result);

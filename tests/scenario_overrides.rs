@@ -13,15 +13,15 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use obsim::check::Verdict;
 use obsim::ledger::Outcome;
-use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 use obsim::vocab::{Part, Signal};
 
 /// Every undelivered log outcome of a run: (outcome, count).
 fn undelivered_logs(scenario: &str) -> Vec<(Outcome, u64)> {
     let scenario = Arc::new(Scenario::parse(Path::new("override.toml"), scenario).expect("the scenario loads"));
-    let verdict = Pipeline::run_and_judge(Arc::clone(&scenario), scenario.seed).expect("the run completes");
+    let verdict = Verdict::run(Arc::clone(&scenario), scenario.seed).expect("the run completes");
     let delivered = verdict.accounting.totals[&Signal::Log].delivered;
     assert!(delivered > 0, "the run delivered logs at all:\n{}", verdict.render());
     verdict.accounting.undelivered(Signal::Log).map(|(outcome, tally)| (outcome.clone(), tally.count)).collect()

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use libtest_mimic::{Arguments, Failed, Trial};
-use obsim::pipeline::Pipeline;
+use obsim::check::Verdict;
 use obsim::scenario::Scenario;
 
 /// The folders whose `.toml` files are scenario tests.
@@ -32,7 +32,7 @@ fn scenario_files() -> Vec<PathBuf> {
 fn run_scenario(path: &Path) -> Result<(), Failed> {
     let scenario = Arc::new(Scenario::load(path).map_err(|error| Failed::from(format!("invalid scenario: {error}")))?);
     let seed = scenario.seed;
-    let mut verdict = Pipeline::run_and_judge(scenario, seed)
+    let mut verdict = Verdict::run(scenario, seed)
         .map_err(|error| Failed::from(format!("the simulation stopped: {error} (seed {seed})")))?;
     let relative = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path);
     verdict.scenario_path = Some(relative.display().to_string());

@@ -5,6 +5,7 @@
 use std::process::Command;
 use std::time::Duration;
 
+use obsim::check::Verdict;
 use obsim::world::{WorldBuilder, probe};
 
 /// Runs `obsim probe` in a fresh process and returns the hash it prints.
@@ -127,7 +128,6 @@ fn running_past_the_configured_duration_is_refused() {
 fn a_crash_replays_the_same_whatever_ran_before_in_the_process() {
     use std::sync::Arc;
 
-    use obsim::pipeline::Pipeline;
     use obsim::scenario::Scenario;
 
     let text = r#"
@@ -160,7 +160,7 @@ target = "api"
 down_for = "2s"
 "#;
     let scenario = Arc::new(Scenario::parse(std::path::Path::new("crash-order.toml"), text).unwrap());
-    let run = || Pipeline::run_and_judge(Arc::clone(&scenario), 7).unwrap().outcome.hash.to_string();
+    let run = || Verdict::run(Arc::clone(&scenario), 7).unwrap().outcome.hash.to_string();
     let first = run();
     // Shift tokio's global task-id counter by one, two and three tasks between runs.
     let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();

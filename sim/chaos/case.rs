@@ -10,11 +10,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::scenario::chaos::ChaosConfig;
 use super::strategy;
+use crate::check::Verdict;
 use crate::faults::FaultSpec;
 use crate::parts::Bugs;
-use crate::pipeline::{Pipeline, Verdict};
+use crate::scenario::chaos::ChaosConfig;
 use crate::scenario::{Expect, Scenario};
 use crate::world::WorldError;
 
@@ -84,7 +84,7 @@ impl Case {
 
     /// Runs the case and judges it.
     pub fn run(&self) -> Result<Verdict, WorldError> {
-        Pipeline::run_and_judge(Arc::clone(&self.scenario), self.seed)
+        Verdict::run(Arc::clone(&self.scenario), self.seed)
     }
 
     /// The faults of the case.

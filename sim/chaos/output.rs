@@ -113,14 +113,6 @@ pub struct IndexRun {
     pub full_report: bool,
 }
 
-/// A fault as one line: kind, window, parameters.
-pub fn describe_fault(fault: &crate::faults::FaultSpec) -> String {
-    let text = toml::to_string(fault).unwrap_or_default();
-    let fields: Vec<String> =
-        text.lines().filter(|line| !line.starts_with("kind")).map(|line| line.replace(" = ", "=")).collect();
-    format!("{} {}", fault.kind(), fields.join(" "))
-}
-
 /// Writes the failure files, the per-run reports and the index of `runs` into `out`;
 /// returns the index. The same as feeding every run to a [`SweepWriter`] and finishing it.
 pub fn write(out: &Path, runs: &[SweepRun], shard: Shard, first_seed: u64, seeds: u64) -> std::io::Result<Index> {
@@ -260,7 +252,7 @@ impl SweepWriter {
             faults: run
                 .case
                 .as_ref()
-                .map(|case| case.faults().iter().map(describe_fault).collect())
+                .map(|case| case.faults().iter().map(crate::faults::describe_line).collect())
                 .unwrap_or_default(),
             log_latency_p99_micros: run.verdict.as_ref().ok().map(|v| v.log_latency.p99_micros),
             log_latency_max_micros: run.verdict.as_ref().ok().map(|v| v.log_latency.max_micros),
@@ -322,7 +314,7 @@ impl SweepWriter {
         let text = match (&run.shrunk, &run.verdict) {
             (Some(shrunk), _) => {
                 entry.shrunk_steps = shrunk.steps.clone();
-                entry.shrunk_faults = shrunk.case.faults().iter().map(describe_fault).collect();
+                entry.shrunk_faults = shrunk.case.faults().iter().map(crate::faults::describe_line).collect();
                 let mut header = format!(
                     "# obsim chaos: shrunk in {} runs from {} faults to {} while `{}` kept failing\n",
                     shrunk.runs,

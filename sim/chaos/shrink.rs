@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use super::case::Case;
 use super::strategy::DURATION_MIN;
+use crate::check::Verdict;
 use crate::faults::FaultSpec;
-use crate::pipeline::Verdict;
 use crate::scenario::Scenario;
 
 /// The least job rate shrinking goes down to: below it a run submits too few jobs to show

@@ -21,9 +21,9 @@ use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sha2::{Digest, Sha256};
 
-use crate::scenario::chaos::{ChaosConfig, ChaosKind};
 use crate::faults::{BackpressureWhat, FaultSpec, Heal, SlowStores};
 use crate::scenario::Scenario;
+use crate::scenario::chaos::{ChaosConfig, ChaosKind};
 use crate::vocab::hosts;
 
 /// The shortest load phase a sweep can draw faults into: one fault needs a second to start

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex};
 
 use super::case::Case;
 use super::shrink::{Shrunk, shrink};
+use crate::check::Verdict;
 use crate::parts::Bugs;
-use crate::pipeline::Verdict;
 use crate::scenario::Scenario;
 
 /// Most seeds one sweep may run per file: a bound on the loop, far beyond any night.

@@ -7,3 +7,6 @@ pub mod jobs;
 pub mod metrics;
 pub mod recovery;
 pub mod throughput;
+mod verdict;
+
+pub use verdict::{Check, Verdict};

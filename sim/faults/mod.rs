@@ -33,12 +33,14 @@
 
 mod compose;
 mod spec;
+mod window;
 
 pub use compose::{ClockBend, Contribution, InForce, LinkState, State, Target, compose, contribute, healthy};
 pub use spec::{
     AGENT_MEM_BUF_TARGET_DEFAULT, BackpressureWhat, Dash0Protocol, Dash0Signal, FaultEnd, FaultHeader, FaultScope,
     FaultSpec, Heal, SlowStores, resolve,
 };
+pub use window::FaultWindow;
 
 use std::time::Duration;
 
@@ -154,6 +156,14 @@ pub fn describe(fault: &FaultSpec) -> String {
             }
         }
     }
+}
+
+/// A fault as one line: kind, window, parameters.
+pub fn describe_line(fault: &FaultSpec) -> String {
+    let text = toml::to_string(fault).unwrap_or_default();
+    let fields: Vec<String> =
+        text.lines().filter(|line| !line.starts_with("kind")).map(|line| line.replace(" = ", "=")).collect();
+    format!("{} {}", fault.kind(), fields.join(" "))
 }
 
 #[cfg(test)]

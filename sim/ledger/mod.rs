@@ -18,6 +18,7 @@
 //! the record died.
 
 mod catch_up;
+pub mod curve;
 mod range_set;
 pub mod timeline;
 

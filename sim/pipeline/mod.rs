@@ -7,10 +7,8 @@
 
 mod inject;
 mod plant;
-mod verdict;
 
 pub use inject::{Injector, apply as apply_fault};
-pub use verdict::{Check, Verdict};
 
 use std::future::Future;
 use std::sync::Arc;
@@ -225,13 +223,6 @@ impl Pipeline {
         self.world
             .record("drain.start", format!("{healed}; draining for {}", crate::units::format_duration(scenario.drain)));
         self.world.run_for(scenario.duration + scenario.drain)
-    }
-
-    /// Runs the scenario and judges it.
-    pub fn run_and_judge(scenario: Arc<Scenario>, seed: u64) -> Result<Verdict, WorldError> {
-        let mut pipeline = Pipeline::build(scenario, seed);
-        let outcome = pipeline.run()?;
-        Ok(Verdict::judge(&pipeline, outcome))
     }
 }
 

@@ -10,9 +10,9 @@
 
 use std::fmt::Write as _;
 
-use super::curve::{NINES_MAX, nines};
 use super::result::{RunResult, SignalResult, part_order};
 use super::svg::{self, Axis, Band, LinePlot, Marker, PALETTE, escape};
+use crate::ledger::curve::{NINES_MAX, nines};
 
 /// The style every obsim page shares.
 const STYLE: &str = "

@@ -13,8 +13,7 @@
 //! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep.
 
 pub mod compare;
-pub mod curve;
-pub mod fault_window;
+
 pub mod html;
 pub mod index_html;
 pub mod merge;

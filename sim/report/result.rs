@@ -11,8 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::check::Verdict;
 use crate::ledger::Outcome;
-use crate::pipeline::Verdict;
 use crate::vocab::{Part, Signal};
 
 /// The version of `result.json`'s layout.

@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use obsim::pipeline::{Pipeline, Verdict};
+use obsim::check::Verdict;
 use obsim::scenario::Scenario;
 
 /// Parses `text` (named `file` in errors) and runs it with `seed`, or with the scenario's own
@@ -15,5 +15,5 @@ use obsim::scenario::Scenario;
 pub fn judge(file: &str, text: &str, seed: Option<u64>) -> Verdict {
     let scenario = Scenario::parse(Path::new(file), text).unwrap_or_else(|error| panic!("{error}"));
     let seed = seed.unwrap_or(scenario.seed);
-    Pipeline::run_and_judge(Arc::new(scenario), seed).unwrap_or_else(|error| panic!("{file} seed {seed}: {error}"))
+    Verdict::run(Arc::new(scenario), seed).unwrap_or_else(|error| panic!("{file} seed {seed}: {error}"))
 }

@@ -6,8 +6,7 @@
 
 use std::time::Duration;
 
-use crate::faults::{FaultSpec, Heal};
-use crate::scenario::Scenario;
+use super::{FaultSpec, Heal};
 
 /// One fault's window.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,17 +47,17 @@ impl FaultWindow {
             end,
             ends_at_heal,
             never_healed,
-            description: crate::chaos::output::describe_fault(fault),
+            description: super::describe_line(fault),
         }
     }
 
-    /// The windows of `scenario`'s faults, in schedule order.
-    pub fn all(scenario: &Scenario) -> Vec<FaultWindow> {
-        scenario
-            .faults
+    /// The windows of `faults` in a load phase of `duration` followed by `drain`, in
+    /// schedule order.
+    pub fn all(faults: &[FaultSpec], duration: Duration, drain: Duration) -> Vec<FaultWindow> {
+        faults
             .iter()
             .enumerate()
-            .map(|(index, fault)| FaultWindow::of(index, fault, scenario.duration, scenario.duration + scenario.drain))
+            .map(|(index, fault)| FaultWindow::of(index, fault, duration, duration + drain))
             .collect()
     }
 }

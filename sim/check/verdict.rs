@@ -9,22 +9,22 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::check::correlation::{self, CorrelationReport};
-use crate::check::jobs::JobCompletion;
-use crate::check::metrics::{self as metric_check, MetricTotal};
-use crate::check::recovery::{self, Recovery};
-use crate::check::throughput::{self, Throughput};
+use super::correlation::{self, CorrelationReport};
+use super::jobs::JobCompletion;
+use super::metrics::{self as metric_check, MetricTotal};
+use super::recovery::{self, Recovery};
+use super::throughput::{self, Throughput};
+use crate::faults::FaultWindow;
+use crate::ledger::curve::{self, CurvePoint};
 use crate::ledger::timeline::{self, Timeline};
 use crate::ledger::{Accounting, Custodian, Occupancy, Outcome};
 use crate::record::LogRecord;
-use crate::report::curve::{self, CurvePoint};
-use crate::report::fault_window::FaultWindow;
 use crate::scenario::{CorrelationExpectation, MetricsExpectation, Scenario};
 use crate::units::format_duration;
 use crate::vocab::{Part, Signal};
-use crate::world::RunOutcome;
+use crate::world::{RunOutcome, WorldError};
 
-use super::Pipeline;
+use crate::pipeline::Pipeline;
 
 /// One expectation, checked.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,7 +93,7 @@ pub struct Verdict {
     pub drain: Duration,
     /// Latency, deliveries and held records per 10 s window of true time (for reports).
     pub timeline: Timeline,
-    /// The HDR percentile curves of log and span latency (`crate::report::curve`).
+    /// The HDR percentile curves of log and span latency (`crate::ledger::curve`).
     pub log_latency_curve: Vec<CurvePoint>,
     pub span_latency_curve: Vec<CurvePoint>,
     /// The scenario's faults as windows of true time.
@@ -198,10 +198,17 @@ impl Verdict {
             timeline,
             log_latency_curve,
             span_latency_curve,
-            fault_windows: FaultWindow::all(scenario),
+            fault_windows: FaultWindow::all(&scenario.faults, scenario.duration, scenario.drain),
         };
         verdict.checks = verdict.evaluate(scenario);
         verdict
+    }
+
+    /// Builds, runs and judges `scenario` with `seed`.
+    pub fn run(scenario: std::sync::Arc<Scenario>, seed: u64) -> Result<Verdict, WorldError> {
+        let mut pipeline = Pipeline::build(scenario, seed);
+        let outcome = pipeline.run()?;
+        Ok(Verdict::judge(&pipeline, outcome))
     }
 
     /// Whether every check passed.
@@ -564,7 +571,7 @@ impl Verdict {
     /// `bounds` (always: no buffer admitted a write its bound forbids; the detail shows each
     /// buffer's peak against its limit) and `buffer_fill` (with `[expect] max_buffer_fill`).
     fn bounds_checks(&self, scenario: &Scenario) -> Vec<Check> {
-        use crate::check::bounds;
+        use super::bounds;
         let (passed, detail) = bounds::check_bounds(&self.buffers);
         let mut checks = vec![Check { name: "bounds", passed, detail }];
         if let Some((passed, detail)) = bounds::check_fill(&self.buffers, &scenario.expect.max_buffer_fill) {
