@@ -11,7 +11,6 @@ pub mod parts;
 pub mod pipeline;
 pub mod proto;
 pub mod record;
-pub mod replay;
 pub mod report;
 pub mod scenario;
 pub mod units;

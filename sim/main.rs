@@ -113,8 +113,8 @@ enum Command {
         jobs: usize,
         /// This machine's part of the sweep, i/n (1-based); the parts of n shards union to
         /// the whole sweep.
-        #[arg(long, value_parser = obsim::chaos::Shard::parse)]
-        shard: Option<obsim::chaos::Shard>,
+        #[arg(long, value_parser = obsim::report::index::Shard::parse)]
+        shard: Option<obsim::report::index::Shard>,
         /// Plant a bug (`[bugs]` name) in every case, e.g. aggregator_ack_before_buffer.
         #[arg(long = "bug")]
         bugs: Vec<String>,
@@ -237,7 +237,7 @@ fn main() -> ExitCode {
                 seeds,
                 first_seed,
                 jobs,
-                shard: shard.unwrap_or(obsim::chaos::Shard::WHOLE),
+                shard: shard.unwrap_or(obsim::report::index::Shard::WHOLE),
                 bugs,
                 shrink_runs,
             };
@@ -367,7 +367,7 @@ fn write_failure(
     let source = std::fs::read_to_string(path)?;
     std::fs::create_dir_all(dir)?;
     let failure = dir.join("failure.toml");
-    std::fs::write(&failure, obsim::replay::failure_file_text(&source, seed, verdict))?;
+    std::fs::write(&failure, obsim::report::failure_file::failure_file_text(&source, seed, verdict))?;
     Ok(failure)
 }
 
@@ -452,7 +452,7 @@ fn chaos(
         }
     };
     assert_eq!(index.runs_count, runs.len() as u64, "the index lists every run the sweep did");
-    let markdown = obsim::chaos::output::markdown(&index);
+    let markdown = obsim::report::index::markdown(&index);
     // The table of every run is for the file; the terminal gets the totals and failures.
     print!("{}", markdown.split("\n## Runs").next().unwrap_or_default());
     println!("\nindex: {} ({})", out.join("index.md").display(), out.join("index.html").display());
@@ -493,11 +493,11 @@ fn merge(indexes: &[PathBuf], out: &std::path::Path, partial: bool) -> ExitCode 
     match obsim::report::merge::merge_files(indexes, out, partial) {
         Ok(index) => {
             // The table of every run is in index.md; the terminal gets totals and failures.
-            let markdown = obsim::chaos::output::markdown(&index);
+            let markdown = obsim::report::index::markdown(&index);
             print!("{}", markdown.split("\n## Runs").next().unwrap_or_default());
             println!("\nindex: {} ({})", out.join("index.md").display(), out.join("index.html").display());
             let status = obsim::report::merge::exit_status(&index);
-            if let Some(incomplete) = obsim::chaos::output::incompleteness(&index) {
+            if let Some(incomplete) = obsim::report::index::incompleteness(&index) {
                 eprintln!("obsim report merge: {incomplete}");
             }
             ExitCode::from(status)
@@ -565,7 +565,7 @@ fn replay(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let Some((recorded_hash, recorded_verdict)) = obsim::replay::recorded(&text) else {
+    let Some((recorded_hash, recorded_verdict)) = obsim::report::failure_file::recorded(&text) else {
         eprintln!(
             "obsim replay: {} is not a failure file (no `# obsim failure:` header); use obsim run",
             path.display()

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use obsim::chaos::case::bugs_named;
-use obsim::chaos::{Case, Shard, SweepOptions, SweepRun, shrink, strategy, sweep};
+use obsim::chaos::{Case, SweepOptions, SweepRun, shrink, strategy, sweep};
 use obsim::parts::Bugs;
+use obsim::report::index::Shard;
 use obsim::scenario::Scenario;
 
 /// Two OpenAI machines for 30 s, swept with the network and Dash0 kinds.

@@ -8,9 +8,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use obsim::chaos::output::Index;
-use obsim::chaos::{Shard, SweepOptions};
+use obsim::chaos::SweepOptions;
 use obsim::check::Verdict;
+use obsim::report::index::Index;
+use obsim::report::index::Shard;
 use obsim::report::result::RunResult;
 use obsim::scenario::Scenario;
 
@@ -297,7 +298,7 @@ fn merging_a_sweeps_shards_gives_the_index_of_the_whole_sweep() {
     let merged_json = std::fs::read_to_string(merged_dir.join("index.json")).unwrap();
     let whole_json = std::fs::read_to_string(whole_dir.join("index.json")).unwrap();
     // Replay commands name folders relative to the current one when they are inside it.
-    let display = obsim::chaos::files::display_path;
+    let display = obsim::report::index::display_path;
     let relocated = merged_json.replace(&display(&merged_dir), &display(&whole_dir));
     assert_eq!(relocated, whole_json);
     for run in &whole.runs {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use obsim::chaos::output::Index;
+use obsim::report::index::Index;
 use obsim::report::result::RunResult;
 
 /// One OpenAI machine for 20 s, swept with Dash0 faults only: each run takes well under a
@@ -250,7 +250,7 @@ fn a_sweep_stopped_by_its_time_budget_finishes_its_index() {
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     let index = read_index(&out.join("index.json"));
     assert!(index.finished && index.runs_count < 1000, "{} runs", index.runs_count);
-    assert_eq!(obsim::chaos::output::incompleteness(&index), None, "a time budget is by design, not a missing shard");
+    assert_eq!(obsim::report::index::incompleteness(&index), None, "a time budget is by design, not a missing shard");
     let markdown = std::fs::read_to_string(out.join("index.md")).unwrap();
     assert!(
         markdown.contains(&format!("Stopped by its time budget after {} of 1000 planned runs.", index.runs_count)),
@@ -354,7 +354,7 @@ fn records_in_flight_at_the_end_are_never_called_lost() {
     );
 
     // The chaos index: in flight in its own column, never as lost.
-    let index_run = obsim::chaos::output::IndexRun {
+    let index_run = obsim::report::index::IndexRun {
         lost_count: Some(0),
         lost_silently_count: Some(0),
         in_flight_count: Some(log.in_flight_count),
@@ -365,15 +365,15 @@ fn records_in_flight_at_the_end_are_never_called_lost() {
         }))
         .unwrap()
     };
-    assert_eq!(obsim::chaos::output::undelivered_text(&index_run), format!("{} in flight", log.in_flight_count));
-    let mixed = obsim::chaos::output::IndexRun {
+    assert_eq!(obsim::report::index::undelivered_text(&index_run), format!("{} in flight", log.in_flight_count));
+    let mixed = obsim::report::index::IndexRun {
         lost_count: Some(5),
         lost_silently_count: Some(2),
         loss_causes: vec!["agent_retry_limit".into(), "lost_silently".into()],
         ..index_run
     };
     assert_eq!(
-        obsim::chaos::output::undelivered_text(&mixed),
+        obsim::report::index::undelivered_text(&mixed),
         format!("3 lost (agent_retry_limit), 2 lost silently, {} in flight", log.in_flight_count)
     );
 }
@@ -504,11 +504,11 @@ fn the_final_index_does_not_depend_on_the_order_runs_finished_in() {
     let (one, two) = (dir.join("one"), dir.join("two"));
     let one_json = sweep("1", &one);
     let two_json = sweep("3", &two);
-    let display = obsim::chaos::files::display_path;
+    let display = obsim::report::index::display_path;
     assert_eq!(two_json.replace(&display(&two), &display(&one)), one_json);
     let index = read_index(&one.join("index.json"));
     assert_eq!((index.runs_count, index.finished), (7, true));
-    let worst: Vec<u64> = obsim::chaos::output::worst_index_runs(&index).iter().map(|run| run.seed).collect();
+    let worst: Vec<u64> = obsim::report::index::worst_index_runs(&index).iter().map(|run| run.seed).collect();
     assert_eq!(worst.len(), 5);
     for run in &index.runs {
         assert_eq!(

@@ -1,7 +1,7 @@
 //! Which scenario files a sweep runs: the files named, and the `.toml` files of the folders
 //! named, in path order; files without a `[chaos]` table are skipped and listed.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::scenario::{Scenario, ScenarioError};
@@ -69,10 +69,4 @@ pub fn gather(paths: &[PathBuf]) -> Result<SweepFiles, FilesError> {
         }
     }
     Ok(files)
-}
-
-/// `path` relative to the current folder when it is inside it, for replay commands.
-pub fn display_path(path: &Path) -> String {
-    let relative = std::env::current_dir().ok().and_then(|dir| path.strip_prefix(dir).ok().map(Path::to_path_buf));
-    relative.unwrap_or_else(|| path.to_path_buf()).display().to_string()
 }

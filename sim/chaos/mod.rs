@@ -22,4 +22,4 @@ pub mod sweep;
 
 pub use case::{Case, CaseError};
 pub use shrink::{Shrunk, shrink};
-pub use sweep::{Shard, SweepOptions, SweepRun, sweep};
+pub use sweep::{SweepOptions, SweepRun, sweep};

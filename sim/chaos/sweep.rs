@@ -14,6 +14,7 @@ use super::case::Case;
 use super::shrink::{Shrunk, shrink};
 use crate::check::Verdict;
 use crate::parts::Bugs;
+use crate::report::index::Shard;
 use crate::scenario::Scenario;
 
 /// Most seeds one sweep may run per file: a bound on the loop, far beyond any night.
@@ -21,42 +22,6 @@ pub const SEEDS_LIMIT: u64 = 10_000_000;
 
 /// Most threads one sweep may use.
 pub const JOBS_LIMIT: usize = 256;
-
-/// One part of a sweep split across machines: `index` of `count`, 1-based as written
-/// (`--shard 2/4`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Shard {
-    pub index: u32,
-    pub count: u32,
-}
-
-impl Shard {
-    /// The whole sweep.
-    pub const WHOLE: Shard = Shard { index: 1, count: 1 };
-
-    /// Parses `i/n` with 1 ≤ i ≤ n.
-    pub fn parse(text: &str) -> Result<Shard, String> {
-        let (index, count) = text.split_once('/').ok_or_else(|| format!("shard {text:?}: expected i/n, e.g. 2/4"))?;
-        let number =
-            |part: &str| part.trim().parse::<u32>().map_err(|_| format!("shard {text:?}: {part:?} is not a number"));
-        let shard = Shard { index: number(index)?, count: number(count)? };
-        if shard.count == 0 || shard.index == 0 || shard.index > shard.count {
-            return Err(format!("shard {text:?}: needs 1 ≤ i ≤ n"));
-        }
-        Ok(shard)
-    }
-
-    /// Whether the seed at `seed_index` of the sweep is this shard's.
-    pub fn owns(self, seed_index: u64) -> bool {
-        seed_index % u64::from(self.count) == u64::from(self.index - 1)
-    }
-}
-
-impl std::fmt::Display for Shard {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.index, self.count)
-    }
-}
 
 /// How a sweep runs.
 #[derive(Clone, Debug)]

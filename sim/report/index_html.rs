@@ -9,8 +9,8 @@
 use std::fmt::Write as _;
 
 use super::html::{latency_text, page, verdict_html};
+use super::index::{Index, IndexRun, worst_index_runs};
 use super::svg::{self, Axis, Bar, BarPlot, escape};
-use crate::chaos::output::{Index, IndexRun, worst_index_runs};
 
 /// Bins of the p99 histogram.
 const HISTOGRAM_BINS: usize = 20;
@@ -77,13 +77,13 @@ pub fn render(index: &Index) -> String {
         body,
         "<p class=\"verdict\">{} — {} runs (seeds {}..{}), {} failed</p>",
         // A sweep with shards missing or unfinished never shows PASS: nobody ran the rest.
-        verdict_html(index.failures_count == 0 && crate::chaos::output::incompleteness(index).is_none()),
+        verdict_html(index.failures_count == 0 && super::index::incompleteness(index).is_none()),
         index.runs_count,
         index.first_seed,
         index.first_seed + index.seeds,
         index.failures_count
     );
-    if let Some(incomplete) = crate::chaos::output::incompleteness(index) {
+    if let Some(incomplete) = super::index::incompleteness(index) {
         let _ = writeln!(body, "<p class=\"fail\">{}</p>", escape(&incomplete));
     }
 
@@ -148,7 +148,7 @@ pub fn render(index: &Index) -> String {
                 escape(&run.scenario),
                 run.seed,
                 escape(&run.failed_checks.join(", ")),
-                escape(&crate::chaos::output::undelivered_text(run)),
+                escape(&super::index::undelivered_text(run)),
                 escape(run.replay.as_deref().unwrap_or(run.error.as_deref().unwrap_or(""))),
                 escape(&shrunk),
                 report_link(run)

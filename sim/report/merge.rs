@@ -20,9 +20,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use super::index::{INDEX_SCHEMA_VERSION, Index, IndexRun, Shard, display_path, worst_index_runs, write_index};
 use super::result::RunResult;
-use crate::chaos::output::{INDEX_SCHEMA_VERSION, Index, IndexRun, worst_index_runs, write_index};
-use crate::chaos::{Shard, files::display_path};
 
 /// Most shard indexes one merge takes.
 pub const SHARDS_LIMIT: usize = 10_000;
@@ -156,7 +155,7 @@ pub fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<Index, St
 pub fn exit_status(index: &Index) -> u8 {
     if index.failures_count > 0 {
         1
-    } else if crate::chaos::output::incompleteness(index).is_some() {
+    } else if crate::report::index::incompleteness(index).is_some() {
         2
     } else {
         0
@@ -335,15 +334,15 @@ mod tests {
             (vec!["3/3".to_string()], vec!["2/3".to_string()])
         );
         assert!(!merged.finished && merged.planned_runs_count.is_none());
-        let said = crate::chaos::output::incompleteness(&merged).expect("a partial merge is incomplete");
+        let said = crate::report::index::incompleteness(&merged).expect("a partial merge is incomplete");
         assert!(
             said.contains("shards 3/3 are missing") && said.contains("shards 2/3 stopped before they finished"),
             "{said}"
         );
-        assert!(crate::chaos::output::markdown(&merged).contains("**INCOMPLETE: shards 3/3 are missing"));
+        assert!(crate::report::index::markdown(&merged).contains("**INCOMPLETE: shards 3/3 are missing"));
         // Whole and finished: nothing to say.
         let whole = merge_with(&[("a".into(), index("1/2", &[1, 3])), ("b".into(), index("2/2", &[2]))], true).unwrap();
-        assert_eq!(crate::chaos::output::incompleteness(&whole), None);
+        assert_eq!(crate::report::index::incompleteness(&whole), None);
         assert_eq!((whole.finished, whole.planned_runs_count), (true, Some(3)));
         assert_eq!((exit_status(&whole), exit_status(&merged)), (0, 2));
         let mut failed = merged.clone();

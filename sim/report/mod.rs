@@ -13,8 +13,10 @@
 //! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep.
 
 pub mod compare;
+pub mod failure_file;
 
 pub mod html;
+pub mod index;
 pub mod index_html;
 pub mod merge;
 pub mod result;
