@@ -1,6 +1,6 @@
 //! obsim: a deterministic simulation and chaos-testing harness for the log and trace
 //! pipeline Fluent Bit → Fluentd → Redis → Dash0 (logs) and OTel Collector → Dash0 (spans,
-//! metrics). See `../shared/DESIGN.md` for the architecture and the determinism rules.
+//! metrics). See ARCHITECTURE.md for the architecture and the determinism rules.
 
 pub mod chaos;
 pub mod check;

@@ -1,4 +1,4 @@
-//! DESIGN.md §2 enforced on the source: nothing in `sim/` may read the machine's clock or
+//! ARCHITECTURE.md §2 enforced on the source: nothing in `sim/` may read the machine's clock or
 //! the OS's randomness, iterate a std hash map or set, or use an unbiased `select!`.
 //!
 //! Why a test and not only a lint: it runs in every `cargo test`, needs no extra tool in CI,
@@ -79,7 +79,7 @@ fn the_simulation_source_follows_the_determinism_rules() {
             report.push(format!("{}:{violation}", file.display()));
         }
     }
-    assert!(report.is_empty(), "determinism rules broken (DESIGN.md §2):\n{}", report.join("\n"));
+    assert!(report.is_empty(), "determinism rules broken (ARCHITECTURE.md §2):\n{}", report.join("\n"));
 }
 
 #[test]

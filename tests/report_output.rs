@@ -1,4 +1,4 @@
-//! Reports (DESIGN.md §5): `result.json` and `summary.md` of a fixed scenario and seed are
+//! Reports (ARCHITECTURE.md §5): `result.json` and `summary.md` of a fixed scenario and seed are
 //! pinned by snapshots; `report.html` parses as XML, is self-contained and has one plot per
 //! series; `obsim run` writes every file; `obsim report compare` flags a planted regression
 //! and passes an identical pair; `obsim report merge` of a sweep's shards equals the index

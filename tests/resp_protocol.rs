@@ -1,7 +1,7 @@
 //! RESP2 server side, tested against the bytes the real `redis` crate client writes.
 //!
 //! Why: the simulated Redis is only useful if the unchanged `redis` client (used by the
-//! aggregator and shipper models) talks to it. Every command DESIGN.md's redis row lists is
+//! aggregator and shipper models) talks to it. Every command ARCHITECTURE.md's redis row lists is
 //! built with the `redis` crate and decoded here; our replies are parsed by the `redis`
 //! crate's own parser; and a real `MultiplexedConnection` runs its connection handshake and
 //! a few commands against a tiny server made of this module's decoder and encoder.

@@ -552,7 +552,10 @@ fn every_fault_kind_is_an_alternative_tagged_by_its_kind() {
         "clock_step",
         "backpressure",
     ] {
-        assert!(kinds.iter().any(|kind| kind == design_kind), "DESIGN.md §3's {design_kind} is missing from {kinds:?}");
+        assert!(
+            kinds.iter().any(|kind| kind == design_kind),
+            "ARCHITECTURE.md §3's {design_kind} is missing from {kinds:?}"
+        );
     }
 }
 

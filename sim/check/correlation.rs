@@ -1,7 +1,7 @@
 //! Correlation: do the logs and spans Dash0 stored tie every job together?
 //!
 //! Why: the pipeline exists so that an engineer can go from a job to its trace and from any
-//! log line to the span it was written in. DESIGN.md §4 lists the rules: all spans of a job
+//! log line to the span it was written in. ARCHITECTURE.md §4 lists the rules: all spans of a job
 //! share one 32-hex trace_id; parent links form one tree per job with no orphans; every
 //! log's trace_id/span_id resolves to a stored span; the log's ids agree with its span's;
 //! worker_id belongs to machine_id. Id formats are guaranteed by the record types (a

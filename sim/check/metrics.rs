@@ -1,4 +1,4 @@
-//! Metrics: do the totals Dash0 holds agree with the jobs that really ran (DESIGN.md §4)?
+//! Metrics: do the totals Dash0 holds agree with the jobs that really ran (ARCHITECTURE.md §4)?
 //!
 //! Why: a metric pipeline fails quietly. A retried batch of *delta* points is summed twice
 //! and a dashboard shows more jobs than ran; a lost batch of cumulative points is harmless

@@ -1,4 +1,4 @@
-//! The checkers: what must hold at the end of a run (DESIGN.md §4). Each one can fail, and
+//! The checkers: what must hold at the end of a run (ARCHITECTURE.md §4). Each one can fail, and
 //! each failure names what broke, where, and the seed to replay it.
 
 pub mod bounds;

@@ -1,5 +1,5 @@
 //! Recovery time after each fault: how long after a fault ended the pipeline had delivered
-//! everything emitted while it lasted (DESIGN.md §4, budgets).
+//! everything emitted while it lasted (ARCHITECTURE.md §4, budgets).
 //!
 //! Definition: for a fault over [start, end) — a fault with no end of its own (`crash`,
 //! `clock_step`) ends at `duration`, when every fault is healed — the recovery of a signal

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-/// The window throughput is counted in (DESIGN.md §4: "throughput per window").
+/// The window throughput is counted in (ARCHITECTURE.md §4: "throughput per window").
 pub const WINDOW: Duration = crate::ledger::timeline::WINDOW;
 
 /// Records stored per window.

@@ -81,7 +81,7 @@ struct Holdings {
     held_count: u64,
     peak_count: u64,
     /// Everything this custodian ever released (handed on): a record neither delivered,
-    /// held nor dropped was lost silently after its last custodian released it (DESIGN.md
+    /// held nor dropped was lost silently after its last custodian released it (ARCHITECTURE.md
     /// §4: "a lost record's cause is its last custodian's"). Ranges stay few: each source's
     /// records pass a custodian mostly in order.
     released: PerSource,

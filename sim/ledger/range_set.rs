@@ -2,7 +2,7 @@
 //! of one source" that the delivery ledger keeps.
 //!
 //! Why ranges: sources emit 0, 1, 2, … and records mostly travel in order, so a million
-//! delivered records of one source are one range, not a million entries (DESIGN.md §4, §7:
+//! delivered records of one source are one range, not a million entries (ARCHITECTURE.md §4, §7:
 //! the ledger is O(sources), not O(records)).
 
 use std::collections::BTreeMap;

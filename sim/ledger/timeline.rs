@@ -3,7 +3,7 @@
 //! records each part held at once.
 //!
 //! Why collected during the run and not rebuilt afterwards: the ledger forgets *when* a
-//! record was delivered or held (it keeps compact range sets, DESIGN.md §4), and a verdict
+//! record was delivered or held (it keeps compact range sets, ARCHITECTURE.md §4), and a verdict
 //! that says "p99 9 s" without saying *when* cannot tell a steady 9 s from a fault's spike.
 //!
 //! Why windows are keyed by **delivery** time: deliveries come in true-time order (Dash0 is

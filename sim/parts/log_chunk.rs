@@ -1,6 +1,6 @@
 //! The unit of the Redis log buffer: one msgpack value per Fluentd buffer chunk.
 //!
-//! Why a chunk per value and not a record per value: every hop batches (DESIGN.md §7). The
+//! Why a chunk per value and not a record per value: every hop batches (ARCHITECTURE.md §7). The
 //! aggregator RPUSHes one value per flushed chunk, the shipper LMOVEs one value and POSTs
 //! its records as one OTLP request, and the reliable-queue pattern's LREM removes exactly
 //! that value after a 2xx. The aggregator's enrichment (environment, region) is written

@@ -1,6 +1,6 @@
 //! The pipeline assembled: every part on its host in one simulated world, per scenario.
 //!
-//! Why one place: this is where "which part runs on which host" is decided (DESIGN.md §7
+//! Why one place: this is where "which part runs on which host" is decided (ARCHITECTURE.md §7
 //! asks for one host map so that large fleets can later share hosts without touching the
 //! parts). Parts only see their `PartCtx` and config; the harness keeps what must outlive a
 //! crash (the ledger, Dash0's store, disks) outside the hosts.

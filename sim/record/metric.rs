@@ -3,7 +3,7 @@
 //!
 //! Sum temporality is part of the value and must survive every hop: the checkers compare a
 //! cumulative counter by its last value and a delta counter by the sum of its points, so a
-//! retried delta batch shows up as double counting (DESIGN.md §4).
+//! retried delta batch shows up as double counting (ARCHITECTURE.md §4).
 
 use serde::{Deserialize, Serialize};
 

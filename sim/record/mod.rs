@@ -6,7 +6,7 @@
 //! Everything here is plain data with validated constructors: a value of one of these types
 //! is always well formed, so the wire mappings (Forward/msgpack, JSON, OTLP) and the checkers
 //! never re-validate what the type system already guarantees. Randomness only ever comes from
-//! a caller-provided RNG (see DESIGN.md §2): same seed, same ids.
+//! a caller-provided RNG (see ARCHITECTURE.md §2): same seed, same ids.
 
 pub mod attributes;
 pub mod correlation;

@@ -1,7 +1,7 @@
 //! obsim's delivery identity: every log record and span the app emits is `(source, seq)`,
 //! and it travels with the record through every hop (OTLP attributes `obsim.source` /
 //! `obsim.seq`, msgpack and JSON fields of the same names) so that the delivery ledger can
-//! say of each record: delivered once, duplicated, or lost (DESIGN.md §4).
+//! say of each record: delivered once, duplicated, or lost (ARCHITECTURE.md §4).
 
 use std::fmt;
 

@@ -4,7 +4,7 @@
 //!
 //! Why built from `RunResult` and not from the verdict: the page shows exactly what
 //! `result.json` says, so the two never disagree and a page can be rebuilt from the JSON.
-//! Self-contained by rule (DESIGN.md §5: it opens with no network): inline CSS, inline SVG,
+//! Self-contained by rule (ARCHITECTURE.md §5: it opens with no network): inline CSS, inline SVG,
 //! no scripts, fonts or links to anything outside the file. Well-formed XML throughout
 //! (every element closed, every text escaped), so tests parse it with an XML parser.
 

@@ -1,4 +1,4 @@
-//! Reports (DESIGN.md §5): what a run leaves behind for machines and for people.
+//! Reports (ARCHITECTURE.md §5): what a run leaves behind for machines and for people.
 //!
 //! One folder per run, `reports/<scenario>/<seed>/`:
 //! - `result.json` (`result.rs`): the verdict and every measurement in a stable schema;

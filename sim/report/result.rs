@@ -51,7 +51,7 @@ pub struct RunResult {
     pub occupancy: OccupancyResult,
     /// The fault schedule, in schedule order.
     pub faults: Vec<FaultResult>,
-    /// Do logs and spans tie every job together (DESIGN.md §4)?
+    /// Do logs and spans tie every job together (ARCHITECTURE.md §4)?
     pub correlation: CorrelationResult,
     /// The job flow: submitted and completed jobs as Dash0 saw them.
     pub jobs: JobsResult,

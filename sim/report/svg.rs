@@ -2,7 +2,7 @@
 //! (a histogram across seeds), with axes, tick labels, a legend and shaded fault windows.
 //!
 //! Why by hand and not a plotting crate: the report must open with no network and no
-//! scripts (DESIGN.md §5), and be byte-identical for the same run. A few hundred lines of
+//! scripts (ARCHITECTURE.md §5), and be byte-identical for the same run. A few hundred lines of
 //! string building give both; every text is escaped, so the output is well-formed XML that
 //! a test parses.
 

@@ -1,5 +1,5 @@
 //! Scenario files: the topology, each part's config (real defaults), the workload, the
-//! fault schedule and what must hold (DESIGN.md §3).
+//! fault schedule and what must hold (ARCHITECTURE.md §3).
 //!
 //! Why TOML with `deny_unknown_fields` everywhere: a misspelt key that silently falls back
 //! to a default makes a scenario test something other than what its author believes. Every
@@ -31,7 +31,7 @@ use crate::record::MachineType;
 use crate::units::duration_text;
 
 /// Most machines a scenario may declare: turmoil's cost grows with the square of hosts
-/// (DESIGN.md §7), and past this a run stops being a test.
+/// (ARCHITECTURE.md §7), and past this a run stops being a test.
 pub const MACHINES_LIMIT: u32 = 500;
 
 /// Most dev hosts a scenario may declare.
@@ -62,7 +62,7 @@ pub struct Scenario {
     /// …then the drain phase, with faults healed, lets everything in flight arrive.
     #[serde(with = "duration_text", default = "default_drain")]
     pub drain: Duration,
-    /// The simulation step (DESIGN.md §7: 10 ms by default).
+    /// The simulation step (ARCHITECTURE.md §7: 10 ms by default).
     #[serde(with = "duration_text", default = "default_tick")]
     pub tick: Duration,
     pub topology: Topology,
@@ -88,7 +88,7 @@ pub struct Scenario {
     /// Planted bugs (`crate::parts::bugs`), all off unless switched on here; tests switch them on.
     #[serde(default)]
     pub bugs: crate::parts::Bugs,
-    /// The fault schedule: `[[fault]]` tables (DESIGN.md §3); all end before `duration`,
+    /// The fault schedule: `[[fault]]` tables (ARCHITECTURE.md §3); all end before `duration`,
     /// except `crash`, which the drain heals.
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<crate::faults::FaultSpec>,

@@ -1,7 +1,7 @@
 //! The simulated world: one seeded turmoil simulation, a `Clock` per host, named random
 //! streams, and the event log whose hash identifies the run.
 //!
-//! Why one place: DESIGN.md §2 makes determinism the rule everything else rests on, and
+//! Why one place: ARCHITECTURE.md §2 makes determinism the rule everything else rests on, and
 //! §7 asks that the mapping from pipeline parts to turmoil hosts live in one place (large
 //! fleets will later share hosts). Parts never build turmoil themselves; they get a
 //! [`HostCtx`] with their name, clock, randomness and event log, and talk only through
@@ -46,7 +46,7 @@ use rand_chacha::ChaCha8Rng;
 /// 2026-01-01T00:00:00Z. Fixed because turmoil's default is the machine's clock.
 pub const EPOCH_UNIX_SECS_DEFAULT: u64 = 1_767_225_600;
 
-/// The default tick: DESIGN.md §7 measured turmoil's cost per tick per host pair; budgets
+/// The default tick: ARCHITECTURE.md §7 measured turmoil's cost per tick per host pair; budgets
 /// are in seconds, so 10 ms resolution is plenty and ten times cheaper than 1 ms.
 pub const TICK_DEFAULT: Duration = Duration::from_millis(10);
 
@@ -118,7 +118,7 @@ impl WorldBuilder {
         self
     }
 
-    /// Builds the world. turmoil always gets a seed and the fixed epoch (DESIGN.md §2).
+    /// Builds the world. turmoil always gets a seed and the fixed epoch (ARCHITECTURE.md §2).
     pub fn build<'a>(&self) -> World<'a> {
         let epoch = UNIX_EPOCH + Duration::from_secs(self.epoch_unix_secs);
         let sim = turmoil::Builder::new()

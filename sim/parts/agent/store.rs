@@ -2,7 +2,7 @@
 //! waiting to be sent (each encoded once as a PackedForward frame, kept for retries), and,
 //! with filesystem storage, their files on the host's disk.
 //!
-//! Custody (DESIGN.md §4) is reported here, where it changes: taking records from the app,
+//! Custody (ARCHITECTURE.md §4) is reported here, where it changes: taking records from the app,
 //! a chunk becoming durable (its file synced), an ack, a drop.
 //!
 //! Buffer levels are reported here too, where they change: memory storage to the

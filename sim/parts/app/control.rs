@@ -1,5 +1,5 @@
 //! `WorkloadControl`: a runtime multiplier on the client's `jobs_per_second`, shared between
-//! the harness and the API, so a fault can burst the load for a window (DESIGN.md §3,
+//! the harness and the API, so a fault can burst the load for a window (ARCHITECTURE.md §3,
 //! `backpressure`: a load burst).
 //!
 //! Why a factor and not a new rate: a burst is "N times the usual traffic"; the scenario's

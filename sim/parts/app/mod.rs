@@ -1,5 +1,5 @@
 //! The app: the EMP job lifecycle that produces every log, span and metric the pipeline
-//! carries (DESIGN.md §1, the `app` row; the seed's "Job Lifecycle Flow").
+//! carries (ARCHITECTURE.md §1, the `app` row; the seed's "Job Lifecycle Flow").
 //!
 //! client → API (`job.submitted`, job hash with `traceparent`, `jobs:pending:{type}`) →
 //! machine workers (BLMOVE, `job.executing`, service span, progress, completion) →

@@ -1,6 +1,6 @@
 //! The gRPC channel to Dash0 over the simulated network.
 //!
-//! How (DESIGN.md §8): tonic's `Endpoint` dials through a `service_fn` that opens a turmoil
+//! How (ARCHITECTURE.md §8): tonic's `Endpoint` dials through a `service_fn` that opens a turmoil
 //! `TcpStream` (never a real socket) wrapped in `TokioIo`. The channel connects lazily, so
 //! the collector starts while Dash0 is unreachable, and reconnects after a broken
 //! connection on the next call. Because a turmoil partition leaves a connection silently

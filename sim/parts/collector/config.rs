@@ -59,7 +59,7 @@ pub struct CollectorConfig {
     pub export_timeout: Duration,
     /// configgrpc `keepalive.time`: an HTTP/2 PING after this long without frames, also
     /// while idle. The collector leaves keepalive unset; obsim sets it because a turmoil
-    /// partition leaves a connection silently dead (DESIGN.md §8). gRPC's usual client value
+    /// partition leaves a connection silently dead (ARCHITECTURE.md §8). gRPC's usual client value
     /// of 10 s.
     #[serde(with = "crate::units::duration_text")]
     pub keepalive_interval: Duration,

@@ -1,5 +1,5 @@
 //! `RedisControl`: a runtime override of `maxmemory`, shared between the harness and the
-//! server, so a fault can shrink Redis's memory at a moment (DESIGN.md §3, `backpressure`)
+//! server, so a fault can shrink Redis's memory at a moment (ARCHITECTURE.md §3, `backpressure`)
 //! the way an operator's `CONFIG SET maxmemory <bytes>` would.
 //!
 //! Why a shared knob and not a CONFIG SET over the network: the fault injector runs between

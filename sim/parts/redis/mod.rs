@@ -1,7 +1,7 @@
 //! The Redis 7 server model: RESP over turmoil TCP, lists, hashes and streams with consumer
 //! groups, blocking BLMOVE / XREADGROUP BLOCK, `maxmemory` with `noeviction`, and
 //! persistence none / AOF everysec / AOF always with the matching loss on crash
-//! (DESIGN.md §1, the `redis` row).
+//! (ARCHITECTURE.md §1, the `redis` row).
 //!
 //! Where things are:
 //! - [`config`]: `[redis]`, redis.conf's defaults; [`control`]: the runtime `maxmemory`

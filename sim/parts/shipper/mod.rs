@@ -1,5 +1,5 @@
 //! The shipper: EMP's Railway process that drains the Redis log buffer into Dash0
-//! (DESIGN.md §1, the `shipper` row).
+//! (ARCHITECTURE.md §1, the `shipper` row).
 //!
 //! Where to look:
 //! - [`queue`]: the reliable-queue commands (BLMOVE/LMOVE into `logs:processing`, LREM

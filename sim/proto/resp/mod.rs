@@ -1,6 +1,6 @@
 //! RESP2, the Redis protocol, from the server's side.
 //!
-//! Why this exists: the simulated Redis (DESIGN.md §1, the `redis` row) must speak the real
+//! Why this exists: the simulated Redis (ARCHITECTURE.md §1, the `redis` row) must speak the real
 //! wire protocol well enough that the real `redis` crate client, used unchanged by the
 //! aggregator and shipper models, talks to it; and its bytes must later match a real
 //! `redis-server` 7.0 byte for byte in a differential test.
@@ -18,7 +18,7 @@
 //!   one buffer), and the client-side reply decoder ([`check_reply`], [`parse_reply`]).
 //! - [`errors`]: constructors for the standard Redis 7.0 error replies, byte-exact.
 //!
-//! Determinism (DESIGN.md §2): nothing here reads a clock, uses randomness or iterates a
+//! Determinism (ARCHITECTURE.md §2): nothing here reads a clock, uses randomness or iterates a
 //! hash map; output depends on input bytes only.
 
 pub mod command;
