@@ -31,6 +31,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crate::record::{RecordId, SourceId};
+use crate::vocab::pipeline::custody_rank;
 use crate::vocab::{Part, Signal};
 use timeline::{Timeline, TimelineRecorder};
 
@@ -401,10 +402,13 @@ impl Ledger {
                     .entry((entry.signal, Outcome::LostSilently))
                     .or_default()
                     .add(source, &missing, entry);
-                // Name the last custodian: records flow forward in `Part` order, so the
-                // furthest part that released them held them last.
+                // Name the last custodian: records flow forward in custody order
+                // (`vocab::pipeline::PARTS`), so the furthest part that released them held
+                // them last.
                 let mut by_part: Vec<(&Custodian, &Holdings)> = inner.holdings.iter().collect();
-                by_part.sort_by(|a, b| b.0.part.cmp(&a.0.part).then_with(|| a.0.cmp(b.0)));
+                by_part.sort_by(|a, b| {
+                    custody_rank(b.0.part).cmp(&custody_rank(a.0.part)).then_with(|| a.0.cmp(b.0))
+                });
                 for (custodian, holdings) in by_part {
                     if missing.is_empty() {
                         break;
