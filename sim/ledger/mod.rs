@@ -406,9 +406,7 @@ impl Ledger {
                 // (`vocab::pipeline::PARTS`), so the furthest part that released them held
                 // them last.
                 let mut by_part: Vec<(&Custodian, &Holdings)> = inner.holdings.iter().collect();
-                by_part.sort_by(|a, b| {
-                    custody_rank(b.0.part).cmp(&custody_rank(a.0.part)).then_with(|| a.0.cmp(b.0))
-                });
+                by_part.sort_by(|a, b| custody_rank(b.0.part).cmp(&custody_rank(a.0.part)).then_with(|| a.0.cmp(b.0)));
                 for (custodian, holdings) in by_part {
                     if missing.is_empty() {
                         break;

@@ -106,12 +106,9 @@ impl Wiring {
     fn start(&self, part: Part, host: &PlacedHost, ctx: PartCtx, pipes: &AppPipes) -> Software {
         let scenario = &self.scenario;
         match part {
-            Part::Dash0 => Box::pin(dash0::run(
-                ctx,
-                scenario.dash0.clone(),
-                self.dash0_control.clone(),
-                self.dash0_store.clone(),
-            )),
+            Part::Dash0 => {
+                Box::pin(dash0::run(ctx, scenario.dash0.clone(), self.dash0_control.clone(), self.dash0_store.clone()))
+            }
             Part::Redis => Box::pin(redis::run_with_control(
                 ctx,
                 scenario.redis.clone(),

@@ -412,13 +412,16 @@ impl Scenario {
                     let name = plan.single_host().expect("services and the API are single hosts").to_string();
                     placed.push(PlacedHost { name, plan, machine: None });
                 }
-                HostRole::Machine => placed.extend(self.machine_hosts().into_iter().map(|(id, workers)| {
-                    PlacedHost { name: id.as_str().to_string(), plan, machine: Some((id, workers)) }
+                HostRole::Machine => placed.extend(self.machine_hosts().into_iter().map(|(id, workers)| PlacedHost {
+                    name: id.as_str().to_string(),
+                    plan,
+                    machine: Some((id, workers)),
                 })),
-                HostRole::Dev => placed.extend(
-                    (1..=self.topology.dev_hosts)
-                        .map(|index| PlacedHost { name: format!("dev-{index}"), plan, machine: None }),
-                ),
+                HostRole::Dev => placed.extend((1..=self.topology.dev_hosts).map(|index| PlacedHost {
+                    name: format!("dev-{index}"),
+                    plan,
+                    machine: None,
+                })),
             }
         }
         placed

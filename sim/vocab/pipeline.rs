@@ -302,7 +302,13 @@ mod tests {
     /// here until it is counted (and the test below then asks for it in `PARTS`).
     fn variants_count() -> usize {
         let _every_variant = |part: Part| match part {
-            Part::App | Part::Agent | Part::Collector | Part::Aggregator | Part::Redis | Part::Shipper | Part::Dash0 => {}
+            Part::App
+            | Part::Agent
+            | Part::Collector
+            | Part::Aggregator
+            | Part::Redis
+            | Part::Shipper
+            | Part::Dash0 => {}
         };
         7
     }

@@ -24,8 +24,8 @@ use super::config::AppConfig;
 use crate::ledger::Durability;
 use crate::parts::PartCtx;
 use crate::record::{Attributes, JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
-use crate::vocab::{Part, Signal};
 use crate::vocab::pipeline::Address;
+use crate::vocab::{Part, Signal};
 use crate::world::true_elapsed_now;
 
 /// Longest wait between POST attempts.
