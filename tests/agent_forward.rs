@@ -473,3 +473,40 @@ fn the_same_seed_replays_the_same_event_log() {
     assert_eq!(run(21), run(21));
     assert_ne!(run(21), run(22));
 }
+
+/// The agent dials the aggregator its wiring names, and the aggregator the Redis its wiring
+/// names: here both run on hosts the pipeline's own list does not know, so a part that
+/// still dialed a constant (`railway-aggregator`, `railway-redis`) would deliver nothing.
+#[test]
+fn the_agent_and_the_aggregator_dial_the_peers_the_wiring_gives_them() {
+    use obsim::vocab::Part;
+    use obsim::vocab::pipeline::{Address, Peers};
+    use obsim::vocab::ports;
+
+    let mut world = world(1, Duration::from_secs(30));
+    let ledger = Ledger::new();
+    let peers = Peers::of_pipeline()
+        .with(Part::Agent, Part::Aggregator, Address::new("agg-b", ports::AGGREGATOR_FORWARD))
+        .with(Part::Aggregator, Part::Redis, Address::new("redis-b", ports::REDIS));
+    let redis = FakeRedis::new(&ledger);
+    let serve = redis.clone();
+    world.host("redis-b", move |_| serve.clone().serve());
+    let (l, p) = (ledger.clone(), peers.clone());
+    world.host("agg-b", move |host| aggregator::run(part_ctx(host, &l).with_peers(p.clone()), aggregator_config()));
+    let (l, p) = (ledger.clone(), peers);
+    world.host(MACHINE, move |host| {
+        let ctx = part_ctx(host, &l).with_peers(p.clone());
+        async move {
+            let pipe = RecordPipe::new(100_000);
+            tokio::spawn(emit_logs(ctx.clone(), pipe.clone(), "comfyui-1/worker-0", 5, 20, Duration::from_millis(300)));
+            agent::run(ctx, agent_config(), pipe, "machine.comfyui".into()).await
+        }
+    });
+    world.run_for(Duration::from_secs(15)).unwrap();
+
+    assert_eq!(emitted(&ledger), 100);
+    assert_all_in_redis_once_or_more(&redis, 100);
+    let connects = events(world.events(), "agent.connect");
+    assert!(!connects.is_empty() && connects.iter().all(|(_, to)| to == "agg-b:24225"), "{connects:?}");
+    assert_eq!(events(world.events(), "aggregator.redis_connect").len(), 1);
+}

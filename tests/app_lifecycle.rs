@@ -66,14 +66,14 @@ fn lifecycle(seed: u64, config: AppConfig, machines: &[(&str, u32)]) -> Run {
     let api_pipes = AppPipes::new(config.log_pipe_records_limit);
     pipes.insert(hosts::API.to_string(), api_pipes.clone());
     let (l, c) = (ledger.clone(), config.clone());
-    world.host(hosts::API, move |host| app::run_api(PartCtx { host, ledger: l.clone() }, c.clone(), api_pipes.clone()));
+    world.host(hosts::API, move |host| app::run_api(PartCtx::new(host, l.clone()), c.clone(), api_pipes.clone()));
     for (machine_id, workers) in machines {
         let spec = MachineSpec { machine_id: MachineId::parse(machine_id).unwrap(), workers: *workers };
         let machine_pipes = AppPipes::new(config.log_pipe_records_limit);
         pipes.insert(machine_id.to_string(), machine_pipes.clone());
         let (l, c) = (ledger.clone(), config.clone());
         world.host(machine_id, move |host| {
-            app::run_machine(PartCtx { host, ledger: l.clone() }, c.clone(), spec.clone(), machine_pipes.clone())
+            app::run_machine(PartCtx::new(host, l.clone()), c.clone(), spec.clone(), machine_pipes.clone())
         });
     }
     Run { world, ledger, redis, pipes }
@@ -302,7 +302,7 @@ fn dev_hosts_post_json_retry_and_drop_with_a_cause_when_the_aggregator_stays_awa
     let f = fake.clone();
     world.host(hosts::AGGREGATOR, move |_| f.clone().serve());
     let (l, c) = (ledger.clone(), config.clone());
-    world.host("dev-1", move |host| app::run_dev(PartCtx { host, ledger: l.clone() }, c.clone(), DevSpec::default()));
+    world.host("dev-1", move |host| app::run_dev(PartCtx::new(host, l.clone()), c.clone(), DevSpec::default()));
     world.run_for(Duration::from_secs(10)).unwrap();
     let received = fake.received.lock().unwrap().clone();
     assert!(received.len() >= 5, "{} posts", received.len());

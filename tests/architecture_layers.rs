@@ -220,3 +220,43 @@ fn a_part_using_another_part_fails_and_shared_files_do_not() {
         violations(Path::new("parts/collector/mod.rs"), "use crate::parts::collector::CollectorConfig;\n").is_empty()
     );
 }
+
+/// Every line of code under `sim/parts/` that names a host constant (`hosts::`), as
+/// `file:line`: a part learns its peers' addresses from its `PartCtx`, which the wiring
+/// derives from `vocab::pipeline` (ARCHITECTURE.md, "The pipeline, written once").
+fn parts_naming_hosts(files: &[(String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, source) in files {
+        for (index, line) in source.lines().enumerate() {
+            let code = line.trim_start();
+            if !code.starts_with("//") && code.contains("hosts::") {
+                found.push(format!("{path}:{}", index + 1));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_part_names_a_peers_host() {
+    let sim = Path::new(env!("CARGO_MANIFEST_DIR")).join("sim");
+    let mut paths = Vec::new();
+    rust_files(&sim.join("parts"), &mut paths);
+    assert!(paths.len() > 30, "expected the parts' sources, found {}", paths.len());
+    let files: Vec<(String, String)> = paths
+        .iter()
+        .map(|path| (path.strip_prefix(&sim).unwrap().display().to_string(), std::fs::read_to_string(path).unwrap()))
+        .collect();
+    let found = parts_naming_hosts(&files);
+    assert!(found.is_empty(), "parts must take their peers from PartCtx, not vocab::hosts:\n{}", found.join("\n"));
+}
+
+#[test]
+fn a_planted_host_constant_in_a_part_is_found() {
+    let files = [(
+        "parts/agent/mod.rs".to_string(),
+        "//! hosts::AGGREGATOR in a doc is fine\nlet peer = (hosts::AGGREGATOR, ports::AGGREGATOR_FORWARD);\n"
+            .to_string(),
+    )];
+    assert_eq!(parts_naming_hosts(&files), ["parts/agent/mod.rs:2"]);
+}

@@ -76,13 +76,13 @@ fn rig(seed: u64, config: CollectorConfig, schedule: Vec<Push>, duration: Durati
     let (ledger, store, control) = (Ledger::new(), Dash0Store::new(), Dash0Control::new());
     let (l, s, c) = (ledger.clone(), store.clone(), control.clone());
     world.host(hosts::DASH0, move |host| {
-        let ctx = PartCtx { host, ledger: l.clone() };
+        let ctx = PartCtx::new(host, l.clone());
         dash0::run(ctx, Dash0Config::default(), c.clone(), s.clone())
     });
     let source = ledger.register_source("comfyui-1/spans", Signal::Span);
     let l = ledger.clone();
     world.host(MACHINE, move |host| {
-        let ctx = PartCtx { host: host.clone(), ledger: l.clone() };
+        let ctx = PartCtx::new(host.clone(), l.clone());
         let (config, schedule) = (config.clone(), schedule.clone());
         async move {
             let spans: RecordPipe<Span> = RecordPipe::new(100_000);

@@ -57,7 +57,7 @@ fn rig(seed: u64) -> Rig {
     let (ledger, store, control) = (Ledger::new(), Dash0Store::new(), Dash0Control::new());
     let (l, s, c) = (ledger.clone(), store.clone(), control.clone());
     world.host(hosts::DASH0, move |host| {
-        let ctx = PartCtx { host, ledger: l.clone() };
+        let ctx = PartCtx::new(host, l.clone());
         dash0::run(ctx, Dash0Config::default(), c.clone(), s.clone())
     });
     Rig { world, ledger, store, control }

@@ -134,7 +134,7 @@ fn a_shrunk_maxmemory_refuses_writes_until_restored_even_across_a_restart() {
     {
         let (ledger, control) = (ledger.clone(), control.clone());
         world.host(hosts::REDIS, move |host| {
-            let ctx = PartCtx { host, ledger: ledger.clone() };
+            let ctx = PartCtx::new(host, ledger.clone());
             let no_records = |_: &[u8]| Vec::<RecordId>::new();
             obsim::parts::redis::run_with_control(ctx, RedisConfig::default(), no_records, control.clone())
         });

@@ -31,7 +31,7 @@ fn world_with_redis(seed: u64, config: RedisConfig, ledger: &Ledger) -> World<'s
     let mut world = WorldBuilder::new(seed).duration(Duration::from_secs(60)).build();
     let ledger = ledger.clone();
     world.host(hosts::REDIS, move |host| {
-        let ctx = PartCtx { host, ledger: ledger.clone() };
+        let ctx = PartCtx::new(host, ledger.clone());
         obsim::parts::redis::run(ctx, config.clone(), test_record_ids)
     });
     world

@@ -82,7 +82,7 @@ fn rig(seed: u64, script: Vec<(u16, Option<u64>)>, config: ShipperConfig) -> Rig
     let d = dash0.clone();
     world.host(hosts::DASH0, move |_| d.clone().serve());
     let l = ledger.clone();
-    world.host(hosts::SHIPPER, move |host| shipper::run(PartCtx { host, ledger: l.clone() }, config.clone()));
+    world.host(hosts::SHIPPER, move |host| shipper::run(PartCtx::new(host, l.clone()), config.clone()));
     Rig { world, ledger, redis, dash0 }
 }
 
@@ -170,7 +170,7 @@ fn golden_sequence_lrem_only_after_2xx_and_never_after_503() {
     let (l, v, m) = (ledger.clone(), Arc::clone(&verdicts), mock.clone());
     world.host(hosts::SHIPPER, move |host| {
         let (ctx, verdicts, mut conn, config) =
-            (PartCtx { host, ledger: l.clone() }, Arc::clone(&v), m.clone(), config.clone());
+            (PartCtx::new(host, l.clone()), Arc::clone(&v), m.clone(), config.clone());
         let exporter = ScriptedExporter { outcomes: exporter.outcomes.clone(), bodies: Arc::clone(&exporter.bodies) };
         async move {
             let mut shipper = Shipper::new(ctx, config, exporter);
@@ -257,7 +257,7 @@ fn golden_sequence_at_maxmemory_reads_in_place_and_lrems_after_2xx() {
     let (l, t, m) = (ledger.clone(), Arc::clone(&taken_from), mock.clone());
     world.host(hosts::SHIPPER, move |host| {
         let (ctx, taken_from, mut conn, config) =
-            (PartCtx { host, ledger: l.clone() }, Arc::clone(&t), m.clone(), config.clone());
+            (PartCtx::new(host, l.clone()), Arc::clone(&t), m.clone(), config.clone());
         let exporter = ScriptedExporter { outcomes: exporter.outcomes.clone(), bodies: Arc::clone(&exporter.bodies) };
         async move {
             let mut shipper = Shipper::new(ctx, config, exporter);

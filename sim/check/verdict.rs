@@ -102,16 +102,8 @@ pub struct Verdict {
 
 /// Where records go after `part` hands them on, for naming the part that lost records a
 /// custodian released (a silent loss happens at the next hop or in between).
-fn next_hop(part: Part) -> &'static str {
-    match part {
-        Part::App => "agent, collector or aggregator",
-        Part::Agent => "aggregator",
-        Part::Collector => "dash0",
-        Part::Aggregator => "redis",
-        Part::Redis => "shipper",
-        Part::Shipper => "dash0",
-        Part::Dash0 => "none (dash0 is the end)",
-    }
+fn next_hop(part: Part) -> String {
+    crate::vocab::pipeline::next_hops_text(part)
 }
 
 /// The metric names the app emits and the true count each must total (from the job book:

@@ -31,6 +31,7 @@ use std::ops::Range;
 use std::sync::{Arc, Mutex};
 
 use crate::record::{RecordId, SourceId};
+use crate::vocab::pipeline::custody_rank;
 use crate::vocab::{Part, Signal};
 use timeline::{Timeline, TimelineRecorder};
 
@@ -401,11 +402,8 @@ impl Ledger {
                     .entry((entry.signal, Outcome::LostSilently))
                     .or_default()
                     .add(source, &missing, entry);
-                // Name the last custodian: records flow forward in `Part` order, so the
-                // furthest part that released them held them last.
-                let mut by_part: Vec<(&Custodian, &Holdings)> = inner.holdings.iter().collect();
-                by_part.sort_by(|a, b| b.0.part.cmp(&a.0.part).then_with(|| a.0.cmp(b.0)));
-                for (custodian, holdings) in by_part {
+                // Name the last custodian: the furthest part that released them.
+                for (custodian, holdings) in last_custodian_first(&inner.holdings) {
                     if missing.is_empty() {
                         break;
                     }
@@ -620,6 +618,15 @@ impl Accounting {
     pub fn undelivered(&self, signal: Signal) -> impl Iterator<Item = (&Outcome, &Tally)> {
         self.outcomes.iter().filter(move |((s, _), _)| *s == signal).map(|((_, outcome), tally)| (outcome, tally))
     }
+}
+
+/// Every custodian's holdings, the furthest along the pipeline first: records flow forward in
+/// custody order (`vocab::pipeline::PARTS`), so of the custodians that released a record, the
+/// first in this order held it last (silent-loss blame). Ties by custodian, for determinism.
+fn last_custodian_first(holdings: &BTreeMap<Custodian, Holdings>) -> Vec<(&Custodian, &Holdings)> {
+    let mut by_part: Vec<(&Custodian, &Holdings)> = holdings.iter().collect();
+    by_part.sort_by(|a, b| custody_rank(b.0.part).cmp(&custody_rank(a.0.part)).then_with(|| a.0.cmp(b.0)));
+    by_part
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::vocab::pipeline::{PARTS, custody_rank};
 use crate::vocab::{Part, Signal};
 
 /// The window every series is counted in, and the throughput check's window: 10 s.
@@ -147,10 +148,8 @@ pub struct TimelineRecorder {
     late_deliveries_count: u64,
 }
 
-const PARTS_COUNT: usize = 7;
-
-const PARTS: [Part; PARTS_COUNT] =
-    [Part::App, Part::Agent, Part::Collector, Part::Aggregator, Part::Redis, Part::Shipper, Part::Dash0];
+/// One series per part of the pipeline's list, indexed by custody rank.
+const PARTS_COUNT: usize = PARTS.len();
 
 impl Default for TimelineRecorder {
     fn default() -> Self {
@@ -219,7 +218,7 @@ impl TimelineRecorder {
         }
         let now = self.now_nanos();
         let window = self.window_of(now);
-        let series = &mut self.parts[part as usize];
+        let series = &mut self.parts[custody_rank(part)];
         // Windows since the last change carried the level held then.
         while series.peaks.len() <= window {
             series.peaks.push(series.held_count);

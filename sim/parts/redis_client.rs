@@ -11,7 +11,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisConnectionInfo, RedisFuture, RedisResult, Value};
 
-use crate::vocab::{hosts, ports};
+use crate::vocab::pipeline::Address;
 
 /// A live connection to the Railway Redis.
 pub struct RedisConn {
@@ -20,15 +20,20 @@ pub struct RedisConn {
 }
 
 impl RedisConn {
-    /// Connects to `hosts::REDIS:ports::REDIS` within `connect_timeout`. Every later round
-    /// trip fails after `response_timeout` (set it above any BLMOVE timeout used on it).
+    /// Connects to Redis at `address` (the caller's peer, from its `PartCtx`) within
+    /// `connect_timeout`. Every later round trip fails after `response_timeout` (set it above
+    /// any BLMOVE timeout used on it).
     ///
     /// `CLIENT SETINFO` is skipped (`set_skip_set_lib_name`): the real client sends it by
     /// default and ignores its answer; leaving it out keeps golden command sequences short.
-    pub async fn connect(connect_timeout: Duration, response_timeout: Duration) -> RedisResult<RedisConn> {
+    pub async fn connect(
+        address: &Address,
+        connect_timeout: Duration,
+        response_timeout: Duration,
+    ) -> RedisResult<RedisConn> {
         let info = RedisConnectionInfo::default().set_skip_set_lib_name();
         let dial = async {
-            let stream = turmoil::net::TcpStream::connect((hosts::REDIS, ports::REDIS)).await?;
+            let stream = turmoil::net::TcpStream::connect(address.pair()).await?;
             let config = AsyncConnectionConfig::new().set_response_timeout(Some(response_timeout));
             MultiplexedConnection::new_with_config(&info, stream, config).await
         };
@@ -38,7 +43,7 @@ impl RedisConn {
                 return Err(redis::RedisError::from((
                     redis::ErrorKind::Io,
                     "connecting to Redis timed out",
-                    format!("{}:{} after {connect_timeout:?}", hosts::REDIS, ports::REDIS),
+                    format!("{address} after {connect_timeout:?}"),
                 )));
             }
         };

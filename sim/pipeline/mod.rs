@@ -1,8 +1,9 @@
 //! The pipeline assembled: every part on its host in one simulated world, per scenario.
 //!
-//! Why one place: this is where "which part runs on which host" is decided (ARCHITECTURE.md §7
-//! asks for one host map so that large fleets can later share hosts without touching the
-//! parts). Parts only see their `PartCtx` and config; the harness keeps what must outlive a
+//! Why one place: this is where the pipeline's list (`vocab::pipeline`: which parts run on
+//! which host, in which order, and where each dials its peers) becomes running software
+//! (ARCHITECTURE.md §9). Parts only see their `PartCtx` (with
+//! their peers' addresses) and config; the harness keeps what must outlive a
 //! crash (the ledger, Dash0's store, disks) outside the hosts.
 
 mod inject;
@@ -11,6 +12,7 @@ mod plant;
 pub use inject::{Injector, apply as apply_fault};
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,8 +24,9 @@ use crate::parts::dash0::{self, Dash0Control, Dash0Store};
 use crate::parts::log_chunk::LogChunk;
 use crate::parts::{PartCtx, agent, aggregator, collector, redis, shipper};
 use crate::record::Resource;
-use crate::scenario::Scenario;
-use crate::vocab::hosts;
+use crate::scenario::{PlacedHost, Scenario};
+use crate::vocab::Part;
+use crate::vocab::pipeline::{HostRole, Peers};
 use crate::world::{HostCtx, RunOutcome, World, WorldBuilder, WorldError};
 
 /// A built pipeline, ready to step.
@@ -53,131 +56,160 @@ pub struct Pipeline {
     pub injector: Injector,
 }
 
-/// Runs `parts` of one host together: the first error stops the host, naming the part.
-async fn together<A, B, C>(a: A, b: B, c: C) -> turmoil::Result
-where
-    A: Future<Output = turmoil::Result>,
-    B: Future<Output = turmoil::Result>,
-    C: Future<Output = turmoil::Result>,
-{
-    tokio::try_join!(a, b, c).map(|_| ())
+/// A part's software for one incarnation of its host.
+type Software = Pin<Box<dyn Future<Output = turmoil::Result>>>;
+
+/// Runs the parts of one host together, polled in `HOSTS` order: the first error stops the
+/// host. One part runs alone; several run under one `tokio::try_join!` (whose polling order
+/// the event logs depend on).
+fn together(mut parts: Vec<Software>) -> Software {
+    assert!(!parts.is_empty(), "a host runs at least one part");
+    match parts.len() {
+        1 => parts.pop().expect("one part"),
+        2 => {
+            let (b, a) = (parts.pop().expect("two"), parts.pop().expect("two"));
+            Box::pin(async move { tokio::try_join!(a, b).map(|_| ()) })
+        }
+        3 => {
+            let (c, b, a) = (parts.pop().expect("three"), parts.pop().expect("three"), parts.pop().expect("three"));
+            Box::pin(async move { tokio::try_join!(a, b, c).map(|_| ()) })
+        }
+        count => panic!("a host runs at most 3 parts, not {count}: extend `together`"),
+    }
+}
+
+/// What the wiring hands the parts: the run's shared handles (they outlive every host
+/// incarnation) and where each part dials its peers.
+#[derive(Clone)]
+struct Wiring {
+    scenario: Arc<Scenario>,
+    ledger: Ledger,
+    peers: Arc<Peers>,
+    dash0_store: Dash0Store,
+    dash0_control: Dash0Control,
+    redis_control: redis::RedisControl,
+    aggregator_control: aggregator::AggregatorControl,
+    agent_control: agent::AgentControl,
+    workload_control: app::WorkloadControl,
+    app_config: app::AppConfig,
+}
+
+impl Wiring {
+    /// The software of `host` for one incarnation: its parts, in their plan's order.
+    fn software(&self, host: &PlacedHost, host_ctx: HostCtx) -> Software {
+        let ctx = PartCtx { host: host_ctx, ledger: self.ledger.clone(), peers: Arc::clone(&self.peers) };
+        let pipes = AppPipes::new(self.app_config.log_pipe_records_limit);
+        together(host.plan.parts.iter().map(|part| self.start(*part, host, ctx.clone(), &pipes)).collect())
+    }
+
+    /// `part` started on `host`; `pipes` join the app to its agent and collector.
+    fn start(&self, part: Part, host: &PlacedHost, ctx: PartCtx, pipes: &AppPipes) -> Software {
+        let scenario = &self.scenario;
+        match part {
+            Part::Dash0 => {
+                Box::pin(dash0::run(ctx, scenario.dash0.clone(), self.dash0_control.clone(), self.dash0_store.clone()))
+            }
+            Part::Redis => Box::pin(redis::run_with_control(
+                ctx,
+                scenario.redis.clone(),
+                LogChunk::record_ids,
+                self.redis_control.clone(),
+            )),
+            Part::Aggregator => Box::pin(aggregator::run_with_control(
+                ctx,
+                scenario.aggregator.clone(),
+                self.aggregator_control.clone(),
+            )),
+            Part::Shipper => Box::pin(shipper::run(ctx, scenario.shipper.clone())),
+            Part::Agent => Box::pin(agent::run_with_control(
+                ctx,
+                scenario.agent_for(&host.name),
+                pipes.logs.clone(),
+                agent_tag(host),
+                self.agent_control.clone(),
+            )),
+            Part::Collector => Box::pin(collector::run(
+                ctx,
+                scenario.collector_for(&host.name),
+                pipes.spans.clone(),
+                pipes.metrics.clone(),
+                resource(host),
+            )),
+            Part::App => self.start_app(host, ctx, pipes),
+        }
+    }
+
+    /// The app as its host's role runs it: the client and API, a machine's workers, or a
+    /// dev host's log lines.
+    fn start_app(&self, host: &PlacedHost, ctx: PartCtx, pipes: &AppPipes) -> Software {
+        let config = self.app_config.clone();
+        match (host.plan.role, &host.machine) {
+            (HostRole::Api, _) => {
+                Box::pin(app::run_api_with_control(ctx, config, pipes.clone(), self.workload_control.clone()))
+            }
+            (HostRole::Machine, Some((machine_id, workers))) => {
+                let spec = MachineSpec { machine_id: machine_id.clone(), workers: *workers };
+                Box::pin(app::run_machine(ctx, config, spec, pipes.clone()))
+            }
+            (HostRole::Dev, _) => Box::pin(app::run_dev(ctx, config, DevSpec { logs_per_second: None })),
+            (role, _) => panic!("host {} ({role:?}) has no app to run", host.name),
+        }
+    }
+}
+
+/// The agent's default tag on `host`: `api`, or `machine.<type>`.
+fn agent_tag(host: &PlacedHost) -> String {
+    match &host.machine {
+        Some((machine_id, _)) => format!("machine.{}", machine_id.machine_type().as_str()),
+        None => "api".to_string(),
+    }
+}
+
+/// The resource the collector on `host` describes.
+fn resource(host: &PlacedHost) -> Resource {
+    match &host.machine {
+        Some((machine_id, _)) => Resource::new("emp-machine").with_machine_id(machine_id.as_str()),
+        None => Resource::new("emp-api"),
+    }
 }
 
 impl Pipeline {
-    /// Builds every host of `scenario` with `seed`.
+    /// Builds every host of `scenario` with `seed`: the hosts of `vocab::pipeline::HOSTS`,
+    /// in that order (turmoil's stepping order), each running its plan's parts.
     pub fn build(scenario: Arc<Scenario>, seed: u64) -> Pipeline {
         // Planted bugs reach the parts through their configs (see `crate::pipeline::plant`).
         let scenario = if scenario.bugs.any() { Arc::new(plant::plant(&scenario)) } else { scenario };
         let mut world =
             WorldBuilder::new(seed).tick(scenario.tick).duration(scenario.duration + scenario.drain).build();
-        let ledger = Ledger::new();
-        let dash0_store = Dash0Store::new();
-        let dash0_control = Dash0Control::new();
         let buffer_gauges = BufferGauges::new();
-        let redis_control = redis::RedisControl::new().with_gauges(buffer_gauges.clone());
-        let aggregator_control = aggregator::AggregatorControl::new().with_gauges(buffer_gauges.clone());
-        let agent_control = agent::AgentControl::new().with_gauges(buffer_gauges.clone());
-        let workload_control = app::WorkloadControl::new();
-        let part_ctx = {
-            let ledger = ledger.clone();
-            move |host: HostCtx| PartCtx { host, ledger: ledger.clone() }
-        };
-
-        // Railway and Dash0 first: registration order is turmoil's stepping order.
-        {
-            let (config, store, control, part_ctx) =
-                (scenario.dash0.clone(), dash0_store.clone(), dash0_control.clone(), part_ctx.clone());
-            world.host(hosts::DASH0, move |host| {
-                dash0::run(part_ctx(host), config.clone(), control.clone(), store.clone())
-            });
-        }
-        {
-            let (config, control, part_ctx) = (scenario.redis.clone(), redis_control.clone(), part_ctx.clone());
-            world.host(hosts::REDIS, move |host| {
-                redis::run_with_control(part_ctx(host), config.clone(), LogChunk::record_ids, control.clone())
-            });
-        }
-        {
-            let (config, control, part_ctx) =
-                (scenario.aggregator.clone(), aggregator_control.clone(), part_ctx.clone());
-            world.host(hosts::AGGREGATOR, move |host| {
-                aggregator::run_with_control(part_ctx(host), config.clone(), control.clone())
-            });
-        }
-        {
-            let (config, part_ctx) = (scenario.shipper.clone(), part_ctx.clone());
-            world.host(hosts::SHIPPER, move |host| shipper::run(part_ctx(host), config.clone()));
-        }
-
         let job_book = app::JobBook::new();
-        let app_config = app::AppConfig { job_book: job_book.clone(), ..scenario.app_config() };
-        // The API host: client + API, with its own agent and collector.
-        {
-            let scenario = Arc::clone(&scenario);
-            let (app_config, control, part_ctx) = (app_config.clone(), workload_control.clone(), part_ctx.clone());
-            let agent_control = agent_control.clone();
-            world.host(hosts::API, move |host| {
-                let ctx = part_ctx(host);
-                let pipes = AppPipes::new(app_config.log_pipe_records_limit);
-                let resource = Resource::new("emp-api");
-                let agent_config = scenario.agent_for(hosts::API);
-                together(
-                    agent::run_with_control(
-                        ctx.clone(),
-                        agent_config,
-                        pipes.logs.clone(),
-                        "api".to_string(),
-                        agent_control.clone(),
-                    ),
-                    collector::run(
-                        ctx.clone(),
-                        scenario.collector_for(hosts::API),
-                        pipes.spans.clone(),
-                        pipes.metrics.clone(),
-                        resource,
-                    ),
-                    app::run_api_with_control(ctx, app_config.clone(), pipes, control.clone()),
-                )
-            });
+        let wiring = Wiring {
+            ledger: Ledger::new(),
+            peers: Arc::new(Peers::of_pipeline()),
+            dash0_store: Dash0Store::new(),
+            dash0_control: Dash0Control::new(),
+            redis_control: redis::RedisControl::new().with_gauges(buffer_gauges.clone()),
+            aggregator_control: aggregator::AggregatorControl::new().with_gauges(buffer_gauges.clone()),
+            agent_control: agent::AgentControl::new().with_gauges(buffer_gauges.clone()),
+            workload_control: app::WorkloadControl::new(),
+            app_config: app::AppConfig { job_book: job_book.clone(), ..scenario.app_config() },
+            scenario: Arc::clone(&scenario),
+        };
+        for host in scenario.placed_hosts() {
+            let wiring = wiring.clone();
+            let name = host.name.clone();
+            world.host(&name, move |host_ctx| wiring.software(&host, host_ctx));
         }
-        for (machine_id, workers) in scenario.machine_hosts() {
-            let scenario = Arc::clone(&scenario);
-            let (app_config, part_ctx, agent_control) = (app_config.clone(), part_ctx.clone(), agent_control.clone());
-            let host_name = machine_id.as_str().to_string();
-            world.host(&host_name, move |host| {
-                let ctx = part_ctx(host);
-                let pipes = AppPipes::new(app_config.log_pipe_records_limit);
-                let resource = Resource::new("emp-machine").with_machine_id(machine_id.as_str());
-                let tag = format!("machine.{}", machine_id.machine_type().as_str());
-                let spec = MachineSpec { machine_id: machine_id.clone(), workers };
-                together(
-                    agent::run_with_control(
-                        ctx.clone(),
-                        scenario.agent_for(machine_id.as_str()),
-                        pipes.logs.clone(),
-                        tag,
-                        agent_control.clone(),
-                    ),
-                    collector::run(
-                        ctx.clone(),
-                        scenario.collector_for(machine_id.as_str()),
-                        pipes.spans.clone(),
-                        pipes.metrics.clone(),
-                        resource,
-                    ),
-                    app::run_machine(ctx, app_config.clone(), spec, pipes),
-                )
-            });
-        }
-        for index in 1..=scenario.topology.dev_hosts {
-            let (app_config, part_ctx) = (app_config.clone(), part_ctx.clone());
-            let name = format!("dev-{index}");
-            world.host(&name, move |host| {
-                let spec = DevSpec { logs_per_second: None };
-                app::run_dev(part_ctx(host), app_config.clone(), spec)
-            });
-        }
-
+        let Wiring {
+            ledger,
+            dash0_store,
+            dash0_control,
+            redis_control,
+            aggregator_control,
+            agent_control,
+            workload_control,
+            ..
+        } = wiring;
         Pipeline {
             world,
             ledger,

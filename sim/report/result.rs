@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::check::Verdict;
 use crate::ledger::Outcome;
-use crate::vocab::{Part, Signal};
+use crate::vocab::Signal;
 
 /// The version of `result.json`'s layout.
 pub const RESULT_SCHEMA_VERSION: u32 = 1;
@@ -593,12 +593,9 @@ fn signal_result(verdict: &Verdict, signal: Signal) -> SignalResult {
     }
 }
 
-/// The part names in pipeline order, for sorting series by hop.
+/// The part names in pipeline order (`vocab::pipeline::PARTS`), for sorting series by hop.
 pub fn part_order(name: &str) -> usize {
-    [Part::App, Part::Agent, Part::Collector, Part::Aggregator, Part::Redis, Part::Shipper, Part::Dash0]
-        .iter()
-        .position(|part| part.as_str() == name)
-        .unwrap_or(usize::MAX)
+    crate::vocab::pipeline::part_named(name).map_or(usize::MAX, crate::vocab::pipeline::custody_rank)
 }
 
 /// Losses of both signals by cause, summed: for comparing two results.

@@ -398,12 +398,33 @@ impl Scenario {
 
     /// Every host of the run, in registration order: Dash0, Railway, the API, machines, dev hosts.
     pub fn host_names(&self) -> Vec<String> {
-        use crate::vocab::hosts;
-        let mut names: Vec<String> =
-            [hosts::DASH0, hosts::REDIS, hosts::AGGREGATOR, hosts::SHIPPER, hosts::API].map(String::from).to_vec();
-        names.extend(self.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()));
-        names.extend((1..=self.topology.dev_hosts).map(|index| format!("dev-{index}")));
-        names
+        self.placed_hosts().into_iter().map(|host| host.name).collect()
+    }
+
+    /// Every host of the run with its plan, in registration order: `vocab::pipeline::HOSTS`
+    /// expanded for this topology (one host per machine, one per dev host).
+    pub fn placed_hosts(&self) -> Vec<PlacedHost> {
+        use crate::vocab::pipeline::{HOSTS, HostRole};
+        let mut placed = Vec::new();
+        for plan in HOSTS {
+            match plan.role {
+                HostRole::Service(_) | HostRole::Api => {
+                    let name = plan.single_host().expect("services and the API are single hosts").to_string();
+                    placed.push(PlacedHost { name, plan, machine: None });
+                }
+                HostRole::Machine => placed.extend(self.machine_hosts().into_iter().map(|(id, workers)| PlacedHost {
+                    name: id.as_str().to_string(),
+                    plan,
+                    machine: Some((id, workers)),
+                })),
+                HostRole::Dev => placed.extend((1..=self.topology.dev_hosts).map(|index| PlacedHost {
+                    name: format!("dev-{index}"),
+                    plan,
+                    machine: None,
+                })),
+            }
+        }
+        placed
     }
 
     /// Each fault names known hosts, ends before the drain, and asks Dash0 for something valid.
@@ -511,3 +532,12 @@ pub const RECORDS_EXPECTED_LIMIT: u64 = 20_000_000;
 
 // Every worker may hold a Redis connection; the world's backlog must outgrow the largest fleet.
 const _: () = assert!((MACHINES_LIMIT * WORKERS_PER_MACHINE_LIMIT) as usize * 2 <= crate::world::TCP_CAPACITY);
+
+/// One host of a run: its name, its entry in `vocab::pipeline::HOSTS`, and for a machine
+/// its id and worker count.
+#[derive(Clone, Debug)]
+pub struct PlacedHost {
+    pub name: String,
+    pub plan: crate::vocab::pipeline::HostPlan,
+    pub machine: Option<(crate::record::MachineId, u32)>,
+}

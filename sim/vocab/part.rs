@@ -6,10 +6,9 @@
 
 use std::fmt;
 
-/// The pipeline's parts, as custodians.
-#[derive(
-    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
-)]
+/// The pipeline's parts, as custodians. Ordered by custody (`vocab::pipeline::PARTS`), not
+/// by this declaration: the order is written once, in the pipeline's list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Part {
     App,
@@ -46,6 +45,19 @@ impl Part {
             Part::Shipper => "shipper_crash_unpersisted",
             Part::Dash0 => "dash0_crash_unpersisted",
         }
+    }
+}
+
+impl Ord for Part {
+    /// Custody order: the ledger's maps, the timeline and the reports list parts in it.
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        super::pipeline::custody_rank(*self).cmp(&super::pipeline::custody_rank(*other))
+    }
+}
+
+impl PartialOrd for Part {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
     }
 }
 

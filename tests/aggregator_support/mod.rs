@@ -139,7 +139,7 @@ pub async fn emit_logs(
 
 /// A part context for a host.
 pub fn part_ctx(host: HostCtx, ledger: &Ledger) -> PartCtx {
-    PartCtx { host, ledger: ledger.clone() }
+    PartCtx::new(host, ledger.clone())
 }
 
 /// Outcomes of the log signal as `(text, count)`.

@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use crate::parts::{PartCtx, RecordPipe};
 use crate::proto::forward::ClientAuth;
 use crate::record::LogRecord;
-use crate::vocab::{hosts, ports};
+use crate::vocab::Part;
 
 use forward_client::{ConnectSettings, ForwardConnection};
 use store::{Next, Store};
@@ -57,8 +57,8 @@ impl Shared {
 }
 
 /// Runs Fluent Bit for one incarnation of its host: the app pushes `LogRecord`s into
-/// `logs`; they are shipped with tag `tag` (or `config.tag`) to
-/// `hosts::AGGREGATOR:ports::AGGREGATOR_FORWARD`.
+/// `logs`; they are shipped with tag `tag` (or `config.tag`) to the aggregator's in_forward,
+/// at the address `ctx`'s peers give for it.
 pub async fn run(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>, tag: String) -> turmoil::Result {
     run_with_control(ctx, config, logs, tag, AgentControl::new()).await
 }
@@ -152,9 +152,10 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
         username: String::new(),
         password: String::new(),
     });
+    let aggregator = ctx.peer(Part::Agent, Part::Aggregator).clone();
     let settings = ConnectSettings {
-        host: hosts::AGGREGATOR,
-        port: ports::AGGREGATOR_FORWARD,
+        host: &aggregator.host,
+        port: aggregator.port,
         connect_timeout: config.connect_timeout,
         io_timeout: config.io_timeout,
         auth: auth.as_ref(),

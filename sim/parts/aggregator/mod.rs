@@ -165,6 +165,7 @@ async fn output(shared: Arc<Shared>) {
     let host = shared.ctx.host.clone();
     let mut rng = host.rng("aggregator/retry");
     let mut connection: Option<crate::parts::redis_client::RedisConn> = None;
+    let redis = shared.ctx.peer(Part::Aggregator, Part::Redis).clone();
     loop {
         let next = shared.lock().next_write(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
         let (seq, key, value, records, retry) = match next {
@@ -180,7 +181,7 @@ async fn output(shared: Arc<Shared>) {
         };
         let result: Result<i64, WriteError> = async {
             if connection.is_none() {
-                connection = Some(redis_out::connect(config.redis_timeout).await?);
+                connection = Some(redis_out::connect(&redis, config.redis_timeout).await?);
                 host.record("aggregator.redis_connect", String::new());
             }
             let open = connection.as_mut().expect("connected above");

@@ -11,6 +11,7 @@ use redis::RedisError;
 use redis::aio::ConnectionLike;
 
 use crate::parts::redis_client::RedisConn;
+use crate::vocab::pipeline::Address;
 
 /// Why a write failed, as far as the drop cause is concerned.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,9 +77,9 @@ pub async fn push_chunk<C: ConnectionLike + Send>(
     }
 }
 
-/// Connects to `hosts::REDIS:ports::REDIS` and completes the client's handshake, all under
+/// Connects to Redis at `address` (the aggregator's peer, from the wiring) and completes the client's handshake, all under
 /// `timeout`, through the parts' one Redis client ([`RedisConn`]: its driver task ends with
 /// the connection, so a reconnect leaves no task reading a dead socket).
-pub async fn connect(timeout: Duration) -> Result<RedisConn, WriteError> {
-    RedisConn::connect(timeout, timeout).await.map_err(|error| WriteError::from_redis(&error))
+pub async fn connect(address: &Address, timeout: Duration) -> Result<RedisConn, WriteError> {
+    RedisConn::connect(address, timeout, timeout).await.map_err(|error| WriteError::from_redis(&error))
 }

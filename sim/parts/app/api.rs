@@ -85,7 +85,7 @@ pub async fn run_api_with_control(
     let mut arrivals = ctx.host.rng("app/client");
     let mut ids = ctx.host.rng("app/api-ids");
     let mut retries = ctx.host.rng("app/api-retry");
-    let mut link = RedisLink::new(config.redis_timeout, config.redis_timeout);
+    let mut link = RedisLink::new(&ctx, config.redis_timeout, config.redis_timeout);
     // Bounded by submit_for: every pass sleeps a positive inter-arrival time.
     loop {
         let u: f64 = arrivals.random_range(f64::EPSILON..1.0);
@@ -190,7 +190,7 @@ async fn recover_completions(link: &mut RedisLink) -> RedisResult<usize> {
 /// The completion consumer (see the module docs).
 async fn consume_completions(emitter: Emitter, config: AppConfig, stats: Arc<Mutex<ApiStats>>) {
     let mut rng = emitter.ctx().host.rng("app/completion");
-    let mut link = RedisLink::new(config.redis_timeout, config.redis_timeout + config.blmove_timeout);
+    let mut link = RedisLink::new(emitter.ctx(), config.redis_timeout, config.redis_timeout + config.blmove_timeout);
     let mut recovered = false;
     let mut failures = 0u32;
     // Runs for the incarnation; every failing pass sleeps.
@@ -271,7 +271,7 @@ fn complete(emitter: &Emitter, rng: &mut ChaCha8Rng, job_text: &str, fields: &[(
 
 /// Every `metrics_interval`: jobs_submitted_total and queue_depth per machine type.
 async fn write_metrics(emitter: Emitter, config: AppConfig, stats: Arc<Mutex<ApiStats>>, started_unix_nano: u64) {
-    let mut link = RedisLink::new(config.redis_timeout, config.redis_timeout);
+    let mut link = RedisLink::new(emitter.ctx(), config.redis_timeout, config.redis_timeout);
     let mut submitted_stream = metrics::SumStream::new(
         "jobs_submitted_total",
         Attributes::new(),

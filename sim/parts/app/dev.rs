@@ -24,8 +24,8 @@ use super::config::AppConfig;
 use crate::ledger::Durability;
 use crate::parts::PartCtx;
 use crate::record::{Attributes, JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
+use crate::vocab::pipeline::Address;
 use crate::vocab::{Part, Signal};
-use crate::vocab::{hosts, ports};
 use crate::world::true_elapsed_now;
 
 /// Longest wait between POST attempts.
@@ -45,6 +45,7 @@ pub struct DevSpec {
 pub async fn run_dev(ctx: PartCtx, config: AppConfig, dev: DevSpec) -> turmoil::Result {
     config.validate()?;
     let custodian = ctx.custodian(Part::App);
+    let aggregator = ctx.peer(Part::App, Part::Aggregator).clone();
     let source =
         ctx.ledger.register_source(&format!("{}#{}/logs", ctx.host.name(), ctx.host.incarnation()), Signal::Log);
     let mut rng = ctx.host.rng("app/dev");
@@ -82,7 +83,7 @@ pub async fn run_dev(ctx: PartCtx, config: AppConfig, dev: DevSpec) -> turmoil::
         let mut delivered = false;
         let mut last_error = String::new();
         for attempt in 0..config.dev.retry_limit {
-            match tokio::time::timeout(config.dev.request_timeout, post(body.clone())).await {
+            match tokio::time::timeout(config.dev.request_timeout, post(&aggregator, body.clone())).await {
                 Ok(Ok(status)) if (200..300).contains(&status) => {
                     delivered = true;
                     break;
@@ -116,11 +117,11 @@ pub fn is_dev_log(log: &LogRecord) -> bool {
     matches!(log.attributes.get(SOURCE_KIND_KEY), Some(crate::record::AttrValue::Str(kind)) if kind == "dev")
 }
 
-/// One POST of a JSON array to the aggregator's in_http; returns the status.
-async fn post(body: Bytes) -> Result<u16, String> {
-    let stream = turmoil::net::TcpStream::connect((hosts::AGGREGATOR, ports::AGGREGATOR_HTTP))
+/// One POST of a JSON array to the aggregator's in_http at `aggregator`; returns the status.
+async fn post(aggregator: &Address, body: Bytes) -> Result<u16, String> {
+    let stream = turmoil::net::TcpStream::connect(aggregator.pair())
         .await
-        .map_err(|error| format!("connect {}:{}: {error}", hosts::AGGREGATOR, ports::AGGREGATOR_HTTP))?;
+        .map_err(|error| format!("connect {aggregator}: {error}"))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
         .await
         .map_err(|error| format!("http handshake: {error}"))?;
@@ -128,7 +129,7 @@ async fn post(body: Bytes) -> Result<u16, String> {
         let _ = connection.await;
     });
     let request = http::Request::post("/dev.app")
-        .header(http::header::HOST, format!("{}:{}", hosts::AGGREGATOR, ports::AGGREGATOR_HTTP))
+        .header(http::header::HOST, aggregator.to_string())
         .header(http::header::CONTENT_TYPE, "application/json")
         .body(Full::new(body))
         .map_err(|error| format!("building the request: {error}"))?;

@@ -8,7 +8,10 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use redis::RedisResult;
 
+use crate::parts::PartCtx;
 use crate::parts::redis_client::RedisConn;
+use crate::vocab::Part;
+use crate::vocab::pipeline::Address;
 
 /// Longest wait between attempts.
 pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(5);
@@ -18,20 +21,24 @@ pub const RETRY_DELAY_INITIAL: Duration = Duration::from_millis(200);
 /// One task's Redis connection.
 pub struct RedisLink {
     conn: Option<RedisConn>,
+    /// The job queue's Redis, as the wiring gave it to the app.
+    address: Address,
     connect_timeout: Duration,
     response_timeout: Duration,
 }
 
 impl RedisLink {
-    /// Not connected yet; `response_timeout` must exceed any BLMOVE timeout used.
-    pub fn new(connect_timeout: Duration, response_timeout: Duration) -> Self {
-        RedisLink { conn: None, connect_timeout, response_timeout }
+    /// Not connected yet, to the Redis `ctx`'s peers name for the app; `response_timeout`
+    /// must exceed any BLMOVE timeout used.
+    pub fn new(ctx: &PartCtx, connect_timeout: Duration, response_timeout: Duration) -> Self {
+        let address = ctx.peer(Part::App, Part::Redis).clone();
+        RedisLink { conn: None, address, connect_timeout, response_timeout }
     }
 
     /// The connection, dialing if needed.
     pub async fn conn(&mut self) -> RedisResult<&mut RedisConn> {
         if self.conn.is_none() {
-            self.conn = Some(RedisConn::connect(self.connect_timeout, self.response_timeout).await?);
+            self.conn = Some(RedisConn::connect(&self.address, self.connect_timeout, self.response_timeout).await?);
         }
         Ok(self.conn.as_mut().expect("connected above"))
     }

@@ -139,8 +139,11 @@ impl Worker {
     async fn run(mut self) {
         let machine_type = self.machine_id.machine_type();
         let (pending, active) = (keys::pending(machine_type), keys::active(&self.worker_id));
-        let mut link =
-            RedisLink::new(self.config.redis_timeout, self.config.redis_timeout + self.config.blmove_timeout);
+        let mut link = RedisLink::new(
+            self.emitter.ctx(),
+            self.config.redis_timeout,
+            self.config.redis_timeout + self.config.blmove_timeout,
+        );
         let mut recovered = false;
         let mut failures = 0u32;
         // Runs for the incarnation; failing passes sleep.

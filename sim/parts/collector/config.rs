@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::vocab::{hosts, ports};
+use crate::vocab::pipeline::Address;
 
 /// Most items or requests a count setting may name (batch sizes, queue size): a million.
 pub const COUNT_MAX: usize = 1_000_000;
@@ -74,11 +74,15 @@ pub struct CollectorConfig {
     pub token: String,
     /// `Dash0-Dataset` header; Dash0 writes to `default` without it.
     pub dataset: String,
-    /// Dash0's host name in the simulated network.
-    pub endpoint_host: String,
-    /// Dash0's OTLP/gRPC port.
+    /// The exporter's endpoint host, overriding the pipeline's next hop (Dash0's host, which
+    /// the wiring gives the collector); unset, that next hop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint_host: Option<String>,
+    /// The exporter's endpoint port, overriding the next hop's (Dash0's OTLP/gRPC port,
+    /// 4317); unset, that next hop's.
+    #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65_535))]
-    pub endpoint_port: u16,
+    pub endpoint_port: Option<u16>,
     /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
@@ -105,8 +109,8 @@ impl Default for CollectorConfig {
             connect_timeout: Duration::from_secs(20),
             token: "obsim-token".to_string(),
             dataset: "default".to_string(),
-            endpoint_host: hosts::DASH0.to_string(),
-            endpoint_port: ports::DASH0_GRPC,
+            endpoint_host: None,
+            endpoint_port: None,
             bugs: crate::parts::Bugs::default(),
         }
     }
@@ -157,7 +161,17 @@ impl CollectorConfig {
         if self.token.is_empty() {
             return Err(("token", "must not be empty".to_string()));
         }
+        if self.endpoint_port == Some(0) {
+            return Err(("endpoint_port", "must be at least 1".to_string()));
+        }
         Ok(())
+    }
+
+    /// Where the exporter sends: `next_hop` (the wiring's Dash0), with `endpoint_host` and
+    /// `endpoint_port` overriding its parts when set. Call after [`Self::check`].
+    pub fn endpoint(&self, next_hop: &Address) -> Address {
+        let host = self.endpoint_host.as_deref().unwrap_or(&next_hop.host);
+        Address::new(host, self.endpoint_port.unwrap_or(next_hop.port))
     }
 
     /// The largest batch the processor sends (`None` = unbounded).
@@ -186,5 +200,7 @@ mod tests {
         let config = CollectorConfig { num_consumers: 0, ..CollectorConfig::default() };
         assert_eq!(config.check().unwrap_err(), "collector.num_consumers must be at least 1");
         assert!(toml::from_str::<CollectorConfig>("queue = 2").is_err());
+        let config = CollectorConfig { endpoint_port: Some(0), ..CollectorConfig::default() };
+        assert_eq!(config.check().unwrap_err(), "collector.endpoint_port must be at least 1");
     }
 }

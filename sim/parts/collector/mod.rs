@@ -46,9 +46,10 @@ pub async fn run(
     resource: Resource,
 ) -> turmoil::Result {
     config.check()?;
+    let endpoint = config.endpoint(ctx.peer(Part::Collector, Part::Dash0));
     let channel = lazy_channel(&ChannelSettings {
-        host: config.endpoint_host.clone(),
-        port: config.endpoint_port,
+        host: endpoint.host.to_string(),
+        port: endpoint.port,
         request_timeout: config.export_timeout,
         connect_timeout: config.connect_timeout,
         keepalive_interval: config.keepalive_interval,
@@ -64,9 +65,7 @@ pub async fn run(
     ctx.host.record(
         "collector.start",
         format!(
-            "to {}:{} batch {}/{}ms queue {} consumers {}",
-            config.endpoint_host,
-            config.endpoint_port,
+            "to {endpoint} batch {}/{}ms queue {} consumers {}",
             config.send_batch_size,
             config.batch_timeout.as_millis(),
             config.queue_size,

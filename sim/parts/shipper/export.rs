@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 
-use crate::vocab::{hosts, ports};
+use crate::vocab::pipeline::Address;
 
 /// What one POST came to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +51,8 @@ pub fn parse_retry_after(value: &[u8]) -> Option<Duration> {
 
 /// The Dash0 OTLP/HTTP client.
 pub struct HttpExporter {
+    /// Dash0's OTLP/HTTP listener, as the wiring gave it to the shipper.
+    dash0: Address,
     token: String,
     dataset: String,
     request_timeout: Duration,
@@ -59,9 +61,9 @@ pub struct HttpExporter {
 }
 
 impl HttpExporter {
-    /// A client that connects on first use.
-    pub fn new(token: String, dataset: String, request_timeout: Duration) -> Self {
-        HttpExporter { token, dataset, request_timeout, sender: None, connection_task: None }
+    /// A client of Dash0 at `dash0` that connects on first use.
+    pub fn new(dash0: Address, token: String, dataset: String, request_timeout: Duration) -> Self {
+        HttpExporter { dash0, token, dataset, request_timeout, sender: None, connection_task: None }
     }
 
     /// Forgets the connection (after an error or timeout: a connection that lived through a
@@ -74,12 +76,12 @@ impl HttpExporter {
     }
 
     async fn connect(&mut self) -> Result<(), String> {
-        let stream = turmoil::net::TcpStream::connect((hosts::DASH0, ports::DASH0_HTTP))
+        let stream = turmoil::net::TcpStream::connect(self.dash0.pair())
             .await
-            .map_err(|error| format!("connect {}:{}: {error}", hosts::DASH0, ports::DASH0_HTTP))?;
+            .map_err(|error| format!("connect {}: {error}", self.dash0))?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
-            .map_err(|error| format!("http handshake with {}: {error}", hosts::DASH0))?;
+            .map_err(|error| format!("http handshake with {}: {error}", self.dash0.host))?;
         self.connection_task = Some(crate::world::spawn(async move {
             // Ends when the peer closes or the sender is dropped; errors end the connection,
             // which the next request notices.
@@ -97,7 +99,7 @@ impl HttpExporter {
         let sender = self.sender.as_mut().expect("connected above");
         sender.ready().await.map_err(|error| format!("connection not ready: {error}"))?;
         let request = http::Request::post("/v1/logs")
-            .header(http::header::HOST, format!("{}:{}", hosts::DASH0, ports::DASH0_HTTP))
+            .header(http::header::HOST, self.dash0.to_string())
             .header(http::header::CONTENT_TYPE, "application/x-protobuf")
             .header(http::header::AUTHORIZATION, format!("Bearer {}", self.token))
             .header("Dash0-Dataset", &self.dataset)
