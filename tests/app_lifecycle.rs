@@ -19,8 +19,8 @@ use obsim::ledger::Ledger;
 use obsim::parts::PartCtx;
 use obsim::parts::app::{self, AppConfig, AppPipes, DevSpec, MachineSpec};
 use obsim::record::{JobId, LogRecord, MachineId, MachineType, MetricValue, Number, SourceId, Span, SpanId};
-use obsim::vocab::Signal;
 use obsim::vocab::hosts;
+use obsim::vocab::{EventKind, Signal};
 use obsim::world::WorldBuilder;
 
 fn config(submit_for_secs: u64) -> AppConfig {
@@ -225,7 +225,7 @@ fn a_machine_crash_mid_job_requeues_the_job_and_it_completes_after_restart() {
             .events()
             .kept()
             .iter()
-            .any(|e| e.kind == "app.jobs_requeued" && e.detail.contains("comfyui-1-worker-0: 1 jobs"))
+            .any(|e| e.kind == EventKind::AppJobsRequeued && e.detail.contains("comfyui-1-worker-0: 1 jobs"))
     );
     // The first incarnation's undelivered lines are lost with the app's crash cause, not silently.
     let account = run.ledger.account();
@@ -359,7 +359,7 @@ fn a_machine_partitioned_from_redis_recovers_and_every_job_completes() {
             .events()
             .kept()
             .iter()
-            .any(|e| e.kind == "app.redis_error" && e.detail.starts_with("comfyui-1-worker"))
+            .any(|e| e.kind == EventKind::AppRedisError && e.detail.starts_with("comfyui-1-worker"))
     );
     // Lines written in an interrupted attempt still resolve to a (failed) span.
     let spans = run.spans();

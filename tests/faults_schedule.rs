@@ -7,6 +7,7 @@ use std::sync::Arc;
 use obsim::check::Verdict;
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
+use obsim::vocab::EventKind;
 
 const BASE: &str = r#"name = "faults"
 seed = 9
@@ -60,7 +61,12 @@ fn each_fault_starts_and_ends_in_the_event_log_and_is_healed_before_the_drain() 
         .events()
         .kept()
         .into_iter()
-        .filter(|event| event.kind.starts_with("fault.") || event.kind == "drain.start")
+        .filter(|event| {
+            matches!(
+                event.kind,
+                EventKind::FaultStart | EventKind::FaultEnd | EventKind::FaultCompose | EventKind::DrainStart
+            )
+        })
         .map(|event| (event.true_nanos / 1_000_000_000, format!("{} {}", event.kind, event.detail)))
         .collect();
     let expected: Vec<(u64, String)> = vec![
@@ -121,7 +127,7 @@ fn a_latency_fault_delays_delivery_and_a_clock_step_loses_nothing() {
             .events()
             .kept()
             .iter()
-            .any(|event| event.kind == "fault.start" && event.detail == "clock_step openai-1 step -2m")
+            .any(|event| event.kind == EventKind::FaultStart && event.detail == "clock_step openai-1 step -2m")
     );
     let verdict = obsim::check::Verdict::judge(&pipeline, pipeline.world.outcome());
     assert!(verdict.passed(), "{}", verdict.render());

@@ -13,7 +13,7 @@ use obsim::parts::PartCtx;
 use obsim::parts::redis::{Persistence, RedisConfig};
 use obsim::record::{RecordId, SourceId};
 use obsim::vocab::Signal;
-use obsim::vocab::{hosts, ports};
+use obsim::vocab::{EventKind, hosts, ports};
 use obsim::world::{World, WorldBuilder};
 
 /// Test values `rec-<seq>` carry record `seq` of source 0; anything else carries none.
@@ -111,7 +111,7 @@ fn blmove_waiters_are_woken_in_fifo_order_and_a_timeout_returns_nil() {
         vec!["machine-c got None after 500 ms", "machine-a got Some(\"job-1\")", "machine-b got Some(\"job-2\")"],
         "the longest-waiting client is served first"
     );
-    let connects = world.events().kept().iter().filter(|event| event.kind == "redis.connect").count();
+    let connects = world.events().kept().iter().filter(|event| event.kind == EventKind::RedisConnect).count();
     assert_eq!(connects, 4);
 }
 
@@ -314,7 +314,7 @@ fn xreadgroup_block_is_woken_by_xadd_and_aof_always_restores_groups_after_a_cras
         .events()
         .kept()
         .into_iter()
-        .filter(|event| event.kind == "redis.aof_load")
+        .filter(|event| event.kind == EventKind::RedisAofLoad)
         .map(|event| event.detail)
         .collect::<Vec<_>>();
     // SELECT 0 (23 bytes), XGROUP CREATE … MKSTREAM (73), XADD (55), then the served

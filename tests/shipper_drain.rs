@@ -18,8 +18,8 @@ use obsim::parts::shipper::{self, ExportOutcome, Exporter, Shipper, ShipperConfi
 use obsim::record::{
     Attributes, JobId, LogRecord, MachineId, MachineType, RecordId, Severity, SpanId, TraceId, WorkerId,
 };
-use obsim::vocab::Signal;
 use obsim::vocab::hosts;
+use obsim::vocab::{EventKind, Signal};
 use obsim::world::WorldBuilder;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -475,5 +475,5 @@ fn a_redis_partition_is_survived_by_timeouts_and_reconnects() {
     assert!(rig.redis.list(BUFFER).is_empty() && rig.redis.list(PROCESSING).is_empty());
     assert_all_delivered(&rig.ledger, 50);
     let events = rig.world.events().kept();
-    assert!(events.iter().any(|e| e.kind == "shipper.redis_down"), "the lost connection was noticed");
+    assert!(events.iter().any(|e| e.kind == EventKind::ShipperRedisDown), "the lost connection was noticed");
 }

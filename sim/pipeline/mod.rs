@@ -23,6 +23,7 @@ use crate::parts::log_chunk::LogChunk;
 use crate::parts::{PartCtx, agent, aggregator, collector, redis, shipper};
 use crate::record::Resource;
 use crate::scenario::Scenario;
+use crate::vocab::EventKind;
 use crate::vocab::hosts;
 use crate::world::{HostCtx, RunOutcome, World, WorldBuilder, WorldError};
 
@@ -220,8 +221,10 @@ impl Pipeline {
         } else {
             format!("faults healed except {} (heal = \"never\")", unhealed.join(", "))
         };
-        self.world
-            .record("drain.start", format!("{healed}; draining for {}", crate::units::format_duration(scenario.drain)));
+        self.world.record(
+            EventKind::DrainStart,
+            format!("{healed}; draining for {}", crate::units::format_duration(scenario.drain)),
+        );
         self.world.run_for(scenario.duration + scenario.drain)
     }
 }

@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use super::LossCause;
+
 /// The pipeline's parts, as custodians.
 #[derive(
     Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
@@ -36,15 +38,15 @@ impl Part {
     }
 
     /// The cause recorded for what this part held only in memory when its host crashed.
-    pub fn crash_cause(self) -> &'static str {
+    pub fn crash_cause(self) -> LossCause {
         match self {
-            Part::App => "app_crash_unpersisted",
-            Part::Agent => "agent_crash_unpersisted",
-            Part::Collector => "collector_crash_unpersisted",
-            Part::Aggregator => "aggregator_crash_unpersisted",
-            Part::Redis => "redis_crash_unpersisted",
-            Part::Shipper => "shipper_crash_unpersisted",
-            Part::Dash0 => "dash0_crash_unpersisted",
+            Part::App => LossCause::AppCrashUnpersisted,
+            Part::Agent => LossCause::AgentCrashUnpersisted,
+            Part::Collector => LossCause::CollectorCrashUnpersisted,
+            Part::Aggregator => LossCause::AggregatorCrashUnpersisted,
+            Part::Redis => LossCause::RedisCrashUnpersisted,
+            Part::Shipper => LossCause::ShipperCrashUnpersisted,
+            Part::Dash0 => LossCause::Dash0CrashUnpersisted,
         }
     }
 }

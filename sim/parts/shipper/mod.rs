@@ -22,12 +22,13 @@ pub use drain::{Shipper, Verdict};
 pub use export::{ExportOutcome, Exporter, HttpExporter};
 
 use crate::parts::PartCtx;
+use crate::vocab::EventKind;
 
 /// Runs the shipper on its host for one incarnation: validates the config, then drains
 /// forever (restart recovery first, on every start and every reconnection).
 pub async fn run(ctx: PartCtx, config: ShipperConfig) -> turmoil::Result {
     config.validate()?;
-    ctx.host.record("shipper.start", format!("{} → dash0 /v1/logs", config.buffer_key));
+    ctx.host.record(EventKind::ShipperStart, format!("{} → dash0 /v1/logs", config.buffer_key));
     let exporter = HttpExporter::new(config.token.clone(), config.dataset.clone(), config.request_timeout);
     let (connect_timeout, response_timeout) = (config.redis_timeout, config.redis_timeout + config.blmove_timeout);
     let mut shipper = Shipper::new(ctx, config, exporter);
