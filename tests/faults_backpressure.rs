@@ -14,13 +14,13 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 
 use obsim::check::Verdict;
-use obsim::ledger::Ledger;
+use obsim::ledger::{Custodian, Ledger, Outcome};
 use obsim::parts::PartCtx;
 use obsim::parts::redis::{RedisConfig, RedisControl};
 use obsim::pipeline::Pipeline;
 use obsim::record::RecordId;
 use obsim::scenario::Scenario;
-use obsim::vocab::{EventKind, hosts, ports};
+use obsim::vocab::{EventKind, LossCause, Part, Signal, hosts, ports};
 use obsim::world::WorldBuilder;
 
 const BASE: &str = r#"name = "backpressure"
@@ -347,13 +347,15 @@ fn an_aggregator_shrink_under_drop_oldest_chunk_loses_exactly_the_dropped_chunks
     let dropped: u64 = drops.iter().map(|(_, _, detail)| records_in(detail)).sum();
     let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
     assert!(verdict.passed(), "{}", verdict.render());
-    let outcomes: Vec<String> = verdict
+    let outcomes: Vec<(Signal, Outcome, u64)> = verdict
         .accounting
         .outcomes
         .iter()
-        .map(|((signal, outcome), tally)| format!("{signal:?} {outcome} {}", tally.count))
+        .map(|((signal, outcome), tally)| (*signal, outcome.clone(), tally.count))
         .collect();
-    assert_eq!(outcomes, [format!("Log lost: aggregator_overflow at aggregator@railway-aggregator {dropped}")]);
+    let aggregator = Custodian { part: Part::Aggregator, host: Arc::from(hosts::AGGREGATOR) };
+    let overflow = Outcome::Lost { cause: LossCause::AggregatorOverflow, custodian: aggregator };
+    assert_eq!(outcomes, [(Signal::Log, overflow, dropped)]);
     assert!(bounds_check(&verdict).passed);
 }
 

@@ -7,9 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use obsim::check::Verdict;
+use obsim::ledger::{Custodian, Outcome};
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
-use obsim::vocab::EventKind;
+use obsim::vocab::{EventKind, LossCause, Part};
 
 const BASE: &str = r#"name = "kinds"
 seed = 11
@@ -44,9 +45,10 @@ fn seconds_of(pipeline: &Pipeline, kind: EventKind, host_prefix: &str) -> Vec<u6
 }
 
 /// Every cause under which records ended up not delivered, once each.
-fn causes(verdict: &Verdict) -> Vec<String> {
-    let causes: std::collections::BTreeSet<String> =
-        verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome.to_string()).collect();
+/// The distinct outcomes of the run's undelivered records, either signal.
+fn causes(verdict: &Verdict) -> Vec<Outcome> {
+    let causes: std::collections::BTreeSet<Outcome> =
+        verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome.clone()).collect();
     causes.into_iter().collect()
 }
 
@@ -59,7 +61,7 @@ fn a_partition_between_machines_and_railway_makes_agents_retry_and_loses_nothing
     assert!(retries.iter().all(|second| *second >= 30), "no retry before the partition: {retries:?}");
     assert!(seconds_of(&pipeline, EventKind::AgentRetry, "api").is_empty(), "the API's agent is not cut off");
     assert!(verdict.passed(), "{}", verdict.render());
-    assert_eq!(causes(&verdict), Vec::<String>::new(), "nothing lost");
+    assert_eq!(causes(&verdict), Vec::<Outcome>::new(), "nothing lost");
 }
 
 #[test]
@@ -70,7 +72,7 @@ fn dash0_errors_make_the_shipper_retry_and_lose_nothing() {
     assert!(!retries.is_empty(), "the shipper retried");
     assert!(retries.iter().all(|second| (30..=60).contains(second)), "retries only while Dash0 failed: {retries:?}");
     assert!(verdict.passed(), "{}", verdict.render());
-    assert_eq!(causes(&verdict), Vec::<String>::new(), "nothing lost");
+    assert_eq!(causes(&verdict), Vec::<Outcome>::new(), "nothing lost");
 }
 
 #[test]
@@ -80,7 +82,8 @@ fn a_redis_restart_without_persistence_loses_what_redis_held_and_nothing_else() 
          [[fault]]\nat = \"40s\"\nkind = \"restart\"\ntarget = \"railway-redis\"\ndown_for = \"5s\"\n");
     let lost: u64 = verdict.accounting.outcomes.values().map(|tally| tally.count).sum();
     assert!(lost > 0, "Redis held logs when it restarted: {}", verdict.render());
-    assert_eq!(causes(&verdict), vec!["lost: redis_crash_unpersisted at redis@railway-redis".to_string()]);
+    let redis = Custodian { part: Part::Redis, host: Arc::from("railway-redis") };
+    assert_eq!(causes(&verdict), vec![Outcome::Lost { cause: LossCause::RedisCrashUnpersisted, custodian: redis }]);
     let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
     assert!(!delivery.passed, "the loss is not allowed by this scenario: {}", delivery.detail);
 }
