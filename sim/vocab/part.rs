@@ -63,3 +63,17 @@ pub enum Signal {
     Log,
     Span,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_part_loses_its_crash_unpersisted_records_under_its_own_name() {
+        let parts =
+            [Part::App, Part::Agent, Part::Collector, Part::Aggregator, Part::Redis, Part::Shipper, Part::Dash0];
+        for part in parts {
+            assert_eq!(part.crash_cause().as_str(), format!("{part}_crash_unpersisted"));
+        }
+    }
+}
