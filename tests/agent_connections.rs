@@ -18,8 +18,8 @@ use obsim::parts::agent::{self, AgentConfig, RetryLimit};
 use obsim::parts::aggregator::{self, AggregatorConfig};
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
-use obsim::vocab::Signal;
 use obsim::vocab::hosts;
+use obsim::vocab::{EventKind, Signal};
 use obsim::world::{World, WorldBuilder};
 
 const MACHINE: &str = "comfyui-1";
@@ -61,7 +61,7 @@ fn strict_agent() -> AgentConfig {
 
 /// `(true seconds, detail)` of the agent's keepalive closes.
 fn keepalive_closes(world: &World<'_>) -> Vec<(f64, String)> {
-    events(world.events(), "agent.keepalive_close")
+    events(world.events(), EventKind::AgentKeepaliveClose)
 }
 
 #[test]
@@ -81,11 +81,14 @@ fn a_connection_the_aggregator_closed_while_idle_is_never_used_for_a_chunk() {
     world.run_for(Duration::from_secs(400)).unwrap();
 
     assert_eq!(redis.pushed_ids().len(), 50, "{:?}", outcomes(&ledger));
-    assert!(events(world.events(), "agent.give_up").is_empty() && events(world.events(), "agent.retry").is_empty());
+    assert!(
+        events(world.events(), EventKind::AgentGiveUp).is_empty()
+            && events(world.events(), EventKind::AgentRetry).is_empty()
+    );
     let closes = keepalive_closes(&world);
     assert_eq!(closes.len(), 5, "one close noticed per idle gap: {closes:?}");
     assert!(closes.iter().all(|(_, reason)| reason == "closed by the server"), "{closes:?}");
-    assert_eq!(events(world.events(), "agent.connect").len(), 5);
+    assert_eq!(events(world.events(), EventKind::AgentConnect).len(), 5);
 }
 
 #[test]
@@ -100,11 +103,11 @@ fn the_agent_closes_a_connection_idle_for_keepalive_idle_timeout_and_reuses_a_bu
     assert_eq!(first_closes.len(), 1, "{first_closes:?}");
     let (closed_at, reason) = &first_closes[0];
     assert_eq!(reason, "idle for 30s (keepalive_idle_timeout)");
-    let last_ack = events(world.events(), "agent.ack").last().unwrap().0;
+    let last_ack = events(world.events(), EventKind::AgentAck).last().unwrap().0;
     assert!((closed_at - last_ack - 30.0).abs() < 0.001, "closed at {closed_at}, last ack {last_ack}");
-    assert_eq!(events(world.events(), "agent.connect").len(), 1, "one connection served the three chunks");
+    assert_eq!(events(world.events(), EventKind::AgentConnect).len(), 1, "one connection served the three chunks");
     // The server never saw the connection go idle long enough to close it itself.
-    assert!(events(world.events(), "aggregator.idle_close").is_empty());
+    assert!(events(world.events(), EventKind::AggregatorIdleClose).is_empty());
     assert_eq!(redis.pushed_ids().len(), 30);
 }
 
@@ -117,7 +120,7 @@ fn without_keepalive_every_chunk_gets_its_own_connection_and_max_recycle_bounds_
         add_machine(&mut world, &ledger, config, 7, Duration::from_secs(1));
         world.run_for(Duration::from_secs(20)).unwrap();
         assert_eq!(redis.pushed_ids().len(), 70);
-        (events(world.events(), "agent.connect").len(), events(world.events(), "agent.ack").len())
+        (events(world.events(), EventKind::AgentConnect).len(), events(world.events(), EventKind::AgentAck).len())
     };
     let (connected, acked) = connects(AgentConfig { keepalive: false, ..strict_agent() });
     assert_eq!(connected, acked, "one connection per chunk");
@@ -162,8 +165,8 @@ fn sparse_jobs_with_no_retries_lose_nothing_when_nothing_is_injected() {
         let report = verdict.render();
         assert!(verdict.passed(), "seed {seed}:\n{report}");
         assert_eq!(verdict.accounting.undelivered(Signal::Log).count(), 0, "seed {seed}:\n{report}");
-        assert!(events(pipeline.world.events(), "agent.give_up").is_empty(), "seed {seed}");
-        assert!(!events(pipeline.world.events(), "agent.keepalive_close").is_empty(), "seed {seed}");
+        assert!(events(pipeline.world.events(), EventKind::AgentGiveUp).is_empty(), "seed {seed}");
+        assert!(!events(pipeline.world.events(), EventKind::AgentKeepaliveClose).is_empty(), "seed {seed}");
     }
 }
 
@@ -207,7 +210,7 @@ fn after_a_ten_minute_drop_the_agent_reconnects_at_its_next_retry_and_latency_st
         let report = verdict.render();
         let heal_secs = 12.0 * 60.0;
         let io_timeout_secs = AgentConfig::default().io_timeout.as_secs_f64();
-        let retries = events(pipeline.world.events(), "agent.retry");
+        let retries = events(pipeline.world.events(), EventKind::AgentRetry);
         let late: Vec<_> = retries.iter().filter(|(at, _)| *at > heal_secs + io_timeout_secs).collect();
         assert!(late.is_empty(), "seed {seed}: attempts failed after the heal: {late:?}\n{report}");
         assert!(verdict.passed(), "seed {seed}:\n{report}");

@@ -8,12 +8,15 @@ mod aggregator_support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use aggregator_support::{FakeRedis, emit_logs, events, outcomes, part_ctx};
+use aggregator_support::{
+    FakeRedis, any_silent, count_of, emit_logs, events, in_flight, lost, lost_with, outcomes, part_ctx,
+};
 use obsim::ledger::Ledger;
 use obsim::parts::RecordPipe;
 use obsim::parts::agent::{self, AgentConfig, RetryLimit, StorageType};
 use obsim::parts::aggregator::{self, AggregatorConfig};
-use obsim::vocab::hosts;
+use obsim::vocab::EventKind;
+use obsim::vocab::{LossCause, Part, hosts};
 use obsim::world::{World, WorldBuilder};
 
 const MACHINE: &str = "comfyui-1";
@@ -97,7 +100,7 @@ fn emitted(ledger: &Ledger) -> u64 {
 }
 
 /// Sum of `records N` in the details of events of `kind`.
-fn records_in(world: &World<'_>, kind: &str) -> u64 {
+fn records_in(world: &World<'_>, kind: EventKind) -> u64 {
     events(world.events(), kind)
         .iter()
         .map(|(_, detail)| {
@@ -130,14 +133,14 @@ fn agent_to_aggregator_with_ack_delivers_every_record_and_hands_custody_on() {
     assert_eq!(redis.pushed_ids().len(), 500, "each record exactly once");
     assert_all_in_redis_once_or_more(&redis, 500);
     // Nothing is left at the app, the agent or the aggregator: Redis holds everything.
-    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 500)]);
-    assert_eq!(records_in(&world, "agent.ack"), 500);
+    assert_eq!(outcomes(&ledger), vec![(in_flight(Part::Redis, "railway-redis"), 500)]);
+    assert_eq!(records_in(&world, EventKind::AgentAck), 500);
     let chunks = redis.chunks();
     assert!(chunks.iter().all(|(key, chunk)| key == "logs:buffer"
         && chunk.tag == "machine.comfyui"
         && chunk.environment == "production"
         && chunk.region == "us-west1"));
-    assert_eq!(events(world.events(), "aggregator.auth").len(), 1, "one connection, authenticated once");
+    assert_eq!(events(world.events(), EventKind::AggregatorAuth).len(), 1, "one connection, authenticated once");
 }
 
 #[test]
@@ -150,8 +153,8 @@ fn the_retry_schedule_follows_fluent_bits_backoff_and_the_limit_drops_the_chunk(
     add_machine(&mut world, &ledger, config, Emit { batches: 1, per_batch: 10, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(800)).unwrap();
 
-    let attempts = events(world.events(), "agent.attempt");
-    let failures = events(world.events(), "agent.retry");
+    let attempts = events(world.events(), EventKind::AgentAttempt);
+    let failures = events(world.events(), EventKind::AgentRetry);
     assert_eq!(attempts.len(), 7, "the first attempt and six retries: {attempts:?}");
     assert_eq!(failures.len(), 6);
     for (retry, ((failed_at, _), (next_at, _))) in failures.iter().zip(&attempts[1..]).enumerate() {
@@ -164,8 +167,8 @@ fn the_retry_schedule_follows_fluent_bits_backoff_and_the_limit_drops_the_chunk(
             "retry {retry} waited {waited}s, allowed [6, {upper}]"
         );
     }
-    assert_eq!(events(world.events(), "agent.give_up").len(), 1);
-    assert_eq!(outcomes(&ledger), vec![("lost: agent_retry_limit at agent@comfyui-1".to_string(), 10)]);
+    assert_eq!(events(world.events(), EventKind::AgentGiveUp).len(), 1);
+    assert_eq!(outcomes(&ledger), vec![(lost(LossCause::AgentRetryLimit, Part::Agent, "comfyui-1"), 10)]);
 }
 
 /// The aggregator is down from 0 s to 40 s while the app writes 10 records a second.
@@ -185,19 +188,20 @@ fn outage(retry_limit: RetryLimit) -> (World<'static>, Ledger, FakeRedis) {
 #[test]
 fn retry_limit_one_drops_exactly_the_chunks_that_could_not_be_sent() {
     let (world, ledger, redis) = outage(RetryLimit::Retries(1));
-    let dropped = records_in(&world, "agent.drop");
+    let dropped = records_in(&world, EventKind::AgentDrop);
     let delivered = redis.pushed_ids().len() as u64;
     assert!(dropped > 0 && delivered > 0, "dropped {dropped}, delivered {delivered}");
     assert_eq!(dropped + delivered, 600, "every record is either in Redis or dropped");
     assert_eq!(
         outcomes(&ledger),
         vec![
-            ("in flight at redis@railway-redis".to_string(), delivered),
-            ("lost: agent_retry_limit at agent@comfyui-1".to_string(), dropped),
+            (in_flight(Part::Redis, "railway-redis"), delivered),
+            (lost(LossCause::AgentRetryLimit, Part::Agent, "comfyui-1"), dropped),
         ]
     );
     // The dropped records are the oldest: each chunk failed twice within the outage.
-    let max_dropped_attempt = events(world.events(), "agent.give_up").iter().map(|(at, _)| *at).fold(0.0, f64::max);
+    let max_dropped_attempt =
+        events(world.events(), EventKind::AgentGiveUp).iter().map(|(at, _)| *at).fold(0.0, f64::max);
     assert!(max_dropped_attempt < 40.0 + 0.1, "gave up only on attempts during the outage ({max_dropped_attempt}s)");
 }
 
@@ -205,7 +209,7 @@ fn retry_limit_one_drops_exactly_the_chunks_that_could_not_be_sent() {
 fn no_limits_delivers_everything_after_the_outage() {
     let (_world, ledger, redis) = outage(RetryLimit::NoLimits);
     assert_all_in_redis_once_or_more(&redis, 600);
-    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 600)]);
+    assert_eq!(outcomes(&ledger), vec![(in_flight(Part::Redis, "railway-redis"), 600)]);
 }
 
 #[test]
@@ -217,11 +221,11 @@ fn a_wrong_shared_key_is_refused_nothing_is_stored_and_the_agent_drops_auth_reje
     add_machine(&mut world, &ledger, config, Emit { batches: 1, per_batch: 20, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(30)).unwrap();
 
-    let refused = events(world.events(), "aggregator.auth_rejected");
+    let refused = events(world.events(), EventKind::AggregatorAuthRejected);
     assert_eq!(refused.len(), 2, "the first attempt and the one retry are refused: {refused:?}");
     assert!(refused[0].1.contains("shared_key mismatch"), "{refused:?}");
     assert!(redis.pushed.lock().unwrap().is_empty(), "nothing from that peer is stored");
-    assert_eq!(outcomes(&ledger), vec![("lost: auth_rejected at agent@comfyui-1".to_string(), 20)]);
+    assert_eq!(outcomes(&ledger), vec![(lost(LossCause::AuthRejected, Part::Agent, "comfyui-1"), 20)]);
 }
 
 #[test]
@@ -239,15 +243,19 @@ fn memory_storage_and_a_crash_lose_exactly_what_was_not_acked() {
     world.repair(MACHINE, hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(60)).unwrap();
 
-    let acked = records_in(&world, "agent.ack");
-    let lost: Vec<(String, u64)> = outcomes(&ledger);
-    let lost_at_agent = lost.iter().find(|(text, _)| text.contains("agent_crash_unpersisted")).map_or(0, |(_, n)| *n);
-    let lost_at_app = lost.iter().find(|(text, _)| text.contains("app_crash_unpersisted")).map_or(0, |(_, n)| *n);
+    let acked = records_in(&world, EventKind::AgentAck);
+    let account = outcomes(&ledger);
+    let lost_at_agent = lost_with(&account, LossCause::AgentCrashUnpersisted);
+    let lost_at_app = lost_with(&account, LossCause::AppCrashUnpersisted);
     let emitted = emitted(&ledger);
-    assert!(lost_at_agent > 0, "{lost:?}");
-    assert_eq!(lost_at_agent, emitted - acked - lost_at_app, "the agent loses exactly what was never acked: {lost:?}");
+    assert!(lost_at_agent > 0, "{account:?}");
+    assert_eq!(
+        lost_at_agent,
+        emitted - acked - lost_at_app,
+        "the agent loses exactly what was never acked: {account:?}"
+    );
     assert_eq!(redis.pushed_ids().len() as u64, acked);
-    assert!(!lost.iter().any(|(text, _)| text.contains("silently")), "{lost:?}");
+    assert!(!any_silent(&account), "{account:?}");
 }
 
 #[test]
@@ -269,9 +277,9 @@ fn filesystem_storage_survives_a_crash_and_the_restart_sends_the_chunks() {
     world.run_for(Duration::from_secs(150)).unwrap();
 
     assert_eq!(emitted(&ledger), 150);
-    assert!(!events(world.events(), "agent.load").is_empty(), "the restarted agent loads its chunks");
+    assert!(!events(world.events(), EventKind::AgentLoad).is_empty(), "the restarted agent loads its chunks");
     assert_all_in_redis_once_or_more(&redis, 150);
-    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 150)]);
+    assert_eq!(outcomes(&ledger), vec![(in_flight(Part::Redis, "railway-redis"), 150)]);
     assert!(world.disk(MACHINE).unwrap().paths("agent/chunks/").is_empty(), "acked chunk files are removed");
 }
 
@@ -289,19 +297,19 @@ fn storage_total_limit_size_drops_the_oldest_chunks() {
     add_machine(&mut world, &ledger, config, Emit { batches: 20, per_batch: 50, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(30)).unwrap();
 
-    let drops = events(world.events(), "agent.drop");
+    let drops = events(world.events(), EventKind::AgentDrop);
     assert!(!drops.is_empty());
     let dropped_chunks: Vec<u64> =
         drops.iter().map(|(_, detail)| detail.split_whitespace().nth(1).unwrap().parse().unwrap()).collect();
     let mut sorted = dropped_chunks.clone();
     sorted.sort();
     assert_eq!(dropped_chunks, sorted, "oldest first");
-    let dropped = records_in(&world, "agent.drop");
+    let dropped = records_in(&world, EventKind::AgentDrop);
     assert_eq!(
         outcomes(&ledger),
         vec![
-            ("in flight at agent@comfyui-1".to_string(), 1000 - dropped),
-            ("lost: agent_storage_limit at agent@comfyui-1".to_string(), dropped),
+            (in_flight(Part::Agent, "comfyui-1"), 1000 - dropped),
+            (lost(LossCause::AgentStorageLimit, Part::Agent, "comfyui-1"), dropped),
         ]
     );
     let disk_bytes = world.disk(MACHINE).unwrap().bytes_used();
@@ -322,8 +330,8 @@ fn a_thirty_second_partition_then_repair_reconnects_and_delivers_all() {
     world.run_for(Duration::from_secs(250)).unwrap();
 
     assert_all_in_redis_once_or_more(&redis, 600);
-    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 600)]);
-    assert!(events(world.events(), "agent.connect").len() >= 2, "the agent reconnected");
+    assert_eq!(outcomes(&ledger), vec![(in_flight(Part::Redis, "railway-redis"), 600)]);
+    assert!(events(world.events(), EventKind::AgentConnect).len() >= 2, "the agent reconnected");
 }
 
 #[test]
@@ -331,19 +339,19 @@ fn the_aggregator_never_acks_what_it_could_not_buffer() {
     let (mut world, ledger, redis) = full_aggregator_buffer_and_500_records(true);
     world.run_for(Duration::from_secs(20)).unwrap();
 
-    let refused = events(world.events(), "aggregator.overflow_refused");
+    let refused = events(world.events(), EventKind::AggregatorOverflowRefused);
     assert!(!refused.is_empty(), "the full buffer refuses chunks");
     // While refused, the agent still holds those records: no ack was sent for them.
-    let acked_so_far = records_in(&world, "agent.ack");
+    let acked_so_far = records_in(&world, EventKind::AgentAck);
     assert!(acked_so_far < 500);
     let account = outcomes(&ledger);
-    let at_agent = account.iter().find(|(text, _)| text == "in flight at agent@comfyui-1").map_or(0, |(_, n)| *n);
+    let at_agent = count_of(&account, &in_flight(Part::Agent, "comfyui-1"));
     assert_eq!(at_agent, 500 - acked_so_far, "{account:?}");
 
     redis.oom.store(false, std::sync::atomic::Ordering::SeqCst);
     world.run_for(Duration::from_secs(300)).unwrap();
     assert_all_in_redis_once_or_more(&redis, 500);
-    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 500)]);
+    assert_eq!(outcomes(&ledger), vec![(in_flight(Part::Redis, "railway-redis"), 500)]);
 }
 
 #[test]
@@ -360,10 +368,10 @@ fn memory_storage_pauses_the_input_at_mem_buf_limit_and_leaves_the_rest_with_the
     add_machine(&mut world, &ledger, config, Emit { batches: 20, per_batch: 20, every: Duration::from_millis(500) });
     world.run_for(Duration::from_secs(20)).unwrap();
 
-    assert!(!events(world.events(), "agent.pause").is_empty(), "the input paused");
+    assert!(!events(world.events(), EventKind::AgentPause).is_empty(), "the input paused");
     let account = outcomes(&ledger);
-    let at_agent = account.iter().find(|(text, _)| text == "in flight at agent@comfyui-1").map_or(0, |(_, n)| *n);
-    let at_app = account.iter().find(|(text, _)| text == "in flight at app@comfyui-1").map_or(0, |(_, n)| *n);
+    let at_agent = count_of(&account, &in_flight(Part::Agent, "comfyui-1"));
+    let at_app = count_of(&account, &in_flight(Part::App, "comfyui-1"));
     assert_eq!(at_agent + at_app, 400, "{account:?}");
     assert!(at_app > 0, "records wait in the app's pipe while paused: {account:?}");
     // One take (10 records, ~300 bytes each) may pass the limit, never more.
@@ -387,14 +395,14 @@ fn block_holds_back_the_agent_until_redis_takes_chunks_again() {
         AgentConfig { retry_limit: RetryLimit::NoLimits, io_timeout: Duration::from_secs(120), ..agent_config() };
     add_machine(&mut world, &ledger, agent, Emit { batches: 10, per_batch: 50, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(15)).unwrap();
-    assert!(!events(world.events(), "aggregator.block").is_empty(), "the input blocks");
+    assert!(!events(world.events(), EventKind::AggregatorBlock).is_empty(), "the input blocks");
     redis.oom.store(false, std::sync::atomic::Ordering::SeqCst);
     world.run_for(Duration::from_secs(200)).unwrap();
 
-    assert!(events(world.events(), "aggregator.overflow_refused").is_empty(), "block never refuses");
-    assert!(!events(world.events(), "aggregator.unblock").is_empty());
+    assert!(events(world.events(), EventKind::AggregatorOverflowRefused).is_empty(), "block never refuses");
+    assert!(!events(world.events(), EventKind::AggregatorUnblock).is_empty());
     assert_all_in_redis_once_or_more(&redis, 500);
-    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 500)]);
+    assert_eq!(outcomes(&ledger), vec![(in_flight(Part::Redis, "railway-redis"), 500)]);
 }
 
 #[test]
@@ -413,17 +421,17 @@ fn without_require_ack_a_crashed_aggregator_loses_what_it_held_and_nothing_silen
     // connection, which the agent noticed, so the rest waits at the agent; what the
     // aggregator held in memory died with it. Nothing is unaccounted for.
     let account = outcomes(&ledger);
-    assert!(account.iter().all(|(text, _)| !text.contains("silently")), "{account:?}");
-    let count = |needle: &str| account.iter().filter(|(text, _)| text.contains(needle)).map(|(_, n)| n).sum::<u64>();
+    assert!(!any_silent(&account), "{account:?}");
+    let at_agent = count_of(&account, &in_flight(Part::Agent, MACHINE));
     assert_eq!(
         redis.pushed_ids().len() as u64
-            + count("in flight at agent@")
-            + count("agent_unacked_write")
-            + count("aggregator_crash_unpersisted"),
+            + at_agent
+            + lost_with(&account, LossCause::AgentUnackedWrite)
+            + lost_with(&account, LossCause::AggregatorCrashUnpersisted),
         200,
         "{account:?}"
     );
-    assert!(count("in flight at agent@") > 0, "{account:?}");
+    assert!(at_agent > 0, "{account:?}");
 }
 
 #[test]
@@ -436,7 +444,7 @@ fn without_require_ack_records_the_aggregator_refuses_are_lost_agent_unacked_wri
     // Fluentd refused what its full buffer could not take and closed the connection; no
     // ack was asked for, so Fluent Bit had already called those chunks delivered. They are
     // lost, with the cause and the agent that wrote them named — not silently.
-    let refused: u64 = events(world.events(), "aggregator.overflow_refused")
+    let refused: u64 = events(world.events(), EventKind::AggregatorOverflowRefused)
         .iter()
         .map(|(_, detail)| {
             let at = detail.find("records ").expect("names its records") + "records ".len();
@@ -445,10 +453,9 @@ fn without_require_ack_records_the_aggregator_refuses_are_lost_agent_unacked_wri
         .sum();
     assert!(refused > 0, "the full buffer refuses chunks");
     let account = outcomes(&ledger);
-    let unacked =
-        account.iter().find(|(text, _)| text == "lost: agent_unacked_write at agent@comfyui-1").map_or(0, |(_, n)| *n);
+    let unacked = count_of(&account, &lost(LossCause::AgentUnackedWrite, Part::Agent, "comfyui-1"));
     assert!(unacked >= refused, "{refused} refused, {account:?}");
-    assert!(account.iter().all(|(text, _)| !text.contains("silently")), "{account:?}");
+    assert!(!any_silent(&account), "{account:?}");
     assert_eq!(redis.pushed_ids().len() as u64 + unacked, 500, "{account:?}");
 }
 
@@ -506,7 +513,7 @@ fn the_agent_and_the_aggregator_dial_the_peers_the_wiring_gives_them() {
 
     assert_eq!(emitted(&ledger), 100);
     assert_all_in_redis_once_or_more(&redis, 100);
-    let connects = events(world.events(), "agent.connect");
+    let connects = events(world.events(), EventKind::AgentConnect);
     assert!(!connects.is_empty() && connects.iter().all(|(_, to)| to == "agg-b:24225"), "{connects:?}");
-    assert_eq!(events(world.events(), "aggregator.redis_connect").len(), 1);
+    assert_eq!(events(world.events(), EventKind::AggregatorRedisConnect).len(), 1);
 }

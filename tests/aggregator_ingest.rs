@@ -7,7 +7,7 @@ mod aggregator_support;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aggregator_support::{FakeRedis, events, outcomes, part_ctx};
+use aggregator_support::{FakeRedis, events, in_flight, lost, outcomes, part_ctx};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
@@ -17,7 +17,7 @@ use obsim::parts::aggregator::redis_out::{WriteError, push_chunk};
 use obsim::parts::aggregator::{self, AggregatorConfig, OverflowAction};
 use obsim::parts::log_chunk::LogChunk;
 use obsim::record::{JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
-use obsim::vocab::{Part, Signal};
+use obsim::vocab::{EventKind, LossCause, Part, Signal};
 use obsim::vocab::{hosts, ports};
 use obsim::world::{World, WorldBuilder, true_elapsed_now};
 use redis_test::{MockCmd, MockRedisConnection};
@@ -138,7 +138,7 @@ fn in_http_accepts_a_json_batch_and_forwards_it_to_redis() {
             .all(|(key, chunk)| key == "logs:dev" && chunk.tag == "dev.app" && chunk.environment == "production")
     );
     assert_eq!(redis.pushed_ids().len(), 120);
-    assert_eq!(outcomes(&ledger), vec![("in flight at redis@railway-redis".to_string(), 120)]);
+    assert_eq!(outcomes(&ledger), vec![(in_flight(Part::Redis, "railway-redis"), 120)]);
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn drop_oldest_chunk_makes_room_and_records_aggregator_overflow() {
     world.run_for(Duration::from_secs(20)).unwrap();
 
     assert_eq!(replies.lock().unwrap().iter().filter(|(status, _)| *status == 200).count(), 10, "every POST is taken");
-    let drops = events(world.events(), "aggregator.drop");
+    let drops = events(world.events(), EventKind::AggregatorDrop);
     assert!(!drops.is_empty() && drops.iter().all(|(_, detail)| detail.ends_with("cause aggregator_overflow")));
     let dropped: u64 = drops
         .iter()
@@ -193,8 +193,8 @@ fn drop_oldest_chunk_makes_room_and_records_aggregator_overflow() {
     assert_eq!(
         outcomes(&ledger),
         vec![
-            ("in flight at aggregator@railway-aggregator".to_string(), 400 - dropped),
-            ("lost: aggregator_overflow at aggregator@railway-aggregator".to_string(), dropped),
+            (in_flight(Part::Aggregator, "railway-aggregator"), 400 - dropped),
+            (lost(LossCause::AggregatorOverflow, Part::Aggregator, "railway-aggregator"), dropped),
         ]
     );
     // Oldest first, as Fluentd's `queue.shift`: a chunk waiting for its retry is queued and
@@ -214,12 +214,12 @@ fn redis_oom_is_retried_with_backoff_then_dropped_as_redis_oom() {
     add_dev_host(&mut world, &ledger, 1, 25, Vec::new());
     world.run_for(Duration::from_secs(30)).unwrap();
 
-    let retries = events(world.events(), "aggregator.retry");
+    let retries = events(world.events(), EventKind::AggregatorRetry);
     let waits: Vec<String> =
         retries.iter().map(|(_, detail)| detail.rsplit("next in ").next().unwrap().to_string()).collect();
     assert_eq!(waits, vec!["1000ms", "2000ms", "4000ms"], "retry_wait 1 s doubling: {retries:?}");
     assert!(retries[0].1.contains("OOM") && retries[0].1.contains("command not allowed"), "{retries:?}");
-    assert_eq!(outcomes(&ledger), vec![("lost: redis_oom at aggregator@railway-aggregator".to_string(), 25)]);
+    assert_eq!(outcomes(&ledger), vec![(lost(LossCause::RedisOom, Part::Aggregator, "railway-aggregator"), 25)]);
 }
 
 fn golden_chunk() -> LogChunk {
@@ -257,7 +257,7 @@ async fn the_output_sends_exactly_rpush_key_chunk() {
     assert_eq!(push_chunk(&mut script, "logs:buffer", &value, Duration::from_secs(5)).await, Ok(1));
     let error = push_chunk(&mut script, "logs:buffer", &value, Duration::from_secs(5)).await.unwrap_err();
     assert!(matches!(error, WriteError::Connection(_)), "{error:?}");
-    assert_eq!(error.give_up_cause(), "aggregator_retry_expired");
+    assert_eq!(error.give_up_cause(), LossCause::AggregatorRetryExpired);
     // A different key is not what the script expects: the golden sequence is strict.
     let mut strict =
         MockRedisConnection::new(vec![MockCmd::new(redis::cmd("RPUSH").arg("logs:buffer").arg(&value), Ok(1i64))]);

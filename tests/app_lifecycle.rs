@@ -15,12 +15,12 @@ use bytes::Bytes;
 use fakes::FakeRedis;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
-use obsim::ledger::Ledger;
+use obsim::ledger::{Custodian, Ledger, Outcome};
 use obsim::parts::PartCtx;
 use obsim::parts::app::{self, AppConfig, AppPipes, DevSpec, MachineSpec};
 use obsim::record::{JobId, LogRecord, MachineId, MachineType, MetricValue, Number, SourceId, Span, SpanId};
-use obsim::vocab::Signal;
 use obsim::vocab::hosts;
+use obsim::vocab::{EventKind, LossCause, Part, Signal};
 use obsim::world::WorldBuilder;
 
 fn config(submit_for_secs: u64) -> AppConfig {
@@ -225,7 +225,7 @@ fn a_machine_crash_mid_job_requeues_the_job_and_it_completes_after_restart() {
             .events()
             .kept()
             .iter()
-            .any(|e| e.kind == "app.jobs_requeued" && e.detail.contains("comfyui-1-worker-0: 1 jobs"))
+            .any(|e| e.kind == EventKind::AppJobsRequeued && e.detail.contains("comfyui-1-worker-0: 1 jobs"))
     );
     // The first incarnation's undelivered lines are lost with the app's crash cause, not silently.
     let account = run.ledger.account();
@@ -319,13 +319,14 @@ fn dev_hosts_post_json_retry_and_drop_with_a_cause_when_the_aggregator_stays_awa
     world.partition("dev-1", hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(60)).unwrap();
     let account = ledger.account();
-    let lost: Vec<(String, u64)> = account
+    let lost: Vec<(Outcome, u64)> = account
         .undelivered(Signal::Log)
-        .filter(|(o, _)| matches!(o, obsim::ledger::Outcome::Lost { .. }))
-        .map(|(o, t)| (o.to_string(), t.count))
+        .filter(|(o, _)| matches!(o, Outcome::Lost { .. }))
+        .map(|(o, t)| (o.clone(), t.count))
         .collect();
     assert_eq!(lost.len(), 1, "{lost:?}");
-    assert_eq!(lost[0].0, "lost: app_dev_http_failed at app@dev-1");
+    let dev = Custodian { part: Part::App, host: Arc::from("dev-1") };
+    assert_eq!(lost[0].0, Outcome::Lost { cause: LossCause::AppDevHttpFailed, custodian: dev });
     assert!(lost[0].1 >= 4 && lost[0].1.is_multiple_of(4), "whole batches dropped: {lost:?}");
     assert!(account.undelivered(Signal::Log).all(|(o, _)| !matches!(o, obsim::ledger::Outcome::LostSilently)));
     let received_count: usize = fake.received.lock().unwrap().iter().map(|(_, _, r)| r.len()).sum();
@@ -359,7 +360,7 @@ fn a_machine_partitioned_from_redis_recovers_and_every_job_completes() {
             .events()
             .kept()
             .iter()
-            .any(|e| e.kind == "app.redis_error" && e.detail.starts_with("comfyui-1-worker"))
+            .any(|e| e.kind == EventKind::AppRedisError && e.detail.starts_with("comfyui-1-worker"))
     );
     // Lines written in an interrupted attempt still resolve to a (failed) span.
     let spans = run.spans();

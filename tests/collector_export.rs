@@ -14,7 +14,7 @@ use obsim::record::{
     SpanStatus, Temporality, TraceId,
 };
 use obsim::vocab::hosts;
-use obsim::vocab::{Part, Signal};
+use obsim::vocab::{EventKind, LossCause, Part, Signal};
 use obsim::world::{Event, World, WorldBuilder, true_elapsed_now};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -128,7 +128,7 @@ fn undelivered(ledger: &Ledger) -> Vec<(Outcome, u64)> {
     ledger.account().undelivered(Signal::Span).map(|(outcome, tally)| (outcome.clone(), tally.count)).collect()
 }
 
-fn events(world: &World<'_>, kind: &str) -> Vec<Event> {
+fn events(world: &World<'_>, kind: EventKind) -> Vec<Event> {
     world.events().kept().into_iter().filter(|e| e.kind == kind).collect()
 }
 
@@ -178,7 +178,7 @@ fn during_a_60s_outage_retries_follow_the_backoff_and_everything_arrives_after()
 
     assert_eq!(rig.ledger.account().totals[&Signal::Span].delivered, 10);
     assert_eq!(undelivered(&rig.ledger), vec![]);
-    let attempts: Vec<u64> = events(&rig.world, "collector.attempt")
+    let attempts: Vec<u64> = events(&rig.world, EventKind::CollectorAttempt)
         .iter()
         .filter(|e| e.detail.starts_with("traces batch 0 "))
         .map(|e| e.true_nanos)
@@ -195,7 +195,7 @@ fn during_a_60s_outage_retries_follow_the_backoff_and_everything_arrives_after()
         );
         interval_secs = (interval_secs * 1.5).min(30.0);
     }
-    let last_failure = events(&rig.world, "collector.retry").last().unwrap().true_nanos;
+    let last_failure = events(&rig.world, EventKind::CollectorRetry).last().unwrap().true_nanos;
     assert!(last_failure < 61_000_000_000 && *attempts.last().unwrap() > 60_500_000_000);
 }
 
@@ -216,11 +216,11 @@ fn an_outage_longer_than_max_elapsed_time_drops_exactly_the_batches_it_held() {
     assert_eq!(account.totals[&Signal::Span].delivered, 7, "the batch sent after the outage");
     assert_eq!(
         undelivered(&rig.ledger),
-        vec![(Outcome::Lost { cause: collector::CAUSE_RETRY_EXPIRED, custodian: collector_custodian() }, 10)]
+        vec![(Outcome::Lost { cause: LossCause::CollectorRetryExpired, custodian: collector_custodian() }, 10)]
     );
     let lost = account.undelivered(Signal::Span).next().unwrap().1;
     assert_eq!(lost.examples, (0..5).map(|seq| RecordId::new(rig.source, seq)).collect::<Vec<_>>());
-    let dropped: Vec<String> = events(&rig.world, "collector.dropped").into_iter().map(|e| e.detail).collect();
+    let dropped: Vec<String> = events(&rig.world, EventKind::CollectorDropped).into_iter().map(|e| e.detail).collect();
     assert_eq!(dropped.len(), 2, "{dropped:?}");
     assert!(dropped.iter().any(|d| d.starts_with("metrics batch 0 collector_retry_expired items 4")), "{dropped:?}");
     assert_eq!(rig.store.metric_points_count(), 0);
@@ -234,9 +234,9 @@ fn a_non_retryable_refusal_drops_at_once() {
     rig.world.run_for(Duration::from_secs(5)).unwrap();
     assert_eq!(
         undelivered(&rig.ledger),
-        vec![(Outcome::Lost { cause: collector::CAUSE_REJECTED, custodian: collector_custodian() }, 6)]
+        vec![(Outcome::Lost { cause: LossCause::CollectorRejected, custodian: collector_custodian() }, 6)]
     );
-    assert_eq!(events(&rig.world, "collector.attempt").len(), 1, "InvalidArgument is not retried");
+    assert_eq!(events(&rig.world, EventKind::CollectorAttempt).len(), 1, "InvalidArgument is not retried");
 }
 
 #[test]
@@ -253,7 +253,7 @@ fn a_full_sending_queue_drops_new_batches() {
     assert_eq!(account.totals[&Signal::Span].delivered, 3);
     assert_eq!(
         undelivered(&rig.ledger),
-        vec![(Outcome::Lost { cause: collector::CAUSE_QUEUE_FULL, custodian: collector_custodian() }, 7)]
+        vec![(Outcome::Lost { cause: LossCause::CollectorQueueFull, custodian: collector_custodian() }, 7)]
     );
     let delivered: Vec<u64> = rig.store.spans().iter().map(|(s, _)| s.id.seq).collect();
     assert_eq!(delivered, vec![0, 1, 2]);
@@ -274,7 +274,7 @@ fn after_a_30s_partition_the_channel_recovers_and_every_span_arrives() {
     assert_eq!(account.totals[&Signal::Span].emitted, 300);
     assert_eq!(account.totals[&Signal::Span].delivered, 300);
     assert_eq!(undelivered(&rig.ledger), vec![]);
-    let retries = events(&rig.world, "collector.retry");
+    let retries = events(&rig.world, EventKind::CollectorRetry);
     assert!(!retries.is_empty(), "the partition must have failed some exports");
     let last_retry = retries.last().unwrap().true_nanos;
     let last_delivery = rig.store.spans().iter().map(|(_, t)| *t).max().unwrap();
@@ -318,11 +318,16 @@ fn a_dash0_restart_mid_export_is_retried_not_rejected() {
     rig.world.restart(hosts::DASH0);
     rig.world.run_for(Duration::from_secs(200)).unwrap();
 
-    assert_eq!(undelivered(&rig.ledger), vec![], "nothing dropped: {:?}", events(&rig.world, "collector.dropped"));
+    assert_eq!(
+        undelivered(&rig.ledger),
+        vec![],
+        "nothing dropped: {:?}",
+        events(&rig.world, EventKind::CollectorDropped)
+    );
     let account = rig.ledger.account();
     assert_eq!(account.totals[&Signal::Span].emitted, 1500);
     assert_eq!(account.totals[&Signal::Span].delivered, 1500);
-    let retries = events(&rig.world, "collector.retry");
+    let retries = events(&rig.world, EventKind::CollectorRetry);
     assert!(
         retries.iter().any(|e| e.detail.contains("Unavailable")),
         "the restart failed exports as UNAVAILABLE: {retries:?}"

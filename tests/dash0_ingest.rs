@@ -17,7 +17,7 @@ use obsim::record::{
     Attributes, JobId, LogRecord, MachineId, MachineType, RecordId, Resource, Severity, SourceId, Span, SpanId,
     SpanKind, SpanStatus, TraceId, WorkerId,
 };
-use obsim::vocab::{Part, Signal};
+use obsim::vocab::{EventKind, LossCause, Part, Signal};
 use obsim::vocab::{hosts, ports};
 use obsim::world::{World, WorldBuilder, true_elapsed_now};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceResponse;
@@ -158,7 +158,7 @@ fn outcomes(ledger: &Ledger, signal: Signal) -> Vec<(Outcome, u64)> {
     ledger.account().undelivered(signal).map(|(outcome, tally)| (outcome.clone(), tally.count)).collect()
 }
 
-fn event_details(world: &World<'_>, kind: &str) -> Vec<String> {
+fn event_details(world: &World<'_>, kind: EventKind) -> Vec<String> {
     world.events().kept().into_iter().filter(|e| e.kind == kind).map(|e| e.detail).collect()
 }
 
@@ -200,7 +200,7 @@ fn a_wrong_bearer_token_is_401_and_nothing_is_stored() {
     assert_eq!(rig.store.logs_count(), 0);
     assert_eq!(rig.ledger.account().totals[&Signal::Log].delivered, 0);
     assert_eq!(rig.store.counts().logs.requests_refused, 1);
-    let refused = event_details(&rig.world, "dash0.refused");
+    let refused = event_details(&rig.world, EventKind::Dash0Refused);
     assert_eq!(refused.len(), 1);
     assert!(refused[0].contains("status 401 unauthenticated"), "{refused:?}");
 }
@@ -249,7 +249,7 @@ fn stale_and_far_future_records_are_refused_with_partial_success_and_their_cause
     let dash0 = Custodian { part: Part::Dash0, host: Arc::from(hosts::DASH0) };
     assert_eq!(
         outcomes(&rig.ledger, Signal::Log),
-        vec![(Outcome::Lost { cause: dash0::CAUSE_TIMESTAMP_RANGE, custodian: dash0 }, 2)]
+        vec![(Outcome::Lost { cause: LossCause::Dash0TimestampRange, custodian: dash0 }, 2)]
     );
     let account = rig.ledger.account();
     let lost = account.undelivered(Signal::Log).next().unwrap().1;
@@ -289,7 +289,7 @@ fn a_scripted_503_answers_retry_after_and_stores_nothing_until_healed() {
     assert_eq!((answers[1].status, answers[1].retry_after.as_deref()), (200, None));
     let stored: Vec<u64> = rig.store.logs().iter().map(|(r, _)| r.id.seq).collect();
     assert_eq!(stored, vec![3, 4, 5]);
-    let controls = event_details(&rig.world, "dash0.control");
+    let controls = event_details(&rig.world, EventKind::Dash0Control);
     assert_eq!(controls.len(), 2, "the script and its healing are events: {controls:?}");
     assert!(controls[1].contains("errors off"), "{controls:?}");
 }

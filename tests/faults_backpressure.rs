@@ -14,13 +14,13 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 
 use obsim::check::Verdict;
-use obsim::ledger::Ledger;
+use obsim::ledger::{Custodian, Ledger, Outcome};
 use obsim::parts::PartCtx;
 use obsim::parts::redis::{RedisConfig, RedisControl};
 use obsim::pipeline::Pipeline;
 use obsim::record::RecordId;
 use obsim::scenario::Scenario;
-use obsim::vocab::{hosts, ports};
+use obsim::vocab::{EventKind, LossCause, Part, Signal, hosts, ports};
 use obsim::world::WorldBuilder;
 
 const BASE: &str = r#"name = "backpressure"
@@ -46,7 +46,12 @@ fn fault_events(pipeline: &Pipeline) -> Vec<(u64, String)> {
         .events()
         .kept()
         .into_iter()
-        .filter(|event| event.kind.starts_with("fault.") || event.kind == "redis.maxmemory")
+        .filter(|event| {
+            matches!(
+                event.kind,
+                EventKind::FaultStart | EventKind::FaultEnd | EventKind::FaultCompose | EventKind::RedisMaxmemory
+            )
+        })
         .map(|event| (event.true_nanos / 1_000_000_000, format!("{} {}", event.kind, event.detail)))
         .collect()
 }
@@ -182,7 +187,7 @@ fn a_shrunk_maxmemory_refuses_writes_until_restored_even_across_a_restart() {
         .events()
         .kept()
         .into_iter()
-        .filter(|event| event.kind == "redis.maxmemory")
+        .filter(|event| event.kind == EventKind::RedisMaxmemory)
         .map(|event| event.detail.split(' ').next().unwrap().to_string())
         .collect();
     assert_eq!(applied, ["1", "1", "0"], "applied before the first command, again after the restart, then restored");
@@ -210,7 +215,7 @@ fn a_maxmemory_shrink_holds_logs_back_and_loses_nothing() {
         .events()
         .kept()
         .into_iter()
-        .filter(|event| event.kind == "aggregator.retry" && event.detail.contains("out of memory"))
+        .filter(|event| event.kind == EventKind::AggregatorRetry && event.detail.contains("out of memory"))
         .map(|event| event.true_nanos / 1_000_000_000)
         .collect();
     assert!(!oom_retries.is_empty(), "Fluentd's RPUSH met OOM and retried");
@@ -251,7 +256,7 @@ fn a_load_burst_multiplies_submissions_for_its_window_and_everything_completes()
 }
 
 /// Events of `kind` as (whole seconds, host, detail).
-fn events_of(pipeline: &Pipeline, kind: &str) -> Vec<(u64, String, String)> {
+fn events_of(pipeline: &Pipeline, kind: EventKind) -> Vec<(u64, String, String)> {
     pipeline
         .world
         .events()
@@ -286,17 +291,17 @@ fn an_aggregator_shrink_under_throw_exception_makes_agents_retry_and_loses_nothi
     let events = fault_events(&pipeline);
     assert_eq!(events.first().unwrap(), &(30, "fault.start backpressure aggregator_buffer 2000 bytes".to_string()));
     assert!(events.contains(&(60, "fault.end backpressure aggregator_buffer 2000 bytes".to_string())), "{events:?}");
-    let applied: Vec<(u64, String)> = events_of(&pipeline, "aggregator.total_limit")
+    let applied: Vec<(u64, String)> = events_of(&pipeline, EventKind::AggregatorTotalLimit)
         .into_iter()
         .map(|(second, _, detail)| (second, detail.split(' ').next().unwrap().to_string()))
         .collect();
     assert_eq!(applied.len(), 2, "shrunk at the first write after 30s, restored after 60s: {applied:?}");
     assert_eq!((applied[0].1.as_str(), applied[1].1.as_str()), ("2000", "536870912"));
     assert!((30..32).contains(&applied[0].0) && (60..62).contains(&applied[1].0), "{applied:?}");
-    let refused = events_of(&pipeline, "aggregator.overflow_refused");
+    let refused = events_of(&pipeline, EventKind::AggregatorOverflowRefused);
     assert!(!refused.is_empty(), "the shrunk buffer refused writes");
     assert!(refused.iter().all(|(second, _, _)| (30..61).contains(second)), "refused only while shrunk: {refused:?}");
-    let retried: Vec<(u64, String, String)> = events_of(&pipeline, "agent.retry");
+    let retried: Vec<(u64, String, String)> = events_of(&pipeline, EventKind::AgentRetry);
     assert!(retried.iter().any(|(second, _, _)| (30..61).contains(second)), "agents retried the refused chunks");
     let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
     assert!(verdict.passed(), "{}", verdict.render());
@@ -331,7 +336,7 @@ fn an_aggregator_shrink_under_drop_oldest_chunk_loses_exactly_the_dropped_chunks
     .unwrap();
     let mut pipeline = Pipeline::build(Arc::new(scenario), 9);
     pipeline.run().unwrap();
-    let drops = events_of(&pipeline, "aggregator.drop");
+    let drops = events_of(&pipeline, EventKind::AggregatorDrop);
     assert!(!drops.is_empty(), "the full buffer dropped its oldest chunks");
     assert!(
         drops
@@ -342,13 +347,15 @@ fn an_aggregator_shrink_under_drop_oldest_chunk_loses_exactly_the_dropped_chunks
     let dropped: u64 = drops.iter().map(|(_, _, detail)| records_in(detail)).sum();
     let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
     assert!(verdict.passed(), "{}", verdict.render());
-    let outcomes: Vec<String> = verdict
+    let outcomes: Vec<(Signal, Outcome, u64)> = verdict
         .accounting
         .outcomes
         .iter()
-        .map(|((signal, outcome), tally)| format!("{signal:?} {outcome} {}", tally.count))
+        .map(|((signal, outcome), tally)| (*signal, outcome.clone(), tally.count))
         .collect();
-    assert_eq!(outcomes, [format!("Log lost: aggregator_overflow at aggregator@railway-aggregator {dropped}")]);
+    let aggregator = Custodian { part: Part::Aggregator, host: Arc::from(hosts::AGGREGATOR) };
+    let overflow = Outcome::Lost { cause: LossCause::AggregatorOverflow, custodian: aggregator };
+    assert_eq!(outcomes, [(Signal::Log, overflow, dropped)]);
     assert!(bounds_check(&verdict).passed);
 }
 
@@ -370,7 +377,7 @@ fn an_agent_mem_buf_shrink_pauses_the_inputs_and_loses_nothing() {
         events.first().unwrap(),
         &(30, "fault.start backpressure agent_mem_buf 500 bytes on machines".to_string())
     );
-    let applied = events_of(&pipeline, "agent.mem_buf_limit");
+    let applied = events_of(&pipeline, EventKind::AgentMemBufLimit);
     let hosts_applied: std::collections::BTreeSet<&str> = applied.iter().map(|(_, host, _)| host.as_str()).collect();
     assert_eq!(
         hosts_applied,
@@ -385,7 +392,7 @@ fn an_agent_mem_buf_shrink_pauses_the_inputs_and_loses_nothing() {
             .collect();
         assert_eq!(limits, ["500", "52428800"], "{host}: shrunk, then restored");
     }
-    let pauses = events_of(&pipeline, "agent.pause");
+    let pauses = events_of(&pipeline, EventKind::AgentPause);
     assert!(!pauses.is_empty(), "the inputs paused at the shrunk limit");
     assert!(pauses.iter().all(|(second, host, _)| (30..61).contains(second) && host != hosts::API), "{pauses:?}");
     let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
@@ -415,12 +422,12 @@ fn an_aggregator_shrink_under_block_holds_writers_until_the_limit_returns() {
     .unwrap();
     let mut pipeline = Pipeline::build(Arc::new(scenario), 9);
     pipeline.run().unwrap();
-    let blocks = events_of(&pipeline, "aggregator.block");
-    let unblocks = events_of(&pipeline, "aggregator.unblock");
+    let blocks = events_of(&pipeline, EventKind::AggregatorBlock);
+    let unblocks = events_of(&pipeline, EventKind::AggregatorUnblock);
     assert!(!blocks.is_empty(), "writes met the shrunk buffer and blocked");
     assert!(blocks.iter().all(|(second, _, _)| (30..61).contains(second)), "{blocks:?}");
     assert_eq!(blocks.len(), unblocks.len(), "every blocked write went in: {blocks:?} {unblocks:?}");
-    assert!(events_of(&pipeline, "aggregator.overflow_refused").is_empty(), "block never refuses");
+    assert!(events_of(&pipeline, EventKind::AggregatorOverflowRefused).is_empty(), "block never refuses");
     let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
     assert!(verdict.passed(), "{}", verdict.render());
     assert!(verdict.accounting.outcomes.is_empty(), "nothing lost: {:?}", verdict.accounting.outcomes);

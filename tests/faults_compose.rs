@@ -16,6 +16,7 @@ use obsim::faults::{
 };
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
+use obsim::vocab::EventKind;
 
 fn secs(value: u64) -> Duration {
     Duration::from_secs(value)
@@ -282,7 +283,7 @@ fn run(base: &str, extra: &str) -> (Pipeline, Verdict) {
 }
 
 /// Seconds at which events of `kind` happened on `host`.
-fn seconds_of(pipeline: &Pipeline, kind: &str, host: &str) -> Vec<u64> {
+fn seconds_of(pipeline: &Pipeline, kind: EventKind, host: &str) -> Vec<u64> {
     let events = pipeline.world.events().kept();
     events.iter().filter(|e| e.kind == kind && &*e.host == host).map(|e| e.true_nanos / 1_000_000_000).collect()
 }
@@ -309,7 +310,7 @@ from = "openai-1"
 to = "railway-aggregator"
 "#,
     );
-    let acks = seconds_of(&pipeline, "agent.ack", "openai-1");
+    let acks = seconds_of(&pipeline, EventKind::AgentAck, "openai-1");
     assert!(acks.iter().any(|s| *s < 30), "acked before the drop: {acks:?}");
     let during: Vec<&u64> = acks.iter().filter(|s| (31..120).contains(*s)).collect();
     assert!(during.is_empty(), "no ack while the outer drop holds the link down (30 s..2 m): {during:?}");
@@ -319,7 +320,7 @@ to = "railway-aggregator"
         .events()
         .kept()
         .iter()
-        .filter(|e| e.kind == "fault.compose")
+        .filter(|e| e.kind == EventKind::FaultCompose)
         .map(|e| format!("{} {}", e.true_nanos / 1_000_000_000, e.detail))
         .collect();
     assert_eq!(
@@ -421,8 +422,8 @@ fn a_clock_never_healed_stays_ahead_through_the_drain() {
     let ahead = pipeline.world.clock("openai-1").unwrap().skew_nanos_at(pipeline.world.elapsed());
     assert_eq!(ahead, 600_000_000_000, "still 10 minutes ahead at the end of the drain");
     let events = pipeline.world.events().kept();
-    assert!(!events.iter().any(|e| e.kind == "fault.end"), "never healed");
-    let drain = events.iter().find(|e| e.kind == "drain.start").unwrap();
+    assert!(!events.iter().any(|e| e.kind == EventKind::FaultEnd), "never healed");
+    let drain = events.iter().find(|e| e.kind == EventKind::DrainStart).unwrap();
     assert!(drain.detail.starts_with("faults healed except fault[0]"), "{}", drain.detail);
     assert_eq!(verdict.accounting.outcomes.len(), 0, "nothing lost: {}", verdict.render());
     assert!(verdict.passed(), "{}", verdict.render());
@@ -452,15 +453,13 @@ fn dash0_errors_scoped_to_logs_over_http_leave_grpc_untouched() {
         "[[fault]]\nkind = \"dash0_errors\"\nat = \"30s\"\nfor = \"30s\"\nstatus = 503\nsignal = \"logs\"\nprotocol = \"http\"\n",
     );
     let events = pipeline.world.events().kept();
-    let refused: Vec<&str> = events.iter().filter(|e| e.kind == "dash0.refused").map(|e| e.detail.as_str()).collect();
+    let refused: Vec<&str> =
+        events.iter().filter(|e| e.kind == EventKind::Dash0Refused).map(|e| e.detail.as_str()).collect();
     assert!(!refused.is_empty(), "the scoped errors refused something");
     assert!(refused.iter().all(|d| d.starts_with("http logs status 503")), "{refused:?}");
-    assert!(!seconds_of(&pipeline, "shipper.retry", "railway-shipper").is_empty(), "the shipper retried");
-    let collector_trouble: Vec<&str> = events
-        .iter()
-        .filter(|e| e.kind.starts_with("collector.") && e.kind.contains("retry"))
-        .map(|e| e.kind)
-        .collect();
+    assert!(!seconds_of(&pipeline, EventKind::ShipperRetry, "railway-shipper").is_empty(), "the shipper retried");
+    let collector_trouble: Vec<EventKind> =
+        events.iter().filter(|e| e.kind == EventKind::CollectorRetry).map(|e| e.kind).collect();
     assert!(collector_trouble.is_empty(), "no collector retried: {collector_trouble:?}");
     assert!(verdict.passed(), "{}", verdict.render());
     // Unscoped, the same window also refuses the collectors' gRPC exports.
@@ -468,7 +467,7 @@ fn dash0_errors_scoped_to_logs_over_http_leave_grpc_untouched() {
         run(ONE_OPENAI, "[[fault]]\nkind = \"dash0_errors\"\nat = \"30s\"\nfor = \"30s\"\nstatus = 503\n");
     let events = pipeline.world.events().kept();
     assert!(
-        events.iter().any(|e| e.kind == "dash0.refused" && e.detail.starts_with("grpc")),
+        events.iter().any(|e| e.kind == EventKind::Dash0Refused && e.detail.starts_with("grpc")),
         "unscoped errors hit gRPC too"
     );
 }
@@ -533,7 +532,7 @@ fn a_slow_dash0_that_stores_before_answering_makes_duplicates() {
         "the duplicates are named: {:?}",
         duplicated(&verdict)
     );
-    assert!(!seconds_of(&pipeline, "shipper.retry", "railway-shipper").is_empty(), "the shipper retried");
+    assert!(!seconds_of(&pipeline, EventKind::ShipperRetry, "railway-shipper").is_empty(), "the shipper retried");
 
     let (_, verdict) = run(ONE_OPENAI, slow);
     assert_eq!(duplicated(&verdict).iter().map(|(_, count)| count).sum::<u64>(), 0, "{}", verdict.render());

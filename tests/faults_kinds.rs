@@ -7,8 +7,10 @@ use std::path::Path;
 use std::sync::Arc;
 
 use obsim::check::Verdict;
+use obsim::ledger::{Custodian, Outcome};
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
+use obsim::vocab::{EventKind, LossCause, Part};
 
 const BASE: &str = r#"name = "kinds"
 seed = 11
@@ -31,7 +33,7 @@ fn run(extra: &str) -> (Pipeline, Verdict) {
 }
 
 /// Seconds at which events of `kind` happened on hosts starting with `host_prefix`.
-fn seconds_of(pipeline: &Pipeline, kind: &str, host_prefix: &str) -> Vec<u64> {
+fn seconds_of(pipeline: &Pipeline, kind: EventKind, host_prefix: &str) -> Vec<u64> {
     pipeline
         .world
         .events()
@@ -43,9 +45,10 @@ fn seconds_of(pipeline: &Pipeline, kind: &str, host_prefix: &str) -> Vec<u64> {
 }
 
 /// Every cause under which records ended up not delivered, once each.
-fn causes(verdict: &Verdict) -> Vec<String> {
-    let causes: std::collections::BTreeSet<String> =
-        verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome.to_string()).collect();
+/// The distinct outcomes of the run's undelivered records, either signal.
+fn causes(verdict: &Verdict) -> Vec<Outcome> {
+    let causes: std::collections::BTreeSet<Outcome> =
+        verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome.clone()).collect();
     causes.into_iter().collect()
 }
 
@@ -53,23 +56,23 @@ fn causes(verdict: &Verdict) -> Vec<String> {
 fn a_partition_between_machines_and_railway_makes_agents_retry_and_loses_nothing() {
     let (pipeline, verdict) =
         run("[[fault]]\nat = \"30s\"\nkind = \"link_drop\"\nfor = \"30s\"\nfrom = \"machines\"\nto = \"railway\"\n");
-    let retries = seconds_of(&pipeline, "agent.retry", "openai-");
+    let retries = seconds_of(&pipeline, EventKind::AgentRetry, "openai-");
     assert!(!retries.is_empty(), "the machines' agents retried");
     assert!(retries.iter().all(|second| *second >= 30), "no retry before the partition: {retries:?}");
-    assert!(seconds_of(&pipeline, "agent.retry", "api").is_empty(), "the API's agent is not cut off");
+    assert!(seconds_of(&pipeline, EventKind::AgentRetry, "api").is_empty(), "the API's agent is not cut off");
     assert!(verdict.passed(), "{}", verdict.render());
-    assert_eq!(causes(&verdict), Vec::<String>::new(), "nothing lost");
+    assert_eq!(causes(&verdict), Vec::<Outcome>::new(), "nothing lost");
 }
 
 #[test]
 fn dash0_errors_make_the_shipper_retry_and_lose_nothing() {
     let (pipeline, verdict) =
         run("[[fault]]\nat = \"30s\"\nkind = \"dash0_errors\"\nstatus = 503\nretry_after = \"3s\"\nfor = \"30s\"\n");
-    let retries = seconds_of(&pipeline, "shipper.retry", "railway-shipper");
+    let retries = seconds_of(&pipeline, EventKind::ShipperRetry, "railway-shipper");
     assert!(!retries.is_empty(), "the shipper retried");
     assert!(retries.iter().all(|second| (30..=60).contains(second)), "retries only while Dash0 failed: {retries:?}");
     assert!(verdict.passed(), "{}", verdict.render());
-    assert_eq!(causes(&verdict), Vec::<String>::new(), "nothing lost");
+    assert_eq!(causes(&verdict), Vec::<Outcome>::new(), "nothing lost");
 }
 
 #[test]
@@ -79,7 +82,8 @@ fn a_redis_restart_without_persistence_loses_what_redis_held_and_nothing_else() 
          [[fault]]\nat = \"40s\"\nkind = \"restart\"\ntarget = \"railway-redis\"\ndown_for = \"5s\"\n");
     let lost: u64 = verdict.accounting.outcomes.values().map(|tally| tally.count).sum();
     assert!(lost > 0, "Redis held logs when it restarted: {}", verdict.render());
-    assert_eq!(causes(&verdict), vec!["lost: redis_crash_unpersisted at redis@railway-redis".to_string()]);
+    let redis = Custodian { part: Part::Redis, host: Arc::from("railway-redis") };
+    assert_eq!(causes(&verdict), vec![Outcome::Lost { cause: LossCause::RedisCrashUnpersisted, custodian: redis }]);
     let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
     assert!(!delivery.passed, "the loss is not allowed by this scenario: {}", delivery.detail);
 }
@@ -105,15 +109,15 @@ down_for = "12s"
 allow_loss = ["aggregator_crash_unpersisted", "redis_crash_unpersisted", "shipper_crash_unpersisted"]
 "#);
     let events = pipeline.world.events().kept();
-    let on_aggregator = |kind: &str| {
+    let on_aggregator = |kind: EventKind| {
         events
             .iter()
             .filter(|e| e.kind == kind && e.detail == "railway-aggregator")
             .map(|e| e.true_nanos / 1_000_000_000)
             .collect::<Vec<_>>()
     };
-    assert_eq!(on_aggregator("host.crash"), vec![40], "down once, at the first start");
-    assert_eq!(on_aggregator("host.restart"), vec![55], "up once, when the last fault ends");
+    assert_eq!(on_aggregator(EventKind::HostCrash), vec![40], "down once, at the first start");
+    assert_eq!(on_aggregator(EventKind::HostRestart), vec![55], "up once, when the last fault ends");
     for name in ["liveness", "delivery"] {
         let check = verdict.checks.iter().find(|c| c.name == name).unwrap();
         assert!(check.passed, "{}", verdict.render());

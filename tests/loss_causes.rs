@@ -10,7 +10,7 @@ mod scenario_support;
 use obsim::check::Verdict;
 use obsim::ledger::Outcome;
 use obsim::report::result::RunResult;
-use obsim::vocab::Signal;
+use obsim::vocab::{LossCause, Signal};
 
 fn run(text: &str, seed: u64) -> Verdict {
     scenario_support::judge("loss-causes.toml", text, Some(seed))
@@ -59,10 +59,10 @@ fn without_ack_an_aggregator_restart_loses_only_with_named_causes_a_scenario_can
             match outcome {
                 Outcome::Lost { cause, custodian } => {
                     assert!(
-                        ["aggregator_crash_unpersisted", "agent_unacked_write"].contains(cause),
+                        [LossCause::AggregatorCrashUnpersisted, LossCause::AgentUnackedWrite].contains(cause),
                         "seed {seed}: {cause} at {custodian}\n{report}"
                     );
-                    if *cause == "agent_unacked_write" {
+                    if *cause == LossCause::AgentUnackedWrite {
                         assert_eq!(custodian.part, obsim::vocab::Part::Agent, "seed {seed}");
                     }
                     assert!(tally.born_counts.keys().all(|host| ["openai-1", "api"].contains(&&**host)), "seed {seed}");
@@ -111,7 +111,7 @@ fn a_record_a_part_loses_without_saying_so_is_still_silent_when_the_agent_wrote_
         !buggy
             .accounting
             .undelivered(Signal::Log)
-            .any(|(outcome, _)| matches!(outcome, Outcome::Lost { cause: "agent_unacked_write", .. })),
+            .any(|(outcome, _)| matches!(outcome, Outcome::Lost { cause: LossCause::AgentUnackedWrite, .. })),
         "the aggregator held the record, so the agent's unacked write is not its fate:\n{}",
         buggy.render()
     );
@@ -152,7 +152,7 @@ fn a_dash0_timestamp_range_loss_is_born_on_the_machine_whose_clock_was_wrong() {
     let result = RunResult::of(&verdict, None);
     let mut refused = 0;
     for signal in [&result.signals.log, &result.signals.span] {
-        for loss in signal.losses.iter().filter(|loss| loss.cause == "dash0_timestamp_range") {
+        for loss in signal.losses.iter().filter(|loss| loss.cause == LossCause::Dash0TimestampRange.as_str()) {
             assert_eq!(loss.born_host.as_deref(), Some("openai-1"), "{loss:?}");
             assert_eq!((loss.part.as_deref(), loss.host.as_deref()), (Some("dash0"), Some("dash0")), "{loss:?}");
             refused += loss.count;

@@ -8,12 +8,12 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 
-use obsim::ledger::{Ledger, Outcome};
+use obsim::ledger::{Custodian, Ledger, Outcome};
 use obsim::parts::PartCtx;
 use obsim::parts::redis::{Persistence, RedisConfig};
 use obsim::record::{RecordId, SourceId};
-use obsim::vocab::Signal;
-use obsim::vocab::{hosts, ports};
+use obsim::vocab::{EventKind, hosts, ports};
+use obsim::vocab::{LossCause, Part, Signal};
 use obsim::world::{World, WorldBuilder};
 
 /// Test values `rec-<seq>` carry record `seq` of source 0; anything else carries none.
@@ -111,7 +111,7 @@ fn blmove_waiters_are_woken_in_fifo_order_and_a_timeout_returns_nil() {
         vec!["machine-c got None after 500 ms", "machine-a got Some(\"job-1\")", "machine-b got Some(\"job-2\")"],
         "the longest-waiting client is served first"
     );
-    let connects = world.events().kept().iter().filter(|event| event.kind == "redis.connect").count();
+    let connects = world.events().kept().iter().filter(|event| event.kind == EventKind::RedisConnect).count();
     assert_eq!(connects, 4);
 }
 
@@ -212,18 +212,19 @@ fn crash_after_pushes(persistence: Persistence) -> (u64, i64, obsim::ledger::Acc
     (acked, length, ledger.account())
 }
 
-fn lost_by_cause(account: &obsim::ledger::Accounting) -> Vec<(String, u64)> {
-    account
-        .undelivered(Signal::Log)
-        .map(|(outcome, tally)| {
-            let what = match outcome {
-                Outcome::Lost { cause, .. } => cause.to_string(),
-                Outcome::InFlight(custodian) => format!("held by {custodian}"),
-                Outcome::LostSilently => "silent".to_string(),
-            };
-            (what, tally.count)
-        })
-        .collect()
+/// The log records' outcomes with their counts, in the ledger's order.
+fn lost_by_cause(account: &obsim::ledger::Accounting) -> Vec<(Outcome, u64)> {
+    account.undelivered(Signal::Log).map(|(outcome, tally)| (outcome.clone(), tally.count)).collect()
+}
+
+/// Redis as a custodian.
+fn redis_custodian() -> Custodian {
+    Custodian { part: Part::Redis, host: Arc::from(hosts::REDIS) }
+}
+
+/// Lost by Redis's crash with nothing persisted.
+fn crash_unpersisted() -> Outcome {
+    Outcome::Lost { cause: LossCause::RedisCrashUnpersisted, custodian: redis_custodian() }
 }
 
 #[test]
@@ -231,7 +232,7 @@ fn persistence_none_loses_everything_on_crash_and_the_ledger_says_why() {
     let (acked, length, account) = crash_after_pushes(Persistence::None);
     assert_eq!(acked, 30);
     assert_eq!(length, 0, "appendonly no: nothing survives");
-    assert_eq!(lost_by_cause(&account), vec![("redis_crash_unpersisted".to_string(), 30)]);
+    assert_eq!(lost_by_cause(&account), vec![(crash_unpersisted(), 30)]);
 }
 
 #[test]
@@ -239,7 +240,7 @@ fn aof_always_loses_nothing_acknowledged() {
     let (acked, length, account) = crash_after_pushes(Persistence::AofAlways);
     assert_eq!(acked, 30);
     assert_eq!(length, 30, "every acknowledged write was fsynced before its reply");
-    assert_eq!(lost_by_cause(&account), vec![("held by redis@railway-redis".to_string(), 30)]);
+    assert_eq!(lost_by_cause(&account), vec![(Outcome::InFlight(redis_custodian()), 30)]);
 }
 
 #[test]
@@ -249,10 +250,7 @@ fn aof_everysec_loses_exactly_the_writes_after_the_last_fsync() {
     // Pushes land at 0.55 s, 0.65 s, … 3.45 s; fsyncs run at 1 s, 2 s, 3 s; the crash at
     // 3.5 s loses the five pushes of 3.05 … 3.45 s.
     assert_eq!(length, 25);
-    assert_eq!(
-        lost_by_cause(&account),
-        vec![("held by redis@railway-redis".to_string(), 25), ("redis_crash_unpersisted".to_string(), 5)]
-    );
+    assert_eq!(lost_by_cause(&account), vec![(Outcome::InFlight(redis_custodian()), 25), (crash_unpersisted(), 5)]);
 }
 
 #[test]
@@ -314,7 +312,7 @@ fn xreadgroup_block_is_woken_by_xadd_and_aof_always_restores_groups_after_a_cras
         .events()
         .kept()
         .into_iter()
-        .filter(|event| event.kind == "redis.aof_load")
+        .filter(|event| event.kind == EventKind::RedisAofLoad)
         .map(|event| event.detail)
         .collect::<Vec<_>>();
     // SELECT 0 (23 bytes), XGROUP CREATE … MKSTREAM (73), XADD (55), then the served
@@ -357,7 +355,7 @@ fn custody_follows_values_moves_keep_it_pops_and_lrem_release_it() {
     // Released records have no custodian in this test (the shipper would hold them).
     assert_eq!(
         lost_by_cause(&ledger.account()),
-        vec![("redis_crash_unpersisted".to_string(), 7), ("silent".to_string(), 3)],
+        vec![(crash_unpersisted(), 7), (Outcome::LostSilently, 3)],
         "rec-2 (moved) and rec-3..rec-8 (queued) were held; rec-0, rec-1 (LREM) and rec-9 (RPOP) left"
     );
 }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use obsim::scenario::{Scenario, ScenarioError};
-use obsim::vocab::hosts;
+use obsim::vocab::{LossCause, hosts};
 use serde_json::Value;
 
 fn root() -> &'static Path {
@@ -126,6 +126,32 @@ fn the_forms_the_issue_asks_for() {
     let error = refused("duration = \"1m\"\n[topology]\nmachines = [{ type = \"openai\", count = 1 }]\n");
     assert_eq!((error.key, error.line_column), (None, None));
     assert_eq!(error.message, "missing field `name` (top level)");
+}
+
+/// `allow_loss` names loss causes, not strings: a misspelt cause (or `lost_silently`, an
+/// outcome, not a cause) is refused at load on its own element, with every valid cause
+/// listed; every valid cause loads, as the typed cause the delivery check compares.
+#[test]
+fn a_loss_cause_that_does_not_exist_is_refused_at_load_with_the_valid_causes() {
+    let error = refused(&small("[expect]\nallow_loss = [\"agent_crash_unpersisted\", \"agent_retry_limt\"]\n"));
+    assert_eq!(
+        (error.key.as_deref(), error.line_column.map(|(line, _)| line)),
+        (Some("expect.allow_loss[1]"), Some(7)),
+        "{error}"
+    );
+    assert!(error.message.contains("`agent_retry_limt`"), "{error}");
+    for name in LossCause::NAMES {
+        assert!(error.message.contains(&format!("`{name}`")), "{name} is listed: {error}");
+    }
+    let error = refused(&small("[chaos]\nallow_loss = [\"lost_silently\"]\n"));
+    assert_eq!(error.key.as_deref(), Some("chaos.allow_loss[0]"), "{error}");
+
+    let every: Vec<String> = LossCause::NAMES.iter().map(|name| format!("\"{name}\"")).collect();
+    let list = every.join(", ");
+    let scenario = parse(&small(&format!("[expect]\nallow_loss = [{list}]\n[chaos]\nallow_loss = [{list}]\n")))
+        .unwrap_or_else(|error| panic!("{error}"));
+    assert_eq!(scenario.expect.allow_loss, LossCause::ALL);
+    assert_eq!(scenario.chaos.expect("a [chaos] table").allow_loss, LossCause::ALL);
 }
 
 /// The issue's repros that crashed `obsim run` after `obsim check` accepted them: each is now

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use obsim::check::Verdict;
 use obsim::ledger::Outcome;
 use obsim::scenario::Scenario;
-use obsim::vocab::{Part, Signal};
+use obsim::vocab::{LossCause, Part, Signal};
 
 /// Every undelivered log outcome of a run: (outcome, count).
 fn undelivered_logs(scenario: &str) -> Vec<(Outcome, u64)> {
@@ -53,7 +53,7 @@ agent = { shared_key = "wrong" }
     );
     let rejected: u64 = undelivered
         .iter()
-        .filter(|(outcome, _)| matches!(outcome, Outcome::Lost { cause: "auth_rejected", custodian } if custodian.part == Part::Agent && &*custodian.host == "openai-2"))
+        .filter(|(outcome, _)| matches!(outcome, Outcome::Lost { cause: LossCause::AuthRejected, custodian } if custodian.part == Part::Agent && &*custodian.host == "openai-2"))
         .map(|(_, count)| count)
         .sum();
     assert!(rejected > 0, "openai-2's records are lost with auth_rejected at its agent: {undelivered:?}");
@@ -105,7 +105,7 @@ target = "machines"
     let agent_crash = |host_prefix: &str| -> u64 {
         undelivered
             .iter()
-            .filter(|(outcome, _)| matches!(outcome, Outcome::Lost { cause: "agent_crash_unpersisted", custodian } if custodian.part == Part::Agent && custodian.host.starts_with(host_prefix)))
+            .filter(|(outcome, _)| matches!(outcome, Outcome::Lost { cause: LossCause::AgentCrashUnpersisted, custodian } if custodian.part == Part::Agent && custodian.host.starts_with(host_prefix)))
             .map(|(_, count)| count)
             .sum()
     };

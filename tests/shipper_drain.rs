@@ -11,15 +11,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use fakes::{FakeDash0, FakeRedis};
-use obsim::ledger::{Ledger, Outcome};
+use obsim::ledger::{Custodian, Ledger, Outcome};
 use obsim::parts::PartCtx;
 use obsim::parts::log_chunk::LogChunk;
 use obsim::parts::shipper::{self, ExportOutcome, Exporter, Shipper, ShipperConfig, Verdict};
 use obsim::record::{
     Attributes, JobId, LogRecord, MachineId, MachineType, RecordId, Severity, SpanId, TraceId, WorkerId,
 };
-use obsim::vocab::Signal;
 use obsim::vocab::hosts;
+use obsim::vocab::{EventKind, LossCause, Part, Signal};
 use obsim::world::WorldBuilder;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -344,9 +344,10 @@ fn a_400_is_not_retried_and_is_lost_with_its_cause_and_lremed() {
     assert!(rig.redis.list(PROCESSING).is_empty() && rig.redis.list(BUFFER).is_empty());
     assert_eq!(rig.redis.count("LREM"), 1);
     let account = rig.ledger.account();
-    let outcomes: Vec<(String, u64)> =
-        account.undelivered(Signal::Log).map(|(outcome, tally)| (outcome.to_string(), tally.count)).collect();
-    assert_eq!(outcomes, vec![("lost: shipper_rejected_4xx at shipper@railway-shipper".to_string(), 8)]);
+    let outcomes: Vec<(Outcome, u64)> =
+        account.undelivered(Signal::Log).map(|(outcome, tally)| (outcome.clone(), tally.count)).collect();
+    let shipper = Custodian { part: Part::Shipper, host: Arc::from(hosts::SHIPPER) };
+    assert_eq!(outcomes, vec![(Outcome::Lost { cause: LossCause::ShipperRejected4xx, custodian: shipper }, 8)]);
 }
 
 #[test]
@@ -475,5 +476,5 @@ fn a_redis_partition_is_survived_by_timeouts_and_reconnects() {
     assert!(rig.redis.list(BUFFER).is_empty() && rig.redis.list(PROCESSING).is_empty());
     assert_all_delivered(&rig.ledger, 50);
     let events = rig.world.events().kept();
-    assert!(events.iter().any(|e| e.kind == "shipper.redis_down"), "the lost connection was noticed");
+    assert!(events.iter().any(|e| e.kind == EventKind::ShipperRedisDown), "the lost connection was noticed");
 }

@@ -6,6 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use obsim::check::Verdict;
+use obsim::vocab::EventKind;
 use obsim::world::{WorldBuilder, probe};
 
 /// Runs `obsim probe` in a fresh process and returns the hash it prints.
@@ -38,7 +39,7 @@ fn a_different_seed_gives_a_different_hash() {
 fn the_probe_exchanges_messages_and_the_hash_covers_them() {
     let config = probe::ProbeConfig { seed: 3, nodes_count: 3, duration: Duration::from_secs(10), skew_ms_max: 1_000 };
     let (outcome, log) = probe::run_with_log(config).unwrap();
-    let echoes = log.kept().iter().filter(|event| event.kind == "probe.echo").count();
+    let echoes = log.kept().iter().filter(|event| event.kind == EventKind::ProbeEcho).count();
     assert!(echoes > 10, "nodes should have completed round trips, got {echoes}");
     assert_eq!(outcome.events_count, log.kept().len() as u64);
     assert_eq!(outcome.elapsed, Duration::from_secs(10));
@@ -60,7 +61,7 @@ fn a_skewed_clock_reads_offset_plus_drift_as_configured_inside_its_host() {
     let mut world = WorldBuilder::new(11).duration(Duration::from_secs(200)).build();
     let clock = world.host("machine", |ctx| async move {
         tokio::time::sleep(Duration::from_secs(100)).await;
-        ctx.record("clock.read", ctx.clock().now_unix_nanos().to_string());
+        ctx.record(EventKind::Test, ctx.clock().now_unix_nanos().to_string());
         Ok(())
     });
     clock.set_offset(Duration::ZERO, -120_000_000_000); // two minutes behind
@@ -68,7 +69,7 @@ fn a_skewed_clock_reads_offset_plus_drift_as_configured_inside_its_host() {
     world.run_for(Duration::from_secs(101)).unwrap();
 
     let read =
-        world.events().kept().into_iter().find(|event| event.kind == "clock.read").expect("the host read its clock");
+        world.events().kept().into_iter().find(|event| event.kind == EventKind::Test).expect("the host read its clock");
     let epoch_nanos = obsim::world::EPOCH_UNIX_SECS_DEFAULT * 1_000_000_000;
     let expected = epoch_nanos + 100_000_000_000 - 120_000_000_000 + 10_000_000;
     assert_eq!(read.true_nanos, 100_000_000_000);
@@ -81,7 +82,7 @@ fn a_restarted_host_starts_a_new_incarnation_with_fresh_randomness() {
     let mut world = WorldBuilder::new(5).duration(Duration::from_secs(10)).build();
     world.host("railway-aggregator", |ctx| async move {
         let draw = ctx.rng("jitter").next_u64();
-        ctx.record("draw", format!("incarnation {} drew {draw}", ctx.incarnation()));
+        ctx.record(EventKind::Test, format!("incarnation {} drew {draw}", ctx.incarnation()));
         std::future::pending::<()>().await;
         Ok(())
     });
@@ -91,13 +92,18 @@ fn a_restarted_host_starts_a_new_incarnation_with_fresh_randomness() {
     world.restart("railway-aggregator");
     world.run_for(Duration::from_secs(3)).unwrap();
 
-    let draws: Vec<String> =
-        world.events().kept().into_iter().filter(|event| event.kind == "draw").map(|event| event.detail).collect();
+    let draws: Vec<String> = world
+        .events()
+        .kept()
+        .into_iter()
+        .filter(|event| event.kind == EventKind::Test)
+        .map(|event| event.detail)
+        .collect();
     assert_eq!(draws.len(), 2, "{draws:?}");
     assert!(draws[0].starts_with("incarnation 0 ") && draws[1].starts_with("incarnation 1 "), "{draws:?}");
     assert_ne!(draws[0]["incarnation 0 ".len()..], draws[1]["incarnation 1 ".len()..]);
-    let kinds: Vec<&str> = world.events().kept().iter().map(|event| event.kind).collect();
-    assert!(kinds.contains(&"host.crash") && kinds.contains(&"host.restart"), "{kinds:?}");
+    let kinds: Vec<EventKind> = world.events().kept().iter().map(|event| event.kind).collect();
+    assert!(kinds.contains(&EventKind::HostCrash) && kinds.contains(&EventKind::HostRestart), "{kinds:?}");
 }
 
 #[test]

@@ -275,12 +275,11 @@ impl Verdict {
         }
         let silent = self.accounting.outcomes.keys().any(|(_, outcome)| *outcome == Outcome::LostSilently);
         let over_budget = expect.lost.is_some_and(|lost| accepted_count > lost);
+        let allowed: Vec<&str> = expect.allow_loss.iter().map(|cause| cause.as_str()).collect();
         let accepted_text = match expect.lost {
-            Some(lost) => {
-                format!("{accepted_count} lost with an accepted cause {:?} (allowed {lost})", expect.allow_loss)
-            }
-            None if expect.allow_loss.is_empty() => "no loss accepted".to_string(),
-            None => format!("{accepted_count} lost with an accepted cause {:?}", expect.allow_loss),
+            Some(lost) => format!("{accepted_count} lost with an accepted cause {allowed:?} (allowed {lost})"),
+            None if allowed.is_empty() => "no loss accepted".to_string(),
+            None => format!("{accepted_count} lost with an accepted cause {allowed:?}"),
         };
         checks.push(Check {
             name: "delivery",

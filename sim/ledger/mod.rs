@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::record::{RecordId, SourceId};
 use crate::vocab::pipeline::custody_rank;
-use crate::vocab::{Part, Signal};
+use crate::vocab::{LossCause, Part, Signal};
 use timeline::{Timeline, TimelineRecorder};
 
 /// Whether a holding survives its host's crash.
@@ -108,11 +108,11 @@ struct LedgerInner {
     sources: Vec<SourceEntry>,
     holdings: BTreeMap<Custodian, Holdings>,
     /// Latest drop per record: (cause, custodian) → ids. A record is in at most one set.
-    dropped: BTreeMap<(&'static str, Custodian), PerSource>,
+    dropped: BTreeMap<(LossCause, Custodian), PerSource>,
     /// Records written on without an acknowledgement and not held by anyone since:
     /// (cause, writer) → ids. A record is in at most one set; a later `hold` or drop of it
     /// anywhere takes it out (it reached a next hop, or its latest fate is that drop).
-    unacked: BTreeMap<(&'static str, Custodian), PerSource>,
+    unacked: BTreeMap<(LossCause, Custodian), PerSource>,
     delivered: PerSource,
     /// Emit → Dash0 latency of first deliveries, in microseconds, per signal.
     latency: BTreeMap<Signal, hdrhistogram::Histogram<u64>>,
@@ -241,7 +241,7 @@ impl Ledger {
     /// out_forward without `Require_ack_response`): it no longer holds them, and unless a
     /// later custodian holds them they are lost with `cause` at `custodian` — the loss an ack
     /// would have turned into a retry. Not a silent loss: the writer chose not to know.
-    pub fn release_unacked(&self, custodian: &Custodian, cause: &'static str, ids: &[RecordId]) {
+    pub fn release_unacked(&self, custodian: &Custodian, cause: LossCause, ids: &[RecordId]) {
         self.release(custodian, ids);
         let mut guard = self.lock();
         let inner = &mut *guard;
@@ -258,7 +258,7 @@ impl Ledger {
 
     /// `custodian` dropped `ids` for `cause` (e.g. `agent_retry_limit`). It no longer holds
     /// them, and `cause` becomes their latest drop.
-    pub fn drop_records(&self, custodian: &Custodian, cause: &'static str, ids: &[RecordId]) {
+    pub fn drop_records(&self, custodian: &Custodian, cause: LossCause, ids: &[RecordId]) {
         let mut guard = self.lock();
         let inner = &mut *guard;
         forget_in(&mut inner.unacked, None, ids);
@@ -384,10 +384,10 @@ impl Ledger {
                     })
                 })
                 .chain(inner.dropped.iter().filter_map(|((cause, custodian), sets)| {
-                    sets.get(&source).map(|set| (Outcome::Lost { cause, custodian: custodian.clone() }, set))
+                    sets.get(&source).map(|set| (Outcome::Lost { cause: *cause, custodian: custodian.clone() }, set))
                 }))
                 .chain(inner.unacked.iter().filter_map(|((cause, custodian), sets)| {
-                    sets.get(&source).map(|set| (Outcome::Lost { cause, custodian: custodian.clone() }, set))
+                    sets.get(&source).map(|set| (Outcome::Lost { cause: *cause, custodian: custodian.clone() }, set))
                 }));
             for (outcome, set) in outcomes {
                 let taken = missing.take_intersection(set);
@@ -521,7 +521,7 @@ pub enum Outcome {
     /// Still held by a custodian at the end: in flight (a liveness failure after drain).
     InFlight(Custodian),
     /// Dropped, and this was its latest drop.
-    Lost { cause: &'static str, custodian: Custodian },
+    Lost { cause: LossCause, custodian: Custodian },
     /// Neither delivered, held nor dropped: a part lost it without saying so.
     LostSilently,
 }
@@ -655,7 +655,7 @@ mod tests {
         ledger.deliver(&ids(source, 0..50), 1_000);
         ledger.deliver(&ids(source, 0..5), 2_000);
         ledger.release(&agent, &ids(source, 50..60));
-        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 50..60));
+        ledger.drop_records(&aggregator, LossCause::AggregatorOverflow, &ids(source, 50..60));
         ledger.release(&agent, &ids(source, 70..100));
         ledger.hold(&aggregator, &ids(source, 70..80), Durability::Durable);
         ledger.crash("comfyui-1");
@@ -686,8 +686,8 @@ mod tests {
         ledger.emit(source, 10, 0);
         let aggregator = custodian(Part::Aggregator, "agg");
         let agent = custodian(Part::Agent, "m");
-        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 0..10));
-        ledger.drop_records(&agent, "agent_retry_limit", &ids(source, 5..10));
+        ledger.drop_records(&aggregator, LossCause::AggregatorOverflow, &ids(source, 0..10));
+        ledger.drop_records(&agent, LossCause::AgentRetryLimit, &ids(source, 5..10));
         ledger.deliver(&ids(source, 0..2), 0);
         let account = ledger.account();
         let outcomes: Vec<(String, u64)> =
@@ -729,7 +729,7 @@ mod tests {
         let agent = custodian(Part::Agent, "openai-1");
         let aggregator = custodian(Part::Aggregator, "agg");
         ledger.hold(&agent, &ids(source, 0..40), Durability::Volatile);
-        ledger.release_unacked(&agent, "agent_unacked_write", &ids(source, 0..40));
+        ledger.release_unacked(&agent, LossCause::AgentUnackedWrite, &ids(source, 0..40));
         // 0..10 reach Dash0; 10..20 the aggregator takes and holds; 20..25 it takes, hands on
         // and they vanish (a harness bug: silent); 25..30 it takes and drops; 30..40 never
         // arrive anywhere.
@@ -737,7 +737,7 @@ mod tests {
         ledger.release(&aggregator, &ids(source, 0..10));
         ledger.deliver(&ids(source, 0..10), 1_000);
         ledger.release(&aggregator, &ids(source, 20..25));
-        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 25..30));
+        ledger.drop_records(&aggregator, LossCause::AggregatorOverflow, &ids(source, 25..30));
         let account = ledger.account();
         let outcomes: Vec<(String, u64)> =
             account.undelivered(Signal::Log).map(|(outcome, tally)| (outcome.to_string(), tally.count)).collect();
@@ -767,11 +767,11 @@ mod tests {
         for source in [a, b] {
             ledger.emit(source, 10, 0);
         }
-        ledger.drop_records(&dash0, "dash0_timestamp_range", &ids(a, 0..7));
-        ledger.drop_records(&dash0, "dash0_timestamp_range", &ids(b, 0..2));
+        ledger.drop_records(&dash0, LossCause::Dash0TimestampRange, &ids(a, 0..7));
+        ledger.drop_records(&dash0, LossCause::Dash0TimestampRange, &ids(b, 0..2));
         let account = ledger.account();
         let tally = &account.outcomes
-            [&(Signal::Log, Outcome::Lost { cause: "dash0_timestamp_range", custodian: dash0.clone() })];
+            [&(Signal::Log, Outcome::Lost { cause: LossCause::Dash0TimestampRange, custodian: dash0.clone() })];
         let born: Vec<(&str, u64)> = tally.born_counts.iter().map(|(host, &count)| (&**host, count)).collect();
         assert_eq!(born, vec![("comfyui-2", 2), ("openai-1", 7)]);
         assert_eq!(tally.count, 9);
@@ -788,7 +788,7 @@ mod tests {
         ledger.release(&aggregator, &ids(source, 0..50));
         ledger.hold(&aggregator, &ids(source, 60..70), Durability::Volatile);
         ledger.crash("agg"); // 60..70 volatile lost, 50..60 durable stay
-        ledger.drop_records(&aggregator, "aggregator_overflow", &ids(source, 55..60));
+        ledger.drop_records(&aggregator, LossCause::AggregatorOverflow, &ids(source, 55..60));
         let occupancy = ledger.occupancy()[&aggregator];
         assert_eq!(occupancy, Occupancy { held_count: 5, peak_count: 60 });
     }

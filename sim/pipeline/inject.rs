@@ -12,6 +12,7 @@ use crate::faults::{
 };
 
 use super::Pipeline;
+use crate::vocab::EventKind;
 
 /// Hosts a selector names in this pipeline (validated at load, so it names at least one).
 fn hosts_of(pipeline: &Pipeline, selector: &str) -> Vec<String> {
@@ -77,8 +78,8 @@ pub fn apply(pipeline: &mut Pipeline, faults: &[FaultSpec], index: usize, phase:
     let fault = &faults[index];
     let now = pipeline.world.elapsed();
     let event = match phase {
-        Phase::Start => "fault.start",
-        Phase::End => "fault.end",
+        Phase::Start => EventKind::FaultStart,
+        Phase::End => EventKind::FaultEnd,
     };
     pipeline.world.record(event, format!("{} {}", fault.kind(), describe(fault)));
     let mut injector = std::mem::take(&mut pipeline.injector);
@@ -105,7 +106,9 @@ pub fn apply(pipeline: &mut Pipeline, faults: &[FaultSpec], index: usize, phase:
         let old = injector.applied(&target);
         enact(pipeline, &target, &old, &new, now);
         if others > 0 {
-            pipeline.world.record("fault.compose", format!("{target}: {new} ({others} other fault(s) in force)"));
+            pipeline
+                .world
+                .record(EventKind::FaultCompose, format!("{target}: {new} ({others} other fault(s) in force)"));
         }
         if new == healthy(&target) {
             injector.applied.remove(&target);

@@ -25,8 +25,8 @@ use crate::parts::log_chunk::LogChunk;
 use crate::parts::{PartCtx, agent, aggregator, collector, redis, shipper};
 use crate::record::Resource;
 use crate::scenario::{PlacedHost, Scenario};
-use crate::vocab::Part;
 use crate::vocab::pipeline::{HostRole, Peers};
+use crate::vocab::{EventKind, Part};
 use crate::world::{HostCtx, RunOutcome, World, WorldBuilder, WorldError};
 
 /// A built pipeline, ready to step.
@@ -252,8 +252,10 @@ impl Pipeline {
         } else {
             format!("faults healed except {} (heal = \"never\")", unhealed.join(", "))
         };
-        self.world
-            .record("drain.start", format!("{healed}; draining for {}", crate::units::format_duration(scenario.drain)));
+        self.world.record(
+            EventKind::DrainStart,
+            format!("{healed}; draining for {}", crate::units::format_duration(scenario.drain)),
+        );
         self.world.run_for(scenario.duration + scenario.drain)
     }
 }

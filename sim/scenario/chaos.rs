@@ -92,8 +92,9 @@ pub struct ChaosConfig {
     /// come round (Fluent Bit's scheduler backs off to minutes). Default 15m.
     #[serde(with = "duration_text")]
     pub drain: Duration,
-    /// Loss causes acceptable under the sweep (any number of records). Default none.
-    pub allow_loss: Vec<String>,
+    /// Loss causes acceptable under the sweep (any number of records); a name that is not a
+    /// loss cause is refused at load. Default none.
+    pub allow_loss: Vec<crate::vocab::LossCause>,
     /// Duplicated / delivered records allowed: at-least-once hops redeliver after a crash
     /// or a lost acknowledgement. Default 0.05.
     #[schemars(range(min = 0.0, max = 1.0))]

@@ -161,9 +161,9 @@ pub struct Expect {
     /// number. A loss with any other cause, or with none, always fails.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
-    /// Causes under which loss is accepted, e.g. `redis_crash_unpersisted`. Default none:
-    /// every record must be delivered.
-    pub allow_loss: Vec<String>,
+    /// Causes under which loss is accepted, e.g. `redis_crash_unpersisted`; a name that is
+    /// not a loss cause is refused at load. Default none: every record must be delivered.
+    pub allow_loss: Vec<crate::vocab::LossCause>,
     /// Most duplicated records / delivered records, 0 to 1.
     #[schemars(range(min = 0.0, max = 1.0))]
     pub max_duplicate_ratio: f64,

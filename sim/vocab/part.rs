@@ -6,6 +6,8 @@
 
 use std::fmt;
 
+use super::LossCause;
+
 /// The pipeline's parts, as custodians. Ordered by custody (`vocab::pipeline::PARTS`), not
 /// by this declaration: the order is written once, in the pipeline's list.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
@@ -35,15 +37,15 @@ impl Part {
     }
 
     /// The cause recorded for what this part held only in memory when its host crashed.
-    pub fn crash_cause(self) -> &'static str {
+    pub fn crash_cause(self) -> LossCause {
         match self {
-            Part::App => "app_crash_unpersisted",
-            Part::Agent => "agent_crash_unpersisted",
-            Part::Collector => "collector_crash_unpersisted",
-            Part::Aggregator => "aggregator_crash_unpersisted",
-            Part::Redis => "redis_crash_unpersisted",
-            Part::Shipper => "shipper_crash_unpersisted",
-            Part::Dash0 => "dash0_crash_unpersisted",
+            Part::App => LossCause::AppCrashUnpersisted,
+            Part::Agent => LossCause::AgentCrashUnpersisted,
+            Part::Collector => LossCause::CollectorCrashUnpersisted,
+            Part::Aggregator => LossCause::AggregatorCrashUnpersisted,
+            Part::Redis => LossCause::RedisCrashUnpersisted,
+            Part::Shipper => LossCause::ShipperCrashUnpersisted,
+            Part::Dash0 => LossCause::Dash0CrashUnpersisted,
         }
     }
 }
@@ -72,4 +74,18 @@ impl fmt::Display for Part {
 pub enum Signal {
     Log,
     Span,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_part_loses_its_crash_unpersisted_records_under_its_own_name() {
+        let parts =
+            [Part::App, Part::Agent, Part::Collector, Part::Aggregator, Part::Redis, Part::Shipper, Part::Dash0];
+        for part in parts {
+            assert_eq!(part.crash_cause().as_str(), format!("{part}_crash_unpersisted"));
+        }
+    }
 }

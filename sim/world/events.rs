@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::vocab::EventKind;
+
 /// Default number of events kept in memory for `events.log`; the hash covers all of them.
 pub const EVENTS_KEPT_LIMIT_DEFAULT: usize = 200_000;
 
@@ -22,8 +24,8 @@ pub struct Event {
     pub true_nanos: u64,
     /// The host it happened on, or `world` for the harness itself (faults, steps).
     pub host: Arc<str>,
-    /// A short stable kind, e.g. `fault.start`, `agent.flush`, `host.crash`.
-    pub kind: &'static str,
+    /// What happened, e.g. `fault.start`, `agent.flush`, `host.crash`.
+    pub kind: EventKind,
     /// Free text with the details; part of the hash, so it must be deterministic too.
     pub detail: String,
 }
@@ -88,12 +90,13 @@ impl EventLog {
     /// runs hosts one after another and each host's timers fire inside the tick, so host B
     /// may record at t+3 ms after host A recorded at t+9 ms. That order is itself
     /// deterministic (turmoil steps hosts in registration order), so it is hashed as is.
-    pub fn record_at(&self, true_elapsed: Duration, host: &Arc<str>, kind: &'static str, detail: String) {
+    pub fn record_at(&self, true_elapsed: Duration, host: &Arc<str>, kind: EventKind, detail: String) {
         let true_nanos = u64::try_from(true_elapsed.as_nanos()).unwrap_or(u64::MAX);
         let mut inner = self.lock();
         // Length-prefixed fields make the encoding unambiguous: ("ab","c") ≠ ("a","bc").
         inner.hasher.update(true_nanos.to_le_bytes());
-        for field in [host.as_bytes(), kind.as_bytes(), detail.as_bytes()] {
+        // The kind is hashed as its string form: the hash is over the log's text.
+        for field in [host.as_bytes(), kind.as_str().as_bytes(), detail.as_bytes()] {
             inner.hasher.update((field.len() as u64).to_le_bytes());
             inner.hasher.update(field);
         }
@@ -104,7 +107,7 @@ impl EventLog {
     }
 
     /// Record an event now, from inside a simulated host.
-    pub fn record(&self, host: &Arc<str>, kind: &'static str, detail: String) {
+    pub fn record(&self, host: &Arc<str>, kind: EventKind, detail: String) {
         self.record_at(super::clock::true_elapsed_now(), host, kind, detail);
     }
 
@@ -156,8 +159,8 @@ mod tests {
     fn equal_logs_hash_equal_and_any_difference_shows() {
         let make = |detail: &str| {
             let log = EventLog::new(10);
-            log.record_at(Duration::from_millis(10), &host("a"), "x", "1".into());
-            log.record_at(Duration::from_millis(20), &host("b"), "y", detail.into());
+            log.record_at(Duration::from_millis(10), &host("a"), EventKind::Test, "1".into());
+            log.record_at(Duration::from_millis(20), &host("b"), EventKind::HostStart, detail.into());
             log.hash()
         };
         assert_eq!(make("2"), make("2"));
@@ -167,9 +170,9 @@ mod tests {
     #[test]
     fn field_boundaries_are_part_of_the_hash() {
         let a = EventLog::new(10);
-        a.record_at(Duration::ZERO, &host("ab"), "k", "c".into());
+        a.record_at(Duration::ZERO, &host("ab"), EventKind::Test, "c".into());
         let b = EventLog::new(10);
-        b.record_at(Duration::ZERO, &host("a"), "k", "bc".into());
+        b.record_at(Duration::ZERO, &host("a"), EventKind::Test, "bc".into());
         assert_ne!(a.hash(), b.hash());
     }
 
@@ -177,7 +180,7 @@ mod tests {
     fn the_kept_limit_bounds_memory_but_not_the_hash() {
         let log = EventLog::new(2);
         for i in 0..5u64 {
-            log.record_at(Duration::from_secs(i), &host("h"), "tick", i.to_string());
+            log.record_at(Duration::from_secs(i), &host("h"), EventKind::Test, i.to_string());
         }
         assert_eq!(log.events_count(), 5);
         assert_eq!(log.kept().len(), 2);

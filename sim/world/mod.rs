@@ -8,16 +8,17 @@
 //! turmoil's network.
 //!
 //! ```
+//! use obsim::vocab::EventKind;
 //! use obsim::world::WorldBuilder;
 //! use std::time::Duration;
 //!
 //! let mut world = WorldBuilder::new(7).duration(Duration::from_secs(5)).build();
 //! world.host("api", |ctx| async move {
-//!     ctx.record("api.up", format!("host time {}", ctx.clock().now_unix_nanos()));
+//!     ctx.record(EventKind::Test, format!("host time {}", ctx.clock().now_unix_nanos()));
 //!     Ok(())
 //! });
 //! let outcome = world.run_for(Duration::from_secs(1)).unwrap();
-//! assert_eq!(outcome.events_count, 2); // host.start and api.up
+//! assert_eq!(outcome.events_count, 2); // host.start and test
 //! ```
 
 mod clock;
@@ -40,6 +41,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::vocab::EventKind;
 use rand_chacha::ChaCha8Rng;
 
 /// The fixed epoch every run starts at unless a scenario says otherwise:
@@ -204,7 +206,7 @@ impl HostCtx {
     }
 
     /// Record an event on this host at the current true time.
-    pub fn record(&self, kind: &'static str, detail: String) {
+    pub fn record(&self, kind: EventKind, detail: String) {
         self.events.record(&self.name, kind, detail);
     }
 }
@@ -271,7 +273,7 @@ impl<'a> World<'a> {
     }
 
     /// Record an event as the harness (faults, checks), at the current true time.
-    pub fn record(&self, kind: &'static str, detail: String) {
+    pub fn record(&self, kind: EventKind, detail: String) {
         self.events.record_at(self.sim.elapsed(), &self.world_host, kind, detail);
     }
 
@@ -306,7 +308,7 @@ impl<'a> World<'a> {
             };
             let software = software(ctx.clone());
             async move {
-                ctx.record("host.start", format!("incarnation {}", ctx.incarnation));
+                ctx.record(EventKind::HostStart, format!("incarnation {}", ctx.incarnation));
                 // Errors name their host: turmoil reports them without it.
                 software.await.map_err(|error| format!("host {}: {error}", ctx.name).into())
             }
@@ -332,7 +334,7 @@ impl<'a> World<'a> {
     /// Crash host `name`: its software stops, in-memory state is gone, connections die,
     /// and its disk loses every unsynced write.
     pub fn crash(&mut self, name: &str) {
-        self.record("host.crash", name.to_string());
+        self.record(EventKind::HostCrash, name.to_string());
         self.sim.crash(name);
         if let Some((_, disk)) = self.hosts.get(name) {
             disk.crash();
@@ -343,19 +345,19 @@ impl<'a> World<'a> {
     /// this kills its software first, without the ledger hearing of a crash: faults go
     /// through the fault injector, which restarts a host only when no fault holds it down.)
     pub fn restart(&mut self, name: &str) {
-        self.record("host.restart", name.to_string());
+        self.record(EventKind::HostRestart, name.to_string());
         self.sim.bounce(name);
     }
 
     /// Drop all packets between `a` and `b` (both ways) until repaired.
     pub fn partition(&mut self, a: &str, b: &str) {
-        self.record("link.partition", format!("{a} <-> {b}"));
+        self.record(EventKind::LinkPartition, format!("{a} <-> {b}"));
         self.sim.partition(a, b);
     }
 
     /// Heal a partition between `a` and `b`.
     pub fn repair(&mut self, a: &str, b: &str) {
-        self.record("link.repair", format!("{a} <-> {b}"));
+        self.record(EventKind::LinkRepair, format!("{a} <-> {b}"));
         self.sim.repair(a, b);
     }
 

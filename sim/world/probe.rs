@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
 use super::{EventLog, HostCtx, RunOutcome, WorldBuilder, WorldError};
+use crate::vocab::EventKind;
 
 /// The port the probe's hub listens on.
 const HUB_PORT: u16 = 9000;
@@ -59,7 +60,7 @@ pub fn run_with_log(config: ProbeConfig) -> Result<(RunOutcome, EventLog), World
         clock.set_offset(Duration::ZERO, skew_ms * 1_000_000);
         clock.set_drift_ppm(Duration::ZERO, skew_rng.random_range(-200.0..200.0));
     }
-    world.record("probe.start", format!("{} nodes", config.nodes_count));
+    world.record(EventKind::ProbeStart, format!("{} nodes", config.nodes_count));
     let outcome = world.run_for(config.duration)?;
     Ok((outcome, world.events().clone()))
 }
@@ -73,7 +74,7 @@ async fn hub(ctx: HostCtx) -> turmoil::Result {
         connections_count += 1;
         let mut think_rng = ctx.rng(&format!("think/{connections_count}"));
         let ctx = ctx.clone();
-        ctx.record("probe.accept", format!("{peer}"));
+        ctx.record(EventKind::ProbeAccept, format!("{peer}"));
         crate::world::spawn(async move {
             let mut message = [0u8; 8];
             while stream.read_exact(&mut message).await.is_ok() {
@@ -100,7 +101,7 @@ async fn node(ctx: HostCtx) -> turmoil::Result {
         assert_eq!(u64::from_be_bytes(echo), seq, "the hub echoes in order over one TCP stream");
         // Signed: a clock step between the two reads may make the difference negative.
         let round_trip_nanos = i128::from(ctx.clock().now_unix_nanos()) - i128::from(sent_host_nanos);
-        ctx.record("probe.echo", format!("seq {seq} sent {sent_host_nanos} rtt {round_trip_nanos}ns"));
+        ctx.record(EventKind::ProbeEcho, format!("seq {seq} sent {sent_host_nanos} rtt {round_trip_nanos}ns"));
     }
     Ok(())
 }

@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use obsim::ledger::{Custodian, Durability, Ledger};
+use obsim::ledger::{Custodian, Durability, Ledger, Outcome};
 use obsim::parts::log_chunk::LogChunk;
 use obsim::parts::{PartCtx, RecordPipe};
 use obsim::proto::resp::{Decoder, Reply, RequestLimits, errors};
 use obsim::record::{JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
-use obsim::vocab::{Part, Signal};
+use obsim::vocab::{EventKind, LossCause, Part, Signal};
 use obsim::vocab::{hosts, ports};
 use obsim::world::{HostCtx, true_elapsed_now};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -131,7 +131,7 @@ pub async fn emit_logs(
         ctx.ledger.hold(&app, &ids, Durability::Volatile);
         if let Err(full) = pipe.push(records) {
             let ids: Vec<RecordId> = full.rejected.iter().map(|record| record.id).collect();
-            ctx.ledger.drop_records(&app, "app_pipe_full", &ids);
+            ctx.ledger.drop_records(&app, LossCause::AppLogQueueFull, &ids);
         }
         tokio::time::sleep(every).await;
     }
@@ -142,13 +142,42 @@ pub fn part_ctx(host: HostCtx, ledger: &Ledger) -> PartCtx {
     PartCtx::new(host, ledger.clone())
 }
 
-/// Outcomes of the log signal as `(text, count)`.
-pub fn outcomes(ledger: &Ledger) -> Vec<(String, u64)> {
-    ledger.account().undelivered(Signal::Log).map(|(outcome, tally)| (outcome.to_string(), tally.count)).collect()
+/// Outcomes of the log signal, with their record counts, in the ledger's order.
+pub fn outcomes(ledger: &Ledger) -> Vec<(Outcome, u64)> {
+    ledger.account().undelivered(Signal::Log).map(|(outcome, tally)| (outcome.clone(), tally.count)).collect()
+}
+
+/// The outcome "lost with `cause` at `part`@`host`".
+pub fn lost(cause: LossCause, part: Part, host: &str) -> Outcome {
+    Outcome::Lost { cause, custodian: Custodian { part, host: Arc::from(host) } }
+}
+
+/// The outcome "still held by `part`@`host`".
+pub fn in_flight(part: Part, host: &str) -> Outcome {
+    Outcome::InFlight(Custodian { part, host: Arc::from(host) })
+}
+
+/// The records of `outcomes` that met `outcome` (0 if none did).
+pub fn count_of(outcomes: &[(Outcome, u64)], outcome: &Outcome) -> u64 {
+    outcomes.iter().filter(|(met, _)| met == outcome).map(|(_, count)| count).sum()
+}
+
+/// The records of `outcomes` lost with `cause`, at any custodian.
+pub fn lost_with(outcomes: &[(Outcome, u64)], cause: LossCause) -> u64 {
+    outcomes
+        .iter()
+        .filter(|(met, _)| matches!(met, Outcome::Lost { cause: c, .. } if *c == cause))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// Whether any of `outcomes` is a silent loss (a part lost records without a cause).
+pub fn any_silent(outcomes: &[(Outcome, u64)]) -> bool {
+    outcomes.iter().any(|(met, _)| *met == Outcome::LostSilently)
 }
 
 /// Events of `kind` as (true seconds, detail).
-pub fn events(world_events: &obsim::world::EventLog, kind: &str) -> Vec<(f64, String)> {
+pub fn events(world_events: &obsim::world::EventLog, kind: EventKind) -> Vec<(f64, String)> {
     world_events
         .kept()
         .into_iter()

@@ -17,6 +17,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::TcpStream;
 
 use crate::proto::forward::{ClientAuth, Helo, Limits, ServerFrame, StreamDecoder};
+use crate::vocab::LossCause;
 
 /// Largest frame the agent accepts from the server (HELO, PONG, acks are small).
 const SERVER_FRAME_BYTES_LIMIT: usize = 64 * 1024;
@@ -37,10 +38,10 @@ pub enum SendError {
 
 impl SendError {
     /// The drop cause when the retries for this failure run out.
-    pub fn give_up_cause(&self) -> &'static str {
+    pub fn give_up_cause(&self) -> LossCause {
         match self {
-            SendError::AuthRejected(_) => "auth_rejected",
-            SendError::Connect(_) | SendError::Io(_) => "agent_retry_limit",
+            SendError::AuthRejected(_) => LossCause::AuthRejected,
+            SendError::Connect(_) | SendError::Io(_) => LossCause::AgentRetryLimit,
         }
     }
 }

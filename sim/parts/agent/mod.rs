@@ -35,7 +35,7 @@ use tokio::time::Instant;
 use crate::parts::{PartCtx, RecordPipe};
 use crate::proto::forward::ClientAuth;
 use crate::record::LogRecord;
-use crate::vocab::Part;
+use crate::vocab::{EventKind, Part};
 
 use forward_client::{ConnectSettings, ForwardConnection};
 use store::{Next, Store};
@@ -77,7 +77,7 @@ pub async fn run_with_control(
     let mut store = Store::new(ctx.clone(), config.clone(), tag.clone(), control);
     store.load();
     ctx.host.record(
-        "agent.start",
+        EventKind::AgentStart,
         format!(
             "tag {tag} storage {:?} retry_limit {:?} loaded {}",
             config.storage,
@@ -109,7 +109,10 @@ async fn input(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>, s
         if now_paused != paused {
             paused = now_paused;
             let bytes = shared.lock().buffered_bytes();
-            ctx.host.record(if paused { "agent.pause" } else { "agent.resume" }, format!("buffered {bytes} bytes"));
+            ctx.host.record(
+                if paused { EventKind::AgentPause } else { EventKind::AgentResume },
+                format!("buffered {bytes} bytes"),
+            );
         }
         tokio::select! {
             biased;
@@ -189,12 +192,12 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
             }
             Next::Send { seq, chunk_id, frame, records, attempt } => (seq, chunk_id, frame, records, attempt),
         };
-        ctx.host.record("agent.attempt", format!("chunk {seq} attempt {attempt} records {records}"));
+        ctx.host.record(EventKind::AgentAttempt, format!("chunk {seq} attempt {attempt} records {records}"));
         let result = async {
             let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
             if !upstream.ready_for_chunk(now) {
                 let connected = ForwardConnection::connect(&settings, &mut handshake_rng).await?;
-                ctx.host.record("agent.connect", format!("{}:{}", settings.host, settings.port));
+                ctx.host.record(EventKind::AgentConnect, format!("{}:{}", settings.host, settings.port));
                 upstream.connected(connected, Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
             }
             let open = upstream.connection_mut().expect("ready or connected above");
@@ -206,7 +209,7 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
                 upstream.handed_back(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
                 shared.lock().delivered(seq, config.require_ack);
                 ctx.host.record(
-                    if config.require_ack { "agent.ack" } else { "agent.sent" },
+                    if config.require_ack { EventKind::AgentAck } else { EventKind::AgentSent },
                     format!("chunk {seq} records {records}"),
                 );
                 shared.room.notify_one();
@@ -217,10 +220,12 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
                 let retried = shared.lock().failed(seq, error.give_up_cause(), now, &mut retry_rng);
                 match retried {
                     Some(wait) => ctx.host.record(
-                        "agent.retry",
+                        EventKind::AgentRetry,
                         format!("chunk {seq} attempt {attempt} failed ({error}); retry in {}s", wait.as_secs()),
                     ),
-                    None => ctx.host.record("agent.give_up", format!("chunk {seq} attempt {attempt} failed ({error})")),
+                    None => ctx
+                        .host
+                        .record(EventKind::AgentGiveUp, format!("chunk {seq} attempt {attempt} failed ({error})")),
                 }
                 shared.room.notify_one();
             }

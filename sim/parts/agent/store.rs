@@ -27,7 +27,7 @@ use crate::ledger::{Custodian, Durability};
 use crate::parts::PartCtx;
 use crate::proto::forward::{EntryBatch, EventTime, Limits, Options, encode_packed_forward, parse_event_frame};
 use crate::record::{LogRecord, RecordId};
-use crate::vocab::Part;
+use crate::vocab::{EventKind, LossCause, Part};
 
 use crate::gauges::{Bound, GaugeHandle, GaugeSpec, Unit};
 
@@ -38,10 +38,6 @@ use super::control::AgentControl;
 pub const GAUGE_MEM_BUF: &str = "mem_buf_bytes";
 /// The filesystem buffer's gauge: entry bytes of every chunk, against `storage.total_limit_size`.
 pub const GAUGE_STORAGE: &str = "storage_bytes";
-
-/// The loss cause of records written without `Require_ack_response` that the aggregator
-/// never took (the connection was dead, the server crashed or refused them).
-pub const CAUSE_UNACKED_WRITE: &str = "agent_unacked_write";
 
 /// Where chunk files live on the host's disk.
 pub const CHUNKS_DIR: &str = "agent/chunks/";
@@ -144,7 +140,7 @@ impl Store {
             _ => GaugeHandle::inert(),
         };
         if mem_buf_bytes_limit != config.mem_buf_bytes_limit {
-            ctx.host.record("agent.mem_buf_limit", format!("{mem_buf_bytes_limit} bytes (buffered 0)"));
+            ctx.host.record(EventKind::AgentMemBufLimit, format!("{mem_buf_bytes_limit} bytes (buffered 0)"));
         }
         Store {
             ctx,
@@ -179,7 +175,9 @@ impl Store {
         let limit = self.mem_buf_bytes_limit();
         if limit != self.applied_mem_buf_bytes_limit {
             self.applied_mem_buf_bytes_limit = limit;
-            self.ctx.host.record("agent.mem_buf_limit", format!("{limit} bytes (buffered {})", self.buffered_bytes));
+            self.ctx
+                .host
+                .record(EventKind::AgentMemBufLimit, format!("{limit} bytes (buffered {})", self.buffered_bytes));
             self.mem_gauge.level(self.buffered_bytes, limit);
         }
     }
@@ -253,20 +251,21 @@ impl Store {
                 (Some(seq), Ok((batch, ids))) => {
                     self.next_seq = self.next_seq.max(seq + 1);
                     self.ctx.ledger.hold(&self.custodian, &ids, Durability::Durable);
-                    self.ctx
-                        .host
-                        .record("agent.load", format!("chunk {seq} records {} bytes {}", ids.len(), bytes.len()));
+                    self.ctx.host.record(
+                        EventKind::AgentLoad,
+                        format!("chunk {seq} records {} bytes {}", ids.len(), bytes.len()),
+                    );
                     self.buffered_bytes += batch.entries_bytes().len() as u64;
                     let chunk = self.seal_batch(seq, batch, ids);
                     self.sealed.push_back(chunk);
                 }
                 (_, Err(reason)) => {
                     // A file that does not decode holds nothing the ledger could name; say so.
-                    self.ctx.host.record("agent.load_corrupt", format!("{path}: {reason}"));
+                    self.ctx.host.record(EventKind::AgentLoadCorrupt, format!("{path}: {reason}"));
                     disk.remove(&path);
                 }
                 (None, Ok(_)) => {
-                    self.ctx.host.record("agent.load_corrupt", format!("{path}: not a chunk file name"));
+                    self.ctx.host.record(EventKind::AgentLoadCorrupt, format!("{path}: not a chunk file name"));
                     disk.remove(&path);
                 }
             }
@@ -316,7 +315,7 @@ impl Store {
         if !refused.is_empty() {
             // A record that cannot be encoded as a msgpack map is dropped by Fluent Bit's
             // parser too; name it.
-            self.ctx.ledger.drop_records(&self.custodian, "agent_unencodable", &refused);
+            self.ctx.ledger.drop_records(&self.custodian, LossCause::AgentUnencodable, &refused);
         }
         let mut durability = Durability::Volatile;
         if self.filesystem() {
@@ -334,7 +333,7 @@ impl Store {
                 Err(full) => {
                     // The chunk stays in memory only (Fluent Bit keeps a chunk "up" in memory
                     // when its file cannot grow); a crash loses it.
-                    self.ctx.host.record("agent.disk_full", full.to_string());
+                    self.ctx.host.record(EventKind::AgentDiskFull, full.to_string());
                 }
             }
         }
@@ -360,7 +359,7 @@ impl Store {
         }
         let chunk = self.seal_batch(seq, batch, ids);
         self.ctx.host.record(
-            "agent.flush",
+            EventKind::AgentFlush,
             format!("chunk {seq} id {} records {} bytes {}", chunk.chunk_id, chunk.ids.len(), chunk.entries_bytes),
         );
         self.sealed.push_back(chunk);
@@ -409,11 +408,11 @@ impl Store {
                 break;
             };
             let chunk = self.sealed.remove(index).expect("index from position");
-            self.discard(chunk, "agent_storage_limit");
+            self.discard(chunk, LossCause::AgentStorageLimit);
         }
     }
 
-    fn discard(&mut self, chunk: Chunk, cause: &'static str) {
+    fn discard(&mut self, chunk: Chunk, cause: LossCause) {
         self.buffered_bytes -= chunk.entries_bytes as u64;
         self.report_level();
         self.ctx.ledger.drop_records(&self.custodian, cause, &chunk.ids);
@@ -421,7 +420,7 @@ impl Store {
             self.ctx.host.disk().remove(&Self::path(chunk.seq));
         }
         self.ctx.host.record(
-            "agent.drop",
+            EventKind::AgentDrop,
             format!("chunk {} records {} cause {cause} after {} failures", chunk.seq, chunk.ids.len(), chunk.failures),
         );
     }
@@ -451,7 +450,7 @@ impl Store {
     /// The chunk is done: the next hop acked it, or — acks off — it was written to the
     /// socket, which out_forward counts as delivered (FIDELITY.md, Agent: require_ack).
     /// Custody ends here; an unacked write is recorded as such, so records the next hop
-    /// never took are lost with cause [`CAUSE_UNACKED_WRITE`] at this agent, not silently.
+    /// never took are lost with cause [`LossCause::AgentUnackedWrite`] at this agent, not silently.
     pub fn delivered(&mut self, seq: u64, acked: bool) {
         let Some(index) = self.sealed.iter().position(|chunk| chunk.seq == seq) else {
             return;
@@ -462,7 +461,7 @@ impl Store {
         if acked {
             self.ctx.ledger.release(&self.custodian, &chunk.ids);
         } else {
-            self.ctx.ledger.release_unacked(&self.custodian, CAUSE_UNACKED_WRITE, &chunk.ids);
+            self.ctx.ledger.release_unacked(&self.custodian, LossCause::AgentUnackedWrite, &chunk.ids);
         }
         if self.filesystem() {
             self.ctx.host.disk().remove(&Self::path(chunk.seq));
@@ -474,7 +473,7 @@ impl Store {
     pub fn failed(
         &mut self,
         seq: u64,
-        give_up_cause: &'static str,
+        give_up_cause: LossCause,
         now: Instant,
         rng: &mut ChaCha8Rng,
     ) -> Option<std::time::Duration> {

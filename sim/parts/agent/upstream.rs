@@ -21,6 +21,7 @@ use crate::parts::PartCtx;
 
 use super::config::AgentConfig;
 use super::forward_client::ForwardConnection;
+use crate::vocab::EventKind;
 
 /// The connection, when one is open, and its keepalive bookkeeping.
 pub struct Upstream {
@@ -123,7 +124,7 @@ impl Upstream {
     /// Closes the open connection for `reason` (recorded).
     pub fn close(&mut self, reason: &str) {
         if self.connection.take().is_some() {
-            self.ctx.host.record("agent.keepalive_close", reason.to_string());
+            self.ctx.host.record(EventKind::AgentKeepaliveClose, reason.to_string());
         }
     }
 }

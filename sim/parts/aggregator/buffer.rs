@@ -25,7 +25,7 @@ use crate::record::{LogRecord, RecordId};
 use crate::world::HostCtx;
 
 use crate::gauges::{Bound, GaugeHandle, GaugeSpec, Unit};
-use crate::vocab::Part;
+use crate::vocab::{EventKind, LossCause, Part};
 
 use super::config::{AggregatorConfig, OverflowAction};
 use super::control::AggregatorControl;
@@ -118,7 +118,7 @@ impl Buffer {
         let limit = control.total_bytes_limit().unwrap_or(config.total_bytes_limit);
         let gauge = control.gauge(host.name(), GAUGE_BUFFER, Buffer::gauge_spec(&config, limit));
         if limit != config.total_bytes_limit {
-            host.record("aggregator.total_limit", format!("{limit} bytes (buffered 0)"));
+            host.record(EventKind::AggregatorTotalLimit, format!("{limit} bytes (buffered 0)"));
         }
         Buffer {
             host,
@@ -156,7 +156,7 @@ impl Buffer {
         let limit = self.control.total_bytes_limit().unwrap_or(self.config.total_bytes_limit);
         if limit != self.applied_limit_bytes {
             self.applied_limit_bytes = limit;
-            self.host.record("aggregator.total_limit", format!("{limit} bytes (buffered {})", self.bytes));
+            self.host.record(EventKind::AggregatorTotalLimit, format!("{limit} bytes (buffered {})", self.bytes));
             self.gauge.level(self.bytes, limit);
         }
         limit
@@ -222,15 +222,17 @@ impl Buffer {
     /// the queue). Nothing queued: nothing dropped ("no queued chunks to be dropped").
     fn drop_oldest_chunk(&mut self) {
         let Some(index) = self.queue.iter().position(|chunk| !chunk.in_flight) else {
-            self.host
-                .record("aggregator.drop_none", "no queued chunks to be dropped for drop_oldest_chunk".to_string());
+            self.host.record(
+                EventKind::AggregatorDropNone,
+                "no queued chunks to be dropped for drop_oldest_chunk".to_string(),
+            );
             return;
         };
         let chunk = self.queue.remove(index).expect("index from position");
         self.bytes -= chunk.bytes;
-        self.ledger.drop_records(&self.custodian, "aggregator_overflow", &chunk.ids());
+        self.ledger.drop_records(&self.custodian, LossCause::AggregatorOverflow, &chunk.ids());
         self.host.record(
-            "aggregator.drop",
+            EventKind::AggregatorDrop,
             format!("chunk {} tag {} records {} cause aggregator_overflow", chunk.seq, chunk.tag, chunk.records.len()),
         );
         self.report_level();
@@ -306,13 +308,13 @@ impl Buffer {
     }
 
     /// The chunk `seq` is given up with `cause`.
-    pub fn give_up(&mut self, seq: u64, cause: &'static str) {
+    pub fn give_up(&mut self, seq: u64, cause: LossCause) {
         if let Some(index) = self.queue.iter().position(|chunk| chunk.seq == seq) {
             let chunk = self.queue.remove(index).expect("index from position");
             self.bytes -= chunk.bytes;
             self.ledger.drop_records(&self.custodian, cause, &chunk.ids());
             self.host.record(
-                "aggregator.drop",
+                EventKind::AggregatorDrop,
                 format!("chunk {} tag {} records {} cause {cause}", chunk.seq, chunk.tag, chunk.records.len()),
             );
             self.report_level();

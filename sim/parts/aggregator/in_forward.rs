@@ -20,6 +20,7 @@ use crate::record::LogRecord;
 use crate::vocab::ports;
 
 use super::Shared;
+use crate::vocab::EventKind;
 
 /// Bytes read from a socket at a time.
 const READ_BYTES: usize = 64 * 1024;
@@ -62,12 +63,15 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
             Ok(Ok(0)) | Ok(Err(_)) => return,
             Ok(Ok(count)) => count,
             Err(_) => {
-                host.record("aggregator.idle_close", format!("{peer} silent for {:?}", config.connection_idle_timeout));
+                host.record(
+                    EventKind::AggregatorIdleClose,
+                    format!("{peer} silent for {:?}", config.connection_idle_timeout),
+                );
                 return;
             }
         };
         if let Err(error) = decoder.feed(&buffer[..count]) {
-            host.record("aggregator.bad_stream", format!("{peer}: {error}"));
+            host.record(EventKind::AggregatorBadStream, format!("{peer}: {error}"));
             return;
         }
         // Bounded: each pass consumes one whole frame of the fed bytes.
@@ -77,14 +81,14 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                 Ok(None) => break,
                 Err(error) => {
                     // Fluentd closes a connection that sent a frame it cannot read.
-                    host.record("aggregator.bad_frame", format!("{peer}: {error}"));
+                    host.record(EventKind::AggregatorBadFrame, format!("{peer}: {error}"));
                     return;
                 }
             };
             match frame {
                 ClientFrame::Ping(ping) => {
                     let (Some(auth), Some(helo), false) = (&auth, &helo, authenticated) else {
-                        host.record("aggregator.bad_frame", format!("{peer}: PING outside the handshake"));
+                        host.record(EventKind::AggregatorBadFrame, format!("{peer}: PING outside the handshake"));
                         return;
                     };
                     let pong = auth.answer_ping(helo, &ping);
@@ -93,7 +97,7 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                     let written = stream.write_all(&out).await;
                     if !pong.auth_result {
                         host.record(
-                            "aggregator.auth_rejected",
+                            EventKind::AggregatorAuthRejected,
                             format!("{peer} ({}): {}", ping.client_hostname, pong.reason),
                         );
                         return;
@@ -102,11 +106,11 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                         return;
                     }
                     authenticated = true;
-                    host.record("aggregator.auth", format!("{peer} as {}", ping.client_hostname));
+                    host.record(EventKind::AggregatorAuth, format!("{peer} as {}", ping.client_hostname));
                 }
                 ClientFrame::Events(frame) => {
                     if !authenticated {
-                        host.record("aggregator.bad_frame", format!("{peer}: events before the handshake"));
+                        host.record(EventKind::AggregatorBadFrame, format!("{peer}: events before the handshake"));
                         return;
                     }
                     let mut records: Vec<LogRecord> = Vec::with_capacity(frame.entries.len());
@@ -123,7 +127,7 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                     }
                     if undecodable > 0 {
                         host.record(
-                            "aggregator.bad_records",
+                            EventKind::AggregatorBadRecords,
                             format!("{peer} tag {}: {undecodable} entries are not log records", frame.tag),
                         );
                     }
@@ -137,7 +141,7 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                     }
                     if let Err(overflow) = shared.buffer_records(&frame.tag, records, bytes).await {
                         host.record(
-                            "aggregator.overflow_refused",
+                            EventKind::AggregatorOverflowRefused,
                             format!("{peer} tag {} records {count}: {overflow}", frame.tag),
                         );
                         return;
@@ -184,7 +188,7 @@ async fn ack_before_buffer(
         // Acknowledged, refused, forgotten: custody ends with no one holding them.
         shared.ctx.ledger.release(&custodian, &ids);
         shared.ctx.host.record(
-            "aggregator.overflow_after_ack",
+            EventKind::AggregatorOverflowAfterAck,
             format!("{peer} tag {} records {}: {overflow}", frame.tag, ids.len()),
         );
     }

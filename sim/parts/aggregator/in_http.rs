@@ -22,6 +22,7 @@ use crate::record::LogRecord;
 use crate::vocab::ports;
 
 use super::Shared;
+use crate::vocab::EventKind;
 
 /// Accepts dev hosts forever.
 pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
@@ -91,21 +92,21 @@ async fn handle(shared: Arc<Shared>, request: Request<Incoming>) -> Result<Respo
     let records = match parse_records(&body) {
         Ok(records) => records,
         Err(message) => {
-            shared.ctx.host.record("aggregator.http_bad_request", format!("tag {tag}: {message}"));
+            shared.ctx.host.record(EventKind::AggregatorHttpBadRequest, format!("tag {tag}: {message}"));
             return reply(StatusCode::BAD_REQUEST, message);
         }
     };
     let count = records.len();
     match shared.buffer_records(&tag, records, body.len() as u64).await {
         Ok(()) => {
-            shared.ctx.host.record("aggregator.http", format!("tag {tag} records {count}"));
+            shared.ctx.host.record(EventKind::AggregatorHttp, format!("tag {tag} records {count}"));
             reply(StatusCode::OK, String::new())
         }
         Err(overflow) => {
             shared
                 .ctx
                 .host
-                .record("aggregator.overflow_refused", format!("http tag {tag} records {count}: {overflow}"));
+                .record(EventKind::AggregatorOverflowRefused, format!("http tag {tag} records {count}: {overflow}"));
             reply(StatusCode::INTERNAL_SERVER_ERROR, overflow.to_string())
         }
     }

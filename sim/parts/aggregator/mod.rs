@@ -36,7 +36,7 @@ use tokio::time::Instant;
 
 use crate::parts::PartCtx;
 use crate::record::LogRecord;
-use crate::vocab::Part;
+use crate::vocab::{EventKind, Part};
 
 use buffer::{Buffer, NextWrite, Overflow};
 use config::OverflowAction as Action;
@@ -86,13 +86,13 @@ impl Shared {
             match result {
                 Ok(()) => {
                     if blocked {
-                        self.ctx.host.record("aggregator.unblock", format!("tag {tag}"));
+                        self.ctx.host.record(EventKind::AggregatorUnblock, format!("tag {tag}"));
                     }
                     return Ok(());
                 }
                 Err((overflow, back)) if self.config.overflow_action == Action::Block => {
                     if !blocked {
-                        self.ctx.host.record("aggregator.block", format!("tag {tag}: {overflow}"));
+                        self.ctx.host.record(EventKind::AggregatorBlock, format!("tag {tag}: {overflow}"));
                         blocked = true;
                     }
                     records = back;
@@ -123,7 +123,7 @@ pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: A
         control,
     );
     ctx.host.record(
-        "aggregator.start",
+        EventKind::AggregatorStart,
         format!(
             "overflow_action {:?} total_limit {} key {}",
             config.overflow_action, config.total_bytes_limit, config.redis_key
@@ -136,7 +136,7 @@ pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: A
     let http_shared = Arc::clone(&shared);
     let http = crate::world::spawn(async move {
         if let Err(error) = in_http::serve(Arc::clone(&http_shared)).await {
-            http_shared.ctx.host.record("aggregator.http_down", error.to_string());
+            http_shared.ctx.host.record(EventKind::AggregatorHttpDown, error.to_string());
         }
     });
     let forward = in_forward::serve(shared).await;
@@ -182,7 +182,7 @@ async fn output(shared: Arc<Shared>) {
         let result: Result<i64, WriteError> = async {
             if connection.is_none() {
                 connection = Some(redis_out::connect(&redis, config.redis_timeout).await?);
-                host.record("aggregator.redis_connect", String::new());
+                host.record(EventKind::AggregatorRedisConnect, String::new());
             }
             let open = connection.as_mut().expect("connected above");
             redis_out::push_chunk(open, &key, &value, config.redis_timeout).await
@@ -192,7 +192,7 @@ async fn output(shared: Arc<Shared>) {
             Ok(length) => {
                 shared.lock().written(seq);
                 host.record(
-                    "aggregator.flush",
+                    EventKind::AggregatorFlush,
                     format!("chunk {seq} records {records} bytes {} -> {key} (len {length})", value.len()),
                 );
                 shared.room.notify_waiters();
@@ -205,7 +205,7 @@ async fn output(shared: Arc<Shared>) {
                 match RetryState::after_failure(retry, &config, now, &mut rng) {
                     Some(state) => {
                         host.record(
-                            "aggregator.retry",
+                            EventKind::AggregatorRetry,
                             format!(
                                 "chunk {seq} failure {} ({error}); next in {}ms",
                                 state.steps,

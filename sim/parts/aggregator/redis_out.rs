@@ -11,6 +11,7 @@ use redis::RedisError;
 use redis::aio::ConnectionLike;
 
 use crate::parts::redis_client::RedisConn;
+use crate::vocab::LossCause;
 use crate::vocab::pipeline::Address;
 
 /// Why a write failed, as far as the drop cause is concerned.
@@ -37,10 +38,10 @@ impl WriteError {
     }
 
     /// The drop cause when the retries run out after this error.
-    pub fn give_up_cause(&self) -> &'static str {
+    pub fn give_up_cause(&self) -> LossCause {
         match self {
-            WriteError::OutOfMemory(_) => "redis_oom",
-            WriteError::Server(_) | WriteError::Connection(_) => "aggregator_retry_expired",
+            WriteError::OutOfMemory(_) => LossCause::RedisOom,
+            WriteError::Server(_) | WriteError::Connection(_) => LossCause::AggregatorRetryExpired,
         }
     }
 

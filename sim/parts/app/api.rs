@@ -34,6 +34,7 @@ use crate::record::{
     Attributes, JobId, MachineId, MachineType, Severity, SpanId, SpanKind, SpanStatus, TraceId, TraceParent, WorkerId,
 };
 use crate::redis_step;
+use crate::vocab::EventKind;
 use crate::world::true_elapsed_now;
 
 /// Most completion events moved back on one recovery.
@@ -101,7 +102,7 @@ pub async fn run_api_with_control(
         let stats = stats.lock().unwrap_or_else(|p| p.into_inner());
         (stats.submitted, stats.submit_failed)
     };
-    ctx.host.record("app.client_done", format!("{submitted} jobs submitted, {failed} refused"));
+    ctx.host.record(EventKind::AppClientDone, format!("{submitted} jobs submitted, {failed} refused"));
     // The API keeps consuming completions and writing metrics until the host stops.
     let _ = completions.await;
     let _ = metrics_task.await;
@@ -164,7 +165,7 @@ async fn submit(
             let failed = format!("Job submission failed: {error}");
             emitter.logs(&scope, &[(Severity::Error, &failed)]);
             emitter.end_spans(vec![span], SpanStatus::Error { message: "redis unavailable".to_string() });
-            emitter.ctx().host.record("app.submit_failed", format!("{job_id}: {error}"));
+            emitter.ctx().host.record(EventKind::AppSubmitFailed, format!("{job_id}: {error}"));
         }
     }
 }
@@ -199,7 +200,7 @@ async fn consume_completions(emitter: Emitter, config: AppConfig, stats: Arc<Mut
             if !recovered {
                 let moved = recover_completions(&mut link).await?;
                 if moved > 0 {
-                    emitter.ctx().host.record("app.completions_recovered", format!("{moved} events"));
+                    emitter.ctx().host.record(EventKind::AppCompletionsRecovered, format!("{moved} events"));
                 }
                 recovered = true;
             }
@@ -235,7 +236,7 @@ async fn consume_completions(emitter: Emitter, config: AppConfig, stats: Arc<Mut
                 recovered = false;
                 let delay = super::link::retry_delay(&mut rng, failures);
                 failures = failures.saturating_add(1);
-                emitter.ctx().host.record("app.redis_error", format!("completions: {error}"));
+                emitter.ctx().host.record(EventKind::AppRedisError, format!("completions: {error}"));
                 tokio::time::sleep(delay).await;
             }
         }
@@ -251,7 +252,7 @@ fn complete(emitter: &Emitter, rng: &mut ChaCha8Rng, job_text: &str, fields: &[(
         emitter
             .ctx()
             .host
-            .record("app.completion_unknown", format!("{job_text}: no job hash with a valid traceparent"));
+            .record(EventKind::AppCompletionUnknown, format!("{job_text}: no job hash with a valid traceparent"));
         return;
     };
     let machine_id = field("machine_id").and_then(|m| MachineId::parse(m).ok());

@@ -25,7 +25,7 @@ use crate::ledger::Durability;
 use crate::parts::PartCtx;
 use crate::record::{Attributes, JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
 use crate::vocab::pipeline::Address;
-use crate::vocab::{Part, Signal};
+use crate::vocab::{EventKind, LossCause, Part, Signal};
 use crate::world::true_elapsed_now;
 
 /// Longest wait between POST attempts.
@@ -100,14 +100,14 @@ pub async fn run_dev(ctx: PartCtx, config: AppConfig, dev: DevSpec) -> turmoil::
         if delivered {
             ctx.ledger.release(&custodian, &ids);
         } else {
-            ctx.ledger.drop_records(&custodian, "app_dev_http_failed", &ids);
+            ctx.ledger.drop_records(&custodian, LossCause::AppDevHttpFailed, &ids);
             ctx.host.record(
-                "app.dev_http_failed",
+                EventKind::AppDevHttpFailed,
                 format!("{per_flush} lines after {} attempts: {last_error}", config.dev.retry_limit),
             );
         }
     }
-    ctx.host.record("app.dev_done", format!("{} lines emitted", ctx.ledger.emitted_count(source)));
+    ctx.host.record(EventKind::AppDevDone, format!("{} lines emitted", ctx.ledger.emitted_count(source)));
     Ok(())
 }
 

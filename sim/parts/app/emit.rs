@@ -15,7 +15,7 @@ use crate::record::{
     Attributes, JobId, LogRecord, MachineId, MetricPoint, RecordId, Severity, SourceId, Span, SpanId, SpanKind,
     SpanStatus, TraceId, WorkerId,
 };
-use crate::vocab::{Part, Signal};
+use crate::vocab::{EventKind, LossCause, Part, Signal};
 use crate::world::true_elapsed_now;
 
 /// The host's pipes to its agent (logs) and collector (spans, metrics).
@@ -167,8 +167,10 @@ impl Emitter {
             Ok(()) => count,
             Err(full) => {
                 let rejected: Vec<RecordId> = full.rejected.iter().map(|r| r.id).collect();
-                self.ctx.ledger.drop_records(&self.custodian, "app_log_queue_full", &rejected);
-                self.ctx.host.record("app.log_queue_full", format!("{} of {count} lines dropped", rejected.len()));
+                self.ctx.ledger.drop_records(&self.custodian, LossCause::AppLogQueueFull, &rejected);
+                self.ctx
+                    .host
+                    .record(EventKind::AppLogQueueFull, format!("{} of {count} lines dropped", rejected.len()));
                 count - rejected.len()
             }
         }
@@ -205,8 +207,8 @@ impl Emitter {
         self.ctx.ledger.hold(&self.custodian, &ids, Durability::Volatile);
         if let Err(full) = self.pipes.spans.push(records) {
             let rejected: Vec<RecordId> = full.rejected.iter().map(|s| s.id).collect();
-            self.ctx.ledger.drop_records(&self.custodian, "app_span_queue_full", &rejected);
-            self.ctx.host.record("app.span_queue_full", format!("{} spans dropped", rejected.len()));
+            self.ctx.ledger.drop_records(&self.custodian, LossCause::AppSpanQueueFull, &rejected);
+            self.ctx.host.record(EventKind::AppSpanQueueFull, format!("{} spans dropped", rejected.len()));
         }
     }
 
@@ -217,7 +219,7 @@ impl Emitter {
             let mut dropped = self.metrics_dropped.lock().unwrap_or_else(|p| p.into_inner());
             *dropped += full.rejected.len() as u64;
             self.ctx.host.record(
-                "app.metrics_queue_full",
+                EventKind::AppMetricsQueueFull,
                 format!("{} points dropped, {} in all", full.rejected.len(), *dropped),
             );
         }

@@ -37,6 +37,7 @@ use crate::parts::PartCtx;
 use crate::record::{
     Attributes, JobId, MachineId, MachineType, Severity, SpanId, SpanKind, SpanStatus, TraceParent, WorkerId,
 };
+use crate::vocab::EventKind;
 use crate::world::true_elapsed_now;
 
 /// Most jobs moved back from one worker's active list on recovery.
@@ -165,7 +166,7 @@ impl Worker {
                         self.config.job_book.ran(unconfirmed.job_id);
                     }
                     self.emitter.ctx().host.record(
-                        "app.completion_confirmed",
+                        EventKind::AppCompletionConfirmed,
                         format!(
                             "{} {}: {}",
                             self.worker_id,
@@ -183,7 +184,7 @@ impl Worker {
                         self.emitter
                             .ctx()
                             .host
-                            .record("app.jobs_requeued", format!("{}: {moved} jobs", self.worker_id));
+                            .record(EventKind::AppJobsRequeued, format!("{}: {moved} jobs", self.worker_id));
                     }
                     recovered = true;
                 }
@@ -211,7 +212,7 @@ impl Worker {
                     recovered = false;
                     let delay = retry_delay(&mut self.rng, failures);
                     failures = failures.saturating_add(1);
-                    self.emitter.ctx().host.record("app.redis_error", format!("{}: {error}", self.worker_id));
+                    self.emitter.ctx().host.record(EventKind::AppRedisError, format!("{}: {error}", self.worker_id));
                     tokio::time::sleep(delay).await;
                 }
             }
@@ -234,11 +235,11 @@ impl Worker {
             self.emitter
                 .ctx()
                 .host
-                .record("app.job_invalid", format!("{job_text}: no job hash with a valid traceparent"));
+                .record(EventKind::AppJobInvalid, format!("{job_text}: no job hash with a valid traceparent"));
             return self.lrem(link, active, job_text).await.map_err(no_spans);
         };
         if field("status").as_deref() == Some("completed") {
-            self.emitter.ctx().host.record("app.job_already_completed", job_text.to_string());
+            self.emitter.ctx().host.record(EventKind::AppJobAlreadyCompleted, job_text.to_string());
             return self.lrem(link, active, job_text).await.map_err(no_spans);
         }
         // Claim the job: it can sit in the pending queue twice (the API's submission retried
@@ -252,7 +253,10 @@ impl Worker {
             .await
             .map_err(no_spans)?;
         if !claimed && field("claimed_by").as_deref() != Some(self.worker_id.as_str()) {
-            self.emitter.ctx().host.record("app.job_claimed_elsewhere", format!("{job_text} by {}", self.worker_id));
+            self.emitter
+                .ctx()
+                .host
+                .record(EventKind::AppJobClaimedElsewhere, format!("{job_text} by {}", self.worker_id));
             return self.lrem(link, active, job_text).await.map_err(no_spans);
         }
         let machine_type = self.machine_id.machine_type();

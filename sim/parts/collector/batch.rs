@@ -12,9 +12,7 @@ use super::config::CollectorConfig;
 use super::exporter::QueuedBatch;
 use super::outcome::Outcomes;
 use crate::parts::RecordPipe;
-
-/// The cause of batches refused by a full sending queue.
-pub const CAUSE_QUEUE_FULL: &str = "collector_queue_full";
+use crate::vocab::LossCause;
 
 /// Runs the batch processor of one signal until the host stops. `on_take` is called with
 /// every slice taken from the pipe (custody); `seal` turns a batch into a queued request.
@@ -54,7 +52,7 @@ pub async fn run<T>(
             for batch in full.rejected {
                 outcomes.dropped(
                     &batch,
-                    CAUSE_QUEUE_FULL,
+                    LossCause::CollectorQueueFull,
                     &format!("sending queue of {} requests is full", config.queue_size),
                 );
             }

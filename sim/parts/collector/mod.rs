@@ -19,9 +19,7 @@ pub mod outcome;
 pub mod queue;
 pub mod retry;
 
-pub use batch::CAUSE_QUEUE_FULL;
 pub use config::CollectorConfig;
-pub use queue::{CAUSE_REJECTED, CAUSE_RETRY_DISABLED, CAUSE_RETRY_EXPIRED};
 
 use std::sync::{Arc, Mutex};
 
@@ -29,7 +27,7 @@ use crate::ledger::Durability;
 use crate::parts::{PartCtx, RecordPipe};
 use crate::proto::otlp::{encode_metrics, encode_spans};
 use crate::record::{MetricPoint, RecordId, Resource, Span};
-use crate::vocab::Part;
+use crate::vocab::{EventKind, Part};
 use channel::{ChannelSettings, lazy_channel};
 use exporter::{Exporter, Payload, QueuedBatch};
 use outcome::Outcomes;
@@ -63,7 +61,7 @@ pub async fn run(
         config: config.clone(),
     };
     ctx.host.record(
-        "collector.start",
+        EventKind::CollectorStart,
         format!(
             "to {endpoint} batch {}/{}ms queue {} consumers {}",
             config.send_batch_size,

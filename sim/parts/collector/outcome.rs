@@ -4,7 +4,7 @@
 use super::exporter::{Exported, QueuedBatch};
 use crate::ledger::{Custodian, Ledger};
 use crate::parts::PartCtx;
-use crate::vocab::Part;
+use crate::vocab::{EventKind, LossCause, Part};
 use crate::world::HostCtx;
 
 /// The ends of batches on one collector. Cheap to clone.
@@ -30,7 +30,7 @@ impl Outcomes {
             String::new()
         };
         self.host.record(
-            "collector.exported",
+            EventKind::CollectorExported,
             format!(
                 "{} batch {} attempt {attempt} items {}{partial}",
                 batch.payload.signal(),
@@ -42,12 +42,12 @@ impl Outcomes {
 
     /// The batch is given up: lost with `cause`. Metric points have no ledger ids; the event
     /// counts them.
-    pub fn dropped(&self, batch: &QueuedBatch, cause: &'static str, why: &str) {
+    pub fn dropped(&self, batch: &QueuedBatch, cause: LossCause, why: &str) {
         if !batch.ids.is_empty() {
             self.ledger.drop_records(&self.custodian, cause, &batch.ids);
         }
         self.host.record(
-            "collector.dropped",
+            EventKind::CollectorDropped,
             format!("{} batch {} {cause} items {}: {why}", batch.payload.signal(), batch.batch_seq, batch.items_count),
         );
     }

@@ -12,14 +12,8 @@ use super::exporter::{Exporter, QueuedBatch};
 use super::outcome::Outcomes;
 use super::retry::{Backoff, Verdict, classify};
 use crate::parts::RecordPipe;
+use crate::vocab::{EventKind, LossCause};
 use crate::world::{HostCtx, true_elapsed_now};
-
-/// Retries ran out (`max_elapsed_time`).
-pub const CAUSE_RETRY_EXPIRED: &str = "collector_retry_expired";
-/// Dash0 refused the batch with a non-retryable code.
-pub const CAUSE_REJECTED: &str = "collector_rejected";
-/// A retryable failure while `retry_on_failure` is disabled.
-pub const CAUSE_RETRY_DISABLED: &str = "collector_retry_disabled";
 
 /// What every consumer of one collector shares.
 #[derive(Clone)]
@@ -52,7 +46,8 @@ impl Consumers {
             && matches!(batch.payload, super::exporter::Payload::Metrics(_))
         {
             let answer = self.exporter.export(&batch.payload).await;
-            self.host.record("collector.resent", format!("metrics batch {}: {}", batch.batch_seq, answer.is_ok()));
+            self.host
+                .record(EventKind::CollectorResent, format!("metrics batch {}: {}", batch.batch_seq, answer.is_ok()));
         }
     }
 
@@ -67,7 +62,8 @@ impl Consumers {
         let mut attempt = 0u32;
         loop {
             attempt = attempt.saturating_add(1);
-            self.host.record("collector.attempt", format!("{signal} batch {} attempt {attempt}", batch.batch_seq));
+            self.host
+                .record(EventKind::CollectorAttempt, format!("{signal} batch {} attempt {attempt}", batch.batch_seq));
             let status = match self.exporter.export(&batch.payload).await {
                 Ok(exported) => {
                     self.resend_if_planted(&batch).await;
@@ -78,11 +74,11 @@ impl Consumers {
             let throttle = match classify(&status) {
                 Verdict::Permanent => {
                     let why = format!("{:?}: {}", status.code(), status.message());
-                    return self.outcomes.dropped(&batch, CAUSE_REJECTED, &why);
+                    return self.outcomes.dropped(&batch, LossCause::CollectorRejected, &why);
                 }
                 Verdict::Retryable { .. } if !self.config.retry_enabled => {
                     let why = format!("{:?} and retry_on_failure is disabled", status.code());
-                    return self.outcomes.dropped(&batch, CAUSE_RETRY_DISABLED, &why);
+                    return self.outcomes.dropped(&batch, LossCause::CollectorRetryDisabled, &why);
                 }
                 Verdict::Retryable { throttle } => throttle,
             };
@@ -98,11 +94,11 @@ impl Consumers {
                     elapsed.as_millis(),
                     self.config.retry_max_elapsed_time.as_secs()
                 );
-                return self.outcomes.dropped(&batch, CAUSE_RETRY_EXPIRED, &why);
+                return self.outcomes.dropped(&batch, LossCause::CollectorRetryExpired, &why);
             };
             let wait = throttle.map_or(wait, |throttle| wait.max(throttle));
             self.host.record(
-                "collector.retry",
+                EventKind::CollectorRetry,
                 format!(
                     "{signal} batch {} attempt {attempt} {:?}: retry in {}ms",
                     batch.batch_seq,

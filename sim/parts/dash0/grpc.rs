@@ -27,12 +27,13 @@ use turmoil::net::TcpListener;
 use super::ingest::{Accepted, ExportRequest, Ingest};
 use super::store::Transport;
 use crate::proto::otlp::DATASET_HEADER;
+use crate::vocab::EventKind;
 use crate::vocab::ports;
 
 /// Serves the OTLP gRPC services on :4317 until the host stops.
 pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {
     let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::DASH0_GRPC)).await?;
-    ingest.host().record("dash0.listen", format!("otlp/grpc :{}", ports::DASH0_GRPC));
+    ingest.host().record(EventKind::Dash0Listen, format!("otlp/grpc :{}", ports::DASH0_GRPC));
     let limit = ingest.config().request_bytes_limit;
     let handler = Handler { ingest };
     let router = Router {

@@ -26,6 +26,7 @@ use super::refusal::{Refusal, RefusalKind};
 use super::store::Transport;
 use crate::proto::otlp::DATASET_HEADER;
 use crate::proto::otlp::Signal;
+use crate::vocab::EventKind;
 use crate::vocab::ports;
 
 /// The content type of OTLP/HTTP protobuf requests and responses.
@@ -36,12 +37,12 @@ pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {
     let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::DASH0_HTTP)).await?;
     let open = Arc::new(AtomicUsize::new(0));
     let limit = ingest.config().http_connections_limit;
-    ingest.host().record("dash0.listen", format!("otlp/http :{}", ports::DASH0_HTTP));
+    ingest.host().record(EventKind::Dash0Listen, format!("otlp/http :{}", ports::DASH0_HTTP));
     // Bounded by the run: one iteration per accepted connection.
     loop {
         let (stream, peer) = listener.accept().await?;
         if open.load(Ordering::Relaxed) >= limit {
-            ingest.host().record("dash0.http_connection_refused", format!("{peer}: {limit} connections open"));
+            ingest.host().record(EventKind::Dash0HttpConnectionRefused, format!("{peer}: {limit} connections open"));
             drop(stream);
             continue;
         }

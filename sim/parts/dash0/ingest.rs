@@ -30,11 +30,8 @@ use crate::ledger::{Custodian, Ledger};
 use crate::parts::PartCtx;
 use crate::proto::otlp::{self, Batch, Decoded, Signal};
 use crate::record::{LogRecord, MetricPoint, RecordId, Span};
-use crate::vocab::Part;
+use crate::vocab::{EventKind, LossCause, Part};
 use crate::world::{HostCtx, true_elapsed_now};
-
-/// The ledger cause of records refused for their timestamp.
-pub const CAUSE_TIMESTAMP_RANGE: &str = "dash0_timestamp_range";
 
 /// One decoded OTLP export request.
 pub enum ExportRequest {
@@ -270,7 +267,7 @@ impl Ingest {
     /// Records a refusal (event and counts). Callers answer it in their protocol.
     pub fn refused(&self, transport: Transport, signal: Signal, records: u64, refusal: &Refusal) {
         self.host.record(
-            "dash0.refused",
+            EventKind::Dash0Refused,
             format!(
                 "{} {} status {} {} records {records}: {}",
                 transport.as_str(),
@@ -451,7 +448,7 @@ impl Ingest {
             });
         }
         if !out_of_range_ids.is_empty() {
-            self.ledger.drop_records(&self.custodian, CAUSE_TIMESTAMP_RANGE, &out_of_range_ids);
+            self.ledger.drop_records(&self.custodian, LossCause::Dash0TimestampRange, &out_of_range_ids);
         }
         if !delivered_ids.is_empty() {
             self.ledger.deliver(&delivered_ids, now_true_nanos);
@@ -478,7 +475,7 @@ impl Ingest {
             reasons.push(format!("{invalid} {noun} refused as invalid (first: {error})"));
         }
         self.host.record(
-            "dash0.ingest",
+            EventKind::Dash0Ingest,
             format!(
                 "{} {} dataset {dataset} stored {stored} foreign {foreign} refused_timestamp {out_of_range} \
                  refused_invalid {invalid}",
@@ -493,14 +490,14 @@ impl Ingest {
     /// Records every change of the script as it is noticed; runs for the incarnation.
     pub async fn watch_control(self: Arc<Self>) {
         let (mut seen, behaviour) = self.control.snapshot();
-        self.host.record("dash0.control", format!("generation {seen}: {behaviour}"));
+        self.host.record(EventKind::Dash0Control, format!("generation {seen}: {behaviour}"));
         // Bounded by the run: one wake per change.
         loop {
             self.control.changed().await;
             let (generation, behaviour) = self.control.snapshot();
             if generation != seen {
                 seen = generation;
-                self.host.record("dash0.control", format!("generation {generation}: {behaviour}"));
+                self.host.record(EventKind::Dash0Control, format!("generation {generation}: {behaviour}"));
             }
         }
     }

@@ -27,7 +27,6 @@ pub use config::{DATASET_DEFAULT, Dash0Config};
 pub use control::{
     Behaviour, ControlError, Dash0Control, ErrorScope, ErrorScript, RateLimit, ScriptedErrors, Slowness,
 };
-pub use ingest::CAUSE_TIMESTAMP_RANGE;
 pub use store::{Dash0Store, SignalCounts, StoreCounts, StoredBatch, Transport};
 
 use crate::parts::PartCtx;

@@ -15,8 +15,8 @@ use turmoil::net::{TcpListener, TcpStream};
 
 use crate::parts::PartCtx;
 use crate::proto::resp::{Command, Decoder, Reply, RequestLimits};
-use crate::vocab::Part;
 use crate::vocab::ports;
+use crate::vocab::{EventKind, Part};
 use crate::world::HostCtx;
 
 use crate::gauges::{Bound, GaugeHandle, GaugeSpec, Unit};
@@ -95,7 +95,7 @@ impl Shared {
         let bytes = maxmemory_bytes.unwrap_or(self.configured_maxmemory_bytes);
         if bytes != self.db.config().maxmemory_bytes {
             self.db.set_maxmemory_bytes(bytes);
-            self.host.record("redis.maxmemory", format!("{bytes} bytes (used {})", self.db.used_memory()));
+            self.host.record(EventKind::RedisMaxmemory, format!("{bytes} bytes (used {})", self.db.used_memory()));
             let used = self.db.used_memory();
             self.report_memory(None, used);
         }
@@ -110,7 +110,7 @@ impl Shared {
             match aof.append(&effects.propagate) {
                 Ok(()) => durable = aof.is_always(),
                 Err(full) => {
-                    self.host.record("redis.aof_write_error", full.to_string());
+                    self.host.record(EventKind::RedisAofWriteError, full.to_string());
                     self.db.set_aof_write_error(Some("No space left on device".to_string()));
                 }
             }
@@ -155,7 +155,7 @@ pub async fn run_with_control(
         persistence => {
             let report = Aof::load(host.disk(), &mut db, now_ms(&host));
             host.record(
-                "redis.aof_load",
+                EventKind::RedisAofLoad,
                 format!(
                     "{} commands from {} bytes, truncated tail {} bytes, {} keys",
                     report.commands_count,
@@ -209,7 +209,7 @@ pub async fn run_with_control(
     }
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::REDIS)).await?;
     host.record(
-        "redis.listen",
+        EventKind::RedisListen,
         format!("port {} persistence {:?} maxmemory {}", ports::REDIS, config.persistence, config.maxmemory_bytes),
     );
     loop {
@@ -223,7 +223,7 @@ pub async fn run_with_control(
             admitted
         };
         if !admitted {
-            host.record("redis.refuse", format!("{peer}: maxclients {}", config.maxclients));
+            host.record(EventKind::RedisRefuse, format!("{peer}: maxclients {}", config.maxclients));
             let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
             continue;
         }
@@ -231,11 +231,11 @@ pub async fn run_with_control(
         let config = config.clone();
         crate::world::spawn(async move {
             let session = lock(&state).db.new_session();
-            session_host(&state).record("redis.connect", format!("{peer} client {}", session.id));
+            session_host(&state).record(EventKind::RedisConnect, format!("{peer} client {}", session.id));
             let reason = serve(&state, &mut stream, session, &config).await;
             let mut shared = lock(&state);
             shared.clients_count -= 1;
-            shared.host.record("redis.disconnect", format!("{peer}: {reason}"));
+            shared.host.record(EventKind::RedisDisconnect, format!("{peer}: {reason}"));
         });
     }
 }

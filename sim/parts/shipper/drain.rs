@@ -34,7 +34,7 @@ use super::queue::{self, QueueKeys};
 use crate::ledger::{Custodian, Durability};
 use crate::parts::PartCtx;
 use crate::parts::log_chunk::LogChunk;
-use crate::vocab::Part;
+use crate::vocab::{EventKind, LossCause, Part};
 use crate::world::true_elapsed_now;
 
 /// Most attempts for one batch, whatever the delays: a bound on the retry loop.
@@ -104,7 +104,9 @@ impl<E: Exporter> Shipper<E> {
             Ok(moved) => moved,
             Err(error) if queue::is_oom(&error) => {
                 self.processing_leftover = true;
-                self.ctx.host.record("shipper.recover_oom", format!("{} left in place: {error}", self.keys.processing));
+                self.ctx
+                    .host
+                    .record(EventKind::ShipperRecoverOom, format!("{} left in place: {error}", self.keys.processing));
                 0
             }
             Err(error) => return Err(error),
@@ -115,7 +117,9 @@ impl<E: Exporter> Shipper<E> {
             self.pending.drain(..).flat_map(|taken| taken.chunk.records.into_iter().map(|r| r.id)).collect();
         self.ctx.ledger.release(&self.custodian, &ids);
         if moved > 0 {
-            self.ctx.host.record("shipper.recover", format!("{moved} values moved back to {}", self.keys.buffer));
+            self.ctx
+                .host
+                .record(EventKind::ShipperRecover, format!("{moved} values moved back to {}", self.keys.buffer));
         }
         Ok(moved)
     }
@@ -134,7 +138,7 @@ impl<E: Exporter> Shipper<E> {
             Err(error) => {
                 queue::dead_letter(conn, &self.keys, &value).await?;
                 self.ctx.host.record(
-                    "shipper.dead_letter",
+                    EventKind::ShipperDeadLetter,
                     format!("{} bytes to {}: {error}", value.len(), self.keys.dead_letter),
                 );
                 Ok(())
@@ -235,7 +239,7 @@ impl<E: Exporter> Shipper<E> {
         let ids: Vec<_> = chunks.iter().flat_map(|taken| taken.chunk.records.iter().map(|r| r.id)).collect();
         self.ctx.ledger.hold(&self.custodian, &ids, Durability::Volatile);
         self.ctx.host.record(
-            "shipper.read_in_place",
+            EventKind::ShipperReadInPlace,
             format!("{} chunks of {} at maxmemory ({taken_from:?})", chunks.len(), ids.len()),
         );
         Some(batch::build(chunks, taken_from))
@@ -264,7 +268,7 @@ impl<E: Exporter> Shipper<E> {
                         return Verdict::Expired { attempts: attempt, last_reason: reason };
                     }
                     self.ctx.host.record(
-                        "shipper.retry",
+                        EventKind::ShipperRetry,
                         format!("attempt {attempt}: {reason}; next in {}ms", delay.as_millis()),
                     );
                     tokio::time::sleep(delay).await;
@@ -296,16 +300,20 @@ impl<E: Exporter> Shipper<E> {
                 queue::ack(conn, list, &batch.values).await?;
                 self.ctx.ledger.release(&self.custodian, &batch.ids);
                 self.ctx.host.record(
-                    "shipper.delivered",
+                    EventKind::ShipperDelivered,
                     format!("{chunks} chunks, {records} records, http {status} after {attempts} attempts"),
                 );
             }
             Verdict::Rejected { status, attempts } => {
                 queue::ack(conn, list, &batch.values).await?;
-                let cause = if (400..500).contains(status) { "shipper_rejected_4xx" } else { "shipper_rejected_5xx" };
+                let cause = if (400..500).contains(status) {
+                    LossCause::ShipperRejected4xx
+                } else {
+                    LossCause::ShipperRejected5xx
+                };
                 self.ctx.ledger.drop_records(&self.custodian, cause, &batch.ids);
                 self.ctx.host.record(
-                    "shipper.rejected",
+                    EventKind::ShipperRejected,
                     format!("{chunks} chunks, {records} records, http {status} after {attempts} attempts: {cause}"),
                 );
             }
@@ -322,7 +330,7 @@ impl<E: Exporter> Shipper<E> {
                 }
                 self.ctx.ledger.release(&self.custodian, &batch.ids);
                 self.ctx.host.record(
-                    "shipper.retry_expired",
+                    EventKind::ShipperRetryExpired,
                     format!(
                         "{chunks} chunks, {records} records back to Redis after {attempts} attempts: {last_reason}"
                     ),
@@ -350,9 +358,10 @@ impl<E: Exporter> Shipper<E> {
                 Err(error) => {
                     failures += 1;
                     let delay = self.backoff(failures.min(5));
-                    self.ctx
-                        .host
-                        .record("shipper.redis_down", format!("connect: {error}; retry in {}ms", delay.as_millis()));
+                    self.ctx.host.record(
+                        EventKind::ShipperRedisDown,
+                        format!("connect: {error}; retry in {}ms", delay.as_millis()),
+                    );
                     tokio::time::sleep(delay).await;
                     continue;
                 }
@@ -360,7 +369,7 @@ impl<E: Exporter> Shipper<E> {
             let error = self.serve(&mut conn, &mut unsettled).await;
             failures += 1;
             let delay = self.backoff(failures.min(5));
-            self.ctx.host.record("shipper.redis_down", format!("{error}; reconnect in {}ms", delay.as_millis()));
+            self.ctx.host.record(EventKind::ShipperRedisDown, format!("{error}; reconnect in {}ms", delay.as_millis()));
             drop(conn);
             tokio::time::sleep(delay).await;
         }

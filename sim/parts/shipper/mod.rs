@@ -22,14 +22,14 @@ pub use drain::{Shipper, Verdict};
 pub use export::{ExportOutcome, Exporter, HttpExporter};
 
 use crate::parts::PartCtx;
-use crate::vocab::Part;
+use crate::vocab::{EventKind, Part};
 
 /// Runs the shipper on its host for one incarnation, from the Redis to the Dash0 its `ctx`'s
 /// peers name: validates the config, then drains forever (restart recovery first, on every
 /// start and every reconnection).
 pub async fn run(ctx: PartCtx, config: ShipperConfig) -> turmoil::Result {
     config.validate()?;
-    ctx.host.record("shipper.start", format!("{} → dash0 /v1/logs", config.buffer_key));
+    ctx.host.record(EventKind::ShipperStart, format!("{} → dash0 /v1/logs", config.buffer_key));
     let dash0 = ctx.peer(Part::Shipper, Part::Dash0).clone();
     let redis = ctx.peer(Part::Shipper, Part::Redis).clone();
     let exporter = HttpExporter::new(dash0, config.token.clone(), config.dataset.clone(), config.request_timeout);
