@@ -56,10 +56,10 @@ struct Shared {
 impl Shared {
     /// Reports `used_memory` after `command` (or a change of `maxmemory`, `None`) moved it
     /// from `before_bytes`. A growth by a `denyoom` command is an admission, judged by the
-    /// `bounds` check the way Redis's `processCommand` decides: refused while `used_memory
-    /// > maxmemory`, else executed whole (it may carry memory past the limit by its own
+    /// `bounds` check the way Redis's `processCommand` decides: refused while
+    /// `used_memory > maxmemory`, else executed whole (it may carry memory past the limit by its own
     /// size). Any other change — a non-denyoom command (EXEC runs what was admitted when
-    /// queued; XREADGROUP grows a PEL), a drain, a new limit — is a level.
+    /// queued), a drain, a new limit — is a level.
     fn report_memory(&mut self, command: Option<&Command>, before_bytes: u64) {
         let limit = self.db.config().maxmemory_bytes;
         if self.memory_gauge.is_none() {

@@ -430,6 +430,37 @@ fn parse_inline(frame: Bytes) -> Option<Command> {
     Some(Command::new(argv, Framing::Inline))
 }
 
+/// The decoder's postcondition: a command it hands out respects the bounds it was given
+/// (`check_request` refused anything beyond them before a byte was allocated). Multibulk:
+/// at most the multibulk count and each argument at most the bulk length (the tighter
+/// unauthenticated ones while AUTH is required); inline: at most the inline size. O(argc).
+fn assert_within_limits(command: &Command, limits: &RequestLimits, auth_required: bool) {
+    match command.framing() {
+        Framing::Multibulk => {
+            let (count_limit, bulk_limit) = if auth_required {
+                (limits.unauthenticated_multibulk_count_limit, limits.unauthenticated_bulk_bytes_limit)
+            } else {
+                (limits.multibulk_count_limit, limits.bulk_bytes_limit)
+            };
+            assert!(
+                command.argc() as i64 <= count_limit,
+                "resp decoder: {} arguments over the multibulk limit {count_limit}",
+                command.argc()
+            );
+            let longest = command.argv().iter().map(Bytes::len).max().unwrap_or(0) as u64;
+            assert!(longest <= bulk_limit, "resp decoder: a {longest}-byte argument over the bulk limit {bulk_limit}");
+        }
+        Framing::Inline => {
+            let bytes: usize = command.argv().iter().map(Bytes::len).sum();
+            assert!(
+                bytes <= limits.inline_bytes_limit,
+                "resp decoder: {bytes} inline bytes over the limit {}",
+                limits.inline_bytes_limit
+            );
+        }
+    }
+}
+
 /// The per-connection request decoder. Why stateful: it remembers the authentication state
 /// that tightens the bounds, and that a protocol error has closed the connection.
 #[derive(Clone, Debug)]
@@ -492,6 +523,7 @@ impl Decoder {
                     assert!(frame_bytes > 0 && frame_bytes <= buf.len());
                     let frame = buf.split_to(frame_bytes).freeze();
                     if let Some(command) = parse_checked(frame) {
+                        assert_within_limits(&command, &self.limits, self.auth_required);
                         return Ok(Some(command));
                     }
                 }
@@ -520,6 +552,25 @@ impl Default for Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A command beyond the bounds it was decoded under breaks the decoder's postcondition.
+    #[test]
+    #[should_panic(expected = "arguments over the multibulk limit 10")]
+    fn a_command_over_the_unauthenticated_count_breaks_the_postcondition() {
+        let argv = (0..11).map(|_| Bytes::from_static(b"x")).collect();
+        let command = Command::new(argv, Framing::Multibulk);
+        assert_within_limits(&command, &RequestLimits::default(), false);
+        assert_within_limits(&command, &RequestLimits::default(), true);
+    }
+
+    /// An inline request longer than the inline bound breaks the postcondition.
+    #[test]
+    #[should_panic(expected = "inline bytes over the limit 4")]
+    fn an_inline_command_over_its_bound_breaks_the_postcondition() {
+        let limits = RequestLimits { inline_bytes_limit: 4, ..RequestLimits::default() };
+        let command = Command::new(vec![Bytes::from_static(b"PING"), Bytes::from_static(b"x")], Framing::Inline);
+        assert_within_limits(&command, &limits, false);
+    }
 
     fn decode_one(bytes: &[u8]) -> Result<Option<Command>, ProtocolError> {
         Decoder::default().decode(&mut BytesMut::from(bytes))
