@@ -236,13 +236,13 @@ fn golden_sequence_at_maxmemory_reads_in_place_and_lrems_after_2xx() {
         MockCmd::new(lmove(PROCESSING, BUFFER, "RIGHT", "LEFT"), oom()),
         // Batch 1: the processing list, read in place; 2xx → LREM from processing.
         MockCmd::new(lrange(PROCESSING), Ok(redis::Value::Array(vec![bulk(&a)]))),
-        MockCmd::with_values(&mut lrem(PROCESSING, &[&a]), Ok(vec![1i64])),
+        MockCmd::with_values(lrem(PROCESSING, &[&a]), Ok(vec![1i64])),
         // Batch 2: processing is empty now; BLMOVE refused → the buffer's head, read in
         // place; 2xx → LREM from the buffer.
         MockCmd::new(lrange(PROCESSING), Ok(redis::Value::Array(vec![]))),
         MockCmd::new(blmove(), oom()),
         MockCmd::new(lrange(BUFFER), Ok(redis::Value::Array(vec![bulk(&b), bulk(&c)]))),
-        MockCmd::with_values(&mut lrem(BUFFER, &[&b, &c]), Ok(vec![1i64, 1])),
+        MockCmd::with_values(lrem(BUFFER, &[&b, &c]), Ok(vec![1i64, 1])),
         // Batch 3: memory was freed, the reliable queue moves again.
         MockCmd::new(blmove(), Ok(nil.clone())),
     ]);

@@ -97,7 +97,12 @@ impl Holdings {
     /// the peak against the count (always: O(1)).
     fn assert_books(&self) {
         debug_assert_eq!(self.held_count, self.recount(), "ledger: a custodian's held_count drifted from its sets");
-        assert!(self.held_count <= self.peak_count, "ledger: held {} above the peak {}", self.held_count, self.peak_count);
+        assert!(
+            self.held_count <= self.peak_count,
+            "ledger: held {} above the peak {}",
+            self.held_count,
+            self.peak_count
+        );
     }
 
     /// Removes `range` of `source` from both holdings; returns how many were held.

@@ -62,7 +62,12 @@ impl Injector {
     /// `applied` only with a state that is not healthy (absent means healthy, so healthy
     /// must be absent) and only while some fault in force touches it.
     fn assert_books(&self) {
-        assert!(self.ended_count <= self.started_count, "injector: {} faults ended but {} started", self.ended_count, self.started_count);
+        assert!(
+            self.ended_count <= self.started_count,
+            "injector: {} faults ended but {} started",
+            self.ended_count,
+            self.started_count
+        );
         assert_eq!(
             self.in_force.len() as u64,
             self.started_count - self.ended_count,
@@ -70,7 +75,10 @@ impl Injector {
         );
         for (target, state) in &self.applied {
             assert!(*state != healthy(target), "injector: {target} is recorded as applied while healthy");
-            assert!(!self.on(target).is_empty(), "injector: {target} is recorded as applied with no fault in force on it");
+            assert!(
+                !self.on(target).is_empty(),
+                "injector: {target} is recorded as applied with no fault in force on it"
+            );
         }
     }
 

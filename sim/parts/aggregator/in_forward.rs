@@ -15,7 +15,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
-use crate::proto::forward::{ClientFrame, EVENT_TIME_ENCODED_BYTES, Limits, ServerAuth, StreamDecoder, encode_ack};
+use crate::proto::forward::{
+    ClientFrame, EVENT_TIME_ENCODED_BYTES, EventFrame, Limits, ServerAuth, StreamDecoder, encode_ack,
+};
 use crate::record::LogRecord;
 use crate::vocab::ports;
 
@@ -109,50 +111,69 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                         host.record("aggregator.bad_frame", format!("{peer}: events before the handshake"));
                         return;
                     }
-                    let mut records: Vec<LogRecord> = Vec::with_capacity(frame.entries.len());
-                    let mut bytes = 0u64;
-                    let mut undecodable = 0usize;
-                    for entry in &frame.entries {
-                        match entry.deserialize_record::<LogRecord>() {
-                            Ok(record) => {
-                                bytes += (entry.record.len() + EVENT_TIME_ENCODED_BYTES) as u64;
-                                records.push(record);
-                            }
-                            Err(_) => undecodable += 1,
-                        }
-                    }
-                    if undecodable > 0 {
-                        host.record(
-                            "aggregator.bad_records",
-                            format!("{peer} tag {}: {undecodable} entries are not log records", frame.tag),
-                        );
-                    }
-                    let count = records.len();
-                    if config.bugs.aggregator_ack_before_buffer {
-                        // Planted bug (`crate::parts::bugs`): ack first, buffer after.
-                        if !ack_before_buffer(&shared, &mut stream, &mut out, &peer, &frame, records, bytes).await {
-                            return;
-                        }
-                        continue;
-                    }
-                    if let Err(overflow) = shared.buffer_records(&frame.tag, records, bytes).await {
-                        host.record(
-                            "aggregator.overflow_refused",
-                            format!("{peer} tag {} records {count}: {overflow}", frame.tag),
-                        );
+                    if !take_events(&shared, &mut stream, &mut out, &peer, frame).await {
                         return;
-                    }
-                    if let Some(chunk) = frame.ack_chunk() {
-                        out.clear();
-                        encode_ack(&mut out, chunk);
-                        if stream.write_all(&out).await.is_err() {
-                            return;
-                        }
                     }
                 }
             }
         }
     }
+}
+
+/// Decodes an event frame's records, buffers them and acks the chunk if asked. `false`:
+/// the connection must close (the buffer refused the records, or the ack was not written).
+async fn take_events(
+    shared: &Arc<Shared>,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    peer: &str,
+    frame: EventFrame,
+) -> bool {
+    let (records, bytes) = decode_records(shared, peer, &frame);
+    let count = records.len();
+    if shared.config.bugs.aggregator_ack_before_buffer {
+        // Planted bug (`crate::parts::bugs`): ack first, buffer after.
+        return ack_before_buffer(shared, stream, out, peer, &frame, records, bytes).await;
+    }
+    if let Err(overflow) = shared.buffer_records(&frame.tag, records, bytes).await {
+        shared
+            .ctx
+            .host
+            .record("aggregator.overflow_refused", format!("{peer} tag {} records {count}: {overflow}", frame.tag));
+        return false;
+    }
+    if let Some(chunk) = frame.ack_chunk() {
+        out.clear();
+        encode_ack(out, chunk);
+        if stream.write_all(out).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// The frame's entries as log records, and their bytes as Fluentd counts them (record
+/// plus event time); entries that are not log records are counted and recorded, not kept.
+fn decode_records(shared: &Shared, peer: &str, frame: &EventFrame) -> (Vec<LogRecord>, u64) {
+    let mut records: Vec<LogRecord> = Vec::with_capacity(frame.entries.len());
+    let mut bytes = 0u64;
+    let mut undecodable = 0usize;
+    for entry in &frame.entries {
+        match entry.deserialize_record::<LogRecord>() {
+            Ok(record) => {
+                bytes += (entry.record.len() + EVENT_TIME_ENCODED_BYTES) as u64;
+                records.push(record);
+            }
+            Err(_) => undecodable += 1,
+        }
+    }
+    if undecodable > 0 {
+        shared.ctx.host.record(
+            "aggregator.bad_records",
+            format!("{peer} tag {}: {undecodable} entries are not log records", frame.tag),
+        );
+    }
+    (records, bytes)
 }
 
 /// Planted bug `aggregator_ack_before_buffer`: the ack goes out as soon as the frame is

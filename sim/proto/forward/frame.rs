@@ -363,8 +363,12 @@ mod tests {
     #[should_panic(expected = "forward parser: 2 entries over the limit 1")]
     fn a_frame_over_its_entries_limit_breaks_the_postcondition() {
         let entry = Entry { time: time(1), record: Bytes::from_static(&[0x80]) };
-        let frame =
-            EventFrame { tag: "t".to_owned(), mode: Mode::Forward, entries: vec![entry.clone(), entry], options: Options::default() };
+        let frame = EventFrame {
+            tag: "t".to_owned(),
+            mode: Mode::Forward,
+            entries: vec![entry.clone(), entry],
+            options: Options::default(),
+        };
         let limits = Limits { entries_count_limit: 1, ..Limits::default() };
         assert_within_limits(&frame, &limits);
     }
