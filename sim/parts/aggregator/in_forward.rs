@@ -89,22 +89,10 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                         host.record("aggregator.bad_frame", format!("{peer}: PING outside the handshake"));
                         return;
                     };
-                    let pong = auth.answer_ping(helo, &ping);
-                    out.clear();
-                    pong.encode(&mut out);
-                    let written = stream.write_all(&out).await;
-                    if !pong.auth_result {
-                        host.record(
-                            "aggregator.auth_rejected",
-                            format!("{peer} ({}): {}", ping.client_hostname, pong.reason),
-                        );
-                        return;
-                    }
-                    if written.is_err() {
+                    if !answer_ping(host, &mut stream, &mut out, &peer, (auth, helo), &ping).await {
                         return;
                     }
                     authenticated = true;
-                    host.record("aggregator.auth", format!("{peer} as {}", ping.client_hostname));
                 }
                 ClientFrame::Events(frame) => {
                     if !authenticated {
@@ -118,6 +106,31 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
             }
         }
     }
+}
+
+/// Answers the handshake's PING with a PONG. `true`: the client is authenticated; `false`:
+/// it was refused or the PONG was not written, and the connection must close.
+async fn answer_ping(
+    host: &crate::world::HostCtx,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    peer: &str,
+    (auth, helo): (&ServerAuth, &crate::proto::forward::Helo),
+    ping: &crate::proto::forward::Ping,
+) -> bool {
+    let pong = auth.answer_ping(helo, ping);
+    out.clear();
+    pong.encode(out);
+    let written = stream.write_all(out).await;
+    if !pong.auth_result {
+        host.record("aggregator.auth_rejected", format!("{peer} ({}): {}", ping.client_hostname, pong.reason));
+        return false;
+    }
+    if written.is_err() {
+        return false;
+    }
+    host.record("aggregator.auth", format!("{peer} as {}", ping.client_hostname));
+    true
 }
 
 /// Decodes an event frame's records, buffers them and acks the chunk if asked. `false`:

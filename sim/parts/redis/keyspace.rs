@@ -81,10 +81,10 @@ impl Keyspace {
     /// The memory book: the running count equals a recount, and an empty database counts
     /// nothing. Debug builds check it after every command (O(keys)); release runs skip it.
     pub fn assert_books(&self) {
+        assert!(!self.map.is_empty() || self.bytes == 0, "redis keyspace: {} bytes counted with no keys", self.bytes);
         if cfg!(debug_assertions) {
             assert_eq!(self.bytes, self.recount_bytes(), "redis keyspace: used memory drifted from its keys");
         }
-        assert!(!self.map.is_empty() || self.bytes == 0, "redis keyspace: {} bytes counted with no keys", self.bytes);
     }
 }
 

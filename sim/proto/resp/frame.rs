@@ -278,6 +278,60 @@ fn hex_value(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|v| v as u8)
 }
 
+/// The byte at `index`, NUL past the end (the C string's terminator).
+fn byte_at(line: &[u8], index: usize) -> u8 {
+    line.get(index).copied().unwrap_or(0)
+}
+
+/// `sdssplitargs` inside `"..."` at `*p`: the byte to append (escapes `\xHH \n \r \t \b
+/// \a \<any>` decoded, `*p` left on their last byte) and whether the closing quote ended
+/// the argument; a closing quote not followed by a blank or the end, or no closing quote,
+/// is an error.
+fn double_quoted(line: &[u8], p: &mut usize) -> Result<(Option<u8>, bool), ProtocolError> {
+    let at = |index: usize| byte_at(line, index);
+    let byte = at(*p);
+    if byte == b'\\' && at(*p + 1) == b'x' && hex_value(at(*p + 2)).is_some() && hex_value(at(*p + 3)).is_some() {
+        let high = hex_value(at(*p + 2)).unwrap_or(0);
+        let low = hex_value(at(*p + 3)).unwrap_or(0);
+        *p += 3;
+        return Ok((Some(high * 16 + low), false));
+    }
+    if byte == b'\\' && at(*p + 1) != 0 {
+        *p += 1;
+        let escaped = match at(*p) {
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'b' => 0x08,
+            b'a' => 0x07,
+            other => other,
+        };
+        return Ok((Some(escaped), false));
+    }
+    match byte {
+        b'"' if at(*p + 1) != 0 && !is_c_space(at(*p + 1)) => Err(ProtocolError::UnbalancedQuotes),
+        b'"' => Ok((None, true)),
+        0 => Err(ProtocolError::UnbalancedQuotes),
+        _ => Ok((Some(byte), false)),
+    }
+}
+
+/// `sdssplitargs` inside `'...'` at `*p`: as [`double_quoted`], with `\'` the only escape.
+fn single_quoted(line: &[u8], p: &mut usize) -> Result<(Option<u8>, bool), ProtocolError> {
+    let at = |index: usize| byte_at(line, index);
+    let byte = at(*p);
+    if byte == b'\\' && at(*p + 1) == b'\'' {
+        *p += 1;
+        return Ok((Some(b'\''), false));
+    }
+    match byte {
+        b'\'' if at(*p + 1) != 0 && !is_c_space(at(*p + 1)) => Err(ProtocolError::UnbalancedQuotes),
+        b'\'' => Ok((None, true)),
+        0 => Err(ProtocolError::UnbalancedQuotes),
+        _ => Ok((Some(byte), false)),
+    }
+}
+
 /// Redis's `sdssplitargs`, exactly: blanks separate arguments; `"..."` takes the escapes
 /// `\n \r \t \b \a \xHH \<any>`; `'...'` takes `\'`; a quote may open mid-argument
 /// (`ab"c d"` is `abc d`); a closing quote must be followed by a blank or the end.
@@ -287,7 +341,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 fn split_inline(line: &[u8], mut out: Option<(&Bytes, &mut Vec<Bytes>)>) -> Result<usize, ProtocolError> {
     // Bytes past the end read as NUL, like the C string's terminator. The line holds no NUL
     // (the newline search stops at one), so NUL means the end.
-    let at = |index: usize| line.get(index).copied().unwrap_or(0);
+    let at = |index: usize| byte_at(line, index);
     debug_assert!(!line.contains(&0));
     let mut count = 0usize;
     let mut p = 0usize;
@@ -306,49 +360,9 @@ fn split_inline(line: &[u8], mut out: Option<(&Bytes, &mut Vec<Bytes>)>) -> Resu
             let byte = at(p);
             let mut push: Option<u8> = None;
             if in_double {
-                if byte == b'\\'
-                    && at(p + 1) == b'x'
-                    && hex_value(at(p + 2)).is_some()
-                    && hex_value(at(p + 3)).is_some()
-                {
-                    let high = hex_value(at(p + 2)).unwrap_or(0);
-                    let low = hex_value(at(p + 3)).unwrap_or(0);
-                    push = Some(high * 16 + low);
-                    p += 3;
-                } else if byte == b'\\' && at(p + 1) != 0 {
-                    p += 1;
-                    push = Some(match at(p) {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 0x08,
-                        b'a' => 0x07,
-                        other => other,
-                    });
-                } else if byte == b'"' {
-                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
-                    done = true;
-                } else if byte == 0 {
-                    return Err(ProtocolError::UnbalancedQuotes);
-                } else {
-                    push = Some(byte);
-                }
+                (push, done) = double_quoted(line, &mut p)?;
             } else if in_single {
-                if byte == b'\\' && at(p + 1) == b'\'' {
-                    p += 1;
-                    push = Some(b'\'');
-                } else if byte == b'\'' {
-                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
-                    done = true;
-                } else if byte == 0 {
-                    return Err(ProtocolError::UnbalancedQuotes);
-                } else {
-                    push = Some(byte);
-                }
+                (push, done) = single_quoted(line, &mut p)?;
             } else {
                 match byte {
                     b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
