@@ -668,7 +668,7 @@ fn link_drop() -> toml::Value {
     ])
 }
 
-/// Mutations of keys, sections, faults and durations: (what, scenario text, expected error).
+/// Mutations of keys, sections, faults and duration units: (what, scenario text, expected error).
 fn key_fault_and_duration_cases() -> Vec<(&'static str, String, &'static str)> {
     vec![
         (
@@ -727,6 +727,12 @@ fn key_fault_and_duration_cases() -> Vec<(&'static str, String, &'static str)> {
             }),
             "does not match",
         ),
+    ]
+}
+
+/// Mutations of values — durations and inside the sections: (what, scenario text, expected error).
+fn section_value_cases() -> Vec<(&'static str, String, &'static str)> {
+    vec![
         (
             "units smallest first",
             mutated(|t| {
@@ -741,12 +747,6 @@ fn key_fault_and_duration_cases() -> Vec<(&'static str, String, &'static str)> {
             }),
             "is not of type string",
         ),
-    ]
-}
-
-/// Mutations of values inside the sections: (what, scenario text, expected error).
-fn section_value_cases() -> Vec<(&'static str, String, &'static str)> {
-    vec![
         (
             "an unknown storage type",
             mutated(|t| {
