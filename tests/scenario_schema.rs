@@ -668,8 +668,8 @@ fn link_drop() -> toml::Value {
     ])
 }
 
-/// Mutations of keys, sections, faults and duration units: (what, scenario text, expected error).
-fn key_fault_and_duration_cases() -> Vec<(&'static str, String, &'static str)> {
+/// Mutations of keys, sections and faults: (what, scenario text, expected error).
+fn key_and_fault_cases() -> Vec<(&'static str, String, &'static str)> {
     vec![
         (
             "a misspelt key",
@@ -713,6 +713,12 @@ fn key_fault_and_duration_cases() -> Vec<(&'static str, String, &'static str)> {
             }),
             "matches none of oneOf",
         ),
+    ]
+}
+
+/// Mutations of durations: (what, scenario text, expected error).
+fn duration_cases() -> Vec<(&'static str, String, &'static str)> {
+    vec![
         (
             "a day unit",
             mutated(|t| {
@@ -727,12 +733,6 @@ fn key_fault_and_duration_cases() -> Vec<(&'static str, String, &'static str)> {
             }),
             "does not match",
         ),
-    ]
-}
-
-/// Mutations of values — durations and inside the sections: (what, scenario text, expected error).
-fn section_value_cases() -> Vec<(&'static str, String, &'static str)> {
-    vec![
         (
             "units smallest first",
             mutated(|t| {
@@ -747,6 +747,12 @@ fn section_value_cases() -> Vec<(&'static str, String, &'static str)> {
             }),
             "is not of type string",
         ),
+    ]
+}
+
+/// Mutations of values inside the sections: (what, scenario text, expected error).
+fn section_value_cases() -> Vec<(&'static str, String, &'static str)> {
+    vec![
         (
             "an unknown storage type",
             mutated(|t| {
@@ -819,7 +825,8 @@ fn section_value_cases() -> Vec<(&'static str, String, &'static str)> {
 #[test]
 fn the_schema_refuses_what_the_parser_refuses() {
     let schema = schema();
-    let mut cases = key_fault_and_duration_cases();
+    let mut cases = key_and_fault_cases();
+    cases.extend(duration_cases());
     cases.extend(section_value_cases());
     for (what, text, expected) in cases {
         let error = validate_toml(&schema, &text).expect_err(what);
