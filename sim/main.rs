@@ -233,74 +233,76 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let options = obsim::chaos::SweepOptions {
-                seeds,
-                first_seed,
-                jobs,
-                shard: shard.unwrap_or(obsim::report::index::Shard::WHOLE),
-                bugs,
-                shrink_runs,
-            };
+            let shard = shard.unwrap_or(obsim::report::index::Shard::WHOLE);
+            let options = obsim::chaos::SweepOptions { seeds, first_seed, jobs, shard, bugs, shrink_runs };
             chaos(&paths, &options, time, &out)
         }
-        Command::Check { scenario } => match Scenario::load(&scenario) {
-            Ok(loaded) => {
-                let machines: u32 = loaded.topology.machines.iter().map(|group| group.count).sum();
-                println!(
-                    "{}: valid — {machines} machines, {} dev hosts, {} faults, {} + {} drain",
-                    scenario.display(),
-                    loaded.topology.dev_hosts,
-                    loaded.faults.len(),
-                    obsim::units::format_duration(loaded.duration),
-                    obsim::units::format_duration(loaded.drain)
-                );
-                ExitCode::SUCCESS
-            }
-            Err(error) => {
-                eprintln!("obsim check: invalid scenario: {error}");
-                ExitCode::from(2)
-            }
-        },
+        Command::Check { scenario } => check(&scenario),
         Command::Schema => {
             print!("{}", obsim::scenario::schema::json_schema_text());
             ExitCode::SUCCESS
         }
-        Command::Probe { seed, nodes, duration, events } => {
-            if nodes == 0 {
-                eprintln!("obsim probe: --nodes must be at least 1");
-                return ExitCode::from(2);
-            }
-            let config = ProbeConfig { seed, nodes_count: nodes, duration, ..ProbeConfig::default() };
-            match probe::run_with_log(config) {
-                Ok((outcome, log)) => {
-                    if events {
-                        let mut stdout = std::io::stdout().lock();
-                        match log.write_text(&mut stdout) {
-                            Ok(()) => {}
-                            // The reader has gone (`| head`): the rest goes unwritten, quietly.
-                            Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
-                                STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
-                            }
-                            Err(error) => {
-                                eprintln!("obsim probe: writing events: {error}");
-                                return ExitCode::from(1);
-                            }
-                        }
+        Command::Probe { seed, nodes, duration, events } => probe_command(seed, nodes, duration, events),
+    }
+}
+
+/// `obsim check`: load the scenario and say what it holds, or why it is invalid.
+fn check(scenario: &std::path::Path) -> ExitCode {
+    match Scenario::load(scenario) {
+        Ok(loaded) => {
+            let machines: u32 = loaded.topology.machines.iter().map(|group| group.count).sum();
+            println!(
+                "{}: valid — {machines} machines, {} dev hosts, {} faults, {} + {} drain",
+                scenario.display(),
+                loaded.topology.dev_hosts,
+                loaded.faults.len(),
+                obsim::units::format_duration(loaded.duration),
+                obsim::units::format_duration(loaded.drain)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("obsim check: invalid scenario: {error}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `obsim probe`: run the world's determinism probe and print its hash (and events).
+fn probe_command(seed: u64, nodes: u32, duration: Duration, events: bool) -> ExitCode {
+    if nodes == 0 {
+        eprintln!("obsim probe: --nodes must be at least 1");
+        return ExitCode::from(2);
+    }
+    let config = ProbeConfig { seed, nodes_count: nodes, duration, ..ProbeConfig::default() };
+    match probe::run_with_log(config) {
+        Ok((outcome, log)) => {
+            if events {
+                let mut stdout = std::io::stdout().lock();
+                match log.write_text(&mut stdout) {
+                    Ok(()) => {}
+                    // The reader has gone (`| head`): the rest goes unwritten, quietly.
+                    Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+                        STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
                     }
-                    println!("seed {seed}");
-                    println!("simulated {:.3}s, {} events", outcome.elapsed.as_secs_f64(), outcome.events_count);
-                    println!("event-log hash {}", outcome.hash);
-                    println!(
-                        "replay: obsim probe --seed {seed} --nodes {nodes} --duration {}",
-                        obsim::units::format_duration(duration)
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(error) => {
-                    eprintln!("obsim probe: {error} (seed {seed})");
-                    ExitCode::from(1)
+                    Err(error) => {
+                        eprintln!("obsim probe: writing events: {error}");
+                        return ExitCode::from(1);
+                    }
                 }
             }
+            println!("seed {seed}");
+            println!("simulated {:.3}s, {} events", outcome.elapsed.as_secs_f64(), outcome.events_count);
+            println!("event-log hash {}", outcome.hash);
+            println!(
+                "replay: obsim probe --seed {seed} --nodes {nodes} --duration {}",
+                obsim::units::format_duration(duration)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("obsim probe: {error} (seed {seed})");
+            ExitCode::from(1)
         }
     }
 }
@@ -371,6 +373,21 @@ fn write_failure(
     Ok(failure)
 }
 
+/// The sweep's progress bar on a terminal (hidden otherwise, so logs stay clean).
+fn progress_bar(planned: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal as _;
+
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(planned);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {msg}  {per_sec}  eta {eta}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    bar
+}
+
 /// `obsim chaos`: gather the files, sweep with a progress bar, write the index.
 fn chaos(
     paths: &[PathBuf],
@@ -378,7 +395,6 @@ fn chaos(
     time: Option<Duration>,
     out: &std::path::Path,
 ) -> ExitCode {
-    use std::io::IsTerminal as _;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     let files = match obsim::chaos::files::gather(paths) {
@@ -398,16 +414,7 @@ fn chaos(
     }
     let shard = options.shard;
     let planned = (0..options.seeds).filter(|index| shard.owns(*index)).count() as u64 * files.chaos.len() as u64;
-    let bar = if std::io::stderr().is_terminal() {
-        let bar = indicatif::ProgressBar::new(planned);
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {msg}  {per_sec}  eta {eta}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = progress_bar(planned);
     let failures = AtomicU64::new(0);
     // The sweep's folder is written as runs finish: a sweep killed at its time limit still
     // leaves an index of the runs it did.

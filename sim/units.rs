@@ -147,6 +147,31 @@ impl<'de> serde::Deserialize<'de> for Rate {
     }
 }
 
+/// Serde support for durations written as text (`"45s"`): use with
+/// `#[serde(with = "crate::units::duration_text")]` on a `Duration` field, so every config
+/// reads durations the one way and names the rule broken.
+///
+/// Why a type and not a module: serde calls `duration_text::serialize`/`deserialize`, which
+/// associated functions satisfy as well as a module's, and schemars reads the same `with`
+/// path as the type whose JSON Schema the field gets (`crate::scenario::schema` gives it
+/// the string pattern `parse_duration` accepts). So a new duration field needs only the one
+/// serde attribute to be read, written and described correctly.
+#[allow(non_camel_case_types)]
+pub struct duration_text;
+
+impl duration_text {
+    /// Writes the duration as `parse_duration` reads it.
+    pub fn serialize<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&format_duration(*duration))
+    }
+
+    /// Reads `"45s"`, `"2m"`, `"1h30m"`, `"250ms"`.
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,30 +217,5 @@ mod tests {
             assert_eq!(parse_duration(&format_duration(duration)), Ok(duration), "{millis} ms");
         }
         assert_eq!(format_duration(Duration::from_secs(5400)), "1h30m");
-    }
-}
-
-/// Serde support for durations written as text (`"45s"`): use with
-/// `#[serde(with = "crate::units::duration_text")]` on a `Duration` field, so every config
-/// reads durations the one way and names the rule broken.
-///
-/// Why a type and not a module: serde calls `duration_text::serialize`/`deserialize`, which
-/// associated functions satisfy as well as a module's, and schemars reads the same `with`
-/// path as the type whose JSON Schema the field gets (`crate::scenario::schema` gives it
-/// the string pattern `parse_duration` accepts). So a new duration field needs only the one
-/// serde attribute to be read, written and described correctly.
-#[allow(non_camel_case_types)]
-pub struct duration_text;
-
-impl duration_text {
-    /// Writes the duration as `parse_duration` reads it.
-    pub fn serialize<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&format_duration(*duration))
-    }
-
-    /// Reads `"45s"`, `"2m"`, `"1h30m"`, `"250ms"`.
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
-        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
-        parse_duration(&text).map_err(serde::de::Error::custom)
     }
 }

@@ -79,6 +79,56 @@ fn lifecycle(seed: u64, config: AppConfig, machines: &[(&str, u32)]) -> Run {
     Run { world, ledger, redis, pipes }
 }
 
+/// Ids: formats, worker belongs to machine, machine lines come from that machine's host,
+/// and every job wrote its `logs_per_job` lines.
+fn assert_ids_consistent(logs: &[(String, LogRecord)]) {
+    let mut per_job: BTreeMap<JobId, usize> = BTreeMap::new();
+    for (host, record) in logs {
+        assert!(record.ids_consistent(), "{record:?}");
+        let job = record.job_id.to_string();
+        assert!(job.starts_with("job-") && job.len() == 40, "{job}");
+        assert_eq!(record.trace_id.to_string().len(), 32);
+        if host != hosts::API {
+            assert_eq!(record.machine_id.as_ref().map(|m| m.as_str()), Some(host.as_str()));
+            assert!(record.worker_id.as_ref().unwrap().as_str().starts_with(&format!("{host}-worker-")));
+        }
+        *per_job.entry(record.job_id).or_default() += 1;
+    }
+    assert!(per_job.values().all(|&count| count == 10), "logs_per_job lines per job: {per_job:?}");
+}
+
+/// Spans: one tree per job, submitted → executing → service, and submitted → completed;
+/// every line resolves to a stored span of the same trace, job and machine.
+fn assert_one_span_tree_per_job(spans: &[Span], logs: &[(String, LogRecord)]) {
+    let by_id: BTreeMap<SpanId, &Span> = spans.iter().map(|s| (s.span_id, s)).collect();
+    assert_eq!(by_id.len(), spans.len(), "span ids are unique");
+    let mut names_per_job: BTreeMap<JobId, Vec<String>> = BTreeMap::new();
+    for span in spans {
+        names_per_job.entry(span.job_id).or_default().push(span.name.clone());
+        let parent = span.parent_span_id.map(|p| by_id[&p]);
+        match span.name.as_str() {
+            "job.submitted" => assert!(parent.is_none()),
+            "job.executing" | "job.completed" => assert_eq!(parent.unwrap().name, "job.submitted"),
+            "comfyui.generate" | "openai.request" => assert_eq!(parent.unwrap().name, "job.executing"),
+            other => panic!("unexpected span {other}"),
+        }
+        if let Some(parent) = parent {
+            assert_eq!((parent.trace_id, parent.job_id), (span.trace_id, span.job_id), "a job's spans share its trace");
+        }
+        assert!(span.end_time_unix_nano >= span.start_time_unix_nano);
+    }
+    for (job, names) in &names_per_job {
+        assert_eq!(names.len(), 4, "{job}: {names:?}");
+    }
+    // Every line resolves to a stored span of the same trace, job and machine.
+    for (_, record) in logs {
+        let span = by_id.get(&record.span_id).unwrap_or_else(|| panic!("line without span: {record:?}"));
+        assert_eq!((span.trace_id, span.job_id), (record.trace_id, record.job_id));
+        assert_eq!(span.machine_id, record.machine_id);
+        assert_eq!(span.worker_id, record.worker_id);
+    }
+}
+
 #[test]
 fn jobs_flow_from_api_to_machines_and_back_with_one_consistent_trace_each() {
     let mut run = lifecycle(21, config(20), &[("comfyui-1", 2), ("openai-1", 2)]);
@@ -105,49 +155,8 @@ fn jobs_flow_from_api_to_machines_and_back_with_one_consistent_trace_each() {
         assert!(run.redis.list(&format!("jobs:active:{worker}")).is_empty());
     }
 
-    // Ids: formats, worker belongs to machine, machine lines come from that machine's host.
-    let mut per_job: BTreeMap<JobId, usize> = BTreeMap::new();
-    for (host, record) in &logs {
-        assert!(record.ids_consistent(), "{record:?}");
-        let job = record.job_id.to_string();
-        assert!(job.starts_with("job-") && job.len() == 40, "{job}");
-        assert_eq!(record.trace_id.to_string().len(), 32);
-        if host != hosts::API {
-            assert_eq!(record.machine_id.as_ref().map(|m| m.as_str()), Some(host.as_str()));
-            assert!(record.worker_id.as_ref().unwrap().as_str().starts_with(&format!("{host}-worker-")));
-        }
-        *per_job.entry(record.job_id).or_default() += 1;
-    }
-    assert!(per_job.values().all(|&count| count == 10), "logs_per_job lines per job: {per_job:?}");
-
-    // Spans: one tree per job, submitted → executing → service, and submitted → completed.
-    let by_id: BTreeMap<SpanId, &Span> = spans.iter().map(|s| (s.span_id, s)).collect();
-    assert_eq!(by_id.len(), spans.len(), "span ids are unique");
-    let mut names_per_job: BTreeMap<JobId, Vec<String>> = BTreeMap::new();
-    for span in &spans {
-        names_per_job.entry(span.job_id).or_default().push(span.name.clone());
-        let parent = span.parent_span_id.map(|p| by_id[&p]);
-        match span.name.as_str() {
-            "job.submitted" => assert!(parent.is_none()),
-            "job.executing" | "job.completed" => assert_eq!(parent.unwrap().name, "job.submitted"),
-            "comfyui.generate" | "openai.request" => assert_eq!(parent.unwrap().name, "job.executing"),
-            other => panic!("unexpected span {other}"),
-        }
-        if let Some(parent) = parent {
-            assert_eq!((parent.trace_id, parent.job_id), (span.trace_id, span.job_id), "a job's spans share its trace");
-        }
-        assert!(span.end_time_unix_nano >= span.start_time_unix_nano);
-    }
-    for (job, names) in &names_per_job {
-        assert_eq!(names.len(), 4, "{job}: {names:?}");
-    }
-    // Every line resolves to a stored span of the same trace, job and machine.
-    for (_, record) in &logs {
-        let span = by_id.get(&record.span_id).unwrap_or_else(|| panic!("line without span: {record:?}"));
-        assert_eq!((span.trace_id, span.job_id), (record.trace_id, record.job_id));
-        assert_eq!(span.machine_id, record.machine_id);
-        assert_eq!(span.worker_id, record.worker_id);
-    }
+    assert_ids_consistent(&logs);
+    assert_one_span_tree_per_job(&spans, &logs);
 
     // Ledger: every source emitted gap-free seqs, all of them are in the pipes.
     let mut seqs: BTreeMap<SourceId, Vec<u64>> = BTreeMap::new();

@@ -137,7 +137,7 @@ fn cumulative_counters_count_by_largest_value_and_a_retried_delta_batch_double_c
     let restarted = Resource::new("emp-machine").with_machine_id("openai-2");
     // Cumulative: retried (duplicate) points and out-of-order arrival do not matter; a
     // restart starts a new series whose last value adds.
-    let cumulative = vec![
+    let cumulative = [
         (&machine, counter(Temporality::Cumulative, 3, 1, 10)),
         (&machine, counter(Temporality::Cumulative, 7, 1, 30)),
         (&machine, counter(Temporality::Cumulative, 5, 1, 20)),

@@ -117,70 +117,6 @@ fn hash_commands_from_the_redis_crate() {
 }
 
 #[test]
-fn stream_commands_from_the_redis_crate() {
-    assert_cmd(
-        redis::cmd("XADD").arg("logs").arg("MAXLEN").arg("~").arg(100000).arg("*").arg("record").arg("r1"),
-        &["XADD", "logs", "MAXLEN", "~", "100000", "*", "record", "r1"],
-    );
-    assert_cmd(
-        redis::cmd("XREADGROUP")
-            .arg("GROUP")
-            .arg("shippers")
-            .arg("shipper-1")
-            .arg("COUNT")
-            .arg(500)
-            .arg("BLOCK")
-            .arg(2000)
-            .arg("STREAMS")
-            .arg("logs")
-            .arg(">"),
-        &["XREADGROUP", "GROUP", "shippers", "shipper-1", "COUNT", "500", "BLOCK", "2000", "STREAMS", "logs", ">"],
-    );
-    assert_cmd(
-        redis::cmd("XACK").arg("logs").arg("shippers").arg("1-0").arg("1-1"),
-        &["XACK", "logs", "shippers", "1-0", "1-1"],
-    );
-    assert_cmd(redis::cmd("XPENDING").arg("logs").arg("shippers"), &["XPENDING", "logs", "shippers"]);
-    assert_cmd(
-        redis::cmd("XPENDING")
-            .arg("logs")
-            .arg("shippers")
-            .arg("IDLE")
-            .arg(30000)
-            .arg("-")
-            .arg("+")
-            .arg(10)
-            .arg("shipper-1"),
-        &["XPENDING", "logs", "shippers", "IDLE", "30000", "-", "+", "10", "shipper-1"],
-    );
-    assert_cmd(
-        redis::cmd("XAUTOCLAIM")
-            .arg("logs")
-            .arg("shippers")
-            .arg("shipper-2")
-            .arg(60000)
-            .arg("0-0")
-            .arg("COUNT")
-            .arg(100),
-        &["XAUTOCLAIM", "logs", "shippers", "shipper-2", "60000", "0-0", "COUNT", "100"],
-    );
-    assert_cmd(
-        redis::cmd("XTRIM").arg("logs").arg("MINID").arg("1700000000000-0"),
-        &["XTRIM", "logs", "MINID", "1700000000000-0"],
-    );
-    assert_cmd(
-        redis::cmd("XTRIM").arg("logs").arg("MAXLEN").arg("=").arg(1000),
-        &["XTRIM", "logs", "MAXLEN", "=", "1000"],
-    );
-    assert_cmd(
-        redis::cmd("XGROUP").arg("CREATE").arg("logs").arg("shippers").arg("$").arg("MKSTREAM"),
-        &["XGROUP", "CREATE", "logs", "shippers", "$", "MKSTREAM"],
-    );
-    let xgroup = decode_all(&redis::cmd("xgroup").arg("create").arg("k").arg("g").arg("$").get_packed_command());
-    assert!(xgroup[0].is("XGROUP") && xgroup[0].arg_is(1, "CREATE"));
-}
-
-#[test]
 fn connection_and_key_commands_from_the_redis_crate() {
     assert_cmd(&redis::cmd("PING"), &["PING"]);
     assert_cmd(redis::cmd("PING").arg("hello"), &["PING", "hello"]);
@@ -299,9 +235,8 @@ fn split_at_every_boundary_yields_the_same_commands() {
         .arg("LEFT")
         .arg("RIGHT")
         .arg(5.0)
-        .cmd("XADD")
+        .cmd("RPUSH")
         .arg("logs")
-        .arg("*")
         .arg("r")
         .arg(&b"a\r\nb\0"[..])
         .get_packed_pipeline();
@@ -435,8 +370,6 @@ fn sample_errors() -> Vec<(&'static str, Reply)> {
         ("error_unknown_command", errors::unknown_command(&[Bytes::from("foo"), Bytes::from("a"), Bytes::from("b")])),
         ("error_not_integer", errors::error(errors::NOT_AN_INTEGER)),
         ("error_syntax", errors::error(errors::SYNTAX)),
-        ("error_busygroup", errors::error(errors::BUSYGROUP)),
-        ("error_nogroup", errors::nogroup_xreadgroup(b"logs", b"shippers")),
         ("error_execabort", errors::error(errors::EXECABORT)),
     ]
 }

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 
 use obsim::scenario::Scenario;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 // ---------------------------------------------------------------------------------------
 // A tiny regex matcher: the subset the schema's patterns use (anchors, groups, alternation,
@@ -297,6 +297,14 @@ fn validate(root: &Value, schema: &Value, value: &Value, path: &str) -> Result<(
         let target = root.pointer(pointer).unwrap_or_else(|| panic!("$ref {reference} points nowhere"));
         validate(root, target, value, path)?;
     }
+    validate_value(object, value, path)?;
+    validate_object(root, object, value, path)?;
+    validate_array(root, object, value, path)?;
+    validate_combinators(root, object, value, path)
+}
+
+/// The keywords on the value itself: `type`, `enum`, `const`, `pattern`, numeric bounds.
+fn validate_value(object: &Map<String, Value>, value: &Value, path: &str) -> Result<(), String> {
     if let Some(kinds) = object.get("type") {
         let kinds: Vec<&str> = match kinds {
             Value::String(kind) => vec![kind.as_str()],
@@ -335,6 +343,11 @@ fn validate(root: &Value, schema: &Value, value: &Value, path: &str) -> Result<(
             }
         }
     }
+    Ok(())
+}
+
+/// A table's `required` keys and each entry against `properties` / `additionalProperties`.
+fn validate_object(root: &Value, object: &Map<String, Value>, value: &Value, path: &str) -> Result<(), String> {
     if let Value::Object(table) = value {
         let properties = object.get("properties").and_then(Value::as_object);
         for required in object.get("required").and_then(Value::as_array).into_iter().flatten() {
@@ -355,6 +368,11 @@ fn validate(root: &Value, schema: &Value, value: &Value, path: &str) -> Result<(
             }
         }
     }
+    Ok(())
+}
+
+/// An array's item counts and items (`items`, or one schema per position).
+fn validate_array(root: &Value, object: &Map<String, Value>, value: &Value, path: &str) -> Result<(), String> {
     if let Value::Array(items) = value {
         let count_bound =
             |keyword: &str| object.get(keyword).map(|bound| bound.as_u64().expect("item counts are integers") as usize);
@@ -378,6 +396,11 @@ fn validate(root: &Value, schema: &Value, value: &Value, path: &str) -> Result<(
             }
         }
     }
+    Ok(())
+}
+
+/// `allOf`, `anyOf`, `oneOf`.
+fn validate_combinators(root: &Value, object: &Map<String, Value>, value: &Value, path: &str) -> Result<(), String> {
     if let Some(Value::Array(all)) = object.get("allOf") {
         for schema in all {
             validate(root, schema, value, path)?;
@@ -632,20 +655,25 @@ fn fault(entries: &[(&str, toml::Value)]) -> toml::Value {
     toml::Value::Table(entries.iter().map(|(key, value)| (key.to_string(), value.clone())).collect())
 }
 
-#[test]
-fn the_schema_refuses_what_the_parser_refuses() {
-    let schema = schema();
-    let string = |text: &str| toml::Value::String(text.into());
-    let link_drop = || {
-        fault(&[
-            ("kind", string("link_drop")),
-            ("at", string("1m")),
-            ("for", string("30s")),
-            ("from", string("machines")),
-            ("to", string("railway")),
-        ])
-    };
-    let cases: Vec<(&str, String, &str)> = vec![
+/// A string TOML value.
+fn string(text: &str) -> toml::Value {
+    toml::Value::String(text.into())
+}
+
+/// A `link_drop` fault with every field it needs.
+fn link_drop() -> toml::Value {
+    fault(&[
+        ("kind", string("link_drop")),
+        ("at", string("1m")),
+        ("for", string("30s")),
+        ("from", string("machines")),
+        ("to", string("railway")),
+    ])
+}
+
+/// Mutations of keys, sections and faults: (what, scenario text, expected error).
+fn key_and_fault_cases() -> Vec<(&'static str, String, &'static str)> {
+    vec![
         (
             "a misspelt key",
             mutated(|t| {
@@ -688,6 +716,12 @@ fn the_schema_refuses_what_the_parser_refuses() {
             }),
             "matches none of oneOf",
         ),
+    ]
+}
+
+/// Mutations of durations: (what, scenario text, expected error).
+fn duration_cases() -> Vec<(&'static str, String, &'static str)> {
+    vec![
         (
             "a day unit",
             mutated(|t| {
@@ -716,6 +750,12 @@ fn the_schema_refuses_what_the_parser_refuses() {
             }),
             "is not of type string",
         ),
+    ]
+}
+
+/// Mutations of values inside the sections: (what, scenario text, expected error).
+fn section_value_cases() -> Vec<(&'static str, String, &'static str)> {
+    vec![
         (
             "an unknown storage type",
             mutated(|t| {
@@ -782,7 +822,15 @@ fn the_schema_refuses_what_the_parser_refuses() {
             }),
             "unknown key `agent_no_retries`",
         ),
-    ];
+    ]
+}
+
+#[test]
+fn the_schema_refuses_what_the_parser_refuses() {
+    let schema = schema();
+    let mut cases = key_and_fault_cases();
+    cases.extend(duration_cases());
+    cases.extend(section_value_cases());
     for (what, text, expected) in cases {
         let error = validate_toml(&schema, &text).expect_err(what);
         assert!(error.contains(expected), "{what}: expected {expected:?} in {error}");

@@ -116,15 +116,9 @@ fn lmove(from: &str, to: &str, wherefrom: &str, whereto: &str) -> redis::Cmd {
     cmd
 }
 
-#[test]
-fn golden_sequence_lrem_only_after_2xx_and_never_after_503() {
-    let ledger = Ledger::new();
-    let mut built = chunks(&ledger, "golden", 6, 2);
-    let (a, b, c) = (
-        Bytes::from(built.remove(0).encode()),
-        Bytes::from(built.remove(0).encode()),
-        Bytes::from(built.remove(0).encode()),
-    );
+/// The golden test's Redis side, command by command: recovery, batch 1 (taken, look-ahead,
+/// LREM after the 2xx), batch 2 (taken, 503s until expiry, given back, never LREMed).
+fn golden_script(a: &Bytes, b: &Bytes, c: &Bytes) -> MockRedisConnection {
     let nil = redis::Value::Nil;
     let bulk = |v: &Bytes| redis::Value::BulkString(v.to_vec());
     let mut take_two = redis::pipe();
@@ -136,19 +130,31 @@ fn golden_sequence_lrem_only_after_2xx_and_never_after_503() {
     let mut give_back_one = redis::pipe();
     give_back_one.add_command(lmove(PROCESSING, BUFFER, "LEFT", "RIGHT"));
     let blmove = || redis::cmd("BLMOVE").arg(BUFFER).arg(PROCESSING).arg("LEFT").arg("RIGHT").arg("1").clone();
-    let mock = MockRedisConnection::new(vec![
+    MockRedisConnection::new(vec![
         // Restart recovery: nothing left in processing.
         MockCmd::new(lmove(PROCESSING, BUFFER, "RIGHT", "LEFT"), Ok(nil.clone())),
         // Batch 1: one blocking take, look-ahead of two (one value, then dry).
-        MockCmd::new(blmove(), Ok(bulk(&a))),
-        MockCmd::with_values(take_two.clone(), Ok(vec![bulk(&b), nil.clone()])),
+        MockCmd::new(blmove(), Ok(bulk(a))),
+        MockCmd::with_values(take_two.clone(), Ok(vec![bulk(b), nil.clone()])),
         // 2xx → LREM both.
         MockCmd::with_values(&mut lrem_ab, Ok(vec![1i64, 1])),
         // Batch 2: the last value; 503s until retries expire → given back, never LREMed.
-        MockCmd::new(blmove(), Ok(bulk(&c))),
+        MockCmd::new(blmove(), Ok(bulk(c))),
         MockCmd::with_values(&mut take_two, Ok(vec![nil.clone(), nil.clone()])),
-        MockCmd::with_values(&mut give_back_one, Ok(vec![bulk(&c)])),
-    ]);
+        MockCmd::with_values(&mut give_back_one, Ok(vec![bulk(c)])),
+    ])
+}
+
+#[test]
+fn golden_sequence_lrem_only_after_2xx_and_never_after_503() {
+    let ledger = Ledger::new();
+    let mut built = chunks(&ledger, "golden", 6, 2);
+    let (a, b, c) = (
+        Bytes::from(built.remove(0).encode()),
+        Bytes::from(built.remove(0).encode()),
+        Bytes::from(built.remove(0).encode()),
+    );
+    let mock = golden_script(&a, &b, &c);
     let config = ShipperConfig {
         batch_chunks_max: 3,
         retry_initial: Duration::from_secs(1),
@@ -236,13 +242,13 @@ fn golden_sequence_at_maxmemory_reads_in_place_and_lrems_after_2xx() {
         MockCmd::new(lmove(PROCESSING, BUFFER, "RIGHT", "LEFT"), oom()),
         // Batch 1: the processing list, read in place; 2xx → LREM from processing.
         MockCmd::new(lrange(PROCESSING), Ok(redis::Value::Array(vec![bulk(&a)]))),
-        MockCmd::with_values(&mut lrem(PROCESSING, &[&a]), Ok(vec![1i64])),
+        MockCmd::with_values(lrem(PROCESSING, &[&a]), Ok(vec![1i64])),
         // Batch 2: processing is empty now; BLMOVE refused → the buffer's head, read in
         // place; 2xx → LREM from the buffer.
         MockCmd::new(lrange(PROCESSING), Ok(redis::Value::Array(vec![]))),
         MockCmd::new(blmove(), oom()),
         MockCmd::new(lrange(BUFFER), Ok(redis::Value::Array(vec![bulk(&b), bulk(&c)]))),
-        MockCmd::with_values(&mut lrem(BUFFER, &[&b, &c]), Ok(vec![1i64, 1])),
+        MockCmd::with_values(lrem(BUFFER, &[&b, &c]), Ok(vec![1i64, 1])),
         // Batch 3: memory was freed, the reliable queue moves again.
         MockCmd::new(blmove(), Ok(nil.clone())),
     ]);

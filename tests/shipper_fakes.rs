@@ -143,33 +143,30 @@ impl FakeRedis {
         Some(value)
     }
 
-    async fn execute(&self, command: &Command) -> Reply {
-        let name = text(command.arg(0).unwrap()).to_ascii_uppercase();
-        self.state.lock().unwrap().commands.push(name.clone());
-        let args = command.args();
-        match name.as_str() {
-            "PING" => Reply::pong(),
-            "CLIENT" | "SELECT" => Reply::ok(),
-            "LMOVE" => Reply::bulk_or_null(self.lmove(args)),
-            "BLMOVE" => {
-                let seconds: f64 = text(&args[4]).parse().unwrap();
-                let deadline = Duration::from_secs_f64(seconds);
-                let mut waited = Duration::ZERO;
-                loop {
-                    let notified = self.pushed.notified();
-                    tokio::pin!(notified);
-                    notified.as_mut().enable();
-                    if let Some(value) = self.lmove(args) {
-                        return Reply::bulk(value);
-                    }
-                    if seconds > 0.0 && waited >= deadline {
-                        return Reply::NullArray;
-                    }
-                    let step = Duration::from_millis(100);
-                    let _ = tokio::time::timeout(step, notified).await;
-                    waited += step;
-                }
+    /// BLMOVE: LMOVE, or wait for a push up to the timeout (0: forever), polling every 100 ms.
+    async fn blmove(&self, args: &[Bytes]) -> Reply {
+        let seconds: f64 = text(&args[4]).parse().unwrap();
+        let deadline = Duration::from_secs_f64(seconds);
+        let mut waited = Duration::ZERO;
+        loop {
+            let notified = self.pushed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(value) = self.lmove(args) {
+                return Reply::bulk(value);
             }
+            if seconds > 0.0 && waited >= deadline {
+                return Reply::NullArray;
+            }
+            let step = Duration::from_millis(100);
+            let _ = tokio::time::timeout(step, notified).await;
+            waited += step;
+        }
+    }
+
+    /// The list commands the app and the shipper send.
+    fn list_command(&self, name: &str, args: &[Bytes]) -> Reply {
+        match name {
             "RPUSH" | "LPUSH" => {
                 let mut state = self.state.lock().unwrap();
                 let list = state.lists.entry(args[0].clone()).or_default();
@@ -208,6 +205,13 @@ impl FakeRedis {
                     state.lists.get(&args[0]).map(|l| l.iter().cloned().collect::<Vec<_>>()).unwrap_or_default(),
                 )
             }
+            other => unreachable!("{other} is not a list command"),
+        }
+    }
+
+    /// The hash commands the app sends.
+    fn hash_command(&self, name: &str, args: &[Bytes]) -> Reply {
+        match name {
             "HSET" => {
                 let mut state = self.state.lock().unwrap();
                 let hash = state.hashes.entry(args[0].clone()).or_default();
@@ -247,6 +251,21 @@ impl FakeRedis {
                 let state = self.state.lock().unwrap();
                 Reply::bulk_or_null(state.hashes.get(&args[0]).and_then(|h| h.get(&args[1]).cloned()))
             }
+            other => unreachable!("{other} is not a hash command"),
+        }
+    }
+
+    async fn execute(&self, command: &Command) -> Reply {
+        let name = text(command.arg(0).unwrap()).to_ascii_uppercase();
+        self.state.lock().unwrap().commands.push(name.clone());
+        let args = command.args();
+        match name.as_str() {
+            "PING" => Reply::pong(),
+            "CLIENT" | "SELECT" => Reply::ok(),
+            "LMOVE" => Reply::bulk_or_null(self.lmove(args)),
+            "BLMOVE" => self.blmove(args).await,
+            "RPUSH" | "LPUSH" | "LREM" | "LLEN" | "LRANGE" => self.list_command(&name, args),
+            "HSET" | "HSETNX" | "HDEL" | "HGETALL" | "HGET" => self.hash_command(&name, args),
             "DEL" => {
                 let mut state = self.state.lock().unwrap();
                 let mut removed = 0;

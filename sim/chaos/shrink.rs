@@ -123,11 +123,11 @@ fn candidates(scenario: &Scenario) -> Vec<(String, Scenario)> {
         out.push((format!("jobs_per_second {rate} → {}", rate / 2.0), lighter));
     }
     // Shorter faults.
-    for index in 0..faults.len() {
-        if let Some(halved) = halve(&faults[index]) {
+    for (index, fault) in faults.iter().enumerate() {
+        if let Some(halved) = halve(fault) {
             let mut shorter = scenario.clone();
             shorter.faults[index] = halved;
-            out.push((format!("fault[{index}] {} lasts half as long", faults[index].kind()), shorter));
+            out.push((format!("fault[{index}] {} lasts half as long", fault.kind()), shorter));
         }
     }
     out

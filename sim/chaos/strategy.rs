@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use proptest::prelude::*;
-use proptest::sample::{select, subsequence};
+use proptest::sample::{Select, select, subsequence};
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use sha2::{Digest, Sha256};
@@ -90,11 +90,28 @@ fn secs(value: u64) -> Duration {
     Duration::from_secs(value)
 }
 
-/// One fault of `kind`, with its parameters.
+/// One fault of `kind`, with its parameters. Each family of kinds draws in its own step;
+/// the strategies (and so the draws for a seed) are those of one match over every kind.
 fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u64) -> BoxedStrategy<FaultSpec> {
     let window = window(duration_secs, for_max_secs);
-    let link = select(targets.links.clone());
-    let host = select(targets.hosts.clone());
+    match kind {
+        ChaosKind::LinkDrop | ChaosKind::LinkStall | ChaosKind::Latency | ChaosKind::PacketLoss => {
+            link_fault(kind, window, select(targets.links.clone()))
+        }
+        ChaosKind::Restart | ChaosKind::Crash | ChaosKind::ClockSkew | ChaosKind::ClockStep => {
+            host_fault(kind, window, select(targets.hosts.clone()), duration_secs)
+        }
+        ChaosKind::Dash0Errors | ChaosKind::Dash0Slow | ChaosKind::Dash0RateLimit => dash0_fault(kind, window),
+        ChaosKind::Backpressure => backpressure_fault(window),
+    }
+}
+
+/// A window strategy, as [`window`] returns it.
+trait Window: Strategy<Value = (u64, u64)> + Clone + 'static {}
+impl<W: Strategy<Value = (u64, u64)> + Clone + 'static> Window for W {}
+
+/// A fault on a link between two hosts.
+fn link_fault(kind: ChaosKind, window: impl Window, link: Select<(String, String)>) -> BoxedStrategy<FaultSpec> {
     match kind {
         ChaosKind::LinkDrop => (window, link, any::<bool>())
             .prop_map(|((at, lasting), (from, to), oneway)| FaultSpec::LinkDrop {
@@ -132,12 +149,51 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
                 rate: f64::from(percent) / 100.0,
             })
             .boxed(),
+        other => unreachable!("{other:?} is not a link fault"),
+    }
+}
+
+/// A fault on one host: taken down, or its clock bent.
+fn host_fault(
+    kind: ChaosKind,
+    window: impl Window,
+    host: Select<String>,
+    duration_secs: u64,
+) -> BoxedStrategy<FaultSpec> {
+    match kind {
         ChaosKind::Restart => (window, host)
             .prop_map(|((at, down_for), target)| FaultSpec::Restart { at: secs(at), target, down_for: secs(down_for) })
             .boxed(),
         ChaosKind::Crash => {
             (0..duration_secs - 1, host).prop_map(|(at, target)| FaultSpec::Crash { at: secs(at), target }).boxed()
         }
+        ChaosKind::ClockSkew => (window, host, 0u64..=600, any::<bool>(), 0u32..=500)
+            .prop_map(|((at, lasting), target, offset, behind, drift_ppm)| FaultSpec::ClockSkew {
+                at: secs(at),
+                lasting: Some(secs(lasting)),
+                target,
+                offset: secs(offset),
+                behind,
+                drift_ppm: f64::from(drift_ppm),
+                heal: Heal::AtDrain,
+            })
+            .boxed(),
+        ChaosKind::ClockStep => (0..duration_secs - 1, host, 1u64..=300, any::<bool>())
+            .prop_map(|(at, target, step, behind)| FaultSpec::ClockStep {
+                at: secs(at),
+                target,
+                step: secs(step),
+                behind,
+                heal: Heal::AtDrain,
+            })
+            .boxed(),
+        other => unreachable!("{other:?} is not a host fault"),
+    }
+}
+
+/// A fault of the Dash0 mock: errors, slowness, a rate limit.
+fn dash0_fault(kind: ChaosKind, window: impl Window) -> BoxedStrategy<FaultSpec> {
+    match kind {
         ChaosKind::Dash0Errors => {
             (window, select(RETRYABLE_STATUSES.to_vec()), 10u32..=100, proptest::option::of(1u64..=30))
                 .prop_map(|((at, lasting), status, percent, retry_after)| FaultSpec::Dash0Errors {
@@ -173,54 +229,39 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
                 records_per_second,
             })
             .boxed(),
-        ChaosKind::ClockSkew => (window, host, 0u64..=600, any::<bool>(), 0u32..=500)
-            .prop_map(|((at, lasting), target, offset, behind, drift_ppm)| FaultSpec::ClockSkew {
-                at: secs(at),
-                lasting: Some(secs(lasting)),
-                target,
-                offset: secs(offset),
-                behind,
-                drift_ppm: f64::from(drift_ppm),
-                heal: Heal::AtDrain,
-            })
-            .boxed(),
-        ChaosKind::ClockStep => (0..duration_secs - 1, host, 1u64..=300, any::<bool>())
-            .prop_map(|(at, target, step, behind)| FaultSpec::ClockStep {
-                at: secs(at),
-                target,
-                step: secs(step),
-                behind,
-                heal: Heal::AtDrain,
-            })
-            .boxed(),
-        ChaosKind::Backpressure => prop_oneof![
-            (window.clone(), 2u32..=5).prop_map(|((at, lasting), factor)| FaultSpec::Backpressure {
-                at: secs(at),
-                lasting: secs(lasting),
-                what: BackpressureWhat::JobsPerSecond,
-                bytes: None,
-                factor: Some(f64::from(factor)),
-                target: None,
-            }),
-            (window.clone(), 2u64..=20).prop_map(|((at, lasting), ten_kb)| FaultSpec::Backpressure {
-                at: secs(at),
-                lasting: secs(lasting),
-                what: BackpressureWhat::AggregatorBuffer,
-                bytes: Some(ten_kb * 10_000),
-                factor: None,
-                target: None,
-            }),
-            (window, 8u64..=40).prop_map(|((at, lasting), hundred_kb)| FaultSpec::Backpressure {
-                at: secs(at),
-                lasting: secs(lasting),
-                what: BackpressureWhat::RedisMaxmemory,
-                bytes: Some(hundred_kb * 100_000),
-                factor: None,
-                target: None,
-            }),
-        ]
-        .boxed(),
+        other => unreachable!("{other:?} is not a Dash0 fault"),
     }
+}
+
+/// Backpressure: more jobs, or a smaller aggregator buffer or Redis memory.
+fn backpressure_fault(window: impl Window) -> BoxedStrategy<FaultSpec> {
+    prop_oneof![
+        (window.clone(), 2u32..=5).prop_map(|((at, lasting), factor)| FaultSpec::Backpressure {
+            at: secs(at),
+            lasting: secs(lasting),
+            what: BackpressureWhat::JobsPerSecond,
+            bytes: None,
+            factor: Some(f64::from(factor)),
+            target: None,
+        }),
+        (window.clone(), 2u64..=20).prop_map(|((at, lasting), ten_kb)| FaultSpec::Backpressure {
+            at: secs(at),
+            lasting: secs(lasting),
+            what: BackpressureWhat::AggregatorBuffer,
+            bytes: Some(ten_kb * 10_000),
+            factor: None,
+            target: None,
+        }),
+        (window, 8u64..=40).prop_map(|((at, lasting), hundred_kb)| FaultSpec::Backpressure {
+            at: secs(at),
+            lasting: secs(lasting),
+            what: BackpressureWhat::RedisMaxmemory,
+            bytes: Some(hundred_kb * 100_000),
+            factor: None,
+            target: None,
+        }),
+    ]
+    .boxed()
 }
 
 /// The strategy of a whole schedule for `scenario` under `chaos`: a non-empty subset of the

@@ -89,6 +89,23 @@ struct Holdings {
 }
 
 impl Holdings {
+    /// The records held, counted from the sets: what `held_count` must equal.
+    fn recount(&self) -> u64 {
+        self.volatile.values().chain(self.durable.values()).map(RangeSet::len).sum()
+    }
+
+    /// Checks the running count against a recount (debug builds: O(sources) per call) and
+    /// the peak against the count (always: O(1)).
+    fn assert_books(&self) {
+        debug_assert_eq!(self.held_count, self.recount(), "ledger: a custodian's held_count drifted from its sets");
+        assert!(
+            self.held_count <= self.peak_count,
+            "ledger: held {} above the peak {}",
+            self.held_count,
+            self.peak_count
+        );
+    }
+
     /// Removes `range` of `source` from both holdings; returns how many were held.
     fn remove(&mut self, source: SourceId, range: Range<u64>) -> u64 {
         let mut removed = 0;
@@ -217,6 +234,7 @@ impl Ledger {
             holdings.held_count = holdings.held_count + added - moved;
         });
         holdings.peak_count = holdings.peak_count.max(holdings.held_count);
+        holdings.assert_books();
         let after = holdings.held_count;
         inner.timeline.held_changed(custodian.part, after.saturating_sub(before), before.saturating_sub(after));
     }
@@ -234,6 +252,7 @@ impl Ledger {
             }
             removed += taken;
         });
+        holdings.assert_books();
         inner.timeline.held_changed(custodian.part, 0, removed);
     }
 
@@ -360,71 +379,19 @@ impl Ledger {
         });
     }
 
-    /// Accounts for every emitted record: the ledger's verdict input.
+    /// Accounts for every emitted record: the ledger's verdict input. Asserts the ledger's
+    /// conservation law on the result ([`Accounting::assert_conserved`]), so every run and
+    /// every test that accounts checks it.
     pub fn account(&self) -> Accounting {
         let inner = self.lock();
         let mut accounting = Accounting::default();
         for (index, entry) in inner.sources.iter().enumerate() {
             let source = SourceId(index as u32);
-            let totals = accounting.totals.entry(entry.signal).or_default();
-            totals.emitted += entry.emitted_count;
-            let mut missing = RangeSet::new();
-            missing.insert(0..entry.emitted_count);
-            if let Some(delivered) = inner.delivered.get(&source) {
-                for range in delivered.ranges() {
-                    totals.delivered += missing.remove(range);
-                }
-            }
-            let outcomes = inner
-                .holdings
-                .iter()
-                .flat_map(|(custodian, holdings)| {
-                    [&holdings.volatile, &holdings.durable].into_iter().filter_map(move |sets| {
-                        sets.get(&source).map(|set| (Outcome::InFlight(custodian.clone()), set))
-                    })
-                })
-                .chain(inner.dropped.iter().filter_map(|((cause, custodian), sets)| {
-                    sets.get(&source).map(|set| (Outcome::Lost { cause: *cause, custodian: custodian.clone() }, set))
-                }))
-                .chain(inner.unacked.iter().filter_map(|((cause, custodian), sets)| {
-                    sets.get(&source).map(|set| (Outcome::Lost { cause: *cause, custodian: custodian.clone() }, set))
-                }));
-            for (outcome, set) in outcomes {
-                let taken = missing.take_intersection(set);
-                if !taken.is_empty() {
-                    let tally = accounting.outcomes.entry((entry.signal, outcome)).or_default();
-                    tally.add(source, &taken, entry);
-                }
-            }
+            let missing = account_source(&inner, &mut accounting, source, entry);
             if !missing.is_empty() {
-                accounting
-                    .outcomes
-                    .entry((entry.signal, Outcome::LostSilently))
-                    .or_default()
-                    .add(source, &missing, entry);
-                // Name the last custodian: the furthest part that released them.
-                for (custodian, holdings) in last_custodian_first(&inner.holdings) {
-                    if missing.is_empty() {
-                        break;
-                    }
-                    if let Some(released) = holdings.released.get(&source) {
-                        let taken = missing.take_intersection(released);
-                        if !taken.is_empty() {
-                            let key = (entry.signal, Some(custodian.clone()));
-                            accounting.silent_by_last_custodian.entry(key).or_default().add(source, &taken, entry);
-                        }
-                    }
-                }
-                if !missing.is_empty() {
-                    accounting
-                        .silent_by_last_custodian
-                        .entry((entry.signal, None))
-                        .or_default()
-                        .add(source, &missing, entry);
-                }
+                account_silent_losses(&inner, &mut accounting, source, entry, missing);
             }
         }
-        accounting.assert_conserved();
         for (id, &extra) in &inner.duplicates {
             let signal = inner.sources[id.source.0 as usize].signal;
             let totals = accounting.totals.entry(signal).or_default();
@@ -434,6 +401,7 @@ impl Ledger {
                 totals.duplicate_examples.push(*id);
             }
         }
+        accounting.assert_conserved();
         accounting
     }
 
@@ -496,6 +464,64 @@ fn forget_in<K: Ord>(map: &mut BTreeMap<K, PerSource>, except: Option<&K>, ids: 
             }
         }
     });
+}
+
+/// Counts one source's emitted records as delivered, in flight or lost with a cause, and
+/// returns those that met none of these fates (lost silently). (A delivery of a record the
+/// source never emitted is refused when it is delivered, by [`Ledger::deliver`].)
+fn account_source(inner: &LedgerInner, accounting: &mut Accounting, source: SourceId, entry: &SourceEntry) -> RangeSet {
+    let totals = accounting.totals.entry(entry.signal).or_default();
+    totals.emitted += entry.emitted_count;
+    let mut missing = RangeSet::new();
+    missing.insert(0..entry.emitted_count);
+    if let Some(delivered) = inner.delivered.get(&source) {
+        for range in delivered.ranges() {
+            totals.delivered += missing.remove(range);
+        }
+    }
+    let held = inner.holdings.iter().flat_map(|(custodian, holdings)| {
+        [&holdings.volatile, &holdings.durable]
+            .into_iter()
+            .filter_map(move |sets| sets.get(&source).map(|set| (Outcome::InFlight(custodian.clone()), set)))
+    });
+    let lost = inner.dropped.iter().chain(inner.unacked.iter()).filter_map(|((cause, custodian), sets)| {
+        sets.get(&source).map(|set| (Outcome::Lost { cause: *cause, custodian: custodian.clone() }, set))
+    });
+    for (outcome, set) in held.chain(lost) {
+        let taken = missing.take_intersection(set);
+        if !taken.is_empty() {
+            accounting.outcomes.entry((entry.signal, outcome)).or_default().add(source, &taken, entry);
+        }
+    }
+    missing
+}
+
+/// Counts one source's silent losses, and names for each the last custodian that released
+/// it: records flow forward in `Part` order, so the furthest part that released them held
+/// them last (`None`: no part ever held them).
+fn account_silent_losses(
+    inner: &LedgerInner,
+    accounting: &mut Accounting,
+    source: SourceId,
+    entry: &SourceEntry,
+    mut missing: RangeSet,
+) {
+    accounting.outcomes.entry((entry.signal, Outcome::LostSilently)).or_default().add(source, &missing, entry);
+    for (custodian, holdings) in last_custodian_first(&inner.holdings) {
+        if missing.is_empty() {
+            break;
+        }
+        if let Some(released) = holdings.released.get(&source) {
+            let taken = missing.take_intersection(released);
+            if !taken.is_empty() {
+                let key = (entry.signal, Some(custodian.clone()));
+                accounting.silent_by_last_custodian.entry(key).or_default().add(source, &taken, entry);
+            }
+        }
+    }
+    if !missing.is_empty() {
+        accounting.silent_by_last_custodian.entry((entry.signal, None)).or_default().add(source, &missing, entry);
+    }
 }
 
 /// A latency histogram from 1 µs to 1 day at 3 significant digits.
@@ -598,19 +624,40 @@ pub struct Accounting {
 
 impl Accounting {
     /// The ledger's conservation law, per signal: every emitted record is delivered, lost
-    /// (with a cause or silently) or in flight — exactly one of them; and each tally's
-    /// born-host counts add up to its count.
-    fn assert_conserved(&self) {
+    /// (with a cause or silently) or in flight — exactly one of them; the silent losses split
+    /// by last custodian add up to the silent losses; a record delivered twice was delivered
+    /// (duplicates ≤ deliveries); and each tally's born-host counts add up to its count.
+    /// Public so that a test can hand it a broken account and see it refused.
+    pub fn assert_conserved(&self) {
         for (signal, totals) in &self.totals {
             let undelivered: u64 = self.undelivered(*signal).map(|(_, tally)| tally.count).sum();
             assert_eq!(
                 totals.emitted,
                 totals.delivered + undelivered,
-                "{signal:?}: emitted = delivered + lost + in flight must hold"
+                "ledger: {signal:?}: emitted = delivered + lost + lost silently + in flight must hold"
+            );
+            let silent = self.outcomes.get(&(*signal, Outcome::LostSilently)).map_or(0, |tally| tally.count);
+            let silent_split: u64 = self
+                .silent_by_last_custodian
+                .iter()
+                .filter(|((s, _), _)| s == signal)
+                .map(|(_, tally)| tally.count)
+                .sum();
+            assert_eq!(silent, silent_split, "ledger: {signal:?}: silent losses by last custodian must add up");
+            assert!(
+                totals.duplicated <= totals.delivered,
+                "ledger: {signal:?}: {} records duplicated but only {} delivered",
+                totals.duplicated,
+                totals.delivered
+            );
+            assert!(
+                totals.duplicated <= totals.duplicate_deliveries,
+                "ledger: {signal:?}: each duplicated record has at least one extra delivery"
             );
         }
         for tally in self.outcomes.values().chain(self.silent_by_last_custodian.values()) {
-            assert_eq!(tally.born_counts.values().sum::<u64>(), tally.count, "born-host counts add up");
+            assert!(tally.count > 0, "ledger: an outcome is listed only if some record met it");
+            assert_eq!(tally.born_counts.values().sum::<u64>(), tally.count, "ledger: born-host counts must add up");
         }
     }
 
@@ -677,6 +724,48 @@ mod tests {
         );
         let silent = &account.outcomes[&(Signal::Log, Outcome::LostSilently)];
         assert_eq!(silent.examples, ids(source, 80..85));
+    }
+
+    /// A custodian's running count that drifted from its sets is caught at the next change.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "held_count drifted from its sets")]
+    fn a_held_count_that_drifts_from_the_sets_is_caught() {
+        let mut holdings = Holdings::default();
+        holdings.volatile.entry(SourceId(0)).or_default().insert(0..5);
+        holdings.held_count = 4;
+        holdings.peak_count = 5;
+        holdings.assert_books();
+    }
+
+    /// An account whose outcomes do not add up to what was emitted is refused.
+    #[test]
+    #[should_panic(expected = "emitted = delivered + lost + lost silently + in flight must hold")]
+    fn an_account_that_does_not_add_up_is_refused() {
+        let mut account = Accounting::default();
+        account.totals.insert(Signal::Log, Totals { emitted: 10, delivered: 7, ..Totals::default() });
+        account.assert_conserved();
+    }
+
+    /// More records duplicated than delivered is impossible: refused.
+    #[test]
+    #[should_panic(expected = "3 records duplicated but only 2 delivered")]
+    fn more_duplicates_than_deliveries_is_refused() {
+        let mut account = Accounting::default();
+        let totals = Totals { emitted: 2, delivered: 2, duplicated: 3, duplicate_deliveries: 3, ..Totals::default() };
+        account.totals.insert(Signal::Log, totals);
+        account.assert_conserved();
+    }
+
+    /// Silent losses split by last custodian must add up to the silent losses.
+    #[test]
+    #[should_panic(expected = "silent losses by last custodian must add up")]
+    fn a_silent_split_that_does_not_add_up_is_refused() {
+        let mut account = Accounting::default();
+        account.totals.insert(Signal::Log, Totals { emitted: 4, ..Totals::default() });
+        let tally = Tally { count: 4, born_counts: BTreeMap::from([(Arc::from("h"), 4)]), ..Tally::default() };
+        account.outcomes.insert((Signal::Log, Outcome::LostSilently), tally);
+        account.assert_conserved();
     }
 
     #[test]

@@ -142,7 +142,7 @@ impl RangeSet {
 
     /// Up to `limit` values of the set, smallest first: example ids for failure messages.
     pub fn sample(&self, limit: usize) -> Vec<u64> {
-        self.ranges().flat_map(|range| range).take(limit).collect()
+        self.ranges().flatten().take(limit).collect()
     }
 
     /// Checks the invariants in debug builds (tests run them).

@@ -60,7 +60,12 @@ impl<T> RecordPipe<T> {
         let rejected = if records.len() > room { records.split_off(room) } else { Vec::new() };
         let accepted = !records.is_empty();
         queue.extend(records);
-        debug_assert!(queue.len() <= self.inner.records_limit);
+        assert!(
+            queue.len() <= self.inner.records_limit,
+            "record pipe: {} queued over its limit {}",
+            queue.len(),
+            self.inner.records_limit
+        );
         drop(queue);
         if accepted {
             self.inner.readable.notify_one();

@@ -34,6 +34,9 @@ pub struct Injector {
     in_force: BTreeMap<usize, FaultInForce>,
     /// The state last applied per target; absent means healthy.
     applied: BTreeMap<Target, State>,
+    /// Fault phases applied so far: `in_force` holds `started_count - ended_count` faults.
+    started_count: u64,
+    ended_count: u64,
 }
 
 /// One fault in force.
@@ -53,6 +56,31 @@ impl Injector {
     /// The state last applied to `target` (healthy if none).
     pub fn applied(&self, target: &Target) -> State {
         self.applied.get(target).cloned().unwrap_or_else(|| healthy(target))
+    }
+
+    /// The injector's books, checked after every phase (O(targets × faults in force), and
+    /// phases are few): as many faults in force as started and not ended; a target is in
+    /// `applied` only with a state that is not healthy (absent means healthy, so healthy
+    /// must be absent) and only while some fault in force touches it.
+    fn assert_books(&self) {
+        assert!(
+            self.ended_count <= self.started_count,
+            "injector: {} faults ended but {} started",
+            self.ended_count,
+            self.started_count
+        );
+        assert_eq!(
+            self.in_force.len() as u64,
+            self.started_count - self.ended_count,
+            "injector: faults in force must be those started and not ended"
+        );
+        for (target, state) in &self.applied {
+            assert!(*state != healthy(target), "injector: {target} is recorded as applied while healthy");
+            assert!(
+                !self.on(target).is_empty(),
+                "injector: {target} is recorded as applied with no fault in force on it"
+            );
+        }
     }
 
     /// The faults in force on `target`.
@@ -89,12 +117,14 @@ pub fn apply(pipeline: &mut Pipeline, faults: &[FaultSpec], index: usize, phase:
             let touched = contributions.iter().map(|(target, _)| target.clone()).collect();
             let entry = FaultInForce { order: (fault.at(), index), started: now, contributions };
             assert!(injector.in_force.insert(index, entry).is_none(), "fault[{index}] started twice");
+            injector.started_count += 1;
             touched
         }
         Phase::End => {
             let Some(ended) = injector.in_force.remove(&index) else {
                 unreachable!("fault[{index}] ended without having started");
             };
+            injector.ended_count += 1;
             ended.contributions.into_iter().map(|(target, _)| target).collect()
         }
     };
@@ -116,6 +146,7 @@ pub fn apply(pipeline: &mut Pipeline, faults: &[FaultSpec], index: usize, phase:
             injector.applied.insert(target, new);
         }
     }
+    injector.assert_books();
     pipeline.injector = injector;
 }
 
@@ -219,5 +250,36 @@ fn enact_link(pipeline: &mut Pipeline, a: &str, b: &str, old: &LinkState, new: &
     }
     if old.turmoil_loss_rate() != new.turmoil_loss_rate() {
         sim.set_link_fail_rate(a, b, new.turmoil_loss_rate());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A healthy state kept in `applied` (it should have been removed) is caught.
+    #[test]
+    #[should_panic(expected = "is recorded as applied while healthy")]
+    fn a_healthy_target_kept_as_applied_is_caught() {
+        let mut injector = Injector::default();
+        injector.applied.insert(Target::RedisMaxmemory, State::Limit(None));
+        injector.assert_books();
+    }
+
+    /// A target left applied after every fault on it ended is caught.
+    #[test]
+    #[should_panic(expected = "is recorded as applied with no fault in force on it")]
+    fn a_target_applied_with_no_fault_in_force_is_caught() {
+        let mut injector = Injector::default();
+        injector.applied.insert(Target::RedisMaxmemory, State::Limit(Some(1_000)));
+        injector.assert_books();
+    }
+
+    /// Counters that disagree with the faults in force are caught.
+    #[test]
+    #[should_panic(expected = "faults in force must be those started and not ended")]
+    fn counters_that_disagree_with_the_faults_in_force_are_caught() {
+        let injector = Injector { started_count: 2, ended_count: 1, ..Injector::default() };
+        injector.assert_books();
     }
 }

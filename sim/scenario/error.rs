@@ -171,7 +171,7 @@ impl ScenarioError {
             })
         };
         let named = quoted_after(&message, "unknown field ")
-            .and_then(|name| child(name))
+            .and_then(child)
             .or_else(|| quoted_after(&message, "unknown variant ").and_then(by_value));
         let culprit = named.or_else(|| probe_culprit(source, &all, entry, error, reparse));
         match culprit {

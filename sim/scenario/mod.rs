@@ -291,7 +291,18 @@ impl Scenario {
     }
 
     /// Rules serde and the schema's ranges cannot express; each error names its key path.
+    /// Checked in this order, so the first rule broken is the one reported.
     fn validate(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
+        self.validate_run(path, source)?;
+        self.validate_parts(path, source)?;
+        self.validate_faults(path, source)?;
+        self.validate_chaos_and_expect(path, source)?;
+        self.validate_overrides(path, source)?;
+        Ok(())
+    }
+
+    /// The run's shape: its name, durations, tick, machines and the records it would emit.
+    fn validate_run(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
         let fail = |key: &str, message: String| Err(ScenarioError::at_path(path, source, key, message));
         if self.name.is_empty() || !self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
             return fail(
@@ -337,6 +348,12 @@ impl Scenario {
                 ),
             );
         }
+        Ok(())
+    }
+
+    /// Each part's own rules (its `check_rules`), the key named from the part's section.
+    fn validate_parts(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
+        let fail = |key: &str, message: String| Err(ScenarioError::at_path(path, source, key, message));
         // Each part's own rules, checked at load so a bad value exits 2 naming its key
         // instead of stopping the run when the host starts.
         for (section, result) in [
@@ -357,7 +374,12 @@ impl Scenario {
                 return fail(&key, message);
             }
         }
-        self.validate_faults(path, source)?;
+        Ok(())
+    }
+
+    /// The `[chaos]` table's rules and drain, and `[expect]`'s buffer fills.
+    fn validate_chaos_and_expect(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
+        let fail = |key: &str, message: String| Err(ScenarioError::at_path(path, source, key, message));
         if let Some(chaos) = &self.chaos {
             if let Err((key, message)) = chaos.validate() {
                 return fail(&format!("chaos.{key}"), message);
@@ -382,7 +404,6 @@ impl Scenario {
                 );
             }
         }
-        self.validate_overrides(path, source)?;
         Ok(())
     }
 
@@ -425,6 +446,28 @@ impl Scenario {
             }
         }
         placed
+    }
+
+    /// The storage of the agents a backpressure fault squeezes, overrides included: memory
+    /// only if every one of them buffers in memory.
+    fn squeezed_storage(
+        &self,
+        fault: &crate::faults::FaultSpec,
+        hosts: &[String],
+        machines: &[String],
+    ) -> crate::parts::agent::StorageType {
+        let squeezed = match fault {
+            crate::faults::FaultSpec::Backpressure { target, .. } => {
+                let selector = target.as_deref().unwrap_or(crate::faults::AGENT_MEM_BUF_TARGET_DEFAULT);
+                crate::faults::resolve(selector, hosts, machines).unwrap_or_default()
+            }
+            _ => Vec::new(),
+        };
+        if squeezed.iter().all(|host| self.agent_for(host).storage == crate::parts::agent::StorageType::Memory) {
+            crate::parts::agent::StorageType::Memory
+        } else {
+            crate::parts::agent::StorageType::Filesystem
+        }
     }
 
     /// Each fault names known hosts, ends before the drain, and asks Dash0 for something valid.
@@ -483,22 +526,7 @@ impl Scenario {
             if let Err((key, message)) = fault.check_backpressure() {
                 return fail(key, message);
             }
-            // The storage of the agents the fault squeezes, overrides included: memory only
-            // if every one of them buffers in memory.
-            let squeezed = match fault {
-                crate::faults::FaultSpec::Backpressure { target, .. } => {
-                    let selector = target.as_deref().unwrap_or(crate::faults::AGENT_MEM_BUF_TARGET_DEFAULT);
-                    crate::faults::resolve(selector, &hosts, &machines).unwrap_or_default()
-                }
-                _ => Vec::new(),
-            };
-            let storage =
-                if squeezed.iter().all(|host| self.agent_for(host).storage == crate::parts::agent::StorageType::Memory)
-                {
-                    crate::parts::agent::StorageType::Memory
-                } else {
-                    crate::parts::agent::StorageType::Filesystem
-                };
+            let storage = self.squeezed_storage(fault, &hosts, &machines);
             if let Err((key, message)) = fault.check_backpressure_targets(&hosts, &machines, storage) {
                 return fail(key, message);
             }

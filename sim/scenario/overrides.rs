@@ -100,7 +100,7 @@ impl Scenario {
         let mut config = merged(&self.agent, &layers).unwrap_or_else(|(key, message)| {
             unreachable!("override agent.{key} of {host} was checked at load: {message}")
         });
-        config.bugs = self.agent.bugs.clone();
+        config.bugs = self.agent.bugs;
         config
     }
 
@@ -114,7 +114,7 @@ impl Scenario {
         let mut config = merged(&self.collector, &layers).unwrap_or_else(|(key, message)| {
             unreachable!("override collector.{key} of {host} was checked at load: {message}")
         });
-        config.bugs = self.collector.bugs.clone();
+        config.bugs = self.collector.bugs;
         config
     }
 

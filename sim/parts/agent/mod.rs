@@ -144,17 +144,44 @@ async fn input(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>, s
     }
 }
 
+/// The Forward handshake's credentials, when a shared key is configured (Fluent Bit's
+/// `Shared_Key`, `Self_Hostname` defaulting to the host's name).
+fn client_auth(ctx: &PartCtx, config: &AgentConfig) -> Option<ClientAuth> {
+    config.shared_key.as_ref().map(|shared_key| ClientAuth {
+        hostname: config.self_hostname.clone().unwrap_or_else(|| ctx.host.name().to_string()),
+        shared_key: shared_key.clone(),
+        username: String::new(),
+        password: String::new(),
+    })
+}
+
+/// Nothing to send now: waits for a chunk to be sealed or for `due` (the next retry), and
+/// closes the kept-alive connection if its idle timeout or the server's close comes first.
+async fn wait_for_work(upstream: &mut Upstream, shared: &Shared, due: Option<Instant>) {
+    let idle_close = match due {
+        None => tokio::select! {
+            biased;
+            reason = upstream.idle_close_due() => Some(reason),
+            _ = shared.sealed.notified() => None,
+        },
+        Some(due) => tokio::select! {
+            biased;
+            reason = upstream.idle_close_due() => Some(reason),
+            _ = tokio::time::sleep_until(due) => None,
+            _ = shared.sealed.notified() => None,
+        },
+    };
+    if let Some(reason) = idle_close {
+        upstream.close(&reason);
+    }
+}
+
 /// The output: sends due chunks in order over one connection, reconnecting after failures;
 /// between chunks the connection is kept alive and watched ([`Upstream`]).
 async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
     let mut retry_rng = ctx.host.rng("agent/retry");
     let mut handshake_rng = ctx.host.rng("agent/handshake");
-    let auth = config.shared_key.as_ref().map(|shared_key| ClientAuth {
-        hostname: config.self_hostname.clone().unwrap_or_else(|| ctx.host.name().to_string()),
-        shared_key: shared_key.clone(),
-        username: String::new(),
-        password: String::new(),
-    });
+    let auth = client_auth(&ctx, &config);
     let aggregator = ctx.peer(Part::Agent, Part::Aggregator).clone();
     let settings = ConnectSettings {
         host: &aggregator.host,
@@ -168,26 +195,11 @@ async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
         let next = shared.lock().next(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
         let (seq, chunk_id, frame, records, attempt) = match next {
             Next::Idle => {
-                let idle_close = tokio::select! {
-                    biased;
-                    reason = upstream.idle_close_due() => Some(reason),
-                    _ = shared.sealed.notified() => None,
-                };
-                if let Some(reason) = idle_close {
-                    upstream.close(&reason);
-                }
+                wait_for_work(&mut upstream, &shared, None).await;
                 continue;
             }
             Next::WaitUntil(due) => {
-                let idle_close = tokio::select! {
-                    biased;
-                    reason = upstream.idle_close_due() => Some(reason),
-                    _ = tokio::time::sleep_until(due) => None,
-                    _ = shared.sealed.notified() => None,
-                };
-                if let Some(reason) = idle_close {
-                    upstream.close(&reason);
-                }
+                wait_for_work(&mut upstream, &shared, Some(due)).await;
                 continue;
             }
             Next::Send { seq, chunk_id, frame, records, attempt } => (seq, chunk_id, frame, records, attempt),

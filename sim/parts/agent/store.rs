@@ -184,6 +184,7 @@ impl Store {
 
     /// Reports the level after chunks left the buffer.
     fn report_level(&self) {
+        assert_buffered_bytes(self.buffered_bytes, self.open.as_ref(), &self.sealed);
         match self.config.storage {
             StorageType::Memory => self.mem_gauge.level(self.buffered_bytes, self.mem_buf_bytes_limit()),
             StorageType::Filesystem => {
@@ -196,6 +197,7 @@ impl Store {
 
     /// Reports an append that took the level from `before` to the current level.
     fn report_append(&self, before: u64) {
+        assert_buffered_bytes(self.buffered_bytes, self.open.as_ref(), &self.sealed);
         match self.config.storage {
             StorageType::Memory => self.mem_gauge.admit(before, self.buffered_bytes, self.mem_buf_bytes_limit()),
             StorageType::Filesystem => {
@@ -498,6 +500,17 @@ impl Store {
     }
 }
 
+/// The store's byte book: `buffered_bytes` is kept up to date at every change (O(1)), and
+/// must equal the entry bytes of the open chunk plus every sealed one. Checked against a
+/// recount in debug builds (O(chunks), so release runs stay fast) wherever a gauge is told.
+fn assert_buffered_bytes(buffered_bytes: u64, open: Option<&OpenChunk>, sealed: &VecDeque<Chunk>) {
+    if cfg!(debug_assertions) {
+        let open_bytes = open.map_or(0, |open| open.batch.entries_bytes().len() as u64);
+        let recount = open_bytes + sealed.iter().map(|chunk| chunk.entries_bytes as u64).sum::<u64>();
+        assert_eq!(buffered_bytes, recount, "agent store: buffered_bytes drifted from its chunks' entry bytes");
+    }
+}
+
 /// Reads a chunk file's entries back into a batch and the record ids it holds.
 fn decode_entries(tag: &str, entries: &[u8]) -> Result<(EntryBatch, Vec<RecordId>), String> {
     let mut frame = Vec::with_capacity(entries.len() + tag.len() + 16);
@@ -514,4 +527,19 @@ fn decode_entries(tag: &str, entries: &[u8]) -> Result<(EntryBatch, Vec<RecordId
         ids.push(record.id);
     }
     Ok((batch, ids))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A byte count that does not match the chunks (a lost decrement) is caught.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "buffered_bytes drifted from its chunks' entry bytes")]
+    fn a_byte_count_that_drifts_from_the_chunks_is_caught() {
+        let open = OpenChunk { seq: 0, batch: EntryBatch::with_capacity(0), ids: Vec::new(), written_bytes: 0 };
+        assert_buffered_bytes(0, Some(&open), &VecDeque::new());
+        assert_buffered_bytes(5, Some(&open), &VecDeque::new());
+    }
 }

@@ -169,6 +169,7 @@ impl Buffer {
 
     /// Reports the level after something left the buffer.
     fn report_level(&mut self) {
+        assert_buffer_bytes(self.bytes, &self.staged, &self.queue);
         let limit = self.total_bytes_limit();
         self.gauge.level(self.bytes, limit);
     }
@@ -214,6 +215,7 @@ impl Buffer {
         if staged.bytes >= self.config.chunk_bytes_limit {
             self.enqueue(tag);
         }
+        assert_buffer_bytes(self.bytes, &self.staged, &self.queue);
         Ok(())
     }
 
@@ -327,5 +329,31 @@ impl Buffer {
             chunk.in_flight = false;
             chunk.retry = Some(retry);
         }
+    }
+}
+
+/// The buffer's byte book: `bytes` (Fluentd's `stage_size + queue_size`) is kept up to date
+/// at every change in O(1) and must equal the bytes of every staged and queued chunk.
+/// Checked against a recount in debug builds (O(chunks)) after writes and removals.
+fn assert_buffer_bytes(bytes: u64, staged: &BTreeMap<String, Staged>, queue: &VecDeque<QueuedChunk>) {
+    if cfg!(debug_assertions) {
+        let recount = staged.values().map(|staged| staged.bytes).sum::<u64>()
+            + queue.iter().map(|chunk| chunk.bytes).sum::<u64>();
+        assert_eq!(bytes, recount, "aggregator buffer: bytes drifted from its staged and queued chunks");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A byte count that does not match the chunks (a lost decrement) is caught.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "bytes drifted from its staged and queued chunks")]
+    fn a_byte_count_that_drifts_from_the_chunks_is_caught() {
+        let staged = BTreeMap::from([("app".to_string(), Staged { records: Vec::new(), bytes: 40 })]);
+        assert_buffer_bytes(40, &staged, &VecDeque::new());
+        assert_buffer_bytes(41, &staged, &VecDeque::new());
     }
 }

@@ -15,7 +15,9 @@ use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
-use crate::proto::forward::{ClientFrame, EVENT_TIME_ENCODED_BYTES, Limits, ServerAuth, StreamDecoder, encode_ack};
+use crate::proto::forward::{
+    ClientFrame, EVENT_TIME_ENCODED_BYTES, EventFrame, Limits, ServerAuth, StreamDecoder, encode_ack,
+};
 use crate::record::LogRecord;
 use crate::vocab::ports;
 
@@ -91,72 +93,104 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                         host.record(EventKind::AggregatorBadFrame, format!("{peer}: PING outside the handshake"));
                         return;
                     };
-                    let pong = auth.answer_ping(helo, &ping);
-                    out.clear();
-                    pong.encode(&mut out);
-                    let written = stream.write_all(&out).await;
-                    if !pong.auth_result {
-                        host.record(
-                            EventKind::AggregatorAuthRejected,
-                            format!("{peer} ({}): {}", ping.client_hostname, pong.reason),
-                        );
-                        return;
-                    }
-                    if written.is_err() {
+                    if !answer_ping(host, &mut stream, &mut out, &peer, (auth, helo), &ping).await {
                         return;
                     }
                     authenticated = true;
-                    host.record(EventKind::AggregatorAuth, format!("{peer} as {}", ping.client_hostname));
                 }
                 ClientFrame::Events(frame) => {
                     if !authenticated {
                         host.record(EventKind::AggregatorBadFrame, format!("{peer}: events before the handshake"));
                         return;
                     }
-                    let mut records: Vec<LogRecord> = Vec::with_capacity(frame.entries.len());
-                    let mut bytes = 0u64;
-                    let mut undecodable = 0usize;
-                    for entry in &frame.entries {
-                        match entry.deserialize_record::<LogRecord>() {
-                            Ok(record) => {
-                                bytes += (entry.record.len() + EVENT_TIME_ENCODED_BYTES) as u64;
-                                records.push(record);
-                            }
-                            Err(_) => undecodable += 1,
-                        }
-                    }
-                    if undecodable > 0 {
-                        host.record(
-                            EventKind::AggregatorBadRecords,
-                            format!("{peer} tag {}: {undecodable} entries are not log records", frame.tag),
-                        );
-                    }
-                    let count = records.len();
-                    if config.bugs.aggregator_ack_before_buffer {
-                        // Planted bug (`crate::parts::bugs`): ack first, buffer after.
-                        if !ack_before_buffer(&shared, &mut stream, &mut out, &peer, &frame, records, bytes).await {
-                            return;
-                        }
-                        continue;
-                    }
-                    if let Err(overflow) = shared.buffer_records(&frame.tag, records, bytes).await {
-                        host.record(
-                            EventKind::AggregatorOverflowRefused,
-                            format!("{peer} tag {} records {count}: {overflow}", frame.tag),
-                        );
+                    if !take_events(&shared, &mut stream, &mut out, &peer, frame).await {
                         return;
-                    }
-                    if let Some(chunk) = frame.ack_chunk() {
-                        out.clear();
-                        encode_ack(&mut out, chunk);
-                        if stream.write_all(&out).await.is_err() {
-                            return;
-                        }
                     }
                 }
             }
         }
     }
+}
+
+/// Answers the handshake's PING with a PONG. `true`: the client is authenticated; `false`:
+/// it was refused or the PONG was not written, and the connection must close.
+async fn answer_ping(
+    host: &crate::world::HostCtx,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    peer: &str,
+    (auth, helo): (&ServerAuth, &crate::proto::forward::Helo),
+    ping: &crate::proto::forward::Ping,
+) -> bool {
+    let pong = auth.answer_ping(helo, ping);
+    out.clear();
+    pong.encode(out);
+    let written = stream.write_all(out).await;
+    if !pong.auth_result {
+        host.record(EventKind::AggregatorAuthRejected, format!("{peer} ({}): {}", ping.client_hostname, pong.reason));
+        return false;
+    }
+    if written.is_err() {
+        return false;
+    }
+    host.record(EventKind::AggregatorAuth, format!("{peer} as {}", ping.client_hostname));
+    true
+}
+
+/// Decodes an event frame's records, buffers them and acks the chunk if asked. `false`:
+/// the connection must close (the buffer refused the records, or the ack was not written).
+async fn take_events(
+    shared: &Arc<Shared>,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    peer: &str,
+    frame: EventFrame,
+) -> bool {
+    let (records, bytes) = decode_records(shared, peer, &frame);
+    let count = records.len();
+    if shared.config.bugs.aggregator_ack_before_buffer {
+        // Planted bug (`crate::parts::bugs`): ack first, buffer after.
+        return ack_before_buffer(shared, stream, out, peer, &frame, records, bytes).await;
+    }
+    if let Err(overflow) = shared.buffer_records(&frame.tag, records, bytes).await {
+        shared.ctx.host.record(
+            EventKind::AggregatorOverflowRefused,
+            format!("{peer} tag {} records {count}: {overflow}", frame.tag),
+        );
+        return false;
+    }
+    if let Some(chunk) = frame.ack_chunk() {
+        out.clear();
+        encode_ack(out, chunk);
+        if stream.write_all(out).await.is_err() {
+            return false;
+        }
+    }
+    true
+}
+
+/// The frame's entries as log records, and their bytes as Fluentd counts them (record
+/// plus event time); entries that are not log records are counted and recorded, not kept.
+fn decode_records(shared: &Shared, peer: &str, frame: &EventFrame) -> (Vec<LogRecord>, u64) {
+    let mut records: Vec<LogRecord> = Vec::with_capacity(frame.entries.len());
+    let mut bytes = 0u64;
+    let mut undecodable = 0usize;
+    for entry in &frame.entries {
+        match entry.deserialize_record::<LogRecord>() {
+            Ok(record) => {
+                bytes += (entry.record.len() + EVENT_TIME_ENCODED_BYTES) as u64;
+                records.push(record);
+            }
+            Err(_) => undecodable += 1,
+        }
+    }
+    if undecodable > 0 {
+        shared.ctx.host.record(
+            EventKind::AggregatorBadRecords,
+            format!("{peer} tag {}: {undecodable} entries are not log records", frame.tag),
+        );
+    }
+    (records, bytes)
 }
 
 /// Planted bug `aggregator_ack_before_buffer`: the ack goes out as soon as the frame is

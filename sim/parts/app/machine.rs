@@ -150,32 +150,7 @@ impl Worker {
         // Runs for the incarnation; failing passes sleep.
         loop {
             let step: Result<(), Interrupted> = async {
-                if let Some(unconfirmed) = &self.unconfirmed {
-                    let conn = link.conn().await.map_err(|e| (e, Vec::new()))?;
-                    let written: Option<String> = redis::cmd("HGET")
-                        .arg(&unconfirmed.job_key)
-                        .arg("completed_at")
-                        .query_async(conn)
-                        .await
-                        .map_err(|e| (e, Vec::new()))?;
-                    let ran = written.as_deref() == Some(unconfirmed.completed_at.as_str());
-                    if ran {
-                        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-                        stats.completed += 1;
-                        stats.durations.observe(unconfirmed.took.as_secs_f64());
-                        self.config.job_book.ran(unconfirmed.job_id);
-                    }
-                    self.emitter.ctx().host.record(
-                        EventKind::AppCompletionConfirmed,
-                        format!(
-                            "{} {}: {}",
-                            self.worker_id,
-                            unconfirmed.job_key,
-                            if ran { "ran" } else { "did not run" }
-                        ),
-                    );
-                    self.unconfirmed = None;
-                }
+                self.confirm_completion(&mut link).await.map_err(|e| (e, Vec::new()))?;
                 if !recovered {
                     let moved = recover_active(&mut link, &active, &pending, &self.worker_id)
                         .await
@@ -219,15 +194,82 @@ impl Worker {
         }
     }
 
-    /// Steps 2–4 for one job (see the module docs).
+    /// After a restart with a completion whose write was not confirmed: reads the job's
+    /// `completed_at` back to learn whether the write landed, and counts the job as ran
+    /// only if it did. Nothing unconfirmed: nothing to do.
+    async fn confirm_completion(&mut self, link: &mut RedisLink) -> Result<(), redis::RedisError> {
+        let Some(unconfirmed) = &self.unconfirmed else { return Ok(()) };
+        let conn = link.conn().await?;
+        let written: Option<String> =
+            redis::cmd("HGET").arg(&unconfirmed.job_key).arg("completed_at").query_async(conn).await?;
+        let ran = written.as_deref() == Some(unconfirmed.completed_at.as_str());
+        if ran {
+            let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+            stats.completed += 1;
+            stats.durations.observe(unconfirmed.took.as_secs_f64());
+            self.config.job_book.ran(unconfirmed.job_id);
+        }
+        self.emitter.ctx().host.record(
+            EventKind::AppCompletionConfirmed,
+            format!("{} {}: {}", self.worker_id, unconfirmed.job_key, if ran { "ran" } else { "did not run" }),
+        );
+        self.unconfirmed = None;
+        Ok(())
+    }
+
+    /// Steps 2–4 for one job (see the module docs), each a step below: claim it, open its
+    /// spans, run it, complete it.
     async fn run_job(&mut self, link: &mut RedisLink, active: &str, job_text: &str) -> Result<(), Interrupted> {
-        let no_spans = |e| (e, Vec::new());
         let job_key = format!("job:{job_text}");
-        let fields: Vec<(String, String)> = redis::cmd("HGETALL")
-            .arg(&job_key)
-            .query_async(link.conn().await.map_err(no_spans)?)
-            .await
-            .map_err(no_spans)?;
+        let claimed = self.claim(link, active, job_text, &job_key).await.map_err(|e| (e, Vec::new()))?;
+        let Some((job_id, traceparent)) = claimed else { return Ok(()) };
+        let machine_type = self.machine_id.machine_type();
+        let started_true = true_elapsed_now();
+        let (executing, service) = self.open_job_spans(job_id, &traceparent, machine_type);
+        let exec_scope = executing.scope();
+        let mut open = vec![service.clone(), executing.clone()];
+
+        // 3. Running.
+        let service_time = match self.run_service(link, &job_key, &exec_scope, service.name, machine_type).await {
+            Ok(service_time) => service_time,
+            Err(error) => return Err((error, open)),
+        };
+        // The service's own lines, then its span ends.
+        let service_lines = (self.config.workload.logs_per_job.max(LOGS_PER_JOB_MIN) - 7) as usize;
+        let texts: Vec<String> =
+            (1..=service_lines).map(|i| format!("{} step {i}/{service_lines}", service.name)).collect();
+        let lines: Vec<(Severity, &str)> = texts.iter().map(|t| (Severity::Info, t.as_str())).collect();
+        self.emitter.logs(&service.scope(), &lines);
+        self.emitter.end_spans(vec![service], SpanStatus::Ok);
+        open.remove(0);
+
+        // 4. Completion.
+        if let Err(error) = self.complete(link, active, job_text, &job_key, job_id, started_true).await {
+            return Err((error, open));
+        }
+        let done = format!("Job completed in {}ms", service_time.as_millis());
+        self.emitter.logs(&exec_scope, &[(Severity::Info, &done)]);
+        self.emitter.end_spans(open, SpanStatus::Ok);
+        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
+        stats.completed += 1;
+        stats.durations.observe((true_elapsed_now() - started_true).as_secs_f64());
+        // The ground truth, counted where the metric counts (no await in between: a crash
+        // cannot separate them).
+        self.config.job_book.ran(job_id);
+        Ok(())
+    }
+
+    /// Step 2: reads the job's hash and claims it. `None` (after taking it off the active
+    /// list) when it has no valid traceparent, is already completed, or another worker
+    /// claimed it.
+    async fn claim(
+        &mut self,
+        link: &mut RedisLink,
+        active: &str,
+        job_text: &str,
+        job_key: &str,
+    ) -> RedisResult<Option<(JobId, TraceParent)>> {
+        let fields: Vec<(String, String)> = redis::cmd("HGETALL").arg(job_key).query_async(link.conn().await?).await?;
         let field = |name: &str| fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         let job_id = JobId::parse(job_text);
         let traceparent = field("traceparent").map(|t| TraceParent::parse(&t));
@@ -236,31 +278,39 @@ impl Worker {
                 .ctx()
                 .host
                 .record(EventKind::AppJobInvalid, format!("{job_text}: no job hash with a valid traceparent"));
-            return self.lrem(link, active, job_text).await.map_err(no_spans);
+            return self.lrem(link, active, job_text).await.map(|()| None);
         };
         if field("status").as_deref() == Some("completed") {
             self.emitter.ctx().host.record(EventKind::AppJobAlreadyCompleted, job_text.to_string());
-            return self.lrem(link, active, job_text).await.map_err(no_spans);
+            return self.lrem(link, active, job_text).await.map(|()| None);
         }
         // Claim the job: it can sit in the pending queue twice (the API's submission retried
         // after a timeout can land twice), and two workers must not both run it. A claim of
         // our own is a rerun of ours (after a crash or a lost connection).
         let claimed: bool = redis::cmd("HSETNX")
-            .arg(&job_key)
+            .arg(job_key)
             .arg("claimed_by")
             .arg(self.worker_id.as_str())
-            .query_async(link.conn().await.map_err(no_spans)?)
-            .await
-            .map_err(no_spans)?;
+            .query_async(link.conn().await?)
+            .await?;
         if !claimed && field("claimed_by").as_deref() != Some(self.worker_id.as_str()) {
             self.emitter
                 .ctx()
                 .host
                 .record(EventKind::AppJobClaimedElsewhere, format!("{job_text} by {}", self.worker_id));
-            return self.lrem(link, active, job_text).await.map_err(no_spans);
+            return self.lrem(link, active, job_text).await.map(|()| None);
         }
-        let machine_type = self.machine_id.machine_type();
-        let started_true = true_elapsed_now();
+        Ok(Some((job_id, traceparent)))
+    }
+
+    /// Opens the job's `job.executing` span (continuing the API's trace) and the service's
+    /// span inside it.
+    fn open_job_spans(
+        &mut self,
+        job_id: JobId,
+        traceparent: &TraceParent,
+        machine_type: MachineType,
+    ) -> (OpenSpan, OpenSpan) {
         // Planted bug `api_new_trace_at_redis_hop` (`crate::parts::bugs`): the job's trace is not
         // continued across Redis; the worker opens a fresh trace with no parent.
         let new_trace = self.config.bugs.api_new_trace_at_redis_hop;
@@ -285,13 +335,22 @@ impl Worker {
             Some(executing.span_id),
             &base,
         );
-        let exec_scope = executing.scope();
-        let mut open = vec![service.clone(), executing.clone()];
+        (executing, service)
+    }
 
-        // 3. Running.
+    /// Step 3: marks the job running, runs the service for its drawn time with a progress
+    /// update half-way; returns the service time.
+    async fn run_service(
+        &mut self,
+        link: &mut RedisLink,
+        job_key: &str,
+        exec_scope: &LogScope,
+        service_name: &str,
+        machine_type: MachineType,
+    ) -> RedisResult<Duration> {
         let now_text = self.emitter.now().to_string();
         let running = redis::cmd("HSET")
-            .arg(&job_key)
+            .arg(job_key)
             .arg("status")
             .arg("running")
             .arg("machine_id")
@@ -301,50 +360,41 @@ impl Worker {
             .arg("started_at")
             .arg(&now_text)
             .clone();
-        let conn = match link.conn().await {
-            Ok(conn) => conn,
-            Err(error) => return Err((error, open)),
-        };
-        if let Err(error) = running.query_async::<()>(conn).await {
-            return Err((error, open));
-        }
+        running.query_async::<()>(link.conn().await?).await?;
         let received = format!("Job received by {}", self.worker_id);
         let started = format!("Processing started: {service_name}");
-        self.emitter.logs(&exec_scope, &[(Severity::Info, &received), (Severity::Info, &started)]);
+        self.emitter.logs(exec_scope, &[(Severity::Info, &received), (Severity::Info, &started)]);
 
         let kind = self.config.machine_type(machine_type);
         let (min, max) = (kind.service_time_min.as_nanos() as u64, kind.service_time_max.as_nanos() as u64);
         let service_time = Duration::from_nanos(self.rng.random_range(min..=max));
         tokio::time::sleep(service_time / 2).await;
-        let progress = redis::cmd("HSET").arg(&job_key).arg("progress").arg(50).clone();
-        let conn = match link.conn().await {
-            Ok(conn) => conn,
-            Err(error) => return Err((error, open)),
-        };
-        if let Err(error) = progress.query_async::<()>(conn).await {
-            return Err((error, open));
-        }
-        self.emitter.logs(&exec_scope, &[(Severity::Info, "Progress 50%")]);
+        let progress = redis::cmd("HSET").arg(job_key).arg("progress").arg(50).clone();
+        progress.query_async::<()>(link.conn().await?).await?;
+        self.emitter.logs(exec_scope, &[(Severity::Info, "Progress 50%")]);
         tokio::time::sleep(service_time - service_time / 2).await;
+        Ok(service_time)
+    }
 
-        // The service's own lines, then its span ends.
-        let service_lines = (self.config.workload.logs_per_job.max(LOGS_PER_JOB_MIN) - 7) as usize;
-        let texts: Vec<String> =
-            (1..=service_lines).map(|i| format!("{service_name} step {i}/{service_lines}")).collect();
-        let lines: Vec<(Severity, &str)> = texts.iter().map(|t| (Severity::Info, t.as_str())).collect();
-        self.emitter.logs(&service.scope(), &lines);
-        self.emitter.end_spans(vec![service], SpanStatus::Ok);
-        open.remove(0);
-
-        // 4. Completion: state, event, ack in one transaction (MULTI/EXEC): a plain
-        // pipeline is not atomic, so under `maxmemory` the denyoom HSET and RPUSH were
-        // refused while the LREM ran, and the job vanished from every list.
+    /// Step 4: state, event, ack in one transaction (MULTI/EXEC): a plain pipeline is not
+    /// atomic, so under `maxmemory` the denyoom HSET and RPUSH were refused while the LREM
+    /// ran, and the job vanished from every list. A broken connection leaves the outcome
+    /// unknown: it is remembered as unconfirmed, to be read back after reconnecting.
+    async fn complete(
+        &mut self,
+        link: &mut RedisLink,
+        active: &str,
+        job_text: &str,
+        job_key: &str,
+        job_id: JobId,
+        started_true: Duration,
+    ) -> RedisResult<()> {
         let completed_at = self.emitter.now().to_string();
         let mut pipeline = redis::pipe();
         pipeline
             .atomic()
             .cmd("HSET")
-            .arg(&job_key)
+            .arg(job_key)
             .arg("status")
             .arg("completed")
             .arg("progress")
@@ -361,33 +411,19 @@ impl Worker {
             .arg(1)
             .arg(job_text)
             .ignore();
-        let conn = match link.conn().await {
-            Ok(conn) => conn,
-            Err(error) => return Err((error, open)),
-        };
-        if let Err(error) = pipeline.query_async::<()>(conn).await {
-            // A refusal (OOM, EXECABORT) is an answer: nothing ran. A broken connection is
-            // not: the transaction may have run; find out after reconnecting.
-            if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
-                self.unconfirmed = Some(Unconfirmed {
-                    job_id,
-                    job_key: job_key.clone(),
-                    completed_at: completed_at.clone(),
-                    took: true_elapsed_now() - started_true,
-                });
-            }
-            return Err((error, open));
+        let conn = link.conn().await?;
+        let Err(error) = pipeline.query_async::<()>(conn).await else { return Ok(()) };
+        // A refusal (OOM, EXECABORT) is an answer: nothing ran. A broken connection is
+        // not: the transaction may have run; find out after reconnecting.
+        if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
+            self.unconfirmed = Some(Unconfirmed {
+                job_id,
+                job_key: job_key.to_owned(),
+                completed_at,
+                took: true_elapsed_now() - started_true,
+            });
         }
-        let done = format!("Job completed in {}ms", service_time.as_millis());
-        self.emitter.logs(&exec_scope, &[(Severity::Info, &done)]);
-        self.emitter.end_spans(open, SpanStatus::Ok);
-        let mut stats = self.stats.lock().unwrap_or_else(|p| p.into_inner());
-        stats.completed += 1;
-        stats.durations.observe((true_elapsed_now() - started_true).as_secs_f64());
-        // The ground truth, counted where the metric counts (no await in between: a crash
-        // cannot separate them).
-        self.config.job_book.ran(job_id);
-        Ok(())
+        Err(error)
     }
 
     async fn lrem(&mut self, link: &mut RedisLink, active: &str, job_text: &str) -> RedisResult<()> {

@@ -33,6 +33,20 @@ use exporter::{Exporter, Payload, QueuedBatch};
 use outcome::Outcomes;
 use queue::Consumers;
 
+/// Records the collector's start with the settings that shape its exports.
+fn record_start(ctx: &PartCtx, config: &CollectorConfig, endpoint: &crate::vocab::pipeline::Address) {
+    ctx.host.record(
+        EventKind::CollectorStart,
+        format!(
+            "to {endpoint} batch {}/{}ms queue {} consumers {}",
+            config.send_batch_size,
+            config.batch_timeout.as_millis(),
+            config.queue_size,
+            config.num_consumers
+        ),
+    );
+}
+
 /// Runs the collector on its host until the host stops. The app pushes into `spans` and
 /// `metrics`; the app has registered and emitted the spans and holds them as `Part::App`
 /// on this host until the batch processor takes them. `resource` describes this machine.
@@ -60,16 +74,7 @@ pub async fn run(
         rng: Arc::new(Mutex::new(ctx.host.rng("collector/retry"))),
         config: config.clone(),
     };
-    ctx.host.record(
-        EventKind::CollectorStart,
-        format!(
-            "to {endpoint} batch {}/{}ms queue {} consumers {}",
-            config.send_batch_size,
-            config.batch_timeout.as_millis(),
-            config.queue_size,
-            config.num_consumers
-        ),
-    );
+    record_start(&ctx, &config, &endpoint);
     let span_queue: RecordPipe<QueuedBatch> = RecordPipe::new(config.queue_size);
     let metric_queue: RecordPipe<QueuedBatch> = RecordPipe::new(config.queue_size);
     for _ in 0..config.num_consumers {

@@ -462,6 +462,29 @@ impl Ingest {
             c.records_refused_invalid += invalid;
         });
 
+        let reasons =
+            self.refusal_reasons(noun, (out_of_range, first_out_of_range, clock_nanos), (invalid, first_invalid));
+        self.host.record(
+            EventKind::Dash0Ingest,
+            format!(
+                "{} {} dataset {dataset} stored {stored} foreign {foreign} refused_timestamp {out_of_range} \
+                 refused_invalid {invalid}",
+                transport.as_str(),
+                signal.as_str(),
+            ),
+        );
+        let rejected = i64::try_from(out_of_range + invalid).unwrap_or(i64::MAX);
+        (batches, Accepted { rejected, error_message: reasons.join("; ") })
+    }
+
+    /// The partial-success message: why records were refused — `(count, first stamp, Dash0's
+    /// clock)` out of the timestamp range, `(count, first error)` invalid.
+    fn refusal_reasons(
+        &self,
+        noun: &str,
+        (out_of_range, first_out_of_range, clock_nanos): (u64, Option<u64>, u64),
+        (invalid, first_invalid): (u64, Option<String>),
+    ) -> Vec<String> {
         let mut reasons = Vec::new();
         if let Some(stamp) = first_out_of_range {
             reasons.push(format!(
@@ -474,17 +497,7 @@ impl Ingest {
         if let Some(error) = first_invalid {
             reasons.push(format!("{invalid} {noun} refused as invalid (first: {error})"));
         }
-        self.host.record(
-            EventKind::Dash0Ingest,
-            format!(
-                "{} {} dataset {dataset} stored {stored} foreign {foreign} refused_timestamp {out_of_range} \
-                 refused_invalid {invalid}",
-                transport.as_str(),
-                signal.as_str(),
-            ),
-        );
-        let rejected = i64::try_from(out_of_range + invalid).unwrap_or(i64::MAX);
-        (batches, Accepted { rejected, error_message: reasons.join("; ") })
+        reasons
     }
 
     /// Records every change of the script as it is noticed; runs for the incarnation.

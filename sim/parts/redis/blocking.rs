@@ -1,7 +1,7 @@
-//! Clients blocked in BLMOVE or XREADGROUP BLOCK, and serving them when data arrives.
+//! Clients blocked in BLMOVE, and serving them when data arrives.
 //!
 //! Why a queue per key: Redis serves the client that has waited longest first. A blocked
-//! client's session is parked here with its command; when a push or XADD signals the key
+//! client's session is parked here with its command; when a push signals the key
 //! (`Db::take_ready_keys`), the waiters are retried in FIFO order, each served reply sent
 //! back through a oneshot channel. Nothing polls: the connection awaits its channel, its
 //! deadline and its socket.

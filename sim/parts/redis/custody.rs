@@ -4,10 +4,10 @@
 //! only once its AOF write is synced), which the executor does not know. The server hands
 //! over each command's stored and removed values (`Effects`) after the AOF append.
 //!
-//! Rules: a stored list/stream value carrying records is held Durable under `aof_always`
+//! Rules: a stored list value carrying records is held Durable under `aof_always`
 //! (synced before the reply), Volatile otherwise; under `aof_everysec` the timer fsync makes
 //! the values written since the previous fsync Durable. A value that leaves for good (LPOP,
-//! RPOP, LREM, DEL, FLUSHALL, XDEL, XTRIM, XADD trimming) is released. LMOVE/BLMOVE keep
+//! RPOP, LREM, DEL, FLUSHALL) is released. LMOVE/BLMOVE keep
 //! custody. Writes refused with OOM never reach here (the writer keeps custody). A crash is
 //! the integrator's `ledger.crash(host)`: Volatile holdings become
 //! `redis_crash_unpersisted`. Records are held per id, so two copies of one chunk are one
@@ -38,7 +38,7 @@ impl Custody {
         Custody { ledger, custodian, record_ids, unsynced: Vec::new(), track_unsynced }
     }
 
-    /// Values entered lists or streams; `durable` if their AOF write is already synced.
+    /// Values entered lists; `durable` if their AOF write is already synced.
     pub fn stored(&mut self, values: &[Bytes], durable: bool) {
         let durability = if durable { Durability::Durable } else { Durability::Volatile };
         for value in values {

@@ -69,9 +69,9 @@ pub enum Outcome {
 /// command.
 #[derive(Clone, Debug, Default)]
 pub struct Effects {
-    /// Values newly stored in lists or streams (custody taken).
+    /// Values newly stored in lists (custody taken).
     pub stored: Vec<Bytes>,
-    /// Values that left lists or streams for good (custody released).
+    /// Values that left lists for good (custody released).
     pub removed: Vec<Bytes>,
     /// Write commands to append to the AOF: (database, argv).
     pub propagate: Vec<(usize, Vec<Bytes>)>,
@@ -86,8 +86,8 @@ pub struct Db {
     effects: Effects,
     /// Redis's `server.dirty`: changes made; a command that raised it is propagated.
     dirty: u64,
-    /// Commands that replace the command in the AOF (XADD's resolved id, BLMOVE → LMOVE,
-    /// XAUTOCLAIM → one XCLAIM per claimed id), as Redis propagates them.
+    /// Commands that replace the command in the AOF (BLMOVE → LMOVE), as Redis
+    /// propagates them.
     rewrite: Option<Vec<Vec<Bytes>>>,
     /// Keys with blocked clients: (db, key) → waiters.
     blocked_keys: BTreeMap<(usize, Bytes), u32>,
@@ -134,14 +134,14 @@ impl Exec<'_> {
         self.db.rewrite = Some(commands);
     }
 
-    /// A value that carries data entered a list or stream.
+    /// A value that carries data entered a list.
     pub fn stored(&mut self, value: &Bytes) {
         if self.db.track_values {
             self.db.effects.stored.push(value.clone());
         }
     }
 
-    /// A value left a list or stream for good.
+    /// A value left a list for good.
     pub fn removed(&mut self, value: &Bytes) {
         if self.db.track_values {
             self.db.effects.removed.push(value.clone());
@@ -277,7 +277,7 @@ impl Db {
     }
 
     /// Executes one command as a single client that is never blocked (a blocking command
-    /// that would block answers as inside MULTI: BLMOVE `$-1`, XREADGROUP `*-1`): for tests and the differential run.
+    /// that would block answers as inside MULTI: BLMOVE `$-1`): for tests and the differential run.
     pub fn execute(&mut self, command: &Command, now_ms: u64) -> Reply {
         let mut session = std::mem::replace(&mut self.default_session, Session::new(0, &self.config));
         let outcome = self.process(&mut session, command, now_ms, true);
@@ -392,11 +392,21 @@ impl Db {
             (spec.run)(&mut exec, command)
         };
         let rewrite = self.rewrite.take();
+        self.db_books(db_index);
         if self.dirty > dirty_before && spec.write() {
             let commands = rewrite.unwrap_or_else(|| vec![command.argv().to_vec()]);
             self.effects.propagate.extend(commands.into_iter().map(|argv| (db_index, argv)));
         }
         outcome
+    }
+
+    /// Checks the memory book of the database a command ran in (and, after SELECT or
+    /// FLUSHALL, of them all): see [`Keyspace::assert_books`].
+    fn db_books(&self, db_index: usize) {
+        self.keyspaces[db_index].assert_books();
+        if cfg!(debug_assertions) {
+            self.keyspaces.iter().for_each(Keyspace::assert_books);
+        }
     }
 
     fn multi(&mut self, session: &mut Session) -> Reply {

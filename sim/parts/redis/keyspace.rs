@@ -77,4 +77,39 @@ impl Keyspace {
     pub fn recount_bytes(&self) -> u64 {
         self.map.iter().map(|(key, value)| key_bytes(key.len()) + value.memory_bytes()).sum()
     }
+
+    /// The memory book: the running count equals a recount, and an empty database counts
+    /// nothing. Debug builds check it after every command (O(keys)); release runs skip it.
+    pub fn assert_books(&self) {
+        assert!(!self.map.is_empty() || self.bytes == 0, "redis keyspace: {} bytes counted with no keys", self.bytes);
+        if cfg!(debug_assertions) {
+            assert_eq!(self.bytes, self.recount_bytes(), "redis keyspace: used memory drifted from its keys");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::parts::redis::value::List;
+
+    /// A count that missed a change (a lost decrement) is caught.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "used memory drifted from its keys")]
+    fn a_memory_count_that_drifts_from_the_keys_is_caught() {
+        let mut keyspace = Keyspace::default();
+        keyspace.insert(Bytes::from_static(b"q"), Value::List(List::default()));
+        keyspace.assert_books();
+        keyspace.bytes += 1;
+        keyspace.assert_books();
+    }
+
+    /// Bytes counted in an empty database is refused in every build.
+    #[test]
+    #[should_panic(expected = "bytes counted with no keys")]
+    fn bytes_in_an_empty_database_are_caught() {
+        let keyspace = Keyspace { map: BTreeMap::new(), bytes: 7 };
+        keyspace.assert_books();
+    }
 }

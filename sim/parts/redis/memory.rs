@@ -2,8 +2,8 @@
 //!
 //! Why an estimate and not jemalloc's count: a run must replay byte for byte, so memory is
 //! a pure function of the dataset. The constants approximate Redis 7.0's real costs
-//! (dictEntry + robj + sds per key, listpack entry headers per element, rax nodes per
-//! stream entry and pending entry); byte lengths of keys, fields and values count fully.
+//! (dictEntry + robj + sds per key, listpack entry headers per element);
+//! byte lengths of keys, fields and values count fully.
 //! `used_memory = BASELINE_BYTES + Σ key_bytes(key, value)`.
 
 /// An empty Redis 7.0.15 (Debian, jemalloc) reports `used_memory:914592` in `INFO memory`.
@@ -18,18 +18,6 @@ pub const LIST_ELEMENT_OVERHEAD_BYTES: u64 = 12;
 pub const HASH_OVERHEAD_BYTES: u64 = 64;
 /// Per hash field: two listpack entries (field, value).
 pub const HASH_FIELD_OVERHEAD_BYTES: u64 = 24;
-/// Per stream: the stream struct and its rax.
-pub const STREAM_OVERHEAD_BYTES: u64 = 128;
-/// Per stream entry: id delta, flags, field count, per-field headers (amortised).
-pub const STREAM_ENTRY_OVERHEAD_BYTES: u64 = 32;
-/// Per field or value inside a stream entry.
-pub const STREAM_ITEM_OVERHEAD_BYTES: u64 = 4;
-/// Per consumer group: streamCG + its PEL and consumers rax.
-pub const GROUP_OVERHEAD_BYTES: u64 = 128;
-/// Per consumer: streamConsumer + its PEL rax.
-pub const CONSUMER_OVERHEAD_BYTES: u64 = 64;
-/// Per pending entry: streamNACK plus its node in the group's and the consumer's PEL.
-pub const NACK_BYTES: u64 = 80;
 
 /// What a key of `key_len` bytes costs besides its value.
 pub fn key_bytes(key_len: usize) -> u64 {

@@ -1,7 +1,8 @@
-//! The Redis 7 server model: RESP over turmoil TCP, lists, hashes and streams with consumer
-//! groups, blocking BLMOVE / XREADGROUP BLOCK, `maxmemory` with `noeviction`, and
-//! persistence none / AOF everysec / AOF always with the matching loss on crash
-//! (ARCHITECTURE.md §1, the `redis` row).
+//! The Redis 7 server model: RESP over turmoil TCP, lists and hashes, blocking BLMOVE,
+//! `maxmemory` with `noeviction`, and persistence none / AOF everysec / AOF always with the
+//! matching loss on crash (FIDELITY.md, the Redis section). Streams are not modelled: the
+//! pipeline buffers in lists, and a stream command is answered as real Redis answers a
+//! command it does not know.
 //!
 //! Where things are:
 //! - [`config`]: `[redis]`, redis.conf's defaults; [`control`]: the runtime `maxmemory`
@@ -9,10 +10,10 @@
 //! - [`db`]: the pure executor `Db::execute` / `Db::execute_for` — Redis's `processCommand`
 //!   order of checks, MULTI/EXEC, what each command changed ([`db::Effects`]).
 //! - [`cmd`]: the command table and one file per family (connection, keys, server, list,
-//!   hash, stream).
-//! - [`keyspace`], [`value`], [`stream`], [`memory`]: the dataset and its `used_memory`
+//!   hash).
+//! - [`keyspace`], [`value`], [`memory`]: the dataset and its `used_memory`
 //!   estimate; [`args`]: argument parsing with Redis's error texts.
-//! - [`blocking`]: clients blocked in BLMOVE / XREADGROUP BLOCK, served FIFO per key.
+//! - [`blocking`]: clients blocked in BLMOVE, served FIFO per key.
 //! - [`aof`]: the append-only file on the host's simulated disk, fsync policy, replay.
 //! - [`custody`]: what the ledger is told as values carrying log records come and go.
 //! - [`server`]: `run`, the TCP listener and per-connection loop with pipelining.
@@ -28,7 +29,6 @@ pub mod db;
 pub mod keyspace;
 pub mod memory;
 pub mod server;
-pub mod stream;
 pub mod value;
 
 pub use config::{Persistence, RedisConfig};

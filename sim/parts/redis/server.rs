@@ -56,10 +56,10 @@ struct Shared {
 impl Shared {
     /// Reports `used_memory` after `command` (or a change of `maxmemory`, `None`) moved it
     /// from `before_bytes`. A growth by a `denyoom` command is an admission, judged by the
-    /// `bounds` check the way Redis's `processCommand` decides: refused while `used_memory
-    /// > maxmemory`, else executed whole (it may carry memory past the limit by its own
+    /// `bounds` check the way Redis's `processCommand` decides: refused while
+    /// `used_memory > maxmemory`, else executed whole (it may carry memory past the limit by its own
     /// size). Any other change — a non-denyoom command (EXEC runs what was admitted when
-    /// queued; XREADGROUP grows a PEL), a drain, a new limit — is a level.
+    /// queued), a drain, a new limit — is a level.
     fn report_memory(&mut self, command: Option<&Command>, before_bytes: u64) {
         let limit = self.db.config().maxmemory_bytes;
         if self.memory_gauge.is_none() {
@@ -137,23 +137,17 @@ pub async fn run(ctx: PartCtx, config: RedisConfig, custody: ValueCustody) -> tu
     run_with_control(ctx, config, custody, RedisControl::new()).await
 }
 
-/// `run`, with `control` able to override `maxmemory` while the server runs (faults).
-pub async fn run_with_control(
-    ctx: PartCtx,
-    config: RedisConfig,
-    custody: ValueCustody,
-    control: RedisControl,
-) -> turmoil::Result {
-    let host = ctx.host.clone();
-    let mut db = Db::new(config.clone());
-    let aof = match config.persistence {
+/// The append-only file at start: none (and any old file removed) under `appendonly no`;
+/// otherwise loaded into `db` (recorded) and opened for appending.
+fn open_aof(host: &HostCtx, config: &RedisConfig, db: &mut Db) -> Option<Aof> {
+    match config.persistence {
         Persistence::None => {
             // `appendonly no`: nothing survives a restart (RDB snapshots are not modelled).
             host.disk().remove(AOF_PATH);
             None
         }
         persistence => {
-            let report = Aof::load(host.disk(), &mut db, now_ms(&host));
+            let report = Aof::load(host.disk(), db, now_ms(host));
             host.record(
                 EventKind::RedisAofLoad,
                 format!(
@@ -166,7 +160,32 @@ pub async fn run_with_control(
             );
             Some(Aof::open(host.disk().clone(), persistence))
         }
-    };
+    }
+}
+
+/// `appendfsync everysec`: fsyncs the AOF once a second; what it synced becomes durable.
+async fn fsync_everysec(state: State) {
+    let mut interval = tokio::time::interval(EVERYSEC_INTERVAL);
+    loop {
+        interval.tick().await;
+        let mut shared = lock(&state);
+        let Shared { aof, custody, .. } = &mut *shared;
+        if aof.as_mut().expect("everysec has an AOF").fsync() {
+            custody.synced();
+        }
+    }
+}
+
+/// `run`, with `control` able to override `maxmemory` while the server runs (faults).
+pub async fn run_with_control(
+    ctx: PartCtx,
+    config: RedisConfig,
+    custody: ValueCustody,
+    control: RedisControl,
+) -> turmoil::Result {
+    let host = ctx.host.clone();
+    let mut db = Db::new(config.clone());
+    let aof = open_aof(&host, &config, &mut db);
     db.track_values(true);
     let custody = Custody::new(
         ctx.ledger.clone(),
@@ -194,18 +213,7 @@ pub async fn run_with_control(
         shared.report_memory(None, used);
     }
     if config.persistence == Persistence::AofEverysec {
-        let state = Arc::clone(&state);
-        crate::world::spawn(async move {
-            let mut interval = tokio::time::interval(EVERYSEC_INTERVAL);
-            loop {
-                interval.tick().await;
-                let mut shared = lock(&state);
-                let Shared { aof, custody, .. } = &mut *shared;
-                if aof.as_mut().expect("everysec has an AOF").fsync() {
-                    custody.synced();
-                }
-            }
-        });
+        crate::world::spawn(fsync_everysec(Arc::clone(&state)));
     }
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::REDIS)).await?;
     host.record(
@@ -268,18 +276,7 @@ async fn serve(state: &State, stream: &mut TcpStream, mut session: Session, conf
                     break;
                 }
             };
-            let outcome = {
-                let mut shared = lock(state);
-                let now = now_ms(&host);
-                shared.apply_control();
-                let before_bytes = shared.db.used_memory();
-                let outcome = shared.db.execute_for(&mut session, &command, now);
-                shared.after_command(now);
-                if shared.db.used_memory() != before_bytes {
-                    shared.report_memory(Some(&command), before_bytes);
-                }
-                outcome
-            };
+            let outcome = execute(state, &host, &mut session, &command);
             match outcome {
                 Outcome::Reply(reply) => reply.encode(&mut output),
                 Outcome::Block { db_index, key, timeout_ms } => {
@@ -314,18 +311,41 @@ async fn serve(state: &State, stream: &mut TcpStream, mut session: Session, conf
         if let Some(reason) = close_reason {
             return reason;
         }
-        let read = match idle_timeout {
-            Some(limit) => match tokio::time::timeout(limit, stream.read_buf(&mut input)).await {
-                Ok(read) => read,
-                Err(_) => return format!("idle for {}s (timeout)", limit.as_secs()),
-            },
-            None => stream.read_buf(&mut input).await,
-        };
-        match read {
-            Ok(0) => return "closed by client".to_string(),
-            Ok(_) => {}
-            Err(error) => return format!("read failed: {error}"),
+        if let Err(reason) = read_more(stream, &mut input, idle_timeout).await {
+            return reason;
         }
+    }
+}
+
+/// Executes one command under the server lock: applies a pending `maxmemory` override
+/// first, then the AOF and custody bookkeeping, and reports memory if the command moved it.
+fn execute(state: &State, host: &HostCtx, session: &mut Session, command: &Command) -> Outcome {
+    let mut shared = lock(state);
+    let now = now_ms(host);
+    shared.apply_control();
+    let before_bytes = shared.db.used_memory();
+    let outcome = shared.db.execute_for(session, command, now);
+    shared.after_command(now);
+    if shared.db.used_memory() != before_bytes {
+        shared.report_memory(Some(command), before_bytes);
+    }
+    outcome
+}
+
+/// Reads more request bytes into `input`, within the idle timeout if one is set. `Err`
+/// says why the connection ends (closed, failed, idle).
+async fn read_more(stream: &mut TcpStream, input: &mut BytesMut, idle_timeout: Option<Duration>) -> Result<(), String> {
+    let read = match idle_timeout {
+        Some(limit) => match tokio::time::timeout(limit, stream.read_buf(input)).await {
+            Ok(read) => read,
+            Err(_) => return Err(format!("idle for {}s (timeout)", limit.as_secs())),
+        },
+        None => stream.read_buf(input).await,
+    };
+    match read {
+        Ok(0) => Err("closed by client".to_string()),
+        Ok(_) => Ok(()),
+        Err(error) => Err(format!("read failed: {error}")),
     }
 }
 

@@ -1,4 +1,4 @@
-//! The values a key can hold (lists, hashes, streams), each keeping its own memory count so
+//! The values a key can hold (lists and hashes), each keeping its own memory count so
 //! that `used_memory` is updated in O(1) per change.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -6,14 +6,12 @@ use std::collections::{BTreeMap, VecDeque};
 use bytes::Bytes;
 
 use super::memory::*;
-use super::stream::Stream;
 
-/// A key's value. Strings are not modelled (the pipeline uses none).
+/// A key's value. Strings and streams are not modelled (the pipeline uses neither).
 #[derive(Clone, Debug)]
 pub enum Value {
     List(List),
     Hash(Hash),
-    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -22,7 +20,6 @@ impl Value {
         match self {
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
-            Value::Stream(_) => "stream",
         }
     }
 
@@ -31,16 +28,14 @@ impl Value {
         match self {
             Value::List(list) => list.memory_bytes(),
             Value::Hash(hash) => hash.memory_bytes(),
-            Value::Stream(stream) => stream.memory_bytes(),
         }
     }
 
-    /// Whether Redis deletes the key now: empty lists and hashes vanish, streams stay.
+    /// Whether Redis deletes the key now: empty lists and hashes vanish.
     pub fn is_empty_collection(&self) -> bool {
         match self {
             Value::List(list) => list.is_empty(),
             Value::Hash(hash) => hash.is_empty(),
-            Value::Stream(_) => false,
         }
     }
 }

@@ -114,6 +114,12 @@ impl StreamDecoder {
             });
         }
         self.buffer.extend_from_slice(bytes);
+        assert!(
+            self.buffer.len() <= self.limits.buffered_bytes_limit,
+            "forward decoder: {} bytes buffered over the limit {}",
+            self.buffer.len(),
+            self.limits.buffered_bytes_limit
+        );
         Ok(())
     }
 

@@ -181,7 +181,20 @@ pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, F
             return Err(ForwardError::SizeMismatch { declared, actual });
         }
     }
-    Ok(EventFrame { tag, mode, entries, options })
+    let frame = EventFrame { tag, mode, entries, options };
+    assert_within_limits(&frame, limits);
+    Ok(frame)
+}
+
+/// The parser's postcondition: a frame it hands out carries at most `entries_count_limit`
+/// entries (the readers refuse more before allocating them). O(1).
+fn assert_within_limits(frame: &EventFrame, limits: &Limits) {
+    assert!(
+        frame.entries.len() <= limits.entries_count_limit,
+        "forward parser: {} entries over the limit {}",
+        frame.entries.len(),
+        limits.entries_count_limit
+    );
 }
 
 /// Markers a Message's time may start with.
@@ -343,6 +356,21 @@ mod tests {
             batch.push(time(index), &record(&format!("line {index}"))).unwrap();
         }
         batch
+    }
+
+    /// A frame with more entries than the limit it was parsed under breaks the postcondition.
+    #[test]
+    #[should_panic(expected = "forward parser: 2 entries over the limit 1")]
+    fn a_frame_over_its_entries_limit_breaks_the_postcondition() {
+        let entry = Entry { time: time(1), record: Bytes::from_static(&[0x80]) };
+        let frame = EventFrame {
+            tag: "t".to_owned(),
+            mode: Mode::Forward,
+            entries: vec![entry.clone(), entry],
+            options: Options::default(),
+        };
+        let limits = Limits { entries_count_limit: 1, ..Limits::default() };
+        assert_within_limits(&frame, &limits);
     }
 
     fn parse(bytes: Vec<u8>) -> Result<EventFrame, ForwardError> {

@@ -3,7 +3,7 @@
 //! Why here: the Redis model will be compared byte for byte against a real `redis-server`
 //! 7.0, and clients branch on these texts (redis-rs retries AUTH when it sees "wrong number
 //! of arguments for 'auth' command"). The texts are copied from Redis 7.0.5's `server.c`
-//! (shared objects), `networking.c`, `object.c`, `t_hash.c`, `t_stream.c`, `multi.c`,
+//! (shared objects), `networking.c`, `object.c`, `t_hash.c`, `multi.c`,
 //! `timeout.c`, `db.c` and `acl.c`. Fixed texts are `&str` constants (the reply text without
 //! the leading `-` and trailing CRLF); texts that embed client bytes are functions that
 //! format them as Redis's `addReplyErrorFormat` does: a `%s` stops at a NUL byte, and
@@ -51,20 +51,6 @@ pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 pub const HASH_VALUE_NOT_INTEGER: &str = "ERR hash value is not an integer";
 /// INCRBY / HINCRBY past i64.
 pub const INCREMENT_OVERFLOW: &str = "ERR increment or decrement would overflow";
-/// XGROUP CREATE on an existing group.
-pub const BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
-/// XADD with an explicit ID not above the stream's last.
-pub const XADD_ID_TOO_SMALL: &str = "ERR The ID specified in XADD is equal or smaller than the target stream top item";
-/// XADD with ID 0-0.
-pub const XADD_ID_ZERO: &str = "ERR The ID specified in XADD must be greater than 0-0";
-/// An unparsable stream ID.
-pub const INVALID_STREAM_ID: &str = "ERR Invalid stream ID specified as stream command argument";
-/// XGROUP on a missing key without MKSTREAM.
-pub const XGROUP_KEY_MISSING: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
-/// XTRIM without MAXLEN or MINID.
-pub const XTRIM_NO_STRATEGY: &str = "ERR syntax error, XTRIM must be called with a trimming strategy";
-/// XREADGROUP with `$` as an ID.
-pub const XREADGROUP_DOLLAR_ID: &str = "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.";
 
 /// An error reply from a fixed text above.
 pub fn error(text: &'static str) -> Reply {
@@ -129,7 +115,7 @@ pub fn unknown_command(argv: &[Bytes]) -> Reply {
     formatted(text)
 }
 
-/// `ERR unknown subcommand 'foo'. Try XGROUP HELP.` for a container command (`container`
+/// `ERR unknown subcommand 'foo'. Try CONFIG HELP.` for a container command (`container`
 /// as sent; Redis upper-cases it) and its unknown subcommand.
 pub fn unknown_subcommand(container: &[u8], subcommand: &[u8]) -> Reply {
     let subcommand = c_str(subcommand);
@@ -138,39 +124,6 @@ pub fn unknown_subcommand(container: &[u8], subcommand: &[u8]) -> Reply {
     text.extend_from_slice(b"'. Try ");
     text.extend(c_str(container).iter().map(u8::to_ascii_uppercase));
     text.extend_from_slice(b" HELP.");
-    formatted(text)
-}
-
-/// XREADGROUP on a missing key or group:
-/// `NOGROUP No such key 'k' or consumer group 'g' in XREADGROUP with GROUP option`.
-pub fn nogroup_xreadgroup(key: &[u8], group: &[u8]) -> Reply {
-    let mut text = b"NOGROUP No such key '".to_vec();
-    text.extend_from_slice(c_str(key));
-    text.extend_from_slice(b"' or consumer group '");
-    text.extend_from_slice(c_str(group));
-    text.extend_from_slice(b"' in XREADGROUP with GROUP option");
-    formatted(text)
-}
-
-/// XPENDING / XCLAIM / XAUTOCLAIM on a missing key or group:
-/// `NOGROUP No such key 'k' or consumer group 'g'`.
-pub fn nogroup_key_or_group(key: &[u8], group: &[u8]) -> Reply {
-    let mut text = b"NOGROUP No such key '".to_vec();
-    text.extend_from_slice(c_str(key));
-    text.extend_from_slice(b"' or consumer group '");
-    text.extend_from_slice(c_str(group));
-    text.push(b'\'');
-    formatted(text)
-}
-
-/// XGROUP SETID / CREATECONSUMER / DELCONSUMER on a missing group:
-/// `NOGROUP No such consumer group 'g' for key name 'k'`.
-pub fn nogroup_for_key(group: &[u8], key: &[u8]) -> Reply {
-    let mut text = b"NOGROUP No such consumer group '".to_vec();
-    text.extend_from_slice(c_str(group));
-    text.extend_from_slice(b"' for key name '");
-    text.extend_from_slice(c_str(key));
-    text.push(b'\'');
     formatted(text)
 }
 
@@ -200,11 +153,7 @@ mod tests {
             text(unknown_command(&[Bytes::from("f\r\no"), Bytes::from("x\0y")])),
             "ERR unknown command 'f  o', with args beginning with: 'x' "
         );
-        assert_eq!(text(unknown_subcommand(b"xgroup", b"nope")), "ERR unknown subcommand 'nope'. Try XGROUP HELP.");
-        assert_eq!(
-            text(nogroup_xreadgroup(b"logs", b"shippers")),
-            "NOGROUP No such key 'logs' or consumer group 'shippers' in XREADGROUP with GROUP option"
-        );
+        assert_eq!(text(unknown_subcommand(b"config", b"nope")), "ERR unknown subcommand 'nope'. Try CONFIG HELP.");
     }
 
     #[test]

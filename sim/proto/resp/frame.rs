@@ -278,6 +278,60 @@ fn hex_value(byte: u8) -> Option<u8> {
     (byte as char).to_digit(16).map(|v| v as u8)
 }
 
+/// The byte at `index`, NUL past the end (the C string's terminator).
+fn byte_at(line: &[u8], index: usize) -> u8 {
+    line.get(index).copied().unwrap_or(0)
+}
+
+/// `sdssplitargs` inside `"..."` at `*p`: the byte to append (escapes `\xHH \n \r \t \b
+/// \a \<any>` decoded, `*p` left on their last byte) and whether the closing quote ended
+/// the argument; a closing quote not followed by a blank or the end, or no closing quote,
+/// is an error.
+fn double_quoted(line: &[u8], p: &mut usize) -> Result<(Option<u8>, bool), ProtocolError> {
+    let at = |index: usize| byte_at(line, index);
+    let byte = at(*p);
+    if byte == b'\\' && at(*p + 1) == b'x' && hex_value(at(*p + 2)).is_some() && hex_value(at(*p + 3)).is_some() {
+        let high = hex_value(at(*p + 2)).unwrap_or(0);
+        let low = hex_value(at(*p + 3)).unwrap_or(0);
+        *p += 3;
+        return Ok((Some(high * 16 + low), false));
+    }
+    if byte == b'\\' && at(*p + 1) != 0 {
+        *p += 1;
+        let escaped = match at(*p) {
+            b'n' => b'\n',
+            b'r' => b'\r',
+            b't' => b'\t',
+            b'b' => 0x08,
+            b'a' => 0x07,
+            other => other,
+        };
+        return Ok((Some(escaped), false));
+    }
+    match byte {
+        b'"' if at(*p + 1) != 0 && !is_c_space(at(*p + 1)) => Err(ProtocolError::UnbalancedQuotes),
+        b'"' => Ok((None, true)),
+        0 => Err(ProtocolError::UnbalancedQuotes),
+        _ => Ok((Some(byte), false)),
+    }
+}
+
+/// `sdssplitargs` inside `'...'` at `*p`: as [`double_quoted`], with `\'` the only escape.
+fn single_quoted(line: &[u8], p: &mut usize) -> Result<(Option<u8>, bool), ProtocolError> {
+    let at = |index: usize| byte_at(line, index);
+    let byte = at(*p);
+    if byte == b'\\' && at(*p + 1) == b'\'' {
+        *p += 1;
+        return Ok((Some(b'\''), false));
+    }
+    match byte {
+        b'\'' if at(*p + 1) != 0 && !is_c_space(at(*p + 1)) => Err(ProtocolError::UnbalancedQuotes),
+        b'\'' => Ok((None, true)),
+        0 => Err(ProtocolError::UnbalancedQuotes),
+        _ => Ok((Some(byte), false)),
+    }
+}
+
 /// Redis's `sdssplitargs`, exactly: blanks separate arguments; `"..."` takes the escapes
 /// `\n \r \t \b \a \xHH \<any>`; `'...'` takes `\'`; a quote may open mid-argument
 /// (`ab"c d"` is `abc d`); a closing quote must be followed by a blank or the end.
@@ -287,7 +341,7 @@ fn hex_value(byte: u8) -> Option<u8> {
 fn split_inline(line: &[u8], mut out: Option<(&Bytes, &mut Vec<Bytes>)>) -> Result<usize, ProtocolError> {
     // Bytes past the end read as NUL, like the C string's terminator. The line holds no NUL
     // (the newline search stops at one), so NUL means the end.
-    let at = |index: usize| line.get(index).copied().unwrap_or(0);
+    let at = |index: usize| byte_at(line, index);
     debug_assert!(!line.contains(&0));
     let mut count = 0usize;
     let mut p = 0usize;
@@ -306,49 +360,9 @@ fn split_inline(line: &[u8], mut out: Option<(&Bytes, &mut Vec<Bytes>)>) -> Resu
             let byte = at(p);
             let mut push: Option<u8> = None;
             if in_double {
-                if byte == b'\\'
-                    && at(p + 1) == b'x'
-                    && hex_value(at(p + 2)).is_some()
-                    && hex_value(at(p + 3)).is_some()
-                {
-                    let high = hex_value(at(p + 2)).unwrap_or(0);
-                    let low = hex_value(at(p + 3)).unwrap_or(0);
-                    push = Some(high * 16 + low);
-                    p += 3;
-                } else if byte == b'\\' && at(p + 1) != 0 {
-                    p += 1;
-                    push = Some(match at(p) {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 0x08,
-                        b'a' => 0x07,
-                        other => other,
-                    });
-                } else if byte == b'"' {
-                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
-                    done = true;
-                } else if byte == 0 {
-                    return Err(ProtocolError::UnbalancedQuotes);
-                } else {
-                    push = Some(byte);
-                }
+                (push, done) = double_quoted(line, &mut p)?;
             } else if in_single {
-                if byte == b'\\' && at(p + 1) == b'\'' {
-                    p += 1;
-                    push = Some(b'\'');
-                } else if byte == b'\'' {
-                    if at(p + 1) != 0 && !is_c_space(at(p + 1)) {
-                        return Err(ProtocolError::UnbalancedQuotes);
-                    }
-                    done = true;
-                } else if byte == 0 {
-                    return Err(ProtocolError::UnbalancedQuotes);
-                } else {
-                    push = Some(byte);
-                }
+                (push, done) = single_quoted(line, &mut p)?;
             } else {
                 match byte {
                     b' ' | b'\n' | b'\r' | b'\t' | 0 => done = true,
@@ -430,6 +444,37 @@ fn parse_inline(frame: Bytes) -> Option<Command> {
     Some(Command::new(argv, Framing::Inline))
 }
 
+/// The decoder's postcondition: a command it hands out respects the bounds it was given
+/// (`check_request` refused anything beyond them before a byte was allocated). Multibulk:
+/// at most the multibulk count and each argument at most the bulk length (the tighter
+/// unauthenticated ones while AUTH is required); inline: at most the inline size. O(argc).
+fn assert_within_limits(command: &Command, limits: &RequestLimits, auth_required: bool) {
+    match command.framing() {
+        Framing::Multibulk => {
+            let (count_limit, bulk_limit) = if auth_required {
+                (limits.unauthenticated_multibulk_count_limit, limits.unauthenticated_bulk_bytes_limit)
+            } else {
+                (limits.multibulk_count_limit, limits.bulk_bytes_limit)
+            };
+            assert!(
+                command.argc() as i64 <= count_limit,
+                "resp decoder: {} arguments over the multibulk limit {count_limit}",
+                command.argc()
+            );
+            let longest = command.argv().iter().map(Bytes::len).max().unwrap_or(0) as u64;
+            assert!(longest <= bulk_limit, "resp decoder: a {longest}-byte argument over the bulk limit {bulk_limit}");
+        }
+        Framing::Inline => {
+            let bytes: usize = command.argv().iter().map(Bytes::len).sum();
+            assert!(
+                bytes <= limits.inline_bytes_limit,
+                "resp decoder: {bytes} inline bytes over the limit {}",
+                limits.inline_bytes_limit
+            );
+        }
+    }
+}
+
 /// The per-connection request decoder. Why stateful: it remembers the authentication state
 /// that tightens the bounds, and that a protocol error has closed the connection.
 #[derive(Clone, Debug)]
@@ -492,6 +537,7 @@ impl Decoder {
                     assert!(frame_bytes > 0 && frame_bytes <= buf.len());
                     let frame = buf.split_to(frame_bytes).freeze();
                     if let Some(command) = parse_checked(frame) {
+                        assert_within_limits(&command, &self.limits, self.auth_required);
                         return Ok(Some(command));
                     }
                 }
@@ -520,6 +566,25 @@ impl Default for Decoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A command beyond the bounds it was decoded under breaks the decoder's postcondition.
+    #[test]
+    #[should_panic(expected = "arguments over the multibulk limit 10")]
+    fn a_command_over_the_unauthenticated_count_breaks_the_postcondition() {
+        let argv = (0..11).map(|_| Bytes::from_static(b"x")).collect();
+        let command = Command::new(argv, Framing::Multibulk);
+        assert_within_limits(&command, &RequestLimits::default(), false);
+        assert_within_limits(&command, &RequestLimits::default(), true);
+    }
+
+    /// An inline request longer than the inline bound breaks the postcondition.
+    #[test]
+    #[should_panic(expected = "inline bytes over the limit 4")]
+    fn an_inline_command_over_its_bound_breaks_the_postcondition() {
+        let limits = RequestLimits { inline_bytes_limit: 4, ..RequestLimits::default() };
+        let command = Command::new(vec![Bytes::from_static(b"PING"), Bytes::from_static(b"x")], Framing::Inline);
+        assert_within_limits(&command, &limits, false);
+    }
 
     fn decode_one(bytes: &[u8]) -> Result<Option<Command>, ProtocolError> {
         Decoder::default().decode(&mut BytesMut::from(bytes))

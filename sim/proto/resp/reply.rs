@@ -14,7 +14,7 @@ use super::frame::string_to_i64;
 
 /// One RESP2 reply. Why `Null` and `NullArray` are distinct: RESP2 has two nulls on the
 /// wire, `$-1` (a missing bulk: GET, HGET, LMOVE on an empty list) and `*-1` (a missing
-/// array: BLMOVE/BLPOP/XREADGROUP timing out, EXEC aborted by WATCH), and real clients see
+/// array: BLMOVE/BLPOP timing out, EXEC aborted by WATCH), and real clients see
 /// the difference byte for byte.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Reply {

@@ -5,19 +5,12 @@ use crate::proto::resp::{Command, Reply};
 use crate::parts::redis::db::{Exec, Outcome};
 use crate::parts::redis::value::Value;
 
-/// Releases custody of every list or stream value of a deleted key.
+/// Releases custody of every list value of a deleted key.
 pub fn release_value(exec: &mut Exec<'_>, value: Value) {
     match value {
         Value::List(list) => {
             for item in list.into_items() {
                 exec.removed(&item);
-            }
-        }
-        Value::Stream(stream) => {
-            for items in stream.entries.into_values() {
-                for item in items.iter().skip(1).step_by(2) {
-                    exec.removed(item);
-                }
             }
         }
         Value::Hash(_) => {}

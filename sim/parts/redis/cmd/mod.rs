@@ -9,7 +9,6 @@ pub mod hash;
 pub mod keys;
 pub mod list;
 pub mod server;
-pub mod stream;
 
 use crate::proto::resp::Command;
 
@@ -98,16 +97,6 @@ static COMMANDS: &[Spec] = &[
     spec("rpush", -3, WD, list::rpush),
     spec("select", 2, 0, connection::select),
     spec("type", 2, 0, keys::type_),
-    spec("xack", -4, W, stream::xack),
-    spec("xadd", -5, WD, stream::xadd),
-    spec("xautoclaim", -6, W, stream::xautoclaim),
-    spec("xclaim", -6, W, stream::xclaim),
-    spec("xdel", -3, W, stream::xdel),
-    spec("xlen", 2, 0, stream::xlen),
-    spec("xpending", -3, 0, stream::xpending),
-    spec("xrange", -4, 0, stream::xrange),
-    spec("xreadgroup", -7, W, stream::xreadgroup),
-    spec("xtrim", -4, W, stream::xtrim),
 ];
 
 /// Container commands: (container spec, subcommands).
@@ -123,16 +112,6 @@ static CONTAINERS: &[(Spec, &[Spec])] = &[
     (
         spec("config", -2, 0, transaction),
         &[spec("config|get", -3, 0, server::config_get), spec("config|set", -4, 0, server::config_set)],
-    ),
-    (
-        spec("xgroup", -2, 0, transaction),
-        &[
-            spec("xgroup|create", -5, WD, stream::xgroup_create),
-            spec("xgroup|createconsumer", 5, WD, stream::xgroup_createconsumer),
-            spec("xgroup|delconsumer", 5, W, stream::xgroup_delconsumer),
-            spec("xgroup|destroy", 4, W, stream::xgroup_destroy),
-            spec("xgroup|setid", -5, W, stream::xgroup_setid),
-        ],
     ),
 ];
 
