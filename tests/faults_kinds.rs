@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
@@ -80,7 +81,7 @@ fn a_redis_restart_without_persistence_loses_what_redis_held_and_nothing_else() 
     let lost: u64 = verdict.accounting.outcomes.values().map(|tally| tally.count).sum();
     assert!(lost > 0, "Redis held logs when it restarted: {}", verdict.render());
     assert_eq!(causes(&verdict), vec!["lost: redis_crash_unpersisted at redis@railway-redis".to_string()]);
-    let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
+    let delivery = verdict.checks().iter().find(|check| check.name == CheckName::Delivery).unwrap();
     assert!(!delivery.passed, "the loss is not allowed by this scenario: {}", delivery.detail);
 }
 
@@ -114,8 +115,8 @@ allow_loss = ["aggregator_crash_unpersisted", "redis_crash_unpersisted", "shippe
     };
     assert_eq!(on_aggregator("host.crash"), vec![40], "down once, at the first start");
     assert_eq!(on_aggregator("host.restart"), vec![55], "up once, when the last fault ends");
-    for name in ["liveness", "delivery"] {
-        let check = verdict.checks.iter().find(|c| c.name == name).unwrap();
+    for name in [CheckName::Liveness, CheckName::Delivery] {
+        let check = verdict.check(name).unwrap();
         assert!(check.passed, "{}", verdict.render());
     }
 }

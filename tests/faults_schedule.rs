@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
@@ -84,7 +85,7 @@ fn a_clock_hours_behind_makes_dash0_refuse_exactly_that_machines_records() {
     )
     .unwrap();
     let verdict = Verdict::run(Arc::new(scenario), 9).unwrap();
-    let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
+    let delivery = verdict.checks().iter().find(|check| check.name == CheckName::Delivery).unwrap();
     assert!(!delivery.passed, "loss without an allowed cause fails: {}", verdict.render());
     let causes: Vec<String> = verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome.to_string()).collect();
     assert_eq!(causes, vec!["lost: dash0_timestamp_range at dash0@dash0".to_string(); causes.len()]);
