@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use obsim::chaos::SweepOptions;
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::report::index::Index;
 use obsim::report::index::Shard;
@@ -104,6 +105,22 @@ fn result_json_and_summary_md_are_pinned_for_a_fixed_seed() {
     assert_eq!(RunResult::parse(&json).unwrap(), result, "result.json reads back as written");
     insta::assert_snapshot!("result_json", json);
     insta::assert_snapshot!("summary_md", obsim::report::summary::render(&result));
+}
+
+/// One result model: the printed verdict renders from the model that is result.json, so a
+/// result read back from its file prints the very same text, and the model's checks are
+/// the verdict's (looked up by name).
+#[test]
+fn the_printed_verdict_renders_from_the_model_that_result_json_holds() {
+    let text = SMALL.replace("latency_p99 = \"30s\"", "latency_p99 = \"30s\"\nlatency_max = \"100ms\"");
+    let scenario = Arc::new(Scenario::parse(Path::new("report-small.toml"), &text).unwrap());
+    let verdict = Verdict::run(Arc::clone(&scenario), 5).unwrap();
+    let read_back = RunResult::parse(&verdict.result.to_json()).unwrap();
+    assert_eq!(read_back.render(), verdict.render(), "the text is a function of result.json alone");
+    let latency_max = read_back.checks.iter().find(|check| check.name == CheckName::LatencyMax).unwrap();
+    assert!(!latency_max.passed && !read_back.passed);
+    assert_eq!(verdict.check(CheckName::LatencyMax), Some(latency_max));
+    assert!(verdict.check(CheckName::Throughput).is_none(), "a check the scenario does not ask for is not judged");
 }
 
 #[test]

@@ -118,7 +118,7 @@ fn render_signal(out: &mut String, name: &str, signal: &SignalResult) {
     if signal.emitted_count == 0 && signal.delivered_count == 0 && signal.lost_count == 0 {
         return;
     }
-    let lost = signal.lost_count - signal.lost_silently_count;
+    let lost = signal.lost_count.saturating_sub(signal.lost_silently_count);
     let _ = writeln!(
         out,
         "{name:<5} emitted {}  delivered {}  duplicated {}  lost {lost}  lost silently {}  in flight {}",

@@ -221,3 +221,14 @@ impl Verdict {
 fn millis(micros: u64) -> String {
     format!("{:.1}ms", micros as f64 / 1_000.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_judge_lists_every_check_name_once_in_the_names_order() {
+        let listed: Vec<CheckName> = CHECKS.iter().map(|(name, _)| *name).collect();
+        assert_eq!(listed, CheckName::ALL, "CHECKS and CheckName::ALL list the same names in the same order");
+    }
+}
