@@ -44,7 +44,7 @@ fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a Check {
 }
 
 /// Only `name` failed, and the report carries the seed and the replay command.
-fn assert_only_failure(verdict: &Verdict, name: &str, needles: &[&str]) {
+fn assert_only_failure(verdict: &Verdict, name: CheckName, needles: &[&str]) {
     let report = verdict.render();
     for check in verdict.checks() {
         assert_eq!(check.passed, check.name != name, "{}: {report}", check.name);
@@ -66,7 +66,9 @@ fn the_baseline_passes_every_budget_liveness_and_metrics_check() {
     let verdict = Verdict::run(Arc::new(scenario), seed).unwrap();
     let report = verdict.render();
     assert!(verdict.passed(), "{report}");
-    for name in ["delivery", "liveness", "throughput", "occupancy", "metrics"] {
+    for name in
+        [CheckName::Delivery, CheckName::Liveness, CheckName::Throughput, CheckName::Occupancy, CheckName::Metrics]
+    {
         assert!(check(&verdict, name).passed, "{name}: {report}");
     }
     let (_, slowest) = verdict.log_throughput.min_window().unwrap();
@@ -80,7 +82,11 @@ fn the_baseline_passes_every_budget_liveness_and_metrics_check() {
 #[test]
 fn a_throughput_budget_above_the_workload_fails_naming_the_slowest_window() {
     let verdict = run(&format!("{SMALL}[expect]\nmin_throughput = \"500/s\"\n"));
-    assert_only_failure(&verdict, "throughput", &["slowest 10s window of load [", "logs/s at dash0 vs budget 500/s"]);
+    assert_only_failure(
+        &verdict,
+        CheckName::Throughput,
+        &["slowest 10s window of load [", "logs/s at dash0 vs budget 500/s"],
+    );
     let passing = run(&format!("{SMALL}[expect]\nmin_throughput = \"5/s\"\n"));
     assert!(passing.passed(), "{}", passing.render());
 }
@@ -108,7 +114,11 @@ fn a_drain_too_short_fails_liveness_naming_the_custodians() {
 #[test]
 fn a_hop_buffering_past_max_occupancy_fails_naming_it() {
     let verdict = run(&format!("{SMALL}[expect]\nmax_occupancy = {{ aggregator = 3, shipper = 100000 }}\n"));
-    assert_only_failure(&verdict, "occupancy", &["aggregator@railway-aggregator held", "records at its peak, limit 3"]);
+    assert_only_failure(
+        &verdict,
+        CheckName::Occupancy,
+        &["aggregator@railway-aggregator held", "records at its peak, limit 3"],
+    );
     let error =
         Scenario::parse(Path::new("budgets.toml"), &format!("{SMALL}[expect]\nmax_occupancy = {{ fluentd = 3 }}\n"))
             .unwrap_err()
@@ -242,5 +252,9 @@ to = "railway"
     assert!(generous.render().contains("recovery fault[0] link_drop 20s..40s: logs "), "{}", generous.render());
 
     let tight = with("1s");
-    assert_only_failure(&tight, "recovery", &["fault[0] link_drop over 20s..40s", "logs caught up", "than 1s"]);
+    assert_only_failure(
+        &tight,
+        CheckName::Recovery,
+        &["fault[0] link_drop over 20s..40s", "logs caught up", "than 1s"],
+    );
 }

@@ -1,12 +1,10 @@
 //! The verdict of one run: the run's measurements (`check::measured`), each expectation of
-//! the scenario checked by the checks listed in `CHECKS`, and the command that replays the
-//! run.
+//! the scenario checked by the checks listed in `CHECKS`, and the result model
+//! (`check::result`) every rendering reads, with the command that replays the run.
 //!
-//! Why text first: the verdict is what an engineer reads in CI output when a scenario fails;
-//! it must say what broke, where, and how to replay it without opening another file.
+//! Why one list of checks: the order of the verdict text, result.json and the sweep index
+//! is written once, and a new check is one file plus one line here.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::ops::Deref;
 
 use super::measured::Measured;
@@ -15,11 +13,8 @@ use super::result::RunResult;
 use super::{
     bounds, correlation, delivery, duplicates, jobs, latency, liveness, metrics, occupancy, recovery, throughput,
 };
-use crate::ledger::{Custodian, Outcome};
 use crate::pipeline::Pipeline;
 use crate::scenario::{Expect, Scenario};
-use crate::units::format_duration;
-use crate::vocab::Part;
 use crate::world::{RunOutcome, WorldError};
 
 /// One expectation, checked.
@@ -93,9 +88,7 @@ impl Verdict {
         let measured = Measured::of(pipeline, outcome);
         let checks = judge(&measured, &pipeline.scenario.expect);
         let result = RunResult::of(&measured, checks, None);
-        let verdict = Verdict { measured, result };
-        assert_eq!(verdict.render_measured(), verdict.render(), "TEMP: render from the model");
-        verdict
+        Verdict { measured, result }
     }
 
     /// Builds, runs and judges `scenario` with `seed`.
@@ -136,90 +129,6 @@ impl Verdict {
     pub fn render(&self) -> String {
         self.result.render()
     }
-
-    /// TEMP: the old text, from the measurements.
-    pub fn render_measured(&self) -> String {
-        let mut out = String::new();
-        let _ = writeln!(out, "scenario {}  seed {}", self.scenario, self.seed);
-        let _ =
-            writeln!(out, "simulated {} ({} events)", format_duration(self.outcome.elapsed), self.outcome.events_count);
-        for (signal, totals) in &self.accounting.totals {
-            // Lost, lost silently and in flight apart: records still held at the end are
-            // not lost (result.json counts them as in flight), and a silent loss is a
-            // harness bug, not a loss with a cause.
-            let (mut lost, mut silent, mut in_flight) = (0u64, 0u64, 0u64);
-            for (outcome, tally) in self.accounting.undelivered(*signal) {
-                match outcome {
-                    Outcome::Lost { .. } => lost += tally.count,
-                    Outcome::LostSilently => silent += tally.count,
-                    Outcome::InFlight(_) => in_flight += tally.count,
-                }
-            }
-            let _ = writeln!(
-                out,
-                "{:<5} emitted {}  delivered {}  duplicated {}  lost {lost}  lost silently {silent}  in flight {in_flight}",
-                format!("{signal:?}").to_lowercase(),
-                totals.emitted,
-                totals.delivered,
-                totals.duplicated,
-            );
-            for (outcome, tally) in self.accounting.undelivered(*signal) {
-                let _ = writeln!(out, "      {:>8}  {outcome}{}", tally.count, delivery::born(tally));
-            }
-        }
-        for (name, latency) in [("log", self.log_latency), ("span", self.span_latency)] {
-            let _ = writeln!(
-                out,
-                "{name} latency p50 {}  p90 {}  p99 {}  p99.9 {}  max {}",
-                millis(latency.p50_micros),
-                millis(latency.p90_micros),
-                millis(latency.p99_micros),
-                millis(latency.p999_micros),
-                millis(latency.max_micros)
-            );
-        }
-        for r in &self.recoveries {
-            let _ = writeln!(
-                out,
-                "recovery fault[{}] {} {}..{}: logs {}, spans {}",
-                r.fault_index,
-                r.kind,
-                format_duration(r.start),
-                format_duration(r.end),
-                r.logs.map_or("-".to_string(), format_duration),
-                r.spans.map_or("-".to_string(), format_duration)
-            );
-        }
-        let _ = writeln!(out, "log throughput {:.1}/s", self.log_throughput_per_second);
-        if let Some((index, per_second)) = self.log_throughput.min_window() {
-            let _ = writeln!(
-                out,
-                "log throughput per 10s window: min {per_second:.1}/s in {}",
-                self.log_throughput.describe_window(index)
-            );
-        }
-        let mut peaks: BTreeMap<Part, (u64, &Custodian)> = BTreeMap::new();
-        for (custodian, occupancy) in &self.occupancy {
-            let peak = peaks.entry(custodian.part).or_insert((occupancy.peak_count, custodian));
-            if occupancy.peak_count > peak.0 {
-                *peak = (occupancy.peak_count, custodian);
-            }
-        }
-        let peaks: Vec<String> = peaks.values().map(|(count, custodian)| format!("{custodian} {count}")).collect();
-        let _ = writeln!(out, "peak records held per part: {}", peaks.join(", "));
-        for check in self.checks() {
-            let _ = writeln!(out, "{} {:<12} {}", if check.passed { "ok  " } else { "FAIL" }, check.name, check.detail);
-        }
-        let _ = writeln!(out, "event-log hash {}", self.outcome.hash);
-        let _ = writeln!(out, "verdict {}", if self.passed() { "PASS" } else { "FAIL" });
-        let _ = writeln!(out, "replay: {}", self.replay_command());
-        out
-    }
-}
-
-/// Microseconds as milliseconds with one decimal: `12.3ms`.
-fn millis(micros: u64) -> String {
-    format!("{:.1}ms", micros as f64 / 1_000.0)
 }
 
 #[cfg(test)]
