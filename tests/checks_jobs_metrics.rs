@@ -183,7 +183,7 @@ fn a_job_run_twice_fails_the_jobs_check_unless_the_scenario_allows_it() {
     assert!(check(&verdict, CheckName::Metrics).passed, "{report}");
     assert!(report.contains("seed 71") && report.contains("verdict FAIL"), "{report}");
     // result.json carries the same counts.
-    let result = obsim::report::result::verdict.result.clone();
+    let result = verdict.result.clone();
     assert_eq!((result.jobs.duplicated_count, result.jobs.runs_count), (1, verdict.jobs.runs), "{report}");
     assert_eq!(result.jobs.duplicated_examples.len(), 1, "{report}");
 }
