@@ -327,15 +327,14 @@ fn run(path: &std::path::Path, seed: Option<u64>, reports: &std::path::Path) -> 
         }
     };
     let mut verdict = obsim::check::Verdict::judge(&pipeline, outcome);
-    verdict.scenario_path = Some(path.display().to_string());
+    verdict.set_scenario_path(path.display().to_string());
     print!("{}", verdict.render());
     let dir = reports.join(&scenario.name).join(seed.to_string());
-    let result = obsim::report::result::RunResult::of(&verdict, None);
     // Reports that could not be written end the run with EXIT_REPORTS_UNWRITTEN whatever
     // the verdict: a caller that keeps the reports (CI) must not read a missing folder as
     // a pass.
     let mut unwritten = false;
-    match obsim::report::write_run(&dir, &result, Some(pipeline.world.events()), true) {
+    match obsim::report::write_run(&dir, &verdict.result, Some(pipeline.world.events()), true) {
         Ok(()) => println!("report: {}", dir.join(obsim::report::HTML_FILE).display()),
         Err(error) => {
             eprintln!("obsim run: could not write the reports to {}: {error}", dir.display());
@@ -589,7 +588,7 @@ fn replay(path: &std::path::Path) -> ExitCode {
     let seed = scenario.seed;
     match Verdict::run(scenario, seed) {
         Ok(mut verdict) => {
-            verdict.scenario_path = Some(path.display().to_string());
+            verdict.set_scenario_path(path.display().to_string());
             print!("{}", verdict.render());
             let verdict_text = if verdict.passed() { "PASS" } else { "FAIL" };
             let hash = verdict.outcome.hash.to_string();

@@ -7,6 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::ledger::{Custodian, Outcome};
 use obsim::parts::dash0::ScriptedErrors;
@@ -53,17 +54,13 @@ fn run(toml: &str, bug: Option<&str>, actions: Vec<(u64, Action)>) -> Verdict {
 }
 
 /// The check named `name`.
-fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a obsim::check::Check {
-    verdict
-        .checks
-        .iter()
-        .find(|check| check.name == name)
-        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a obsim::check::Check {
+    verdict.check(name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 /// The buggy run fails `name` with every one of `needles` in its detail, names the seed and
 /// the replay command; the correct run passes everything.
-fn assert_caught(correct: &Verdict, buggy: &Verdict, name: &str, needles: &[&str]) {
+fn assert_caught(correct: &Verdict, buggy: &Verdict, name: CheckName, needles: &[&str]) {
     assert!(correct.passed(), "without the bug the scenario passes:\n{}", correct.render());
     let failed = check(buggy, name);
     let report = buggy.render();
@@ -108,7 +105,12 @@ fn aggregator_ack_before_buffer_loses_what_the_full_buffer_refused() {
     };
     let correct = run(&toml, None, actions());
     let buggy = run(&toml, Some("aggregator_ack_before_buffer"), actions());
-    assert_caught(&correct, &buggy, "delivery", &["lost silently", "last custodian aggregator@railway-aggregator"]);
+    assert_caught(
+        &correct,
+        &buggy,
+        CheckName::Delivery,
+        &["lost silently", "last custodian aggregator@railway-aggregator"],
+    );
 }
 
 #[test]
@@ -119,7 +121,7 @@ fn shipper_delete_before_2xx_loses_the_batches_dash0_refused() {
     let actions = || -> Vec<(u64, Action)> { vec![(20, dash0_errors(503)), (60, dash0_heal())] };
     let correct = run(&toml, None, actions());
     let buggy = run(&toml, Some("shipper_delete_before_2xx"), actions());
-    assert_caught(&correct, &buggy, "delivery", &["lost silently", "last custodian shipper@railway-shipper"]);
+    assert_caught(&correct, &buggy, CheckName::Delivery, &["lost silently", "last custodian shipper@railway-shipper"]);
 }
 
 #[test]
@@ -129,7 +131,7 @@ fn agent_no_retry_loses_chunks_across_a_link_drop_with_agent_retry_limit() {
     };
     let correct = run(SMALL, None, actions());
     let buggy = run(SMALL, Some("agent_no_retry"), actions());
-    assert_caught(&correct, &buggy, "delivery", &[]);
+    assert_caught(&correct, &buggy, CheckName::Delivery, &[]);
     let agent = Custodian { part: Part::Agent, host: Arc::from("openai-1") };
     let given_up = Outcome::Lost { cause: LossCause::AgentRetryLimit, custodian: agent };
     assert!(buggy.accounting.undelivered(Signal::Log).any(|(outcome, _)| *outcome == given_up), "{}", buggy.render());
@@ -139,15 +141,20 @@ fn agent_no_retry_loses_chunks_across_a_link_drop_with_agent_retry_limit() {
 fn collector_drop_traceparent_breaks_the_one_root_per_trace_rule() {
     let correct = run(SMALL, None, Vec::new());
     let buggy = run(SMALL, Some("collector_drop_traceparent"), Vec::new());
-    assert_caught(&correct, &buggy, "correlation", &["each job's trace has exactly one root span"]);
-    assert!(check(&buggy, "delivery").passed, "nothing is lost, only unlinked:\n{}", buggy.render());
+    assert_caught(&correct, &buggy, CheckName::Correlation, &["each job's trace has exactly one root span"]);
+    assert!(check(&buggy, CheckName::Delivery).passed, "nothing is lost, only unlinked:\n{}", buggy.render());
 }
 
 #[test]
 fn api_new_trace_at_the_redis_hop_splits_each_job_over_two_traces() {
     let correct = run(SMALL, None, Vec::new());
     let buggy = run(SMALL, Some("api_new_trace_at_redis_hop"), Vec::new());
-    assert_caught(&correct, &buggy, "correlation", &["all spans of a job share one trace_id", "spans 2 traces"]);
+    assert_caught(
+        &correct,
+        &buggy,
+        CheckName::Correlation,
+        &["all spans of a job share one trace_id", "spans 2 traces"],
+    );
 }
 
 #[test]
@@ -157,7 +164,7 @@ fn dash0_dropping_one_batch_is_a_silent_loss_after_the_shipper() {
     assert_caught(
         &correct,
         &buggy,
-        "delivery",
+        CheckName::Delivery,
         &["lost silently", "last custodian shipper@railway-shipper handed them on, next hop dash0 never held them"],
     );
 }
@@ -169,7 +176,7 @@ fn a_record_lost_without_a_cause_names_the_aggregator() {
     assert_caught(
         &correct,
         &buggy,
-        "delivery",
+        CheckName::Delivery,
         &[
             "1 Log records emitted ",
             "lost silently",

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use obsim::chaos::case::bugs_named;
 use obsim::chaos::{Case, SweepOptions, SweepRun, shrink, strategy, sweep};
+use obsim::check::CheckName;
 use obsim::parts::Bugs;
 use obsim::report::index::Shard;
 use obsim::scenario::Scenario;
@@ -108,9 +109,18 @@ fn a_sweep_finds_a_planted_bug_and_shrinks_it_while_the_same_check_fails() {
     for run in &runs {
         let original = run.case.as_ref().unwrap();
         let shrunk = run.shrunk.as_ref().expect("a failing run is shrunk");
-        assert_eq!(shrunk.check, "delivery", "dash0 dropping a batch is a silent loss");
-        assert!(shrunk.verdict.checks.iter().any(|c| c.name == "delivery" && !c.passed));
-        assert!(shrunk.verdict.checks.iter().find(|c| c.name == "delivery").unwrap().detail.contains("lost silently"));
+        assert_eq!(shrunk.check, CheckName::Delivery, "dash0 dropping a batch is a silent loss");
+        assert!(shrunk.verdict.checks().iter().any(|c| c.name == CheckName::Delivery && !c.passed));
+        assert!(
+            shrunk
+                .verdict
+                .checks()
+                .iter()
+                .find(|c| c.name == CheckName::Delivery)
+                .unwrap()
+                .detail
+                .contains("lost silently")
+        );
         let size = |case: &Case| {
             let machines: u32 = case.scenario.topology.machines.iter().map(|g| g.count).sum();
             (case.faults().len(), machines, case.scenario.duration)

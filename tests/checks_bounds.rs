@@ -8,6 +8,7 @@ mod scenario_support;
 
 use std::path::Path;
 
+use obsim::check::CheckName;
 use obsim::check::{Check, Verdict};
 use obsim::gauges::Gauge;
 use obsim::scenario::Scenario;
@@ -46,12 +47,8 @@ fn run(text: &str) -> Verdict {
     scenario_support::judge("bounded.toml", text, None)
 }
 
-fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a Check {
-    verdict
-        .checks
-        .iter()
-        .find(|check| check.name == name)
-        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a Check {
+    verdict.check(name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 fn gauge<'a>(verdict: &'a Verdict, host: &str, buffer: &str) -> &'a Gauge {
@@ -70,11 +67,15 @@ fn an_aggregator_ignoring_total_limit_size_fails_bounds_naming_host_buffer_and_l
     let buffer = gauge(&correct, hosts::AGGREGATOR, "buffer_bytes");
     assert!(buffer.peak >= 20_000, "the buffer did fill: peak {}", buffer.peak);
     assert_eq!((buffer.violations_count, buffer.limit), (0, 20_000));
-    assert!(check(&correct, "bounds").detail.contains("railway-aggregator buffer_bytes peak"), "{}", correct.render());
+    assert!(
+        check(&correct, CheckName::Bounds).detail.contains("railway-aggregator buffer_bytes peak"),
+        "{}",
+        correct.render()
+    );
 
     let buggy = run(&format!("{SMALL}[bugs]\naggregator_ignores_buffer_limit = true\n"));
     let report = buggy.render();
-    let bounds = check(&buggy, "bounds");
+    let bounds = check(&buggy, CheckName::Bounds);
     assert!(!bounds.passed, "the bounds check catches the bug:\n{report}");
     for needle in [
         "aggregator railway-aggregator buffer_bytes reached",
@@ -89,7 +90,7 @@ fn an_aggregator_ignoring_total_limit_size_fails_bounds_naming_host_buffer_and_l
     let first = buffer.first_violation.unwrap();
     assert!(first.before > first.limit && (10..40).contains(&first.at.as_secs()), "while Redis was cut off: {first:?}");
     // Nothing is lost (memory just grows): only the bounds check sees it.
-    assert!(check(&buggy, "delivery").passed, "{report}");
+    assert!(check(&buggy, CheckName::Delivery).passed, "{report}");
     assert!(
         report.contains("seed 5")
             && report.contains("replay: cargo run --release -- run scenarios/bounded.toml --seed 5"),
@@ -105,7 +106,7 @@ fn max_buffer_fill_fails_below_the_measured_fill_and_passes_at_it() {
     assert!(fill > 0.5, "the cut-off filled the buffer: {measured:?}");
 
     let strict = run(&format!("{SMALL}[expect]\nmax_buffer_fill = {{ aggregator = {:.3} }}\n", fill / 2.0));
-    let failed = check(&strict, "buffer_fill");
+    let failed = check(&strict, CheckName::BufferFill);
     assert!(!failed.passed, "{}", strict.render());
     let expected = format!(
         "railway-aggregator buffer_bytes filled to {fill:.3} of total_limit_size ({}/{} bytes)",
@@ -116,11 +117,11 @@ fn max_buffer_fill_fails_below_the_measured_fill_and_passes_at_it() {
         "{expected}\n{}",
         failed.detail
     );
-    assert!(check(&strict, "bounds").passed, "the part kept its bound; only the expectation is stricter");
+    assert!(check(&strict, CheckName::Bounds).passed, "the part kept its bound; only the expectation is stricter");
 
     let loose = run(&format!("{SMALL}[expect]\nmax_buffer_fill = {{ aggregator = {} }}\n", fill));
     assert!(loose.passed(), "{}", loose.render());
-    assert!(check(&loose, "buffer_fill").detail.contains("within max_buffer_fill"), "{}", loose.render());
+    assert!(check(&loose, CheckName::BufferFill).detail.contains("within max_buffer_fill"), "{}", loose.render());
 }
 
 #[test]
@@ -180,7 +181,7 @@ metrics = "skip"
     assert!(agent.admissions_count > 0 && agent.violations_count == 0, "{agent:?}");
     let aggregator = gauge(&verdict, hosts::AGGREGATOR, "buffer_bytes");
     assert_eq!(aggregator.limit, 512 << 20);
-    let detail = &check(&verdict, "bounds").detail;
+    let detail = &check(&verdict, CheckName::Bounds).detail;
     for needle in [
         "railway-redis used_memory_bytes peak",
         "mem_buf_bytes peak",

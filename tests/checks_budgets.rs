@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use obsim::check::CheckName;
 use obsim::check::metrics;
 use obsim::check::{Check, Verdict};
 use obsim::ledger::{Custodian, Outcome};
@@ -39,18 +40,14 @@ fn run(text: &str) -> Verdict {
     scenario_support::judge("budgets.toml", text, None)
 }
 
-fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a Check {
-    verdict
-        .checks
-        .iter()
-        .find(|check| check.name == name)
-        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a Check {
+    verdict.check(name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 /// Only `name` failed, and the report carries the seed and the replay command.
-fn assert_only_failure(verdict: &Verdict, name: &str, needles: &[&str]) {
+fn assert_only_failure(verdict: &Verdict, name: CheckName, needles: &[&str]) {
     let report = verdict.render();
-    for check in &verdict.checks {
+    for check in verdict.checks() {
         assert_eq!(check.passed, check.name != name, "{}: {report}", check.name);
     }
     for needle in needles {
@@ -70,7 +67,9 @@ fn the_baseline_passes_every_budget_liveness_and_metrics_check() {
     let verdict = Verdict::run(Arc::new(scenario), seed).unwrap();
     let report = verdict.render();
     assert!(verdict.passed(), "{report}");
-    for name in ["delivery", "liveness", "throughput", "occupancy", "metrics"] {
+    for name in
+        [CheckName::Delivery, CheckName::Liveness, CheckName::Throughput, CheckName::Occupancy, CheckName::Metrics]
+    {
         assert!(check(&verdict, name).passed, "{name}: {report}");
     }
     let (_, slowest) = verdict.log_throughput.min_window().unwrap();
@@ -84,7 +83,11 @@ fn the_baseline_passes_every_budget_liveness_and_metrics_check() {
 #[test]
 fn a_throughput_budget_above_the_workload_fails_naming_the_slowest_window() {
     let verdict = run(&format!("{SMALL}[expect]\nmin_throughput = \"500/s\"\n"));
-    assert_only_failure(&verdict, "throughput", &["slowest 10s window of load [", "logs/s at dash0 vs budget 500/s"]);
+    assert_only_failure(
+        &verdict,
+        CheckName::Throughput,
+        &["slowest 10s window of load [", "logs/s at dash0 vs budget 500/s"],
+    );
     let passing = run(&format!("{SMALL}[expect]\nmin_throughput = \"5/s\"\n"));
     assert!(passing.passed(), "{}", passing.render());
 }
@@ -101,18 +104,22 @@ fn a_bad_rate_is_refused_naming_the_key() {
 #[test]
 fn a_drain_too_short_fails_liveness_naming_the_custodians() {
     let verdict = run(&SMALL.replace("drain = \"1m\"", "drain = \"1s\""));
-    let liveness = check(&verdict, "liveness");
+    let liveness = check(&verdict, CheckName::Liveness);
     let report = verdict.render();
     assert!(!liveness.passed, "{report}");
     assert!(liveness.detail.contains("records still in flight after the 1s drain"), "{report}");
     assert!(liveness.detail.contains("held by ") && liveness.detail.contains("@"), "{report}");
-    assert!(check(&verdict, "delivery").passed, "in flight is not lost: {report}");
+    assert!(check(&verdict, CheckName::Delivery).passed, "in flight is not lost: {report}");
 }
 
 #[test]
 fn a_hop_buffering_past_max_occupancy_fails_naming_it() {
     let verdict = run(&format!("{SMALL}[expect]\nmax_occupancy = {{ aggregator = 3, shipper = 100000 }}\n"));
-    assert_only_failure(&verdict, "occupancy", &["aggregator@railway-aggregator held", "records at its peak, limit 3"]);
+    assert_only_failure(
+        &verdict,
+        CheckName::Occupancy,
+        &["aggregator@railway-aggregator held", "records at its peak, limit 3"],
+    );
     let error =
         Scenario::parse(Path::new("budgets.toml"), &format!("{SMALL}[expect]\nmax_occupancy = {{ fluentd = 3 }}\n"))
             .unwrap_err()
@@ -147,14 +154,14 @@ fn cumulative_counters_count_by_largest_value_and_a_retried_delta_batch_double_c
     ];
     let totals = metrics::totals(cumulative.iter().map(|(r, p)| (*r, p)));
     assert_eq!(totals["jobs_completed_total"].total, 13.0);
-    assert!(metrics::check(&totals, &[("jobs_completed_total", 13, "jobs ran")]).is_empty());
+    assert!(metrics::disagreements(&totals, &[("jobs_completed_total", 13, "jobs ran")]).is_empty());
 
     // Delta: the same batch stored twice (a retry after a lost response) counts twice.
     let batch = [counter(Temporality::Delta, 4, 0, 10), counter(Temporality::Delta, 6, 10, 20)];
     let retried: Vec<(&Resource, &MetricPoint)> =
         batch.iter().chain(batch[1..].iter()).map(|p| (&machine, p)).collect();
     let totals = metrics::totals(retried);
-    let disagreements = metrics::check(
+    let disagreements = metrics::disagreements(
         &totals,
         &[("jobs_completed_total", 10, "jobs ran"), ("jobs_submitted_total", 10, "jobs were accepted")],
     );
@@ -175,7 +182,7 @@ fn metrics_that_never_reach_dash0_fail_the_metrics_check() {
     let verdict = run(&format!(
         "{SMALL}[collector]\nendpoint_port = 9\n[expect]\ncorrelation = \"skip\"\nlost = 100000\nallow_loss = [\"collector_retry_expired\"]\n"
     ));
-    let metrics = check(&verdict, "metrics");
+    let metrics = check(&verdict, CheckName::Metrics);
     assert!(!metrics.passed, "{}", verdict.render());
     assert!(metrics.detail.contains("no point stored in Dash0"), "{}", verdict.render());
 }
@@ -197,7 +204,7 @@ down_for = "5s"
     let causes = r#"allow_loss = ["aggregator_crash_unpersisted", "app_dev_http_failed"]"#;
 
     let accepted = with(causes);
-    let delivery = check(&accepted, "delivery");
+    let delivery = check(&accepted, CheckName::Delivery);
     assert!(delivery.passed, "{}", accepted.render());
     let lost: u64 = accepted
         .accounting
@@ -209,12 +216,12 @@ down_for = "5s"
     assert!(lost > 0, "the restart must lose something for this test to mean anything:\n{}", accepted.render());
 
     let over = with(&format!("{causes}\nlost = {}", lost - 1));
-    assert!(!check(&over, "delivery").passed, "{}", over.render());
-    assert!(check(&over, "delivery").detail.contains(&format!("(allowed {})", lost - 1)), "{}", over.render());
+    assert!(!check(&over, CheckName::Delivery).passed, "{}", over.render());
+    assert!(check(&over, CheckName::Delivery).detail.contains(&format!("(allowed {})", lost - 1)), "{}", over.render());
 
     let other_cause = with("allow_loss = [\"redis_oom\"]\nlost = 1000000");
-    let detail = &check(&other_cause, "delivery").detail;
-    assert!(!check(&other_cause, "delivery").passed, "{}", other_cause.render());
+    let detail = &check(&other_cause, CheckName::Delivery).detail;
+    assert!(!check(&other_cause, CheckName::Delivery).passed, "{}", other_cause.render());
     assert!(detail.contains("without an accepted cause"), "{detail}");
     let aggregator = Custodian { part: Part::Aggregator, host: Arc::from("railway-aggregator") };
     let crash = Outcome::Lost { cause: LossCause::AggregatorCrashUnpersisted, custodian: aggregator };
@@ -241,9 +248,13 @@ to = "railway"
     assert_eq!((recovery.start.as_secs(), recovery.end.as_secs()), (20, 40));
     let logs = recovery.logs.expect("logs emitted during the partition arrived");
     assert!(logs > std::time::Duration::from_secs(1) && logs < std::time::Duration::from_secs(120), "{logs:?}");
-    assert!(check(&generous, "recovery").passed, "{}", generous.render());
+    assert!(check(&generous, CheckName::Recovery).passed, "{}", generous.render());
     assert!(generous.render().contains("recovery fault[0] link_drop 20s..40s: logs "), "{}", generous.render());
 
     let tight = with("1s");
-    assert_only_failure(&tight, "recovery", &["fault[0] link_drop over 20s..40s", "logs caught up", "than 1s"]);
+    assert_only_failure(
+        &tight,
+        CheckName::Recovery,
+        &["fault[0] link_drop over 20s..40s", "logs caught up", "than 1s"],
+    );
 }

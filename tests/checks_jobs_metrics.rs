@@ -16,6 +16,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use obsim::check::Check;
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::scenario::Scenario;
 
@@ -42,12 +43,8 @@ fn run(extra: &str) -> Verdict {
 }
 
 /// The check named `name`.
-fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a Check {
-    verdict
-        .checks
-        .iter()
-        .find(|check| check.name == name)
-        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a Check {
+    verdict.check(name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 /// A metric's total in Dash0.
@@ -72,13 +69,13 @@ correlation = "skip"
     let report = verdict.render();
     let lost: u64 = verdict.accounting.outcomes.values().map(|tally| tally.count).sum();
     assert!(lost > 0, "the 400 window lost telemetry (else this test proves nothing):\n{report}");
-    let jobs = check(&verdict, "jobs");
+    let jobs = check(&verdict, CheckName::Jobs);
     assert!(jobs.passed, "every accepted job ran:\n{report}");
     assert!(verdict.jobs.submitted > 100, "{report}");
     assert_eq!(verdict.jobs.completed, verdict.jobs.submitted, "{report}");
     assert!(verdict.jobs.submitted_unseen > 0, "some accepted jobs left no trace in Dash0:\n{report}");
     // Dash0's own counters agree with the jobs that ran, not with the telemetry it kept.
-    assert!(check(&verdict, "metrics").passed, "{report}");
+    assert!(check(&verdict, CheckName::Metrics).passed, "{report}");
     assert_eq!(total(&verdict, "jobs_submitted_total") as u64, verdict.jobs.submitted, "{report}");
     assert_eq!(total(&verdict, "jobs_completed_total") as u64, verdict.jobs.runs, "{report}");
     assert!(verdict.passed(), "{report}");
@@ -92,7 +89,7 @@ fn clock_fault(fault: &str) -> Verdict {
 /// The metrics check passed and Dash0's completed total is what the workers counted.
 fn assert_metrics_agree(verdict: &Verdict) {
     let report = verdict.render();
-    assert!(check(verdict, "metrics").passed, "{report}");
+    assert!(check(verdict, CheckName::Metrics).passed, "{report}");
     assert!(verdict.jobs.runs > 100, "{report}");
     assert_eq!(total(verdict, "jobs_completed_total") as u64, verdict.jobs.runs, "{report}");
     assert_eq!(total(verdict, "job_duration_seconds.count") as u64, verdict.jobs.runs, "{report}");
@@ -142,7 +139,7 @@ fn delta_counters_are_summed_and_agree() {
 fn a_delta_stored_twice_fails_the_metrics_check_naming_the_metric_and_both_totals() {
     let verdict = temporality_run("delta", true);
     let report = verdict.render();
-    let metrics = check(&verdict, "metrics");
+    let metrics = check(&verdict, CheckName::Metrics);
     assert!(!metrics.passed, "a duplicated delta is counted twice:\n{report}");
     let stored = total(&verdict, "jobs_completed_total") as u64;
     assert!(stored > verdict.jobs.runs, "{report}");
@@ -174,7 +171,7 @@ fn a_job_run_twice_fails_the_jobs_check_unless_the_scenario_allows_it() {
     scenario.expect.max_jobs_duplicated = 0;
     let verdict = Verdict::run(Arc::new(scenario), 71).unwrap();
     let report = verdict.render();
-    let jobs = check(&verdict, "jobs");
+    let jobs = check(&verdict, CheckName::Jobs);
     assert!(!jobs.passed, "{report}");
     assert_eq!(verdict.jobs.duplicated, 1, "{report}");
     assert!(
@@ -183,10 +180,10 @@ fn a_job_run_twice_fails_the_jobs_check_unless_the_scenario_allows_it() {
     );
     // The metric counts both runs, and so does the expectation.
     assert_eq!(verdict.jobs.runs, verdict.jobs.completed_all + 1, "{report}");
-    assert!(check(&verdict, "metrics").passed, "{report}");
+    assert!(check(&verdict, CheckName::Metrics).passed, "{report}");
     assert!(report.contains("seed 71") && report.contains("verdict FAIL"), "{report}");
     // result.json carries the same counts.
-    let result = obsim::report::result::RunResult::of(&verdict, None);
+    let result = verdict.result.clone();
     assert_eq!((result.jobs.duplicated_count, result.jobs.runs_count), (1, verdict.jobs.runs), "{report}");
     assert_eq!(result.jobs.duplicated_examples.len(), 1, "{report}");
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, RedisConnectionInfo};
 
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::ledger::{Custodian, Ledger, Outcome};
 use obsim::parts::PartCtx;
@@ -274,7 +275,7 @@ fn records_in(detail: &str) -> u64 {
 
 /// The `bounds` check of a verdict.
 fn bounds_check(verdict: &Verdict) -> &obsim::check::Check {
-    verdict.checks.iter().find(|check| check.name == "bounds").expect("the bounds check is always on")
+    verdict.checks().iter().find(|check| check.name == CheckName::Bounds).expect("the bounds check is always on")
 }
 
 /// Fluentd's limit shrinks to 2 kB for 30 s under `throw_exception`: a write is admitted only

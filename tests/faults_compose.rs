@@ -10,6 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::faults::{
     ClockBend, Contribution, FaultSpec, InForce, LinkState, Phase, State, Target, compose, contribute,
@@ -524,7 +525,7 @@ fn a_slow_dash0_that_stores_before_answering_makes_duplicates() {
     let (pipeline, verdict) = run(ONE_OPENAI, &format!("{slow}stores = \"before_delay\"\n"));
     let twice: u64 = duplicated(&verdict).iter().map(|(_, count)| count).sum();
     assert!(twice > 0, "retried batches stored twice: {}", verdict.render());
-    let check = verdict.checks.iter().find(|c| c.name == "duplicates").unwrap();
+    let check = verdict.checks().iter().find(|c| c.name == CheckName::Duplicates).unwrap();
     assert!(!check.passed, "no duplicates allowed by default: {}", check.detail);
     let logs = verdict.accounting.totals.iter().find(|(signal, _)| format!("{signal:?}") == "Log").map(|(_, t)| t);
     assert!(

@@ -6,6 +6,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::ledger::{Custodian, Outcome};
 use obsim::pipeline::Pipeline;
@@ -84,7 +85,7 @@ fn a_redis_restart_without_persistence_loses_what_redis_held_and_nothing_else() 
     assert!(lost > 0, "Redis held logs when it restarted: {}", verdict.render());
     let redis = Custodian { part: Part::Redis, host: Arc::from("railway-redis") };
     assert_eq!(causes(&verdict), vec![Outcome::Lost { cause: LossCause::RedisCrashUnpersisted, custodian: redis }]);
-    let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
+    let delivery = verdict.check(CheckName::Delivery).unwrap();
     assert!(!delivery.passed, "the loss is not allowed by this scenario: {}", delivery.detail);
 }
 
@@ -118,8 +119,8 @@ allow_loss = ["aggregator_crash_unpersisted", "redis_crash_unpersisted", "shippe
     };
     assert_eq!(on_aggregator(EventKind::HostCrash), vec![40], "down once, at the first start");
     assert_eq!(on_aggregator(EventKind::HostRestart), vec![55], "up once, when the last fault ends");
-    for name in ["liveness", "delivery"] {
-        let check = verdict.checks.iter().find(|c| c.name == name).unwrap();
+    for name in [CheckName::Liveness, CheckName::Delivery] {
+        let check = verdict.check(name).unwrap();
         assert!(check.passed, "{}", verdict.render());
     }
 }

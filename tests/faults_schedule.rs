@@ -4,6 +4,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::ledger::{Custodian, Outcome};
 use obsim::pipeline::Pipeline;
@@ -91,7 +92,7 @@ fn a_clock_hours_behind_makes_dash0_refuse_exactly_that_machines_records() {
     )
     .unwrap();
     let verdict = Verdict::run(Arc::new(scenario), 9).unwrap();
-    let delivery = verdict.checks.iter().find(|check| check.name == "delivery").unwrap();
+    let delivery = verdict.checks().iter().find(|check| check.name == CheckName::Delivery).unwrap();
     assert!(!delivery.passed, "loss without an allowed cause fails: {}", verdict.render());
     let causes: Vec<&Outcome> = verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome).collect();
     let dash0 = Custodian { part: Part::Dash0, host: Arc::from("dash0") };

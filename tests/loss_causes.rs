@@ -7,21 +7,17 @@
 
 mod scenario_support;
 
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::ledger::Outcome;
-use obsim::report::result::RunResult;
 use obsim::vocab::{LossCause, Signal};
 
 fn run(text: &str, seed: u64) -> Verdict {
     scenario_support::judge("loss-causes.toml", text, Some(seed))
 }
 
-fn check<'a>(verdict: &'a Verdict, name: &str) -> &'a obsim::check::Check {
-    verdict
-        .checks
-        .iter()
-        .find(|check| check.name == name)
-        .unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
+fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a obsim::check::Check {
+    verdict.check(name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 
 /// One OpenAI machine, acks off, Fluentd restarted at 1 m for 10 s.
@@ -97,7 +93,7 @@ fn a_record_a_part_loses_without_saying_so_is_still_silent_when_the_agent_wrote_
     let correct = run(SMALL_WITHOUT_ACK, 5);
     assert!(correct.passed(), "{}", correct.render());
     let buggy = run(&format!("{SMALL_WITHOUT_ACK}\n[bugs]\nsilent_record_loss = true\n"), 5);
-    let delivery = check(&buggy, "delivery");
+    let delivery = check(&buggy, CheckName::Delivery);
     assert!(!delivery.passed, "{}", buggy.render());
     assert!(
         delivery.detail.contains("lost silently")
@@ -149,7 +145,7 @@ correlation = "skip"
 #[test]
 fn a_dash0_timestamp_range_loss_is_born_on_the_machine_whose_clock_was_wrong() {
     let verdict = run(CLOCK_BEHIND, 16);
-    let result = RunResult::of(&verdict, None);
+    let result = verdict.result.clone();
     let mut refused = 0;
     for signal in [&result.signals.log, &result.signals.span] {
         for loss in signal.losses.iter().filter(|loss| loss.cause == LossCause::Dash0TimestampRange.as_str()) {
@@ -160,7 +156,7 @@ fn a_dash0_timestamp_range_loss_is_born_on_the_machine_whose_clock_was_wrong() {
     }
     assert!(refused > 0, "{}", verdict.render());
     // The failure text names both ends too.
-    let delivery = check(&verdict, "delivery");
+    let delivery = check(&verdict, CheckName::Delivery);
     assert!(!delivery.passed);
     assert!(
         delivery.detail.contains("born on openai-1 lost: dash0_timestamp_range at dash0@dash0"),

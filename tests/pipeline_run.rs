@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::Arc;
 
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::scenario::Scenario;
 use obsim::vocab::Signal;
@@ -157,7 +158,7 @@ fn an_overloaded_fleet_fails_the_jobs_check_with_the_unfinished_jobs() {
     );
     let scenario = Arc::new(Scenario::parse(Path::new("overloaded.toml"), &overloaded).unwrap());
     let verdict = Verdict::run(scenario, 3).unwrap();
-    let jobs = verdict.checks.iter().find(|check| check.name == "jobs").unwrap();
+    let jobs = verdict.checks().iter().find(|check| check.name == CheckName::Jobs).unwrap();
     assert!(!jobs.passed && jobs.detail.contains("never completed (allowed 0; e.g. job-"), "{}", verdict.render());
     assert!(!verdict.passed());
 }

@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use obsim::chaos::SweepOptions;
+use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::report::index::Index;
 use obsim::report::index::Shard;
@@ -79,7 +80,7 @@ fn fresh_dir(name: &str) -> PathBuf {
 fn small_verdict() -> Verdict {
     let scenario = Arc::new(Scenario::parse(Path::new("report-small.toml"), SMALL).unwrap());
     let mut verdict = Verdict::run(Arc::clone(&scenario), scenario.seed).unwrap();
-    verdict.scenario_path = Some("report-small.toml".to_string());
+    verdict.set_scenario_path("report-small.toml".to_string());
     verdict
 }
 
@@ -87,7 +88,7 @@ fn small_verdict() -> Verdict {
 fn result_json_and_summary_md_are_pinned_for_a_fixed_seed() {
     let verdict = small_verdict();
     assert!(verdict.passed(), "{}", verdict.render());
-    let result = RunResult::of(&verdict, None);
+    let result = verdict.result.clone();
     assert_eq!(result.schema_version, 1);
     assert_eq!(result.faults.len(), 1);
     let fault = &result.faults[0];
@@ -106,12 +107,28 @@ fn result_json_and_summary_md_are_pinned_for_a_fixed_seed() {
     insta::assert_snapshot!("summary_md", obsim::report::summary::render(&result));
 }
 
+/// One result model: the printed verdict renders from the model that is result.json, so a
+/// result read back from its file prints the very same text, and the model's checks are
+/// the verdict's (looked up by name).
+#[test]
+fn the_printed_verdict_renders_from_the_model_that_result_json_holds() {
+    let text = SMALL.replace("latency_p99 = \"30s\"", "latency_p99 = \"30s\"\nlatency_max = \"100ms\"");
+    let scenario = Arc::new(Scenario::parse(Path::new("report-small.toml"), &text).unwrap());
+    let verdict = Verdict::run(Arc::clone(&scenario), 5).unwrap();
+    let read_back = RunResult::parse(&verdict.result.to_json()).unwrap();
+    assert_eq!(read_back.render(), verdict.render(), "the text is a function of result.json alone");
+    let latency_max = read_back.checks.iter().find(|check| check.name == CheckName::LatencyMax).unwrap();
+    assert!(!latency_max.passed && !read_back.passed);
+    assert_eq!(verdict.check(CheckName::LatencyMax), Some(latency_max));
+    assert!(verdict.check(CheckName::Throughput).is_none(), "a check the scenario does not ask for is not judged");
+}
+
 #[test]
 fn a_failed_run_reports_its_failed_checks_with_their_details() {
     let text = SMALL.replace("latency_p99 = \"30s\"", "latency_p99 = \"30s\"\nlatency_max = \"100ms\"");
     let scenario = Arc::new(Scenario::parse(Path::new("report-small.toml"), &text).unwrap());
     let verdict = Verdict::run(Arc::clone(&scenario), 5).unwrap();
-    let result = RunResult::of(&verdict, None);
+    let result = verdict.result.clone();
     assert!(!result.passed);
     let summary = obsim::report::summary::render(&result);
     assert!(summary.starts_with("# report-small — seed 5: FAIL"), "{summary}");
@@ -138,7 +155,7 @@ fn assert_self_contained(html: &str) {
 
 #[test]
 fn the_html_report_parses_and_has_one_plot_per_series() {
-    let result = RunResult::of(&small_verdict(), None);
+    let result = small_verdict().result;
     let html = obsim::report::html::render(&result);
     let document = roxmltree::Document::parse_with_options(
         &html,
@@ -205,7 +222,7 @@ fn write_json(path: &Path, value: &serde_json::Value) {
 #[test]
 fn compare_flags_a_planted_regression_and_passes_an_identical_pair() {
     let dir = fresh_dir("compare");
-    let result = RunResult::of(&small_verdict(), None);
+    let result = small_verdict().result;
     let old = dir.join("old.json");
     std::fs::write(&old, result.to_json()).unwrap();
     let same = obsim(&["report", "compare", old.to_str().unwrap(), old.to_str().unwrap()]);

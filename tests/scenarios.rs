@@ -35,7 +35,7 @@ fn run_scenario(path: &Path) -> Result<(), Failed> {
     let mut verdict = Verdict::run(scenario, seed)
         .map_err(|error| Failed::from(format!("the simulation stopped: {error} (seed {seed})")))?;
     let relative = path.strip_prefix(env!("CARGO_MANIFEST_DIR")).unwrap_or(path);
-    verdict.scenario_path = Some(relative.display().to_string());
+    verdict.set_scenario_path(relative.display().to_string());
     if verdict.passed() { Ok(()) } else { Err(Failed::from(verdict.render())) }
 }
 

@@ -148,7 +148,7 @@ impl SweepWriter {
             Ok(case) => case.scenario.name.clone(),
             Err(_) => run.base_path.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default(),
         };
-        let result = run.verdict.as_ref().ok().map(|verdict| RunResult::of(verdict, None));
+        let result = run.verdict.as_ref().ok().map(|verdict| verdict.result.clone());
         let mut entry = IndexRun {
             scenario: scenario.clone(),
             file: crate::report::index::display_path(&run.base_path),
@@ -161,9 +161,9 @@ impl SweepWriter {
                 .as_ref()
                 .map(|case| case.faults().iter().map(crate::faults::describe_line).collect())
                 .unwrap_or_default(),
-            log_latency_p99_micros: run.verdict.as_ref().ok().map(|v| v.log_latency.p99_micros),
-            log_latency_max_micros: run.verdict.as_ref().ok().map(|v| v.log_latency.max_micros),
-            event_log_hash: run.verdict.as_ref().ok().map(|v| v.outcome.hash.to_string()),
+            log_latency_p99_micros: result.as_ref().map(|r| r.signals.log.latency.p99_micros),
+            log_latency_max_micros: result.as_ref().map(|r| r.signals.log.latency.max_micros),
+            event_log_hash: result.as_ref().map(|r| r.event_log.hash.clone()),
             failure_file: None,
             shrunk_steps: Vec::new(),
             shrunk_faults: Vec::new(),

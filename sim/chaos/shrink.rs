@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::case::Case;
 use super::strategy::DURATION_MIN;
-use crate::check::Verdict;
+use crate::check::{CheckName, Verdict};
 use crate::faults::FaultSpec;
 use crate::scenario::Scenario;
 
@@ -29,7 +29,7 @@ pub struct Shrunk {
     /// Its verdict.
     pub verdict: Verdict,
     /// The check kept failing: the first check the original case failed.
-    pub check: String,
+    pub check: CheckName,
     /// Runs spent shrinking (candidates tried).
     pub runs: u32,
     /// The reductions kept, in order ("removed fault[2] link_drop", …).
@@ -39,10 +39,10 @@ pub struct Shrunk {
 /// Shrinks `case`, which failed with `verdict`, spending at most `runs_max` runs.
 pub fn shrink(case: Case, verdict: Verdict, runs_max: u32) -> Shrunk {
     let check = verdict
-        .checks
+        .checks()
         .iter()
         .find(|check| !check.passed)
-        .map(|check| check.name.to_string())
+        .map(|check| check.name)
         .expect("only a failing case is shrunk");
     let mut shrunk = Shrunk { case, verdict, check, runs: 0, steps: Vec::new() };
     // Each pass either keeps a strictly smaller case and starts over, or ends the loop.
@@ -56,7 +56,7 @@ pub fn shrink(case: Case, verdict: Verdict, runs_max: u32) -> Shrunk {
             };
             shrunk.runs += 1;
             let Ok(verdict) = case.run() else { continue };
-            if verdict.checks.iter().any(|c| !c.passed && c.name == shrunk.check) {
+            if verdict.checks().iter().any(|c| !c.passed && c.name == shrunk.check) {
                 shrunk.steps.push(step);
                 shrunk.case = case;
                 shrunk.verdict = verdict;

@@ -73,7 +73,7 @@ impl SweepRun {
         match (&self.case, &self.verdict) {
             (Err(_), _) => vec!["case".to_string()],
             (_, Err(_)) => vec!["world".to_string()],
-            (_, Ok(verdict)) => verdict.checks.iter().filter(|c| !c.passed).map(|c| c.name.to_string()).collect(),
+            (_, Ok(verdict)) => verdict.checks().iter().filter(|c| !c.passed).map(|c| c.name.to_string()).collect(),
         }
     }
 }

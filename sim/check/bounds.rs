@@ -9,6 +9,11 @@ use crate::gauges::{BufferId, Gauge, Sample};
 use crate::units::format_duration;
 use crate::vocab::Part;
 
+use super::measured::Measured;
+use super::name::CheckName;
+use super::verdict::Check;
+use crate::scenario::Expect;
+
 /// Violations listed in full at most; the rest are counted.
 const VIOLATIONS_SHOWN_LIMIT: usize = 10;
 
@@ -122,6 +127,19 @@ pub fn check_fill(gauges: &BTreeMap<BufferId, Gauge>, max_fill: &BTreeMap<Part, 
     } else {
         (false, format!("a buffer filled past max_buffer_fill:{over}"))
     })
+}
+
+/// The `bounds` check (always on): `check_bounds` over the run's buffers.
+pub fn check(run: &Measured, _expect: &Expect) -> Option<Check> {
+    let (passed, detail) = check_bounds(&run.buffers);
+    Some(Check { name: CheckName::Bounds, passed, detail })
+}
+
+/// The `buffer_fill` check (with `[expect] max_buffer_fill`): `check_fill` over the run's
+/// buffers.
+pub fn check_buffer_fill(run: &Measured, expect: &Expect) -> Option<Check> {
+    let (passed, detail) = check_fill(&run.buffers, &expect.max_buffer_fill)?;
+    Some(Check { name: CheckName::BufferFill, passed, detail })
 }
 
 #[cfg(test)]

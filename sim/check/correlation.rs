@@ -10,6 +10,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::record::{JobId, LogRecord, Span, SpanId, TraceId};
+use std::fmt::Write as _;
+
+use super::measured::Measured;
+use super::name::CheckName;
+use super::verdict::Check;
+use crate::scenario::{CorrelationExpectation, Expect};
 
 /// Examples kept per broken rule.
 const EXAMPLES_LIMIT: usize = 5;
@@ -82,9 +88,9 @@ impl CorrelationReport {
     }
 }
 
-/// Checks `logs` and `spans` (duplicates allowed; a span is identified by its trace and span
+/// Measures correlation over `logs` and `spans` (duplicates allowed; a span is identified by its trace and span
 /// id). Logs for which `exempt` says true are counted but not checked.
-pub fn check(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
+pub fn measure(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
     let mut report = CorrelationReport { spans_count: spans.len(), logs_count: logs.len(), ..Default::default() };
 
     // Index the distinct spans: (trace, span) → span.
@@ -176,6 +182,29 @@ pub fn check(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> 
     report
 }
 
+/// The `correlation` check (with `[expect] correlation = "complete"`): every rule held over
+/// what Dash0 stored; a failure names each broken rule with examples.
+pub fn check(run: &Measured, expect: &Expect) -> Option<Check> {
+    if expect.correlation != CorrelationExpectation::Complete {
+        return None;
+    }
+    let report = &run.correlation;
+    let mut detail = format!(
+        "{} jobs, {} traces, {} spans, {} logs ({} exempt)",
+        report.jobs_count, report.traces_count, report.spans_count, report.logs_count, report.logs_exempt_count
+    );
+    for (rule, broken) in &report.broken {
+        let _ = write!(
+            detail,
+            "\n    broken {} times: {}; e.g. {}",
+            broken.count,
+            rule.describe(),
+            broken.examples.join("; ")
+        );
+    }
+    Some(Check { name: CheckName::Correlation, passed: report.is_complete(), detail })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -248,7 +277,7 @@ mod tests {
     fn consistent_jobs_correlate_completely_even_with_duplicates() {
         let (mut spans, logs) = jobs(4);
         spans.push(spans[1].clone());
-        let report = check(&logs, &spans, |_| false);
+        let report = measure(&logs, &spans, |_| false);
         assert!(report.is_complete(), "{report:?}");
         assert_eq!((report.jobs_count, report.traces_count, report.logs_count), (4, 4, 12));
     }
@@ -257,7 +286,7 @@ mod tests {
     fn a_lost_span_orphans_its_child_and_unresolves_its_log() {
         let (mut spans, logs) = jobs(2);
         spans.remove(1); // job 0's job.executing
-        let report = check(&logs, &spans, |_| false);
+        let report = measure(&logs, &spans, |_| false);
         assert_eq!(broken_rules(&report), vec![Rule::SpanParentResolves, Rule::LogSpanResolves]);
         assert_eq!(report.broken[&Rule::LogSpanResolves].count, 1);
     }
@@ -274,7 +303,7 @@ mod tests {
         for log in &mut logs[1..] {
             log.trace_id = new_trace;
         }
-        let report = check(&logs, &spans, |_| false);
+        let report = measure(&logs, &spans, |_| false);
         assert_eq!(broken_rules(&report), vec![Rule::JobHasOneTrace]);
     }
 
@@ -283,7 +312,7 @@ mod tests {
         let (spans, mut logs) = jobs(1);
         let other = MachineId::new(MachineType::Openai, "9").unwrap();
         logs[2].worker_id = Some(WorkerId::new(&other, 0));
-        let report = check(&logs, &spans, |_| false);
+        let report = measure(&logs, &spans, |_| false);
         assert_eq!(broken_rules(&report), vec![Rule::LogAgreesWithSpan, Rule::WorkerBelongsToMachine]);
         assert!(report.broken[&Rule::LogAgreesWithSpan].examples[0].contains("openai-9-worker-0"));
     }
@@ -292,7 +321,7 @@ mod tests {
     fn exempt_logs_are_counted_not_checked() {
         let (spans, mut logs) = jobs(1);
         logs[0].span_id = SpanId::random(&mut ChaCha8Rng::seed_from_u64(5));
-        let report = check(&logs, &spans, |log| log.id.seq == 0);
+        let report = measure(&logs, &spans, |log| log.id.seq == 0);
         assert!(report.is_complete());
         assert_eq!(report.logs_exempt_count, 1);
     }

@@ -24,6 +24,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::parts::app::{JobBook, JobFate};
 use crate::record::{JobId, LogRecord, Span, SpanStatus};
+use std::fmt::Write as _;
+
+use super::measured::Measured;
+use super::name::CheckName;
+use super::verdict::Check;
+use crate::scenario::Expect;
 
 /// Examples kept for a failure message.
 const EXAMPLES_MAX: usize = 5;
@@ -135,6 +141,71 @@ impl JobCompletion {
     pub fn unfinished(&self) -> u64 {
         self.submitted - self.completed
     }
+}
+
+/// The `jobs` check (always on): the job flow's liveness, judged from the job book. After
+/// the drain every job the API accepted has completed, and no job ran more often than once
+/// (beyond what `[expect]` allows). Telemetry lost about the jobs is the delivery check's;
+/// the detail says how much of it Dash0 lacks.
+pub fn check(run: &Measured, expect: &Expect) -> Option<Check> {
+    let jobs = &run.jobs;
+    let passed = jobs.unfinished() <= expect.max_jobs_unfinished
+        && jobs.duplicated <= expect.max_jobs_duplicated
+        && jobs.untracked == 0;
+    let mut detail = format!(
+        "{} jobs accepted, {} completed ({} runs); {} submissions refused by the API{}",
+        jobs.submitted,
+        jobs.completed,
+        jobs.runs,
+        jobs.submit_failed,
+        if jobs.ghosts > 0 {
+            format!(", of which {} ran anyway: a write the API gave up on landed late", jobs.ghosts)
+        } else {
+            String::new()
+        }
+    );
+    if jobs.submitted_unseen > 0 || jobs.completed_unseen > 0 {
+        let _ = write!(
+            detail,
+            "; Dash0 lacks the submission of {} and the completion of {} of them (telemetry lost, see delivery)",
+            jobs.submitted_unseen, jobs.completed_unseen
+        );
+    }
+    for problem in problems(jobs, expect) {
+        let _ = write!(detail, "\n    {problem}");
+    }
+    Some(Check { name: CheckName::Jobs, passed, detail })
+}
+
+/// What went wrong with the job flow, one sentence each (whether allowed or not: the
+/// detail shows every unfinished or duplicated job).
+fn problems(jobs: &JobCompletion, expect: &Expect) -> Vec<String> {
+    let mut problems = Vec::new();
+    if jobs.unfinished() > 0 {
+        problems.push(format!(
+            "{} of {} accepted jobs never completed (allowed {}; e.g. {}); is the drain long enough for the machines' capacity, or did the job queue lose them?",
+            jobs.unfinished(),
+            jobs.submitted,
+            expect.max_jobs_unfinished,
+            jobs.unfinished_examples.join(", ")
+        ));
+    }
+    if jobs.duplicated > 0 {
+        problems.push(format!(
+            "{} jobs ran more than once (allowed {}; e.g. {}): a completion Redis lost, or a job queued twice and run by two workers",
+            jobs.duplicated,
+            expect.max_jobs_duplicated,
+            jobs.duplicated_examples.join(", ")
+        ));
+    }
+    if jobs.untracked > 0 {
+        problems.push(format!(
+            "{} job reports did not fit the job book ({} jobs); the counts are partial",
+            jobs.untracked,
+            crate::parts::app::book::JOBS_TRACKED_MAX
+        ));
+    }
+    problems
 }
 
 #[cfg(test)]

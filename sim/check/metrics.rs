@@ -20,6 +20,12 @@ use std::collections::BTreeMap;
 
 use crate::record::{MetricPoint, MetricValue, Number, Resource, Temporality};
 
+use super::jobs::JobCompletion;
+use super::measured::Measured;
+use super::name::CheckName;
+use super::verdict::Check;
+use crate::scenario::{Expect, MetricsExpectation};
+
 /// A metric's total as Dash0's points say it.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct MetricTotal {
@@ -115,7 +121,7 @@ impl std::fmt::Display for Disagreement {
 pub type Expected<'a> = (&'a str, u64, &'static str);
 
 /// Compares `totals` with `expected`.
-pub fn check(totals: &BTreeMap<String, MetricTotal>, expected: &[Expected<'_>]) -> Vec<Disagreement> {
+pub fn disagreements(totals: &BTreeMap<String, MetricTotal>, expected: &[Expected<'_>]) -> Vec<Disagreement> {
     expected
         .iter()
         .filter_map(|&(metric, expected, truth)| {
@@ -133,6 +139,41 @@ pub fn check(totals: &BTreeMap<String, MetricTotal>, expected: &[Expected<'_>]) 
             })
         })
         .collect()
+}
+
+/// The metric names the app emits and the true count each must total (from the job book:
+/// what the API accepted, and every completion the workers counted, a job run twice twice).
+fn expected_metrics(jobs: &JobCompletion) -> [Expected<'static>; 3] {
+    [
+        ("jobs_submitted_total", jobs.submitted, "jobs were accepted"),
+        ("jobs_completed_total", jobs.runs, "jobs ran"),
+        ("job_duration_seconds.count", jobs.runs, "jobs ran"),
+    ]
+}
+
+/// The `metrics` check (with `[expect] metrics = "agree"`): Dash0's totals agree with the
+/// jobs that ran; a failure names each metric that disagrees.
+pub fn check(run: &Measured, expect: &Expect) -> Option<Check> {
+    if expect.metrics != MetricsExpectation::Agree {
+        return None;
+    }
+    let disagreements = disagreements(&run.metric_totals, &expected_metrics(&run.jobs));
+    Some(Check {
+        name: CheckName::Metrics,
+        passed: disagreements.is_empty(),
+        detail: if disagreements.is_empty() {
+            format!(
+                "dash0's totals agree with the jobs that ran: {} accepted, {} runs completed",
+                run.jobs.submitted, run.jobs.runs
+            )
+        } else {
+            let lines: Vec<String> = disagreements.iter().map(|d| format!("\n    {d}")).collect();
+            format!(
+                "dash0's metric totals disagree with the jobs that ran (cumulative: each stream's largest point; delta: every point summed):{}",
+                lines.concat()
+            )
+        },
+    })
 }
 
 #[cfg(test)]
@@ -202,7 +243,7 @@ mod tests {
         let total = total_of(&twice);
         assert_eq!((total.total, total.delta_points_count), (8.0, 3));
         let totals = BTreeMap::from([("jobs_completed_total".to_string(), total)]);
-        let disagreements = check(&totals, &[("jobs_completed_total", 5, "jobs ran")]);
+        let disagreements = disagreements(&totals, &[("jobs_completed_total", 5, "jobs ran")]);
         assert_eq!(disagreements.len(), 1);
         assert_eq!(
             disagreements[0].to_string(),
@@ -213,8 +254,8 @@ mod tests {
     #[test]
     fn a_metric_without_points_agrees_only_with_zero() {
         let totals = BTreeMap::new();
-        assert!(check(&totals, &[("jobs_completed_total", 0, "jobs ran")]).is_empty());
-        let missing = check(&totals, &[("jobs_completed_total", 3, "jobs ran")]);
+        assert!(disagreements(&totals, &[("jobs_completed_total", 0, "jobs ran")]).is_empty());
+        let missing = disagreements(&totals, &[("jobs_completed_total", 3, "jobs ran")]);
         assert_eq!(missing[0].to_string(), "jobs_completed_total: no point stored in Dash0, but 3 jobs ran");
     }
 }

@@ -12,6 +12,13 @@ use std::time::Duration;
 
 use crate::faults::FaultSpec;
 use crate::ledger::CatchUp;
+use std::fmt::Write as _;
+
+use super::measured::Measured;
+use super::name::CheckName;
+use super::verdict::Check;
+use crate::scenario::Expect;
+use crate::units::format_duration;
 
 /// One fault's recovery.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -51,6 +58,46 @@ pub fn recoveries(faults: &[FaultSpec], duration: Duration, logs: &CatchUp, span
             }
         })
         .collect()
+}
+
+/// The `recovery` check (with `[expect] max_recovery`): every fault recovered within the
+/// budget; a failure names the fault, its window and the signal that lagged.
+pub fn check(run: &Measured, expect: &Expect) -> Option<Check> {
+    let budget = expect.max_recovery?;
+    let slow: Vec<&Recovery> = run.recoveries.iter().filter(|r| r.worst().is_some_and(|w| w > budget)).collect();
+    let detail = if slow.is_empty() {
+        let worst = run
+            .recoveries
+            .iter()
+            .filter_map(|r| r.worst().map(|w| (w, r)))
+            .max_by_key(|(w, r)| (*w, std::cmp::Reverse(r.fault_index)));
+        match worst {
+            Some((time, r)) => format!(
+                "slowest recovery {} after fault[{}] {} (budget {})",
+                format_duration(time),
+                r.fault_index,
+                r.kind,
+                format_duration(budget)
+            ),
+            None => format!("no fault held back any record (budget {})", format_duration(budget)),
+        }
+    } else {
+        let mut text = format!("{} faults took longer than {} to recover from:", slow.len(), format_duration(budget));
+        for r in &slow {
+            let _ = write!(
+                text,
+                "\n    fault[{}] {} over {}..{}: logs caught up {} after it ended, spans {}; what emitted in the window waited at which hop? (see the peak occupancy)",
+                r.fault_index,
+                r.kind,
+                format_duration(r.start),
+                format_duration(r.end),
+                r.logs.map_or("never".to_string(), format_duration),
+                r.spans.map_or("never".to_string(), format_duration)
+            );
+        }
+        text
+    };
+    Some(Check { name: CheckName::Recovery, passed: slow.is_empty(), detail })
 }
 
 #[cfg(test)]

@@ -6,6 +6,11 @@
 
 use std::time::Duration;
 
+use super::measured::Measured;
+use super::name::CheckName;
+use super::verdict::Check;
+use crate::scenario::Expect;
+
 /// The window throughput is counted in (ARCHITECTURE.md §4: "throughput per window").
 pub const WINDOW: Duration = crate::ledger::timeline::WINDOW;
 
@@ -61,6 +66,32 @@ impl Throughput {
         let start = self.window * index as u32;
         format!("[{}, {})", crate::units::format_duration(start), crate::units::format_duration(start + self.window))
     }
+}
+
+/// The `throughput` check (with `[expect] min_throughput`): the slowest judged window of
+/// load stored at least the budget; no judged window at all fails.
+pub fn check(run: &Measured, expect: &Expect) -> Option<Check> {
+    let budget = expect.min_throughput?;
+    let throughput = &run.log_throughput;
+    Some(match throughput.min_window() {
+        Some((index, per_second)) => Check {
+            name: CheckName::Throughput,
+            passed: per_second >= budget.per_second,
+            detail: format!(
+                "slowest 10s window of load {} stored {per_second:.1} logs/s at dash0 vs budget {budget}",
+                throughput.describe_window(index)
+            ),
+        },
+        None => Check {
+            name: CheckName::Throughput,
+            passed: false,
+            detail: format!(
+                "no 10s window of load to judge against {budget}: dash0 stored {} logs during the {} of load",
+                throughput.counts.iter().take(throughput.judged_until).sum::<u64>(),
+                crate::units::format_duration(run.duration)
+            ),
+        },
+    })
 }
 
 #[cfg(test)]

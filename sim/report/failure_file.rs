@@ -21,7 +21,7 @@ pub fn failure_file_text(source: &str, seed: u64, verdict: &Verdict) -> String {
     let mut text = String::new();
     let _ = writeln!(text, "{HASH_PREFIX}{}", verdict.outcome.hash);
     let _ = writeln!(text, "{VERDICT_PREFIX}{}", if verdict.passed() { "PASS" } else { "FAIL" });
-    for check in verdict.checks.iter().filter(|check| !check.passed) {
+    for check in verdict.checks().iter().filter(|check| !check.passed) {
         let first_line = check.detail.lines().next().unwrap_or_default();
         let _ = writeln!(text, "# obsim failure: FAIL {}: {first_line}", check.name);
     }

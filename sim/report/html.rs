@@ -284,7 +284,7 @@ pub fn render(result: &RunResult) -> String {
         let _ = writeln!(
             body,
             "<tr><td>{}</td><td>{}</td><td><pre>{}</pre></td></tr>",
-            escape(&check.name),
+            escape(check.name.as_str()),
             if check.passed { "<span class=\"pass\">ok</span>" } else { "<span class=\"fail\">FAIL</span>" },
             escape(&check.detail)
         );
