@@ -156,7 +156,7 @@ fn every_module_uses_only_the_layers_below_it() {
             report.push(format!("sim/{}:{violation}", relative.display()));
         }
     }
-    assert!(report.is_empty(), "layering broken (ARCHITECTURE.md, \"Layers\"):\n{}", report.join("\n"));
+    assert!(report.is_empty(), "layering broken (ARCHITECTURE.md §6):\n{}", report.join("\n"));
 }
 
 #[test]
@@ -223,7 +223,7 @@ fn a_part_using_another_part_fails_and_shared_files_do_not() {
 
 /// Every line of code under `sim/parts/` that names a host constant (`hosts::`), as
 /// `file:line`: a part learns its peers' addresses from its `PartCtx`, which the wiring
-/// derives from `vocab::pipeline` (ARCHITECTURE.md, "The pipeline, written once").
+/// derives from `vocab::pipeline` (ARCHITECTURE.md §9).
 fn parts_naming_hosts(files: &[(String, String)]) -> Vec<String> {
     let mut found = Vec::new();
     for (path, source) in files {

@@ -54,7 +54,7 @@ fn run(toml: &str, bug: Option<&str>, actions: Vec<(u64, Action)>) -> Verdict {
 }
 
 /// The check named `name`.
-fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a obsim::check::Check {
+fn check(verdict: &Verdict, name: CheckName) -> &obsim::check::Check {
     verdict.check(name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 

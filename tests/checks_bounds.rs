@@ -47,7 +47,7 @@ fn run(text: &str) -> Verdict {
     scenario_support::judge("bounded.toml", text, None)
 }
 
-fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a Check {
+fn check(verdict: &Verdict, name: CheckName) -> &Check {
     verdict.check(name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 

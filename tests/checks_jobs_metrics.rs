@@ -43,7 +43,7 @@ fn run(extra: &str) -> Verdict {
 }
 
 /// The check named `name`.
-fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a Check {
+fn check(verdict: &Verdict, name: CheckName) -> &Check {
     verdict.check(name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 

@@ -16,7 +16,7 @@ fn run(text: &str, seed: u64) -> Verdict {
     scenario_support::judge("loss-causes.toml", text, Some(seed))
 }
 
-fn check<'a>(verdict: &'a Verdict, name: CheckName) -> &'a obsim::check::Check {
+fn check(verdict: &Verdict, name: CheckName) -> &obsim::check::Check {
     verdict.check(name).unwrap_or_else(|| panic!("no {name} check:\n{}", verdict.render()))
 }
 

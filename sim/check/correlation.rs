@@ -90,6 +90,10 @@ impl CorrelationReport {
 
 /// Measures correlation over `logs` and `spans` (duplicates allowed; a span is identified by its trace and span
 /// id). Logs for which `exempt` says true are counted but not checked.
+#[expect(
+    clippy::too_many_lines,
+    reason = "one pass over the stored spans and logs; splitting it is open work (ARCHITECTURE.md §12)"
+)]
 pub fn measure(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
     let mut report = CorrelationReport { spans_count: spans.len(), logs_count: logs.len(), ..Default::default() };
 

@@ -12,6 +12,8 @@ use super::delivery::born_text;
 use super::result::{RunResult, SignalResult, part_order};
 use crate::units::format_duration;
 
+/// One printed loss line: records, born hosts with their counts, and the custodian.
+type LossLine<'a> = (u64, BTreeMap<String, u64>, &'a str);
 /// Microseconds as milliseconds with one decimal: `12.3ms`.
 fn millis(micros: u64) -> String {
     format!("{:.1}ms", micros as f64 / 1_000.0)
@@ -139,7 +141,7 @@ fn render_signal(out: &mut String, name: &str, signal: &SignalResult) {
         );
     }
     // Lost with a cause: one line per (cause, custodian), its born hosts summed.
-    let mut by_custodian: BTreeMap<(&str, usize, &str), (u64, BTreeMap<String, u64>, &str)> = BTreeMap::new();
+    let mut by_custodian: BTreeMap<(&str, usize, &str), LossLine<'_>> = BTreeMap::new();
     let mut silent_born: BTreeMap<String, u64> = BTreeMap::new();
     for loss in &signal.losses {
         let born_host = loss.born_host.clone().unwrap_or_default();

@@ -192,6 +192,10 @@ pub fn incompleteness(index: &Index) -> Option<String> {
 }
 
 /// `index.md`: the failures with their replay commands, then every run.
+#[expect(
+    clippy::too_many_lines,
+    reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
+)]
 pub fn markdown(index: &Index) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# obsim chaos sweep (shard {})\n", index.shard);

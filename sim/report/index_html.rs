@@ -70,6 +70,10 @@ fn report_link(run: &IndexRun) -> String {
 }
 
 /// `index.html` of `index`.
+#[expect(
+    clippy::too_many_lines,
+    reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
+)]
 pub fn render(index: &Index) -> String {
     let mut body = String::new();
     let _ = writeln!(body, "<h1>obsim chaos sweep (shard {})</h1>", escape(&index.shard));

@@ -52,6 +52,10 @@ pub fn merge(shards: &[(String, Index)]) -> Result<Index, String> {
 /// Joins `shards` into one index; with `partial`, missing and unfinished shards are listed in
 /// the index instead of refused (shards of another sweep, repeated ones and runs in the
 /// wrong shard are refused either way).
+#[expect(
+    clippy::too_many_lines,
+    reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
+)]
 pub fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<Index, String> {
     let Some((first_name, first)) = shards.first() else {
         return Err("no shard index given".to_string());

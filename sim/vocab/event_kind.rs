@@ -3,7 +3,7 @@
 //! Why an enum: the event log is read by tests, by people debugging a run and by the hash
 //! that identifies a run; a kind misspelt at one call site would silently escape every
 //! filter on it. As a type, every kind is declared once here with the part that records it
-//! (ARCHITECTURE.md, "Names as types"). The string form is what `events.log` prints and what
+//! (ARCHITECTURE.md §10). The string form is what `events.log` prints and what
 //! the run's hash covers: changing one changes every event-log hash, so it never changes
 //! by accident.
 

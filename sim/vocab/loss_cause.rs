@@ -4,7 +4,7 @@
 //! misspelt in a part or in a scenario file would silently turn an accepted loss into a
 //! failure or, worse, a scenario into one that accepts nothing it names. As a type, a part
 //! cannot record a cause that does not exist, and a scenario naming one is refused at load
-//! with the list of valid causes (ARCHITECTURE.md, "Names as types").
+//! with the list of valid causes (ARCHITECTURE.md §10).
 //!
 //! A silent loss (`lost_silently`: no part recorded a cause) is not a cause but an outcome
 //! of the ledger's accounting; it has no variant here.

@@ -3,7 +3,7 @@
 //! Why a macro: a name that is both a Rust variant and a string (in scenario files,
 //! result.json, the event log) has two spellings to keep in step. Declaring the variant and
 //! its text on one line, and deriving `as_str`, `Display`, serde and the list of all names
-//! from that line, leaves nothing to keep in step (ARCHITECTURE.md, "Names as types").
+//! from that line, leaves nothing to keep in step (ARCHITECTURE.md §10).
 
 /// Declares `enum $name { $Variant = "text", … }` with: serde (de)serialization as the text,
 /// `ALL` and `NAMES` (every variant and its text, in declaration order), `as_str`,

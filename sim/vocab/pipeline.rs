@@ -1,7 +1,6 @@
 //! The pipeline written down once: its parts in custody order, the hosts they run on in
 //! registration order, and the hops between them. Everything else that depends on the
-//! pipeline's shape is derived from these three lists (ARCHITECTURE.md, "The pipeline,
-//! written once"):
+//! pipeline's shape is derived from these three lists (ARCHITECTURE.md §9):
 //!
 //! - the ledger's custody order, which names the last custodian of a silently lost record
 //!   ([`custody_rank`], also `Part`'s `Ord`);
