@@ -6,6 +6,8 @@
 //! the file, the line and the rule. Comment lines are not code and are skipped (a doc may
 //! point upward, to say who reads a type).
 
+mod source_tree;
+
 use std::path::{Path, PathBuf};
 
 /// The crate's top-level modules, bottom first: each may use only the modules before it.
@@ -125,17 +127,9 @@ fn violations(relative: &Path, source: &str) -> Vec<String> {
     found
 }
 
+/// The `.rs` files under `dir`, appended to `out` (`source_tree` walks them in path order).
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> =
-        std::fs::read_dir(dir).expect("sim/ is readable").map(|entry| entry.unwrap().path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            out.push(path);
-        }
-    }
+    out.extend(source_tree::rust_files(dir));
 }
 
 #[test]

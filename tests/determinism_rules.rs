@@ -6,6 +6,8 @@
 //! behaviour or output may stay if its line carries the marker `determinism: ok` with a
 //! reason.
 
+mod source_tree;
+
 use std::path::{Path, PathBuf};
 
 /// Patterns that make a run depend on something other than its seed.
@@ -54,17 +56,9 @@ fn violations(source: &str) -> Vec<String> {
     found
 }
 
+/// The `.rs` files under `dir`, appended to `out` (`source_tree` walks them in path order).
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> =
-        std::fs::read_dir(dir).expect("sim/ is readable").map(|entry| entry.unwrap().path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            out.push(path);
-        }
-    }
+    out.extend(source_tree::rust_files(dir));
 }
 
 #[test]

@@ -4,6 +4,8 @@
 //! Why a test: a citation of a document the reader does not have (a design brief kept
 //! elsewhere) is a dead end; this fails on one, naming file and line.
 
+mod source_tree;
+
 use std::path::{Path, PathBuf};
 
 /// The documents a line cites — `*.md` names in capitals, the repository's convention
@@ -40,16 +42,9 @@ fn architecture_sections(root: &Path) -> Vec<u32> {
         .collect()
 }
 
+/// The `.rs` files under `dir`, appended to `out` (`source_tree` walks them in path order).
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir).expect("readable").map(|entry| entry.unwrap().path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            rust_files(&path, out);
-        } else if path.extension().is_some_and(|ext| ext == "rs") {
-            out.push(path);
-        }
-    }
+    out.extend(source_tree::rust_files(dir));
 }
 
 #[test]
