@@ -10,10 +10,10 @@ use std::sync::Arc;
 
 use obsim::chaos::SweepOptions;
 use obsim::check::CheckName;
+use obsim::check::RunResult;
 use obsim::check::Verdict;
 use obsim::report::index::Index;
 use obsim::report::index::Shard;
-use obsim::report::result::RunResult;
 use obsim::scenario::Scenario;
 
 /// One machine for 40 s with Dash0 down for 8 s, then a 40 s drain: short, with one fault

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use obsim::check::RunResult;
 use obsim::report::index::Index;
-use obsim::report::result::RunResult;
 
 /// One OpenAI machine for 20 s, swept with Dash0 faults only: each run takes well under a
 /// second, so a sweep of a few seeds is quick.

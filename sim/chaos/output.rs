@@ -16,9 +16,9 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::sweep::SweepRun;
+use crate::check::RunResult;
 use crate::report::failure_file::failure_file_text;
 use crate::report::index::{INDEX_SCHEMA_VERSION, Index, IndexRun, Shard, WORST_RUNS_COUNT, write_index};
-use crate::report::result::RunResult;
 
 /// Writes the failure files, the per-run reports and the index of `runs` into `out`;
 /// returns the index. The same as feeding every run to a [`SweepWriter`] and finishing it.

@@ -19,7 +19,8 @@ use std::fmt::Write as _;
 
 use super::html::latency_text;
 use super::index::{INDEX_SCHEMA_VERSION, Index, IndexRun};
-use super::result::{RunResult, losses_by_cause};
+use super::result::losses_by_cause;
+use crate::check::RunResult;
 
 /// The default threshold, percent.
 pub const THRESHOLD_PERCENT_DEFAULT: f64 = 10.0;

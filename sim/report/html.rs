@@ -10,8 +10,8 @@
 
 use std::fmt::Write as _;
 
-use super::result::{RunResult, SignalResult, part_order};
 use super::svg::{self, Axis, Band, LinePlot, Marker, PALETTE, escape};
+use crate::check::result::{RunResult, SignalResult, part_order};
 use crate::ledger::curve::{NINES_MAX, nines};
 
 /// The style every obsim page shares.
@@ -119,7 +119,7 @@ pub fn latency_plot(result: &RunResult) -> LinePlot {
                 label: &str,
                 color: &'static str,
                 dashed: bool,
-                pick: fn(&super::result::SignalWindow) -> u64| {
+                pick: fn(&crate::check::result::SignalWindow) -> u64| {
         super::svg::Line {
             label: label.to_string(),
             color,
@@ -195,7 +195,7 @@ pub fn throughput_plot(result: &RunResult) -> LinePlot {
 /// (c) Records held per part (all its hosts together), peak per window.
 pub fn occupancy_plot(result: &RunResult) -> LinePlot {
     let window_s = seconds(result.window_micros);
-    let mut parts: Vec<&super::result::PartOccupancy> = result.occupancy.parts.iter().collect();
+    let mut parts: Vec<&crate::check::result::PartOccupancy> = result.occupancy.parts.iter().collect();
     parts.sort_by_key(|part| part_order(&part.part));
     let max = parts.iter().map(|part| part.peak_count).max().unwrap_or(0);
     LinePlot {
@@ -312,7 +312,7 @@ pub fn render(result: &RunResult) -> String {
         );
     }
     let _ = writeln!(body, "</table>");
-    let losses: Vec<(&str, &super::result::LossResult)> =
+    let losses: Vec<(&str, &crate::check::result::LossResult)> =
         [("log", &result.signals.log), ("span", &result.signals.span)]
             .into_iter()
             .flat_map(|(name, signal)| signal.losses.iter().map(move |loss| (name, loss)))
@@ -338,10 +338,11 @@ pub fn render(result: &RunResult) -> String {
         let _ = writeln!(body, "</table>");
     }
     // Records held at the end: in flight, not lost (their own table, never a loss row).
-    let held: Vec<(&str, &super::result::HeldResult)> = [("log", &result.signals.log), ("span", &result.signals.span)]
-        .into_iter()
-        .flat_map(|(name, signal)| signal.in_flight.iter().map(move |held| (name, held)))
-        .collect();
+    let held: Vec<(&str, &crate::check::result::HeldResult)> =
+        [("log", &result.signals.log), ("span", &result.signals.span)]
+            .into_iter()
+            .flat_map(|(name, signal)| signal.in_flight.iter().map(move |held| (name, held)))
+            .collect();
     if !held.is_empty() {
         let _ = writeln!(
             body,
@@ -405,7 +406,7 @@ pub fn render(result: &RunResult) -> String {
         body,
         "<table>\n<tr><th>part</th><th class=\"num\">peak (all hosts)</th><th>busiest custodian</th><th class=\"num\">its peak</th><th class=\"num\">held at end</th></tr>"
     );
-    let mut parts: Vec<&super::result::PartOccupancy> = result.occupancy.parts.iter().collect();
+    let mut parts: Vec<&crate::check::result::PartOccupancy> = result.occupancy.parts.iter().collect();
     parts.sort_by_key(|part| part_order(&part.part));
     for part in parts {
         let busiest = result

@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::index::{INDEX_SCHEMA_VERSION, Index, IndexRun, Shard, display_path, worst_index_runs, write_index};
-use super::result::RunResult;
+use crate::check::RunResult;
 
 /// Most shard indexes one merge takes.
 pub const SHARDS_LIMIT: usize = 10_000;

@@ -25,8 +25,8 @@ pub mod svg;
 
 use std::path::Path;
 
+use crate::check::RunResult;
 use crate::world::EventLog;
-use result::RunResult;
 
 /// The files of a run's report folder.
 pub const RESULT_FILE: &str = "result.json";

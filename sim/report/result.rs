@@ -1,4 +1,4 @@
-//! `result.json`: the result model (`crate::check::result`, re-exported here) as a file, for
+//! `result.json`: the result model (`crate::check::result`) as a file, for
 //! machines (dashboards, `obsim report compare`, nightly trend lines): written as pretty
 //! JSON, read back refusing another schema version.
 //!
@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-pub use crate::check::result::*;
+use crate::check::result::{RESULT_SCHEMA_VERSION, RunResult};
 
 impl RunResult {
     /// The file's text: pretty JSON with a final newline.
