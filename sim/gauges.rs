@@ -70,7 +70,7 @@ pub enum Bound {
 impl Bound {
     /// Why an admission breaks this bound, if it does. A limit of 0 means "no limit"
     /// (Redis `maxmemory 0`).
-    pub fn broken_by(&self, sample: &Sample) -> Option<String> {
+    pub(crate) fn broken_by(&self, sample: &Sample) -> Option<String> {
         let Sample { before, after, limit, discardable, .. } = *sample;
         if limit == 0 || after <= limit {
             return None;
@@ -126,7 +126,7 @@ pub struct Sample {
     pub before: u64,
     pub after: u64,
     pub limit: u64,
-    pub discardable: u64,
+    pub(crate) discardable: u64,
     pub at: Duration,
 }
 
@@ -174,8 +174,8 @@ pub struct Gauge {
     pub limit: u64,
     /// The highest level ever, when, and the limit in force then.
     pub peak: u64,
-    pub peak_at: Duration,
-    pub limit_at_peak: u64,
+    pub(crate) peak_at: Duration,
+    pub(crate) limit_at_peak: u64,
     /// Writes admitted.
     pub admissions_count: u64,
     /// The admission that left the buffer fullest relative to its limit then.
@@ -273,20 +273,20 @@ pub struct GaugeHandle {
 
 impl GaugeHandle {
     /// A handle that records nothing.
-    pub fn inert() -> GaugeHandle {
+    pub(crate) fn inert() -> GaugeHandle {
         GaugeHandle::default()
     }
 
     /// The buffer took a write: its level went from `before` to `after` (a growth is
     /// judged; anything else is recorded as a level), judged against `limit`.
     /// Called from inside a host (reads true time).
-    pub fn admit(&self, before: u64, after: u64, limit: u64) {
+    pub(crate) fn admit(&self, before: u64, after: u64, limit: u64) {
         self.admit_discarding(before, after, limit, 0);
     }
 
     /// `admit` for a buffer that makes room by discarding ([`Bound::Discards`]):
     /// `discardable` is what it could still discard after making room.
-    pub fn admit_discarding(&self, before: u64, after: u64, limit: u64, discardable: u64) {
+    pub(crate) fn admit_discarding(&self, before: u64, after: u64, limit: u64, discardable: u64) {
         let Some(gauge) = &self.gauge else { return };
         let at = crate::world::true_elapsed_now();
         let mut gauge = gauge.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -309,7 +309,7 @@ impl GaugeHandle {
 /// Every buffer's gauge in a run. Clones share them; the pipeline hands a clone to each
 /// part through its control handle.
 #[derive(Clone, Debug, Default)]
-pub struct BufferGauges {
+pub(crate) struct BufferGauges {
     inner: Arc<Mutex<BTreeMap<BufferId, Arc<Mutex<Gauge>>>>>,
 }
 

@@ -25,10 +25,10 @@ impl fmt::Display for DurationError {
 impl std::error::Error for DurationError {}
 
 /// Largest size of one thing held in memory at once (a chunk, a frame, a request): 1 GiB.
-pub const BYTES_SIZE_MAX: u64 = 1 << 30;
+pub(crate) const BYTES_SIZE_MAX: u64 = 1 << 30;
 
 /// Largest byte limit of a buffer (a limit, not an allocation): 1 TiB.
-pub const BYTES_LIMIT_MAX: u64 = 1 << 40;
+pub(crate) const BYTES_LIMIT_MAX: u64 = 1 << 40;
 
 /// The longest duration a scenario may write: a year (8784h). Every timer, offset and
 /// timeout of a run stays far inside what tokio's clock and the host clocks' nanosecond
@@ -157,16 +157,16 @@ impl<'de> serde::Deserialize<'de> for Rate {
 /// the string pattern `parse_duration` accepts). So a new duration field needs only the one
 /// serde attribute to be read, written and described correctly.
 #[allow(non_camel_case_types)]
-pub struct duration_text;
+pub(crate) struct duration_text;
 
 impl duration_text {
     /// Writes the duration as `parse_duration` reads it.
-    pub fn serialize<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: serde::Serializer>(duration: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&format_duration(*duration))
     }
 
     /// Reads `"45s"`, `"2m"`, `"1h30m"`, `"250ms"`.
-    pub fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
         let text = <String as serde::Deserialize>::deserialize(deserializer)?;
         parse_duration(&text).map_err(serde::de::Error::custom)
     }

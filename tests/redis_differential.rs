@@ -129,7 +129,7 @@ fn differential(test: &str, script: &str) {
         let argv: Vec<&str> = line.split_whitespace().collect();
         let real_reply = client.call(&argv);
         let command = obsim::parts::redis::db::command(&argv);
-        let model_reply = model.execute(&command, 1_767_225_600_000);
+        let model_reply = model.execute(&command);
         let (real_bytes, model_bytes) = (real_reply.to_bytes(), model_reply.to_bytes());
         assert_eq!(
             String::from_utf8_lossy(&model_bytes),
@@ -364,7 +364,7 @@ fn the_models_aof_loads_into_real_redis_with_the_same_dataset() {
     for line in script {
         let argv: Vec<&str> = line.split_whitespace().collect();
         let command = obsim::parts::redis::db::command(&argv);
-        model.execute_for(&mut session, &command, 1_767_225_600_000);
+        model.execute_for(&mut session, &command);
         aof.append(&model.take_effects().propagate).unwrap();
     }
     let bytes = disk.read(AOF_PATH).expect("the AOF was written");
@@ -395,7 +395,7 @@ fn the_models_aof_loads_into_real_redis_with_the_same_dataset() {
         let argv: Vec<&str> = read.split_whitespace().collect();
         let real_reply = client.call(&argv);
         let command = obsim::parts::redis::db::command(&argv);
-        let model_reply = match model.execute_for(&mut session, &command, 1_767_225_600_000) {
+        let model_reply = match model.execute_for(&mut session, &command) {
             obsim::parts::redis::Outcome::Reply(reply) => reply,
             blocked => panic!("{read} blocked: {blocked:?}"),
         };

@@ -101,7 +101,7 @@ impl Case {
 /// pipeline must survive may break: delivery (loss only with a cause of `allow_loss`,
 /// never silent), liveness after the drain, duplicates, jobs, correlation and metrics as
 /// the base asks.
-pub fn instance(base: &Scenario, chaos: &ChaosConfig, faults: Vec<FaultSpec>, bugs: Bugs) -> Scenario {
+pub(crate) fn instance(base: &Scenario, chaos: &ChaosConfig, faults: Vec<FaultSpec>, bugs: Bugs) -> Scenario {
     let mut scenario = base.clone();
     scenario.description = format!("chaos case of {}: {} drawn faults", base.name, faults.len());
     scenario.faults = faults;

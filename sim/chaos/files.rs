@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::scenario::{Scenario, ScenarioError};
 
 /// Most files one sweep may take.
-pub const FILES_LIMIT: usize = 10_000;
+pub(crate) const FILES_LIMIT: usize = 10_000;
 
 /// The files of a sweep.
 #[derive(Debug, Default)]

@@ -19,7 +19,7 @@ use crate::scenario::Scenario;
 
 /// The least job rate shrinking goes down to: below it a run submits too few jobs to show
 /// anything.
-pub const JOBS_PER_SECOND_MIN: f64 = 0.05;
+pub(crate) const JOBS_PER_SECOND_MIN: f64 = 0.05;
 
 /// The smallest case found and how.
 #[derive(Clone, Debug)]

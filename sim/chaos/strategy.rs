@@ -28,12 +28,12 @@ use crate::vocab::hosts;
 
 /// The shortest load phase a sweep can draw faults into: one fault needs a second to start
 /// and a second to last.
-pub const DURATION_MIN: Duration = Duration::from_secs(2);
+pub(crate) const DURATION_MIN: Duration = Duration::from_secs(2);
 
 /// Percent of drawn faults (after the first) that are moved onto the target of an earlier
 /// fault, starting inside its window: overlapping faults on one target are where fault
 /// composition goes wrong, and independent draws rarely make them.
-pub const OVERLAP_PERCENT: u32 = 30;
+pub(crate) const OVERLAP_PERCENT: u32 = 30;
 
 /// Dash0 statuses a correct pipeline must retry (RFC 9110 / OTLP: retryable).
 const RETRYABLE_STATUSES: [u16; 4] = [429, 502, 503, 504];

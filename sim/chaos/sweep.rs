@@ -18,10 +18,10 @@ use crate::report::index::Shard;
 use crate::scenario::Scenario;
 
 /// Most seeds one sweep may run per file: a bound on the loop, far beyond any night.
-pub const SEEDS_LIMIT: u64 = 10_000_000;
+pub(crate) const SEEDS_LIMIT: u64 = 10_000_000;
 
 /// Most threads one sweep may use.
-pub const JOBS_LIMIT: usize = 256;
+pub(crate) const JOBS_LIMIT: usize = 256;
 
 /// How a sweep runs.
 #[derive(Clone, Debug)]
@@ -120,7 +120,7 @@ pub fn sweep(
 }
 
 /// One (file, seed): draw the case, run it, shrink it if it failed.
-pub fn run_one(
+pub(crate) fn run_one(
     file_index: usize,
     path: &std::path::Path,
     base: &Scenario,

@@ -20,7 +20,7 @@ const VIOLATIONS_SHOWN_LIMIT: usize = 10;
 /// The `bounds` check: no buffer admitted a write its bound forbids. Returns (passed,
 /// detail); the detail shows each kind of buffer's fullest instance (peak/limit) on a pass,
 /// and each broken bound with host, buffer, level, limit and time on a failure.
-pub fn check_bounds(gauges: &BTreeMap<BufferId, Gauge>) -> (bool, String) {
+pub(crate) fn check_bounds(gauges: &BTreeMap<BufferId, Gauge>) -> (bool, String) {
     let broken: Vec<(&BufferId, &Gauge, Sample)> =
         gauges.iter().filter_map(|(id, gauge)| gauge.first_violation.map(|sample| (id, gauge, sample))).collect();
     if broken.is_empty() {
@@ -76,7 +76,7 @@ fn peaks(gauges: &BTreeMap<BufferId, Gauge>) -> String {
 /// The `buffer_fill` check (`[expect] max_buffer_fill = { aggregator = 0.8 }`): no admitted
 /// write left a buffer of that part fuller than that fraction of the limit in force.
 /// `None` when nothing is expected.
-pub fn check_fill(gauges: &BTreeMap<BufferId, Gauge>, max_fill: &BTreeMap<Part, f64>) -> Option<(bool, String)> {
+pub(crate) fn check_fill(gauges: &BTreeMap<BufferId, Gauge>, max_fill: &BTreeMap<Part, f64>) -> Option<(bool, String)> {
     if max_fill.is_empty() {
         return None;
     }
@@ -137,7 +137,7 @@ pub fn check(run: &Measured, _expect: &Expect) -> Option<Check> {
 
 /// The `buffer_fill` check (with `[expect] max_buffer_fill`): `check_fill` over the run's
 /// buffers.
-pub fn check_buffer_fill(run: &Measured, expect: &Expect) -> Option<Check> {
+pub(crate) fn check_buffer_fill(run: &Measured, expect: &Expect) -> Option<Check> {
     let (passed, detail) = check_fill(&run.buffers, &expect.max_buffer_fill)?;
     Some(Check { name: CheckName::BufferFill, passed, detail })
 }

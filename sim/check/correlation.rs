@@ -41,7 +41,7 @@ pub enum Rule {
 
 impl Rule {
     /// The rule in words.
-    pub fn describe(self) -> &'static str {
+    pub(crate) fn describe(self) -> &'static str {
         match self {
             Rule::JobHasOneTrace => "all spans of a job share one trace_id",
             Rule::TraceHasOneJob => "a trace belongs to one job",
@@ -65,11 +65,11 @@ pub struct Broken {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct CorrelationReport {
     pub jobs_count: usize,
-    pub traces_count: usize,
+    pub(crate) traces_count: usize,
     pub spans_count: usize,
     pub logs_count: usize,
     /// Logs the caller exempted (e.g. dev-host logs outside any job).
-    pub logs_exempt_count: usize,
+    pub(crate) logs_exempt_count: usize,
     pub broken: BTreeMap<Rule, Broken>,
 }
 
@@ -94,7 +94,7 @@ impl CorrelationReport {
     clippy::too_many_lines,
     reason = "one pass over the stored spans and logs; splitting it is open work (ARCHITECTURE.md §12)"
 )]
-pub fn measure(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
+pub(crate) fn measure(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
     let mut report = CorrelationReport { spans_count: spans.len(), logs_count: logs.len(), ..Default::default() };
 
     // Index the distinct spans: (trace, span) → span.

@@ -42,25 +42,25 @@ pub struct JobCompletion {
     /// Accepted jobs a worker completed.
     pub completed: u64,
     /// Submissions the API gave up on; not part of `submitted`.
-    pub submit_failed: u64,
+    pub(crate) submit_failed: u64,
     /// Jobs a worker completed, whether or not the API accepted them.
     pub completed_all: u64,
     /// Completions the workers counted, a job run twice counted twice: what the workers'
     /// `jobs_completed_total` (and the duration histogram's count) must total.
     pub runs: u64,
     /// Jobs whose submission the API gave up on that completed anyway (a late write).
-    pub ghosts: u64,
+    pub(crate) ghosts: u64,
     /// Jobs that ran more than once.
     pub duplicated: u64,
     /// Accepted jobs of which Dash0 holds neither a `job.submitted` span nor a "Job created"
     /// line (their telemetry was lost).
     pub submitted_unseen: u64,
     /// Completed jobs of which Dash0 holds no completion span or line.
-    pub completed_unseen: u64,
+    pub(crate) completed_unseen: u64,
     /// Reports the job book had no room for: the counts above are partial.
-    pub untracked: u64,
+    pub(crate) untracked: u64,
     /// A few jobs accepted but never completed.
-    pub unfinished_examples: Vec<String>,
+    pub(crate) unfinished_examples: Vec<String>,
     /// A few jobs that ran more than once, with their run counts (`job-… ×2`).
     pub duplicated_examples: Vec<String>,
 }

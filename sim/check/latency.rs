@@ -21,11 +21,11 @@ fn against(name: CheckName, budget: Option<Duration>, measured_micros: u64) -> O
 }
 
 /// The `latency_p99` check (with `[expect] latency_p99`).
-pub fn check_p99(run: &Measured, expect: &Expect) -> Option<Check> {
+pub(crate) fn check_p99(run: &Measured, expect: &Expect) -> Option<Check> {
     against(CheckName::LatencyP99, expect.latency_p99, run.log_latency.p99_micros)
 }
 
 /// The `latency_max` check (with `[expect] latency_max`).
-pub fn check_max(run: &Measured, expect: &Expect) -> Option<Check> {
+pub(crate) fn check_max(run: &Measured, expect: &Expect) -> Option<Check> {
     against(CheckName::LatencyMax, expect.latency_max, run.log_latency.max_micros)
 }

@@ -30,10 +30,10 @@ use crate::world::RunOutcome;
 pub struct Latency {
     /// Records measured (first deliveries).
     pub count: u64,
-    pub p50_micros: u64,
-    pub p90_micros: u64,
+    pub(crate) p50_micros: u64,
+    pub(crate) p90_micros: u64,
     pub p99_micros: u64,
-    pub p999_micros: u64,
+    pub(crate) p999_micros: u64,
     pub max_micros: u64,
 }
 
@@ -71,9 +71,9 @@ pub struct Measured {
     pub accounting: Accounting,
     pub correlation: CorrelationReport,
     pub log_latency: Latency,
-    pub span_latency: Latency,
+    pub(crate) span_latency: Latency,
     /// Logs stored by Dash0 per second of load (duration, not drain).
-    pub log_throughput_per_second: f64,
+    pub(crate) log_throughput_per_second: f64,
     /// Logs stored by Dash0 per 10 s window of true time.
     pub log_throughput: Throughput,
     /// Records each custodian holds at the end, and held at its peak.
@@ -91,8 +91,8 @@ pub struct Measured {
     /// Latency, deliveries and held records per 10 s window of true time (for reports).
     pub timeline: Timeline,
     /// The HDR percentile curves of log and span latency (`crate::ledger::curve`).
-    pub log_latency_curve: Vec<CurvePoint>,
-    pub span_latency_curve: Vec<CurvePoint>,
+    pub(crate) log_latency_curve: Vec<CurvePoint>,
+    pub(crate) span_latency_curve: Vec<CurvePoint>,
     /// The scenario's faults as windows of true time.
     pub fault_windows: Vec<FaultWindow>,
 }

@@ -33,9 +33,9 @@ pub struct MetricTotal {
     /// Points read (duplicates included).
     pub points_count: u64,
     /// Cumulative streams (resource, attributes, start time) seen.
-    pub series_count: u64,
+    pub(crate) series_count: u64,
     /// Delta points summed into `total` (duplicates included).
-    pub delta_points_count: u64,
+    pub(crate) delta_points_count: u64,
 }
 
 /// A cumulative stream's key: (metric name, resource and attributes, start time).
@@ -92,12 +92,12 @@ pub struct Disagreement {
     pub metric: String,
     pub expected: u64,
     /// What the expected count is (`jobs ran`, `jobs were accepted`).
-    pub truth: &'static str,
+    pub(crate) truth: &'static str,
     /// `None`: Dash0 holds no point of the metric.
     pub found: Option<f64>,
     /// Delta points summed into `found`; cumulative streams read.
-    pub delta_points_count: u64,
-    pub series_count: u64,
+    pub(crate) delta_points_count: u64,
+    pub(crate) series_count: u64,
 }
 
 impl std::fmt::Display for Disagreement {
@@ -118,7 +118,7 @@ impl std::fmt::Display for Disagreement {
 }
 
 /// One metric's expected total: (name, true count, what the count is).
-pub type Expected<'a> = (&'a str, u64, &'static str);
+pub(crate) type Expected<'a> = (&'a str, u64, &'static str);
 
 /// Compares `totals` with `expected`.
 pub fn disagreements(totals: &BTreeMap<String, MetricTotal>, expected: &[Expected<'_>]) -> Vec<Disagreement> {

@@ -24,7 +24,7 @@ use crate::ledger::Outcome;
 use crate::vocab::{Part, Signal};
 
 /// The version of `result.json`'s layout.
-pub const RESULT_SCHEMA_VERSION: u32 = 1;
+pub(crate) const RESULT_SCHEMA_VERSION: u32 = 1;
 
 /// One run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -41,12 +41,12 @@ pub struct RunResult {
     /// Whether every check held.
     pub passed: bool,
     /// The load phase (faults active) and the drain after it (faults healed).
-    pub duration_micros: u64,
-    pub drain_micros: u64,
+    pub(crate) duration_micros: u64,
+    pub(crate) drain_micros: u64,
     /// True time simulated (duration + drain when the run completed).
-    pub simulated_micros: u64,
+    pub(crate) simulated_micros: u64,
     /// The window every time series is counted in (10 s).
-    pub window_micros: u64,
+    pub(crate) window_micros: u64,
     /// The run's identity: the SHA-256 of its whole event log, and how many events it has.
     pub event_log: EventLogResult,
     /// Every expectation checked, in the order the verdict checks them.
@@ -101,7 +101,7 @@ pub struct SignalResult {
     pub delivered_count: u64,
     /// Records Dash0 stored more than once, and the extra deliveries summed.
     pub duplicated_count: u64,
-    pub duplicate_deliveries_count: u64,
+    pub(crate) duplicate_deliveries_count: u64,
     /// Records dropped (with a cause or silently): `losses` summed.
     pub lost_count: u64,
     /// Of `lost_count`, records no part recorded a cause for (always a failure).
@@ -159,7 +159,7 @@ pub struct HeldResult {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CurvePointResult {
     /// 0 ..= 1.
-    pub quantile: f64,
+    pub(crate) quantile: f64,
     pub micros: u64,
 }
 
@@ -171,8 +171,8 @@ pub struct SignalWindow {
     pub start_micros: u64,
     /// Records first delivered in the window.
     pub delivered_count: u64,
-    pub p50_micros: u64,
-    pub p90_micros: u64,
+    pub(crate) p50_micros: u64,
+    pub(crate) p90_micros: u64,
     pub p99_micros: u64,
     pub max_micros: u64,
 }
@@ -180,20 +180,20 @@ pub struct SignalWindow {
 /// Logs stored at Dash0 per window (duplicates included: what Dash0 ingested).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ThroughputResult {
-    pub window_micros: u64,
+    pub(crate) window_micros: u64,
     /// Logs stored in window k, for every window of the run.
-    pub log_records_per_window: Vec<u64>,
+    pub(crate) log_records_per_window: Vec<u64>,
     /// The windows judged against `min_throughput`: from the one after the first stored
     /// record (fill time) up to the last that ends within the load phase (exclusive).
-    pub judged_from_window: u64,
-    pub judged_until_window: u64,
+    pub(crate) judged_from_window: u64,
+    pub(crate) judged_until_window: u64,
     /// The slowest judged window and its rate; null when no window is judged.
-    pub min_window_index: Option<u64>,
-    pub min_window_per_second: Option<f64>,
+    pub(crate) min_window_index: Option<u64>,
+    pub(crate) min_window_per_second: Option<f64>,
     /// The mean rate over the judged windows; null when no window is judged.
-    pub mean_per_second: Option<f64>,
+    pub(crate) mean_per_second: Option<f64>,
     /// Logs delivered per second of the load phase (delivered / duration).
-    pub load_per_second: f64,
+    pub(crate) load_per_second: f64,
 }
 
 /// Occupancy: records held by the parts.
@@ -201,7 +201,7 @@ pub struct ThroughputResult {
 pub struct OccupancyResult {
     /// Per custodian (part on host), by (part, host): the most it held at once and what it
     /// held at the end.
-    pub custodians: Vec<CustodianOccupancy>,
+    pub(crate) custodians: Vec<CustodianOccupancy>,
     /// Per part that ever held a record, in pipeline order (app, agent, collector,
     /// aggregator, redis, shipper, dash0): the most records all its custodians held at once,
     /// per window and overall.
@@ -210,11 +210,11 @@ pub struct OccupancyResult {
 
 /// One custodian's occupancy.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CustodianOccupancy {
+pub(crate) struct CustodianOccupancy {
     pub part: String,
     pub host: String,
     pub peak_count: u64,
-    pub held_count_at_end: u64,
+    pub(crate) held_count_at_end: u64,
 }
 
 /// One part's occupancy over time (all its hosts together).
@@ -247,14 +247,14 @@ pub struct FaultResult {
     /// Recovery (`crate::check::recovery`): from the fault's end until the last log / span
     /// emitted during it reached Dash0; absent when none of them arrived.
     #[serde(default)]
-    pub log_recovery_micros: Option<u64>,
+    pub(crate) log_recovery_micros: Option<u64>,
     #[serde(default)]
-    pub span_recovery_micros: Option<u64>,
+    pub(crate) span_recovery_micros: Option<u64>,
     /// The end of the window recovery is measured from: the fault's end within the load
     /// phase, the end of the load phase for a fault without one (a crash, a clock step).
     /// Added within schema 1: 0 in results written before it.
     #[serde(default)]
-    pub recovery_end_micros: u64,
+    pub(crate) recovery_end_micros: u64,
 }
 
 /// Correlation over what Dash0 stored.
@@ -263,11 +263,11 @@ pub struct CorrelationResult {
     /// Whether every rule held.
     pub complete: bool,
     pub jobs_count: u64,
-    pub traces_count: u64,
+    pub(crate) traces_count: u64,
     pub spans_count: u64,
     pub logs_count: u64,
     /// Logs exempt from correlation (dev hosts log outside any job).
-    pub logs_exempt_count: u64,
+    pub(crate) logs_exempt_count: u64,
     /// Each broken rule, in rule order, with a few examples.
     pub broken: Vec<BrokenRule>,
 }
@@ -285,16 +285,16 @@ pub struct BrokenRule {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobsResult {
     /// Jobs the API accepted, and of those, completed.
-    pub submitted_count: u64,
-    pub completed_count: u64,
+    pub(crate) submitted_count: u64,
+    pub(crate) completed_count: u64,
     /// Submissions the API gave up on.
-    pub submit_failed_count: u64,
+    pub(crate) submit_failed_count: u64,
     /// Jobs with a completion, accepted or not.
-    pub completed_all_count: u64,
+    pub(crate) completed_all_count: u64,
     /// Jobs whose submission the API gave up on that ran anyway.
-    pub ghosts_count: u64,
+    pub(crate) ghosts_count: u64,
     /// A few accepted jobs that never completed.
-    pub unfinished_examples: Vec<String>,
+    pub(crate) unfinished_examples: Vec<String>,
     /// Completions the workers counted, a job run twice counted twice.
     #[serde(default)]
     pub runs_count: u64,
@@ -306,9 +306,9 @@ pub struct JobsResult {
     /// Accepted / completed jobs of which Dash0 holds no telemetry (lost with it; the job
     /// itself is judged by the job book, not by what Dash0 stored).
     #[serde(default)]
-    pub submitted_unseen_count: u64,
+    pub(crate) submitted_unseen_count: u64,
     #[serde(default)]
-    pub completed_unseen_count: u64,
+    pub(crate) completed_unseen_count: u64,
 }
 
 /// One metric's total at Dash0.
@@ -317,7 +317,7 @@ pub struct MetricResult {
     pub name: String,
     pub total: f64,
     pub points_count: u64,
-    pub series_count: u64,
+    pub(crate) series_count: u64,
 }
 
 /// A duration in whole microseconds (saturating).
@@ -332,7 +332,7 @@ fn rate(per_second: f64) -> f64 {
 
 /// The replay command of a run of `scenario` (its file `scenario_file` when known) with
 /// `seed`.
-pub fn replay_command(scenario: &str, scenario_file: Option<&str>, seed: u64) -> String {
+pub(crate) fn replay_command(scenario: &str, scenario_file: Option<&str>, seed: u64) -> String {
     let path = scenario_file.map_or_else(|| format!("scenarios/{scenario}.toml"), str::to_string);
     format!("cargo run --release -- run {path} --seed {seed}")
 }
@@ -605,7 +605,7 @@ fn signal_result(run: &Measured, signal: Signal) -> SignalResult {
 }
 
 /// The part names in pipeline order, for sorting series by hop.
-pub fn part_order(name: &str) -> usize {
+pub(crate) fn part_order(name: &str) -> usize {
     [Part::App, Part::Agent, Part::Collector, Part::Aggregator, Part::Redis, Part::Shipper, Part::Dash0]
         .iter()
         .position(|part| part.as_str() == name)

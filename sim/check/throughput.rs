@@ -12,7 +12,7 @@ use super::verdict::Check;
 use crate::scenario::Expect;
 
 /// The window throughput is counted in (ARCHITECTURE.md §4: "throughput per window").
-pub const WINDOW: Duration = crate::ledger::timeline::WINDOW;
+pub(crate) const WINDOW: Duration = crate::ledger::timeline::WINDOW;
 
 /// Records stored per window.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -22,9 +22,9 @@ pub struct Throughput {
     pub counts: Vec<u64>,
     /// The window where load is judged from: the one after the first stored record's
     /// (the pipeline's first seconds are its fill time, not its throughput).
-    pub judged_from: usize,
+    pub(crate) judged_from: usize,
     /// Windows judged: those that end within the load phase.
-    pub judged_until: usize,
+    pub(crate) judged_until: usize,
 }
 
 impl Throughput {
@@ -62,7 +62,7 @@ impl Throughput {
     }
 
     /// The window `index` as text: `[1m30s, 1m40s)`.
-    pub fn describe_window(&self, index: usize) -> String {
+    pub(crate) fn describe_window(&self, index: usize) -> String {
         let start = self.window * index as u32;
         format!("[{}, {})", crate::units::format_duration(start), crate::units::format_duration(start + self.window))
     }

@@ -120,11 +120,6 @@ impl Verdict {
         self.result.checks.iter().find(|check| check.name == name)
     }
 
-    /// The one command that replays this run.
-    pub fn replay_command(&self) -> String {
-        self.result.replay.clone()
-    }
-
     /// The verdict as the text `obsim run` prints (`RunResult::render`).
     pub fn render(&self) -> String {
         self.result.render()

@@ -109,7 +109,7 @@ impl LinkState {
     /// for a while and repairs both directions when it ends, which would lift a one-way
     /// drop; so while exactly one direction is down the loss process is suspended on that
     /// link (FIDELITY.md "Faults": DEVIATES).
-    pub fn turmoil_loss_rate(&self) -> f64 {
+    pub(crate) fn turmoil_loss_rate(&self) -> f64 {
         if self.down_ab != self.down_ba { 0.0 } else { self.loss_rate }
     }
 }

@@ -47,7 +47,7 @@ use std::time::Duration;
 use crate::parts::dash0::ScriptedErrors;
 
 /// Most faults one scenario may schedule: every loop has a bound.
-pub const FAULTS_LIMIT: usize = 1_000;
+pub(crate) const FAULTS_LIMIT: usize = 1_000;
 
 /// Whether an action starts or ends its fault.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -62,13 +62,13 @@ pub enum Phase {
 pub struct Action {
     pub at: Duration,
     pub fault_index: usize,
-    pub phase: Phase,
+    pub(crate) phase: Phase,
 }
 
 /// The actions of `faults`, in time order; faults with no end of their own (crash, clock
 /// step, a skew without `for`) end at `heal_at`, when the drain begins, unless they are
 /// never healed (`heal = "never"`: no end action at all).
-pub fn plan(faults: &[FaultSpec], heal_at: Duration) -> Vec<Action> {
+pub(crate) fn plan(faults: &[FaultSpec], heal_at: Duration) -> Vec<Action> {
     assert!(faults.len() <= FAULTS_LIMIT, "{} faults exceed FAULTS_LIMIT {FAULTS_LIMIT}", faults.len());
     let mut actions = Vec::with_capacity(faults.len() * 2);
     for (fault_index, fault) in faults.iter().enumerate() {
@@ -87,7 +87,7 @@ pub fn plan(faults: &[FaultSpec], heal_at: Duration) -> Vec<Action> {
 }
 
 /// Whether the Dash0 behaviour a fault asks for is one Dash0Control accepts.
-pub fn check_dash0(fault: &FaultSpec) -> Result<(), String> {
+pub(crate) fn check_dash0(fault: &FaultSpec) -> Result<(), String> {
     let control = crate::parts::dash0::Dash0Control::new();
     let result = match fault {
         FaultSpec::Dash0Errors { status, rate, retry_after, .. } => {
@@ -100,7 +100,7 @@ pub fn check_dash0(fault: &FaultSpec) -> Result<(), String> {
 }
 
 /// The fault's parameters for the event log.
-pub fn describe(fault: &FaultSpec) -> String {
+pub(crate) fn describe(fault: &FaultSpec) -> String {
     match fault {
         FaultSpec::LinkDrop { from, to, oneway, .. } => format!("{from} {} {to}", if *oneway { "->" } else { "<->" }),
         FaultSpec::LinkStall { from, to, .. } => format!("{from} <-> {to}"),
@@ -159,7 +159,7 @@ pub fn describe(fault: &FaultSpec) -> String {
 }
 
 /// A fault as one line: kind, window, parameters.
-pub fn describe_line(fault: &FaultSpec) -> String {
+pub(crate) fn describe_line(fault: &FaultSpec) -> String {
     let text = toml::to_string(fault).unwrap_or_default();
     let fields: Vec<String> =
         text.lines().filter(|line| !line.starts_with("kind")).map(|line| line.replace(" = ", "=")).collect();

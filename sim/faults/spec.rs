@@ -259,7 +259,7 @@ pub enum Heal {
 
 impl Heal {
     /// For `skip_serializing_if`: the default is not written out.
-    pub fn is_at_drain(&self) -> bool {
+    pub(crate) fn is_at_drain(&self) -> bool {
         *self == Heal::AtDrain
     }
 }
@@ -320,7 +320,7 @@ pub enum SlowStores {
 
 impl SlowStores {
     /// For `skip_serializing_if`: the default is not written out.
-    pub fn is_after_delay(&self) -> bool {
+    pub(crate) fn is_after_delay(&self) -> bool {
         *self == SlowStores::AfterDelay
     }
 }
@@ -335,14 +335,14 @@ mod option_duration_text {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(duration) => serializer.serialize_str(&crate::units::format_duration(*duration)),
             None => serializer.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
         let text = String::deserialize(deserializer)?;
         crate::units::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
     }
@@ -370,7 +370,7 @@ impl FaultSpec {
     /// The fault's start and, for kinds that last a while, its length, to move or shorten:
     /// chaos strategies and shrinking edit a window through this one place, so a new kind
     /// is one arm here, not one in each of them.
-    pub fn window_mut(&mut self) -> (&mut Duration, Option<&mut Duration>) {
+    pub(crate) fn window_mut(&mut self) -> (&mut Duration, Option<&mut Duration>) {
         match self {
             FaultSpec::LinkDrop { at, lasting, .. }
             | FaultSpec::LinkStall { at, lasting, .. }
@@ -446,7 +446,7 @@ impl FaultSpec {
     }
 
     /// Every host selector the fault names, with the key it is under.
-    pub fn selectors(&self) -> Vec<(&'static str, &str)> {
+    pub(crate) fn selectors(&self) -> Vec<(&'static str, &str)> {
         match self.header().scope {
             FaultScope::Link { from, to, .. } => vec![("from", from), ("to", to)],
             FaultScope::Hosts(target) | FaultScope::Pipeline { target: Some(target) } => vec![("target", target)],
@@ -456,7 +456,7 @@ impl FaultSpec {
 
     /// `heal = "never"` goes with a fault that lasts until healed: a `clock_skew` with
     /// `for` ends by itself, so `heal` would mean nothing. `Err((key, message))`.
-    pub fn check_heal(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn check_heal(&self) -> Result<(), (&'static str, String)> {
         match self {
             FaultSpec::ClockSkew { lasting: Some(_), heal: Heal::Never, .. } => Err((
                 "heal",
@@ -503,7 +503,7 @@ pub enum FaultScope<'a> {
 impl FaultSpec {
     /// A `backpressure` fault names exactly the fields its `what` takes, with usable values:
     /// `Err((key, message))` names the offending key.
-    pub fn check_backpressure(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn check_backpressure(&self) -> Result<(), (&'static str, String)> {
         let FaultSpec::Backpressure { what, bytes, factor, target, .. } = self else { return Ok(()) };
         let name = what.as_str();
         if target.is_some() && *what != BackpressureWhat::AgentMemBuf {
@@ -548,7 +548,7 @@ impl FaultSpec {
     /// `machines`) names only hosts that run an agent (machines and the API host), and the
     /// agents buffer in memory (Fluent Bit applies `mem_buf_limit` to memory storage only).
     /// `hosts` and `machines` are the run's hosts; `Err((key, message))` names the key.
-    pub fn check_backpressure_targets(
+    pub(crate) fn check_backpressure_targets(
         &self,
         hosts: &[String],
         machines: &[String],

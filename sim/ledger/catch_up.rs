@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 /// Most seconds of emission tracked: 30 days of simulated time, far past any run.
-pub const CATCH_UP_SECONDS_LIMIT: usize = 30 * 24 * 3600;
+pub(crate) const CATCH_UP_SECONDS_LIMIT: usize = 30 * 24 * 3600;
 
 const NANOS_PER_SECOND: u64 = 1_000_000_000;
 
@@ -35,7 +35,7 @@ impl CatchUp {
 
     /// The latest delivery of records emitted in [start, end) (whole seconds, `start`
     /// rounded down, `end` up), if any was delivered.
-    pub fn latest_delivery(&self, start: Duration, end: Duration) -> Option<Duration> {
+    pub(crate) fn latest_delivery(&self, start: Duration, end: Duration) -> Option<Duration> {
         let first = start.as_secs() as usize;
         let last = (end.as_nanos().div_ceil(u128::from(NANOS_PER_SECOND)) as usize).max(first + 1);
         let window = self.latest_delivery_nanos.get(first..last.min(self.latest_delivery_nanos.len()))?;

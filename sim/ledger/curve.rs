@@ -9,13 +9,14 @@
 use hdrhistogram::Histogram;
 
 /// The quantiles a curve is read at (0 is the minimum, 1 the maximum).
-pub const QUANTILES: [f64; 13] = [0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1.0];
+pub(crate) const QUANTILES: [f64; 13] =
+    [0.0, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.995, 0.999, 0.9995, 0.9999, 0.99999, 1.0];
 
 /// One point of a latency percentile curve.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct CurvePoint {
+pub(crate) struct CurvePoint {
     /// 0 ..= 1.
-    pub quantile: f64,
+    pub(crate) quantile: f64,
     /// The latency at that quantile (the histogram's highest equivalent value).
     pub micros: u64,
 }
@@ -36,7 +37,7 @@ pub fn of(histogram: &Histogram<u64>) -> Vec<CurvePoint> {
 
 /// Where a quantile sits on the curve's "nines" axis: −log10(1 − q), so 0 → 0, 0.9 → 1,
 /// 0.99 → 2, 0.999 → 3; the maximum (q = 1) is put at `NINES_MAX` + 0.5.
-pub fn nines(quantile: f64) -> f64 {
+pub(crate) fn nines(quantile: f64) -> f64 {
     if quantile >= 1.0 {
         return NINES_MAX + 0.5;
     }
@@ -44,7 +45,7 @@ pub fn nines(quantile: f64) -> f64 {
 }
 
 /// The most nines the curve reads (0.99999).
-pub const NINES_MAX: f64 = 5.0;
+pub(crate) const NINES_MAX: f64 = 5.0;
 
 #[cfg(test)]
 mod tests {

@@ -18,7 +18,7 @@
 //! the record died.
 
 mod catch_up;
-pub mod curve;
+pub(crate) mod curve;
 mod range_set;
 pub mod timeline;
 
@@ -211,7 +211,8 @@ impl Ledger {
     }
 
     /// True time at which record `id` was emitted, if it was.
-    pub fn emitted_true_nanos(&self, id: RecordId) -> Option<u64> {
+    #[cfg(test)]
+    pub(crate) fn emitted_true_nanos(&self, id: RecordId) -> Option<u64> {
         let inner = self.lock();
         emit_time(inner.sources.get(id.source.0 as usize)?, id.seq)
     }
@@ -260,7 +261,7 @@ impl Ledger {
     /// out_forward without `Require_ack_response`): it no longer holds them, and unless a
     /// later custodian holds them they are lost with `cause` at `custodian` — the loss an ack
     /// would have turned into a retry. Not a silent loss: the writer chose not to know.
-    pub fn release_unacked(&self, custodian: &Custodian, cause: LossCause, ids: &[RecordId]) {
+    pub(crate) fn release_unacked(&self, custodian: &Custodian, cause: LossCause, ids: &[RecordId]) {
         self.release(custodian, ids);
         let mut guard = self.lock();
         let inner = &mut *guard;
@@ -539,7 +540,7 @@ fn emit_time(entry: &SourceEntry, seq: u64) -> Option<u64> {
 }
 
 /// How many example record ids a tally keeps for failure messages.
-pub const EXAMPLES_LIMIT: usize = 5;
+pub(crate) const EXAMPLES_LIMIT: usize = 5;
 
 /// Where an undelivered record ended up.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -576,7 +577,7 @@ pub struct Tally {
     pub examples: Vec<RecordId>,
     /// When the first and the last of these records were emitted (true nanos since the
     /// start): the time window a failure message names.
-    pub emitted_window_nanos: Option<(u64, u64)>,
+    pub(crate) emitted_window_nanos: Option<(u64, u64)>,
     /// How many of them were born on each host (their source's host): with the custodian
     /// of the outcome, a loss names where a record was born and where it died.
     pub born_counts: BTreeMap<Arc<str>, u64>,
@@ -608,7 +609,7 @@ pub struct Totals {
     /// Records delivered more than once.
     pub duplicated: u64,
     /// Deliveries beyond the first, summed.
-    pub duplicate_deliveries: u64,
+    pub(crate) duplicate_deliveries: u64,
     pub duplicate_examples: Vec<RecordId>,
 }
 
@@ -619,7 +620,7 @@ pub struct Accounting {
     pub outcomes: BTreeMap<(Signal, Outcome), Tally>,
     /// The silent losses of `outcomes` split by the last custodian that released them
     /// (`None`: no part ever held them after the app emitted them).
-    pub silent_by_last_custodian: BTreeMap<(Signal, Option<Custodian>), Tally>,
+    pub(crate) silent_by_last_custodian: BTreeMap<(Signal, Option<Custodian>), Tally>,
 }
 
 impl Accounting {
@@ -628,7 +629,7 @@ impl Accounting {
     /// by last custodian add up to the silent losses; a record delivered twice was delivered
     /// (duplicates ≤ deliveries); and each tally's born-host counts add up to its count.
     /// Public so that a test can hand it a broken account and see it refused.
-    pub fn assert_conserved(&self) {
+    pub(crate) fn assert_conserved(&self) {
         for (signal, totals) in &self.totals {
             let undelivered: u64 = self.undelivered(*signal).map(|(_, tally)| tally.count).sum();
             assert_eq!(

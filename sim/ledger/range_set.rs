@@ -34,7 +34,8 @@ impl RangeSet {
     }
 
     /// Number of disjoint ranges: the set's memory cost.
-    pub fn ranges_count(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn ranges_count(&self) -> usize {
         self.ranges.len()
     }
 
@@ -49,7 +50,7 @@ impl RangeSet {
     }
 
     /// How many values of `range` are in the set.
-    pub fn count_in(&self, range: Range<u64>) -> u64 {
+    pub(crate) fn count_in(&self, range: Range<u64>) -> u64 {
         if range.is_empty() {
             return 0;
         }
@@ -121,7 +122,7 @@ impl RangeSet {
     }
 
     /// Removes from `self` every value also in `other` and returns those values as a set.
-    pub fn take_intersection(&mut self, other: &RangeSet) -> RangeSet {
+    pub(crate) fn take_intersection(&mut self, other: &RangeSet) -> RangeSet {
         let mut taken = RangeSet::new();
         for range in other.ranges() {
             if self.count_in(range.clone()) == 0 {

@@ -26,11 +26,11 @@ use crate::vocab::pipeline::{PARTS, custody_rank};
 use crate::vocab::{Part, Signal};
 
 /// The window every series is counted in, and the throughput check's window: 10 s.
-pub const WINDOW: Duration = Duration::from_secs(10);
+pub(crate) const WINDOW: Duration = Duration::from_secs(10);
 
 /// Most windows one run may have: 24 hours of true time. A run's windows are bounded by
 /// (duration + drain) / WINDOW (the verdict asserts it); this is the recorder's own bound.
-pub const WINDOWS_LIMIT: usize = 8_640;
+pub(crate) const WINDOWS_LIMIT: usize = 8_640;
 
 /// Significant digits of the per-window histograms: 1 % precision is plenty for a plot, and
 /// keeps each histogram a few thousand 4-byte counters.
@@ -41,8 +41,8 @@ const WINDOW_HISTOGRAM_SIGFIG: u8 = 2;
 pub struct WindowLatency {
     /// Records first delivered to Dash0 in the window (duplicates not counted).
     pub delivered_count: u64,
-    pub p50_micros: u64,
-    pub p90_micros: u64,
+    pub(crate) p50_micros: u64,
+    pub(crate) p90_micros: u64,
     pub p99_micros: u64,
     pub max_micros: u64,
 }
@@ -67,17 +67,17 @@ impl WindowLatency {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Timeline {
     pub window: Duration,
-    pub windows_count: usize,
+    pub(crate) windows_count: usize,
     /// Log latency per window, keyed by delivery time.
     pub log: Vec<WindowLatency>,
     /// Span latency per window, keyed by delivery time.
     pub span: Vec<WindowLatency>,
     /// Per part that ever held a record: the most records all its custodians (every host's
     /// instance of the part) held at once within each window.
-    pub held_peaks: BTreeMap<Part, Vec<u64>>,
+    pub(crate) held_peaks: BTreeMap<Part, Vec<u64>>,
     /// Deliveries whose time fell in a window already closed (folded into the open one);
     /// 0 unless hosts' clocks raced within a tick.
-    pub late_deliveries_count: u64,
+    pub(crate) late_deliveries_count: u64,
 }
 
 impl Timeline {
@@ -137,7 +137,7 @@ struct PartSeries {
 
 /// Collects the time series; lives in the ledger, which calls it on every deliver, hold,
 /// release, drop and crash.
-pub struct TimelineRecorder {
+pub(crate) struct TimelineRecorder {
     window_nanos: u64,
     log: SignalSeries,
     span: SignalSeries,
@@ -212,7 +212,7 @@ impl TimelineRecorder {
 
     /// The custodians of `part` together now hold `before - removed + added` records
     /// instead of `before`: called with the change of one call to the ledger.
-    pub fn held_changed(&mut self, part: Part, added: u64, removed: u64) {
+    pub(crate) fn held_changed(&mut self, part: Part, added: u64, removed: u64) {
         if added == 0 && removed == 0 {
             return;
         }
@@ -264,7 +264,7 @@ fn new_window_histogram() -> Histogram<u32> {
 }
 
 /// How many windows of `window` cover `elapsed` (a window begun is counted).
-pub fn windows_covering(elapsed: Duration, window: Duration) -> usize {
+pub(crate) fn windows_covering(elapsed: Duration, window: Duration) -> usize {
     usize::try_from(elapsed.as_nanos().div_ceil(window.as_nanos())).unwrap_or(usize::MAX)
 }
 

@@ -46,7 +46,7 @@ pub struct Bugs {
     /// The collector exports every metric batch Dash0 accepted once more (as a retry after
     /// a lost answer would): Dash0 stores it twice. Cumulative points are unharmed; delta
     /// points are counted twice (the `metrics` check names them).
-    pub collector_resends_delivered_metrics: bool,
+    pub(crate) collector_resends_delivered_metrics: bool,
 }
 
 impl Bugs {

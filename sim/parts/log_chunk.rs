@@ -12,7 +12,7 @@ use crate::record::{LogRecord, RecordId};
 
 /// Largest chunk value accepted from Redis: matches Fluentd's default chunk_limit_size of
 /// 8 MiB (buf_memory), with room for msgpack framing.
-pub const CHUNK_BYTES_LIMIT: usize = 9 * 1024 * 1024;
+pub(crate) const CHUNK_BYTES_LIMIT: usize = 9 * 1024 * 1024;
 
 /// One buffered chunk of enriched log records.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

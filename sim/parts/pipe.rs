@@ -96,17 +96,6 @@ impl<T> RecordPipe<T> {
         }
     }
 
-    /// Waits until there is room for at least one record.
-    pub async fn writable(&self) {
-        loop {
-            let notified = self.inner.writable.notified();
-            if self.lock().len() < self.inner.records_limit {
-                return;
-            }
-            notified.await;
-        }
-    }
-
     /// Records queued now.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -115,11 +104,6 @@ impl<T> RecordPipe<T> {
     /// Whether nothing is queued.
     pub fn is_empty(&self) -> bool {
         self.lock().is_empty()
-    }
-
-    /// The pipe's bound.
-    pub fn records_limit(&self) -> usize {
-        self.inner.records_limit
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<T>> {

@@ -77,6 +77,6 @@ impl ConnectionLike for RedisConn {
 }
 
 /// BLMOVE's timeout argument: seconds, with a fraction when needed ("1", "0.5").
-pub fn timeout_arg(timeout: Duration) -> String {
+pub(crate) fn timeout_arg(timeout: Duration) -> String {
     format!("{}", timeout.as_secs_f64())
 }

@@ -14,7 +14,6 @@ pub use inject::{Injector, apply as apply_fault};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use crate::faults;
 use crate::gauges::BufferGauges;
@@ -33,21 +32,21 @@ use crate::world::{HostCtx, RunOutcome, World, WorldBuilder, WorldError};
 pub struct Pipeline {
     pub world: World<'static>,
     pub ledger: Ledger,
-    pub dash0_store: Dash0Store,
+    pub(crate) dash0_store: Dash0Store,
     pub dash0_control: Dash0Control,
     /// Runtime `maxmemory` override for Redis (the `backpressure` fault).
-    pub redis_control: redis::RedisControl,
+    pub(crate) redis_control: redis::RedisControl,
     /// Runtime `total_limit_size` override for the aggregator (the `backpressure` fault).
-    pub aggregator_control: aggregator::AggregatorControl,
+    pub(crate) aggregator_control: aggregator::AggregatorControl,
     /// Runtime `mem_buf_limit` overrides per agent host (the `backpressure` fault).
-    pub agent_control: agent::AgentControl,
+    pub(crate) agent_control: agent::AgentControl,
     /// Runtime multiplier on the client's job rate (the `backpressure` load burst).
     pub workload_control: app::WorkloadControl,
     /// Every bounded buffer's level against its limit (the `bounds` check); the controls
     /// above hand them to their parts.
-    pub buffer_gauges: BufferGauges,
+    pub(crate) buffer_gauges: BufferGauges,
     /// Each job's fate as the app reported it (the jobs and metrics checks' ground truth).
-    pub job_book: app::JobBook,
+    pub(crate) job_book: app::JobBook,
     pub scenario: Arc<Scenario>,
     pub seed: u64,
     /// The faults in force and the effective state applied per target (links, hosts,
@@ -258,9 +257,4 @@ impl Pipeline {
         );
         self.world.run_for(scenario.duration + scenario.drain)
     }
-}
-
-/// How long the run simulates in total.
-pub fn simulated_duration(scenario: &Scenario) -> Duration {
-    scenario.duration + scenario.drain
 }

@@ -6,7 +6,7 @@ use crate::scenario::Scenario;
 
 /// `scenario` with its `[bugs]` copied into every part's config (the parts read their own
 /// copy). Idempotent.
-pub fn plant(scenario: &Scenario) -> Scenario {
+pub(crate) fn plant(scenario: &Scenario) -> Scenario {
     let mut planted = scenario.clone();
     let bugs = scenario.bugs;
     planted.app.bugs = bugs;

@@ -15,7 +15,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// hop spells them the same way.
 pub mod keys {
     /// Delivery identity: the source id (int).
-    pub const OBSIM_SOURCE: &str = "obsim.source";
+    pub(crate) const OBSIM_SOURCE: &str = "obsim.source";
     /// Delivery identity: the sequence number (int).
     pub const OBSIM_SEQ: &str = "obsim.seq";
     /// The job a record belongs to (string, `job-{uuid}`).
@@ -25,19 +25,19 @@ pub mod keys {
     /// The worker that emitted the record (string, `{machine_id}-worker-{index}`).
     pub const WORKER_ID: &str = "worker_id";
     /// msgpack/JSON field for the trace id (OTLP has a dedicated field).
-    pub const TRACE_ID: &str = "trace_id";
+    pub(crate) const TRACE_ID: &str = "trace_id";
     /// msgpack/JSON field for the span id (OTLP has a dedicated field).
-    pub const SPAN_ID: &str = "span_id";
+    pub(crate) const SPAN_ID: &str = "span_id";
     /// Resource: the service name.
     pub const SERVICE_NAME: &str = "service.name";
     /// Resource: the machine (or host) id.
-    pub const RESOURCE_MACHINE_ID: &str = "machine.id";
+    pub(crate) const RESOURCE_MACHINE_ID: &str = "machine.id";
     /// Resource: the deployment environment.
-    pub const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment";
+    pub(crate) const DEPLOYMENT_ENVIRONMENT: &str = "deployment.environment";
     /// Resource: the cloud region.
-    pub const CLOUD_REGION: &str = "cloud.region";
+    pub(crate) const CLOUD_REGION: &str = "cloud.region";
     /// The OTLP instrumentation scope name of everything obsim emits.
-    pub const SCOPE_NAME: &str = "obsim";
+    pub(crate) const SCOPE_NAME: &str = "obsim";
 }
 
 /// Whether `key` belongs to the mappings (any `obsim.*` key or one of [`keys`]) and so may not
@@ -69,16 +69,7 @@ pub enum AttrValue {
     Bool(bool),
 }
 
-impl AttrValue {
-    /// The type's name, for errors.
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            AttrValue::Str(_) => "string",
-            AttrValue::Int(_) => "int",
-            AttrValue::Bool(_) => "bool",
-        }
-    }
-}
+impl AttrValue {}
 
 impl From<&str> for AttrValue {
     fn from(v: &str) -> Self {

@@ -90,10 +90,8 @@ macro_rules! string_id_impls {
 pub struct JobId([u8; 16]);
 
 impl JobId {
-    /// The fixed prefix.
-    pub const PREFIX: &'static str = "job-";
     /// Length of the text form: "job-" + 36.
-    pub const TEXT_LEN: usize = 40;
+    pub(crate) const TEXT_LEN: usize = 40;
 
     /// A uuid v4 job id drawn from the caller's RNG (version and variant bits set as RFC 9562
     /// requires, the other 122 bits random).
@@ -110,13 +108,8 @@ impl JobId {
         Self(bytes)
     }
 
-    /// The uuid bytes.
-    pub fn uuid_bytes(&self) -> [u8; 16] {
-        self.0
-    }
-
     /// The text form in a stack buffer.
-    pub fn to_text(&self) -> [u8; Self::TEXT_LEN] {
+    pub(crate) fn to_text(self) -> [u8; Self::TEXT_LEN] {
         let mut out = [0u8; Self::TEXT_LEN];
         out[..4].copy_from_slice(b"job-");
         // uuid groups: 4-2-2-2-6 bytes.
@@ -133,11 +126,6 @@ impl JobId {
         }
         assert_eq!(pos, Self::TEXT_LEN);
         out
-    }
-
-    /// The text form (allocates; prefer Display or `to_text` on hot paths).
-    pub fn as_string(&self) -> String {
-        self.to_string()
     }
 
     /// Parses `job-xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (lowercase hex). Any uuid version is
@@ -252,7 +240,7 @@ pub struct MachineId(String);
 
 impl MachineId {
     /// Longest identifier part.
-    pub const MAX_IDENTIFIER_LEN: usize = 63;
+    pub(crate) const MAX_IDENTIFIER_LEN: usize = 63;
 
     /// Builds `{machine_type}-{identifier}`, checking the identifier rules.
     pub fn new(machine_type: MachineType, identifier: &str) -> Result<Self, CorrelationError> {
@@ -279,7 +267,7 @@ impl MachineId {
     }
 
     /// The machine's type (the part before the first `-`).
-    pub fn machine_type(&self) -> MachineType {
+    pub(crate) fn machine_type(&self) -> MachineType {
         let prefix = self.0.split_once('-').expect("validated").0;
         MachineType::parse(prefix).expect("validated")
     }
@@ -315,7 +303,7 @@ pub struct WorkerId(String);
 
 impl WorkerId {
     /// The separator between machine id and index.
-    pub const SEPARATOR: &'static str = "-worker-";
+    pub(crate) const SEPARATOR: &'static str = "-worker-";
 
     /// The id of worker `index` on `machine` (cannot fail: both parts are valid).
     pub fn new(machine: &MachineId, index: u32) -> Self {
@@ -342,7 +330,7 @@ impl WorkerId {
     }
 
     /// The machine id part, as text (no allocation).
-    pub fn machine_id_str(&self) -> &str {
+    pub(crate) fn machine_id_str(&self) -> &str {
         self.0.rsplit_once(Self::SEPARATOR).expect("validated").0
     }
 
@@ -358,7 +346,7 @@ impl WorkerId {
 
     /// Whether this worker belongs to `machine` (a correlation check: a log's worker_id and
     /// machine_id must agree).
-    pub fn belongs_to(&self, machine: &MachineId) -> bool {
+    pub(crate) fn belongs_to(&self, machine: &MachineId) -> bool {
         self.machine_id_str() == machine.as_str()
     }
 }

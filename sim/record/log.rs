@@ -55,7 +55,7 @@ impl Severity {
 
     /// The level for an OTLP `SeverityNumber` (1..=24; e.g. INFO2 = 10 reads as Info), or
     /// `None` for UNSPECIFIED (0) and out-of-range numbers.
-    pub fn from_number(number: i32) -> Option<Severity> {
+    pub(crate) fn from_number(number: i32) -> Option<Severity> {
         if !(1..=24).contains(&number) {
             return None;
         }
@@ -75,7 +75,7 @@ impl Severity {
     }
 
     /// The level written exactly as [`text`](Self::text) writes it.
-    pub fn from_text(text: &str) -> Option<Severity> {
+    pub(crate) fn from_text(text: &str) -> Option<Severity> {
         Self::ALL.into_iter().find(|s| s.text() == text)
     }
 }

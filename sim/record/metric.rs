@@ -29,7 +29,7 @@ impl Temporality {
     }
 
     /// The temporality for an OTLP number; `None` for UNSPECIFIED or unknown.
-    pub fn from_number(number: i32) -> Option<Temporality> {
+    pub(crate) fn from_number(number: i32) -> Option<Temporality> {
         match number {
             1 => Some(Temporality::Delta),
             2 => Some(Temporality::Cumulative),

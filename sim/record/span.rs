@@ -42,7 +42,7 @@ impl SpanKind {
     }
 
     /// The kind for an OTLP number, `None` for UNSPECIFIED (0) or unknown numbers.
-    pub fn from_number(number: i32) -> Option<SpanKind> {
+    pub(crate) fn from_number(number: i32) -> Option<SpanKind> {
         Self::ALL.into_iter().find(|k| k.number() == number)
     }
 }
@@ -105,10 +105,4 @@ pub struct Span {
     pub attributes: Attributes,
 }
 
-impl Span {
-    /// Duration in nanoseconds (end ≥ start is an invariant of every span we emit).
-    pub fn duration_nanos(&self) -> u64 {
-        assert!(self.end_time_unix_nano >= self.start_time_unix_nano, "span ends before it starts");
-        self.end_time_unix_nano - self.start_time_unix_nano
-    }
-}
+impl Span {}

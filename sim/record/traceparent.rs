@@ -71,7 +71,7 @@ impl std::error::Error for TraceParentError {}
 
 impl TraceParent {
     /// The `sampled` trace flag.
-    pub const FLAG_SAMPLED: u8 = 0x01;
+    pub(crate) const FLAG_SAMPLED: u8 = 0x01;
     /// Length of a version-00 traceparent.
     pub const LEN: usize = 55;
 
@@ -82,7 +82,8 @@ impl TraceParent {
     }
 
     /// Whether the sampled flag is set.
-    pub fn sampled(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn sampled(&self) -> bool {
         self.flags & Self::FLAG_SAMPLED != 0
     }
 

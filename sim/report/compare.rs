@@ -27,9 +27,9 @@ pub const THRESHOLD_PERCENT_DEFAULT: f64 = 10.0;
 
 /// One compared quantity.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Row {
+pub(crate) struct Row {
     /// What was compared: `result`, `all runs`, or `<scenario> seed <n>`.
-    pub subject: String,
+    pub(crate) subject: String,
     /// `log p99`, `throughput min window`, `lost records`, `loss cause x`, `verdict`, …
     pub metric: String,
     pub old: String,
@@ -42,9 +42,9 @@ pub struct Row {
 /// The outcome of a comparison.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Comparison {
-    pub rows: Vec<Row>,
+    pub(crate) rows: Vec<Row>,
     /// Notes that are not regressions: runs only in one index, unmeasured quantities.
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl Comparison {

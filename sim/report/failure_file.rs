@@ -31,13 +31,13 @@ pub fn failure_file_text(source: &str, seed: u64, verdict: &Verdict) -> String {
 }
 
 /// `source` with the top-level `seed = …` replaced (or added before the first table).
-pub fn with_seed(source: &str, seed: u64) -> String {
+pub(crate) fn with_seed(source: &str, seed: u64) -> String {
     with_top_level(source, "seed", &seed.to_string())
 }
 
 /// `source` with the top-level `name = …` replaced (or added before the first table) by
 /// `name` as a TOML string.
-pub fn with_name(source: &str, name: &str) -> String {
+pub(crate) fn with_name(source: &str, name: &str) -> String {
     let quoted = toml::Value::String(name.to_string()).to_string();
     with_top_level(source, "name", &quoted)
 }
@@ -72,7 +72,7 @@ fn with_top_level(source: &str, key: &str, value: &str) -> String {
 }
 
 /// `source` without its `[bugs]` table (the header and its keys, up to the next table).
-pub fn without_bugs_table(source: &str) -> String {
+pub(crate) fn without_bugs_table(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
     let mut in_bugs = false;
     for line in source.lines() {

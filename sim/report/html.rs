@@ -47,7 +47,7 @@ pub fn page(title: &str, body: &str) -> String {
 }
 
 /// Microseconds as text: "850ms", "2.12s", "1m9.1s".
-pub fn latency_text(micros: u64) -> String {
+pub(crate) fn latency_text(micros: u64) -> String {
     if micros < 1_000 {
         return format!("{micros}µs");
     }
@@ -61,7 +61,7 @@ pub fn latency_text(micros: u64) -> String {
 }
 
 /// Microseconds of true time as the scenario writes durations: "1m30s".
-pub fn time_text(micros: u64) -> String {
+pub(crate) fn time_text(micros: u64) -> String {
     crate::units::format_duration(std::time::Duration::from_micros(micros))
 }
 
@@ -110,7 +110,7 @@ fn latency_axis(max_micros: u64) -> (Axis, f64) {
 }
 
 /// (a) Latency percentiles per window of delivery time.
-pub fn latency_plot(result: &RunResult) -> LinePlot {
+pub(crate) fn latency_plot(result: &RunResult) -> LinePlot {
     let window_s = seconds(result.window_micros);
     let max =
         result.signals.log.windows.iter().chain(&result.signals.span.windows).map(|w| w.max_micros).max().unwrap_or(0);
@@ -161,7 +161,7 @@ fn steps(values: impl IntoIterator<Item = f64>, window_s: f64) -> Vec<Option<(f6
 }
 
 /// (b) Logs stored at Dash0 per second, per window.
-pub fn throughput_plot(result: &RunResult) -> LinePlot {
+pub(crate) fn throughput_plot(result: &RunResult) -> LinePlot {
     let window_s = seconds(result.throughput.window_micros).max(f64::MIN_POSITIVE);
     let rates: Vec<f64> =
         result.throughput.log_records_per_window.iter().map(|&count| count as f64 / window_s).collect();
@@ -193,7 +193,7 @@ pub fn throughput_plot(result: &RunResult) -> LinePlot {
 }
 
 /// (c) Records held per part (all its hosts together), peak per window.
-pub fn occupancy_plot(result: &RunResult) -> LinePlot {
+pub(crate) fn occupancy_plot(result: &RunResult) -> LinePlot {
     let window_s = seconds(result.window_micros);
     let mut parts: Vec<&crate::check::result::PartOccupancy> = result.occupancy.parts.iter().collect();
     parts.sort_by_key(|part| part_order(&part.part));
@@ -219,7 +219,7 @@ pub fn occupancy_plot(result: &RunResult) -> LinePlot {
 }
 
 /// (d) The HDR percentile curve on a "nines" axis.
-pub fn percentiles_plot(result: &RunResult) -> LinePlot {
+pub(crate) fn percentiles_plot(result: &RunResult) -> LinePlot {
     let max = result.signals.log.latency.max_micros.max(result.signals.span.latency.max_micros);
     let (y, per_unit) = latency_axis(max);
     let ticks = [
@@ -259,7 +259,7 @@ pub fn percentiles_plot(result: &RunResult) -> LinePlot {
 }
 
 /// The verdict as a coloured word.
-pub fn verdict_html(passed: bool) -> &'static str {
+pub(crate) fn verdict_html(passed: bool) -> &'static str {
     if passed { "<span class=\"pass\">PASS</span>" } else { "<span class=\"fail\">FAIL</span>" }
 }
 

@@ -12,10 +12,10 @@ use serde::{Deserialize, Serialize};
 
 /// How many of the slowest runs (by log p99) get a full report and a place in the index's
 /// "worst seeds".
-pub const WORST_RUNS_COUNT: usize = 5;
+pub(crate) const WORST_RUNS_COUNT: usize = 5;
 
 /// The version of `index.json`'s layout; bumped on any incompatible change.
-pub const INDEX_SCHEMA_VERSION: u32 = 1;
+pub(crate) const INDEX_SCHEMA_VERSION: u32 = 1;
 
 /// `index.json`: the sweep at a glance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -148,7 +148,7 @@ pub fn worst_index_runs(index: &Index) -> Vec<&IndexRun> {
 
 /// Writes `index.json`, `index.md` and `index.html` of `index` into `out`, each atomically:
 /// a reader (or a kill) never sees a half-written file.
-pub fn write_index(out: &Path, index: &Index) -> std::io::Result<()> {
+pub(crate) fn write_index(out: &Path, index: &Index) -> std::io::Result<()> {
     std::fs::create_dir_all(out)?;
     let json = serde_json::to_string_pretty(index).map_err(std::io::Error::other)?;
     write_atomically(&out.join("index.json"), (json + "\n").as_bytes())?;
@@ -159,7 +159,7 @@ pub fn write_index(out: &Path, index: &Index) -> std::io::Result<()> {
 
 /// Writes `bytes` to `path` through a temporary file in the same folder renamed over it
 /// (a rename within one file system replaces the file in one step).
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let Some(name) = path.file_name() else {
         return Err(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,

@@ -16,7 +16,7 @@ use super::svg::{self, Axis, Bar, BarPlot, escape};
 const HISTOGRAM_BINS: usize = 20;
 
 /// (a) Per-run log p99 across the sweep as a histogram.
-pub fn p99_histogram(index: &Index) -> BarPlot {
+pub(crate) fn p99_histogram(index: &Index) -> BarPlot {
     let values: Vec<u64> = index.runs.iter().filter_map(|run| run.log_latency_p99_micros).collect();
     let max = values.iter().copied().max().unwrap_or(0);
     let (unit, per_unit) = svg::latency_unit(max);

@@ -24,7 +24,7 @@ use super::index::{INDEX_SCHEMA_VERSION, Index, IndexRun, Shard, display_path, w
 use crate::check::RunResult;
 
 /// Most shard indexes one merge takes.
-pub const SHARDS_LIMIT: usize = 10_000;
+pub(crate) const SHARDS_LIMIT: usize = 10_000;
 
 /// Why a merge failed.
 #[derive(Debug)]
@@ -56,7 +56,7 @@ pub fn merge(shards: &[(String, Index)]) -> Result<Index, String> {
     clippy::too_many_lines,
     reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
 )]
-pub fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<Index, String> {
+pub(crate) fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<Index, String> {
     let Some((first_name, first)) = shards.first() else {
         return Err("no shard index given".to_string());
     };

@@ -17,7 +17,7 @@ pub mod failure_file;
 
 pub mod html;
 pub mod index;
-pub mod index_html;
+pub(crate) mod index_html;
 pub mod merge;
 pub mod result;
 pub mod summary;
@@ -29,10 +29,10 @@ use crate::check::RunResult;
 use crate::world::EventLog;
 
 /// The files of a run's report folder.
-pub const RESULT_FILE: &str = "result.json";
-pub const SUMMARY_FILE: &str = "summary.md";
+pub(crate) const RESULT_FILE: &str = "result.json";
+pub(crate) const SUMMARY_FILE: &str = "summary.md";
 pub const HTML_FILE: &str = "report.html";
-pub const EVENTS_FILE: &str = "events.log";
+pub(crate) const EVENTS_FILE: &str = "events.log";
 
 /// Writes `result` into `dir` (created if missing): `result.json` always; `summary.md` and
 /// `report.html` when `full`; `events.log` when `events` is given.

@@ -48,7 +48,7 @@ impl RunResult {
 }
 
 /// Losses of both signals by cause, summed: for comparing two results.
-pub fn losses_by_cause(result: &RunResult) -> BTreeMap<String, u64> {
+pub(crate) fn losses_by_cause(result: &RunResult) -> BTreeMap<String, u64> {
     let mut by_cause = BTreeMap::new();
     for signal in [&result.signals.log, &result.signals.span] {
         for loss in &signal.losses {

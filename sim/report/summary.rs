@@ -19,7 +19,7 @@ fn cell(text: &str) -> String {
 const SILENT_CAUSE: &str = "lost_silently";
 
 /// Records of `signal` lost with a cause: `lost_count` counts silent losses too.
-pub fn lost_with_cause_count(signal: &crate::check::result::SignalResult) -> u64 {
+pub(crate) fn lost_with_cause_count(signal: &crate::check::result::SignalResult) -> u64 {
     debug_assert!(signal.lost_silently_count <= signal.lost_count, "silent losses are part of lost_count");
     signal.lost_count.saturating_sub(signal.lost_silently_count)
 }

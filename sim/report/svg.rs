@@ -18,10 +18,11 @@ const MARGIN_TOP: f64 = 56.0;
 const MARGIN_BOTTOM: f64 = 48.0;
 
 /// Most points one line may draw: bounds the file (a run's windows are far fewer).
-pub const POINTS_LIMIT: usize = 100_000;
+pub(crate) const POINTS_LIMIT: usize = 100_000;
 
 /// Colours for lines, in order; chosen to stay apart for the colour-blind (Okabe–Ito).
-pub const PALETTE: [&str; 8] = ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442"];
+pub(crate) const PALETTE: [&str; 8] =
+    ["#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442"];
 
 /// Escapes text for XML content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -49,7 +50,7 @@ fn num(value: f64) -> String {
 
 /// An axis: its range, its ticks (value, label) and its name.
 #[derive(Clone, Debug)]
-pub struct Axis {
+pub(crate) struct Axis {
     pub label: String,
     pub min: f64,
     pub max: f64,
@@ -59,7 +60,7 @@ pub struct Axis {
 impl Axis {
     /// An axis from `min` to at least `max` with about `count` round ticks labelled by
     /// `label_of`; the range is widened to the outer ticks.
-    pub fn nice(label: &str, min: f64, max: f64, count: usize, label_of: impl Fn(f64) -> String) -> Axis {
+    pub(crate) fn nice(label: &str, min: f64, max: f64, count: usize, label_of: impl Fn(f64) -> String) -> Axis {
         let max = if max > min { max } else { min + 1.0 };
         let step = nice_step((max - min) / count.max(1) as f64);
         let first = (min / step).floor() * step;
@@ -128,16 +129,16 @@ fn nice_step(raw: f64) -> f64 {
 
 /// One line: points in data units; `None` breaks the line (a window with no data).
 #[derive(Clone, Debug)]
-pub struct Line {
+pub(crate) struct Line {
     pub label: String,
-    pub color: &'static str,
-    pub dashed: bool,
+    pub(crate) color: &'static str,
+    pub(crate) dashed: bool,
     pub points: Vec<Option<(f64, f64)>>,
 }
 
 /// A shaded span of x (a fault window), labelled at its top.
 #[derive(Clone, Debug)]
-pub struct Band {
+pub(crate) struct Band {
     pub from: f64,
     pub to: f64,
     pub label: String,
@@ -145,22 +146,22 @@ pub struct Band {
 
 /// A vertical line at x (the start of the drain), labelled.
 #[derive(Clone, Debug)]
-pub struct Marker {
+pub(crate) struct Marker {
     pub at: f64,
     pub label: String,
 }
 
 /// A line plot.
 #[derive(Clone, Debug)]
-pub struct LinePlot {
+pub(crate) struct LinePlot {
     /// The `data-series` attribute: what the plot shows, for tests and scripts.
     pub series: &'static str,
     pub title: String,
     pub x: Axis,
     pub y: Axis,
     pub lines: Vec<Line>,
-    pub bands: Vec<Band>,
-    pub markers: Vec<Marker>,
+    pub(crate) bands: Vec<Band>,
+    pub(crate) markers: Vec<Marker>,
 }
 
 /// Maps data to SVG coordinates inside the plot area.
@@ -395,7 +396,7 @@ impl LinePlot {
 
 /// One bar: a span of x and its height.
 #[derive(Clone, Debug)]
-pub struct Bar {
+pub(crate) struct Bar {
     pub from: f64,
     pub to: f64,
     pub value: f64,
@@ -405,12 +406,12 @@ pub struct Bar {
 
 /// A bar plot (a histogram).
 #[derive(Clone, Debug)]
-pub struct BarPlot {
+pub(crate) struct BarPlot {
     pub series: &'static str,
     pub title: String,
     pub x: Axis,
     pub y: Axis,
-    pub bars: Vec<Bar>,
+    pub(crate) bars: Vec<Bar>,
     /// The legend's label for the bars.
     pub legend: String,
 }
@@ -453,7 +454,7 @@ impl BarPlot {
 
 /// A latency unit for an axis whose largest value is `max_micros`: milliseconds below 2 s,
 /// else seconds. Returns (unit name, micros per unit).
-pub fn latency_unit(max_micros: u64) -> (&'static str, f64) {
+pub(crate) fn latency_unit(max_micros: u64) -> (&'static str, f64) {
     if max_micros < 2_000_000 { ("ms", 1_000.0) } else { ("s", 1_000_000.0) }
 }
 
@@ -463,7 +464,7 @@ pub fn plain(value: f64) -> String {
 }
 
 /// A tick label for seconds of true time: 90 → "1m30s".
-pub fn time_label(seconds: f64) -> String {
+pub(crate) fn time_label(seconds: f64) -> String {
     crate::units::format_duration(std::time::Duration::from_secs_f64(seconds.max(0.0)))
 }
 

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::units::duration_text;
 
 /// Most faults one drawn schedule may hold: keeps a run, and its shrinking, short.
-pub const CHAOS_FAULTS_LIMIT: u32 = 32;
+pub(crate) const CHAOS_FAULTS_LIMIT: u32 = 32;
 
 /// The fault kinds a sweep may draw, as `[[fault]]` spells them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, schemars::JsonSchema)]

@@ -37,11 +37,11 @@ pub(crate) struct Entry {
     /// `topology.machines[1].count`.
     pub path: String,
     /// Where the entry starts: its key (for an array element, the element itself).
-    pub key_span: Range<usize>,
+    pub(crate) key_span: Range<usize>,
     /// Its value (for a table written as `[header]`, the header).
-    pub value_span: Range<usize>,
+    pub(crate) value_span: Range<usize>,
     /// Whether the value is a table (errors about a whole table name one of its keys).
-    pub is_table: bool,
+    pub(crate) is_table: bool,
 }
 
 /// Every entry of `source` in document-walk order, or `None` when it is not valid TOML.
@@ -109,7 +109,7 @@ impl ScenarioError {
     /// An error about the key at `path` (e.g. `fault[0].rate`), placed on that key's own
     /// line; a key left out (its default broke a rule) is placed on the nearest enclosing
     /// table or element that is written, and on no line at the top level.
-    pub fn at_path(file: &Path, source: &str, path: &str, message: impl Into<String>) -> Self {
+    pub(crate) fn at_path(file: &Path, source: &str, path: &str, message: impl Into<String>) -> Self {
         let line_column = entries(source).and_then(|entries| {
             let mut prefix = path;
             loop {
@@ -125,7 +125,7 @@ impl ScenarioError {
     /// An error from the TOML/serde layer, placed by its byte span on the exact key path.
     /// `reparse` deserializes a changed text the same way (it finds the culprit key of an
     /// error that serde could place only on a whole table).
-    pub fn from_toml(
+    pub(crate) fn from_toml(
         file: &Path,
         source: &str,
         error: &toml::de::Error,
@@ -181,7 +181,7 @@ impl ScenarioError {
     }
 
     /// An error about the file as a whole (unreadable).
-    pub fn whole_file(file: &Path, message: impl Into<String>) -> Self {
+    pub(crate) fn whole_file(file: &Path, message: impl Into<String>) -> Self {
         ScenarioError { file: file.to_path_buf(), line_column: None, key: None, message: message.into() }
     }
 }

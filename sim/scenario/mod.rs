@@ -32,17 +32,17 @@ use crate::units::duration_text;
 
 /// Most machines a scenario may declare: turmoil's cost grows with the square of hosts
 /// (ARCHITECTURE.md §7), and past this a run stops being a test.
-pub const MACHINES_LIMIT: u32 = 500;
+pub(crate) const MACHINES_LIMIT: u32 = 500;
 
 /// Most dev hosts a scenario may declare.
-pub const DEV_HOSTS_LIMIT: u32 = 50;
+pub(crate) const DEV_HOSTS_LIMIT: u32 = 50;
 
 /// Most workers one machine may run.
-pub const WORKERS_PER_MACHINE_LIMIT: u32 = 64;
+pub(crate) const WORKERS_PER_MACHINE_LIMIT: u32 = 64;
 
 /// Longest `duration` + `drain` (and `duration` + `[chaos] drain`): the report's timeline
 /// and latency histograms hold one day.
-pub const RUN_LIMIT: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(24 * 3600);
 
 /// A whole scenario.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -138,7 +138,7 @@ pub struct Topology {
 pub struct MachineGroup {
     /// The machine type: `comfyui`, `simulation` or `openai`.
     #[serde(rename = "type")]
-    pub machine_type: MachineType,
+    pub(crate) machine_type: MachineType,
     /// How many machines of this type, 1 to 500 (all groups together at most
     /// `MACHINES_LIMIT`, 500).
     #[schemars(range(min = 1, max = MACHINES_LIMIT))]
@@ -187,7 +187,7 @@ pub struct Expect {
     /// record emitted while it lasted reached Dash0 (`crate::check::recovery`).
     #[schemars(with = "Option<crate::units::duration_text>")]
     #[serde(with = "option_duration", skip_serializing_if = "Option::is_none")]
-    pub max_recovery: Option<Duration>,
+    pub(crate) max_recovery: Option<Duration>,
     /// Least logs stored by Dash0 per second in every 10 s window of the load phase (after
     /// the first window with a delivery), e.g. `"500/s"`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -254,14 +254,14 @@ mod option_duration {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(duration) => serializer.serialize_str(&crate::units::format_duration(*duration)),
             None => serializer.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
         let text = String::deserialize(deserializer)?;
         crate::units::parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
     }
@@ -418,13 +418,13 @@ impl Scenario {
     }
 
     /// Every host of the run, in registration order: Dash0, Railway, the API, machines, dev hosts.
-    pub fn host_names(&self) -> Vec<String> {
+    pub(crate) fn host_names(&self) -> Vec<String> {
         self.placed_hosts().into_iter().map(|host| host.name).collect()
     }
 
     /// Every host of the run with its plan, in registration order: `vocab::pipeline::HOSTS`
     /// expanded for this topology (one host per machine, one per dev host).
-    pub fn placed_hosts(&self) -> Vec<PlacedHost> {
+    pub(crate) fn placed_hosts(&self) -> Vec<PlacedHost> {
         use crate::vocab::pipeline::{HOSTS, HostRole};
         let mut placed = Vec::new();
         for plan in HOSTS {
@@ -538,7 +538,7 @@ impl Scenario {
     }
 
     /// Machine ids in topology order: `comfyui-1`, `comfyui-2`, …, numbered per type.
-    pub fn machine_hosts(&self) -> Vec<(crate::record::MachineId, u32)> {
+    pub(crate) fn machine_hosts(&self) -> Vec<(crate::record::MachineId, u32)> {
         let mut next_per_type: std::collections::BTreeMap<MachineType, u32> = Default::default();
         let mut hosts = Vec::new();
         for group in &self.topology.machines {
@@ -556,7 +556,7 @@ impl Scenario {
 
 /// Most log records one run may be asked to emit (`jobs_per_second` × `duration` ×
 /// `logs_per_job`): the ledger holds every record, about a hundred bytes each.
-pub const RECORDS_EXPECTED_LIMIT: u64 = 20_000_000;
+pub(crate) const RECORDS_EXPECTED_LIMIT: u64 = 20_000_000;
 
 // Every worker may hold a Redis connection; the world's backlog must outgrow the largest fleet.
 const _: () = assert!((MACHINES_LIMIT * WORKERS_PER_MACHINE_LIMIT) as usize * 2 <= crate::world::TCP_CAPACITY);
@@ -564,8 +564,8 @@ const _: () = assert!((MACHINES_LIMIT * WORKERS_PER_MACHINE_LIMIT) as usize * 2 
 /// One host of a run: its name, its entry in `vocab::pipeline::HOSTS`, and for a machine
 /// its id and worker count.
 #[derive(Clone, Debug)]
-pub struct PlacedHost {
+pub(crate) struct PlacedHost {
     pub name: String,
-    pub plan: crate::vocab::pipeline::HostPlan,
+    pub(crate) plan: crate::vocab::pipeline::HostPlan,
     pub machine: Option<(crate::record::MachineId, u32)>,
 }

@@ -13,7 +13,7 @@ use serde_json::Value;
 use toml::de::{DeTable, DeValue};
 
 /// A number outside its key's range: the key path and the rule.
-pub type RangeError = (String, String);
+pub(crate) type RangeError = (String, String);
 
 /// Checks every number of `document` against `schema` (the scenario's JSON Schema).
 pub fn check(document: &DeTable<'_>, schema: &Value) -> Result<(), RangeError> {

@@ -44,7 +44,7 @@ pub const RATE_PATTERN: &str = r"^\s*\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0
 
 /// A `retry_limit` written as a string of digits (`"3"`), which the parser reads like the
 /// integer. Not expressible: the upper bound 2^32-1.
-pub const RETRY_LIMIT_DIGITS_PATTERN: &str = r"^\+?0*[1-9][0-9]*$";
+pub(crate) const RETRY_LIMIT_DIGITS_PATTERN: &str = r"^\+?0*[1-9][0-9]*$";
 
 /// The JSON Schema of a scenario file (draft-07), as `obsim schema` prints it.
 pub fn json_schema() -> serde_json::Value {
@@ -59,7 +59,7 @@ pub fn json_schema() -> serde_json::Value {
 /// The schema, generated once per process: every load checks its numbers against the
 /// ranges it states (`super::ranges`). A `OnceLock` holds a value computed from types only,
 /// the same in every run, so it cannot make runs differ.
-pub fn json_schema_cached() -> &'static serde_json::Value {
+pub(crate) fn json_schema_cached() -> &'static serde_json::Value {
     static SCHEMA: std::sync::OnceLock<serde_json::Value> = std::sync::OnceLock::new();
     SCHEMA.get_or_init(json_schema)
 }

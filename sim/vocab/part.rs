@@ -37,7 +37,7 @@ impl Part {
     }
 
     /// The cause recorded for what this part held only in memory when its host crashed.
-    pub fn crash_cause(self) -> LossCause {
+    pub(crate) fn crash_cause(self) -> LossCause {
         match self {
             Part::App => LossCause::AppCrashUnpersisted,
             Part::Agent => LossCause::AgentCrashUnpersisted,

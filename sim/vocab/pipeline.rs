@@ -26,24 +26,25 @@ use super::{Part, hosts, ports};
 /// collector) and the log path (agent, aggregator, Redis, shipper) share only those two
 /// ends, so where the collector sits between them does not change any blame; it sits next
 /// to the agent because both run beside the app.
-pub const PARTS: [Part; 7] =
+pub(crate) const PARTS: [Part; 7] =
     [Part::App, Part::Agent, Part::Collector, Part::Aggregator, Part::Redis, Part::Shipper, Part::Dash0];
 
 /// A part's place in [`PARTS`]: the custody rank (0 = the app, where records are born).
-pub fn custody_rank(part: Part) -> usize {
+pub(crate) fn custody_rank(part: Part) -> usize {
     // A linear search of 7: cheaper than a table that could drift from `PARTS`.
     let rank = PARTS.iter().position(|listed| *listed == part);
     rank.unwrap_or_else(|| panic!("part {part:?} is missing from vocab::pipeline::PARTS"))
 }
 
 /// The part spelled `name` (`Part::as_str`), if any.
-pub fn part_named(name: &str) -> Option<Part> {
+#[cfg(test)]
+pub(crate) fn part_named(name: &str) -> Option<Part> {
     PARTS.iter().copied().find(|part| part.as_str() == name)
 }
 
 /// What flows over a hop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Flow {
+pub(crate) enum Flow {
     /// Log records (accounted by the ledger).
     Logs,
     /// Spans (accounted by the ledger).
@@ -56,14 +57,14 @@ pub enum Flow {
 
 impl Flow {
     /// Whether the ledger accounts this flow's records (so custody follows the hop).
-    pub fn accounted(self) -> bool {
+    pub(crate) fn accounted(self) -> bool {
         matches!(self, Flow::Logs | Flow::Spans)
     }
 }
 
 /// Which end of a network hop opens the connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Dialer {
+pub(crate) enum Dialer {
     /// The sending part pushes (Fluent Bit's out_forward, the collector's exporter…).
     Sender,
     /// The receiving part pulls (the shipper drains Redis).
@@ -72,7 +73,7 @@ pub enum Dialer {
 
 /// How records cross a hop.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Via {
+pub(crate) enum Via {
     /// In memory on one host: the app's pipes to its agent and collector.
     Pipe,
     /// Over the simulated network to the listener's `port`, opened by `dialer`.
@@ -81,16 +82,16 @@ pub enum Via {
 
 /// One hop of the pipeline: `flows` go from `from` to `to`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Hop {
+pub(crate) struct Hop {
     pub from: Part,
     pub to: Part,
-    pub flows: &'static [Flow],
+    pub(crate) flows: &'static [Flow],
     pub via: Via,
 }
 
 impl Hop {
     /// The part that opens the connection and the part that listens, for a network hop.
-    pub fn dial(&self) -> Option<(Part, Part, u16)> {
+    pub(crate) fn dial(&self) -> Option<(Part, Part, u16)> {
         match self.via {
             Via::Pipe => None,
             Via::Dial { port, dialer: Dialer::Sender } => Some((self.from, self.to, port)),
@@ -101,7 +102,7 @@ impl Hop {
 
 /// Every hop. A part's hops are listed in the order its "next hop" is named (the app's:
 /// agent, collector, aggregator).
-pub const HOPS: [Hop; 9] = [
+pub(crate) const HOPS: [Hop; 9] = [
     Hop { from: Part::App, to: Part::Agent, flows: &[Flow::Logs], via: Via::Pipe },
     Hop { from: Part::App, to: Part::Collector, flows: &[Flow::Spans, Flow::Metrics], via: Via::Pipe },
     // Dev hosts post their log lines to Fluentd's in_http.
@@ -150,7 +151,7 @@ pub const HOPS: [Hop; 9] = [
 ];
 
 /// The parts `part` hands ledger-accounted records to, in hop order, deduplicated.
-pub fn next_hops(part: Part) -> Vec<Part> {
+pub(crate) fn next_hops(part: Part) -> Vec<Part> {
     let mut next: Vec<Part> = Vec::new();
     for hop in HOPS.iter().filter(|hop| hop.from == part && hop.flows.iter().any(|flow| flow.accounted())) {
         if !next.contains(&hop.to) {
@@ -162,7 +163,7 @@ pub fn next_hops(part: Part) -> Vec<Part> {
 
 /// [`next_hops`] as a verdict names them: "agent, collector or aggregator", or
 /// "none (dash0 is the end)".
-pub fn next_hops_text(part: Part) -> String {
+pub(crate) fn next_hops_text(part: Part) -> String {
     let names: Vec<&str> = next_hops(part).into_iter().map(Part::as_str).collect();
     match names.split_last() {
         None => format!("none ({part} is the end)"),
@@ -173,7 +174,7 @@ pub fn next_hops_text(part: Part) -> String {
 
 /// Which hosts an entry of [`HOSTS`] stands for, and so what the app does there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostRole {
+pub(crate) enum HostRole {
     /// One named host running a service (Dash0, Railway's Redis, aggregator, shipper).
     Service(&'static str),
     /// The API host ([`hosts::API`]): the client and the API, with their agent and collector.
@@ -187,14 +188,14 @@ pub enum HostRole {
 /// One kind of host and the parts running on it, in the order they are started (and
 /// polled together).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HostPlan {
-    pub role: HostRole,
+pub(crate) struct HostPlan {
+    pub(crate) role: HostRole,
     pub parts: &'static [Part],
 }
 
 impl HostPlan {
     /// The host's name when the entry stands for exactly one host.
-    pub fn single_host(&self) -> Option<&'static str> {
+    pub(crate) fn single_host(&self) -> Option<&'static str> {
         match self.role {
             HostRole::Service(name) => Some(name),
             HostRole::Api => Some(hosts::API),
@@ -205,7 +206,7 @@ impl HostPlan {
 
 /// The hosts in registration order, which is turmoil's stepping order (changing it changes
 /// every event log): Dash0 and Railway first, then the API, the machines, the dev hosts.
-pub const HOSTS: [HostPlan; 7] = [
+pub(crate) const HOSTS: [HostPlan; 7] = [
     HostPlan { role: HostRole::Service(hosts::DASH0), parts: &[Part::Dash0] },
     HostPlan { role: HostRole::Service(hosts::REDIS), parts: &[Part::Redis] },
     HostPlan { role: HostRole::Service(hosts::AGGREGATOR), parts: &[Part::Aggregator] },
@@ -217,7 +218,7 @@ pub const HOSTS: [HostPlan; 7] = [
 
 /// The one host `part` listens on, if it runs on exactly one host (a part that can be
 /// dialed must).
-pub fn host_of(part: Part) -> Option<&'static str> {
+pub(crate) fn host_of(part: Part) -> Option<&'static str> {
     let mut plans = HOSTS.iter().filter(|plan| plan.parts.contains(&part));
     let plan = plans.next()?;
     if plans.next().is_some() {
@@ -276,7 +277,7 @@ impl Peers {
 
     /// Where `dialer` reaches `listener`. Panics when the pipeline has no such hop: a part
     /// asking for a peer it has no hop to is a wiring bug, not bad input.
-    pub fn address(&self, dialer: Part, listener: Part) -> &Address {
+    pub(crate) fn address(&self, dialer: Part, listener: Part) -> &Address {
         self.dials
             .iter()
             .find(|(d, l, _)| (*d, *l) == (dialer, listener))

@@ -48,7 +48,7 @@ impl Clock {
     }
 
     /// True Unix time at the given true elapsed time: what the checkers use.
-    pub fn true_unix_nanos(&self, true_elapsed: Duration) -> u64 {
+    pub(crate) fn true_unix_nanos(&self, true_elapsed: Duration) -> u64 {
         self.epoch_unix_nanos.saturating_add(duration_nanos(true_elapsed))
     }
 
@@ -56,7 +56,7 @@ impl Clock {
     ///
     /// Saturates at zero and `u64::MAX` rather than wrapping: a clock skewed before 1970 is
     /// a scenario error caught at validation, never a silent wrap.
-    pub fn unix_nanos_at(&self, true_elapsed: Duration) -> u64 {
+    pub(crate) fn unix_nanos_at(&self, true_elapsed: Duration) -> u64 {
         let state = *self.lock();
         let elapsed_nanos = duration_nanos(true_elapsed);
         let drift_nanos = drift_nanos(state.drift_ppb, elapsed_nanos.saturating_sub(state.drift_start_nanos));

@@ -43,8 +43,8 @@ pub struct Disk {
 pub struct DiskFull {
     pub host: Arc<str>,
     pub path: String,
-    pub bytes_needed: u64,
-    pub bytes_free: u64,
+    pub(crate) bytes_needed: u64,
+    pub(crate) bytes_free: u64,
 }
 
 impl fmt::Display for DiskFull {

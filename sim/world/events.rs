@@ -90,7 +90,7 @@ impl EventLog {
     /// runs hosts one after another and each host's timers fire inside the tick, so host B
     /// may record at t+3 ms after host A recorded at t+9 ms. That order is itself
     /// deterministic (turmoil steps hosts in registration order), so it is hashed as is.
-    pub fn record_at(&self, true_elapsed: Duration, host: &Arc<str>, kind: EventKind, detail: String) {
+    pub(crate) fn record_at(&self, true_elapsed: Duration, host: &Arc<str>, kind: EventKind, detail: String) {
         let true_nanos = u64::try_from(true_elapsed.as_nanos()).unwrap_or(u64::MAX);
         let mut inner = self.lock();
         // Length-prefixed fields make the encoding unambiguous: ("ab","c") ≠ ("a","bc").

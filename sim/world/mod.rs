@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, UNIX_EPOCH};
 
 use crate::vocab::EventKind;
 use rand_chacha::ChaCha8Rng;
@@ -50,16 +50,16 @@ pub const EPOCH_UNIX_SECS_DEFAULT: u64 = 1_767_225_600;
 
 /// The default tick: ARCHITECTURE.md §7 measured turmoil's cost per tick per host pair; budgets
 /// are in seconds, so 10 ms resolution is plenty and ten times cheaper than 1 ms.
-pub const TICK_DEFAULT: Duration = Duration::from_millis(10);
+pub(crate) const TICK_DEFAULT: Duration = Duration::from_millis(10);
 
 /// turmoil's per-socket queue bound, which is also a listener's accept backlog. turmoil
 /// *panics* when a backlog overflows (its default is 64), and a fleet reconnecting at once
 /// (every worker of every machine dials Redis after a partition) reaches thousands, so the
 /// bound sits above the largest topology a scenario may declare (500 machines × 64 workers).
-pub const TCP_CAPACITY: usize = 65_536;
+pub(crate) const TCP_CAPACITY: usize = 65_536;
 
 /// The name under which the harness itself records events (faults, crashes).
-pub const WORLD_HOST: &str = "world";
+pub(crate) const WORLD_HOST: &str = "world";
 
 /// Builds a [`World`]: seed first, everything else has a deterministic default.
 #[derive(Clone, Debug)]
@@ -87,12 +87,6 @@ impl WorldBuilder {
         }
     }
 
-    /// Unix seconds at true time zero.
-    pub fn epoch_unix_secs(&mut self, value: u64) -> &mut Self {
-        self.epoch_unix_secs = value;
-        self
-    }
-
     /// The simulation step. Every host runs once per tick.
     pub fn tick(&mut self, value: Duration) -> &mut Self {
         assert!(!value.is_zero(), "a tick of zero never advances time");
@@ -103,20 +97,6 @@ impl WorldBuilder {
     /// The longest the world may run; turmoil is told the same (its default is 10 s).
     pub fn duration(&mut self, value: Duration) -> &mut Self {
         self.duration = value;
-        self
-    }
-
-    /// Per-message network latency, drawn by turmoil between these bounds.
-    pub fn message_latency(&mut self, min: Duration, max: Duration) -> &mut Self {
-        assert!(min <= max, "message latency min {min:?} exceeds max {max:?}");
-        self.message_latency_min = min;
-        self.message_latency_max = max;
-        self
-    }
-
-    /// How many events `events.log` keeps in memory (the hash covers all).
-    pub fn events_kept_limit(&mut self, value: usize) -> &mut Self {
-        self.events_kept_limit = value;
         self
     }
 
@@ -135,7 +115,6 @@ impl WorldBuilder {
         World {
             sim,
             seed: self.seed,
-            epoch,
             epoch_unix_nanos: self.epoch_unix_secs.saturating_mul(1_000_000_000),
             duration: self.duration,
             events: EventLog::new(self.events_kept_limit),
@@ -150,7 +129,6 @@ impl WorldBuilder {
 pub struct World<'a> {
     sim: turmoil::Sim<'a>,
     seed: Seed,
-    epoch: SystemTime,
     epoch_unix_nanos: u64,
     duration: Duration,
     events: EventLog,
@@ -252,18 +230,13 @@ impl<'a> World<'a> {
         self.seed
     }
 
-    /// Unix time at true time zero.
-    pub fn epoch(&self) -> SystemTime {
-        self.epoch
-    }
-
     /// True simulated time since the run began.
     pub fn elapsed(&self) -> Duration {
         self.sim.elapsed()
     }
 
     /// The configured (min, max) per-message latency of every link.
-    pub fn message_latency(&self) -> (Duration, Duration) {
+    pub(crate) fn message_latency(&self) -> (Duration, Duration) {
         self.message_latency
     }
 
@@ -327,7 +300,7 @@ impl<'a> World<'a> {
     }
 
     /// Every host's name, in order.
-    pub fn host_names(&self) -> impl Iterator<Item = &Arc<str>> {
+    pub(crate) fn host_names(&self) -> impl Iterator<Item = &Arc<str>> {
         self.hosts.keys()
     }
 
@@ -362,7 +335,7 @@ impl<'a> World<'a> {
     }
 
     /// Direct access to turmoil for fault kinds the world does not wrap yet.
-    pub fn sim_mut(&mut self) -> &mut turmoil::Sim<'a> {
+    pub(crate) fn sim_mut(&mut self) -> &mut turmoil::Sim<'a> {
         &mut self.sim
     }
 

@@ -33,7 +33,7 @@ impl Seed {
 
     /// A `u64` drawn from the stream `name`: for libraries that take a plain numeric seed
     /// (turmoil's `rng_seed`).
-    pub fn derive_u64(self, name: &str) -> u64 {
+    pub(crate) fn derive_u64(self, name: &str) -> u64 {
         let key = self.stream_key(name);
         u64::from_le_bytes(key[..8].try_into().expect("a SHA-256 digest has 32 bytes"))
     }

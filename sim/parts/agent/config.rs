@@ -23,7 +23,7 @@ pub enum RetryLimit {
 
 impl RetryLimit {
     /// Whether a chunk that has failed `failures` times (≥ 1) may be tried again.
-    pub fn allows_retry(self, failures: u32) -> bool {
+    pub(crate) fn allows_retry(self, failures: u32) -> bool {
         match self {
             RetryLimit::Retries(limit) => failures <= limit,
             RetryLimit::NoLimits => true,
@@ -111,7 +111,7 @@ pub enum StorageSync {
 }
 
 /// Longest retry wait bound: a week (Fluent Bit's default cap is 2000 s).
-pub const SCHEDULER_SECS_MAX: u64 = 7 * 24 * 3600;
+pub(crate) const SCHEDULER_SECS_MAX: u64 = 7 * 24 * 3600;
 
 /// Fluent Bit on one host.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -221,7 +221,7 @@ impl AgentConfig {
 
     /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
     /// the scenario schema (checked at load).
-    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn check_rules(&self) -> Result<(), (&'static str, String)> {
         for (key, value) in [
             ("flush_interval", self.flush_interval),
             ("io_timeout", self.io_timeout),

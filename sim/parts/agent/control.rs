@@ -30,14 +30,14 @@ impl AgentControl {
     }
 
     /// The same control, reporting every agent's buffer levels to `gauges`.
-    pub fn with_gauges(mut self, gauges: BufferGauges) -> Self {
+    pub(crate) fn with_gauges(mut self, gauges: BufferGauges) -> Self {
         self.gauges = Some(gauges);
         self
     }
 
     /// Overrides the agent on `host`'s `mem_buf_limit` with `bytes` (must be above 0), or
     /// restores its configured value (`None`).
-    pub fn set_mem_buf_bytes_limit(&self, host: &str, bytes: Option<u64>) {
+    pub(crate) fn set_mem_buf_bytes_limit(&self, host: &str, bytes: Option<u64>) {
         assert!(bytes != Some(0), "a mem_buf_limit of 0 would pause the input for good; validated at load");
         let mut limits = self.mem_buf_bytes_limits.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         match bytes {

@@ -26,7 +26,7 @@ const READ_BYTES: usize = 4096;
 
 /// Why an attempt failed.
 #[derive(Debug)]
-pub enum SendError {
+pub(crate) enum SendError {
     /// The connection could not be made (refused, timed out).
     Connect(String),
     /// The server refused the shared key (PONG auth_result false) or its PONG did not prove
@@ -57,14 +57,14 @@ impl std::fmt::Display for SendError {
 }
 
 /// One established, authenticated connection.
-pub struct ForwardConnection {
+pub(crate) struct ForwardConnection {
     stream: TcpStream,
     decoder: StreamDecoder,
     io_timeout: Duration,
 }
 
 /// Where and how to connect.
-pub struct ConnectSettings<'a> {
+pub(crate) struct ConnectSettings<'a> {
     pub host: &'a str,
     pub port: u16,
     pub connect_timeout: Duration,
@@ -131,7 +131,7 @@ impl ForwardConnection {
     /// waiting: Fluent Bit's event loop watches every idle keepalive connection for a
     /// close and drops it at once (FIDELITY.md, Agent: keepalive). `Some(reason)` when it
     /// must not be used for a chunk.
-    pub fn closed_by_peer_now(&mut self) -> Option<String> {
+    pub(crate) fn closed_by_peer_now(&mut self) -> Option<String> {
         let mut context = std::task::Context::from_waker(std::task::Waker::noop());
         match self.poll_closed_by_peer(&mut context) {
             std::task::Poll::Ready(reason) => Some(reason),
@@ -141,7 +141,7 @@ impl ForwardConnection {
 
     /// Resolves when the server closes (or resets) this idle connection, with the reason.
     /// Cancel-safe: it only peeks.
-    pub async fn closed_by_peer(&mut self) -> String {
+    pub(crate) async fn closed_by_peer(&mut self) -> String {
         std::future::poll_fn(|context| self.poll_closed_by_peer(context)).await
     }
 

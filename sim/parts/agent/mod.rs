@@ -20,7 +20,7 @@
 pub mod backoff;
 pub mod config;
 pub mod control;
-pub mod forward_client;
+pub(crate) mod forward_client;
 pub mod store;
 pub mod upstream;
 

@@ -35,12 +35,12 @@ use super::config::{AgentConfig, StorageSync, StorageType};
 use super::control::AgentControl;
 
 /// The memory buffer's gauge: entry bytes of every chunk, against `mem_buf_limit`.
-pub const GAUGE_MEM_BUF: &str = "mem_buf_bytes";
+pub(crate) const GAUGE_MEM_BUF: &str = "mem_buf_bytes";
 /// The filesystem buffer's gauge: entry bytes of every chunk, against `storage.total_limit_size`.
-pub const GAUGE_STORAGE: &str = "storage_bytes";
+pub(crate) const GAUGE_STORAGE: &str = "storage_bytes";
 
 /// Where chunk files live on the host's disk.
-pub const CHUNKS_DIR: &str = "agent/chunks/";
+pub(crate) const CHUNKS_DIR: &str = "agent/chunks/";
 
 /// The chunk being filled.
 struct OpenChunk {
@@ -52,23 +52,23 @@ struct OpenChunk {
 }
 
 /// A sealed chunk: its frame is final and is what every attempt sends.
-pub struct Chunk {
+pub(crate) struct Chunk {
     pub seq: u64,
-    pub chunk_id: String,
+    pub(crate) chunk_id: String,
     pub ids: Arc<Vec<RecordId>>,
     pub frame: Bytes,
     /// Entry bytes: what counts against the buffer limits.
-    pub entries_bytes: usize,
+    pub(crate) entries_bytes: usize,
     /// Failed attempts so far.
     pub failures: u32,
     /// Not to be sent before this instant (retry schedule).
-    pub due: Instant,
+    pub(crate) due: Instant,
     /// An attempt is under way: not to be dropped for room meanwhile.
     pub in_flight: bool,
 }
 
 /// What the output should do next.
-pub enum Next {
+pub(crate) enum Next {
     /// Send this chunk now.
     Send { seq: u64, chunk_id: String, frame: Bytes, records: usize, attempt: u32 },
     /// Nothing is due before this instant.
@@ -78,7 +78,7 @@ pub enum Next {
 }
 
 /// The store of one agent.
-pub struct Store {
+pub(crate) struct Store {
     ctx: PartCtx,
     custodian: Custodian,
     app: Custodian,
@@ -168,7 +168,7 @@ impl Store {
     /// Applies a changed `mem_buf_limit` override: recorded (event `agent.mem_buf_limit`) and
     /// reported to the gauge once. Memory storage only (Fluent Bit ignores `mem_buf_limit`
     /// for filesystem storage).
-    pub fn refresh_mem_buf_limit(&mut self) {
+    pub(crate) fn refresh_mem_buf_limit(&mut self) {
         if self.config.storage != StorageType::Memory {
             return;
         }
@@ -218,14 +218,14 @@ impl Store {
     }
 
     /// Sealed chunks waiting.
-    pub fn sealed_count(&self) -> usize {
+    pub(crate) fn sealed_count(&self) -> usize {
         self.sealed.len()
     }
 
     /// Memory storage pauses the input at `mem_buf_limit` (Fluent Bit: "the input is paused
     /// when the buffered data reaches the limit; it resumes when data is flushed"), the limit
     /// in force being the control's override if there is one.
-    pub fn input_paused(&self) -> bool {
+    pub(crate) fn input_paused(&self) -> bool {
         self.config.storage == StorageType::Memory && self.buffered_bytes >= self.mem_buf_bytes_limit()
     }
 
@@ -348,7 +348,7 @@ impl Store {
     }
 
     /// Seals the open chunk (the flush timer fired or it reached its size).
-    pub fn seal_open(&mut self) {
+    pub(crate) fn seal_open(&mut self) {
         let Some(open) = self.open.take() else { return };
         if open.ids.is_empty() {
             return;

@@ -24,7 +24,7 @@ use super::forward_client::ForwardConnection;
 use crate::vocab::EventKind;
 
 /// The connection, when one is open, and its keepalive bookkeeping.
-pub struct Upstream {
+pub(crate) struct Upstream {
     ctx: PartCtx,
     keepalive: bool,
     idle_timeout: Duration,
@@ -56,7 +56,7 @@ impl Upstream {
 
     /// Whether an open connection may carry the next chunk: one idle past the timeout or
     /// closed by the server is closed first (and `false` returned: connect afresh).
-    pub fn ready_for_chunk(&mut self, now: Instant) -> bool {
+    pub(crate) fn ready_for_chunk(&mut self, now: Instant) -> bool {
         let Some(open) = self.connection.as_mut() else { return false };
         let reason = if now >= open.available_since + self.idle_timeout {
             Some(format!("idle for {}s (keepalive_idle_timeout)", self.idle_timeout.as_secs()))
@@ -73,7 +73,7 @@ impl Upstream {
     }
 
     /// The connection in use, if any.
-    pub fn connection_mut(&mut self) -> Option<&mut ForwardConnection> {
+    pub(crate) fn connection_mut(&mut self) -> Option<&mut ForwardConnection> {
         self.connection.as_mut().map(|open| &mut open.connection)
     }
 
@@ -85,7 +85,7 @@ impl Upstream {
 
     /// The chunk went through: the connection is handed back. Kept for the next chunk with
     /// keepalive, unless it has now been recycled more than `keepalive_max_recycle` times.
-    pub fn handed_back(&mut self, now: Instant) {
+    pub(crate) fn handed_back(&mut self, now: Instant) {
         let Some(open) = self.connection.as_mut() else { return };
         if !self.keepalive {
             self.connection = None;
@@ -108,7 +108,7 @@ impl Upstream {
 
     /// Resolves when the open, idle connection must be closed — its idle timeout passed or
     /// the server closed it — with the reason; never without an open connection. Cancel-safe.
-    pub async fn idle_close_due(&mut self) -> String {
+    pub(crate) async fn idle_close_due(&mut self) -> String {
         let Some(open) = self.connection.as_mut() else {
             return std::future::pending().await;
         };

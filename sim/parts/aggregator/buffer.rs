@@ -32,10 +32,10 @@ use super::control::AggregatorControl;
 use super::retry::RetryState;
 
 /// The gauge's name: staged + queued bytes, against `total_limit_size`.
-pub const GAUGE_BUFFER: &str = "buffer_bytes";
+pub(crate) const GAUGE_BUFFER: &str = "buffer_bytes";
 
 /// A chunk in the queue.
-pub struct QueuedChunk {
+pub(crate) struct QueuedChunk {
     pub seq: u64,
     pub tag: String,
     pub records: Vec<LogRecord>,
@@ -54,7 +54,7 @@ impl QueuedChunk {
 }
 
 /// What the output does next.
-pub enum NextWrite {
+pub(crate) enum NextWrite {
     /// RPUSH `value` to `key`.
     Write { seq: u64, key: String, value: Vec<u8>, records: usize, retry: Option<RetryState> },
     /// The head waits for its retry.
@@ -71,9 +71,9 @@ struct Staged {
 
 /// Why a write was not buffered.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Overflow {
+pub(crate) struct Overflow {
     pub buffered_bytes: u64,
-    pub incoming_bytes: u64,
+    pub(crate) incoming_bytes: u64,
     pub total_bytes_limit: u64,
 }
 
@@ -88,7 +88,7 @@ impl std::fmt::Display for Overflow {
 }
 
 /// The buffer of one aggregator.
-pub struct Buffer {
+pub(crate) struct Buffer {
     host: HostCtx,
     ledger: Ledger,
     custodian: Custodian,
@@ -174,13 +174,8 @@ impl Buffer {
         self.gauge.level(self.bytes, limit);
     }
 
-    /// Bytes staged and queued.
-    pub fn bytes(&self) -> u64 {
-        self.bytes
-    }
-
     /// Chunks queued.
-    pub fn queued_count(&self) -> usize {
+    pub(crate) fn queued_count(&self) -> usize {
         self.queue.len()
     }
 
@@ -241,7 +236,7 @@ impl Buffer {
     }
 
     /// Moves every staged chunk to the queue (the flush interval fired).
-    pub fn enqueue_all(&mut self) {
+    pub(crate) fn enqueue_all(&mut self) {
         let tags: Vec<String> = self.staged.keys().cloned().collect();
         for tag in tags {
             self.enqueue(&tag);
@@ -266,7 +261,7 @@ impl Buffer {
 
     /// What the output should do next: write the head of the queue (marked in flight,
     /// encoded as the Redis value with its enrichment), wait for its retry time, or idle.
-    pub fn next_write(&mut self, now: Instant) -> NextWrite {
+    pub(crate) fn next_write(&mut self, now: Instant) -> NextWrite {
         let Some(chunk) = self.queue.front_mut() else {
             return NextWrite::Idle;
         };
@@ -310,7 +305,7 @@ impl Buffer {
     }
 
     /// The chunk `seq` is given up with `cause`.
-    pub fn give_up(&mut self, seq: u64, cause: LossCause) {
+    pub(crate) fn give_up(&mut self, seq: u64, cause: LossCause) {
         if let Some(index) = self.queue.iter().position(|chunk| chunk.seq == seq) {
             let chunk = self.queue.remove(index).expect("index from position");
             self.bytes -= chunk.bytes;

@@ -127,7 +127,7 @@ impl AggregatorConfig {
 
     /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
     /// the scenario schema (checked at load).
-    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn check_rules(&self) -> Result<(), (&'static str, String)> {
         for (key, value) in [
             ("chunk_bytes_limit", self.chunk_bytes_limit),
             ("frame_bytes_limit", self.frame_bytes_limit as u64),
@@ -163,7 +163,7 @@ impl AggregatorConfig {
     }
 
     /// The Redis list a tag routes to.
-    pub fn route(&self, tag: &str) -> &str {
+    pub(crate) fn route(&self, tag: &str) -> &str {
         self.routes.iter().find(|(prefix, _)| tag.starts_with(prefix.as_str())).map_or(&self.redis_key, |(_, key)| key)
     }
 }
@@ -174,14 +174,14 @@ mod optional_duration {
 
     use serde::{Deserialize, Deserializer, Serializer};
 
-    pub fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
+    pub(crate) fn serialize<S: Serializer>(value: &Option<Duration>, serializer: S) -> Result<S::Ok, S::Error> {
         match value {
             Some(duration) => serializer.serialize_str(&crate::units::format_duration(*duration)),
             None => serializer.serialize_none(),
         }
     }
 
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
         let text = Option::<String>::deserialize(deserializer)?;
         text.map(|text| crate::units::parse_duration(&text).map_err(serde::de::Error::custom)).transpose()
     }

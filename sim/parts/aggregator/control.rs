@@ -28,14 +28,14 @@ impl AggregatorControl {
     }
 
     /// The same control, reporting the buffer's level to `gauges`.
-    pub fn with_gauges(mut self, gauges: BufferGauges) -> Self {
+    pub(crate) fn with_gauges(mut self, gauges: BufferGauges) -> Self {
         self.gauges = Some(gauges);
         self
     }
 
     /// Overrides `total_limit_size` with `bytes` (must be above 0), or restores the
     /// configured value (`None`).
-    pub fn set_total_bytes_limit(&self, bytes: Option<u64>) {
+    pub(crate) fn set_total_bytes_limit(&self, bytes: Option<u64>) {
         assert!(bytes != Some(0), "a total_limit_size of 0 would refuse every write; validated at load");
         *self.total_bytes_limit.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = bytes;
     }

@@ -45,7 +45,7 @@ fn reply(status: StatusCode, text: String) -> Result<Response<Full<Bytes>>, Infa
 }
 
 /// Parses a JSON body: one record or an array of records. The error names what is wrong.
-pub fn parse_records(body: &[u8]) -> Result<Vec<LogRecord>, String> {
+pub(crate) fn parse_records(body: &[u8]) -> Result<Vec<LogRecord>, String> {
     let value: serde_json::Value =
         serde_json::from_slice(body).map_err(|error| format!("malformed JSON body: {error}"))?;
     match value {

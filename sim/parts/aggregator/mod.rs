@@ -57,7 +57,7 @@ pub struct Shared {
 /// How often a blocked write looks again whether the buffer is `storable?` even without
 /// a chunk leaving (Fluentd's `overflow_action block` loop: `sleep 1` until storable): a
 /// restored `total_limit_size` frees a blocked input although nothing was flushed.
-pub const BLOCK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const BLOCK_POLL_INTERVAL: Duration = Duration::from_secs(1);
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
@@ -66,7 +66,7 @@ impl Shared {
 
     /// Writes records into the buffer under `overflow_action`; `Ok` means they are held and
     /// may be acknowledged. `block` waits for room (the caller stops reading its input).
-    pub async fn buffer_records(&self, tag: &str, records: Vec<LogRecord>, bytes: u64) -> Result<(), Overflow> {
+    pub(crate) async fn buffer_records(&self, tag: &str, records: Vec<LogRecord>, bytes: u64) -> Result<(), Overflow> {
         let mut records = records;
         let mut blocked = false;
         // Bounded by the output and the clock: each pass follows a chunk leaving the buffer

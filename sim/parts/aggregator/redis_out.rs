@@ -27,7 +27,7 @@ pub enum WriteError {
 
 impl WriteError {
     /// Classifies a client error.
-    pub fn from_redis(error: &RedisError) -> WriteError {
+    pub(crate) fn from_redis(error: &RedisError) -> WriteError {
         if error.code() == Some("OOM") {
             WriteError::OutOfMemory(error.to_string())
         } else if error.is_io_error() || error.is_timeout() || error.is_connection_dropped() {
@@ -46,7 +46,7 @@ impl WriteError {
     }
 
     /// Whether the connection must be rebuilt before the next attempt.
-    pub fn breaks_connection(&self) -> bool {
+    pub(crate) fn breaks_connection(&self) -> bool {
         matches!(self, WriteError::Connection(_))
     }
 }

@@ -15,11 +15,11 @@ use tokio::time::Instant;
 use super::config::AggregatorConfig;
 
 /// Fluentd's `randomize_width`.
-pub const RANDOMIZE_WIDTH: f64 = 0.125;
+pub(crate) const RANDOMIZE_WIDTH: f64 = 0.125;
 
 /// The retry state of the chunk at the head of the queue.
 #[derive(Clone, Debug)]
-pub struct RetryState {
+pub(crate) struct RetryState {
     /// When the first failure happened.
     pub start: Instant,
     /// Failures so far.
@@ -29,7 +29,7 @@ pub struct RetryState {
 }
 
 /// The wait before the retry after `steps` earlier failures (0 for the first retry).
-pub fn retry_interval(config: &AggregatorConfig, steps: u32, rng: &mut impl Rng) -> Duration {
+pub(crate) fn retry_interval(config: &AggregatorConfig, steps: u32, rng: &mut impl Rng) -> Duration {
     let factor = config.retry_exponential_backoff_base.powi(steps.min(1_000) as i32);
     let mut secs = config.retry_wait.as_secs_f64() * factor;
     if let Some(max) = config.retry_max_interval {
@@ -44,7 +44,7 @@ pub fn retry_interval(config: &AggregatorConfig, steps: u32, rng: &mut impl Rng)
 
 impl RetryState {
     /// After a failure at `now`: the next attempt time, or `None` when the retries are spent.
-    pub fn after_failure(
+    pub(crate) fn after_failure(
         previous: Option<RetryState>,
         config: &AggregatorConfig,
         now: Instant,

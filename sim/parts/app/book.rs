@@ -29,7 +29,7 @@ use crate::record::JobId;
 /// Most jobs the book tracks: far above what a scenario's load can submit (500 machines
 /// cannot complete more than this within the 24 h a run may last), small enough to stay a
 /// few tens of MB.
-pub const JOBS_TRACKED_MAX: usize = 1_000_000;
+pub(crate) const JOBS_TRACKED_MAX: usize = 1_000_000;
 
 /// What happened to one job.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub struct JobFate {
     /// Completion transactions that committed and that the worker counted.
     pub runs: u32,
     /// The API handled the job's completion event.
-    pub completion_seen: bool,
+    pub(crate) completion_seen: bool,
 }
 
 impl JobFate {
@@ -87,7 +87,7 @@ impl JobBook {
     }
 
     /// An empty book that tracks at most `jobs_limit` jobs.
-    pub fn with_jobs_limit(jobs_limit: usize) -> Self {
+    pub(crate) fn with_jobs_limit(jobs_limit: usize) -> Self {
         assert!(jobs_limit > 0, "a job book needs room for a job");
         let inner = BookInner { jobs: BTreeMap::new(), jobs_limit, untracked_count: 0 };
         JobBook { inner: Arc::new(Mutex::new(inner)) }
@@ -109,12 +109,12 @@ impl JobBook {
     }
 
     /// The API handled `job`'s completion event.
-    pub fn completion_seen(&self, job: JobId) {
+    pub(crate) fn completion_seen(&self, job: JobId) {
         self.update(job, |fate| fate.completion_seen = true);
     }
 
     /// Reads every job's fate, in job id order, and the count of untracked reports.
-    pub fn with_jobs<R>(&self, read: impl FnOnce(&BTreeMap<JobId, JobFate>, u64) -> R) -> R {
+    pub(crate) fn with_jobs<R>(&self, read: impl FnOnce(&BTreeMap<JobId, JobFate>, u64) -> R) -> R {
         let inner = self.lock();
         read(&inner.jobs, inner.untracked_count)
     }

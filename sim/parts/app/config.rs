@@ -15,13 +15,13 @@ use crate::record::MachineType;
 
 /// The smallest `logs_per_job`: the fixed lines of a job (API: created, queued, completed;
 /// worker: received, started, progress, completed) plus one service line.
-pub const LOGS_PER_JOB_MIN: u32 = 8;
+pub(crate) const LOGS_PER_JOB_MIN: u32 = 8;
 
 /// Most `logs_per_job`: beyond it one job's lines alone would crowd a run.
-pub const LOGS_PER_JOB_MAX: u32 = 10_000;
+pub(crate) const LOGS_PER_JOB_MAX: u32 = 10_000;
 
 /// Most jobs submitted per second (before a `backpressure` burst multiplies it).
-pub const JOBS_PER_SECOND_MAX: f64 = 1_000.0;
+pub(crate) const JOBS_PER_SECOND_MAX: f64 = 1_000.0;
 
 /// `[workload]`.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
@@ -54,7 +54,7 @@ impl Default for WorkloadConfig {
 pub struct MachineTypeConfig {
     /// Relative share of submitted jobs of this type (0: none are submitted), at most 1000.
     #[schemars(range(min = 0, max = 1_000))]
-    pub weight: u32,
+    pub(crate) weight: u32,
     /// Service time is drawn uniformly in [min, max].
     #[serde(with = "crate::units::duration_text")]
     pub service_time_min: Duration,
@@ -89,7 +89,7 @@ pub struct DevConfig {
     pub logs_per_second: u32,
     /// How often the dev app POSTs what it logged (one JSON array): 1s.
     #[serde(with = "crate::units::duration_text")]
-    pub flush_interval: Duration,
+    pub(crate) flush_interval: Duration,
     /// POST attempts per batch before it is dropped with `app_dev_http_failed`: 5 (1 to 1000).
     #[schemars(range(min = 1, max = 1_000))]
     pub retry_limit: u32,
@@ -139,14 +139,14 @@ pub struct AppConfig {
     pub log_pipe_records_limit: usize,
     /// BLMOVE server-side timeout for workers and the API's completion consumer: 1s.
     #[serde(with = "crate::units::duration_text")]
-    pub blmove_timeout: Duration,
+    pub(crate) blmove_timeout: Duration,
     /// Connect and round-trip timeout for Redis (beyond the BLMOVE timeout): 5s.
     #[serde(with = "crate::units::duration_text")]
-    pub redis_timeout: Duration,
+    pub(crate) redis_timeout: Duration,
     /// Attempts of one Redis step (with reconnects and backoff) before the app gives up on
     /// it: 10.
     #[schemars(range(min = 1, max = 1_000))]
-    pub redis_attempts_max: u32,
+    pub(crate) redis_attempts_max: u32,
     /// How the app's counters and histogram are exported: `cumulative` (default; each
     /// point carries the total since the host started, so a point stored twice or lost is
     /// harmless once a later one arrives) or `delta` (each point carries the change since
@@ -160,7 +160,7 @@ pub struct AppConfig {
     /// The run's job book (the job flow's ground truth for the jobs and metrics checks):
     /// set by the pipeline, never a key of this section.
     #[serde(skip)]
-    pub job_book: super::book::JobBook,
+    pub(crate) job_book: super::book::JobBook,
 }
 
 /// The aggregation temporality of the app's sums and histograms (OTLP
@@ -177,7 +177,7 @@ pub enum MetricsTemporality {
 
 impl MetricsTemporality {
     /// The record-level temporality the points carry.
-    pub fn as_record(self) -> crate::record::Temporality {
+    pub(crate) fn as_record(self) -> crate::record::Temporality {
         match self {
             MetricsTemporality::Cumulative => crate::record::Temporality::Cumulative,
             MetricsTemporality::Delta => crate::record::Temporality::Delta,
@@ -207,7 +207,7 @@ impl Default for AppConfig {
 
 impl AppConfig {
     /// The settings of `machine_type`'s jobs.
-    pub fn machine_type(&self, machine_type: MachineType) -> &MachineTypeConfig {
+    pub(crate) fn machine_type(&self, machine_type: MachineType) -> &MachineTypeConfig {
         match machine_type {
             MachineType::Comfyui => &self.comfyui,
             MachineType::Simulation => &self.simulation,
@@ -237,7 +237,7 @@ impl AppConfig {
 
     /// The rules the run relies on, as `(key, message)` (keys under `workload.` belong to
     /// `[workload]`); the numbers' ranges are also in the scenario schema.
-    pub fn check_rules(&self) -> Result<(), (String, String)> {
+    pub(crate) fn check_rules(&self) -> Result<(), (String, String)> {
         let w = &self.workload;
         if !(w.jobs_per_second.is_finite() && w.jobs_per_second > 0.0 && w.jobs_per_second <= JOBS_PER_SECOND_MAX) {
             return Err((

@@ -10,7 +10,7 @@
 use std::sync::{Arc, Mutex};
 
 /// Largest factor a burst may ask for: every loop's rate stays bounded.
-pub const RATE_FACTOR_MAX: f64 = 1_000.0;
+pub(crate) const RATE_FACTOR_MAX: f64 = 1_000.0;
 
 /// A handle on the multiplier; clones share it. `WorkloadControl::new()` is inert (×1).
 #[derive(Clone, Debug)]
@@ -31,7 +31,7 @@ impl WorkloadControl {
     }
 
     /// Multiplies `jobs_per_second` by `factor` (1.0 restores it).
-    pub fn set_rate_factor(&self, factor: f64) -> Result<(), String> {
+    pub(crate) fn set_rate_factor(&self, factor: f64) -> Result<(), String> {
         if !(factor.is_finite() && factor > 0.0 && factor <= RATE_FACTOR_MAX) {
             return Err(format!("jobs_per_second factor {factor} must be above 0 and at most {RATE_FACTOR_MAX}"));
         }

@@ -29,10 +29,10 @@ use crate::vocab::{EventKind, LossCause, Part, Signal};
 use crate::world::true_elapsed_now;
 
 /// Longest wait between POST attempts.
-pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(30);
+pub(crate) const RETRY_DELAY_MAX: Duration = Duration::from_secs(30);
 
 /// The attribute that marks dev lines for the correlation checker.
-pub const SOURCE_KIND_KEY: &str = "source.kind";
+pub(crate) const SOURCE_KIND_KEY: &str = "source.kind";
 
 /// A dev host's settings beyond `[app.dev]`.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

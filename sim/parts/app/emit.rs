@@ -177,7 +177,7 @@ impl Emitter {
     }
 
     /// Ends `spans` now with `status` and hands them to the collector, as one emission.
-    pub fn end_spans(&self, spans: Vec<OpenSpan>, status: SpanStatus) {
+    pub(crate) fn end_spans(&self, spans: Vec<OpenSpan>, status: SpanStatus) {
         if spans.is_empty() {
             return;
         }

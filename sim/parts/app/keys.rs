@@ -10,9 +10,9 @@
 use crate::record::{JobId, MachineType, WorkerId};
 
 /// Completion events.
-pub const COMPLETED: &str = "jobs:completed";
+pub(crate) const COMPLETED: &str = "jobs:completed";
 /// The API's processing list of completion events.
-pub const COMPLETED_PROCESSING: &str = "jobs:completed:processing";
+pub(crate) const COMPLETED_PROCESSING: &str = "jobs:completed:processing";
 
 /// The job hash.
 pub fn job(job_id: &JobId) -> String {

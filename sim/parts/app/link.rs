@@ -14,12 +14,12 @@ use crate::vocab::Part;
 use crate::vocab::pipeline::Address;
 
 /// Longest wait between attempts.
-pub const RETRY_DELAY_MAX: Duration = Duration::from_secs(5);
+pub(crate) const RETRY_DELAY_MAX: Duration = Duration::from_secs(5);
 /// First wait between attempts (doubling, jittered).
-pub const RETRY_DELAY_INITIAL: Duration = Duration::from_millis(200);
+pub(crate) const RETRY_DELAY_INITIAL: Duration = Duration::from_millis(200);
 
 /// One task's Redis connection.
-pub struct RedisLink {
+pub(crate) struct RedisLink {
     conn: Option<RedisConn>,
     /// The job queue's Redis, as the wiring gave it to the app.
     address: Address,
@@ -50,7 +50,7 @@ impl RedisLink {
 }
 
 /// The wait before retry `attempt` (0-based): 200 ms · 2^attempt, ×[0.5, 1.5), ≤ 5 s.
-pub fn retry_delay(rng: &mut ChaCha8Rng, attempt: u32) -> Duration {
+pub(crate) fn retry_delay(rng: &mut ChaCha8Rng, attempt: u32) -> Duration {
     let base = RETRY_DELAY_INITIAL.saturating_mul(1u32 << attempt.min(10)).min(RETRY_DELAY_MAX);
     base.mul_f64(rng.random_range(0.5..1.5)).min(RETRY_DELAY_MAX)
 }

@@ -51,7 +51,7 @@ pub struct MachineSpec {
 }
 
 /// The service a machine type runs: its span name and kind.
-pub fn service_span(machine_type: MachineType) -> (&'static str, SpanKind) {
+pub(crate) fn service_span(machine_type: MachineType) -> (&'static str, SpanKind) {
     match machine_type {
         MachineType::Comfyui => ("comfyui.generate", SpanKind::Client),
         MachineType::Simulation => ("simulation.run", SpanKind::Internal),

@@ -16,7 +16,7 @@ use super::config::MetricsTemporality;
 use crate::record::{Attributes, HistogramData, MetricPoint, MetricValue, Number, Temporality};
 
 /// Job duration bucket bounds, seconds.
-pub const DURATION_BOUNDS_SECONDS: [f64; 10] = [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
+pub(crate) const DURATION_BOUNDS_SECONDS: [f64; 10] = [0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0];
 
 /// A monotonic counter point of `temporality`.
 pub fn counter(
@@ -43,7 +43,7 @@ pub fn counter(
 
 /// One monotonic counter's export state for one host incarnation.
 #[derive(Clone, Debug)]
-pub struct SumStream {
+pub(crate) struct SumStream {
     name: &'static str,
     attributes: Attributes,
     temporality: MetricsTemporality,
@@ -92,7 +92,7 @@ impl SumStream {
 
 /// One histogram's export state for one host incarnation (see [`SumStream`]).
 #[derive(Clone, Debug)]
-pub struct HistogramStream {
+pub(crate) struct HistogramStream {
     name: &'static str,
     attributes: Attributes,
     temporality: MetricsTemporality,
@@ -157,7 +157,7 @@ pub fn gauge(name: &str, value: i64, now_unix_nano: u64, attributes: Attributes)
 
 /// A cumulative histogram of job durations.
 #[derive(Clone, Debug)]
-pub struct DurationHistogram {
+pub(crate) struct DurationHistogram {
     data: HistogramData,
 }
 
@@ -176,17 +176,12 @@ impl Default for DurationHistogram {
 
 impl DurationHistogram {
     /// Adds one observation.
-    pub fn observe(&mut self, seconds: f64) {
+    pub(crate) fn observe(&mut self, seconds: f64) {
         let bucket = DURATION_BOUNDS_SECONDS.partition_point(|bound| *bound < seconds);
         self.data.bucket_counts[bucket] += 1;
         self.data.count += 1;
         self.data.sum += seconds;
         debug_assert!(self.data.check().is_ok());
-    }
-
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        self.data.count
     }
 
     /// The observations made since `earlier` (an earlier state of this histogram).

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::vocab::pipeline::Address;
 
 /// Most items or requests a count setting may name (batch sizes, queue size): a million.
-pub const COUNT_MAX: usize = 1_000_000;
+pub(crate) const COUNT_MAX: usize = 1_000_000;
 
 /// The OTel Collector on a machine, as configured for Dash0.
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
@@ -124,7 +124,7 @@ impl CollectorConfig {
 
     /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
     /// the scenario schema (checked at load).
-    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn check_rules(&self) -> Result<(), (&'static str, String)> {
         let positive = [
             ("send_batch_size", self.send_batch_size),
             ("queue_size", self.queue_size),
@@ -175,7 +175,7 @@ impl CollectorConfig {
     }
 
     /// The largest batch the processor sends (`None` = unbounded).
-    pub fn batch_items_max(&self) -> Option<usize> {
+    pub(crate) fn batch_items_max(&self) -> Option<usize> {
         (self.send_batch_max_size != 0).then_some(self.send_batch_max_size)
     }
 }

@@ -35,12 +35,12 @@ impl Payload {
 #[derive(Debug)]
 pub struct QueuedBatch {
     /// Per-signal number of the batch, for events.
-    pub batch_seq: u64,
+    pub(crate) batch_seq: u64,
     pub payload: Payload,
     /// The ledger ids of its spans (metrics have none).
     pub ids: Vec<RecordId>,
     /// Items (spans or data points).
-    pub items_count: usize,
+    pub(crate) items_count: usize,
 }
 
 /// A successful export: how many items Dash0 refused one by one (`partial_success`).
@@ -120,7 +120,7 @@ impl Exporter {
 /// not be made or broke mid-call (Dash0 restarting, a reset) is UNAVAILABLE in grpc-go,
 /// which the OTLP exporter retries; tonic reports it as UNKNOWN "transport error" with the
 /// transport error as its source, which the retry policy would drop as permanent.
-pub fn as_grpc_go(status: tonic::Status) -> tonic::Status {
+pub(crate) fn as_grpc_go(status: tonic::Status) -> tonic::Status {
     use std::error::Error as _;
     let broken_transport = status.code() == tonic::Code::Unknown
         && status.source().is_some_and(|source| source.is::<tonic::transport::Error>());

@@ -17,7 +17,7 @@ use crate::world::{HostCtx, true_elapsed_now};
 
 /// What every consumer of one collector shares.
 #[derive(Clone)]
-pub struct Consumers {
+pub(crate) struct Consumers {
     pub host: HostCtx,
     pub config: CollectorConfig,
     pub exporter: Exporter,

@@ -28,7 +28,7 @@ pub enum Verdict {
 }
 
 /// Classifies a gRPC failure as the OTLP exporter does.
-pub fn classify(status: &tonic::Status) -> Verdict {
+pub(crate) fn classify(status: &tonic::Status) -> Verdict {
     use tonic::Code;
     let throttle = retry_delay_of(status);
     match status.code() {
@@ -45,7 +45,7 @@ pub fn classify(status: &tonic::Status) -> Verdict {
 
 /// One batch's exponential backoff (`backoff.ExponentialBackOff` after `Reset`).
 #[derive(Clone, Debug)]
-pub struct Backoff {
+pub(crate) struct Backoff {
     current_interval: Duration,
     randomization_factor: f64,
     multiplier: f64,
@@ -67,7 +67,8 @@ impl Backoff {
     }
 
     /// The interval the next wait is drawn around.
-    pub fn current_interval(&self) -> Duration {
+    #[cfg(test)]
+    pub(crate) fn current_interval(&self) -> Duration {
         self.current_interval
     }
 

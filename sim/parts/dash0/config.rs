@@ -21,21 +21,21 @@ pub struct Dash0Config {
     /// Records stamped further in the past than this (against Dash0's own clock) are
     /// refused per record with `partial_success`: Dash0 documents 6 h.
     #[serde(with = "crate::units::duration_text")]
-    pub timestamp_past_limit: Duration,
+    pub(crate) timestamp_past_limit: Duration,
     /// Records stamped further in the future than this are refused likewise: Dash0
     /// documents 3 days.
     #[serde(with = "crate::units::duration_text")]
-    pub timestamp_future_limit: Duration,
+    pub(crate) timestamp_future_limit: Duration,
     /// Largest request body accepted (HTTP 413 / gRPC RESOURCE_EXHAUSTED beyond it). Dash0
     /// does not publish its bound; 20 MiB is the OpenTelemetry Collector's OTLP receiver
     /// default (`confighttp` `max_request_body_size`), which fits the shipper's largest
     /// requests (a Fluentd chunk of at most 8 MiB).
     #[schemars(range(min = 1, max = crate::units::BYTES_SIZE_MAX))]
-    pub request_bytes_limit: usize,
+    pub(crate) request_bytes_limit: usize,
     /// Open OTLP/HTTP connections served at once; further connections are closed at once
     /// (bounded like every resource in obsim; far above what the simulated fleet opens).
     #[schemars(range(min = 1, max = 100_000))]
-    pub http_connections_limit: usize,
+    pub(crate) http_connections_limit: usize,
     /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
@@ -67,7 +67,7 @@ impl Dash0Config {
 
     /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
     /// the scenario schema (checked at load).
-    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn check_rules(&self) -> Result<(), (&'static str, String)> {
         if self.token.is_empty() {
             return Err(("token", "must not be empty".to_string()));
         }

@@ -67,7 +67,7 @@ pub struct Slowness {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RateLimit {
     /// Records (log records, spans, data points) per second.
-    pub records_per_second: u64,
+    pub(crate) records_per_second: u64,
 }
 
 /// Everything scripted right now; `Behaviour::default()` is a healthy Dash0.
@@ -77,7 +77,7 @@ pub struct Behaviour {
     /// covering it fires, with the status of the first that fires.
     pub errors: Vec<ErrorScript>,
     pub slow: Option<Slowness>,
-    pub rate_limit: Option<RateLimit>,
+    pub(crate) rate_limit: Option<RateLimit>,
 }
 
 impl fmt::Display for Behaviour {
@@ -161,7 +161,7 @@ impl Dash0Control {
     }
 
     /// Every active error script at once, earliest-scheduled first (none: healthy).
-    pub fn set_error_scripts(&self, scripts: Vec<ErrorScript>) -> Result<(), ControlError> {
+    pub(crate) fn set_error_scripts(&self, scripts: Vec<ErrorScript>) -> Result<(), ControlError> {
         for ErrorScript { errors: e, .. } in &scripts {
             if !(400..=599).contains(&e.status) {
                 return Err(ControlError(format!("dash0 errors.status {} must be a 4xx or 5xx status", e.status)));
@@ -180,7 +180,7 @@ impl Dash0Control {
     }
 
     /// Delay every answer as `slowness` says, or stop (`None`).
-    pub fn set_slowness(&self, slowness: Option<Slowness>) {
+    pub(crate) fn set_slowness(&self, slowness: Option<Slowness>) {
         self.update(|behaviour| behaviour.slow = slowness);
     }
 

@@ -30,7 +30,7 @@ use crate::vocab::EventKind;
 use crate::vocab::ports;
 
 /// The content type of OTLP/HTTP protobuf requests and responses.
-pub const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
+pub(crate) const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
 
 /// Accepts connections on :4318 and serves each on its own task until the host stops.
 pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {

@@ -50,7 +50,7 @@ impl ExportRequest {
     }
 
     /// Records in the request (log records, spans, data points), counted on the wire.
-    pub fn records_count(&self) -> u64 {
+    pub(crate) fn records_count(&self) -> u64 {
         let count: usize = match self {
             ExportRequest::Logs(r) => {
                 r.resource_logs.iter().flat_map(|rl| &rl.scope_logs).map(|sl| sl.log_records.len()).sum()
@@ -92,7 +92,7 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    pub fn logs_response(self) -> ExportLogsServiceResponse {
+    pub(crate) fn logs_response(self) -> ExportLogsServiceResponse {
         ExportLogsServiceResponse {
             partial_success: (self.rejected > 0).then_some(ExportLogsPartialSuccess {
                 rejected_log_records: self.rejected,
@@ -101,7 +101,7 @@ impl Accepted {
         }
     }
 
-    pub fn traces_response(self) -> ExportTraceServiceResponse {
+    pub(crate) fn traces_response(self) -> ExportTraceServiceResponse {
         ExportTraceServiceResponse {
             partial_success: (self.rejected > 0).then_some(ExportTracePartialSuccess {
                 rejected_spans: self.rejected,
@@ -110,7 +110,7 @@ impl Accepted {
         }
     }
 
-    pub fn metrics_response(self) -> ExportMetricsServiceResponse {
+    pub(crate) fn metrics_response(self) -> ExportMetricsServiceResponse {
         ExportMetricsServiceResponse {
             partial_success: (self.rejected > 0).then_some(ExportMetricsPartialSuccess {
                 rejected_data_points: self.rejected,
@@ -238,7 +238,11 @@ impl Ingest {
 
     /// Checks `Authorization: Bearer <token>` and the `Dash0-Dataset` header; gives the
     /// dataset written to.
-    pub fn check_credentials(&self, authorization: Option<&str>, dataset: Option<&str>) -> Result<Arc<str>, Refusal> {
+    pub(crate) fn check_credentials(
+        &self,
+        authorization: Option<&str>,
+        dataset: Option<&str>,
+    ) -> Result<Arc<str>, Refusal> {
         let token = authorization.and_then(|value| value.strip_prefix("Bearer "));
         match token {
             None => {
@@ -501,7 +505,7 @@ impl Ingest {
     }
 
     /// Records every change of the script as it is noticed; runs for the incarnation.
-    pub async fn watch_control(self: Arc<Self>) {
+    pub(crate) async fn watch_control(self: Arc<Self>) {
         let (mut seen, behaviour) = self.control.snapshot();
         self.host.record(EventKind::Dash0Control, format!("generation {seen}: {behaviour}"));
         // Bounded by the run: one wake per change.

@@ -64,7 +64,7 @@ impl Refusal {
     /// specification says otherwise (429 → RESOURCE_EXHAUSTED, 504 → DEADLINE_EXCEEDED, 413
     /// → RESOURCE_EXHAUSTED without RetryInfo, i.e. not retryable, like an oversized gRPC
     /// message).
-    pub fn grpc_code(&self) -> tonic::Code {
+    pub(crate) fn grpc_code(&self) -> tonic::Code {
         match self.status {
             400 | 415 | 422 => tonic::Code::InvalidArgument,
             401 => tonic::Code::Unauthenticated,
@@ -90,7 +90,7 @@ impl Refusal {
     }
 
     /// As a gRPC status, with `google.rpc.Status` details carrying RetryInfo when due.
-    pub fn to_grpc(&self) -> tonic::Status {
+    pub(crate) fn to_grpc(&self) -> tonic::Status {
         let code = self.grpc_code();
         match self.grpc_retry_delay() {
             Some(delay) => {
@@ -102,7 +102,7 @@ impl Refusal {
     }
 
     /// The `Retry-After` header value in whole seconds (rounded up; at least 1), if any.
-    pub fn retry_after_header(&self) -> Option<u64> {
+    pub(crate) fn retry_after_header(&self) -> Option<u64> {
         self.retry_after.map(|delay| {
             let secs = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
             secs.max(1)
@@ -110,7 +110,7 @@ impl Refusal {
     }
 
     /// The OTLP/HTTP error body: a protobuf `google.rpc.Status`.
-    pub fn http_body(&self) -> Vec<u8> {
+    pub(crate) fn http_body(&self) -> Vec<u8> {
         RpcStatus::new(self.grpc_code() as i32, self.message.clone(), None).encode_to_vec()
     }
 }

@@ -33,7 +33,7 @@ impl Transport {
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredBatch<T> {
     /// True simulated time (nanoseconds since the run began) at which Dash0 stored them.
-    pub ingest_true_nanos: u64,
+    pub(crate) ingest_true_nanos: u64,
     /// The dataset they were written to.
     pub dataset: Arc<str>,
     /// The protocol they came by.
@@ -52,13 +52,13 @@ pub struct SignalCounts {
     /// Requests refused as a whole (auth, scripted errors, rate limit, size, bad protobuf).
     pub requests_refused: u64,
     /// Records stored.
-    pub records_stored: u64,
+    pub(crate) records_stored: u64,
     /// Records stored that carry no obsim identity (a real exporter's): counted only.
-    pub foreign_records: u64,
+    pub(crate) foreign_records: u64,
     /// Records refused for their timestamp (`dash0_timestamp_range`).
     pub records_refused_timestamp: u64,
     /// Records refused as invalid (partial success with the decoder's reason).
-    pub records_refused_invalid: u64,
+    pub(crate) records_refused_invalid: u64,
 }
 
 /// Per-signal counts.
@@ -100,7 +100,7 @@ impl Dash0Store {
     }
 
     /// Reads the stored metric point batches, in ingest order.
-    pub fn with_metric_points<R>(&self, read: impl FnOnce(&[StoredBatch<MetricPoint>]) -> R) -> R {
+    pub(crate) fn with_metric_points<R>(&self, read: impl FnOnce(&[StoredBatch<MetricPoint>]) -> R) -> R {
         read(&self.lock().metric_points)
     }
 

@@ -22,10 +22,10 @@ pub const AOF_PATH: &str = "appendonly.aof";
 /// What loading found.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LoadReport {
-    pub commands_count: u64,
-    pub file_bytes: u64,
+    pub(crate) commands_count: u64,
+    pub(crate) file_bytes: u64,
     /// Bytes of an incomplete last command, cut off.
-    pub truncated_bytes: u64,
+    pub(crate) truncated_bytes: u64,
 }
 
 /// The open AOF.
@@ -53,12 +53,12 @@ impl Aof {
     }
 
     /// Whether every append is synced before the reply (`appendfsync always`).
-    pub fn is_always(&self) -> bool {
+    pub(crate) fn is_always(&self) -> bool {
         self.always
     }
 
     /// Replays the AOF into `db`, cutting off a truncated tail.
-    pub fn load(disk: &Disk, db: &mut Db, now_ms: u64) -> LoadReport {
+    pub fn load(disk: &Disk, db: &mut Db) -> LoadReport {
         let Some(content) = disk.read(AOF_PATH) else { return LoadReport::default() };
         let mut report = LoadReport { file_bytes: content.len() as u64, ..LoadReport::default() };
         let mut buffer = BytesMut::from(&content[..]);
@@ -68,7 +68,7 @@ impl Aof {
         let mut valid_bytes = 0usize;
         // A protocol error ends the load like a truncated tail.
         while let Ok(Some(command)) = decoder.decode(&mut buffer) {
-            db.replay(&mut session, &command, now_ms);
+            db.replay(&mut session, &command);
             report.commands_count += 1;
             if !session.in_multi() {
                 valid_bytes = content.len() - buffer.len();

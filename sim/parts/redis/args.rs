@@ -4,17 +4,17 @@
 use crate::proto::resp::{Reply, errors};
 
 /// Redis's `string2ll` (no `+`, no leading zeros, no blanks).
-pub fn parse_i64(arg: &[u8]) -> Option<i64> {
+pub(crate) fn parse_i64(arg: &[u8]) -> Option<i64> {
     crate::proto::resp::frame::string_to_i64(arg)
 }
 
 /// `getLongLongFromObjectOrReply`.
-pub fn i64_or_reply(arg: &[u8]) -> Result<i64, Reply> {
+pub(crate) fn i64_or_reply(arg: &[u8]) -> Result<i64, Reply> {
     parse_i64(arg).ok_or_else(|| errors::error(errors::NOT_AN_INTEGER))
 }
 
 /// `getPositiveLongFromObjectOrReply`.
-pub fn positive_or_reply(arg: &[u8]) -> Result<i64, Reply> {
+pub(crate) fn positive_or_reply(arg: &[u8]) -> Result<i64, Reply> {
     let value = i64_or_reply(arg)?;
     if value < 0 {
         return Err(errors::error("ERR value is out of range, must be positive"));
@@ -23,7 +23,7 @@ pub fn positive_or_reply(arg: &[u8]) -> Result<i64, Reply> {
 }
 
 /// A blocking timeout in float seconds (BLMOVE): milliseconds, 0 = forever.
-pub fn timeout_secs_or_reply(arg: &[u8]) -> Result<u64, Reply> {
+pub(crate) fn timeout_secs_or_reply(arg: &[u8]) -> Result<u64, Reply> {
     let text = std::str::from_utf8(arg).ok();
     let seconds = text
         .filter(|t| !t.is_empty() && !t.starts_with(|c: char| c.is_ascii_whitespace()))

@@ -16,7 +16,7 @@ use crate::proto::resp::{Command, Reply};
 use super::db::{Db, Session};
 
 /// What a served waiter gets back: its reply and its session.
-pub type Served = (Reply, Session);
+pub(crate) type Served = (Reply, Session);
 
 struct Waiter {
     id: u64,
@@ -27,14 +27,14 @@ struct Waiter {
 
 /// Every blocked client, per (database, key), longest-waiting first.
 #[derive(Default)]
-pub struct Waiters {
+pub(crate) struct Waiters {
     next_id: u64,
     by_key: BTreeMap<(usize, Bytes), VecDeque<Waiter>>,
 }
 
 /// A ticket to cancel a wait (timeout or disconnect).
 #[derive(Clone, Debug)]
-pub struct Ticket {
+pub(crate) struct Ticket {
     id: u64,
     db_index: usize,
     key: Bytes,
@@ -65,7 +65,7 @@ impl Waiters {
 
     /// Removes a waiter that timed out or disconnected; `None` if it was served meanwhile
     /// (its reply is then in its channel).
-    pub fn cancel(&mut self, db: &mut Db, ticket: &Ticket) -> Option<Session> {
+    pub(crate) fn cancel(&mut self, db: &mut Db, ticket: &Ticket) -> Option<Session> {
         let entry = (ticket.db_index, ticket.key.clone());
         let queue = self.by_key.get_mut(&entry)?;
         let index = queue.iter().position(|waiter| waiter.id == ticket.id)?;
@@ -77,14 +77,9 @@ impl Waiters {
         Some(waiter.session)
     }
 
-    /// How many clients are blocked.
-    pub fn blocked_count(&self) -> usize {
-        self.by_key.values().map(VecDeque::len).sum()
-    }
-
     /// Serves waiters on every key that got data, FIFO per key, until no key is ready.
     /// Returns how many were served.
-    pub fn serve_ready(&mut self, db: &mut Db, now_ms: u64) -> usize {
+    pub(crate) fn serve_ready(&mut self, db: &mut Db) -> usize {
         let mut served = 0;
         for _ in 0..SERVE_ROUNDS_LIMIT {
             let ready = db.take_ready_keys();
@@ -96,7 +91,7 @@ impl Waiters {
                 let mut index = 0;
                 while index < queue.len() {
                     let waiter = &mut queue[index];
-                    match db.retry_blocked(&mut waiter.session, &waiter.command, now_ms) {
+                    match db.retry_blocked(&mut waiter.session, &waiter.command) {
                         Some(reply) => {
                             let waiter = queue.remove(index).expect("index < len");
                             db.unblock(entry.0, &entry.1);

@@ -40,7 +40,7 @@ impl RedisControl {
     }
 
     /// The same control, reporting `used_memory` to `gauges`.
-    pub fn with_gauges(mut self, gauges: BufferGauges) -> Self {
+    pub(crate) fn with_gauges(mut self, gauges: BufferGauges) -> Self {
         self.gauges = Some(gauges);
         self
     }

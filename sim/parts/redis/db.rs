@@ -3,7 +3,7 @@
 //!
 //! Why synchronous and pure: the executor is the model's semantics, tested directly and
 //! against a real `redis-server` byte for byte; the network, blocking and the AOF wrap it
-//! (see `server.rs`, `blocking.rs`, `aof.rs`). It reads no clock: callers pass `now_ms`.
+//! (see `server.rs`, `blocking.rs`, `aof.rs`). It reads no clock: no command the pipeline sends depends on time (keys never expire).
 
 use std::collections::BTreeMap;
 
@@ -22,7 +22,7 @@ pub struct Session {
     /// Redis's client id (CLIENT ID), unique per server incarnation.
     pub id: u64,
     /// The selected database.
-    pub db_index: usize,
+    pub(crate) db_index: usize,
     /// Whether AUTH succeeded (or no password is required).
     pub authenticated: bool,
     /// CLIENT SETNAME.
@@ -32,7 +32,7 @@ pub struct Session {
     /// A command was refused while queueing: EXEC will abort.
     multi_dirty: bool,
     /// QUIT was received: close after the reply.
-    pub closing: bool,
+    pub(crate) closing: bool,
 }
 
 impl Session {
@@ -50,7 +50,7 @@ impl Session {
     }
 
     /// Whether the client is inside MULTI.
-    pub fn in_multi(&self) -> bool {
+    pub(crate) fn in_multi(&self) -> bool {
         self.multi.is_some()
     }
 }
@@ -105,33 +105,27 @@ pub struct Db {
 pub struct Exec<'a> {
     pub db: &'a mut Db,
     pub session: &'a mut Session,
-    pub now_ms: u64,
-    pub deny_blocking: bool,
+    pub(crate) deny_blocking: bool,
 }
 
 impl Exec<'_> {
     /// The client's selected database.
-    pub fn keyspace(&mut self) -> &mut Keyspace {
+    pub(crate) fn keyspace(&mut self) -> &mut Keyspace {
         &mut self.db.keyspaces[self.session.db_index]
     }
 
-    pub fn keyspace_ref(&self) -> &Keyspace {
+    pub(crate) fn keyspace_ref(&self) -> &Keyspace {
         &self.db.keyspaces[self.session.db_index]
     }
 
     /// Counts a change (Redis's `server.dirty++`): the command will be propagated.
-    pub fn dirty(&mut self, changes: u64) {
+    pub(crate) fn dirty(&mut self, changes: u64) {
         self.db.dirty += changes;
     }
 
     /// Replaces the command's argv in the AOF.
-    pub fn rewrite(&mut self, argv: Vec<Bytes>) {
+    pub(crate) fn rewrite(&mut self, argv: Vec<Bytes>) {
         self.db.rewrite = Some(vec![argv]);
-    }
-
-    /// Replaces the command in the AOF by `commands` (possibly none).
-    pub fn propagate_instead(&mut self, commands: Vec<Vec<Bytes>>) {
-        self.db.rewrite = Some(commands);
     }
 
     /// A value that carries data entered a list.
@@ -149,7 +143,7 @@ impl Exec<'_> {
     }
 
     /// Data arrived at `key`: blocked clients there may be served.
-    pub fn signal_ready(&mut self, key: &Bytes) {
+    pub(crate) fn signal_ready(&mut self, key: &Bytes) {
         let entry = (self.session.db_index, key.clone());
         if self.db.blocked_keys.contains_key(&entry) && !self.db.ready_keys.contains(&entry) {
             self.db.ready_keys.push(entry);
@@ -160,19 +154,19 @@ impl Exec<'_> {
         &self.db.config
     }
 
-    pub fn config_mut(&mut self) -> &mut RedisConfig {
+    pub(crate) fn config_mut(&mut self) -> &mut RedisConfig {
         &mut self.db.config
     }
 
-    pub fn used_memory(&self) -> u64 {
+    pub(crate) fn used_memory(&self) -> u64 {
         self.db.used_memory()
     }
 
-    pub fn keyspaces_mut(&mut self) -> &mut [Keyspace] {
+    pub(crate) fn keyspaces_mut(&mut self) -> &mut [Keyspace] {
         &mut self.db.keyspaces
     }
 
-    pub fn keyspaces_count(&self) -> usize {
+    pub(crate) fn keyspaces_count(&self) -> usize {
         self.db.keyspaces.len()
     }
 }
@@ -214,7 +208,7 @@ impl Db {
     }
 
     /// Turns on collection of stored/removed values for the ledger.
-    pub fn track_values(&mut self, on: bool) {
+    pub(crate) fn track_values(&mut self, on: bool) {
         self.track_values = on;
     }
 
@@ -226,23 +220,19 @@ impl Db {
     }
 
     /// `used_memory`: the baseline plus every database's estimate.
-    pub fn used_memory(&self) -> u64 {
+    pub(crate) fn used_memory(&self) -> u64 {
         BASELINE_BYTES + self.keyspaces.iter().map(Keyspace::memory_bytes).sum::<u64>()
     }
 
     /// The estimate recomputed from scratch (tests compare it with [`Db::used_memory`]).
-    pub fn recount_memory(&self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn recount_memory(&self) -> u64 {
         BASELINE_BYTES + self.keyspaces.iter().map(Keyspace::recount_bytes).sum::<u64>()
     }
 
     /// Keys in database `index`.
-    pub fn keys_count(&self, index: usize) -> usize {
+    pub(crate) fn keys_count(&self, index: usize) -> usize {
         self.keyspaces.get(index).map_or(0, Keyspace::len)
-    }
-
-    /// Read access to database `index` (tests, custody at load).
-    pub fn keyspace(&self, index: usize) -> &Keyspace {
-        &self.keyspaces[index]
     }
 
     /// Takes what the last commands changed.
@@ -251,7 +241,7 @@ impl Db {
     }
 
     /// Refuse writes from now on with MISCONF (the AOF could not be written).
-    pub fn set_aof_write_error(&mut self, reason: Option<String>) {
+    pub(crate) fn set_aof_write_error(&mut self, reason: Option<String>) {
         self.aof_write_error = reason;
     }
 
@@ -261,7 +251,7 @@ impl Db {
     }
 
     /// A client no longer waits on (db, key).
-    pub fn unblock(&mut self, db_index: usize, key: &Bytes) {
+    pub(crate) fn unblock(&mut self, db_index: usize, key: &Bytes) {
         let entry = (db_index, key.clone());
         if let Some(count) = self.blocked_keys.get_mut(&entry) {
             *count -= 1;
@@ -272,15 +262,15 @@ impl Db {
     }
 
     /// Takes the keys that received data while clients were blocked on them.
-    pub fn take_ready_keys(&mut self) -> Vec<(usize, Bytes)> {
+    pub(crate) fn take_ready_keys(&mut self) -> Vec<(usize, Bytes)> {
         std::mem::take(&mut self.ready_keys)
     }
 
     /// Executes one command as a single client that is never blocked (a blocking command
     /// that would block answers as inside MULTI: BLMOVE `$-1`): for tests and the differential run.
-    pub fn execute(&mut self, command: &Command, now_ms: u64) -> Reply {
+    pub fn execute(&mut self, command: &Command) -> Reply {
         let mut session = std::mem::replace(&mut self.default_session, Session::new(0, &self.config));
-        let outcome = self.process(&mut session, command, now_ms, true);
+        let outcome = self.process(&mut session, command, true);
         self.default_session = session;
         match outcome {
             Outcome::Reply(reply) => reply,
@@ -289,11 +279,11 @@ impl Db {
     }
 
     /// Executes `command` for `session`: Redis 7.0's `processCommand`.
-    pub fn execute_for(&mut self, session: &mut Session, command: &Command, now_ms: u64) -> Outcome {
-        self.process(session, command, now_ms, false)
+    pub fn execute_for(&mut self, session: &mut Session, command: &Command) -> Outcome {
+        self.process(session, command, false)
     }
 
-    fn process(&mut self, session: &mut Session, command: &Command, now_ms: u64, deny_blocking: bool) -> Outcome {
+    fn process(&mut self, session: &mut Session, command: &Command, deny_blocking: bool) -> Outcome {
         let spec = match cmd::lookup(command) {
             Lookup::Found(spec) => spec,
             Lookup::UnknownCommand => return self.reject(session, errors::unknown_command(command.argv())),
@@ -329,19 +319,19 @@ impl Db {
         }
         match spec.fullname {
             "multi" => Outcome::Reply(self.multi(session)),
-            "exec" => Outcome::Reply(self.exec(session, now_ms)),
+            "exec" => Outcome::Reply(self.exec(session)),
             "discard" => Outcome::Reply(self.discard(session)),
-            _ => self.call(spec, session, command, now_ms, deny_blocking),
+            _ => self.call(spec, session, command, deny_blocking),
         }
     }
 
     /// Retries a blocked command after its key received data: `Some(reply)` if it was
     /// served, `None` if it must keep waiting.
-    pub fn retry_blocked(&mut self, session: &mut Session, command: &Command, now_ms: u64) -> Option<Reply> {
+    pub(crate) fn retry_blocked(&mut self, session: &mut Session, command: &Command) -> Option<Reply> {
         let Lookup::Found(spec) = cmd::lookup(command) else {
             unreachable!("a blocked command was looked up before it blocked")
         };
-        match self.call(spec, session, command, now_ms, false) {
+        match self.call(spec, session, command, false) {
             Outcome::Reply(reply) => Some(reply),
             Outcome::Block { .. } => None,
         }
@@ -349,16 +339,16 @@ impl Db {
 
     /// Replays commands from the AOF: like clients, but never blocking and with no checks
     /// beyond the command's own (Redis's fake AOF client).
-    pub fn replay(&mut self, session: &mut Session, command: &Command, now_ms: u64) -> Reply {
+    pub fn replay(&mut self, session: &mut Session, command: &Command) -> Reply {
         match command.name() {
             name if name.eq_ignore_ascii_case(b"multi") => self.multi(session),
-            name if name.eq_ignore_ascii_case(b"exec") => self.exec(session, now_ms),
+            name if name.eq_ignore_ascii_case(b"exec") => self.exec(session),
             _ if session.in_multi() => {
                 session.multi.as_mut().expect("in multi").push(command.clone());
                 Reply::queued()
             }
             _ => match cmd::lookup(command) {
-                Lookup::Found(spec) => match self.call(spec, session, command, now_ms, true) {
+                Lookup::Found(spec) => match self.call(spec, session, command, true) {
                     Outcome::Reply(reply) => reply,
                     Outcome::Block { .. } => Reply::NullArray,
                 },
@@ -376,19 +366,12 @@ impl Db {
     }
 
     /// Runs the command (Redis's `call`) and propagates it if it changed anything.
-    fn call(
-        &mut self,
-        spec: &'static Spec,
-        session: &mut Session,
-        command: &Command,
-        now_ms: u64,
-        deny_blocking: bool,
-    ) -> Outcome {
+    fn call(&mut self, spec: &'static Spec, session: &mut Session, command: &Command, deny_blocking: bool) -> Outcome {
         let dirty_before = self.dirty;
         self.rewrite = None;
         let db_index = session.db_index;
         let outcome = {
-            let mut exec = Exec { db: self, session, now_ms, deny_blocking };
+            let mut exec = Exec { db: self, session, deny_blocking };
             (spec.run)(&mut exec, command)
         };
         let rewrite = self.rewrite.take();
@@ -427,7 +410,7 @@ impl Db {
         Reply::ok()
     }
 
-    fn exec(&mut self, session: &mut Session, now_ms: u64) -> Reply {
+    fn exec(&mut self, session: &mut Session) -> Reply {
         let Some(queued) = session.multi.take() else {
             return errors::error(errors::EXEC_WITHOUT_MULTI);
         };
@@ -438,7 +421,7 @@ impl Db {
         let propagate_start = self.effects.propagate.len();
         for command in &queued {
             let Lookup::Found(spec) = cmd::lookup(command) else { unreachable!("only known commands are queued") };
-            match self.call(spec, session, command, now_ms, true) {
+            match self.call(spec, session, command, true) {
                 Outcome::Reply(reply) => replies.push(reply),
                 Outcome::Block { .. } => replies.push(Reply::NullArray),
             }

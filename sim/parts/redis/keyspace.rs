@@ -13,7 +13,7 @@ use super::value::Value;
 
 /// A database (`SELECT n`).
 #[derive(Clone, Debug, Default)]
-pub struct Keyspace {
+pub(crate) struct Keyspace {
     map: BTreeMap<Bytes, Value>,
     bytes: u64,
 }
@@ -31,12 +31,8 @@ impl Keyspace {
         self.map.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.map.is_empty()
-    }
-
     /// Estimated bytes of every key and value here.
-    pub fn memory_bytes(&self) -> u64 {
+    pub(crate) fn memory_bytes(&self) -> u64 {
         self.bytes
     }
 
@@ -74,13 +70,13 @@ impl Keyspace {
     }
 
     /// The estimate computed from scratch: tests assert it equals the running count.
-    pub fn recount_bytes(&self) -> u64 {
+    pub(crate) fn recount_bytes(&self) -> u64 {
         self.map.iter().map(|(key, value)| key_bytes(key.len()) + value.memory_bytes()).sum()
     }
 
     /// The memory book: the running count equals a recount, and an empty database counts
     /// nothing. Debug builds check it after every command (O(keys)); release runs skip it.
-    pub fn assert_books(&self) {
+    pub(crate) fn assert_books(&self) {
         assert!(!self.map.is_empty() || self.bytes == 0, "redis keyspace: {} bytes counted with no keys", self.bytes);
         if cfg!(debug_assertions) {
             assert_eq!(self.bytes, self.recount_bytes(), "redis keyspace: used memory drifted from its keys");

@@ -9,23 +9,23 @@
 /// An empty Redis 7.0.15 (Debian, jemalloc) reports `used_memory:914592` in `INFO memory`.
 pub const BASELINE_BYTES: u64 = 914_592;
 /// Per key: dictEntry (24) + key sds (~8 + len) + robj (16) + allocator rounding.
-pub const KEY_OVERHEAD_BYTES: u64 = 64;
+pub(crate) const KEY_OVERHEAD_BYTES: u64 = 64;
 /// Per list: the quicklist and its first node.
-pub const LIST_OVERHEAD_BYTES: u64 = 96;
+pub(crate) const LIST_OVERHEAD_BYTES: u64 = 96;
 /// Per list element: listpack entry header and back-length.
-pub const LIST_ELEMENT_OVERHEAD_BYTES: u64 = 12;
+pub(crate) const LIST_ELEMENT_OVERHEAD_BYTES: u64 = 12;
 /// Per hash: the listpack or dict header.
-pub const HASH_OVERHEAD_BYTES: u64 = 64;
+pub(crate) const HASH_OVERHEAD_BYTES: u64 = 64;
 /// Per hash field: two listpack entries (field, value).
-pub const HASH_FIELD_OVERHEAD_BYTES: u64 = 24;
+pub(crate) const HASH_FIELD_OVERHEAD_BYTES: u64 = 24;
 
 /// What a key of `key_len` bytes costs besides its value.
-pub fn key_bytes(key_len: usize) -> u64 {
+pub(crate) fn key_bytes(key_len: usize) -> u64 {
     KEY_OVERHEAD_BYTES + key_len as u64
 }
 
 /// `bytes` as INFO's `*_human` fields print it (`893.16K`), Redis's `bytesToHuman`.
-pub fn human(bytes: u64) -> String {
+pub(crate) fn human(bytes: u64) -> String {
     let b = bytes as f64;
     if bytes < 1024 {
         format!("{bytes}B")

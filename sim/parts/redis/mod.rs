@@ -26,7 +26,7 @@ pub mod config;
 pub mod control;
 pub mod custody;
 pub mod db;
-pub mod keyspace;
+pub(crate) mod keyspace;
 pub mod memory;
 pub mod server;
 pub mod value;

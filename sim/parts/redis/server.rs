@@ -30,11 +30,11 @@ use super::custody::{Custody, ValueCustody};
 use super::db::{Db, Outcome, Session};
 
 /// The appendfsync everysec period.
-pub const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
+pub(crate) const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
 /// Bytes read per socket read (Redis's `PROTO_IOBUF_LEN`, 16 KiB).
 const READ_BYTES: usize = 16 * 1024;
 /// The gauge's name: `used_memory`, against `maxmemory`.
-pub const GAUGE_USED_MEMORY: &str = "used_memory_bytes";
+pub(crate) const GAUGE_USED_MEMORY: &str = "used_memory_bytes";
 
 /// Everything commands touch, behind one lock.
 struct Shared {
@@ -102,8 +102,8 @@ impl Shared {
     }
 
     /// After each command: serve woken waiters, append to the AOF, tell the ledger.
-    fn after_command(&mut self, now_ms: u64) {
-        self.waiters.serve_ready(&mut self.db, now_ms);
+    fn after_command(&mut self) {
+        self.waiters.serve_ready(&mut self.db);
         let effects = self.db.take_effects();
         let mut durable = false;
         if let Some(aof) = &mut self.aof {
@@ -126,10 +126,6 @@ fn lock(state: &State) -> MutexGuard<'_, Shared> {
     state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn now_ms(host: &HostCtx) -> u64 {
-    host.clock().now_unix_nanos() / 1_000_000
-}
-
 /// Runs a Redis server on this host until the host stops: loads the AOF (if persistence
 /// is on), then serves clients on port 6379. `custody` tells which log records a stored
 /// value carries (pass `LogChunk::record_ids`).
@@ -147,7 +143,7 @@ fn open_aof(host: &HostCtx, config: &RedisConfig, db: &mut Db) -> Option<Aof> {
             None
         }
         persistence => {
-            let report = Aof::load(host.disk(), db, now_ms(host));
+            let report = Aof::load(host.disk(), db);
             host.record(
                 EventKind::RedisAofLoad,
                 format!(
@@ -255,7 +251,6 @@ fn session_host(state: &State) -> HostCtx {
 /// One client's loop: read, decode every whole request (pipelining), execute, answer all
 /// in one write. Returns why the connection ended.
 async fn serve(state: &State, stream: &mut TcpStream, mut session: Session, config: &RedisConfig) -> String {
-    let host = session_host(state);
     let mut decoder = Decoder::new(RequestLimits::default());
     decoder.set_auth_required(!session.authenticated);
     let mut input = BytesMut::with_capacity(READ_BYTES);
@@ -276,7 +271,7 @@ async fn serve(state: &State, stream: &mut TcpStream, mut session: Session, conf
                     break;
                 }
             };
-            let outcome = execute(state, &host, &mut session, &command);
+            let outcome = execute(state, &mut session, &command);
             match outcome {
                 Outcome::Reply(reply) => reply.encode(&mut output),
                 Outcome::Block { db_index, key, timeout_ms } => {
@@ -319,13 +314,12 @@ async fn serve(state: &State, stream: &mut TcpStream, mut session: Session, conf
 
 /// Executes one command under the server lock: applies a pending `maxmemory` override
 /// first, then the AOF and custody bookkeeping, and reports memory if the command moved it.
-fn execute(state: &State, host: &HostCtx, session: &mut Session, command: &Command) -> Outcome {
+fn execute(state: &State, session: &mut Session, command: &Command) -> Outcome {
     let mut shared = lock(state);
-    let now = now_ms(host);
     shared.apply_control();
     let before_bytes = shared.db.used_memory();
-    let outcome = shared.db.execute_for(session, command, now);
-    shared.after_command(now);
+    let outcome = shared.db.execute_for(session, command);
+    shared.after_command();
     if shared.db.used_memory() != before_bytes {
         shared.report_memory(Some(command), before_bytes);
     }

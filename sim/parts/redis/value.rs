@@ -16,7 +16,7 @@ pub enum Value {
 
 impl Value {
     /// TYPE's answer.
-    pub fn type_name(&self) -> &'static str {
+    pub(crate) fn type_name(&self) -> &'static str {
         match self {
             Value::List(_) => "list",
             Value::Hash(_) => "hash",
@@ -24,7 +24,7 @@ impl Value {
     }
 
     /// Estimated bytes of the value (not its key), see [`super::memory`].
-    pub fn memory_bytes(&self) -> u64 {
+    pub(crate) fn memory_bytes(&self) -> u64 {
         match self {
             Value::List(list) => list.memory_bytes(),
             Value::Hash(hash) => hash.memory_bytes(),
@@ -32,7 +32,7 @@ impl Value {
     }
 
     /// Whether Redis deletes the key now: empty lists and hashes vanish.
-    pub fn is_empty_collection(&self) -> bool {
+    pub(crate) fn is_empty_collection(&self) -> bool {
         match self {
             Value::List(list) => list.is_empty(),
             Value::Hash(hash) => hash.is_empty(),
@@ -60,7 +60,7 @@ impl List {
         self.items.is_empty()
     }
 
-    pub fn memory_bytes(&self) -> u64 {
+    pub(crate) fn memory_bytes(&self) -> u64 {
         LIST_OVERHEAD_BYTES + self.items_bytes
     }
 
@@ -89,7 +89,7 @@ impl List {
 
     /// LREM: removes up to `count` (0 = all) elements equal to `item`, from the head
     /// (`from_head`) or the tail; returns the removed elements.
-    pub fn remove_equal(&mut self, item: &[u8], count: usize, from_head: bool) -> Vec<Bytes> {
+    pub(crate) fn remove_equal(&mut self, item: &[u8], count: usize, from_head: bool) -> Vec<Bytes> {
         let mut removed = Vec::new();
         let limit = if count == 0 { usize::MAX } else { count };
         if from_head {
@@ -117,7 +117,7 @@ impl List {
     }
 
     /// Every element, for DEL and FLUSHALL custody.
-    pub fn into_items(self) -> VecDeque<Bytes> {
+    pub(crate) fn into_items(self) -> VecDeque<Bytes> {
         self.items
     }
 }
@@ -146,7 +146,7 @@ impl Hash {
         self.fields.is_empty()
     }
 
-    pub fn memory_bytes(&self) -> u64 {
+    pub(crate) fn memory_bytes(&self) -> u64 {
         HASH_OVERHEAD_BYTES + self.fields_bytes
     }
 

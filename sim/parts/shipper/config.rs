@@ -95,7 +95,7 @@ impl ShipperConfig {
 
     /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
     /// the scenario schema (checked at load).
-    pub fn check_rules(&self) -> Result<(), (&'static str, String)> {
+    pub(crate) fn check_rules(&self) -> Result<(), (&'static str, String)> {
         let positive = [
             ("batch_chunks_max", self.batch_chunks_max),
             ("batch_records_max", self.batch_records_max),

@@ -38,10 +38,10 @@ use crate::vocab::{EventKind, LossCause, Part};
 use crate::world::true_elapsed_now;
 
 /// Most attempts for one batch, whatever the delays: a bound on the retry loop.
-pub const ATTEMPTS_MAX: u32 = 100_000;
+pub(crate) const ATTEMPTS_MAX: u32 = 100_000;
 
 /// The shortest wait between attempts (a `Retry-After: 0` must not spin).
-pub const RETRY_DELAY_MIN: Duration = Duration::from_millis(10);
+pub(crate) const RETRY_DELAY_MIN: Duration = Duration::from_millis(10);
 
 /// How a batch's export ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,11 +88,6 @@ impl<E: Exporter> Shipper<E> {
             pending: VecDeque::new(),
             processing_leftover: false,
         }
-    }
-
-    /// The exporter, for tests that script it.
-    pub fn exporter_mut(&mut self) -> &mut E {
-        &mut self.exporter
     }
 
     /// Gives back whatever look-ahead this process holds and moves every value of the
@@ -343,7 +338,7 @@ impl<E: Exporter> Shipper<E> {
     /// Drives the shipper for the rest of the incarnation: connect (with backoff), settle
     /// what an earlier connection left unsettled, recover, then take → export → settle.
     /// Any Redis error drops the connection and starts over from connecting.
-    pub async fn run_with<C, F, Fut>(&mut self, mut connect: F) -> turmoil::Result
+    pub(crate) async fn run_with<C, F, Fut>(&mut self, mut connect: F) -> turmoil::Result
     where
         C: ConnectionLike,
         F: FnMut() -> Fut,

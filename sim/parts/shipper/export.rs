@@ -34,7 +34,7 @@ pub trait Exporter {
 }
 
 /// Classifies an HTTP status (with its `Retry-After`, if any).
-pub fn classify(status: u16, retry_after: Option<Duration>) -> ExportOutcome {
+pub(crate) fn classify(status: u16, retry_after: Option<Duration>) -> ExportOutcome {
     match status {
         200..=299 => ExportOutcome::Delivered { status },
         429 | 502 | 503 | 504 => ExportOutcome::Retryable { reason: format!("http {status}"), retry_after },
@@ -44,7 +44,7 @@ pub fn classify(status: u16, retry_after: Option<Duration>) -> ExportOutcome {
 
 /// `Retry-After` as delay-seconds (RFC 9110 §10.2.3). The HTTP-date form is not used by
 /// Dash0 and is ignored here (the caller's backoff applies instead).
-pub fn parse_retry_after(value: &[u8]) -> Option<Duration> {
+pub(crate) fn parse_retry_after(value: &[u8]) -> Option<Duration> {
     let text = std::str::from_utf8(value).ok()?.trim();
     text.parse::<u64>().ok().map(Duration::from_secs)
 }

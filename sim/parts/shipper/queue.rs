@@ -16,14 +16,14 @@ use redis::{RedisResult, Value};
 
 /// The most values one recovery moves back: a processing list longer than this is not
 /// ours (a shipper keeps at most one batch plus its look-ahead there).
-pub const RECOVER_VALUES_MAX: usize = 1_000_000;
+pub(crate) const RECOVER_VALUES_MAX: usize = 1_000_000;
 
 /// The list names the queue works on.
 #[derive(Clone, Debug)]
 pub struct QueueKeys {
     pub buffer: String,
     pub processing: String,
-    pub dead_letter: String,
+    pub(crate) dead_letter: String,
 }
 
 /// Bytes of a bulk reply, none for nil; any other reply is a protocol surprise.
@@ -64,7 +64,7 @@ pub async fn recover<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys) -> Redis
 
 /// Blocks up to `timeout` for the next buffered value and moves it to the processing list
 /// (`BLMOVE buffer processing LEFT RIGHT timeout`). None when the buffer stayed empty.
-pub async fn take_blocking<C: ConnectionLike>(
+pub(crate) async fn take_blocking<C: ConnectionLike>(
     conn: &mut C,
     keys: &QueueKeys,
     timeout: Duration,
@@ -82,7 +82,11 @@ pub async fn take_blocking<C: ConnectionLike>(
 
 /// Moves up to `count` more values without blocking, in one pipeline of LMOVEs; stops at
 /// the first nil (the buffer ran dry).
-pub async fn take_more<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys, count: usize) -> RedisResult<Vec<Bytes>> {
+pub(crate) async fn take_more<C: ConnectionLike>(
+    conn: &mut C,
+    keys: &QueueKeys,
+    count: usize,
+) -> RedisResult<Vec<Bytes>> {
     assert!(count > 0, "take_more of nothing is a wasted round trip");
     let mut pipeline = redis::pipe();
     for _ in 0..count {
@@ -101,7 +105,7 @@ pub async fn take_more<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys, count:
 
 /// Whether Redis refused a command because it is at `maxmemory` under `noeviction`
 /// ("-OOM command not allowed when used memory > 'maxmemory'.").
-pub fn is_oom(error: &redis::RedisError) -> bool {
+pub(crate) fn is_oom(error: &redis::RedisError) -> bool {
     error.code() == Some("OOM")
 }
 
@@ -142,7 +146,7 @@ pub async fn ack<C: ConnectionLike>(conn: &mut C, list: &str, values: &[Bytes]) 
 
 /// Parks a value that is not a log chunk in the dead-letter list, then removes it from the
 /// processing list (RPUSH before LREM: a crash in between leaves a copy, never nothing).
-pub async fn dead_letter<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys, value: &Bytes) -> RedisResult<()> {
+pub(crate) async fn dead_letter<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys, value: &Bytes) -> RedisResult<()> {
     let mut pipeline = redis::pipe();
     pipeline.cmd("RPUSH").arg(&keys.dead_letter).arg(value.as_ref()).ignore();
     pipeline.cmd("LREM").arg(&keys.processing).arg(1).arg(value.as_ref()).ignore();
@@ -153,7 +157,7 @@ pub async fn dead_letter<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys, valu
 /// Gives a batch whose retries expired back to the tail of the buffer: the processing list
 /// holds this shipper's values in take order, so LMOVE LEFT → RIGHT `count` times moves
 /// exactly the oldest ones (the batch; look-ahead values were given back before).
-pub async fn give_back<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys, count: usize) -> RedisResult<usize> {
+pub(crate) async fn give_back<C: ConnectionLike>(conn: &mut C, keys: &QueueKeys, count: usize) -> RedisResult<usize> {
     if count == 0 {
         return Ok(0);
     }

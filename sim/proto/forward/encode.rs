@@ -57,7 +57,7 @@ impl EntryBatch {
 
     /// Appends one entry whose record is already msgpack (a relay forwarding what it
     /// received); the bytes must be exactly one map.
-    pub fn push_raw(&mut self, time: EventTime, record: &[u8]) -> Result<(), ForwardError> {
+    pub(crate) fn push_raw(&mut self, time: EventTime, record: &[u8]) -> Result<(), ForwardError> {
         expect_one_map(record)?;
         write_array_len(&mut self.entries_bytes, 2);
         time.encode(&mut self.entries_bytes);
@@ -77,7 +77,7 @@ impl EntryBatch {
     }
 
     /// The concatenated entries: exactly a PackedForward stream.
-    pub fn entries_bytes(&self) -> &[u8] {
+    pub(crate) fn entries_bytes(&self) -> &[u8] {
         &self.entries_bytes
     }
 

@@ -12,7 +12,7 @@ use super::reader::{Reader, wrong_type};
 /// The msgpack ext type the spec assigns to EventTime.
 pub const EVENT_TIME_EXT_TYPE: i8 = 0;
 /// Bytes of an EventTime payload: u32 seconds + u32 nanoseconds.
-pub const EVENT_TIME_PAYLOAD_BYTES: usize = 8;
+pub(crate) const EVENT_TIME_PAYLOAD_BYTES: usize = 8;
 /// Bytes of an encoded EventTime: fixext8 marker, type, payload.
 pub const EVENT_TIME_ENCODED_BYTES: usize = 2 + EVENT_TIME_PAYLOAD_BYTES;
 /// Nanoseconds in one second; nanoseconds must stay below it.
@@ -37,14 +37,15 @@ impl EventTime {
     }
 
     /// A time from nanoseconds since the epoch; `None` past the u32 seconds range.
-    pub fn from_unix_nanoseconds(unix_nanoseconds: u64) -> Option<Self> {
+    pub(crate) fn from_unix_nanoseconds(unix_nanoseconds: u64) -> Option<Self> {
         let seconds = u32::try_from(unix_nanoseconds / u64::from(NANOSECONDS_PER_SECOND)).ok()?;
         let nanoseconds = (unix_nanoseconds % u64::from(NANOSECONDS_PER_SECOND)) as u32;
         Some(Self { seconds, nanoseconds })
     }
 
     /// Nanoseconds since the epoch (what OTLP's `time_unix_nano` wants).
-    pub fn unix_nanoseconds(self) -> u64 {
+    #[cfg(test)]
+    pub(crate) fn unix_nanoseconds(self) -> u64 {
         u64::from(self.seconds) * u64::from(NANOSECONDS_PER_SECOND) + u64::from(self.nanoseconds)
     }
 

@@ -286,7 +286,7 @@ fn read_options_if(reader: &mut Reader<'_>, present: bool) -> Result<Options, Fo
 }
 
 /// Reads the option map: `size`, `chunk`, `compressed`; unknown keys are skipped.
-pub fn read_options(reader: &mut Reader<'_>) -> Result<Options, ForwardError> {
+pub(crate) fn read_options(reader: &mut Reader<'_>) -> Result<Options, ForwardError> {
     let pairs = reader.read_map_len("option")?;
     let mut options = Options::default();
     // Bounded: each pair consumes at least two bytes of a frame already checked.

@@ -12,10 +12,10 @@ use super::reader::Reader;
 use super::write::{write_array_len, write_bin, write_bool, write_map_len, write_str};
 
 /// Random bytes in a HELO nonce or user-auth salt (as Fluentd's in_forward).
-pub const NONCE_BYTES: usize = 16;
+pub(crate) const NONCE_BYTES: usize = 16;
 /// Random bytes behind a client's shared_key_salt (sent as their 32 hex digits, as
 /// Fluentd's out_forward).
-pub const SHARED_KEY_SALT_BYTES: usize = 16;
+pub(crate) const SHARED_KEY_SALT_BYTES: usize = 16;
 /// Reason sent and reported when the digests disagree.
 pub const SHARED_KEY_MISMATCH: &str = "shared_key mismatch";
 /// Reason sent when user authentication fails.
@@ -27,9 +27,9 @@ pub const SAME_HOSTNAME: &str = "same hostname between input and output: invalid
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Helo {
     /// Random bytes that make each handshake's digests unique.
-    pub nonce: Vec<u8>,
+    pub(crate) nonce: Vec<u8>,
     /// Salt for password digests; empty when user authentication is off.
-    pub auth_salt: Vec<u8>,
+    pub(crate) auth_salt: Vec<u8>,
     /// Whether the server keeps the connection open after a frame.
     pub keepalive: bool,
 }
@@ -38,9 +38,9 @@ pub struct Helo {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Ping {
     /// The client's own hostname.
-    pub client_hostname: String,
+    pub(crate) client_hostname: String,
     /// The client's random salt for the shared key digest.
-    pub shared_key_salt: Vec<u8>,
+    pub(crate) shared_key_salt: Vec<u8>,
     /// `hex(sha512(shared_key_salt + client_hostname + nonce + shared_key))`.
     pub shared_key_hexdigest: String,
     /// Username, empty when user authentication is off.
@@ -57,7 +57,7 @@ pub struct Pong {
     /// Why not, when refused; empty otherwise.
     pub reason: String,
     /// The server's own hostname.
-    pub server_hostname: String,
+    pub(crate) server_hostname: String,
     /// `hex(sha512(shared_key_salt + server_hostname + nonce + shared_key))`; empty when
     /// refused.
     pub shared_key_hexdigest: String,

@@ -9,7 +9,7 @@ pub const ENTRIES_COUNT_LIMIT_DEFAULT: usize = 1 << 20;
 /// Default `decompressed_bytes_limit`: a CompressedPackedForward stream after inflation.
 pub const DECOMPRESSED_BYTES_LIMIT_DEFAULT: usize = 64 << 20;
 /// Default room for bytes fed beyond one frame before the caller drains frames.
-pub const FEED_BYTES_SLACK_DEFAULT: usize = 1 << 20;
+pub(crate) const FEED_BYTES_SLACK_DEFAULT: usize = 1 << 20;
 
 /// Receiver limits. Every one is checked before the memory it guards is allocated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -17,12 +17,12 @@ pub struct Limits {
     /// Largest msgpack frame accepted; larger ones are refused from their headers.
     pub frame_bytes_limit: usize,
     /// Most entries one frame may carry.
-    pub entries_count_limit: usize,
+    pub(crate) entries_count_limit: usize,
     /// Largest inflated CompressedPackedForward stream (gzip bomb guard).
-    pub decompressed_bytes_limit: usize,
+    pub(crate) decompressed_bytes_limit: usize,
     /// Most bytes the streaming decoder holds; feeding beyond it is refused. Draining
     /// frames after every feed keeps the buffer below one frame plus one feed.
-    pub buffered_bytes_limit: usize,
+    pub(crate) buffered_bytes_limit: usize,
 }
 
 impl Default for Limits {

@@ -11,7 +11,7 @@ use super::check::{Check, check_value};
 use super::error::ForwardError;
 
 /// The msgpack type of a marker, for error messages ("got map").
-pub fn type_name(marker: Marker) -> &'static str {
+pub(crate) fn type_name(marker: Marker) -> &'static str {
     match marker {
         Marker::Null => "nil",
         Marker::True | Marker::False => "bool",
@@ -43,7 +43,7 @@ pub fn type_name(marker: Marker) -> &'static str {
 }
 
 /// True for the markers of a msgpack map (what every record must be).
-pub fn is_map(marker: Marker) -> bool {
+pub(crate) fn is_map(marker: Marker) -> bool {
     matches!(marker, Marker::FixMap(_) | Marker::Map16 | Marker::Map32)
 }
 
@@ -66,12 +66,12 @@ impl<'a> Reader<'a> {
     }
 
     /// Bytes not yet read.
-    pub fn remaining_bytes(&self) -> usize {
+    pub(crate) fn remaining_bytes(&self) -> usize {
         self.bytes.len() - self.position
     }
 
     /// Fails with `TrailingBytes` unless every byte was read: a frame is exactly one value.
-    pub fn expect_end(&self, what: &'static str) -> Result<(), ForwardError> {
+    pub(crate) fn expect_end(&self, what: &'static str) -> Result<(), ForwardError> {
         match self.remaining_bytes() {
             0 => Ok(()),
             count => Err(ForwardError::TrailingBytes { what, count: count as u64 }),
@@ -79,7 +79,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The next marker, without consuming it.
-    pub fn peek_marker(&self, what: &'static str) -> Result<Marker, ForwardError> {
+    pub(crate) fn peek_marker(&self, what: &'static str) -> Result<Marker, ForwardError> {
         let byte = *self.bytes.get(self.position).ok_or(ForwardError::Truncated { what })?;
         Ok(Marker::from_u8(byte))
     }
@@ -95,21 +95,21 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes the next marker.
-    pub fn read_marker(&mut self, what: &'static str) -> Result<Marker, ForwardError> {
+    pub(crate) fn read_marker(&mut self, what: &'static str) -> Result<Marker, ForwardError> {
         let marker = self.peek_marker(what)?;
         self.position += 1;
         Ok(marker)
     }
 
     /// Consumes a big-endian unsigned field of `width_bytes` (at most 8).
-    pub fn read_be(&mut self, width_bytes: usize, what: &'static str) -> Result<u64, ForwardError> {
+    pub(crate) fn read_be(&mut self, width_bytes: usize, what: &'static str) -> Result<u64, ForwardError> {
         assert!(width_bytes <= 8);
         let field = self.take(width_bytes, what)?;
         Ok(field.iter().fold(0u64, |acc, &b| (acc << 8) | u64::from(b)))
     }
 
     /// Consumes an array header and returns its element count.
-    pub fn read_array_len(&mut self, what: &'static str) -> Result<u32, ForwardError> {
+    pub(crate) fn read_array_len(&mut self, what: &'static str) -> Result<u32, ForwardError> {
         let marker = self.read_marker(what)?;
         match marker {
             Marker::FixArray(n) => Ok(u32::from(n)),
@@ -120,7 +120,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes a map header and returns its pair count.
-    pub fn read_map_len(&mut self, what: &'static str) -> Result<u32, ForwardError> {
+    pub(crate) fn read_map_len(&mut self, what: &'static str) -> Result<u32, ForwardError> {
         let marker = self.read_marker(what)?;
         match marker {
             Marker::FixMap(n) => Ok(u32::from(n)),
@@ -132,7 +132,7 @@ impl<'a> Reader<'a> {
 
     /// Consumes a str or bin and returns its raw bytes (the spec allows either for nonces,
     /// salts and PackedForward streams).
-    pub fn read_str_or_bin(&mut self, what: &'static str) -> Result<&'a [u8], ForwardError> {
+    pub(crate) fn read_str_or_bin(&mut self, what: &'static str) -> Result<&'a [u8], ForwardError> {
         let marker = self.read_marker(what)?;
         let length = match marker {
             Marker::FixStr(n) => u64::from(n),
@@ -145,7 +145,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes a str and checks it is UTF-8.
-    pub fn read_str(&mut self, what: &'static str) -> Result<&'a str, ForwardError> {
+    pub(crate) fn read_str(&mut self, what: &'static str) -> Result<&'a str, ForwardError> {
         let marker = self.peek_marker(what)?;
         if !matches!(marker, Marker::FixStr(_) | Marker::Str8 | Marker::Str16 | Marker::Str32) {
             return Err(wrong_type(what, "str", marker));
@@ -155,7 +155,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes a bool.
-    pub fn read_bool(&mut self, what: &'static str) -> Result<bool, ForwardError> {
+    pub(crate) fn read_bool(&mut self, what: &'static str) -> Result<bool, ForwardError> {
         match self.read_marker(what)? {
             Marker::True => Ok(true),
             Marker::False => Ok(false),
@@ -164,7 +164,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes a non-negative integer in any msgpack int encoding.
-    pub fn read_uint(&mut self, what: &'static str) -> Result<u64, ForwardError> {
+    pub(crate) fn read_uint(&mut self, what: &'static str) -> Result<u64, ForwardError> {
         let marker = self.read_marker(what)?;
         let value = self.read_int_after(marker, what)?;
         u64::try_from(value).map_err(|_| ForwardError::WrongType {
@@ -176,7 +176,7 @@ impl<'a> Reader<'a> {
 
     /// Reads the rest of an integer whose `marker` was already consumed; any msgpack int
     /// encoding, signed or not (i128 holds them all).
-    pub fn read_int_after(&mut self, marker: Marker, what: &'static str) -> Result<i128, ForwardError> {
+    pub(crate) fn read_int_after(&mut self, marker: Marker, what: &'static str) -> Result<i128, ForwardError> {
         let signed = |raw: u64, width_bytes: u32| {
             let shift = 64 - 8 * width_bytes;
             i128::from(((raw << shift) as i64) >> shift)
@@ -197,7 +197,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Consumes one whole value of any type and returns its byte range in the frame.
-    pub fn skip_value(&mut self, what: &'static str) -> Result<Range<usize>, ForwardError> {
+    pub(crate) fn skip_value(&mut self, what: &'static str) -> Result<Range<usize>, ForwardError> {
         let rest = &self.bytes[self.position..];
         match check_value(rest, rest.len()) {
             Ok(Check::Complete { frame_bytes }) => {
@@ -214,7 +214,7 @@ impl<'a> Reader<'a> {
 }
 
 /// The error for a value of the wrong msgpack type.
-pub fn wrong_type(what: &'static str, expected: &'static str, got: Marker) -> ForwardError {
+pub(crate) fn wrong_type(what: &'static str, expected: &'static str, got: Marker) -> ForwardError {
     ForwardError::WrongType { what, expected, got: type_name(got) }
 }
 

@@ -40,7 +40,7 @@ pub use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequ
 use crate::record::Resource;
 
 /// The header naming the dataset (Dash0's own header, sent with every OTLP export; gRPC metadata keys are lowercase).
-pub const DATASET_HEADER: &str = "dash0-dataset";
+pub(crate) const DATASET_HEADER: &str = "dash0-dataset";
 
 /// Records that share one resource: what one ResourceLogs/ResourceSpans/ResourceMetrics
 /// holds (all of its scopes flattened, in order).

@@ -13,11 +13,11 @@ use std::time::Duration;
 use prost::Message;
 
 /// The type URL of a packed `RetryInfo`.
-pub const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
+pub(crate) const RETRY_INFO_TYPE_URL: &str = "type.googleapis.com/google.rpc.RetryInfo";
 
 /// `google.rpc.Status`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct RpcStatus {
+pub(crate) struct RpcStatus {
     /// A `google.rpc.Code`.
     #[prost(int32, tag = "1")]
     pub code: i32,
@@ -31,9 +31,9 @@ pub struct RpcStatus {
 
 /// `google.protobuf.Any`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct ProtoAny {
+pub(crate) struct ProtoAny {
     #[prost(string, tag = "1")]
-    pub type_url: String,
+    pub(crate) type_url: String,
     #[prost(bytes = "vec", tag = "2")]
     pub value: Vec<u8>,
 }
@@ -42,16 +42,16 @@ pub struct ProtoAny {
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct RetryInfo {
     #[prost(message, optional, tag = "1")]
-    pub retry_delay: Option<ProtoDuration>,
+    pub(crate) retry_delay: Option<ProtoDuration>,
 }
 
 /// `google.protobuf.Duration`.
 #[derive(Clone, PartialEq, prost::Message)]
-pub struct ProtoDuration {
+pub(crate) struct ProtoDuration {
     #[prost(int64, tag = "1")]
     pub seconds: i64,
     #[prost(int32, tag = "2")]
-    pub nanos: i32,
+    pub(crate) nanos: i32,
 }
 
 impl RpcStatus {
@@ -72,7 +72,7 @@ impl RpcStatus {
     }
 
     /// The `RetryInfo` delay, if a detail carries one.
-    pub fn retry_delay(&self) -> Option<Duration> {
+    pub(crate) fn retry_delay(&self) -> Option<Duration> {
         self.details.iter().filter(|any| any.type_url == RETRY_INFO_TYPE_URL).find_map(|any| {
             let info = RetryInfo::decode(any.value.as_slice()).ok()?;
             let delay = info.retry_delay?;

@@ -48,7 +48,7 @@ impl Command {
 
     /// Whether argument `index` (0 = the name) equals `word` ASCII case-insensitively:
     /// for subcommands and options (`XGROUP CREATE`, `LEFT`, `MKSTREAM`).
-    pub fn arg_is(&self, index: usize, word: &str) -> bool {
+    pub(crate) fn arg_is(&self, index: usize, word: &str) -> bool {
         self.argv.get(index).is_some_and(|a| a.eq_ignore_ascii_case(word.as_bytes()))
     }
 
@@ -76,11 +76,6 @@ impl Command {
     /// How the request was framed.
     pub fn framing(&self) -> Framing {
         self.framing
-    }
-
-    /// Gives up the argument vector, for callers that store arguments (LPUSH values).
-    pub fn into_argv(self) -> Vec<Bytes> {
-        self.argv
     }
 
     /// Writes this command as a multibulk request, as a client would. Why: round-trip tests

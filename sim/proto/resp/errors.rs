@@ -21,36 +21,30 @@ pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
 pub const SYNTAX: &str = "ERR syntax error";
 /// `getLongLongFromObjectOrReply`'s default: an argument that must be an integer.
 pub const NOT_AN_INTEGER: &str = "ERR value is not an integer or out of range";
-/// `getLongDoubleFromObjectOrReply`'s default.
-pub const NOT_A_FLOAT: &str = "ERR value is not a valid float";
-/// `shared.nokeyerr`.
-pub const NO_SUCH_KEY: &str = "ERR no such key";
-/// `shared.outofrangeerr` (LSET).
-pub const INDEX_OUT_OF_RANGE: &str = "ERR index out of range";
 /// `shared.noautherr`: a command before AUTH when a password is set.
-pub const NOAUTH: &str = "NOAUTH Authentication required.";
+pub(crate) const NOAUTH: &str = "NOAUTH Authentication required.";
 /// AUTH with a wrong password.
-pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+pub(crate) const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 /// AUTH when no password is configured.
-pub const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
+pub(crate) const AUTH_NOT_CONFIGURED: &str = "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?";
 /// `shared.execaborterr`: EXEC after a command was refused while queueing.
 pub const EXECABORT: &str = "EXECABORT Transaction discarded because of previous errors.";
 /// MULTI inside MULTI.
-pub const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
+pub(crate) const MULTI_NESTED: &str = "ERR MULTI calls can not be nested";
 /// EXEC outside MULTI.
-pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
+pub(crate) const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
 /// DISCARD outside MULTI.
-pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
+pub(crate) const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
 /// SELECT beyond `databases`.
-pub const DB_INDEX_OUT_OF_RANGE: &str = "ERR DB index is out of range";
+pub(crate) const DB_INDEX_OUT_OF_RANGE: &str = "ERR DB index is out of range";
 /// A blocking command's timeout (seconds) that is not a number.
-pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+pub(crate) const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
 /// A blocking command's negative timeout.
-pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+pub(crate) const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
 /// HINCRBY on a field that does not hold an integer.
-pub const HASH_VALUE_NOT_INTEGER: &str = "ERR hash value is not an integer";
+pub(crate) const HASH_VALUE_NOT_INTEGER: &str = "ERR hash value is not an integer";
 /// INCRBY / HINCRBY past i64.
-pub const INCREMENT_OVERFLOW: &str = "ERR increment or decrement would overflow";
+pub(crate) const INCREMENT_OVERFLOW: &str = "ERR increment or decrement would overflow";
 
 /// An error reply from a fixed text above.
 pub fn error(text: &'static str) -> Reply {
@@ -84,12 +78,6 @@ fn formatted(mut text: Vec<u8>) -> Reply {
 /// (`xgroup|create`); it is lower-cased here regardless of how the client spelled it.
 pub fn wrong_number_of_arguments(fullname: &str) -> Reply {
     formatted(format!("ERR wrong number of arguments for '{}' command", fullname.to_ascii_lowercase()).into_bytes())
-}
-
-/// `ERR invalid expire time in 'expire' command` (`fullname` as in
-/// [`wrong_number_of_arguments`]).
-pub fn invalid_expire_time(fullname: &str) -> Reply {
-    formatted(format!("ERR invalid expire time in '{}' command", fullname.to_ascii_lowercase()).into_bytes())
 }
 
 /// `ERR unknown command 'foo', with args beginning with: 'a' 'b' ` for `argv` (name first).

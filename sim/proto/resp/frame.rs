@@ -508,7 +508,7 @@ impl Decoder {
 
     /// Checks the query buffer bound after a read. Why separate: Redis checks it on every
     /// read, also while the client is blocked (BLMOVE) and its requests are not decoded.
-    pub fn check_query_buffer(&mut self, buffered_bytes: usize) -> Result<(), ProtocolError> {
+    pub(crate) fn check_query_buffer(&mut self, buffered_bytes: usize) -> Result<(), ProtocolError> {
         if buffered_bytes > self.limits.query_buffer_bytes_limit {
             let error = ProtocolError::QueryBufferLimit { buffered_bytes };
             self.failed = Some(error.clone());

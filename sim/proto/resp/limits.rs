@@ -18,27 +18,27 @@ pub struct RequestLimits {
     pub multibulk_count_limit: i64,
     /// `PROTO_INLINE_MAX_SIZE` (64 KiB): the longest inline request, and also the longest
     /// `*N` / `$N` header line, Redis will wait for without seeing its `\r` / `\n`.
-    pub inline_bytes_limit: usize,
+    pub(crate) inline_bytes_limit: usize,
     /// `client-query-buffer-limit` (default 1 GB): more unprocessed bytes than this and
     /// Redis closes the connection *without* a reply.
-    pub query_buffer_bytes_limit: usize,
+    pub(crate) query_buffer_bytes_limit: usize,
     /// While authentication is required but not done, Redis 7.0 refuses a multibulk count
     /// above 10 (`ERR Protocol error: unauthenticated multibulk length`).
-    pub unauthenticated_multibulk_count_limit: i64,
+    pub(crate) unauthenticated_multibulk_count_limit: i64,
     /// While authentication is required but not done, Redis 7.0 refuses a bulk above
     /// 16384 bytes (`ERR Protocol error: unauthenticated bulk length`).
-    pub unauthenticated_bulk_bytes_limit: u64,
+    pub(crate) unauthenticated_bulk_bytes_limit: u64,
 }
 
 impl RequestLimits {
     /// Redis 7.0's `proto-max-bulk-len` default: 512 MB.
-    pub const REDIS_BULK_BYTES_LIMIT: u64 = 512 * 1024 * 1024;
+    pub(crate) const REDIS_BULK_BYTES_LIMIT: u64 = 512 * 1024 * 1024;
     /// Redis's `INT_MAX` bound on a multibulk count.
-    pub const REDIS_MULTIBULK_COUNT_LIMIT: i64 = i32::MAX as i64;
+    pub(crate) const REDIS_MULTIBULK_COUNT_LIMIT: i64 = i32::MAX as i64;
     /// Redis's `PROTO_INLINE_MAX_SIZE`: 64 KiB.
-    pub const REDIS_INLINE_BYTES_LIMIT: usize = 64 * 1024;
+    pub(crate) const REDIS_INLINE_BYTES_LIMIT: usize = 64 * 1024;
     /// Redis 7.0's `client-query-buffer-limit` default: 1 GB.
-    pub const REDIS_QUERY_BUFFER_BYTES_LIMIT: usize = 1024 * 1024 * 1024;
+    pub(crate) const REDIS_QUERY_BUFFER_BYTES_LIMIT: usize = 1024 * 1024 * 1024;
 }
 
 impl Default for RequestLimits {

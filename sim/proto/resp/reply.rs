@@ -52,7 +52,7 @@ impl Reply {
     }
 
     /// A status reply. Panics if `text` holds `\r` or `\n` (it would break framing).
-    pub fn simple(text: impl Into<Bytes>) -> Reply {
+    pub(crate) fn simple(text: impl Into<Bytes>) -> Reply {
         let text = text.into();
         assert!(!text.iter().any(|&b| b == b'\r' || b == b'\n'), "simple string holds CR/LF");
         Reply::Simple(text)
@@ -85,11 +85,6 @@ impl Reply {
     /// An array of bulks (LRANGE, HGETALL).
     pub fn bulks<I: IntoIterator<Item = Bytes>>(items: I) -> Reply {
         Reply::Array(items.into_iter().map(Reply::Bulk).collect())
-    }
-
-    /// Whether this is an error reply (EXEC and pipelines count them).
-    pub fn is_error(&self) -> bool {
-        matches!(self, Reply::Error(_))
     }
 
     /// The exact number of bytes [`Reply::encode`] writes, so a batch can reserve once.
@@ -225,10 +220,10 @@ impl std::error::Error for ReplyError {}
 
 /// Deepest array nesting the reply decoder accepts (the `redis` crate accepts 100). Why a
 /// bound: a hostile or corrupt stream of `*1\r\n*1\r\n...` must not grow the stack.
-pub const REPLY_DEPTH_LIMIT: usize = 100;
+pub(crate) const REPLY_DEPTH_LIMIT: usize = 100;
 
 /// Largest bulk reply the decoder accepts: Redis's `proto-max-bulk-len` default.
-pub const REPLY_BULK_BYTES_LIMIT: u64 = 512 * 1024 * 1024;
+pub(crate) const REPLY_BULK_BYTES_LIMIT: u64 = 512 * 1024 * 1024;
 
 /// What the front of a reply buffer holds.
 #[derive(Clone, Debug, PartialEq, Eq)]

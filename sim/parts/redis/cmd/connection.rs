@@ -25,7 +25,7 @@ pub fn echo(_: &mut Exec<'_>, command: &Command) -> Outcome {
     reply(Reply::Bulk(command.argv()[1].clone()))
 }
 
-pub fn quit(exec: &mut Exec<'_>, _: &Command) -> Outcome {
+pub(crate) fn quit(exec: &mut Exec<'_>, _: &Command) -> Outcome {
     exec.session.closing = true;
     reply(Reply::ok())
 }
@@ -66,15 +66,15 @@ pub fn auth(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     }
 }
 
-pub fn client_id(exec: &mut Exec<'_>, _: &Command) -> Outcome {
+pub(crate) fn client_id(exec: &mut Exec<'_>, _: &Command) -> Outcome {
     reply(Reply::Integer(exec.session.id as i64))
 }
 
-pub fn client_getname(exec: &mut Exec<'_>, _: &Command) -> Outcome {
+pub(crate) fn client_getname(exec: &mut Exec<'_>, _: &Command) -> Outcome {
     reply(Reply::bulk_or_null(exec.session.name.clone()))
 }
 
-pub fn client_setname(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn client_setname(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let name = &command.argv()[2];
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
         return reply(errors::error("ERR Client names cannot contain spaces, newlines or special characters."));

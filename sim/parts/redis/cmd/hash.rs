@@ -60,7 +60,7 @@ pub fn hset(exec: &mut Exec<'_>, command: &Command) -> Outcome {
 
 /// HSETNX key field value: sets the field only when the hash does not have it yet; replies
 /// 1 when it set it, 0 when the field was there (t_hash.c `hsetnxCommand`).
-pub fn hsetnx(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn hsetnx(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let argv = command.argv();
     if let Err(error) = lookup_write_or_create(exec, &argv[1]) {
         return reply(error);
@@ -115,7 +115,7 @@ pub fn hdel(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     reply(Reply::Integer(deleted as i64))
 }
 
-pub fn hincrby(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn hincrby(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let argv = command.argv();
     let increment = match args::i64_or_reply(&argv[3]) {
         Ok(increment) => increment,
@@ -146,14 +146,14 @@ pub fn hincrby(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     reply(Reply::Integer(updated))
 }
 
-pub fn hlen(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn hlen(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     match hash(exec.keyspace_ref(), &command.argv()[1]) {
         Err(error) => reply(error),
         Ok(hash) => reply(Reply::Integer(hash.map_or(0, Hash::len) as i64)),
     }
 }
 
-pub fn hexists(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn hexists(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     match hash(exec.keyspace_ref(), &command.argv()[1]) {
         Err(error) => reply(error),
         Ok(hash) => reply(Reply::Integer(i64::from(hash.is_some_and(|h| h.get(&command.argv()[2]).is_some())))),

@@ -6,7 +6,7 @@ use crate::parts::redis::db::{Exec, Outcome};
 use crate::parts::redis::value::Value;
 
 /// Releases custody of every list value of a deleted key.
-pub fn release_value(exec: &mut Exec<'_>, value: Value) {
+pub(crate) fn release_value(exec: &mut Exec<'_>, value: Value) {
     match value {
         Value::List(list) => {
             for item in list.into_items() {
@@ -34,7 +34,7 @@ pub fn exists(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     Outcome::Reply(Reply::Integer(count as i64))
 }
 
-pub fn type_(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn type_(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let name = exec.keyspace_ref().get(&command.argv()[1]).map_or("none", Value::type_name);
     Outcome::Reply(Reply::simple(name))
 }

@@ -104,11 +104,11 @@ fn pop(exec: &mut Exec<'_>, command: &Command, left: bool) -> Outcome {
     }
 }
 
-pub fn lpop(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn lpop(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     pop(exec, command, true)
 }
 
-pub fn rpop(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn rpop(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     pop(exec, command, false)
 }
 
@@ -248,7 +248,7 @@ pub fn llen(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     }
 }
 
-pub fn lindex(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn lindex(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let argv = command.argv();
     let list = match list(exec.keyspace_ref(), &argv[1]) {
         Err(error) => return reply(error),

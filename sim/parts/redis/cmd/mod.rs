@@ -15,18 +15,18 @@ use crate::proto::resp::Command;
 use super::db::{Exec, Outcome};
 
 /// `write`: changes data (propagated to the AOF, refused under MISCONF).
-pub const WRITE: u8 = 1;
+pub(crate) const WRITE: u8 = 1;
 /// `denyoom`: may grow memory, refused with OOM over `maxmemory`.
-pub const DENYOOM: u8 = 2;
+pub(crate) const DENYOOM: u8 = 2;
 /// `no-auth`: allowed before AUTH.
-pub const NO_AUTH: u8 = 4;
+pub(crate) const NO_AUTH: u8 = 4;
 
 /// A command's declaration.
 pub struct Spec {
     /// Redis's `fullname`: lower case, `container|sub` for subcommands.
-    pub fullname: &'static str,
+    pub(crate) fullname: &'static str,
     /// Redis arity: n = exactly n arguments (name included), -n = at least n.
-    pub arity: i32,
+    pub(crate) arity: i32,
     pub flags: u8,
     pub run: fn(&mut Exec<'_>, &Command) -> Outcome,
 }
@@ -38,7 +38,7 @@ impl Spec {
     pub fn denyoom(&self) -> bool {
         self.flags & DENYOOM != 0
     }
-    pub fn no_auth(&self) -> bool {
+    pub(crate) fn no_auth(&self) -> bool {
         self.flags & NO_AUTH != 0
     }
 }

@@ -14,11 +14,11 @@ use crate::parts::redis::memory;
 
 use super::keys::release_value;
 
-pub fn dbsize(exec: &mut Exec<'_>, _: &Command) -> Outcome {
+pub(crate) fn dbsize(exec: &mut Exec<'_>, _: &Command) -> Outcome {
     Outcome::Reply(Reply::Integer(exec.keyspace_ref().len() as i64))
 }
 
-pub fn flushall(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn flushall(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let argv = command.argv();
     if argv.len() > 2 || (argv.len() == 2 && !(command.arg_is(1, "sync") || command.arg_is(1, "async"))) {
         return Outcome::Reply(errors::error(errors::SYNTAX));
@@ -81,7 +81,7 @@ fn parse_memory(text: &[u8]) -> Option<u64> {
     None
 }
 
-pub fn config_set(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn config_set(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let pairs = &command.argv()[2..];
     if !pairs.len().is_multiple_of(2) {
         return Outcome::Reply(errors::wrong_number_of_arguments("config|set"));
@@ -118,7 +118,7 @@ pub fn config_set(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     Outcome::Reply(Reply::ok())
 }
 
-pub fn config_get(exec: &mut Exec<'_>, command: &Command) -> Outcome {
+pub(crate) fn config_get(exec: &mut Exec<'_>, command: &Command) -> Outcome {
     let mut items = Vec::new();
     for pattern in &command.argv()[2..] {
         if pattern.eq_ignore_ascii_case(b"maxmemory") {
