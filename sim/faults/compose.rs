@@ -104,16 +104,6 @@ pub struct LinkState {
     pub loss_rate: f64,
 }
 
-impl LinkState {
-    /// The packet-loss rate to give turmoil. Turmoil's loss process partitions the whole link
-    /// for a while and repairs both directions when it ends, which would lift a one-way
-    /// drop; so while exactly one direction is down the loss process is suspended on that
-    /// link (FIDELITY.md "Faults": DEVIATES).
-    pub(crate) fn turmoil_loss_rate(&self) -> f64 {
-        if self.down_ab != self.down_ba { 0.0 } else { self.loss_rate }
-    }
-}
-
 /// A clock's bend: the offset it reads off true time now, and its drift rate.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct ClockBend {

@@ -33,7 +33,7 @@ impl RedisConn {
     ) -> RedisResult<RedisConn> {
         let info = RedisConnectionInfo::default().set_skip_set_lib_name();
         let dial = async {
-            let stream = turmoil::net::TcpStream::connect(address.pair()).await?;
+            let stream = crate::world::TcpStream::connect(address.pair()).await?;
             let config = AsyncConnectionConfig::new().set_response_timeout(Some(response_timeout));
             MultiplexedConnection::new_with_config(&info, stream, config).await
         };

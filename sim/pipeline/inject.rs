@@ -187,60 +187,20 @@ fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now
     }
 }
 
-/// One direction of a link as turmoil sees it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Way {
-    Open,
-    Held,
-    Down,
-}
-
-/// Both directions (a → b, b → a) of a link: a drop beats a stall.
-fn ways(link: &LinkState) -> (Way, Way) {
-    let way = |down: bool| match (down, link.held) {
-        (true, _) => Way::Down,
-        (false, true) => Way::Held,
-        (false, false) => Way::Open,
-    };
-    (way(link.down_ab), way(link.down_ba))
-}
-
-/// Moves the link a ↔ b from `old` to `new` with turmoil's operations. Turmoil's `hold`
-/// and `release`/`repair` act on both directions, so a mixed state is reached by holding
-/// (or opening) both and then partitioning the direction that is down.
+/// Moves the link a ↔ b from `old` to `new`. Drops are the network's link state
+/// (`crate::world::net`: connections stall, retransmit and time out as real TCP does);
+/// stalls, latency and loss are turmoil's per-link operations.
 fn enact_link(pipeline: &mut Pipeline, a: &str, b: &str, old: &LinkState, new: &LinkState) {
+    if (old.down_ab, old.down_ba) != (new.down_ab, new.down_ba) {
+        pipeline.world.net().set_link(a, b, new.down_ab, new.down_ba);
+    }
     let default_latency = pipeline.world.message_latency();
     let sim = pipeline.world.sim_mut();
-    let (old_ways, new_ways) = (ways(old), ways(new));
-    if old_ways != new_ways {
-        let has_held = |ways: (Way, Way)| ways.0 == Way::Held || ways.1 == Way::Held;
-        if new_ways == (Way::Down, Way::Down) {
-            sim.partition(a, b);
-        } else if has_held(new_ways) {
+    if old.held != new.held {
+        if new.held {
             sim.hold(a, b);
-            if new_ways.0 == Way::Down {
-                sim.partition_oneway(a, b);
-            }
-            if new_ways.1 == Way::Down {
-                sim.partition_oneway(b, a);
-            }
         } else {
-            let mut from = old_ways;
-            if has_held(from) {
-                sim.release(a, b);
-                from = (Way::Open, Way::Open);
-            }
-            if from == (Way::Down, Way::Down) && new_ways == (Way::Open, Way::Open) {
-                sim.repair(a, b);
-            } else {
-                for (was, now, x, y) in [(from.0, new_ways.0, a, b), (from.1, new_ways.1, b, a)] {
-                    match (was, now) {
-                        (Way::Down, Way::Open) => sim.repair_oneway(x, y),
-                        (Way::Open, Way::Down) => sim.partition_oneway(x, y),
-                        _ => {}
-                    }
-                }
-            }
+            sim.release(a, b);
         }
     }
     if old.latency != new.latency {
@@ -248,8 +208,8 @@ fn enact_link(pipeline: &mut Pipeline, a: &str, b: &str, old: &LinkState, new: &
         sim.set_link_latency(a, b, min);
         sim.set_link_max_message_latency(a, b, max);
     }
-    if old.turmoil_loss_rate() != new.turmoil_loss_rate() {
-        sim.set_link_fail_rate(a, b, new.turmoil_loss_rate());
+    if old.loss_rate != new.loss_rate {
+        sim.set_link_fail_rate(a, b, new.loss_rate);
     }
 }
 

@@ -22,6 +22,11 @@ named_enum! {
         LinkPartition = "link.partition",
         /// The harness repaired a partition.
         LinkRepair = "link.repair",
+        /// A kernel gave up: a SYN got no answer, or data stayed unacknowledged past the
+        /// connection's user timeout (the connection is abandoned, its peer half-open).
+        TcpTimeout = "tcp.timeout",
+        /// A segment reached a kernel that had forgotten the connection: reset.
+        TcpReset = "tcp.reset",
         /// A scheduled fault started.
         FaultStart = "fault.start",
         /// A scheduled fault ended.

@@ -24,6 +24,7 @@
 mod clock;
 mod disk;
 mod events;
+pub mod net;
 pub mod probe;
 mod seed;
 mod spawn;
@@ -31,6 +32,7 @@ mod spawn;
 pub use clock::{Clock, drift_nanos_over, true_elapsed_now};
 pub use disk::{DISK_BYTES_LIMIT_DEFAULT, Disk, DiskFull};
 pub use events::{EVENTS_KEPT_LIMIT_DEFAULT, Event, EventLog, EventLogHash};
+pub use net::{Net, TcpConfig, TcpListener, TcpStream};
 pub use seed::Seed;
 pub use spawn::{LocalExec, spawn};
 
@@ -71,6 +73,7 @@ pub struct WorldBuilder {
     message_latency_min: Duration,
     message_latency_max: Duration,
     events_kept_limit: usize,
+    tcp: TcpConfig,
 }
 
 impl WorldBuilder {
@@ -84,6 +87,7 @@ impl WorldBuilder {
             message_latency_min: Duration::from_millis(1),
             message_latency_max: Duration::from_millis(20),
             events_kept_limit: EVENTS_KEPT_LIMIT_DEFAULT,
+            tcp: TcpConfig::default(),
         }
     }
 
@@ -100,6 +104,12 @@ impl WorldBuilder {
         self
     }
 
+    /// The kernel settings every connection starts with (Linux's defaults unless set).
+    pub fn tcp(&mut self, config: TcpConfig) -> &mut Self {
+        self.tcp = config;
+        self
+    }
+
     /// Builds the world. turmoil always gets a seed and the fixed epoch (ARCHITECTURE.md §2).
     pub fn build<'a>(&self) -> World<'a> {
         let epoch = UNIX_EPOCH + Duration::from_secs(self.epoch_unix_secs);
@@ -112,15 +122,18 @@ impl WorldBuilder {
             .max_message_latency(self.message_latency_max)
             .tcp_capacity(TCP_CAPACITY)
             .build();
+        let events = EventLog::new(self.events_kept_limit);
+        let events_for_net = events.clone();
         World {
             sim,
             seed: self.seed,
             epoch_unix_nanos: self.epoch_unix_secs.saturating_mul(1_000_000_000),
             duration: self.duration,
-            events: EventLog::new(self.events_kept_limit),
+            events,
             message_latency: (self.message_latency_min, self.message_latency_max),
             hosts: BTreeMap::new(),
             world_host: Arc::from(WORLD_HOST),
+            net: Net::new(self.tcp, events_for_net),
         }
     }
 }
@@ -138,6 +151,8 @@ pub struct World<'a> {
     /// name order.
     hosts: BTreeMap<Arc<str>, (Clock, Disk)>,
     world_host: Arc<str>,
+    /// Link states and every connection's kernel state (TCP's semantics over turmoil).
+    net: Net,
 }
 
 /// What a host's software gets each time it (re)starts.
@@ -280,11 +295,12 @@ impl<'a> World<'a> {
                 events: events.clone(),
             };
             let software = software(ctx.clone());
-            async move {
+            let host = Some(Arc::clone(&ctx.name));
+            net::scoped(host, async move {
                 ctx.record(EventKind::HostStart, format!("incarnation {}", ctx.incarnation));
                 // Errors name their host: turmoil reports them without it.
                 software.await.map_err(|error| format!("host {}: {error}", ctx.name).into())
-            }
+            })
         });
         self.hosts[&name].0.clone()
     }
@@ -322,16 +338,22 @@ impl<'a> World<'a> {
         self.sim.bounce(name);
     }
 
-    /// Drop all packets between `a` and `b` (both ways) until repaired.
+    /// Drop all packets between `a` and `b` (both ways) until repaired. Connections see
+    /// what real TCP shows: a stall, then either a catch-up or an error (`net`).
     pub fn partition(&mut self, a: &str, b: &str) {
         self.record(EventKind::LinkPartition, format!("{a} <-> {b}"));
-        self.sim.partition(a, b);
+        self.net.set_link(a, b, true, true);
     }
 
     /// Heal a partition between `a` and `b`.
     pub fn repair(&mut self, a: &str, b: &str) {
         self.record(EventKind::LinkRepair, format!("{a} <-> {b}"));
-        self.sim.repair(a, b);
+        self.net.set_link(a, b, false, false);
+    }
+
+    /// The network's link states and kernel settings.
+    pub fn net(&self) -> &Net {
+        &self.net
     }
 
     /// Direct access to turmoil for fault kinds the world does not wrap yet.
@@ -341,8 +363,8 @@ impl<'a> World<'a> {
 
     /// Advance one tick.
     pub fn step(&mut self) -> Result<(), WorldError> {
-        self.sim
-            .step()
+        let (sim, net) = (&mut self.sim, &self.net);
+        net::enter(net, || sim.step())
             .map(|_| ())
             .map_err(|error| WorldError::HostFailed { true_elapsed: self.sim.elapsed(), message: error.to_string() })
     }

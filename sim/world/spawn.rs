@@ -21,7 +21,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    tokio::task::spawn_local(future)
+    tokio::task::spawn_local(super::net::scoped(None, future))
 }
 
 /// An executor for hyper and tonic that spawns onto the current host's `LocalSet`, for
@@ -36,6 +36,6 @@ where
 {
     fn execute(&self, future: F) {
         // The handle is dropped: the task runs detached, as hyper expects.
-        drop(tokio::task::spawn_local(future));
+        drop(tokio::task::spawn_local(super::net::scoped(None, future)));
     }
 }

@@ -13,8 +13,8 @@
 
 use std::time::Duration;
 
+use crate::world::TcpStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use turmoil::net::TcpStream;
 
 use crate::proto::forward::{ClientAuth, Helo, Limits, ServerFrame, StreamDecoder};
 use crate::vocab::LossCause;

@@ -12,8 +12,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use crate::world::{TcpListener, TcpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use turmoil::net::{TcpListener, TcpStream};
 
 use crate::proto::forward::{
     ClientFrame, EVENT_TIME_ENCODED_BYTES, EventFrame, Limits, ServerAuth, StreamDecoder, encode_ack,
@@ -29,7 +29,9 @@ const READ_BYTES: usize = 64 * 1024;
 
 /// Accepts agents forever.
 pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
-    let listener = TcpListener::bind((IpAddr::from(Ipv4Addr::UNSPECIFIED), ports::AGGREGATOR_FORWARD)).await?;
+    let listener =
+        TcpListener::bind(std::net::SocketAddr::new(IpAddr::from(Ipv4Addr::UNSPECIFIED), ports::AGGREGATOR_FORWARD))
+            .await?;
     let mut connections_count = 0u64;
     loop {
         let (stream, peer) = listener.accept().await?;

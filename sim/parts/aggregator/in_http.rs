@@ -9,6 +9,7 @@ use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
+use crate::world::TcpListener;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
@@ -16,7 +17,6 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde::Deserialize;
-use turmoil::net::TcpListener;
 
 use crate::record::LogRecord;
 use crate::vocab::ports;
@@ -26,7 +26,9 @@ use crate::vocab::EventKind;
 
 /// Accepts dev hosts forever.
 pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
-    let listener = TcpListener::bind((IpAddr::from(Ipv4Addr::UNSPECIFIED), ports::AGGREGATOR_HTTP)).await?;
+    let listener =
+        TcpListener::bind(std::net::SocketAddr::new(IpAddr::from(Ipv4Addr::UNSPECIFIED), ports::AGGREGATOR_HTTP))
+            .await?;
     loop {
         let (stream, _) = listener.accept().await?;
         let shared = Arc::clone(&shared);

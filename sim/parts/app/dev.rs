@@ -119,7 +119,7 @@ pub fn is_dev_log(log: &LogRecord) -> bool {
 
 /// One POST of a JSON array to the aggregator's in_http at `aggregator`; returns the status.
 async fn post(aggregator: &Address, body: Bytes) -> Result<u16, String> {
-    let stream = turmoil::net::TcpStream::connect(aggregator.pair())
+    let stream = crate::world::TcpStream::connect(aggregator.pair())
         .await
         .map_err(|error| format!("connect {aggregator}: {error}"))?;
     let (mut sender, connection) = hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))

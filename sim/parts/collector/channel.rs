@@ -11,9 +11,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+use crate::world::TcpStream;
 use hyper_util::rt::TokioIo;
 use tonic::transport::{Channel, Endpoint, Uri};
-use turmoil::net::TcpStream;
 
 /// How to reach a gRPC server in the simulated network.
 #[derive(Clone, Debug)]

@@ -12,6 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use crate::world::TcpListener;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{LogsService, LogsServiceServer};
 use opentelemetry_proto::tonic::collector::logs::v1::{ExportLogsServiceRequest, ExportLogsServiceResponse};
@@ -22,7 +23,6 @@ use opentelemetry_proto::tonic::collector::metrics::v1::{ExportMetricsServiceReq
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{TraceService, TraceServiceServer};
 use opentelemetry_proto::tonic::collector::trace::v1::{ExportTraceServiceRequest, ExportTraceServiceResponse};
 use tonic::{Request, Response, Status};
-use turmoil::net::TcpListener;
 
 use super::ingest::{Accepted, ExportRequest, Ingest};
 use super::store::Transport;
@@ -32,7 +32,8 @@ use crate::vocab::ports;
 
 /// Serves the OTLP gRPC services on :4317 until the host stops.
 pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {
-    let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::DASH0_GRPC)).await?;
+    let listener =
+        TcpListener::bind(std::net::SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::DASH0_GRPC)).await?;
     ingest.host().record(EventKind::Dash0Listen, format!("otlp/grpc :{}", ports::DASH0_GRPC));
     let limit = ingest.config().request_bytes_limit;
     let handler = Handler { ingest };

@@ -11,6 +11,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::world::TcpListener;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -19,7 +20,6 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use prost::Message;
-use turmoil::net::TcpListener;
 
 use super::ingest::{ExportRequest, Ingest};
 use super::refusal::{Refusal, RefusalKind};
@@ -34,7 +34,8 @@ pub(crate) const CONTENT_TYPE_PROTOBUF: &str = "application/x-protobuf";
 
 /// Accepts connections on :4318 and serves each on its own task until the host stops.
 pub async fn serve(ingest: Arc<Ingest>) -> turmoil::Result {
-    let listener = TcpListener::bind((IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::DASH0_HTTP)).await?;
+    let listener =
+        TcpListener::bind(std::net::SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::DASH0_HTTP)).await?;
     let open = Arc::new(AtomicUsize::new(0));
     let limit = ingest.config().http_connections_limit;
     ingest.host().record(EventKind::Dash0Listen, format!("otlp/http :{}", ports::DASH0_HTTP));

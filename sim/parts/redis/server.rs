@@ -9,9 +9,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use crate::world::{TcpListener, TcpStream};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use turmoil::net::{TcpListener, TcpStream};
 
 use crate::parts::PartCtx;
 use crate::proto::resp::{Command, Decoder, Reply, RequestLimits};

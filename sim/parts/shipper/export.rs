@@ -76,7 +76,7 @@ impl HttpExporter {
     }
 
     async fn connect(&mut self) -> Result<(), String> {
-        let stream = turmoil::net::TcpStream::connect(self.dash0.pair())
+        let stream = crate::world::TcpStream::connect(self.dash0.pair())
             .await
             .map_err(|error| format!("connect {}: {error}", self.dash0))?;
         let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))

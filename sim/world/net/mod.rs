@@ -1,0 +1,179 @@
+//! TCP as the kernel gives it to an application, over turmoil's network.
+//!
+//! Why: turmoil 0.7.2 carries bytes between hosts but has no retransmission — a segment
+//! sent into a partition is gone and the connection is silently dead. Real TCP keeps
+//! unacknowledged bytes in the socket's send buffer and retransmits them with backoff until
+//! its budget runs out, so a link drop shorter than the budget is a stall that catches up
+//! with nothing lost, and a longer one ends in an error the application sees (ETIMEDOUT),
+//! while the silent peer is left half-open until it writes and gets a reset.
+//! (ARCHITECTURE.md §13, FIDELITY.md "Network / TCP".)
+//!
+//! How: every connection a part makes or accepts is a [`TcpStream`] wrapping turmoil's.
+//! Link drops are not turmoil partitions any more; they are the state of this registry
+//! ([`Net::set_link`]), which each stream reads as it writes. A write into a direction that
+//! is down waits in the stream's send buffer; a retransmitter task retries it on Linux's
+//! RTO schedule (`retransmit.rs`) and delivers it at the first retry after the link
+//! heals, or gives up at the budget. Connects retry their SYN on Linux's schedule.
+//! Healthy traffic takes the direct path: one registry look-up per call, nothing queued.
+
+mod listener;
+pub mod retransmit;
+mod scope;
+mod stream;
+
+pub use listener::TcpListener;
+pub use scope::{current_host, scoped};
+pub use stream::TcpStream;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::world::EventLog;
+
+/// The kernel settings every connection starts with. Linux defaults
+/// (Documentation/networking/ip-sysctl.rst); a part that sets a socket option overrides
+/// its own connections' (`TcpStream::set_user_timeout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpConfig {
+    /// How long unacknowledged data may wait before the connection fails: the time
+    /// `net.ipv4.tcp_retries2` retransmissions take (924.6 s for the default 15).
+    pub user_timeout: Duration,
+    /// `net.ipv4.tcp_syn_retries`: a connect with no answer fails after 127 s for 6.
+    pub syn_retries: u32,
+    /// The send buffer an application may fill while its data is unacknowledged; a write
+    /// past it blocks. Linux autotunes `SO_SNDBUF` up to `tcp_wmem`'s maximum (4 MiB).
+    pub send_buffer_bytes_limit: usize,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            user_timeout: retransmit::retries_budget(retransmit::RETRIES2_DEFAULT),
+            syn_retries: retransmit::SYN_RETRIES_DEFAULT,
+            send_buffer_bytes_limit: 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// One connection, named by its two ends as (client, server) addresses.
+pub(crate) type ConnKey = (SocketAddr, SocketAddr);
+
+/// What both ends of one connection know of each other: which end's kernel gave up on it
+/// (its peer is then half-open: nothing tells it until it sends and meets a reset).
+#[derive(Debug, Default)]
+pub(crate) struct ConnShared {
+    /// `[client, server]`: that end's kernel dropped the connection after its budget.
+    pub(crate) abandoned: [bool; 2],
+    /// Ends still open (0, 1 or 2); the entry goes when none is.
+    pub(crate) ends_open: u8,
+}
+
+/// The network's state: which directions of which links are down, what every connection's
+/// ends know, and the sockets of connections a kernel abandoned.
+#[derive(Default)]
+pub(crate) struct NetState {
+    /// Directions (from host, to host) whose packets are dropped.
+    down: BTreeSet<(Arc<str>, Arc<str>)>,
+    /// Every open connection by its ends' addresses.
+    pub(crate) conns: BTreeMap<ConnKey, ConnShared>,
+    /// Turmoil socket halves of connections whose kernel gave up: kept (not dropped) until
+    /// the world ends, because dropping them inside a host would send a FIN or RST that the
+    /// real kernel, on a dead link, never gets through.
+    pub(crate) abandoned_sockets: Vec<Box<dyn std::any::Any + Send>>,
+    /// The kernel settings new connections start with.
+    pub(crate) config: TcpConfig,
+}
+
+/// Abandoned sockets kept at most: one per connection that timed out, a few hundred bytes
+/// each; a run reaching it has a connection churn no scenario is meant to produce.
+const ABANDONED_SOCKETS_LIMIT: usize = 1 << 20;
+
+/// The registry, shared by the world (which sets link states between steps) and every
+/// stream (which reads them). Cloning shares it.
+#[derive(Clone, Default)]
+pub struct Net {
+    state: Arc<Mutex<NetState>>,
+    events: Option<EventLog>,
+}
+
+impl Net {
+    /// A network with `config` whose streams record what their kernels do into `events`.
+    pub fn new(config: TcpConfig, events: EventLog) -> Net {
+        let state = NetState { config, ..NetState::default() };
+        Net { state: Arc::new(Mutex::new(state)), events: Some(events) }
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, NetState> {
+        // Everything runs on turmoil's one thread: the lock is never contended, and a
+        // panic while it is held already failed the run.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The kernel settings new connections start with.
+    pub fn config(&self) -> TcpConfig {
+        self.lock().config
+    }
+
+    /// Sets the directions of link a ↔ b that drop packets: `down_ab` (a → b), `down_ba`.
+    pub fn set_link(&self, a: &str, b: &str, down_ab: bool, down_ba: bool) {
+        let mut state = self.lock();
+        for (from, to, down) in [(a, b, down_ab), (b, a, down_ba)] {
+            let key = (Arc::from(from), Arc::from(to));
+            if down {
+                state.down.insert(key);
+            } else {
+                state.down.remove(&key);
+            }
+        }
+    }
+
+    /// Whether packets from `from` to `to` get through now.
+    pub fn is_up(&self, from: &str, to: &str) -> bool {
+        let state = self.lock();
+        state.down.is_empty() || !state.down.iter().any(|(f, t)| &**f == from && &**t == to)
+    }
+
+    /// Records what a kernel did on `host`.
+    pub(crate) fn record(&self, host: &str, kind: crate::vocab::EventKind, detail: String) {
+        if let Some(events) = &self.events {
+            events.record(&Arc::from(host), kind, detail);
+        }
+    }
+
+    /// Keeps an abandoned socket half until the world ends (see `abandoned_sockets`).
+    pub(crate) fn keep_abandoned(&self, socket: Box<dyn std::any::Any + Send>) {
+        let mut state = self.lock();
+        assert!(
+            state.abandoned_sockets.len() < ABANDONED_SOCKETS_LIMIT,
+            "more than {ABANDONED_SOCKETS_LIMIT} connections timed out in one run"
+        );
+        state.abandoned_sockets.push(socket);
+    }
+}
+
+std::thread_local! {
+    /// The network of the world being stepped on this thread (set by `World::step`).
+    static CURRENT: std::cell::RefCell<Option<Net>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `step` with `net` as the current network, restoring the previous one after (a
+/// test may step two worlds on one thread in turn).
+pub(crate) fn enter<T>(net: &Net, step: impl FnOnce() -> T) -> T {
+    let previous = CURRENT.with(|current| current.replace(Some(net.clone())));
+    let result = step();
+    CURRENT.with(|current| *current.borrow_mut() = previous);
+    result
+}
+
+/// The network of the world being stepped. Panics outside a step: a socket exists only
+/// inside a host's software.
+pub(crate) fn current() -> Net {
+    CURRENT.with(|current| current.borrow().clone()).expect("obsim's network is used only inside a world's step")
+}
+
+/// Duration as milliseconds for event details.
+pub(crate) fn millis(duration: Duration) -> u128 {
+    duration.as_millis()
+}
