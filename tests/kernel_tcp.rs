@@ -211,3 +211,19 @@ fn namespaces_that_cannot_be_made_fail_with_a_message_naming_the_need() {
     assert!(error.contains("kernel_tcp needs to create network namespaces"), "{error}");
     assert!(error.contains("create the client namespace"), "names the step: {error}");
 }
+
+#[test]
+fn the_namespaces_are_removed_even_when_a_test_panics() {
+    let mut names = None;
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let link = netns::LinkedNamespaces::create("pan").unwrap_or_else(|error| panic!("{error}"));
+        names = Some(link.names());
+        assert!(names.iter().flatten().all(|name| std::path::Path::new("/run/netns").join(name).exists()));
+        panic!("a test failing while it holds the namespaces");
+    }));
+    assert!(unwound.is_err(), "the closure panics");
+    let names = names.expect("the namespaces were made before the panic");
+    for name in names {
+        assert!(!std::path::Path::new("/run/netns").join(&name).exists(), "{name} left behind");
+    }
+}

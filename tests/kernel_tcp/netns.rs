@@ -151,6 +151,11 @@ impl LinkedNamespaces {
         Ok(())
     }
 
+    /// The two namespaces' names (a test checks they are gone after a drop).
+    pub fn names(&self) -> [String; 2] {
+        [self.client.name.clone(), self.server.name.clone()]
+    }
+
     /// The end on `side`.
     fn end(&self, side: Side) -> &End {
         match side {
