@@ -6,8 +6,9 @@
 //! (tests/kernel_tcp/netns.rs); the link is cut by dropping every packet silently. Each
 //! schedule is run on the kernel and its observations are asserted here (the numbers are in
 //! FIDELITY.md). The same schedules run on plain turmoil show why obsim needs a TCP model of
-//! its own: turmoil disagrees. Whoever adds obsim's model runs the schedules through it and
-//! holds it to [`schedule::expected_obsim_agreement`].
+//! its own: turmoil disagrees. obsim's network (`obsim::world::net`) runs every schedule too and
+//! is held to [`schedule::expected_obsim_agreement`]: delivered bytes exact, the same error at
+//! a time within ±(1 s + 20 %), the same end seen by the server.
 //!
 //! Needs root (or CAP_SYS_ADMIN + CAP_NET_ADMIN) and iproute2; without them every kernel test
 //! fails with a message saying so — never a silent skip. The kernel tests run in parallel and
@@ -17,6 +18,8 @@
 mod kernel;
 #[path = "kernel_tcp/netns.rs"]
 mod netns;
+#[path = "kernel_tcp/obsim_side.rs"]
+mod obsim_side;
 #[path = "kernel_tcp/schedule.rs"]
 mod schedule;
 #[path = "kernel_tcp/turmoil_side.rs"]
@@ -172,6 +175,44 @@ fn plain_turmoil_refuses_a_connect_across_a_cut_at_once() {
     let (kind, at_ms) = simulated.error.unwrap_or_else(|| panic!("connect did not fail: {simulated:?}"));
     assert_eq!((kind, simulated.connected_ms), (ErrorKind::ConnectionRefused, None), "{simulated:?}");
     assert!(at_ms < CONNECT_SHORT_CUT.cut_until_ms, "refused during the cut: {simulated:?}");
+}
+
+/// Runs `schedule` on the kernel and on obsim's network and holds obsim to the kernel.
+fn obsim_agrees(schedule: &Schedule) {
+    let real = kernel(schedule);
+    let simulated = obsim_side::run_obsim(schedule).expect("the obsim run");
+    eprintln!("obsim  {}: {simulated:?}", schedule.tag);
+    if let Err(disagreement) = expected_obsim_agreement(&real, &simulated) {
+        panic!(
+            "obsim disagrees with the kernel on {}: {disagreement}\nkernel {real:?}\nobsim  {simulated:?}",
+            schedule.tag
+        );
+    }
+}
+
+#[test]
+fn obsim_agrees_with_the_kernel_on_a_short_cut() {
+    obsim_agrees(&SHORT_CUT);
+}
+
+#[test]
+fn obsim_agrees_with_the_kernel_on_a_long_cut() {
+    obsim_agrees(&LONG_CUT);
+}
+
+#[test]
+fn obsim_agrees_with_the_kernel_on_a_peer_that_forgot_the_connection() {
+    obsim_agrees(&PEER_FORGOT);
+}
+
+#[test]
+fn obsim_agrees_with_the_kernel_on_a_connect_during_a_long_cut() {
+    obsim_agrees(&CONNECT_LONG_CUT);
+}
+
+#[test]
+fn obsim_agrees_with_the_kernel_on_a_connect_during_a_short_cut() {
+    obsim_agrees(&CONNECT_SHORT_CUT);
 }
 
 /// An observation for the agreement rule's own tests.

@@ -142,6 +142,23 @@ impl TcpStream {
         TcpStream { read: Some(read), end: Arc::new(Mutex::new(end)), link }
     }
 
+    /// Closes abortively (`SO_LINGER` 0, or a process whose state is gone): with the way
+    /// out up the close reaches the peer at once (turmoil sends a FIN, where a kernel would
+    /// send RST: FIDELITY.md "Network / TCP"); with it down the RST is lost, this end's
+    /// kernel forgets the connection, and the peer stays half-open until it writes and is
+    /// reset.
+    pub fn abort(mut self) {
+        if self.link.is_up_out() {
+            return;
+        }
+        let mut end = lock(&self.end);
+        self.link.forget(&mut end);
+        drop(end);
+        if let Some(read) = self.read.take() {
+            self.link.net.keep_abandoned(Box::new(read));
+        }
+    }
+
     /// Sets `TCP_USER_TIMEOUT` on this connection, as a part that sets the option does.
     pub fn set_user_timeout(&self, timeout: Duration) {
         assert!(!timeout.is_zero(), "a zero TCP_USER_TIMEOUT means the system default: leave it unset");
@@ -195,13 +212,19 @@ impl Link {
             millis(end.user_timeout)
         );
         self.net.record(&self.local, EventKind::TcpTimeout, detail);
+        self.forget(end);
+        end.fail(io::ErrorKind::TimedOut);
+    }
+
+    /// This end's kernel forgets the connection without a word reaching the peer: its
+    /// socket is kept silent and the peer, when it next writes, is reset.
+    fn forget(&self, end: &mut End) {
         if let Some(write) = end.write.take() {
             self.net.keep_abandoned(Box::new(write));
         }
         if let Some(conn) = self.net.lock().conns.get_mut(&self.key) {
             conn.abandoned[self.side] = true;
         }
-        end.fail(io::ErrorKind::TimedOut);
     }
 
     /// Starts the retransmitter unless one runs.
