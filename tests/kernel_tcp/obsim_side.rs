@@ -98,7 +98,7 @@ async fn serve(schedule: Schedule, observed: Arc<Mutex<Observed>>) -> turmoil::R
         match read {
             Ok(0) => {
                 seen.server = ServerEnd::Eof { at_ms: now_ms() };
-                return std::future::pending().await;
+                break;
             }
             Ok(read) => {
                 if let Some(last_ms) = last_read_ms {
@@ -109,9 +109,12 @@ async fn serve(schedule: Schedule, observed: Arc<Mutex<Observed>>) -> turmoil::R
             }
             Err(error) => {
                 seen.server = ServerEnd::Error { kind: error.kind(), at_ms: now_ms() };
-                return std::future::pending().await;
+                break;
             }
         }
+    }
+    if matches!(observed.lock().expect("lock").server, ServerEnd::Eof { .. } | ServerEnd::Error { .. }) {
+        return std::future::pending().await;
     }
     if schedule.server_forgets_at_ms.is_some_and(|at_ms| at_ms < schedule.observe_until_ms) {
         // An abortive close during the cut: the RST is lost, the state is gone.
