@@ -53,7 +53,10 @@ fn the_lint_stays_on_in_cargo_toml() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let cargo = std::fs::read_to_string(root.join("Cargo.toml")).expect("Cargo.toml is readable");
     let level = cargo.lines().find_map(|line| line.trim().strip_prefix("too_many_lines")).map(str::trim);
-    assert!(matches!(level, Some("= \"warn\"" | "= \"deny\"")), "Cargo.toml [lints.clippy] too_many_lines is {level:?}");
+    assert!(
+        matches!(level, Some("= \"warn\"" | "= \"deny\"")),
+        "Cargo.toml [lints.clippy] too_many_lines is {level:?}"
+    );
     let clippy = std::fs::read_to_string(root.join("clippy.toml")).expect("clippy.toml is readable");
     assert!(
         clippy.lines().any(|line| line.replace(' ', "") == "too-many-lines-threshold=70"),
