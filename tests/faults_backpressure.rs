@@ -6,6 +6,8 @@
 //! restart), refused or dropped chunks at the aggregator, paused agent inputs, more jobs
 //! while bursting — and, where the configuration promises it, no record lost.
 
+mod scenario_support;
+
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -24,20 +26,13 @@ use obsim::scenario::Scenario;
 use obsim::vocab::{EventKind, LossCause, Part, Signal, hosts, ports};
 use obsim::world::WorldBuilder;
 
-const BASE: &str = r#"name = "backpressure"
-seed = 9
-duration = "2m"
-drain = "3m"
-[topology]
-machines = [{ type = "openai", count = 2, workers = 2 }]
-[agent]
-storage = "filesystem"
-retry_limit = "no_limits"
-require_ack = true
-"#;
+/// The shared header (scenario_support::openai_header): 2 OpenAI machines of 2 workers, reliable agents.
+fn base() -> String {
+    scenario_support::openai_header("backpressure", 9, "2m", "3m", 2, 2)
+}
 
 fn parse(faults: &str) -> Result<Scenario, String> {
-    Scenario::parse(Path::new("bp.toml"), &format!("{BASE}{faults}")).map_err(|error| error.to_string())
+    Scenario::parse(Path::new("bp.toml"), &format!("{}{faults}", base())).map_err(|error| error.to_string())
 }
 
 /// `fault.*` and `redis.maxmemory` events as (whole seconds, "kind detail").
@@ -88,13 +83,13 @@ fn a_backpressure_table_names_the_key_it_lacks_or_must_not_have() {
     assert!(error.contains("key `fault[0].target`") && error.contains("takes no `target`"), "{error}");
     let error = table("what = \"jobs_per_second\"\nfactor = 2.0\ntarget = \"api\"\n").unwrap_err();
     assert!(error.contains("key `fault[0].target`"), "{error}");
-    // BASE runs its agents on filesystem storage: mem_buf_limit does not apply there.
+    // base() runs its agents on filesystem storage: mem_buf_limit does not apply there.
     let error = table("what = \"agent_mem_buf\"\nbytes = 5000\n").unwrap_err();
     assert!(error.contains("key `fault[0].what`") && error.contains("memory storage only"), "{error}");
     let memory = |body: &str| {
         let text = format!(
             "{}[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nfor = \"20s\"\n{body}",
-            BASE.replace("\"filesystem\"", "\"memory\"")
+            base().replace("\"filesystem\"", "\"memory\"")
         );
         Scenario::parse(Path::new("bp.toml"), &text).map_err(|error| error.to_string())
     };
@@ -366,9 +361,9 @@ fn an_aggregator_shrink_under_drop_oldest_chunk_loses_exactly_the_dropped_chunks
 /// nothing is lost. The API host's agent is not targeted and never changes its limit.
 #[test]
 fn an_agent_mem_buf_shrink_pauses_the_inputs_and_loses_nothing() {
-    let base = BASE.replace("\"filesystem\"", "\"memory\"");
+    let memory_base = base().replace("\"filesystem\"", "\"memory\"");
     let text = format!(
-        "{base}[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nwhat = \"agent_mem_buf\"\nbytes = 500\nfor = \"30s\"\n"
+        "{memory_base}[[fault]]\nat = \"30s\"\nkind = \"backpressure\"\nwhat = \"agent_mem_buf\"\nbytes = 500\nfor = \"30s\"\n"
     );
     let scenario = Scenario::parse(Path::new("bp.toml"), &text).unwrap();
     let mut pipeline = Pipeline::build(Arc::new(scenario), 9);

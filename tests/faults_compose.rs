@@ -6,6 +6,8 @@
 //! Dash0 errors scoped to one signal and protocol; a slow Dash0 that stores before answering
 //! makes clients retry and holds duplicates.
 
+mod scenario_support;
+
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -263,17 +265,10 @@ fn a_fault_resolves_to_one_contribution_per_link_and_host() {
 // ---------------------------------------------------------------------------------------
 // End to end.
 
-const ONE_OPENAI: &str = r#"name = "compose"
-seed = 5
-duration = "2m"
-drain = "3m"
-[topology]
-machines = [{ type = "openai", count = 1, workers = 4 }]
-[agent]
-storage = "filesystem"
-retry_limit = "no_limits"
-require_ack = true
-"#;
+/// The shared header (scenario_support::openai_header): 1 OpenAI machine of 4 workers, reliable agents.
+fn one_openai() -> String {
+    scenario_support::openai_header("compose", 5, "2m", "3m", 1, 4)
+}
 
 fn run(base: &str, extra: &str) -> (Pipeline, Verdict) {
     let scenario = Scenario::parse(Path::new("compose.toml"), &format!("{base}{extra}")).unwrap();
@@ -295,7 +290,7 @@ fn seconds_of(pipeline: &Pipeline, kind: EventKind, host: &str) -> Vec<u64> {
 #[test]
 fn a_short_drop_nested_in_a_long_one_does_not_repair_the_link_early() {
     let (pipeline, verdict) = run(
-        ONE_OPENAI,
+        &one_openai(),
         r#"
 [[fault]]
 kind = "link_drop"
@@ -342,7 +337,8 @@ fn a_nested_latency_leaves_the_outer_latency_in_force() {
     let scenario = Scenario::parse(
         Path::new("compose.toml"),
         &format!(
-            "{ONE_OPENAI}{}",
+            "{}{}",
+            one_openai(),
             r#"
 [[fault]]
 kind = "latency"
@@ -382,7 +378,8 @@ fn a_skew_nested_in_a_step_leaves_the_step_when_it_ends() {
     let scenario = Scenario::parse(
         Path::new("compose.toml"),
         &format!(
-            "{ONE_OPENAI}{}",
+            "{}{}",
+            one_openai(),
             r#"
 [[fault]]
 kind = "clock_step"
@@ -417,7 +414,7 @@ behind = true
 #[test]
 fn a_clock_never_healed_stays_ahead_through_the_drain() {
     let (pipeline, verdict) = run(
-        ONE_OPENAI,
+        &one_openai(),
         "[[fault]]\nkind = \"clock_skew\"\nat = \"30s\"\ntarget = \"openai-1\"\noffset = \"10m\"\nheal = \"never\"\n",
     );
     let ahead = pipeline.world.clock("openai-1").unwrap().skew_nanos_at(pipeline.world.elapsed());
@@ -437,7 +434,8 @@ fn a_clock_never_healed_stays_ahead_through_the_drain() {
     let error = Scenario::parse(
         Path::new("compose.toml"),
         &format!(
-            "{ONE_OPENAI}[[fault]]\nkind = \"clock_skew\"\nat = \"30s\"\nfor = \"10s\"\ntarget = \"openai-1\"\noffset = \"10m\"\nheal = \"never\"\n"
+            "{}[[fault]]\nkind = \"clock_skew\"\nat = \"30s\"\nfor = \"10s\"\ntarget = \"openai-1\"\noffset = \"10m\"\nheal = \"never\"\n",
+            one_openai()
         ),
     )
     .unwrap_err()
@@ -450,7 +448,7 @@ fn a_clock_never_healed_stays_ahead_through_the_drain() {
 #[test]
 fn dash0_errors_scoped_to_logs_over_http_leave_grpc_untouched() {
     let (pipeline, verdict) = run(
-        ONE_OPENAI,
+        &one_openai(),
         "[[fault]]\nkind = \"dash0_errors\"\nat = \"30s\"\nfor = \"30s\"\nstatus = 503\nsignal = \"logs\"\nprotocol = \"http\"\n",
     );
     let events = pipeline.world.events().kept();
@@ -465,7 +463,7 @@ fn dash0_errors_scoped_to_logs_over_http_leave_grpc_untouched() {
     assert!(verdict.passed(), "{}", verdict.render());
     // Unscoped, the same window also refuses the collectors' gRPC exports.
     let (pipeline, _) =
-        run(ONE_OPENAI, "[[fault]]\nkind = \"dash0_errors\"\nat = \"30s\"\nfor = \"30s\"\nstatus = 503\n");
+        run(&one_openai(), "[[fault]]\nkind = \"dash0_errors\"\nat = \"30s\"\nfor = \"30s\"\nstatus = 503\n");
     let events = pipeline.world.events().kept();
     assert!(
         events.iter().any(|e| e.kind == EventKind::Dash0Refused && e.detail.starts_with("grpc")),
@@ -522,7 +520,7 @@ fn duplicated(verdict: &Verdict) -> Vec<(String, u64)> {
 #[test]
 fn a_slow_dash0_that_stores_before_answering_makes_duplicates() {
     let slow = "[[fault]]\nkind = \"dash0_slow\"\nat = \"30s\"\nfor = \"20s\"\ndelay = \"15s\"\n";
-    let (pipeline, verdict) = run(ONE_OPENAI, &format!("{slow}stores = \"before_delay\"\n"));
+    let (pipeline, verdict) = run(&one_openai(), &format!("{slow}stores = \"before_delay\"\n"));
     let twice: u64 = duplicated(&verdict).iter().map(|(_, count)| count).sum();
     assert!(twice > 0, "retried batches stored twice: {}", verdict.render());
     let check = verdict.checks().iter().find(|c| c.name == CheckName::Duplicates).unwrap();
@@ -535,6 +533,6 @@ fn a_slow_dash0_that_stores_before_answering_makes_duplicates() {
     );
     assert!(!seconds_of(&pipeline, EventKind::ShipperRetry, "railway-shipper").is_empty(), "the shipper retried");
 
-    let (_, verdict) = run(ONE_OPENAI, slow);
+    let (_, verdict) = run(&one_openai(), slow);
     assert_eq!(duplicated(&verdict).iter().map(|(_, count)| count).sum::<u64>(), 0, "{}", verdict.render());
 }

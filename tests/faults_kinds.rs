@@ -3,6 +3,8 @@
 //! Dash0 5xx makes the shipper retry and loses nothing; a Redis restart without persistence
 //! loses exactly what Redis held, with cause `redis_crash_unpersisted` and no other.
 
+mod scenario_support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,20 +15,13 @@ use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 use obsim::vocab::{EventKind, LossCause, Part};
 
-const BASE: &str = r#"name = "kinds"
-seed = 11
-duration = "2m"
-drain = "3m"
-[topology]
-machines = [{ type = "openai", count = 2, workers = 2 }]
-[agent]
-storage = "filesystem"
-retry_limit = "no_limits"
-require_ack = true
-"#;
+/// The shared header (scenario_support::openai_header): 2 OpenAI machines of 2 workers, reliable agents.
+fn base() -> String {
+    scenario_support::openai_header("kinds", 11, "2m", "3m", 2, 2)
+}
 
 fn run(extra: &str) -> (Pipeline, Verdict) {
-    let scenario = Scenario::parse(Path::new("kinds.toml"), &format!("{BASE}{extra}")).unwrap();
+    let scenario = Scenario::parse(Path::new("kinds.toml"), &format!("{}{extra}", base())).unwrap();
     let mut pipeline = Pipeline::build(Arc::new(scenario), 11);
     pipeline.run().unwrap();
     let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());

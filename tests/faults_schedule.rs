@@ -1,6 +1,8 @@
 //! The fault schedule: `[[fault]]` errors name file, line and key; each fault is in the event
 //! log when it starts and ends; faults change what the checkers see.
 
+mod scenario_support;
+
 use std::path::Path;
 use std::sync::Arc;
 
@@ -11,20 +13,13 @@ use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 use obsim::vocab::{EventKind, LossCause, Part};
 
-const BASE: &str = r#"name = "faults"
-seed = 9
-duration = "2m"
-drain = "2m"
-[topology]
-machines = [{ type = "openai", count = 2, workers = 2 }]
-[agent]
-storage = "filesystem"
-retry_limit = "no_limits"
-require_ack = true
-"#;
+/// The shared header (scenario_support::openai_header): 2 OpenAI machines of 2 workers, reliable agents.
+fn base() -> String {
+    scenario_support::openai_header("faults", 9, "2m", "2m", 2, 2)
+}
 
 fn parse(faults: &str) -> Result<Scenario, String> {
-    Scenario::parse(Path::new("faults.toml"), &format!("{BASE}{faults}")).map_err(|error| error.to_string())
+    Scenario::parse(Path::new("faults.toml"), &format!("{}{faults}", base())).map_err(|error| error.to_string())
 }
 
 #[test]

@@ -90,26 +90,53 @@ impl CorrelationReport {
 
 /// Measures correlation over `logs` and `spans` (duplicates allowed; a span is identified by its trace and span
 /// id). Logs for which `exempt` says true are counted but not checked.
-#[expect(
-    clippy::too_many_lines,
-    reason = "one pass over the stored spans and logs; splitting it is open work (ARCHITECTURE.md §12)"
-)]
 pub(crate) fn measure(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
     let mut report = CorrelationReport { spans_count: spans.len(), logs_count: logs.len(), ..Default::default() };
+    let by_id = index_spans(spans);
+    let shape = check_spans(&mut report, &by_id);
+    check_trace_shape(&mut report, &shape);
+    report.jobs_count = shape.traces_of_job.len();
+    report.traces_count = shape.jobs_of_trace.len();
+    for log in logs {
+        if exempt(log) {
+            report.logs_exempt_count += 1;
+            continue;
+        }
+        check_log(&mut report, &by_id, log);
+    }
+    report
+}
 
-    // Index the distinct spans: (trace, span) → span.
+/// The distinct stored spans, (trace, span) → span: duplicates (a span Dash0 stored twice)
+/// count once, the first copy wins.
+fn index_spans(spans: &[Span]) -> BTreeMap<(TraceId, SpanId), &Span> {
     let mut by_id: BTreeMap<(TraceId, SpanId), &Span> = BTreeMap::new();
     for span in spans {
         by_id.entry((span.trace_id, span.span_id)).or_insert(span);
     }
+    by_id
+}
 
-    let mut traces_of_job: BTreeMap<JobId, BTreeSet<TraceId>> = BTreeMap::new();
-    let mut jobs_of_trace: BTreeMap<TraceId, BTreeSet<JobId>> = BTreeMap::new();
-    let mut roots_of_trace: BTreeMap<TraceId, u32> = BTreeMap::new();
+/// Which jobs and traces the stored spans tie together, and how many roots each trace has:
+/// the per-trace rules are judged on this once every span was seen.
+#[derive(Default)]
+struct TraceShape {
+    /// Each job's distinct trace ids (one expected).
+    traces_of_job: BTreeMap<JobId, BTreeSet<TraceId>>,
+    /// Each trace's distinct job ids (one expected).
+    jobs_of_trace: BTreeMap<TraceId, BTreeSet<JobId>>,
+    /// Each trace's count of spans without a parent (one expected).
+    roots_of_trace: BTreeMap<TraceId, u32>,
+}
+
+/// One pass over the distinct spans: records the trace shape and judges the per-span rules
+/// (parent resolves, worker belongs to machine).
+fn check_spans(report: &mut CorrelationReport, by_id: &BTreeMap<(TraceId, SpanId), &Span>) -> TraceShape {
+    let mut shape = TraceShape::default();
     for span in by_id.values() {
-        traces_of_job.entry(span.job_id).or_default().insert(span.trace_id);
-        jobs_of_trace.entry(span.trace_id).or_default().insert(span.job_id);
-        let roots = roots_of_trace.entry(span.trace_id).or_default();
+        shape.traces_of_job.entry(span.job_id).or_default().insert(span.trace_id);
+        shape.jobs_of_trace.entry(span.trace_id).or_default().insert(span.job_id);
+        let roots = shape.roots_of_trace.entry(span.trace_id).or_default();
         match span.parent_span_id {
             None => *roots += 1,
             Some(parent) if !by_id.contains_key(&(span.trace_id, parent)) => {
@@ -128,62 +155,60 @@ pub(crate) fn measure(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRe
             report.breaks(Rule::WorkerBelongsToMachine, || format!("span {}: {worker} on {machine}", span.span_id));
         }
     }
-    for (job, traces) in &traces_of_job {
+    shape
+}
+
+/// The per-trace rules over the whole shape: one trace per job, one job per trace, one root
+/// per trace.
+fn check_trace_shape(report: &mut CorrelationReport, shape: &TraceShape) {
+    for (job, traces) in &shape.traces_of_job {
         if traces.len() > 1 {
             report.breaks(Rule::JobHasOneTrace, || format!("job {job} spans {} traces: {traces:?}", traces.len()));
         }
     }
-    for (trace, jobs) in &jobs_of_trace {
+    for (trace, jobs) in &shape.jobs_of_trace {
         if jobs.len() > 1 {
             report.breaks(Rule::TraceHasOneJob, || format!("trace {trace} holds {} jobs", jobs.len()));
         }
     }
-    for (trace, &roots) in &roots_of_trace {
+    for (trace, &roots) in &shape.roots_of_trace {
         if roots != 1 {
             report.breaks(Rule::TraceHasOneRoot, || format!("trace {trace} has {roots} root spans"));
         }
     }
-    report.jobs_count = traces_of_job.len();
-    report.traces_count = jobs_of_trace.len();
+}
 
-    for log in logs {
-        if exempt(log) {
-            report.logs_exempt_count += 1;
-            continue;
-        }
-        if !log.ids_consistent() {
-            report.breaks(Rule::WorkerBelongsToMachine, || {
-                format!("log {}: worker {:?} on machine {:?}", log.id, log.worker_id, log.machine_id)
-            });
-        }
-        let Some(span) = by_id.get(&(log.trace_id, log.span_id)) else {
-            report.breaks(Rule::LogSpanResolves, || {
-                format!(
-                    "log {} of job {}: span {} in trace {} not stored",
-                    log.id, log.job_id, log.span_id, log.trace_id
-                )
-            });
-            continue;
-        };
-        let machine_disagrees = span.machine_id.is_some() && span.machine_id != log.machine_id;
-        let worker_disagrees = span.worker_id.is_some() && span.worker_id != log.worker_id;
-        if span.job_id != log.job_id || machine_disagrees || worker_disagrees {
-            report.breaks(Rule::LogAgreesWithSpan, || {
-                format!(
-                    "log {} says job {} machine {:?} worker {:?}; its span `{}` says job {} machine {:?} worker {:?}",
-                    log.id,
-                    log.job_id,
-                    log.machine_id,
-                    log.worker_id,
-                    span.name,
-                    span.job_id,
-                    span.machine_id,
-                    span.worker_id
-                )
-            });
-        }
+/// The per-log rules for one non-exempt log: its ids are self-consistent, its span is
+/// stored, and it agrees with that span on job, machine and worker.
+fn check_log(report: &mut CorrelationReport, by_id: &BTreeMap<(TraceId, SpanId), &Span>, log: &LogRecord) {
+    if !log.ids_consistent() {
+        report.breaks(Rule::WorkerBelongsToMachine, || {
+            format!("log {}: worker {:?} on machine {:?}", log.id, log.worker_id, log.machine_id)
+        });
     }
-    report
+    let Some(span) = by_id.get(&(log.trace_id, log.span_id)) else {
+        report.breaks(Rule::LogSpanResolves, || {
+            format!("log {} of job {}: span {} in trace {} not stored", log.id, log.job_id, log.span_id, log.trace_id)
+        });
+        return;
+    };
+    let machine_disagrees = span.machine_id.is_some() && span.machine_id != log.machine_id;
+    let worker_disagrees = span.worker_id.is_some() && span.worker_id != log.worker_id;
+    if span.job_id != log.job_id || machine_disagrees || worker_disagrees {
+        report.breaks(Rule::LogAgreesWithSpan, || {
+            format!(
+                "log {} says job {} machine {:?} worker {:?}; its span `{}` says job {} machine {:?} worker {:?}",
+                log.id,
+                log.job_id,
+                log.machine_id,
+                log.worker_id,
+                span.name,
+                span.job_id,
+                span.machine_id,
+                span.worker_id
+            )
+        });
+    }
 }
 
 /// The `correlation` check (with `[expect] correlation = "complete"`): every rule held over

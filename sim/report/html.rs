@@ -263,13 +263,24 @@ pub(crate) fn verdict_html(passed: bool) -> &'static str {
     if passed { "<span class=\"pass\">PASS</span>" } else { "<span class=\"fail\">FAIL</span>" }
 }
 
-/// `report.html` of one run.
-#[expect(
-    clippy::too_many_lines,
-    reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
-)]
+/// `report.html` of one run: one section after another, top to bottom.
 pub fn render(result: &RunResult) -> String {
     let mut body = String::new();
+    write_header(&mut body, result);
+    write_checks(&mut body, result);
+    write_records(&mut body, result);
+    write_losses(&mut body, result);
+    write_held(&mut body, result);
+    write_latency(&mut body, result);
+    write_throughput(&mut body, result);
+    write_occupancy(&mut body, result);
+    write_faults(&mut body, result);
+    write_jobs(&mut body, result);
+    page(&format!("obsim {} seed {}", result.scenario, result.seed), &body)
+}
+
+/// The title, the verdict, the run's size and hash, and the replay command.
+fn write_header(body: &mut String, result: &RunResult) {
     let _ = writeln!(body, "<h1>obsim: {} — seed {}</h1>", escape(&result.scenario), result.seed);
     let _ = writeln!(
         body,
@@ -282,7 +293,10 @@ pub fn render(result: &RunResult) -> String {
         escape(&result.event_log.hash),
         escape(&result.replay)
     );
+}
 
+/// Every check with its result and detail, failed or not.
+fn write_checks(body: &mut String, result: &RunResult) {
     let _ = writeln!(body, "<h2>Checks</h2>\n<table>\n<tr><th>check</th><th>result</th><th>detail</th></tr>");
     for check in &result.checks {
         let _ = writeln!(
@@ -294,7 +308,10 @@ pub fn render(result: &RunResult) -> String {
         );
     }
     let _ = writeln!(body, "</table>");
+}
 
+/// The records table per signal: emitted, delivered, duplicated, lost and in flight.
+fn write_records(body: &mut String, result: &RunResult) {
     let _ = writeln!(
         body,
         "<h2>Records</h2>\n<table>\n<tr><th>signal</th><th class=\"num\">emitted</th><th class=\"num\">delivered</th><th class=\"num\">duplicated</th><th class=\"num\">lost with a cause</th><th class=\"num\">lost silently</th><th class=\"num\">in flight</th></tr>"
@@ -312,53 +329,64 @@ pub fn render(result: &RunResult) -> String {
         );
     }
     let _ = writeln!(body, "</table>");
+}
+
+/// The losses of both signals, one row per cause and place; nothing when none were lost.
+fn write_losses(body: &mut String, result: &RunResult) {
     let losses: Vec<(&str, &crate::check::result::LossResult)> =
         [("log", &result.signals.log), ("span", &result.signals.span)]
             .into_iter()
             .flat_map(|(name, signal)| signal.losses.iter().map(move |loss| (name, loss)))
             .collect();
-    if !losses.is_empty() {
+    if losses.is_empty() {
+        return;
+    }
+    let _ =
+        writeln!(body, "<table>\n<tr><th>signal</th><th>cause</th><th>where</th><th class=\"num\">records</th></tr>");
+    for (name, loss) in losses {
+        let place = match (&loss.part, &loss.host) {
+            (Some(part), Some(host)) => format!("{part}@{host}"),
+            _ => "no part ever held them".to_string(),
+        };
         let _ = writeln!(
             body,
-            "<table>\n<tr><th>signal</th><th>cause</th><th>where</th><th class=\"num\">records</th></tr>"
+            "<tr><td>{name}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            escape(&loss.cause),
+            escape(&place),
+            loss.count
         );
-        for (name, loss) in losses {
-            let place = match (&loss.part, &loss.host) {
-                (Some(part), Some(host)) => format!("{part}@{host}"),
-                _ => "no part ever held them".to_string(),
-            };
-            let _ = writeln!(
-                body,
-                "<tr><td>{name}</td><td>{}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-                escape(&loss.cause),
-                escape(&place),
-                loss.count
-            );
-        }
-        let _ = writeln!(body, "</table>");
     }
-    // Records held at the end: in flight, not lost (their own table, never a loss row).
+    let _ = writeln!(body, "</table>");
+}
+
+/// Records held at the end: in flight, not lost (their own table, never a loss row);
+/// nothing when no part held any.
+fn write_held(body: &mut String, result: &RunResult) {
     let held: Vec<(&str, &crate::check::result::HeldResult)> =
         [("log", &result.signals.log), ("span", &result.signals.span)]
             .into_iter()
             .flat_map(|(name, signal)| signal.in_flight.iter().map(move |held| (name, held)))
             .collect();
-    if !held.is_empty() {
+    if held.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        body,
+        "<table>\n<tr><th>signal</th><th>in flight at the end, held by</th><th class=\"num\">records</th></tr>"
+    );
+    for (name, held) in held {
         let _ = writeln!(
             body,
-            "<table>\n<tr><th>signal</th><th>in flight at the end, held by</th><th class=\"num\">records</th></tr>"
+            "<tr><td>{name}</td><td>{}</td><td class=\"num\">{}</td></tr>",
+            escape(&format!("{}@{}", held.part, held.host)),
+            held.count
         );
-        for (name, held) in held {
-            let _ = writeln!(
-                body,
-                "<tr><td>{name}</td><td>{}</td><td class=\"num\">{}</td></tr>",
-                escape(&format!("{}@{}", held.part, held.host)),
-                held.count
-            );
-        }
-        let _ = writeln!(body, "</table>");
     }
+    let _ = writeln!(body, "</table>");
+}
 
+/// The latency percentiles per signal, then the latency-over-time and percentile plots.
+fn write_latency(body: &mut String, result: &RunResult) {
     let _ = writeln!(
         body,
         "<h2>Latency</h2>\n<table>\n<tr><th>signal</th><th class=\"num\">count</th><th class=\"num\">p50</th><th class=\"num\">p90</th><th class=\"num\">p99</th><th class=\"num\">p99.9</th><th class=\"num\">max</th></tr>"
@@ -381,7 +409,10 @@ pub fn render(result: &RunResult) -> String {
     body.push('\n');
     body.push_str(&percentiles_plot(result).render());
     body.push('\n');
+}
 
+/// The load-phase throughput, its slowest and mean judged windows, and its plot.
+fn write_throughput(body: &mut String, result: &RunResult) {
     let throughput = &result.throughput;
     let _ = writeln!(body, "<h2>Throughput</h2>");
     let _ = writeln!(
@@ -400,7 +431,11 @@ pub fn render(result: &RunResult) -> String {
     );
     body.push_str(&throughput_plot(result).render());
     body.push('\n');
+}
 
+/// Each part's peak occupancy, busiest custodian and records held at the end, in pipeline
+/// order, then the occupancy plot.
+fn write_occupancy(body: &mut String, result: &RunResult) {
     let _ = writeln!(body, "<h2>Buffer occupancy</h2>");
     let _ = writeln!(
         body,
@@ -429,32 +464,38 @@ pub fn render(result: &RunResult) -> String {
     let _ = writeln!(body, "</table>");
     body.push_str(&occupancy_plot(result).render());
     body.push('\n');
+}
 
+/// The scheduled faults, one table row each, or a line saying there were none.
+fn write_faults(body: &mut String, result: &RunResult) {
     let _ = writeln!(body, "<h2>Faults</h2>");
     if result.faults.is_empty() {
         let _ = writeln!(body, "<p class=\"muted\">No faults scheduled.</p>");
-    } else {
-        let _ = writeln!(body, "<table>\n<tr><th>#</th><th>kind</th><th>start</th><th>end</th><th>fault</th></tr>");
-        for fault in &result.faults {
-            let _ = writeln!(
-                body,
-                "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-                fault.index,
-                escape(&fault.kind),
-                time_text(fault.start_micros),
-                if fault.ends_at_heal {
-                    format!("{} (drain heals)", time_text(fault.end_micros))
-                } else if fault.never_healed {
-                    format!("{} (never healed)", time_text(fault.end_micros))
-                } else {
-                    time_text(fault.end_micros)
-                },
-                escape(&fault.description)
-            );
-        }
-        let _ = writeln!(body, "</table>");
+        return;
     }
+    let _ = writeln!(body, "<table>\n<tr><th>#</th><th>kind</th><th>start</th><th>end</th><th>fault</th></tr>");
+    for fault in &result.faults {
+        let _ = writeln!(
+            body,
+            "<tr><td class=\"num\">{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+            fault.index,
+            escape(&fault.kind),
+            time_text(fault.start_micros),
+            if fault.ends_at_heal {
+                format!("{} (drain heals)", time_text(fault.end_micros))
+            } else if fault.never_healed {
+                format!("{} (never healed)", time_text(fault.end_micros))
+            } else {
+                time_text(fault.end_micros)
+            },
+            escape(&fault.description)
+        );
+    }
+    let _ = writeln!(body, "</table>");
+}
 
+/// The job counts and the correlation verdict, then a pointer to `result.json`.
+fn write_jobs(body: &mut String, result: &RunResult) {
     let _ = writeln!(
         body,
         "<h2>Jobs and correlation</h2>\n<p>{} jobs accepted, {} completed ({} submissions refused); correlation {} over {} jobs, {} spans, {} logs ({} exempt).</p>",
@@ -472,5 +513,4 @@ pub fn render(result: &RunResult) -> String {
         "<p class=\"muted\">result.json (schema version {}) holds every number on this page.</p>",
         result.schema_version
     );
-    page(&format!("obsim {} seed {}", result.scenario, result.seed), &body)
 }

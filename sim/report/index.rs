@@ -192,12 +192,18 @@ pub fn incompleteness(index: &Index) -> Option<String> {
 }
 
 /// `index.md`: the failures with their replay commands, then every run.
-#[expect(
-    clippy::too_many_lines,
-    reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
-)]
 pub fn markdown(index: &Index) -> String {
     let mut out = String::new();
+    write_markdown_header(&mut out, index);
+    write_markdown_failures(&mut out, index);
+    write_markdown_worst(&mut out, index);
+    write_markdown_runs(&mut out, index);
+    out
+}
+
+/// The title, the sweep's size and verdict counts, and why it is incomplete or stopped
+/// early, when it is.
+fn write_markdown_header(out: &mut String, index: &Index) {
     let _ = writeln!(out, "# obsim chaos sweep (shard {})\n", index.shard);
     let _ = writeln!(
         out,
@@ -212,50 +218,66 @@ pub fn markdown(index: &Index) -> String {
     } else if let Some(planned) = index.planned_runs_count.filter(|planned| index.runs_count < *planned) {
         let _ = writeln!(out, "Stopped by its time budget after {} of {planned} planned runs.\n", index.runs_count);
     }
-    if index.failures_count > 0 {
-        let _ = writeln!(out, "## Failures\n");
-        for run in index.runs.iter().filter(|run| !run.passed) {
-            let _ = writeln!(out, "- **{}** seed {}: failed {}", run.scenario, run.seed, run.failed_checks.join(", "));
-            if let Some(replay) = &run.replay {
-                let _ = writeln!(out, "  - replay: `{replay}`");
-            }
-            if !run.shrunk_faults.is_empty() || !run.shrunk_steps.is_empty() {
-                let _ = writeln!(
-                    out,
-                    "  - shrunk to: {}",
-                    if run.shrunk_faults.is_empty() { "no faults".to_string() } else { run.shrunk_faults.join("; ") }
-                );
-            }
-            if let Some(error) = &run.error {
-                let _ = writeln!(out, "  - error: {error}");
-            }
-            let undelivered = undelivered_text(run);
-            if !undelivered.is_empty() {
-                let _ = writeln!(out, "  - undelivered: {undelivered}");
-            }
-        }
-        let _ = writeln!(out);
+}
+
+/// One bullet per failed run with its replay command, shrunk faults, error and undelivered
+/// records; nothing when every run passed.
+fn write_markdown_failures(out: &mut String, index: &Index) {
+    if index.failures_count == 0 {
+        return;
     }
-    let worst = worst_index_runs(index);
-    if !worst.is_empty() {
-        let _ = writeln!(out, "## Worst seeds by log p99\n");
-        for run in worst {
+    let _ = writeln!(out, "## Failures\n");
+    for run in index.runs.iter().filter(|run| !run.passed) {
+        let _ = writeln!(out, "- **{}** seed {}: failed {}", run.scenario, run.seed, run.failed_checks.join(", "));
+        if let Some(replay) = &run.replay {
+            let _ = writeln!(out, "  - replay: `{replay}`");
+        }
+        if !run.shrunk_faults.is_empty() || !run.shrunk_steps.is_empty() {
             let _ = writeln!(
                 out,
-                "- **{}** seed {}: p99 {:.1} ms, max {:.1} ms{}",
-                run.scenario,
-                run.seed,
-                run.log_latency_p99_micros.unwrap_or(0) as f64 / 1000.0,
-                run.log_latency_max_micros.unwrap_or(0) as f64 / 1000.0,
-                run.report_dir
-                    .as_ref()
-                    .filter(|_| run.full_report)
-                    .map(|dir| format!(" ({dir}/summary.md)"))
-                    .unwrap_or_default()
+                "  - shrunk to: {}",
+                if run.shrunk_faults.is_empty() { "no faults".to_string() } else { run.shrunk_faults.join("; ") }
             );
         }
-        let _ = writeln!(out);
+        if let Some(error) = &run.error {
+            let _ = writeln!(out, "  - error: {error}");
+        }
+        let undelivered = undelivered_text(run);
+        if !undelivered.is_empty() {
+            let _ = writeln!(out, "  - undelivered: {undelivered}");
+        }
     }
+    let _ = writeln!(out);
+}
+
+/// The runs with the worst log p99, linking their summaries; nothing when no run measured
+/// latency.
+fn write_markdown_worst(out: &mut String, index: &Index) {
+    let worst = worst_index_runs(index);
+    if worst.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## Worst seeds by log p99\n");
+    for run in worst {
+        let _ = writeln!(
+            out,
+            "- **{}** seed {}: p99 {:.1} ms, max {:.1} ms{}",
+            run.scenario,
+            run.seed,
+            run.log_latency_p99_micros.unwrap_or(0) as f64 / 1000.0,
+            run.log_latency_max_micros.unwrap_or(0) as f64 / 1000.0,
+            run.report_dir
+                .as_ref()
+                .filter(|_| run.full_report)
+                .map(|dir| format!(" ({dir}/summary.md)"))
+                .unwrap_or_default()
+        );
+    }
+    let _ = writeln!(out);
+}
+
+/// Every run as a table row: verdict, log p99, undelivered records and fault count.
+fn write_markdown_runs(out: &mut String, index: &Index) {
     let _ = writeln!(
         out,
         "## Runs\n\n| scenario | seed | verdict | log p99 | undelivered | faults |\n|---|---|---|---|---|---|"
@@ -272,7 +294,6 @@ pub fn markdown(index: &Index) -> String {
             run.faults.len()
         );
     }
-    out
 }
 
 /// A run's undelivered records, each kind under its own name — lost with a cause, lost

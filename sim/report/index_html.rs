@@ -69,13 +69,21 @@ fn report_link(run: &IndexRun) -> String {
     }
 }
 
-/// `index.html` of `index`.
-#[expect(
-    clippy::too_many_lines,
-    reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
-)]
+/// `index.html` of `index`: one section after another, top to bottom.
 pub fn render(index: &Index) -> String {
     let mut body = String::new();
+    write_header(&mut body, index);
+    write_grid(&mut body, index);
+    write_failures(&mut body, index);
+    let _ = writeln!(body, "<h2>Latency across seeds</h2>");
+    body.push_str(&p99_histogram(index).render());
+    body.push('\n');
+    write_worst(&mut body, index);
+    page(&format!("obsim chaos sweep {}", index.shard), &body)
+}
+
+/// The title, the sweep's verdict and size, and what is missing when it is incomplete.
+fn write_header(body: &mut String, index: &Index) {
     let _ = writeln!(body, "<h1>obsim chaos sweep (shard {})</h1>", escape(&index.shard));
     let _ = writeln!(
         body,
@@ -90,8 +98,10 @@ pub fn render(index: &Index) -> String {
     if let Some(incomplete) = super::index::incompleteness(index) {
         let _ = writeln!(body, "<p class=\"fail\">{}</p>", escape(&incomplete));
     }
+}
 
-    // The grid: one row per scenario file, one column per seed.
+/// The grid: one row per scenario file, one column per seed, each cell the run's verdict.
+fn write_grid(body: &mut String, index: &Index) {
     let mut seeds: Vec<u64> = index.runs.iter().map(|run| run.seed).collect();
     seeds.sort_unstable();
     seeds.dedup();
@@ -109,85 +119,89 @@ pub fn render(index: &Index) -> String {
         for seed in &seeds {
             let run =
                 index.runs.iter().find(|run| run.seed == *seed && run.file_index == *file_index && run.file == *file);
-            match run {
-                Some(run) if run.passed => {
-                    let _ = write!(body, "<td class=\"cell-pass\" title=\"pass\">ok</td>");
-                }
-                Some(run) => {
-                    let _ = write!(
-                        body,
-                        "<td class=\"cell-fail\" title=\"{}\">FAIL</td>",
-                        escape(&run.failed_checks.join(", "))
-                    );
-                }
-                None => {
-                    let _ = write!(body, "<td></td>");
-                }
-            }
+            write_grid_cell(body, run);
         }
         let _ = writeln!(body, "</tr>");
     }
     let _ = writeln!(body, "</table>");
+}
 
+/// One cell of the grid: ok, FAIL (naming the failed checks) or empty when no run there.
+fn write_grid_cell(body: &mut String, run: Option<&IndexRun>) {
+    match run {
+        Some(run) if run.passed => {
+            let _ = write!(body, "<td class=\"cell-pass\" title=\"pass\">ok</td>");
+        }
+        Some(run) => {
+            let _ =
+                write!(body, "<td class=\"cell-fail\" title=\"{}\">FAIL</td>", escape(&run.failed_checks.join(", ")));
+        }
+        None => {
+            let _ = write!(body, "<td></td>");
+        }
+    }
+}
+
+/// The failed runs with what failed, what went undelivered, the replay command, what the
+/// shrinker reduced the faults to and a link to the run's report.
+fn write_failures(body: &mut String, index: &Index) {
     let _ = writeln!(body, "<h2>Failures</h2>");
     let failures: Vec<&IndexRun> = index.runs.iter().filter(|run| !run.passed).collect();
     if failures.is_empty() {
         let _ = writeln!(body, "<p class=\"muted\">None.</p>");
-    } else {
+        return;
+    }
+    let _ = writeln!(
+        body,
+        "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th>failed</th><th>undelivered</th><th>replay</th><th>shrunk to</th><th></th></tr>"
+    );
+    for run in failures {
+        let shrunk = if run.shrunk_faults.is_empty() && run.shrunk_steps.is_empty() {
+            String::new()
+        } else if run.shrunk_faults.is_empty() {
+            "no faults".to_string()
+        } else {
+            run.shrunk_faults.join("; ")
+        };
         let _ = writeln!(
             body,
-            "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th>failed</th><th>undelivered</th><th>replay</th><th>shrunk to</th><th></th></tr>"
+            "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            escape(&run.scenario),
+            run.seed,
+            escape(&run.failed_checks.join(", ")),
+            escape(&super::index::undelivered_text(run)),
+            escape(run.replay.as_deref().unwrap_or(run.error.as_deref().unwrap_or(""))),
+            escape(&shrunk),
+            report_link(run)
         );
-        for run in failures {
-            let shrunk = if run.shrunk_faults.is_empty() && run.shrunk_steps.is_empty() {
-                String::new()
-            } else if run.shrunk_faults.is_empty() {
-                "no faults".to_string()
-            } else {
-                run.shrunk_faults.join("; ")
-            };
-            let _ = writeln!(
-                body,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
-                escape(&run.scenario),
-                run.seed,
-                escape(&run.failed_checks.join(", ")),
-                escape(&super::index::undelivered_text(run)),
-                escape(run.replay.as_deref().unwrap_or(run.error.as_deref().unwrap_or(""))),
-                escape(&shrunk),
-                report_link(run)
-            );
-        }
-        let _ = writeln!(body, "</table>");
     }
+    let _ = writeln!(body, "</table>");
+}
 
-    let _ = writeln!(body, "<h2>Latency across seeds</h2>");
-    body.push_str(&p99_histogram(index).render());
-    body.push('\n');
-
+/// The runs with the worst log p99, or a line saying no run measured latency.
+fn write_worst(body: &mut String, index: &Index) {
     let _ = writeln!(body, "<h2>Worst seeds by log p99</h2>");
     let worst = worst_index_runs(index);
     if worst.is_empty() {
         let _ = writeln!(body, "<p class=\"muted\">No run measured latency.</p>");
-    } else {
+        return;
+    }
+    let _ = writeln!(
+        body,
+        "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th class=\"num\">log p99</th><th class=\"num\">log max</th><th>verdict</th><th class=\"num\">faults</th><th></th></tr>"
+    );
+    for run in worst {
         let _ = writeln!(
             body,
-            "<table>\n<tr><th>scenario</th><th class=\"num\">seed</th><th class=\"num\">log p99</th><th class=\"num\">log max</th><th>verdict</th><th class=\"num\">faults</th><th></th></tr>"
+            "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
+            escape(&run.scenario),
+            run.seed,
+            latency_text(run.log_latency_p99_micros.unwrap_or(0)),
+            latency_text(run.log_latency_max_micros.unwrap_or(0)),
+            verdict_html(run.passed),
+            run.faults.len(),
+            report_link(run)
         );
-        for run in worst {
-            let _ = writeln!(
-                body,
-                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-                escape(&run.scenario),
-                run.seed,
-                latency_text(run.log_latency_p99_micros.unwrap_or(0)),
-                latency_text(run.log_latency_max_micros.unwrap_or(0)),
-                verdict_html(run.passed),
-                run.faults.len(),
-                report_link(run)
-            );
-        }
-        let _ = writeln!(body, "</table>");
     }
-    page(&format!("obsim chaos sweep {}", index.shard), &body)
+    let _ = writeln!(body, "</table>");
 }

@@ -52,10 +52,6 @@ pub fn merge(shards: &[(String, Index)]) -> Result<Index, String> {
 /// Joins `shards` into one index; with `partial`, missing and unfinished shards are listed in
 /// the index instead of refused (shards of another sweep, repeated ones and runs in the
 /// wrong shard are refused either way).
-#[expect(
-    clippy::too_many_lines,
-    reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
-)]
 pub(crate) fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<Index, String> {
     let Some((first_name, first)) = shards.first() else {
         return Err("no shard index given".to_string());
@@ -66,34 +62,80 @@ pub(crate) fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<In
     let first_shard = Shard::parse(&first.shard).map_err(|error| format!("{first_name}: {error}"))?;
     let mut seen: BTreeMap<u32, &str> = BTreeMap::new();
     for (name, index) in shards {
-        if index.schema_version != INDEX_SCHEMA_VERSION {
-            return Err(format!(
-                "{name}: index schema_version {}, this obsim merges version {INDEX_SCHEMA_VERSION}",
-                index.schema_version
-            ));
-        }
-        let shard = Shard::parse(&index.shard).map_err(|error| format!("{name}: {error}"))?;
-        if shard.count != first_shard.count || index.first_seed != first.first_seed || index.seeds != first.seeds {
-            return Err(format!(
-                "{name} (shard {}, seeds {}..{}) is not of the same sweep as {first_name} (shard {}, seeds {}..{})",
-                index.shard,
-                index.first_seed,
-                index.first_seed + index.seeds,
-                first.shard,
-                first.first_seed,
-                first.first_seed + first.seeds
-            ));
-        }
+        let shard = check_shard(name, index, (first_name, first), first_shard)?;
         if let Some(other) = seen.insert(shard.index, name) {
             return Err(format!("shard {shard} given twice: {other} and {name}"));
         }
-        for run in &index.runs {
-            let owned = run.seed.checked_sub(index.first_seed).is_some_and(|seed_index| shard.owns(seed_index));
-            if !owned {
-                return Err(format!("{name}: run {} seed {} does not belong to shard {shard}", run.scenario, run.seed));
-            }
+        check_runs_owned(name, index, shard)?;
+    }
+    let missing = missing_shards(first_shard, &seen, partial)?;
+    let unfinished = unfinished_shards(shards, partial)?;
+    let planned_runs_count = if missing.is_empty() {
+        shards.iter().map(|(_, index)| index.planned_runs_count).sum::<Option<u64>>()
+    } else {
+        None
+    };
+    let runs = joined_runs(shards)?;
+    let mut index = Index {
+        schema_version: INDEX_SCHEMA_VERSION,
+        shard: Shard::WHOLE.to_string(),
+        first_seed: first.first_seed,
+        seeds: first.seeds,
+        runs_count: runs.len() as u64,
+        failures_count: runs.iter().filter(|run| !run.passed).count() as u64,
+        planned_runs_count,
+        finished: unfinished.is_empty(),
+        missing_shards: missing,
+        unfinished_shards: unfinished,
+        runs,
+    };
+    mark_full_reports(&mut index);
+    Ok(index)
+}
+
+/// Checks that shard index `name` is of this obsim's schema and of the same sweep as the
+/// first shard (same shard count, first seed and seed count); returns which shard it is.
+fn check_shard(
+    name: &str,
+    index: &Index,
+    (first_name, first): (&str, &Index),
+    first_shard: Shard,
+) -> Result<Shard, String> {
+    if index.schema_version != INDEX_SCHEMA_VERSION {
+        return Err(format!(
+            "{name}: index schema_version {}, this obsim merges version {INDEX_SCHEMA_VERSION}",
+            index.schema_version
+        ));
+    }
+    let shard = Shard::parse(&index.shard).map_err(|error| format!("{name}: {error}"))?;
+    if shard.count != first_shard.count || index.first_seed != first.first_seed || index.seeds != first.seeds {
+        return Err(format!(
+            "{name} (shard {}, seeds {}..{}) is not of the same sweep as {first_name} (shard {}, seeds {}..{})",
+            index.shard,
+            index.first_seed,
+            index.first_seed + index.seeds,
+            first.shard,
+            first.first_seed,
+            first.first_seed + first.seeds
+        ));
+    }
+    Ok(shard)
+}
+
+/// Checks that every run of shard index `name` has a seed its `shard` owns: a run in the
+/// wrong shard means the shards were not cut from one sweep.
+fn check_runs_owned(name: &str, index: &Index, shard: Shard) -> Result<(), String> {
+    for run in &index.runs {
+        let owned = run.seed.checked_sub(index.first_seed).is_some_and(|seed_index| shard.owns(seed_index));
+        if !owned {
+            return Err(format!("{name}: run {} seed {} does not belong to shard {shard}", run.scenario, run.seed));
         }
     }
+    Ok(())
+}
+
+/// The shards of 1..n no index was given for, as "i/n"; without `partial` any is refused.
+fn missing_shards(first_shard: Shard, seen: &BTreeMap<u32, &str>, partial: bool) -> Result<Vec<String>, String> {
     let missing: Vec<String> = (1..=first_shard.count)
         .filter(|i| !seen.contains_key(i))
         .map(|i| format!("{i}/{}", first_shard.count))
@@ -105,6 +147,12 @@ pub(crate) fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<In
             seen.len()
         ));
     }
+    Ok(missing)
+}
+
+/// The shards whose sweep stopped before it finished, in shard order; without `partial` the
+/// first of them (in the order given) is refused.
+fn unfinished_shards(shards: &[(String, Index)], partial: bool) -> Result<Vec<String>, String> {
     let mut unfinished: Vec<(u32, String)> = Vec::new();
     for (name, index) in shards.iter().filter(|(_, index)| !index.finished) {
         let shard = Shard::parse(&index.shard).map_err(|error| format!("{name}: {error}"))?;
@@ -118,35 +166,26 @@ pub(crate) fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<In
         unfinished.push((shard.index, shard.to_string()));
     }
     unfinished.sort();
-    let planned_runs_count = if missing.is_empty() {
-        shards.iter().map(|(_, index)| index.planned_runs_count).sum::<Option<u64>>()
-    } else {
-        None
-    };
+    Ok(unfinished.into_iter().map(|(_, shard)| shard).collect())
+}
+
+/// Every shard's runs in the order the whole sweep lists them (seed, then file); a
+/// (file, seed) in two shards is refused.
+fn joined_runs(shards: &[(String, Index)]) -> Result<Vec<IndexRun>, String> {
     let mut runs: Vec<IndexRun> = shards.iter().flat_map(|(_, index)| index.runs.iter().cloned()).collect();
     runs.sort_by(|a, b| (a.seed, a.file_index, &a.file).cmp(&(b.seed, b.file_index, &b.file)));
     if let Some(pair) = runs.windows(2).find(|pair| (pair[0].seed, &pair[0].file) == (pair[1].seed, &pair[1].file)) {
         return Err(format!("{} seed {} appears in two shards", pair[0].file, pair[0].seed));
     }
-    let mut index = Index {
-        schema_version: INDEX_SCHEMA_VERSION,
-        shard: Shard::WHOLE.to_string(),
-        first_seed: first.first_seed,
-        seeds: first.seeds,
-        runs_count: runs.len() as u64,
-        failures_count: runs.iter().filter(|run| !run.passed).count() as u64,
-        planned_runs_count,
-        finished: unfinished.is_empty(),
-        missing_shards: missing,
-        unfinished_shards: unfinished.into_iter().map(|(_, shard)| shard).collect(),
-        runs,
-    };
-    // Full reports: failures and the merged worst seeds (as the whole sweep would write).
-    let worst: Vec<(String, u64)> = worst_index_runs(&index).iter().map(|run| (run.file.clone(), run.seed)).collect();
+    Ok(runs)
+}
+
+/// Full reports: failures and the merged worst seeds (as the whole sweep would write).
+fn mark_full_reports(index: &mut Index) {
+    let worst: Vec<(String, u64)> = worst_index_runs(index).iter().map(|run| (run.file.clone(), run.seed)).collect();
     for run in &mut index.runs {
         run.full_report = run.report_dir.is_some() && (!run.passed || worst.contains(&(run.file.clone(), run.seed)));
     }
-    Ok(index)
 }
 
 /// The exit status of `obsim report merge` for a merged `index`, the same scheme as

@@ -24,13 +24,21 @@ pub(crate) fn lost_with_cause_count(signal: &crate::check::result::SignalResult)
     signal.lost_count.saturating_sub(signal.lost_silently_count)
 }
 
-/// `summary.md` of one run.
-#[expect(
-    clippy::too_many_lines,
-    reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
-)]
+/// `summary.md` of one run: one section after another, top to bottom.
 pub fn render(result: &RunResult) -> String {
     let mut out = String::new();
+    write_header(&mut out, result);
+    write_checks(&mut out, result);
+    write_records(&mut out, result);
+    write_latency(&mut out, result);
+    write_throughput_and_peaks(&mut out, result);
+    write_faults(&mut out, result);
+    out
+}
+
+/// The title (scenario, seed, verdict), the run's size and hash, and the replay command:
+/// what a reader needs to know which run this is and how to get it back.
+fn write_header(out: &mut String, result: &RunResult) {
     let _ = writeln!(
         out,
         "# {} — seed {}: {}\n",
@@ -48,7 +56,10 @@ pub fn render(result: &RunResult) -> String {
         result.event_log.hash
     );
     let _ = writeln!(out, "Replay: `{}`\n", result.replay);
+}
 
+/// The failed checks with their details, or one line naming every check that passed.
+fn write_checks(out: &mut String, result: &RunResult) {
     let failed: Vec<_> = result.checks.iter().filter(|check| !check.passed).collect();
     if failed.is_empty() {
         let passed: Vec<&str> = result.checks.iter().map(|check| check.name.as_str()).collect();
@@ -59,7 +70,10 @@ pub fn render(result: &RunResult) -> String {
             let _ = writeln!(out, "### {}\n\n```text\n{}\n```\n", check.name, check.detail);
         }
     }
+}
 
+/// The records table per signal, then a list of where undelivered records went.
+fn write_records(out: &mut String, result: &RunResult) {
     let _ = writeln!(out, "## Records\n");
     // Lost with a cause, lost silently and in flight in columns of their own: records held
     // at the end are not lost, and a silent loss is a harness bug, not a loss with a cause.
@@ -79,6 +93,16 @@ pub fn render(result: &RunResult) -> String {
             signal.in_flight_count
         );
     }
+    let undelivered = undelivered_text(result);
+    if !undelivered.is_empty() {
+        let _ = write!(out, "\n{undelivered}");
+    }
+    out.push('\n');
+}
+
+/// One bullet per loss (with its cause and place, or marked silent) and per group of records
+/// still held at the end; empty when every record was delivered.
+fn undelivered_text(result: &RunResult) -> String {
     let mut undelivered = String::new();
     for (name, signal) in [("log", &result.signals.log), ("span", &result.signals.span)] {
         for loss in &signal.losses {
@@ -100,11 +124,11 @@ pub fn render(result: &RunResult) -> String {
             let _ = writeln!(undelivered, "- {} {name} records still held by {}@{}", held.count, held.part, held.host);
         }
     }
-    if !undelivered.is_empty() {
-        let _ = write!(out, "\n{undelivered}");
-    }
-    out.push('\n');
+    undelivered
+}
 
+/// The latency percentiles per signal (emit → Dash0, true time).
+fn write_latency(out: &mut String, result: &RunResult) {
     let _ = writeln!(out, "## Latency (emit → Dash0, true time)\n");
     let _ = writeln!(out, "| signal | count | p50 | p90 | p99 | p99.9 | max |\n|---|---:|---:|---:|---:|---:|---:|");
     for (name, signal) in [("log", &result.signals.log), ("span", &result.signals.span)] {
@@ -120,6 +144,11 @@ pub fn render(result: &RunResult) -> String {
             latency_text(latency.max_micros)
         );
     }
+}
+
+/// The load-phase throughput with its slowest judged window, and each part's peak
+/// occupancy in pipeline order.
+fn write_throughput_and_peaks(out: &mut String, result: &RunResult) {
     let throughput = &result.throughput;
     let _ = writeln!(
         out,
@@ -143,28 +172,30 @@ pub fn render(result: &RunResult) -> String {
         "Peak records held per part (all hosts): {}.\n",
         if peaks.is_empty() { "none".to_string() } else { peaks.join(", ") }
     );
+}
 
+/// The scheduled faults, one table row each, or a line saying there were none.
+fn write_faults(out: &mut String, result: &RunResult) {
     let _ = writeln!(out, "## Faults\n");
     if result.faults.is_empty() {
         let _ = writeln!(out, "No faults scheduled.");
-    } else {
-        let _ = writeln!(out, "| # | kind | start | end | fault |\n|---:|---|---|---|---|");
-        for fault in &result.faults {
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {}{} | `{}` |",
-                fault.index,
-                fault.kind,
-                time_text(fault.start_micros),
-                time_text(fault.end_micros),
-                match (fault.ends_at_heal, fault.never_healed) {
-                    (true, _) => " (drain heals)",
-                    (false, true) => " (never healed)",
-                    (false, false) => "",
-                },
-                cell(&fault.description)
-            );
-        }
+        return;
     }
-    out
+    let _ = writeln!(out, "| # | kind | start | end | fault |\n|---:|---|---|---|---|");
+    for fault in &result.faults {
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {}{} | `{}` |",
+            fault.index,
+            fault.kind,
+            time_text(fault.start_micros),
+            time_text(fault.end_micros),
+            match (fault.ends_at_heal, fault.never_healed) {
+                (true, _) => " (drain heals)",
+                (false, true) => " (never healed)",
+                (false, false) => "",
+            },
+            cell(&fault.description)
+        );
+    }
 }

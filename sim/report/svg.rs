@@ -289,16 +289,36 @@ fn legend(out: &mut String, entries: &[(&str, &str, bool)]) {
 }
 
 impl LinePlot {
-    /// The plot as an `<svg>` element.
-    #[expect(
-        clippy::too_many_lines,
-        reason = "a page or section rendered top to bottom; splitting it is open work (ARCHITECTURE.md §12)"
-    )]
+    /// The plot as an `<svg>` element: frame, fault bands under the data, markers, lines,
+    /// legend, and a "no data" note when no line has a point.
     pub fn render(&self) -> String {
         let frame = Frame { x: &self.x, y: &self.y };
         let mut out = String::new();
         open_plot(&mut out, self.series, &self.title, &frame);
-        // Fault windows under the data.
+        self.write_bands(&mut out, &frame);
+        self.write_markers(&mut out, &frame);
+        let _ = write!(out, "<g class=\"lines\">");
+        for line in &self.lines {
+            write_line(&mut out, &frame, line);
+        }
+        let _ = write!(out, "</g>");
+        let entries: Vec<(&str, &str, bool)> =
+            self.lines.iter().map(|line| (line.label.as_str(), line.color, line.dashed)).collect();
+        legend(&mut out, &entries);
+        if self.lines.iter().all(|line| line.points.iter().all(Option::is_none)) {
+            let _ = write!(
+                out,
+                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" class=\"empty\">no data</text>",
+                num((Frame::left() + Frame::right()) / 2.0),
+                num((Frame::top() + Frame::bottom()) / 2.0)
+            );
+        }
+        out.push_str("</svg>");
+        out
+    }
+
+    /// Fault windows as shaded rectangles with staggered labels, drawn under the data.
+    fn write_bands(&self, out: &mut String, frame: &Frame<'_>) {
         let _ = write!(out, "<g class=\"bands\">");
         for (index, band) in self.bands.iter().enumerate() {
             let (x0, x1) = (frame.px(band.from), frame.px(band.to));
@@ -322,6 +342,10 @@ impl LinePlot {
             );
         }
         let _ = write!(out, "</g>");
+    }
+
+    /// Vertical dashed lines with labels at marked moments (e.g. where the drain starts).
+    fn write_markers(&self, out: &mut String, frame: &Frame<'_>) {
         for marker in &self.markers {
             let x = frame.px(marker.at);
             let _ = write!(
@@ -335,62 +359,51 @@ impl LinePlot {
                 x = num(x)
             );
         }
-        let _ = write!(out, "<g class=\"lines\">");
-        for line in &self.lines {
-            assert!(line.points.len() <= POINTS_LIMIT, "line {:?} has {} points", line.label, line.points.len());
-            let mut path = String::new();
-            let mut pen_down = false;
-            for point in &line.points {
-                match point {
-                    Some((x, y)) => {
-                        let _ = write!(
-                            path,
-                            "{}{} {} ",
-                            if pen_down { "L" } else { "M" },
-                            num(frame.px(*x)),
-                            num(frame.py(*y))
-                        );
-                        pen_down = true;
-                    }
-                    None => pen_down = false,
-                }
+    }
+}
+
+/// The path data of `line`: a gap (`None`) lifts the pen, so the next point starts a new
+/// stroke. Empty when the line has no point.
+fn line_path(frame: &Frame<'_>, line: &Line) -> String {
+    let mut path = String::new();
+    let mut pen_down = false;
+    for point in &line.points {
+        match point {
+            Some((x, y)) => {
+                let _ =
+                    write!(path, "{}{} {} ", if pen_down { "L" } else { "M" }, num(frame.px(*x)), num(frame.py(*y)));
+                pen_down = true;
             }
-            if path.is_empty() {
-                continue;
-            }
-            let _ = write!(
-                out,
-                "<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\"{}><title>{}</title></path>",
-                path.trim_end(),
-                escape(line.color),
-                if line.dashed { " stroke-dasharray=\"5 3\"" } else { "" },
-                escape(&line.label)
-            );
-            // A lone point (between gaps) would not show as a path: mark every point.
-            for (x, y) in line.points.iter().flatten() {
-                let _ = write!(
-                    out,
-                    "<circle cx=\"{}\" cy=\"{}\" r=\"1.6\" fill=\"{}\"/>",
-                    num(frame.px(*x)),
-                    num(frame.py(*y)),
-                    escape(line.color)
-                );
-            }
+            None => pen_down = false,
         }
-        let _ = write!(out, "</g>");
-        let entries: Vec<(&str, &str, bool)> =
-            self.lines.iter().map(|line| (line.label.as_str(), line.color, line.dashed)).collect();
-        legend(&mut out, &entries);
-        if self.lines.iter().all(|line| line.points.iter().all(Option::is_none)) {
-            let _ = write!(
-                out,
-                "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\" class=\"empty\">no data</text>",
-                num((Frame::left() + Frame::right()) / 2.0),
-                num((Frame::top() + Frame::bottom()) / 2.0)
-            );
-        }
-        out.push_str("</svg>");
-        out
+    }
+    path
+}
+
+/// One line as a path with a dot on every point; nothing when it has no point.
+fn write_line(out: &mut String, frame: &Frame<'_>, line: &Line) {
+    assert!(line.points.len() <= POINTS_LIMIT, "line {:?} has {} points", line.label, line.points.len());
+    let path = line_path(frame, line);
+    if path.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<path d=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.8\"{}><title>{}</title></path>",
+        path.trim_end(),
+        escape(line.color),
+        if line.dashed { " stroke-dasharray=\"5 3\"" } else { "" },
+        escape(&line.label)
+    );
+    // A lone point (between gaps) would not show as a path: mark every point.
+    for (x, y) in line.points.iter().flatten() {
+        let _ = write!(
+            out,
+            "<circle cx=\"{}\" cy=\"{}\" r=\"1.6\" fill=\"{}\"/>",
+            num(frame.px(*x)),
+            num(frame.py(*y)),
+            escape(line.color)
+        );
     }
 }
 
