@@ -31,6 +31,8 @@ struct Seen {
     server_end: Option<(Option<ErrorKind>, u128)>,
     /// True ms at which the server read its last byte.
     last_delivery_ms: u128,
+    /// The longest wait between two reads that returned bytes (ms).
+    longest_read_gap_ms: u128,
     /// When the client's connect returned, and how.
     connected: Option<(Result<(), ErrorKind>, u128)>,
 }
@@ -49,6 +51,8 @@ struct Plan {
     cut: (Duration, Duration),
     /// The server writes one byte at this time (to meet a reset on a forgotten connection).
     server_writes_at: Option<Duration>,
+    /// With `Some(rate)`, the cut loses this fraction of segments instead of all of them.
+    loss: Option<f64>,
     tcp: TcpConfig,
     run_for: Duration,
 }
@@ -66,9 +70,15 @@ fn run(plan: Plan) -> Seen {
     world.host("client", move |_ctx| client(Arc::clone(&client_seen), records, interval, connect_at));
     let (cut_from, cut_to) = plan.cut;
     world.run_for(cut_from).unwrap();
-    world.partition("client", "server");
+    match plan.loss {
+        None => world.partition("client", "server"),
+        Some(rate) => world.net().set_loss("client", "server", rate),
+    }
     world.run_for(cut_to).unwrap();
-    world.repair("client", "server");
+    match plan.loss {
+        None => world.repair("client", "server"),
+        Some(_) => world.net().set_loss("client", "server", 0.0),
+    }
     world.run_for(plan.run_for).unwrap();
     seen.lock().unwrap().clone()
 }
@@ -102,6 +112,9 @@ async fn server(seen: Arc<Mutex<Seen>>, server_writes_at: Option<Duration>) -> t
                 break;
             }
             Ok(n) => {
+                if seen.delivered_bytes > 0 {
+                    seen.longest_read_gap_ms = seen.longest_read_gap_ms.max(now_ms() - seen.last_delivery_ms);
+                }
                 seen.delivered_bytes += n;
                 seen.last_delivery_ms = now_ms();
             }
@@ -158,6 +171,7 @@ fn a_drop_shorter_than_the_budget_is_a_stall_with_nothing_lost() {
         connect_at: Duration::ZERO,
         cut: (secs(10), secs(40)),
         server_writes_at: None,
+        loss: None,
         tcp: TcpConfig::default(),
         run_for: secs(120),
     });
@@ -178,6 +192,7 @@ fn held_bytes_arrive_at_the_first_retransmission_after_the_heal() {
         connect_at: Duration::ZERO,
         cut: (secs(10), secs(40)),
         server_writes_at: None,
+        loss: None,
         tcp: TcpConfig::default(),
         run_for: secs(120),
     });
@@ -197,6 +212,7 @@ fn a_drop_longer_than_the_user_timeout_fails_the_sender_and_leaves_the_receiver_
         connect_at: Duration::ZERO,
         cut: (secs(10), secs(40)),
         server_writes_at: None,
+        loss: None,
         tcp,
         run_for: secs(90),
     });
@@ -220,6 +236,7 @@ fn a_half_open_receiver_that_writes_after_the_heal_is_reset() {
         connect_at: Duration::ZERO,
         cut: (secs(10), secs(40)),
         server_writes_at: Some(secs(50)),
+        loss: None,
         tcp,
         run_for: secs(90),
     });
@@ -238,6 +255,7 @@ fn a_connect_across_a_drop_succeeds_at_the_next_syn_retry_after_the_heal() {
         connect_at: secs(1),
         cut: (Duration::ZERO, secs(10)),
         server_writes_at: None,
+        loss: None,
         tcp: TcpConfig::default(),
         run_for: secs(60),
     });
@@ -257,10 +275,33 @@ fn a_connect_across_a_dead_link_fails_after_127_seconds() {
         connect_at: secs(1),
         cut: (Duration::ZERO, secs(200)),
         server_writes_at: None,
+        loss: None,
         tcp: TcpConfig::default(),
         run_for: secs(210),
     });
     let (result, at_ms) = seen.connected.expect("connect returned");
     assert_eq!(result, Err(ErrorKind::TimedOut), "{seen:?}");
     assert!((128_000..=128_100).contains(&at_ms), "fails 127 s after the first SYN at 1 s: {seen:?}");
+}
+
+/// Packet loss is not data loss: a lost segment is retransmitted at the next RTO (200 ms,
+/// doubling while retries are lost too), so 30 % loss for 20 s delays bytes and loses none.
+/// turmoil's own loss process partitioned the link and lost the bytes for good.
+#[test]
+fn packet_loss_delays_bytes_and_loses_none() {
+    let seen = run(Plan {
+        records: 400,
+        interval: Duration::from_millis(100),
+        connect_at: Duration::ZERO,
+        cut: (secs(10), secs(30)),
+        server_writes_at: None,
+        loss: Some(0.3),
+        tcp: TcpConfig::default(),
+        run_for: secs(120),
+    });
+    assert_eq!(seen.client_error, None, "{seen:?}");
+    assert_eq!(seen.delivered_bytes, 400 * RECORD_BYTES, "every byte arrives: {seen:?}");
+    // Records come 100 ms apart; a lost segment waits at least one 200 ms RTO, and at 30 %
+    // two or three losses in a row (0.6 s, 1.4 s) happen within 20 s.
+    assert!(seen.longest_read_gap_ms >= 600, "some bytes waited for retransmissions: {seen:?}");
 }

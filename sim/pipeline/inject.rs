@@ -187,12 +187,15 @@ fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now
     }
 }
 
-/// Moves the link a ↔ b from `old` to `new`. Drops are the network's link state
+/// Moves the link a ↔ b from `old` to `new`. Drops and loss are the network's link state
 /// (`crate::world::net`: connections stall, retransmit and time out as real TCP does);
-/// stalls, latency and loss are turmoil's per-link operations.
+/// stalls and latency are turmoil's per-link operations.
 fn enact_link(pipeline: &mut Pipeline, a: &str, b: &str, old: &LinkState, new: &LinkState) {
     if (old.down_ab, old.down_ba) != (new.down_ab, new.down_ba) {
         pipeline.world.net().set_link(a, b, new.down_ab, new.down_ba);
+    }
+    if old.loss_rate != new.loss_rate {
+        pipeline.world.net().set_loss(a, b, new.loss_rate);
     }
     let default_latency = pipeline.world.message_latency();
     let sim = pipeline.world.sim_mut();
@@ -207,9 +210,6 @@ fn enact_link(pipeline: &mut Pipeline, a: &str, b: &str, old: &LinkState, new: &
         let (min, max) = new.latency.unwrap_or(default_latency);
         sim.set_link_latency(a, b, min);
         sim.set_link_max_message_latency(a, b, max);
-    }
-    if old.loss_rate != new.loss_rate {
-        sim.set_link_fail_rate(a, b, new.loss_rate);
     }
 }
 

@@ -133,7 +133,7 @@ impl WorldBuilder {
             message_latency: (self.message_latency_min, self.message_latency_max),
             hosts: BTreeMap::new(),
             world_host: Arc::from(WORLD_HOST),
-            net: Net::new(self.tcp, events_for_net),
+            net: Net::new(self.tcp, events_for_net, self.seed.stream("net/loss")),
         }
     }
 }

@@ -30,6 +30,9 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
 use crate::world::EventLog;
 
 /// The kernel settings every connection starts with. Linux defaults
@@ -76,6 +79,10 @@ pub(crate) struct ConnShared {
 pub(crate) struct NetState {
     /// Directions (from host, to host) whose packets are dropped.
     down: BTreeSet<(Arc<str>, Arc<str>)>,
+    /// Directions whose segments are lost at random, with the fraction lost.
+    loss: BTreeMap<(Arc<str>, Arc<str>), f64>,
+    /// Draws which segments a lossy direction loses (seeded: the same run loses the same).
+    loss_rng: Option<ChaCha8Rng>,
     /// Every open connection by its ends' addresses.
     pub(crate) conns: BTreeMap<ConnKey, ConnShared>,
     /// Turmoil socket halves of connections whose kernel gave up: kept (not dropped) until
@@ -100,8 +107,8 @@ pub struct Net {
 
 impl Net {
     /// A network with `config` whose streams record what their kernels do into `events`.
-    pub fn new(config: TcpConfig, events: EventLog) -> Net {
-        let state = NetState { config, ..NetState::default() };
+    pub fn new(config: TcpConfig, events: EventLog, loss_rng: ChaCha8Rng) -> Net {
+        let state = NetState { config, loss_rng: Some(loss_rng), ..NetState::default() };
         Net { state: Arc::new(Mutex::new(state)), events: Some(events) }
     }
 
@@ -127,6 +134,33 @@ impl Net {
                 state.down.remove(&key);
             }
         }
+    }
+
+    /// Sets the fraction of segments lost on link a ↔ b, both ways (0 heals it). A lost
+    /// segment is not lost data: the sender retransmits it at its next RTO.
+    pub fn set_loss(&self, a: &str, b: &str, rate: f64) {
+        assert!((0.0..=1.0).contains(&rate), "loss rate {rate} is not a fraction");
+        let mut state = self.lock();
+        for key in [(Arc::from(a), Arc::from(b)), (Arc::from(b), Arc::from(a))] {
+            if rate > 0.0 {
+                state.loss.insert(key, rate);
+            } else {
+                state.loss.remove(&key);
+            }
+        }
+    }
+
+    /// Whether the segment about to go from `from` to `to` is lost (one seeded draw on a
+    /// lossy direction; none elsewhere).
+    pub(crate) fn segment_lost(&self, from: &str, to: &str) -> bool {
+        let mut state = self.lock();
+        if state.loss.is_empty() {
+            return false;
+        }
+        let Some(rate) = state.loss.iter().find(|((f, t), _)| &**f == from && &**t == to).map(|(_, rate)| *rate) else {
+            return false;
+        };
+        state.loss_rng.as_mut().is_some_and(|rng| rng.random_bool(rate))
     }
 
     /// Whether packets from `from` to `to` get through now.

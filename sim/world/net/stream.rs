@@ -89,7 +89,7 @@ impl TcpStream {
     pub async fn connect((host, port): (&str, u16)) -> io::Result<TcpStream> {
         let net = current();
         let local = current_host();
-        let both_up = |net: &Net| net.is_up(&local, host) && net.is_up(host, &local);
+        let both_up = |net: &Net| net.is_up(&local, host) && net.is_up(host, &local) && !net.segment_lost(&local, host);
         if !both_up(&net) {
             let (attempts, gives_up) = syn_schedule(net.config().syn_retries);
             let start = true_elapsed_now();
@@ -187,6 +187,11 @@ impl Link {
         self.net.is_up(&self.local, &self.peer)
     }
 
+    /// Whether the next segment out gets through: the way is up and loss spares it.
+    fn carries_out(&self) -> bool {
+        self.is_up_out() && !self.net.segment_lost(&self.local, &self.peer)
+    }
+
     fn is_up_back(&self) -> bool {
         self.net.is_up(&self.peer, &self.local)
     }
@@ -257,7 +262,7 @@ impl Link {
                 end.retransmitting = false;
                 break;
             }
-            if self.is_up_out() && !self.deliver_buffered(&end_arc).await {
+            if self.carries_out() && !self.deliver_buffered(&end_arc).await {
                 break;
             }
             match self.settle(&end_arc, since, deadline) {
@@ -394,7 +399,7 @@ impl AsyncWrite for TcpStream {
             return Poll::Ready(Ok(buf.len()));
         }
         let queued = end.retransmitting || !end.send_buffer.is_empty();
-        if up_out && !queued {
+        if up_out && !queued && !link.net.segment_lost(&link.local, &link.peer) {
             let Some(write) = end.write.as_mut() else { return Poll::Ready(Err(io::ErrorKind::NotConnected.into())) };
             let written = Pin::new(write).poll_write(cx, buf);
             if !up_back && matches!(written, Poll::Ready(Ok(n)) if n > 0) {
