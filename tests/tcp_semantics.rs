@@ -53,6 +53,9 @@ struct Plan {
     server_writes_at: Option<Duration>,
     /// With `Some(rate)`, the cut loses this fraction of segments instead of all of them.
     loss: Option<f64>,
+    /// Instead of cutting the link, crash the server at the cut's start and restart it at
+    /// its end.
+    crash_server: bool,
     tcp: TcpConfig,
     run_for: Duration,
 }
@@ -70,14 +73,16 @@ fn run(plan: Plan) -> Seen {
     world.host("client", move |_ctx| client(Arc::clone(&client_seen), records, interval, connect_at));
     let (cut_from, cut_to) = plan.cut;
     world.run_for(cut_from).unwrap();
-    match plan.loss {
-        None => world.partition("client", "server"),
-        Some(rate) => world.net().set_loss("client", "server", rate),
+    match (plan.crash_server, plan.loss) {
+        (true, _) => world.crash("server"),
+        (false, None) => world.partition("client", "server"),
+        (false, Some(rate)) => world.net().set_loss("client", "server", rate),
     }
     world.run_for(cut_to).unwrap();
-    match plan.loss {
-        None => world.repair("client", "server"),
-        Some(_) => world.net().set_loss("client", "server", 0.0),
+    match (plan.crash_server, plan.loss) {
+        (true, _) => world.restart("server"),
+        (false, None) => world.repair("client", "server"),
+        (false, Some(_)) => world.net().set_loss("client", "server", 0.0),
     }
     world.run_for(plan.run_for).unwrap();
     seen.lock().unwrap().clone()
@@ -172,6 +177,7 @@ fn a_drop_shorter_than_the_budget_is_a_stall_with_nothing_lost() {
         cut: (secs(10), secs(40)),
         server_writes_at: None,
         loss: None,
+        crash_server: false,
         tcp: TcpConfig::default(),
         run_for: secs(120),
     });
@@ -193,6 +199,7 @@ fn held_bytes_arrive_at_the_first_retransmission_after_the_heal() {
         cut: (secs(10), secs(40)),
         server_writes_at: None,
         loss: None,
+        crash_server: false,
         tcp: TcpConfig::default(),
         run_for: secs(120),
     });
@@ -213,6 +220,7 @@ fn a_drop_longer_than_the_user_timeout_fails_the_sender_and_leaves_the_receiver_
         cut: (secs(10), secs(40)),
         server_writes_at: None,
         loss: None,
+        crash_server: false,
         tcp,
         run_for: secs(90),
     });
@@ -237,6 +245,7 @@ fn a_half_open_receiver_that_writes_after_the_heal_is_reset() {
         cut: (secs(10), secs(40)),
         server_writes_at: Some(secs(50)),
         loss: None,
+        crash_server: false,
         tcp,
         run_for: secs(90),
     });
@@ -256,6 +265,7 @@ fn a_connect_across_a_drop_succeeds_at_the_next_syn_retry_after_the_heal() {
         cut: (Duration::ZERO, secs(10)),
         server_writes_at: None,
         loss: None,
+        crash_server: false,
         tcp: TcpConfig::default(),
         run_for: secs(60),
     });
@@ -276,6 +286,7 @@ fn a_connect_across_a_dead_link_fails_after_127_seconds() {
         cut: (Duration::ZERO, secs(200)),
         server_writes_at: None,
         loss: None,
+        crash_server: false,
         tcp: TcpConfig::default(),
         run_for: secs(210),
     });
@@ -296,6 +307,7 @@ fn packet_loss_delays_bytes_and_loses_none() {
         cut: (secs(10), secs(30)),
         server_writes_at: None,
         loss: Some(0.3),
+        crash_server: false,
         tcp: TcpConfig::default(),
         run_for: secs(120),
     });
@@ -304,4 +316,25 @@ fn packet_loss_delays_bytes_and_loses_none() {
     // Records come 100 ms apart; a lost segment waits at least one 200 ms RTO, and at 30 %
     // two or three losses in a row (0.6 s, 1.4 s) happen within 20 s.
     assert!(seen.longest_read_gap_ms >= 600, "some bytes waited for retransmissions: {seen:?}");
+}
+
+/// The server's software dies (turmoil closes its sockets, as a killed process's kernel
+/// does): the client's next write meets a connection the server's kernel no longer knows
+/// and fails with `ConnectionReset`. turmoil alone accepted the write and dropped the bytes.
+#[test]
+fn a_write_to_a_peer_whose_software_died_is_reset() {
+    let seen = run(Plan {
+        records: 300,
+        interval: Duration::from_millis(100),
+        connect_at: Duration::ZERO,
+        cut: (secs(10), secs(20)),
+        server_writes_at: None,
+        loss: None,
+        crash_server: true,
+        tcp: TcpConfig::default(),
+        run_for: secs(40),
+    });
+    let (kind, at_ms) = seen.client_error.expect("the client's write fails");
+    assert_eq!(kind, ErrorKind::ConnectionReset, "{seen:?}");
+    assert!((10_000..=10_200).contains(&at_ms), "at its first write after the crash at 10 s: {seen:?}");
 }

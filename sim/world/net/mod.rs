@@ -67,7 +67,9 @@ pub(crate) type ConnKey = (SocketAddr, SocketAddr);
 /// (its peer is then half-open: nothing tells it until it sends and meets a reset).
 #[derive(Debug, Default)]
 pub(crate) struct ConnShared {
-    /// `[client, server]`: that end's kernel dropped the connection after its budget.
+    /// `[client, server]`: that end's kernel no longer knows the connection — it gave up
+    /// after its budget, its application closed it, or its host's software died (turmoil
+    /// closes a crashed host's sockets) — so a segment from the peer draws a reset.
     pub(crate) abandoned: [bool; 2],
     /// Ends still open (0, 1 or 2); the entry goes when none is.
     pub(crate) ends_open: u8,

@@ -463,6 +463,9 @@ impl Drop for TcpStream {
         }
         let mut state = self.link.net.lock();
         if let Some(conn) = state.conns.get_mut(&self.link.key) {
+            // Closed (by the application, or by turmoil when the host's software died): a
+            // segment the peer sends from now on meets no socket and draws a reset.
+            conn.abandoned[self.link.side] = true;
             conn.ends_open -= 1;
             if conn.ends_open == 0 {
                 state.conns.remove(&self.link.key);
