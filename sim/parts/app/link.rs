@@ -1,6 +1,6 @@
 //! A lazily (re)connected Redis connection with bounded retries: how every app task talks
-//! to Redis. A failed step drops the connection (a connection that lived through a
-//! partition never recovers in turmoil) and the next attempt dials again.
+//! to Redis. A failed step drops the connection (after a timeout its state is unknown: a
+//! reply may still be in flight) and the next attempt dials again.
 
 use std::time::Duration;
 

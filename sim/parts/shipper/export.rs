@@ -66,8 +66,8 @@ impl HttpExporter {
         HttpExporter { dash0, token, dataset, request_timeout, sender: None, connection_task: None }
     }
 
-    /// Forgets the connection (after an error or timeout: a connection that lived through a
-    /// partition never recovers in turmoil).
+    /// Forgets the connection (after an error or timeout: HTTP/1 cannot tell which response
+    /// belongs to which request once one timed out, so the connection is not reused).
     fn disconnect(&mut self) {
         self.sender = None;
         if let Some(task) = self.connection_task.take() {
