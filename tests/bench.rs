@@ -31,7 +31,7 @@ fn report_json(cases: &[(&str, f64)]) -> serde_json::Value {
             serde_json::json!({
                 "name": name, "machines": 6, "hosts": 11, "load_logs_per_sec": 21.0,
                 "sim_secs_target": 30.0, "sim_secs": 30.0, "wall_secs": 30.0 / speed,
-                "build_wall_secs": 0.01, "sim_per_wall": speed, "cpu_secs": 30.0 / speed,
+                "build_wall_secs": 0.01, "sim_per_wall": speed, "cpu_secs": 30.0 / speed, "sim_per_cpu": speed,
                 "records": 1000, "records_delivered": 900, "records_per_sim_sec": 33.3,
                 "records_per_cpu_sec": 1000.0 * speed / 30.0, "peak_mib": 50.0, "stop": "done"
             })
@@ -72,7 +72,7 @@ fn a_short_baseline_run_prints_every_column_and_writes_positive_json() {
     assert_eq!(case["name"], "baseline");
     assert_eq!(case["stop"], "done");
     assert_eq!(case["machines"], 6, "the baseline's machines");
-    for key in ["sim_secs", "wall_secs", "sim_per_wall", "cpu_secs", "records_per_cpu_sec", "peak_mib"] {
+    for key in ["sim_secs", "wall_secs", "sim_per_wall", "sim_per_cpu", "cpu_secs", "records_per_cpu_sec", "peak_mib"] {
         let value = case[key].as_f64().unwrap_or_else(|| panic!("{key} is a number in {case}"));
         assert!(value > 0.0, "{key} = {value} must be positive");
     }

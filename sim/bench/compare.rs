@@ -25,6 +25,9 @@ pub struct CaseComparison {
     pub speed: (f64, f64),
     /// new / old of the speed (`None` when old measured nothing).
     pub speed_ratio: Option<f64>,
+    /// new / old of simulated s per CPU-second: shown, not judged (steadier than the wall
+    /// speed on a shared machine).
+    pub cpu_speed_ratio: Option<f64>,
     pub records_per_cpu_sec_ratio: Option<f64>,
     pub peak_mib_ratio: Option<f64>,
     /// Why this case is a regression, if it is.
@@ -59,18 +62,19 @@ impl BenchComparison {
                 case.regression.as_deref().map_or_else(|| "ok".to_string(), |why| format!("REGRESSION: {why}"));
             let _ = writeln!(
                 text,
-                "{:<12} {:>10} {:>10} {:>7} {:>12} {:>9}  {verdict}",
+                "{:<12} {:>10} {:>10} {:>7} {:>9} {:>11} {:>8}  {verdict}",
                 case.name,
                 figure(case.speed.0),
                 figure(case.speed.1),
                 ratio(case.speed_ratio),
+                ratio(case.cpu_speed_ratio),
                 ratio(case.records_per_cpu_sec_ratio),
                 ratio(case.peak_mib_ratio),
             );
         }
         let _ = writeln!(
             text,
-            "old/new: simulated s per wall s; a case regresses when its speed falls by more than {threshold_percent}%"
+            "old, new: simulated s per wall s; speed, CPU speed, records/CPU, peak MiB: new/old; a case regresses when its speed falls by more than {threshold_percent}%"
         );
         for note in &self.notes {
             let _ = writeln!(text, "note: {note}");
@@ -120,6 +124,7 @@ fn compare_case(old: &CaseResult, new: &CaseResult, threshold_percent: f64) -> C
         name: old.name.clone(),
         speed: (old.sim_per_wall, new.sim_per_wall),
         speed_ratio,
+        cpu_speed_ratio: ratio(old.sim_per_cpu, new.sim_per_cpu),
         records_per_cpu_sec_ratio: ratio(old.records_per_cpu_sec, new.records_per_cpu_sec),
         peak_mib_ratio: ratio(old.peak_mib, new.peak_mib),
         regression,

@@ -87,6 +87,9 @@ pub struct CaseResult {
     pub sim_per_wall: f64,
     /// CPU time of the run (building excluded), all threads.
     pub cpu_secs: Option<f64>,
+    /// Simulated seconds per CPU-second: the speed with the machine's other load taken out
+    /// (on a shared machine, wall time also counts the time others held the cores).
+    pub sim_per_cpu: Option<f64>,
     /// Records (logs and spans) the app emitted in the run.
     pub records: u64,
     /// Of those, records Dash0 stored by the end.
@@ -177,6 +180,7 @@ pub fn run_case_here(name: &str, options: CaseOptions) -> Result<CaseResult, Str
         build_wall_secs: build_wall.as_secs_f64(),
         sim_per_wall: if wall_secs > 0.0 { sim_secs / wall_secs } else { 0.0 },
         cpu_secs: cpu,
+        sim_per_cpu: cpu.filter(|secs| *secs > 0.0).map(|secs| sim_secs / secs),
         records,
         records_delivered,
         records_per_sim_sec: if sim_secs > 0.0 { records as f64 / sim_secs } else { 0.0 },
@@ -280,6 +284,7 @@ fn unmeasured(case: CaseSpec, options: CaseOptions, stop: Stop, error: String) -
         build_wall_secs: 0.0,
         sim_per_wall: 0.0,
         cpu_secs: None,
+        sim_per_cpu: None,
         records: 0,
         records_delivered: 0,
         records_per_sim_sec: 0.0,

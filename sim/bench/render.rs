@@ -8,12 +8,13 @@ use std::fmt::Write as _;
 use super::{BenchReport, CaseResult, Stop};
 
 /// The table's column headers, in order.
-pub const COLUMNS: [&str; 10] = [
+pub const COLUMNS: [&str; 11] = [
     "case",
     "machines",
     "simulated s",
     "wall s",
     "sim s / wall s",
+    "sim s / CPU-s",
     "records",
     "records / sim s",
     "records / CPU-s",
@@ -54,13 +55,14 @@ fn stop_text(result: &CaseResult) -> String {
 }
 
 /// One case's row, in `COLUMNS` order.
-fn row(result: &CaseResult) -> [String; 10] {
+fn row(result: &CaseResult) -> [String; 11] {
     [
         result.name.clone(),
         result.machines.to_string(),
         figure(result.sim_secs),
         figure(result.wall_secs),
         figure(result.sim_per_wall),
+        optional(result.sim_per_cpu),
         result.records.to_string(),
         figure(result.records_per_sim_sec),
         optional(result.records_per_cpu_sec),
@@ -84,7 +86,7 @@ pub fn table(report: &BenchReport) -> String {
         figure(report.sim_secs),
         figure(report.case_wall_secs),
     );
-    let rows: Vec<[String; 10]> = report.cases.iter().map(row).collect();
+    let rows: Vec<[String; 11]> = report.cases.iter().map(row).collect();
     let widths: Vec<usize> = (0..COLUMNS.len())
         .map(|column| {
             rows.iter()
