@@ -23,7 +23,7 @@ pub const COLUMNS: [&str; 11] = [
 ];
 
 /// A number with as many decimals as its size needs to show three significant figures or
-/// more (`1234`, `56.7`, `8.90`, `0.012`).
+/// more (`1234`, `56.7`, `8.90`, `0.012`, `0.00018`): a huge fleet's speed is tiny, not zero.
 pub(crate) fn figure(value: f64) -> String {
     let magnitude = value.abs();
     if magnitude >= 100.0 {
@@ -33,7 +33,9 @@ pub(crate) fn figure(value: f64) -> String {
     } else if magnitude >= 1.0 || magnitude == 0.0 {
         format!("{value:.2}")
     } else {
-        format!("{value:.3}")
+        // Two significant figures below the first non-zero decimal, at least three decimals.
+        let decimals = ((-magnitude.log10()).ceil() as usize + 1).clamp(3, 12);
+        format!("{value:.decimals$}")
     }
 }
 
@@ -131,6 +133,7 @@ mod tests {
         assert_eq!(figure(56.78), "56.8");
         assert_eq!(figure(8.9), "8.90");
         assert_eq!(figure(0.0123), "0.012");
+        assert_eq!(figure(0.000181), "0.00018");
         assert_eq!(figure(0.0), "0.00");
     }
 }
