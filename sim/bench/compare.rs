@@ -20,6 +20,7 @@ pub const THRESHOLD_PERCENT_DEFAULT: f64 = 20.0;
 /// One case compared.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CaseComparison {
+    /// The case's name.
     pub name: String,
     /// Simulated s per wall s, old and new.
     pub speed: (f64, f64),
@@ -28,7 +29,9 @@ pub struct CaseComparison {
     /// new / old of simulated s per CPU-second: shown, not judged (steadier than the wall
     /// speed on a shared machine).
     pub cpu_speed_ratio: Option<f64>,
+    /// new / old of records per CPU-second.
     pub records_per_cpu_sec_ratio: Option<f64>,
+    /// new / old of peak memory.
     pub peak_mib_ratio: Option<f64>,
     /// Why this case is a regression, if it is.
     pub regression: Option<String>,
@@ -37,6 +40,7 @@ pub struct CaseComparison {
 /// The outcome of a comparison.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct BenchComparison {
+    /// The cases in both files, in the old file's order.
     pub cases: Vec<CaseComparison>,
     /// What is not a regression but worth saying: cases in only one file, different settings.
     pub notes: Vec<String>,

@@ -21,7 +21,7 @@ fn schedstat_cpu_secs() -> Option<f64> {
         nanos = nanos.saturating_add(text.split_whitespace().next()?.parse().ok()?);
         threads += 1;
     }
-    (threads > 0 && nanos > 0).then(|| nanos as f64 / 1e9)
+    (threads > 0 && nanos > 0).then_some(nanos as f64 / 1e9)
 }
 
 /// Clock ticks per second in `/proc/self/stat` (`USER_HZ`, 100 on every Linux platform obsim

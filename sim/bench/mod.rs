@@ -69,7 +69,9 @@ pub enum Stop {
 /// What one case measured.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CaseResult {
+    /// The case's name (`cases::CASES`).
     pub name: String,
+    /// Machine hosts in the case's topology.
     pub machines: u32,
     /// Simulated hosts (machines, dev hosts, the API, Railway's processes, Dash0).
     pub hosts: u32,
@@ -94,10 +96,13 @@ pub struct CaseResult {
     pub records: u64,
     /// Of those, records Dash0 stored by the end.
     pub records_delivered: u64,
+    /// Records emitted per simulated second: the load the case actually put on the pipeline.
     pub records_per_sim_sec: f64,
+    /// Records emitted per CPU-second of the run: the pipeline's cost per record.
     pub records_per_cpu_sec: Option<f64>,
     /// The case's process's peak resident memory (VmHWM), MiB.
     pub peak_mib: Option<f64>,
+    /// How the measurement ended.
     pub stop: Stop,
     /// Why the case failed or was killed.
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -107,22 +112,30 @@ pub struct CaseResult {
 /// The machine a bench ran on.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MachineInfo {
+    /// Cores offered to the process.
     pub cores: u32,
+    /// The processor's model name, where `/proc/cpuinfo` says it.
     pub cpu_model: Option<String>,
 }
 
 /// A whole bench: what ran where, and each case's result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BenchReport {
+    /// [`BENCH_SCHEMA_VERSION`] when written.
     pub bench_schema_version: u32,
+    /// The obsim that measured (its Cargo version).
     pub obsim_version: String,
     /// The checkout's commit when the bench ran inside one.
     pub git_commit: Option<String>,
     /// `release` or `debug`: a debug build's numbers are not comparable with a release's.
     pub profile: String,
+    /// Where it ran.
     pub machine: MachineInfo,
+    /// Simulated seconds each case was asked to run (`--sim-secs`).
     pub sim_secs: f64,
+    /// Each case's wall-clock budget (`--case-wall-secs`).
     pub case_wall_secs: f64,
+    /// The cases, in the order they ran.
     pub cases: Vec<CaseResult>,
 }
 
