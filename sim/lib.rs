@@ -2,6 +2,7 @@
 //! pipeline Fluent Bit → Fluentd → Redis → Dash0 (logs) and OTel Collector → Dash0 (spans,
 //! metrics). See ARCHITECTURE.md for the architecture and the determinism rules.
 
+pub mod bench;
 pub mod chaos;
 pub mod check;
 pub mod faults;

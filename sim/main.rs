@@ -3,7 +3,8 @@
 //! `obsim probe` runs the world's determinism probe and prints its event-log hash; the
 //! pipeline's `run`, `check`, `replay` and `chaos` commands build on the same world;
 //! `obsim schema` prints the scenario files' JSON Schema for editors; `obsim report`
-//! compares and merges what runs and sweeps wrote.
+//! compares and merges what runs and sweeps wrote; `obsim bench` measures the simulation's
+//! speed (README "Performance").
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -160,6 +161,18 @@ enum Command {
     /// `obsim schema > scenario.schema.json`, then put `#:schema ./scenario.schema.json` at
     /// the top of a scenario (Taplo / Even Better TOML) to get completion and validation.
     Schema,
+    /// Measure the simulation's speed on a fixed set of cases (the baseline, fleets of 25 to
+    /// 1,000 machines, a 16,000 logs/s load), each in a process of its own: simulated seconds
+    /// per wall second, records per CPU-second, peak memory; a table, and JSON with `--json`.
+    /// `obsim bench compare OLD.json NEW.json` flags cases that got slower. Exit status: 0
+    /// measured (or no regression), 1 a case failed (or a regression), 2 bad input.
+    #[command(args_conflicts_with_subcommands = true)]
+    Bench {
+        #[command(subcommand)]
+        command: Option<BenchCommand>,
+        #[command(flatten)]
+        args: BenchArgs,
+    },
     /// Run the world's determinism probe (hosts exchanging messages over the simulated
     /// network with skewed clocks) and print the event-log hash. The same seed prints the
     /// same hash in any process on any machine.
@@ -176,6 +189,44 @@ enum Command {
         /// Print every event, not only the hash.
         #[arg(long)]
         events: bool,
+    },
+}
+
+/// `obsim bench`'s options.
+#[derive(clap::Args)]
+struct BenchArgs {
+    /// Run only this case (repeatable): baseline, fleet-25, fleet-100, fleet-200,
+    /// fleet-1000, load-16k.
+    #[arg(long = "only")]
+    only: Vec<String>,
+    /// Simulated seconds each case runs.
+    #[arg(long, default_value_t = obsim::bench::SIM_SECS_DEFAULT)]
+    sim_secs: f64,
+    /// Wall-clock seconds after which a case stops and reports what it measured so far.
+    #[arg(long, default_value_t = obsim::bench::CASE_WALL_SECS_DEFAULT)]
+    case_wall_secs: f64,
+    /// Also write the report as JSON here (for `obsim bench compare`).
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Run one case in this process and print its result as JSON (what `obsim bench`
+    /// starts for each case).
+    #[arg(long, hide = true)]
+    case: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Compare two bench JSON files case by case; exit 1 when a case's speed (simulated s
+    /// per wall s) fell by more than the threshold or a case that measured now fails, 2 on
+    /// bad input.
+    Compare {
+        /// The earlier bench's JSON.
+        old: PathBuf,
+        /// The later bench's JSON.
+        new: PathBuf,
+        /// The fall in speed, in percent, beyond which a case is a regression.
+        #[arg(long, default_value_t = obsim::bench::compare::THRESHOLD_PERCENT_DEFAULT)]
+        threshold: f64,
     },
 }
 
@@ -243,6 +294,90 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Probe { seed, nodes, duration, events } => probe_command(seed, nodes, duration, events),
+        Command::Bench { command: Some(BenchCommand::Compare { old, new, threshold }), .. } => {
+            bench_compare(&old, &new, threshold)
+        }
+        Command::Bench { command: None, args } => bench(&args),
+    }
+}
+
+/// `obsim bench`: the selected cases, each in a child process (or, with the hidden
+/// `--case`, one case here); the table on stdout, the JSON to `--json`.
+fn bench(args: &BenchArgs) -> ExitCode {
+    let options = match obsim::bench::CaseOptions::from_secs(args.sim_secs, args.case_wall_secs) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("obsim bench: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(name) = &args.case {
+        return match obsim::bench::run_case_here(name, options).and_then(|result| {
+            serde_json::to_string(&result).map_err(|error| format!("cannot write the result: {error}"))
+        }) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("obsim bench: {error}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let (cases, exe) = match (obsim::bench::cases_selected(&args.only), std::env::current_exe()) {
+        (Ok(cases), Ok(exe)) => (cases, exe),
+        (Err(error), _) => {
+            eprintln!("obsim bench: {error}");
+            return ExitCode::from(2);
+        }
+        (_, Err(error)) => {
+            eprintln!("obsim bench: cannot find this program to run the cases: {error}");
+            return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
+        }
+    };
+    let on_case = |result: &obsim::bench::CaseResult| {
+        eprintln!(
+            "obsim bench: {}: {:?}, {:.1} simulated s in {:.1} wall s",
+            result.name, result.stop, result.sim_secs, result.wall_secs
+        );
+    };
+    let report = obsim::bench::run_set(&exe, &cases, options, &on_case);
+    print!("{}", obsim::bench::table(&report));
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map(|text| text + "\n");
+        if let Err(error) = text.map_err(std::io::Error::other).and_then(|text| std::fs::write(path, text)) {
+            eprintln!("obsim bench: writing {}: {error}", path.display());
+            return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
+        }
+        println!("json: {}", path.display());
+    }
+    let failed =
+        report.cases.iter().any(|case| matches!(case.stop, obsim::bench::Stop::Failed | obsim::bench::Stop::Killed));
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// `obsim bench compare`: print the comparison; exit 1 on a regression, 2 on bad input.
+fn bench_compare(old: &std::path::Path, new: &std::path::Path, threshold: f64) -> ExitCode {
+    use obsim::bench::compare;
+    let read = |path: &std::path::Path| -> Result<obsim::bench::BenchReport, String> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|error| format!("{name}: {error}"))?;
+        compare::parse_report(&name, &text)
+    };
+    let comparison = match (read(old), read(new)) {
+        (Ok(old), Ok(new)) => compare::compare(&old, &new, threshold),
+        (Err(error), _) | (_, Err(error)) => Err(error),
+    };
+    match comparison {
+        Ok(comparison) => {
+            print!("{}", comparison.render(threshold));
+            if comparison.regressions_count() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+        }
+        Err(error) => {
+            eprintln!("obsim bench compare: {error}");
+            ExitCode::from(2)
+        }
     }
 }
 

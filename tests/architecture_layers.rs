@@ -27,6 +27,7 @@ const LAYERS: &[(&str, &str)] = &[
     ("check", "judging a finished run: every check, the verdict"),
     ("report", "results rendered and read back: result.json, summary, html, sweep index"),
     ("chaos", "sweeps: random schedules, shrinking, the sweep's output"),
+    ("bench", "obsim bench: the simulation's speed on a fixed set of cases, and comparing two benches"),
 ];
 
 /// Files under `sim/parts/` that every part may use: the shared context and plumbing.
