@@ -345,9 +345,17 @@ fn dev_hosts_post_json_retry_and_drop_with_a_cause_when_the_aggregator_stays_awa
 }
 
 /// Workers whose Redis connection dies in a partition notice it through their timeouts,
-/// reconnect after the repair, re-queue the job they held, and every job still completes.
+/// reconnect after the repair and re-queue the jobs in their active lists. Every job
+/// completes except one the partition strands — a finding of the TCP model, pinned here:
+/// the `BLMOVE` a worker sent into the partition waits in its kernel's send buffer; the
+/// worker times out, closes the connection, reconnects and recovers its active list; then
+/// the old connection's retransmission delivers the `BLMOVE` (a kernel keeps sending what
+/// a closed socket still holds), Redis executes it, and a job moves into the active list of
+/// a worker that never learns of it and recovers its list only after its next failure.
+/// Before obsim modelled retransmission, turmoil dropped that `BLMOVE` and every job
+/// completed — a verdict real TCP would not give.
 #[test]
-fn a_machine_partitioned_from_redis_recovers_and_every_job_completes() {
+fn a_machine_partitioned_from_redis_recovers_but_a_blmove_retransmitted_after_recovery_strands_a_job() {
     let mut run = lifecycle(25, config(20), &[("comfyui-1", 2), ("openai-1", 2)]);
     run.world.run_for(Duration::from_secs(8)).unwrap();
     run.world.partition("comfyui-1", hosts::REDIS);
@@ -363,7 +371,15 @@ fn a_machine_partitioned_from_redis_recovers_and_every_job_completes() {
         .map(|(_, r)| r.job_id)
         .collect();
     assert!(created.len() >= 25);
-    assert_eq!(created, seen, "every job completed despite the partition");
+    let stranded: BTreeSet<JobId> = created.difference(&seen).copied().collect();
+    let active: BTreeSet<String> = (0..=2)
+        .flat_map(|index| run.redis.list(&format!("jobs:active:comfyui-1-worker-{index}")))
+        .map(|id| String::from_utf8_lossy(&id).into_owned())
+        .collect();
+    assert_eq!(stranded.len(), 1, "one BLMOVE in flight at the partition lands after recovery: {stranded:?}");
+    for job in &stranded {
+        assert!(active.contains(&job.to_string()), "{job} is stranded in a worker's active list: {active:?}");
+    }
     assert!(
         run.world
             .events()
