@@ -14,6 +14,7 @@ use obsim::parts::dash0::ScriptedErrors;
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
 use obsim::vocab::{LossCause, Part, Signal, hosts};
+use obsim::world::TcpConfig;
 
 /// Two OpenAI machines, one job a second for a minute, agents that never give up.
 const SMALL: &str = r#"
@@ -99,7 +100,11 @@ fn dash0_heal() -> Action {
 fn aggregator_ack_before_buffer_loses_what_the_full_buffer_refused() {
     // Redis is cut off for 30 s; the aggregator's small buffer fills and refuses writes.
     // Correct: no ack, the agents retry. Buggy: acked, refused, gone.
-    let toml = format!("{SMALL}[aggregator]\nchunk_bytes_limit = 5000\ntotal_bytes_limit = 20000\n");
+    // TCP delivers an RPUSH that timed out in the cut once it heals, while Fluentd retried the
+    // chunk: a few records stored twice are the truth of the correct run (at-least-once).
+    let toml = format!(
+        "{SMALL}[aggregator]\nchunk_bytes_limit = 5000\ntotal_bytes_limit = 20000\n[expect]\nmax_duplicate_ratio = 0.02\n"
+    );
     let actions = || -> Vec<(u64, Action)> {
         vec![(10, partition(hosts::AGGREGATOR, hosts::REDIS)), (40, repair(hosts::AGGREGATOR, hosts::REDIS))]
     };
@@ -126,8 +131,21 @@ fn shipper_delete_before_2xx_loses_the_batches_dash0_refused() {
 
 #[test]
 fn agent_no_retry_loses_chunks_across_a_link_drop_with_agent_retry_limit() {
+    // The agent's connections give up after 5 s of unacknowledged data (TCP_USER_TIMEOUT), so
+    // the 15 s cut fails the send for real: a kernel never delivers what it gave up on. (With
+    // the default 924.6 s budget the cut is only a stall and the chunk arrives late.)
     let actions = || -> Vec<(u64, Action)> {
-        vec![(20, partition("openai-1", hosts::AGGREGATOR)), (35, repair("openai-1", hosts::AGGREGATOR))]
+        vec![
+            (
+                0,
+                Box::new(|pipeline: &mut Pipeline| {
+                    let config = TcpConfig { user_timeout: Duration::from_secs(5), ..TcpConfig::default() };
+                    pipeline.world.net().set_config(config);
+                }) as Action,
+            ),
+            (20, partition("openai-1", hosts::AGGREGATOR)),
+            (35, repair("openai-1", hosts::AGGREGATOR)),
+        ]
     };
     let correct = run(SMALL, None, actions());
     let buggy = run(SMALL, Some("agent_no_retry"), actions());

@@ -125,6 +125,12 @@ impl Net {
         self.lock().config
     }
 
+    /// Sets the kernel settings connections made from now on start with (a sysctl changed
+    /// while the world runs; existing connections keep theirs).
+    pub fn set_config(&self, config: TcpConfig) {
+        self.lock().config = config;
+    }
+
     /// Sets the directions of link a ↔ b that drop packets: `down_ab` (a → b), `down_ba`.
     pub fn set_link(&self, a: &str, b: &str, down_ab: bool, down_ba: bool) {
         let mut state = self.lock();
