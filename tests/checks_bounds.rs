@@ -41,6 +41,10 @@ kind = "link_drop"
 for = "30s"
 from = "railway-aggregator"
 to = "railway-redis"
+[expect]
+# TCP delivers an RPUSH that timed out in the cut once it heals, while Fluentd retried the
+# chunk: a few records stored twice are this run's truth (at-least-once).
+max_duplicate_ratio = 0.02
 "#;
 
 fn run(text: &str) -> Verdict {
@@ -105,7 +109,7 @@ fn max_buffer_fill_fails_below_the_measured_fill_and_passes_at_it() {
     let fill = measured.after as f64 / measured.limit as f64;
     assert!(fill > 0.5, "the cut-off filled the buffer: {measured:?}");
 
-    let strict = run(&format!("{SMALL}[expect]\nmax_buffer_fill = {{ aggregator = {:.3} }}\n", fill / 2.0));
+    let strict = run(&format!("{SMALL}max_buffer_fill = {{ aggregator = {:.3} }}\n", fill / 2.0));
     let failed = check(&strict, CheckName::BufferFill);
     assert!(!failed.passed, "{}", strict.render());
     let expected = format!(
@@ -119,7 +123,7 @@ fn max_buffer_fill_fails_below_the_measured_fill_and_passes_at_it() {
     );
     assert!(check(&strict, CheckName::Bounds).passed, "the part kept its bound; only the expectation is stricter");
 
-    let loose = run(&format!("{SMALL}[expect]\nmax_buffer_fill = {{ aggregator = {} }}\n", fill));
+    let loose = run(&format!("{SMALL}max_buffer_fill = {{ aggregator = {} }}\n", fill));
     assert!(loose.passed(), "{}", loose.render());
     assert!(check(&loose, CheckName::BufferFill).detail.contains("within max_buffer_fill"), "{}", loose.render());
 }
@@ -127,7 +131,7 @@ fn max_buffer_fill_fails_below_the_measured_fill_and_passes_at_it() {
 #[test]
 fn max_buffer_fill_must_be_a_positive_fraction_of_a_known_part() {
     let parse = |expect: &str| {
-        Scenario::parse(Path::new("bounded.toml"), &format!("{SMALL}[expect]\n{expect}\n")).map_err(|e| e.to_string())
+        Scenario::parse(Path::new("bounded.toml"), &format!("{SMALL}{expect}\n")).map_err(|e| e.to_string())
     };
     let error = parse("max_buffer_fill = { aggregator = 0.0 }").unwrap_err();
     assert!(

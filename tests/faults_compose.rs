@@ -304,6 +304,10 @@ at = "40s"
 for = "5s"
 from = "openai-1"
 to = "railway-aggregator"
+[expect]
+# A chunk whose ack timed out in the drop is resent on a new connection after it, and TCP
+# still delivers the first copy: at-least-once, as with a real kernel.
+max_duplicate_ratio = 0.02
 "#,
     );
     let acks = seconds_of(&pipeline, EventKind::AgentAck, "openai-1");
