@@ -319,10 +319,10 @@ fn an_aggregator_shrink_under_throw_exception_makes_agents_retry_and_loses_nothi
 }
 
 /// The same shrink under `drop_oldest_chunk` while Redis is cut off from Fluentd (so chunks
-/// queue): every write that finds the buffer full drops the oldest queued chunk. The loss
-/// is exactly those chunks' records, all with cause `aggregator_overflow`.
+/// queue): every write that finds the buffer full drops the oldest queued chunk. Every loss
+/// is one of those chunks' records, with cause `aggregator_overflow`.
 #[test]
-fn an_aggregator_shrink_under_drop_oldest_chunk_loses_exactly_the_dropped_chunks() {
+fn an_aggregator_shrink_under_drop_oldest_chunk_loses_only_records_of_dropped_chunks() {
     let scenario = parse(
         "[aggregator]\noverflow_action = \"drop_oldest_chunk\"\n\
          [[fault]]\nat = \"30s\"\nkind = \"link_drop\"\nfor = \"30s\"\nfrom = \"railway-aggregator\"\nto = \"railway-redis\"\n\

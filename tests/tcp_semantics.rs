@@ -162,16 +162,11 @@ async fn client(seen: Arc<Mutex<Seen>>, records: usize, interval: Duration, conn
     Ok(())
 }
 
-fn secs(s: u64) -> Duration {
-    Duration::from_secs(s)
-}
-
-/// The case: a 30 s drop with no application ack. turmoil alone lost every byte
-/// written during the drop and left the connection dead; real TCP stalls and catches up.
-#[test]
-fn a_drop_shorter_than_the_budget_is_a_stall_with_nothing_lost() {
-    let seen = run(Plan {
-        records: 600,
+/// The common plan: a record every 100 ms from the start, the link cut from 10 s to 40 s,
+/// Linux's defaults, observed for 120 s; each test changes what it is about.
+fn plan(records: usize) -> Plan {
+    Plan {
+        records,
         interval: Duration::from_millis(100),
         connect_at: Duration::ZERO,
         cut: (secs(10), secs(40)),
@@ -180,7 +175,18 @@ fn a_drop_shorter_than_the_budget_is_a_stall_with_nothing_lost() {
         crash_server: false,
         tcp: TcpConfig::default(),
         run_for: secs(120),
-    });
+    }
+}
+
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+
+/// The case: a 30 s drop with no application ack. turmoil alone lost every byte
+/// written during the drop and left the connection dead; real TCP stalls and catches up.
+#[test]
+fn a_drop_shorter_than_the_budget_is_a_stall_with_nothing_lost() {
+    let seen = run(plan(600));
     assert_eq!(seen.client_error, None, "{seen:?}");
     assert_eq!(seen.written_bytes, 600 * RECORD_BYTES, "{seen:?}");
     assert_eq!(seen.delivered_bytes, seen.written_bytes, "every byte written during the drop arrives: {seen:?}");
@@ -192,17 +198,7 @@ fn a_drop_shorter_than_the_budget_is_a_stall_with_nothing_lost() {
 /// and 10 + 51 = 61 s), not at the heal itself.
 #[test]
 fn held_bytes_arrive_at_the_first_retransmission_after_the_heal() {
-    let seen = run(Plan {
-        records: 150,
-        interval: Duration::from_millis(100),
-        connect_at: Duration::ZERO,
-        cut: (secs(10), secs(40)),
-        server_writes_at: None,
-        loss: None,
-        crash_server: false,
-        tcp: TcpConfig::default(),
-        run_for: secs(120),
-    });
+    let seen = run(plan(150));
     // 150 records end at 15 s: all of them wait for the retry at ~61 s.
     assert_eq!(seen.delivered_bytes, 150 * RECORD_BYTES, "{seen:?}");
     assert!((60_900..=61_300).contains(&seen.last_delivery_ms), "delivered at the 61 s retry: {seen:?}");
@@ -213,17 +209,7 @@ fn held_bytes_arrive_at_the_first_retransmission_after_the_heal() {
 #[test]
 fn a_drop_longer_than_the_user_timeout_fails_the_sender_and_leaves_the_receiver_half_open() {
     let tcp = TcpConfig { user_timeout: secs(5), ..TcpConfig::default() };
-    let seen = run(Plan {
-        records: 600,
-        interval: Duration::from_millis(100),
-        connect_at: Duration::ZERO,
-        cut: (secs(10), secs(40)),
-        server_writes_at: None,
-        loss: None,
-        crash_server: false,
-        tcp,
-        run_for: secs(90),
-    });
+    let seen = run(Plan { tcp, run_for: secs(90), ..plan(600) });
     let (kind, at_ms) = seen.client_error.expect("the client's write fails");
     assert_eq!(kind, ErrorKind::TimedOut, "{seen:?}");
     // The first record written into the drop at ~10.0–10.1 s; the budget ends 5 s later.
@@ -238,17 +224,7 @@ fn a_drop_longer_than_the_user_timeout_fails_the_sender_and_leaves_the_receiver_
 #[test]
 fn a_half_open_receiver_that_writes_after_the_heal_is_reset() {
     let tcp = TcpConfig { user_timeout: secs(5), ..TcpConfig::default() };
-    let seen = run(Plan {
-        records: 600,
-        interval: Duration::from_millis(100),
-        connect_at: Duration::ZERO,
-        cut: (secs(10), secs(40)),
-        server_writes_at: Some(secs(50)),
-        loss: None,
-        crash_server: false,
-        tcp,
-        run_for: secs(90),
-    });
+    let seen = run(Plan { server_writes_at: Some(secs(50)), tcp, run_for: secs(90), ..plan(600) });
     let (kind, at_ms) = seen.server_end.expect("the server's connection ends");
     assert_eq!(kind, Some(ErrorKind::ConnectionReset), "{seen:?}");
     assert!((50_000..=50_100).contains(&at_ms), "reset when it writes at 50 s: {seen:?}");
@@ -258,17 +234,7 @@ fn a_half_open_receiver_that_writes_after_the_heal_is_reset() {
 /// attempt at 15 s (7 + 8 after a start at 0) through.
 #[test]
 fn a_connect_across_a_drop_succeeds_at_the_next_syn_retry_after_the_heal() {
-    let seen = run(Plan {
-        records: 10,
-        interval: Duration::from_millis(100),
-        connect_at: secs(1),
-        cut: (Duration::ZERO, secs(10)),
-        server_writes_at: None,
-        loss: None,
-        crash_server: false,
-        tcp: TcpConfig::default(),
-        run_for: secs(60),
-    });
+    let seen = run(Plan { connect_at: secs(1), cut: (Duration::ZERO, secs(10)), run_for: secs(60), ..plan(10) });
     let (result, at_ms) = seen.connected.expect("connect returned");
     assert_eq!(result, Ok(()), "{seen:?}");
     // Started at 1 s: attempts at 1, 2, 4, 8, 16 s; the first after the 10 s heal is 16 s.
@@ -279,17 +245,7 @@ fn a_connect_across_a_drop_succeeds_at_the_next_syn_retry_after_the_heal() {
 /// A connect across a link that never heals fails after the SYN retries: 127 s.
 #[test]
 fn a_connect_across_a_dead_link_fails_after_127_seconds() {
-    let seen = run(Plan {
-        records: 10,
-        interval: Duration::from_millis(100),
-        connect_at: secs(1),
-        cut: (Duration::ZERO, secs(200)),
-        server_writes_at: None,
-        loss: None,
-        crash_server: false,
-        tcp: TcpConfig::default(),
-        run_for: secs(210),
-    });
+    let seen = run(Plan { connect_at: secs(1), cut: (Duration::ZERO, secs(200)), run_for: secs(210), ..plan(10) });
     let (result, at_ms) = seen.connected.expect("connect returned");
     assert_eq!(result, Err(ErrorKind::TimedOut), "{seen:?}");
     assert!((128_000..=128_100).contains(&at_ms), "fails 127 s after the first SYN at 1 s: {seen:?}");
@@ -300,17 +256,7 @@ fn a_connect_across_a_dead_link_fails_after_127_seconds() {
 /// turmoil's own loss process partitioned the link and lost the bytes for good.
 #[test]
 fn packet_loss_delays_bytes_and_loses_none() {
-    let seen = run(Plan {
-        records: 400,
-        interval: Duration::from_millis(100),
-        connect_at: Duration::ZERO,
-        cut: (secs(10), secs(30)),
-        server_writes_at: None,
-        loss: Some(0.3),
-        crash_server: false,
-        tcp: TcpConfig::default(),
-        run_for: secs(120),
-    });
+    let seen = run(Plan { cut: (secs(10), secs(30)), loss: Some(0.3), ..plan(400) });
     assert_eq!(seen.client_error, None, "{seen:?}");
     assert_eq!(seen.delivered_bytes, 400 * RECORD_BYTES, "every byte arrives: {seen:?}");
     // Records come 100 ms apart; a lost segment waits at least one 200 ms RTO, and at 30 %
@@ -323,17 +269,7 @@ fn packet_loss_delays_bytes_and_loses_none() {
 /// and fails with `ConnectionReset`. turmoil alone accepted the write and dropped the bytes.
 #[test]
 fn a_write_to_a_peer_whose_software_died_is_reset() {
-    let seen = run(Plan {
-        records: 300,
-        interval: Duration::from_millis(100),
-        connect_at: Duration::ZERO,
-        cut: (secs(10), secs(20)),
-        server_writes_at: None,
-        loss: None,
-        crash_server: true,
-        tcp: TcpConfig::default(),
-        run_for: secs(40),
-    });
+    let seen = run(Plan { cut: (secs(10), secs(20)), crash_server: true, run_for: secs(40), ..plan(300) });
     let (kind, at_ms) = seen.client_error.expect("the client's write fails");
     assert_eq!(kind, ErrorKind::ConnectionReset, "{seen:?}");
     assert!((10_000..=10_200).contains(&at_ms), "at its first write after the crash at 10 s: {seen:?}");
