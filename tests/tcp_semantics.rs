@@ -61,6 +61,11 @@ struct Plan {
 }
 
 fn run(plan: Plan) -> Seen {
+    run_world(plan).0
+}
+
+/// Runs `plan`; what the applications saw and the run's event-log hash.
+fn run_world(plan: Plan) -> (Seen, obsim::world::EventLogHash) {
     let seen = Arc::new(Mutex::new(Seen::default()));
     let mut builder = WorldBuilder::new(11);
     builder.duration(plan.run_for + Duration::from_secs(1)).tcp(plan.tcp);
@@ -84,8 +89,8 @@ fn run(plan: Plan) -> Seen {
         (false, None) => world.repair("client", "server"),
         (false, Some(_)) => world.net().set_loss("client", "server", 0.0),
     }
-    world.run_for(plan.run_for).unwrap();
-    seen.lock().unwrap().clone()
+    let outcome = world.run_for(plan.run_for).unwrap();
+    (seen.lock().unwrap().clone(), outcome.hash)
 }
 
 /// The server: reads and counts until the connection ends; writes one byte at
@@ -273,4 +278,18 @@ fn a_write_to_a_peer_whose_software_died_is_reset() {
     let (kind, at_ms) = seen.client_error.expect("the client's write fails");
     assert_eq!(kind, ErrorKind::ConnectionReset, "{seen:?}");
     assert!((10_000..=10_200).contains(&at_ms), "at its first write after the crash at 10 s: {seen:?}");
+}
+
+/// The same plan replays the same kernel behaviour: retransmissions, a timeout, random
+/// segment loss and the events they record are part of the run's identity.
+#[test]
+fn the_same_plan_replays_the_same_tcp_behaviour() {
+    let lossy = || Plan { cut: (secs(10), secs(30)), loss: Some(0.3), ..plan(400) };
+    let timing_out = || Plan { tcp: TcpConfig { user_timeout: secs(5), ..TcpConfig::default() }, ..plan(600) };
+    for make in [&lossy as &dyn Fn() -> Plan, &timing_out] {
+        let (first_seen, first_hash) = run_world(make());
+        let (second_seen, second_hash) = run_world(make());
+        assert_eq!(first_hash, second_hash, "{first_seen:?}");
+        assert_eq!(format!("{first_seen:?}"), format!("{second_seen:?}"));
+    }
 }
