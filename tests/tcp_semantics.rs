@@ -56,6 +56,8 @@ struct Plan {
     /// Instead of cutting the link, crash the server at the cut's start and restart it at
     /// its end.
     crash_server: bool,
+    /// Instead of cutting the link, stall it (packets held, delivered at the end).
+    stall: bool,
     tcp: TcpConfig,
     run_for: Duration,
 }
@@ -78,13 +80,23 @@ fn run_world(plan: Plan) -> (Seen, obsim::world::EventLogHash) {
     world.host("client", move |_ctx| client(Arc::clone(&client_seen), records, interval, connect_at));
     let (cut_from, cut_to) = plan.cut;
     world.run_for(cut_from).unwrap();
+    let sim_stall = |world: &mut obsim::world::World<'_>, held: bool| {
+        world.net().set_held("client", "server", held);
+        if held {
+            world.sim_hold("client", "server");
+        } else {
+            world.sim_release("client", "server");
+        }
+    };
     match (plan.crash_server, plan.loss) {
+        _ if plan.stall => sim_stall(&mut world, true),
         (true, _) => world.crash("server"),
         (false, None) => world.partition("client", "server"),
         (false, Some(rate)) => world.net().set_loss("client", "server", rate),
     }
     world.run_for(cut_to).unwrap();
     match (plan.crash_server, plan.loss) {
+        _ if plan.stall => sim_stall(&mut world, false),
         (true, _) => world.restart("server"),
         (false, None) => world.repair("client", "server"),
         (false, Some(_)) => world.net().set_loss("client", "server", 0.0),
@@ -178,6 +190,7 @@ fn plan(records: usize) -> Plan {
         server_writes_at: None,
         loss: None,
         crash_server: false,
+        stall: false,
         tcp: TcpConfig::default(),
         run_for: secs(120),
     }
@@ -292,4 +305,17 @@ fn the_same_plan_replays_the_same_tcp_behaviour() {
         assert_eq!(first_hash, second_hash, "{first_seen:?}");
         assert_eq!(format!("{first_seen:?}"), format!("{second_seen:?}"));
     }
+}
+
+/// A stall holds packets instead of dropping them: for the sender it looks like a drop (no
+/// acknowledgement, the budget runs), but at its end what the network held arrives at once,
+/// so the waiting bytes go at the release (40 s), not at the next RTO (61 s).
+#[test]
+fn a_stall_delivers_at_its_end_and_times_out_past_the_budget() {
+    let seen = run(Plan { stall: true, ..plan(150) });
+    assert_eq!((seen.client_error, seen.delivered_bytes), (None, 150 * RECORD_BYTES), "{seen:?}");
+    assert!((40_000..=40_300).contains(&seen.last_delivery_ms), "delivered at the release: {seen:?}");
+    let tcp = TcpConfig { user_timeout: secs(5), ..TcpConfig::default() };
+    let seen = run(Plan { stall: true, tcp, run_for: secs(90), ..plan(600) });
+    assert_eq!(seen.client_error.map(|(kind, _)| kind), Some(ErrorKind::TimedOut), "{seen:?}");
 }

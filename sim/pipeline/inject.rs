@@ -187,15 +187,18 @@ fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now
     }
 }
 
-/// Moves the link a ↔ b from `old` to `new`. Drops and loss are the network's link state
-/// (`crate::world::net`: connections stall, retransmit and time out as real TCP does);
-/// stalls and latency are turmoil's per-link operations.
+/// Moves the link a ↔ b from `old` to `new`. Drops, stalls and loss are the network's
+/// link state (`crate::world::net`: connections wait, retransmit and time out as real TCP
+/// does); a stall also holds in turmoil what was in flight, and latency is turmoil's.
 fn enact_link(pipeline: &mut Pipeline, a: &str, b: &str, old: &LinkState, new: &LinkState) {
     if (old.down_ab, old.down_ba) != (new.down_ab, new.down_ba) {
         pipeline.world.net().set_link(a, b, new.down_ab, new.down_ba);
     }
     if old.loss_rate != new.loss_rate {
         pipeline.world.net().set_loss(a, b, new.loss_rate);
+    }
+    if old.held != new.held {
+        pipeline.world.net().set_held(a, b, new.held);
     }
     let default_latency = pipeline.world.message_latency();
     let sim = pipeline.world.sim_mut();

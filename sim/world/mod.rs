@@ -351,6 +351,17 @@ impl<'a> World<'a> {
         self.net.set_link(a, b, false, false);
     }
 
+    /// Holds packets between `a` and `b` in turmoil (a stall's in-flight part; the fault
+    /// injector pairs it with `Net::set_held`).
+    pub fn sim_hold(&mut self, a: &str, b: &str) {
+        self.sim.hold(a, b);
+    }
+
+    /// Releases what `sim_hold` held.
+    pub fn sim_release(&mut self, a: &str, b: &str) {
+        self.sim.release(a, b);
+    }
+
     /// The network's link states and kernel settings.
     pub fn net(&self) -> &Net {
         &self.net

@@ -81,6 +81,9 @@ pub(crate) struct ConnShared {
 pub(crate) struct NetState {
     /// Directions (from host, to host) whose packets are dropped.
     down: BTreeSet<(Arc<str>, Arc<str>)>,
+    /// Directions whose packets are held in the network (a stall): not lost, delivered
+    /// when the stall ends.
+    held: BTreeSet<(Arc<str>, Arc<str>)>,
     /// Directions whose segments are lost at random, with the fraction lost.
     loss: BTreeMap<(Arc<str>, Arc<str>), f64>,
     /// Draws which segments a lossy direction loses (seeded: the same run loses the same).
@@ -105,13 +108,16 @@ const ABANDONED_SOCKETS_LIMIT: usize = 1 << 20;
 pub struct Net {
     state: Arc<Mutex<NetState>>,
     events: Option<EventLog>,
+    /// Wakes every retransmitter and connecting socket when a stall ends: what the network
+    /// held arrives at once, so the waiting bytes need no further RTO.
+    released: Arc<tokio::sync::Notify>,
 }
 
 impl Net {
     /// A network with `config` whose streams record what their kernels do into `events`.
     pub fn new(config: TcpConfig, events: EventLog, loss_rng: ChaCha8Rng) -> Net {
         let state = NetState { config, loss_rng: Some(loss_rng), ..NetState::default() };
-        Net { state: Arc::new(Mutex::new(state)), events: Some(events) }
+        Net { state: Arc::new(Mutex::new(state)), events: Some(events), released: Arc::default() }
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, NetState> {
@@ -144,6 +150,30 @@ impl Net {
         }
     }
 
+    /// Holds (or releases) packets both ways on link a ↔ b: a stall. For a connection it
+    /// looks like a drop — no acknowledgement comes back, the budget runs — except that at
+    /// the release what the network held arrives at once, so waiting bytes go then.
+    pub fn set_held(&self, a: &str, b: &str, held: bool) {
+        {
+            let mut state = self.lock();
+            for key in [(Arc::from(a), Arc::from(b)), (Arc::from(b), Arc::from(a))] {
+                if held {
+                    state.held.insert(key);
+                } else {
+                    state.held.remove(&key);
+                }
+            }
+        }
+        if !held {
+            self.released.notify_waiters();
+        }
+    }
+
+    /// Resolves when some stall ends (see `set_held`).
+    pub(crate) async fn released(&self) {
+        self.released.notified().await;
+    }
+
     /// Sets the fraction of segments lost on link a ↔ b, both ways (0 heals it). A lost
     /// segment is not lost data: the sender retransmits it at its next RTO.
     pub fn set_loss(&self, a: &str, b: &str, rate: f64) {
@@ -174,7 +204,8 @@ impl Net {
     /// Whether packets from `from` to `to` get through now.
     pub fn is_up(&self, from: &str, to: &str) -> bool {
         let state = self.lock();
-        state.down.is_empty() || !state.down.iter().any(|(f, t)| &**f == from && &**t == to)
+        let blocked = |set: &BTreeSet<(Arc<str>, Arc<str>)>| set.iter().any(|(f, t)| &**f == from && &**t == to);
+        !(blocked(&state.down) || blocked(&state.held))
     }
 
     /// Records what a kernel did on `host`.

@@ -95,7 +95,13 @@ impl TcpStream {
             let start = true_elapsed_now();
             let mut answered = false;
             for at in attempts.iter().skip(1) {
-                sleep_until(start + *at).await;
+                // A SYN held by a stall arrives when it ends; one sent into a drop waits
+                // for the next attempt.
+                tokio::select! {
+                    biased;
+                    () = sleep_until(start + *at) => {}
+                    () = net.released() => {}
+                }
                 if both_up(&net) {
                     answered = true;
                     break;
@@ -245,14 +251,22 @@ impl Link {
     /// acknowledged, or the user timeout passes. Bounded: each pass advances to the next
     /// retransmission instant, and the instants end at the timeout.
     async fn retransmit(self, end_arc: Arc<Mutex<End>>) {
-        for attempt in 1u32.. {
+        let mut attempt = 1u32;
+        // Bounded: every pass either advances `attempt` (instants end at the deadline) or
+        // follows a stall's release, and stalls are finitely many faults.
+        loop {
             let (since, user_timeout) = {
                 let end = lock(&end_arc);
                 (end.unacked_since.expect("a retransmitter runs only for unacknowledged data"), end.user_timeout)
             };
             let deadline = since + user_timeout;
             let next = data_retransmission_at(attempt).map_or(deadline, |offset| (since + offset).min(deadline));
-            sleep_until(next).await;
+            tokio::select! {
+                biased;
+                () = sleep_until(next) => attempt = attempt.saturating_add(1),
+                // A stall ended: what it held arrives now, the rest follows it.
+                () = self.net.released() => {}
+            }
             if lock(&end_arc).error.is_some() {
                 break;
             }
