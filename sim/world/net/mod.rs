@@ -102,6 +102,36 @@ pub(crate) struct NetState {
 /// each; a run reaching it has a connection churn no scenario is meant to produce.
 const ABANDONED_SOCKETS_LIMIT: usize = 1 << 20;
 
+impl NetState {
+    /// Whether a drop or a stall blocks `from` → `to` (the sets hold the few links faults
+    /// name, so a walk is cheap; empty when no fault is in force).
+    fn blocked(&self, from: &str, to: &str) -> bool {
+        let names = |set: &BTreeSet<(Arc<str>, Arc<str>)>| set.iter().any(|(f, t)| &**f == from && &**t == to);
+        names(&self.down) || names(&self.held)
+    }
+
+    /// Draws whether loss on `from` → `to` takes the next segment.
+    fn lose(&mut self, from: &str, to: &str) -> bool {
+        let Some(rate) = self.loss.iter().find(|((f, t), _)| &**f == from && &**t == to).map(|(_, rate)| *rate) else {
+            return false;
+        };
+        self.loss_rng.as_mut().is_some_and(|rng| rng.random_bool(rate))
+    }
+}
+
+/// What one look at a connection's path saw.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Path {
+    /// Packets from this end reach the peer.
+    pub(crate) out: bool,
+    /// Packets from the peer reach this end (acknowledgements come back).
+    pub(crate) back: bool,
+    /// The peer's kernel no longer knows the connection.
+    pub(crate) peer_abandoned: bool,
+    /// Loss took the next segment out (drawn only when asked).
+    pub(crate) lost: bool,
+}
+
 /// The registry, shared by the world (which sets link states between steps) and every
 /// stream (which reads them). Cloning shares it.
 #[derive(Clone, Default)]
@@ -188,24 +218,29 @@ impl Net {
         }
     }
 
-    /// Whether the segment about to go from `from` to `to` is lost (one seeded draw on a
-    /// lossy direction; none elsewhere).
-    pub(crate) fn segment_lost(&self, from: &str, to: &str) -> bool {
-        let mut state = self.lock();
-        if state.loss.is_empty() {
-            return false;
-        }
-        let Some(rate) = state.loss.iter().find(|((f, t), _)| &**f == from && &**t == to).map(|(_, rate)| *rate) else {
-            return false;
-        };
-        state.loss_rng.as_mut().is_some_and(|rng| rng.random_bool(rate))
+    /// Whether loss takes a SYN from `from` to `to` (one draw on a lossy direction).
+    pub(crate) fn lose_syn(&self, from: &str, to: &str) -> bool {
+        self.lock().lose(from, to)
     }
 
     /// Whether packets from `from` to `to` get through now.
     pub fn is_up(&self, from: &str, to: &str) -> bool {
-        let state = self.lock();
-        let blocked = |set: &BTreeSet<(Arc<str>, Arc<str>)>| set.iter().any(|(f, t)| &**f == from && &**t == to);
-        !(blocked(&state.down) || blocked(&state.held))
+        !self.lock().blocked(from, to)
+    }
+
+    /// One look at a connection's path under one lock (a write makes one): both ways, the
+    /// peer's kernel, and — with `draw_loss` — whether loss takes the next segment out
+    /// (one seeded draw on a lossy direction, none elsewhere).
+    pub(crate) fn look(&self, local: &str, peer: &str, conn: (ConnKey, usize), draw_loss: bool) -> Path {
+        let mut state = self.lock();
+        let (key, side) = conn;
+        let out = !state.blocked(local, peer);
+        Path {
+            out,
+            back: !state.blocked(peer, local),
+            peer_abandoned: state.conns.get(&key).is_some_and(|conn| conn.abandoned[1 - side]),
+            lost: out && draw_loss && state.lose(local, peer),
+        }
     }
 
     /// Records what a kernel did on `host`.

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::retransmit::{data_retransmission_at, syn_schedule};
-use super::{ConnKey, Net, current, current_host, millis};
+use super::{ConnKey, Net, Path, current, current_host, millis};
 use crate::vocab::EventKind;
 use crate::world::true_elapsed_now;
 
@@ -89,7 +89,8 @@ impl TcpStream {
     pub async fn connect((host, port): (&str, u16)) -> io::Result<TcpStream> {
         let net = current();
         let local = current_host();
-        let both_up = |net: &Net| net.is_up(&local, host) && net.is_up(host, &local) && !net.segment_lost(&local, host);
+        // A SYN needs both ways (its SYN-ACK comes back); loss may take it like any segment.
+        let both_up = |net: &Net| net.is_up(&local, host) && net.is_up(host, &local) && !net.lose_syn(&local, host);
         if !both_up(&net) {
             let (attempts, gives_up) = syn_schedule(net.config().syn_retries);
             let start = true_elapsed_now();
@@ -183,23 +184,13 @@ impl TcpStream {
 }
 
 impl Link {
-    /// Whether the peer's kernel gave up on this connection.
-    fn peer_abandoned(&self) -> bool {
-        let state = self.net.lock();
-        state.conns.get(&self.key).is_some_and(|conn| conn.abandoned[1 - self.side])
+    /// One look at the path (one lock); `draw_loss` when a segment is about to go out.
+    fn look(&self, draw_loss: bool) -> Path {
+        self.net.look(&self.local, &self.peer, (self.key, self.side), draw_loss)
     }
 
     fn is_up_out(&self) -> bool {
         self.net.is_up(&self.local, &self.peer)
-    }
-
-    /// Whether the next segment out gets through: the way is up and loss spares it.
-    fn carries_out(&self) -> bool {
-        self.is_up_out() && !self.net.segment_lost(&self.local, &self.peer)
-    }
-
-    fn is_up_back(&self) -> bool {
-        self.net.is_up(&self.peer, &self.local)
     }
 
     /// A segment reached a peer whose kernel forgot the connection: it answered RST.
@@ -270,13 +261,14 @@ impl Link {
             if lock(&end_arc).error.is_some() {
                 break;
             }
-            if self.peer_abandoned() && self.is_up_out() {
+            let path = self.look(true);
+            if path.out && path.peer_abandoned {
                 let mut end = lock(&end_arc);
                 self.reset(&mut end);
                 end.retransmitting = false;
                 break;
             }
-            if self.carries_out() && !self.deliver_buffered(&end_arc).await {
+            if path.out && !path.lost && !self.deliver_buffered(&end_arc).await {
                 break;
             }
             match self.settle(&end_arc, since, deadline) {
@@ -298,8 +290,9 @@ impl Link {
     /// (with the write half to shut down if the application asked), abandoned at the
     /// deadline, or still waiting.
     fn settle(&self, end_arc: &Arc<Mutex<End>>, since: Duration, deadline: Duration) -> Settled {
+        let path = self.look(false);
         let mut end = lock(end_arc);
-        if self.is_up_out() && self.is_up_back() && end.send_buffer.is_empty() {
+        if path.out && path.back && end.send_buffer.is_empty() {
             end.unacked_since = None;
             end.retransmitting = false;
             if let Some(waker) = end.write_waker.take() {
@@ -371,7 +364,9 @@ impl TcpStream {
             if let Some(kind) = end.error {
                 return Poll::Ready(Err(kind.into()));
             }
-            end.read_waker = Some(cx.waker().clone());
+            if !end.read_waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+                end.read_waker = Some(cx.waker().clone());
+            }
         }
         match self.read.as_mut() {
             Some(read) => Pin::new(read).poll_peek(cx, buf),
@@ -388,7 +383,9 @@ impl AsyncRead for TcpStream {
             if let Some(kind) = end.error {
                 return Poll::Ready(Err(kind.into()));
             }
-            end.read_waker = Some(cx.waker().clone());
+            if !end.read_waker.as_ref().is_some_and(|waker| waker.will_wake(cx.waker())) {
+                end.read_waker = Some(cx.waker().clone());
+            }
         }
         match this.read.as_mut() {
             Some(read) => Pin::new(read).poll_read(cx, buf),
@@ -405,15 +402,16 @@ impl AsyncWrite for TcpStream {
         if let Some(kind) = end.error {
             return Poll::Ready(Err(kind.into()));
         }
-        let (up_out, up_back) = (link.is_up_out(), link.is_up_back());
-        if up_out && link.peer_abandoned() {
+        let queued = end.retransmitting || !end.send_buffer.is_empty();
+        let path = link.look(!queued);
+        let (up_out, up_back) = (path.out, path.back);
+        if up_out && path.peer_abandoned {
             // The segment reaches a kernel that forgot the connection; the write itself
             // succeeded, the RST fails every later call.
             link.reset(&mut end);
             return Poll::Ready(Ok(buf.len()));
         }
-        let queued = end.retransmitting || !end.send_buffer.is_empty();
-        if up_out && !queued && !link.net.segment_lost(&link.local, &link.peer) {
+        if up_out && !queued && !path.lost {
             let Some(write) = end.write.as_mut() else { return Poll::Ready(Err(io::ErrorKind::NotConnected.into())) };
             let written = Pin::new(write).poll_write(cx, buf);
             if !up_back && matches!(written, Poll::Ready(Ok(n)) if n > 0) {
