@@ -22,6 +22,8 @@ mod netns;
 mod obsim_side;
 #[path = "kernel_tcp/schedule.rs"]
 mod schedule;
+#[path = "kernel_tcp/sim_app.rs"]
+mod sim_app;
 #[path = "kernel_tcp/turmoil_side.rs"]
 mod turmoil_side;
 

@@ -209,6 +209,7 @@ fn a_drop_shorter_than_the_budget_is_a_stall_with_nothing_lost() {
     assert_eq!(seen.written_bytes, 600 * RECORD_BYTES, "{seen:?}");
     assert_eq!(seen.delivered_bytes, seen.written_bytes, "every byte written during the drop arrives: {seen:?}");
     assert_eq!(seen.server_end, None, "the server never saw the connection end: {seen:?}");
+    assert!(seen.longest_read_gap_ms >= 30_000, "the drop stalled the reader (it was a stall, not a no-op): {seen:?}");
 }
 
 /// The bytes held during a drop arrive at the first retransmission after the heal (the

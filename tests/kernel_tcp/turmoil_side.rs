@@ -6,48 +6,25 @@
 //! missing sequence number forever: later segments are never delivered, and no error reaches
 //! either application. `TCP_USER_TIMEOUT` has no counterpart.
 
-use std::io::ErrorKind;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use turmoil::net::{TcpListener, TcpStream};
 
-use super::schedule::{Observed, RECORD_BYTES, Schedule, ServerEnd};
-
-/// The server's port.
-const SERVER_PORT: u16 = 24_224;
+use super::schedule::{Observed, Schedule, ServerEnd};
+use super::sim_app::{
+    SERVER_PORT, connect, nothing_observed, read_records, server_forgets, sleep_until, write_records,
+};
 
 /// How long the client keeps its connection after observation ends, so its close (a FIN)
 /// never reaches a server still observing.
 const HOLD_AFTER_OBSERVING_MS: u64 = 500;
 
-/// Simulated milliseconds since the simulation started.
-fn now_ms() -> u64 {
-    let elapsed = turmoil::sim_elapsed().expect("called inside the simulation");
-    u64::try_from(elapsed.as_millis()).expect("a run lasts less than u64 ms")
-}
-
-/// Sleeps (simulated time) until `at_ms`.
-async fn sleep_until(at_ms: u64) {
-    let now_ms = now_ms();
-    if at_ms > now_ms {
-        tokio::time::sleep(Duration::from_millis(at_ms - now_ms)).await;
-    }
-}
-
 /// Runs `schedule` on turmoil with 1 ms ticks, a fixed 1 ms latency (a veth pair's is
 /// microseconds) and obsim's TCP capacity (64 KiB).
 pub fn run_turmoil(schedule: &Schedule) -> Result<Observed, String> {
     schedule.validate()?;
-    let observed = Arc::new(Mutex::new(Observed {
-        connected_ms: None,
-        written_bytes: 0,
-        delivered_bytes: 0,
-        error: None,
-        server: ServerEnd::NeverAccepted,
-        longest_read_gap_ms: 0,
-    }));
+    let observed = nothing_observed();
     let mut sim = turmoil::Builder::new()
         .simulation_duration(Duration::from_millis(schedule.observe_until_ms + 1_000))
         .tick_duration(Duration::from_millis(1))
@@ -83,59 +60,20 @@ pub fn run_turmoil(schedule: &Schedule) -> Result<Observed, String> {
 
 /// The client application, as in the kernel run (no `TCP_USER_TIMEOUT`: turmoil has none).
 async fn run_client(schedule: Schedule, observed: Arc<Mutex<Observed>>) {
-    sleep_until(schedule.connect_at_ms).await;
-    let connect = TcpStream::connect(("server", SERVER_PORT));
-    let connected = tokio::time::timeout(Duration::from_millis(schedule.connect_timeout_ms), connect).await;
-    let mut stream = match connected.unwrap_or_else(|_| Err(ErrorKind::TimedOut.into())) {
-        Ok(stream) => stream,
-        Err(error) => {
-            observed.lock().expect("lock").error = Some((error.kind(), now_ms()));
-            return;
-        }
-    };
-    observed.lock().expect("lock").connected_ms = Some(now_ms());
-    let record = [b'r'; RECORD_BYTES];
-    for index in 0..schedule.records() {
-        sleep_until(schedule.due_ms(index)).await;
-        if let Err(error) = stream.write_all(&record).await {
-            observed.lock().expect("lock").error = Some((error.kind(), now_ms()));
-            break;
-        }
-        observed.lock().expect("lock").written_bytes += RECORD_BYTES as u64;
+    if let Some(mut stream) = connect(&schedule, &observed, TcpStream::connect(("server", SERVER_PORT))).await {
+        write_records(&schedule, &observed, &mut stream).await;
+        sleep_until(schedule.observe_until_ms + HOLD_AFTER_OBSERVING_MS).await;
     }
-    sleep_until(schedule.observe_until_ms + HOLD_AFTER_OBSERVING_MS).await;
 }
 
 /// The server application, as in the kernel run; the simulation ends when the client does.
 async fn serve(schedule: Schedule, observed: Arc<Mutex<Observed>>) -> turmoil::Result {
     let listener = TcpListener::bind(("0.0.0.0", SERVER_PORT)).await?;
     let (mut stream, _) = listener.accept().await?;
-    observed.lock().expect("lock").server = ServerEnd::Open;
-    let stop_ms = schedule.server_forgets_at_ms.unwrap_or(schedule.observe_until_ms).min(schedule.observe_until_ms);
-    let (mut last_read_ms, mut buffer) = (None, [0_u8; 4096]);
-    while now_ms() < stop_ms {
-        let wait = Duration::from_millis(stop_ms - now_ms());
-        let Ok(read) = tokio::time::timeout(wait, stream.read(&mut buffer)).await else { break };
-        let mut seen = observed.lock().expect("lock");
-        match read {
-            Ok(0) => {
-                seen.server = ServerEnd::Eof { at_ms: now_ms() };
-                return Ok(());
-            }
-            Ok(read) => {
-                if let Some(last_ms) = last_read_ms {
-                    seen.longest_read_gap_ms = seen.longest_read_gap_ms.max(now_ms() - last_ms);
-                }
-                last_read_ms = Some(now_ms());
-                seen.delivered_bytes += read as u64;
-            }
-            Err(error) => {
-                seen.server = ServerEnd::Error { kind: error.kind(), at_ms: now_ms() };
-                return Ok(());
-            }
-        }
+    if read_records(&schedule, &observed, &mut stream).await {
+        return Ok(());
     }
-    if schedule.server_forgets_at_ms.is_some_and(|at_ms| at_ms < schedule.observe_until_ms) {
+    if server_forgets(&schedule) {
         drop(stream);
         observed.lock().expect("lock").server = ServerEnd::ClosedByServer;
     }
