@@ -360,22 +360,42 @@ fn bench(args: &BenchArgs) -> ExitCode {
 /// `obsim bench compare`: print the comparison; exit 1 on a regression, 2 on bad input.
 fn bench_compare(old: &std::path::Path, new: &std::path::Path, threshold: f64) -> ExitCode {
     use obsim::bench::compare;
-    let read = |path: &std::path::Path| -> Result<obsim::bench::BenchReport, String> {
+    compare_files(
+        "obsim bench compare",
+        (old, new),
+        compare::parse_report,
+        |old, new| compare::compare(old, new, threshold),
+        |comparison| (comparison.render(threshold), comparison.regressions_count()),
+    )
+}
+
+/// Reads two result files with `parse`, compares them and prints the comparison: exit 0
+/// with no regression, 1 with one, 2 when a file cannot be read or compared. Both
+/// `bench compare` and `report compare` work this way.
+fn compare_files<I, C>(
+    command: &str,
+    (old, new): (&std::path::Path, &std::path::Path),
+    parse: impl Fn(&str, &str) -> Result<I, String>,
+    compare: impl Fn(&I, &I) -> Result<C, String>,
+    render: impl Fn(&C) -> (String, usize),
+) -> ExitCode {
+    let read = |path: &std::path::Path| -> Result<I, String> {
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|error| format!("{name}: {error}"))?;
-        compare::parse_report(&name, &text)
+        parse(&name, &text)
     };
     let comparison = match (read(old), read(new)) {
-        (Ok(old), Ok(new)) => compare::compare(&old, &new, threshold),
+        (Ok(old), Ok(new)) => compare(&old, &new),
         (Err(error), _) | (_, Err(error)) => Err(error),
     };
     match comparison {
         Ok(comparison) => {
-            print!("{}", comparison.render(threshold));
-            if comparison.regressions_count() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+            let (text, regressions_count) = render(&comparison);
+            print!("{text}");
+            if regressions_count == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
         Err(error) => {
-            eprintln!("obsim bench compare: {error}");
+            eprintln!("{command}: {error}");
             ExitCode::from(2)
         }
     }
@@ -607,25 +627,13 @@ fn compare(old: &std::path::Path, new: &std::path::Path, threshold: f64) -> Exit
         eprintln!("obsim report compare: --threshold {threshold} must be a percentage ≥ 0");
         return ExitCode::from(2);
     }
-    let read = |path: &std::path::Path| -> Result<compare::Input, String> {
-        let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|error| format!("{name}: {error}"))?;
-        compare::parse_input(&name, &text)
-    };
-    let comparison = match (read(old), read(new)) {
-        (Ok(old), Ok(new)) => compare::compare(&old, &new, threshold),
-        (Err(error), _) | (_, Err(error)) => Err(error),
-    };
-    match comparison {
-        Ok(comparison) => {
-            print!("{}", comparison.render(threshold));
-            if comparison.regressions_count() == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
-        }
-        Err(error) => {
-            eprintln!("obsim report compare: {error}");
-            ExitCode::from(2)
-        }
-    }
+    compare_files(
+        "obsim report compare",
+        (old, new),
+        compare::parse_input,
+        |old, new| compare::compare(old, new, threshold),
+        |comparison| (comparison.render(threshold), comparison.regressions_count()),
+    )
 }
 
 /// `obsim report merge`: join shard indexes into one; the exit status is the merged
