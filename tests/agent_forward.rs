@@ -178,7 +178,7 @@ fn outage(retry_limit: RetryLimit) -> (World<'static>, Ledger, FakeRedis) {
     let redis = add_railway(&mut world, &ledger, aggregator_config());
     let config = AgentConfig { retry_limit, ..agent_config() };
     add_machine(&mut world, &ledger, config, Emit { batches: 60, per_batch: 10, every: Duration::from_secs(1) });
-    world.crash(hosts::AGGREGATOR);
+    world.kill(hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(40)).unwrap();
     world.restart(hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(300)).unwrap();
@@ -238,8 +238,8 @@ fn memory_storage_and_a_crash_lose_exactly_what_was_not_acked() {
     world.run_for(Duration::from_secs(10)).unwrap();
     world.partition(MACHINE, hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(20)).unwrap();
-    world.crash(MACHINE);
-    ledger.crash(MACHINE);
+    world.power_loss(MACHINE);
+    ledger.host_lost(MACHINE, obsim::ledger::HostLoss::Power);
     world.repair(MACHINE, hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(60)).unwrap();
 
@@ -268,8 +268,8 @@ fn filesystem_storage_survives_a_crash_and_the_restart_sends_the_chunks() {
     world.run_for(Duration::from_secs(5)).unwrap();
     world.partition(MACHINE, hosts::AGGREGATOR);
     world.run_for(Duration::from_secs(20)).unwrap();
-    world.crash(MACHINE);
-    ledger.crash(MACHINE);
+    world.power_loss(MACHINE);
+    ledger.host_lost(MACHINE, obsim::ledger::HostLoss::Power);
     assert!(!world.disk(MACHINE).unwrap().paths("agent/chunks/").is_empty(), "chunks wait on disk");
     world.run_for(Duration::from_secs(25)).unwrap();
     world.restart(MACHINE);
@@ -413,8 +413,8 @@ fn without_require_ack_a_crashed_aggregator_loses_what_it_held_and_nothing_silen
     let config = AgentConfig { require_ack: false, ..agent_config() };
     add_machine(&mut world, &ledger, config, Emit { batches: 20, per_batch: 10, every: Duration::from_secs(1) });
     world.run_for(Duration::from_secs(8)).unwrap();
-    world.crash(hosts::AGGREGATOR);
-    ledger.crash(hosts::AGGREGATOR);
+    world.kill(hosts::AGGREGATOR);
+    ledger.host_lost(hosts::AGGREGATOR, obsim::ledger::HostLoss::Process);
     world.run_for(Duration::from_secs(30)).unwrap();
 
     // Fluent Bit counts a successful write as delivered. The crash closed the idle

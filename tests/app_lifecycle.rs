@@ -210,8 +210,8 @@ fn a_machine_crash_mid_job_requeues_the_job_and_it_completes_after_restart() {
     run.world.run_for(Duration::from_secs(5)).unwrap();
     let active = run.redis.list("jobs:active:comfyui-1-worker-0");
     assert_eq!(active.len(), 1, "the worker holds a job when the machine dies");
-    run.world.crash("comfyui-1");
-    run.ledger.crash("comfyui-1");
+    run.world.kill("comfyui-1");
+    run.ledger.host_lost("comfyui-1", obsim::ledger::HostLoss::Process);
     run.world.run_for(Duration::from_secs(7)).unwrap();
     run.world.restart("comfyui-1");
     run.world.run_for(Duration::from_secs(60)).unwrap();

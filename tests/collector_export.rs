@@ -313,7 +313,7 @@ fn a_dash0_restart_mid_export_is_retried_not_rejected() {
     let mut rig = rig(11, CollectorConfig::default(), schedule, Duration::from_secs(200));
     rig.control.set_slow(Some(Duration::from_secs(2)));
     rig.world.run_for(Duration::from_secs(10)).unwrap();
-    rig.world.crash(hosts::DASH0);
+    rig.world.kill(hosts::DASH0);
     rig.world.run_for(Duration::from_secs(20)).unwrap();
     rig.world.restart(hosts::DASH0);
     rig.world.run_for(Duration::from_secs(200)).unwrap();

@@ -168,7 +168,7 @@ fn a_shrunk_maxmemory_refuses_writes_until_restored_even_across_a_restart() {
     world.run_for(Duration::from_secs(2)).unwrap();
     control.set_maxmemory_bytes(Some(1));
     world.run_for(Duration::from_secs(3)).unwrap();
-    world.crash(hosts::REDIS);
+    world.kill(hosts::REDIS);
     world.run_for(Duration::from_millis(3_200)).unwrap();
     world.restart(hosts::REDIS);
     world.run_for(Duration::from_secs(4)).unwrap();

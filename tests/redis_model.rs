@@ -203,8 +203,8 @@ fn crash_after_pushes(persistence: Persistence) -> (u64, i64, obsim::ledger::Acc
         }
     });
     world.run_for(Duration::from_millis(3_500)).unwrap();
-    world.crash(hosts::REDIS);
-    ledger.crash(hosts::REDIS);
+    world.power_loss(hosts::REDIS);
+    ledger.host_lost(hosts::REDIS, obsim::ledger::HostLoss::Power);
     world.restart(hosts::REDIS);
     world.run_for(Duration::from_secs(5)).unwrap();
     let acked = *acked.lock().unwrap();
@@ -277,8 +277,8 @@ fn custody_follows_values_moves_keep_it_pops_and_lrem_release_it() {
         Ok(())
     });
     world.run_for(Duration::from_secs(1)).unwrap();
-    world.crash(hosts::REDIS);
-    ledger.crash(hosts::REDIS);
+    world.power_loss(hosts::REDIS);
+    ledger.host_lost(hosts::REDIS, obsim::ledger::HostLoss::Power);
     // Released records have no custodian in this test (the shipper would hold them).
     assert_eq!(
         lost_by_cause(&ledger.account()),

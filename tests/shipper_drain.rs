@@ -369,8 +369,8 @@ fn a_crash_between_lmove_and_post_requeues_and_delivers_everything() {
     let in_flight = rig.redis.list(PROCESSING).len();
     assert!(in_flight >= 1, "chunks were moved to processing before the crash");
     assert!(rig.dash0.requests().is_empty());
-    rig.world.crash(hosts::SHIPPER);
-    rig.ledger.crash(hosts::SHIPPER);
+    rig.world.kill(hosts::SHIPPER);
+    rig.ledger.host_lost(hosts::SHIPPER, obsim::ledger::HostLoss::Process);
     rig.world.repair(hosts::SHIPPER, hosts::DASH0);
     rig.world.run_for(Duration::from_secs(4)).unwrap();
     assert_eq!(rig.redis.list(PROCESSING).len(), in_flight, "a dead shipper moves nothing");

@@ -90,7 +90,7 @@ fn run_world(plan: Plan) -> (Seen, obsim::world::EventLogHash) {
     };
     match (plan.crash_server, plan.loss) {
         _ if plan.stall => sim_stall(&mut world, true),
-        (true, _) => world.crash("server"),
+        (true, _) => world.kill("server"),
         (false, None) => world.partition("client", "server"),
         (false, Some(rate)) => world.net().set_loss("client", "server", rate),
     }

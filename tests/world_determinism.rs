@@ -87,7 +87,7 @@ fn a_restarted_host_starts_a_new_incarnation_with_fresh_randomness() {
         Ok(())
     });
     world.run_for(Duration::from_secs(1)).unwrap();
-    world.crash("railway-aggregator");
+    world.power_loss("railway-aggregator");
     world.run_for(Duration::from_secs(2)).unwrap();
     world.restart("railway-aggregator");
     world.run_for(Duration::from_secs(3)).unwrap();
@@ -103,7 +103,7 @@ fn a_restarted_host_starts_a_new_incarnation_with_fresh_randomness() {
     assert!(draws[0].starts_with("incarnation 0 ") && draws[1].starts_with("incarnation 1 "), "{draws:?}");
     assert_ne!(draws[0]["incarnation 0 ".len()..], draws[1]["incarnation 1 ".len()..]);
     let kinds: Vec<EventKind> = world.events().kept().iter().map(|event| event.kind).collect();
-    assert!(kinds.contains(&EventKind::HostCrash) && kinds.contains(&EventKind::HostRestart), "{kinds:?}");
+    assert!(kinds.contains(&EventKind::HostPowerLoss) && kinds.contains(&EventKind::HostRestart), "{kinds:?}");
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! Why custody and not only "emitted minus delivered": a loss is only actionable with its
 //! cause. Each part reports, per batch, when it takes custody of records (volatile or
 //! durable), when it hands them on (the next hop acknowledged), and when it drops them with
-//! a reason. A crash turns the host's volatile holdings into `<part>_crash_unpersisted`.
+//! a reason. A host lost turns what did not survive into `<part>_crash_unpersisted`: a
+//! killed process loses its memory, a power loss also what the kernel had not yet synced.
 //! A part that hands records on without waiting for the next hop's acknowledgement (Fluent
 //! Bit without `Require_ack_response`) releases them as an *unacked write* with a cause: if
 //! no later custodian ever holds them, they are lost with that cause at that part — a loss
@@ -33,14 +34,22 @@ use std::sync::{Arc, Mutex};
 use crate::record::{RecordId, SourceId};
 use crate::vocab::pipeline::custody_rank;
 use crate::vocab::{LossCause, Part, Signal};
+pub use crate::world::HostLoss;
 use timeline::{Timeline, TimelineRecorder};
 
-/// Whether a holding survives its host's crash.
+/// Whether a holding survives its process's death or its host's power loss.
+///
+/// Why three levels: a killed process (SIGKILL, Railway's restart after its draining time)
+/// loses its memory, but what it had `write()`n is in the kernel's page cache and reaches
+/// the disk anyway; only a power loss takes writes that were never fsynced (FIDELITY.md
+/// "Hosts").
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Durability {
-    /// In memory: lost on crash.
+    /// In the process's memory: lost when the process dies.
     Volatile,
-    /// On (simulated) disk and synced: survives a crash.
+    /// Written to the kernel (page cache, not fsynced): survives the process, not a power loss.
+    Written,
+    /// On (simulated) disk and synced: survives a power loss.
     Durable,
 }
 
@@ -77,8 +86,9 @@ type PerSource = BTreeMap<SourceId, RangeSet>;
 #[derive(Default)]
 struct Holdings {
     volatile: PerSource,
+    written: PerSource,
     durable: PerSource,
-    /// Records held now (volatile + durable), and the most ever held at once.
+    /// Records held now (volatile + written + durable), and the most ever held at once.
     held_count: u64,
     peak_count: u64,
     /// Everything this custodian ever released (handed on): a record neither delivered,
@@ -91,7 +101,7 @@ struct Holdings {
 impl Holdings {
     /// The records held, counted from the sets: what `held_count` must equal.
     fn recount(&self) -> u64 {
-        self.volatile.values().chain(self.durable.values()).map(RangeSet::len).sum()
+        self.volatile.values().chain(self.written.values()).chain(self.durable.values()).map(RangeSet::len).sum()
     }
 
     /// Checks the running count against a recount (debug builds: O(sources) per call) and
@@ -109,7 +119,7 @@ impl Holdings {
     /// Removes `range` of `source` from both holdings; returns how many were held.
     fn remove(&mut self, source: SourceId, range: Range<u64>) -> u64 {
         let mut removed = 0;
-        for sets in [&mut self.volatile, &mut self.durable] {
+        for sets in [&mut self.volatile, &mut self.written, &mut self.durable] {
             if let Some(set) = sets.get_mut(&source) {
                 removed += set.remove(range.clone());
             }
@@ -226,11 +236,14 @@ impl Ledger {
         let holdings = inner.holdings.entry(custodian.clone()).or_default();
         let before = holdings.held_count;
         for_each_run(ids, |source, range| {
-            let (add, other) = match durability {
-                Durability::Volatile => (&mut holdings.volatile, &mut holdings.durable),
-                Durability::Durable => (&mut holdings.durable, &mut holdings.volatile),
+            let Holdings { volatile, written, durable, .. } = &mut *holdings;
+            let (add, others) = match durability {
+                Durability::Volatile => (volatile, [written, durable]),
+                Durability::Written => (written, [volatile, durable]),
+                Durability::Durable => (durable, [volatile, written]),
             };
-            let moved = other.get_mut(&source).map_or(0, |set| set.remove(range.clone()));
+            let moved: u64 =
+                others.into_iter().map(|other| other.get_mut(&source).map_or(0, |set| set.remove(range.clone()))).sum();
             let added = add.entry(source).or_default().insert(range);
             holdings.held_count = holdings.held_count + added - moved;
         });
@@ -302,9 +315,10 @@ impl Ledger {
         });
     }
 
-    /// `host` crashed: everything any part there held only in memory is lost with that
-    /// part's `_crash_unpersisted` cause; durable holdings stay held.
-    pub fn crash(&self, host: &str) {
+    /// `host` lost what did not survive `loss`: memory on a process death, memory and
+    /// unsynced writes on a power loss. Each part's lost holdings get its `_crash_unpersisted`
+    /// cause; the rest stay held.
+    pub fn host_lost(&self, host: &str, loss: HostLoss) {
         let lost: Vec<(Custodian, PerSource)> = {
             let mut guard = self.lock();
             let LedgerInner { holdings, timeline, .. } = &mut *guard;
@@ -312,11 +326,19 @@ impl Ledger {
                 .iter_mut()
                 .filter(|(custodian, _)| &*custodian.host == host)
                 .map(|(custodian, holdings)| {
-                    let volatile = std::mem::take(&mut holdings.volatile);
-                    let lost_count = volatile.values().map(RangeSet::len).sum::<u64>();
+                    let mut lost = std::mem::take(&mut holdings.volatile);
+                    if loss == HostLoss::Power {
+                        for (source, set) in std::mem::take(&mut holdings.written) {
+                            let into = lost.entry(source).or_default();
+                            for range in set.ranges() {
+                                into.insert(range);
+                            }
+                        }
+                    }
+                    let lost_count = lost.values().map(RangeSet::len).sum::<u64>();
                     holdings.held_count -= lost_count;
                     timeline.held_changed(custodian.part, 0, lost_count);
-                    (custodian.clone(), volatile)
+                    (custodian.clone(), lost)
                 })
                 .collect()
         };
@@ -481,7 +503,7 @@ fn account_source(inner: &LedgerInner, accounting: &mut Accounting, source: Sour
         }
     }
     let held = inner.holdings.iter().flat_map(|(custodian, holdings)| {
-        [&holdings.volatile, &holdings.durable]
+        [&holdings.volatile, &holdings.written, &holdings.durable]
             .into_iter()
             .filter_map(move |sets| sets.get(&source).map(|set| (Outcome::InFlight(custodian.clone()), set)))
     });
@@ -706,8 +728,8 @@ mod tests {
         ledger.drop_records(&aggregator, LossCause::AggregatorOverflow, &ids(source, 50..60));
         ledger.release(&agent, &ids(source, 70..100));
         ledger.hold(&aggregator, &ids(source, 70..80), Durability::Durable);
-        ledger.crash("comfyui-1");
-        ledger.crash("railway-aggregator"); // durable holdings survive
+        ledger.host_lost("comfyui-1", HostLoss::Power);
+        ledger.host_lost("railway-aggregator", HostLoss::Power); // durable holdings survive
 
         let account = ledger.account();
         let totals = &account.totals[&Signal::Log];
@@ -877,7 +899,7 @@ mod tests {
         ledger.hold(&aggregator, &ids(source, 20..60), Durability::Durable); // 20 overlap
         ledger.release(&aggregator, &ids(source, 0..50));
         ledger.hold(&aggregator, &ids(source, 60..70), Durability::Volatile);
-        ledger.crash("agg"); // 60..70 volatile lost, 50..60 durable stay
+        ledger.host_lost("agg", HostLoss::Power); // 60..70 volatile lost, 50..60 durable stay
         ledger.drop_records(&aggregator, LossCause::AggregatorOverflow, &ids(source, 55..60));
         let occupancy = ledger.occupancy()[&aggregator];
         assert_eq!(occupancy, Occupancy { held_count: 5, peak_count: 60 });
@@ -909,7 +931,7 @@ mod tests {
         ledger.release(&agent_m, &ids(source, 0..20)); // 5
         ledger.deliver(&ids(source, 0..20), 12_000_000_000); // 10 after 12 s, 10 after 11 s
         ledger.deliver(&ids(source, 0..5), 13_000_000_000); // duplicates add no latency
-        ledger.crash("n"); // at 13 s: the part holds 0
+        ledger.host_lost("n", HostLoss::Power); // at 13 s: the part holds 0
 
         let timeline = ledger.timeline(3);
         assert_eq!(timeline.windows_count, 3);

@@ -155,7 +155,7 @@ fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now
     match (target, old, new) {
         (Target::Link { a, b }, State::Link(old), State::Link(new)) => enact_link(pipeline, a, b, old, new),
         (Target::Host(host), State::Down(was), State::Down(down)) => match (was, down) {
-            (false, true) => pipeline.crash(host),
+            (false, true) => pipeline.world.power_loss(host),
             (true, false) => pipeline.world.restart(host),
             _ => {}
         },

@@ -194,6 +194,8 @@ impl Pipeline {
             app_config: app::AppConfig { job_book: job_book.clone(), ..scenario.app_config() },
             scenario: Arc::clone(&scenario),
         };
+        let ledger = wiring.ledger.clone();
+        world.on_host_lost(move |host, loss| ledger.host_lost(host, loss));
         for host in scenario.placed_hosts() {
             let wiring = wiring.clone();
             let name = host.name.clone();
@@ -224,13 +226,6 @@ impl Pipeline {
             seed,
             injector: Default::default(),
         }
-    }
-
-    /// Crashes `host`: its software stops, unsynced disk writes are lost, and whatever its
-    /// parts held only in memory becomes `<part>_crash_unpersisted` in the ledger.
-    pub fn crash(&mut self, host: &str) {
-        self.world.crash(host);
-        self.ledger.crash(host);
     }
 
     /// Runs load and the fault schedule for the scenario's duration, heals every fault, then

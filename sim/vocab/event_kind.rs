@@ -14,9 +14,13 @@ named_enum! {
         // The world and the harness.
         /// A host's software started (or restarted): its incarnation.
         HostStart = "host.start",
-        /// The harness crashed a host.
-        HostCrash = "host.crash",
-        /// The harness restarted a crashed host.
+        /// The harness sent a host SIGTERM (a restart): SIGKILL follows after the draining time.
+        HostTerminate = "host.terminate",
+        /// The harness SIGKILLed a host's software (its kernel and disk live on).
+        HostKill = "host.kill",
+        /// The harness cut a host's power (unsynced writes gone, peers half-open).
+        HostPowerLoss = "host.power_loss",
+        /// The harness started a host's software again (powered on if it was off).
         HostRestart = "host.restart",
         /// The harness partitioned two hosts.
         LinkPartition = "link.partition",
@@ -233,6 +237,6 @@ mod tests {
             assert_eq!(EventKind::from_name(name), Some(kind));
             assert!(name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.'));
         }
-        assert_eq!(format!("[{:<12}]", EventKind::HostCrash), "[host.crash  ]", "Display pads like a str");
+        assert_eq!(format!("[{:<12}]", EventKind::HostKill), "[host.kill   ]", "Display pads like a str");
     }
 }

@@ -1,9 +1,10 @@
-//! A host's simulated disk: files that survive a crash, minus what was never synced.
+//! A host's simulated disk: files that survive a power loss, minus what was never synced.
 //!
 //! Why: Fluent Bit's filesystem storage and Redis's AOF are only as durable as their
 //! fsyncs. The disk lives outside the host's software (turmoil drops the software on a
-//! crash, not the world), so a restarted part finds its synced files; the world calls
-//! [`Disk::crash`] on a crash, which throws away every write since the last sync — exactly
+//! crash, not the world), so a restarted part finds its files. A killed process loses
+//! nothing here (its writes are in the kernel's page cache); the world calls
+//! [`Disk::power_loss`] when the power goes, which throws away every write since the last sync — exactly
 //! the loss `appendfsync everysec` or an unsynced chunk has in reality.
 
 use std::collections::BTreeMap;
@@ -122,9 +123,9 @@ impl Disk {
         self.lock().bytes_used
     }
 
-    /// The host crashed: every write since the last sync of each file is lost; files never
+    /// The power went: every write since the last sync of each file is lost; files never
     /// synced at all disappear.
-    pub fn crash(&self) {
+    pub fn power_loss(&self) {
         let mut inner = self.lock();
         let mut bytes_used = 0;
         inner.files.retain(|_, file| {
@@ -168,26 +169,26 @@ mod tests {
     }
 
     #[test]
-    fn a_crash_loses_exactly_the_unsynced_tail() {
+    fn a_power_loss_loses_exactly_the_unsynced_tail() {
         let disk = disk(1024);
         disk.append("aof", b"SET a 1\n").unwrap();
         disk.sync("aof");
         disk.append("aof", b"SET b 2\n").unwrap();
         disk.append("never-synced", b"chunk").unwrap();
-        disk.crash();
+        disk.power_loss();
         assert_eq!(disk.read("aof").unwrap(), b"SET a 1\n");
         assert_eq!(disk.read("never-synced"), None);
         assert_eq!(disk.bytes_used(), 8);
     }
 
     #[test]
-    fn an_unsynced_replace_rolls_back_on_crash() {
+    fn an_unsynced_replace_rolls_back_on_power_loss() {
         let disk = disk(1024);
         disk.replace("chunk-1", b"old").unwrap();
         disk.sync("chunk-1");
         disk.replace("chunk-1", b"newer content").unwrap();
         assert_eq!(disk.read("chunk-1").unwrap(), b"newer content");
-        disk.crash();
+        disk.power_loss();
         assert_eq!(disk.read("chunk-1").unwrap(), b"old");
         assert_eq!(disk.bytes_used(), 3);
     }

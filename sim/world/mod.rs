@@ -36,7 +36,7 @@ pub use net::{Net, TcpConfig, TcpListener, TcpStream};
 pub use seed::Seed;
 pub use spawn::{LocalExec, spawn};
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::rc::Rc;
@@ -59,6 +59,21 @@ pub(crate) const TICK_DEFAULT: Duration = Duration::from_millis(10);
 /// (every worker of every machine dials Redis after a partition) reaches thousands, so the
 /// bound sits above the largest topology a scenario may declare (500 machines × 64 workers).
 pub(crate) const TCP_CAPACITY: usize = 65_536;
+
+/// How a host lost its software, and with it what it held (FIDELITY.md "Hosts").
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostLoss {
+    /// The process died (SIGKILL, or SIGTERM then SIGKILL after the draining time): its
+    /// memory is gone; the kernel keeps what it wrote and closes its sockets (peers see the
+    /// close at once).
+    Process,
+    /// The power went: memory and every unsynced write are gone, and its sockets die without
+    /// a word (peers are left half-open).
+    Power,
+}
+
+/// Called when a host loses its software (the pipeline tells the ledger).
+type HostLostHook<'a> = Box<dyn FnMut(&str, HostLoss) + 'a>;
 
 /// The name under which the harness itself records events (faults, crashes).
 pub(crate) const WORLD_HOST: &str = "world";
@@ -132,6 +147,9 @@ impl WorldBuilder {
             events,
             message_latency: (self.message_latency_min, self.message_latency_max),
             hosts: BTreeMap::new(),
+            sigterms: Rc::default(),
+            kills_pending: Vec::new(),
+            on_host_lost: None,
             world_host: Arc::from(WORLD_HOST),
             net: Net::new(self.tcp, events_for_net, self.seed.stream("net/loss")),
         }
@@ -150,6 +168,12 @@ pub struct World<'a> {
     /// Every host's clock and disk by name: the one host map; a BTreeMap so any walk is in
     /// name order.
     hosts: BTreeMap<Arc<str>, (Clock, Disk)>,
+    /// Each host's SIGTERM for its current incarnation (a fresh one per start).
+    sigterms: Rc<RefCell<BTreeMap<Arc<str>, tokio::sync::watch::Sender<bool>>>>,
+    /// SIGKILLs due: (true time, host), after a SIGTERM's draining time.
+    kills_pending: Vec<(Duration, Arc<str>)>,
+    /// Told of every host loss (the pipeline's ledger).
+    on_host_lost: Option<HostLostHook<'a>>,
     world_host: Arc<str>,
     /// Link states and every connection's kernel state (TCP's semantics over turmoil).
     net: Net,
@@ -164,6 +188,30 @@ pub struct HostCtx {
     clock: Clock,
     disk: Disk,
     events: EventLog,
+    sigterm: Sigterm,
+}
+
+/// The SIGTERM of one host incarnation: a part that shuts down gracefully waits on it, does
+/// what the real component does on SIGTERM, and returns (its process exits). Parts that
+/// ignore it run on until the SIGKILL that follows the draining time.
+#[derive(Clone, Debug)]
+pub struct Sigterm {
+    receiver: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Sigterm {
+    /// Resolves once SIGTERM has been sent (at once if it already was).
+    pub async fn received(&self) {
+        let mut receiver = self.receiver.clone();
+        // The sender lives in the world until the host restarts; a closed channel means
+        // this incarnation is over, which a part cannot observe (its task is gone).
+        let _ = receiver.wait_for(|sent| *sent).await;
+    }
+
+    /// Whether SIGTERM has been sent.
+    pub fn is_received(&self) -> bool {
+        *self.receiver.borrow()
+    }
 }
 
 impl HostCtx {
@@ -190,6 +238,11 @@ impl HostCtx {
     /// The event log, to record what this host does.
     pub fn events(&self) -> &EventLog {
         &self.events
+    }
+
+    /// This incarnation's SIGTERM (`World::terminate`).
+    pub fn sigterm(&self) -> &Sigterm {
+        &self.sigterm
     }
 
     /// A random stream for `purpose` on this host in this incarnation. A restarted host
@@ -283,10 +336,14 @@ impl<'a> World<'a> {
         let incarnations = Rc::new(Cell::new(0u32));
         let (seed, events) = (self.seed, self.events.clone());
         let host_name = Arc::clone(&name);
+        let sigterms = Rc::clone(&self.sigterms);
         self.sim.host(&*name, move || {
             let incarnation = incarnations.get();
             incarnations.set(incarnation + 1);
+            let (sender, receiver) = tokio::sync::watch::channel(false);
+            sigterms.borrow_mut().insert(Arc::clone(&host_name), sender);
             let ctx = HostCtx {
+                sigterm: Sigterm { receiver },
                 name: Arc::clone(&host_name),
                 incarnation,
                 seed,
@@ -320,21 +377,64 @@ impl<'a> World<'a> {
         self.hosts.keys()
     }
 
-    /// Crash host `name`: its software stops, in-memory state is gone, connections die,
-    /// and its disk loses every unsynced write.
-    pub fn crash(&mut self, name: &str) {
-        self.record(EventKind::HostCrash, name.to_string());
+    /// Tells the world whom to tell of every host loss (the pipeline's ledger).
+    pub fn on_host_lost(&mut self, hook: impl FnMut(&str, HostLoss) + 'a) {
+        self.on_host_lost = Some(Box::new(hook));
+    }
+
+    /// SIGKILLs host `name`'s software: in-memory state is gone; its kernel closes its
+    /// connections (peers see the close) and keeps every write, synced or not.
+    pub fn kill(&mut self, name: &str) {
+        self.record(EventKind::HostKill, name.to_string());
+        self.kills_pending.retain(|(_, host)| &**host != name);
+        self.sim.crash(name);
+        self.host_lost(name, HostLoss::Process);
+    }
+
+    /// Cuts host `name`'s power: its software stops, its sockets die without a FIN (peers
+    /// are half-open and retransmit into silence), and its disk loses every unsynced write.
+    pub fn power_loss(&mut self, name: &str) {
+        self.record(EventKind::HostPowerLoss, name.to_string());
+        self.kills_pending.retain(|(_, host)| &**host != name);
+        self.net.set_power(name, false);
         self.sim.crash(name);
         if let Some((_, disk)) = self.hosts.get(name) {
-            disk.crash();
+            disk.power_loss();
+        }
+        self.host_lost(name, HostLoss::Power);
+    }
+
+    /// Sends host `name` SIGTERM and SIGKILLs it `draining` later (at once for zero), as
+    /// Railway stops a deployment: the parts do their own shutdown in between.
+    pub fn terminate(&mut self, name: &str, draining: Duration) {
+        self.record(
+            EventKind::HostTerminate,
+            format!("{name}: SIGTERM, SIGKILL in {}", crate::units::format_duration(draining)),
+        );
+        if let Some(sender) = self.sigterms.borrow().get(name) {
+            sender.send_replace(true);
+        }
+        if draining.is_zero() {
+            self.kill(name);
+        } else {
+            let at = self.sim.elapsed() + draining;
+            self.kills_pending.push((at, Arc::from(name)));
         }
     }
 
-    /// Restart host `name`, crashed before: its software starts again. (On a running host
-    /// this kills its software first, without the ledger hearing of a crash: faults go
-    /// through the fault injector, which restarts a host only when no fault holds it down.)
+    /// Tells the hook of a host loss.
+    fn host_lost(&mut self, name: &str, loss: HostLoss) {
+        if let Some(hook) = self.on_host_lost.as_mut() {
+            hook(name, loss);
+        }
+    }
+
+    /// Starts host `name`'s software again (powering it on if its power was off): a new
+    /// incarnation, whose kernel knows none of the old connections.
     pub fn restart(&mut self, name: &str) {
         self.record(EventKind::HostRestart, name.to_string());
+        self.kills_pending.retain(|(_, host)| &**host != name);
+        self.net.set_power(name, true);
         self.sim.bounce(name);
     }
 
@@ -372,8 +472,9 @@ impl<'a> World<'a> {
         &mut self.sim
     }
 
-    /// Advance one tick.
+    /// Advance one tick (after the SIGKILLs that are due).
     pub fn step(&mut self) -> Result<(), WorldError> {
+        self.kill_due();
         let (sim, net) = (&mut self.sim, &self.net);
         net::enter(net, || sim.step())
             .map(|_| ())
@@ -390,6 +491,19 @@ impl<'a> World<'a> {
             self.step()?;
         }
         Ok(self.outcome())
+    }
+
+    /// SIGKILLs every host whose draining time is over.
+    fn kill_due(&mut self) {
+        if self.kills_pending.is_empty() {
+            return;
+        }
+        let now = self.sim.elapsed();
+        let due: Vec<Arc<str>> =
+            self.kills_pending.iter().filter(|(at, _)| *at <= now).map(|(_, host)| Arc::clone(host)).collect();
+        for host in due {
+            self.kill(&host);
+        }
     }
 
     /// The outcome so far.

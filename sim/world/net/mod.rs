@@ -84,6 +84,9 @@ pub(crate) struct NetState {
     /// Directions whose packets are held in the network (a stall): not lost, delivered
     /// when the stall ends.
     held: BTreeSet<(Arc<str>, Arc<str>)>,
+    /// Hosts whose power is off: nothing they sent is answered, nothing reaches them, and
+    /// their sockets died without a FIN or RST (their peers are half-open).
+    powered_off: BTreeSet<Arc<str>>,
     /// Directions whose segments are lost at random, with the fraction lost.
     loss: BTreeMap<(Arc<str>, Arc<str>), f64>,
     /// Draws which segments a lossy direction loses (seeded: the same run loses the same).
@@ -107,7 +110,12 @@ impl NetState {
     /// name, so a walk is cheap; empty when no fault is in force).
     fn blocked(&self, from: &str, to: &str) -> bool {
         let names = |set: &BTreeSet<(Arc<str>, Arc<str>)>| set.iter().any(|(f, t)| &**f == from && &**t == to);
-        names(&self.down) || names(&self.held)
+        names(&self.down) || names(&self.held) || self.is_powered_off(from) || self.is_powered_off(to)
+    }
+
+    /// Whether `host`'s power is off (the set holds the few hosts a fault names).
+    pub(crate) fn is_powered_off(&self, host: &str) -> bool {
+        self.powered_off.iter().any(|off| &**off == host)
     }
 
     /// Draws whether loss on `from` → `to` takes the next segment.
@@ -177,6 +185,19 @@ impl Net {
             } else {
                 state.down.remove(&key);
             }
+        }
+    }
+
+    /// Turns `host`'s power off or on. Off: its sockets die silently as its software stops
+    /// (`TcpStream`'s drop keeps them from sending a FIN), and packets to or from it go
+    /// nowhere, so peers retransmit into silence, and SYNs to it go unanswered. On again: its
+    /// new kernel knows none of the old connections, so a peer's next segment is reset.
+    pub fn set_power(&self, host: &str, on: bool) {
+        let mut state = self.lock();
+        if on {
+            state.powered_off.retain(|off| &**off != host);
+        } else {
+            state.powered_off.insert(Arc::from(host));
         }
     }
 

@@ -468,10 +468,17 @@ impl AsyncWrite for TcpStream {
 
 impl Drop for TcpStream {
     fn drop(&mut self) {
-        let abandoned = lock(&self.end).error == Some(io::ErrorKind::TimedOut);
-        if abandoned && let Some(read) = self.read.take() {
-            // Dropping it would send a RST the dead link never carries.
-            self.link.net.keep_abandoned(Box::new(read));
+        let timed_out = lock(&self.end).error == Some(io::ErrorKind::TimedOut);
+        let powered_off = self.link.net.lock().is_powered_off(&self.link.local);
+        if timed_out || powered_off {
+            // Dropping them would send a FIN or RST that the dead link (or a host without
+            // power) never sends.
+            if let Some(read) = self.read.take() {
+                self.link.net.keep_abandoned(Box::new(read));
+            }
+            if let Some(write) = lock(&self.end).write.take() {
+                self.link.net.keep_abandoned(Box::new(write));
+            }
         }
         let mut state = self.link.net.lock();
         if let Some(conn) = state.conns.get_mut(&self.link.key) {
