@@ -15,7 +15,7 @@ use std::time::Duration;
 use obsim::check::CheckName;
 use obsim::check::Verdict;
 use obsim::faults::{
-    ClockBend, Contribution, FaultSpec, InForce, LinkState, Phase, State, Target, compose, contribute,
+    ClockBend, Contribution, FaultSpec, InForce, LinkState, Outage, Phase, State, Target, compose, contribute,
 };
 use obsim::pipeline::Pipeline;
 use obsim::scenario::Scenario;
@@ -72,7 +72,7 @@ const MOMENTS: [u64; 7] = [5, 15, 25, 35, 45, 55, 65];
 /// the state at 5, 15, 25, 35, 45, 55, 65.
 fn nested_and_overlapping(first: Contribution, second: Contribution) -> [Vec<State>; 2] {
     let target = match (&first, &second) {
-        (Contribution::HostDown, _) => Target::Host("railway-redis".into()),
+        (Contribution::HostDown(_), _) => Target::Host("railway-redis".into()),
         (Contribution::Skew { .. } | Contribution::Step { .. }, _) => Target::Clock("openai-1".into()),
         (Contribution::Limit(_), _) => Target::AggregatorBuffer,
         (Contribution::Factor(_), _) => Target::JobRate,
@@ -157,10 +157,34 @@ fn latencies_take_the_largest_bounds_and_losses_compose_as_independent_processes
 
 #[test]
 fn a_host_is_down_while_any_restart_or_crash_holds_it() {
-    let [nested, overlapping] = nested_and_overlapping(Contribution::HostDown, Contribution::HostDown);
-    let states = |downs: [bool; 7]| downs.map(State::Down).to_vec();
+    let killed = Contribution::HostDown(Outage::Killed);
+    let [nested, overlapping] = nested_and_overlapping(killed.clone(), killed);
+    let states = |downs: [bool; 7]| downs.map(|down| State::Down(down.then_some(Outage::Killed))).to_vec();
     assert_eq!(nested, states([false, true, true, true, true, true, false]));
     assert_eq!(overlapping, states([false, true, true, true, true, true, false]));
+}
+
+#[test]
+fn a_host_held_by_several_outages_is_down_the_way_that_loses_most() {
+    let terminated = |secs: u64| Outage::Terminated { draining: Duration::from_secs(secs) };
+    // A power loss nested in a restart: the power is off while it holds, the restart's
+    // SIGTERM state is what is left around it.
+    let [nested, overlapping] =
+        nested_and_overlapping(Contribution::HostDown(terminated(5)), Contribution::HostDown(Outage::PoweredOff));
+    let down = |outage: Option<Outage>| State::Down(outage);
+    assert_eq!(nested[1], down(Some(terminated(5))));
+    assert_eq!(nested[2], down(Some(Outage::PoweredOff)), "a power loss during a restart still takes the power");
+    assert_eq!(nested[3], down(Some(terminated(5))), "power back, the software still down until the restart ends");
+    assert_eq!(nested[6], down(None));
+    assert_eq!(overlapping[3], down(Some(Outage::PoweredOff)));
+    // Two restarts: the shorter draining kills first.
+    let [nested, _] =
+        nested_and_overlapping(Contribution::HostDown(terminated(30)), Contribution::HostDown(terminated(2)));
+    assert_eq!(nested[2], down(Some(terminated(2))));
+    // A kill during a restart's draining ends it at once.
+    let [nested, _] =
+        nested_and_overlapping(Contribution::HostDown(terminated(30)), Contribution::HostDown(Outage::Killed));
+    assert_eq!(nested[2], down(Some(Outage::Killed)));
 }
 
 #[test]

@@ -98,9 +98,12 @@ fn fault(kind: ChaosKind, targets: &Targets, duration_secs: u64, for_max_secs: u
         ChaosKind::LinkDrop | ChaosKind::LinkStall | ChaosKind::Latency | ChaosKind::PacketLoss => {
             link_fault(kind, window, select(targets.links.clone()))
         }
-        ChaosKind::Restart | ChaosKind::Crash | ChaosKind::ClockSkew | ChaosKind::ClockStep => {
-            host_fault(kind, window, select(targets.hosts.clone()), duration_secs)
-        }
+        ChaosKind::Restart
+        | ChaosKind::Kill
+        | ChaosKind::PowerLoss
+        | ChaosKind::Crash
+        | ChaosKind::ClockSkew
+        | ChaosKind::ClockStep => host_fault(kind, window, select(targets.hosts.clone()), duration_secs),
         ChaosKind::Dash0Errors | ChaosKind::Dash0Slow | ChaosKind::Dash0RateLimit => dash0_fault(kind, window),
         ChaosKind::Backpressure => backpressure_fault(window),
     }
@@ -162,7 +165,22 @@ fn host_fault(
 ) -> BoxedStrategy<FaultSpec> {
     match kind {
         ChaosKind::Restart => (window, host)
-            .prop_map(|((at, down_for), target)| FaultSpec::Restart { at: secs(at), target, down_for: secs(down_for) })
+            .prop_map(|((at, down_for), target)| FaultSpec::Restart {
+                at: secs(at),
+                target,
+                down_for: secs(down_for),
+                draining: Duration::ZERO,
+            })
+            .boxed(),
+        ChaosKind::Kill => (window, host)
+            .prop_map(|((at, down_for), target)| FaultSpec::Kill { at: secs(at), target, down_for: secs(down_for) })
+            .boxed(),
+        ChaosKind::PowerLoss => (window, host)
+            .prop_map(|((at, down_for), target)| FaultSpec::PowerLoss {
+                at: secs(at),
+                target,
+                down_for: secs(down_for),
+            })
             .boxed(),
         ChaosKind::Crash => {
             (0..duration_secs - 1, host).prop_map(|(at, target)| FaultSpec::Crash { at: secs(at), target }).boxed()
@@ -328,6 +346,8 @@ fn overlap_onto(fault: &mut FaultSpec, earlier: &FaultSpec, offset: u32, duratio
             *t = to.expect("a link scope");
         }
         FaultSpec::Restart { target: own, .. }
+        | FaultSpec::Kill { target: own, .. }
+        | FaultSpec::PowerLoss { target: own, .. }
         | FaultSpec::Crash { target: own, .. }
         | FaultSpec::ClockSkew { target: own, .. }
         | FaultSpec::ClockStep { target: own, .. } => *own = target.expect("a host scope"),

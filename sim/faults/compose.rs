@@ -69,8 +69,8 @@ pub enum Contribution {
     },
     /// Loses this fraction of packets.
     Loss(f64),
-    /// Keeps the host down.
-    HostDown,
+    /// Keeps the host down, lost this way.
+    HostDown(Outage),
     /// Bends the clock by `offset_nanos`, drifting `drift_ppm` from the fault's start.
     Skew {
         offset_nanos: i64,
@@ -87,6 +87,18 @@ pub enum Contribution {
     Limit(u64),
     /// A job-rate multiplier.
     Factor(f64),
+}
+
+/// How a host is down, weakest first: a fault that loses more wins when several hold one
+/// host (a power loss during a restart still takes the unsynced writes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Outage {
+    /// SIGTERM, then SIGKILL after `draining` (a restart).
+    Terminated { draining: Duration },
+    /// SIGKILL (a kill, a crash).
+    Killed,
+    /// The power is off.
+    PoweredOff,
 }
 
 /// The effective state of one link.
@@ -115,7 +127,8 @@ pub struct ClockBend {
 #[derive(Clone, Debug, PartialEq)]
 pub enum State {
     Link(LinkState),
-    Down(bool),
+    /// `None`: up.
+    Down(Option<Outage>),
     /// `None`: straight.
     Clock(Option<ClockBend>),
     Errors(Vec<ErrorScript>),
@@ -140,7 +153,7 @@ pub struct InForce<'a> {
 pub fn healthy(target: &Target) -> State {
     match target {
         Target::Link { .. } => State::Link(LinkState::default()),
-        Target::Host(_) => State::Down(false),
+        Target::Host(_) => State::Down(None),
         Target::Clock(_) => State::Clock(None),
         Target::Dash0Errors => State::Errors(Vec::new()),
         Target::Dash0Slow => State::Slow(None),
@@ -178,7 +191,17 @@ fn fold(state: &mut State, fault: &InForce<'_>, now: Duration, factor_max: f64) 
         (State::Link(link), Contribution::Loss(rate)) => {
             link.loss_rate = 1.0 - (1.0 - link.loss_rate) * (1.0 - rate.clamp(0.0, 1.0));
         }
-        (State::Down(down), Contribution::HostDown) => *down = true,
+        // The outage that loses most; among restarts, the shortest draining (the first SIGKILL).
+        (State::Down(down), Contribution::HostDown(outage)) => {
+            *down = Some(match *down {
+                None => *outage,
+                Some(Outage::Terminated { draining: a }) if matches!(outage, Outage::Terminated { .. }) => {
+                    let Outage::Terminated { draining: b } = outage else { unreachable!("matched above") };
+                    Outage::Terminated { draining: a.min(*b) }
+                }
+                Some(old) => old.max(*outage),
+            });
+        }
         (State::Clock(bend), Contribution::Skew { offset_nanos, drift_ppm }) => {
             let accumulated = crate::world::drift_nanos_over(*drift_ppm, now.saturating_sub(fault.started));
             let own = i128::from(*offset_nanos) + accumulated;
@@ -234,8 +257,14 @@ pub fn contribute(fault: &FaultSpec, hosts_of: &dyn Fn(&str) -> Vec<String>) -> 
             links(&mut out, from, to, hosts_of, Contribution::Latency { min: *latency, max: *latency + *jitter })
         }
         FaultSpec::PacketLoss { from, to, rate, .. } => links(&mut out, from, to, hosts_of, Contribution::Loss(*rate)),
-        FaultSpec::Restart { target, .. } | FaultSpec::Crash { target, .. } => {
-            out = per_host(target, &Target::Host, Contribution::HostDown);
+        FaultSpec::Restart { target, draining, .. } => {
+            out = per_host(target, &Target::Host, Contribution::HostDown(Outage::Terminated { draining: *draining }));
+        }
+        FaultSpec::Kill { target, .. } | FaultSpec::Crash { target, .. } => {
+            out = per_host(target, &Target::Host, Contribution::HostDown(Outage::Killed));
+        }
+        FaultSpec::PowerLoss { target, .. } => {
+            out = per_host(target, &Target::Host, Contribution::HostDown(Outage::PoweredOff));
         }
         FaultSpec::ClockStep { target, step, behind, .. } => {
             let step_nanos = signed_nanos(*step, *behind);
@@ -384,7 +413,12 @@ impl fmt::Display for State {
                 }
                 Ok(())
             }
-            State::Down(down) => f.write_str(if *down { "down" } else { "up" }),
+            State::Down(None) => f.write_str("up"),
+            State::Down(Some(Outage::Terminated { draining })) => {
+                write!(f, "down (SIGTERM, SIGKILL after {})", crate::units::format_duration(*draining))
+            }
+            State::Down(Some(Outage::Killed)) => f.write_str("down (killed)"),
+            State::Down(Some(Outage::PoweredOff)) => f.write_str("down (power off)"),
             State::Clock(None) => f.write_str("straight"),
             State::Clock(Some(bend)) => write!(f, "offset {}ns drift {}ppm", bend.offset_nanos, bend.drift_ppm),
             State::Errors(scripts) if scripts.is_empty() => f.write_str("off"),

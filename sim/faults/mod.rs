@@ -35,7 +35,7 @@ mod compose;
 mod spec;
 mod window;
 
-pub use compose::{ClockBend, Contribution, InForce, LinkState, State, Target, compose, contribute, healthy};
+pub use compose::{ClockBend, Contribution, InForce, LinkState, Outage, State, Target, compose, contribute, healthy};
 pub use spec::{
     AGENT_MEM_BUF_TARGET_DEFAULT, BackpressureWhat, Dash0Protocol, Dash0Signal, FaultEnd, FaultHeader, FaultScope,
     FaultSpec, Heal, SlowStores, resolve,
@@ -116,8 +116,16 @@ pub(crate) fn describe(fault: &FaultSpec) -> String {
             if *heal == Heal::Never { " never healed" } else { "" }
         ),
         FaultSpec::PacketLoss { from, to, rate, .. } => format!("{from} <-> {to} rate {rate}"),
-        FaultSpec::Restart { target, down_for, .. } => {
-            format!("{target} down for {}", crate::units::format_duration(*down_for))
+        FaultSpec::Restart { target, down_for, draining, .. } => format!(
+            "{target} SIGTERM, SIGKILL after {}, up after {}",
+            crate::units::format_duration(*draining),
+            crate::units::format_duration(*down_for)
+        ),
+        FaultSpec::Kill { target, down_for, .. } => {
+            format!("{target} SIGKILL, up after {}", crate::units::format_duration(*down_for))
+        }
+        FaultSpec::PowerLoss { target, down_for, .. } => {
+            format!("{target} power off for {}", crate::units::format_duration(*down_for))
         }
         FaultSpec::Crash { target, .. } => target.clone(),
         FaultSpec::Dash0Errors { status, rate, retry_after, signal, protocol, .. } => {

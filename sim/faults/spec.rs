@@ -13,8 +13,9 @@ use crate::units::duration_text;
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum FaultSpec {
-    /// Partition `from` and `to` (both ways, or `oneway` from → to): packets are dropped and
-    /// TCP connections through the link die for good.
+    /// Partition `from` and `to` (both ways, or `oneway` from → to): packets are dropped;
+    /// connections through the link stall and retransmit, and error only if the cut outlasts
+    /// their TCP budget (ARCHITECTURE.md §13).
     LinkDrop {
         #[serde(with = "duration_text")]
         at: Duration,
@@ -62,16 +63,42 @@ pub enum FaultSpec {
         #[schemars(range(min = 0.0, max = 1.0))]
         rate: f64,
     },
-    /// Crash `target` and start it again after `down_for`.
+    /// Restart `target` as Railway restarts or redeploys a service: SIGTERM, `draining` for
+    /// the parts' own shutdown, then SIGKILL; the host and its disk live on (what a part
+    /// wrote survives, synced or not). It starts again `down_for` after the SIGTERM.
     Restart {
         #[serde(with = "duration_text")]
         at: Duration,
         target: String,
-        /// How long the target stays down before it starts again.
+        /// How long the target stays down (from the SIGTERM) before it starts again; at
+        /// least `draining`.
+        #[serde(with = "duration_text")]
+        down_for: Duration,
+        /// SIGTERM to SIGKILL (`RAILWAY_DEPLOYMENT_DRAINING_SECONDS`; default 0 s, Railway's
+        /// default: FIDELITY.md "Hosts").
+        #[serde(default, with = "duration_text", skip_serializing_if = "Duration::is_zero")]
+        draining: Duration,
+    },
+    /// SIGKILL `target`'s software (an OOM kill, `kill -9`): no shutdown; the kernel closes
+    /// its connections and keeps its writes. It starts again after `down_for`.
+    Kill {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        target: String,
         #[serde(with = "duration_text")]
         down_for: Duration,
     },
-    /// Crash `target`; it stays down until the faults are healed for the drain.
+    /// Cut `target`'s power: memory and every unsynced write are gone, its connections die
+    /// without a FIN (peers stay half-open). Power and software come back after `down_for`.
+    PowerLoss {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        target: String,
+        #[serde(with = "duration_text")]
+        down_for: Duration,
+    },
+    /// `target`'s software crashes (as a SIGKILL) and stays down until the faults are healed
+    /// for the drain.
     Crash {
         #[serde(with = "duration_text")]
         at: Duration,
@@ -358,6 +385,8 @@ impl FaultSpec {
             FaultSpec::ClockStep { .. } => "clock_step",
             FaultSpec::PacketLoss { .. } => "packet_loss",
             FaultSpec::Restart { .. } => "restart",
+            FaultSpec::Kill { .. } => "kill",
+            FaultSpec::PowerLoss { .. } => "power_loss",
             FaultSpec::Crash { .. } => "crash",
             FaultSpec::Dash0Errors { .. } => "dash0_errors",
             FaultSpec::Dash0Slow { .. } => "dash0_slow",
@@ -380,7 +409,9 @@ impl FaultSpec {
             | FaultSpec::Dash0Slow { at, lasting, .. }
             | FaultSpec::Dash0RateLimit { at, lasting, .. }
             | FaultSpec::Backpressure { at, lasting, .. }
-            | FaultSpec::Restart { at, down_for: lasting, .. } => (at, Some(lasting)),
+            | FaultSpec::Restart { at, down_for: lasting, .. }
+            | FaultSpec::Kill { at, down_for: lasting, .. }
+            | FaultSpec::PowerLoss { at, down_for: lasting, .. } => (at, Some(lasting)),
             FaultSpec::ClockSkew { at, lasting, .. } => (at, lasting.as_mut()),
             FaultSpec::Crash { at, .. } | FaultSpec::ClockStep { at, .. } => (at, None),
         }
@@ -400,7 +431,9 @@ impl FaultSpec {
             | FaultSpec::Dash0Slow { at, lasting, .. }
             | FaultSpec::Dash0RateLimit { at, lasting, .. }
             | FaultSpec::Backpressure { at, lasting, .. } => timed(*at, *lasting),
-            FaultSpec::Restart { at, down_for, .. } => timed(*at, *down_for),
+            FaultSpec::Restart { at, down_for, .. }
+            | FaultSpec::Kill { at, down_for, .. }
+            | FaultSpec::PowerLoss { at, down_for, .. } => timed(*at, *down_for),
             FaultSpec::ClockSkew { at, lasting: Some(lasting), .. } => timed(*at, *lasting),
             FaultSpec::ClockSkew { at, lasting: None, heal, .. } | FaultSpec::ClockStep { at, heal, .. } => {
                 (*at, FaultEnd::WhenHealed(*heal))
@@ -413,6 +446,8 @@ impl FaultSpec {
             | FaultSpec::Latency { from, to, .. }
             | FaultSpec::PacketLoss { from, to, .. } => FaultScope::Link { from, to, oneway: false },
             FaultSpec::Restart { target, .. }
+            | FaultSpec::Kill { target, .. }
+            | FaultSpec::PowerLoss { target, .. }
             | FaultSpec::Crash { target, .. }
             | FaultSpec::ClockSkew { target, .. }
             | FaultSpec::ClockStep { target, .. } => FaultScope::Hosts(target),
@@ -455,9 +490,18 @@ impl FaultSpec {
     }
 
     /// `heal = "never"` goes with a fault that lasts until healed: a `clock_skew` with
-    /// `for` ends by itself, so `heal` would mean nothing. `Err((key, message))`.
+    /// `for` ends by itself, so `heal` would mean nothing. A restart's SIGKILL comes before
+    /// its start again. `Err((key, message))`.
     pub(crate) fn check_heal(&self) -> Result<(), (&'static str, String)> {
         match self {
+            FaultSpec::Restart { down_for, draining, .. } if draining > down_for => Err((
+                "draining",
+                format!(
+                    "draining {} is longer than down_for {}: the SIGKILL must come before the restart",
+                    crate::units::format_duration(*draining),
+                    crate::units::format_duration(*down_for)
+                ),
+            )),
             FaultSpec::ClockSkew { lasting: Some(_), heal: Heal::Never, .. } => Err((
                 "heal",
                 "heal = \"never\" needs a clock_skew without `for` (one with `for` ends by itself)".into(),

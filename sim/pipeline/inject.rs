@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::faults::{
-    Contribution, FaultSpec, InForce, LinkState, Phase, State, Target, compose, contribute, describe, healthy, resolve,
+    Contribution, FaultSpec, InForce, LinkState, Outage, Phase, State, Target, compose, contribute, describe, healthy,
+    resolve,
 };
 
 use super::Pipeline;
@@ -154,11 +155,7 @@ pub fn apply(pipeline: &mut Pipeline, faults: &[FaultSpec], index: usize, phase:
 fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now: Duration) {
     match (target, old, new) {
         (Target::Link { a, b }, State::Link(old), State::Link(new)) => enact_link(pipeline, a, b, old, new),
-        (Target::Host(host), State::Down(was), State::Down(down)) => match (was, down) {
-            (false, true) => pipeline.world.power_loss(host),
-            (true, false) => pipeline.world.restart(host),
-            _ => {}
-        },
+        (Target::Host(host), State::Down(was), State::Down(down)) => enact_outage(pipeline, host, *was, *down),
         // A clock is re-bent whenever its faults change: a skew's bend moves with time.
         (Target::Clock(host), _, State::Clock(bend)) => {
             let Some(clock) = pipeline.world.clock(host) else { return };
@@ -184,6 +181,24 @@ fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now
             pipeline.workload_control.set_rate_factor(*factor).expect("factors capped at RATE_FACTOR_MAX");
         }
         (target, old, new) => unreachable!("{target}: no transition from {old:?} to {new:?}"),
+    }
+}
+
+/// Moves `host` from outage `was` to `now` (`None`: up). A host goes down the way its
+/// strongest fault says (FIDELITY.md "Hosts"); a stronger fault while down does what it
+/// adds (a power loss still takes unsynced writes); power comes back when the power loss
+/// ends even if a kill keeps the software down; the software starts when no fault holds it.
+fn enact_outage(pipeline: &mut Pipeline, host: &str, was: Option<Outage>, now: Option<Outage>) {
+    let world = &mut pipeline.world;
+    match (was, now) {
+        (Some(_), None) => world.restart(host),
+        (Some(Outage::PoweredOff), Some(Outage::PoweredOff)) | (Some(_), Some(Outage::Terminated { .. })) => {}
+        (Some(Outage::PoweredOff), Some(Outage::Killed)) => world.net().set_power(host, true),
+        (_, Some(Outage::PoweredOff)) => world.power_loss(host),
+        (Some(Outage::Killed), Some(Outage::Killed)) => {}
+        (_, Some(Outage::Killed)) => world.kill(host),
+        (None, Some(Outage::Terminated { draining })) => world.terminate(host, draining),
+        (None, None) => {}
     }
 }
 

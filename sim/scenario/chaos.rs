@@ -37,11 +37,13 @@ pub enum ChaosKind {
     ClockSkew,
     ClockStep,
     Backpressure,
+    Kill,
+    PowerLoss,
 }
 
 impl ChaosKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ChaosKind; 12] = [
+    pub const ALL: [ChaosKind; 14] = [
         ChaosKind::LinkDrop,
         ChaosKind::LinkStall,
         ChaosKind::Latency,
@@ -54,6 +56,8 @@ impl ChaosKind {
         ChaosKind::ClockSkew,
         ChaosKind::ClockStep,
         ChaosKind::Backpressure,
+        ChaosKind::Kill,
+        ChaosKind::PowerLoss,
     ];
 
     /// As `[[fault]] kind` spells it.
@@ -71,6 +75,8 @@ impl ChaosKind {
             ChaosKind::ClockSkew => "clock_skew",
             ChaosKind::ClockStep => "clock_step",
             ChaosKind::Backpressure => "backpressure",
+            ChaosKind::Kill => "kill",
+            ChaosKind::PowerLoss => "power_loss",
         }
     }
 }

@@ -387,6 +387,7 @@ impl<'a> World<'a> {
     pub fn kill(&mut self, name: &str) {
         self.record(EventKind::HostKill, name.to_string());
         self.kills_pending.retain(|(_, host)| &**host != name);
+        self.net.set_software_down(name, true);
         self.sim.crash(name);
         self.host_lost(name, HostLoss::Process);
     }
@@ -397,6 +398,7 @@ impl<'a> World<'a> {
         self.record(EventKind::HostPowerLoss, name.to_string());
         self.kills_pending.retain(|(_, host)| &**host != name);
         self.net.set_power(name, false);
+        self.net.set_software_down(name, true);
         self.sim.crash(name);
         if let Some((_, disk)) = self.hosts.get(name) {
             disk.power_loss();
@@ -435,6 +437,7 @@ impl<'a> World<'a> {
         self.record(EventKind::HostRestart, name.to_string());
         self.kills_pending.retain(|(_, host)| &**host != name);
         self.net.set_power(name, true);
+        self.net.set_software_down(name, false);
         self.sim.bounce(name);
     }
 

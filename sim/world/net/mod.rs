@@ -87,6 +87,9 @@ pub(crate) struct NetState {
     /// Hosts whose power is off: nothing they sent is answered, nothing reaches them, and
     /// their sockets died without a FIN or RST (their peers are half-open).
     powered_off: BTreeSet<Arc<str>>,
+    /// Hosts whose software is down while their kernel runs (killed, not restarted yet):
+    /// a SYN to them is answered with a reset (connection refused) at once.
+    software_down: BTreeSet<Arc<str>>,
     /// Directions whose segments are lost at random, with the fraction lost.
     loss: BTreeMap<(Arc<str>, Arc<str>), f64>,
     /// Draws which segments a lossy direction loses (seeded: the same run loses the same).
@@ -199,6 +202,22 @@ impl Net {
         } else {
             state.powered_off.insert(Arc::from(host));
         }
+    }
+
+    /// Marks `host`'s software as down (or up again) while its kernel runs.
+    pub fn set_software_down(&self, host: &str, down: bool) {
+        let mut state = self.lock();
+        if down {
+            state.software_down.insert(Arc::from(host));
+        } else {
+            state.software_down.retain(|name| &**name != host);
+        }
+    }
+
+    /// Whether a SYN to `host` meets a live kernel with no listener: refused at once.
+    pub(crate) fn refuses(&self, host: &str) -> bool {
+        let state = self.lock();
+        !state.is_powered_off(host) && state.software_down.iter().any(|name| &**name == host)
     }
 
     /// Holds (or releases) packets both ways on link a ↔ b: a stall. For a connection it

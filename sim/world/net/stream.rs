@@ -89,6 +89,10 @@ impl TcpStream {
     pub async fn connect((host, port): (&str, u16)) -> io::Result<TcpStream> {
         let net = current();
         let local = current_host();
+        if net.is_up(&local, host) && net.is_up(host, &local) && net.refuses(host) {
+            // A killed process's kernel lives on and answers the SYN with a reset.
+            return Err(io::Error::new(io::ErrorKind::ConnectionRefused, format!("{host}:{port}: connection refused")));
+        }
         // A SYN needs both ways (its SYN-ACK comes back); loss may take it like any segment.
         let both_up = |net: &Net| net.is_up(&local, host) && net.is_up(host, &local) && !net.lose_syn(&local, host);
         if !both_up(&net) {
