@@ -161,9 +161,9 @@ fn cumulative_counters_stored_twice_still_agree() {
 
 #[test]
 fn a_job_run_twice_fails_the_jobs_check_unless_the_scenario_allows_it() {
-    // Redis with appendfsync everysec loses the last second on a crash: a completion it had
-    // acknowledged is gone and the job runs again (the scenario allows one such job).
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/redis-restart-aof-everysec.toml");
+    // Redis with appendfsync everysec loses the last second on a power loss: a completion it
+    // had acknowledged is gone and the job runs again (the scenario allows one such job).
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/redis-power-loss-aof-everysec.toml");
     let mut scenario = Scenario::load(&path).unwrap();
     assert_eq!(scenario.expect.max_jobs_duplicated, 1);
     let allowed = Verdict::run(Arc::new(scenario.clone()), scenario.seed).unwrap();

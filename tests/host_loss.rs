@@ -82,8 +82,7 @@ fn lose_server_while_connected(how: HostLoss) -> ClientSaw {
     world.run_for(secs(12)).unwrap();
     world.restart("server");
     world.run_for(secs(40)).unwrap();
-    let saw = saw.lock().unwrap().clone();
-    saw
+    saw.lock().unwrap().clone()
 }
 
 #[test]
@@ -114,8 +113,7 @@ fn connect_while_lost(how: HostLoss) -> ClientSaw {
     world.run_for(secs(20)).unwrap();
     world.restart("server");
     world.run_for(secs(59)).unwrap();
-    let saw = saw.lock().unwrap().clone();
-    saw
+    saw.lock().unwrap().clone()
 }
 
 #[test]

@@ -67,6 +67,10 @@ const CONNECT_SHORT_CUT: Schedule =
 /// Runs `schedule` on the kernel; a harness failure (no namespaces) fails the test with its
 /// message.
 fn kernel(schedule: &Schedule) -> Observed {
+    // One kernel run at a time: two tests run the same schedule, whose namespaces share a
+    // name (tag and pid), and timings are cleaner without a neighbour on the CPU.
+    static ONE_KERNEL_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _turn = ONE_KERNEL_RUN_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     let saw = kernel::run_kernel(schedule).unwrap_or_else(|error| panic!("kernel run {}: {error}", schedule.tag));
     // The measured numbers (FIDELITY.md, "Network / TCP"), shown with `--nocapture`.
     eprintln!("kernel {}: {saw:?}", schedule.tag);

@@ -890,6 +890,26 @@ mod tests {
     }
 
     #[test]
+    fn a_process_death_keeps_written_holdings_and_a_power_loss_takes_them() {
+        let lost = |loss: HostLoss| {
+            let ledger = Ledger::new();
+            let source = ledger.register_source("s", Signal::Log);
+            ledger.emit(source, 30, 0);
+            let redis = custodian(Part::Redis, "railway-redis");
+            ledger.hold(&redis, &ids(source, 0..10), Durability::Volatile);
+            ledger.hold(&redis, &ids(source, 10..20), Durability::Written);
+            ledger.hold(&redis, &ids(source, 20..30), Durability::Durable);
+            ledger.hold(&redis, &ids(source, 5..15), Durability::Written); // 5..10 written now, not twice
+            ledger.host_lost("railway-redis", loss);
+            let account = ledger.account();
+            let lost = Outcome::Lost { cause: LossCause::RedisCrashUnpersisted, custodian: redis.clone() };
+            account.outcomes.get(&(Signal::Log, lost)).map_or(0, |tally| tally.count)
+        };
+        assert_eq!(lost(HostLoss::Process), 5, "memory only: 0..5");
+        assert_eq!(lost(HostLoss::Power), 20, "memory and the unsynced writes: 0..20");
+    }
+
+    #[test]
     fn occupancy_tracks_the_peak_held_per_custodian() {
         let ledger = Ledger::new();
         let source = ledger.register_source("s", Signal::Log);
