@@ -2,15 +2,26 @@
 //! and metrics to its host's collector.
 //!
 //! Why in-process: the app and its agent and collector share a machine; between them lies a
-//! log file (tailed by Fluent Bit) or a loopback OTLP socket, neither of which is a fault
-//! domain of its own. A crash of the host drops the pipe with everything in it (the ledger
-//! turns those records into `app_crash_unpersisted`). The pipe is bounded: a writer finding
-//! it full gets the records back and must drop them with a cause or wait.
+//! log file (tailed by Fluent Bit) or the OTel SDK's in-memory export queue, neither of
+//! which is a fault domain of its own. Two overflow rules, as the two real things have:
+//! the SDK's queue refuses what does not fit (the writer gets the records back and drops
+//! them with a cause), while a log file takes every line and rotation takes the oldest
+//! lines the tail has not read yet (FIDELITY.md "App"). The log file outlives the app's
+//! and the agent's processes (the integrator keeps one per host); the queue dies with them.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
+
+/// What a full pipe does with more records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Overflow {
+    /// The new records are handed back (an in-memory export queue).
+    RefuseNew,
+    /// The new records go in and the oldest unread ones go (a rotated log file).
+    DropOldest,
+}
 
 /// A bounded multi-writer, single-reader queue of records. Cloning shares it.
 pub struct RecordPipe<T> {
@@ -26,40 +37,64 @@ impl<T> Clone for RecordPipe<T> {
 struct PipeInner<T> {
     queue: Mutex<VecDeque<T>>,
     records_limit: usize,
+    overflow: Overflow,
     /// Wakes the reader when records arrive.
     readable: Notify,
     /// Wakes writers when room is made.
     writable: Notify,
 }
 
-/// The records a full pipe did not take, handed back to the writer.
+/// The records that did not stay: the new ones a full queue refused, or the oldest unread
+/// ones a log file rotated away.
 #[derive(Debug)]
 pub struct PipeFull<T> {
     pub rejected: Vec<T>,
 }
 
 impl<T> RecordPipe<T> {
-    /// A pipe holding at most `records_limit` records.
+    /// A queue holding at most `records_limit` records; a full one refuses new records.
     pub fn new(records_limit: usize) -> Self {
+        Self::with(records_limit, Overflow::RefuseNew)
+    }
+
+    /// A log file whose unread part holds at most `records_limit` records; past it, rotation
+    /// takes the oldest unread ones.
+    pub fn log_file(records_limit: usize) -> Self {
+        Self::with(records_limit, Overflow::DropOldest)
+    }
+
+    fn with(records_limit: usize, overflow: Overflow) -> Self {
         assert!(records_limit > 0, "a pipe must hold at least one record");
         RecordPipe {
             inner: Arc::new(PipeInner {
                 queue: Mutex::new(VecDeque::new()),
                 records_limit,
+                overflow,
                 readable: Notify::new(),
                 writable: Notify::new(),
             }),
         }
     }
 
-    /// Appends as many of `records` as fit, in order; the rest come back in `PipeFull`.
+    /// Appends `records` in order. A queue takes as many as fit and hands back the rest; a
+    /// log file takes all and hands back the oldest unread ones rotation took.
     pub fn push(&self, records: Vec<T>) -> Result<(), PipeFull<T>> {
         let mut queue = self.lock();
-        let room = self.inner.records_limit - queue.len();
         let mut records = records;
-        let rejected = if records.len() > room { records.split_off(room) } else { Vec::new() };
         let accepted = !records.is_empty();
-        queue.extend(records);
+        let rejected = match self.inner.overflow {
+            Overflow::RefuseNew => {
+                let room = self.inner.records_limit - queue.len();
+                let rejected = if records.len() > room { records.split_off(room) } else { Vec::new() };
+                queue.extend(records);
+                rejected
+            }
+            Overflow::DropOldest => {
+                queue.extend(records);
+                let over = queue.len().saturating_sub(self.inner.records_limit);
+                queue.drain(..over).collect()
+            }
+        };
         assert!(
             queue.len() <= self.inner.records_limit,
             "record pipe: {} queued over its limit {}",
@@ -96,6 +131,14 @@ impl<T> RecordPipe<T> {
         }
     }
 
+    /// Takes every record out (a power loss took the unsynced file), returning how many.
+    pub fn clear(&self) -> usize {
+        let mut queue = self.lock();
+        let count = queue.len();
+        queue.clear();
+        count
+    }
+
     /// Records queued now.
     pub fn len(&self) -> usize {
         self.lock().len()
@@ -123,6 +166,17 @@ mod tests {
         assert_eq!(full.rejected, vec![4, 5]);
         assert_eq!(pipe.take(10), vec![1, 2, 3]);
         assert!(pipe.is_empty());
+    }
+
+    #[test]
+    fn a_full_log_file_rotates_the_oldest_unread_lines_away() {
+        let file = RecordPipe::log_file(3);
+        file.push(vec![1, 2]).unwrap();
+        let rotated = file.push(vec![3, 4, 5]).unwrap_err();
+        assert_eq!(rotated.rejected, vec![1, 2], "the writer never waits; the oldest unread lines go");
+        assert_eq!(file.take(10), vec![3, 4, 5]);
+        let rotated = file.push((10..15).collect()).unwrap_err();
+        assert_eq!(rotated.rejected, vec![10, 11], "a burst larger than the file keeps its newest lines");
     }
 
     #[test]

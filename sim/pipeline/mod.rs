@@ -11,6 +11,7 @@ mod plant;
 
 pub use inject::{Injector, apply as apply_fault};
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -21,12 +22,14 @@ use crate::ledger::Ledger;
 use crate::parts::app::{self, AppPipes, DevSpec, MachineSpec};
 use crate::parts::dash0::{self, Dash0Control, Dash0Store};
 use crate::parts::log_chunk::LogChunk;
+use crate::parts::pipe::RecordPipe;
 use crate::parts::{PartCtx, agent, aggregator, collector, redis, shipper};
+use crate::record::LogRecord;
 use crate::record::Resource;
 use crate::scenario::{PlacedHost, Scenario};
 use crate::vocab::pipeline::{HostRole, Peers};
 use crate::vocab::{EventKind, Part};
-use crate::world::{HostCtx, RunOutcome, World, WorldBuilder, WorldError};
+use crate::world::{HostCtx, HostLoss, RunOutcome, World, WorldBuilder, WorldError};
 
 /// A built pipeline, ready to step.
 pub struct Pipeline {
@@ -94,10 +97,12 @@ struct Wiring {
 }
 
 impl Wiring {
-    /// The software of `host` for one incarnation: its parts, in their plan's order.
-    fn software(&self, host: &PlacedHost, host_ctx: HostCtx) -> Software {
+    /// The software of `host` for one incarnation: its parts, in their plan's order. The
+    /// host's `log_file` outlives the incarnation (the agent reads on where it stopped); the
+    /// export queues to its collector die with it.
+    fn software(&self, host: &PlacedHost, host_ctx: HostCtx, log_file: &RecordPipe<LogRecord>) -> Software {
         let ctx = PartCtx { host: host_ctx, ledger: self.ledger.clone(), peers: Arc::clone(&self.peers) };
-        let pipes = AppPipes::new(self.app_config.log_pipe_records_limit);
+        let pipes = AppPipes::with_log_file(log_file.clone(), self.app_config.log_pipe_records_limit);
         together(host.plan.parts.iter().map(|part| self.start(*part, host, ctx.clone(), &pipes)).collect())
     }
 
@@ -194,13 +199,25 @@ impl Pipeline {
             app_config: app::AppConfig { job_book: job_book.clone(), ..scenario.app_config() },
             scenario: Arc::clone(&scenario),
         };
-        let ledger = wiring.ledger.clone();
-        world.on_host_lost(move |host, loss| ledger.host_lost(host, loss));
+        let mut log_files: BTreeMap<String, RecordPipe<LogRecord>> = BTreeMap::new();
         for host in scenario.placed_hosts() {
             let wiring = wiring.clone();
             let name = host.name.clone();
-            world.host(&name, move |host_ctx| wiring.software(&host, host_ctx));
+            let log_file = RecordPipe::log_file(scenario.app_config().log_file_records_limit);
+            log_files.insert(name.clone(), log_file.clone());
+            world.host(&name, move |host_ctx| wiring.software(&host, host_ctx, &log_file));
         }
+        let ledger = wiring.ledger.clone();
+        world.on_host_lost(move |host, loss| {
+            // The ledger takes what the loss took; a power loss also takes the log file's
+            // unread lines (never fsynced: FIDELITY.md "App"), which the ledger held as written.
+            ledger.host_lost(host, loss);
+            if loss == HostLoss::Power
+                && let Some(file) = log_files.get(host)
+            {
+                file.clear();
+            }
+        });
         let Wiring {
             ledger,
             dash0_store,

@@ -69,8 +69,8 @@ named_enum! {
         AppJobAlreadyCompleted = "app.job_already_completed",
         /// A worker took a job another worker had claimed.
         AppJobClaimedElsewhere = "app.job_claimed_elsewhere",
-        /// The app's log queue was full: lines dropped (`app_log_queue_full`).
-        AppLogQueueFull = "app.log_queue_full",
+        /// Rotation took log lines the agent had not read (`app_log_rotated`).
+        AppLogRotated = "app.log_rotated",
         /// The app's span queue was full: spans dropped (`app_span_queue_full`).
         AppSpanQueueFull = "app.span_queue_full",
         /// The app's metrics queue was full: points dropped.

@@ -18,8 +18,9 @@ named_enum! {
         AppCrashUnpersisted = "app_crash_unpersisted",
         /// A dev host's HTTP post to the aggregator failed on every attempt.
         AppDevHttpFailed = "app_dev_http_failed",
-        /// The app's log queue to the agent was full: the lines it could not take.
-        AppLogQueueFull = "app_log_queue_full",
+        /// The agent fell so far behind the app's log file that rotation took lines it had
+        /// not read yet.
+        AppLogRotated = "app_log_rotated",
         /// The app's span queue to the collector was full: the spans it could not take.
         AppSpanQueueFull = "app_span_queue_full",
         /// The agent's host crashed while chunks were only in its memory buffer.

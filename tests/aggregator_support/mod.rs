@@ -131,7 +131,7 @@ pub async fn emit_logs(
         ctx.ledger.hold(&app, &ids, Durability::Volatile);
         if let Err(full) = pipe.push(records) {
             let ids: Vec<RecordId> = full.rejected.iter().map(|record| record.id).collect();
-            ctx.ledger.drop_records(&app, LossCause::AppLogQueueFull, &ids);
+            ctx.ledger.drop_records(&app, LossCause::AppLogRotated, &ids);
         }
         tokio::time::sleep(every).await;
     }

@@ -133,10 +133,15 @@ pub struct AppConfig {
     /// default is 60 s; 10 s keeps short scenarios informative).
     #[serde(with = "crate::units::duration_text")]
     pub metrics_interval: Duration,
-    /// Bound of each host's log/span pipe to its agent/collector (the integrator builds the
-    /// pipes with it): 10000 records.
+    /// Bound of each host's span and metric export queue to its collector (the integrator
+    /// builds the queues with it): 10000 records.
     #[schemars(range(min = 1, max = 1_000_000))]
     pub log_pipe_records_limit: usize,
+    /// Unread lines a host's log file keeps before rotation takes the oldest: 250000, about
+    /// 50 MiB of 200-byte lines — kubelet's rotation (10 MiB × 5 files). The pipeline's
+    /// rotation is not documented: FIDELITY.md "App".
+    #[schemars(range(min = 1, max = 10_000_000))]
+    pub log_file_records_limit: usize,
     /// BLMOVE server-side timeout for workers and the API's completion consumer: 1s.
     #[serde(with = "crate::units::duration_text")]
     pub(crate) blmove_timeout: Duration,
@@ -195,6 +200,7 @@ impl Default for AppConfig {
             dev: DevConfig::default(),
             metrics_interval: Duration::from_secs(10),
             log_pipe_records_limit: 10_000,
+            log_file_records_limit: 250_000,
             blmove_timeout: Duration::from_secs(1),
             redis_timeout: Duration::from_secs(5),
             redis_attempts_max: 10,
@@ -281,6 +287,7 @@ impl AppConfig {
         }
         for (key, value) in [
             ("log_pipe_records_limit", self.log_pipe_records_limit as u64),
+            ("log_file_records_limit", self.log_file_records_limit as u64),
             ("redis_attempts_max", u64::from(self.redis_attempts_max)),
             ("dev.retry_limit", u64::from(self.dev.retry_limit)),
             ("dev.logs_per_second", u64::from(self.dev.logs_per_second)),

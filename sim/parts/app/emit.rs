@@ -1,7 +1,8 @@
 //! How the app writes telemetry: every log line and span gets its delivery identity from
 //! the ledger, the app takes custody, and the records go into the host's pipes (to its
-//! agent and collector). A full pipe drops the rest with `app_log_queue_full` /
-//! `app_span_queue_full`, like a logging library whose queue is full.
+//! agent and collector). Log lines go to the host's log file, which never refuses a line:
+//! rotation takes the oldest the agent has not read (`app_log_rotated`); spans and metrics
+//! go to the SDK's export queue, which refuses what does not fit (`app_span_queue_full`).
 //!
 //! One log source and one span source per host incarnation (`{host}#{incarnation}/logs`,
 //! `/spans`): sequence numbers are gap-free per source, which the ledger relies on. A job
@@ -27,13 +28,15 @@ pub struct AppPipes {
 }
 
 impl AppPipes {
-    /// Three pipes of `records_limit` each (what the integrator or a test builds).
+    /// A log file and two export queues of `records_limit` each (what a test builds).
     pub fn new(records_limit: usize) -> Self {
-        AppPipes {
-            logs: RecordPipe::new(records_limit),
-            spans: RecordPipe::new(records_limit),
-            metrics: RecordPipe::new(records_limit),
-        }
+        Self::with_log_file(RecordPipe::log_file(records_limit), records_limit)
+    }
+
+    /// `logs` (the host's log file, which outlives its processes) and two export queues of
+    /// `records_limit` each (what the integrator builds per incarnation).
+    pub fn with_log_file(logs: RecordPipe<LogRecord>, records_limit: usize) -> Self {
+        AppPipes { logs, spans: RecordPipe::new(records_limit), metrics: RecordPipe::new(records_limit) }
     }
 }
 
@@ -158,22 +161,22 @@ impl Emitter {
         self.push_logs(records)
     }
 
-    /// Writes already built records (dev hosts build their own): identity, custody, pipe.
+    /// Writes already built records (dev hosts build their own) to the log file: the app
+    /// holds them as written (page cache: a killed process keeps them, a power loss takes
+    /// them) until the agent reads them; lines rotation takes unread are lost.
     fn push_logs(&self, records: Vec<LogRecord>) -> usize {
         let ids: Vec<RecordId> = records.iter().map(|r| r.id).collect();
-        self.ctx.ledger.hold(&self.custodian, &ids, Durability::Volatile);
+        self.ctx.ledger.hold(&self.custodian, &ids, Durability::Written);
         let count = records.len();
-        match self.pipes.logs.push(records) {
-            Ok(()) => count,
-            Err(full) => {
-                let rejected: Vec<RecordId> = full.rejected.iter().map(|r| r.id).collect();
-                self.ctx.ledger.drop_records(&self.custodian, LossCause::AppLogQueueFull, &rejected);
-                self.ctx
-                    .host
-                    .record(EventKind::AppLogQueueFull, format!("{} of {count} lines dropped", rejected.len()));
-                count - rejected.len()
-            }
+        if let Err(rotated) = self.pipes.logs.push(records) {
+            let rotated: Vec<RecordId> = rotated.rejected.iter().map(|r| r.id).collect();
+            self.ctx.ledger.drop_records(&self.custodian, LossCause::AppLogRotated, &rotated);
+            self.ctx.host.record(
+                EventKind::AppLogRotated,
+                format!("{} unread lines rotated away writing {count}", rotated.len()),
+            );
         }
+        count
     }
 
     /// Ends `spans` now with `status` and hands them to the collector, as one emission.
