@@ -319,15 +319,16 @@ impl Store {
             // parser too; name it.
             self.ctx.ledger.drop_records(&self.custodian, LossCause::AgentUnencodable, &refused);
         }
+        self.buffered_bytes += grown_bytes;
         if !self.make_room(seq, grown_bytes) {
             let open = self.open.as_mut().expect("open");
             open.batch.truncate(before_count, before_bytes);
             let taken = open.ids.split_off(before_ids);
+            self.buffered_bytes -= grown_bytes;
             self.refuse(seq, &taken, grown_bytes);
             self.report_append(before_append_bytes);
             return;
         }
-        self.buffered_bytes += grown_bytes;
         let taken = self.open.as_ref().expect("open").ids[before_ids..].to_vec();
         let durability = self.write_open(seq);
         self.ctx.ledger.hold(&self.custodian, &taken, durability);
@@ -381,9 +382,10 @@ impl Store {
     /// refused, and what was evicted stays evicted. Fluent Bit 5.1 `src/flb_input_chunk.c`
     /// `flb_input_chunk_place_new_chunk` → `flb_input_chunk_find_space_new_data` →
     /// `flb_input_chunk_release_space` (FIDELITY.md, Agent: storage.total_limit_size).
+    /// `buffered_bytes` already counts the incoming bytes (they sit in the open chunk).
     fn make_room(&mut self, seq: u64, incoming_bytes: u64) -> bool {
         let Some(limit) = self.config.storage_total_bytes_limit else { return true };
-        if !self.filesystem() || self.buffered_bytes + incoming_bytes <= limit {
+        if !self.filesystem() || self.buffered_bytes <= limit {
             return true;
         }
         let mut released_bytes = 0u64;
