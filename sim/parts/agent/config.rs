@@ -93,7 +93,7 @@ fn c_atoi(text: &str) -> Option<i64> {
         }
     }
     let value = if negative { -value } else { value };
-    (value >= -RETRY_LIMIT_MAX - 1 && value <= RETRY_LIMIT_MAX).then_some(value)
+    (-RETRY_LIMIT_MAX - 1..=RETRY_LIMIT_MAX).contains(&value).then_some(value)
 }
 
 impl Serialize for RetryLimit {
