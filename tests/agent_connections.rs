@@ -96,8 +96,9 @@ fn the_agent_closes_a_connection_idle_for_keepalive_idle_timeout_and_reuses_a_bu
     let mut world = WorldBuilder::new(5).duration(Duration::from_secs(600)).build();
     let ledger = Ledger::new();
     let redis = add_railway(&mut world, &ledger, AggregatorConfig::default());
-    // Three batches a second apart (one connection), then after 100 s three more.
-    add_machine(&mut world, &ledger, strict_agent(), 3, Duration::from_secs(1));
+    // Three batches a second apart (one connection: one worker, so one pool), then after
+    // 100 s three more.
+    add_machine(&mut world, &ledger, AgentConfig { workers: 1, ..strict_agent() }, 3, Duration::from_secs(1));
     world.run_for(Duration::from_secs(100)).unwrap();
     let first_closes = keepalive_closes(&world);
     assert_eq!(first_closes.len(), 1, "{first_closes:?}");
@@ -127,8 +128,11 @@ fn without_keepalive_every_chunk_gets_its_own_connection_and_max_recycle_bounds_
     // Recycled at most twice: each connection serves three chunks.
     let (connected, acked) = connects(AgentConfig { keepalive_max_recycle: 2, ..strict_agent() });
     assert_eq!(connected, acked.div_ceil(3), "{acked} chunks");
-    let (connected, _) = connects(strict_agent());
+    let (connected, _) = connects(AgentConfig { workers: 1, ..strict_agent() });
     assert_eq!(connected, 1, "keepalive reuses one connection");
+    // out_forward's 2 workers each keep their own connection; chunks alternate between them.
+    let (connected, _) = connects(strict_agent());
+    assert_eq!(connected, 2, "one connection per worker");
 }
 
 /// One OpenAI machine, one job every 200 s (connections idle longer than the aggregator's

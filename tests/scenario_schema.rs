@@ -764,16 +764,16 @@ fn section_value_cases() -> Vec<(&'static str, String, &'static str)> {
             "matches none of oneOf",
         ),
         (
-            "retry_limit 0",
+            "retry_limit beyond Fluent Bit's int",
             mutated(|t| {
-                section(t, "agent").insert("retry_limit".into(), 0.into());
+                section(t, "agent").insert("retry_limit".into(), 3_000_000_000_i64.into());
             }),
             "matches none of anyOf",
         ),
         (
-            "retry_limit true",
+            "retry_limit as a list",
             mutated(|t| {
-                section(t, "agent").insert("retry_limit".into(), true.into());
+                section(t, "agent").insert("retry_limit".into(), toml::Value::Array(vec![1.into()]));
             }),
             "matches none of anyOf",
         ),

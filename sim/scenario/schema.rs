@@ -42,10 +42,6 @@ pub const DURATION_PATTERN: &str =
 /// parser: a negative zero (`-0/s`), which is no rate anyone means.
 pub const RATE_PATTERN: &str = r"^\s*\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?\s*/s\s*$";
 
-/// A `retry_limit` written as a string of digits (`"3"`), which the parser reads like the
-/// integer. Not expressible: the upper bound 2^32-1.
-pub(crate) const RETRY_LIMIT_DIGITS_PATTERN: &str = r"^\+?0*[1-9][0-9]*$";
-
 /// The JSON Schema of a scenario file (draft-07), as `obsim schema` prints it.
 pub fn json_schema() -> serde_json::Value {
     let settings = SchemaSettings::draft07()
@@ -120,13 +116,11 @@ impl JsonSchema for RetryLimit {
 
     fn json_schema(_generator: &mut SchemaGenerator) -> Schema {
         json_schema!({
-            "description": "Fluent Bit's Retry_Limit: N ≥ 1 retries after the first attempt, \"no_limits\" (or false) to retry forever, \"no_retries\" to give up at the first failure.",
+            "description": "Fluent Bit's Retry_Limit, read as Fluent Bit 5.1 reads it: N ≥ 1 retries after the first attempt; \"no_limits\", \"false\" or \"off\" (any case) to retry forever; \"no_retries\" to give up at the first failure; anything whose atoi is ≤ 0 is warned about and means 1.",
             "anyOf": [
-                { "type": "integer", "minimum": 1, "maximum": u32::MAX, "description": "At most N retries after the first attempt." },
-                { "type": "string", "enum": ["no_limits", "false", "False"], "description": "Retry forever." },
-                { "type": "boolean", "const": false, "description": "Retry forever (Fluent Bit's `False`)." },
-                { "type": "string", "enum": ["no_retries"], "description": "The first failure discards the chunk." },
-                { "type": "string", "pattern": RETRY_LIMIT_DIGITS_PATTERN, "description": "N as a string of digits." },
+                { "type": "integer", "minimum": -2_147_483_648_i64, "maximum": i32::MAX, "description": "At most N retries after the first attempt (≤ 0: warned, 1)." },
+                { "type": "boolean", "description": "false retries forever; true is atoi(\"true\") = 0: warned, 1." },
+                { "type": "string", "description": "no_limits, false, off, no_retries (any case), or text read by atoi." },
             ],
         })
     }

@@ -113,6 +113,14 @@ named_enum! {
         AgentGiveUp = "agent.give_up",
         /// The agent closed an idle keepalive connection.
         AgentKeepaliveClose = "agent.keepalive_close",
+        /// Fluent Bit warned about a setting at start and used its default instead.
+        AgentConfigWarning = "agent.config_warning",
+        /// The agent refused new data: `storage.total_limit_size` left no room for it.
+        AgentRefused = "agent.refused",
+        /// The agent received SIGTERM: its input stops, it flushes for up to `Grace`.
+        AgentShutdown = "agent.shutdown",
+        /// The agent exited after SIGTERM, naming what it left unsent.
+        AgentExit = "agent.exit",
 
         // The collector (OTel Collector).
         /// The collector started, with its batch and queue settings.

@@ -27,7 +27,8 @@ named_enum! {
         AgentCrashUnpersisted = "agent_crash_unpersisted",
         /// The agent could not encode a record as a msgpack map (Fluent Bit's parser drops it).
         AgentUnencodable = "agent_unencodable",
-        /// The agent discarded its oldest chunk over `storage.total_limit_size`.
+        /// `storage.total_limit_size`: the agent evicted its oldest chunk to make room for
+        /// new data, or refused new data it could not make room for.
         AgentStorageLimit = "agent_storage_limit",
         /// The agent spent `Retry_Limit` on connection or I/O failures.
         AgentRetryLimit = "agent_retry_limit",
@@ -35,6 +36,8 @@ named_enum! {
         AuthRejected = "auth_rejected",
         /// The agent wrote a chunk without `Require_ack_response` and no next hop took it.
         AgentUnackedWrite = "agent_unacked_write",
+        /// The agent (memory storage) exited after SIGTERM and `Grace` with chunks unsent.
+        AgentGraceExpired = "agent_grace_expired",
         /// The collector's host crashed while batches were in its memory queue.
         CollectorCrashUnpersisted = "collector_crash_unpersisted",
         /// The collector's sending queue was full: the batch was refused.

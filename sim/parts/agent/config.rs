@@ -10,26 +10,90 @@ use serde::de::{self, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Fluent Bit's `Retry_Limit`: how many times a failed chunk is retried before it is
-/// discarded.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// discarded. Read as Fluent Bit 5.1 reads it (`src/flb_output.c`, `flb_output_set_property`;
+/// FIDELITY.md, Agent: Retry_Limit): `no_limits`, `false` or `off` (any case) retry for ever,
+/// `no_retries` never retries, anything else goes through C's `atoi` and a result ≤ 0 is
+/// warned about and replaced by the default 1.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RetryLimit {
     /// `N`: at most N retries after the first attempt (N ≥ 1).
     Retries(u32),
-    /// `no_limits` or `False`: retry forever.
+    /// `no_limits`, `false` or `off`: retry forever.
     NoLimits,
     /// `no_retries`: the first failure discards the chunk.
     NoRetries,
+    /// A value whose `atoi` is ≤ 0 (`0`, `-3`, `"often"`, `true`): Fluent Bit logs
+    /// `[config] invalid retry_limit. set default.` and uses 1. Keeps the text as written.
+    Defaulted(String),
 }
+
+/// The largest number C's `atoi` returns without overflow (Fluent Bit's `int retry_limit`).
+const RETRY_LIMIT_MAX: i64 = i32::MAX as i64;
 
 impl RetryLimit {
     /// Whether a chunk that has failed `failures` times (≥ 1) may be tried again.
-    pub(crate) fn allows_retry(self, failures: u32) -> bool {
+    pub(crate) fn allows_retry(&self, failures: u32) -> bool {
         match self {
-            RetryLimit::Retries(limit) => failures <= limit,
+            RetryLimit::Retries(limit) => failures <= *limit,
+            RetryLimit::Defaulted(_) => failures <= 1,
             RetryLimit::NoLimits => true,
             RetryLimit::NoRetries => false,
         }
     }
+
+    /// The warning Fluent Bit logs at start for this value, if any.
+    pub(crate) fn warning(&self) -> Option<String> {
+        match self {
+            RetryLimit::Defaulted(text) => {
+                Some(format!("retry_limit {text:?}: invalid retry_limit. set default. (retries 1)"))
+            }
+            _ => None,
+        }
+    }
+
+    /// Reads the text of a `Retry_Limit` value as Fluent Bit does.
+    fn from_text(text: &str) -> Result<RetryLimit, String> {
+        let lower = text.to_ascii_lowercase();
+        match lower.as_str() {
+            "no_limits" | "false" | "off" => return Ok(RetryLimit::NoLimits),
+            "no_retries" => return Ok(RetryLimit::NoRetries),
+            _ => {}
+        }
+        let number = c_atoi(text).ok_or_else(|| {
+            format!("retry_limit {text:?} overflows Fluent Bit's int (atoi); the largest is {RETRY_LIMIT_MAX}")
+        })?;
+        Ok(RetryLimit::from_number(number, text))
+    }
+
+    /// A number already read: ≤ 0 is Fluent Bit's warned default.
+    fn from_number(number: i64, text: &str) -> RetryLimit {
+        assert!(number <= RETRY_LIMIT_MAX, "checked by the caller");
+        match u32::try_from(number) {
+            Ok(limit) if limit >= 1 => RetryLimit::Retries(limit),
+            _ => RetryLimit::Defaulted(text.to_string()),
+        }
+    }
+}
+
+/// C's `atoi` on `text`: leading whitespace, an optional sign, then digits up to the first
+/// other byte (none: 0). `None` when the digits overflow an `int` (undefined in C: refused).
+fn c_atoi(text: &str) -> Option<i64> {
+    let trimmed = text.trim_start();
+    let (negative, digits) = match trimmed.as_bytes().first() {
+        Some(b'-') => (true, &trimmed[1..]),
+        Some(b'+') => (false, &trimmed[1..]),
+        _ => (false, trimmed),
+    };
+    let mut value: i64 = 0;
+    // Bounded: one pass over the text's bytes.
+    for byte in digits.bytes().take_while(u8::is_ascii_digit) {
+        value = value * 10 + i64::from(byte - b'0');
+        if value > RETRY_LIMIT_MAX + 1 {
+            return None;
+        }
+    }
+    let value = if negative { -value } else { value };
+    (-RETRY_LIMIT_MAX - 1..=RETRY_LIMIT_MAX).contains(&value).then_some(value)
 }
 
 impl Serialize for RetryLimit {
@@ -38,6 +102,7 @@ impl Serialize for RetryLimit {
             RetryLimit::Retries(limit) => serializer.serialize_u32(*limit),
             RetryLimit::NoLimits => serializer.serialize_str("no_limits"),
             RetryLimit::NoRetries => serializer.serialize_str("no_retries"),
+            RetryLimit::Defaulted(text) => serializer.serialize_str(text),
         }
     }
 }
@@ -48,40 +113,31 @@ impl<'de> Deserialize<'de> for RetryLimit {
         impl Visitor<'_> for RetryLimitVisitor {
             type Value = RetryLimit;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("retry_limit: an integer ≥ 1, \"no_limits\", false or \"no_retries\"")
+                f.write_str("retry_limit: an integer, \"no_limits\", \"off\", false or \"no_retries\"")
             }
             fn visit_u64<E: de::Error>(self, value: u64) -> Result<RetryLimit, E> {
-                match u32::try_from(value) {
-                    Ok(limit) if limit >= 1 => Ok(RetryLimit::Retries(limit)),
-                    _ => {
-                        Err(E::custom(format!("retry_limit {value} must be between 1 and 2^32-1 (Fluent Bit: N >= 1)")))
-                    }
+                match i64::try_from(value) {
+                    Ok(number) if number <= RETRY_LIMIT_MAX => Ok(RetryLimit::from_number(number, &value.to_string())),
+                    _ => Err(E::custom(format!(
+                        "retry_limit {value} overflows Fluent Bit's int (atoi); the largest is {RETRY_LIMIT_MAX}"
+                    ))),
                 }
             }
             fn visit_i64<E: de::Error>(self, value: i64) -> Result<RetryLimit, E> {
+                if value < -RETRY_LIMIT_MAX - 1 {
+                    return Err(E::custom(format!("retry_limit {value} overflows Fluent Bit's int (atoi)")));
+                }
                 match u64::try_from(value) {
                     Ok(value) => self.visit_u64(value),
-                    Err(_) => Err(E::custom(format!("retry_limit {value} must be ≥ 1"))),
+                    Err(_) => Ok(RetryLimit::Defaulted(value.to_string())),
                 }
             }
             fn visit_bool<E: de::Error>(self, value: bool) -> Result<RetryLimit, E> {
-                if value {
-                    Err(E::custom("retry_limit true is not a Fluent Bit value; write a number or \"no_limits\""))
-                } else {
-                    Ok(RetryLimit::NoLimits)
-                }
+                // Fluent Bit reads the text: "false" retries for ever; atoi("true") is 0.
+                RetryLimit::from_text(if value { "true" } else { "false" }).map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<RetryLimit, E> {
-                match value {
-                    "no_limits" | "false" | "False" => Ok(RetryLimit::NoLimits),
-                    "no_retries" => Ok(RetryLimit::NoRetries),
-                    other => match other.parse::<u64>() {
-                        Ok(number) => self.visit_u64(number),
-                        Err(_) => Err(E::custom(format!(
-                            "retry_limit {other:?} is not a number, \"no_limits\", \"false\" or \"no_retries\""
-                        ))),
-                    },
-                }
+                RetryLimit::from_text(value).map_err(E::custom)
             }
         }
         deserializer.deserialize_any(RetryLimitVisitor)
@@ -98,15 +154,19 @@ pub enum StorageType {
     Filesystem,
 }
 
-/// `storage.sync`: when chunk files are fsynced.
+/// `storage.sync`: how chunk files are synced. chunkio writes every record into the chunk
+/// file's mmap (the page cache: a SIGKILL keeps it) and syncs only when the chunk is locked
+/// for its flush (`cio_chunk_lock` → `cio_file_sync` → `msync`); FIDELITY.md, Agent:
+/// storage.sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StorageSync {
-    /// Fluent Bit's default: data reaches the file as it arrives but is only synced when the
-    /// chunk is finalised for the flush (chunkio syncs on lock/close); a crash loses the
-    /// open chunk's records.
+    /// Fluent Bit's default: the lock's sync is `msync(MS_ASYNC)`, which waits for nothing, so
+    /// chunk files are never known to be on disk: a power loss may take any of them (obsim
+    /// takes all: it does not model the kernel's own writeback).
     Normal,
-    /// Every write is synced before it is acknowledged to the input: nothing taken is lost.
+    /// The lock's sync is `msync(MS_SYNC)`: a chunk is on disk once sealed for its flush; the
+    /// open chunk's records are still only in the page cache.
     Full,
 }
 
@@ -130,8 +190,9 @@ pub struct AgentConfig {
     /// `storage.sync`: normal (default) or full.
     pub storage_sync: StorageSync,
     /// `Mem_Buf_Limit` (memory storage): the input pauses while buffered chunk bytes reach it.
-    /// Fluent Bit has no limit unless set; every production guide sets one, and the
-    /// pipeline's configuration uses 50 MB, which is the default here.
+    /// **The pipeline's choice, not Fluent Bit's default**: Fluent Bit has no limit unless
+    /// set; the pipeline's configuration uses 50 MB, the default here. A scenario gets Fluent
+    /// Bit's "no limit" with the largest value, 1 TiB.
     #[schemars(range(min = 1, max = BYTES_LIMIT_MAX))]
     pub mem_buf_bytes_limit: u64,
     /// `storage.total_limit_size` of the output (filesystem storage): oldest chunks are
@@ -160,10 +221,12 @@ pub struct AgentConfig {
     pub self_hostname: Option<String>,
     /// out_forward `Require_ack_response`: default false (a successful write is delivery).
     pub require_ack: bool,
-    /// How long to wait for an ack, a HELO or a PONG before treating the connection as dead.
-    /// Fluent Bit reads under `net.io_timeout`, whose default is 0 s = wait forever (a known
-    /// cause of stuck agents; real TCP eventually notices a dead peer, turmoil never does).
-    /// The pipeline sets 60 s, the default here.
+    /// `net.io_timeout`: how long a write, or the wait for an ack, a HELO or a PONG, may take
+    /// before the connection is treated as dead. **The pipeline's choice, not Fluent Bit's
+    /// default**: the pipeline sets 60 s, the default here; Fluent Bit's default is `0s` =
+    /// no timeout, which a scenario may set: the agent then waits as long as the kernel does
+    /// — for ever on a half-open connection with nothing left to retransmit (a known cause of
+    /// stuck agents; FIDELITY.md, Agent: net.io_timeout).
     #[serde(with = "crate::units::duration_text")]
     pub io_timeout: Duration,
     /// `net.connect_timeout`: default 10 s.
@@ -180,6 +243,22 @@ pub struct AgentConfig {
     /// handed back this many times (0: never). Default 2000. At most 1000000.
     #[schemars(range(max = 1_000_000))]
     pub keepalive_max_recycle: u32,
+    /// out_forward `Workers`: threads the flushes are dealt to, round robin; each keeps its
+    /// own connections. Default 2 (out_forward's plugin default). Every due chunk is flushed
+    /// at once on a connection of its own, whatever the count (FIDELITY.md, Agent: workers);
+    /// with `max_worker_connections` the count bounds the connections. 0: flushes run in
+    /// the engine's thread, with one pool.
+    #[schemars(range(max = 64))]
+    pub workers: u32,
+    /// `net.max_worker_connections`: connections (busy and available) one worker may hold;
+    /// a flush that finds its worker at the limit fails and is retried. Default 0 = no limit.
+    #[schemars(range(max = 1_000_000))]
+    pub max_worker_connections: u32,
+    /// `[SERVICE] Grace`: seconds Fluent Bit keeps flushing after SIGTERM before it exits
+    /// (it exits sooner once nothing is pending). Default 5; -1 = until everything is
+    /// flushed (only the SIGKILL that ends the draining time stops it).
+    #[schemars(range(min = -1, max = 86_400))]
+    pub grace_secs: i32,
     /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
@@ -208,6 +287,9 @@ impl Default for AgentConfig {
             keepalive: true,
             keepalive_idle_timeout: Duration::from_secs(30),
             keepalive_max_recycle: 2000,
+            workers: 2,
+            max_worker_connections: 0,
+            grace_secs: 5,
             bugs: crate::parts::Bugs::default(),
         }
     }
@@ -222,14 +304,14 @@ impl AgentConfig {
     /// The rules the run relies on, as `(key, message)`; the numbers' ranges are also in
     /// the scenario schema (checked at load).
     pub(crate) fn check_rules(&self) -> Result<(), (&'static str, String)> {
-        for (key, value) in [
-            ("flush_interval", self.flush_interval),
-            ("io_timeout", self.io_timeout),
-            ("connect_timeout", self.connect_timeout),
-        ] {
+        // `io_timeout` 0 is Fluent Bit's default: no timeout.
+        for (key, value) in [("flush_interval", self.flush_interval), ("connect_timeout", self.connect_timeout)] {
             if value.is_zero() {
-                return Err((key, "must be above zero (turmoil never breaks a dead connection)".into()));
+                return Err((key, "must be above zero".into()));
             }
+        }
+        if self.grace_secs < -1 {
+            return Err(("grace_secs", format!("{} must be -1 (no limit) or ≥ 0", self.grace_secs)));
         }
         for (key, value) in [
             ("chunk_bytes_target", self.chunk_bytes_target as u64),
@@ -273,11 +355,35 @@ mod tests {
         }
         let read = |text: &str| toml::from_str::<Section>(text).map(|s| s.retry_limit);
         assert_eq!(read("retry_limit = 3").unwrap(), RetryLimit::Retries(3));
+        assert_eq!(read("retry_limit = \"3\"").unwrap(), RetryLimit::Retries(3));
         assert_eq!(read("retry_limit = \"no_limits\"").unwrap(), RetryLimit::NoLimits);
         assert_eq!(read("retry_limit = false").unwrap(), RetryLimit::NoLimits);
+        assert_eq!(read("retry_limit = \"False\"").unwrap(), RetryLimit::NoLimits);
         assert_eq!(read("retry_limit = \"no_retries\"").unwrap(), RetryLimit::NoRetries);
-        assert!(read("retry_limit = 0").unwrap_err().to_string().contains("N >= 1"));
-        assert!(read("retry_limit = \"often\"").unwrap_err().to_string().contains("\"often\""));
+        assert!(read("retry_limit = 3000000000").unwrap_err().to_string().contains("overflows"));
+    }
+
+    /// Fluent Bit 5.1 `flb_output.c`: `off` and any case retry for ever; a value whose
+    /// `atoi` is ≤ 0 is warned about and becomes 1 (the old reader refused all of these).
+    #[test]
+    fn retry_limit_accepts_what_fluent_bit_accepts_with_its_meaning() {
+        #[derive(Deserialize)]
+        struct Section {
+            retry_limit: RetryLimit,
+        }
+        let read = |text: &str| toml::from_str::<Section>(text).map(|s| s.retry_limit).unwrap();
+        assert_eq!(read("retry_limit = \"off\""), RetryLimit::NoLimits);
+        assert_eq!(read("retry_limit = \"OFF\""), RetryLimit::NoLimits);
+        assert_eq!(read("retry_limit = \"No_Limits\""), RetryLimit::NoLimits);
+        assert_eq!(read("retry_limit = \"NO_RETRIES\""), RetryLimit::NoRetries);
+        assert_eq!(read("retry_limit = \" 7 tries\""), RetryLimit::Retries(7), "atoi stops at the first non-digit");
+        for (text, written) in [("0", "0"), ("-2", "-2"), ("\"often\"", "often"), ("true", "true"), ("\"0\"", "0")] {
+            let limit = read(&format!("retry_limit = {text}"));
+            assert_eq!(limit, RetryLimit::Defaulted(written.into()), "{text}");
+            assert!(limit.allows_retry(1) && !limit.allows_retry(2), "{text} behaves as 1");
+            assert!(limit.warning().unwrap().contains("invalid retry_limit. set default."), "{text}");
+        }
+        assert_eq!(RetryLimit::Retries(4).warning(), None);
     }
 
     #[test]

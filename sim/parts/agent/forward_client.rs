@@ -139,16 +139,10 @@ impl ForwardConnection {
         }
     }
 
-    /// Resolves when the server closes (or resets) this idle connection, with the reason.
-    /// Cancel-safe: it only peeks.
-    pub(crate) async fn closed_by_peer(&mut self) -> String {
-        std::future::poll_fn(|context| self.poll_closed_by_peer(context)).await
-    }
-
     /// Peeks at the socket: a FIN or a reset closes it; bytes from the server while no
     /// chunk is outstanding mean the stream is out of step (nothing in the Forward protocol
     /// sends them), so it is not reused either.
-    fn poll_closed_by_peer(&mut self, context: &mut std::task::Context<'_>) -> std::task::Poll<String> {
+    pub(crate) fn poll_closed_by_peer(&mut self, context: &mut std::task::Context<'_>) -> std::task::Poll<String> {
         let mut byte = [0u8; 1];
         let mut peek = tokio::io::ReadBuf::new(&mut byte);
         match self.stream.poll_peek(context, &mut peek) {
@@ -161,7 +155,12 @@ impl ForwardConnection {
         }
     }
 
+    /// Writes `bytes` under the io timeout; with `net.io_timeout` 0 (Fluent Bit's default)
+    /// the write waits as long as the kernel does (FIDELITY.md, Agent: net.io_timeout).
     async fn write(&mut self, bytes: &[u8]) -> Result<(), SendError> {
+        if self.io_timeout.is_zero() {
+            return self.stream.write_all(bytes).await.map_err(|error| SendError::Io(format!("write: {error}")));
+        }
         match tokio::time::timeout(self.io_timeout, self.stream.write_all(bytes)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(error)) => Err(SendError::Io(format!("write: {error}"))),
@@ -169,9 +168,12 @@ impl ForwardConnection {
         }
     }
 
-    /// Reads until one whole server frame has arrived, under the io timeout.
+    /// Reads until one whole server frame has arrived, under the io timeout; with
+    /// `net.io_timeout` 0 it waits until the frame comes or the kernel fails the connection —
+    /// on a half-open connection with nothing left to retransmit, for ever.
     async fn read_frame(&mut self) -> Result<ServerFrame, SendError> {
-        let deadline = tokio::time::Instant::now() + self.io_timeout; // determinism: ok (tokio time, simulated by turmoil)
+        let now = tokio::time::Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
+        let deadline = (!self.io_timeout.is_zero()).then(|| now + self.io_timeout);
         let mut buffer = [0u8; READ_BYTES];
         loop {
             match self.decoder.next_server_frame() {
@@ -179,7 +181,10 @@ impl ForwardConnection {
                 Ok(None) => {}
                 Err(error) => return Err(SendError::Io(format!("server frame: {error}"))),
             }
-            let read = tokio::time::timeout_at(deadline, self.stream.read(&mut buffer)).await;
+            let read = match deadline {
+                Some(deadline) => tokio::time::timeout_at(deadline, self.stream.read(&mut buffer)).await,
+                None => Ok(self.stream.read(&mut buffer).await),
+            };
             match read {
                 Ok(Ok(0)) => return Err(SendError::Io("closed by the server".into())),
                 Ok(Ok(count)) => self

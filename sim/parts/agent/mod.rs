@@ -8,19 +8,23 @@
 //!   custody changes hands (take, durable, ack, drop).
 //! - [`backoff`]: the scheduler's retry wait, `uniform(base, min(cap, base·2^n)) + 1 s`.
 //! - [`forward_client`]: the connection to the aggregator (connect, handshake, send, ack).
-//! - [`upstream`]: keeping that connection between chunks like Fluent Bit's upstream
+//! - [`output`]: out_forward's flushes — every due chunk at once, each on its own
+//!   connection of one of the `workers`' pools.
+//! - [`upstream`]: one worker's connections, kept between chunks like Fluent Bit's upstream
 //!   (keepalive, idle timeout, a connection the server closed is never reused).
 //! - [`control`]: the harness's handle — a runtime `mem_buf_limit` per host (faults) and the
 //!   buffer gauges (the `bounds` check).
 //!
-//! Two tasks share the store: the input (takes records from the app's pipe unless paused,
-//! seals the open chunk every `Flush`), and the output (sends due chunks one at a time over
-//! one connection, reconnecting after any failure, scheduling retries).
+//! Tasks share the store: the input (takes records from the app's pipe unless paused, seals
+//! the open chunk every `Flush`), the output's dispatcher and one task per flush in flight
+//! (sending, scheduling retries). On SIGTERM the input stops and the agent keeps flushing
+//! for up to `Grace` seconds, then exits ([`shutdown`]).
 
 pub mod backoff;
 pub mod config;
 pub mod control;
 pub(crate) mod forward_client;
+pub(crate) mod output;
 pub mod store;
 pub mod upstream;
 
@@ -32,26 +36,26 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use crate::parts::{PartCtx, RecordPipe};
-use crate::proto::forward::ClientAuth;
-use crate::record::LogRecord;
-use crate::vocab::{EventKind, Part};
+pub use output::FLUSHES_IN_FLIGHT_MAX;
 
-use forward_client::{ConnectSettings, ForwardConnection};
-use store::{Next, Store};
-use upstream::Upstream;
+use crate::parts::{PartCtx, RecordPipe};
+use crate::record::LogRecord;
+use crate::vocab::EventKind;
+
+use output::Flushing;
+use store::Store;
 
 /// State shared by the input and output tasks.
-struct Shared {
+pub(crate) struct Shared {
     store: Mutex<Store>,
     /// Wakes the output: a chunk was sealed.
-    sealed: Notify,
+    pub(crate) sealed: Notify,
     /// Wakes the input: buffer room was freed.
-    room: Notify,
+    pub(crate) room: Notify,
 }
 
 impl Shared {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -85,11 +89,49 @@ pub async fn run_with_control(
             store.sealed_count()
         ),
     );
+    if let Some(warning) = config.retry_limit.warning() {
+        ctx.host.record(EventKind::AgentConfigWarning, warning);
+    }
     let shared = Arc::new(Shared { store: Mutex::new(store), sealed: Notify::new(), room: Notify::new() });
-    let output = crate::world::spawn(output(ctx.clone(), config.clone(), Arc::clone(&shared)));
-    input(ctx, config, logs, shared).await;
+    let flushing = Arc::new(Flushing::new(&ctx, &config));
+    let output = crate::world::spawn(output::run(Arc::clone(&shared), Arc::clone(&flushing)));
+    tokio::select! {
+        biased;
+        () = ctx.host.sigterm().received() => {}
+        () = input(ctx.clone(), config.clone(), logs, Arc::clone(&shared)) => {}
+    }
+    shutdown(&ctx, &config, &shared).await;
     output.abort();
+    flushing.stop();
+    let lost = shared.lock().exit();
+    let left = shared.lock().pending_count();
+    ctx.host.record(EventKind::AgentExit, format!("chunks left {left} records lost {lost}"));
     Ok(())
+}
+
+/// SIGTERM (Fluent Bit 5.1 `src/flb_engine.c`, `FLB_ENGINE_STOP` then `FLB_ENGINE_SHUTDOWN`;
+/// FIDELITY.md, Agent: Grace): the input has stopped; retries waiting are due now; every
+/// second the grace counter rises and, while chunks are pending and it is below `Grace`,
+/// pending data is flushed (the open chunk sealed); at the first tick with nothing pending,
+/// or when the counter reaches `Grace`, the agent exits. `Grace` -1: until nothing is pending.
+async fn shutdown(ctx: &PartCtx, config: &AgentConfig, shared: &Shared) {
+    let pending = shared.lock().pending_count();
+    ctx.host.record(EventKind::AgentShutdown, format!("grace {}s, chunks pending {pending}", config.grace_secs));
+    let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
+    shared.lock().retry_all_now(now);
+    shared.sealed.notify_one();
+    let mut grace_count: i64 = 0;
+    // Bounded by `Grace` (or by the SIGKILL that ends the draining time, for -1).
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        grace_count += 1;
+        let pending = shared.lock().pending_count();
+        if pending == 0 || (config.grace_secs >= 0 && grace_count >= i64::from(config.grace_secs)) {
+            return;
+        }
+        shared.lock().seal_open();
+        shared.sealed.notify_one();
+    }
 }
 
 /// The input and the flush timer: takes records while the buffer has room, seals the open
@@ -140,107 +182,6 @@ async fn input(ctx: PartCtx, config: AgentConfig, logs: RecordPipe<LogRecord>, s
                 }
             }
             _ = shared.room.notified(), if paused => {}
-        }
-    }
-}
-
-/// The Forward handshake's credentials, when a shared key is configured (Fluent Bit's
-/// `Shared_Key`, `Self_Hostname` defaulting to the host's name).
-fn client_auth(ctx: &PartCtx, config: &AgentConfig) -> Option<ClientAuth> {
-    config.shared_key.as_ref().map(|shared_key| ClientAuth {
-        hostname: config.self_hostname.clone().unwrap_or_else(|| ctx.host.name().to_string()),
-        shared_key: shared_key.clone(),
-        username: String::new(),
-        password: String::new(),
-    })
-}
-
-/// Nothing to send now: waits for a chunk to be sealed or for `due` (the next retry), and
-/// closes the kept-alive connection if its idle timeout or the server's close comes first.
-async fn wait_for_work(upstream: &mut Upstream, shared: &Shared, due: Option<Instant>) {
-    let idle_close = match due {
-        None => tokio::select! {
-            biased;
-            reason = upstream.idle_close_due() => Some(reason),
-            _ = shared.sealed.notified() => None,
-        },
-        Some(due) => tokio::select! {
-            biased;
-            reason = upstream.idle_close_due() => Some(reason),
-            _ = tokio::time::sleep_until(due) => None,
-            _ = shared.sealed.notified() => None,
-        },
-    };
-    if let Some(reason) = idle_close {
-        upstream.close(&reason);
-    }
-}
-
-/// The output: sends due chunks in order over one connection, reconnecting after failures;
-/// between chunks the connection is kept alive and watched ([`Upstream`]).
-async fn output(ctx: PartCtx, config: AgentConfig, shared: Arc<Shared>) {
-    let mut retry_rng = ctx.host.rng("agent/retry");
-    let mut handshake_rng = ctx.host.rng("agent/handshake");
-    let auth = client_auth(&ctx, &config);
-    let aggregator = ctx.peer(Part::Agent, Part::Aggregator).clone();
-    let settings = ConnectSettings {
-        host: &aggregator.host,
-        port: aggregator.port,
-        connect_timeout: config.connect_timeout,
-        io_timeout: config.io_timeout,
-        auth: auth.as_ref(),
-    };
-    let mut upstream = Upstream::new(ctx.clone(), &config);
-    loop {
-        let next = shared.lock().next(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
-        let (seq, chunk_id, frame, records, attempt) = match next {
-            Next::Idle => {
-                wait_for_work(&mut upstream, &shared, None).await;
-                continue;
-            }
-            Next::WaitUntil(due) => {
-                wait_for_work(&mut upstream, &shared, Some(due)).await;
-                continue;
-            }
-            Next::Send { seq, chunk_id, frame, records, attempt } => (seq, chunk_id, frame, records, attempt),
-        };
-        ctx.host.record(EventKind::AgentAttempt, format!("chunk {seq} attempt {attempt} records {records}"));
-        let result = async {
-            let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
-            if !upstream.ready_for_chunk(now) {
-                let connected = ForwardConnection::connect(&settings, &mut handshake_rng).await?;
-                ctx.host.record(EventKind::AgentConnect, format!("{}:{}", settings.host, settings.port));
-                upstream.connected(connected, Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
-            }
-            let open = upstream.connection_mut().expect("ready or connected above");
-            open.send(&frame, &chunk_id, config.require_ack).await
-        }
-        .await;
-        match result {
-            Ok(()) => {
-                upstream.handed_back(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
-                shared.lock().delivered(seq, config.require_ack);
-                ctx.host.record(
-                    if config.require_ack { EventKind::AgentAck } else { EventKind::AgentSent },
-                    format!("chunk {seq} records {records}"),
-                );
-                shared.room.notify_one();
-            }
-            Err(error) => {
-                upstream.failed();
-                let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
-                let retried = shared.lock().failed(seq, error.give_up_cause(), now, &mut retry_rng);
-                match retried {
-                    Some(wait) => ctx.host.record(
-                        EventKind::AgentRetry,
-                        format!("chunk {seq} attempt {attempt} failed ({error}); retry in {}s", wait.as_secs()),
-                    ),
-                    None => ctx
-                        .host
-                        .record(EventKind::AgentGiveUp, format!("chunk {seq} attempt {attempt} failed ({error})")),
-                }
-                shared.room.notify_one();
-            }
         }
     }
 }

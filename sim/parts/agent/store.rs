@@ -10,9 +10,10 @@
 //! [`AgentControl`]), filesystem storage with `storage.total_limit_size` to `storage_bytes`.
 //!
 //! Filesystem layout: one file per chunk, `agent/chunks/<seq:012>`, holding the chunk's
-//! entries (`[time, record]` msgpack arrays back to back, the PackedForward stream). With
-//! `storage.sync normal` the file is written as records arrive and synced when the chunk is
-//! sealed for the flush; with `full` every append is synced.
+//! entries (`[time, record]` msgpack arrays back to back, the PackedForward stream). The
+//! file is written as records arrive (chunkio's mmap: in the page cache, `Written`); when
+//! the chunk is sealed for the flush, `storage.sync full` syncs it (`Durable`) and `normal`
+//! does not (FIDELITY.md, Agent: storage.sync).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -67,10 +68,19 @@ pub(crate) struct Chunk {
     pub in_flight: bool,
 }
 
+/// A chunk to send now, marked in flight.
+pub(crate) struct Send {
+    pub seq: u64,
+    pub chunk_id: String,
+    pub frame: Bytes,
+    pub records: usize,
+    pub attempt: u32,
+}
+
 /// What the output should do next.
 pub(crate) enum Next {
     /// Send this chunk now.
-    Send { seq: u64, chunk_id: String, frame: Bytes, records: usize, attempt: u32 },
+    Send(Send),
     /// Nothing is due before this instant.
     WaitUntil(Instant),
     /// Nothing to send.
@@ -238,7 +248,8 @@ impl Store {
     }
 
     /// Loads the chunks a previous incarnation left on disk (filesystem storage). They are
-    /// sealed at once and sent first; their custody is already durable.
+    /// sealed at once and sent first; their records are `Written` (a power loss may still
+    /// take an unsynced file), `Durable` once `storage.sync full` syncs them.
     pub fn load(&mut self) {
         if !self.filesystem() {
             return;
@@ -252,7 +263,9 @@ impl Store {
             match (seq, decode_entries(&self.tag, &bytes)) {
                 (Some(seq), Ok((batch, ids))) => {
                     self.next_seq = self.next_seq.max(seq + 1);
-                    self.ctx.ledger.hold(&self.custodian, &ids, Durability::Durable);
+                    // In the page cache at least (a kill kept it); `full` syncs it now.
+                    self.ctx.ledger.hold(&self.custodian, &ids, Durability::Written);
+                    self.sync_if_full(seq, &ids);
                     self.ctx.host.record(
                         EventKind::AgentLoad,
                         format!("chunk {seq} records {} bytes {}", ids.len(), bytes.len()),
@@ -276,78 +289,137 @@ impl Store {
     }
 
     /// Takes `records` from the app into the open chunk: custody moves from the app to the
-    /// agent (volatile until the chunk file is synced). Seals the chunk at its size target.
+    /// agent — `Written` once the chunk file holds them (filesystem storage: the file is
+    /// mmapped, so a write is in the kernel's page cache), `Volatile` in memory storage or
+    /// when the disk is full. With `storage.total_limit_size`, room is made first by
+    /// evicting the oldest chunks, and the records are refused when there is none
+    /// ([`Store::make_room`]). Seals the chunk at its size target.
     pub fn append(&mut self, records: Vec<LogRecord>) {
         if records.is_empty() {
             return;
         }
         let before_append_bytes = self.buffered_bytes;
-        let mut taken: Vec<RecordId> = Vec::with_capacity(records.len());
-        let mut refused: Vec<RecordId> = Vec::new();
-        let seq = match &self.open {
-            Some(open) => open.seq,
-            None => {
-                let seq = self.next_seq;
-                self.next_seq += 1;
-                self.open = Some(OpenChunk {
-                    seq,
-                    batch: EntryBatch::with_capacity(64 * 1024),
-                    ids: Vec::new(),
-                    written_bytes: 0,
-                });
-                seq
-            }
-        };
+        let seq = self.open_chunk();
         let open = self.open.as_mut().expect("opened above");
-        let before_bytes = open.batch.entries_bytes().len();
+        let (before_bytes, before_count, before_ids) =
+            (open.batch.entries_bytes().len(), open.batch.len(), open.ids.len());
+        let mut refused: Vec<RecordId> = Vec::new();
         for record in &records {
             let time = EventTime::from_unix_nanoseconds(record.time_unix_nano).unwrap_or_default();
             match open.batch.push(time, record) {
-                Ok(()) => {
-                    open.ids.push(record.id);
-                    taken.push(record.id);
-                }
+                Ok(()) => open.ids.push(record.id),
                 Err(_) => refused.push(record.id),
             }
         }
-        let grown_bytes = open.batch.entries_bytes().len() - before_bytes;
-        self.buffered_bytes += grown_bytes as u64;
-        self.ctx.ledger.release(&self.app, &taken);
-        self.ctx.ledger.release(&self.app, &refused);
+        let grown_bytes = (open.batch.entries_bytes().len() - before_bytes) as u64;
+        let all: Vec<RecordId> = records.iter().map(|record| record.id).collect();
+        self.ctx.ledger.release(&self.app, &all);
         if !refused.is_empty() {
             // A record that cannot be encoded as a msgpack map is dropped by Fluent Bit's
             // parser too; name it.
             self.ctx.ledger.drop_records(&self.custodian, LossCause::AgentUnencodable, &refused);
         }
-        let mut durability = Durability::Volatile;
-        if self.filesystem() {
+        self.buffered_bytes += grown_bytes;
+        if !self.make_room(seq, grown_bytes) {
             let open = self.open.as_mut().expect("open");
-            let path = Self::path(seq);
-            let delta = &open.batch.entries_bytes()[open.written_bytes..];
-            match self.ctx.host.disk().append(&path, delta) {
-                Ok(()) => {
-                    open.written_bytes = open.batch.entries_bytes().len();
-                    if self.config.storage_sync == StorageSync::Full {
-                        self.ctx.host.disk().sync(&path);
-                        durability = Durability::Durable;
-                    }
-                }
-                Err(full) => {
-                    // The chunk stays in memory only (Fluent Bit keeps a chunk "up" in memory
-                    // when its file cannot grow); a crash loses it.
-                    self.ctx.host.record(EventKind::AgentDiskFull, full.to_string());
-                }
-            }
+            open.batch.truncate(before_count, before_bytes);
+            let taken = open.ids.split_off(before_ids);
+            self.buffered_bytes -= grown_bytes;
+            self.refuse(seq, &taken, grown_bytes);
+            self.report_append(before_append_bytes);
+            return;
         }
+        let taken = self.open.as_ref().expect("open").ids[before_ids..].to_vec();
+        let durability = self.write_open(seq);
         self.ctx.ledger.hold(&self.custodian, &taken, durability);
         if self.open.as_ref().is_some_and(|open| open.batch.entries_bytes().len() >= self.config.chunk_bytes_target) {
             self.seal_open();
         }
-        self.enforce_total_limit();
         self.report_append(before_append_bytes);
     }
 
-    /// Seals the open chunk (the flush timer fired or it reached its size).
+    /// The open chunk's seq, opening a new chunk if there is none.
+    fn open_chunk(&mut self) -> u64 {
+        if let Some(open) = &self.open {
+            return open.seq;
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.open =
+            Some(OpenChunk { seq, batch: EntryBatch::with_capacity(64 * 1024), ids: Vec::new(), written_bytes: 0 });
+        seq
+    }
+
+    /// Writes what the open chunk holds beyond its file to the file (filesystem storage) and
+    /// says how durable its records now are: `Written` (in the page cache: a kill keeps it,
+    /// a power loss does not — chunkio writes into an mmap and syncs only when the chunk is
+    /// locked, FIDELITY.md Agent: storage.sync), `Volatile` in memory or on a full disk.
+    fn write_open(&mut self, seq: u64) -> Durability {
+        if !self.filesystem() {
+            return Durability::Volatile;
+        }
+        let open = self.open.as_mut().expect("open");
+        let path = Self::path(seq);
+        let delta = &open.batch.entries_bytes()[open.written_bytes..];
+        match self.ctx.host.disk().append(&path, delta) {
+            Ok(()) => {
+                open.written_bytes = open.batch.entries_bytes().len();
+                Durability::Written
+            }
+            Err(full) => {
+                // The chunk stays in memory only (Fluent Bit keeps a chunk "up" in memory
+                // when its file cannot grow); a crash loses it.
+                self.ctx.host.record(EventKind::AgentDiskFull, full.to_string());
+                Durability::Volatile
+            }
+        }
+    }
+
+    /// `storage.total_limit_size` before `incoming_bytes` of new data go into chunk `seq`
+    /// (filesystem storage): if they would take the buffer past the limit, the oldest chunks
+    /// not being sent are evicted until `incoming_bytes` are freed (cause
+    /// `agent_storage_limit`); `false` when even that cannot free enough — the data is then
+    /// refused, and what was evicted stays evicted. Fluent Bit 5.1 `src/flb_input_chunk.c`
+    /// `flb_input_chunk_place_new_chunk` → `flb_input_chunk_find_space_new_data` →
+    /// `flb_input_chunk_release_space` (FIDELITY.md, Agent: storage.total_limit_size).
+    /// `buffered_bytes` already counts the incoming bytes (they sit in the open chunk).
+    fn make_room(&mut self, seq: u64, incoming_bytes: u64) -> bool {
+        let Some(limit) = self.config.storage_total_bytes_limit else { return true };
+        if !self.filesystem() || self.buffered_bytes <= limit {
+            return true;
+        }
+        let mut released_bytes = 0u64;
+        // Bounded: each pass removes one chunk or ends.
+        while released_bytes < incoming_bytes {
+            let Some(index) = self.sealed.iter().position(|chunk| !chunk.in_flight && chunk.seq != seq) else {
+                break;
+            };
+            let chunk = self.sealed.remove(index).expect("index from position");
+            released_bytes += chunk.entries_bytes as u64;
+            self.discard(chunk, LossCause::AgentStorageLimit);
+        }
+        released_bytes >= incoming_bytes
+    }
+
+    /// New data for chunk `seq` found no room under `storage.total_limit_size`: Fluent Bit
+    /// returns no chunk to write into (`input_chunk_get`), the records are lost with cause
+    /// `agent_storage_limit`, and a chunk created for them is destroyed.
+    fn refuse(&mut self, seq: u64, ids: &[RecordId], bytes: u64) {
+        if self.open.as_ref().is_some_and(|open| open.seq == seq && open.ids.is_empty()) {
+            self.open = None;
+            self.ctx.host.disk().remove(&Self::path(seq));
+        }
+        self.ctx.ledger.drop_records(&self.custodian, LossCause::AgentStorageLimit, ids);
+        self.ctx.host.record(
+            EventKind::AgentRefused,
+            format!("chunk {seq} records {} bytes {bytes}: no room under storage.total_limit_size", ids.len()),
+        );
+    }
+
+    /// Seals the open chunk (the flush timer fired or it reached its size): Fluent Bit locks
+    /// it for the flush (`cio_chunk_lock`), which syncs its file — `msync(MS_SYNC)` with
+    /// `storage.sync full` (the records are now `Durable`), `MS_ASYNC` with `normal`, which
+    /// waits for nothing (they stay `Written`).
     pub(crate) fn seal_open(&mut self) {
         let Some(open) = self.open.take() else { return };
         if open.ids.is_empty() {
@@ -355,9 +427,7 @@ impl Store {
         }
         let OpenChunk { seq, batch, ids, written_bytes } = open;
         if self.filesystem() && written_bytes == batch.entries_bytes().len() {
-            let path = Self::path(seq);
-            self.ctx.host.disk().sync(&path);
-            self.ctx.ledger.hold(&self.custodian, &ids, Durability::Durable);
+            self.sync_if_full(seq, &ids);
         }
         let chunk = self.seal_batch(seq, batch, ids);
         self.ctx.host.record(
@@ -365,6 +435,14 @@ impl Store {
             format!("chunk {seq} id {} records {} bytes {}", chunk.chunk_id, chunk.ids.len(), chunk.entries_bytes),
         );
         self.sealed.push_back(chunk);
+    }
+
+    /// With `storage.sync full`, syncs chunk `seq`'s file: its records become `Durable`.
+    fn sync_if_full(&self, seq: u64, ids: &[RecordId]) {
+        if self.config.storage_sync == StorageSync::Full {
+            self.ctx.host.disk().sync(&Self::path(seq));
+            self.ctx.ledger.hold(&self.custodian, ids, Durability::Durable);
+        }
     }
 
     /// Encodes a batch once into its PackedForward frame. With `Require_ack_response` the
@@ -394,26 +472,7 @@ impl Store {
         }
     }
 
-    /// `storage.total_limit_size`: while the buffer is over the limit, the oldest chunk not
-    /// being sent is discarded (Fluent Bit: "the oldest chunks are discarded when the limit is
-    /// reached"), cause `agent_storage_limit`.
-    fn enforce_total_limit(&mut self) {
-        let Some(limit) = self.config.storage_total_bytes_limit else {
-            return;
-        };
-        if !self.filesystem() {
-            return;
-        }
-        // Bounded: each pass removes one chunk.
-        while self.buffered_bytes > limit {
-            let Some(index) = self.sealed.iter().position(|chunk| !chunk.in_flight) else {
-                break;
-            };
-            let chunk = self.sealed.remove(index).expect("index from position");
-            self.discard(chunk, LossCause::AgentStorageLimit);
-        }
-    }
-
+    /// Drops a chunk that is no longer in `sealed` for `cause`: its records, its file.
     fn discard(&mut self, chunk: Chunk, cause: LossCause) {
         self.buffered_bytes -= chunk.entries_bytes as u64;
         self.report_level();
@@ -436,17 +495,48 @@ impl Store {
             }
             if chunk.due <= now {
                 chunk.in_flight = true;
-                return Next::Send {
+                return Next::Send(Send {
                     seq: chunk.seq,
                     chunk_id: chunk.chunk_id.clone(),
                     frame: chunk.frame.clone(),
                     records: chunk.ids.len(),
                     attempt: chunk.failures + 1,
-                };
+                });
             }
             earliest = Some(earliest.map_or(chunk.due, |e| e.min(chunk.due)));
         }
         earliest.map_or(Next::Idle, Next::WaitUntil)
+    }
+
+    /// SIGTERM: every chunk waiting for its retry is due now (Fluent Bit 5.1
+    /// `src/flb_engine.c` `flb_engine_reschedule_retries`, on `FLB_ENGINE_STOP`).
+    pub(crate) fn retry_all_now(&mut self, now: Instant) {
+        for chunk in self.sealed.iter_mut().filter(|chunk| !chunk.in_flight) {
+            chunk.due = chunk.due.min(now);
+        }
+    }
+
+    /// Chunks not yet delivered or dropped — sealed (waiting, retrying or in flight) and the
+    /// open one if it holds records: what Fluent Bit's shutdown counts as pending.
+    pub(crate) fn pending_count(&self) -> usize {
+        self.sealed.len() + usize::from(self.open.as_ref().is_some_and(|open| !open.ids.is_empty()))
+    }
+
+    /// The agent exits after SIGTERM: chunks in memory are gone with the process (cause
+    /// `agent_grace_expired`); chunk files stay on disk for the next start. Returns the
+    /// records lost.
+    pub(crate) fn exit(&mut self) -> usize {
+        if self.filesystem() {
+            return 0;
+        }
+        let mut ids: Vec<RecordId> = self.open.take().map(|open| open.ids).unwrap_or_default();
+        for chunk in self.sealed.drain(..) {
+            ids.extend(chunk.ids.iter().copied());
+        }
+        self.buffered_bytes = 0;
+        self.report_level();
+        self.ctx.ledger.drop_records(&self.custodian, LossCause::AgentGraceExpired, &ids);
+        ids.len()
     }
 
     /// The chunk is done: the next hop acked it, or — acks off — it was written to the

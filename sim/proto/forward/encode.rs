@@ -81,6 +81,18 @@ impl EntryBatch {
         &self.entries_bytes
     }
 
+    /// Drops every entry appended since the batch held `entries_count` entries in
+    /// `entries_bytes` bytes: for a caller that must refuse what it just appended (the
+    /// agent when `storage.total_limit_size` leaves no room for it).
+    pub(crate) fn truncate(&mut self, entries_count: usize, entries_bytes: usize) {
+        assert!(
+            entries_count <= self.entries_count && entries_bytes <= self.entries_bytes.len(),
+            "EntryBatch::truncate grows the batch ({entries_count} entries, {entries_bytes} bytes)"
+        );
+        self.entries_bytes.truncate(entries_bytes);
+        self.entries_count = entries_count;
+    }
+
     /// Empties the batch, keeping its buffer for reuse.
     pub fn clear(&mut self) {
         self.entries_bytes.clear();
