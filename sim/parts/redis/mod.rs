@@ -28,10 +28,11 @@ pub mod custody;
 pub mod db;
 pub(crate) mod keyspace;
 pub mod memory;
+pub mod rdb;
 pub mod server;
 pub mod value;
 
-pub use config::{Persistence, RedisConfig};
+pub use config::{Persistence, RedisConfig, SavePoint};
 pub use control::RedisControl;
 pub use custody::ValueCustody;
 pub use db::{Db, Effects, Outcome, Session};
