@@ -197,6 +197,15 @@ impl Client {
         assert_eq!(self.persistence_info("rdb_last_bgsave_status"), "ok");
     }
 
+    /// Waits (up to 10 s) until the server loaded its dataset (it answers `-LOADING` before).
+    fn wait_loaded(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.persistence_info("loading") != "0" {
+            assert!(Instant::now() < deadline, "redis-server did not load its dataset within 10 s");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn list(&mut self, key: &str) -> Vec<String> {
         match self.call(&["LRANGE", key, "0", "-1"]) {
             Reply::Array(items) => items
@@ -214,10 +223,7 @@ impl Client {
 /// The stream on a real server, stopped by `stop`, restarted: the lists it holds then.
 fn real_run(persistence: Persistence, stop: Stop) -> Lists {
     let _turn = ONE_SERVER_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    let dir = std::env::temp_dir().join(format!(
-        "obsim-redis-persist-{persistence:?}-{stop:?}-{}",
-        std::process::id()
-    ));
+    let dir = std::env::temp_dir().join(format!("obsim-redis-persist-{persistence:?}-{stop:?}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let dir = Dir(dir);
@@ -236,6 +242,7 @@ fn real_run(persistence: Persistence, stop: Stop) -> Lists {
     server.stop(stop);
     let server = Server::start(&dir.0, persistence);
     let mut client = server.connect();
+    client.wait_loaded();
     (client.list("logs"), client.list("processing"))
 }
 
@@ -264,7 +271,7 @@ async fn send(commands: &[&[&str]]) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The stream on the model: written at 0.1 s, the save point fires at 2 s, the rest at 3 s;
-/// stopped at 3.2 s (a SIGTERM has 2 s of draining), restarted, read back.
+/// stopped at 3.2 s (a SIGTERM has 2 s of draining: restarted at 5.7 s), read back at 6 s.
 fn model_run(persistence: Persistence, stop: Stop) -> Lists {
     let ledger = Ledger::new();
     let config = model_config(persistence);
@@ -306,11 +313,11 @@ fn model_run(persistence: Persistence, stop: Stop) -> Lists {
         Stop::Kill => world.kill(hosts::REDIS),
         Stop::Terminate => {
             world.terminate(hosts::REDIS, Duration::from_secs(2));
-            world.run_for(Duration::from_millis(2_500)).unwrap();
+            world.run_for(Duration::from_millis(5_700)).unwrap();
         }
     }
     world.restart(hosts::REDIS);
-    world.run_for(Duration::from_secs(3)).unwrap();
+    world.run_for(Duration::from_secs(7)).unwrap();
     let lists = lists.lock().unwrap().clone();
     lists.expect("the reader read both lists after the restart")
 }
@@ -332,7 +339,10 @@ fn strings(values: &[&str]) -> Vec<String> {
 
 /// Every value of the stream, as it stood at the stop.
 fn everything() -> Lists {
-    (strings(&["rec-2", "rec-3", "rec-4", "rec-5", "rec-6", "rec-7", "rec-8", "rec-9", "rec-10", "rec-11"]), strings(&["rec-1"]))
+    (
+        strings(&["rec-2", "rec-3", "rec-4", "rec-5", "rec-6", "rec-7", "rec-8", "rec-9", "rec-10", "rec-11"]),
+        strings(&["rec-1"]),
+    )
 }
 
 /// The snapshot: the ten values of the first RPUSH, consumed ones back.

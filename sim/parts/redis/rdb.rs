@@ -129,7 +129,9 @@ mod tests {
 
     fn dump(db: &mut Db) -> Vec<String> {
         let mut out = Vec::new();
-        for line in ["LRANGE logs 0 -1", "LRANGE big 0 -1", "HGETALL job:1", "SELECT 2", "LRANGE other 0 -1", "SELECT 0"] {
+        for line in
+            ["LRANGE logs 0 -1", "LRANGE big 0 -1", "HGETALL job:1", "SELECT 2", "LRANGE other 0 -1", "SELECT 0"]
+        {
             let argv: Vec<&str> = line.split_whitespace().collect();
             out.push(format!("{:?}", db.execute(&command(&argv))));
         }

@@ -351,7 +351,12 @@ async fn shutdown(state: &State) {
 }
 
 /// The shared state at start: the dataset loaded, custody of what it holds taken again.
-fn start_state(ctx: &PartCtx, config: &RedisConfig, custody: ValueCustody, control: RedisControl) -> turmoil::Result<State> {
+fn start_state(
+    ctx: &PartCtx,
+    config: &RedisConfig,
+    custody: ValueCustody,
+    control: RedisControl,
+) -> turmoil::Result<State> {
     let host = ctx.host.clone();
     let mut db = Db::new(config.clone());
     let (aof, loaded_durability) = open_persistence(&host, config, &mut db)?;
@@ -432,8 +437,11 @@ pub async fn run_with_control(
 /// RedisListen's text: the port, persistence (with the save points under `rdb`), maxmemory.
 fn listen_detail(config: &RedisConfig) -> String {
     let save = if config.persistence == Persistence::Rdb {
-        let points: Vec<String> =
-            config.save_points_in_force().iter().map(|point| format!("{} {}", point.after_secs, point.changes)).collect();
+        let points: Vec<String> = config
+            .save_points_in_force()
+            .iter()
+            .map(|point| format!("{} {}", point.after_secs, point.changes))
+            .collect();
         format!(" save {}", points.join(" "))
     } else {
         String::new()
