@@ -311,6 +311,13 @@ fn another_value(schema: &Value, default: Option<&Value>) -> Option<toml::Value>
                 toml::Value::String("logs:other".into()),
             ])])
         }
+        ("array", _) if schema.pointer("/items/type") == Some(&Value::from("object")) => {
+            // `save_points`: one item, each field set to a valid value.
+            let properties = schema.pointer("/items/properties")?.as_object()?;
+            let item: Option<toml::Table> =
+                properties.iter().map(|(key, property)| Some((key.clone(), another_value(property, None)?))).collect();
+            toml::Value::Array(vec![toml::Value::Table(item?)])
+        }
         ("string", default) => toml::Value::String(format!("{}-other", default.and_then(Value::as_str).unwrap_or("x"))),
         ("integer", default) => {
             let current = default.and_then(Value::as_i64).unwrap_or(0);

@@ -362,6 +362,7 @@ impl Scenario {
             ("app", self.app_config().check_rules()),
             ("collector", keyed(self.collector.check_rules())),
             ("dash0", keyed(self.dash0.check_rules())),
+            ("redis", keyed(self.redis.check_rules())),
             ("shipper", keyed(self.shipper.check_rules())),
         ] {
             if let Err((key, message)) = result {

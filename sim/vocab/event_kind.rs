@@ -183,6 +183,16 @@ named_enum! {
         RedisListen = "redis.listen",
         /// Redis replayed its append-only file at start.
         RedisAofLoad = "redis.aof_load",
+        /// Redis loaded its snapshot (`dump.rdb`) at start.
+        RedisRdbLoad = "redis.rdb_load",
+        /// A save point fired: Redis saved a snapshot in the background.
+        RedisBgsave = "redis.bgsave",
+        /// Redis could not write a snapshot (disk full).
+        RedisSaveError = "redis.save_error",
+        /// Redis acted on SIGTERM: what it persists before it exits.
+        RedisShutdown = "redis.shutdown",
+        /// Redis exited after SIGTERM.
+        RedisExit = "redis.exit",
         /// Redis could not write its append-only file (disk full).
         RedisAofWriteError = "redis.aof_write_error",
         /// Redis's `maxmemory` changed (a backpressure fault).

@@ -2,9 +2,11 @@
 //! simulated disk; fsync per write (`always`) or by a 1 s timer (`everysec`); replayed on
 //! start.
 //!
-//! Why the disk decides the loss: `Disk::crash` throws away whatever was not synced, so a
-//! crash under `everysec` loses exactly the writes since the last timer fsync, and under
-//! `always` nothing that was acknowledged. A truncated tail found at load is cut off and
+//! Why the disk decides the loss: every append is written to the file (the kernel) before
+//! the reply, as Redis's `beforeSleep` flushes the AOF buffer before it answers; a killed
+//! process loses none of it, and `Disk::power_loss` throws away whatever was not synced, so
+//! a power loss under `everysec` loses exactly the writes since the last timer fsync, and
+//! under `always` nothing that was acknowledged. A truncated tail found at load is cut off and
 //! ignored, as `aof-load-truncated yes` (the default) does. Not modelled: the multi-part
 //! AOF directory of 7.0 (one file here) and AOF rewrite (the file only grows).
 
@@ -105,6 +107,12 @@ impl Aof {
             self.fsync();
         }
         Ok(())
+    }
+
+    /// The file may hold writes no fsync covered (loaded after a killed process): the next
+    /// fsync syncs it.
+    pub(crate) fn assume_unsynced(&mut self) {
+        self.unsynced_bytes = self.unsynced_bytes.max(1);
     }
 
     /// fsync: true if there was anything to sync.

@@ -1,17 +1,24 @@
 //! What the ledger is told as values carrying log records enter and leave Redis.
 //!
-//! Why here and not in the commands: custody depends on persistence (a value is durable
-//! only once its AOF write is synced), which the executor does not know. The server hands
-//! over each command's stored and removed values (`Effects`) after the AOF append.
+//! Why here and not in the commands: custody depends on persistence (where a value is when
+//! its reply goes out), which the executor does not know. The server hands over each
+//! command's stored and removed values (`Effects`) after the AOF append.
 //!
-//! Rules: a stored list value carrying records is held Durable under `aof_always`
-//! (synced before the reply), Volatile otherwise; under `aof_everysec` the timer fsync makes
-//! the values written since the previous fsync Durable. A value that leaves for good (LPOP,
-//! RPOP, LREM, DEL, FLUSHALL) is released. LMOVE/BLMOVE keep
-//! custody. Writes refused with OOM never reach here (the writer keeps custody). A crash is
-//! the integrator's `ledger.crash(host)`: Volatile holdings become
-//! `redis_crash_unpersisted`. Records are held per id, so two copies of one chunk are one
-//! holding: removing either copy releases it.
+//! Rules (FIDELITY.md "Redis"): a stored list value carrying records is held
+//! - `Durable` under `aof_always` (written and fsynced before the reply);
+//! - `Written` under `aof_everysec` (written to the AOF file before the reply, fsynced by
+//!   the next once-a-second fsync, which makes it `Durable`): a killed process loses none of
+//!   it, a power loss what the fsync had not reached;
+//! - `Volatile` under `rdb` and `none` (in memory only), until a snapshot holds it: at a
+//!   snapshot every value in the dataset is `Durable`.
+//!
+//! A value that leaves for good (LPOP, RPOP, LREM, DEL, FLUSHALL) is released; LMOVE/BLMOVE
+//! keep custody. Writes refused with OOM never reach here (the writer keeps custody). A host
+//! loss is the ledger's `host_lost`: what did not survive becomes `redis_crash_unpersisted`.
+//! A restart holds again every value it loaded: a value consumed after the snapshot (or
+//! after the last fsync) comes back and is delivered again, a duplicate downstream, as it
+//! really is. Records are held per id, so two copies of one chunk are one holding: removing
+//! either copy releases it.
 
 use bytes::Bytes;
 
@@ -27,27 +34,25 @@ pub struct Custody {
     ledger: Ledger,
     custodian: Custodian,
     record_ids: ValueCustody,
-    /// `aof_everysec`: values held Volatile since the last fsync, with their ids.
+    /// Values held `Written` since the last fsync, with their ids (`aof_everysec`).
     unsynced: Vec<(Bytes, Vec<RecordId>)>,
-    track_unsynced: bool,
 }
 
 impl Custody {
-    /// `track_unsynced` under `aof_everysec`, where fsyncs promote holdings to Durable.
-    pub fn new(ledger: Ledger, custodian: Custodian, record_ids: ValueCustody, track_unsynced: bool) -> Custody {
-        Custody { ledger, custodian, record_ids, unsynced: Vec::new(), track_unsynced }
+    /// Custody for the Redis part `custodian`.
+    pub fn new(ledger: Ledger, custodian: Custodian, record_ids: ValueCustody) -> Custody {
+        Custody { ledger, custodian, record_ids, unsynced: Vec::new() }
     }
 
-    /// Values entered lists; `durable` if their AOF write is already synced.
-    pub fn stored(&mut self, values: &[Bytes], durable: bool) {
-        let durability = if durable { Durability::Durable } else { Durability::Volatile };
+    /// Values entered lists, now as safe as `durability`.
+    pub fn stored(&mut self, values: &[Bytes], durability: Durability) {
         for value in values {
             let ids = (self.record_ids)(value);
             if ids.is_empty() {
                 continue;
             }
             self.ledger.hold(&self.custodian, &ids, durability);
-            if self.track_unsynced && !durable {
+            if durability == Durability::Written {
                 self.unsynced.push((value.clone(), ids));
             }
         }
@@ -72,5 +77,11 @@ impl Custody {
         for (_, ids) in self.unsynced.drain(..) {
             self.ledger.hold(&self.custodian, &ids, Durability::Durable);
         }
+    }
+
+    /// A snapshot of the dataset holding `values` (every list element) is on disk, synced.
+    pub fn snapshot(&mut self, values: &[Bytes]) {
+        self.unsynced.clear();
+        self.stored(values, Durability::Durable);
     }
 }

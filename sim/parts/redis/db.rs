@@ -230,6 +230,32 @@ impl Db {
         BASELINE_BYTES + self.keyspaces.iter().map(Keyspace::recount_bytes).sum::<u64>()
     }
 
+    /// Every database, in index order (a snapshot walks them).
+    pub(crate) fn keyspaces(&self) -> &[Keyspace] {
+        &self.keyspaces
+    }
+
+    /// Redis's `server.dirty`: changes since the last snapshot (the save points count them).
+    pub(crate) fn dirty(&self) -> u64 {
+        self.dirty
+    }
+
+    /// A snapshot taken when `dirty` was `changes` was saved: those changes are on disk
+    /// (`server.dirty -= server.dirty_before_bgsave`).
+    pub(crate) fn saved(&mut self, changes: u64) {
+        assert!(changes <= self.dirty, "saved {changes} changes of {} made", self.dirty);
+        self.dirty -= changes;
+    }
+
+    /// Every list element in the dataset (custody: what a snapshot or a load holds).
+    pub(crate) fn list_values(&self) -> Vec<Bytes> {
+        let lists = self.keyspaces.iter().flat_map(Keyspace::iter).filter_map(|(_, value)| match value {
+            super::value::Value::List(list) => Some(list),
+            super::value::Value::Hash(_) => None,
+        });
+        lists.flat_map(|list| list.iter().cloned()).collect()
+    }
+
     /// Keys in database `index`.
     pub(crate) fn keys_count(&self, index: usize) -> usize {
         self.keyspaces.get(index).map_or(0, Keyspace::len)

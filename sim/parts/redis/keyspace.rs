@@ -31,6 +31,11 @@ impl Keyspace {
         self.map.len()
     }
 
+    /// Keys and values in key order (a snapshot walks them).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&Bytes, &Value)> {
+        self.map.iter()
+    }
+
     /// Estimated bytes of every key and value here.
     pub(crate) fn memory_bytes(&self) -> u64 {
         self.bytes

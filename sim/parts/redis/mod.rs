@@ -1,6 +1,7 @@
 //! The Redis 7 server model: RESP over turmoil TCP, lists and hashes, blocking BLMOVE,
-//! `maxmemory` with `noeviction`, and persistence none / AOF everysec / AOF always with the
-//! matching loss on crash (FIDELITY.md, the Redis section). Streams are not modelled: the
+//! `maxmemory` with `noeviction`, and persistence as Redis 7.0 does it — RDB save points by
+//! default, none, AOF everysec, AOF always — with what each loses to a SIGKILL, a power loss
+//! or a SIGTERM (FIDELITY.md, the Redis section). Streams are not modelled: the
 //! pipeline buffers in lists, and a stream command is answered as real Redis answers a
 //! command it does not know.
 //!
@@ -15,6 +16,7 @@
 //!   estimate; [`args`]: argument parsing with Redis's error texts.
 //! - [`blocking`]: clients blocked in BLMOVE, served FIFO per key.
 //! - [`aof`]: the append-only file on the host's simulated disk, fsync policy, replay.
+//! - [`rdb`]: the snapshot (`dump.rdb`) a save point or SIGTERM writes and a start loads.
 //! - [`custody`]: what the ledger is told as values carrying log records come and go.
 //! - [`server`]: `run`, the TCP listener and per-connection loop with pipelining.
 
@@ -28,10 +30,11 @@ pub mod custody;
 pub mod db;
 pub(crate) mod keyspace;
 pub mod memory;
+pub mod rdb;
 pub mod server;
 pub mod value;
 
-pub use config::{Persistence, RedisConfig};
+pub use config::{Persistence, RedisConfig, SavePoint};
 pub use control::RedisControl;
 pub use custody::ValueCustody;
 pub use db::{Db, Effects, Outcome, Session};

@@ -1,9 +1,15 @@
 //! The server: the turmoil TCP listener on 6379, one task per connection, pipelining,
-//! blocking, the everysec fsync timer, and the AOF load at start.
+//! blocking, the everysec fsync timer, the cron (save points, SIGTERM), and loading the AOF
+//! or the snapshot at start.
 //!
 //! Why one mutex around the dataset: Redis executes commands one at a time; each command
 //! (with the AOF append, the ledger update and serving woken waiters) runs under the lock
 //! and never across an await, so the order of effects is the order of commands.
+//!
+//! SIGTERM (FIDELITY.md "Redis"): the signal only sets a flag; the next cron (every 100 ms)
+//! shuts down: it fsyncs the AOF, SAVEs the dataset when save points are configured (the
+//! main thread is busy for the save's duration: no command runs, no client is answered),
+//! then exits, closing every connection. A failed save cancels the exit, as in Redis.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -12,6 +18,7 @@ use std::time::Duration;
 use crate::world::{TcpListener, TcpStream};
 use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
 
 use crate::parts::PartCtx;
 use crate::proto::resp::{Command, Decoder, Reply, RequestLimits};
@@ -20,14 +27,16 @@ use crate::vocab::{EventKind, Part};
 use crate::world::HostCtx;
 
 use crate::gauges::{Bound, GaugeHandle, GaugeSpec, Unit};
+use crate::ledger::Durability;
 
 use super::aof::{AOF_PATH, Aof};
 use super::blocking::Waiters;
 use super::cmd::{Lookup, lookup};
-use super::config::{Persistence, RedisConfig};
+use super::config::{Persistence, RedisConfig, SavePoint};
 use super::control::RedisControl;
 use super::custody::{Custody, ValueCustody};
 use super::db::{Db, Outcome, Session};
+use super::rdb;
 
 /// The appendfsync everysec period.
 pub(crate) const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
@@ -35,6 +44,33 @@ pub(crate) const EVERYSEC_INTERVAL: Duration = Duration::from_secs(1);
 const READ_BYTES: usize = 16 * 1024;
 /// The gauge's name: `used_memory`, against `maxmemory`.
 pub(crate) const GAUGE_USED_MEMORY: &str = "used_memory_bytes";
+/// Redis's `serverCron` period at the default `hz 10`: save points and a received SIGTERM
+/// are acted on at this pace.
+pub(crate) const CRON_PERIOD: Duration = Duration::from_millis(100);
+/// `CONFIG_BGSAVE_RETRY_DELAY`: after a failed background save, wait this long to retry.
+const BGSAVE_RETRY_DELAY_SECS: u64 = 5;
+/// How fast SIGTERM's synchronous SAVE writes the dataset (bytes of the snapshot per
+/// second): an assumption, FIDELITY.md "Redis" (UNKNOWN row).
+pub const SAVE_BYTES_PER_SEC: u64 = 100_000_000;
+/// Yields the exit waits at most for the connections to close (each closes at its first poll).
+const EXIT_YIELDS_LIMIT: u32 = 1_000;
+
+/// Where the process is in its life: serving, saving before exit (nothing runs), exited.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Running,
+    Saving,
+    Exited,
+}
+
+/// The snapshot book: Redis's `lastsave`, `lastbgsave_status`, `lastbgsave_try`.
+struct Saves {
+    points: Vec<SavePoint>,
+    /// Host time (whole seconds) of the last successful save, or the start.
+    last_secs: u64,
+    last_ok: bool,
+    last_try_secs: u64,
+}
 
 /// Everything commands touch, behind one lock.
 struct Shared {
@@ -51,6 +87,12 @@ struct Shared {
     /// `used_memory` against `maxmemory`, registered once a `maxmemory` above 0 is in force
     /// (without a limit there is no bound to judge).
     memory_gauge: Option<GaugeHandle>,
+    /// How safe a stored value is when its reply goes out (FIDELITY.md "Redis").
+    stored_durability: Durability,
+    saves: Saves,
+    phase: watch::Sender<Phase>,
+    /// SIGTERM was acted on (once: a failed save cancels the shutdown for good).
+    sigterm_handled: bool,
 }
 
 impl Shared {
@@ -105,19 +147,111 @@ impl Shared {
     fn after_command(&mut self) {
         self.waiters.serve_ready(&mut self.db);
         let effects = self.db.take_effects();
-        let mut durable = false;
-        if let Some(aof) = &mut self.aof {
-            match aof.append(&effects.propagate) {
-                Ok(()) => durable = aof.is_always(),
-                Err(full) => {
-                    self.host.record(EventKind::RedisAofWriteError, full.to_string());
-                    self.db.set_aof_write_error(Some("No space left on device".to_string()));
-                }
-            }
+        let mut durability = self.stored_durability;
+        if let Some(aof) = &mut self.aof
+            && let Err(full) = aof.append(&effects.propagate)
+        {
+            self.host.record(EventKind::RedisAofWriteError, full.to_string());
+            self.db.set_aof_write_error(Some("No space left on device".to_string()));
+            durability = Durability::Volatile;
         }
-        self.custody.stored(&effects.stored, durable);
+        self.custody.stored(&effects.stored, durability);
         self.custody.removed(&effects.removed);
     }
+
+    /// The cron's save points (`serverCron`): a background save when a point's changes
+    /// happened and more than its seconds passed since the last save (and, after a failed
+    /// save, the retry delay passed).
+    fn save_if_due(&mut self) {
+        if self.saves.points.is_empty() {
+            return;
+        }
+        let now_secs = self.host.clock().now_unix_nanos() / 1_000_000_000;
+        let saves = &self.saves;
+        let may_try = saves.last_ok || now_secs.saturating_sub(saves.last_try_secs) > BGSAVE_RETRY_DELAY_SECS;
+        let dirty = self.db.dirty();
+        let due = saves
+            .points
+            .iter()
+            .find(|point| dirty >= point.changes && now_secs.saturating_sub(saves.last_secs) > point.after_secs);
+        if let (Some(&point), true) = (due, may_try) {
+            self.bgsave(point, now_secs);
+        }
+    }
+
+    /// A background save, modelled as instant: the snapshot of this instant is written,
+    /// fsynced and renamed into place; every value in it is durable now.
+    fn bgsave(&mut self, point: SavePoint, now_secs: u64) {
+        let changes = self.db.dirty();
+        let snapshot = rdb::snapshot(&self.db);
+        self.saves.last_try_secs = now_secs;
+        if let Err(full) = rdb::write(self.host.disk(), &snapshot) {
+            self.saves.last_ok = false;
+            self.host.record(EventKind::RedisSaveError, format!("background save: {full}"));
+            return;
+        }
+        self.db.saved(changes);
+        self.saves.last_secs = now_secs;
+        self.saves.last_ok = true;
+        self.custody.snapshot(&self.db.list_values());
+        self.host.record(
+            EventKind::RedisBgsave,
+            format!(
+                "{} changes in {} seconds: {changes} changes saved, {} keys, {} bytes",
+                point.changes,
+                point.after_secs,
+                snapshot.keys_count,
+                snapshot.bytes.len()
+            ),
+        );
+    }
+
+    /// SIGTERM's first step (`finishShutdown`): the AOF flushed and fsynced; then the
+    /// snapshot to save, if save points are configured. Stops every client.
+    fn begin_shutdown(&mut self) -> Option<rdb::Snapshot> {
+        self.sigterm_handled = true;
+        self.phase.send_replace(Phase::Saving);
+        if let Some(aof) = &mut self.aof
+            && aof.fsync()
+        {
+            self.custody.synced();
+        }
+        let snapshot = (!self.saves.points.is_empty()).then(|| rdb::snapshot(&self.db));
+        let detail = match &snapshot {
+            Some(snapshot) => format!(
+                "SIGTERM: saving the final snapshot ({} keys, {} bytes, {} ms)",
+                snapshot.keys_count,
+                snapshot.bytes.len(),
+                save_duration(snapshot.bytes.len()).as_millis()
+            ),
+            None if self.aof.is_some() => "SIGTERM: AOF fsynced, exiting".to_string(),
+            None => "SIGTERM: nothing to persist, exiting".to_string(),
+        };
+        self.host.record(EventKind::RedisShutdown, detail);
+        snapshot
+    }
+
+    /// SIGTERM's SAVE finished writing: the snapshot replaces `dump.rdb` and the process
+    /// exits; on a write error Redis logs "can't exit" and goes on serving.
+    fn finish_shutdown(&mut self, snapshot: Option<&rdb::Snapshot>) {
+        if let Some(snapshot) = snapshot {
+            if let Err(full) = rdb::write(self.host.disk(), snapshot) {
+                self.host.record(EventKind::RedisSaveError, format!("SIGTERM's save, can't exit: {full}"));
+                self.phase.send_replace(Phase::Running);
+                return;
+            }
+            let changes = self.db.dirty();
+            self.db.saved(changes);
+            self.custody.snapshot(&self.db.list_values());
+        }
+        self.phase.send_replace(Phase::Exited);
+    }
+}
+
+/// How long SIGTERM's synchronous SAVE of `bytes` takes at [`SAVE_BYTES_PER_SEC`].
+pub(crate) fn save_duration(bytes: usize) -> Duration {
+    let nanos = (bytes as u128 * 1_000_000_000) / u128::from(SAVE_BYTES_PER_SEC);
+    Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
 type State = Arc<Mutex<Shared>>;
@@ -133,14 +267,22 @@ pub async fn run(ctx: PartCtx, config: RedisConfig, custody: ValueCustody) -> tu
     run_with_control(ctx, config, custody, RedisControl::new()).await
 }
 
-/// The append-only file at start: none (and any old file removed) under `appendonly no`;
-/// otherwise loaded into `db` (recorded) and opened for appending.
-fn open_aof(host: &HostCtx, config: &RedisConfig, db: &mut Db) -> Option<Aof> {
-    match config.persistence {
+/// What the disk holds at start, loaded into `db` (recorded): the AOF under `appendonly
+/// yes` (opened for appending), else the snapshot under save points; nothing (and any old
+/// AOF removed) under `none`. Returns the AOF and how safe the loaded values are.
+fn open_persistence(host: &HostCtx, config: &RedisConfig, db: &mut Db) -> turmoil::Result<(Option<Aof>, Durability)> {
+    let opened = match config.persistence {
         Persistence::None => {
-            // `appendonly no`: nothing survives a restart (RDB snapshots are not modelled).
             host.disk().remove(AOF_PATH);
-            None
+            (None, Durability::Volatile)
+        }
+        Persistence::Rdb => {
+            let report = rdb::load(host.disk(), db)?;
+            host.record(
+                EventKind::RedisRdbLoad,
+                format!("{} keys from {} bytes", report.keys_count, report.file_bytes),
+            );
+            (None, Durability::Durable)
         }
         persistence => {
             let report = Aof::load(host.disk(), db);
@@ -154,9 +296,19 @@ fn open_aof(host: &HostCtx, config: &RedisConfig, db: &mut Db) -> Option<Aof> {
                     db.keys_count(0)
                 ),
             );
-            Some(Aof::open(host.disk().clone(), persistence))
+            let mut aof = Aof::open(host.disk().clone(), persistence);
+            // What a killed process wrote may not be fsynced yet: the next fsync covers it.
+            let durability = if aof.is_always() { Durability::Durable } else { Durability::Written };
+            if durability == Durability::Written && report.file_bytes > 0 {
+                aof.assume_unsynced();
+            }
+            (Some(aof), durability)
         }
-    }
+    };
+    // What was loaded is on disk: it counts as saved (`server.dirty` starts at 0).
+    let loaded = db.dirty();
+    db.saved(loaded);
+    Ok(opened)
 }
 
 /// `appendfsync everysec`: fsyncs the AOF once a second; what it synced becomes durable.
@@ -172,6 +324,80 @@ async fn fsync_everysec(state: State) {
     }
 }
 
+/// Redis's `serverCron`, the parts the model needs: save points, and SIGTERM's shutdown.
+async fn cron(state: State) {
+    let mut interval = tokio::time::interval(CRON_PERIOD);
+    loop {
+        interval.tick().await;
+        let sigterm = {
+            let shared = lock(&state);
+            shared.host.sigterm().is_received() && !shared.sigterm_handled
+        };
+        if sigterm {
+            shutdown(&state).await;
+            continue;
+        }
+        lock(&state).save_if_due();
+    }
+}
+
+/// SIGTERM: fsync the AOF, SAVE (the main thread busy for the save's duration), exit.
+async fn shutdown(state: &State) {
+    let snapshot = lock(state).begin_shutdown();
+    if let Some(snapshot) = &snapshot {
+        tokio::time::sleep(save_duration(snapshot.bytes.len())).await;
+    }
+    lock(state).finish_shutdown(snapshot.as_ref());
+}
+
+/// The shared state at start: the dataset loaded, custody of what it holds taken again.
+fn start_state(
+    ctx: &PartCtx,
+    config: &RedisConfig,
+    custody: ValueCustody,
+    control: RedisControl,
+) -> turmoil::Result<State> {
+    let host = ctx.host.clone();
+    let mut db = Db::new(config.clone());
+    let (aof, loaded_durability) = open_persistence(&host, config, &mut db)?;
+    db.track_values(true);
+    let mut custody = Custody::new(ctx.ledger.clone(), ctx.custodian(Part::Redis), custody);
+    // A value consumed after the snapshot (or the last fsync) is back: held again.
+    custody.stored(&db.list_values(), loaded_durability);
+    let stored_durability = match config.persistence {
+        Persistence::AofAlways => Durability::Durable,
+        Persistence::AofEverysec => Durability::Written,
+        Persistence::Rdb | Persistence::None => Durability::Volatile,
+    };
+    let now_secs = host.clock().now_unix_nanos() / 1_000_000_000;
+    let saves =
+        Saves { points: config.save_points_in_force().to_vec(), last_secs: now_secs, last_ok: true, last_try_secs: 0 };
+    let state: State = Arc::new(Mutex::new(Shared {
+        db,
+        waiters: Waiters::default(),
+        aof,
+        custody,
+        host,
+        clients_count: 0,
+        control,
+        control_generation_applied: 0,
+        configured_maxmemory_bytes: config.maxmemory_bytes,
+        memory_gauge: None,
+        stored_durability,
+        saves,
+        phase: watch::channel(Phase::Running).0,
+        sigterm_handled: false,
+    }));
+    {
+        let mut shared = lock(&state);
+        shared.apply_control();
+        // What the disk brought back (or nothing): this incarnation's level.
+        let used = shared.db.used_memory();
+        shared.report_memory(None, used);
+    }
+    Ok(state)
+}
+
 /// `run`, with `control` able to override `maxmemory` while the server runs (faults).
 pub async fn run_with_control(
     ctx: PartCtx,
@@ -180,67 +406,118 @@ pub async fn run_with_control(
     control: RedisControl,
 ) -> turmoil::Result {
     let host = ctx.host.clone();
-    let mut db = Db::new(config.clone());
-    let aof = open_aof(&host, &config, &mut db);
-    db.track_values(true);
-    let custody = Custody::new(
-        ctx.ledger.clone(),
-        ctx.custodian(Part::Redis),
-        custody,
-        config.persistence == Persistence::AofEverysec,
-    );
-    let state: State = Arc::new(Mutex::new(Shared {
-        db,
-        waiters: Waiters::default(),
-        aof,
-        custody,
-        host: host.clone(),
-        clients_count: 0,
-        control,
-        control_generation_applied: 0,
-        configured_maxmemory_bytes: config.maxmemory_bytes,
-        memory_gauge: None,
-    }));
-    {
-        let mut shared = lock(&state);
-        shared.apply_control();
-        // What the AOF brought back (or nothing): this incarnation's level.
-        let used = shared.db.used_memory();
-        shared.report_memory(None, used);
-    }
+    let state = start_state(&ctx, &config, custody, control)?;
     if config.persistence == Persistence::AofEverysec {
         crate::world::spawn(fsync_everysec(Arc::clone(&state)));
     }
+    crate::world::spawn(cron(Arc::clone(&state)));
     let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), ports::REDIS)).await?;
-    host.record(
-        EventKind::RedisListen,
-        format!("port {} persistence {:?} maxmemory {}", ports::REDIS, config.persistence, config.maxmemory_bytes),
-    );
+    host.record(EventKind::RedisListen, listen_detail(&config));
+    let mut phase = lock(&state).phase.subscribe();
     loop {
-        let (mut stream, peer) = listener.accept().await?;
-        let admitted = {
-            let mut shared = lock(&state);
-            let admitted = shared.clients_count < config.maxclients;
-            if admitted {
-                shared.clients_count += 1;
+        let accepted = tokio::select! {
+            biased;
+            () = phase_leaves(&mut phase, Phase::Running) => {
+                // Saving: no connection is accepted until the exit (or a failed save).
+                phase_leaves(&mut phase, Phase::Saving).await;
+                if *phase.borrow() == Phase::Exited {
+                    break;
+                }
+                continue;
             }
-            admitted
+            accepted = listener.accept() => accepted,
         };
-        if !admitted {
-            host.record(EventKind::RedisRefuse, format!("{peer}: maxclients {}", config.maxclients));
-            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
-            continue;
+        let (stream, peer) = accepted?;
+        accept(&state, &config, stream, peer).await;
+    }
+    exit(&state).await;
+    Ok(())
+}
+
+/// RedisListen's text: the port, persistence (with the save points under `rdb`), maxmemory.
+fn listen_detail(config: &RedisConfig) -> String {
+    let save = if config.persistence == Persistence::Rdb {
+        let points: Vec<String> = config
+            .save_points_in_force()
+            .iter()
+            .map(|point| format!("{} {}", point.after_secs, point.changes))
+            .collect();
+        format!(" save {}", points.join(" "))
+    } else {
+        String::new()
+    };
+    format!("port {} persistence {:?}{save} maxmemory {}", ports::REDIS, config.persistence, config.maxmemory_bytes)
+}
+
+/// Resolves once the phase is no longer `from` (at once if it is not).
+async fn phase_leaves(phase: &mut watch::Receiver<Phase>, from: Phase) {
+    // The sender lives in the shared state as long as any task: it is never dropped here.
+    let _ = phase.wait_for(|now| *now != from).await;
+}
+
+/// The process exits: every connection closes (their tasks end at their next poll).
+async fn exit(state: &State) {
+    for _ in 0..EXIT_YIELDS_LIMIT {
+        if lock(state).clients_count == 0 {
+            break;
         }
-        let state = Arc::clone(&state);
-        let config = config.clone();
-        crate::world::spawn(async move {
-            let session = lock(&state).db.new_session();
-            session_host(&state).record(EventKind::RedisConnect, format!("{peer} client {}", session.id));
-            let reason = serve(&state, &mut stream, session, &config).await;
+        tokio::task::yield_now().await;
+    }
+    let shared = lock(state);
+    shared.host.record(EventKind::RedisExit, format!("{} clients left open", shared.clients_count));
+}
+
+/// A new connection: refused at `maxclients`, else served on its own task.
+async fn accept(state: &State, config: &RedisConfig, mut stream: TcpStream, peer: SocketAddr) {
+    let admitted = {
+        let mut shared = lock(state);
+        let admitted = shared.clients_count < config.maxclients;
+        if admitted {
+            shared.clients_count += 1;
+        }
+        admitted
+    };
+    if !admitted {
+        session_host(state).record(EventKind::RedisRefuse, format!("{peer}: maxclients {}", config.maxclients));
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    let state = Arc::clone(state);
+    let config = config.clone();
+    crate::world::spawn(async move {
+        let (session, phase) = {
             let mut shared = lock(&state);
-            shared.clients_count -= 1;
-            shared.host.record(EventKind::RedisDisconnect, format!("{peer}: {reason}"));
-        });
+            (shared.db.new_session(), shared.phase.subscribe())
+        };
+        session_host(&state).record(EventKind::RedisConnect, format!("{peer} client {}", session.id));
+        let reason = serve_until_exit(&state, &mut stream, session, &config, phase).await;
+        let mut shared = lock(&state);
+        shared.clients_count -= 1;
+        shared.host.record(EventKind::RedisDisconnect, format!("{peer}: {reason}"));
+    });
+}
+
+/// Serves a client until it leaves or the process exits. While SIGTERM's save runs the
+/// client is not served (Redis's one thread is saving); if the save fails, serving resumes.
+async fn serve_until_exit(
+    state: &State,
+    stream: &mut TcpStream,
+    session: Session,
+    config: &RedisConfig,
+    mut phase: watch::Receiver<Phase>,
+) -> String {
+    let serving = serve(state, stream, session, config);
+    tokio::pin!(serving);
+    loop {
+        tokio::select! {
+            biased;
+            () = phase_leaves(&mut phase, Phase::Running) => {}
+            reason = &mut serving => return reason,
+        }
+        phase_leaves(&mut phase, Phase::Saving).await;
+        if *phase.borrow() == Phase::Exited {
+            return "the server exited (SIGTERM)".to_string();
+        }
     }
 }
 

@@ -193,3 +193,34 @@ fn replaying_what_was_propagated_rebuilds_the_same_dataset_at_a_later_time() {
         "BLMOVE is logged as LMOVE, the transaction wrapped"
     );
 }
+
+/// `save` takes seconds ≥ 1 and changes ≥ 0 (the ranges); the rules between keys refuse
+/// an empty list (that is `persistence = "none"`), too many points, and points under AOF.
+#[test]
+fn save_points_rules() {
+    use super::config::{Persistence, SAVE_POINTS_LIMIT, SavePoint};
+    let point = SavePoint { after_secs: 1, changes: 0 };
+    let with = |persistence, points: Option<Vec<SavePoint>>| RedisConfig {
+        persistence,
+        save_points: points,
+        ..RedisConfig::default()
+    };
+    assert_eq!(with(Persistence::Rdb, Some(vec![point])).check_rules(), Ok(()));
+    assert_eq!(with(Persistence::AofEverysec, None).check_rules(), Ok(()));
+    let (key, message) = with(Persistence::Rdb, Some(Vec::new())).check_rules().unwrap_err();
+    assert_eq!(key, "save_points");
+    assert!(message.contains("persistence = \"none\""), "{message}");
+    let (_, message) = with(Persistence::Rdb, Some(vec![point; SAVE_POINTS_LIMIT + 1])).check_rules().unwrap_err();
+    assert!(message.contains("at most 16"), "{message}");
+    let (_, message) = with(Persistence::AofAlways, Some(vec![point])).check_rules().unwrap_err();
+    assert_eq!(message, "applies to persistence = \"rdb\" only, not \"aof_always\"");
+}
+
+/// SIGTERM's SAVE takes time in proportion to the snapshot (FIDELITY.md "Redis", UNKNOWN).
+#[test]
+fn save_duration_is_proportional() {
+    use super::server::{SAVE_BYTES_PER_SEC, save_duration};
+    assert_eq!(save_duration(0), std::time::Duration::ZERO);
+    assert_eq!(save_duration(SAVE_BYTES_PER_SEC as usize), std::time::Duration::from_secs(1));
+    assert_eq!(save_duration(SAVE_BYTES_PER_SEC as usize / 100), std::time::Duration::from_millis(10));
+}
