@@ -8,6 +8,7 @@
 //! buffer, and only once the buffer holds them is `{"ack": chunk}` sent. When the buffer
 //! refuses (throw_exception), Fluentd's emit raises: no ack, the connection is closed, and
 //! the agent retries. With `block` the connection is simply not read until there is room.
+//! On SIGTERM every connection closes (Fluentd shuts its inputs down before its outputs).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -62,7 +63,12 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
     let mut authenticated = auth.is_none();
     let mut buffer = vec![0u8; READ_BYTES];
     loop {
-        let read = tokio::time::timeout(config.connection_idle_timeout, stream.read(&mut buffer)).await;
+        let read = tokio::select! {
+            biased;
+            // Fluentd's shutdown stops the inputs first: the server closes its connections.
+            () = host.sigterm().received() => return,
+            read = tokio::time::timeout(config.connection_idle_timeout, stream.read(&mut buffer)) => read,
+        };
         let count = match read {
             Ok(Ok(0)) | Ok(Err(_)) => return,
             Ok(Ok(count)) => count,
