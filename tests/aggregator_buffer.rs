@@ -41,7 +41,10 @@ fn drops(world: &World<'_>) -> Vec<(f64, u64, String)> {
 
 /// Records flushed to Redis, one entry per flushed chunk.
 fn flushed(world: &World<'_>) -> Vec<u64> {
-    events(world.events(), EventKind::AggregatorFlush).iter().map(|(_, detail)| number_after(detail, "records")).collect()
+    events(world.events(), EventKind::AggregatorFlush)
+        .iter()
+        .map(|(_, detail)| number_after(detail, "records"))
+        .collect()
 }
 
 fn oom(redis: &FakeRedis, on: bool) {

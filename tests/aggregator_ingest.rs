@@ -73,9 +73,12 @@ fn in_http_answers_400_naming_what_is_wrong() {
 fn drop_oldest_chunk_makes_room_and_records_aggregator_overflow() {
     let mut world = WorldBuilder::new(13).duration(Duration::from_secs(60)).build();
     let ledger = Ledger::new();
+    // Chunks larger than one POST (about 14 kB): a chunk never passes chunk_limit_size, so
+    // with smaller chunks one dropped chunk would not always make room for the next POST
+    // and Fluentd's `write_guard` would refuse it (one drop per attempt).
     let config = AggregatorConfig {
-        chunk_bytes_limit: 10_000,
-        total_bytes_limit: 40_000,
+        chunk_bytes_limit: 20_000,
+        total_bytes_limit: 60_000,
         overflow_action: OverflowAction::DropOldestChunk,
         retry_forever: true,
         ..AggregatorConfig::default()

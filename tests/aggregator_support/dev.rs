@@ -115,4 +115,3 @@ pub fn railway(world: &mut World<'_>, ledger: &Ledger, config: AggregatorConfig)
     world.host(hosts::AGGREGATOR, move |host| aggregator::run(part_ctx(host, &ledger), config.clone()));
     redis
 }
-

@@ -487,11 +487,13 @@ impl Buffer {
         self.bytes += content.bytes;
         self.host.record(
             EventKind::AggregatorResume,
-            format!("{path} tag {} records {} bytes {}{}", content.tag, ids.len(), content.bytes, if content.torn {
-                " (torn tail ignored)"
-            } else {
-                ""
-            }),
+            format!(
+                "{path} tag {} records {} bytes {}{}",
+                content.tag,
+                ids.len(),
+                content.bytes,
+                if content.torn { " (torn tail ignored)" } else { "" }
+            ),
         );
         if content.torn {
             // What follows must not land behind the torn frame.

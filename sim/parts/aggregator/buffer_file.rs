@@ -54,8 +54,9 @@ pub(crate) fn parse_path(path: &str) -> Option<(u64, FileState)> {
 
 /// One write's frame.
 pub(crate) fn encode_frame(tag: &str, records: &[LogRecord], bytes: u64) -> Vec<u8> {
-    let body = LogChunk { tag: tag.to_string(), environment: String::new(), region: String::new(), records: records.to_vec() }
-        .encode();
+    let body =
+        LogChunk { tag: tag.to_string(), environment: String::new(), region: String::new(), records: records.to_vec() }
+            .encode();
     let mut frame = Vec::with_capacity(FRAME_HEADER_BYTES + body.len());
     frame.extend_from_slice(&((8 + body.len()) as u32).to_be_bytes());
     frame.extend_from_slice(&bytes.to_be_bytes());

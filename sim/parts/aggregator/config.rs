@@ -191,7 +191,10 @@ impl AggregatorConfig {
             return Err(("queued_chunks_limit_size", "must be above zero".into()));
         }
         if !(self.chunk_full_threshold > 0.0 && self.chunk_full_threshold <= 1.0) {
-            return Err(("chunk_full_threshold", format!("{} must be above 0 and at most 1", self.chunk_full_threshold)));
+            return Err((
+                "chunk_full_threshold",
+                format!("{} must be above 0 and at most 1", self.chunk_full_threshold),
+            ));
         }
         if !(self.retry_exponential_backoff_base.is_finite() && self.retry_exponential_backoff_base > 1.0) {
             return Err((

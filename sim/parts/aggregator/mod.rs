@@ -94,7 +94,11 @@ impl Shared {
                     }
                     return Ok(());
                 }
-                Err((overflow, back)) if self.config.overflow_action == Action::Block => {
+                // Fluentd's block loop breaks on shutdown ("breaking block behavior to
+                // shutdown Fluentd"): the write is refused.
+                Err((overflow, back))
+                    if self.config.overflow_action == Action::Block && !self.ctx.host.sigterm().is_received() =>
+                {
                     if !blocked {
                         self.ctx.host.record(EventKind::AggregatorBlock, format!("tag {tag}: {overflow}"));
                         blocked = true;

@@ -169,8 +169,11 @@ mod tests {
     /// (reached); the failure there steps again past it (timed out): the limit.
     #[test]
     fn the_timeout_is_reached_then_timed_out() {
-        let config =
-            AggregatorConfig { retry_timeout: Duration::from_secs(5), retry_randomize: false, ..AggregatorConfig::default() };
+        let config = AggregatorConfig {
+            retry_timeout: Duration::from_secs(5),
+            retry_randomize: false,
+            ..AggregatorConfig::default()
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let start = Instant::now(); // determinism: ok (tokio's clock, simulated by turmoil)
         let mut state = RetryState::after_failure(None, &config, start, &mut rng);
