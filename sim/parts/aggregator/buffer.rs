@@ -295,7 +295,12 @@ impl Buffer {
                 // No fsync (FileChunk writes with `sync = true`, Ruby's buffering only).
                 Ok(()) => durability = Durability::Written,
                 Err(full) => {
+                    // The chunk goes on in memory only; its partial file must not be
+                    // resumed later (its records would be written twice).
                     staged.on_file = false;
+                    self.host.disk().remove(&path);
+                    let held: Vec<RecordId> = staged.records.iter().map(|record| record.id).collect();
+                    self.ledger.hold(&self.custodian, &held, Durability::Volatile);
                     self.host.record(EventKind::AggregatorBufferFile, format!("chunk stays in memory: {full}"));
                 }
             }

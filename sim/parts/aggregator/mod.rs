@@ -6,15 +6,21 @@
 //! - [`config`]: the `[aggregator]` section with Fluentd's defaults.
 //! - [`in_forward`]: :24225, the shared-key handshake, and the ack (only after buffering).
 //! - [`in_http`]: :24224, JSON from dev hosts.
-//! - [`buffer`]: staged and queued chunks, `total_limit_size`, `overflow_action`, custody.
+//! - [`buffer`]: staged and queued chunks, `total_limit_size`, `overflow_action`,
+//!   `queued_chunks_limit_size`, the output's retry state, custody.
+//! - [`buffer_file`]: buf_file's chunk files (written, never fsynced; resumed at start).
 //! - [`control`]: the harness's handle — a runtime `total_limit_size` (faults) and the
 //!   buffer's gauge (the `bounds` check).
-//! - [`retry`]: Fluentd's exponential backoff with ±12.5 % randomisation.
+//! - [`retry`]: Fluentd's retry state: first retry after exactly `retry_wait`, then
+//!   exponential backoff with ±12.5 % randomisation.
 //! - [`redis_out`]: `RPUSH` through the real `redis` client over turmoil TCP.
 //!
-//! Tasks: the two listeners (one task per connection), the flush timer (enqueues staged
-//! chunks every `flush_interval`), and the output (one flush thread, Fluentd's
-//! `flush_thread_count 1`: writes the queue's head, retrying it until written or given up).
+//! Tasks: the two listeners (one task per connection), the flush timer (Fluentd's enqueue
+//! thread: enqueues staged chunks every `flush_interval` while the queue has room), and the
+//! output (one flush thread, Fluentd's `flush_thread_count 1`: writes the queue's head,
+//! retrying until written or the retry limit clears the queue). On SIGTERM the inputs close,
+//! the output runs `flush_at_shutdown`, and the process exits (FIDELITY.md "Aggregator —
+//! Fluentd").
 
 pub mod buffer;
 pub mod buffer_file;
