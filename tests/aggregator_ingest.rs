@@ -4,25 +4,18 @@
 
 mod aggregator_support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aggregator_support::dev::{add_dev_host, railway};
 use aggregator_support::{events, in_flight, lost, outcomes};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use obsim::ledger::{Durability, Ledger};
-use obsim::parts::PartCtx;
+use obsim::ledger::Ledger;
 use obsim::parts::aggregator::redis_out::{WriteError, push_chunk};
-use obsim::parts::aggregator::{self, AggregatorConfig, OverflowAction};
+use obsim::parts::aggregator::{AggregatorConfig, OverflowAction};
 use obsim::parts::log_chunk::LogChunk;
-use obsim::record::{JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
-use obsim::vocab::{EventKind, LossCause, Part, Signal};
-use obsim::vocab::{hosts, ports};
-use obsim::world::{World, WorldBuilder, true_elapsed_now};
+use obsim::record::{LogRecord, RecordId, Severity};
+use obsim::vocab::{EventKind, LossCause, Part};
+use obsim::world::WorldBuilder;
 use redis_test::{MockCmd, MockRedisConnection};
-use turmoil::net::TcpStream;
 
 #[test]
 fn in_http_accepts_a_json_batch_and_forwards_it_to_redis() {
