@@ -4,121 +4,18 @@
 
 mod aggregator_support;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aggregator_support::{FakeRedis, events, in_flight, lost, outcomes, part_ctx};
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::rt::TokioIo;
-use obsim::ledger::{Durability, Ledger};
-use obsim::parts::PartCtx;
+use aggregator_support::dev::{add_dev_host, railway};
+use aggregator_support::{events, in_flight, lost, outcomes};
+use obsim::ledger::Ledger;
 use obsim::parts::aggregator::redis_out::{WriteError, push_chunk};
-use obsim::parts::aggregator::{self, AggregatorConfig, OverflowAction};
+use obsim::parts::aggregator::{AggregatorConfig, OverflowAction};
 use obsim::parts::log_chunk::LogChunk;
-use obsim::record::{JobId, LogRecord, RecordId, Severity, SpanId, TraceId};
-use obsim::vocab::{EventKind, LossCause, Part, Signal};
-use obsim::vocab::{hosts, ports};
-use obsim::world::{World, WorldBuilder, true_elapsed_now};
+use obsim::record::{LogRecord, RecordId, Severity};
+use obsim::vocab::{EventKind, LossCause, Part};
+use obsim::world::WorldBuilder;
 use redis_test::{MockCmd, MockRedisConnection};
-use turmoil::net::TcpStream;
-
-const DEV: &str = "dev-1";
-
-/// POSTs `body` to in_http over turmoil with hyper's client; returns status and body text.
-async fn post(path: &str, content_type: &str, body: Vec<u8>) -> Result<(u16, String), Box<dyn std::error::Error>> {
-    let stream = TcpStream::connect((hosts::AGGREGATOR, ports::AGGREGATOR_HTTP)).await?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let request = http::Request::post(path)
-        .header(http::header::HOST, hosts::AGGREGATOR)
-        .header(http::header::CONTENT_TYPE, content_type)
-        .body(Full::new(Bytes::from(body)))?;
-    let response = sender.send_request(request).await?;
-    let status = response.status().as_u16();
-    let text = String::from_utf8_lossy(&response.into_body().collect().await?.to_bytes()).into_owned();
-    Ok((status, text))
-}
-
-/// `count` new records of a dev host's source, emitted and held by its app.
-fn dev_records(
-    ctx: &PartCtx,
-    source: obsim::record::SourceId,
-    count: u64,
-    rng: &mut impl rand::RngCore,
-) -> Vec<LogRecord> {
-    let first = ctx.ledger.emit(source, count, true_elapsed_now().as_nanos() as u64);
-    let now = ctx.host.clock().now_unix_nanos();
-    let records: Vec<LogRecord> = (first..first + count)
-        .map(|seq| LogRecord {
-            time_unix_nano: now,
-            observed_time_unix_nano: now,
-            severity: Severity::Warn,
-            body: format!("dev message {seq}"),
-            trace_id: TraceId::random(rng),
-            span_id: SpanId::random(rng),
-            job_id: JobId::random(rng),
-            machine_id: None,
-            worker_id: None,
-            id: RecordId::new(source, seq),
-            attributes: Default::default(),
-        })
-        .collect();
-    let ids: Vec<RecordId> = records.iter().map(|record| record.id).collect();
-    ctx.ledger.hold(&ctx.custodian(Part::App), &ids, Durability::Volatile);
-    records
-}
-
-type Replies = Arc<Mutex<Vec<(u16, String)>>>;
-
-/// A dev host that POSTs `posts` batches of `per_post` records, one a second, and then the
-/// given raw bodies; on 200 its app hands custody on. Every reply is kept.
-fn add_dev_host(
-    world: &mut World<'_>,
-    ledger: &Ledger,
-    posts: u64,
-    per_post: u64,
-    raw: Vec<(String, Vec<u8>)>,
-) -> Replies {
-    let replies: Replies = Arc::default();
-    let kept = Arc::clone(&replies);
-    let ledger = ledger.clone();
-    world.host(DEV, move |host| {
-        let ctx = part_ctx(host, &ledger);
-        let replies = Arc::clone(&kept);
-        let raw = raw.clone();
-        async move {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            let source = ctx.ledger.register_source("dev-1/app", Signal::Log);
-            let mut rng = ctx.host.rng("test/dev");
-            for _ in 0..posts {
-                let records = dev_records(&ctx, source, per_post, &mut rng);
-                let ids: Vec<RecordId> = records.iter().map(|record| record.id).collect();
-                let reply = post("/dev.app", "application/json", serde_json::to_vec(&records)?).await?;
-                if reply.0 == 200 {
-                    ctx.ledger.release(&ctx.custodian(Part::App), &ids);
-                }
-                replies.lock().unwrap().push(reply);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            for (content_type, body) in raw {
-                let reply = post("/dev.app", &content_type, body).await?;
-                replies.lock().unwrap().push(reply);
-            }
-            Ok(())
-        }
-    });
-    replies
-}
-
-fn railway(world: &mut World<'_>, ledger: &Ledger, config: AggregatorConfig) -> FakeRedis {
-    let redis = FakeRedis::new(ledger);
-    let serve = redis.clone();
-    world.host(hosts::REDIS, move |_| serve.clone().serve());
-    let ledger = ledger.clone();
-    world.host(hosts::AGGREGATOR, move |host| aggregator::run(part_ctx(host, &ledger), config.clone()));
-    redis
-}
 
 #[test]
 fn in_http_accepts_a_json_batch_and_forwards_it_to_redis() {
@@ -169,9 +66,12 @@ fn in_http_answers_400_naming_what_is_wrong() {
 fn drop_oldest_chunk_makes_room_and_records_aggregator_overflow() {
     let mut world = WorldBuilder::new(13).duration(Duration::from_secs(60)).build();
     let ledger = Ledger::new();
+    // Chunks larger than one POST (about 14 kB): a chunk never passes chunk_limit_size, so
+    // with smaller chunks one dropped chunk would not always make room for the next POST
+    // and Fluentd's `write_guard` would refuse it (one drop per attempt).
     let config = AggregatorConfig {
-        chunk_bytes_limit: 10_000,
-        total_bytes_limit: 40_000,
+        chunk_bytes_limit: 20_000,
+        total_bytes_limit: 60_000,
         overflow_action: OverflowAction::DropOldestChunk,
         retry_forever: true,
         ..AggregatorConfig::default()

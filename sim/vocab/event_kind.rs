@@ -177,6 +177,16 @@ named_enum! {
         AggregatorFlush = "aggregator.flush",
         /// A Redis write failed; the output retries later.
         AggregatorRetry = "aggregator.retry",
+        /// The retries hit their limit: every queued chunk is dropped (`clear_queue!`).
+        AggregatorRetryLimit = "aggregator.retry_limit",
+        /// SIGTERM: the inputs closed; the buffer is flushed if `flush_at_shutdown`.
+        AggregatorShutdown = "aggregator.shutdown",
+        /// The aggregator exited after its shutdown, with what it left behind.
+        AggregatorExit = "aggregator.exit",
+        /// A file buffer chunk left by an earlier process was resumed.
+        AggregatorResume = "aggregator.resume",
+        /// A file buffer chunk could not be written or read back.
+        AggregatorBufferFile = "aggregator.buffer_file",
 
         // Redis.
         /// Redis listens, with its persistence and `maxmemory`.

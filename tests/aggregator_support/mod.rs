@@ -4,6 +4,8 @@
 //! with the ledger bookkeeping the real app does.
 #![allow(dead_code)]
 
+pub mod dev;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

@@ -19,6 +19,19 @@ pub enum OverflowAction {
     DropOldestChunk,
 }
 
+/// `<buffer> @type`: where chunks live (Fluentd 1.19 `lib/fluent/plugin/buf_memory.rb`,
+/// `buf_file.rb`; FIDELITY.md "Aggregator — Fluentd").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BufferType {
+    /// buf_memory (Fluentd's default): chunks die with the process.
+    Memory,
+    /// buf_file: every write goes to the chunk's file with `write(2)` and no fsync, so a
+    /// killed process keeps its chunks (the kernel has them) and a power loss loses them;
+    /// a restarted Fluentd resumes them.
+    File,
+}
+
 /// Fluentd on Railway.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -36,14 +49,31 @@ pub struct AggregatorConfig {
     pub redis_key: String,
     /// Routing by tag prefix: `(prefix, key)` pairs, first match wins.
     pub routes: Vec<(String, String)>,
+    /// `<buffer> @type`: memory (Fluentd's default) or file. The size defaults below stay
+    /// buf_memory's for both: a file buffer scenario sets its own.
+    pub buffer_type: BufferType,
+    /// `flush_at_shutdown`: on SIGTERM, enqueue every staged chunk and write the queue
+    /// before exiting. Fluentd's default depends on the buffer: true for memory, false for
+    /// file (`Output#configure`); absent here means that default.
+    pub flush_at_shutdown: Option<bool>,
+    /// `queued_chunks_limit_size`: the flush timer enqueues no staged chunk while this many
+    /// chunks wait in the queue (full chunks are enqueued regardless). Fluentd's default is
+    /// `flush_thread_count`, 1.
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub queued_chunks_limit_size: usize,
+    /// `chunk_full_threshold`: a staged chunk at this fraction of `chunk_limit_size` or
+    /// more after a write is enqueued at once. Fluentd's default 0.95.
+    #[schemars(range(min = 0.000_001, max = 1.0))]
+    pub chunk_full_threshold: f64,
     /// `chunk_limit_size`: 8 MB for buf_memory (Fluentd default; buf_file: 256 MB).
     #[schemars(range(min = 1, max = crate::units::BYTES_SIZE_MAX))]
     pub chunk_bytes_limit: u64,
     /// `total_limit_size`: 512 MB for buf_memory (Fluentd default; buf_file: 64 GB).
     #[schemars(range(min = 1, max = crate::units::BYTES_LIMIT_MAX))]
     pub total_bytes_limit: u64,
-    /// `flush_interval`: Fluentd's default is 60 s; the pipeline flushes every second, which
-    /// is the default here (documented deviation: latency budgets are seconds).
+    /// `flush_interval`: the pipeline's choice, 1 s (Fluentd's default is 60 s): obsim's
+    /// latency budgets are seconds, and the design sets no value. A scenario may set
+    /// Fluentd's `"60s"`.
     #[serde(with = "crate::units::duration_text")]
     pub flush_interval: Duration,
     /// `overflow_action`: default throw_exception.
@@ -99,6 +129,10 @@ impl Default for AggregatorConfig {
             region: "us-west1".into(),
             redis_key: "logs:buffer".into(),
             routes: Vec::new(),
+            buffer_type: BufferType::Memory,
+            flush_at_shutdown: None,
+            queued_chunks_limit_size: 1,
+            chunk_full_threshold: 0.95,
             chunk_bytes_limit: 8 * 1024 * 1024,
             total_bytes_limit: 512 * 1024 * 1024,
             flush_interval: Duration::from_secs(1),
@@ -153,6 +187,15 @@ impl AggregatorConfig {
                 return Err((key, "must be above zero".into()));
             }
         }
+        if self.queued_chunks_limit_size == 0 {
+            return Err(("queued_chunks_limit_size", "must be above zero".into()));
+        }
+        if !(self.chunk_full_threshold > 0.0 && self.chunk_full_threshold <= 1.0) {
+            return Err((
+                "chunk_full_threshold",
+                format!("{} must be above 0 and at most 1", self.chunk_full_threshold),
+            ));
+        }
         if !(self.retry_exponential_backoff_base.is_finite() && self.retry_exponential_backoff_base > 1.0) {
             return Err((
                 "retry_exponential_backoff_base",
@@ -160,6 +203,17 @@ impl AggregatorConfig {
             ));
         }
         Ok(())
+    }
+
+    /// `flush_at_shutdown` in force: the configured value, else Fluentd's default for the
+    /// buffer type (true unless the buffer is persistent).
+    pub fn flush_at_shutdown(&self) -> bool {
+        self.flush_at_shutdown.unwrap_or(self.buffer_type == BufferType::Memory)
+    }
+
+    /// The chunk size at which a staged chunk is full (`chunk_size_full?`).
+    pub(crate) fn chunk_full_bytes(&self) -> u64 {
+        ((self.chunk_bytes_limit as f64) * self.chunk_full_threshold).ceil() as u64
     }
 
     /// The Redis list a tag routes to.

@@ -8,6 +8,7 @@
 //! buffer, and only once the buffer holds them is `{"ack": chunk}` sent. When the buffer
 //! refuses (throw_exception), Fluentd's emit raises: no ack, the connection is closed, and
 //! the agent retries. With `block` the connection is simply not read until there is room.
+//! On SIGTERM every connection closes (Fluentd shuts its inputs down before its outputs).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -62,17 +63,8 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
     let mut authenticated = auth.is_none();
     let mut buffer = vec![0u8; READ_BYTES];
     loop {
-        let read = tokio::time::timeout(config.connection_idle_timeout, stream.read(&mut buffer)).await;
-        let count = match read {
-            Ok(Ok(0)) | Ok(Err(_)) => return,
-            Ok(Ok(count)) => count,
-            Err(_) => {
-                host.record(
-                    EventKind::AggregatorIdleClose,
-                    format!("{peer} silent for {:?}", config.connection_idle_timeout),
-                );
-                return;
-            }
+        let Some(count) = read_some(&shared, &mut stream, &mut buffer, &peer).await else {
+            return;
         };
         if let Err(error) = decoder.feed(&buffer[..count]) {
             host.record(EventKind::AggregatorBadStream, format!("{peer}: {error}"));
@@ -110,6 +102,26 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                     }
                 }
             }
+        }
+    }
+}
+
+/// Reads what the agent sent next; `None`: the connection is over — closed by the agent,
+/// failed, silent for `connection_idle_timeout`, or SIGTERM (Fluentd's shutdown stops the
+/// inputs first: the server closes its connections).
+async fn read_some(shared: &Shared, stream: &mut TcpStream, buffer: &mut [u8], peer: &str) -> Option<usize> {
+    let (host, idle_timeout) = (&shared.ctx.host, shared.config.connection_idle_timeout);
+    let read = tokio::select! {
+        biased;
+        () = host.sigterm().received() => return None,
+        read = tokio::time::timeout(idle_timeout, stream.read(buffer)) => read,
+    };
+    match read {
+        Ok(Ok(0)) | Ok(Err(_)) => None,
+        Ok(Ok(count)) => Some(count),
+        Err(_) => {
+            host.record(EventKind::AggregatorIdleClose, format!("{peer} silent for {idle_timeout:?}"));
+            None
         }
     }
 }

@@ -33,9 +33,15 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
         let (stream, _) = listener.accept().await?;
         let shared = Arc::clone(&shared);
         crate::world::spawn(async move {
+            let sigterm = shared.ctx.host.sigterm().clone();
             let service = service_fn(move |request| handle(Arc::clone(&shared), request));
-            // A connection error ends that connection only.
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            // A connection error ends that connection only; SIGTERM ends every connection
+            // (Fluentd shuts its inputs down before its outputs).
+            tokio::select! {
+                biased;
+                () = sigterm.received() => {}
+                _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service) => {}
+            }
         });
     }
 }

@@ -6,17 +6,24 @@
 //! - [`config`]: the `[aggregator]` section with Fluentd's defaults.
 //! - [`in_forward`]: :24225, the shared-key handshake, and the ack (only after buffering).
 //! - [`in_http`]: :24224, JSON from dev hosts.
-//! - [`buffer`]: staged and queued chunks, `total_limit_size`, `overflow_action`, custody.
+//! - [`buffer`]: staged and queued chunks, `total_limit_size`, `overflow_action`,
+//!   `queued_chunks_limit_size`, the output's retry state, custody.
+//! - [`buffer_file`]: buf_file's chunk files (written, never fsynced; resumed at start).
 //! - [`control`]: the harness's handle — a runtime `total_limit_size` (faults) and the
 //!   buffer's gauge (the `bounds` check).
-//! - [`retry`]: Fluentd's exponential backoff with ±12.5 % randomisation.
+//! - [`retry`]: Fluentd's retry state: first retry after exactly `retry_wait`, then
+//!   exponential backoff with ±12.5 % randomisation.
 //! - [`redis_out`]: `RPUSH` through the real `redis` client over turmoil TCP.
 //!
-//! Tasks: the two listeners (one task per connection), the flush timer (enqueues staged
-//! chunks every `flush_interval`), and the output (one flush thread, Fluentd's
-//! `flush_thread_count 1`: writes the queue's head, retrying it until written or given up).
+//! Tasks: the two listeners (one task per connection), the flush timer (Fluentd's enqueue
+//! thread: enqueues staged chunks every `flush_interval` while the queue has room), and the
+//! output (one flush thread, Fluentd's `flush_thread_count 1`: writes the queue's head,
+//! retrying until written or the retry limit clears the queue). On SIGTERM the inputs close,
+//! the output runs `flush_at_shutdown`, and the process exits (FIDELITY.md "Aggregator —
+//! Fluentd").
 
 pub mod buffer;
+pub mod buffer_file;
 pub mod config;
 pub mod control;
 pub mod in_forward;
@@ -24,10 +31,11 @@ pub mod in_http;
 pub mod redis_out;
 pub mod retry;
 
-pub use config::{AggregatorConfig, OverflowAction};
+pub use config::{AggregatorConfig, BufferType, OverflowAction};
 pub use control::AggregatorControl;
 
 use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -52,6 +60,8 @@ pub struct Shared {
     queued: Notify,
     /// Wakes blocked writers: room was freed.
     room: Notify,
+    /// The shutdown stops the flush thread (it ends between writes).
+    stop_output: AtomicBool,
 }
 
 /// How often a blocked write looks again whether the buffer is `storable?` even without
@@ -90,7 +100,11 @@ impl Shared {
                     }
                     return Ok(());
                 }
-                Err((overflow, back)) if self.config.overflow_action == Action::Block => {
+                // Fluentd's block loop breaks on shutdown ("breaking block behavior to
+                // shutdown Fluentd"): the write is refused.
+                Err((overflow, back))
+                    if self.config.overflow_action == Action::Block && !self.ctx.host.sigterm().is_received() =>
+                {
                     if !blocked {
                         self.ctx.host.record(EventKind::AggregatorBlock, format!("tag {tag}: {overflow}"));
                         blocked = true;
@@ -110,41 +124,119 @@ pub async fn run(ctx: PartCtx, config: AggregatorConfig) -> turmoil::Result {
     run_with_control(ctx, config, AggregatorControl::new()).await
 }
 
+/// Fluentd's `flush_thread_burst_interval` (1 s): how long `submit_flush_all` sleeps between
+/// waking the flush thread while `flush_at_shutdown` drains the queue.
+pub(crate) const FLUSH_THREAD_BURST_INTERVAL: Duration = Duration::from_secs(1);
+
 /// `run`, with `control` able to override `total_limit_size` while Fluentd runs (faults)
-/// and receiving the buffer's gauge.
+/// and receiving the buffer's gauge. On SIGTERM it shuts down as Fluentd does (inputs
+/// first, then the output's `flush_at_shutdown`) and exits.
 pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: AggregatorControl) -> turmoil::Result {
     config.validate()?;
     let config = Arc::new(config);
-    let buffer = Buffer::new(
+    let mut buffer = Buffer::new(
         ctx.host.clone(),
         ctx.ledger.clone(),
         ctx.custodian(Part::Aggregator),
         Arc::clone(&config),
         control,
     );
+    buffer.resume();
+    let file = if config.buffer_type == BufferType::File { " buffer file" } else { "" };
     ctx.host.record(
         EventKind::AggregatorStart,
         format!(
-            "overflow_action {:?} total_limit {} key {}",
+            "overflow_action {:?} total_limit {} key {}{file}",
             config.overflow_action, config.total_bytes_limit, config.redis_key
         ),
     );
-    let shared =
-        Arc::new(Shared { ctx, config, buffer: Mutex::new(buffer), queued: Notify::new(), room: Notify::new() });
-    crate::world::spawn(flush_timer(Arc::clone(&shared)));
-    crate::world::spawn(output(Arc::clone(&shared)));
+    let resumed = buffer.queued_count() > 0;
+    let shared = Arc::new(Shared {
+        ctx,
+        config,
+        buffer: Mutex::new(buffer),
+        queued: Notify::new(),
+        room: Notify::new(),
+        stop_output: AtomicBool::new(false),
+    });
+    let timer = crate::world::spawn(flush_timer(Arc::clone(&shared)));
+    let output = crate::world::spawn(output(Arc::clone(&shared)));
+    if resumed {
+        shared.queued.notify_one();
+    }
     let http_shared = Arc::clone(&shared);
     let http = crate::world::spawn(async move {
         if let Err(error) = in_http::serve(Arc::clone(&http_shared)).await {
             http_shared.ctx.host.record(EventKind::AggregatorHttpDown, error.to_string());
         }
     });
-    let forward = in_forward::serve(shared).await;
+    let sigterm = shared.ctx.host.sigterm().clone();
+    let forward = tokio::select! {
+        biased;
+        () = sigterm.received() => None,
+        result = in_forward::serve(Arc::clone(&shared)) => Some(result),
+    };
     http.abort();
-    forward
+    if let Some(result) = forward {
+        return result;
+    }
+    timer.abort();
+    shutdown(&shared).await;
+    stop_output(&shared, output).await;
+    let (lost, kept) = shared.lock().exit();
+    shared.ctx.host.record(EventKind::AggregatorExit, format!("records lost from memory {lost}, left on file {kept}"));
+    Ok(())
 }
 
-/// Every `flush_interval`, staged chunks join the queue.
+/// Fluentd's shutdown after the inputs have stopped (`before_shutdown` → `force_flush`):
+/// with `flush_at_shutdown`, every staged chunk is enqueued (past `queued_chunks_limit_size`)
+/// and the flush thread is woken every `flush_thread_burst_interval` while the queue holds
+/// chunks and the output is not retrying (`submit_flush_all`: a failure ends the flush).
+async fn shutdown(shared: &Arc<Shared>) {
+    let flush = shared.config.flush_at_shutdown();
+    let queued = {
+        let mut buffer = shared.lock();
+        if flush {
+            buffer.enqueue_all(true);
+        }
+        buffer.queued_count()
+    };
+    shared.ctx.host.record(
+        EventKind::AggregatorShutdown,
+        format!("SIGTERM: inputs closed; flush_at_shutdown {flush}, {queued} chunks queued"),
+    );
+    if !flush {
+        return;
+    }
+    // Bounded by the queue (each chunk is written or the retry ends it) and by the SIGKILL
+    // that ends the draining time.
+    loop {
+        let (retrying, queued) = {
+            let buffer = shared.lock();
+            (buffer.retrying(), buffer.queued_count())
+        };
+        if retrying || queued == 0 {
+            return;
+        }
+        shared.queued.notify_one();
+        tokio::time::sleep(FLUSH_THREAD_BURST_INTERVAL).await;
+    }
+}
+
+/// `after_shutdown`: the flush thread stops; a write in progress completes first (the
+/// thread is joined), one waiting for its retry or for work is simply ended.
+async fn stop_output(shared: &Arc<Shared>, output: tokio::task::JoinHandle<()>) {
+    shared.stop_output.store(true, Ordering::SeqCst);
+    if shared.lock().writing() {
+        // Bounded by `redis_timeout`: the write in progress ends within it.
+        let _ = output.await;
+    } else {
+        output.abort();
+    }
+}
+
+/// Fluentd's enqueue thread: every `flush_interval`, staged chunks join the queue (as many
+/// as `queued_chunks_limit_size` lets in).
 async fn flush_timer(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(shared.config.flush_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -152,23 +244,25 @@ async fn flush_timer(shared: Arc<Shared>) {
         tick.tick().await;
         let mut buffer = shared.lock();
         let before = buffer.queued_count();
-        buffer.enqueue_all();
+        buffer.enqueue_all(false);
         if buffer.queued_count() > before {
             shared.queued.notify_one();
         }
     }
 }
 
-/// The flush thread: writes the queue's head to Redis, retrying with Fluentd's backoff.
+/// The flush thread: writes the queue's head to Redis, retrying with Fluentd's backoff;
+/// ends between writes once the shutdown stops it.
 async fn output(shared: Arc<Shared>) {
     let config = Arc::clone(&shared.config);
     let host = shared.ctx.host.clone();
     let mut rng = host.rng("aggregator/retry");
     let mut connection: Option<crate::parts::redis_client::RedisConn> = None;
     let redis = shared.ctx.peer(Part::Aggregator, Part::Redis).clone();
-    loop {
+    // Bounded by the queue and the clock: each pass writes a chunk or waits.
+    while !shared.stop_output.load(Ordering::SeqCst) {
         let next = shared.lock().next_write(Instant::now()); // determinism: ok (tokio time, simulated by turmoil)
-        let (seq, key, value, records, retry) = match next {
+        let (seq, key, value, records) = match next {
             NextWrite::Idle => {
                 shared.queued.notified().await;
                 continue;
@@ -177,7 +271,7 @@ async fn output(shared: Arc<Shared>) {
                 tokio::time::sleep_until(due).await;
                 continue;
             }
-            NextWrite::Write { seq, key, value, records, retry } => (seq, key, value, records, retry),
+            NextWrite::Write { seq, key, value, records } => (seq, key, value, records),
         };
         let result: Result<i64, WriteError> = async {
             if connection.is_none() {
@@ -201,25 +295,34 @@ async fn output(shared: Arc<Shared>) {
                 if error.breaks_connection() {
                     connection = None;
                 }
-                let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
-                match RetryState::after_failure(retry, &config, now, &mut rng) {
-                    Some(state) => {
-                        host.record(
-                            EventKind::AggregatorRetry,
-                            format!(
-                                "chunk {seq} failure {} ({error}); next in {}ms",
-                                state.steps,
-                                (state.next - now).as_millis()
-                            ),
-                        );
-                        shared.lock().failed(seq, state);
-                    }
-                    None => {
-                        shared.lock().give_up(seq, error.give_up_cause());
-                        shared.room.notify_waiters();
-                    }
-                }
+                write_failed(&shared, seq, &error, &mut rng);
             }
         }
     }
+}
+
+/// `update_retry_state` after a failed write of chunk `seq`: the output's retry state is
+/// created or stepped; at its limit every queued chunk is dropped (`clear_queue!`) with the
+/// error's cause.
+fn write_failed(shared: &Shared, seq: u64, error: &WriteError, rng: &mut impl rand::Rng) {
+    let host = &shared.ctx.host;
+    let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
+    let mut buffer = shared.lock();
+    let state = RetryState::after_failure(buffer.retry_state(), &shared.config, now, rng);
+    if state.limit(&shared.config) {
+        let cause = error.give_up_cause();
+        host.record(
+            EventKind::AggregatorRetryLimit,
+            format!("chunk {seq} failure {} ({error}): dropping every queued chunk, cause {cause}", state.steps + 1),
+        );
+        buffer.clear_queue(cause);
+        drop(buffer);
+        shared.room.notify_waiters();
+        return;
+    }
+    host.record(
+        EventKind::AggregatorRetry,
+        format!("chunk {seq} failure {} ({error}); next in {}ms", state.steps + 1, (state.next - now).as_millis()),
+    );
+    buffer.failed(seq, state);
 }
