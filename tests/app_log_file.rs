@@ -61,9 +61,9 @@ fn a_paused_agent_reads_on_from_the_file_and_nothing_is_lost() {
 
 #[test]
 fn rotation_takes_unread_lines_and_names_them() {
-    let verdict = judge("paused-agent.toml", &paused_agent("log_file_records_limit = 200"), None);
+    let verdict = judge("paused-agent.toml", &paused_agent("log_file_records_limit = 20"), None);
     let rotated = lost_with(&verdict, LossCause::AppLogRotated);
-    assert!(rotated > 0, "a 200-line file cannot hold 45 s of a paused agent's backlog: {}", verdict.render());
+    assert!(rotated > 0, "a 20-line file cannot hold 45 s of a paused agent's backlog: {}", verdict.render());
     let log = &verdict.result.signals.log;
     assert_eq!(log.lost_count, rotated, "rotation is the only loss: {}", verdict.render());
     assert_eq!(log.lost_silently_count, 0);
