@@ -216,6 +216,10 @@ impl Dialer {
                 self.backoff.delay(state.retries, &mut *self.rng())
             };
             tokio::time::sleep(wait).await;
+            if Arc::strong_count(&self.state) == 1 {
+                // The channel is gone (the collector shut down): nobody would use a connection.
+                return;
+            }
             self.lock().retries += 1;
             let backoff = self.backoff_now();
             match self.dial(backoff).await {
