@@ -239,10 +239,13 @@ fn a_non_retryable_refusal_drops_at_once() {
     assert_eq!(events(&rig.world, EventKind::CollectorAttempt).len(), 1, "InvalidArgument is not retried");
 }
 
+/// exporterhelper's memory queue frees a request's place only when its export ends, so
+/// `queue_size` counts the request in flight: with room for 2, one exporting and one waiting
+/// fill it. (obsim counted only the waiting ones and took a third.)
 #[test]
 fn a_full_sending_queue_drops_new_batches() {
     // One consumer busy 3 s per export; 10 single-span batches 300 ms apart: the first is
-    // in flight, two wait in the queue, seven find it full.
+    // in flight, one waits in the queue, eight find it full.
     let config = CollectorConfig { queue_size: 2, num_consumers: 1, ..Default::default() };
     let schedule = pushes(Duration::from_secs(1), Duration::from_millis(300), 10, 1);
     let mut rig = rig(6, config, schedule, Duration::from_secs(30));
@@ -250,13 +253,13 @@ fn a_full_sending_queue_drops_new_batches() {
     rig.world.run_for(Duration::from_secs(20)).unwrap();
 
     let account = rig.ledger.account();
-    assert_eq!(account.totals[&Signal::Span].delivered, 3);
+    assert_eq!(account.totals[&Signal::Span].delivered, 2);
     assert_eq!(
         undelivered(&rig.ledger),
-        vec![(Outcome::Lost { cause: LossCause::CollectorQueueFull, custodian: collector_custodian() }, 7)]
+        vec![(Outcome::Lost { cause: LossCause::CollectorQueueFull, custodian: collector_custodian() }, 8)]
     );
     let delivered: Vec<u64> = rig.store.spans().iter().map(|(s, _)| s.id.seq).collect();
-    assert_eq!(delivered, vec![0, 1, 2]);
+    assert_eq!(delivered, vec![0, 1]);
 }
 
 #[test]
@@ -332,4 +335,154 @@ fn a_dash0_restart_mid_export_is_retried_not_rejected() {
         retries.iter().any(|e| e.detail.contains("Unavailable")),
         "the restart failed exports as UNAVAILABLE: {retries:?}"
     );
+}
+
+/// batchprocessor's timer is free-running: it starts with the processor and fires every
+/// `timeout`, so spans pushed 7 s into a 10 s period leave at the 10 s tick, not 10 s after
+/// they arrived (obsim started the timer at a batch's first item).
+#[test]
+fn the_batch_timer_ticks_from_the_start_not_from_a_batchs_first_item() {
+    let config = CollectorConfig { batch_timeout: Duration::from_secs(10), ..Default::default() };
+    let schedule = vec![
+        Push { at: Duration::from_secs(7), spans: 3, metric_points: 0 },
+        Push { at: Duration::from_secs(12), spans: 2, metric_points: 0 },
+    ];
+    let mut rig = rig(12, config, schedule, Duration::from_secs(40));
+    rig.world.run_for(Duration::from_secs(30)).unwrap();
+
+    let arrivals: Vec<(u64, u64)> =
+        rig.store.spans().iter().map(|(span, at)| (span.id.seq, *at / 1_000_000_000)).collect();
+    assert_eq!(arrivals, vec![(0, 10), (1, 10), (2, 10), (3, 20), (4, 20)], "sent at the 10 s and 20 s ticks");
+    assert_eq!(rig.store.counts().traces.requests_accepted, 2);
+}
+
+/// exporterhelper's retry sender stretches the backoff by the server's RetryInfo delay and
+/// drops the request when that wait would end past `max_elapsed_time` ("no more retries
+/// left"), instead of retrying once more (obsim checked the unstretched backoff).
+#[test]
+fn a_retry_info_delay_past_max_elapsed_time_drops_instead_of_retrying() {
+    let schedule = vec![Push { at: Duration::from_secs(1), spans: 4, metric_points: 0 }];
+    let mut rig = rig(13, CollectorConfig::default(), schedule, Duration::from_secs(500));
+    let retry_after = Some(Duration::from_secs(120));
+    rig.control.set_errors(Some(ScriptedErrors { status: 503, rate: 1.0, retry_after })).unwrap();
+    rig.world.run_for(Duration::from_secs(450)).unwrap();
+
+    // Attempts at ~1 s, ~121 s, ~241 s; at 241 s the next wait (120 s) ends past 300 s.
+    let attempts: Vec<u64> =
+        events(&rig.world, EventKind::CollectorAttempt).iter().map(|e| e.true_nanos / 1_000_000_000).collect();
+    assert_eq!(attempts, vec![1, 121, 241], "every wait is the server's 120 s");
+    assert_eq!(
+        undelivered(&rig.ledger),
+        vec![(Outcome::Lost { cause: LossCause::CollectorRetryExpired, custodian: collector_custodian() }, 4)]
+    );
+    let dropped = events(&rig.world, EventKind::CollectorDropped);
+    assert_eq!(dropped.len(), 1);
+    assert!(dropped[0].true_nanos < 242_000_000_000, "dropped at the third attempt: {dropped:?}");
+}
+
+/// A rig whose world tells the ledger of a host loss (the SIGKILL at the end of a draining
+/// time), as the pipeline does.
+fn rig_with_losses(seed: u64, config: CollectorConfig, schedule: Vec<Push>, duration: Duration) -> Rig {
+    let mut rig = rig(seed, config, schedule, duration);
+    let ledger = rig.ledger.clone();
+    rig.world.on_host_lost(move |host, loss| ledger.host_lost(host, loss));
+    rig
+}
+
+/// On SIGTERM the batch processor flushes what it holds and the sending queue exports it
+/// before the process exits, well within the draining time. (obsim ignored SIGTERM: the
+/// batch waited for its 10 s tick and the SIGKILL at 8 s lost it from memory.)
+#[test]
+fn sigterm_flushes_the_batch_processor_and_drains_the_queue_before_exiting() {
+    let config = CollectorConfig { batch_timeout: Duration::from_secs(10), ..Default::default() };
+    let schedule = vec![Push { at: Duration::from_secs(1), spans: 6, metric_points: 2 }];
+    let mut rig = rig_with_losses(14, config, schedule, Duration::from_secs(30));
+    rig.world.run_for(Duration::from_secs(3)).unwrap();
+    rig.world.terminate(MACHINE, Duration::from_secs(5));
+    rig.world.run_for(Duration::from_secs(20)).unwrap();
+
+    assert_eq!(undelivered(&rig.ledger), vec![]);
+    assert_eq!(rig.ledger.account().totals[&Signal::Span].delivered, 6);
+    assert_eq!(rig.store.metric_points_count(), 2);
+    let arrived_max = rig.store.spans().iter().map(|(_, at)| *at).max().unwrap();
+    assert!(arrived_max < 4_000_000_000, "sent at SIGTERM (3 s), not at the 10 s tick: {arrived_max}");
+    let shutdown: Vec<String> =
+        events(&rig.world, EventKind::CollectorShutdown).into_iter().map(|e| e.detail).collect();
+    assert_eq!(shutdown.len(), 2, "draining, then exiting: {shutdown:?}");
+    assert!(shutdown[1].starts_with("drained"), "{shutdown:?}");
+}
+
+/// With Dash0 failing at SIGTERM, the retry sender stops: the batch waiting to retry is
+/// dropped at once and each queued one gets a single attempt; the collector exits before the
+/// SIGKILL, having said why each was lost (`collector_shutdown`). (obsim kept retrying until
+/// the SIGKILL took everything as `collector_crash_unpersisted`.)
+#[test]
+fn sigterm_while_dash0_fails_drops_what_cannot_be_sent_with_collector_shutdown() {
+    // One consumer: batch 0 is in its retry wait, batches 1 and 2 wait in the queue.
+    let config = CollectorConfig { num_consumers: 1, ..Default::default() };
+    let schedule = pushes(Duration::from_secs(1), Duration::from_secs(1), 3, 2);
+    let mut rig = rig_with_losses(15, config, schedule, Duration::from_secs(60));
+    rig.control.set_errors(failing(503)).unwrap();
+    rig.world.run_for(Duration::from_secs(5)).unwrap();
+    rig.world.terminate(MACHINE, Duration::from_secs(30));
+    rig.world.run_for(Duration::from_secs(50)).unwrap();
+
+    assert_eq!(
+        undelivered(&rig.ledger),
+        vec![(Outcome::Lost { cause: LossCause::CollectorShutdown, custodian: collector_custodian() }, 6)]
+    );
+    let attempts: Vec<String> = events(&rig.world, EventKind::CollectorAttempt).into_iter().map(|e| e.detail).collect();
+    assert!(attempts.contains(&"traces batch 1 attempt 1".to_string()), "{attempts:?}");
+    assert!(attempts.contains(&"traces batch 2 attempt 1".to_string()), "{attempts:?}");
+    assert!(!attempts.iter().any(|a| a.starts_with("traces batch 1 attempt 2")), "no retry on shutdown");
+    let exited = events(&rig.world, EventKind::CollectorShutdown).last().map(|e| e.true_nanos).unwrap();
+    assert!(exited < 35_000_000_000, "exited before the SIGKILL at 35 s: {exited}");
+}
+
+/// grpc-go's channel reconnects on its backoff (1 s × 1.6 up to 120 s, ± 20 %), and export
+/// attempts while it backs off fail fast with UNAVAILABLE and spend the retry sender's
+/// `max_elapsed_time`. After 10 minutes of Dash0 down, the channel redials up to two minutes
+/// after Dash0 is back: batches whose 300 s run out in that gap are dropped, as the real
+/// collector drops them. (obsim redialled on the next call, so everything still within its
+/// 300 s was delivered on the first retry after Dash0 came back.)
+#[test]
+fn after_dash0_is_down_10_minutes_the_channel_backs_off_and_batches_expire_in_the_gap() {
+    // A batch every 5 s, each taken by a consumer at once (enough of them), so each one's
+    // 300 s run from its first attempt: those sent at 310–375 s run out around 610–675 s.
+    let back_at = Duration::from_secs(610);
+    let schedule = pushes(Duration::from_secs(1), Duration::from_secs(5), 140, 2);
+    let config = CollectorConfig { num_consumers: 200, ..Default::default() };
+    let mut rig = rig(16, config, schedule, Duration::from_secs(1100));
+    rig.world.run_for(Duration::from_secs(10)).unwrap();
+    rig.world.kill(hosts::DASH0);
+    rig.world.run_for(back_at).unwrap();
+    rig.world.restart(hosts::DASH0);
+    rig.world.run_for(Duration::from_secs(1050)).unwrap();
+
+    let channel = events(&rig.world, EventKind::CollectorChannel);
+    let reconnected = channel.iter().find(|e| e.detail.ends_with("connected")).expect("the channel reconnected");
+    let back_nanos = back_at.as_nanos() as u64;
+    assert!(reconnected.true_nanos > back_nanos + 5_000_000_000, "redialled on the backoff, not at once");
+    let failed_dials = channel.iter().filter(|e| e.detail.contains("failed")).count();
+    // Each dial into the silence takes max(20 s, backoff), then the backoff: 11 over 10 min.
+    assert!((9..=13).contains(&failed_dials), "1 s × 1.6 up to 120 s over 10 min: {failed_dials} dials");
+    let fast_fails = events(&rig.world, EventKind::CollectorRetry)
+        .into_iter()
+        .filter(|e| e.true_nanos > back_nanos && e.detail.contains("Unavailable"))
+        .count();
+    assert!(fast_fails > 0, "attempts after Dash0 was back failed fast while the channel backed off");
+    let expired_in_gap = events(&rig.world, EventKind::CollectorDropped)
+        .into_iter()
+        .filter(|e| e.detail.contains("collector_retry_expired"))
+        .filter(|e| e.true_nanos > back_nanos && e.true_nanos < reconnected.true_nanos)
+        .count();
+    assert!(expired_in_gap > 0, "batches ran out of retry time while the channel backed off");
+    let account = rig.ledger.account();
+    let outcomes = undelivered(&rig.ledger);
+    assert_eq!(outcomes.len(), 1, "only collector_retry_expired: {outcomes:?}");
+    assert_eq!(
+        outcomes[0].0,
+        Outcome::Lost { cause: LossCause::CollectorRetryExpired, custodian: collector_custodian() }
+    );
+    assert_eq!(account.totals[&Signal::Span].delivered + outcomes[0].1, 280);
 }

@@ -135,6 +135,10 @@ named_enum! {
         CollectorDropped = "collector.dropped",
         /// The collector resent a delivered metrics batch (a planted bug).
         CollectorResent = "collector.resent",
+        /// The collector shuts down on SIGTERM (draining), or has drained and exits.
+        CollectorShutdown = "collector.shutdown",
+        /// The collector's gRPC channel changed state (connected, failed, backing off).
+        CollectorChannel = "collector.channel",
 
         // The aggregator (Fluentd).
         /// The aggregator started, with its buffer settings.

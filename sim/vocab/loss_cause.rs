@@ -48,6 +48,9 @@ named_enum! {
         CollectorRejected = "collector_rejected",
         /// A retryable failure at the collector while `retry_on_failure` is disabled.
         CollectorRetryDisabled = "collector_retry_disabled",
+        /// The collector shut down (SIGTERM) before the batch was sent: its last attempt
+        /// failed or it was waiting to retry.
+        CollectorShutdown = "collector_shutdown",
         /// The aggregator's host crashed while chunks were only in its memory buffer.
         AggregatorCrashUnpersisted = "aggregator_crash_unpersisted",
         /// The aggregator discarded its oldest chunk over `total_limit_size`

@@ -58,16 +58,20 @@ pub struct CollectorConfig {
     #[serde(with = "crate::units::duration_text")]
     pub export_timeout: Duration,
     /// configgrpc `keepalive.time`: an HTTP/2 PING after this long without frames, also
-    /// while idle. The collector leaves keepalive unset; obsim sets it because a turmoil
-    /// partition leaves a connection silently dead (ARCHITECTURE.md §8). gRPC's usual client value
-    /// of 10 s.
+    /// while idle; `"0s"` sends none. The pipeline's choice, not the collector's default: the
+    /// OTLP exporter leaves `keepalive` unset (no PINGs; grpc-go reads a time of 0 the same
+    /// way), and a connection cut silently then shows only as calls timing out. obsim sets
+    /// gRPC's usual client value of 10 s (configgrpc's `NewDefaultKeepaliveClientConfig`)
+    /// because a turmoil partition leaves a connection silently dead (ARCHITECTURE.md §8);
+    /// a scenario sets `"0s"` to run the collector's own default.
     #[serde(with = "crate::units::duration_text")]
     pub keepalive_interval: Duration,
     /// configgrpc `keepalive.timeout`: the connection is closed when a PING is not answered
-    /// within this. 10 s.
+    /// within this. 10 s (configgrpc's default when keepalive is set).
     #[serde(with = "crate::units::duration_text")]
     pub keepalive_timeout: Duration,
-    /// Dialing Dash0 gives up after this (gRPC's minimum connect timeout is 20 s).
+    /// grpc-go's minimum connect timeout: each dial of Dash0 gets at least this (longer
+    /// once the reconnect backoff is longer). 20 s.
     #[serde(with = "crate::units::duration_text")]
     pub connect_timeout: Duration,
     /// `Authorization: Bearer <token>` for Dash0.
@@ -149,7 +153,6 @@ impl CollectorConfig {
             ("retry_initial_interval", self.retry_initial_interval),
             ("retry_max_interval", self.retry_max_interval),
             ("export_timeout", self.export_timeout),
-            ("keepalive_interval", self.keepalive_interval),
             ("keepalive_timeout", self.keepalive_timeout),
             ("connect_timeout", self.connect_timeout),
         ];
@@ -202,5 +205,15 @@ mod tests {
         assert!(toml::from_str::<CollectorConfig>("queue = 2").is_err());
         let config = CollectorConfig { endpoint_port: Some(0), ..CollectorConfig::default() };
         assert_eq!(config.check().unwrap_err(), "collector.endpoint_port must be at least 1");
+    }
+
+    /// The collector's OTLP exporter sets no keepalive; obsim's 10 s is the pipeline's
+    /// choice, and `"0s"` turns it off.
+    #[test]
+    fn keepalive_is_the_pipelines_choice_and_0s_turns_it_off() {
+        assert_eq!(CollectorConfig::default().keepalive_interval, Duration::from_secs(10));
+        let config: CollectorConfig = toml::from_str("keepalive_interval = \"0s\"").unwrap();
+        assert!(config.check().is_ok(), "0s (no PINGs) is the collector's own default");
+        assert!(config.keepalive_interval.is_zero());
     }
 }

@@ -5,7 +5,9 @@
 //! `interval · (1 ± randomization_factor)`; the interval then grows by `multiplier` until it
 //! reaches `max_interval` (the wait itself may exceed it by the randomization); once the
 //! time since the first attempt plus the next wait would pass `max_elapsed_time`, the batch
-//! is given up. A server's `RetryInfo` delay stretches the wait (never shortens it).
+//! is given up. A server's `RetryInfo` delay stretches the wait (never shortens it), and the
+//! stretched wait is what is held against `max_elapsed_time`: a delay past the time left
+//! drops the request rather than retrying once more (FIDELITY.md "Collector").
 //!
 //! Which failures (OTLP specification, "OTLP/gRPC Response" / otlpexporter): CANCELLED,
 //! DEADLINE_EXCEEDED, ABORTED, OUT_OF_RANGE, UNAVAILABLE, DATA_LOSS are retryable;
@@ -73,10 +75,13 @@ impl Backoff {
     }
 
     /// The next wait, or `None` when `elapsed` (since the first attempt) plus that wait
-    /// would pass `max_elapsed_time`: give up.
-    pub fn next(&mut self, elapsed: Duration, rng: &mut impl Rng) -> Option<Duration> {
-        let next = randomized(self.randomization_factor, rng.random::<f64>(), self.current_interval);
+    /// would pass `max_elapsed_time`: give up. `throttle` (the server's RetryInfo delay)
+    /// stretches the wait before that check, as exporterhelper's retry sender does.
+    pub fn next(&mut self, elapsed: Duration, throttle: Option<Duration>, rng: &mut impl Rng) -> Option<Duration> {
+        let drawn = randomized(self.randomization_factor, rng.random::<f64>(), self.current_interval);
         self.increment();
+        let next = throttle.map_or(drawn, |throttle| drawn.max(throttle));
+        debug_assert!(next >= drawn, "a throttle never shortens the wait");
         if !self.max_elapsed_time.is_zero() && elapsed + next > self.max_elapsed_time {
             return None;
         }
@@ -118,7 +123,7 @@ mod tests {
         let mut elapsed = Duration::ZERO;
         for interval in expected_intervals {
             assert!((backoff.current_interval().as_secs_f64() - interval).abs() < 1e-6);
-            let wait = backoff.next(elapsed, &mut rng).expect("far from max_elapsed_time");
+            let wait = backoff.next(elapsed, None, &mut rng).expect("far from max_elapsed_time");
             assert!(wait.as_secs_f64() >= interval * 0.5 && wait.as_secs_f64() <= interval * 1.5 + 1e-6, "{wait:?}");
             elapsed += wait;
         }
@@ -129,8 +134,22 @@ mod tests {
         let config = CollectorConfig { retry_randomization_factor: 0.0, ..CollectorConfig::default() };
         let mut backoff = Backoff::new(&config);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        assert_eq!(backoff.next(Duration::from_secs(290), &mut rng), Some(Duration::from_secs(5)));
-        assert_eq!(backoff.next(Duration::from_secs(295), &mut rng), None, "295 s + 7.5 s > 300 s");
+        assert_eq!(backoff.next(Duration::from_secs(290), None, &mut rng), Some(Duration::from_secs(5)));
+        assert_eq!(backoff.next(Duration::from_secs(295), None, &mut rng), None, "295 s + 7.5 s > 300 s");
+    }
+
+    /// exporterhelper's retry sender stretches the backoff by the server's RetryInfo delay and
+    /// then gives up when the stretched wait ends past `max_elapsed_time`.
+    #[test]
+    fn a_retry_info_delay_past_the_time_left_gives_up() {
+        let config = CollectorConfig { retry_randomization_factor: 0.0, ..CollectorConfig::default() };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut backoff = Backoff::new(&config);
+        let stretched = backoff.next(Duration::from_secs(200), Some(Duration::from_secs(60)), &mut rng);
+        assert_eq!(stretched, Some(Duration::from_secs(60)), "200 s + 60 s is within 300 s");
+        let mut backoff = Backoff::new(&config);
+        let past = backoff.next(Duration::from_secs(250), Some(Duration::from_secs(60)), &mut rng);
+        assert_eq!(past, None, "250 s + 60 s passes 300 s: dropped, not retried once more");
     }
 
     #[test]
