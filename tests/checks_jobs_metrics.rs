@@ -169,8 +169,8 @@ fn a_job_run_twice_fails_the_jobs_check_unless_the_scenario_allows_it() {
     let allowed = Verdict::run(Arc::new(scenario.clone()), scenario.seed).unwrap();
     assert!(allowed.passed(), "{}", allowed.render());
     scenario.expect.max_jobs_duplicated = 0;
-    // A seed at which the crash loses exactly one acknowledged completion (since the agent
-    // flushes over two workers, the scenario's own seed 71 loses none).
+    // A seed at which the power loss takes exactly one acknowledged completion (the
+    // scenario's own seed 71 loses none).
     let verdict = Verdict::run(Arc::new(scenario), 73).unwrap();
     let report = verdict.render();
     let jobs = check(&verdict, CheckName::Jobs);
