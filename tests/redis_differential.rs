@@ -9,16 +9,15 @@
 //! modelled (the pipeline buffers in lists), so no script uses them: real Redis knows them and
 //! the model answers them as unknown commands (`parts::redis::tests`).
 
-use std::io::{Read, Write};
+mod redis_support;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use bytes::BytesMut;
-
 use obsim::parts::redis::{Db, RedisConfig};
-use obsim::proto::resp::{Reply, encode_command, parse_reply};
+use redis_support::{RespClient, redis_server_binary};
 
 /// One real server at a time in this test binary: tests run on parallel threads, and a port
 /// freed by one test's probe or its dying server could otherwise be reached by another test's
@@ -39,19 +38,6 @@ impl Drop for RealRedis {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-fn redis_server_binary() -> PathBuf {
-    let candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"];
-    for candidate in candidates {
-        if std::path::Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    panic!(
-        "redis-server is not installed (looked in {candidates:?}): install Debian's package \
-         (`apt-get install redis-server`, as .ci/run does) to run the differential test"
-    );
 }
 
 impl RealRedis {
@@ -89,32 +75,8 @@ impl RealRedis {
         panic!("redis-server did not listen on port {port} within 5 s");
     }
 
-    fn connect(&self) -> RealClient {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        RealClient { stream, buffer: BytesMut::new() }
-    }
-}
-
-struct RealClient {
-    stream: TcpStream,
-    buffer: BytesMut,
-}
-
-impl RealClient {
-    fn call(&mut self, argv: &[&str]) -> Reply {
-        let mut request = BytesMut::new();
-        encode_command(argv, &mut request);
-        self.stream.write_all(&request).unwrap();
-        loop {
-            if let Some(reply) = parse_reply(&mut self.buffer).expect("the real server speaks RESP2") {
-                return reply;
-            }
-            let mut chunk = [0u8; 65536];
-            let read = self.stream.read(&mut chunk).expect("the real server replies within 5 s");
-            assert!(read > 0, "the real server closed the connection after {argv:?}");
-            self.buffer.extend_from_slice(&chunk[..read]);
-        }
+    fn connect(&self) -> RespClient {
+        RespClient::connect(self.port)
     }
 }
 

@@ -17,22 +17,22 @@
 //! loopback port, in its own directory, killed by a guard even when the test fails. Without
 //! the binary the test fails, saying to install it.
 
-use std::io::{Read, Write};
+mod redis_support;
+
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-
 use obsim::ledger::Ledger;
 use obsim::parts::PartCtx;
 use obsim::parts::redis::{Persistence, RedisConfig, SavePoint};
-use obsim::proto::resp::{Reply, encode_command, parse_reply};
+use obsim::proto::resp::Reply;
 use obsim::record::RecordId;
 use obsim::vocab::{hosts, ports};
 use obsim::world::WorldBuilder;
+use redis_support::{RespClient, redis_server_binary};
 
 /// One real server at a time in this binary (tests run on parallel threads; see
 /// tests/redis_differential.rs).
@@ -72,19 +72,6 @@ type Lists = (Vec<String>, Vec<String>);
 
 // ---------------------------------------------------------------------------------------
 // The real server.
-
-fn redis_server_binary() -> PathBuf {
-    let candidates = ["/usr/bin/redis-server", "/usr/local/bin/redis-server"];
-    for candidate in candidates {
-        if Path::new(candidate).exists() {
-            return PathBuf::from(candidate);
-        }
-    }
-    panic!(
-        "redis-server is not installed (looked in {candidates:?}): install Debian's package \
-         (`apt-get install redis-server`, as .ci/run does) to run the persistence differential test"
-    );
-}
 
 /// A real server's directory, removed on drop.
 struct Dir(PathBuf);
@@ -131,9 +118,7 @@ impl Server {
     }
 
     fn connect(&self) -> Client {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).unwrap();
-        stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-        Client { stream, buffer: BytesMut::new() }
+        Client(RespClient::connect(self.port))
     }
 
     /// Stops the server as `stop` says and waits for the process to end.
@@ -154,25 +139,12 @@ impl Server {
     }
 }
 
-struct Client {
-    stream: TcpStream,
-    buffer: BytesMut,
-}
+/// A client with the persistence questions the test asks.
+struct Client(RespClient);
 
 impl Client {
     fn call(&mut self, argv: &[&str]) -> Reply {
-        let mut request = BytesMut::new();
-        encode_command(argv, &mut request);
-        self.stream.write_all(&request).unwrap();
-        loop {
-            if let Some(reply) = parse_reply(&mut self.buffer).expect("the real server speaks RESP2") {
-                return reply;
-            }
-            let mut chunk = [0u8; 65536];
-            let read = self.stream.read(&mut chunk).expect("the real server replies within 5 s");
-            assert!(read > 0, "the real server closed the connection after {argv:?}");
-            self.buffer.extend_from_slice(&chunk[..read]);
-        }
+        self.0.call(argv)
     }
 
     /// A field of `INFO persistence`.
