@@ -210,3 +210,34 @@ fn sigterm_gives_the_software_its_draining_time_then_sigkill_ends_it() {
     let finished = kinds(&terminate(secs(10), 2));
     assert!(finished.contains(&("shutdown.done".to_string(), 3_000)), "{finished:?}");
 }
+
+/// A server whose connections live in spawned tasks and whose root returns on SIGTERM.
+async fn server_that_exits_on_sigterm(ctx: obsim::world::HostCtx) -> turmoil::Result {
+    let listener = TcpListener::bind(SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), PORT)).await?;
+    drop(obsim::world::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            drop(obsim::world::spawn(async move {
+                let mut buffer = vec![0u8; 4096];
+                while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
+            }));
+        }
+    }));
+    ctx.sigterm().received().await;
+    Ok(())
+}
+
+#[test]
+fn a_process_that_exits_on_sigterm_closes_the_connections_its_tasks_held() {
+    let mut world = WorldBuilder::new(5).duration(secs(30)).build();
+    world.host("server", server_that_exits_on_sigterm);
+    let saw = Arc::new(Mutex::new(ClientSaw::default()));
+    let client_saw = Arc::clone(&saw);
+    world.host("client", move |_ctx| client(Arc::clone(&client_saw), Duration::ZERO));
+    world.run_for(secs(2)).unwrap();
+    world.terminate("server", secs(20));
+    world.run_for(secs(29)).unwrap();
+    let saw = saw.lock().unwrap().clone();
+    let (kind, at_ms) = saw.error.expect("the exit closed the server's end");
+    assert_eq!(kind, ErrorKind::ConnectionReset, "{saw:?}");
+    assert!((2_000..=2_300).contains(&at_ms), "at the exit (2 s), not at the SIGKILL (22 s) or never: {saw:?}");
+}

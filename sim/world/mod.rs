@@ -355,8 +355,11 @@ impl<'a> World<'a> {
             let host = Some(Arc::clone(&ctx.name));
             net::scoped(host, async move {
                 ctx.record(EventKind::HostStart, format!("incarnation {}", ctx.incarnation));
+                let result = software.await;
+                // The process exited: its other tasks end with it (and their sockets close).
+                spawn::end_tasks_of(&ctx.name).await;
                 // Errors name their host: turmoil reports them without it.
-                software.await.map_err(|error| format!("host {}: {error}", ctx.name).into())
+                result.map_err(|error| format!("host {}: {error}", ctx.name).into())
             })
         });
         self.hosts[&name].0.clone()

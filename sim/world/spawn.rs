@@ -9,9 +9,51 @@
 //! host's `LocalSet` (turmoil runs every host's software on one), whose list is dropped in
 //! spawn order. `tests/determinism_rules.rs` refuses `tokio::spawn` in `sim/`.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
+
+/// Live tasks a host's software kept past this many get their finished ones pruned.
+const TASKS_PRUNE_AT: usize = 1024;
+
+std::thread_local! {
+    /// Every host's spawned tasks, in spawn order: when the software's root future returns
+    /// (the process exits), they are aborted, as the kernel ends a process's threads and
+    /// closes its sockets (turmoil 0.7.2 would leave them running, unpolled, until a restart).
+    static TASKS: RefCell<BTreeMap<Arc<str>, Vec<AbortHandle>>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// Notes a task of the current host.
+fn track(handle: AbortHandle) {
+    let host = super::net::current_host();
+    TASKS.with(|tasks| {
+        let mut tasks = tasks.borrow_mut();
+        let list = tasks.entry(host).or_default();
+        if list.len() >= TASKS_PRUNE_AT {
+            list.retain(|task| !task.is_finished());
+        }
+        list.push(handle);
+    });
+}
+
+/// Aborts every task `host` spawned, in spawn order, and waits (a bounded number of yields)
+/// until the host's `LocalSet` has dropped them: its process exited.
+pub(crate) async fn end_tasks_of(host: &str) {
+    let handles = TASKS.with(|tasks| tasks.borrow_mut().remove(host).unwrap_or_default());
+    for handle in &handles {
+        handle.abort();
+    }
+    // Each yield lets the LocalSet run (and so drop) the aborted tasks queued before us.
+    for _ in 0..64 {
+        if handles.iter().all(AbortHandle::is_finished) {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+}
 
 /// Spawns `future` as a task of the current host (its `LocalSet`).
 ///
@@ -21,7 +63,9 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    tokio::task::spawn_local(super::net::scoped(None, future))
+    let handle = tokio::task::spawn_local(super::net::scoped(None, future));
+    track(handle.abort_handle());
+    handle
 }
 
 /// An executor for hyper and tonic that spawns onto the current host's `LocalSet`, for
@@ -35,7 +79,7 @@ where
     F::Output: 'static,
 {
     fn execute(&self, future: F) {
-        // The handle is dropped: the task runs detached, as hyper expects.
-        drop(tokio::task::spawn_local(super::net::scoped(None, future)));
+        // The task runs detached, as hyper expects; the host still ends it when it exits.
+        track(tokio::task::spawn_local(super::net::scoped(None, future)).abort_handle());
     }
 }
