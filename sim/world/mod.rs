@@ -32,7 +32,7 @@ mod spawn;
 pub use clock::{Clock, drift_nanos_over, true_elapsed_now};
 pub use disk::{DISK_BYTES_LIMIT_DEFAULT, Disk, DiskFull};
 pub use events::{EVENTS_KEPT_LIMIT_DEFAULT, Event, EventLog, EventLogHash};
-pub use net::{Net, TcpConfig, TcpListener, TcpStream};
+pub use net::{Keepalive, Net, TcpConfig, TcpListener, TcpStream};
 pub use seed::Seed;
 pub use spawn::{LocalExec, spawn};
 

@@ -99,7 +99,7 @@ enum Phase {
     /// The last dial failed: calls fail fast while the background task redials.
     TransientFailure,
     /// The background task connected: the next call takes this connection.
-    Connected(TokioIo<TcpStream>),
+    Connected(Box<TokioIo<TcpStream>>),
 }
 
 /// The channel's connection state, shared by the connector and the redial task.
@@ -183,7 +183,7 @@ impl Dialer {
         {
             let mut state = self.lock();
             match std::mem::replace(&mut state.phase, Phase::Idle) {
-                Phase::Connected(stream) => return Ok(stream),
+                Phase::Connected(stream) => return Ok(*stream),
                 Phase::TransientFailure => {
                     state.phase = Phase::TransientFailure;
                     let message = format!("connection in backoff: {}", state.last_error);
@@ -226,7 +226,7 @@ impl Dialer {
                 Ok(stream) => {
                     let mut state = self.lock();
                     state.retries = 0;
-                    state.phase = Phase::Connected(stream);
+                    state.phase = Phase::Connected(Box::new(stream));
                     drop(state);
                     self.ctx.record(EventKind::CollectorChannel, format!("{}:{} connected", self.host, self.port));
                     return;

@@ -1,6 +1,8 @@
 //! `[redis]`: the Redis server's configuration, with Redis 7.0's built-in defaults (what the
 //! official image runs with no config file; FIDELITY.md "Redis").
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// How the server persists writes: `save` and `appendonly` / `appendfsync` folded into one
@@ -76,6 +78,12 @@ pub struct RedisConfig {
     /// `-ERR max number of clients reached` and are closed, as Redis does.
     #[schemars(range(min = 1, max = 1_000_000))]
     pub maxclients: u32,
+    /// `tcp-keepalive`: seconds a client connection may be idle before Redis's kernel
+    /// probes it (`SO_KEEPALIVE` with idle = this, interval = a third, 3 probes, as Redis's
+    /// `anetKeepAlive` sets them), so a client that died silently is dropped after twice
+    /// this; 0 = off. Default 300 (Redis 7.0).
+    #[schemars(range(min = 0, max = 31_536_000))]
+    pub tcp_keepalive_secs: u64,
 }
 
 impl Default for RedisConfig {
@@ -88,11 +96,21 @@ impl Default for RedisConfig {
             databases: 16,
             client_idle_timeout_secs: 0,
             maxclients: 10_000,
+            tcp_keepalive_secs: 300,
         }
     }
 }
 
 impl RedisConfig {
+    /// The keepalive Redis sets on every client socket (`anetKeepAlive`: idle = the
+    /// setting, interval = a third of it but at least 1 s, 3 probes), or none when 0.
+    pub fn client_keepalive(&self) -> Option<crate::world::Keepalive> {
+        let idle_secs = self.tcp_keepalive_secs;
+        (idle_secs > 0).then(|| {
+            crate::world::Keepalive::new(Duration::from_secs(idle_secs), Duration::from_secs((idle_secs / 3).max(1)), 3)
+        })
+    }
+
     /// The save points in force: the configured or default ones under `rdb`, none otherwise
     /// (`save ""`; under AOF the model keeps no snapshots, FIDELITY.md "Redis").
     pub fn save_points_in_force(&self) -> &[SavePoint] {

@@ -482,6 +482,9 @@ async fn accept(state: &State, config: &RedisConfig, mut stream: TcpStream, peer
         let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
         return;
     }
+    if let Some(keepalive) = config.client_keepalive() {
+        stream.set_keepalive(keepalive);
+    }
     let state = Arc::clone(state);
     let config = config.clone();
     crate::world::spawn(async move {

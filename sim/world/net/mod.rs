@@ -16,11 +16,13 @@
 //! heals, or gives up at the budget. Connects retry their SYN on Linux's schedule.
 //! Healthy traffic takes the direct path: one registry look-up per call, nothing queued.
 
+mod keepalive;
 mod listener;
 pub mod retransmit;
 mod scope;
 mod stream;
 
+pub use keepalive::{KEEPALIVE_PROBES_LIMIT, Keepalive};
 pub use listener::TcpListener;
 pub use scope::{current_host, scoped};
 pub use stream::TcpStream;

@@ -10,7 +10,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use super::retransmit::{data_retransmission_at, syn_schedule};
-use super::{ConnKey, Net, Path, current, current_host, millis};
+use super::{ConnKey, Keepalive, Net, Path, current, current_host, millis};
 use crate::vocab::EventKind;
 use crate::world::true_elapsed_now;
 
@@ -32,6 +32,8 @@ pub struct TcpStream {
     read: Option<OwnedReadHalf>,
     end: Arc<Mutex<End>>,
     link: Link,
+    /// Keepalive is on: reads note when a segment last came in.
+    keepalive: bool,
 }
 
 /// Where a stream's packets go: its network, host names and connection key.
@@ -64,6 +66,11 @@ struct End {
     /// `TCP_USER_TIMEOUT`: how long data may stay unacknowledged.
     user_timeout: Duration,
     send_buffer_bytes_limit: usize,
+    /// `SO_KEEPALIVE` settings, when the part enabled it.
+    keepalive: Option<Keepalive>,
+    /// True time a segment last came in from the peer (data, or the acknowledgement of
+    /// ours); kept only while keepalive is on.
+    last_received: Duration,
 }
 
 impl End {
@@ -149,8 +156,10 @@ impl TcpStream {
             write_waker: None,
             user_timeout: config.user_timeout,
             send_buffer_bytes_limit: config.send_buffer_bytes_limit,
+            keepalive: None,
+            last_received: Duration::ZERO,
         };
-        TcpStream { read: Some(read), end: Arc::new(Mutex::new(end)), link }
+        TcpStream { read: Some(read), end: Arc::new(Mutex::new(end)), link, keepalive: false }
     }
 
     /// Closes abortively (`SO_LINGER` 0, or a process whose state is gone): with the way
@@ -174,6 +183,20 @@ impl TcpStream {
     pub fn set_user_timeout(&self, timeout: Duration) {
         assert!(!timeout.is_zero(), "a zero TCP_USER_TIMEOUT means the system default: leave it unset");
         lock(&self.end).user_timeout = timeout;
+    }
+
+    /// Turns `SO_KEEPALIVE` on with `keepalive`'s settings, as a part that sets the
+    /// options does (`keepalive.rs`): an idle connection whose peer is gone fails after
+    /// `keepalive.fails_after()`, or at the first probe that meets a reset.
+    pub fn set_keepalive(&mut self, keepalive: Keepalive) {
+        let mut end = lock(&self.end);
+        end.last_received = true_elapsed_now();
+        let first = end.keepalive.replace(keepalive).is_none();
+        self.keepalive = true;
+        if first {
+            let (link, end_weak) = (self.link.clone(), Arc::downgrade(&self.end));
+            drop(crate::world::spawn(async move { link.keep_alive(end_weak).await }));
+        }
     }
 
     /// The peer's address.
@@ -220,6 +243,71 @@ impl Link {
         self.net.record(&self.local, EventKind::TcpTimeout, detail);
         self.forget(end);
         end.fail(io::ErrorKind::TimedOut);
+    }
+
+    /// Keepalive gave up: `probes` probes went unanswered (the reset Linux sends then is
+    /// lost on the dead path), so the connection fails with `TimedOut`.
+    fn abandon_idle(&self, end: &mut End, keepalive: Keepalive) {
+        let detail = format!(
+            "{} -> {}: {} keepalive probes unanswered (idle {} ms, interval {} ms): connection abandoned",
+            self.local,
+            self.peer,
+            keepalive.probes,
+            millis(keepalive.idle),
+            millis(keepalive.interval)
+        );
+        self.net.record(&self.local, EventKind::TcpTimeout, detail);
+        self.forget(end);
+        end.fail(io::ErrorKind::TimedOut);
+    }
+
+    /// Probes an idle connection on Linux's keepalive schedule until it fails or the
+    /// stream is gone. Bounded: every pass sleeps until an instant at least one second
+    /// (the least idle or interval) ahead, and a run lasts a bounded time.
+    async fn keep_alive(self, end_weak: Weak<Mutex<End>>) {
+        let mut probes_out = 0u32;
+        let mut next = Duration::ZERO;
+        let mut last_probe = Duration::ZERO;
+        loop {
+            if next > Duration::ZERO {
+                sleep_until(next).await;
+            }
+            let Some(end_arc) = end_weak.upgrade() else { return };
+            let mut end = lock(&end_arc);
+            let Some(keepalive) = end.keepalive else { return };
+            if end.error.is_some() {
+                return;
+            }
+            let now = true_elapsed_now();
+            if end.retransmitting || !end.send_buffer.is_empty() {
+                // Data in flight: the retransmission timer watches the peer.
+                (probes_out, next) = (0, now + keepalive.idle);
+                continue;
+            }
+            if probes_out > 0 && end.last_received > last_probe {
+                probes_out = 0;
+            }
+            if probes_out == 0 && now < end.last_received + keepalive.idle {
+                next = end.last_received + keepalive.idle;
+                continue;
+            }
+            if probes_out >= keepalive.probes {
+                self.abandon_idle(&mut end, keepalive);
+                return;
+            }
+            let path = self.look(false);
+            if path.out && path.peer_abandoned {
+                self.reset(&mut end);
+                return;
+            }
+            if path.out && path.back {
+                end.last_received = now;
+                (probes_out, next) = (0, now + keepalive.idle);
+            } else {
+                probes_out += 1;
+                (last_probe, next) = (now, now + keepalive.interval);
+            }
+        }
     }
 
     /// This end's kernel forgets the connection without a word reaching the peer: its
@@ -297,6 +385,9 @@ impl Link {
         let path = self.look(false);
         let mut end = lock(end_arc);
         if path.out && path.back && end.send_buffer.is_empty() {
+            if end.keepalive.is_some() {
+                end.last_received = true_elapsed_now();
+            }
             end.unacked_since = None;
             end.retransmitting = false;
             if let Some(waker) = end.write_waker.take() {
@@ -391,10 +482,15 @@ impl AsyncRead for TcpStream {
                 end.read_waker = Some(cx.waker().clone());
             }
         }
-        match this.read.as_mut() {
+        let filled_before = buf.filled().len();
+        let read = match this.read.as_mut() {
             Some(read) => Pin::new(read).poll_read(cx, buf),
             None => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        };
+        if this.keepalive && matches!(read, Poll::Ready(Ok(()))) && buf.filled().len() > filled_before {
+            lock(&this.end).last_received = true_elapsed_now();
         }
+        read
     }
 }
 
@@ -418,6 +514,10 @@ impl AsyncWrite for TcpStream {
         if up_out && !queued && !path.lost {
             let Some(write) = end.write.as_mut() else { return Poll::Ready(Err(io::ErrorKind::NotConnected.into())) };
             let written = Pin::new(write).poll_write(cx, buf);
+            if up_back && end.keepalive.is_some() {
+                // Its acknowledgement comes straight back: a received segment.
+                end.last_received = true_elapsed_now();
+            }
             if !up_back && matches!(written, Poll::Ready(Ok(n)) if n > 0) {
                 // Delivered, but no acknowledgement can come back: the budget runs.
                 end.unacked_since.get_or_insert_with(true_elapsed_now);
