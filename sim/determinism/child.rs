@@ -117,7 +117,7 @@ pub fn run_case_here(request: &ChildRequest) -> Result<ChildSummary, String> {
         events_count: events.events_count(),
         events_written,
         events_truncated: bytes_cut || events_written < events.events_count(),
-        hash: events.hash().to_string(),
+        hash: perturbed_hash(events.hash().to_string(), request.perturb_event, events.events_count()),
         result_sha256: sha256_hex(result_text.as_bytes()),
         verdict,
     };
@@ -154,6 +154,16 @@ fn write_events(request: &ChildRequest, events: &[crate::world::Event]) -> Resul
     out.flush().map_err(|error| io_error(&path, &error))?;
     assert!(bytes_written <= request.event_bytes_limit, "the events file stays within its byte limit");
     Ok((lines_written, false))
+}
+
+/// The hash a run reports: the event log's, or, when the run is perturbed at an event it
+/// recorded, a digest of it and the perturbation — a run whose event differs has another
+/// hash too, whether or not the byte limit let the event be written.
+fn perturbed_hash(hash: String, perturb_event: Option<u64>, events_count: u64) -> String {
+    match perturb_event {
+        Some(index) if index < events_count => sha256_hex(format!("{hash}{PERTURB_MARK}{index}").as_bytes()),
+        _ => hash,
+    }
 }
 
 /// The lowercase hex SHA-256 of `bytes`.
