@@ -157,3 +157,40 @@ fn bad_input_is_refused_with_2_naming_the_flag() {
     }
     std::fs::remove_dir_all(&out).unwrap();
 }
+
+#[test]
+fn the_nightly_checks_1000_seeds_over_its_shards_and_release_against_debug_and_fails_on_a_divergence() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(".github/workflows/nightly-chaos.yml");
+    let workflow: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    for (job, needles) in [
+        ("determinism", &["obsim determinism", "--seeds 1000", "--shard ${{ matrix.shard }}/4", "--time"][..]),
+        (
+            "determinism-builds",
+            &["obsim determinism", "--seeds 100", "--compare-with target/debug/obsim", "--time"][..],
+        ),
+    ] {
+        let steps = workflow["jobs"][job]["steps"].as_sequence().unwrap_or_else(|| panic!("job {job}"));
+        let run = |needle: &str| steps.iter().find(|step| step["run"].as_str().is_some_and(|run| run.contains(needle)));
+        let check = run("obsim determinism").unwrap_or_else(|| panic!("{job} runs obsim determinism"));
+        let script = check["run"].as_str().unwrap();
+        for needle in needles {
+            assert!(script.contains(needle), "{job}: {needle} in {script}");
+        }
+        assert!(script.contains("|| status=$?") && !script.contains("|| true"), "{job} keeps the status: {script}");
+        let fail = run("exit 1").unwrap_or_else(|| panic!("{job} fails on a non-zero status"));
+        let condition = fail["if"].as_str().unwrap_or("");
+        assert!(
+            condition.contains("always()") && condition.contains("steps.check.outputs.status != '0'"),
+            "{job}: {condition}"
+        );
+        let upload = steps
+            .iter()
+            .find(|step| step["uses"].as_str().is_some_and(|uses| uses.starts_with("actions/upload-artifact")));
+        assert!(
+            upload.is_some_and(|step| step["if"].as_str().unwrap_or("").contains("always()")),
+            "{job} uploads always"
+        );
+    }
+    let shards = workflow["jobs"]["determinism"]["strategy"]["matrix"]["shard"].as_sequence().unwrap();
+    assert_eq!(shards.len(), 4, "1,000 seeds over 4 shards: 250 each");
+}
