@@ -97,9 +97,13 @@ fn event_divergence(
     Divergence::Event { event_index: index, first, second, first_cut, second_cut }
 }
 
+/// Where two files part: the line's index (0-based) and each file's line there (`None`:
+/// the file ended before it).
+pub type LineDifference = (u64, Option<String>, Option<String>);
+
 /// The first line (0-based) where the files at `first` and `second` differ, with each
 /// file's line there (`None`: the file ended); `None` when the files are equal.
-pub fn first_difference(first: &Path, second: &Path) -> std::io::Result<Option<(u64, Option<String>, Option<String>)>> {
+pub fn first_difference(first: &Path, second: &Path) -> std::io::Result<Option<LineDifference>> {
     let mut first_lines = std::io::BufReader::new(std::fs::File::open(first)?).lines();
     let mut second_lines = std::io::BufReader::new(std::fs::File::open(second)?).lines();
     // Bounded by the shorter file: each pass reads one line of each, and ends at the first
