@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod chaos;
 pub mod check;
+pub mod determinism;
 pub mod faults;
 pub mod gauges;
 pub mod ledger;

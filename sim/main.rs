@@ -173,6 +173,18 @@ enum Command {
         #[command(flatten)]
         args: BenchArgs,
     },
+    /// Check that runs are deterministic: each case a chaos sweep draws (files × seeds, in
+    /// the sweep's order and shards) runs twice, each time in a process of its own, and once
+    /// more under `--compare-with` (another obsim build); the event logs are compared event by
+    /// event. A divergence names the first event where two runs part (simulated time, host,
+    /// both texts) and the command that checks that case again. Exit status: 0 every checked
+    /// case equal, 1 a case diverged or a run gave nothing to compare, 2 bad input, 3 the
+    /// report could not be written.
+    Determinism(DeterminismArgs),
+    /// One run of one case for `obsim determinism` (which starts it): writes the drawn case,
+    /// the event log, the result and their digests into --dir.
+    #[command(hide = true)]
+    DeterminismCase(DeterminismCaseArgs),
     /// Run the world's determinism probe (hosts exchanging messages over the simulated
     /// network with skewed clocks) and print the event-log hash. The same seed prints the
     /// same hash in any process on any machine.
@@ -212,6 +224,70 @@ struct BenchArgs {
     /// starts for each case).
     #[arg(long, hide = true)]
     case: Option<String>,
+}
+
+/// `obsim determinism`'s options.
+#[derive(clap::Args)]
+struct DeterminismArgs {
+    /// Scenario files or folders of them, as for `obsim chaos`; files without `[chaos]` are
+    /// skipped.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Seeds per file.
+    #[arg(long, default_value_t = 10)]
+    seeds: u64,
+    /// The first seed (cases run first-seed .. first-seed + seeds, as a sweep's).
+    #[arg(long, default_value_t = 1)]
+    first_seed: u64,
+    /// This machine's part of the cases, i/n, as a sweep's.
+    #[arg(long, value_parser = obsim::report::index::Shard::parse)]
+    shard: Option<obsim::report::index::Shard>,
+    /// Cases checked at once (each runs its processes one after another).
+    #[arg(long, default_value_t = 1)]
+    jobs: usize,
+    /// Plant a bug (`[bugs]` name) in every case, as a sweep's --bug.
+    #[arg(long = "bug")]
+    bugs: Vec<String>,
+    /// Another obsim binary (e.g. target/debug/obsim against target/release/obsim) that
+    /// runs each case once more.
+    #[arg(long)]
+    compare_with: Option<PathBuf>,
+    /// Most bytes of event lines each run writes and the check compares; past them only the
+    /// hashes are compared.
+    #[arg(long, default_value_t = obsim::determinism::EVENT_BYTES_LIMIT_DEFAULT)]
+    event_bytes_limit: u64,
+    /// Most cases this check may plan: more is refused (exit 2).
+    #[arg(long, default_value_t = obsim::determinism::CASES_LIMIT_DEFAULT)]
+    cases_limit: u64,
+    /// Stop starting cases after this much wall-clock time (e.g. 30m).
+    #[arg(long, value_parser = parse_duration)]
+    time: Option<Duration>,
+    /// Where the runs' files go (kept for cases that diverged) and determinism.json.
+    #[arg(long, default_value = "reports/determinism")]
+    out: PathBuf,
+}
+
+/// `obsim determinism-case`'s options (the child's side).
+#[derive(clap::Args)]
+struct DeterminismCaseArgs {
+    /// The base scenario file.
+    #[arg(long)]
+    scenario: PathBuf,
+    /// The seed.
+    #[arg(long)]
+    seed: u64,
+    /// Which run: first, second or other.
+    #[arg(long)]
+    label: String,
+    /// The folder the run's files go to.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Most bytes of event lines written.
+    #[arg(long)]
+    event_bytes_limit: u64,
+    /// Planted bugs.
+    #[arg(long = "bug")]
+    bugs: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -288,6 +364,8 @@ fn main() -> ExitCode {
             let options = obsim::chaos::SweepOptions { seeds, first_seed, jobs, shard, bugs, shrink_runs };
             chaos(&paths, &options, time, &out)
         }
+        Command::Determinism(args) => determinism(&args),
+        Command::DeterminismCase(args) => determinism_case(&args),
         Command::Check { scenario } => check(&scenario),
         Command::Schema => {
             print!("{}", obsim::scenario::schema::json_schema_text());
@@ -618,6 +696,118 @@ fn chaos(
     print!("{}", markdown.split("\n## Runs").next().unwrap_or_default());
     println!("\nindex: {} ({})", out.join("index.md").display(), out.join("index.html").display());
     if index.failures_count == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+/// `obsim determinism`: plan the sweep's cases, check each in child processes, print the
+/// cases that diverged and the totals, write determinism.json.
+fn determinism(args: &DeterminismArgs) -> ExitCode {
+    let Some(options) = determinism_options(args) else { return ExitCode::from(2) };
+    let files = match obsim::chaos::files::gather(&args.paths) {
+        Ok(files) if !files.chaos.is_empty() => files,
+        Ok(files) => {
+            eprintln!("obsim determinism: no scenario with a [chaos] table among {} files", files.skipped.len());
+            return ExitCode::from(2);
+        }
+        Err(error) => {
+            eprintln!("obsim determinism: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let cases = match obsim::determinism::plan(&files.chaos, &options) {
+        Ok(cases) => cases,
+        Err(error) => {
+            eprintln!("obsim determinism: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let exe = match std::env::current_exe() {
+        Ok(exe) => exe,
+        Err(error) => {
+            eprintln!("obsim determinism: cannot find this program to run the cases: {error}");
+            return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
+        }
+    };
+    let on_case = |case: &obsim::determinism::CaseCheck| {
+        if let Some(text) = obsim::determinism::render_case(case) {
+            print!("{text}");
+        }
+    };
+    let report = obsim::determinism::check(&exe, &cases, &options, &on_case);
+    print!("{}", obsim::determinism::render_summary(&report));
+    match obsim::determinism::write_report(&options.out, &report) {
+        Ok(path) => println!("report: {}", path.display()),
+        Err(error) => {
+            eprintln!("obsim determinism: writing {}: {error}", options.out.display());
+            return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
+        }
+    }
+    ExitCode::from(report.exit_status())
+}
+
+/// The check's options from the command line, or `None` after saying which flag is bad.
+fn determinism_options(args: &DeterminismArgs) -> Option<obsim::determinism::DeterminismOptions> {
+    use obsim::determinism::{CASES_LIMIT_MAX, EVENT_BYTES_LIMIT_MAX};
+    let bad = |message: String| {
+        eprintln!("obsim determinism: {message}");
+        None
+    };
+    if let Err(error) = obsim::chaos::case::bugs_named(&args.bugs) {
+        return bad(error);
+    }
+    if args.event_bytes_limit == 0 || args.event_bytes_limit > EVENT_BYTES_LIMIT_MAX {
+        return bad(format!("--event-bytes-limit {} must be 1 ..= {EVENT_BYTES_LIMIT_MAX}", args.event_bytes_limit));
+    }
+    if args.cases_limit == 0 || args.cases_limit > CASES_LIMIT_MAX {
+        return bad(format!("--cases-limit {} must be 1 ..= {CASES_LIMIT_MAX}", args.cases_limit));
+    }
+    if let Some(other) = args.compare_with.as_ref().filter(|other| !other.is_file()) {
+        return bad(format!("--compare-with {}: no such program", other.display()));
+    }
+    Some(obsim::determinism::DeterminismOptions {
+        seeds: args.seeds,
+        first_seed: args.first_seed,
+        shard: args.shard.unwrap_or(obsim::report::index::Shard::WHOLE),
+        jobs: args.jobs,
+        bugs: args.bugs.clone(),
+        compare_with: args.compare_with.clone(),
+        event_bytes_limit: args.event_bytes_limit,
+        cases_limit: args.cases_limit,
+        time: args.time,
+        out: args.out.clone(),
+    })
+}
+
+/// `obsim determinism-case`: one run of one case, its files into --dir (the summary last).
+fn determinism_case(args: &DeterminismCaseArgs) -> ExitCode {
+    use obsim::determinism::{RunLabel, child};
+    let Some(label) = RunLabel::from_name(&args.label) else {
+        eprintln!("obsim determinism-case: --label {:?} must be first, second or other", args.label);
+        return ExitCode::from(2);
+    };
+    let perturb = std::env::var(child::PERTURB_ENV).ok();
+    let perturb_event = match child::perturbation_for(label, perturb.as_deref()) {
+        Ok(index) => index,
+        Err(error) => {
+            eprintln!("obsim determinism-case: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let request = obsim::determinism::ChildRequest {
+        scenario: args.scenario.clone(),
+        seed: args.seed,
+        bugs: args.bugs.clone(),
+        label,
+        dir: args.dir.clone(),
+        event_bytes_limit: args.event_bytes_limit,
+        perturb_event,
+    };
+    match obsim::determinism::run_case_here(&request) {
+        Ok(_) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("obsim determinism-case: {error}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// `obsim report compare`: print the comparison; exit 1 on a regression, 2 on bad input.
