@@ -7,7 +7,7 @@
 //! knowing the OTLP schema (which field holds which message), and adds up what prost would
 //! allocate: each element of a repeated field (twice its size, for `Vec` doubling), each
 //! string and bytes field, each packed scalar. The body is refused when that exceeds
-//! `expansion_limit` × its own size, or when it holds more repeated elements than
+//! `expansion_limit` × its own size (plus a fixed 64 KiB), or when it holds more repeated elements than
 //! `elements_limit`. Nothing is allocated; the walk's depth is bounded like prost's
 //! recursion (100).
 //!
@@ -37,6 +37,9 @@ pub const DECODED_EXPANSION_LIMIT_DEFAULT: usize = 32;
 /// Default `elements_limit`: repeated elements (records, attributes, points, ...) in one
 /// request; a 20 MiB request of 200-byte records holds about 100,000 records.
 pub const DECODED_ELEMENTS_LIMIT_DEFAULT: usize = 1 << 20;
+/// Decoded bytes every body may take beyond the multiple: a request of a few bytes (one
+/// empty resource) still decodes to a few hundred.
+pub const DECODED_BYTES_ALLOWANCE: u64 = 64 << 10;
 /// Nesting the walk follows, as deep as prost's recursion limit.
 const DEPTH_LIMIT: usize = 100;
 
@@ -67,7 +70,8 @@ pub struct DecodeCost {
 /// A body refused before decoding: which bound it broke.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BoundsError {
-    /// More decoded bytes than `expansion_limit` × the body's bytes.
+    /// More decoded bytes than `expansion_limit` × the body's bytes (plus
+    /// [`DECODED_BYTES_ALLOWANCE`]).
     Expansion {
         /// The body's bytes.
         body_bytes: u64,
@@ -91,7 +95,7 @@ impl fmt::Display for BoundsError {
             Self::Expansion { body_bytes, decoded_bytes, expansion_limit } => write!(
                 f,
                 "a {body_bytes}-byte body would decode to at least {decoded_bytes} bytes, more than \
-                 decoded_expansion_limit {expansion_limit} × its size"
+                 decoded_expansion_limit {expansion_limit} × its size + {DECODED_BYTES_ALLOWANCE}"
             ),
             Self::Elements { elements, elements_limit } => {
                 write!(
@@ -120,7 +124,8 @@ pub fn check_decode_bounds(signal: Signal, body: &[u8], limits: &DecodeLimits) -
     if cost.elements > limits.elements_limit as u64 {
         return Err(BoundsError::Elements { elements: cost.elements, elements_limit: limits.elements_limit as u64 });
     }
-    let allowed_bytes = body_bytes.saturating_mul(limits.expansion_limit as u64);
+    let allowed_bytes =
+        body_bytes.saturating_mul(limits.expansion_limit as u64).saturating_add(DECODED_BYTES_ALLOWANCE);
     if cost.decoded_bytes > allowed_bytes {
         return Err(BoundsError::Expansion {
             body_bytes,
@@ -337,11 +342,20 @@ fn walk(msg: Msg, bytes: &[u8], depth: usize, cost: &mut DecodeCost) -> Option<(
         return None;
     }
     let mut wire = Wire { bytes, position: 0 };
+    // The repeated fields of this message already met: a `Vec`'s first push reserves room
+    // for 4 elements, later ones double it (capacity ≤ 4 + 2 × (len - 1)).
+    let mut met_tags = 0u64;
     // Bounded: every pass consumes at least the key's byte.
     while wire.position < bytes.len() {
         let key = wire.varint()?;
         let (tag, wire_type) = (key >> 3, key & 7);
         let kind = field(msg, tag);
+        if kind != Field::Scalar && kind != Field::Bytes && !matches!(kind, Field::Inline(_)) && tag < 64 {
+            if met_tags & (1 << tag) == 0 {
+                cost.decoded_bytes += 2 * element_cost(kind);
+            }
+            met_tags |= 1 << tag;
+        }
         match wire_type {
             0 => {
                 wire.varint()?;
@@ -366,6 +380,22 @@ fn walk(msg: Msg, bytes: &[u8], depth: usize, cost: &mut DecodeCost) -> Option<(
     Some(())
 }
 
+/// What a string or bytes field of `length` bytes allocates: the first reserve of a byte
+/// `Vec` takes at least 8.
+fn text_bytes(length: u64) -> u64 {
+    if length == 0 { 0 } else { length.max(8) }
+}
+
+/// The in-memory size of one element of a repeated field of `kind` (0 for other kinds).
+fn element_cost(kind: Field) -> u64 {
+    match kind {
+        Field::Repeated(child) => element_bytes(child),
+        Field::RepeatedBytes => size_of::<String>() as u64,
+        Field::Repeated64 | Field::RepeatedVarint => 8,
+        Field::Inline(_) | Field::Bytes | Field::Scalar => 0,
+    }
+}
+
 /// Adds the cost of one length-delimited field of `kind`.
 fn walk_delimited(kind: Field, payload: &[u8], depth: usize, cost: &mut DecodeCost) -> Option<()> {
     let length = payload.len() as u64;
@@ -377,12 +407,12 @@ fn walk_delimited(kind: Field, payload: &[u8], depth: usize, cost: &mut DecodeCo
             walk(child, payload, depth + 1, cost)
         }
         Field::Bytes => {
-            cost.decoded_bytes += length;
+            cost.decoded_bytes += text_bytes(length);
             Some(())
         }
         Field::RepeatedBytes => {
             cost.elements += 1;
-            cost.decoded_bytes += 2 * size_of::<String>() as u64 + length;
+            cost.decoded_bytes += 2 * size_of::<String>() as u64 + text_bytes(length);
             Some(())
         }
         // Packed: 8 bytes per element on the wire, 8 in memory.
@@ -435,5 +465,143 @@ fn skip_group(wire: &mut Wire<'_>, tag: u64, depth: usize) -> Option<()> {
             }
             _ => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+    use opentelemetry_proto::tonic::common::v1::any_value::Value;
+    use prost::Message;
+
+    use super::*;
+
+    /// One resource, one scope, `records` log records.
+    fn logs_request(records: Vec<LogRecord>) -> ExportLogsServiceRequest {
+        ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                scope_logs: vec![ScopeLogs { log_records: records, ..ScopeLogs::default() }],
+                ..ResourceLogs::default()
+            }],
+        }
+    }
+
+    /// What the decoded tree of a logs request really holds: every `Vec`'s and `String`'s
+    /// capacity (the walk's estimate must be at least this).
+    fn tree_bytes(request: &ExportLogsServiceRequest) -> u64 {
+        fn attributes(values: &[KeyValue], capacity: usize) -> usize {
+            capacity * size_of::<KeyValue>()
+                + values
+                    .iter()
+                    .map(|kv| {
+                        kv.key.capacity()
+                            + match kv.value.as_ref().and_then(|v| v.value.as_ref()) {
+                                Some(Value::StringValue(text)) => text.capacity(),
+                                Some(Value::BytesValue(bytes)) => bytes.capacity(),
+                                _ => 0,
+                            }
+                    })
+                    .sum::<usize>()
+        }
+        let mut bytes = request.resource_logs.capacity() * size_of::<ResourceLogs>();
+        for resource in &request.resource_logs {
+            if let Some(r) = &resource.resource {
+                bytes += attributes(&r.attributes, r.attributes.capacity());
+            }
+            bytes += resource.scope_logs.capacity() * size_of::<ScopeLogs>() + resource.schema_url.capacity();
+            for scope in &resource.scope_logs {
+                bytes += scope.log_records.capacity() * size_of::<LogRecord>();
+                for record in &scope.log_records {
+                    bytes += attributes(&record.attributes, record.attributes.capacity())
+                        + record.severity_text.capacity()
+                        + record.trace_id.capacity()
+                        + record.span_id.capacity()
+                        + record.event_name.capacity();
+                    if let Some(Value::StringValue(text)) = record.body.as_ref().and_then(|b| b.value.as_ref()) {
+                        bytes += text.capacity();
+                    }
+                }
+            }
+        }
+        bytes as u64
+    }
+
+    /// A 1 MiB body of empty log records (2 wire bytes each) decoded into a vector of about
+    /// 92 MiB: it is refused before decoding, naming the bound, and the walk counted at
+    /// least what prost would have allocated.
+    #[test]
+    fn a_body_of_empty_records_is_refused_before_it_is_decoded() {
+        let records = 1 << 19;
+        let body = logs_request(vec![LogRecord::default(); records]).encode_to_vec();
+        assert!(body.len() < (1 << 20) + 64, "{} bytes", body.len());
+        let refused = check_decode_bounds(Signal::Logs, &body, &DecodeLimits::default()).unwrap_err();
+        let BoundsError::Expansion { body_bytes, decoded_bytes, expansion_limit } = refused.clone() else {
+            panic!("{refused:?}");
+        };
+        assert_eq!((body_bytes, expansion_limit), (body.len() as u64, 32));
+        assert!(decoded_bytes >= (records * size_of::<LogRecord>()) as u64);
+        assert!(refused.to_string().contains("decoded_expansion_limit 32"), "{refused}");
+        // Cut short after the records: prost would still allocate them before failing.
+        let mut cut = body.clone();
+        cut.push(0xff);
+        assert!(matches!(
+            check_decode_bounds(Signal::Logs, &cut, &DecodeLimits::default()),
+            Err(BoundsError::Expansion { .. })
+        ));
+        // The element count is a bound of its own.
+        let few = logs_request(vec![LogRecord::default(); 11]).encode_to_vec();
+        let limits = DecodeLimits { elements_limit: 12, expansion_limit: 1_000 };
+        assert_eq!(
+            check_decode_bounds(Signal::Logs, &few, &limits),
+            Err(BoundsError::Elements { elements: 13, elements_limit: 12 })
+        );
+    }
+
+    /// The walk's estimate covers what prost really allocates, for records with content.
+    #[test]
+    fn the_estimate_covers_the_decoded_tree() {
+        let record = |index: usize| LogRecord {
+            time_unix_nano: 7,
+            severity_text: "INFO".to_owned(),
+            body: Some(AnyValue { value: Some(Value::StringValue(format!("line {index}"))) }),
+            attributes: (0..index % 5)
+                .map(|a| KeyValue {
+                    key: format!("key{a}"),
+                    value: Some(AnyValue { value: Some(Value::StringValue("v".repeat(a))) }),
+                    ..KeyValue::default()
+                })
+                .collect(),
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            ..LogRecord::default()
+        };
+        for count in [0, 1, 2, 3, 17, 100] {
+            let body = logs_request((0..count).map(record).collect()).encode_to_vec();
+            let cost = check_decode_bounds(Signal::Logs, &body, &DecodeLimits::default()).unwrap();
+            let decoded = ExportLogsServiceRequest::decode(&body[..]).unwrap();
+            assert!(cost.decoded_bytes >= tree_bytes(&decoded), "{count} records: {cost:?} < {}", tree_bytes(&decoded));
+        }
+        // Malformed bytes under the bounds are left to prost, whose error Dash0 answers.
+        assert!(check_decode_bounds(Signal::Logs, &[0x0a, 0x05, 0x01], &DecodeLimits::default()).is_ok());
+        assert!(check_decode_bounds(Signal::Traces, &[0x0b, 0x0c], &DecodeLimits::default()).is_ok());
+    }
+
+    /// Packed varints cost 8 bytes each in memory; groups are skipped like prost skips them.
+    #[test]
+    fn packed_scalars_and_groups_are_counted_as_prost_stores_them() {
+        // Buckets { bucket_counts: [1; 100] } as field 2, packed.
+        let mut buckets = vec![0x12, 100];
+        buckets.extend([1u8; 100]);
+        let mut cost = DecodeCost::default();
+        walk(Msg::Buckets, &buckets, 0, &mut cost).unwrap();
+        assert_eq!(cost, DecodeCost { decoded_bytes: 16 + 100 * 16, elements: 100 });
+        // An unknown group holding a nested group, then one empty record.
+        let mut scope = vec![0x1b, 0x0b, 0x08, 0x01, 0x0c, 0x1c];
+        scope.extend([0x12, 0x00]);
+        let mut cost = DecodeCost::default();
+        walk(Msg::ScopeLogs, &scope, 0, &mut cost).unwrap();
+        assert_eq!(cost.elements, 1);
+        // A group that never ends is malformed.
+        assert_eq!(walk(Msg::ScopeLogs, &[0x1b, 0x08, 0x01], 0, &mut DecodeCost::default()), None);
     }
 }
