@@ -31,8 +31,9 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 use super::error::Signal;
 
-/// Default `expansion_limit`: obsim's own requests decode to at most about 10 × their
-/// size (measured by `the_pipelines_own_requests_fit_well_inside_the_bounds`).
+/// Default `expansion_limit`: obsim's own requests decode to at most about 11 × their
+/// size (tests/otlp_roundtrip.rs `own_requests_fit_well_inside_the_decode_bounds` holds
+/// them to half of this).
 pub const DECODED_EXPANSION_LIMIT_DEFAULT: usize = 32;
 /// Default `elements_limit`: repeated elements (records, attributes, points, ...) in one
 /// request: a 20 MiB request of 200-byte records with 6 attributes each holds about
