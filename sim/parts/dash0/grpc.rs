@@ -134,17 +134,13 @@ impl MessageGuard {
         if self.done {
             return Ok(());
         }
-        let length = match self.seen.get(..GRPC_PREFIX_BYTES) {
-            Some(prefix) => Some(u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize),
-            None => None,
-        };
+        let length = self.seen.get(..GRPC_PREFIX_BYTES).map(declared_length);
         let wanted = length.map_or(GRPC_PREFIX_BYTES, |length| GRPC_PREFIX_BYTES + length);
         let take = data.len().min(wanted.saturating_sub(self.seen.len()));
         self.seen.extend_from_slice(&data[..take]);
         if length.is_none() && self.seen.len() >= GRPC_PREFIX_BYTES {
             let prefix = &self.seen[..GRPC_PREFIX_BYTES];
-            let length = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
-            if prefix[0] != 0 || length > self.request_bytes_limit {
+            if prefix[0] != 0 || declared_length(prefix) > self.request_bytes_limit {
                 self.done = true;
                 self.seen = Vec::new();
                 return Ok(());
@@ -162,6 +158,11 @@ impl MessageGuard {
             |error| Status::internal(format!("the message is not an OTLP {} request: {error}", self.signal.as_str())),
         )
     }
+}
+
+/// The message length a gRPC prefix declares (bytes 1..5, big-endian).
+fn declared_length(prefix: &[u8]) -> usize {
+    u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize
 }
 
 /// A call's body, passed through frame by frame under a [`MessageGuard`].
