@@ -6,6 +6,7 @@ pub mod bench;
 pub mod chaos;
 pub mod check;
 pub mod faults;
+pub mod fuzzing;
 pub mod gauges;
 pub mod ledger;
 pub mod parts;

@@ -28,6 +28,7 @@ const LAYERS: &[(&str, &str)] = &[
     ("report", "results rendered and read back: result.json, summary, html, sweep index"),
     ("chaos", "sweeps: random schedules, shrinking, the sweep's output"),
     ("bench", "obsim bench: the simulation's speed on a fixed set of cases, and comparing two benches"),
+    ("fuzzing", "the fuzz targets' entry points over the decoders and scenario loading, with memory budgets"),
 ];
 
 /// Files under `sim/parts/` that every part may use: the shared context and plumbing.
