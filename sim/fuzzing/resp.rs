@@ -26,10 +26,11 @@ const DECODED_BYTES_PER_INPUT_BYTE: usize = 32;
 
 /// The request limits every RESP entry point decodes under.
 fn request_limits() -> RequestLimits {
-    let mut limits = RequestLimits::default();
-    limits.query_buffer_bytes_limit = QUERY_BUFFER_BYTES_LIMIT;
-    limits.bulk_bytes_limit = BULK_BYTES_LIMIT;
-    limits
+    RequestLimits {
+        query_buffer_bytes_limit: QUERY_BUFFER_BYTES_LIMIT,
+        bulk_bytes_limit: BULK_BYTES_LIMIT,
+        ..RequestLimits::default()
+    }
 }
 
 /// What decoding `input_bytes` may cost (see the module doc).
