@@ -407,3 +407,37 @@ fn spans_exported_over_grpc_are_stored_and_statuses_map_to_grpc_codes() {
     let totals = &account.totals[&Signal::Span];
     assert_eq!((totals.delivered, totals.duplicated), (20, 20), "the second export repeats the first");
 }
+
+/// A 1 MiB body of empty log records would decode into a vector of about 92 MiB: Dash0
+/// refuses it with 400 before decoding (as an OTLP server answers a body it cannot
+/// decode), names the bound, and stores nothing.
+#[test]
+fn a_body_that_would_decode_too_large_is_400_before_decoding() {
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLogRecord, ResourceLogs, ScopeLogs};
+    let mut rig = rig(4);
+    let seen: Seen = Arc::default();
+    let seen_in = seen.clone();
+    rig.world.host("comfyui-1", move |_host| {
+        let seen = seen_in.clone();
+        async move {
+            let request = obsim::proto::otlp::ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    scope_logs: vec![ScopeLogs {
+                        log_records: vec![ProtoLogRecord::default(); 1 << 19],
+                        ..ScopeLogs::default()
+                    }],
+                    ..ResourceLogs::default()
+                }],
+            };
+            let answer = post("/v1/logs", Some("obsim-token"), None, encode_to_vec(&request)).await;
+            seen.lock().unwrap().push(answer);
+            Ok(())
+        }
+    });
+    rig.world.run_for(Duration::from_secs(3)).unwrap();
+    assert_eq!(seen.lock().unwrap()[0].status, 400);
+    assert_eq!(rig.store.logs_count(), 0);
+    let refused = event_details(&rig.world, EventKind::Dash0Refused);
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].contains("decoded_expansion_limit 32"), "{refused:?}");
+}

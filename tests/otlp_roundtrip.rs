@@ -208,6 +208,26 @@ proptest! {
         }
     }
 
+    /// The pipeline's own requests pass Dash0's decode bounds with room to spare: each
+    /// decodes to at most half the default multiple (plus the fixed allowance).
+    #[test]
+    fn own_requests_fit_well_inside_the_decode_bounds(
+        logs in vec((resource(), vec(log_record(), 1..40)), 1..3),
+        spans in vec((resource(), vec(span(), 1..40)), 1..3),
+        points in vec((resource(), vec(metric_point(), 1..40)), 1..3),
+    ) {
+        let bodies = [
+            (otlp::Signal::Logs, encode_to_vec(&encode_logs_batches(logs.iter().map(|(r, l)| (r, l.as_slice()))))),
+            (otlp::Signal::Traces, encode_to_vec(&encode_spans_batches(spans.iter().map(|(r, s)| (r, s.as_slice()))))),
+            (otlp::Signal::Metrics, encode_to_vec(&encode_metrics_batches(points.iter().map(|(r, p)| (r, p.as_slice()))))),
+        ];
+        for (signal, body) in bodies {
+            let cost = otlp::check_decode_bounds(signal, &body, &otlp::DecodeLimits::default()).unwrap();
+            let half = body.len() as u64 * otlp::DECODED_EXPANSION_LIMIT_DEFAULT as u64 / 2 + otlp::bounds::DECODED_BYTES_ALLOWANCE;
+            prop_assert!(cost.decoded_bytes <= half, "{signal:?}: {} bytes decode to {}", body.len(), cost.decoded_bytes);
+        }
+    }
+
     #[test]
     fn log_record_msgpack_and_json_round_trip(record in log_record()) {
         let packed = rmp_serde::to_vec_named(&record).unwrap();

@@ -328,11 +328,13 @@ impl Scenario {
         if self.tick.is_zero() || self.tick > Duration::from_secs(1) {
             return fail("tick", format!("{} must be between 1ms and 1s", crate::units::format_duration(self.tick)));
         }
-        let machines: u32 = self.topology.machines.iter().map(|group| group.count).sum();
+        // Summed in u64: u32 counts cannot wrap it (a wrapped u32 sum once let 2^32 + 1
+        // machines pass as 1).
+        let machines: u64 = self.topology.machines.iter().map(|group| u64::from(group.count)).sum();
         if machines == 0 {
             return fail("topology.machines", "the topology needs at least one machine".into());
         }
-        if machines > MACHINES_LIMIT {
+        if machines > u64::from(MACHINES_LIMIT) {
             return fail("topology.machines", format!("{machines} machines exceed the limit of {MACHINES_LIMIT}"));
         }
         let records =
@@ -569,4 +571,22 @@ pub(crate) struct PlacedHost {
     pub name: String,
     pub(crate) plan: crate::vocab::pipeline::HostPlan,
     pub machine: Option<(crate::record::MachineId, u32)>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Each group's count is in range, but their total passes u32: the old u32 sum wrapped
+    /// (a panic in a debug build, 1 machine in a release build, which then built 2^32). The
+    /// total is refused with the key named.
+    #[test]
+    fn a_machine_total_past_u32_is_refused_not_wrapped() {
+        let path = Path::new("wrap.toml");
+        let source = "name = \"wrap\"\nduration = \"1m\"\n\n[topology]\nmachines = [{ type = \"comfyui\", count = 1 }, { type = \"comfyui\", count = 2 }]\n";
+        let mut scenario = Scenario::parse(path, source).unwrap();
+        scenario.topology.machines[0].count = u32::MAX;
+        let error = scenario.validate_run(path, source).unwrap_err().to_string();
+        assert!(error.contains("key `topology.machines`: 4294967297 machines exceed the limit of 500"), "{error}");
+    }
 }

@@ -32,6 +32,16 @@ pub struct Dash0Config {
     /// requests (a Fluentd chunk of at most 8 MiB).
     #[schemars(range(min = 1, max = crate::units::BYTES_SIZE_MAX))]
     pub(crate) request_bytes_limit: usize,
+    /// A request body may decode to at most this many times its own bytes; beyond it the
+    /// body is refused (HTTP 400) before it is decoded. obsim's own bound (its memory, not
+    /// Dash0's rule): obsim's requests decode to about 10 × their size. README "Wire
+    /// decoders' limits".
+    #[schemars(range(min = 1, max = 10_000))]
+    pub(crate) decoded_expansion_limit: usize,
+    /// A request body may hold at most this many repeated elements (records, attributes,
+    /// points, ...); beyond it the body is refused (HTTP 400) before it is decoded.
+    #[schemars(range(min = 1, max = 1_000_000_000))]
+    pub(crate) decoded_elements_limit: usize,
     /// Open OTLP/HTTP connections served at once; further connections are closed at once
     /// (bounded like every resource in obsim; far above what the simulated fleet opens).
     #[schemars(range(min = 1, max = 100_000))]
@@ -50,6 +60,8 @@ impl Default for Dash0Config {
             timestamp_past_limit: Duration::from_secs(6 * 3600),
             timestamp_future_limit: Duration::from_secs(72 * 3600),
             request_bytes_limit: 20 * 1024 * 1024,
+            decoded_expansion_limit: crate::proto::otlp::DECODED_EXPANSION_LIMIT_DEFAULT,
+            decoded_elements_limit: crate::proto::otlp::DECODED_ELEMENTS_LIMIT_DEFAULT,
             http_connections_limit: 4096,
             bugs: crate::parts::Bugs::default(),
         }
@@ -60,6 +72,14 @@ impl Default for Dash0Config {
 pub const DATASET_DEFAULT: &str = "default";
 
 impl Dash0Config {
+    /// The bounds on decoding one request body.
+    pub(crate) fn decode_limits(&self) -> crate::proto::otlp::DecodeLimits {
+        crate::proto::otlp::DecodeLimits {
+            expansion_limit: self.decoded_expansion_limit,
+            elements_limit: self.decoded_elements_limit,
+        }
+    }
+
     /// Checks the settings; the error names the field and the rule.
     pub fn check(&self) -> Result<(), String> {
         self.check_rules().map_err(|(key, message)| format!("dash0.{key} {message}"))
@@ -76,6 +96,12 @@ impl Dash0Config {
         }
         if self.request_bytes_limit == 0 {
             return Err(("request_bytes_limit", "must be at least 1".to_string()));
+        }
+        if self.decoded_expansion_limit == 0 {
+            return Err(("decoded_expansion_limit", "must be at least 1".to_string()));
+        }
+        if self.decoded_elements_limit == 0 {
+            return Err(("decoded_elements_limit", "must be at least 1".to_string()));
         }
         if self.http_connections_limit == 0 {
             return Err(("http_connections_limit", "must be at least 1".to_string()));

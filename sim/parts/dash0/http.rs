@@ -24,8 +24,8 @@ use prost::Message;
 use super::ingest::{ExportRequest, Ingest};
 use super::refusal::{Refusal, RefusalKind};
 use super::store::Transport;
-use crate::proto::otlp::DATASET_HEADER;
 use crate::proto::otlp::Signal;
+use crate::proto::otlp::{self, DATASET_HEADER};
 use crate::vocab::EventKind;
 use crate::vocab::ports;
 
@@ -115,6 +115,14 @@ async fn admit(ingest: &Ingest, signal: Signal, request: Request<Incoming>) -> R
             format!("the body is not an OTLP {} request: {error}", signal.as_str()),
         )
     };
+    // Bounded before prost allocates: a body whose tree would be too large is undecodable.
+    otlp::check_decode_bounds(signal, &body, &ingest.config().decode_limits()).map_err(|error| {
+        Refusal::new(
+            RefusalKind::Malformed,
+            400,
+            format!("the body is not an OTLP {} request: {error}", signal.as_str()),
+        )
+    })?;
     let export = match signal {
         Signal::Logs => ExportRequest::Logs(Message::decode(body).map_err(malformed)?),
         Signal::Traces => ExportRequest::Traces(Message::decode(body).map_err(malformed)?),

@@ -88,6 +88,12 @@ pub enum ForwardError {
         /// The configured limit.
         entries_count_limit: u64,
     },
+    /// The entries would take more memory than `entries_bytes_limit` ([`super::ENTRY_BYTES`]
+    /// each), found before the entry table grows past it.
+    EntriesTooLarge {
+        /// The configured limit.
+        entries_bytes_limit: u64,
+    },
     /// A gzip stream inflates beyond `decompressed_bytes_limit` (gzip bomb guard).
     DecompressedTooLarge {
         /// The configured limit.
@@ -177,6 +183,13 @@ impl fmt::Display for ForwardError {
             }
             Self::TooManyEntries { entries_count_limit } => {
                 write!(f, "entries exceed entries_count_limit {entries_count_limit}")
+            }
+            Self::EntriesTooLarge { entries_bytes_limit } => {
+                write!(
+                    f,
+                    "entries of {} bytes each exceed entries_bytes_limit {entries_bytes_limit}",
+                    super::ENTRY_BYTES
+                )
             }
             Self::DecompressedTooLarge { decompressed_bytes_limit } => {
                 write!(f, "gzip data inflates beyond decompressed_bytes_limit {decompressed_bytes_limit}")

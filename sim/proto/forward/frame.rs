@@ -161,6 +161,7 @@ pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, F
             expect_elements(elements, Mode::Message)?;
             let time = EventTime::decode(&mut reader)?;
             let record = read_record(&mut reader, frame)?;
+            entries.reserve_exact(1);
             entries.push(Entry { time, record });
             let options = read_options_if(&mut reader, elements == 4)?;
             reject_compressed(&options, Mode::Message)?;
@@ -186,14 +187,39 @@ pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, F
     Ok(frame)
 }
 
+/// What one decoded entry costs in memory, whatever its wire size.
+pub const ENTRY_BYTES: usize = std::mem::size_of::<Entry>();
+
+/// The most entries a frame may carry under `limits`: the count limit, or fewer when
+/// their memory would exceed `entries_bytes_limit`.
+fn entries_limit(limits: &Limits) -> usize {
+    limits.entries_count_limit.min(limits.entries_bytes_limit / ENTRY_BYTES)
+}
+
+/// The error for more entries than [`entries_limit`]: the limit that binds.
+fn too_many(limits: &Limits) -> ForwardError {
+    if limits.entries_count_limit <= limits.entries_bytes_limit / ENTRY_BYTES {
+        ForwardError::TooManyEntries { entries_count_limit: limits.entries_count_limit as u64 }
+    } else {
+        ForwardError::EntriesTooLarge { entries_bytes_limit: limits.entries_bytes_limit as u64 }
+    }
+}
+
 /// The parser's postcondition: a frame it hands out carries at most `entries_count_limit`
-/// entries (the readers refuse more before allocating them). O(1).
+/// entries, and its entry table (its capacity, not only its length) takes at most
+/// `entries_bytes_limit` (the readers refuse more before allocating them). O(1).
 fn assert_within_limits(frame: &EventFrame, limits: &Limits) {
     assert!(
         frame.entries.len() <= limits.entries_count_limit,
         "forward parser: {} entries over the limit {}",
         frame.entries.len(),
         limits.entries_count_limit
+    );
+    assert!(
+        frame.entries.capacity() * ENTRY_BYTES <= limits.entries_bytes_limit.max(ENTRY_BYTES),
+        "forward parser: an entry table of {} entries over entries_bytes_limit {}",
+        frame.entries.capacity(),
+        limits.entries_bytes_limit
     );
 }
 
@@ -253,10 +279,13 @@ fn read_forward_entries(
 ) -> Result<(), ForwardError> {
     let count = reader.read_array_len("Forward entries")? as usize;
     if count > limits.entries_count_limit {
+        return Err(ForwardError::TooManyEntries { entries_count_limit: limits.entries_count_limit as u64 });
+    }
+    if count > entries_limit(limits) {
         return Err(too_many(limits));
     }
     // Every entry takes at least one byte, so the frame's length also bounds the count.
-    entries.reserve(count.min(reader.remaining_bytes()));
+    entries.reserve_exact(count.min(reader.remaining_bytes()));
     for _ in 0..count {
         entries.push(read_entry(reader, frame, "Forward entry")?);
     }
@@ -266,18 +295,20 @@ fn read_forward_entries(
 /// Reads a PackedForward stream: concatenated `[time, record]` arrays, up to its end.
 fn read_packed_entries(stream: &Bytes, limits: &Limits, entries: &mut Vec<Entry>) -> Result<(), ForwardError> {
     let mut reader = Reader::new(stream);
+    let entries_limit = entries_limit(limits);
     // Bounded: each entry consumes at least one byte of the stream.
     while reader.remaining_bytes() > 0 {
-        if entries.len() >= limits.entries_count_limit {
+        if entries.len() >= entries_limit {
             return Err(too_many(limits));
+        }
+        if entries.len() == entries.capacity() {
+            // Doubling, but never past the limit: the table's capacity is what it costs.
+            let target = entries.capacity().saturating_mul(2).max(16).min(entries_limit);
+            entries.reserve_exact(target - entries.len());
         }
         entries.push(read_entry(&mut reader, stream, "PackedForward entry")?);
     }
     Ok(())
-}
-
-fn too_many(limits: &Limits) -> ForwardError {
-    ForwardError::TooManyEntries { entries_count_limit: limits.entries_count_limit as u64 }
 }
 
 /// Reads the option map if the frame has one.
@@ -317,21 +348,51 @@ pub(crate) fn read_options(reader: &mut Reader<'_>) -> Result<Options, ForwardEr
     Ok(options)
 }
 
+/// Bytes inflated per step: the buffer grows by doubling, but never past the limit plus
+/// one byte, so a bomb costs at most `decompressed_bytes_limit + 1` bytes of buffer.
+pub(crate) const INFLATE_STEP_BYTES: usize = 64 << 10;
+
 /// Inflates gzip data (any number of concatenated members), refusing to produce more than
 /// `decompressed_bytes_limit` bytes: a gzip bomb stops at the limit, not at memory's end.
 pub fn inflate(gzip: &[u8], decompressed_bytes_limit: usize) -> Result<Bytes, ForwardError> {
-    if gzip.is_empty() {
-        return Ok(Bytes::new());
-    }
     let mut inflated = Vec::new();
-    MultiGzDecoder::new(gzip)
-        .take(decompressed_bytes_limit as u64 + 1)
-        .read_to_end(&mut inflated)
-        .map_err(|error| ForwardError::Gzip { reason: error.to_string() })?;
-    if inflated.len() > decompressed_bytes_limit {
-        return Err(ForwardError::DecompressedTooLarge { decompressed_bytes_limit: decompressed_bytes_limit as u64 });
-    }
+    inflate_into(gzip, decompressed_bytes_limit, &mut inflated)?;
     Ok(Bytes::from(inflated))
+}
+
+/// [`inflate`] into `inflated` (empty on entry), in steps of [`INFLATE_STEP_BYTES`]: the
+/// buffer's capacity never exceeds `decompressed_bytes_limit + 1`, checked as the bytes are
+/// produced. (Reading to the end under a `take(limit + 1)` let the buffer double to twice
+/// the limit before the check.)
+fn inflate_into(gzip: &[u8], decompressed_bytes_limit: usize, inflated: &mut Vec<u8>) -> Result<(), ForwardError> {
+    assert!(inflated.is_empty());
+    if gzip.is_empty() {
+        return Ok(());
+    }
+    let too_large = ForwardError::DecompressedTooLarge { decompressed_bytes_limit: decompressed_bytes_limit as u64 };
+    let capacity_limit = decompressed_bytes_limit.saturating_add(1);
+    let mut decoder = MultiGzDecoder::new(gzip);
+    // Bounded: every pass but the last adds at least one byte, and the bytes are bounded
+    // by the limit check.
+    loop {
+        let produced = inflated.len();
+        let want = produced.saturating_add(INFLATE_STEP_BYTES).min(capacity_limit);
+        if want > inflated.capacity() {
+            let target = inflated.capacity().saturating_mul(2).clamp(want, capacity_limit);
+            inflated.reserve_exact(target - produced);
+        }
+        inflated.resize(want, 0);
+        let read = decoder.read(&mut inflated[produced..]);
+        let read = read.map_err(|error| ForwardError::Gzip { reason: error.to_string() })?;
+        inflated.truncate(produced + read);
+        debug_assert!(inflated.capacity() <= capacity_limit);
+        if inflated.len() > decompressed_bytes_limit {
+            return Err(too_large);
+        }
+        if read == 0 {
+            return Ok(());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -340,6 +401,7 @@ mod tests {
 
     use super::*;
     use crate::proto::forward::encode::{EntryBatch, encode_forward, gzip};
+    use crate::proto::forward::limits::ENTRIES_BYTES_LIMIT_DEFAULT;
     use crate::proto::forward::write::{write_array_len, write_bin, write_map_len, write_str, write_uint};
 
     fn record(message: &str) -> BTreeMap<String, String> {
@@ -497,6 +559,56 @@ mod tests {
             Err(ForwardError::DecompressedTooLarge { decompressed_bytes_limit: 1 << 20 })
         );
         assert!(matches!(inflate(b"not gzip at all", 1024), Err(ForwardError::Gzip { .. })));
+    }
+
+    /// A gzip bomb costs at most the limit plus one byte of buffer: the old inflater read to
+    /// the end under `take(limit + 1)`, and its buffer doubled to twice the limit first.
+    #[test]
+    fn a_gzip_bomb_never_grows_the_buffer_past_the_limit() {
+        let bomb = gzip(&vec![0u8; 4 << 20]).unwrap();
+        for limit in [1 << 20, (1 << 20) + 12_345, 100, 0] {
+            let mut inflated = Vec::new();
+            let refused = inflate_into(&bomb, limit, &mut inflated);
+            assert_eq!(refused, Err(ForwardError::DecompressedTooLarge { decompressed_bytes_limit: limit as u64 }));
+            assert!(inflated.capacity() <= limit + 1, "limit {limit}: capacity {}", inflated.capacity());
+        }
+        // Under the limit the bytes come back whole, in a buffer no larger than the limit.
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut inflated = Vec::new();
+        inflate_into(&gzip(&data).unwrap(), 400_000, &mut inflated).unwrap();
+        assert_eq!(inflated, data);
+        assert!(inflated.capacity() <= 400_001);
+        assert_eq!(inflate(&gzip(&data).unwrap(), data.len()).unwrap(), data);
+    }
+
+    /// `[0, {}]` is 3 wire bytes and a 40-byte entry: a 15 KB CompressedPackedForward of 2^20
+    /// of them made a 40 MiB entry table. The table's memory is now bounded by
+    /// `entries_bytes_limit`, checked before it grows: refused, with the limit named.
+    #[test]
+    fn the_entry_tables_memory_is_bounded_before_it_grows() {
+        let stream = [0x92u8, 0x00, 0x80].repeat(1 << 20);
+        let bomb = gzip(&stream).unwrap();
+        assert!(bomb.len() < 20 << 10, "{} bytes", bomb.len());
+        let frame = Bytes::from(packed_frame(&bomb, &[("compressed", "gzip")]));
+        assert_eq!(
+            parse_event_frame(&frame, &Limits::default()),
+            Err(ForwardError::EntriesTooLarge { entries_bytes_limit: ENTRIES_BYTES_LIMIT_DEFAULT as u64 })
+        );
+        // The table stops at the limit, never doubling past it.
+        let limits = Limits { entries_bytes_limit: 1000 * ENTRY_BYTES, ..Limits::default() };
+        let mut entries = Vec::new();
+        let refused = read_packed_entries(&Bytes::from(stream), &limits, &mut entries);
+        assert_eq!(refused, Err(ForwardError::EntriesTooLarge { entries_bytes_limit: 1000 * ENTRY_BYTES as u64 }));
+        assert_eq!((entries.len(), entries.capacity()), (1000, 1000));
+        // Forward mode's declared count is checked against it before reserving.
+        let mut forward = Vec::new();
+        encode_forward(&mut forward, "t", &batch(1001), &Options::default()).unwrap();
+        assert_eq!(
+            parse_event_frame(&Bytes::from(forward), &limits),
+            Err(ForwardError::EntriesTooLarge { entries_bytes_limit: 1000 * ENTRY_BYTES as u64 })
+        );
+        let frame = parse_event_frame(&Bytes::from(packed_frame(batch(1000).entries_bytes(), &[])), &limits).unwrap();
+        assert_eq!(frame.entries.len(), 1000);
     }
 
     #[test]

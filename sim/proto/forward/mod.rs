@@ -28,9 +28,12 @@ pub use encode::{
 };
 pub use error::ForwardError;
 pub use event_time::{EVENT_TIME_ENCODED_BYTES, EVENT_TIME_EXT_TYPE, EventTime, NANOSECONDS_PER_SECOND};
-pub use frame::{Compression, Entry, EventFrame, Mode, Options, inflate, parse_event_frame};
+pub use frame::{Compression, ENTRY_BYTES, Entry, EventFrame, Mode, Options, inflate, parse_event_frame};
 pub use handshake::{
     ClientAuth, Helo, Ping, Pong, SAME_HOSTNAME, SHARED_KEY_MISMATCH, ServerAuth, USER_MISMATCH, password_hexdigest,
     shared_key_hexdigest,
 };
-pub use limits::{DECOMPRESSED_BYTES_LIMIT_DEFAULT, ENTRIES_COUNT_LIMIT_DEFAULT, FRAME_BYTES_LIMIT_DEFAULT, Limits};
+pub use limits::{
+    DECOMPRESSED_BYTES_LIMIT_DEFAULT, ENTRIES_BYTES_LIMIT_DEFAULT, ENTRIES_COUNT_LIMIT_DEFAULT,
+    FRAME_BYTES_LIMIT_DEFAULT, Limits,
+};

@@ -18,6 +18,7 @@
 //!   carry their temporality; consecutive metric points of one metric share a `Metric`.
 
 pub mod attributes;
+pub mod bounds;
 pub mod error;
 pub mod logs;
 pub mod metrics;
@@ -25,6 +26,10 @@ pub mod rpc_status;
 pub mod traces;
 
 pub use attributes::{encode_resource, scope};
+pub use bounds::{
+    BoundsError, DECODED_ELEMENTS_LIMIT_DEFAULT, DECODED_EXPANSION_LIMIT_DEFAULT, DecodeCost, DecodeLimits,
+    check_decode_bounds,
+};
 pub use error::{DecodeError, ErrorKind, Signal};
 pub use logs::{decode_logs, decode_logs_bytes, decode_logs_partial, encode_logs, encode_logs_batches};
 pub use metrics::{

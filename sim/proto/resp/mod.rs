@@ -28,6 +28,6 @@ pub mod limits;
 pub mod reply;
 
 pub use command::{Command, Framing, encode_command};
-pub use frame::{Check, Decoder, ProtocolError, check_request};
+pub use frame::{Check, CheckProgress, Decoder, ProtocolError, check_request, check_request_resume};
 pub use limits::RequestLimits;
 pub use reply::{Reply, ReplyCheck, ReplyError, check_reply, parse_reply};

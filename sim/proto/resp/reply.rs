@@ -197,6 +197,14 @@ pub enum ReplyError {
     InvalidArrayLength,
     /// Arrays nest deeper than [`REPLY_DEPTH_LIMIT`].
     TooDeep,
+    /// A `+` or `-` line holds a bare `\n`: [`Reply::Simple`] and [`Reply::Error`] texts
+    /// hold no `\r` or `\n`, so such a reply could not be encoded again.
+    LineHoldsNewline {
+        /// Offset of the `\n`.
+        at_bytes: usize,
+    },
+    /// A `-` line is empty: an error reply starts with its code (`ERR`, `WRONGTYPE`, ...).
+    ErrorWithoutCode,
 }
 
 impl fmt::Display for ReplyError {
@@ -212,6 +220,10 @@ impl fmt::Display for ReplyError {
             ReplyError::InvalidBulkLength => write!(f, "RESP2 reply: invalid bulk length"),
             ReplyError::InvalidArrayLength => write!(f, "RESP2 reply: invalid array length"),
             ReplyError::TooDeep => write!(f, "RESP2 reply: arrays nested deeper than {REPLY_DEPTH_LIMIT}"),
+            ReplyError::LineHoldsNewline { at_bytes } => {
+                write!(f, "RESP2 reply: a status or error line holds a bare LF at byte {at_bytes}")
+            }
+            ReplyError::ErrorWithoutCode => write!(f, "RESP2 reply: an error reply has no code"),
         }
     }
 }
@@ -272,7 +284,10 @@ fn reply_header(buf: &[u8], position: usize) -> Result<Option<(Header<'_>, usize
         return Ok(None);
     };
     let header = match kind {
-        b'+' | b'-' => Header::Line { kind, line },
+        b'+' | b'-' => {
+            check_line_text(kind, line, position + 1)?;
+            Header::Line { kind, line }
+        }
         b':' => Header::Integer(string_to_i64(line).ok_or(ReplyError::InvalidInteger)?),
         b'$' => match string_to_i64(line).ok_or(ReplyError::InvalidInteger)? {
             -1 => Header::Bulk { bulk_bytes: None },
@@ -288,6 +303,20 @@ fn reply_header(buf: &[u8], position: usize) -> Result<Option<(Header<'_>, usize
         },
     };
     Ok(Some((header, next)))
+}
+
+/// The rules of a status or error text, starting at offset `start`: no `\n` (the line
+/// already ends at the first `\r`), and an error is not empty. Why here: a parsed reply
+/// must satisfy its type's rules, as [`Reply::simple`] and [`Reply::error`] assert.
+fn check_line_text(kind: u8, line: &[u8], start: usize) -> Result<(), ReplyError> {
+    if let Some(offset) = line.iter().position(|&b| b == b'\n') {
+        return Err(ReplyError::LineHoldsNewline { at_bytes: start + offset });
+    }
+    if kind == b'-' && line.is_empty() {
+        return Err(ReplyError::ErrorWithoutCode);
+    }
+    debug_assert!(!line.contains(&b'\r'));
+    Ok(())
 }
 
 /// Checks whether `buf` starts with a whole RESP2 reply, without allocating: it walks the
@@ -431,5 +460,24 @@ mod tests {
         assert_eq!(check_reply(b"+OK\rx"), ReplyCheck::Error(ReplyError::ExpectedCrlf { at_bytes: 4 }));
         let deep = b"*1\r\n".repeat(REPLY_DEPTH_LIMIT + 1);
         assert_eq!(check_reply(&deep), ReplyCheck::Error(ReplyError::TooDeep));
+    }
+
+    /// A status or error line is refused when it breaks its type's rule (the old check took
+    /// `+\n\r\n` as a status holding a LF, and encoding it again tripped an assert).
+    #[test]
+    fn a_line_that_breaks_its_types_rule_is_refused() {
+        assert_eq!(check_reply(b"+\n\r\n"), ReplyCheck::Error(ReplyError::LineHoldsNewline { at_bytes: 1 }));
+        assert_eq!(check_reply(b"-ERR a\nb\r\n"), ReplyCheck::Error(ReplyError::LineHoldsNewline { at_bytes: 6 }));
+        assert_eq!(check_reply(b"*1\r\n+O\nK\r\n"), ReplyCheck::Error(ReplyError::LineHoldsNewline { at_bytes: 6 }));
+        assert_eq!(check_reply(b"-\r\n"), ReplyCheck::Error(ReplyError::ErrorWithoutCode));
+        assert_eq!(
+            parse_reply(&mut BytesMut::from(&b"+\n\r\n"[..])),
+            Err(ReplyError::LineHoldsNewline { at_bytes: 1 })
+        );
+        // Every reply the parser hands out encodes back to the bytes it came from.
+        for wire in [&b"+\r\n"[..], b"+OK\r\n", b"-ERR x\r\n", b"*2\r\n+a\r\n-E\r\n"] {
+            let reply = parse_reply(&mut BytesMut::from(wire)).unwrap().unwrap();
+            assert_eq!(&reply.to_bytes()[..], wire);
+        }
     }
 }
