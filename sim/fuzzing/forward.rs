@@ -1,8 +1,8 @@
 //! Forward entry points: the streaming decoder, the handshake frames, the round trip.
 //!
 //! The limits are the aggregator's kinds of limits at sizes a fuzzer reaches in a few KB of
-//! input: a 256 KiB frame, 1 MiB inflated, and the real default entries count (1 Mi), so a
-//! frame whose entries cost many times its bytes shows up as a peak over the budget.
+//! input: a 256 KiB frame, 1 MiB inflated, a 1 MiB entry table, and the real default
+//! entries count (1 Mi).
 
 use std::hash::{DefaultHasher, Hasher};
 
@@ -17,6 +17,8 @@ use crate::proto::forward::{
 const FRAME_BYTES_LIMIT: usize = 256 << 10;
 /// The fuzzed decoder's inflation limit.
 const DECOMPRESSED_BYTES_LIMIT: usize = 1 << 20;
+/// The fuzzed decoder's entry table limit (one frame's `Vec<Entry>`).
+const ENTRIES_BYTES_LIMIT: usize = 1 << 20;
 /// Bytes the fuzzed decoder may hold beyond one frame (a chunk is at most 256 bytes).
 const FEED_BYTES_SLACK: usize = 64 << 10;
 
@@ -24,22 +26,27 @@ const FEED_BYTES_SLACK: usize = 64 << 10;
 fn limits() -> Limits {
     let mut limits = Limits::with_frame_bytes_limit(FRAME_BYTES_LIMIT);
     limits.decompressed_bytes_limit = DECOMPRESSED_BYTES_LIMIT;
+    limits.entries_bytes_limit = ENTRIES_BYTES_LIMIT;
     limits.buffered_bytes_limit = FRAME_BYTES_LIMIT + FEED_BYTES_SLACK;
     limits
 }
 
-/// What decoding under `limits` may cost: one allocation at most the larger of the buffer
-/// and inflation limits; at once, the buffer, one frame split off it, its inflated stream
-/// and its entries, all within four times the byte limits.
+/// What decoding under `limits` may cost: one allocation at most the largest of the
+/// buffer, inflation and entry table limits; at once, the buffer (doubled as it grows), one
+/// frame split off it, its inflated stream and its entry table: twice their limits' sum.
 fn decode_budget(limits: &Limits) -> Budget {
     decode_budget_plus(limits, 0)
 }
 
 /// `decode_budget` with `extra_bytes` more allowed, as one allocation and at once.
 fn decode_budget_plus(limits: &Limits, extra_bytes: usize) -> Budget {
-    let bytes_limits = limits.buffered_bytes_limit + limits.decompressed_bytes_limit;
-    let allocation_bytes = limits.buffered_bytes_limit.max(limits.decompressed_bytes_limit).max(extra_bytes);
-    Budget::new(allocation_bytes, 4 * bytes_limits + extra_bytes)
+    let bytes_limits = limits.buffered_bytes_limit + limits.decompressed_bytes_limit + limits.entries_bytes_limit;
+    let allocation_bytes = limits
+        .buffered_bytes_limit
+        .max(limits.decompressed_bytes_limit)
+        .max(limits.entries_bytes_limit)
+        .max(extra_bytes);
+    Budget::new(allocation_bytes, 2 * bytes_limits + extra_bytes)
 }
 
 /// Forward frames from a client in the chunks the input chooses (`super::chunked`). Holds:

@@ -1,25 +1,34 @@
-//! OTLP entry points: a request body decoded into records as the mock Dash0 does (prost,
-//! then the partial decoder that keeps good records and lists refused ones), and the round
-//! trip records → request → bytes → records.
+//! OTLP entry points: a request body decoded into records as the mock Dash0 does (the
+//! decode-cost bound, prost, then the partial decoder that keeps good records and lists
+//! refused ones), and the round trip records → request → bytes → records.
 //!
-//! Memory: the decoded request and its records may cost at most
-//! [`DECODED_BYTES_PER_BODY_BYTE`] times the body, plus the slack.
+//! Memory: the bound admits a body whose prost tree takes at most `expansion_limit` × its
+//! bytes + `DECODED_BYTES_ALLOWANCE` (Dash0's defaults); that is the largest allocation
+//! allowed, and twice it at once (the request and the records built from it).
 
 use super::Budget;
 use crate::proto::otlp::{
-    self, Batch, Decoded, ExportLogsServiceRequest, ExportMetricsServiceRequest, ExportTraceServiceRequest,
+    self, Batch, DECODED_BYTES_ALLOWANCE, DecodeLimits, Decoded, ExportLogsServiceRequest, ExportMetricsServiceRequest,
+    ExportTraceServiceRequest,
 };
 
 pub(super) use crate::proto::otlp::Signal;
 
-/// How many heap bytes decoding one body byte may cost: the prost request and the records
-/// built from it, vectors doubling included.
-pub const DECODED_BYTES_PER_BODY_BYTE: usize = 32;
+/// The decode bounds every OTLP entry point checks first: Dash0's defaults.
+fn decode_limits() -> DecodeLimits {
+    DecodeLimits::default()
+}
 
 /// What decoding a body of `body_bytes` may cost, as one allocation and at once.
 fn budget(body_bytes: usize) -> Budget {
-    let decoded_bytes = DECODED_BYTES_PER_BODY_BYTE * body_bytes;
-    Budget::new(decoded_bytes, decoded_bytes)
+    let tree_bytes = decode_limits().expansion_limit * body_bytes + DECODED_BYTES_ALLOWANCE as usize;
+    Budget::new(tree_bytes, 2 * tree_bytes)
+}
+
+/// The body's request as Dash0 gets it: `None` when the decode bound or prost refuses it.
+fn request<M: prost::Message + Default>(signal: Signal, body: &[u8]) -> Option<M> {
+    otlp::check_decode_bounds(signal, body, &decode_limits()).ok()?;
+    otlp::decode_message(signal, body).ok()
 }
 
 /// A body of `signal` decoded into records; the accounting of the partial decode adds up.
@@ -41,21 +50,21 @@ fn check_accounting<T>(decoded: Option<Decoded<T>>) {
     }
 }
 
-/// A logs body as the mock Dash0 decodes it; `None` when prost refuses the bytes.
+/// A logs body as the mock Dash0 decodes it; `None` when the bound or prost refuses the bytes.
 fn decode_logs(body: &[u8]) -> Option<Decoded<crate::record::LogRecord>> {
-    let request: ExportLogsServiceRequest = otlp::decode_message(Signal::Logs, body).ok()?;
+    let request: ExportLogsServiceRequest = request(Signal::Logs, body)?;
     Some(otlp::decode_logs_partial(request))
 }
 
-/// A traces body as the mock Dash0 decodes it; `None` when prost refuses the bytes.
+/// A traces body as the mock Dash0 decodes it; `None` when the bound or prost refuses the bytes.
 fn decode_spans(body: &[u8]) -> Option<Decoded<crate::record::Span>> {
-    let request: ExportTraceServiceRequest = otlp::decode_message(Signal::Traces, body).ok()?;
+    let request: ExportTraceServiceRequest = request(Signal::Traces, body)?;
     Some(otlp::decode_spans_partial(request))
 }
 
-/// A metrics body as the mock Dash0 decodes it; `None` when prost refuses the bytes.
+/// A metrics body as the mock Dash0 decodes it; `None` when the bound or prost refuses the bytes.
 fn decode_metrics(body: &[u8]) -> Option<Decoded<crate::record::MetricPoint>> {
-    let request: ExportMetricsServiceRequest = otlp::decode_message(Signal::Metrics, body).ok()?;
+    let request: ExportMetricsServiceRequest = request(Signal::Metrics, body)?;
     Some(otlp::decode_metrics_partial(request))
 }
 
@@ -87,7 +96,7 @@ pub(super) fn roundtrip(input: &[u8]) -> Budget {
 }
 
 /// The accepted records of `body` encoded again, and how many records were refused;
-/// `None` when prost refuses the bytes.
+/// `None` when the bound or prost refuses the bytes.
 fn reencode(signal: Signal, body: &[u8]) -> Option<(Vec<u8>, usize)> {
     let reencoded = match signal {
         Signal::Logs => {
