@@ -146,8 +146,9 @@ pub(super) fn handshake(input: &[u8]) -> Budget {
         let pong = server.answer_ping(&helo, &ping);
         assert_eq!(Pong::parse(&encoded(|out| pong.encode(out))), Ok(pong));
     }
-    // Parsing slices the frame; copies, digests and re-encodings are a few times its size.
-    Budget::new(8 * input.len(), 16 * input.len())
+    // As a client frame it may be events, decoded under `limits()` (a Forward array reserves
+    // its entry table up front); copies and re-encodings are a few times the input.
+    decode_budget_plus(&limits(), 16 * input.len())
 }
 
 /// The bytes `write` appends to an empty buffer.
