@@ -441,3 +441,59 @@ fn a_body_that_would_decode_too_large_is_400_before_decoding() {
     assert_eq!(refused.len(), 1);
     assert!(refused[0].contains("decoded_expansion_limit 32"), "{refused:?}");
 }
+
+/// The same body over gRPC: refused before tonic decodes it, with INTERNAL (what tonic
+/// answers for a message it cannot decode) naming the bound; a good export on the same
+/// channel right after is accepted.
+#[test]
+fn a_grpc_message_that_would_decode_too_large_is_refused_before_decoding() {
+    use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord as ProtoLogRecord, ResourceLogs, ScopeLogs};
+    let mut rig = rig(9);
+    let source = rig.ledger.register_source("comfyui-1/worker-0", Signal::Log);
+    let answers: Arc<Mutex<Vec<(tonic::Code, String)>>> = Arc::default();
+    let (ledger, answers_in) = (rig.ledger.clone(), answers.clone());
+    rig.world.host("comfyui-1", move |host| {
+        let (ledger, answers) = (ledger.clone(), answers_in.clone());
+        async move {
+            let channel = lazy_channel(&ChannelSettings {
+                host: hosts::DASH0.to_string(),
+                port: ports::DASH0_GRPC,
+                request_timeout: Duration::from_secs(5),
+                connect_timeout: Duration::from_secs(5),
+                keepalive_interval: Duration::from_secs(10),
+                keepalive_timeout: Duration::from_secs(10),
+            });
+            let mut client = LogsServiceClient::new(channel);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let bomb = obsim::proto::otlp::ExportLogsServiceRequest {
+                resource_logs: vec![ResourceLogs {
+                    scope_logs: vec![ScopeLogs {
+                        log_records: vec![ProtoLogRecord::default(); 1 << 19],
+                        ..ScopeLogs::default()
+                    }],
+                    ..ResourceLogs::default()
+                }],
+            };
+            ledger.emit(source, 3, true_elapsed_now().as_nanos() as u64);
+            let good = encode_logs(&resource(), &logs(source, 0, 3, host.clock().now_unix_nanos()));
+            for request in [bomb, good] {
+                let mut call = tonic::Request::new(request);
+                call.metadata_mut().insert("authorization", "Bearer obsim-token".parse().unwrap());
+                let answer = match client.export(call).await {
+                    Ok(_) => (tonic::Code::Ok, String::new()),
+                    Err(status) => (status.code(), status.message().to_owned()),
+                };
+                answers.lock().unwrap().push(answer);
+            }
+            Ok(())
+        }
+    });
+    rig.world.run_for(Duration::from_secs(4)).unwrap();
+    let answers = answers.lock().unwrap();
+    assert_eq!(answers.len(), 2);
+    assert_eq!(answers[0].0, tonic::Code::Internal);
+    assert!(answers[0].1.contains("decoded_expansion_limit 32"), "{answers:?}");
+    assert_eq!(answers[1].0, tonic::Code::Ok);
+    assert_eq!(rig.store.logs_count(), 3);
+}
