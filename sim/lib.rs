@@ -7,6 +7,7 @@ pub mod chaos;
 pub mod check;
 pub mod determinism;
 pub mod faults;
+pub mod fuzzing;
 pub mod gauges;
 pub mod ledger;
 pub mod parts;

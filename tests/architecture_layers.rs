@@ -29,6 +29,7 @@ const LAYERS: &[(&str, &str)] = &[
     ("chaos", "sweeps: random schedules, shrinking, the sweep's output"),
     ("bench", "obsim bench: the simulation's speed on a fixed set of cases, and comparing two benches"),
     ("determinism", "obsim determinism: each sweep case run in separate processes and builds, logs compared"),
+    ("fuzzing", "the fuzz targets' entry points over the decoders and scenario loading, with memory budgets"),
 ];
 
 /// Files under `sim/parts/` that every part may use: the shared context and plumbing.

@@ -193,6 +193,27 @@ pub fn encode_message<T: Serialize + ?Sized>(
     Ok(())
 }
 
+/// Appends a Message frame whose record is already msgpack (exactly one map): what a relay
+/// re-sending a received Message writes, and the fuzzing round trip's Message encoder.
+pub(crate) fn encode_message_raw(
+    out: &mut Vec<u8>,
+    tag: &str,
+    time: EventTime,
+    record: &[u8],
+    options: &Options,
+) -> Result<(), ForwardError> {
+    check_options(options, 1, false)?;
+    expect_one_map(record)?;
+    write_array_len(out, if options.is_empty() { 3 } else { 4 });
+    write_str(out, tag);
+    time.encode(out);
+    out.extend_from_slice(record);
+    if !options.is_empty() {
+        write_options(out, options);
+    }
+    Ok(())
+}
+
 /// Appends a Forward frame `[tag, [[time, record], ...], option?]`.
 pub fn encode_forward(out: &mut Vec<u8>, tag: &str, batch: &EntryBatch, options: &Options) -> Result<(), ForwardError> {
     check_options(options, batch.len(), false)?;

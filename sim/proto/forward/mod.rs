@@ -22,6 +22,7 @@ mod write;
 pub use ack::{Ack, encode_ack, parse_ack};
 pub use check::{Check, CheckState, check_value, check_value_resume};
 pub use decoder::{ClientFrame, ServerFrame, StreamDecoder, parse_client_frame, parse_server_frame};
+pub(crate) use encode::encode_message_raw;
 pub use encode::{
     EntryBatch, encode_compressed_packed_forward, encode_forward, encode_message, encode_packed_forward, gzip,
 };

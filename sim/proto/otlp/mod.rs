@@ -27,8 +27,8 @@ pub mod traces;
 
 pub use attributes::{encode_resource, scope};
 pub use bounds::{
-    BoundsError, DECODED_ELEMENTS_LIMIT_DEFAULT, DECODED_EXPANSION_LIMIT_DEFAULT, DecodeCost, DecodeLimits,
-    check_decode_bounds,
+    BoundsError, DECODED_BYTES_ALLOWANCE, DECODED_ELEMENTS_LIMIT_DEFAULT, DECODED_EXPANSION_LIMIT_DEFAULT, DecodeCost,
+    DecodeLimits, check_decode_bounds,
 };
 pub use error::{DecodeError, ErrorKind, Signal};
 pub use logs::{decode_logs, decode_logs_bytes, decode_logs_partial, encode_logs, encode_logs_batches};
