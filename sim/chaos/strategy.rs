@@ -35,6 +35,12 @@ pub(crate) const DURATION_MIN: Duration = Duration::from_secs(2);
 /// composition goes wrong, and independent draws rarely make them.
 pub(crate) const OVERLAP_PERCENT: u32 = 30;
 
+/// Largest drawn `latency`, milliseconds.
+pub(crate) const LATENCY_MS_MAX: u64 = 2_000;
+
+/// Largest drawn `jitter`, milliseconds.
+pub(crate) const JITTER_MS_MAX: u64 = 1_000;
+
 /// Dash0 statuses a correct pipeline must retry (RFC 9110 / OTLP: retryable).
 const RETRYABLE_STATUSES: [u16; 4] = [429, 502, 503, 504];
 
@@ -133,7 +139,7 @@ fn link_fault(kind: ChaosKind, window: impl Window, link: Select<(String, String
                 to,
             })
             .boxed(),
-        ChaosKind::Latency => (window, link, 10u64..=2_000, 0u64..=1_000)
+        ChaosKind::Latency => (window, link, 10u64..=LATENCY_MS_MAX, 0u64..=JITTER_MS_MAX)
             .prop_map(|((at, lasting), (from, to), latency_ms, jitter_ms)| FaultSpec::Latency {
                 at: secs(at),
                 lasting: secs(lasting),
