@@ -19,7 +19,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use super::strategy::{JITTER_MS_MAX, LATENCY_MS_MAX};
+use super::strategy::{JITTER_MS_MAX, JOB_RATE_FACTOR_MAX, LATENCY_MS_MAX};
 use crate::parts::agent::config::{RetryLimit, StorageType};
 use crate::parts::aggregator::config::{BufferType, OverflowAction};
 use crate::parts::redis::config::Persistence;
@@ -54,7 +54,7 @@ pub fn derive(scenario: &Scenario) -> Derived {
         fault_for_max: DERIVED_FAULT_FOR_MAX,
         allow_loss: scenario.expect.allow_loss.clone(),
         max_duplicate_ratio: scenario.expect.max_duplicate_ratio.max(base.max_duplicate_ratio),
-        max_jobs_unfinished: scenario.expect.max_jobs_unfinished,
+        max_jobs_unfinished: jobs_unfinished_max(scenario),
         ..base
     };
     let accepted: BTreeSet<LossCause> = chaos.allow_loss.iter().copied().collect();
@@ -70,6 +70,19 @@ pub fn derive(scenario: &Scenario) -> Derived {
     }
     debug_assert_eq!(chaos.kinds.len() + excluded.len(), ChaosKind::ALL.len());
     Derived { chaos, excluded }
+}
+
+/// Unfinished jobs a derived table accepts: none when the file accepts none; when it accepts
+/// some (a Redis without persistence loses its queued jobs on its restart), every job the
+/// run may accept. Why: the file's count is the queue's depth at its fault for its seed;
+/// drawn faults move that depth (a stalled machine leaves more queued), so the count does
+/// not carry over, only that such jobs are accepted.
+fn jobs_unfinished_max(scenario: &Scenario) -> u64 {
+    if scenario.expect.max_jobs_unfinished == 0 {
+        return 0;
+    }
+    let jobs_max = scenario.workload.jobs_per_second * scenario.duration.as_secs_f64() * JOB_RATE_FACTOR_MAX;
+    scenario.expect.max_jobs_unfinished.max(jobs_max.ceil() as u64)
 }
 
 /// Every cause `scenario`'s config may lose records under when a sweep draws faults of

@@ -46,7 +46,10 @@ pub fn drain(scenario: &Scenario, chaos: &ChaosConfig, faults: &[FaultSpec]) -> 
     if let Some(drain) = chaos.drain {
         return drain;
     }
-    let drained = estimate(scenario, faults).clamp(chaos.drain_min, chaos.drain_max);
+    // The file's own drain is what its own load and faults need (a case keeps them), so it
+    // is a floor too, unless it passes the cap.
+    let floor = chaos.drain_min.max(scenario.drain).min(chaos.drain_max);
+    let drained = estimate(scenario, faults).clamp(floor, chaos.drain_max);
     debug_assert!(chaos.drain_min <= drained && drained <= chaos.drain_max);
     drained
 }
@@ -67,7 +70,59 @@ pub fn estimate(scenario: &Scenario, faults: &[FaultSpec]) -> Duration {
     }
     let all: Vec<(Duration, Duration)> = faults.iter().map(|fault| window(fault, scenario.duration)).collect();
     let fault_time: Duration = merged(all).into_iter().map(|(start, end)| end - start).sum();
-    (ready - scenario.duration) + backlog(scenario, faults, fault_time)
+    let records = (ready - scenario.duration) + backlog(scenario, faults, fault_time);
+    records.max(jobs_backlog(scenario, faults))
+}
+
+/// The time after the load phase until the machines have run every job the run accepted:
+/// per machine type, the jobs submitted (the workload's rate × the type's weight share,
+/// more under a job-rate backpressure) over the type's capacity (workers ÷ mean service
+/// time), plus the time the machines could not reach the job queue (a cut or a host loss on
+/// their side of Railway), plus the longest job itself; a job's records then need their
+/// hops, which the records' estimate covers. Why: a case judges jobs and liveness after the
+/// drain, and a burst of jobs outlasts any backoff.
+fn jobs_backlog(scenario: &Scenario, faults: &[FaultSpec]) -> Duration {
+    let app = scenario.app_config();
+    let stopped: Vec<(Duration, Duration)> = faults
+        .iter()
+        .filter(|fault| retriers(fault).contains(&Retrier::Agent) && !matches!(fault, FaultSpec::Backpressure { .. }))
+        .map(|fault| window(fault, scenario.duration))
+        .collect();
+    let stopped_time: Duration = merged(stopped).into_iter().map(|(start, end)| end - start).sum();
+    let extra_job_secs: f64 = faults
+        .iter()
+        .filter_map(|fault| match fault {
+            FaultSpec::Backpressure { factor: Some(factor), lasting, .. } => {
+                Some((factor - 1.0).max(0.0) * lasting.as_secs_f64())
+            }
+            _ => None,
+        })
+        .sum();
+    let submitted_jobs = app.workload.jobs_per_second * (scenario.duration.as_secs_f64() + extra_job_secs);
+    let mut types = Vec::new();
+    for group in &scenario.topology.machines {
+        if !types.contains(&group.machine_type) {
+            types.push(group.machine_type);
+        }
+    }
+    let weights_total: f64 = types.iter().map(|kind| f64::from(app.machine_type(*kind).weight)).sum();
+    let mut done_at = scenario.duration;
+    for kind in &types {
+        let config = app.machine_type(*kind);
+        let workers: u32 = scenario
+            .topology
+            .machines
+            .iter()
+            .filter(|group| group.machine_type == *kind)
+            .map(|g| g.count * g.workers)
+            .sum();
+        let mean_service_secs = (config.service_time_min + config.service_time_max).as_secs_f64() / 2.0;
+        let capacity_jobs_per_second = f64::from(workers) / mean_service_secs.max(0.001);
+        let share = f64::from(config.weight) / weights_total.max(1.0);
+        let busy = Duration::from_secs_f64(submitted_jobs * share / capacity_jobs_per_second.max(1e-6));
+        done_at = done_at.max(busy + stopped_time + config.service_time_max);
+    }
+    done_at - scenario.duration
 }
 
 /// When `fault` holds: from `at` to its end, or to the drain's start for a fault healed

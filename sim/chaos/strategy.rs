@@ -41,6 +41,9 @@ pub(crate) const LATENCY_MS_MAX: u64 = 2_000;
 /// Largest drawn `jitter`, milliseconds.
 pub(crate) const JITTER_MS_MAX: u64 = 1_000;
 
+/// Largest drawn job-rate backpressure factor.
+pub(crate) const JOB_RATE_FACTOR_MAX: f64 = 5.0;
+
 /// Dash0 statuses a correct pipeline must retry (RFC 9110 / OTLP: retryable).
 const RETRYABLE_STATUSES: [u16; 4] = [429, 502, 503, 504];
 
@@ -260,13 +263,15 @@ fn dash0_fault(kind: ChaosKind, window: impl Window) -> BoxedStrategy<FaultSpec>
 /// Backpressure: more jobs, or a smaller aggregator buffer or Redis memory.
 fn backpressure_fault(window: impl Window) -> BoxedStrategy<FaultSpec> {
     prop_oneof![
-        (window.clone(), 2u32..=5).prop_map(|((at, lasting), factor)| FaultSpec::Backpressure {
-            at: secs(at),
-            lasting: secs(lasting),
-            what: BackpressureWhat::JobsPerSecond,
-            bytes: None,
-            factor: Some(f64::from(factor)),
-            target: None,
+        (window.clone(), 2u32..=JOB_RATE_FACTOR_MAX as u32).prop_map(|((at, lasting), factor)| {
+            FaultSpec::Backpressure {
+                at: secs(at),
+                lasting: secs(lasting),
+                what: BackpressureWhat::JobsPerSecond,
+                bytes: None,
+                factor: Some(f64::from(factor)),
+                target: None,
+            }
         }),
         (window.clone(), 2u64..=20).prop_map(|((at, lasting), ten_kb)| FaultSpec::Backpressure {
             at: secs(at),
