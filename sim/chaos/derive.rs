@@ -35,6 +35,10 @@ pub(crate) const DERIVED_FAULTS_MAX: u32 = 4;
 /// collector's default retry budget (300 s).
 pub(crate) const DERIVED_FAULT_FOR_MAX: Duration = Duration::from_secs(60);
 
+/// The kinds a derived table leaves out, each with the causes it could lose records under
+/// that the file's `[expect]` does not accept.
+pub type Exclusions = Vec<(ChaosKind, Vec<LossCause>)>;
+
 /// A derived table, with why each kind left out was left out.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Derived {
@@ -42,7 +46,7 @@ pub struct Derived {
     pub chaos: ChaosConfig,
     /// The kinds left out, each with the causes it could lose records under that the file's
     /// `[expect]` does not accept.
-    pub excluded: Vec<(ChaosKind, Vec<LossCause>)>,
+    pub excluded: Exclusions,
 }
 
 /// The `[chaos]` table derived for `scenario` (which has none of its own).

@@ -36,6 +36,16 @@ enum Retrier {
 
 const RETRIERS: [Retrier; 4] = [Retrier::Agent, Retrier::Aggregator, Retrier::Shipper, Retrier::Collector];
 
+/// grpc-go's reconnect backoff (`backoff.DefaultConfig`), as the collector's channel models
+/// it (FIDELITY.md, Collector).
+const GRPC_BACKOFF_BASE: Duration = Duration::from_secs(1);
+const GRPC_BACKOFF_MULTIPLIER: f64 = 1.6;
+const GRPC_BACKOFF_JITTER: f64 = 0.2;
+const GRPC_BACKOFF_MAX: Duration = Duration::from_secs(120);
+
+/// Largest product of job-rate factors (the composition rule's cap, FIDELITY.md, Faults).
+const JOB_RATE_PRODUCT_MAX: f64 = 1000.0;
+
 /// Most retries the agent's expected-elapsed walk counts (Fluent Bit's bound reaches its cap
 /// long before: `base·2^n` overflows no cap beyond 64 doublings).
 const AGENT_RETRIES_LIMIT: u32 = 64;
@@ -89,16 +99,7 @@ fn jobs_backlog(scenario: &Scenario, faults: &[FaultSpec]) -> Duration {
         .map(|fault| window(fault, scenario.duration))
         .collect();
     let stopped_time: Duration = merged(stopped).into_iter().map(|(start, end)| end - start).sum();
-    let extra_job_secs: f64 = faults
-        .iter()
-        .filter_map(|fault| match fault {
-            FaultSpec::Backpressure { factor: Some(factor), lasting, .. } => {
-                Some((factor - 1.0).max(0.0) * lasting.as_secs_f64())
-            }
-            _ => None,
-        })
-        .sum();
-    let submitted_jobs = app.workload.jobs_per_second * (scenario.duration.as_secs_f64() + extra_job_secs);
+    let submitted_jobs = app.workload.jobs_per_second * job_rate_secs(faults, scenario.duration);
     let mut types = Vec::new();
     for group in &scenario.topology.machines {
         if !types.contains(&group.machine_type) {
@@ -122,7 +123,38 @@ fn jobs_backlog(scenario: &Scenario, faults: &[FaultSpec]) -> Duration {
         let busy = Duration::from_secs_f64(submitted_jobs * share / capacity_jobs_per_second.max(1e-6));
         done_at = done_at.max(busy + stopped_time + config.service_time_max);
     }
-    done_at - scenario.duration
+    // The last job's counts reach Dash0 with the next metrics export, through the
+    // collector's batch and one export attempt.
+    let settle = app.metrics_interval + scenario.collector.batch_timeout + scenario.collector.export_timeout;
+    done_at - scenario.duration + settle
+}
+
+/// The load phase in seconds of the base job rate: job-rate backpressure factors in force
+/// together multiply (FIDELITY.md, Faults), so each stretch between two factor changes
+/// counts `duration × Π factors`.
+fn job_rate_secs(faults: &[FaultSpec], duration: Duration) -> f64 {
+    let factors: Vec<(Duration, Duration, f64)> = faults
+        .iter()
+        .filter_map(|fault| match fault {
+            FaultSpec::Backpressure { factor: Some(factor), .. } => {
+                let (start, end) = window(fault, duration);
+                Some((start, end, *factor))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut edges: Vec<Duration> = vec![Duration::ZERO, duration];
+    edges.extend(factors.iter().flat_map(|(start, end, _)| [*start, *end]));
+    edges.sort();
+    edges.dedup();
+    edges
+        .windows(2)
+        .map(|pair| {
+            let product: f64 =
+                factors.iter().filter(|(start, end, _)| *start <= pair[0] && pair[1] <= *end).map(|f| f.2).product();
+            (pair[1] - pair[0]).as_secs_f64() * product.min(JOB_RATE_PRODUCT_MAX)
+        })
+        .sum()
 }
 
 /// When `fault` holds: from `at` to its end, or to the drain's start for a fault healed
@@ -199,7 +231,23 @@ fn wait_after(retrier: Retrier, scenario: &Scenario, outage: Duration) -> Durati
             let collector = &scenario.collector;
             let jitter = collector.retry_randomization_factor.clamp(0.0, 0.9);
             let cap = collector.retry_max_interval.mul_f64(1.0 + jitter);
-            geometric_wait_bound(collector.retry_initial_interval, collector.retry_multiplier, jitter, cap, outage)
+            // The gRPC channel's own reconnect backoff (grpc-go DefaultConfig: 1 s, ×1.6,
+            // ±20 %, at most 120 s) comes first: until it dials again, exports fail at once.
+            let reconnect = geometric_wait_bound(
+                GRPC_BACKOFF_BASE,
+                GRPC_BACKOFF_MULTIPLIER,
+                GRPC_BACKOFF_JITTER,
+                GRPC_BACKOFF_MAX,
+                outage,
+            );
+            reconnect
+                + geometric_wait_bound(
+                    collector.retry_initial_interval,
+                    collector.retry_multiplier,
+                    jitter,
+                    cap,
+                    outage,
+                )
                 + collector.export_timeout
                 + collector.connect_timeout
         }
@@ -243,13 +291,8 @@ fn agent_wait(base_secs: u64, cap_secs: u64, outage: Duration) -> Duration {
 /// records per flush; the shipper sends one batch of `batch_records_max` per round, taken
 /// as one round a second (UNKNOWN in FIDELITY.md: the round's time is the network's).
 fn backlog(scenario: &Scenario, faults: &[FaultSpec], fault_time: Duration) -> Duration {
-    let factor = faults
-        .iter()
-        .filter_map(|fault| match fault {
-            FaultSpec::Backpressure { factor: Some(factor), .. } => Some(*factor),
-            _ => None,
-        })
-        .fold(1.0_f64, f64::max);
+    let load_secs = scenario.duration.as_secs_f64().max(1.0);
+    let factor = job_rate_secs(faults, scenario.duration) / load_secs;
     let jobs_records_per_second =
         scenario.workload.jobs_per_second * f64::from(scenario.workload.logs_per_job) * factor;
     let dev_records_per_second = f64::from(scenario.topology.dev_hosts) * f64::from(scenario.app.dev.logs_per_second);
@@ -278,6 +321,23 @@ mod tests {
         let wait =
             geometric_wait_bound(Duration::from_secs(1), 2.0, 0.0, Duration::from_secs(600), Duration::from_secs(60));
         assert_eq!(wait, Duration::from_secs(61));
+    }
+
+    #[test]
+    fn job_rate_factors_in_force_together_multiply() {
+        let burst = |at: u64, lasting: u64, factor: f64| FaultSpec::Backpressure {
+            at: Duration::from_secs(at),
+            lasting: Duration::from_secs(lasting),
+            what: crate::faults::BackpressureWhat::JobsPerSecond,
+            bytes: None,
+            factor: Some(factor),
+            target: None,
+        };
+        let duration = Duration::from_secs(100);
+        assert!((job_rate_secs(&[], duration) - 100.0).abs() < 1e-9);
+        // 10 s at ×4 alone, 10 s at ×4·×5, 10 s at ×5 alone, 70 s at ×1.
+        let secs = job_rate_secs(&[burst(0, 20, 4.0), burst(10, 20, 5.0)], duration);
+        assert!((secs - (40.0 + 200.0 + 50.0 + 70.0)).abs() < 1e-9, "{secs}");
     }
 
     #[test]

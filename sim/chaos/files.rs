@@ -6,10 +6,8 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use super::derive::derive;
-use crate::scenario::chaos::ChaosKind;
+use super::derive::{Exclusions, derive};
 use crate::scenario::{Scenario, ScenarioError};
-use crate::vocab::LossCause;
 
 /// Most files one sweep may take.
 pub(crate) const FILES_LIMIT: usize = 10_000;
@@ -21,7 +19,7 @@ pub struct SweepFiles {
     pub chaos: Vec<(PathBuf, Arc<Scenario>)>,
     /// The files of `chaos` whose table was derived, with the kinds left out and the
     /// unaccepted causes that ruled each out.
-    pub derived: Vec<(PathBuf, Vec<(ChaosKind, Vec<LossCause>)>)>,
+    pub derived: Vec<(PathBuf, Exclusions)>,
     /// Files that opt out (`[chaos] skip`), with their reasons.
     pub opted_out: Vec<(PathBuf, String)>,
 }
