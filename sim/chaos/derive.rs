@@ -293,7 +293,10 @@ mod tests {
         let lossy = scenario("[expect]\nallow_loss = [\"redis_crash_unpersisted\"]\nmax_jobs_unfinished = 3\n");
         let derived = derive(&lossy);
         assert_eq!(derived.chaos.allow_loss, vec![LossCause::RedisCrashUnpersisted]);
-        assert_eq!(derived.chaos.max_jobs_unfinished, 3);
+        // The file's 3 is its queue's depth at its own fault; drawn faults move it, so every
+        // job the run may accept (1/s default rate × 60 s × the largest job-rate factor 5).
+        assert_eq!(derived.chaos.max_jobs_unfinished, 300);
+        assert_eq!(derive(&scenario("")).chaos.max_jobs_unfinished, 0, "none accepted stays none");
         assert_eq!(derived.chaos.drain, None, "the drain is derived per schedule");
         assert!(derived.chaos.validate().is_ok());
     }
