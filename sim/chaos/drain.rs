@@ -88,7 +88,8 @@ pub fn estimate(scenario: &Scenario, faults: &[FaultSpec]) -> Duration {
 /// per machine type, the jobs submitted (the workload's rate × the type's weight share,
 /// more under a job-rate backpressure) over the type's capacity (workers ÷ mean service
 /// time), plus the time the machines could not reach the job queue (a cut or a host loss on
-/// their side of Railway), plus the longest job itself; a job's records then need their
+/// their side of Railway) and one longest job per cut (its interrupted jobs run again), plus
+/// the longest job itself; a job's records then need their
 /// hops, which the records' estimate covers. Why: a case judges jobs and liveness after the
 /// drain, and a burst of jobs outlasts any backoff.
 fn jobs_backlog(scenario: &Scenario, faults: &[FaultSpec]) -> Duration {
@@ -98,7 +99,10 @@ fn jobs_backlog(scenario: &Scenario, faults: &[FaultSpec]) -> Duration {
         .filter(|fault| retriers(fault).contains(&Retrier::Agent) && !matches!(fault, FaultSpec::Backpressure { .. }))
         .map(|fault| window(fault, scenario.duration))
         .collect();
-    let stopped_time: Duration = merged(stopped).into_iter().map(|(start, end)| end - start).sum();
+    let stopped = merged(stopped);
+    let stopped_time: Duration = stopped.iter().map(|(start, end)| *end - *start).sum();
+    // A cut interrupts the jobs in progress: the app re-queues them and they run again.
+    let reruns = u32::try_from(stopped.len()).unwrap_or(u32::MAX);
     let submitted_jobs = app.workload.jobs_per_second * job_rate_secs(faults, scenario.duration);
     let mut types = Vec::new();
     for group in &scenario.topology.machines {
@@ -121,7 +125,7 @@ fn jobs_backlog(scenario: &Scenario, faults: &[FaultSpec]) -> Duration {
         let capacity_jobs_per_second = f64::from(workers) / mean_service_secs.max(0.001);
         let share = f64::from(config.weight) / weights_total.max(1.0);
         let busy = Duration::from_secs_f64(submitted_jobs * share / capacity_jobs_per_second.max(1e-6));
-        done_at = done_at.max(busy + stopped_time + config.service_time_max);
+        done_at = done_at.max(busy + stopped_time + config.service_time_max.saturating_mul(reruns.saturating_add(1)));
     }
     // The last job's counts reach Dash0 with the next metrics export, through the
     // collector's batch and one export attempt.
