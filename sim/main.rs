@@ -91,12 +91,12 @@ enum Command {
         failure: PathBuf,
     },
     /// Sweep seeds over scenario files with random fault schedules (each file's `[chaos]`
-    /// table says which kinds), shrink every failure to a small replayable scenario, and
+    /// table, or one derived from its config, says which kinds), shrink every failure to a small replayable scenario, and
     /// write the sweep's index as runs finish. Exit status: 0 when every run passed, 1 when
     /// a run failed, 2 when the input is invalid, 3 when the index or a run's files could
     /// not be written.
     Chaos {
-        /// Scenario files or folders of them; files without `[chaos]` are skipped.
+        /// Scenario files or folders of them; files with `[chaos] skip` are listed, not swept.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
         /// Seeds per file.
@@ -636,12 +636,14 @@ fn chaos(
             return ExitCode::from(2);
         }
     };
-    if !files.skipped.is_empty() {
-        let names: Vec<String> = files.skipped.iter().map(|path| path.display().to_string()).collect();
-        eprintln!("obsim chaos: skipping {} files without a [chaos] table: {}", names.len(), names.join(", "));
+    for (path, reason) in &files.opted_out {
+        eprintln!("obsim chaos: {} opts out: {reason}", path.display());
+    }
+    if !files.derived.is_empty() {
+        eprintln!("obsim chaos: {} files swept with a [chaos] table derived from their config", files.derived.len());
     }
     if files.chaos.is_empty() {
-        eprintln!("obsim chaos: no scenario with a [chaos] table among {} files", files.skipped.len());
+        eprintln!("obsim chaos: every one of {} files opts out", files.opted_out.len());
         return ExitCode::from(2);
     }
     let shard = options.shard;

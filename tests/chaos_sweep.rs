@@ -181,3 +181,139 @@ fn the_command_exits_1_on_a_planted_bug_and_0_without_and_writes_replayable_fail
     assert_eq!(bad.status.code(), Some(2));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `TINY` without its `[chaos]` table: a file a sweep must derive a table for.
+fn tiny_without_chaos(name: &str) -> String {
+    let body = TINY.split("[chaos]").next().unwrap().replace("name = \"tiny\"", &format!("name = \"{name}\""));
+    assert!(!body.contains("[chaos]"));
+    body
+}
+
+#[test]
+fn the_command_sweeps_a_file_without_chaos_lists_opt_outs_and_groups_the_index_by_scenario() {
+    let dir = std::env::temp_dir().join(format!("obsim-chaos-library-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let library = dir.join("library");
+    std::fs::create_dir_all(&library).unwrap();
+    std::fs::write(library.join("a-plain.toml"), tiny_without_chaos("plain")).unwrap();
+    std::fs::write(library.join("b-tiny.toml"), TINY).unwrap();
+    let skipped = format!("{}[chaos]\nskip = \"its truth is its own fault\"\n", tiny_without_chaos("skipped"));
+    std::fs::write(library.join("c-skipped.toml"), skipped).unwrap();
+    let out = dir.join("out");
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_obsim"))
+        .args(["chaos", library.to_str().unwrap(), "--seeds", "1", "--jobs", "2", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("c-skipped.toml opts out: its truth is its own fault"), "{stderr}");
+    assert!(stderr.contains("1 files swept with a [chaos] table derived from their config"), "{stderr}");
+    assert!(stdout.contains("2 runs (seeds 1..2), 0 failed"), "{stdout}");
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let scenarios: Vec<&str> =
+        index["runs"].as_array().unwrap().iter().map(|run| run["scenario"].as_str().unwrap()).collect();
+    assert_eq!(scenarios, vec!["plain", "tiny"], "the [chaos]-less file is swept, the opted-out one is not");
+    assert!(out.join("runs/plain/1/case.toml").exists() && out.join("runs/tiny/1/case.toml").exists());
+    let markdown = std::fs::read_to_string(out.join("index.md")).unwrap();
+    assert!(markdown.contains("## By scenario\n\n| scenario | runs | failed | failed seeds |"), "{markdown}");
+    assert!(markdown.contains("| plain | 1 | 0 |  |\n| tiny | 1 | 0 |  |"), "{markdown}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_opt_out_without_a_reason_is_refused_naming_the_key() {
+    let dir = std::env::temp_dir().join(format!("obsim-chaos-skip-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("empty-skip.toml");
+    std::fs::write(&file, format!("{}[chaos]\nskip = \"\"\n", tiny_without_chaos("empty"))).unwrap();
+    let error = obsim::chaos::files::gather(std::slice::from_ref(&file)).unwrap_err().to_string();
+    assert!(error.contains("chaos.skip") && error.contains("needs a reason"), "{error}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_derived_table_leaves_out_the_kinds_its_config_loses_under() {
+    use obsim::scenario::chaos::ChaosKind;
+    use obsim::vocab::LossCause;
+    let library = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+    let files = obsim::chaos::files::gather(&[library]).unwrap();
+    let swept = |name: &str| {
+        files.chaos.iter().find(|(path, _)| path.ends_with(format!("{name}.toml"))).map(|(_, s)| s.clone())
+    };
+    let excluded = |name: &str, kind: ChaosKind| {
+        let (_, excluded) = files.derived.iter().find(|(path, _)| path.ends_with(format!("{name}.toml"))).unwrap();
+        excluded.iter().find(|(k, _)| *k == kind).map(|(_, causes)| causes.clone())
+    };
+    // The file accepts the losses of its machines' kill, not those of a kill of Railway's
+    // Fluentd with its (default) memory buffer: kills are left out.
+    let kill = excluded("machine-crash-memory-storage", ChaosKind::Kill).expect("kill is left out");
+    assert!(kill.contains(&LossCause::AggregatorCrashUnpersisted), "{kill:?}");
+    // Redis on `appendfsync everysec` loses to a power loss what it had not fsynced: the
+    // file accepts that cause, but not the others a power loss brings.
+    let power = excluded("redis-power-loss-aof-everysec", ChaosKind::PowerLoss).expect("power loss is left out");
+    assert!(!power.contains(&LossCause::RedisCrashUnpersisted), "accepted by the file: {power:?}");
+    // Retry_Limit 1 loses under a partition: that file accepts it, so it is swept with them.
+    let limited = swept("retry-limit-1-long-outage").unwrap();
+    assert!(limited.chaos.as_ref().unwrap().kinds.contains(&ChaosKind::LinkDrop));
+    // Without `Require_ack_response` a partition may lose a written chunk.
+    let unacked = excluded("link-drop-no-ack", ChaosKind::LinkDrop).expect("link drops are left out");
+    assert!(unacked.contains(&LossCause::AgentUnackedWrite), "{unacked:?}");
+    // Every file of the library is swept or opts out with a reason.
+    assert_eq!(
+        files.chaos.len() + files.opted_out.len(),
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios")).unwrap().count()
+    );
+    assert!(files.opted_out.iter().all(|(_, reason)| !reason.trim().is_empty()));
+}
+
+#[test]
+fn a_late_long_fault_gets_a_longer_drain_than_a_short_early_one() {
+    use obsim::faults::FaultSpec;
+    use std::time::Duration;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml");
+    let base = Scenario::load(&path).unwrap();
+    let chaos = base.chaos.clone().unwrap();
+    assert_eq!(chaos.drain, None, "baseline's sweep derives its drains");
+    let drop = |at: u64, lasting: u64| FaultSpec::LinkDrop {
+        at: Duration::from_secs(at),
+        lasting: Duration::from_secs(lasting),
+        from: "machines".into(),
+        to: "railway".into(),
+        oneway: false,
+    };
+    let early = obsim::chaos::drain::drain(&base, &chaos, &[drop(10, 5)]);
+    let late = obsim::chaos::drain::drain(&base, &chaos, &[drop(240, 60)]);
+    assert_eq!(early, chaos.drain_min, "a short early fault is long healed: the floor");
+    assert!(late > early && late <= chaos.drain_max, "{late:?} vs {early:?}");
+    assert!(late < Duration::from_secs(15 * 60), "shorter than the old fixed drain: {late:?}");
+    let explicit = obsim::scenario::chaos::ChaosConfig { drain: Some(Duration::from_secs(77)), ..chaos.clone() };
+    assert_eq!(
+        obsim::chaos::drain::drain(&base, &explicit, &[drop(240, 60)]),
+        Duration::from_secs(77),
+        "an explicit drain wins"
+    );
+    // The case writes the derived drain out, so a replay runs the same.
+    let case = Case::draw(&base, &path, 1, Bugs::default()).unwrap();
+    assert_eq!(case.scenario.drain, obsim::chaos::drain::drain(&base, &chaos, case.faults()));
+}
+
+/// Baseline's `[chaos]` table.
+fn run_base_chaos() -> obsim::scenario::chaos::ChaosConfig {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml");
+    Scenario::load(&path).unwrap().chaos.unwrap()
+}
+
+#[test]
+fn a_sweep_with_derived_drains_passes_on_baseline() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml");
+    let base = Arc::new(Scenario::load(&path).unwrap());
+    let options = SweepOptions { seeds: 2, jobs: 2, shrink_runs: 0, ..SweepOptions::default() };
+    let runs = sweep(&[(path, base)], &options, &|| true, &|_| {});
+    for run in &runs {
+        assert!(run.passed(), "seed {}: {:?}", run.seed, run.failed_checks());
+        let chaos = run_base_chaos();
+        let drain = run.case.as_ref().unwrap().scenario.drain;
+        assert!(chaos.drain_min <= drain && drain <= chaos.drain_max, "seed {}: {drain:?}", run.seed);
+    }
+}

@@ -21,8 +21,11 @@ use crate::world::WorldError;
 /// Why a case could not be made.
 #[derive(Debug)]
 pub enum CaseError {
-    /// The base scenario has no `[chaos]` table: it does not take part in sweeps.
+    /// The base scenario has no `[chaos]` table: it does not take part in sweeps (a sweep
+    /// gives such a file a derived one first, `crate::chaos::files`).
     NotChaos { path: PathBuf },
+    /// The base scenario opts out of sweeps (`[chaos] skip = "reason"`).
+    OptedOut { path: PathBuf, reason: String },
     /// The case's text did not load back: a bug in the generator or the shrinker.
     Invalid { path: PathBuf, seed: u64, message: String },
 }
@@ -32,6 +35,9 @@ impl fmt::Display for CaseError {
         match self {
             CaseError::NotChaos { path } => {
                 write!(f, "{}: no [chaos] table, so it takes no part in sweeps", path.display())
+            }
+            CaseError::OptedOut { path, reason } => {
+                write!(f, "{}: opts out of sweeps ([chaos] skip): {reason}", path.display())
             }
             CaseError::Invalid { path, seed, message } => write!(
                 f,
@@ -60,9 +66,19 @@ pub struct Case {
 impl Case {
     /// The case `seed` draws for `base` (which must have a `[chaos]` table), with `bugs`
     /// planted on top of the base's own.
+    ///
+    /// The base's own `[[fault]]` schedule is kept and the drawn faults are added to it: the
+    /// file's stated truth (the causes its `[expect]` accepts for its faults) is what the
+    /// sweep's `allow_loss` holds, so keeping the faults keeps that truth valid and sweeps
+    /// their composition with random ones; replacing them would sweep a different scenario.
     pub fn draw(base: &Scenario, base_path: &Path, seed: u64, bugs: Bugs) -> Result<Case, CaseError> {
         let chaos = base.chaos.clone().ok_or_else(|| CaseError::NotChaos { path: base_path.to_path_buf() })?;
-        let faults = strategy::draw(base, &chaos, seed);
+        if let Some(reason) = &chaos.skip {
+            return Err(CaseError::OptedOut { path: base_path.to_path_buf(), reason: reason.clone() });
+        }
+        let mut faults = base.faults.clone();
+        faults.extend(strategy::draw(base, &chaos, seed));
+        faults.sort_by_key(|fault| (fault.at(), fault.end()));
         let scenario = instance(base, &chaos, faults, bugs);
         Case::of(scenario, base_path, seed)
     }
@@ -93,8 +109,9 @@ impl Case {
     }
 }
 
-/// `base` with `faults` as its schedule, the chaos drain, the chaos expectations, and
-/// `bugs` planted; no `[chaos]` table (a case is a plain scenario).
+/// `base` with `faults` as its schedule, the chaos drain (`[chaos] drain`, else derived from
+/// `faults`: `crate::chaos::drain`), the chaos expectations, and `bugs` planted; no
+/// `[chaos]` table (a case is a plain scenario, its drain written out).
 ///
 /// Budgets (latency, throughput, recovery, occupancy) are dropped: under random faults
 /// they are measured and reported, not judged. What is judged is what no fault a correct
@@ -104,8 +121,8 @@ impl Case {
 pub(crate) fn instance(base: &Scenario, chaos: &ChaosConfig, faults: Vec<FaultSpec>, bugs: Bugs) -> Scenario {
     let mut scenario = base.clone();
     scenario.description = format!("chaos case of {}: {} drawn faults", base.name, faults.len());
+    scenario.drain = super::drain::drain(base, chaos, &faults);
     scenario.faults = faults;
-    scenario.drain = chaos.drain;
     scenario.chaos = None;
     scenario.bugs = merge_bugs(base.bugs, bugs);
     scenario.expect = Expect {
@@ -114,6 +131,7 @@ pub(crate) fn instance(base: &Scenario, chaos: &ChaosConfig, faults: Vec<FaultSp
         max_duplicate_ratio: chaos.max_duplicate_ratio,
         correlation: base.expect.correlation,
         max_jobs_unfinished: chaos.max_jobs_unfinished,
+        max_jobs_duplicated: base.expect.max_jobs_duplicated,
         metrics: base.expect.metrics,
         ..Expect::default()
     };

@@ -10,10 +10,14 @@
 //!   exactly what `obsim replay` runs;
 //! - `shrink.rs`: minimizing a failing case while the same check still fails;
 //! - `sweep.rs`: seeds, shards and parallel jobs, with results in a fixed order;
+//! - `derive.rs`: the `[chaos]` table of a file without one, from its config;
+//! - `drain.rs`: a case's drain, from its faults and the parts' backoffs;
 //! - `files.rs`: which files a sweep takes; `output.rs`: failure files and the index.
 
 pub mod case;
 
+pub mod derive;
+pub mod drain;
 pub mod files;
 pub mod output;
 pub mod shrink;

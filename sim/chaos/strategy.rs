@@ -35,6 +35,15 @@ pub(crate) const DURATION_MIN: Duration = Duration::from_secs(2);
 /// composition goes wrong, and independent draws rarely make them.
 pub(crate) const OVERLAP_PERCENT: u32 = 30;
 
+/// Largest drawn `latency`, milliseconds.
+pub(crate) const LATENCY_MS_MAX: u64 = 2_000;
+
+/// Largest drawn `jitter`, milliseconds.
+pub(crate) const JITTER_MS_MAX: u64 = 1_000;
+
+/// Largest drawn job-rate backpressure factor.
+pub(crate) const JOB_RATE_FACTOR_MAX: f64 = 5.0;
+
 /// Dash0 statuses a correct pipeline must retry (RFC 9110 / OTLP: retryable).
 const RETRYABLE_STATUSES: [u16; 4] = [429, 502, 503, 504];
 
@@ -133,7 +142,7 @@ fn link_fault(kind: ChaosKind, window: impl Window, link: Select<(String, String
                 to,
             })
             .boxed(),
-        ChaosKind::Latency => (window, link, 10u64..=2_000, 0u64..=1_000)
+        ChaosKind::Latency => (window, link, 10u64..=LATENCY_MS_MAX, 0u64..=JITTER_MS_MAX)
             .prop_map(|((at, lasting), (from, to), latency_ms, jitter_ms)| FaultSpec::Latency {
                 at: secs(at),
                 lasting: secs(lasting),
@@ -254,13 +263,15 @@ fn dash0_fault(kind: ChaosKind, window: impl Window) -> BoxedStrategy<FaultSpec>
 /// Backpressure: more jobs, or a smaller aggregator buffer or Redis memory.
 fn backpressure_fault(window: impl Window) -> BoxedStrategy<FaultSpec> {
     prop_oneof![
-        (window.clone(), 2u32..=5).prop_map(|((at, lasting), factor)| FaultSpec::Backpressure {
-            at: secs(at),
-            lasting: secs(lasting),
-            what: BackpressureWhat::JobsPerSecond,
-            bytes: None,
-            factor: Some(f64::from(factor)),
-            target: None,
+        (window.clone(), 2u32..=JOB_RATE_FACTOR_MAX as u32).prop_map(|((at, lasting), factor)| {
+            FaultSpec::Backpressure {
+                at: secs(at),
+                lasting: secs(lasting),
+                what: BackpressureWhat::JobsPerSecond,
+                bytes: None,
+                factor: Some(f64::from(factor)),
+                target: None,
+            }
         }),
         (window.clone(), 2u64..=20).prop_map(|((at, lasting), ten_kb)| FaultSpec::Backpressure {
             at: secs(at),

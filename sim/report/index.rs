@@ -195,6 +195,7 @@ pub fn incompleteness(index: &Index) -> Option<String> {
 pub fn markdown(index: &Index) -> String {
     let mut out = String::new();
     write_markdown_header(&mut out, index);
+    write_markdown_scenarios(&mut out, index);
     write_markdown_failures(&mut out, index);
     write_markdown_worst(&mut out, index);
     write_markdown_runs(&mut out, index);
@@ -218,6 +219,29 @@ fn write_markdown_header(out: &mut String, index: &Index) {
     } else if let Some(planned) = index.planned_runs_count.filter(|planned| index.runs_count < *planned) {
         let _ = writeln!(out, "Stopped by its time budget after {} of {planned} planned runs.\n", index.runs_count);
     }
+}
+
+/// The runs grouped by scenario, in the sweep's file order: how many ran, how many
+/// failed and at which seeds. Why: a sweep over the whole library runs dozens of files, and
+/// the question after a night is which scenarios fail, before which seeds.
+fn write_markdown_scenarios(out: &mut String, index: &Index) {
+    let mut groups: std::collections::BTreeMap<(u64, &str), (u64, Vec<u64>)> = std::collections::BTreeMap::new();
+    for run in &index.runs {
+        let group = groups.entry((run.file_index, run.scenario.as_str())).or_default();
+        group.0 += 1;
+        if !run.passed {
+            group.1.push(run.seed);
+        }
+    }
+    if groups.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "## By scenario\n\n| scenario | runs | failed | failed seeds |\n|---|---|---|---|");
+    for ((_, scenario), (runs_count, failed_seeds)) in &groups {
+        let seeds: Vec<String> = failed_seeds.iter().map(u64::to_string).collect();
+        let _ = writeln!(out, "| {scenario} | {runs_count} | {} | {} |", failed_seeds.len(), seeds.join(", "));
+    }
+    let _ = writeln!(out);
 }
 
 /// One bullet per failed run with its replay command, shrunk faults, error and undelivered

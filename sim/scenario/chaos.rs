@@ -1,11 +1,11 @@
 //! A scenario's `[chaos]` table: which random faults a sweep may throw at this config, and
 //! what must still hold under them.
 //!
-//! Why opt-in per file: a hand-written scenario states the truth of *its* fault (a Redis
-//! without persistence loses its queue on a restart; Retry_Limit 1 gives up after a long
-//! outage). Random schedules over such a file would only rediscover what it already
-//! says. A `[chaos]` table is the author's claim that this config survives every fault of
-//! `kinds`, within the ranges below, without losing a record outside `allow_loss`.
+//! A `[chaos]` table is the author's claim that this config survives every fault of
+//! `kinds`, within the ranges below, without losing a record outside `allow_loss`. A file
+//! without one is still swept, with a table derived from its own config
+//! (`crate::chaos::derive`: only the kinds the config survives without loss, the causes
+//! its `[expect]` accepts); `skip = "reason"` opts a file out of sweeps, saying why.
 //!
 //! The ranges are what a correct pipeline must survive: retryable Dash0 statuses only
 //! (429, 502, 503, 504), clock skews of minutes (inside Dash0's timestamp window), faults of
@@ -94,10 +94,22 @@ pub struct ChaosConfig {
     /// Longest a drawn fault lasts (`for`, or `down_for` of a restart). Default 2m.
     #[serde(with = "duration_text")]
     pub fault_for_max: Duration,
-    /// The drain of a chaos run, faults healed: long enough for every part's backoff to
-    /// come round (Fluent Bit's scheduler backs off to minutes). Default 15m.
+    /// The drain of a chaos run, faults healed. Absent (the default): derived from each
+    /// drawn schedule (`crate::chaos::drain`: the parts' longest backoff and timeouts after
+    /// the last fault ends, plus the backlog the faults built), between `drain_min` and
+    /// `drain_max`. Given, it wins.
+    #[schemars(with = "Option<crate::units::duration_text>")]
+    #[serde(with = "super::option_duration", skip_serializing_if = "Option::is_none")]
+    pub drain: Option<Duration>,
+    /// Shortest derived drain (a floor under the estimate). Default 2m.
     #[serde(with = "duration_text")]
-    pub drain: Duration,
+    pub drain_min: Duration,
+    /// Longest derived drain (a cap on the estimate). Default 30m.
+    #[serde(with = "duration_text")]
+    pub drain_max: Duration,
+    /// Opts this file out of sweeps: the reason (not empty), listed by `obsim chaos`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
     /// Loss causes acceptable under the sweep (any number of records); a name that is not a
     /// loss cause is refused at load. Default none.
     pub allow_loss: Vec<crate::vocab::LossCause>,
@@ -115,7 +127,10 @@ impl Default for ChaosConfig {
             kinds: ChaosKind::ALL.to_vec(),
             faults_max: 4,
             fault_for_max: Duration::from_secs(120),
-            drain: Duration::from_secs(15 * 60),
+            drain: None,
+            drain_min: Duration::from_secs(2 * 60),
+            drain_max: Duration::from_secs(30 * 60),
+            skip: None,
             allow_loss: Vec::new(),
             max_duplicate_ratio: 0.05,
             max_jobs_unfinished: 0,
@@ -137,6 +152,12 @@ impl ChaosConfig {
         }
         if !(0.0..=1.0).contains(&self.max_duplicate_ratio) {
             return Err(("max_duplicate_ratio", format!("{} must be between 0 and 1", self.max_duplicate_ratio)));
+        }
+        if self.drain_min > self.drain_max {
+            return Err(("drain_min", "must not exceed drain_max".into()));
+        }
+        if self.skip.as_ref().is_some_and(|reason| reason.trim().is_empty()) {
+            return Err(("skip", "opting out of sweeps needs a reason: skip = \"why this file is not swept\"".into()));
         }
         Ok(())
     }
@@ -161,5 +182,16 @@ mod tests {
         assert_eq!(config.kinds.len(), ChaosKind::ALL.len());
         assert!(toml::from_str::<ChaosConfig>("fault_max = 2").is_err());
         assert_eq!(ChaosConfig { faults_max: 0, ..ChaosConfig::default() }.validate().unwrap_err().0, "faults_max");
+        assert_eq!(config.drain, None, "derived unless given");
+    }
+
+    #[test]
+    fn an_opt_out_needs_a_reason() {
+        let config: ChaosConfig = toml::from_str("skip = \"  \"").unwrap();
+        assert_eq!(config.validate().unwrap_err().0, "skip");
+        let config: ChaosConfig = toml::from_str("skip = \"its truth is the fault it states\"").unwrap();
+        assert!(config.validate().is_ok());
+        let config: ChaosConfig = toml::from_str("drain_min = \"5m\"\ndrain_max = \"1m\"").unwrap();
+        assert_eq!(config.validate().unwrap_err().0, "drain_min");
     }
 }

@@ -93,7 +93,8 @@ pub struct Scenario {
     #[serde(default, rename = "fault", skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<crate::faults::FaultSpec>,
     /// `[chaos]`: this file takes part in `obsim chaos` sweeps, with the fault kinds and
-    /// expectations given there (`crate::scenario::chaos::ChaosConfig`). Absent: sweeps skip it.
+    /// expectations given there (`crate::scenario::chaos::ChaosConfig`). Absent: sweeps
+    /// derive one from the config (`crate::chaos::derive`); `skip = "reason"` opts out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chaos: Option<chaos::ChaosConfig>,
     /// `[[override]]` tables: part settings that differ on some hosts (one rogue machine
@@ -387,13 +388,17 @@ impl Scenario {
             if let Err((key, message)) = chaos.validate() {
                 return fail(&format!("chaos.{key}"), message);
             }
-            if self.duration + chaos.drain > RUN_LIMIT {
+            let (key, drain) = match chaos.drain {
+                Some(drain) => ("chaos.drain", drain),
+                None => ("chaos.drain_max", chaos.drain_max),
+            };
+            if self.duration + drain > RUN_LIMIT {
                 return fail(
-                    "chaos.drain",
+                    key,
                     format!(
                         "duration {} + chaos drain {} exceed {}, the longest run the report's timeline holds",
                         crate::units::format_duration(self.duration),
-                        crate::units::format_duration(chaos.drain),
+                        crate::units::format_duration(drain),
                         crate::units::format_duration(RUN_LIMIT)
                     ),
                 );
