@@ -707,7 +707,7 @@ fn determinism(args: &DeterminismArgs) -> ExitCode {
     let files = match obsim::chaos::files::gather(&args.paths) {
         Ok(files) if !files.chaos.is_empty() => files,
         Ok(files) => {
-            eprintln!("obsim determinism: no scenario with a [chaos] table among {} files", files.skipped.len());
+            eprintln!("obsim determinism: no scenario to check: {} files opt out of sweeps", files.opted_out.len());
             return ExitCode::from(2);
         }
         Err(error) => {
