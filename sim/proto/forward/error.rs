@@ -76,13 +76,6 @@ pub enum ForwardError {
         /// The value as text (an integer or a float).
         value: String,
     },
-    /// The `size` option disagrees with the number of entries carried.
-    SizeMismatch {
-        /// The option's value.
-        declared: u64,
-        /// Entries actually decoded.
-        actual: u64,
-    },
     /// More entries than `entries_count_limit`.
     TooManyEntries {
         /// The configured limit.
@@ -177,9 +170,6 @@ impl fmt::Display for ForwardError {
             }
             Self::TimeOutOfRange { value } => {
                 write!(f, "time must be 0 ..= 4294967295 seconds, got {value}")
-            }
-            Self::SizeMismatch { declared, actual } => {
-                write!(f, "option size={declared} but {actual} entries")
             }
             Self::TooManyEntries { entries_count_limit } => {
                 write!(f, "entries exceed entries_count_limit {entries_count_limit}")

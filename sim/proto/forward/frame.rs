@@ -118,7 +118,7 @@ impl EventFrame {
 ///
 /// Checks the spec's rules: element counts per mode, tag is str, time is EventTime or a
 /// number, records are maps, PackedForward streams are bin or str of whole `[time, record]`
-/// arrays, `size` matches, `compressed` is "gzip" or "text" and only on PackedForward, and
+/// arrays, `size` is kept as the hint it is, `compressed` is "gzip" or "text" and only on PackedForward, and
 /// nothing trails the frame. Limits bound entries and inflation.
 pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, ForwardError> {
     let mut reader = Reader::new(frame);
@@ -176,12 +176,8 @@ pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, F
         }
     };
     reader.expect_end("Forward frame")?;
-    if let Some(declared) = options.size {
-        let actual = entries.len() as u64;
-        if declared != actual {
-            return Err(ForwardError::SizeMismatch { declared, actual });
-        }
-    }
+    // `size` is a hint, never checked against the entries: Fluentd passes it to its event
+    // stream as a count hint only, and clients send other numbers (FIDELITY.md, Aggregator).
     let frame = EventFrame { tag, mode, entries, options };
     assert_within_limits(&frame, limits);
     Ok(frame)
@@ -455,8 +451,10 @@ mod tests {
         out
     }
 
+    /// Fluentd takes `size` as a hint: a frame whose `size` is not its entry count (npm
+    /// fluent-logger sends the entries' byte length) is stored whole.
     #[test]
-    fn size_mismatch_is_refused_with_both_counts() {
+    fn a_size_that_is_not_the_entry_count_is_a_hint_and_the_frame_is_kept() {
         let mut out = Vec::new();
         write_array_len(&mut out, 3);
         write_str(&mut out, "app.log");
@@ -465,7 +463,9 @@ mod tests {
         write_map_len(&mut out, 1);
         write_str(&mut out, "size");
         write_uint(&mut out, 3);
-        assert_eq!(parse(out).unwrap_err().to_string(), "option size=3 but 2 entries");
+        let frame = parse(out).expect("a size other than the entry count is only a hint");
+        assert_eq!(frame.entries.len(), 2);
+        assert_eq!(frame.options.size, Some(3));
     }
 
     #[test]
