@@ -102,11 +102,6 @@ pub enum ForwardError {
         /// The value found.
         got: String,
     },
-    /// The `compressed` option was sent on a mode that carries no event stream.
-    CompressedOnWrongMode {
-        /// The mode the frame turned out to be.
-        mode: &'static str,
-    },
     /// Bytes left over after the value that should have ended the frame or stream.
     TrailingBytes {
         /// The protocol element.
@@ -187,9 +182,6 @@ impl fmt::Display for ForwardError {
             Self::Gzip { reason } => write!(f, "CompressedPackedForward gzip data: {reason}"),
             Self::UnknownCompression { got } => {
                 write!(f, "option compressed must be \"gzip\" or \"text\", got {got:?}")
-            }
-            Self::CompressedOnWrongMode { mode } => {
-                write!(f, "option compressed applies to PackedForward only, got it on {mode}")
             }
             Self::TrailingBytes { what, count } => {
                 write!(f, "{count} bytes left over after {what}")

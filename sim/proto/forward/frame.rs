@@ -118,7 +118,7 @@ impl EventFrame {
 ///
 /// Checks the spec's rules: element counts per mode, tag is str, time is EventTime or a
 /// number, records are maps, PackedForward streams are bin or str of whole `[time, record]`
-/// arrays, `size` is kept as the hint it is, `compressed` is "gzip" or "text" and only on PackedForward, and
+/// arrays, `size` is kept as the hint it is, `compressed` is "gzip" or "text" (ignored outside PackedForward), and
 /// nothing trails the frame. Limits bound entries and inflation.
 pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, ForwardError> {
     let mut reader = Reader::new(frame);
@@ -133,8 +133,7 @@ pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, F
         Marker::FixArray(_) | Marker::Array16 | Marker::Array32 => {
             expect_elements(elements, Mode::Forward)?;
             read_forward_entries(&mut reader, frame, limits, &mut entries)?;
-            let options = read_options_if(&mut reader, elements == 3)?;
-            reject_compressed(&options, Mode::Forward)?;
+            let options = ignore_compressed(read_options_if(&mut reader, elements == 3)?);
             (Mode::Forward, options)
         }
         Marker::FixStr(_)
@@ -163,8 +162,7 @@ pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, F
             let record = read_record(&mut reader, frame)?;
             entries.reserve_exact(1);
             entries.push(Entry { time, record });
-            let options = read_options_if(&mut reader, elements == 4)?;
-            reject_compressed(&options, Mode::Message)?;
+            let options = ignore_compressed(read_options_if(&mut reader, elements == 4)?);
             (Mode::Message, options)
         }
         other => {
@@ -237,12 +235,10 @@ fn expect_elements(elements: u32, mode: Mode) -> Result<(), ForwardError> {
     Err(ForwardError::WrongLength { what, expected, got: elements.into() })
 }
 
-/// Gzip belongs to PackedForward only; "text" is harmless anywhere.
-fn reject_compressed(options: &Options, mode: Mode) -> Result<(), ForwardError> {
-    match options.compressed {
-        Some(Compression::Gzip) => Err(ForwardError::CompressedOnWrongMode { mode: mode.name() }),
-        _ => Ok(()),
-    }
+/// `compressed` outside PackedForward is ignored, as Fluentd's `on_message` reads it only for
+/// a packed stream (FIDELITY.md, Aggregator): the frame keeps no option it did not act on.
+fn ignore_compressed(options: Options) -> Options {
+    Options { compressed: None, ..options }
 }
 
 /// Reads one record: a whole msgpack map, returned as a slice of `source`.
@@ -519,7 +515,7 @@ mod tests {
     }
 
     #[test]
-    fn gzip_only_on_packed_forward_and_known_schemes_only() {
+    fn gzip_outside_packed_forward_is_ignored_and_known_schemes_only() {
         let mut out = Vec::new();
         encode_forward(&mut out, "app.log", &batch(1), &Options::default()).unwrap();
         // Rewrite as a 3-element frame with compressed=gzip.
@@ -527,7 +523,8 @@ mod tests {
         write_map_len(&mut out, 1);
         write_str(&mut out, "compressed");
         write_str(&mut out, "gzip");
-        assert_eq!(parse(out), Err(ForwardError::CompressedOnWrongMode { mode: "Forward" }));
+        let forward = parse(out).expect("Fluentd ignores `compressed` on a Forward frame");
+        assert_eq!((forward.mode, forward.entries.len(), forward.options.compressed), (Mode::Forward, 1, None));
         let unknown = packed_frame(batch(1).entries_bytes(), &[("compressed", "zstd")]);
         assert_eq!(parse(unknown), Err(ForwardError::UnknownCompression { got: "zstd".to_owned() }));
         let text = parse(packed_frame(batch(2).entries_bytes(), &[("compressed", "text")])).unwrap();
