@@ -35,8 +35,8 @@ use crate::parts::log_chunk::LogChunk;
 use crate::parts::{PartCtx, aggregator, dash0, redis, shipper};
 use crate::vocab::pipeline::Peers;
 use crate::vocab::{EventKind, Part};
-use crate::world::net::live::with_live;
 use crate::world::net::LiveNet;
+use crate::world::net::live::with_live;
 use crate::world::{EVENTS_KEPT_LIMIT_DEFAULT, EventLog, HostCtx, Seed};
 
 /// How long the parts may take to take their bound sockets before start-up is declared
