@@ -26,6 +26,7 @@ pub mod buffer;
 pub mod buffer_file;
 pub mod config;
 pub mod control;
+mod tls;
 pub mod in_forward;
 pub mod in_http;
 pub mod redis_out;
@@ -62,6 +63,8 @@ pub struct Shared {
     room: Notify,
     /// The shutdown stops the flush thread (it ends between writes).
     stop_output: AtomicBool,
+    /// in_forward's TLS server config with `tls` on (`tls.rs`).
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// How often a blocked write looks again whether the buffer is `storable?` even without
@@ -133,6 +136,7 @@ pub(crate) const FLUSH_THREAD_BURST_INTERVAL: Duration = Duration::from_secs(1);
 /// first, then the output's `flush_at_shutdown`) and exits.
 pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: AggregatorControl) -> turmoil::Result {
     config.validate()?;
+    let tls = tls::server_config(&ctx, &config, control.cert_switch())?;
     let config = Arc::new(config);
     let mut buffer = Buffer::new(
         ctx.host.clone(),
@@ -158,6 +162,7 @@ pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: A
         queued: Notify::new(),
         room: Notify::new(),
         stop_output: AtomicBool::new(false),
+        tls,
     });
     let timer = crate::world::spawn(flush_timer(Arc::clone(&shared)));
     let output = crate::world::spawn(output(Arc::clone(&shared)));
