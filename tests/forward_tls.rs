@@ -109,7 +109,12 @@ fn a_certificate_for_another_name_fails_only_with_verify_hostname() {
     assert!(events_of(&pipeline, EventKind::AgentTlsHandshakeFailed).is_empty(), "the default accepts it");
     assert!(verdict.passed(), "{}", verdict.render());
     let (pipeline, verdict) = run("tls_verify_hostname = true\n", fault);
-    assert_fault_refused_then_healed(&pipeline, &verdict, "invalid peer certificate: NotValidForName", "BadCertificate");
+    assert_fault_refused_then_healed(
+        &pipeline,
+        &verdict,
+        "invalid peer certificate: NotValidForName",
+        "BadCertificate",
+    );
 }
 
 #[test]

@@ -586,7 +586,10 @@ pub enum FaultScope<'a> {
 impl FaultSpec {
     /// Whether it acts on the aggregator's TLS certificate (`tls_*` kinds).
     pub fn is_tls(&self) -> bool {
-        matches!(self, FaultSpec::TlsCertExpired { .. } | FaultSpec::TlsWrongCa { .. } | FaultSpec::TlsHostnameMismatch { .. })
+        matches!(
+            self,
+            FaultSpec::TlsCertExpired { .. } | FaultSpec::TlsWrongCa { .. } | FaultSpec::TlsHostnameMismatch { .. }
+        )
     }
 
     /// A `tls_*` fault needs Forward over TLS: with `[aggregator] tls` off there is no

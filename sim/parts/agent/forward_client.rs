@@ -103,12 +103,12 @@ async fn connect_stream(
     let Some(tls) = settings.tls else { return Ok(Transport::Plain(stream)) };
     let seed: [u8; 32] = rand::Rng::random(rng);
     let tls_rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
-    crate::world::tls::connect(Arc::clone(&tls.config), &tls.vhost, stream, tls_rng)
-        .await
-        .map_err(|error| match crate::world::tls::rustls_error(&error) {
+    crate::world::tls::connect(Arc::clone(&tls.config), &tls.vhost, stream, tls_rng).await.map_err(|error| {
+        match crate::world::tls::rustls_error(&error) {
             Some(_) => SendError::Tls(crate::world::tls::failure_reason(&error)),
             None => SendError::Io(format!("during the TLS handshake: {error}")),
-        })
+        }
+    })
 }
 
 impl ForwardConnection {

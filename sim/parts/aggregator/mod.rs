@@ -26,11 +26,11 @@ pub mod buffer;
 pub mod buffer_file;
 pub mod config;
 pub mod control;
-mod tls;
 pub mod in_forward;
 pub mod in_http;
 pub mod redis_out;
 pub mod retry;
+mod tls;
 
 pub use config::{AggregatorConfig, BufferType, OverflowAction};
 pub use control::AggregatorControl;

@@ -31,7 +31,8 @@ pub(crate) fn server_config(
     let epoch_unix_secs = clock.epoch_unix_secs();
     let pki = Pki::new(ctx.host.run_seed(), epoch_unix_secs, ctx.host.name())
         .map_err(|error| format!("aggregator.tls: {error}"))?;
-    let resolver = CertResolver::new(pki, switch, epoch_unix_secs).map_err(|error| format!("aggregator.tls: {error}"))?;
+    let resolver =
+        CertResolver::new(pki, switch, epoch_unix_secs).map_err(|error| format!("aggregator.tls: {error}"))?;
     let versions: &[&'static rustls::SupportedProtocolVersion] = match config.tls_version {
         TlsVersion::Tls12 => &[&rustls::version::TLS12],
         TlsVersion::Tls13 => &[&rustls::version::TLS13],

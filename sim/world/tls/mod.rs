@@ -139,8 +139,7 @@ pub async fn connect(
     let mut rng = Some(rng);
     let connector = tokio_rustls::TlsConnector::from(config);
     let mut connecting = with_rng(&mut rng, || connector.connect(server_name, stream));
-    let stream =
-        std::future::poll_fn(|cx| with_rng(&mut rng, || std::pin::Pin::new(&mut connecting).poll(cx))).await?;
+    let stream = std::future::poll_fn(|cx| with_rng(&mut rng, || std::pin::Pin::new(&mut connecting).poll(cx))).await?;
     Ok(Transport::Tls(Box::new(Seeded::new(stream, rng))))
 }
 
@@ -175,9 +174,7 @@ fn certificate_error_name(error: &CertificateError) -> String {
     match error {
         CertificateError::Expired | CertificateError::ExpiredContext { .. } => "Expired".into(),
         CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => "NotValidYet".into(),
-        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => {
-            "NotValidForName".into()
-        }
+        CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. } => "NotValidForName".into(),
         CertificateError::UnknownIssuer => "UnknownIssuer".into(),
         other => format!("{other:?}"),
     }

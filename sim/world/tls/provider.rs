@@ -16,7 +16,9 @@ use std::time::Duration;
 
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
-use rustls::crypto::{ActiveKeyExchange, CryptoProvider, GetRandomFailed, SecureRandom, SharedSecret, SupportedKxGroup};
+use rustls::crypto::{
+    ActiveKeyExchange, CryptoProvider, GetRandomFailed, SecureRandom, SharedSecret, SupportedKxGroup,
+};
 use rustls::pki_types::UnixTime;
 use rustls::{NamedGroup, PeerMisbehaved};
 
