@@ -311,15 +311,22 @@ pub fn contribute(fault: &FaultSpec, hosts_of: &dyn Fn(&str) -> Vec<String>) -> 
                 }
             }
         }
-        FaultSpec::TlsCertExpired { at, .. } => {
-            out.push((Target::AggregatorCert, Contribution::Cert(CertChoice::ExpiredAt { true_elapsed: *at })));
-        }
-        FaultSpec::TlsWrongCa { .. } => out.push((Target::AggregatorCert, Contribution::Cert(CertChoice::WrongCa))),
-        FaultSpec::TlsHostnameMismatch { .. } => {
-            out.push((Target::AggregatorCert, Contribution::Cert(CertChoice::WrongName)));
+        FaultSpec::TlsCertExpired { .. } | FaultSpec::TlsWrongCa { .. } | FaultSpec::TlsHostnameMismatch { .. } => {
+            out.push((Target::AggregatorCert, Contribution::Cert(served_cert(fault))));
         }
     }
     dedup_hosts(out)
+}
+
+/// The certificate a `tls_*` fault has the aggregator serve (`tls_cert_expired`: one whose
+/// `not_after` is the fault's start).
+fn served_cert(fault: &FaultSpec) -> CertChoice {
+    match fault {
+        FaultSpec::TlsCertExpired { at, .. } => CertChoice::ExpiredAt { true_elapsed: *at },
+        FaultSpec::TlsWrongCa { .. } => CertChoice::WrongCa,
+        FaultSpec::TlsHostnameMismatch { .. } => CertChoice::WrongName,
+        other => unreachable!("{} swaps no certificate", other.kind()),
+    }
 }
 
 /// One contribution per target: a selector pair naming a link twice (`from` and `to`
