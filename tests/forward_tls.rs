@@ -190,3 +190,25 @@ fn a_tls_fault_without_tls_and_half_a_tls_hop_are_refused() {
     let error = Scenario::parse(Path::new("tls.toml"), &half).unwrap_err().to_string();
     assert!(error.contains("agent.tls") && error.contains("needs both ends"), "{error}");
 }
+
+/// scenarios/tls-wrong-ca-retry-limit.toml: with Fluent Bit's default Retry_Limit of 1, two
+/// refused handshakes discard a chunk, and the loss is named `agent_retry_limit`, nothing else.
+#[test]
+fn a_wrong_ca_against_retry_limit_1_loses_with_the_cause_named() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/tls-wrong-ca-retry-limit.toml");
+    let scenario = Arc::new(Scenario::load(&path).unwrap());
+    let seed = scenario.seed;
+    let mut pipeline = Pipeline::build(scenario, seed);
+    pipeline.run().unwrap();
+    let verdict = Verdict::judge(&pipeline, pipeline.world.outcome());
+    let outcomes: Vec<&Outcome> = verdict.accounting.outcomes.keys().map(|(_, outcome)| outcome).collect();
+    assert!(!outcomes.is_empty(), "chunks were discarded");
+    for outcome in outcomes {
+        assert!(
+            matches!(outcome, Outcome::Lost { cause: obsim::vocab::LossCause::AgentRetryLimit, .. }),
+            "only agent_retry_limit: {outcome:?}"
+        );
+    }
+    assert!(!events_of(&pipeline, EventKind::AgentGiveUp).is_empty(), "the agents gave up on chunks");
+    assert!(verdict.passed(), "{}", verdict.render());
+}
