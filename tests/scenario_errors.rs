@@ -383,6 +383,16 @@ fn every_key_the_schema_accepts_reaches_the_run() {
             {
                 text = with_value(&toml::Value::Integer(maximum));
             }
+            // Forward over TLS needs both ends: `tls` goes on in `[agent]` and `[aggregator]`.
+            if key == "tls" && parse(&text).is_err() {
+                let mut document: toml::Table = toml::from_str(&text).unwrap();
+                for end in ["agent", "aggregator"] {
+                    let table =
+                        document.entry(end.to_string()).or_insert_with(|| toml::Value::Table(Default::default()));
+                    table.as_table_mut().unwrap().insert("tls".to_string(), value.clone());
+                }
+                text = toml::to_string(&document).unwrap();
+            }
             match parse(&text) {
                 Ok(changed) if run_view(&changed) != run_view(&base) => tried += 1,
                 Ok(_) => unchanged.push(format!("{section}.{key} = {value}")),

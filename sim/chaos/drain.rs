@@ -185,7 +185,8 @@ fn merged(mut windows: Vec<(Duration, Duration)>) -> Vec<(Duration, Duration)> {
 /// The parts that retry while `fault` holds: a path to Dash0 concerns the shipper and the
 /// collectors; Dash0's own faults the same; backpressure the agents and Fluentd (a full
 /// buffer refuses, Redis at `maxmemory` refuses); any other cut or host loss every part
-/// (Railway's hosts are behind each other). Clock faults make nobody retry.
+/// (Railway's hosts are behind each other). Clock faults make nobody retry; a refused TLS
+/// certificate makes the agents retry.
 fn retriers(fault: &FaultSpec) -> &'static [Retrier] {
     const DASH0_SIDE: &[Retrier] = &[Retrier::Shipper, Retrier::Collector];
     match fault {
@@ -202,6 +203,10 @@ fn retriers(fault: &FaultSpec) -> &'static [Retrier] {
         FaultSpec::Dash0Errors { .. } | FaultSpec::Dash0Slow { .. } | FaultSpec::Dash0RateLimit { .. } => DASH0_SIDE,
         FaultSpec::Backpressure { .. } => &[Retrier::Agent, Retrier::Aggregator, Retrier::Shipper],
         FaultSpec::ClockSkew { .. } | FaultSpec::ClockStep { .. } => &[],
+        // A certificate the agents refuse fails their handshakes: they retry.
+        FaultSpec::TlsCertExpired { .. } | FaultSpec::TlsWrongCa { .. } | FaultSpec::TlsHostnameMismatch { .. } => {
+            &[Retrier::Agent]
+        }
         FaultSpec::Restart { .. } | FaultSpec::Kill { .. } | FaultSpec::PowerLoss { .. } | FaultSpec::Crash { .. } => {
             &RETRIERS
         }

@@ -365,7 +365,10 @@ fn overlap_onto(fault: &mut FaultSpec, earlier: &FaultSpec, offset: u32, duratio
         FaultSpec::Dash0Errors { .. }
         | FaultSpec::Dash0Slow { .. }
         | FaultSpec::Dash0RateLimit { .. }
-        | FaultSpec::Backpressure { .. } => {}
+        | FaultSpec::Backpressure { .. }
+        | FaultSpec::TlsCertExpired { .. }
+        | FaultSpec::TlsWrongCa { .. }
+        | FaultSpec::TlsHostnameMismatch { .. } => {}
     }
     let start = earlier.at().as_secs();
     let end = earlier.end().map_or(duration_secs, |end| end.as_secs()).min(duration_secs);

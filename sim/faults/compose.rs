@@ -20,7 +20,8 @@
 //!   a request and fires gives the status; slowness: the largest delay; rate limit: the
 //!   smallest;
 //! - buffer limits: the smallest per buffer (per agent host for `agent_mem_buf`);
-//! - job-rate factors multiply.
+//! - job-rate factors multiply;
+//! - the aggregator's certificate: the latest-scheduled swap in force.
 
 use std::fmt;
 use std::time::Duration;
@@ -28,6 +29,7 @@ use std::time::Duration;
 use super::spec::{BackpressureWhat, Dash0Protocol, Dash0Signal, FaultSpec, SlowStores};
 use crate::parts::dash0::{ErrorScope, ErrorScript, ScriptedErrors, Slowness, Transport};
 use crate::proto::otlp::Signal;
+use crate::world::tls::CertChoice;
 
 /// One thing faults act on.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -50,6 +52,8 @@ pub enum Target {
     AgentMemBuf(String),
     /// The client's job-rate factor.
     JobRate,
+    /// The certificate the aggregator's in_forward serves.
+    AggregatorCert,
 }
 
 /// What one fault does to one target.
@@ -87,6 +91,8 @@ pub enum Contribution {
     Limit(u64),
     /// A job-rate multiplier.
     Factor(f64),
+    /// Serves this certificate.
+    Cert(CertChoice),
 }
 
 /// How a host is down, weakest first: a fault that loses more wins when several hold one
@@ -136,6 +142,8 @@ pub enum State {
     RateLimit(Option<u64>),
     Limit(Option<u64>),
     Factor(f64),
+    /// `None`: the valid certificate.
+    Cert(Option<CertChoice>),
 }
 
 /// One fault in force on a target: when it is scheduled (for order), when it really
@@ -160,6 +168,7 @@ pub fn healthy(target: &Target) -> State {
         Target::Dash0RateLimit => State::RateLimit(None),
         Target::RedisMaxmemory | Target::AggregatorBuffer | Target::AgentMemBuf(_) => State::Limit(None),
         Target::JobRate => State::Factor(1.0),
+        Target::AggregatorCert => State::Cert(None),
     }
 }
 
@@ -223,6 +232,8 @@ fn fold(state: &mut State, fault: &InForce<'_>, now: Duration, factor_max: f64) 
         }
         (State::Limit(limit), Contribution::Limit(new)) => *limit = Some(limit.map_or(*new, |old| old.min(*new))),
         (State::Factor(factor), Contribution::Factor(new)) => *factor = (*factor * new).min(factor_max),
+        // One certificate is served: the latest-scheduled swap in force (folded in order).
+        (State::Cert(served), Contribution::Cert(choice)) => *served = Some(*choice),
         (state, contribution) => {
             unreachable!("contribution {contribution:?} does not act on a target in state {state:?}")
         }
@@ -300,8 +311,22 @@ pub fn contribute(fault: &FaultSpec, hosts_of: &dyn Fn(&str) -> Vec<String>) -> 
                 }
             }
         }
+        FaultSpec::TlsCertExpired { .. } | FaultSpec::TlsWrongCa { .. } | FaultSpec::TlsHostnameMismatch { .. } => {
+            out.push((Target::AggregatorCert, Contribution::Cert(served_cert(fault))));
+        }
     }
     dedup_hosts(out)
+}
+
+/// The certificate a `tls_*` fault has the aggregator serve (`tls_cert_expired`: one whose
+/// `not_after` is the fault's start).
+fn served_cert(fault: &FaultSpec) -> CertChoice {
+    match fault {
+        FaultSpec::TlsCertExpired { at, .. } => CertChoice::ExpiredAt { true_elapsed: *at },
+        FaultSpec::TlsWrongCa { .. } => CertChoice::WrongCa,
+        FaultSpec::TlsHostnameMismatch { .. } => CertChoice::WrongName,
+        other => unreachable!("{} swaps no certificate", other.kind()),
+    }
 }
 
 /// One contribution per target: a selector pair naming a link twice (`from` and `to`
@@ -385,6 +410,7 @@ impl fmt::Display for Target {
             Target::AggregatorBuffer => f.write_str("aggregator total_limit_size"),
             Target::AgentMemBuf(host) => write!(f, "agent mem_buf_limit on {host}"),
             Target::JobRate => f.write_str("job rate"),
+            Target::AggregatorCert => f.write_str("aggregator certificate"),
         }
     }
 }
@@ -433,6 +459,8 @@ impl fmt::Display for State {
             State::RateLimit(Some(limit)) => write!(f, "{limit}/s"),
             State::Limit(Some(bytes)) => write!(f, "{bytes} bytes"),
             State::Factor(factor) => write!(f, "x{factor}"),
+            State::Cert(None) => f.write_str("valid"),
+            State::Cert(Some(choice)) => write!(f, "{choice:?}"),
         }
     }
 }

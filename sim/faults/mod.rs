@@ -128,6 +128,9 @@ pub(crate) fn describe(fault: &FaultSpec) -> String {
             format!("{target} power off for {}", crate::units::format_duration(*down_for))
         }
         FaultSpec::Crash { target, .. } => target.clone(),
+        FaultSpec::TlsCertExpired { .. } | FaultSpec::TlsWrongCa { .. } | FaultSpec::TlsHostnameMismatch { .. } => {
+            describe_tls(fault)
+        }
         FaultSpec::Dash0Errors { status, rate, retry_after, signal, protocol, .. } => {
             let mut text =
                 format!("status {status} rate {rate} retry_after {:?}", retry_after.map(crate::units::format_duration));
@@ -163,6 +166,26 @@ pub(crate) fn describe(fault: &FaultSpec) -> String {
                 (None, None) => format!("{}{on}", what.as_str()),
             }
         }
+    }
+}
+
+/// What a `tls_*` fault serves, for the event log.
+fn describe_tls(fault: &FaultSpec) -> String {
+    match fault {
+        FaultSpec::TlsCertExpired { at, lasting } => format!(
+            "aggregator certificate expires at {}, renewed after {}",
+            crate::units::format_duration(*at),
+            crate::units::format_duration(*lasting)
+        ),
+        FaultSpec::TlsWrongCa { lasting, .. } => {
+            format!("aggregator certificate from another CA for {}", crate::units::format_duration(*lasting))
+        }
+        FaultSpec::TlsHostnameMismatch { lasting, .. } => format!(
+            "aggregator certificate for {} for {}",
+            crate::world::tls::WRONG_NAME,
+            crate::units::format_duration(*lasting)
+        ),
+        other => unreachable!("{} swaps no certificate", other.kind()),
     }
 }
 

@@ -231,6 +231,32 @@ pub enum FaultSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         target: Option<String>,
     },
+    /// The aggregator's TLS certificate (`[aggregator] tls`) becomes one whose `not_after` is
+    /// `at`: handshakes after that moment fail on every agent whose clock is past it (the
+    /// certificate "expired"); at the end a renewed certificate is served. Connections made
+    /// before keep going (TLS checks a certificate at the handshake only).
+    TlsCertExpired {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+    },
+    /// The aggregator serves a certificate for its name from a CA the agents do not trust
+    /// (a redeploy with the wrong bundle), then the right one again.
+    TlsWrongCa {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+    },
+    /// The aggregator serves a certificate of the right CA for another name; only agents with
+    /// `tls_verify_hostname` (off by default, as in Fluent Bit) refuse it.
+    TlsHostnameMismatch {
+        #[serde(with = "duration_text")]
+        at: Duration,
+        #[serde(rename = "for", with = "duration_text")]
+        lasting: Duration,
+    },
 }
 
 /// What a `backpressure` fault squeezes.
@@ -393,6 +419,9 @@ impl FaultSpec {
             FaultSpec::Dash0RateLimit { .. } => "dash0_rate_limit",
             FaultSpec::ClockSkew { .. } => "clock_skew",
             FaultSpec::Backpressure { .. } => "backpressure",
+            FaultSpec::TlsCertExpired { .. } => "tls_cert_expired",
+            FaultSpec::TlsWrongCa { .. } => "tls_wrong_ca",
+            FaultSpec::TlsHostnameMismatch { .. } => "tls_hostname_mismatch",
         }
     }
 
@@ -409,6 +438,9 @@ impl FaultSpec {
             | FaultSpec::Dash0Slow { at, lasting, .. }
             | FaultSpec::Dash0RateLimit { at, lasting, .. }
             | FaultSpec::Backpressure { at, lasting, .. }
+            | FaultSpec::TlsCertExpired { at, lasting }
+            | FaultSpec::TlsWrongCa { at, lasting }
+            | FaultSpec::TlsHostnameMismatch { at, lasting }
             | FaultSpec::Restart { at, down_for: lasting, .. }
             | FaultSpec::Kill { at, down_for: lasting, .. }
             | FaultSpec::PowerLoss { at, down_for: lasting, .. } => (at, Some(lasting)),
@@ -430,7 +462,10 @@ impl FaultSpec {
             | FaultSpec::Dash0Errors { at, lasting, .. }
             | FaultSpec::Dash0Slow { at, lasting, .. }
             | FaultSpec::Dash0RateLimit { at, lasting, .. }
-            | FaultSpec::Backpressure { at, lasting, .. } => timed(*at, *lasting),
+            | FaultSpec::Backpressure { at, lasting, .. }
+            | FaultSpec::TlsCertExpired { at, lasting }
+            | FaultSpec::TlsWrongCa { at, lasting }
+            | FaultSpec::TlsHostnameMismatch { at, lasting } => timed(*at, *lasting),
             FaultSpec::Restart { at, down_for, .. }
             | FaultSpec::Kill { at, down_for, .. }
             | FaultSpec::PowerLoss { at, down_for, .. } => timed(*at, *down_for),
@@ -455,6 +490,9 @@ impl FaultSpec {
                 FaultScope::Dash0
             }
             FaultSpec::Backpressure { target, .. } => FaultScope::Pipeline { target: target.as_deref() },
+            FaultSpec::TlsCertExpired { .. } | FaultSpec::TlsWrongCa { .. } | FaultSpec::TlsHostnameMismatch { .. } => {
+                FaultScope::Pipeline { target: None }
+            }
         };
         FaultHeader { at, end, scope }
     }
@@ -540,11 +578,35 @@ pub enum FaultScope<'a> {
     Hosts(&'a str),
     /// Dash0's behaviour.
     Dash0,
-    /// A buffer limit or the job rate (`backpressure`; agent limits per `target` host).
+    /// A buffer limit or the job rate (`backpressure`; agent limits per `target` host), or
+    /// the aggregator's TLS certificate (`tls_*`).
     Pipeline { target: Option<&'a str> },
 }
 
 impl FaultSpec {
+    /// Whether it acts on the aggregator's TLS certificate (`tls_*` kinds).
+    pub fn is_tls(&self) -> bool {
+        matches!(
+            self,
+            FaultSpec::TlsCertExpired { .. } | FaultSpec::TlsWrongCa { .. } | FaultSpec::TlsHostnameMismatch { .. }
+        )
+    }
+
+    /// A `tls_*` fault needs Forward over TLS: with `[aggregator] tls` off there is no
+    /// certificate to swap. `Err((key, message))`.
+    pub(crate) fn check_tls(&self, aggregator_tls: bool) -> Result<(), (&'static str, String)> {
+        if self.is_tls() && !aggregator_tls {
+            return Err((
+                "kind",
+                format!(
+                    "a {} fault swaps the aggregator's TLS certificate, but [aggregator] tls is off (set tls = true in [aggregator] and [agent])",
+                    self.kind()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// A `backpressure` fault names exactly the fields its `what` takes, with usable values:
     /// `Err((key, message))` names the offending key.
     pub(crate) fn check_backpressure(&self) -> Result<(), (&'static str, String)> {

@@ -177,6 +177,9 @@ fn enact(pipeline: &mut Pipeline, target: &Target, old: &State, new: &State, now
         (Target::AgentMemBuf(host), _, State::Limit(bytes)) => {
             pipeline.agent_control.set_mem_buf_bytes_limit(host, *bytes)
         }
+        (Target::AggregatorCert, _, State::Cert(choice)) => {
+            pipeline.aggregator_control.set_served_cert(choice.unwrap_or_default());
+        }
         (Target::JobRate, _, State::Factor(factor)) => {
             pipeline.workload_control.set_rate_factor(*factor).expect("factors capped at RATE_FACTOR_MAX");
         }

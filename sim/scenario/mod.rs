@@ -299,6 +299,34 @@ impl Scenario {
         self.validate_faults(path, source)?;
         self.validate_chaos_and_expect(path, source)?;
         self.validate_overrides(path, source)?;
+        self.validate_tls(path, source)?;
+        Ok(())
+    }
+
+    /// Forward over TLS needs both ends: every agent's `tls` says what `[aggregator] tls`
+    /// says (a TLS client never gets a plain server's HELO, nor the reverse), and a `tls_*`
+    /// fault needs TLS on. Runs after the overrides are checked (`agent_for` reads them).
+    fn validate_tls(&self, path: &Path, source: &str) -> Result<(), ScenarioError> {
+        let fail = |key: &str, message: String| Err(ScenarioError::at_path(path, source, key, message));
+        let server = self.aggregator.tls;
+        let mut agent_hosts = vec![crate::vocab::hosts::API.to_string()];
+        agent_hosts.extend(self.machine_hosts().into_iter().map(|(id, _)| id.as_str().to_string()));
+        for host in &agent_hosts {
+            if self.agent_for(host).tls != server {
+                return fail(
+                    "agent.tls",
+                    format!(
+                        "the agent on {host} has tls = {} but [aggregator] tls = {server}: Forward over TLS needs both ends",
+                        !server
+                    ),
+                );
+            }
+        }
+        for (index, fault) in self.faults.iter().enumerate() {
+            if let Err((key, message)) = fault.check_tls(server) {
+                return fail(&format!("fault[{index}].{key}"), message);
+            }
+        }
         Ok(())
     }
 

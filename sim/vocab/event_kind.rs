@@ -103,6 +103,9 @@ named_enum! {
         AgentAttempt = "agent.attempt",
         /// The agent connected to the aggregator.
         AgentConnect = "agent.connect",
+        /// The agent's TLS handshake with the aggregator failed (the reason rustls gave): the
+        /// flush fails and is retried like any failed connect.
+        AgentTlsHandshakeFailed = "agent.tls_handshake_failed",
         /// The aggregator acknowledged a chunk (`Require_ack_response`).
         AgentAck = "agent.ack",
         /// The agent wrote a chunk without waiting for an acknowledgement.
@@ -149,6 +152,9 @@ named_enum! {
         AggregatorAuth = "aggregator.auth",
         /// An agent's shared key was refused.
         AggregatorAuthRejected = "aggregator.auth_rejected",
+        /// in_forward's TLS handshake with an agent failed (Fluentd logs "unexpected error
+        /// before accepting TLS connection by OpenSSL" and closes the socket).
+        AggregatorTlsHandshakeFailed = "aggregator.tls_handshake_failed",
         /// A connection's bytes are not a Forward stream.
         AggregatorBadStream = "aggregator.bad_stream",
         /// A Forward frame was malformed or out of place; the connection is closed.

@@ -47,6 +47,12 @@ impl Clock {
         Clock { epoch_unix_nanos, state: Arc::new(Mutex::new(ClockState::default())) }
     }
 
+    /// The world's epoch in Unix seconds: where every clock starts (the TLS certificates'
+    /// validity counts from it).
+    pub fn epoch_unix_secs(&self) -> u64 {
+        self.epoch_unix_nanos / 1_000_000_000
+    }
+
     /// True Unix time at the given true elapsed time: what the checkers use.
     pub(crate) fn true_unix_nanos(&self, true_elapsed: Duration) -> u64 {
         self.epoch_unix_nanos.saturating_add(duration_nanos(true_elapsed))

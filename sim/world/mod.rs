@@ -28,6 +28,7 @@ pub mod net;
 pub mod probe;
 mod seed;
 mod spawn;
+pub mod tls;
 
 pub use clock::{Clock, drift_nanos_over, true_elapsed_now};
 pub use disk::{DISK_BYTES_LIMIT_DEFAULT, Disk, DiskFull};
@@ -218,6 +219,11 @@ impl HostCtx {
     /// The host's name, which is also its network name.
     pub fn name(&self) -> &Arc<str> {
         &self.name
+    }
+
+    /// The run's seed, for what every host derives alike (the TLS certificates, `tls::Pki`).
+    pub fn run_seed(&self) -> Seed {
+        self.seed
     }
 
     /// How many times this host has started before (0 on first boot).

@@ -221,6 +221,18 @@ pub struct AgentConfig {
     pub self_hostname: Option<String>,
     /// out_forward `Require_ack_response`: default false (a successful write is delivery).
     pub require_ack: bool,
+    /// out_forward `tls`: Forward over TLS to the aggregator. Default off (Fluent Bit's);
+    /// `[aggregator] tls` must say the same (FIDELITY.md "Forward over TLS").
+    pub tls: bool,
+    /// `tls.verify`: check the aggregator's certificate chain against the run's CA and its
+    /// validity at this host's clock. Default on (Fluent Bit's).
+    pub tls_verify: bool,
+    /// `tls.verify_hostname`: also check that the certificate is for `tls_vhost`. Default
+    /// off (Fluent Bit 5.1's: a certificate for another name is accepted unless this is on).
+    pub tls_verify_hostname: bool,
+    /// `tls.vhost`: the name sent as SNI and verified with `tls_verify_hostname`. Default the
+    /// host the agent dials (Fluent Bit uses the upstream's host when unset).
+    pub tls_vhost: Option<String>,
     /// `net.io_timeout`: how long a write, or the wait for an ack, a HELO or a PONG, may take
     /// before the connection is treated as dead. **The pipeline's choice, not Fluent Bit's
     /// default**: the pipeline sets 60 s, the default here; Fluent Bit's default is `0s` =
@@ -282,6 +294,10 @@ impl Default for AgentConfig {
             shared_key: None,
             self_hostname: None,
             require_ack: false,
+            tls: false,
+            tls_verify: true,
+            tls_verify_hostname: false,
+            tls_vhost: None,
             io_timeout: Duration::from_secs(60),
             connect_timeout: Duration::from_secs(10),
             keepalive: true,
@@ -338,6 +354,11 @@ impl AgentConfig {
                     self.keepalive_idle_timeout
                 ),
             ));
+        }
+        if let Some(vhost) = &self.tls_vhost
+            && rustls::pki_types::ServerName::try_from(vhost.as_str()).is_err()
+        {
+            return Err(("tls_vhost", format!("{vhost:?} is not a DNS name or IP address (it is sent as SNI)")));
         }
         Ok(())
     }

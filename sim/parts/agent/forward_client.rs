@@ -1,7 +1,10 @@
 //! out_forward's connection to the aggregator: connect (under `net.connect_timeout`), the
 //! shared-key handshake when a key is set (read HELO, send PING, read and verify PONG),
 //! then one chunk per call: write its frame and, with `Require_ack_response`, wait for
-//! `{"ack": chunk}` under the io timeout.
+//! `{"ack": chunk}` under the io timeout. With `tls` the TLS handshake comes first, in the
+//! same `net.connect_timeout` as the TCP connect (Fluent Bit's `flb_tls_session_create`
+//! counts the handshake against the connect timeout), and a failed handshake is a failed
+//! connect (FIDELITY.md "Forward over TLS").
 //!
 //! Between chunks the connection is an idle keepalive connection: [`Upstream`](super)
 //! watches it with [`ForwardConnection::closed_by_peer`] and never uses one the server
@@ -11,9 +14,11 @@
 //! write to a crashed peer vanishes; only a timeout notices, and the caller then drops the
 //! connection and reconnects for the next attempt.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::world::TcpStream;
+use crate::world::tls::{ClientStream, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::proto::forward::{ClientAuth, Helo, Limits, ServerFrame, StreamDecoder};
@@ -29,6 +34,9 @@ const READ_BYTES: usize = 4096;
 pub(crate) enum SendError {
     /// The connection could not be made (refused, timed out).
     Connect(String),
+    /// The TLS handshake failed (the reason as rustls gives it: the certificate error, the
+    /// alert received).
+    Tls(String),
     /// The server refused the shared key (PONG auth_result false) or its PONG did not prove
     /// the key.
     AuthRejected(String),
@@ -41,7 +49,7 @@ impl SendError {
     pub fn give_up_cause(&self) -> LossCause {
         match self {
             SendError::AuthRejected(_) => LossCause::AuthRejected,
-            SendError::Connect(_) | SendError::Io(_) => LossCause::AgentRetryLimit,
+            SendError::Connect(_) | SendError::Tls(_) | SendError::Io(_) => LossCause::AgentRetryLimit,
         }
     }
 }
@@ -50,6 +58,7 @@ impl std::fmt::Display for SendError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             SendError::Connect(reason) => write!(f, "connect failed: {reason}"),
+            SendError::Tls(reason) => write!(f, "TLS handshake failed: {reason}"),
             SendError::AuthRejected(reason) => write!(f, "handshake rejected: {reason}"),
             SendError::Io(reason) => write!(f, "connection failed: {reason}"),
         }
@@ -58,7 +67,7 @@ impl std::fmt::Display for SendError {
 
 /// One established, authenticated connection.
 pub(crate) struct ForwardConnection {
-    stream: TcpStream,
+    stream: ClientStream,
     decoder: StreamDecoder,
     io_timeout: Duration,
 }
@@ -71,6 +80,35 @@ pub(crate) struct ConnectSettings<'a> {
     pub io_timeout: Duration,
     /// `Some` when a shared key is configured.
     pub auth: Option<&'a ClientAuth>,
+    /// `Some` with `tls` on.
+    pub tls: Option<&'a ClientTls>,
+}
+
+/// The agent's TLS settings, made once per start.
+pub(crate) struct ClientTls {
+    pub config: Arc<rustls::ClientConfig>,
+    /// `tls.vhost`, or the host dialled.
+    pub vhost: String,
+}
+
+/// The TCP connection and, with TLS, its handshake (drawing its randomness from a stream
+/// seeded by `rng`).
+async fn connect_stream(
+    settings: &ConnectSettings<'_>,
+    rng: &mut rand_chacha::ChaCha8Rng,
+) -> Result<ClientStream, SendError> {
+    let stream = TcpStream::connect((settings.host, settings.port))
+        .await
+        .map_err(|error| SendError::Connect(error.to_string()))?;
+    let Some(tls) = settings.tls else { return Ok(Transport::Plain(stream)) };
+    let seed: [u8; 32] = rand::Rng::random(rng);
+    let tls_rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::from_seed(seed);
+    crate::world::tls::connect(Arc::clone(&tls.config), &tls.vhost, stream, tls_rng).await.map_err(|error| {
+        match crate::world::tls::rustls_error(&error) {
+            Some(_) => SendError::Tls(crate::world::tls::failure_reason(&error)),
+            None => SendError::Io(format!("during the TLS handshake: {error}")),
+        }
+    })
 }
 
 impl ForwardConnection {
@@ -79,10 +117,9 @@ impl ForwardConnection {
         settings: &ConnectSettings<'_>,
         rng: &mut rand_chacha::ChaCha8Rng,
     ) -> Result<ForwardConnection, SendError> {
-        let connecting = TcpStream::connect((settings.host, settings.port));
-        let stream = match tokio::time::timeout(settings.connect_timeout, connecting).await {
+        let stream = match tokio::time::timeout(settings.connect_timeout, connect_stream(settings, rng)).await {
             Ok(Ok(stream)) => stream,
-            Ok(Err(error)) => return Err(SendError::Connect(error.to_string())),
+            Ok(Err(error)) => return Err(error),
             Err(_) => {
                 return Err(SendError::Connect(format!("no answer within {:?}", settings.connect_timeout)));
             }
@@ -143,9 +180,7 @@ impl ForwardConnection {
     /// chunk is outstanding mean the stream is out of step (nothing in the Forward protocol
     /// sends them), so it is not reused either.
     pub(crate) fn poll_closed_by_peer(&mut self, context: &mut std::task::Context<'_>) -> std::task::Poll<String> {
-        let mut byte = [0u8; 1];
-        let mut peek = tokio::io::ReadBuf::new(&mut byte);
-        match self.stream.poll_peek(context, &mut peek) {
+        match self.stream.poll_watch(context) {
             std::task::Poll::Pending => std::task::Poll::Pending,
             std::task::Poll::Ready(Ok(0)) => std::task::Poll::Ready("closed by the server".into()),
             std::task::Poll::Ready(Ok(_)) => {

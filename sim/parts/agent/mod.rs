@@ -93,7 +93,7 @@ pub async fn run_with_control(
         ctx.host.record(EventKind::AgentConfigWarning, warning);
     }
     let shared = Arc::new(Shared { store: Mutex::new(store), sealed: Notify::new(), room: Notify::new() });
-    let flushing = Arc::new(Flushing::new(&ctx, &config));
+    let flushing = Arc::new(Flushing::new(&ctx, &config)?);
     let output = crate::world::spawn(output::run(Arc::clone(&shared), Arc::clone(&flushing)));
     tokio::select! {
         biased;

@@ -27,7 +27,7 @@ use crate::vocab::{EventKind, Part};
 
 use super::Shared;
 use super::config::AgentConfig;
-use super::forward_client::{ConnectSettings, ForwardConnection, SendError};
+use super::forward_client::{ClientTls, ConnectSettings, ForwardConnection, SendError};
 use super::store::{Next, Send};
 use super::upstream::{NoConnection, Open, Upstream};
 
@@ -40,6 +40,8 @@ pub(crate) struct Flushing {
     ctx: PartCtx,
     config: AgentConfig,
     auth: Option<ClientAuth>,
+    /// `Some` with `tls` on: the client config (the run CA, the host's clock) and vhost.
+    tls: Option<ClientTls>,
     host: String,
     port: u16,
     /// One connection pool per worker (one when `workers` is 0).
@@ -53,14 +55,16 @@ pub(crate) struct Flushing {
 }
 
 impl Flushing {
-    /// The output's shared state for `ctx`'s agent.
-    pub(crate) fn new(ctx: &PartCtx, config: &AgentConfig) -> Flushing {
+    /// The output's shared state for `ctx`'s agent; `Err` names what the TLS settings could
+    /// not make.
+    pub(crate) fn new(ctx: &PartCtx, config: &AgentConfig) -> Result<Flushing, String> {
         let aggregator = ctx.peer(Part::Agent, Part::Aggregator).clone();
         let pools = (0..config.workers.max(1)).map(|_| Upstream::new(ctx.clone(), config)).collect();
-        Flushing {
+        Ok(Flushing {
             ctx: ctx.clone(),
             config: config.clone(),
             auth: client_auth(ctx, config),
+            tls: client_tls(ctx, config, &aggregator.host)?,
             host: aggregator.host.to_string(),
             port: aggregator.port,
             pools: Mutex::new(pools),
@@ -68,7 +72,7 @@ impl Flushing {
             handshake_rng: Mutex::new(ctx.host.rng("agent/handshake")),
             done: Notify::new(),
             tasks: Mutex::new(Vec::new()),
-        }
+        })
     }
 
     fn pools(&self) -> std::sync::MutexGuard<'_, Vec<Upstream>> {
@@ -96,6 +100,24 @@ fn client_auth(ctx: &PartCtx, config: &AgentConfig) -> Option<ClientAuth> {
         username: String::new(),
         password: String::new(),
     })
+}
+
+/// With `tls` on, the client side of Forward over TLS: trusts the run's CA (derived from the
+/// run's seed as the aggregator derives it, for the name it is dialled by), judges time by
+/// this host's clock, verifies as `tls_verify` / `tls_verify_hostname` say.
+fn client_tls(ctx: &PartCtx, config: &AgentConfig, aggregator_host: &str) -> Result<Option<ClientTls>, String> {
+    if !config.tls {
+        return Ok(None);
+    }
+    let clock = ctx.host.clock().clone();
+    let pki = crate::world::tls::Pki::new(ctx.host.run_seed(), clock.epoch_unix_secs(), aggregator_host)
+        .map_err(|error| format!("agent.tls: {error}"))?;
+    let verification =
+        crate::world::tls::Verification { chain: config.tls_verify, hostname: config.tls_verify_hostname };
+    let client = crate::world::tls::client_config(clock, pki.ca_der(), verification)
+        .map_err(|error| format!("agent.tls: {error}"))?;
+    let vhost = config.tls_vhost.clone().unwrap_or_else(|| aggregator_host.to_string());
+    Ok(Some(ClientTls { config: client, vhost }))
 }
 
 /// The dispatcher: starts a flush for every due chunk, round robin over the workers, then
@@ -222,13 +244,18 @@ async fn attempt(flushing: &Flushing, send: &Send, worker: usize, open: &mut Opt
                 connect_timeout: flushing.config.connect_timeout,
                 io_timeout: flushing.config.io_timeout,
                 auth: flushing.auth.as_ref(),
+                tls: flushing.tls.as_ref(),
             };
             // Each connection draws its handshake's nonces from a stream seeded by the
             // agent's, in the order flushes connect.
             let seed: [u8; 32] =
                 flushing.handshake_rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).random();
             let mut rng = ChaCha8Rng::from_seed(seed);
-            let connected = ForwardConnection::connect(&settings, &mut rng).await?;
+            let connected = ForwardConnection::connect(&settings, &mut rng).await.inspect_err(|error| {
+                if let SendError::Tls(reason) = error {
+                    flushing.ctx.host.record(EventKind::AgentTlsHandshakeFailed, reason.clone());
+                }
+            })?;
             flushing.ctx.host.record(EventKind::AgentConnect, format!("{}:{}", flushing.host, flushing.port));
             let now = Instant::now(); // determinism: ok (tokio time, simulated by turmoil)
             open.insert(flushing.pools()[worker].connected(connected, now))

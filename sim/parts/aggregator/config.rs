@@ -32,12 +32,31 @@ pub enum BufferType {
     File,
 }
 
+/// `<transport tls> version`, as Fluentd spells it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+pub enum TlsVersion {
+    /// TLS 1.2 only: Fluentd 1.19's default.
+    #[default]
+    #[serde(rename = "TLSv1_2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[serde(rename = "TLSv1_3")]
+    Tls13,
+}
+
 /// Fluentd on Railway.
 #[derive(Clone, Debug, Deserialize, Serialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AggregatorConfig {
     /// in_forward `<security> shared_key`; `None` turns the handshake off.
     pub shared_key: Option<String>,
+    /// in_forward `<transport tls>`: agents connect over TLS, the certificate issued for this
+    /// host's name by the run's CA (made from the seed). Default off (Fluentd's `tcp`);
+    /// `[agent] tls` must say the same (FIDELITY.md "Forward over TLS").
+    pub tls: bool,
+    /// `<transport tls> version`: the one protocol version served (Fluentd sets min and max
+    /// to it). Default `TLSv1_2` (Fluentd's `Fluent::TLS::DEFAULT_VERSION`).
+    pub tls_version: TlsVersion,
     /// in_forward `<security> self_hostname`. Fluentd requires it with security; default
     /// the host's network name.
     pub self_hostname: Option<String>,
@@ -130,6 +149,8 @@ impl Default for AggregatorConfig {
     fn default() -> Self {
         AggregatorConfig {
             shared_key: None,
+            tls: false,
+            tls_version: TlsVersion::Tls12,
             self_hostname: None,
             environment: "production".into(),
             region: "us-west1".into(),

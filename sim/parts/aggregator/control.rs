@@ -18,6 +18,9 @@ use crate::gauges::{BufferGauges, GaugeHandle, GaugeSpec};
 #[derive(Clone, Debug, Default)]
 pub struct AggregatorControl {
     total_bytes_limit: Arc<Mutex<Option<u64>>>,
+    /// The certificate in_forward presents with `tls` on (the `tls_*` faults flip it; read
+    /// at every handshake, so connections already made keep theirs).
+    cert: crate::world::tls::CertSwitch,
     gauges: Option<BufferGauges>,
 }
 
@@ -43,6 +46,16 @@ impl AggregatorControl {
     /// The override in force, if any.
     pub fn total_bytes_limit(&self) -> Option<u64> {
         *self.total_bytes_limit.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Presents `choice` at in_forward's next TLS handshakes.
+    pub(crate) fn set_served_cert(&self, choice: crate::world::tls::CertChoice) {
+        self.cert.set(choice);
+    }
+
+    /// The switch in_forward's certificate resolver reads.
+    pub(crate) fn cert_switch(&self) -> crate::world::tls::CertSwitch {
+        self.cert.clone()
     }
 
     /// The gauge of `buffer` on `host` (inert without gauges).

@@ -13,7 +13,8 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 
-use crate::world::{TcpListener, TcpStream};
+use crate::world::TcpListener;
+use crate::world::tls::ServerStream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::proto::forward::{
@@ -43,7 +44,8 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
 }
 
 /// Serves one agent connection until it closes, fails, or is refused.
-async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, index: u64) {
+async fn connection(shared: Arc<Shared>, stream: crate::world::TcpStream, peer: String, index: u64) {
+    let Some(mut stream) = super::tls::accept(&shared, stream, &peer, index).await else { return };
     let host = &shared.ctx.host;
     let config = &shared.config;
     let mut decoder = StreamDecoder::new(Limits::with_frame_bytes_limit(config.frame_bytes_limit));
@@ -115,7 +117,7 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
 /// Reads what the agent sent next; `None`: the connection is over — closed by the agent,
 /// failed, silent for `connection_idle_timeout`, or SIGTERM (Fluentd's shutdown stops the
 /// inputs first: the server closes its connections).
-async fn read_some(shared: &Shared, stream: &mut TcpStream, buffer: &mut [u8], peer: &str) -> Option<usize> {
+async fn read_some(shared: &Shared, stream: &mut ServerStream, buffer: &mut [u8], peer: &str) -> Option<usize> {
     let (host, idle_timeout) = (&shared.ctx.host, shared.config.connection_idle_timeout);
     let read = tokio::select! {
         biased;
@@ -153,7 +155,7 @@ async fn refuse_invalid_ping(
 /// it was refused or the PONG was not written, and the connection must close.
 async fn answer_ping(
     host: &crate::world::HostCtx,
-    stream: &mut TcpStream,
+    stream: &mut ServerStream,
     out: &mut Vec<u8>,
     peer: &str,
     (auth, helo): (&ServerAuth, &crate::proto::forward::Helo),
@@ -178,7 +180,7 @@ async fn answer_ping(
 /// the connection must close (the buffer refused the records, or the ack was not written).
 async fn take_events(
     shared: &Arc<Shared>,
-    stream: &mut TcpStream,
+    stream: &mut ServerStream,
     out: &mut Vec<u8>,
     peer: &str,
     frame: EventFrame,
@@ -283,7 +285,7 @@ fn decode_records(shared: &Shared, peer: &str, frame: &EventFrame) -> (Vec<LogRe
 /// cause: the aggregator was their last custodian. Returns whether the connection lives on.
 async fn ack_before_buffer(
     shared: &Shared,
-    stream: &mut TcpStream,
+    stream: &mut ServerStream,
     out: &mut Vec<u8>,
     peer: &str,
     frame: &crate::proto::forward::EventFrame,

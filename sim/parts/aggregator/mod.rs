@@ -31,6 +31,7 @@ pub mod in_forward;
 pub mod in_http;
 pub mod redis_out;
 pub mod retry;
+mod tls;
 
 pub use config::{AggregatorConfig, BufferType, OverflowAction};
 pub use control::AggregatorControl;
@@ -67,6 +68,8 @@ pub struct Shared {
     /// The ledger source of each client host whose records are not obsim's own (a logging
     /// library speaking Forward), registered on its first record (`fluent_event.rs`).
     foreign_sources: Mutex<BTreeMap<String, SourceId>>,
+    /// in_forward's TLS server config with `tls` on (`tls.rs`).
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// How often a blocked write looks again whether the buffer is `storable?` even without
@@ -149,6 +152,7 @@ pub(crate) const FLUSH_THREAD_BURST_INTERVAL: Duration = Duration::from_secs(1);
 /// first, then the output's `flush_at_shutdown`) and exits.
 pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: AggregatorControl) -> turmoil::Result {
     config.validate()?;
+    let tls = tls::server_config(&ctx, &config, control.cert_switch())?;
     let config = Arc::new(config);
     let mut buffer = Buffer::new(
         ctx.host.clone(),
@@ -175,6 +179,7 @@ pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: A
         room: Notify::new(),
         foreign_sources: Mutex::new(BTreeMap::new()),
         stop_output: AtomicBool::new(false),
+        tls,
     });
     let timer = crate::world::spawn(flush_timer(Arc::clone(&shared)));
     let output = crate::world::spawn(output(Arc::clone(&shared)));
