@@ -46,6 +46,11 @@ pub struct Dash0Config {
     /// (bounded like every resource in obsim; far above what the simulated fleet opens).
     #[schemars(range(min = 1, max = 100_000))]
     pub(crate) http_connections_limit: usize,
+    /// Most records one query answer holds (`GET /api/...`, `query.rs`): a larger `limit`
+    /// is capped to it and the answer says `truncated`. Dash0 documents 200 as the maximum
+    /// and default page size of its log query API (FIDELITY.md "Dash0 query API").
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub query_results_limit: usize,
     /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
@@ -63,10 +68,14 @@ impl Default for Dash0Config {
             decoded_expansion_limit: crate::proto::otlp::DECODED_EXPANSION_LIMIT_DEFAULT,
             decoded_elements_limit: crate::proto::otlp::DECODED_ELEMENTS_LIMIT_DEFAULT,
             http_connections_limit: 4096,
+            query_results_limit: QUERY_RESULTS_LIMIT_DEFAULT,
             bugs: crate::parts::Bugs::default(),
         }
     }
 }
+
+/// Dash0's documented maximum (and default) page size of its log query API.
+pub const QUERY_RESULTS_LIMIT_DEFAULT: usize = 200;
 
 /// The dataset a request without a `Dash0-Dataset` header writes to.
 pub const DATASET_DEFAULT: &str = "default";
@@ -105,6 +114,9 @@ impl Dash0Config {
         }
         if self.http_connections_limit == 0 {
             return Err(("http_connections_limit", "must be at least 1".to_string()));
+        }
+        if self.query_results_limit == 0 {
+            return Err(("query_results_limit", "must be at least 1".to_string()));
         }
         Ok(())
     }
