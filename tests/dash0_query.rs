@@ -85,7 +85,11 @@ async fn get(path: &str, token: Option<&str>, method: http::Method) -> Answer {
 
 /// Serves `store` from a Dash0 host of a fresh world and asks it `requests` (path, token,
 /// method) from a client host, in order; gives the answers.
-fn ask(store: &Dash0Store, config: Dash0Config, requests: Vec<(String, Option<&'static str>, http::Method)>) -> Vec<Answer> {
+fn ask(
+    store: &Dash0Store,
+    config: Dash0Config,
+    requests: Vec<(String, Option<&'static str>, http::Method)>,
+) -> Vec<Answer> {
     let mut world = WorldBuilder::new(7).duration(Duration::from_secs(60)).build();
     let (ledger, control, served) = (Ledger::new(), Dash0Control::new(), store.clone());
     world.host(hosts::DASH0, move |host| {
@@ -176,7 +180,10 @@ fn queries_over_the_network_give_a_jobs_logs_and_its_trace() {
 
     assert_eq!(limited.status, 200);
     assert_eq!(strings(&limited.json, ["resourceLogs", "scopeLogs", "logRecords"], "traceId").len(), 1);
-    assert_eq!((limited.json["truncated"].as_bool(), limited.json["logsMatched"].as_u64()), (Some(true), Some(want_logs as u64)));
+    assert_eq!(
+        (limited.json["truncated"].as_bool(), limited.json["logsMatched"].as_u64()),
+        (Some(true), Some(want_logs as u64))
+    );
 }
 
 #[test]
@@ -184,7 +191,11 @@ fn a_metric_query_groups_points_into_series_by_time() {
     let (pipeline, _) = run(SMALL, None);
     let store = pipeline.dash0_store.clone();
     let name = store.metric_points().first().map(|(point, _)| point.name.clone()).expect("the run stores metrics");
-    let answers = ask(&store, Dash0Config::default(), vec![(format!("/api/metrics?name={name}"), Some("obsim-token"), http::Method::GET)]);
+    let answers = ask(
+        &store,
+        Dash0Config::default(),
+        vec![(format!("/api/metrics?name={name}"), Some("obsim-token"), http::Method::GET)],
+    );
     assert_eq!(answers[0].status, 200, "{:?}", answers[0]);
     let request: ExportMetricsServiceRequest = serde_json::from_value(answers[0].json.clone()).unwrap();
     let mut points = 0;
@@ -258,7 +269,11 @@ fn the_limit_is_capped_by_query_results_limit() {
     let (pipeline, _) = run(SMALL, None);
     let (job, _) = a_job(&pipeline.dash0_store);
     let config = Dash0Config { query_results_limit: 2, ..Dash0Config::default() };
-    let answers = ask(&pipeline.dash0_store, config, vec![(format!("/api/logs?job_id={job}&limit=50"), Some("obsim-token"), http::Method::GET)]);
+    let answers = ask(
+        &pipeline.dash0_store,
+        config,
+        vec![(format!("/api/logs?job_id={job}&limit=50"), Some("obsim-token"), http::Method::GET)],
+    );
     let logs = strings(&answers[0].json, ["resourceLogs", "scopeLogs", "logRecords"], "traceId");
     assert_eq!((logs.len(), answers[0].json["truncated"].as_bool()), (2, Some(true)), "{}", answers[0].json);
 }

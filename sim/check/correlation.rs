@@ -139,7 +139,8 @@ impl<'a> Answers<'a> {
         assert!(!trace.spans.truncated, "the checker reads every span of trace {}", trace.trace_id);
         self.spans_count += trace.spans.matched_count;
         for hit in trace.spans.hits {
-            let entry = self.spans.entry((hit.record.trace_id, hit.record.span_id)).or_insert((hit.ingest_order(), hit.record));
+            let entry =
+                self.spans.entry((hit.record.trace_id, hit.record.span_id)).or_insert((hit.ingest_order(), hit.record));
             if hit.ingest_order() < entry.0 {
                 *entry = (hit.ingest_order(), hit.record);
             }
@@ -152,7 +153,8 @@ fn measure_queries(queries: &Queries<'_>, exempt: &dyn Fn(&LogRecord) -> bool) -
     let answers = Answers::gather(queries);
     let mut report =
         CorrelationReport { spans_count: answers.spans_count, logs_count: answers.logs_count, ..Default::default() };
-    let by_id: BTreeMap<(TraceId, SpanId), &Span> = answers.spans.iter().map(|(key, (_, span))| (*key, *span)).collect();
+    let by_id: BTreeMap<(TraceId, SpanId), &Span> =
+        answers.spans.iter().map(|(key, (_, span))| (*key, *span)).collect();
     let shape = check_spans(&mut report, &by_id);
     check_trace_shape(&mut report, &shape);
     report.jobs_count = shape.traces_of_job.len();

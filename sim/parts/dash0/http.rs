@@ -239,8 +239,9 @@ fn answer_query(
     limit: usize,
 ) -> Result<serde_json::Value, QueryError> {
     if let Some(trace_id) = path.strip_prefix("/api/traces/") {
-        let trace_id: TraceId =
-            trace_id.parse().map_err(|error| QueryError::bad_parameter("trace_id", format!("{trace_id:?}: {error}")))?;
+        let trace_id: TraceId = trace_id
+            .parse()
+            .map_err(|error| QueryError::bad_parameter("trace_id", format!("{trace_id:?}: {error}")))?;
         let trace = queries.trace(trace_id, limit);
         if trace.is_empty() {
             return Err(QueryError::not_found(format!("no span or log of trace {trace_id} is stored")));

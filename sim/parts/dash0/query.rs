@@ -406,7 +406,8 @@ mod tests {
 
     #[test]
     fn a_metric_is_grouped_into_series_by_attribute_set_each_by_time() {
-        let points = vec![batch("m", vec![point(30, "a"), point(10, "b"), point(20, "a")]), batch("m", vec![point(5, "a")])];
+        let points =
+            vec![batch("m", vec![point(30, "a"), point(10, "b"), point(20, "a")]), batch("m", vec![point(5, "a")])];
         let queries = Queries::new(&[], &[], &points);
         let answer = queries.metric("queue.depth", 10);
         let series: Vec<Vec<u64>> =
