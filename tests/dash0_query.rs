@@ -268,7 +268,8 @@ fn unknown_ids_are_404_bad_parameters_400_and_queries_need_the_token() {
 fn the_limit_is_capped_by_query_results_limit() {
     let (pipeline, _) = run(SMALL, None);
     let (job, _) = a_job(&pipeline.dash0_store);
-    let config = Dash0Config { query_results_limit: 2, ..Dash0Config::default() };
+    let mut config = Dash0Config::default();
+    config.query_results_limit = 2;
     let answers = ask(
         &pipeline.dash0_store,
         config,
