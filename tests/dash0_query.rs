@@ -39,7 +39,7 @@ drain = "1m"
 machines = [{ type = "openai", count = 2, workers = 2 }]
 [workload]
 jobs_per_second = 1.0
-logs_per_job = 4
+logs_per_job = 8
 "#;
 
 /// Runs `toml` (with `bug` switched on under `[bugs]`, if any) and judges it.
@@ -149,7 +149,7 @@ fn queries_over_the_network_give_a_jobs_logs_and_its_trace() {
         let span_ids: BTreeSet<String> = answer.spans.hits.iter().map(|hit| hit.record.span_id.to_string()).collect();
         (logs.hits.len(), span_ids, answer.logs.hits.len())
     });
-    assert!(want_logs >= 4 && want_spans.len() >= 3, "{want_logs} logs, {} spans", want_spans.len());
+    assert!(want_logs >= 8 && want_spans.len() >= 3, "{want_logs} logs, {} spans", want_spans.len());
     let token = Some("obsim-token");
     let answers = ask(
         &store,
