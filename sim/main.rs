@@ -83,6 +83,10 @@ enum Command {
         /// The folder reports go under (<reports>/<scenario>/<seed>/).
         #[arg(long, default_value = "reports")]
         reports: PathBuf,
+        /// Also write what Dash0 stored as OTLP JSON into this folder: logs.json,
+        /// traces.json, metrics.json (README "Querying Dash0 and exporting what it stored").
+        #[arg(long)]
+        export: Option<PathBuf>,
     },
     /// Replay a failure file written by `obsim run`: same seed, same schedule; exits 0 when
     /// the run reproduces the recorded verdict and event-log hash, 1 when it does not.
@@ -353,7 +357,7 @@ enum ReportCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario, seed, reports } => run(&scenario, seed, &reports),
+        Command::Run { scenario, seed, reports, export } => run(&scenario, seed, &reports, export.as_deref()),
         Command::Report { command: ReportCommand::Compare { old, new, threshold } } => compare(&old, &new, threshold),
         Command::Report { command: ReportCommand::Merge { indexes, out, partial } } => merge(&indexes, &out, partial),
         Command::Replay { failure } => replay(&failure),
@@ -564,7 +568,12 @@ fn probe_command(seed: u64, nodes: u32, duration: Duration, events: bool) -> Exi
 }
 
 /// `obsim run`: load, run, judge, print, write the reports.
-fn run(path: &std::path::Path, seed: Option<u64>, reports: &std::path::Path) -> ExitCode {
+fn run(
+    path: &std::path::Path,
+    seed: Option<u64>,
+    reports: &std::path::Path,
+    export: Option<&std::path::Path>,
+) -> ExitCode {
     let scenario = match Scenario::load(path) {
         Ok(scenario) => Arc::new(scenario),
         Err(error) => {
@@ -597,6 +606,9 @@ fn run(path: &std::path::Path, seed: Option<u64>, reports: &std::path::Path) -> 
             unwritten = true;
         }
     }
+    if let Some(export) = export {
+        unwritten |= !write_export(export, &pipeline.dash0_store);
+    }
     if !verdict.passed() {
         match write_failure(path, &dir, seed, &verdict) {
             Ok(failure) => println!("failure file: {} (obsim replay {0})", failure.display()),
@@ -610,6 +622,27 @@ fn run(path: &std::path::Path, seed: Option<u64>, reports: &std::path::Path) -> 
         (true, _) => ExitCode::from(EXIT_REPORTS_UNWRITTEN),
         (false, true) => ExitCode::SUCCESS,
         (false, false) => ExitCode::from(1),
+    }
+}
+
+/// `obsim run --export DIR`: what Dash0 stored as OTLP JSON files; false when they could
+/// not be written (the run then ends with EXIT_REPORTS_UNWRITTEN, as for the reports).
+fn write_export(dir: &std::path::Path, store: &obsim::parts::dash0::Dash0Store) -> bool {
+    match obsim::report::export::write_export(dir, store) {
+        Ok(counts) => {
+            println!(
+                "export: {} ({} logs, {} spans, {} metric points as OTLP JSON)",
+                dir.display(),
+                counts.logs_count,
+                counts.spans_count,
+                counts.metric_points_count
+            );
+            true
+        }
+        Err(error) => {
+            eprintln!("obsim run: could not write the export to {}: {error}", dir.display());
+            false
+        }
     }
 }
 

@@ -6,9 +6,15 @@
 //! log's trace_id/span_id resolves to a stored span; the log's ids agree with its span's;
 //! worker_id belongs to machine_id. Id formats are guaranteed by the record types (a
 //! malformed id never decodes), so they need no rule here.
+//!
+//! It reads Dash0 as a person would (README "Querying Dash0 and exporting what it stored"):
+//! for every job the logs of the job, and the trace by each trace_id the job names, through
+//! the same queries the `GET /api/...` routes answer (`parts::dash0::query`), called
+//! directly after the run. The store is indexed once for all jobs.
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::parts::dash0::{Dash0Store, Queries, TraceAnswer};
 use crate::record::{JobId, LogRecord, Span, SpanId, TraceId};
 use std::fmt::Write as _;
 
@@ -88,16 +94,72 @@ impl CorrelationReport {
     }
 }
 
-/// Measures correlation over `logs` and `spans` (duplicates allowed; a span is identified by its trace and span
-/// id). Logs for which `exempt` says true are counted but not checked.
-pub(crate) fn measure(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
-    let mut report = CorrelationReport { spans_count: spans.len(), logs_count: logs.len(), ..Default::default() };
-    let by_id = index_spans(spans);
+/// Measures correlation over what Dash0 stored, through Dash0's own queries
+/// (`parts::dash0::query`): for every job, the logs of the job, then each trace the job
+/// names (the trace ids of its spans and of its logs) by trace_id. Logs for which `exempt`
+/// says true are counted but not checked.
+pub(crate) fn measure(store: &Dash0Store, exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
+    store.query(|queries| measure_queries(queries, &exempt))
+}
+
+/// What the per-job queries answered: every distinct span (by trace and span id, the
+/// earliest stored copy) and every log, each with its place in ingest order.
+#[derive(Default)]
+struct Answers<'a> {
+    spans: BTreeMap<(TraceId, SpanId), ((u32, u32), &'a Span)>,
+    logs: Vec<((u32, u32), &'a LogRecord)>,
+    spans_count: usize,
+    logs_count: usize,
+}
+
+impl<'a> Answers<'a> {
+    /// Asks Dash0 about every job: its logs, and each trace it names, once per trace.
+    fn gather(queries: &Queries<'a>) -> Self {
+        let mut answers = Answers::default();
+        let mut traces_asked: BTreeSet<TraceId> = BTreeSet::new();
+        for job in queries.job_ids() {
+            let logs = queries.logs_of_job(job, usize::MAX).logs;
+            assert!(!logs.truncated, "the checker reads every log of job {job}");
+            let named: BTreeSet<TraceId> =
+                queries.trace_ids_of_job(job).chain(logs.hits.iter().map(|hit| hit.record.trace_id)).collect();
+            for trace_id in named.into_iter().filter(|trace_id| traces_asked.insert(*trace_id)) {
+                answers.add_trace(queries.trace(trace_id, usize::MAX));
+            }
+            answers.logs_count += logs.matched_count;
+            answers.logs.extend(logs.hits.iter().map(|hit| (hit.ingest_order(), hit.record)));
+        }
+        // Judged in ingest order, as Dash0 stored them: the examples a failure names do not
+        // depend on the order jobs were asked in.
+        answers.logs.sort_unstable_by_key(|(order, _)| *order);
+        answers
+    }
+
+    /// Keeps a trace's spans (the earliest stored copy of each).
+    fn add_trace(&mut self, trace: TraceAnswer<'a>) {
+        assert!(!trace.spans.truncated, "the checker reads every span of trace {}", trace.trace_id);
+        self.spans_count += trace.spans.matched_count;
+        for hit in trace.spans.hits {
+            let entry =
+                self.spans.entry((hit.record.trace_id, hit.record.span_id)).or_insert((hit.ingest_order(), hit.record));
+            if hit.ingest_order() < entry.0 {
+                *entry = (hit.ingest_order(), hit.record);
+            }
+        }
+    }
+}
+
+/// Judges every rule over the answers of the per-job queries.
+fn measure_queries(queries: &Queries<'_>, exempt: &dyn Fn(&LogRecord) -> bool) -> CorrelationReport {
+    let answers = Answers::gather(queries);
+    let mut report =
+        CorrelationReport { spans_count: answers.spans_count, logs_count: answers.logs_count, ..Default::default() };
+    let by_id: BTreeMap<(TraceId, SpanId), &Span> =
+        answers.spans.iter().map(|(key, (_, span))| (*key, *span)).collect();
     let shape = check_spans(&mut report, &by_id);
     check_trace_shape(&mut report, &shape);
     report.jobs_count = shape.traces_of_job.len();
     report.traces_count = shape.jobs_of_trace.len();
-    for log in logs {
+    for (_, log) in &answers.logs {
         if exempt(log) {
             report.logs_exempt_count += 1;
             continue;
@@ -105,16 +167,6 @@ pub(crate) fn measure(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRe
         check_log(&mut report, &by_id, log);
     }
     report
-}
-
-/// The distinct stored spans, (trace, span) → span: duplicates (a span Dash0 stored twice)
-/// count once, the first copy wins.
-fn index_spans(spans: &[Span]) -> BTreeMap<(TraceId, SpanId), &Span> {
-    let mut by_id: BTreeMap<(TraceId, SpanId), &Span> = BTreeMap::new();
-    for span in spans {
-        by_id.entry((span.trace_id, span.span_id)).or_insert(span);
-    }
-    by_id
 }
 
 /// Which jobs and traces the stored spans tie together, and how many roots each trace has:
@@ -237,8 +289,9 @@ pub fn check(run: &Measured, expect: &Expect) -> Option<Check> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parts::dash0::{StoredBatch, Transport};
     use crate::record::{
-        Attributes, MachineId, MachineType, RecordId, Severity, SourceId, SpanKind, SpanStatus, WorkerId,
+        Attributes, MachineId, MachineType, RecordId, Resource, Severity, SourceId, SpanKind, SpanStatus, WorkerId,
     };
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
@@ -296,6 +349,24 @@ mod tests {
             logs.extend(l);
         }
         (spans, logs)
+    }
+
+    /// Stores `logs` and `spans` in a Dash0 store (one batch each) and measures through the
+    /// queries, as the run does.
+    fn measure(logs: &[LogRecord], spans: &[Span], exempt: impl Fn(&LogRecord) -> bool) -> CorrelationReport {
+        fn batch<T>(records: Vec<T>) -> StoredBatch<T> {
+            StoredBatch {
+                ingest_true_nanos: 0,
+                dataset: std::sync::Arc::from("default"),
+                transport: Transport::Http,
+                resource: Resource::new("test"),
+                records,
+            }
+        }
+        let store = Dash0Store::new();
+        store.store_logs(vec![batch(logs.to_vec())]);
+        store.store_spans(vec![batch(spans.to_vec())]);
+        super::measure(&store, exempt)
     }
 
     fn broken_rules(report: &CorrelationReport) -> Vec<Rule> {

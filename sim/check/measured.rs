@@ -117,7 +117,7 @@ impl Measured {
         Measured {
             scenario: scenario.name.clone(),
             seed: pipeline.seed,
-            correlation: correlation::measure(&logs, &spans, exempt_from_correlation),
+            correlation: correlation::measure(&pipeline.dash0_store, exempt_from_correlation),
             jobs: JobCompletion::of(&pipeline.job_book, &spans, &logs),
             outcome,
             accounting,

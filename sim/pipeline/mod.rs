@@ -35,7 +35,9 @@ use crate::world::{HostCtx, HostLoss, RunOutcome, World, WorldBuilder, WorldErro
 pub struct Pipeline {
     pub world: World<'static>,
     pub ledger: Ledger,
-    pub(crate) dash0_store: Dash0Store,
+    /// What Dash0 stored: the checks, `obsim run --export` and tests read it (its queries:
+    /// `parts::dash0::query`).
+    pub dash0_store: Dash0Store,
     pub dash0_control: Dash0Control,
     /// Runtime `maxmemory` override for Redis (the `backpressure` fault).
     pub(crate) redis_control: redis::RedisControl,

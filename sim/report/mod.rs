@@ -11,8 +11,10 @@
 //! (`curve.rs`, `fault_window.rs`). A chaos sweep adds its index page (`index_html.rs`);
 //! `obsim report compare` (`compare.rs`) flags regressions between two results or two sweep
 //! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep.
+//! `obsim run --export DIR` (`export.rs`) writes what Dash0 stored as OTLP JSON files.
 
 pub mod compare;
+pub mod export;
 pub mod failure_file;
 
 pub mod html;

@@ -50,6 +50,11 @@ pub struct Dash0Config {
     /// accepted. Never a key of this section: the simulation always checks the token.
     #[serde(skip)]
     pub accept_any_token: bool,
+    /// Most records one query answer holds (`GET /api/...`, `query.rs`): a larger `limit`
+    /// is capped to it and the answer says `truncated`. Dash0 documents 200 as the maximum
+    /// and default page size of its log query API (FIDELITY.md "Dash0 query API").
+    #[schemars(range(min = 1, max = 1_000_000))]
+    pub query_results_limit: usize,
     /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
@@ -68,10 +73,14 @@ impl Default for Dash0Config {
             decoded_elements_limit: crate::proto::otlp::DECODED_ELEMENTS_LIMIT_DEFAULT,
             http_connections_limit: 4096,
             accept_any_token: false,
+            query_results_limit: QUERY_RESULTS_LIMIT_DEFAULT,
             bugs: crate::parts::Bugs::default(),
         }
     }
 }
+
+/// Dash0's documented maximum (and default) page size of its log query API.
+pub const QUERY_RESULTS_LIMIT_DEFAULT: usize = 200;
 
 /// The dataset a request without a `Dash0-Dataset` header writes to.
 pub const DATASET_DEFAULT: &str = "default";
@@ -110,6 +119,9 @@ impl Dash0Config {
         }
         if self.http_connections_limit == 0 {
             return Err(("http_connections_limit", "must be at least 1".to_string()));
+        }
+        if self.query_results_limit == 0 {
+            return Err(("query_results_limit", "must be at least 1".to_string()));
         }
         Ok(())
     }

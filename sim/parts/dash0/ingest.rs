@@ -236,6 +236,11 @@ impl Ingest {
         &self.host
     }
 
+    /// What Dash0 stored: the query routes read it (`http.rs`, `query.rs`).
+    pub(crate) fn store(&self) -> &Dash0Store {
+        &self.store
+    }
+
     /// Checks `Authorization: Bearer <token>` and the `Dash0-Dataset` header; gives the
     /// dataset written to.
     pub(crate) fn check_credentials(

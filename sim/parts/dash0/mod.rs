@@ -10,7 +10,9 @@
 //! - everything accepted goes to the [`Dash0Store`] with its true ingest time and is
 //!   delivered in the ledger (once per request);
 //! - scripted misbehaviour through [`Dash0Control`]: error statuses at a rate (with
-//!   `Retry-After` / RetryInfo), slowness, a records-per-second rate limit (429).
+//!   `Retry-After` / RetryInfo), slowness, a records-per-second rate limit (429);
+//! - queries (`query.rs`, routes `GET /api/...` in `http.rs`): a trace by id, the logs of a
+//!   job, a metric's series; the correlation checker asks the same questions.
 //!
 //! Where does Dash0 refuse a record? `ingest.rs` (`admit`). Where does it answer 429?
 //! `ingest.rs` (`scripted`). How does a status become a gRPC code? `refusal.rs`.
@@ -20,13 +22,15 @@ pub mod control;
 pub mod grpc;
 pub mod http;
 pub mod ingest;
+pub mod query;
 pub mod refusal;
 pub mod store;
 
-pub use config::{DATASET_DEFAULT, Dash0Config};
+pub use config::{DATASET_DEFAULT, Dash0Config, QUERY_RESULTS_LIMIT_DEFAULT};
 pub use control::{
     Behaviour, ControlError, Dash0Control, ErrorScope, ErrorScript, RateLimit, ScriptedErrors, Slowness,
 };
+pub use query::{Hit, Hits, JobLogsAnswer, MetricAnswer, MetricSeries, Queries, TraceAnswer};
 pub use store::{Dash0Store, SignalCounts, StoreCounts, StoredBatch, Transport};
 
 use crate::parts::PartCtx;

@@ -104,6 +104,16 @@ impl Dash0Store {
         read(&self.lock().metric_points)
     }
 
+    /// Reads the stored logs, spans and metric points under one lock, each in ingest order:
+    /// the query layer (`query.rs`) indexes all three in one consistent view.
+    pub(crate) fn with_stored<R>(
+        &self,
+        read: impl FnOnce(&[StoredBatch<LogRecord>], &[StoredBatch<Span>], &[StoredBatch<MetricPoint>]) -> R,
+    ) -> R {
+        let inner = self.lock();
+        read(&inner.logs, &inner.spans, &inner.metric_points)
+    }
+
     /// Every stored log record with its ingest true time (copies: for tests and reports).
     pub fn logs(&self) -> Vec<(LogRecord, u64)> {
         self.with_logs(flatten)
