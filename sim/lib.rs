@@ -10,6 +10,7 @@ pub mod faults;
 pub mod fuzzing;
 pub mod gauges;
 pub mod ledger;
+pub mod live;
 pub mod parts;
 pub mod pipeline;
 pub mod proto;

@@ -185,6 +185,12 @@ enum Command {
     /// the event log, the result and their digests into --dir.
     #[command(hide = true)]
     DeterminismCase(DeterminismCaseArgs),
+    /// Run one part (aggregator, redis, dash0) or the log pipeline on real sockets and real
+    /// time, for real clients (README "Live mode: `obsim serve`"). Prints one
+    /// `obsim serve: <part> <protocol> listening on <ip:port>` line per listener, then
+    /// `obsim serve: ready`; on Ctrl-C or SIGTERM stops the parts and prints what was stored.
+    /// Exit status: 0 on a clean stop, 1 when a part failed, 2 on bad flags or config.
+    Serve(obsim::live::ServeArgs),
     /// Run the world's determinism probe (hosts exchanging messages over the simulated
     /// network with skewed clocks) and print the event-log hash. The same seed prints the
     /// same hash in any process on any machine.
@@ -376,6 +382,23 @@ fn main() -> ExitCode {
             bench_compare(&old, &new, threshold)
         }
         Command::Bench { command: None, args } => bench(&args),
+        Command::Serve(args) => serve(&args),
+    }
+}
+
+/// `obsim serve`: the live runtime (`obsim::live`) with stdout as its contract's output.
+fn serve(args: &obsim::live::ServeArgs) -> ExitCode {
+    let plan = obsim::live::Plan::from_args(args);
+    if let Err(error) = plan {
+        eprintln!("{error}");
+        return ExitCode::from(2);
+    }
+    match obsim::live::serve(args, &mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("{error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

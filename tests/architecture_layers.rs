@@ -30,6 +30,7 @@ const LAYERS: &[(&str, &str)] = &[
     ("bench", "obsim bench: the simulation's speed on a fixed set of cases, and comparing two benches"),
     ("determinism", "obsim determinism: each sweep case run in separate processes and builds, logs compared"),
     ("fuzzing", "the fuzz targets' entry points over the decoders and scenario loading, with memory budgets"),
+    ("live", "obsim serve: the parts on the machine's sockets and clock, for real clients"),
 ];
 
 /// Files under `sim/parts/` that every part may use: the shared context and plumbing.

@@ -149,6 +149,10 @@ struct LedgerInner {
     duplicates: BTreeMap<RecordId, u32>,
     /// Latency, deliveries and held records per 10 s window, for reports.
     timeline: TimelineRecorder,
+    /// Live mode (`obsim serve`): records of sources this ledger never saw emitted come from
+    /// outside (real clients, a test's encoder) and are not accounted at delivery, where a
+    /// run's ledger fails its books on them.
+    foreign_sources_ignored: bool,
 }
 
 /// The shared ledger of one run. Cloning shares it.
@@ -177,6 +181,15 @@ impl Ledger {
     /// An empty ledger.
     pub fn new() -> Self {
         Ledger::default()
+    }
+
+    /// The ledger of a live run (`obsim serve`): no app emits, so the records the parts
+    /// carry are foreign to it; custody is still kept (a summary reads it), deliveries of
+    /// foreign records are not accounted.
+    pub fn live() -> Self {
+        let ledger = Ledger::default();
+        ledger.lock().foreign_sources_ignored = true;
+        ledger
     }
 
     /// Registers an emitter; sources are numbered in registration order, which the world
@@ -360,8 +373,12 @@ impl Ledger {
     /// never per record.
     pub fn deliver(&self, ids: &[RecordId], true_nanos: u64) {
         let mut guard = self.lock();
-        let LedgerInner { sources, delivered, duplicates, latency, catch_up, timeline, .. } = &mut *guard;
+        let LedgerInner { sources, delivered, duplicates, latency, catch_up, timeline, foreign_sources_ignored, .. } =
+            &mut *guard;
         for_each_run(ids, |source, range| {
+            if *foreign_sources_ignored && sources.get(source.0 as usize).is_none_or(|e| range.end > e.emitted_count) {
+                return;
+            }
             let entry = &sources[source.0 as usize];
             assert!(range.end <= entry.emitted_count, "delivered {source:?}:{range:?} was never emitted");
             let histogram = latency.entry(entry.signal).or_insert_with(new_latency_histogram);

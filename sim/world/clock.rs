@@ -148,11 +148,15 @@ fn duration_nanos(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// True simulated time since the run began, read from inside a host.
+/// True simulated time since the run began, read from inside a host. In live mode
+/// (`obsim serve`, `net/live.rs`) the real time since the live runtime started.
 ///
-/// Panics outside a simulation: reading time there is a programming error (the machine's
-/// clock would make the run irreproducible), and no input can cause it.
+/// Panics outside a simulation or a live run: reading time there is a programming error
+/// (the machine's clock would make the run irreproducible), and no input can cause it.
 pub fn true_elapsed_now() -> Duration {
+    if let Some(elapsed) = super::net::live::elapsed() {
+        return elapsed;
+    }
     turmoil::sim_elapsed().expect("true time is read only from inside a simulated host")
 }
 

@@ -255,6 +255,29 @@ impl HostCtx {
     pub fn record(&self, kind: EventKind, detail: String) {
         self.events.record(&self.name, kind, detail);
     }
+
+    /// A host of the live runtime (`obsim serve`, `crate::live`): its clock reads
+    /// `epoch_unix_nanos` (the machine's time when the live run started) plus the real time
+    /// since, and the returned sender is its SIGTERM (Ctrl-C / SIGTERM of the process).
+    pub(crate) fn live(
+        name: &str,
+        seed: Seed,
+        epoch_unix_nanos: u64,
+        events: EventLog,
+    ) -> (HostCtx, tokio::sync::watch::Sender<bool>) {
+        let (sender, receiver) = tokio::sync::watch::channel(false);
+        let name: Arc<str> = Arc::from(name);
+        let ctx = HostCtx {
+            disk: Disk::new(Arc::clone(&name), DISK_BYTES_LIMIT_DEFAULT),
+            name,
+            incarnation: 0,
+            seed,
+            clock: Clock::new(epoch_unix_nanos),
+            events,
+            sigterm: Sigterm { receiver },
+        };
+        (ctx, sender)
+    }
 }
 
 /// How a run ended.

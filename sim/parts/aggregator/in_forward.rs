@@ -37,7 +37,7 @@ pub async fn serve(shared: Arc<Shared>) -> turmoil::Result {
     loop {
         let (stream, peer) = listener.accept().await?;
         connections_count += 1;
-        let peer_name = turmoil::reverse_lookup(peer.ip()).unwrap_or_else(|| peer.ip().to_string());
+        let peer_name = crate::world::net::peer_name(peer);
         crate::world::spawn(connection(Arc::clone(&shared), stream, peer_name, connections_count));
     }
 }

@@ -46,6 +46,10 @@ pub struct Dash0Config {
     /// (bounded like every resource in obsim; far above what the simulated fleet opens).
     #[schemars(range(min = 1, max = 100_000))]
     pub(crate) http_connections_limit: usize,
+    /// Live mode only (`obsim serve dash0` without `--token`): any bearer token, or none, is
+    /// accepted. Never a key of this section: the simulation always checks the token.
+    #[serde(skip)]
+    pub accept_any_token: bool,
     /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
@@ -63,6 +67,7 @@ impl Default for Dash0Config {
             decoded_expansion_limit: crate::proto::otlp::DECODED_EXPANSION_LIMIT_DEFAULT,
             decoded_elements_limit: crate::proto::otlp::DECODED_ELEMENTS_LIMIT_DEFAULT,
             http_connections_limit: 4096,
+            accept_any_token: false,
             bugs: crate::parts::Bugs::default(),
         }
     }

@@ -18,14 +18,17 @@
 
 mod keepalive;
 mod listener;
+pub mod live;
 pub mod retransmit;
 mod scope;
+mod socket;
 mod stream;
 
 pub use keepalive::{KEEPALIVE_PROBES_LIMIT, Keepalive};
 pub use listener::TcpListener;
 pub use scope::{current_host, scoped};
-pub use stream::TcpStream;
+pub use live::LiveNet;
+pub use socket::{TcpStream, peer_name};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;

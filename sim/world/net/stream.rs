@@ -27,7 +27,7 @@ const CLIENT: usize = 0;
 const SERVER: usize = 1;
 
 /// A TCP connection with the kernel's retransmission semantics (module docs).
-pub struct TcpStream {
+pub struct SimStream {
     /// turmoil's read half; `None` once the kernel abandoned the connection.
     read: Option<OwnedReadHalf>,
     end: Arc<Mutex<End>>,
@@ -88,12 +88,12 @@ fn lock(end: &Mutex<End>) -> MutexGuard<'_, End> {
     end.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl TcpStream {
+impl SimStream {
     /// Connects to `host:port` as the running host. While either direction of the link is
     /// down, the SYN is retried on Linux's schedule (1, 2, 4 … s apart); a link that heals
     /// in time connects at the next attempt, otherwise connect fails with `TimedOut` after
     /// `tcp_syn_retries` (127 s for 6). A part's own connect timeout may end it sooner.
-    pub async fn connect((host, port): (&str, u16)) -> io::Result<TcpStream> {
+    pub async fn connect((host, port): (&str, u16)) -> io::Result<SimStream> {
         let net = current();
         let local = current_host();
         if net.is_up(&local, host) && net.is_up(host, &local) && net.refuses(host) {
@@ -128,20 +128,20 @@ impl TcpStream {
         }
         let stream = turmoil::net::TcpStream::connect((host, port)).await?;
         let key = (stream.local_addr()?, stream.peer_addr()?);
-        Ok(TcpStream::wrap(stream, Link { net, local, peer: Arc::from(host), key, side: CLIENT }))
+        Ok(SimStream::wrap(stream, Link { net, local, peer: Arc::from(host), key, side: CLIENT }))
     }
 
     /// Wraps a stream turmoil's listener accepted on the running host.
-    pub(crate) fn accepted(stream: turmoil::net::TcpStream, peer: SocketAddr) -> io::Result<TcpStream> {
+    pub(crate) fn accepted(stream: turmoil::net::TcpStream, peer: SocketAddr) -> io::Result<SimStream> {
         let net = current();
         let local = current_host();
         let peer_name: Arc<str> =
             Arc::from(turmoil::reverse_lookup(peer.ip()).unwrap_or_else(|| peer.ip().to_string()));
         let key = (peer, stream.local_addr()?);
-        Ok(TcpStream::wrap(stream, Link { net, local, peer: peer_name, key, side: SERVER }))
+        Ok(SimStream::wrap(stream, Link { net, local, peer: peer_name, key, side: SERVER }))
     }
 
-    fn wrap(stream: turmoil::net::TcpStream, link: Link) -> TcpStream {
+    fn wrap(stream: turmoil::net::TcpStream, link: Link) -> SimStream {
         let config = link.net.config();
         link.net.lock().conns.entry(link.key).or_default().ends_open += 1;
         let (read, write) = stream.into_split();
@@ -159,7 +159,7 @@ impl TcpStream {
             keepalive: None,
             last_received: Duration::ZERO,
         };
-        TcpStream { read: Some(read), end: Arc::new(Mutex::new(end)), link, keepalive: false }
+        SimStream { read: Some(read), end: Arc::new(Mutex::new(end)), link, keepalive: false }
     }
 
     /// Closes abortively (`SO_LINGER` 0, or a process whose state is gone): with the way
@@ -450,7 +450,7 @@ async fn sleep_until(at: Duration) {
     }
 }
 
-impl TcpStream {
+impl SimStream {
     /// Peeks at received bytes without consuming them (an idle client watching for the
     /// server's FIN or reset); errors as a read would.
     pub fn poll_peek(&mut self, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<usize>> {
@@ -470,7 +470,7 @@ impl TcpStream {
     }
 }
 
-impl AsyncRead for TcpStream {
+impl AsyncRead for SimStream {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         {
@@ -494,7 +494,7 @@ impl AsyncRead for TcpStream {
     }
 }
 
-impl AsyncWrite for TcpStream {
+impl AsyncWrite for SimStream {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &*self;
         let link = &this.link;
@@ -570,7 +570,7 @@ impl AsyncWrite for TcpStream {
     }
 }
 
-impl Drop for TcpStream {
+impl Drop for SimStream {
     fn drop(&mut self) {
         let timed_out = lock(&self.end).error == Some(io::ErrorKind::TimedOut);
         let powered_off = self.link.net.lock().is_powered_off(&self.link.local);
@@ -597,7 +597,7 @@ impl Drop for TcpStream {
     }
 }
 
-impl std::fmt::Debug for TcpStream {
+impl std::fmt::Debug for SimStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "TcpStream({} -> {})", self.link.local, self.link.peer)
     }
