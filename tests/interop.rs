@@ -472,16 +472,40 @@ fn serve_fluent_logger_3_options_reach_redis_exactly_once() {
 /// The records of each signal the OTel script sends (one metric point: a counter's sum).
 const OTEL_RECORDS: u32 = 5;
 
-/// `obsim serve dash0` on port 0 with `extra` flags; `None` when serve is missing and not
-/// required.
-fn dash0(extra: &[&str]) -> Option<interop_support::Served> {
+/// `obsim serve dash0` on port 0 with `extra` flags, writing its event log to `events` on
+/// stop; `None` when serve is missing and not required.
+fn dash0(extra: &[&str], events: &Path) -> Option<interop_support::Served> {
     if !available("obsim serve", interop_support::obsim_serve()) {
         return None;
     }
-    let mut args = vec!["dash0", "--listen", "127.0.0.1:0", "--grpc", "127.0.0.1:0"];
+    let events = events.to_str().expect("a UTF-8 temp path");
+    let mut args = vec!["dash0", "--listen", "127.0.0.1:0", "--grpc", "127.0.0.1:0", "--events", events];
     args.extend_from_slice(extra);
     Some(interop_support::Served::start(&args))
 }
+
+/// A fresh path for one serve run's event log.
+fn events_path(name: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("obsim-interop-{}-{name}.log", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    path
+}
+
+/// Dash0's `(requests stored, requests refused)` per `(protocol, signal)` as its event log
+/// recorded them (`dash0.ingest` / `dash0.refused`, text `<transport> <signal> ...`).
+fn dash0_requests(events: &Path, signal: &str) -> (usize, usize) {
+    let text = std::fs::read_to_string(events).unwrap_or_else(|error| panic!("{}: {error}", events.display()));
+    let count = |kind: &str| {
+        text.lines()
+            .filter(|line| line.contains(kind))
+            .filter(|line| line.split_whitespace().any(|word| word == signal))
+            .count()
+    };
+    (count("dash0.ingest"), count("dash0.refused"))
+}
+
+/// The OTLP signal names Dash0's events use for the script's spans, logs and metrics.
+const EVENT_SIGNALS: [&str; 3] = ["traces", "logs", "metrics"];
 
 /// Runs otel.py over `protocol` against `dash0`; returns its result line.
 fn run_otel(dash0: &interop_support::Served, protocol: &str, prefix: &str) -> serde_json::Value {
@@ -514,12 +538,16 @@ fn serve_otel_sdk_http_and_grpc_spans_logs_and_metrics_are_all_stored() {
         return;
     }
     for protocol in ["http", "grpc"] {
-        let Some(dash0) = dash0(&[]) else { return };
+        let events = events_path(&format!("stored-{protocol}"));
+        let Some(dash0) = dash0(&[], &events) else { return };
         let result = run_otel(&dash0, protocol, &format!("interop-{protocol}"));
         assert_outcome(&result, true, [1, 1, 1], protocol);
         let summary = dash0.stop();
         let expected = (Some(u64::from(OTEL_RECORDS)), Some(u64::from(OTEL_RECORDS)), Some(1));
         assert_eq!(stored_counts(&summary), expected, "{protocol}: (logs, spans, metric points) stored: {summary}");
+        for signal in EVENT_SIGNALS {
+            assert_eq!(dash0_requests(&events, signal), (1, 0), "{protocol} {signal}: one request, stored");
+        }
     }
 }
 
@@ -529,7 +557,9 @@ fn serve_otel_sdk_retries_a_503_with_retry_after_and_loses_nothing() {
         return;
     }
     for protocol in ["http", "grpc"] {
-        let Some(dash0) = dash0(&["--fail", "503", "--retry-after", "5s", "--fail-for", "3s"]) else { return };
+        let events = events_path(&format!("retry-{protocol}"));
+        let flags = ["--fail", "503", "--retry-after", "5s", "--fail-for", "3s"];
+        let Some(dash0) = dash0(&flags, &events) else { return };
         let result = run_otel(&dash0, protocol, &format!("interop-retry-{protocol}"));
         // Spans go first, inside the 3 s of failure: refused, retried after Retry-After's
         // 5 s, stored; logs and metrics follow after the failure ended.
@@ -537,6 +567,8 @@ fn serve_otel_sdk_retries_a_503_with_retry_after_and_loses_nothing() {
         let summary = dash0.stop();
         let expected = (Some(u64::from(OTEL_RECORDS)), Some(u64::from(OTEL_RECORDS)), Some(1));
         assert_eq!(stored_counts(&summary), expected, "{protocol}: nothing lost after the retry: {summary}");
+        assert_eq!(dash0_requests(&events, "traces"), (1, 1), "{protocol}: spans refused once, then stored");
+        assert_eq!(dash0_requests(&events, "logs"), (1, 0), "{protocol}: logs stored at once");
     }
 }
 
@@ -546,10 +578,14 @@ fn serve_otel_sdk_does_not_retry_a_400_and_nothing_is_stored() {
         return;
     }
     for protocol in ["http", "grpc"] {
-        let Some(dash0) = dash0(&["--fail", "400"]) else { return };
+        let events = events_path(&format!("refused-{protocol}"));
+        let Some(dash0) = dash0(&["--fail", "400"], &events) else { return };
         let result = run_otel(&dash0, protocol, &format!("interop-refused-{protocol}"));
         assert_outcome(&result, false, [1, 1, 1], protocol);
         let summary = dash0.stop();
         assert_eq!(stored_counts(&summary), (Some(0), Some(0), Some(0)), "{protocol}: nothing stored: {summary}");
+        for signal in EVENT_SIGNALS {
+            assert_eq!(dash0_requests(&events, signal), (0, 1), "{protocol} {signal}: one request seen, refused");
+        }
     }
 }
