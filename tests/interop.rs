@@ -374,6 +374,12 @@ impl Railway {
     /// Every log record in the aggregator's Redis list, once `sent`'s count of them arrived
     /// or `REDIS_WAIT` passed.
     fn records_after(&self, sent: &Sent) -> Vec<LogRecord> {
+        self.records_of_source(sent.source, sent.count)
+    }
+
+    /// Every log record in the aggregator's Redis list, once `count` of `source` arrived or
+    /// `REDIS_WAIT` passed.
+    fn records_of_source(&self, source: u32, count: u32) -> Vec<LogRecord> {
         let address = self.redis.address("redis", "resp");
         let client = redis::Client::open(format!("redis://{address}/")).expect("redis url");
         let mut connection = client.get_connection().expect("connects to obsim serve redis");
@@ -389,8 +395,8 @@ impl Railway {
                         .records
                 })
                 .collect();
-            let mine = records.iter().filter(|record| record.id.source.0 == sent.source).count();
-            if mine >= sent.count as usize || std::time::Instant::now() >= deadline {
+            let mine = records.iter().filter(|record| record.id.source.0 == source).count();
+            if mine >= count as usize || std::time::Instant::now() >= deadline {
                 return records;
             }
             std::thread::sleep(std::time::Duration::from_millis(200));
@@ -588,4 +594,79 @@ fn serve_otel_sdk_does_not_retry_a_400_and_nothing_is_stored() {
             assert_eq!(dash0_requests(&events, signal), (0, 1), "{protocol} {signal}: one request seen, refused");
         }
     }
+}
+
+/// The fenced `python` and `js` blocks of README.md's "### Real clients", in order.
+fn readme_examples() -> Vec<(String, String)> {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).expect("README.md");
+    let start = readme.find("### Real clients").expect("README has a \"### Real clients\" section");
+    let section = &readme[start..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |end| end + 3)];
+    let mut examples = Vec::new();
+    let mut lines = section.lines();
+    while let Some(line) = lines.next() {
+        let language = line.trim_start_matches("```");
+        if line.starts_with("```") && (language == "python" || language == "js") {
+            let code: Vec<&str> = lines.by_ref().take_while(|line| !line.starts_with("```")).collect();
+            examples.push((language.to_owned(), code.join("\n") + "\n"));
+        }
+    }
+    examples
+}
+
+/// Runs one README example, pointed at the test's ports, from tests/interop (where node
+/// finds node_modules).
+fn run_readme_example(index: usize, language: &str, code: &str, ports: &[(&str, String)]) -> ClientRun {
+    let mut code = code.to_owned();
+    for (from, to) in ports {
+        code = code.replace(from, to);
+    }
+    let extension = if language == "js" { "js" } else { "py" };
+    let file = interop_support::interop_dir().join(format!(".readme-{}-{index}.{extension}", std::process::id()));
+    std::fs::write(&file, &code).expect("example written");
+    let program = match language {
+        "js" => std::path::PathBuf::from("node"),
+        _ if code.contains("from fluent import") => std::path::PathBuf::from(DEBIAN_PYTHON),
+        _ => interop_support::otel_python(),
+    };
+    let run = run_client(Command::new(program).arg(&file));
+    let _ = std::fs::remove_file(&file);
+    run
+}
+
+#[test]
+fn readme_examples_run_against_obsim_serve() {
+    let clients = [
+        ("python3-fluent-logger", interop_support::debian_fluent_logger()),
+        ("npm clients (node, tests/interop/node_modules)", interop_support::node_clients()),
+        ("the OTel Python SDK", interop_support::otel_sdk()),
+    ];
+    if !clients.into_iter().all(|(what, check)| available(what, check)) {
+        return;
+    }
+    let Some(railway) = Railway::start(None) else { return };
+    let events = events_path("readme");
+    let Some(dash0) = dash0(&[], &events) else { return };
+    let examples = readme_examples();
+    assert_eq!(examples.len(), 5, "README shows five client examples: {examples:?}");
+    let forward_port = railway.forward().port().to_string();
+    let ports = [
+        ("port=24225", format!("port={forward_port}")),
+        ("port: 24225", format!("port: {forward_port}")),
+        ("127.0.0.1:4318", dash0.address("dash0", "otlp-http").to_string()),
+        ("127.0.0.1:4317", dash0.address("dash0", "otlp-grpc").to_string()),
+    ];
+    for (index, (language, code)) in examples.iter().enumerate() {
+        let run = run_readme_example(index, language, code, &ports);
+        assert!(run.status.success(), "README example {index} ({language}) failed: {}\n{code}\n{run}", run.status);
+    }
+    for source in 1..=3u32 {
+        let records = railway.records_of_source(source, 3);
+        let mut seqs: Vec<u64> =
+            records.iter().filter(|record| record.id.source.0 == source).map(|record| record.id.seq).collect();
+        seqs.sort_unstable();
+        assert_eq!(seqs, vec![0, 1, 2], "README example with obsim.source {source}: each record once in Redis");
+    }
+    let summary = dash0.stop();
+    assert_eq!(stored_counts(&summary), (Some(1), Some(2), Some(1)), "the OTel examples' log, spans, point: {summary}");
 }
