@@ -153,7 +153,7 @@ fn fluent_org_logger_every_event_mode_with_ack_is_decoded_and_acked() {
         let server = CaptureServer::start(None);
         let sent = fluent_org_sent(201 + index as u32, mode);
         let config = node_config(server.address, &sent, serde_json::json!({"mode": mode.name(), "ack": true}));
-        let run = run_client(Command::new("node").args(["fluent_org.js", &config]));
+        let run = run_client(Command::new("node").args(["fluent_org.js", config.as_str()]));
         run.assert_success();
         assert_eq!(run.result()["acked"], true, "every emit resolved on its ack\n{run}");
         let connections = server.finish();
@@ -358,7 +358,7 @@ impl Railway {
         }
         let redis = interop_support::Served::start(&["redis", "--listen", "127.0.0.1:0"]);
         let redis_address = redis.address("redis", "resp").to_string();
-        let mut args = vec!["aggregator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--redis", &redis_address];
+        let mut args = vec!["aggregator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--redis", redis_address.as_str()];
         if let Some(key) = shared_key {
             args.extend(["--shared-key", key]);
         }
@@ -424,7 +424,7 @@ fn serve_fluent_org_logger_every_mode_with_ack_reaches_redis_exactly_once() {
     for (index, mode) in MODES.into_iter().enumerate() {
         let sent = fluent_org_sent(411 + index as u32, mode);
         let config = node_config(railway.forward(), &sent, serde_json::json!({"mode": mode.name(), "ack": true}));
-        let run = run_client(Command::new("node").args(["fluent_org.js", &config]));
+        let run = run_client(Command::new("node").args(["fluent_org.js", config.as_str()]));
         run.assert_success();
         assert_eq!(run.result()["acked"], true, "{}: every ack came\n{run}", mode.name());
         sent.assert_exactly_once(&railway.records_after(&sent), &format!("Redis after {}", mode.name()));
@@ -573,7 +573,7 @@ fn serve_otel_sdk_retries_a_503_with_retry_after_and_loses_nothing() {
         let summary = dash0.stop();
         let expected = (Some(u64::from(OTEL_RECORDS)), Some(u64::from(OTEL_RECORDS)), Some(1));
         assert_eq!(stored_counts(&summary), expected, "{protocol}: nothing lost after the retry: {summary}");
-        assert_eq!(dash0_requests(&events, "traces"), (1, 1), "{protocol}: spans refused once, then stored");
+        assert_eq!(dash0_requests(&events, "traces"), (1, 1), "{protocol}: spans refused once (503), then stored");
         assert_eq!(dash0_requests(&events, "logs"), (1, 0), "{protocol}: logs stored at once");
     }
 }

@@ -277,8 +277,8 @@ pub fn parse_listening(line: &str) -> Option<((String, String), SocketAddr)> {
     Some(((part.to_owned(), protocol.to_owned()), address.trim().parse().ok()?))
 }
 
-/// The number after `label` in a summary line (`... 12 records ...` → `count_after(s,
-/// "records")` reads the number before it): the count printed just before `label`.
+/// The count printed just before the first word starting with `label` in a summary line:
+/// `count_before("stored 0 records in redis lists, 4 logs", "log")` is `Some(4)`.
 pub fn count_before(text: &str, label: &str) -> Option<u64> {
     let words: Vec<&str> = text.split(|c: char| c.is_whitespace() || c == ',' || c == ';').collect();
     words.windows(2).find(|pair| pair[1].starts_with(label)).and_then(|pair| pair[0].parse().ok())
