@@ -47,7 +47,11 @@ fn frames_of(connections: &[Connection]) -> Vec<EventFrame> {
 /// Asserts no connection met a decoder error.
 fn assert_decoded_cleanly(connections: &[Connection], client: &str) {
     for (index, connection) in connections.iter().enumerate() {
-        assert!(connection.errors.is_empty(), "{client}: obsim's decoder refused connection {index}: {:?}", connection.errors);
+        assert!(
+            connection.errors.is_empty(),
+            "{client}: obsim's decoder refused connection {index}: {:?}",
+            connection.errors
+        );
     }
 }
 
@@ -286,7 +290,10 @@ fn fluent_logger_3_milliseconds_option_sends_float_milliseconds_which_obsim_refu
     let millis = f64::from(T0_SECONDS) * 1000.0 + 250.0;
     let mut float64 = vec![0xcb];
     float64.extend_from_slice(&millis.to_be_bytes());
-    assert!(raw.windows(9).any(|window| window == float64.as_slice()), "the first time is the float64 {millis} (milliseconds)");
+    assert!(
+        raw.windows(9).any(|window| window == float64.as_slice()),
+        "the first time is the float64 {millis} (milliseconds)"
+    );
     let errors: Vec<&String> = connections.iter().flat_map(|connection| &connection.errors).collect();
     assert_eq!(errors.len(), RECORDS_PER_RUN as usize, "every Message frame is refused: {errors:?}");
     assert!(errors.iter().all(|error| error.contains("time")), "refused for its time: {errors:?}");
@@ -358,7 +365,8 @@ impl Railway {
         }
         let redis = interop_support::Served::start(&["redis", "--listen", "127.0.0.1:0"]);
         let redis_address = redis.address("redis", "resp").to_string();
-        let mut args = vec!["aggregator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--redis", redis_address.as_str()];
+        let mut args =
+            vec!["aggregator", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--redis", redis_address.as_str()];
         if let Some(key) = shared_key {
             args.extend(["--shared-key", key]);
         }
@@ -445,7 +453,8 @@ fn serve_fluent_org_logger_right_key_is_stored_and_wrong_key_is_refused() {
 
     let refused = fluent_org_sent(422, Mode::Forward);
     let extra = serde_json::json!({"mode": "Forward", "ack": true, "sharedKey": "wrong-secret"});
-    let run = run_client(Command::new("node").args(["fluent_org.js", &node_config(railway.forward(), &refused, extra)]));
+    let run =
+        run_client(Command::new("node").args(["fluent_org.js", &node_config(railway.forward(), &refused, extra)]));
     assert_eq!(run.status.code(), Some(3), "the client reports its auth error\n{run}");
     assert_eq!(run.result()["error"], "AuthError", "{run}");
     assert!(run.result()["message"].as_str().unwrap_or_default().contains("shared_key mismatch"), "{run}");
@@ -468,7 +477,8 @@ fn serve_fluent_logger_3_options_reach_redis_exactly_once() {
     for (source, mode, time) in runs {
         let sent = fluent_logger_sent(source, mode);
         let extra = serde_json::json!({"mode": mode.name(), "ack": true, "time": time});
-        let run = run_client(Command::new("node").args(["fluent_logger.js", &node_config(railway.forward(), &sent, extra)]));
+        let run =
+            run_client(Command::new("node").args(["fluent_logger.js", &node_config(railway.forward(), &sent, extra)]));
         run.assert_success();
         assert_eq!(run.result()["acked"], true, "{} {time}: every ack came\n{run}", mode.name());
         sent.assert_exactly_once(&railway.records_after(&sent), &format!("Redis after {} {time}", mode.name()));
@@ -518,7 +528,8 @@ fn run_otel(dash0: &interop_support::Served, protocol: &str, prefix: &str) -> se
     let listener = if protocol == "http" { "otlp-http" } else { "otlp-grpc" };
     let endpoint = format!("http://{}", dash0.address("dash0", listener));
     let count = OTEL_RECORDS.to_string();
-    let run = run_client(Command::new(interop_support::otel_python()).args(["otel.py", protocol, &endpoint, &count, prefix]));
+    let run =
+        run_client(Command::new(interop_support::otel_python()).args(["otel.py", protocol, &endpoint, &count, prefix]));
     run.assert_success();
     run.result()
 }
@@ -669,4 +680,17 @@ fn readme_examples_run_against_obsim_serve() {
     }
     let summary = dash0.stop();
     assert_eq!(stored_counts(&summary), (Some(1), Some(2), Some(1)), "the OTel examples' log, spans, point: {summary}");
+}
+
+#[test]
+fn the_harness_reads_serves_listening_lines_and_stop_summary() {
+    let ((part, protocol), address) =
+        interop_support::parse_listening("obsim serve: aggregator forward listening on 127.0.0.1:24225")
+            .expect("a listening line");
+    assert_eq!((part.as_str(), protocol.as_str(), address.port()), ("aggregator", "forward", 24225));
+    assert_eq!(interop_support::parse_listening("obsim serve: ready"), None);
+    assert_eq!(interop_support::parse_listening("obsim serve: dash0 otlp-http listening on nowhere"), None);
+    let summary = "obsim serve: stopped; stored 0 records in redis lists, 4 logs, 7 spans, 1 metric points in dash0";
+    assert_eq!(stored_counts(summary), (Some(4), Some(7), Some(1)));
+    assert_eq!(stored_counts("obsim serve: stopped; stored 3 records in redis lists"), (None, None, None));
 }

@@ -18,7 +18,7 @@ use obsim::proto::forward::{ClientFrame, EventFrame, Limits, ServerAuth, StreamD
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-/// How long a connection read waits before it looks at the stop flag again.
+/// How long the accept loop sleeps when no client is waiting.
 const READ_POLL: Duration = Duration::from_millis(100);
 /// The server's `self_hostname` in the handshake (must differ from the client's).
 pub const SERVER_HOSTNAME: &str = "obsim-capture";
@@ -96,7 +96,10 @@ fn accept_loop(
     auth: Option<&ServerAuth>,
 ) -> Vec<thread::JoinHandle<()>> {
     let mut handles = Vec::new();
-    while !stop.load(Ordering::SeqCst) {
+    loop {
+        // Read before accepting: a client that connected, sent and exited just before the
+        // stop is still waiting in the backlog, and is taken before the loop ends.
+        let stopping = stop.load(Ordering::SeqCst);
         match listener.accept() {
             Ok((stream, _)) => {
                 let connection = Arc::new(Mutex::new(Connection::default()));
@@ -105,6 +108,7 @@ fn accept_loop(
                 let seed = handles.len() as u64;
                 handles.push(thread::spawn(move || serve_connection(stream, &connection, auth.as_ref(), seed)));
             }
+            Err(error) if error.kind() == ErrorKind::WouldBlock && stopping => break,
             Err(error) if error.kind() == ErrorKind::WouldBlock => thread::sleep(READ_POLL),
             Err(error) => panic!("capture accept failed: {error}"),
         }

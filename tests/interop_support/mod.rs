@@ -90,9 +90,7 @@ pub fn obsim_serve() -> Result<(), String> {
 fn probe(command: &mut Command, what: &str) -> Result<(), String> {
     match command.stdout(Stdio::null()).stderr(Stdio::piped()).output() {
         Ok(output) if output.status.success() => Ok(()),
-        Ok(output) => {
-            Err(format!("{what}: {} ({})", output.status, String::from_utf8_lossy(&output.stderr).trim()))
-        }
+        Ok(output) => Err(format!("{what}: {} ({})", output.status, String::from_utf8_lossy(&output.stderr).trim())),
         Err(error) => Err(format!("{what}: cannot run {:?}: {error}", command.get_program())),
     }
 }
@@ -200,7 +198,10 @@ impl Served {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match self.lines.recv_timeout(left) {
                 Ok(line) => line,
-                Err(_) => panic!("obsim serve {args:?} printed no `obsim serve: ready` within {SERVE_READY_TIMEOUT:?}; stderr:\n{}", self.stderr_text()),
+                Err(_) => panic!(
+                    "obsim serve {args:?} printed no `obsim serve: ready` within {SERVE_READY_TIMEOUT:?}; stderr:\n{}",
+                    self.stderr_text()
+                ),
             };
             if line.trim() == "obsim serve: ready" {
                 return;
@@ -213,10 +214,9 @@ impl Served {
 
     /// The address of `part`'s `protocol` listener.
     pub fn address(&self, part: &str, protocol: &str) -> SocketAddr {
-        *self
-            .listeners
-            .get(&(part.to_owned(), protocol.to_owned()))
-            .unwrap_or_else(|| panic!("obsim serve printed no `{part} {protocol} listening on` line: {:?}", self.listeners))
+        *self.listeners.get(&(part.to_owned(), protocol.to_owned())).unwrap_or_else(|| {
+            panic!("obsim serve printed no `{part} {protocol} listening on` line: {:?}", self.listeners)
+        })
     }
 
     /// SIGTERM, then the lines it printed until it exited (the `stopped; stored ...` summary).
@@ -233,11 +233,17 @@ impl Served {
                     printed.push('\n');
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => panic!("obsim serve did not exit within {SERVE_STOP_TIMEOUT:?} of SIGTERM; printed:\n{printed}"),
+                Err(RecvTimeoutError::Timeout) => {
+                    panic!("obsim serve did not exit within {SERVE_STOP_TIMEOUT:?} of SIGTERM; printed:\n{printed}")
+                }
             }
         }
         let status = self.child.wait().expect("obsim serve wait");
-        assert!(status.success(), "obsim serve exited {status} after SIGTERM; printed:\n{printed}\nstderr:\n{}", self.stderr_text());
+        assert!(
+            status.success(),
+            "obsim serve exited {status} after SIGTERM; printed:\n{printed}\nstderr:\n{}",
+            self.stderr_text()
+        );
         printed
     }
 
