@@ -304,10 +304,17 @@ async fn post_logs(addr: SocketAddr, count: usize) -> (u16, Option<String>) {
     (status, retry_after)
 }
 
-/// An OTLP logs request with `count` records stamped now.
+/// An OTLP logs request with `count` records stamped now, as an SDK sends them: a resource
+/// with `service.name`, no obsim identity (Dash0 counts them as foreign and stores them).
 fn logs_request(count: usize) -> opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
-    use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+    use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
     use opentelemetry_proto::tonic::logs::v1::{LogRecord as OtlpLog, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
+    let service_name = KeyValue {
+        key: "service.name".into(),
+        value: Some(AnyValue { value: Some(any_value::Value::StringValue("live-test".into())) }),
+        ..Default::default()
+    };
     let now = now_unix_nanos();
     let log_records = (0..count)
         .map(|index| OtlpLog {
@@ -319,6 +326,7 @@ fn logs_request(count: usize) -> opentelemetry_proto::tonic::collector::logs::v1
         .collect();
     opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest {
         resource_logs: vec![ResourceLogs {
+            resource: Some(Resource { attributes: vec![service_name], ..Default::default() }),
             scope_logs: vec![ScopeLogs { log_records, ..Default::default() }],
             ..Default::default()
         }],
@@ -381,7 +389,8 @@ fn serve_dash0_checks_a_token_when_given_one() {
 fn a_taken_port_fails_the_start_naming_the_address() {
     let redis = Served::start(&["redis", "--listen", "127.0.0.1:0"]);
     let taken = redis.addr("redis", "resp").to_string();
-    let output = Command::new(env!("CARGO_BIN_EXE_obsim")).args(["serve", "redis", "--listen", &taken]).output().unwrap();
+    let output =
+        Command::new(env!("CARGO_BIN_EXE_obsim")).args(["serve", "redis", "--listen", &taken]).output().unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains(&taken), "{stderr}");
@@ -410,5 +419,8 @@ fn serve_pipeline_carries_a_forward_chunk_to_dash0() {
     // The aggregator flushes within a second, the shipper drains Redis to Dash0 at once.
     std::thread::sleep(Duration::from_secs(4));
     let summary = stop_cleanly(pipeline);
-    assert_eq!(summary, "obsim serve: stopped; stored 0 records in redis lists, 4 logs, 0 spans, 0 metric points in dash0");
+    assert_eq!(
+        summary,
+        "obsim serve: stopped; stored 0 records in redis lists, 4 logs, 0 spans, 0 metric points in dash0"
+    );
 }

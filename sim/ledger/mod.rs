@@ -373,8 +373,9 @@ impl Ledger {
     /// never per record.
     pub fn deliver(&self, ids: &[RecordId], true_nanos: u64) {
         let mut guard = self.lock();
-        let LedgerInner { sources, delivered, duplicates, latency, catch_up, timeline, foreign_sources_ignored, .. } =
-            &mut *guard;
+        let LedgerInner {
+            sources, delivered, duplicates, latency, catch_up, timeline, foreign_sources_ignored, ..
+        } = &mut *guard;
         for_each_run(ids, |source, range| {
             if *foreign_sources_ignored && sources.get(source.0 as usize).is_none_or(|e| range.end > e.emitted_count) {
                 return;

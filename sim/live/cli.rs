@@ -78,7 +78,7 @@ pub struct RedisArgs {
 
 /// Dash0's scripted behaviour, as the `dash0_errors`, `dash0_slow` and `dash0_rate_limit`
 /// faults script it in a run.
-#[derive(Args, Debug, Clone, Default)]
+#[derive(Args, Debug, Clone)]
 pub struct Dash0Script {
     /// The bearer token requests must carry; without it (and without a `[dash0] token` in
     /// the config file) any token, or none, is accepted.

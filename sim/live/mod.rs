@@ -23,7 +23,6 @@ pub use plan::{HostPlan, PartPlan, Plan, PlannedListener};
 use std::future::Future;
 use std::io::Write;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -36,8 +35,9 @@ use crate::parts::log_chunk::LogChunk;
 use crate::parts::{PartCtx, aggregator, dash0, redis, shipper};
 use crate::vocab::pipeline::Peers;
 use crate::vocab::{EventKind, Part};
+use crate::world::net::LiveNet;
 use crate::world::net::live::with_live;
-use crate::world::{EVENTS_KEPT_LIMIT_DEFAULT, EventLog, HostCtx, LiveNet, Seed};
+use crate::world::{EVENTS_KEPT_LIMIT_DEFAULT, EventLog, HostCtx, Seed};
 
 /// How long the parts may take to take their bound sockets before start-up is declared
 /// failed (they do it in their first poll; a part that fails first says why).
@@ -58,9 +58,9 @@ pub fn serve(args: &ServeArgs, out: &mut dyn Write) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|error| format!("obsim serve: starting the runtime: {error}"))?;
-    let live = Rc::new(LiveNet::new());
+    let live = Arc::new(LiveNet::new());
     let local = LocalSet::new();
-    with_live(Rc::clone(&live), || local.block_on(&runtime, run(plan, live, out)))
+    with_live(Arc::clone(&live), || local.block_on(&runtime, run(plan, live, out)))
 }
 
 /// One running live host.
@@ -79,7 +79,7 @@ struct Books {
 }
 
 /// The live run: bind, start, wait for a signal, stop in order, summarise.
-async fn run(plan: Plan, live: Rc<LiveNet>, out: &mut dyn Write) -> Result<(), String> {
+async fn run(plan: Plan, live: Arc<LiveNet>, out: &mut dyn Write) -> Result<(), String> {
     for listener in &plan.listeners {
         let bound = live
             .listen(listener.host, listener.port, listener.addr, &listener.names)
@@ -113,8 +113,9 @@ async fn run(plan: Plan, live: Rc<LiveNet>, out: &mut dyn Write) -> Result<(), S
             let _ = control.set_errors(None);
         }));
     }
+    let mut signals = StopSignals::register()?;
     say(out, "ready")?;
-    let ended = wait_stop(&mut hosts).await;
+    let ended = wait_stop(&mut signals, &mut hosts).await;
     stop(hosts, plan.grace).await;
     if let Some(path) = &plan.events {
         let mut file = std::fs::File::create(path)
@@ -194,7 +195,7 @@ async fn ended_reason(host: &mut RunningHost) -> String {
 }
 
 /// Waits for Ctrl-C or SIGTERM (`None`), or for a part to stop on its own (why).
-async fn wait_stop(hosts: &mut [RunningHost]) -> Option<String> {
+async fn wait_stop(signals: &mut StopSignals, hosts: &mut [RunningHost]) -> Option<String> {
     let any_ended = async {
         loop {
             if let Some(host) = hosts.iter_mut().find(|host| host.task.is_finished()) {
@@ -205,32 +206,45 @@ async fn wait_stop(hosts: &mut [RunningHost]) -> Option<String> {
     };
     tokio::select! {
         biased;
-        () = signalled() => None,
+        () = signals.received() => None,
         reason = any_ended => Some(reason),
     }
 }
 
-/// Resolves at the process's first Ctrl-C (SIGINT) or SIGTERM.
-async fn signalled() {
+/// The process's stop signals, Ctrl-C (SIGINT) and SIGTERM, registered before `ready` is
+/// printed (a signal after it must stop the parts, never kill the process outright).
+struct StopSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    biased;
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    interrupt: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    /// Takes over SIGINT and SIGTERM.
+    fn register() -> Result<StopSignals, String> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let taken = |kind: SignalKind| signal(kind).map_err(|error| format!("obsim serve: signals: {error}"));
+            Ok(StopSignals { interrupt: taken(SignalKind::interrupt())?, terminate: taken(SignalKind::terminate())? })
         }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves at the first of them.
+    async fn received(&mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            biased;
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

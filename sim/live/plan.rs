@@ -190,15 +190,7 @@ impl Plan {
 
     /// Dash0's control with the script of the command line applied.
     pub(crate) fn dash0_control(&self) -> Result<Dash0Control, String> {
-        let control = Dash0Control::new();
-        let Some(script) = &self.script else { return Ok(control) };
-        if let Some(status) = script.fail {
-            let errors = ScriptedErrors { status, rate: script.fail_rate, retry_after: script.retry_after };
-            control.set_errors(Some(errors)).map_err(|error| format!("obsim serve: --fail: {error}"))?;
-        }
-        control.set_slow(script.slow);
-        control.set_rate_limit(script.rate_limit).map_err(|error| format!("obsim serve: --rate-limit: {error}"))?;
-        Ok(control)
+        self.script.as_ref().map_or_else(|| Ok(Dash0Control::new()), control_of)
     }
 
     /// When `--fail` ends, if it does.
@@ -222,9 +214,19 @@ fn check_script(script: &Dash0Script) -> Result<(), String> {
         }
     }
     // The control's own rules, checked before anything binds.
-    Plan { script: Some(script.clone()), ..Plan::empty(&CommonArgs { config: None, events: None, grace: Duration::ZERO }) }
-        .dash0_control()
-        .map(drop)
+    control_of(script).map(drop)
+}
+
+/// A Dash0 control scripted as `script` says; errors name the flag.
+fn control_of(script: &Dash0Script) -> Result<Dash0Control, String> {
+    let control = Dash0Control::new();
+    if let Some(status) = script.fail {
+        let errors = ScriptedErrors { status, rate: script.fail_rate, retry_after: script.retry_after };
+        control.set_errors(Some(errors)).map_err(|error| format!("obsim serve: --fail: {error}"))?;
+    }
+    control.set_slow(script.slow);
+    control.set_rate_limit(script.rate_limit).map_err(|error| format!("obsim serve: --rate-limit: {error}"))?;
+    Ok(control)
 }
 
 /// The first address `text` (`host:port`) resolves to; the error names `flag`.
@@ -248,7 +250,8 @@ mod tests {
     }
 
     fn plan(args: &[&str]) -> Result<Plan, String> {
-        let cli = Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).map_err(|e| e.to_string())?;
+        let cli =
+            Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied())).map_err(|e| e.to_string())?;
         Plan::from_args(&cli.serve)
     }
 

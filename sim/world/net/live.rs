@@ -16,23 +16,24 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
-use std::rc::Rc;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// The live runtime's network and clock, installed on its thread for as long as it runs.
+/// Behind locks (never contended: one thread) so that the futures holding it stay `Send`,
+/// as tonic's and hyper's connectors require of a dial.
 pub struct LiveNet {
     /// When the live run started: true elapsed time is measured from here.
     started: Instant,
     /// Sockets bound for (host, well-known port), waiting for the part to bind.
-    prebound: RefCell<BTreeMap<(Arc<str>, u16), std::net::TcpListener>>,
+    prebound: Mutex<BTreeMap<(Arc<str>, u16), std::net::TcpListener>>,
     /// Where a dial to (host, port) goes.
-    resolver: RefCell<BTreeMap<(Arc<str>, u16), SocketAddr>>,
+    resolver: Mutex<BTreeMap<(Arc<str>, u16), SocketAddr>>,
 }
 
 std::thread_local! {
     /// The live network of this thread, if the live runtime runs on it.
-    static LIVE: RefCell<Option<Rc<LiveNet>>> = const { RefCell::new(None) };
+    static LIVE: RefCell<Option<Arc<LiveNet>>> = const { RefCell::new(None) };
 }
 
 impl LiveNet {
@@ -40,8 +41,8 @@ impl LiveNet {
     pub fn new() -> LiveNet {
         LiveNet {
             started: Instant::now(), // determinism: ok, live mode runs on the machine's clock
-            prebound: RefCell::default(),
-            resolver: RefCell::default(),
+            prebound: Mutex::default(),
+            resolver: Mutex::default(),
         }
     }
 
@@ -52,26 +53,26 @@ impl LiveNet {
             .map_err(|error| io::Error::new(error.kind(), format!("binding {addr} for {host}:{port}: {error}")))?;
         listener.set_nonblocking(true)?;
         let bound = listener.local_addr()?;
-        self.prebound.borrow_mut().insert((Arc::from(host), port), listener);
+        lock(&self.prebound).insert((Arc::from(host), port), listener);
         let dial = if bound.ip().is_unspecified() {
             SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
         } else {
             bound
         };
         for name in names.iter().copied().chain([host]) {
-            self.resolver.borrow_mut().insert((Arc::from(name), port), dial);
+            lock(&self.resolver).insert((Arc::from(name), port), dial);
         }
         Ok(bound)
     }
 
     /// A dial to `host:port` goes to `addr` (a peer outside this process).
     pub fn resolve_to(&self, host: &str, port: u16, addr: SocketAddr) {
-        self.resolver.borrow_mut().insert((Arc::from(host), port), addr);
+        lock(&self.resolver).insert((Arc::from(host), port), addr);
     }
 
     /// How many bound sockets no part has taken yet.
     pub fn waiting_listeners_count(&self) -> usize {
-        self.prebound.borrow().len()
+        lock(&self.prebound).len()
     }
 
     /// The true time elapsed since the live run started.
@@ -87,7 +88,7 @@ impl Default for LiveNet {
 }
 
 /// Runs `body` with `live` installed on this thread, removing it after.
-pub fn with_live<T>(live: Rc<LiveNet>, body: impl FnOnce() -> T) -> T {
+pub fn with_live<T>(live: Arc<LiveNet>, body: impl FnOnce() -> T) -> T {
     let previous = LIVE.with(|slot| slot.replace(Some(live)));
     let result = body();
     LIVE.with(|slot| *slot.borrow_mut() = previous);
@@ -95,7 +96,7 @@ pub fn with_live<T>(live: Rc<LiveNet>, body: impl FnOnce() -> T) -> T {
 }
 
 /// The live network of this thread, if any.
-pub(crate) fn current() -> Option<Rc<LiveNet>> {
+pub(crate) fn current() -> Option<Arc<LiveNet>> {
     LIVE.with(|slot| slot.borrow().clone())
 }
 
@@ -107,7 +108,7 @@ pub(crate) fn elapsed() -> Option<Duration> {
 /// The socket for `host`'s bind of `addr`: the one the runtime bound for its port. A port
 /// the runtime did not map is refused, so a live part never takes a port nobody asked for.
 pub(crate) fn take_listener(live: &LiveNet, host: &Arc<str>, addr: SocketAddr) -> io::Result<tokio::net::TcpListener> {
-    let taken = live.prebound.borrow_mut().remove(&(Arc::clone(host), addr.port()));
+    let taken = lock(&live.prebound).remove(&(Arc::clone(host), addr.port()));
     match taken {
         Some(listener) => tokio::net::TcpListener::from_std(listener),
         None => Err(io::Error::new(
@@ -120,7 +121,7 @@ pub(crate) fn take_listener(live: &LiveNet, host: &Arc<str>, addr: SocketAddr) -
 /// Connects to `host:port` as the resolver says, else to `host:port` by the system's
 /// resolver (a peer named by address or DNS name).
 pub(crate) async fn connect(live: &LiveNet, host: &str, port: u16) -> io::Result<tokio::net::TcpStream> {
-    let mapped = live.resolver.borrow().get(&(Arc::from(host), port)).copied();
+    let mapped = lock(&live.resolver).get(&(Arc::from(host), port)).copied();
     let stream = match mapped {
         Some(addr) => tokio::net::TcpStream::connect(addr).await,
         None => tokio::net::TcpStream::connect((host, port)).await,
@@ -132,4 +133,10 @@ pub(crate) async fn connect(live: &LiveNet, host: &str, port: u16) -> io::Result
     // Parts write frames whole and wait for answers: no Nagle delay, as their real clients.
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// Locks one of the live network's maps (one thread: never contended; a panic while it was
+/// held already ended the live run).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -26,8 +26,8 @@ mod stream;
 
 pub use keepalive::{KEEPALIVE_PROBES_LIMIT, Keepalive};
 pub use listener::TcpListener;
-pub use scope::{current_host, scoped};
 pub use live::LiveNet;
+pub use scope::{current_host, scoped};
 pub use socket::{TcpStream, peer_name};
 
 use std::collections::{BTreeMap, BTreeSet};
