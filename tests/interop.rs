@@ -540,12 +540,11 @@ fn stored_counts(summary: &str) -> (Option<u64>, Option<u64>, Option<u64>) {
     (count(&["log"]), count(&["span"]), count(&["metric"]))
 }
 
-/// Asserts every signal's export ended `ok` after `attempts` (per signal: spans, logs,
-/// metrics).
-fn assert_outcome(result: &serde_json::Value, ok: bool, attempts: [u64; 3], what: &str) {
-    for (signal, attempts) in ["spans", "logs", "metrics"].into_iter().zip(attempts) {
+/// Asserts every signal's one export (after the exporter's own retries) ended `ok`.
+fn assert_outcome(result: &serde_json::Value, ok: bool, what: &str) {
+    for signal in ["spans", "logs", "metrics"] {
         assert_eq!(result[signal]["ok"], ok, "{what}: {signal} export ok = {ok}: {result}");
-        assert_eq!(result[signal]["attempts"], attempts, "{what}: {signal} requests sent: {result}");
+        assert_eq!(result[signal]["exports"], 1, "{what}: {signal} exported once: {result}");
     }
 }
 
@@ -558,7 +557,7 @@ fn serve_otel_sdk_http_and_grpc_spans_logs_and_metrics_are_all_stored() {
         let events = events_path(&format!("stored-{protocol}"));
         let Some(dash0) = dash0(&[], &events) else { return };
         let result = run_otel(&dash0, protocol, &format!("interop-{protocol}"));
-        assert_outcome(&result, true, [1, 1, 1], protocol);
+        assert_outcome(&result, true, protocol);
         let summary = dash0.stop();
         let expected = (Some(u64::from(OTEL_RECORDS)), Some(u64::from(OTEL_RECORDS)), Some(1));
         assert_eq!(stored_counts(&summary), expected, "{protocol}: (logs, spans, metric points) stored: {summary}");
@@ -578,13 +577,23 @@ fn serve_otel_sdk_retries_a_503_with_retry_after_and_loses_nothing() {
         let flags = ["--fail", "503", "--retry-after", "5s", "--fail-for", "3s"];
         let Some(dash0) = dash0(&flags, &events) else { return };
         let result = run_otel(&dash0, protocol, &format!("interop-retry-{protocol}"));
-        // Spans go first, inside the 3 s of failure: refused, retried after Retry-After's
-        // 5 s, stored; logs and metrics follow after the failure ended.
-        assert_outcome(&result, true, [2, 1, 1], protocol);
+        // Spans go first, inside the 3 s of failure: refused, retried, stored; logs and
+        // metrics follow after the failure ended.
+        assert_outcome(&result, true, protocol);
         let summary = dash0.stop();
         let expected = (Some(u64::from(OTEL_RECORDS)), Some(u64::from(OTEL_RECORDS)), Some(1));
         assert_eq!(stored_counts(&summary), expected, "{protocol}: nothing lost after the retry: {summary}");
-        assert_eq!(dash0_requests(&events, "traces"), (1, 1), "{protocol}: spans refused once (503), then stored");
+        let (stored, refused) = dash0_requests(&events, "traces");
+        assert_eq!(stored, 1, "{protocol}: the spans' retry was stored");
+        if protocol == "http" {
+            // The HTTP exporter waits the Retry-After's 5 s: past the 3 s of failure.
+            assert_eq!(refused, 1, "http: one 503, then the retry after Retry-After was stored");
+        } else {
+            // SDK 1.45.2 reads RetryInfo only from `google.rpc.retryinfo-bin` metadata, not
+            // from the status details obsim sends (FIDELITY.md "Interop clients"): it retries
+            // on its own backoff (1 s, 2 s, …) until the failure ends.
+            assert!(refused >= 1, "grpc: the spans were refused at least once");
+        }
         assert_eq!(dash0_requests(&events, "logs"), (1, 0), "{protocol}: logs stored at once");
     }
 }
@@ -598,7 +607,7 @@ fn serve_otel_sdk_does_not_retry_a_400_and_nothing_is_stored() {
         let events = events_path(&format!("refused-{protocol}"));
         let Some(dash0) = dash0(&["--fail", "400"], &events) else { return };
         let result = run_otel(&dash0, protocol, &format!("interop-refused-{protocol}"));
-        assert_outcome(&result, false, [1, 1, 1], protocol);
+        assert_outcome(&result, false, protocol);
         let summary = dash0.stop();
         assert_eq!(stored_counts(&summary), (Some(0), Some(0), Some(0)), "{protocol}: nothing stored: {summary}");
         for signal in EVENT_SIGNALS {
