@@ -500,11 +500,28 @@ fn dash0(extra: &[&str], events: &Path) -> Option<interop_support::Served> {
     Some(interop_support::Served::start(&args))
 }
 
+/// A serve run's event log file, removed when the test ends.
+struct EventsFile(std::path::PathBuf);
+
+impl std::ops::Deref for EventsFile {
+    type Target = Path;
+
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for EventsFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// A fresh path for one serve run's event log.
-fn events_path(name: &str) -> std::path::PathBuf {
+fn events_path(name: &str) -> EventsFile {
     let path = std::env::temp_dir().join(format!("obsim-interop-{}-{name}.log", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    path
+    EventsFile(path)
 }
 
 /// Dash0's `(requests stored, requests refused)` per `(protocol, signal)` as its event log
