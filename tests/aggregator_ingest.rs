@@ -179,3 +179,186 @@ fn the_rpush_bytes_are_pinned() {
     assert!(packed.starts_with(b"*3\r\n$5\r\nRPUSH\r\n$11\r\nlogs:buffer\r\n$"));
     assert_eq!(LogChunk::decode(&value).unwrap(), golden_chunk());
 }
+
+/// What a raw Forward client saw: every frame the aggregator sent, and whether the
+/// connection was then closed by the aggregator.
+#[derive(Debug, Default)]
+struct RawReplies {
+    frames: Vec<obsim::proto::forward::ServerFrame>,
+    closed: bool,
+}
+
+/// A client host ("fluent-client-1") that connects to in_forward, writes `bytes` once it
+/// has read `wait_frames` frames (HELO first when a shared key is set), then reads until the
+/// aggregator closes or 5 s pass.
+fn raw_forward_client(
+    world: &mut obsim::world::World<'_>,
+    bytes: Vec<u8>,
+    wait_frames: usize,
+) -> std::sync::Arc<std::sync::Mutex<RawReplies>> {
+    use obsim::proto::forward::{Limits, StreamDecoder};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let replies: std::sync::Arc<std::sync::Mutex<RawReplies>> = Default::default();
+    let kept = std::sync::Arc::clone(&replies);
+    world.host("fluent-client-1", move |_| {
+        let (bytes, replies) = (bytes.clone(), std::sync::Arc::clone(&kept));
+        async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let mut stream = obsim::world::TcpStream::connect((obsim::vocab::hosts::AGGREGATOR, 24225)).await?;
+            let mut decoder = StreamDecoder::new(Limits::default());
+            let mut buffer = vec![0u8; 4096];
+            let mut written = false;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            // Bounded by the deadline: each pass reads once or writes once.
+            while tokio::time::Instant::now() < deadline {
+                if !written && replies.lock().unwrap().frames.len() >= wait_frames {
+                    stream.write_all(&bytes).await?;
+                    written = true;
+                    continue;
+                }
+                match tokio::time::timeout_at(deadline, stream.read(&mut buffer)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => {
+                        replies.lock().unwrap().closed = true;
+                        break;
+                    }
+                    Ok(Ok(count)) => {
+                        decoder.feed(&buffer[..count])?;
+                        while let Some(frame) = decoder.next_server_frame()? {
+                            replies.lock().unwrap().frames.push(frame);
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            Ok(())
+        }
+    });
+    replies
+}
+
+/// An obsim log record as an app would emit it (the caller emits it in the ledger).
+fn ledger_record(seq_source: obsim::record::SourceId, seq: u64) -> LogRecord {
+    use obsim::record::{JobId, SpanId, TraceId};
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seq);
+    LogRecord {
+        time_unix_nano: 1_767_225_600_000_000_000,
+        observed_time_unix_nano: 1_767_225_600_000_000_000,
+        severity: Severity::Info,
+        body: format!("record {seq}"),
+        trace_id: TraceId::random(&mut rng),
+        span_id: SpanId::random(&mut rng),
+        job_id: JobId::random(&mut rng),
+        machine_id: None,
+        worker_id: None,
+        id: RecordId::new(seq_source, seq),
+        attributes: Default::default(),
+    }
+}
+
+/// Appends a msgpack float64.
+fn write_f64(out: &mut Vec<u8>, value: f64) {
+    out.push(0xcb);
+    out.extend_from_slice(&value.to_bits().to_be_bytes());
+}
+
+#[test]
+fn a_float_time_is_skipped_per_event_with_its_cause_and_the_frame_is_still_acked() {
+    let mut world = WorldBuilder::new(21).duration(Duration::from_secs(30)).build();
+    let ledger = Ledger::new();
+    let source = ledger.register_source("fluent-client-1/app", obsim::vocab::Signal::Log);
+    assert_eq!(ledger.emit(source, 3, 0), 0);
+    let records: Vec<LogRecord> = (0..3).map(|seq| ledger_record(source, seq)).collect();
+    // A Forward frame: [tag, [[time, record] × 3], {"chunk": "c1"}], the middle event's time
+    // a float64 millisecond count (npm fluent-logger with `milliseconds: true`).
+    let mut frame = vec![0x93, 0xa3, b'a', b'p', b'p', 0x93];
+    for (index, record) in records.iter().enumerate() {
+        frame.push(0x92);
+        if index == 1 {
+            write_f64(&mut frame, 1_767_225_600_123.0);
+        } else {
+            obsim::proto::forward::EventTime { seconds: 1_767_225_600, nanoseconds: 0 }.encode(&mut frame);
+        }
+        frame.extend(rmp_serde::to_vec_named(record).unwrap());
+    }
+    frame.extend([0x81, 0xa5, b'c', b'h', b'u', b'n', b'k', 0xa2, b'c', b'1']);
+    let redis = railway(&mut world, &ledger, AggregatorConfig::default());
+    let replies = raw_forward_client(&mut world, frame, 0);
+    world.run_for(Duration::from_secs(10)).unwrap();
+
+    let replies = replies.lock().unwrap();
+    assert!(
+        matches!(replies.frames.as_slice(), [obsim::proto::forward::ServerFrame::Ack(ack)] if ack.chunk == "c1"),
+        "the frame is acked although one event was skipped: {replies:?}"
+    );
+    assert_eq!(redis.pushed_ids(), vec![records[0].id, records[2].id], "the valid events are stored");
+    let outcomes = outcomes(&ledger);
+    assert!(
+        outcomes.contains(&(lost(LossCause::AggregatorInvalidEvent, Part::Aggregator, "railway-aggregator"), 1)),
+        "the skipped event is lost with its cause, not silently: {outcomes:?}"
+    );
+    let skipped = events(world.events(), EventKind::AggregatorInvalidEvent);
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].1.contains("1 events with a float time skipped"), "{skipped:?}");
+}
+
+#[test]
+fn with_skip_invalid_event_off_a_millisecond_time_is_stored_and_recorded_as_odd() {
+    let mut world = WorldBuilder::new(22).duration(Duration::from_secs(30)).build();
+    let ledger = Ledger::new();
+    // A Message frame from a logging library: [tag, float ms, {fields}, {"chunk": "m1"}].
+    let mut frame = vec![0x94, 0xa3, b'a', b'p', b'p'];
+    write_f64(&mut frame, 1_767_225_600_123.0);
+    frame.extend(
+        rmp_serde::to_vec_named(&serde_json::json!({
+            "message": "hello from node",
+            "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736",
+            "span_id": "00f067aa0ba902b7",
+            "job_id": "job-0f8fad5b-d9cb-469f-a165-70867728950e",
+            "attempt": 2,
+        }))
+        .unwrap(),
+    );
+    frame.extend([0x81, 0xa5, b'c', b'h', b'u', b'n', b'k', 0xa2, b'm', b'1']);
+    let config = AggregatorConfig { skip_invalid_event: false, ..AggregatorConfig::default() };
+    let redis = railway(&mut world, &ledger, config);
+    let replies = raw_forward_client(&mut world, frame, 0);
+    world.run_for(Duration::from_secs(10)).unwrap();
+
+    assert!(matches!(replies.lock().unwrap().frames.as_slice(), [obsim::proto::forward::ServerFrame::Ack(_)]));
+    let chunks = redis.chunks();
+    let stored: Vec<&LogRecord> = chunks.iter().flat_map(|(_, chunk)| chunk.records.iter()).collect();
+    assert_eq!(stored.len(), 1, "the event is stored, as Fluentd before 1.19 stored it: {chunks:?}");
+    assert_eq!(stored[0].body, "hello from node");
+    assert_eq!(stored[0].time_unix_nano, u64::from(u32::MAX) * 1_000_000_000, "a time past 2106 is kept as 2106");
+    assert_eq!(stored[0].attributes.get("attempt"), Some(&obsim::record::AttrValue::Int(2)));
+    let odd = events(world.events(), EventKind::AggregatorOddTime);
+    assert!(odd.iter().any(|(_, detail)| detail.contains("float time outside 1970..2106")), "{odd:?}");
+    // The record is in the ledger under the client's source, held by Redis now.
+    assert_eq!(outcomes(&ledger), vec![(in_flight(Part::Redis, "railway-redis"), 1)]);
+}
+
+#[test]
+fn a_client_that_skips_the_handshake_gets_a_refusing_pong_not_a_silent_close() {
+    use obsim::proto::forward::ServerFrame;
+    let mut world = WorldBuilder::new(23).duration(Duration::from_secs(30)).build();
+    let ledger = Ledger::new();
+    let config = AggregatorConfig { shared_key: Some("s3cret".into()), ..AggregatorConfig::default() };
+    let redis = railway(&mut world, &ledger, config);
+    // After HELO, a Message frame where the PING should be.
+    let frame = vec![0x93, 0xa3, b'a', b'p', b'p', 0x01, 0x81, 0xa1, b'k', 0xa1, b'v'];
+    let replies = raw_forward_client(&mut world, frame, 1);
+    world.run_for(Duration::from_secs(10)).unwrap();
+
+    let replies = replies.lock().unwrap();
+    match replies.frames.as_slice() {
+        [ServerFrame::Helo(_), ServerFrame::Pong(pong)] => {
+            assert!(!pong.auth_result);
+            assert_eq!(pong.reason, "invalid ping message");
+        }
+        other => panic!("expected HELO then a refusing PONG, got {other:?}"),
+    }
+    assert!(replies.closed, "the aggregator closes the connection after the PONG");
+    assert!(redis.pushed_ids().is_empty());
+    let rejected = events(world.events(), EventKind::AggregatorAuthRejected);
+    assert!(rejected.iter().any(|(_, detail)| detail.contains("invalid ping message (events before the handshake)")));
+}

@@ -107,9 +107,10 @@ fn digest_client_frame(frame: &ClientFrame) -> u64 {
             hasher.write(events.tag.as_bytes());
             hasher.write(events.mode.name().as_bytes());
             hasher.write(format!("{:?}", events.options).as_bytes());
-            for Entry { time, record } in &events.entries {
+            for Entry { time, time_form, time_saturated, record } in &events.entries {
                 hasher.write_u32(time.seconds);
                 hasher.write_u32(time.nanoseconds);
+                hasher.write(format!("{time_form:?}{time_saturated}").as_bytes());
                 hasher.write(record);
             }
         }

@@ -155,6 +155,10 @@ named_enum! {
         AggregatorBadFrame = "aggregator.bad_frame",
         /// Some entries of a frame are not log records.
         AggregatorBadRecords = "aggregator.bad_records",
+        /// Events skipped as invalid (`skip_invalid_event`: a float time).
+        AggregatorInvalidEvent = "aggregator.invalid_event",
+        /// Events stored with an odd time (far in the future, or outside an EventTime).
+        AggregatorOddTime = "aggregator.odd_time",
         /// A connection was closed after `connection_idle_timeout` of silence.
         AggregatorIdleClose = "aggregator.idle_close",
         /// The buffer refused records (`overflow_action throw_exception`).

@@ -56,6 +56,9 @@ named_enum! {
         /// The aggregator discarded its oldest chunk over `total_limit_size`
         /// (`overflow_action drop_oldest_chunk`).
         AggregatorOverflow = "aggregator_overflow",
+        /// The aggregator's in_forward skipped an event it judged invalid
+        /// (`skip_invalid_event`: a float time, as fluent-logger's `milliseconds` sends).
+        AggregatorInvalidEvent = "aggregator_invalid_event",
         /// The aggregator's retries of a Redis write ran out (server or connection errors).
         AggregatorRetryExpired = "aggregator_retry_expired",
         /// The aggregator's retries ran out while Redis refused writes at `maxmemory` (OOM).

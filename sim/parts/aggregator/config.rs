@@ -114,6 +114,12 @@ pub struct AggregatorConfig {
     /// default on Linux). Bounded so partitions do not leak connections: 120 s.
     #[serde(with = "crate::units::duration_text")]
     pub connection_idle_timeout: Duration,
+    /// in_forward `skip_invalid_event` (Fluentd 1.19's default true): an event whose time is
+    /// neither an Integer nor an EventTime (a float) or whose record is not a map is
+    /// skipped, one event at a time, with cause `aggregator_invalid_event`; the frame's
+    /// other events are kept and its ack is still sent. With false, a float time is kept as
+    /// the number it is (FIDELITY.md, Aggregator).
+    pub skip_invalid_event: bool,
     /// Planted bugs (`crate::parts::bugs`): set by the pipeline from the scenario's `[bugs]`, never
     /// a key of this section.
     #[serde(skip)]
@@ -148,6 +154,7 @@ impl Default for AggregatorConfig {
             frame_bytes_limit: crate::proto::forward::FRAME_BYTES_LIMIT_DEFAULT,
             http_body_bytes_limit: 32 * 1024 * 1024,
             connection_idle_timeout: Duration::from_secs(120),
+            skip_invalid_event: true,
             bugs: crate::parts::Bugs::default(),
         }
     }

@@ -17,12 +17,12 @@ use crate::world::{TcpListener, TcpStream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::proto::forward::{
-    ClientFrame, EVENT_TIME_ENCODED_BYTES, EventFrame, Limits, ServerAuth, StreamDecoder, encode_ack,
+    ClientFrame, EVENT_TIME_ENCODED_BYTES, EventFrame, INVALID_PING, Limits, ServerAuth, StreamDecoder, encode_ack,
 };
-use crate::record::LogRecord;
-use crate::vocab::ports;
+use crate::record::{LogRecord, RecordId};
+use crate::vocab::{LossCause, ports};
 
-use super::Shared;
+use super::{Shared, fluent_event};
 use crate::vocab::EventKind;
 
 /// Bytes read from a socket at a time.
@@ -75,6 +75,12 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
             let frame = match decoder.next_client_frame() {
                 Ok(Some(frame)) => frame,
                 Ok(None) => break,
+                // In_forward's `pingpong` state hands whatever message comes first to
+                // `check_ping`: anything but a PING is refused with a PONG, then closed.
+                Err(error) if !authenticated => {
+                    refuse_invalid_ping(host, &mut stream, &mut out, &peer, &error.to_string()).await;
+                    return;
+                }
                 Err(error) => {
                     // Fluentd closes a connection that sent a frame it cannot read.
                     host.record(EventKind::AggregatorBadFrame, format!("{peer}: {error}"));
@@ -94,7 +100,7 @@ async fn connection(shared: Arc<Shared>, mut stream: TcpStream, peer: String, in
                 }
                 ClientFrame::Events(frame) => {
                     if !authenticated {
-                        host.record(EventKind::AggregatorBadFrame, format!("{peer}: events before the handshake"));
+                        refuse_invalid_ping(host, &mut stream, &mut out, &peer, "events before the handshake").await;
                         return;
                     }
                     if !take_events(&shared, &mut stream, &mut out, &peer, frame).await {
@@ -124,6 +130,23 @@ async fn read_some(shared: &Shared, stream: &mut TcpStream, buffer: &mut [u8], p
             None
         }
     }
+}
+
+/// Refuses a client whose first message after HELO is not a PING, as Fluentd's in_forward
+/// does: `['PONG', false, 'invalid ping message', '', '']`, then the connection closes
+/// once it is written (`close_after_write_complete`).
+async fn refuse_invalid_ping(
+    host: &crate::world::HostCtx,
+    stream: &mut TcpStream,
+    out: &mut Vec<u8>,
+    peer: &str,
+    what: &str,
+) {
+    out.clear();
+    ServerAuth::refuse(INVALID_PING).encode(out);
+    let _ = stream.write_all(out).await;
+    let _ = stream.flush().await;
+    host.record(EventKind::AggregatorAuthRejected, format!("{peer}: {INVALID_PING} ({what})"));
 }
 
 /// Answers the handshake's PING with a PONG. `true`: the client is authenticated; `false`:
@@ -184,24 +207,71 @@ async fn take_events(
 }
 
 /// The frame's entries as log records, and their bytes as Fluentd counts them (record
-/// plus event time); entries that are not log records are counted and recorded, not kept.
+/// plus event time), judged one event at a time as Fluentd 1.19's `on_message` does
+/// (`fluent_event.rs`): with `skip_invalid_event` an event with a float time is skipped
+/// (its records lost with cause `aggregator_invalid_event`, the frame still acked); a zero
+/// time reads as now; an odd time is stored and recorded. A record that is not obsim's
+/// own is mapped onto the pipeline's log record; one that cannot be is counted and
+/// recorded, not kept (FIDELITY.md, Aggregator — Fluentd).
 fn decode_records(shared: &Shared, peer: &str, frame: &EventFrame) -> (Vec<LogRecord>, u64) {
+    let host = &shared.ctx.host;
+    let now_unix_nanos = host.clock().now_unix_nanos();
     let mut records: Vec<LogRecord> = Vec::with_capacity(frame.entries.len());
     let mut bytes = 0u64;
-    let mut undecodable = 0usize;
+    let mut invalid_ids = Vec::new();
+    let mut invalid_count = 0usize;
+    let mut odd: Option<(usize, String)> = None;
+    let mut unmapped: Option<(usize, String)> = None;
     for entry in &frame.entries {
-        match entry.deserialize_record::<LogRecord>() {
-            Ok(record) => {
-                bytes += (entry.record.len() + EVENT_TIME_ENCODED_BYTES) as u64;
-                records.push(record);
-            }
-            Err(_) => undecodable += 1,
+        let own = entry.deserialize_record::<LogRecord>();
+        if shared.config.skip_invalid_event && fluent_event::is_invalid(entry) {
+            invalid_count += 1;
+            invalid_ids.extend(own.ok().map(|record| record.id));
+            continue;
         }
+        let time_nanos = fluent_event::stored_time_nanos(entry, now_unix_nanos);
+        let record = match own {
+            Ok(record) => record,
+            Err(_) => match fluent_event::foreign_record(&entry.record, time_nanos, now_unix_nanos) {
+                Ok(mut record) => {
+                    let (source, seq) = shared.foreign_ids(peer, 1);
+                    record.id = RecordId::new(source, seq);
+                    record
+                }
+                Err(why) => {
+                    let count = unmapped.as_ref().map_or(0, |(count, _)| *count) + 1;
+                    unmapped = Some((count, why));
+                    continue;
+                }
+            },
+        };
+        if let Some(why) = fluent_event::odd_time(entry, time_nanos, now_unix_nanos) {
+            let count = odd.as_ref().map_or(0, |(count, _)| *count) + 1;
+            odd = Some((count, why));
+        }
+        bytes += (entry.record.len() + EVENT_TIME_ENCODED_BYTES) as u64;
+        records.push(record);
     }
-    if undecodable > 0 {
-        shared.ctx.host.record(
+    if invalid_count > 0 {
+        // Fluentd logs "skip invalid event" and goes on; the records were never its own,
+        // so the loss is named at the aggregator, where they died.
+        let custodian = shared.ctx.custodian(crate::vocab::Part::Aggregator);
+        shared.ctx.ledger.drop_records(&custodian, LossCause::AggregatorInvalidEvent, &invalid_ids);
+        host.record(
+            EventKind::AggregatorInvalidEvent,
+            format!("{peer} tag {}: {invalid_count} events with a float time skipped (skip_invalid_event)", frame.tag),
+        );
+    }
+    if let Some((count, why)) = odd {
+        host.record(
+            EventKind::AggregatorOddTime,
+            format!("{peer} tag {}: {count} events stored, e.g. {why}", frame.tag),
+        );
+    }
+    if let Some((count, why)) = unmapped {
+        host.record(
             EventKind::AggregatorBadRecords,
-            format!("{peer} tag {}: {undecodable} entries are not log records", frame.tag),
+            format!("{peer} tag {}: {count} entries are not log records of the pipeline, e.g. {why}", frame.tag),
         );
     }
     (records, bytes)

@@ -26,6 +26,7 @@ pub mod buffer;
 pub mod buffer_file;
 pub mod config;
 pub mod control;
+pub mod fluent_event;
 pub mod in_forward;
 pub mod in_http;
 pub mod redis_out;
@@ -34,6 +35,7 @@ pub mod retry;
 pub use config::{AggregatorConfig, BufferType, OverflowAction};
 pub use control::AggregatorControl;
 
+use std::collections::BTreeMap;
 use std::pin::pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -43,8 +45,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::parts::PartCtx;
-use crate::record::LogRecord;
-use crate::vocab::{EventKind, Part};
+use crate::record::{LogRecord, SourceId};
+use crate::vocab::{EventKind, Part, Signal};
 
 use buffer::{Buffer, NextWrite, Overflow};
 use config::OverflowAction as Action;
@@ -62,6 +64,9 @@ pub struct Shared {
     room: Notify,
     /// The shutdown stops the flush thread (it ends between writes).
     stop_output: AtomicBool,
+    /// The ledger source of each client host whose records are not obsim's own (a logging
+    /// library speaking Forward), registered on its first record (`fluent_event.rs`).
+    foreign_sources: Mutex<BTreeMap<String, SourceId>>,
 }
 
 /// How often a blocked write looks again whether the buffer is `storable?` even without
@@ -72,6 +77,17 @@ pub(crate) const BLOCK_POLL_INTERVAL: Duration = Duration::from_secs(1);
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Buffer> {
         self.buffer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Ids for `count` records from `peer` that are not obsim's own: the next seqs of the
+    /// peer's ledger source, emitted now (the ledger's accounts stay whole for them too).
+    pub(crate) fn foreign_ids(&self, peer: &str, count: u64) -> (SourceId, u64) {
+        let mut sources = self.foreign_sources.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let source = *sources
+            .entry(peer.to_owned())
+            .or_insert_with(|| self.ctx.ledger.register_source(&format!("{peer}/forward-client"), Signal::Log));
+        let first = self.ctx.ledger.emit(source, count, crate::world::true_elapsed_now().as_nanos() as u64);
+        (source, first)
     }
 
     /// Writes records into the buffer under `overflow_action`; `Ok` means they are held and
@@ -157,6 +173,7 @@ pub async fn run_with_control(ctx: PartCtx, config: AggregatorConfig, control: A
         buffer: Mutex::new(buffer),
         queued: Notify::new(),
         room: Notify::new(),
+        foreign_sources: Mutex::new(BTreeMap::new()),
         stop_output: AtomicBool::new(false),
     });
     let timer = crate::world::spawn(flush_timer(Arc::clone(&shared)));

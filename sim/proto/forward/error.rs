@@ -71,11 +71,6 @@ pub enum ForwardError {
         /// The nanoseconds found.
         nanoseconds: u32,
     },
-    /// A plain number time outside 0 ..= u32::MAX seconds (or not finite).
-    TimeOutOfRange {
-        /// The value as text (an integer or a float).
-        value: String,
-    },
     /// More entries than `entries_count_limit`.
     TooManyEntries {
         /// The configured limit.
@@ -162,9 +157,6 @@ impl fmt::Display for ForwardError {
             }
             Self::EventTimeNanoseconds { nanoseconds } => {
                 write!(f, "EventTime nanoseconds must be below 1000000000, got {nanoseconds}")
-            }
-            Self::TimeOutOfRange { value } => {
-                write!(f, "time must be 0 ..= 4294967295 seconds, got {value}")
             }
             Self::TooManyEntries { entries_count_limit } => {
                 write!(f, "entries exceed entries_count_limit {entries_count_limit}")

@@ -58,9 +58,12 @@ impl EventTime {
         out.extend_from_slice(&self.nanoseconds.to_be_bytes());
     }
 
-    /// Decodes a time: ext type 0 (fixext8 or ext8/16/32 holding 8 bytes), an integer
-    /// of seconds, or a float of seconds.
-    pub fn decode(reader: &mut Reader<'_>) -> Result<Self, ForwardError> {
+    /// Decodes a time as Fluentd's in_forward reads it: ext type 0 (fixext8 or ext8/16/32
+    /// holding 8 bytes), an integer, or a float, with the form it arrived in — Fluentd
+    /// treats a float as an invalid event time (FIDELITY.md, Aggregator). A number outside
+    /// the u32 seconds EventTime holds is saturated and flagged, not refused: Fluentd keeps
+    /// any Ruby Integer or Float, so refusing it here would lose the frame's other events.
+    pub fn decode(reader: &mut Reader<'_>) -> Result<WireTime, ForwardError> {
         const WHAT: &str = "time";
         let marker = reader.read_marker(WHAT)?;
         let ext_payload_bytes = match marker {
@@ -84,14 +87,15 @@ impl EventTime {
             }
             let seconds = reader.read_be(4, WHAT)? as u32;
             let nanoseconds = reader.read_be(4, WHAT)? as u32;
-            return Self::new(seconds, nanoseconds).ok_or(ForwardError::EventTimeNanoseconds { nanoseconds });
+            let time = Self::new(seconds, nanoseconds).ok_or(ForwardError::EventTimeNanoseconds { nanoseconds })?;
+            return Ok(WireTime { time, form: TimeForm::EventTime, saturated: false });
         }
         match marker {
             Marker::F32 => {
                 let value = f32::from_bits(reader.read_be(4, WHAT)? as u32);
-                Self::from_float_seconds(f64::from(value))
+                Ok(Self::from_float_seconds(f64::from(value)))
             }
-            Marker::F64 => Self::from_float_seconds(f64::from_bits(reader.read_be(8, WHAT)?)),
+            Marker::F64 => Ok(Self::from_float_seconds(f64::from_bits(reader.read_be(8, WHAT)?))),
             Marker::FixPos(_)
             | Marker::FixNeg(_)
             | Marker::U8
@@ -101,26 +105,57 @@ impl EventTime {
             | Marker::I8
             | Marker::I16
             | Marker::I32
-            | Marker::I64 => Self::from_integer_seconds(reader.read_int_after(marker, WHAT)?),
+            | Marker::I64 => Ok(Self::from_integer_seconds(reader.read_int_after(marker, WHAT)?)),
             other => Err(wrong_type(WHAT, "EventTime (ext type 0) or int", other)),
         }
     }
 
-    /// Integer seconds, as many clients send.
-    fn from_integer_seconds(value: i128) -> Result<Self, ForwardError> {
-        let seconds = u32::try_from(value).map_err(|_| ForwardError::TimeOutOfRange { value: value.to_string() })?;
-        Ok(Self { seconds, nanoseconds: 0 })
+    /// Integer seconds, as many clients send; saturated into the u32 range.
+    fn from_integer_seconds(value: i128) -> WireTime {
+        let seconds = value.clamp(0, i128::from(u32::MAX)) as u32;
+        let saturated = i128::from(seconds) != value;
+        WireTime { time: Self { seconds, nanoseconds: 0 }, form: TimeForm::Integer, saturated }
     }
 
-    /// Float seconds (older fluent-logger clients); nanoseconds rounded down.
-    fn from_float_seconds(value: f64) -> Result<Self, ForwardError> {
-        if !(value.is_finite() && (0.0..4_294_967_296.0).contains(&value)) {
-            return Err(ForwardError::TimeOutOfRange { value: value.to_string() });
-        }
-        let seconds = value.floor();
-        let nanoseconds = (((value - seconds) * 1e9) as u32).min(NANOSECONDS_PER_SECOND - 1);
-        Ok(Self { seconds: seconds as u32, nanoseconds })
+    /// Float seconds (fluent-logger clients); nanoseconds rounded down, saturated into the
+    /// u32 range (NaN reads as 0, flagged).
+    fn from_float_seconds(value: f64) -> WireTime {
+        let in_range = value.is_finite() && (0.0..4_294_967_296.0).contains(&value);
+        let time = if in_range {
+            let seconds = value.floor();
+            let nanoseconds = (((value - seconds) * 1e9) as u32).min(NANOSECONDS_PER_SECOND - 1);
+            Self { seconds: seconds as u32, nanoseconds }
+        } else if value >= 4_294_967_296.0 {
+            Self { seconds: u32::MAX, nanoseconds: 0 }
+        } else {
+            Self::default()
+        };
+        WireTime { time, form: TimeForm::Float, saturated: !in_range }
     }
+}
+
+/// The msgpack type an event's time arrived as: Fluentd's in_forward accepts an Integer or
+/// an EventTime and calls anything else (a Float) an invalid event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TimeForm {
+    /// Ext type 0.
+    EventTime,
+    /// A msgpack integer (seconds).
+    Integer,
+    /// A msgpack float (fluent-logger sends seconds, or milliseconds with `milliseconds`).
+    Float,
+}
+
+/// A time as decoded from the wire: the value, the form, and whether the value lay outside
+/// what an EventTime holds (then `time` is the nearest end of the range).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WireTime {
+    /// The time, saturated into 1970 ..= 2106.
+    pub time: EventTime,
+    /// How it was encoded.
+    pub form: TimeForm,
+    /// The wire value lay outside the u32 seconds range (or was not a number).
+    pub saturated: bool,
 }
 
 /// rmp-serde's data model for a msgpack ext: a newtype named `_ExtStruct` around
@@ -177,11 +212,15 @@ mod tests {
         assert!(error.contains("must have 8 bytes, got 4"), "{error}");
     }
 
-    fn decode(bytes: &[u8]) -> Result<EventTime, ForwardError> {
+    fn decode_wire(bytes: &[u8]) -> Result<WireTime, ForwardError> {
         let mut reader = Reader::new(bytes);
         let time = EventTime::decode(&mut reader)?;
         reader.expect_end("time")?;
         Ok(time)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<EventTime, ForwardError> {
+        decode_wire(bytes).map(|wire| wire.time)
     }
 
     #[test]
@@ -212,12 +251,29 @@ mod tests {
         assert_eq!(decode(&wrong_type), Err(ForwardError::EventTimeExtType { ext_type: 5 }));
         let nanos = [0xd7, 0x00, 0, 0, 0, 1, 0xff, 0xff, 0xff, 0xff];
         assert_eq!(decode(&nanos), Err(ForwardError::EventTimeNanoseconds { nanoseconds: u32::MAX }));
-        assert!(matches!(decode(&[0xff]), Err(ForwardError::TimeOutOfRange { .. })));
-        assert!(matches!(decode(&[0xcf, 1, 0, 0, 0, 0, 0, 0, 0]), Err(ForwardError::TimeOutOfRange { .. })));
         assert_eq!(
             decode(&[0xa1, b'x']).unwrap_err().to_string(),
             "time must be EventTime (ext type 0) or int, got str"
         );
+    }
+
+    #[test]
+    fn numbers_outside_an_event_time_are_saturated_and_flagged_not_refused() {
+        let negative = decode_wire(&[0xff]).unwrap();
+        assert_eq!((negative.time.seconds, negative.form, negative.saturated), (0, TimeForm::Integer, true));
+        let huge = decode_wire(&[0xcf, 1, 0, 0, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!((huge.time.seconds, huge.form, huge.saturated), (u32::MAX, TimeForm::Integer, true));
+        // fluent-logger's `milliseconds: true`: Date.now() as a float64 millisecond count.
+        let mut millis = vec![0xcb];
+        millis.extend_from_slice(&1_764_340_000_123f64.to_bits().to_be_bytes());
+        let wire = decode_wire(&millis).unwrap();
+        assert_eq!((wire.time.seconds, wire.form, wire.saturated), (u32::MAX, TimeForm::Float, true));
+        let in_range = decode_wire(&[0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]).unwrap();
+        assert_eq!((in_range.form, in_range.saturated), (TimeForm::Float, false));
+        let nan = decode_wire(&[0xcb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 1]).unwrap();
+        assert_eq!((nan.time, nan.saturated), (EventTime::default(), true));
+        let ext = decode_wire(&[0xd7, 0x00, 0, 0, 0, 1, 0, 0, 0, 0]).unwrap();
+        assert_eq!((ext.form, ext.saturated), (TimeForm::EventTime, false));
     }
 
     #[test]

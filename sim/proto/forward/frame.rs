@@ -11,7 +11,7 @@ use rmp::Marker;
 use serde::de::DeserializeOwned;
 
 use super::error::ForwardError;
-use super::event_time::EventTime;
+use super::event_time::{EventTime, TimeForm, WireTime};
 use super::limits::Limits;
 use super::reader::{Reader, is_map, type_name, wrong_type};
 
@@ -81,13 +81,28 @@ impl Options {
 /// One event: its time and its record, kept as the raw msgpack map.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
-    /// The event's time.
+    /// The event's time (saturated into an EventTime's range; see `time_saturated`).
     pub time: EventTime,
+    /// The msgpack type the time arrived as: the aggregator judges the event by it as
+    /// Fluentd's `invalid_event?` does.
+    pub time_form: TimeForm,
+    /// The time on the wire lay outside an EventTime's range; `time` is the nearest end.
+    pub time_saturated: bool,
     /// The record: one whole msgpack map, a slice of the received bytes.
     pub record: Bytes,
 }
 
 impl Entry {
+    /// An entry whose time was decoded as `wire`.
+    fn from_wire(wire: WireTime, record: Bytes) -> Entry {
+        Entry { time: wire.time, time_form: wire.form, time_saturated: wire.saturated, record }
+    }
+
+    /// An entry with an EventTime (what obsim's own encoders write).
+    pub fn with_event_time(time: EventTime, record: Bytes) -> Entry {
+        Entry { time, time_form: TimeForm::EventTime, time_saturated: false, record }
+    }
+
     /// Deserializes the record into any type (a struct, a `BTreeMap`, ...).
     pub fn deserialize_record<T: DeserializeOwned>(&self) -> Result<T, ForwardError> {
         rmp_serde::from_slice(&self.record).map_err(|error| ForwardError::Deserialize { reason: error.to_string() })
@@ -158,10 +173,10 @@ pub fn parse_event_frame(frame: &Bytes, limits: &Limits) -> Result<EventFrame, F
         }
         marker if is_time(marker) => {
             expect_elements(elements, Mode::Message)?;
-            let time = EventTime::decode(&mut reader)?;
+            let time_wire = EventTime::decode(&mut reader)?;
             let record = read_record(&mut reader, frame)?;
             entries.reserve_exact(1);
-            entries.push(Entry { time, record });
+            entries.push(Entry::from_wire(time_wire, record));
             let options = ignore_compressed(read_options_if(&mut reader, elements == 4)?);
             (Mode::Message, options)
         }
@@ -257,9 +272,9 @@ fn read_entry(reader: &mut Reader<'_>, source: &Bytes, what: &'static str) -> Re
     if elements != 2 {
         return Err(ForwardError::WrongLength { what, expected: "2 ([time, record])", got: elements.into() });
     }
-    let time = EventTime::decode(reader)?;
+    let time_wire = EventTime::decode(reader)?;
     let record = read_record(reader, source)?;
-    Ok(Entry { time, record })
+    Ok(Entry::from_wire(time_wire, record))
 }
 
 /// Reads Forward mode's array of entries.
@@ -416,7 +431,7 @@ mod tests {
     #[test]
     #[should_panic(expected = "forward parser: 2 entries over the limit 1")]
     fn a_frame_over_its_entries_limit_breaks_the_postcondition() {
-        let entry = Entry { time: time(1), record: Bytes::from_static(&[0x80]) };
+        let entry = Entry::with_event_time(time(1), Bytes::from_static(&[0x80]));
         let frame = EventFrame {
             tag: "t".to_owned(),
             mode: Mode::Forward,

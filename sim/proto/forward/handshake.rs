@@ -20,8 +20,9 @@ pub(crate) const SHARED_KEY_SALT_BYTES: usize = 16;
 pub const SHARED_KEY_MISMATCH: &str = "shared_key mismatch";
 /// Reason sent when user authentication fails.
 pub const USER_MISMATCH: &str = "username/password mismatch";
-/// Reason when both ends claim the same hostname (a loop in the configuration).
-pub const SAME_HOSTNAME: &str = "same hostname between input and output: invalid configuration";
+/// Reason sent when the first message after HELO is not a PING (a client that skips the
+/// handshake, or sends events first).
+pub const INVALID_PING: &str = "invalid ping message";
 
 /// The server's greeting.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -118,17 +119,22 @@ impl ServerAuth {
         Helo { nonce, auth_salt, keepalive }
     }
 
-    /// Judges a PING against the HELO this server sent and returns the PONG to send back.
-    pub fn answer_ping(&self, helo: &Helo, ping: &Ping) -> Pong {
-        let refuse = |reason: &str| Pong {
+    /// A refusing PONG: `['PONG', false, reason, '', '']`, hostname and digest empty, as
+    /// Fluentd's in_forward `generate_pong(false, ...)` sends it.
+    pub fn refuse(reason: &str) -> Pong {
+        Pong {
             auth_result: false,
             reason: reason.to_owned(),
-            server_hostname: self.hostname.clone(),
+            server_hostname: String::new(),
             shared_key_hexdigest: String::new(),
-        };
-        if ping.client_hostname == self.hostname {
-            return refuse(SAME_HOSTNAME);
         }
+    }
+
+    /// Judges a PING against the HELO this server sent and returns the PONG to send back.
+    /// in_forward's `check_ping` does not compare hostnames (only Fluentd's out_forward,
+    /// a client, refuses a PONG carrying its own hostname).
+    pub fn answer_ping(&self, helo: &Helo, ping: &Ping) -> Pong {
+        let refuse = Self::refuse;
         let expected =
             shared_key_hexdigest(&ping.shared_key_salt, &ping.client_hostname, &helo.nonce, &self.shared_key);
         if ping.shared_key_hexdigest != expected {
@@ -191,14 +197,12 @@ impl ClientAuth {
         }
     }
 
-    /// Checks the server's PONG: accepted, from another host, and proving it knows the key.
+    /// Checks the server's PONG as Fluent Bit's out_forward `secure_forward_pong` does:
+    /// accepted, and proving it knows the key (it does not compare hostnames).
     pub fn verify_pong(&self, helo: &Helo, ping: &Ping, pong: &Pong) -> Result<(), ForwardError> {
         let reject = |reason: &str| Err(ForwardError::HandshakeRejected { reason: reason.to_owned() });
         if !pong.auth_result {
             return reject(&pong.reason);
-        }
-        if pong.server_hostname == self.hostname {
-            return reject(SAME_HOSTNAME);
         }
         let expected =
             shared_key_hexdigest(&ping.shared_key_salt, &pong.server_hostname, &helo.nonce, &self.shared_key);
@@ -429,10 +433,24 @@ mod tests {
     }
 
     #[test]
-    fn same_hostname_is_a_configuration_loop() {
-        let looped = ClientAuth { hostname: "railway-aggregator".to_owned(), ..client("s3cret") };
-        let (_, _, pong) = handshake(&server(), &looped, 6);
-        assert_eq!(pong.reason, SAME_HOSTNAME);
+    fn a_client_with_the_servers_hostname_is_accepted_as_in_forward_accepts_it() {
+        let same = ClientAuth { hostname: "railway-aggregator".to_owned(), ..client("s3cret") };
+        let (helo, ping, pong) = handshake(&server(), &same, 6);
+        assert!(pong.auth_result, "{pong:?}");
+        assert_eq!(same.verify_pong(&helo, &ping, &pong), Ok(()));
+    }
+
+    #[test]
+    fn a_refusing_pong_carries_no_hostname_and_no_digest() {
+        let (_, _, pong) = handshake(&server(), &client("guess"), 8);
+        assert_eq!(
+            (pong.auth_result, pong.server_hostname.as_str(), pong.shared_key_hexdigest.as_str()),
+            (false, "", "")
+        );
+        let mut wire = Vec::new();
+        ServerAuth::refuse(INVALID_PING).encode(&mut wire);
+        let parsed = Pong::parse(&wire).unwrap();
+        assert_eq!((parsed.auth_result, parsed.reason.as_str()), (false, INVALID_PING));
     }
 
     #[test]

@@ -27,10 +27,12 @@ pub use encode::{
     EntryBatch, encode_compressed_packed_forward, encode_forward, encode_message, encode_packed_forward, gzip,
 };
 pub use error::ForwardError;
-pub use event_time::{EVENT_TIME_ENCODED_BYTES, EVENT_TIME_EXT_TYPE, EventTime, NANOSECONDS_PER_SECOND};
+pub use event_time::{
+    EVENT_TIME_ENCODED_BYTES, EVENT_TIME_EXT_TYPE, EventTime, NANOSECONDS_PER_SECOND, TimeForm, WireTime,
+};
 pub use frame::{Compression, ENTRY_BYTES, Entry, EventFrame, Mode, Options, inflate, parse_event_frame};
 pub use handshake::{
-    ClientAuth, Helo, Ping, Pong, SAME_HOSTNAME, SHARED_KEY_MISMATCH, ServerAuth, USER_MISMATCH, password_hexdigest,
+    ClientAuth, Helo, INVALID_PING, Ping, Pong, SHARED_KEY_MISMATCH, ServerAuth, USER_MISMATCH, password_hexdigest,
     shared_key_hexdigest,
 };
 pub use limits::{
