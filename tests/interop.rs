@@ -280,7 +280,7 @@ fn fluent_logger_3_float_and_integer_second_times_are_read() {
 }
 
 #[test]
-fn fluent_logger_3_milliseconds_option_sends_float_milliseconds_which_obsim_refuses() {
+fn fluent_logger_3_milliseconds_option_sends_float_milliseconds_which_fluentd_1_19_judges_invalid() {
     if !available("npm clients (node, tests/interop/node_modules)", interop_support::node_clients()) {
         return;
     }
@@ -294,10 +294,22 @@ fn fluent_logger_3_milliseconds_option_sends_float_milliseconds_which_obsim_refu
         raw.windows(9).any(|window| window == float64.as_slice()),
         "the first time is the float64 {millis} (milliseconds)"
     );
-    let errors: Vec<&String> = connections.iter().flat_map(|connection| &connection.errors).collect();
-    assert_eq!(errors.len(), RECORDS_PER_RUN as usize, "every Message frame is refused: {errors:?}");
-    assert!(errors.iter().all(|error| error.contains("time")), "refused for its time: {errors:?}");
+    // The frames are read whole (Fluentd reads them); each event's time is a float past
+    // 2106, which in_forward's `invalid_event?` calls invalid (FIDELITY.md, Aggregator).
+    assert_decoded_cleanly(&connections, "fluent-logger 3.4.1 milliseconds");
+    assert_float_millisecond_times(&frames_of(&connections), "the capture");
     maybe_write_fixture(&connections, "fluent-logger-3.4.1-Message-milliseconds-float");
+}
+
+/// Every event of `frames` has a float time outside an EventTime's range (a millisecond
+/// count), as the decoder flags it for the aggregator to judge.
+fn assert_float_millisecond_times(frames: &[EventFrame], what: &str) {
+    let entries: Vec<&obsim::proto::forward::Entry> = frames.iter().flat_map(|frame| &frame.entries).collect();
+    assert_eq!(entries.len(), RECORDS_PER_RUN as usize, "{what}: every event");
+    assert!(
+        entries.iter().all(|entry| entry.time_form == obsim::proto::forward::TimeForm::Float && entry.time_saturated),
+        "{what}: float millisecond times, flagged: {entries:?}"
+    );
 }
 
 /// Decodes a committed capture the way the aggregator does: fed in small pieces.
@@ -333,7 +345,8 @@ fn committed_wire_captures_decode_with_obsims_forward_decoder() {
         let bytes = std::fs::read(dir.join(name)).expect("fixture readable");
         let (frames, errors) = decode_fixture(&bytes);
         if name.contains("milliseconds") {
-            assert!(frames.is_empty() && !errors.is_empty(), "{name}: obsim refuses float milliseconds");
+            assert!(errors.is_empty(), "{name}: {errors:?}");
+            assert_float_millisecond_times(&frames, name);
             continue;
         }
         assert!(errors.is_empty(), "{name}: {errors:?}");
@@ -483,6 +496,23 @@ fn serve_fluent_logger_3_options_reach_redis_exactly_once() {
         assert_eq!(run.result()["acked"], true, "{} {time}: every ack came\n{run}", mode.name());
         sent.assert_exactly_once(&railway.records_after(&sent), &format!("Redis after {} {time}", mode.name()));
     }
+}
+
+#[test]
+fn serve_fluent_logger_3_milliseconds_events_are_acked_and_skipped_as_fluentd_1_19_does() {
+    if !available("npm clients (node, tests/interop/node_modules)", interop_support::node_clients()) {
+        return;
+    }
+    let Some(railway) = Railway::start(None) else { return };
+    let sent = fluent_logger_sent(435, Mode::Message);
+    let extra = serde_json::json!({"mode": Mode::Message.name(), "ack": true, "time": "milliseconds"});
+    let run = run_client(Command::new("node").args(["fluent_logger.js", &node_config(railway.forward(), &sent, extra)]));
+    run.assert_success();
+    // skip_invalid_event (Fluentd 1.19's default): the event is dropped, the ack still sent.
+    assert_eq!(run.result()["acked"], true, "every ack came although every event was skipped\n{run}");
+    let stored: Vec<LogRecord> =
+        railway.records_after(&sent).into_iter().filter(|record| record.id.source.0 == sent.source).collect();
+    assert!(stored.is_empty(), "no event with a float time is stored: {stored:?}");
 }
 
 /// The records of each signal the OTel script sends (one metric point: a counter's sum).
