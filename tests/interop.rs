@@ -484,7 +484,6 @@ fn serve_fluent_logger_3_options_reach_redis_exactly_once() {
     let runs = [
         (431, Mode::PackedForward, "eventTime"),
         (432, Mode::CompressedPackedForward, "eventTime"),
-        (433, Mode::Message, "float"),
         (434, Mode::Message, "seconds"),
     ];
     for (source, mode, time) in runs {
@@ -499,20 +498,25 @@ fn serve_fluent_logger_3_options_reach_redis_exactly_once() {
 }
 
 #[test]
-fn serve_fluent_logger_3_milliseconds_events_are_acked_and_skipped_as_fluentd_1_19_does() {
+fn serve_fluent_logger_3_float_times_are_acked_and_skipped_as_fluentd_1_19_does() {
     if !available("npm clients (node, tests/interop/node_modules)", interop_support::node_clients()) {
         return;
     }
     let Some(railway) = Railway::start(None) else { return };
-    let sent = fluent_logger_sent(435, Mode::Message);
-    let extra = serde_json::json!({"mode": Mode::Message.name(), "ack": true, "time": "milliseconds"});
-    let run = run_client(Command::new("node").args(["fluent_logger.js", &node_config(railway.forward(), &sent, extra)]));
-    run.assert_success();
-    // skip_invalid_event (Fluentd 1.19's default): the event is dropped, the ack still sent.
-    assert_eq!(run.result()["acked"], true, "every ack came although every event was skipped\n{run}");
-    let stored: Vec<LogRecord> =
-        railway.records_after(&sent).into_iter().filter(|record| record.id.source.0 == sent.source).collect();
-    assert!(stored.is_empty(), "no event with a float time is stored: {stored:?}");
+    // Float seconds and fluent-logger's `milliseconds` (a float of milliseconds) alike: a
+    // Float is not an Integer or an EventTime, so in_forward's `invalid_event?` is true.
+    for (source, time) in [(433, "float"), (435, "milliseconds")] {
+        let sent = fluent_logger_sent(source, Mode::Message);
+        let extra = serde_json::json!({"mode": Mode::Message.name(), "ack": true, "time": time});
+        let run =
+            run_client(Command::new("node").args(["fluent_logger.js", &node_config(railway.forward(), &sent, extra)]));
+        run.assert_success();
+        // skip_invalid_event (Fluentd 1.19's default): the event is dropped, the ack still sent.
+        assert_eq!(run.result()["acked"], true, "{time}: every ack came although every event was skipped\n{run}");
+        let stored: Vec<LogRecord> =
+            railway.records_after(&sent).into_iter().filter(|record| record.id.source.0 == sent.source).collect();
+        assert!(stored.is_empty(), "{time}: no event with a float time is stored: {stored:?}");
+    }
 }
 
 /// The records of each signal the OTel script sends (one metric point: a counter's sum).
