@@ -585,6 +585,19 @@ fn run_otel(dash0: &interop_support::Served, protocol: &str, prefix: &str) -> se
     run.result()
 }
 
+/// A plain HTTP/1.1 GET of `path` (the query API answers JSON): the status and the body.
+fn http_get(address: std::net::SocketAddr, path: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).expect("connects to dash0's HTTP port");
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10))).expect("a read timeout");
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").expect("request written");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("the answer is text");
+    let status = answer.split(' ').nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map_or(String::new(), |(_, body)| body.to_owned());
+    (status, body)
+}
+
 /// Per signal `(logs, spans, metric points)` stored, from serve's stop summary.
 fn stored_counts(summary: &str) -> (Option<u64>, Option<u64>, Option<u64>) {
     let count = |labels: &[&str]| labels.iter().find_map(|label| interop_support::count_before(summary, label));
@@ -609,6 +622,11 @@ fn serve_otel_sdk_http_and_grpc_spans_logs_and_metrics_are_all_stored() {
         let Some(dash0) = dash0(&[], &events) else { return };
         let result = run_otel(&dash0, protocol, &format!("interop-{protocol}"));
         assert_outcome(&result, true, protocol);
+        // Queryable as a person would ask: the counter's series by name (`GET /api/metrics`).
+        let metric = format!("interop-{protocol}.requests");
+        let (status, body) = http_get(dash0.address("dash0", "otlp-http"), &format!("/api/metrics?name={metric}"));
+        assert_eq!(status, 200, "{protocol}: the metric query answers: {body}");
+        assert!(body.contains(&format!("\"{metric}\"")), "{protocol}: the answer names the series: {body}");
         let summary = dash0.stop();
         let expected = (Some(u64::from(OTEL_RECORDS)), Some(u64::from(OTEL_RECORDS)), Some(1));
         assert_eq!(stored_counts(&summary), expected, "{protocol}: (logs, spans, metric points) stored: {summary}");

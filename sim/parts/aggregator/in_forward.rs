@@ -139,7 +139,7 @@ async fn read_some(shared: &Shared, stream: &mut ServerStream, buffer: &mut [u8]
 /// once it is written (`close_after_write_complete`).
 async fn refuse_invalid_ping(
     host: &crate::world::HostCtx,
-    stream: &mut TcpStream,
+    stream: &mut ServerStream,
     out: &mut Vec<u8>,
     peer: &str,
     what: &str,
