@@ -102,12 +102,15 @@ pub(crate) fn measure(store: &Dash0Store, exempt: impl Fn(&LogRecord) -> bool) -
     store.query(|queries| measure_queries(queries, &exempt))
 }
 
+/// Where a stored record sits in ingest order: (batch index, index within the batch).
+type IngestPlace = (u32, u32);
+
 /// What the per-job queries answered: every distinct span (by trace and span id, the
 /// earliest stored copy) and every log, each with its place in ingest order.
 #[derive(Default)]
 struct Answers<'a> {
-    spans: BTreeMap<(TraceId, SpanId), ((u32, u32), &'a Span)>,
-    logs: Vec<((u32, u32), &'a LogRecord)>,
+    spans: BTreeMap<(TraceId, SpanId), (IngestPlace, &'a Span)>,
+    logs: Vec<(IngestPlace, &'a LogRecord)>,
     spans_count: usize,
     logs_count: usize,
 }
