@@ -109,8 +109,7 @@ fn ask(
         }
     });
     world.run_for(Duration::from_secs(30)).unwrap();
-    let answers = seen.lock().unwrap().clone();
-    answers
+    seen.lock().unwrap().clone()
 }
 
 /// The first job Dash0 stored logs of, with its trace id (from its spans).
