@@ -14,36 +14,33 @@ use super::svg::{self, Axis, Band, LinePlot, Marker, PALETTE, escape};
 use crate::check::result::{RunResult, SignalResult, part_order};
 use crate::ledger::curve::{NINES_MAX, nines};
 
-/// The style every obsim page shares.
-const STYLE: &str = "
-body { font-family: system-ui, -apple-system, 'Segoe UI', sans-serif; margin: 2em auto; max-width: 960px; color: #222; line-height: 1.4; padding: 0 1em; }
-h1 { font-size: 1.5em; margin-bottom: 0.2em; }
-h2 { font-size: 1.15em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
-table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.92em; }
-th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-pre, code { font-family: ui-monospace, 'SFMono-Regular', Menlo, monospace; font-size: 0.88em; }
-pre { background: #f6f6f6; padding: 0.5em; white-space: pre-wrap; margin: 0; }
-.pass { color: #106b21; font-weight: bold; }
-.fail { color: #b00020; font-weight: bold; }
-.verdict { font-size: 1.3em; }
-.muted { color: #666; }
-svg.plot { display: block; margin: 0.8em 0; max-width: 100%; height: auto; border: 1px solid #eee; }
-svg text { font-size: 11px; fill: #333; }
-svg .plot-title { font-size: 13px; font-weight: bold; }
-svg .fault-label { font-size: 10px; fill: #a04000; }
-svg .marker-label { font-size: 10px; fill: #555; }
-svg .empty { font-size: 14px; fill: #999; }
-td.cell-pass { background: #d9f2dd; }
-td.cell-fail { background: #f8d3d8; }
-";
+/// A whole obsim page: `templates/page.html` (the shared style lives there) around a body.
+///
+/// Why a template engine: every value a template prints is HTML-escaped unless it is marked
+/// `|safe`, so a scenario name, a fault description or a check's message cannot break a page;
+/// the templates are checked when the crate compiles. Pages that are more than a body extend
+/// `page.html` (its `content` block).
+#[derive(askama::Template)]
+#[template(path = "page.html")]
+struct Page<'a> {
+    title: &'a str,
+    /// Already-escaped HTML (the sections and inline SVG plots this module writes).
+    body: &'a str,
+}
 
 /// A whole page around `body` (already escaped HTML).
 pub fn page(title: &str, body: &str) -> String {
-    format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n<title>{}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n{body}</body>\n</html>\n",
-        escape(title)
-    )
+    render_template(&Page { title, body })
+}
+
+/// Renders a template into a string. Why it cannot fail here: obsim's templates only print
+/// values whose `Display` cannot fail, and the output is a `String`; a failure would be a bug
+/// in a template, so it panics naming the template's type.
+pub(crate) fn render_template<T: askama::Template>(template: &T) -> String {
+    match template.render() {
+        Ok(text) => text,
+        Err(error) => panic!("rendering the template {}: {error}", std::any::type_name::<T>()),
+    }
 }
 
 /// Microseconds as text: "850ms", "2.12s", "1m9.1s".

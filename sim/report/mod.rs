@@ -13,6 +13,7 @@
 //! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep.
 //! `obsim run --export DIR` (`export.rs`) writes what Dash0 stored as OTLP JSON files.
 
+pub mod build_info;
 pub mod compare;
 pub mod export;
 pub mod failure_file;
