@@ -889,7 +889,8 @@ fn chaos(
     print!("{}", markdown.split("\n## Runs").next().unwrap_or_default());
     println!("\nindex: {} ({})", out.join("index.md").display(), out.join("index.html").display());
     if let Some(junit) = junit {
-        let suites = obsim::report::junit::sweep(&index, &|run| obsim::report::junit::read_run_result(out, run));
+        let read = |run: &obsim::report::index::IndexRun| obsim::report::junit::read_run_result(out, run);
+        let suites = obsim::report::junit::sweep(&index, &read);
         if !write_junit("obsim chaos", junit, &suites) {
             return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
         }

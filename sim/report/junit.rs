@@ -61,7 +61,9 @@ pub struct Problem {
 /// A `<testsuite>`: cases under one name.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TestSuite {
+    /// The suite's name (`obsim run`, `scenarios`, `chaos.<scenario>`).
     pub name: String,
+    /// Its cases, in the order they are written.
     pub cases: Vec<TestCase>,
 }
 

@@ -24,9 +24,13 @@ pub const HTML_FILE: &str = "summary.html";
 /// The budgets a scenario's `[expect]` sets on what the table shows; `None`: no budget.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Budgets {
+    /// `latency_p99`: logs' emit → Dash0 p99.
     pub latency_p99_micros: Option<u64>,
+    /// `latency_max`: the slowest log.
     pub latency_max_micros: Option<u64>,
+    /// `max_recovery`: the slowest fault's recovery.
     pub recovery_micros: Option<u64>,
+    /// `min_throughput`: logs stored per second in the slowest judged window.
     pub throughput_per_second: Option<f64>,
 }
 
