@@ -73,20 +73,29 @@ enum Command {
     /// every check held, 1 when a check failed, 2 when the scenario is invalid, 3 when the
     /// reports could not be written (whatever the verdict; it is still printed).
     /// Writes reports/<scenario>/<seed>/: result.json, summary.md, report.html, events.log
-    /// (and failure.toml when a check failed).
+    /// (and failure.toml when a check failed). Given a folder or several files, runs each
+    /// scenario with its own seed and writes the library summary (summary.md, summary.html)
+    /// into the reports folder; 1 when any failed, 2 (before running any) when one is invalid.
     Run {
-        /// The scenario file, e.g. scenarios/baseline.toml.
-        scenario: PathBuf,
-        /// Override the scenario's seed.
+        /// The scenario file, e.g. scenarios/baseline.toml; or folders of them, or several.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Override the scenario's seed (every scenario's, given several).
         #[arg(long)]
         seed: Option<u64>,
-        /// The folder reports go under (<reports>/<scenario>/<seed>/).
-        #[arg(long, default_value = "reports")]
+        /// The folder reports go under (<reports>/<scenario>/<seed>/), and the library
+        /// summary of several scenarios.
+        #[arg(long, visible_alias = "out", default_value = "reports")]
         reports: PathBuf,
         /// Also write what Dash0 stored as OTLP JSON into this folder: logs.json,
-        /// traces.json, metrics.json (README "Querying Dash0 and exporting what it stored").
+        /// traces.json, metrics.json (README "Querying Dash0 and exporting what it stored");
+        /// given several scenarios, into <export>/<scenario>/.
         #[arg(long)]
         export: Option<PathBuf>,
+        /// Also write the runs as JUnit XML here: one test case per scenario, a failure
+        /// carrying the failed checks and the replay command (README "CI results").
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Replay a failure file written by `obsim run`: same seed, same schedule; exits 0 when
     /// the run reproduces the recorded verdict and event-log hash, 1 when it does not.
@@ -129,6 +138,10 @@ enum Command {
         /// Where the index and failure files go.
         #[arg(long, default_value = "reports/chaos")]
         out: PathBuf,
+        /// Also write the sweep as JUnit XML here: one test case per scenario × seed
+        /// (README "CI results").
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Promote a failure file (e.g. a shrunk chaos failure) into a regression scenario that
     /// every `cargo test` runs: written to fixtures/regressions/<name>.toml without the
@@ -357,12 +370,14 @@ enum ReportCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Run { scenario, seed, reports, export } => run(&scenario, seed, &reports, export.as_deref()),
+        Command::Run { scenarios, seed, reports, export, junit } => {
+            run_command(&scenarios, seed, &reports, export.as_deref(), junit.as_deref())
+        }
         Command::Report { command: ReportCommand::Compare { old, new, threshold } } => compare(&old, &new, threshold),
         Command::Report { command: ReportCommand::Merge { indexes, out, partial } } => merge(&indexes, &out, partial),
         Command::Replay { failure } => replay(&failure),
         Command::Promote { failure, name, into, strip_bugs } => promote(&failure, &name, &into, strip_bugs),
-        Command::Chaos { paths, seeds, time, first_seed, jobs, shard, bugs, shrink_runs, out } => {
+        Command::Chaos { paths, seeds, time, first_seed, jobs, shard, bugs, shrink_runs, out, junit } => {
             let bugs = match obsim::chaos::case::bugs_named(&bugs) {
                 Ok(bugs) => bugs,
                 Err(error) => {
@@ -372,7 +387,7 @@ fn main() -> ExitCode {
             };
             let shard = shard.unwrap_or(obsim::report::index::Shard::WHOLE);
             let options = obsim::chaos::SweepOptions { seeds, first_seed, jobs, shard, bugs, shrink_runs };
-            chaos(&paths, &options, time, &out)
+            chaos(&paths, &options, time, &out, junit.as_deref())
         }
         Command::Determinism(args) => determinism(&args),
         Command::DeterminismCase(args) => determinism_case(&args),
@@ -567,28 +582,142 @@ fn probe_command(seed: u64, nodes: u32, duration: Duration, events: bool) -> Exi
     }
 }
 
-/// `obsim run`: load, run, judge, print, write the reports.
-fn run(
-    path: &std::path::Path,
+/// `obsim run`: one scenario file as it always ran, or (a folder, several files) every
+/// scenario of a library, each with its own seed, then the library summary; the JUnit file
+/// when asked. Every file is loaded before any runs: one invalid file exits 2 at once.
+fn run_command(
+    paths: &[PathBuf],
     seed: Option<u64>,
     reports: &std::path::Path,
     export: Option<&std::path::Path>,
+    junit: Option<&std::path::Path>,
 ) -> ExitCode {
-    let scenario = match Scenario::load(path) {
-        Ok(scenario) => Arc::new(scenario),
+    let library = paths.len() > 1 || paths.iter().any(|path| path.is_dir());
+    let files = match obsim::chaos::files::found(paths) {
+        Ok(files) if !files.is_empty() => files,
+        Ok(_) => {
+            eprintln!("obsim run: no scenario file (.toml) in {}", display_paths(paths));
+            return ExitCode::from(2);
+        }
         Err(error) => {
-            eprintln!("obsim run: invalid scenario: {error}");
+            eprintln!("obsim run: {error}");
             return ExitCode::from(2);
         }
     };
+    let mut scenarios = Vec::new();
+    for path in &files {
+        match Scenario::load(path) {
+            Ok(scenario) => scenarios.push((path, Arc::new(scenario))),
+            Err(error) => eprintln!("obsim run: invalid scenario: {error}"),
+        }
+    }
+    if scenarios.len() < files.len() {
+        return ExitCode::from(2);
+    }
+    let mut status = 0u8;
+    let mut rows = Vec::new();
+    for (path, scenario) in scenarios {
+        if library {
+            println!("== {}", path.display());
+        }
+        let export = export.map(|dir| if library { dir.join(&scenario.name) } else { dir.to_path_buf() });
+        let done = run(path, scenario, seed, reports, export.as_deref());
+        status = status.max(done.status);
+        rows.push(done.row);
+    }
+    if library {
+        match obsim::report::library::write(reports, &rows) {
+            Ok(()) => {
+                print!("\n{}", obsim::report::library::markdown(&rows));
+                println!("\nsummary: {}", reports.join(obsim::report::library::MARKDOWN_FILE).display());
+            }
+            Err(error) => {
+                eprintln!("obsim run: could not write the library summary to {}: {error}", reports.display());
+                status = EXIT_REPORTS_UNWRITTEN;
+            }
+        }
+    }
+    if let Some(junit) = junit
+        && !write_junit("obsim run", junit, &[run_suite(&rows)])
+    {
+        status = EXIT_REPORTS_UNWRITTEN;
+    }
+    ExitCode::from(status)
+}
+
+/// `paths` joined for a message.
+fn display_paths(paths: &[PathBuf]) -> String {
+    paths.iter().map(|path| path.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+/// The JUnit suite of `obsim run`: one case per scenario, under its file's folder.
+fn run_suite(rows: &[obsim::report::library::LibraryRow]) -> obsim::report::junit::TestSuite {
+    use obsim::report::junit;
+    use obsim::report::library::RowRun;
+    let cases = rows
+        .iter()
+        .map(|row| {
+            let folder = std::path::Path::new(&row.file).parent().and_then(std::path::Path::file_name);
+            let classname = folder.map_or_else(|| "scenarios".to_string(), |name| name.to_string_lossy().to_string());
+            match &row.run {
+                RowRun::Judged { result, .. } => {
+                    junit::run_case(&classname, &row.scenario, result, row.report.as_deref())
+                }
+                RowRun::Stopped { error } => {
+                    let replay = format!("cargo run --release -- run {}", row.file);
+                    junit::error_case(&classname, &row.scenario, "world", error, Some(&replay))
+                }
+            }
+        })
+        .collect();
+    junit::TestSuite { name: "obsim run".to_string(), cases }
+}
+
+/// Writes a JUnit file and says where; false (after saying why) when it could not.
+fn write_junit(command: &str, path: &std::path::Path, suites: &[obsim::report::junit::TestSuite]) -> bool {
+    match obsim::report::junit::write(path, suites) {
+        Ok(()) => {
+            println!("junit: {}", path.display());
+            true
+        }
+        Err(error) => {
+            eprintln!("{command}: could not write the JUnit file {}: {error}", path.display());
+            false
+        }
+    }
+}
+
+/// One scenario's run: its exit status (0 passed, 1 failed or stopped, EXIT_REPORTS_UNWRITTEN)
+/// and its row of the library summary.
+struct RunDone {
+    status: u8,
+    row: obsim::report::library::LibraryRow,
+}
+
+/// One scenario: run, judge, print, write the reports (and the failure file when it failed).
+fn run(
+    path: &std::path::Path,
+    scenario: Arc<Scenario>,
+    seed: Option<u64>,
+    reports: &std::path::Path,
+    export: Option<&std::path::Path>,
+) -> RunDone {
+    use obsim::report::library::{Budgets, LibraryRow, RowRun};
     let seed = seed.unwrap_or(scenario.seed);
+    let mut row = LibraryRow {
+        file: path.display().to_string(),
+        scenario: scenario.name.clone(),
+        run: RowRun::Stopped { error: String::new() },
+        report: None,
+    };
     let mut pipeline = Pipeline::build(Arc::clone(&scenario), seed);
     let outcome = match pipeline.run() {
         Ok(outcome) => outcome,
         Err(error) => {
             eprintln!("obsim run: the simulation stopped: {error}");
             eprintln!("replay: cargo run --release -- run {} --seed {seed}", path.display());
-            return ExitCode::from(1);
+            row.run = RowRun::Stopped { error: format!("the simulation stopped: {error} (seed {seed})") };
+            return RunDone { status: 1, row };
         }
     };
     let mut verdict = obsim::check::Verdict::judge(&pipeline, outcome);
@@ -600,7 +729,10 @@ fn run(
     // a pass.
     let mut unwritten = false;
     match obsim::report::write_run(&dir, &verdict.result, Some(pipeline.world.events()), true) {
-        Ok(()) => println!("report: {}", dir.join(obsim::report::HTML_FILE).display()),
+        Ok(()) => {
+            println!("report: {}", dir.join(obsim::report::HTML_FILE).display());
+            row.report = Some(format!("{}/{seed}/{}", scenario.name, obsim::report::HTML_FILE));
+        }
         Err(error) => {
             eprintln!("obsim run: could not write the reports to {}: {error}", dir.display());
             unwritten = true;
@@ -618,11 +750,13 @@ fn run(
             }
         }
     }
-    match (unwritten, verdict.passed()) {
-        (true, _) => ExitCode::from(EXIT_REPORTS_UNWRITTEN),
-        (false, true) => ExitCode::SUCCESS,
-        (false, false) => ExitCode::from(1),
-    }
+    let status = match (unwritten, verdict.passed()) {
+        (true, _) => EXIT_REPORTS_UNWRITTEN,
+        (false, true) => 0,
+        (false, false) => 1,
+    };
+    row.run = RowRun::Judged { result: Box::new(verdict.result), budgets: Budgets::of(&scenario.expect) };
+    RunDone { status, row }
 }
 
 /// `obsim run --export DIR`: what Dash0 stored as OTLP JSON files; false when they could
@@ -682,6 +816,7 @@ fn chaos(
     options: &obsim::chaos::SweepOptions,
     time: Option<Duration>,
     out: &std::path::Path,
+    junit: Option<&std::path::Path>,
 ) -> ExitCode {
     use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -753,6 +888,13 @@ fn chaos(
     // The table of every run is for the file; the terminal gets the totals and failures.
     print!("{}", markdown.split("\n## Runs").next().unwrap_or_default());
     println!("\nindex: {} ({})", out.join("index.md").display(), out.join("index.html").display());
+    if let Some(junit) = junit {
+        let read = |run: &obsim::report::index::IndexRun| obsim::report::junit::read_run_result(out, run);
+        let suites = obsim::report::junit::sweep(&index, &read);
+        if !write_junit("obsim chaos", junit, &suites) {
+            return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
+        }
+    }
     if index.failures_count == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) }
 }
 

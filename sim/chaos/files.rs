@@ -66,7 +66,7 @@ pub fn gather(paths: &[PathBuf]) -> Result<SweepFiles, FilesError> {
 }
 
 /// The scenario files `paths` name, sorted and without repeats.
-fn found(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FilesError> {
+pub fn found(paths: &[PathBuf]) -> Result<Vec<PathBuf>, FilesError> {
     let mut found: Vec<PathBuf> = Vec::new();
     for path in paths {
         if path.is_dir() {

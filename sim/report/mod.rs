@@ -12,6 +12,8 @@
 //! `obsim report compare` (`compare.rs`) flags regressions between two results or two sweep
 //! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep.
 //! `obsim run --export DIR` (`export.rs`) writes what Dash0 stored as OTLP JSON files.
+//! For CI: `junit.rs` writes JUnit XML of runs and sweeps (`--junit FILE`), `library.rs` the
+//! library summary (`summary.md`, `summary.html`) of `obsim run scenarios/`.
 
 pub mod build_info;
 pub mod compare;
@@ -21,6 +23,8 @@ pub mod failure_file;
 pub mod html;
 pub mod index;
 pub(crate) mod index_html;
+pub mod junit;
+pub mod library;
 pub mod merge;
 pub mod result;
 pub mod summary;
