@@ -12,6 +12,7 @@ use obsim::chaos::SweepOptions;
 use obsim::check::CheckName;
 use obsim::check::RunResult;
 use obsim::check::Verdict;
+use obsim::report::build_info::BuildInfo;
 use obsim::report::index::Index;
 use obsim::report::index::Shard;
 use obsim::scenario::Scenario;
@@ -101,8 +102,11 @@ fn result_json_and_summary_md_are_pinned_for_a_fixed_seed() {
     assert_eq!(delivered_in_windows, result.signals.log.delivered_count, "every first delivery lands in a window");
     assert_eq!(result.signals.log.latency_curve.len(), 13);
     assert_eq!(result.signals.log.latency_curve.last().unwrap().micros, result.signals.log.latency.max_micros);
-    let json = result.to_json();
+    // The stamp's commit changes with every build: pinned bytes carry it redacted.
+    let stamp = BuildInfo { commit: BuildInfo::REDACTED.to_string(), ..BuildInfo::current() };
+    let json = result.to_json_stamped(&stamp);
     assert_eq!(RunResult::parse(&json).unwrap(), result, "result.json reads back as written");
+    assert!(json.ends_with(&format!("\"obsim\": {{\n    \"version\": \"{}\",\n    \"commit\": \"[commit]\"\n  }}\n}}\n", stamp.version)), "{json}");
     insta::assert_snapshot!("result_json", json);
     insta::assert_snapshot!("summary_md", obsim::report::summary::render(&result));
 }
@@ -164,7 +168,10 @@ fn the_html_report_parses_and_has_one_plot_per_series() {
     .unwrap_or_else(|error| panic!("report.html is not well-formed XML: {error}"));
     let plots = svgs(&document);
     let series: Vec<&str> = plots.iter().map(|svg| svg.attribute("data-series").unwrap_or("")).collect();
-    assert_eq!(series, vec!["latency", "percentiles", "throughput", "occupancy"]);
+    assert_eq!(
+        series,
+        vec!["latency_scatter_log", "latency_scatter_span", "latency", "percentiles", "throughput", "occupancy"]
+    );
     for svg in &plots {
         let texts: Vec<&str> = svg.descendants().filter_map(|node| node.text()).collect();
         let legend = svg.descendants().find(|node| node.attribute("class") == Some("legend"));
@@ -177,13 +184,18 @@ fn the_html_report_parses_and_has_one_plot_per_series() {
         assert!(
             axis.descendants().filter(|node| node.has_tag_name(("http://www.w3.org/2000/svg", "text"))).count() >= 6
         );
-        assert!(svg.descendants().any(|node| node.has_tag_name(("http://www.w3.org/2000/svg", "path"))), "a line");
+        let scatter = svg.attribute("data-series").is_some_and(|series| series.starts_with("latency_scatter"));
+        let mark = if scatter { "circle" } else { "path" };
+        assert!(svg.descendants().any(|node| node.has_tag_name(("http://www.w3.org/2000/svg", mark))), "a {mark}");
         if svg.attribute("data-series") != Some("percentiles") {
-            assert!(texts.contains(&"#0 dash0_errors"), "the fault window is labelled: {texts:?}");
+            assert!(
+                texts.contains(&"#0 dash0_errors for=8s status=503 rate=1.0"),
+                "the fault window is labelled with its parameters: {texts:?}"
+            );
             assert!(texts.contains(&"drain"), "the drain is marked");
         }
     }
-    let latency = plots[0];
+    let latency = plots[2];
     assert!(latency.descendants().any(|node| node.attribute("class") == Some("fault")), "the fault window is shaded");
     assert_self_contained(&html);
 }

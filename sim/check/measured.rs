@@ -18,9 +18,10 @@ use crate::faults::FaultWindow;
 use crate::gauges::{BufferId, Gauge};
 use crate::ledger::curve::{self, CurvePoint};
 use crate::ledger::timeline::{self, Timeline};
-use crate::ledger::{Accounting, Custodian, Occupancy};
+use crate::ledger::{Accounting, Custodian, LatencySample, Occupancy};
 use crate::pipeline::Pipeline;
 use crate::record::LogRecord;
+use crate::scenario::Expect;
 use crate::units::format_duration;
 use crate::vocab::Signal;
 use crate::world::RunOutcome;
@@ -95,6 +96,13 @@ pub struct Measured {
     pub(crate) span_latency_curve: Vec<CurvePoint>,
     /// The scenario's faults as windows of true time.
     pub fault_windows: Vec<FaultWindow>,
+    /// Bounded samples of delivered batches by emit time (`crate::ledger::sample`), per signal.
+    pub(crate) log_latency_sample: LatencySample,
+    pub(crate) span_latency_sample: LatencySample,
+    /// The scenario's `[expect]`: the budgets the report's headline shows next to the numbers.
+    pub(crate) expect: Expect,
+    /// The planted bugs' names (`[bugs]`), for the report's headline.
+    pub(crate) planted_bugs: Vec<String>,
 }
 
 /// Whether a log is outside any job (dev hosts log without a job trace): exempt from
@@ -150,6 +158,10 @@ impl Measured {
             log_latency_curve: curve::of(&log_histogram),
             span_latency_curve: curve::of(&span_histogram),
             fault_windows: FaultWindow::all(&scenario.faults, scenario.duration, scenario.drain),
+            log_latency_sample: pipeline.ledger.latency_sample(Signal::Log),
+            span_latency_sample: pipeline.ledger.latency_sample(Signal::Span),
+            expect: scenario.expect.clone(),
+            planted_bugs: scenario.bugs.names().map(str::to_string).collect(),
         }
     }
 

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::measured::{Latency, Measured};
 use super::verdict::Check;
-use crate::ledger::Outcome;
+use crate::ledger::sample::SAMPLE_POINTS_LIMIT;
+use crate::ledger::{Outcome, Undelivered};
 use crate::vocab::{Part, Signal};
 
 /// The version of `result.json`'s layout.
@@ -65,6 +66,31 @@ pub struct RunResult {
     pub jobs: JobsResult,
     /// Dash0's metric totals by name (cumulative by last value, delta by sum), by name.
     pub metrics: Vec<MetricResult>,
+    /// The scenario's budgets (`[expect]`), so a report shows each number next to what it is
+    /// held to. Added within schema 1: all null in results written before it.
+    #[serde(default)]
+    pub budgets: BudgetsResult,
+    /// The bugs planted in the run (`[bugs]` names, in `Bugs::names` order); empty for the
+    /// correct pipeline. Added within schema 1.
+    #[serde(default)]
+    pub planted_bugs: Vec<String>,
+}
+
+/// The budgets of `[expect]` a report's headline puts next to the measurements; null when
+/// the scenario sets none.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetsResult {
+    /// `latency_p99` and `latency_max` (logs' emit → Dash0 latency).
+    pub latency_p99_micros: Option<u64>,
+    pub latency_max_micros: Option<u64>,
+    /// `max_recovery`: the longest any fault may take to recover from.
+    pub recovery_micros: Option<u64>,
+    /// `min_throughput`: the least logs per second in every judged window.
+    pub min_throughput_per_second: Option<f64>,
+    /// `lost`: the most records that may be lost with an accepted cause.
+    pub lost_count: Option<u64>,
+    /// `allow_loss`: the causes under which loss is accepted, in `[expect]` order.
+    pub allow_loss: Vec<String>,
 }
 
 /// The event log's identity.
@@ -124,6 +150,50 @@ pub struct SignalResult {
     /// Per window of delivery time (window k = [k·window, (k+1)·window)): records first
     /// delivered in it and their latency percentiles (all 0 when none was delivered).
     pub windows: Vec<SignalWindow>,
+    /// A bounded sample of latency by emit time, and when the undelivered records were
+    /// emitted: the report's scatter. Added within schema 1: empty in results written before.
+    #[serde(default)]
+    pub latency_sample: LatencySampleResult,
+}
+
+/// A bounded, deterministic sample of one signal's per-batch latency by emit time
+/// (`crate::ledger::sample`), and where the records that never arrived were emitted.
+///
+/// Size: at most `points_limit` points (400: three numbers each) and, per undelivered
+/// outcome, at most 200 marks (two numbers each), so a signal's sample stays some tens of
+/// kilobytes of `result.json` however long the run.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatencySampleResult {
+    /// The most points the sample keeps.
+    pub points_limit: u64,
+    /// Delivered batches (records with one emit time first delivered together) in the run;
+    /// every `stride`-th of them is a point (`stride` is a power of two, 1 when all are).
+    pub batches_count: u64,
+    pub stride: u64,
+    /// When the last first delivery happened (true time); null when nothing was delivered.
+    pub last_delivery_micros: Option<u64>,
+    /// `[emit_micros, latency_micros, count]` per kept batch, in delivery order: `count`
+    /// records emitted at `emit_micros` reached Dash0 `latency_micros` later.
+    pub points: Vec<[u64; 3]>,
+    /// Records never delivered, per outcome (`in_flight`, a loss cause, `lost_silently`;
+    /// every custodian together), in that order.
+    pub undelivered: Vec<UndeliveredMarksResult>,
+}
+
+/// When one outcome's undelivered records were emitted.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UndeliveredMarksResult {
+    /// `in_flight`, a loss cause (`agent_retry_limit`, …) or `lost_silently`.
+    pub outcome: String,
+    /// Whether the records are lost (every outcome but `in_flight`).
+    pub lost: bool,
+    /// Records of this outcome.
+    pub count: u64,
+    /// The width of the emit-time bins the marks were counted in.
+    pub bin_micros: u64,
+    /// `[emit_micros, count]` per bin, in emit order: `emit_micros` is the bin's earliest
+    /// emit time.
+    pub marks: Vec<[u64; 2]>,
 }
 
 /// Records lost for one cause at one custodian.
@@ -370,6 +440,8 @@ impl RunResult {
                     series_count: total.series_count,
                 })
                 .collect(),
+            budgets: budgets_result(&run.expect),
+            planted_bugs: run.planted_bugs.clone(),
         };
         result.assert_conserved();
         result
@@ -392,7 +464,65 @@ impl RunResult {
                 signal.lost_count,
                 signal.in_flight_count
             );
+            let sample = &signal.latency_sample;
+            let marked: u64 = sample.undelivered.iter().map(|outcome| outcome.count).sum();
+            assert!(
+                marked == signal.lost_count + signal.in_flight_count
+                    && sample.points.len() as u64 <= sample.points_limit
+                    && sample.batches_count >= sample.points.len() as u64,
+                "{name}s: the latency sample marks {marked} undelivered records for {} lost + {} in flight, and keeps {} points of {} batches (limit {})",
+                signal.lost_count,
+                signal.in_flight_count,
+                sample.points.len(),
+                sample.batches_count,
+                sample.points_limit
+            );
         }
+    }
+}
+
+/// The budgets of `[expect]`, as the headline shows them.
+fn budgets_result(expect: &crate::scenario::Expect) -> BudgetsResult {
+    BudgetsResult {
+        latency_p99_micros: expect.latency_p99.map(micros),
+        latency_max_micros: expect.latency_max.map(micros),
+        recovery_micros: expect.max_recovery.map(micros),
+        min_throughput_per_second: expect.min_throughput.map(|rate| rate.per_second),
+        lost_count: expect.lost,
+        allow_loss: expect.allow_loss.iter().map(ToString::to_string).collect(),
+    }
+}
+
+/// One signal's latency sample and undelivered marks, from the ledger's.
+fn latency_sample_result(run: &Measured, signal: Signal) -> LatencySampleResult {
+    let sample = match signal {
+        Signal::Log => &run.log_latency_sample,
+        Signal::Span => &run.span_latency_sample,
+    };
+    let undelivered = run
+        .accounting
+        .undelivered_marks
+        .iter()
+        .filter(|((marked, _), _)| *marked == signal)
+        .map(|((_, kind), marks)| UndeliveredMarksResult {
+            outcome: kind.name().to_string(),
+            lost: *kind != Undelivered::InFlight,
+            count: marks.count,
+            bin_micros: marks.bin_nanos / 1_000,
+            marks: marks.marks().map(|(emit_nanos, count)| [emit_nanos / 1_000, count]).collect(),
+        })
+        .collect();
+    LatencySampleResult {
+        points_limit: SAMPLE_POINTS_LIMIT as u64,
+        batches_count: sample.batches_count,
+        stride: sample.stride,
+        last_delivery_micros: (sample.batches_count > 0).then_some(sample.last_delivery_nanos / 1_000),
+        points: sample
+            .points
+            .iter()
+            .map(|point| [point.emit_nanos / 1_000, point.latency_micros, point.count])
+            .collect(),
+        undelivered,
     }
 }
 
@@ -601,6 +731,7 @@ fn signal_result(run: &Measured, signal: Signal) -> SignalResult {
                 max_micros: window.max_micros,
             })
             .collect(),
+        latency_sample: latency_sample_result(run, signal),
     }
 }
 

@@ -21,10 +21,12 @@
 mod catch_up;
 pub(crate) mod curve;
 mod range_set;
+pub mod sample;
 pub mod timeline;
 
 pub use catch_up::CatchUp;
 pub use range_set::RangeSet;
+pub use sample::{EmitMarks, LatencySample, Undelivered};
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -145,6 +147,8 @@ struct LedgerInner {
     latency: BTreeMap<Signal, hdrhistogram::Histogram<u64>>,
     /// When each second's records arrived, per signal (recovery times).
     catch_up: BTreeMap<Signal, CatchUp>,
+    /// A bounded sample of delivered batches per signal, by emit time (the report's scatter).
+    latency_sample: BTreeMap<Signal, LatencySample>,
     /// Extra deliveries beyond the first, per record (rare; only duplicates are listed).
     duplicates: BTreeMap<RecordId, u32>,
     /// Latency, deliveries and held records per 10 s window, for reports.
@@ -374,7 +378,15 @@ impl Ledger {
     pub fn deliver(&self, ids: &[RecordId], true_nanos: u64) {
         let mut guard = self.lock();
         let LedgerInner {
-            sources, delivered, duplicates, latency, catch_up, timeline, foreign_sources_ignored, ..
+            sources,
+            delivered,
+            duplicates,
+            latency,
+            catch_up,
+            latency_sample,
+            timeline,
+            foreign_sources_ignored,
+            ..
         } = &mut *guard;
         for_each_run(ids, |source, range| {
             if *foreign_sources_ignored && sources.get(source.0 as usize).is_none_or(|e| range.end > e.emitted_count) {
@@ -384,6 +396,7 @@ impl Ledger {
             assert!(range.end <= entry.emitted_count, "delivered {source:?}:{range:?} was never emitted");
             let histogram = latency.entry(entry.signal).or_insert_with(new_latency_histogram);
             let catch_up = catch_up.entry(entry.signal).or_default();
+            let sample = latency_sample.entry(entry.signal).or_default();
             let set = delivered.entry(source).or_default();
             // Latency per first delivery: walk the emission calls the run spans (each has one
             // emit time) and count the records of each not delivered before.
@@ -405,6 +418,7 @@ impl Ledger {
                     histogram.saturating_record_n(latency_micros, first_deliveries);
                     timeline.delivered(entry.signal, true_nanos, latency_micros, first_deliveries);
                     catch_up.record(emitted_nanos, true_nanos);
+                    sample.record(emitted_nanos, true_nanos, latency_micros, first_deliveries);
                 }
                 start = segment_end;
             }
@@ -465,6 +479,11 @@ impl Ledger {
     /// The emit → Dash0 latency histogram (microseconds) of `signal`'s first deliveries.
     pub fn latency_micros(&self, signal: Signal) -> hdrhistogram::Histogram<u64> {
         self.lock().latency.get(&signal).cloned().unwrap_or_else(new_latency_histogram)
+    }
+
+    /// The bounded sample of `signal`'s delivered batches (`sample`), by emit time.
+    pub fn latency_sample(&self, signal: Signal) -> LatencySample {
+        self.lock().latency_sample.get(&signal).cloned().unwrap_or_default()
     }
 
     /// The run's time series so far (latency and deliveries per window, held records per
@@ -531,6 +550,8 @@ fn account_source(inner: &LedgerInner, accounting: &mut Accounting, source: Sour
     for (outcome, set) in held.chain(lost) {
         let taken = missing.take_intersection(set);
         if !taken.is_empty() {
+            let marks = accounting.undelivered_marks.entry((entry.signal, outcome.undelivered())).or_default();
+            add_emit_marks(marks, entry, &taken);
             accounting.outcomes.entry((entry.signal, outcome)).or_default().add(source, &taken, entry);
         }
     }
@@ -548,6 +569,8 @@ fn account_silent_losses(
     mut missing: RangeSet,
 ) {
     accounting.outcomes.entry((entry.signal, Outcome::LostSilently)).or_default().add(source, &missing, entry);
+    let marks = accounting.undelivered_marks.entry((entry.signal, Undelivered::LostSilently)).or_default();
+    add_emit_marks(marks, entry, &missing);
     for (custodian, holdings) in last_custodian_first(&inner.holdings) {
         if missing.is_empty() {
             break;
@@ -568,6 +591,26 @@ fn account_silent_losses(
 /// A latency histogram from 1 µs to 1 day at 3 significant digits.
 fn new_latency_histogram() -> hdrhistogram::Histogram<u64> {
     hdrhistogram::Histogram::new_with_bounds(1, 86_400_000_000, 3).expect("valid histogram bounds")
+}
+
+/// Adds the records of `set` (of `entry`'s source) to `marks` at their emit times: work per
+/// range and per emission call inside it, never per record (end of run only).
+fn add_emit_marks(marks: &mut EmitMarks, entry: &SourceEntry, set: &RangeSet) {
+    for range in set.ranges() {
+        let mut start = range.start;
+        let mut index = entry.emit_times.partition_point(|&(first, _)| first <= start).saturating_sub(1);
+        // Bounded: each turn moves to the next emission call, of which there are finitely many.
+        while start < range.end && index < entry.emit_times.len() {
+            let (_, emitted_nanos) = entry.emit_times[index];
+            let segment_end =
+                entry.emit_times.get(index + 1).map_or(entry.emitted_count, |&(first, _)| first).min(range.end);
+            index += 1;
+            if segment_end > start {
+                marks.add(emitted_nanos, segment_end - start);
+                start = segment_end;
+            }
+        }
+    }
 }
 
 /// The true emit time of `seq` in `entry`.
@@ -591,6 +634,17 @@ pub enum Outcome {
     Lost { cause: LossCause, custodian: Custodian },
     /// Neither delivered, held nor dropped: a part lost it without saying so.
     LostSilently,
+}
+
+impl Outcome {
+    /// Which row of the latency scatter's top band the outcome's records go to.
+    pub fn undelivered(&self) -> Undelivered {
+        match self {
+            Outcome::InFlight(_) => Undelivered::InFlight,
+            Outcome::Lost { cause, .. } => Undelivered::Lost(*cause),
+            Outcome::LostSilently => Undelivered::LostSilently,
+        }
+    }
 }
 
 impl fmt::Display for Outcome {
@@ -661,6 +715,9 @@ pub struct Accounting {
     /// The silent losses of `outcomes` split by the last custodian that released them
     /// (`None`: no part ever held them after the app emitted them).
     pub(crate) silent_by_last_custodian: BTreeMap<(Signal, Option<Custodian>), Tally>,
+    /// When the undelivered records were emitted, per signal and outcome kind (custodians
+    /// together), in bounded bins: the latency scatter's top band.
+    pub undelivered_marks: BTreeMap<(Signal, Undelivered), EmitMarks>,
 }
 
 impl Accounting {
@@ -696,6 +753,13 @@ impl Accounting {
                 "ledger: {signal:?}: each duplicated record has at least one extra delivery"
             );
         }
+        let mut by_kind: BTreeMap<(Signal, Undelivered), u64> = BTreeMap::new();
+        for ((signal, outcome), tally) in &self.outcomes {
+            *by_kind.entry((*signal, outcome.undelivered())).or_default() += tally.count;
+        }
+        let marked: BTreeMap<(Signal, Undelivered), u64> =
+            self.undelivered_marks.iter().map(|(key, marks)| (*key, marks.count)).collect();
+        assert_eq!(by_kind, marked, "ledger: the undelivered records' emit marks must add up to their outcomes");
         for tally in self.outcomes.values().chain(self.silent_by_last_custodian.values()) {
             assert!(tally.count > 0, "ledger: an outcome is listed only if some record met it");
             assert_eq!(tally.born_counts.values().sum::<u64>(), tally.count, "ledger: born-host counts must add up");
@@ -982,6 +1046,32 @@ mod tests {
         let histogram = ledger.latency_micros(Signal::Log);
         assert_eq!(histogram.len(), 20);
         assert!(histogram.equivalent(histogram.min(), 11_000_000) && histogram.equivalent(histogram.max(), 12_000_000));
+    }
+
+    #[test]
+    fn the_scatter_sample_keeps_delivered_batches_and_marks_undelivered_ones_at_their_emit_times() {
+        let ledger = Ledger::new();
+        let source = ledger.register_source("m#0/logs", Signal::Log);
+        ledger.emit(source, 10, 1_000_000_000);
+        ledger.emit(source, 10, 2_000_000_000);
+        ledger.emit(source, 10, 3_000_000_000);
+        let agent = custodian(Part::Agent, "m");
+        ledger.deliver(&ids(source, 0..12), 4_000_000_000); // two batches: 10 emitted at 1 s, 2 at 2 s
+        ledger.deliver(&ids(source, 0..5), 5_000_000_000); // duplicates: no point
+        ledger.drop_records(&agent, LossCause::AgentRetryLimit, &ids(source, 12..20));
+        ledger.hold(&agent, &ids(source, 20..25), Durability::Volatile);
+        let sample = ledger.latency_sample(Signal::Log);
+        let points: Vec<(u64, u64, u64)> =
+            sample.points.iter().map(|p| (p.emit_nanos, p.latency_micros, p.count)).collect();
+        assert_eq!(points, vec![(1_000_000_000, 3_000_000, 10), (2_000_000_000, 2_000_000, 2)]);
+        assert_eq!((sample.batches_count, sample.last_delivery_nanos), (2, 4_000_000_000));
+        let account = ledger.account();
+        let marks = |kind: Undelivered| -> Vec<(u64, u64)> {
+            account.undelivered_marks.get(&(Signal::Log, kind)).map_or_else(Vec::new, |m| m.marks().collect())
+        };
+        assert_eq!(marks(Undelivered::Lost(LossCause::AgentRetryLimit)), vec![(2_000_000_000, 8)]);
+        assert_eq!(marks(Undelivered::InFlight), vec![(3_000_000_000, 5)]);
+        assert_eq!(marks(Undelivered::LostSilently), vec![(3_000_000_000, 5)], "25..30 vanished");
     }
 
     #[test]

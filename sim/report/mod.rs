@@ -3,11 +3,13 @@
 //! One folder per run, `reports/<scenario>/<seed>/`:
 //! - `result.json` (`result.rs`): the verdict and every measurement in a stable schema;
 //! - `summary.md` (`summary.rs`): the verdict, failed checks, totals, latency, faults, replay;
-//! - `report.html` (`html.rs`, plots from `svg.rs`): the same with four plots, self-contained;
+//! - `report.html` (`html.rs`, plots from `svg.rs`, the headline from `templates/headline.html`):
+//!   a headline, then the same with six plots (latency by emit time per signal among them),
+//!   self-contained;
 //! - `events.log`: the world's kept events as text.
 //!
-//! The series behind the plots are collected while the run goes (`timeline.rs`, fed by the
-//! ledger); the percentile curve and fault windows are read when the run is judged
+//! The series behind the plots are collected while the run goes (`timeline.rs` and the
+//! latency sample `sample.rs`, fed by the ledger); the percentile curve and fault windows are read when the run is judged
 //! (`curve.rs`, `fault_window.rs`). A chaos sweep adds its index page (`index_html.rs`);
 //! `obsim report compare` (`compare.rs`) flags regressions between two results or two sweep
 //! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep.
