@@ -10,7 +10,8 @@
 //! ledger); the percentile curve and fault windows are read when the run is judged
 //! (`curve.rs`, `fault_window.rs`). A chaos sweep adds its index page (`index_html.rs`);
 //! `obsim report compare` (`compare.rs`) flags regressions between two results or two sweep
-//! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep.
+//! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep;
+//! `obsim report trend` (`trend.rs`) lines the last nights' sweeps up.
 //! `obsim run --export DIR` (`export.rs`) writes what Dash0 stored as OTLP JSON files.
 
 pub mod build_info;
@@ -25,6 +26,7 @@ pub mod merge;
 pub mod result;
 pub mod summary;
 pub mod svg;
+pub mod trend;
 
 use std::path::Path;
 
