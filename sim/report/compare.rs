@@ -692,6 +692,91 @@ mod tests {
         assert!(loss_rows("s", 0, 1, Vec::new(), 10.0)[0].regression, "any loss where there was none");
     }
 
+    /// A sweep of `seeds` of scenarios "a" and "b", each run's log p99 `p99_ms(scenario,
+    /// k)` (k the run's number within its scenario), every run passing with no loss.
+    fn sweep(first_seed: u64, seeds: u64, p99_ms: impl Fn(&str, u64) -> u64) -> Index {
+        let mut runs = Vec::new();
+        for k in 0..seeds {
+            for scenario in ["a", "b"] {
+                runs.push(IndexRun {
+                    scenario: scenario.to_string(),
+                    seed: first_seed + k,
+                    passed: true,
+                    log_latency_p99_micros: Some(p99_ms(scenario, k) * 1000),
+                    span_latency_p99_micros: Some(p99_ms(scenario, k) * 1000),
+                    lost_count: Some(0),
+                    duplicated_count: Some(0),
+                    log_offered_per_second: Some(100.0),
+                    log_throughput_mean_per_second: Some(99.0),
+                    ..IndexRun::default()
+                });
+            }
+        }
+        Index {
+            schema_version: INDEX_SCHEMA_VERSION,
+            obsim: None,
+            shard: "1/1".into(),
+            first_seed,
+            seeds,
+            runs_count: runs.len() as u64,
+            failures_count: 0,
+            planned_runs_count: None,
+            finished: true,
+            missing_shards: Vec::new(),
+            unfinished_shards: Vec::new(),
+            runs,
+        }
+    }
+
+    #[test]
+    fn sweeps_of_different_seeds_compare_as_distributions_per_scenario() {
+        // The same distribution (1.0 s to 1.9 s) drawn in another order by other seeds.
+        let old = sweep(1, 20, |_, k| 1000 + (k % 10) * 100);
+        let new = sweep(1001, 20, |_, k| 1000 + ((k + 3) % 10) * 100);
+        let comparison = indexes(&old, &new, Thresholds::default());
+        assert_eq!(comparison.regressions_count(), 0, "{}", comparison.render(10.0));
+        assert_eq!(comparison.threshold_percent, Some(DISTRIBUTION_THRESHOLD_PERCENT_DEFAULT));
+        assert!(comparison.rows.iter().any(|row| row.subject == "a" && row.metric == "p99 of runs' log p99"));
+        // Planted: scenario b's runs are half again slower.
+        let slower = sweep(2001, 20, |scenario, k| (1000 + (k % 10) * 100) * if scenario == "b" { 3 } else { 2 } / 2);
+        let comparison = indexes(&old, &slower, Thresholds::default());
+        let regressed: Vec<(&str, &str)> = comparison
+            .rows
+            .iter()
+            .filter(|row| row.regression)
+            .map(|row| (row.subject.as_str(), row.metric.as_str()))
+            .collect();
+        assert!(regressed.contains(&("b", "p50 of runs' log p99")), "{}", comparison.render(10.0));
+        assert!(!regressed.iter().any(|(subject, _)| *subject == "a"), "{}", comparison.render(10.0));
+        // Failures, a new loss cause and throughput over the offered load.
+        let mut worse = sweep(3001, 20, |_, k| 1000 + (k % 10) * 100);
+        for run in worse.runs.iter_mut().filter(|run| run.scenario == "a").take(3) {
+            run.passed = false;
+            run.lost_by_cause.insert("agent_buffer_full".into(), 40);
+            run.lost_count = Some(40);
+            run.log_offered_per_second = Some(200.0);
+        }
+        let comparison = indexes(&old, &worse, Thresholds::default());
+        let regressed: Vec<&str> =
+            comparison.rows.iter().filter(|row| row.regression).map(|row| row.metric.as_str()).collect();
+        assert!(regressed.contains(&"failure rate"), "{}", comparison.render(10.0));
+        assert!(regressed.contains(&"new loss cause agent_buffer_full"), "{}", comparison.render(10.0));
+        assert!(regressed.contains(&"lost records per run"), "{}", comparison.render(10.0));
+        assert!(!regressed.contains(&"throughput / offered load (p50 of runs)"), "3 of 20 runs move no median");
+    }
+
+    #[test]
+    fn sweeps_of_the_same_seeds_still_compare_run_by_run() {
+        let old = sweep(1, 4, |_, k| 1000 + k);
+        let mut new = old.clone();
+        new.runs[3].log_latency_p99_micros = Some(5_000_000);
+        let comparison = indexes(&old, &new, Thresholds::default());
+        assert_eq!(comparison.threshold_percent, None);
+        assert!(comparison.header[1].starts_with("8 of 8 runs match"), "{:?}", comparison.header);
+        let regressed: Vec<&Row> = comparison.rows.iter().filter(|row| row.regression).collect();
+        assert_eq!(regressed[0].subject, "b seed 2", "{regressed:?}");
+    }
+
     #[test]
     fn p99_is_nearest_rank() {
         assert_eq!(quantile_of(&mut [], 0.99), None);
