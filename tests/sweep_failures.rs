@@ -553,15 +553,25 @@ fn two_nights_of_different_seeds_compare_per_scenario_and_a_planted_bug_regresse
     let first = night(&library, &dir, "night-1", "1", &[]);
     let second = night(&library, &dir, "night-2", "1001", &[]);
     let planted = night(&library, &dir, "night-3", "2001", &["--bug", "dash0_drop_one_batch"]);
+    check_build_stamp(&first);
+    check_nights_compare(&first, &second, &planted);
+    check_builds_compare(&dir, &first, &second);
+    check_index_pages(first.parent().unwrap());
+}
 
-    // The index says which obsim ran the sweep.
+/// The index says which obsim ran the sweep.
+fn check_build_stamp(first: &Path) {
     let index = read_index(&first);
     let build = index.obsim.clone().expect("index.json carries the build");
     assert_eq!(build.version, env!("CARGO_PKG_VERSION"));
     assert!(build.commit == "unknown" || build.commit.len() == 40, "{build:?}");
     let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
     assert_eq!(raw["obsim"]["commit"], build.commit.as_str());
+}
 
+/// Two nights of one config compare as distributions within the thresholds; a planted bug
+/// regresses the failure rate of the scenario it broke.
+fn check_nights_compare(first: &Path, second: &Path, planted: &Path) {
     // Same config, other seeds: no (scenario, seed) matches, so distributions per scenario;
     // within the thresholds. Before: "0 matched runs, no regression" whatever happened.
     let output = obsim(&["report", "compare", first.to_str().unwrap(), second.to_str().unwrap()]);
@@ -591,8 +601,11 @@ fn two_nights_of_different_seeds_compare_per_scenario_and_a_planted_bug_regresse
         "{said}"
     );
     assert!(!regressed.iter().any(|line| line.contains("sweep-buggy") && line.contains("failure rate")), "{said}");
+}
 
-    // Indexes of two builds: the comparison says so first.
+/// Indexes of two builds: the comparison says so first; an index without a stamp (or the
+/// per-run fields added since) still reads.
+fn check_builds_compare(dir: &Path, first: &Path, second: &Path) {
     let mut other: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
     other["obsim"]["commit"] = "f".repeat(40).into();
     let other_path = dir.join("other-build.json");
@@ -610,9 +623,11 @@ fn two_nights_of_different_seeds_compare_per_scenario_and_a_planted_bug_regresse
     let output = obsim(&["report", "compare", first.to_str().unwrap(), other_path.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(text(&output).starts_with("builds unknown"), "{}", text(&output));
+}
 
-    // The index page: one row per scenario linking its page; every link of every page exists.
-    let sweep_dir = first.parent().unwrap();
+/// The index page: one row per scenario linking its page; every link of every page exists;
+/// failures show their checks' details and link their replay files.
+fn check_index_pages(sweep_dir: &Path) {
     let html = std::fs::read_to_string(sweep_dir.join("index.html")).unwrap();
     let links = page_links(&html);
     let rows = parse_page(&html, |node| node.has_tag_name("tr") && node.attribute("class") == Some("scenario"));
@@ -704,7 +719,11 @@ fn the_nightly_workflow_keeps_a_bounded_history_and_publishes_the_trend() {
     assert!(condition(upload).contains("always()") && upload["with"]["path"].as_str() == Some("history"));
     let trend_step = step_running(&workflow, "merge", "obsim report trend");
     assert!(condition(trend_step).contains("always()"));
+    run_the_history_step(trend_step["run"].as_str().unwrap());
+}
 
+/// Runs the history step's `script` on a history of three nights with HISTORY_NIGHTS=3.
+fn run_the_history_step(script: &str) {
     // Run the step's script on a history of three nights with HISTORY_NIGHTS=3: tonight is
     // added, the oldest night goes, the trend is drawn over the three left and tonight is
     // compared with last night, in the step summary.
@@ -722,11 +741,8 @@ fn the_nightly_workflow_keeps_a_bounded_history_and_publishes_the_trend() {
     let merged = dir.join("reports/chaos/merged");
     std::fs::create_dir_all(&merged).unwrap();
     std::fs::write(merged.join("index.json"), fake_night(4_000_000, &[("a", true, 130), ("b", true, 190)])).unwrap();
-    let script = trend_step["run"]
-        .as_str()
-        .unwrap()
-        .replace("${{ github.run_number }}", "4")
-        .replace("./target/release/obsim", env!("CARGO_BIN_EXE_obsim"));
+    let script =
+        script.replace("${{ github.run_number }}", "4").replace("./target/release/obsim", env!("CARGO_BIN_EXE_obsim"));
     let summary = dir.join("summary.md");
     let ran = Command::new("bash")
         // As GitHub runs a step: `bash --noprofile --norc -eo pipefail`.

@@ -435,14 +435,7 @@ fn median_f64(values: &[f64]) -> Option<f64> {
 /// Compares the runs of each scenario of two sweeps of different seeds as distributions,
 /// then all runs together, into `comparison`.
 fn distributions(old: &Index, new: &Index, threshold: f64, comparison: &mut Comparison) {
-    let group = |index: &Index| {
-        let mut groups: BTreeMap<String, Vec<&IndexRun>> = BTreeMap::new();
-        for run in &index.runs {
-            groups.entry(run.scenario.clone()).or_default().push(run);
-        }
-        groups
-    };
-    let (old_groups, new_groups) = (group(old), group(new));
+    let (old_groups, new_groups) = (runs_by_scenario(old), runs_by_scenario(new));
     for (scenario, new_runs) in &new_groups {
         let Some(old_runs) = old_groups.get(scenario) else {
             comparison.notes.push(format!("{scenario} is only in the new sweep ({} runs)", new_runs.len()));
@@ -461,6 +454,15 @@ fn distributions(old: &Index, new: &Index, threshold: f64, comparison: &mut Comp
     let mut rows = vec![failure_rate_row(&all, &old_all, &new_all)];
     rows.extend(quantile_rows(&all, "log p99", &old_all.log_p99s_micros, &new_all.log_p99s_micros, threshold));
     comparison.rows.extend(rows);
+}
+
+/// An index's runs by scenario name (names, not files: a file may move between nights).
+fn runs_by_scenario(index: &Index) -> BTreeMap<String, Vec<&IndexRun>> {
+    let mut groups: BTreeMap<String, Vec<&IndexRun>> = BTreeMap::new();
+    for run in &index.runs {
+        groups.entry(run.scenario.clone()).or_default().push(run);
+    }
+    groups
 }
 
 /// The rows of one scenario's distributions (see the module's list).
