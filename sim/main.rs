@@ -331,11 +331,13 @@ enum BenchCommand {
 
 #[derive(Subcommand)]
 enum ReportCommand {
-    /// Compare two result.json files (or two chaos index.json files, run by run on
-    /// (scenario, seed) and in aggregate) and flag regressions beyond the threshold: log p99
-    /// latency up, throughput (slowest window, mean) down, a new loss cause or more records
-    /// lost, a pass turned into a failure. Exit status: 0 no regression, 1 a regression, 2
-    /// bad input.
+    /// Compare two result.json files (or two chaos index.json files: run by run on
+    /// (scenario, seed) when their seeds match, else per scenario as distributions — two
+    /// nights) and flag regressions beyond the threshold: log p99 latency up, throughput
+    /// down, a new loss cause or more records lost, a pass turned into a failure (for
+    /// distributions: failure rate, p50/p99 of the runs' p99, loss and duplicates per run,
+    /// slowest recovery, throughput over offered load). Says when the two were built from
+    /// different commits. Exit status: 0 no regression, 1 a regression, 2 bad input.
     Compare {
         /// The baseline: result.json or index.json.
         old: PathBuf,
@@ -344,6 +346,25 @@ enum ReportCommand {
         /// The change, in percent, beyond which a difference is a regression.
         #[arg(long, default_value_t = obsim::report::compare::THRESHOLD_PERCENT_DEFAULT)]
         threshold: f64,
+        /// The same for two sweeps of different seeds, compared as distributions.
+        #[arg(long, default_value_t = obsim::report::compare::DISTRIBUTION_THRESHOLD_PERCENT_DEFAULT)]
+        distribution_threshold: f64,
+    },
+    /// Line up the last nights' sweeps: per scenario, the failure rate and the p99 of the
+    /// runs' log p99, night by night, as trend.md, trend.svg and trend.html in --out. Each
+    /// path is an index.json, a night's folder holding one, or a history folder whose
+    /// subfolders (in name order) hold one each. Exit status: 0 written, 2 bad input, 3 the
+    /// files could not be written.
+    Trend {
+        /// index.json files, night folders or history folders.
+        #[arg(required = true)]
+        history: Vec<PathBuf>,
+        /// Where the trend goes.
+        #[arg(long)]
+        out: PathBuf,
+        /// How many of the last nights to read.
+        #[arg(long, default_value_t = obsim::report::trend::TREND_NIGHTS_DEFAULT)]
+        nights: usize,
     },
     /// Merge the index.json files of a sweep's shards (`obsim chaos --shard i/n`) into one
     /// index (json, md, html), copying failure files and run folders along. The shards must
@@ -373,7 +394,12 @@ fn main() -> ExitCode {
         Command::Run { scenarios, seed, reports, export, junit } => {
             run_command(&scenarios, seed, &reports, export.as_deref(), junit.as_deref())
         }
-        Command::Report { command: ReportCommand::Compare { old, new, threshold } } => compare(&old, &new, threshold),
+        Command::Report { command: ReportCommand::Compare { old, new, threshold, distribution_threshold } } => compare(
+            &old,
+            &new,
+            obsim::report::compare::Thresholds { run_percent: threshold, distribution_percent: distribution_threshold },
+        ),
+        Command::Report { command: ReportCommand::Trend { history, out, nights } } => trend(&history, &out, nights),
         Command::Report { command: ReportCommand::Merge { indexes, out, partial } } => merge(&indexes, &out, partial),
         Command::Replay { failure } => replay(&failure),
         Command::Promote { failure, name, into, strip_bugs } => promote(&failure, &name, &into, strip_bugs),
@@ -1011,19 +1037,43 @@ fn determinism_case(args: &DeterminismCaseArgs) -> ExitCode {
 }
 
 /// `obsim report compare`: print the comparison; exit 1 on a regression, 2 on bad input.
-fn compare(old: &std::path::Path, new: &std::path::Path, threshold: f64) -> ExitCode {
+fn compare(old: &std::path::Path, new: &std::path::Path, thresholds: obsim::report::compare::Thresholds) -> ExitCode {
     use obsim::report::compare;
-    if !(threshold.is_finite() && threshold >= 0.0) {
-        eprintln!("obsim report compare: --threshold {threshold} must be a percentage ≥ 0");
-        return ExitCode::from(2);
+    for (flag, threshold) in
+        [("--threshold", thresholds.run_percent), ("--distribution-threshold", thresholds.distribution_percent)]
+    {
+        if !(threshold.is_finite() && threshold >= 0.0) {
+            eprintln!("obsim report compare: {flag} {threshold} must be a percentage ≥ 0");
+            return ExitCode::from(2);
+        }
     }
     compare_files(
         "obsim report compare",
         (old, new),
         compare::parse_input,
-        |old, new| compare::compare(old, new, threshold),
-        |comparison| (comparison.render(threshold), comparison.regressions_count()),
+        |old, new| compare::compare(old, new, thresholds),
+        |comparison| (comparison.render(thresholds.run_percent), comparison.regressions_count()),
     )
+}
+
+/// `obsim report trend`: read the last nights, write trend.{md,svg,html}, print trend.md.
+fn trend(history: &[PathBuf], out: &std::path::Path, nights: usize) -> ExitCode {
+    use obsim::report::trend;
+    let loaded = match trend::load_nights(history, nights) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            eprintln!("obsim report trend: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let trend = trend::trend(&loaded);
+    if let Err(error) = trend::write(out, &trend) {
+        eprintln!("obsim report trend: writing {}: {error}", out.display());
+        return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
+    }
+    print!("{}", trend::markdown(&trend));
+    println!("\ntrend: {} ({})", out.join("trend.md").display(), out.join("trend.html").display());
+    ExitCode::SUCCESS
 }
 
 /// `obsim report merge`: join shard indexes into one; the exit status is the merged

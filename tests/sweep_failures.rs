@@ -523,3 +523,249 @@ fn the_final_index_does_not_depend_on_the_order_runs_finished_in() {
         assert_eq!((html(&one), html(&two)), (run.full_report, run.full_report), "seed {}", run.seed);
     }
 }
+
+/// TINY under another name with a planted bug in its own `[bugs]` table: every run of it
+/// fails, whatever the seed.
+fn buggy_tiny() -> String {
+    TINY.replace("name = \"sweep-tiny\"", "name = \"sweep-buggy\"")
+        .replace("[chaos]", "[bugs]\ndash0_drop_one_batch = true\n\n[chaos]")
+}
+
+/// `obsim chaos <library> --seeds 3 --first-seed <first_seed> --out <dir>/<name> <extra>`:
+/// the index.json it wrote.
+fn night(library: &Path, dir: &Path, name: &str, first_seed: &str, extra: &[&str]) -> PathBuf {
+    let out = dir.join(name);
+    let mut args = vec!["chaos", library.to_str().unwrap(), "--seeds", "3", "--first-seed", first_seed];
+    args.extend(["--shrink-runs", "0", "--out", out.to_str().unwrap()]);
+    args.extend_from_slice(extra);
+    let output = obsim(&args);
+    assert!(matches!(output.status.code(), Some(0 | 1)), "{}", text(&output));
+    out.join("index.json")
+}
+
+#[test]
+fn two_nights_of_different_seeds_compare_per_scenario_and_a_planted_bug_regresses() {
+    let dir = fresh_dir("nights");
+    let library = dir.join("library");
+    std::fs::create_dir_all(&library).unwrap();
+    std::fs::write(library.join("a-tiny.toml"), TINY).unwrap();
+    std::fs::write(library.join("b-buggy.toml"), buggy_tiny()).unwrap();
+    let first = night(&library, &dir, "night-1", "1", &[]);
+    let second = night(&library, &dir, "night-2", "1001", &[]);
+    let planted = night(&library, &dir, "night-3", "2001", &["--bug", "dash0_drop_one_batch"]);
+    check_build_stamp(&first);
+    check_nights_compare(&first, &second, &planted);
+    check_builds_compare(&dir, &first, &second);
+    check_index_pages(first.parent().unwrap());
+}
+
+/// The index says which obsim ran the sweep.
+fn check_build_stamp(first: &Path) {
+    let index = read_index(&first);
+    let build = index.obsim.clone().expect("index.json carries the build");
+    assert_eq!(build.version, env!("CARGO_PKG_VERSION"));
+    assert!(build.commit == "unknown" || build.commit.len() == 40, "{build:?}");
+    let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
+    assert_eq!(raw["obsim"]["commit"], build.commit.as_str());
+}
+
+/// Two nights of one config compare as distributions within the thresholds; a planted bug
+/// regresses the failure rate of the scenario it broke.
+fn check_nights_compare(first: &Path, second: &Path, planted: &Path) {
+    // Same config, other seeds: no (scenario, seed) matches, so distributions per scenario;
+    // within the thresholds. Before: "0 matched runs, no regression" whatever happened.
+    let output = obsim(&["report", "compare", first.to_str().unwrap(), second.to_str().unwrap()]);
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{said}");
+    assert!(said.contains("0 of 6 runs match on (scenario, seed)") && said.contains("as distributions"), "{said}");
+    assert!(said.contains("same build"), "{said}");
+    for metric in ["failure rate", "p50 of runs' log p99", "p99 of runs' span p99", "lost records per run"] {
+        assert!(said.contains(metric), "{metric}: {said}");
+    }
+    // The buggy scenario fails every night: no change of its failure rate.
+    assert!(
+        said.lines()
+            .any(|line| line.starts_with("ok") && line.contains("sweep-buggy") && line.contains("3/3 (100.0%)")),
+        "{said}"
+    );
+
+    // A planted bug in the third night: sweep-tiny's failure rate jumps.
+    let output = obsim(&["report", "compare", second.to_str().unwrap(), planted.to_str().unwrap()]);
+    let said = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    let regressed: Vec<&str> = said.lines().filter(|line| line.starts_with("REGRESSION")).collect();
+    assert!(
+        regressed
+            .iter()
+            .any(|line| line.contains("sweep-tiny") && line.contains("failure rate") && line.contains("0/3")),
+        "{said}"
+    );
+    assert!(!regressed.iter().any(|line| line.contains("sweep-buggy") && line.contains("failure rate")), "{said}");
+}
+
+/// Indexes of two builds: the comparison says so first; an index without a stamp (or the
+/// per-run fields added since) still reads.
+fn check_builds_compare(dir: &Path, first: &Path, second: &Path) {
+    let mut other: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
+    other["obsim"]["commit"] = "f".repeat(40).into();
+    let other_path = dir.join("other-build.json");
+    std::fs::write(&other_path, serde_json::to_string_pretty(&other).unwrap()).unwrap();
+    let output = obsim(&["report", "compare", first.to_str().unwrap(), other_path.to_str().unwrap()]);
+    assert!(text(&output).starts_with("different builds:"), "{}", text(&output));
+    // An index written before the stamp still reads.
+    other.as_object_mut().unwrap().remove("obsim");
+    for run in other["runs"].as_array_mut().unwrap() {
+        for field in ["failed_check_details", "span_latency_p99_micros", "duplicated_count", "lost_by_cause"] {
+            run.as_object_mut().unwrap().remove(field);
+        }
+    }
+    std::fs::write(&other_path, serde_json::to_string_pretty(&other).unwrap()).unwrap();
+    let output = obsim(&["report", "compare", first.to_str().unwrap(), other_path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert!(text(&output).starts_with("builds unknown"), "{}", text(&output));
+}
+
+/// The index page: one row per scenario linking its page; every link of every page exists;
+/// failures show their checks' details and link their replay files.
+fn check_index_pages(sweep_dir: &Path) {
+    let html = std::fs::read_to_string(sweep_dir.join("index.html")).unwrap();
+    let links = page_links(&html);
+    let rows = parse_page(&html, |node| node.has_tag_name("tr") && node.attribute("class") == Some("scenario"));
+    assert_eq!(rows, 2, "one row per scenario, not a seed grid");
+    let drill_downs: Vec<&String> = links.iter().filter(|link| link.starts_with("scenarios/")).collect();
+    assert_eq!(drill_downs, vec!["scenarios/sweep-tiny.html", "scenarios/sweep-buggy.html"]);
+    for link in &links {
+        assert!(sweep_dir.join(link).exists(), "index.html links {link}, which does not exist");
+    }
+    // Failures show why, not only the check's name, and link their replay file.
+    let details = parse_page(&html, |node| {
+        node.has_tag_name("li")
+            && node.attribute("class") == Some("failed-check")
+            && node.children().any(|child| child.has_tag_name("pre") && child.text().is_some_and(|t| !t.is_empty()))
+    });
+    assert!(details >= 3, "each failed run lists its failed checks with their details: {html}");
+    assert!(links.iter().any(|link| link.starts_with("failures/sweep-buggy-seed")), "{links:?}");
+    for page in ["sweep-tiny", "sweep-buggy"] {
+        let page_path = sweep_dir.join("scenarios").join(format!("{page}.html"));
+        let page_html = std::fs::read_to_string(&page_path).unwrap();
+        let runs = parse_page(&page_html, |node| node.has_tag_name("tr") && node.attribute("class") == Some("run"));
+        assert_eq!(runs, 3, "{page}: a row per run");
+        for link in page_links(&page_html) {
+            assert!(page_path.parent().unwrap().join(&link).exists(), "{page} links {link}, which does not exist");
+        }
+    }
+    let buggy_page = std::fs::read_to_string(sweep_dir.join("scenarios/sweep-buggy.html")).unwrap();
+    assert!(buggy_page.contains("class=\"replay\" href=\"../failures/sweep-buggy-seed"), "{buggy_page}");
+}
+
+/// Parses `html` as XML (as every obsim page must be) and counts the nodes `matches` takes.
+fn parse_page(html: &str, matches: impl Fn(&roxmltree::Node<'_, '_>) -> bool) -> usize {
+    let options = roxmltree::ParsingOptions { allow_dtd: true, ..roxmltree::ParsingOptions::default() };
+    let document = roxmltree::Document::parse_with_options(html, options).unwrap_or_else(|error| panic!("{error}"));
+    document.descendants().filter(|node| matches(node)).count()
+}
+
+/// Every `href` of `html`.
+fn page_links(html: &str) -> Vec<String> {
+    let options = roxmltree::ParsingOptions { allow_dtd: true, ..roxmltree::ParsingOptions::default() };
+    let document = roxmltree::Document::parse_with_options(html, options).unwrap_or_else(|error| panic!("{error}"));
+    document.descendants().filter_map(|node| node.attribute("href").map(str::to_string)).collect()
+}
+
+/// An index of one night: `runs` (scenario, passed, log p99 in ms), seeds from `first_seed`.
+fn fake_night(first_seed: u64, runs: &[(&str, bool, u64)]) -> String {
+    let runs: Vec<obsim::report::index::IndexRun> = runs
+        .iter()
+        .enumerate()
+        .map(|(k, (scenario, passed, p99_ms))| obsim::report::index::IndexRun {
+            scenario: scenario.to_string(),
+            file: format!("scenarios/{scenario}.toml"),
+            seed: first_seed + k as u64,
+            passed: *passed,
+            log_latency_p99_micros: Some(p99_ms * 1000),
+            lost_count: Some(0),
+            ..obsim::report::index::IndexRun::default()
+        })
+        .collect();
+    let index = Index {
+        schema_version: 1,
+        obsim: Some(obsim::report::build_info::BuildInfo::current()),
+        shard: "1/1".into(),
+        first_seed,
+        seeds: runs.len() as u64,
+        runs_count: runs.len() as u64,
+        failures_count: runs.iter().filter(|run| !run.passed).count() as u64,
+        planned_runs_count: Some(runs.len() as u64),
+        finished: true,
+        missing_shards: Vec::new(),
+        unfinished_shards: Vec::new(),
+        runs,
+    };
+    serde_json::to_string_pretty(&index).unwrap()
+}
+
+#[test]
+fn the_nightly_workflow_keeps_a_bounded_history_and_publishes_the_trend() {
+    let workflow = workflow();
+    let merge_job = &workflow["jobs"]["merge"];
+    assert_eq!(merge_job["permissions"]["actions"].as_str(), Some("read"), "gh run download needs actions: read");
+    let fetch = step_running(&workflow, "merge", "gh run download");
+    assert!(condition(fetch).contains("always()"), "a failed night still keeps its history: {fetch:?}");
+    assert!(fetch["run"].as_str().unwrap().contains("--name chaos-history"), "{fetch:?}");
+    let upload = steps(&workflow, "merge")
+        .iter()
+        .find(|step| step["with"]["name"].as_str() == Some("chaos-history"))
+        .expect("the history is uploaded again");
+    assert!(condition(upload).contains("always()") && upload["with"]["path"].as_str() == Some("history"));
+    let trend_step = step_running(&workflow, "merge", "obsim report trend");
+    assert!(condition(trend_step).contains("always()"));
+    run_the_history_step(trend_step["run"].as_str().unwrap());
+}
+
+/// Runs the history step's `script` on a history of three nights with HISTORY_NIGHTS=3.
+fn run_the_history_step(script: &str) {
+    // Run the step's script on a history of three nights with HISTORY_NIGHTS=3: tonight is
+    // added, the oldest night goes, the trend is drawn over the three left and tonight is
+    // compared with last night, in the step summary.
+    let dir = fresh_dir("history");
+    let history = dir.join("history");
+    let nights = [
+        ("night-00000001", fake_night(1_000_000, &[("a", true, 100), ("b", true, 200)])),
+        ("night-00000002", fake_night(2_000_000, &[("a", true, 110), ("b", false, 200)])),
+        ("night-00000003", fake_night(3_000_000, &[("a", true, 120), ("b", true, 210)])),
+    ];
+    for (name, json) in &nights {
+        std::fs::create_dir_all(history.join(name)).unwrap();
+        std::fs::write(history.join(name).join("index.json"), json).unwrap();
+    }
+    let merged = dir.join("reports/chaos/merged");
+    std::fs::create_dir_all(&merged).unwrap();
+    std::fs::write(merged.join("index.json"), fake_night(4_000_000, &[("a", true, 130), ("b", true, 190)])).unwrap();
+    let script =
+        script.replace("${{ github.run_number }}", "4").replace("./target/release/obsim", env!("CARGO_BIN_EXE_obsim"));
+    let summary = dir.join("summary.md");
+    let ran = Command::new("bash")
+        // As GitHub runs a step: `bash --noprofile --norc -eo pipefail`.
+        .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
+        .current_dir(&dir)
+        .env("HISTORY_NIGHTS", "3")
+        .env("GITHUB_STEP_SUMMARY", &summary)
+        .output()
+        .unwrap();
+    assert!(ran.status.success(), "{}", text(&ran));
+    let mut kept: Vec<String> = std::fs::read_dir(&history)
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, vec!["night-00000002", "night-00000003", "night-00000004"], "bounded to 3 nights");
+    let trend_md = std::fs::read_to_string(dir.join("reports/chaos/trend/trend.md")).unwrap();
+    assert!(trend_md.contains("| b | 1/1 (100.0%) | 0/1 (0.0%) | 0/1 (0.0%) |"), "{trend_md}");
+    for file in ["trend.svg", "trend.html"] {
+        let text = std::fs::read_to_string(dir.join("reports/chaos/trend").join(file)).unwrap();
+        assert!(parse_page(&text, |node| node.has_tag_name("svg")) >= 2, "{file}: two plots");
+    }
+    let summary = std::fs::read_to_string(&summary).unwrap();
+    assert!(summary.contains("# obsim nightly trend: the last 3 nights"), "{summary}");
+    assert!(summary.contains("## Tonight against night-00000003") && summary.contains("as distributions"), "{summary}");
+}

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use super::sweep::SweepRun;
 use crate::check::RunResult;
 use crate::report::failure_file::failure_file_text;
-use crate::report::index::{INDEX_SCHEMA_VERSION, Index, IndexRun, Shard, WORST_RUNS_COUNT, write_index};
+use crate::report::index::{FailedCheck, INDEX_SCHEMA_VERSION, Index, IndexRun, Shard, WORST_RUNS_COUNT, write_index};
 
 /// Writes the failure files, the per-run reports and the index of `runs` into `out`;
 /// returns the index. The same as feeding every run to a [`SweepWriter`] and finishing it.
@@ -74,6 +74,7 @@ impl SweepWriter {
     ) -> std::io::Result<SweepWriter> {
         let index = Index {
             schema_version: INDEX_SCHEMA_VERSION,
+            obsim: Some(crate::report::build_info::BuildInfo::current()),
             shard: shard.to_string(),
             first_seed,
             seeds,
@@ -179,6 +180,35 @@ impl SweepWriter {
             log_throughput_mean_per_second: result.as_ref().and_then(|r| r.throughput.mean_per_second),
             report_dir: None,
             full_report: false,
+            failed_check_details: result
+                .as_ref()
+                .map(|r| {
+                    r.checks
+                        .iter()
+                        .filter(|check| !check.passed)
+                        .map(|check| FailedCheck::new(&check.name.to_string(), &check.detail))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            span_latency_p99_micros: result.as_ref().map(|r| r.signals.span.latency.p99_micros),
+            duplicated_count: result.as_ref().map(|r| r.signals.log.duplicated_count + r.signals.span.duplicated_count),
+            lost_by_cause: result
+                .as_ref()
+                .map(|r| {
+                    crate::report::result::losses_by_cause(r).into_iter().filter(|(_, count)| *count > 0).collect()
+                })
+                .unwrap_or_default(),
+            recovery_max_micros: result.as_ref().and_then(|r| {
+                r.faults
+                    .iter()
+                    .flat_map(|fault| [fault.log_recovery_micros, fault.span_recovery_micros])
+                    .flatten()
+                    .max()
+            }),
+            log_offered_per_second: result.as_ref().and_then(|r| {
+                (r.duration_micros > 0)
+                    .then(|| r.signals.log.emitted_count as f64 / (r.duration_micros as f64 / 1_000_000.0))
+            }),
         };
         if !entry.passed
             && let Ok(case) = &run.case

@@ -5,14 +5,21 @@
 //! Why in the report layer: the index is a report of many runs; the sweep writes it and the
 //! report commands read it, so it lives below both.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::build_info::BuildInfo;
+
 /// How many of the slowest runs (by log p99) get a full report and a place in the index's
 /// "worst seeds".
 pub(crate) const WORST_RUNS_COUNT: usize = 5;
+
+/// Most failures `index.md` and `index.html` list (a night that breaks everything fails
+/// thousands of runs); the scenario pages and `index.json` have every one.
+pub(crate) const FAILURES_LISTED_LIMIT: usize = 100;
 
 /// The version of `index.json`'s layout; bumped on any incompatible change.
 pub(crate) const INDEX_SCHEMA_VERSION: u32 = 1;
@@ -21,6 +28,11 @@ pub(crate) const INDEX_SCHEMA_VERSION: u32 = 1;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Index {
     pub schema_version: u32,
+    /// The obsim that ran the sweep (version and commit): nights are compared with nights,
+    /// and a change of code is the first suspect when they differ. Null in indexes written
+    /// before obsim recorded it.
+    #[serde(default)]
+    pub obsim: Option<BuildInfo>,
     /// `i/n` of the sweep this index covers.
     pub shard: String,
     pub first_seed: u64,
@@ -50,8 +62,8 @@ fn finished_default() -> bool {
     true
 }
 
-/// One run in the index.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+/// One run in the index. `Default` is an empty entry, for building indexes in tests.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct IndexRun {
     pub scenario: String,
     pub file: String,
@@ -100,6 +112,55 @@ pub struct IndexRun {
     pub report_dir: Option<String>,
     #[serde(default)]
     pub full_report: bool,
+    /// The failed checks with what each measured against what it allowed (the check's own
+    /// text, cut at `FAILED_CHECK_DETAIL_CHARS_LIMIT`), in `failed_checks` order: a failure
+    /// entry says why, not only which check. Empty for passed runs, world errors (see
+    /// `error`) and indexes written before obsim recorded it.
+    #[serde(default)]
+    pub failed_check_details: Vec<FailedCheck>,
+    /// The span p99 latency; null without a verdict.
+    #[serde(default)]
+    pub span_latency_p99_micros: Option<u64>,
+    /// Records Dash0 stored more than once, logs and spans; null without a verdict.
+    #[serde(default)]
+    pub duplicated_count: Option<u64>,
+    /// Records lost per cause (logs and spans together), causes with at least one record:
+    /// `obsim report compare` of two sweeps compares loss per cause per run.
+    #[serde(default)]
+    pub lost_by_cause: BTreeMap<String, u64>,
+    /// The slowest recovery of any fault, either signal (from the fault's end until the
+    /// last record emitted during it reached Dash0); null when no fault has one.
+    #[serde(default)]
+    pub recovery_max_micros: Option<u64>,
+    /// The offered load: logs emitted per second of the load phase. Why: seeds draw
+    /// different loads, so two sweeps compare throughput as a fraction of it, not raw.
+    #[serde(default)]
+    pub log_offered_per_second: Option<f64>,
+}
+
+/// Most characters of a failed check's detail an index keeps (a detail lists examples; the
+/// run's `result.json` keeps them all).
+pub(crate) const FAILED_CHECK_DETAIL_CHARS_LIMIT: usize = 2_000;
+
+/// A failed check of a run and why it failed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FailedCheck {
+    /// The check's name: `delivery`, `latency_p99`, …
+    pub check: String,
+    /// What was measured against what was allowed, and where.
+    pub detail: String,
+}
+
+impl FailedCheck {
+    /// A failed check with its detail cut at `FAILED_CHECK_DETAIL_CHARS_LIMIT` characters
+    /// (saying so).
+    pub fn new(check: &str, detail: &str) -> FailedCheck {
+        let detail = match detail.char_indices().nth(FAILED_CHECK_DETAIL_CHARS_LIMIT) {
+            Some((cut, _)) => format!("{}… (cut; result.json has it all)", &detail[..cut]),
+            None => detail.to_string(),
+        };
+        FailedCheck { check: check.to_string(), detail }
+    }
 }
 
 /// One part of a sweep split across machines: `index` of `count`, 1-based as written
@@ -154,6 +215,13 @@ pub(crate) fn write_index(out: &Path, index: &Index) -> std::io::Result<()> {
     write_atomically(&out.join("index.json"), (json + "\n").as_bytes())?;
     write_atomically(&out.join("index.md"), markdown(index).as_bytes())?;
     write_atomically(&out.join("index.html"), super::index_html::render(index).as_bytes())?;
+    let pages = super::index_html::scenario_pages(index);
+    if !pages.is_empty() {
+        std::fs::create_dir_all(out.join(super::index_html::SCENARIOS_DIR))?;
+    }
+    for (relative, html) in pages {
+        write_atomically(&out.join(relative), html.as_bytes())?;
+    }
     Ok(())
 }
 
@@ -206,6 +274,9 @@ pub fn markdown(index: &Index) -> String {
 /// early, when it is.
 fn write_markdown_header(out: &mut String, index: &Index) {
     let _ = writeln!(out, "# obsim chaos sweep (shard {})\n", index.shard);
+    if let Some(build) = &index.obsim {
+        let _ = writeln!(out, "Built by {} (commit {}).\n", build.text(), build.commit);
+    }
     let _ = writeln!(
         out,
         "{} runs (seeds {}..{}), {} failed.\n",
@@ -251,8 +322,12 @@ fn write_markdown_failures(out: &mut String, index: &Index) {
         return;
     }
     let _ = writeln!(out, "## Failures\n");
-    for run in index.runs.iter().filter(|run| !run.passed) {
+    for run in index.runs.iter().filter(|run| !run.passed).take(FAILURES_LISTED_LIMIT) {
         let _ = writeln!(out, "- **{}** seed {}: failed {}", run.scenario, run.seed, run.failed_checks.join(", "));
+        for failed in &run.failed_check_details {
+            // The first line: a detail's examples follow on further lines (in result.json).
+            let _ = writeln!(out, "  - {}: {}", failed.check, failed.detail.lines().next().unwrap_or_default());
+        }
         if let Some(replay) = &run.replay {
             let _ = writeln!(out, "  - replay: `{replay}`");
         }
@@ -270,6 +345,14 @@ fn write_markdown_failures(out: &mut String, index: &Index) {
         if !undelivered.is_empty() {
             let _ = writeln!(out, "  - undelivered: {undelivered}");
         }
+    }
+    let listed = (index.failures_count as usize).min(FAILURES_LISTED_LIMIT);
+    if index.failures_count as usize > listed {
+        let _ = writeln!(
+            out,
+            "- … and {} more failures (index.json and the scenario pages under scenarios/ list them all)",
+            index.failures_count as usize - listed
+        );
     }
     let _ = writeln!(out);
 }
@@ -348,4 +431,15 @@ pub fn undelivered_text(run: &IndexRun) -> String {
 pub fn display_path(path: &Path) -> String {
     let relative = std::env::current_dir().ok().and_then(|dir| path.strip_prefix(dir).ok().map(Path::to_path_buf));
     relative.unwrap_or_else(|| path.to_path_buf()).display().to_string()
+}
+
+/// The `q` quantile (0 < q ≤ 1, nearest rank) of `values`, sorting them; `None` when empty.
+/// Why nearest rank: the answer is one of the runs, so a reader can find it.
+pub(crate) fn quantile_of(values: &mut [u64], q: f64) -> Option<u64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let rank = ((values.len() as f64) * q).ceil() as usize;
+    Some(values[rank.clamp(1, values.len()) - 1])
 }

@@ -78,6 +78,7 @@ pub(crate) fn merge_with(shards: &[(String, Index)], partial: bool) -> Result<In
     let runs = joined_runs(shards)?;
     let mut index = Index {
         schema_version: INDEX_SCHEMA_VERSION,
+        obsim: shards.iter().find_map(|(_, index)| index.obsim.clone()),
         shard: Shard::WHOLE.to_string(),
         first_seed: first.first_seed,
         seeds: first.seeds,
@@ -108,6 +109,18 @@ fn check_shard(
         ));
     }
     let shard = Shard::parse(&index.shard).map_err(|error| format!("{name}: {error}"))?;
+    if let (Some(build), Some(first_build)) = (&index.obsim, &first.obsim)
+        && build.differs_from(first_build)
+    {
+        return Err(format!(
+            "{name} was swept by {} (commit {}) but {first_name} by {} (commit {}): the shards of one sweep \
+             must come from one build, or the merged night mixes two versions of the code",
+            build.text(),
+            build.commit,
+            first_build.text(),
+            first_build.commit
+        ));
+    }
     if shard.count != first_shard.count || index.first_seed != first.first_seed || index.seeds != first.seeds {
         return Err(format!(
             "{name} (shard {}, seeds {}..{}) is not of the same sweep as {first_name} (shard {}, seeds {}..{})",
@@ -299,6 +312,7 @@ mod tests {
     fn index(shard: &str, seeds: &[u64]) -> Index {
         Index {
             schema_version: INDEX_SCHEMA_VERSION,
+            obsim: Some(crate::report::build_info::BuildInfo { version: "0.1.0".into(), commit: "a".repeat(40) }),
             shard: shard.to_string(),
             first_seed: 1,
             seeds: 4,
@@ -334,6 +348,7 @@ mod tests {
                     log_throughput_mean_per_second: None,
                     report_dir: None,
                     full_report: false,
+                    ..IndexRun::default()
                 })
                 .collect(),
         }
@@ -357,6 +372,18 @@ mod tests {
         let error = merge(&[("a".into(), index("1/2", &[1])), ("b".into(), index("2/3", &[2]))]).unwrap_err();
         assert!(error.contains("is not of the same sweep"), "{error}");
         assert!(merge(&[]).unwrap_err().contains("no shard index"));
+    }
+
+    #[test]
+    fn shards_of_two_builds_are_refused_naming_both_commits() {
+        let mut other = index("2/2", &[2]);
+        other.obsim = Some(crate::report::build_info::BuildInfo { version: "0.1.0".into(), commit: "b".repeat(40) });
+        let error = merge(&[("a".into(), index("1/2", &[1])), ("b".into(), other.clone())]).unwrap_err();
+        assert!(error.contains("b was swept by obsim 0.1.0 (bbbbbbbbbbbb)") && error.contains("but a by"), "{error}");
+        // Without a stamp (an index written before obsim recorded it), nothing to compare.
+        other.obsim = None;
+        let merged = merge(&[("a".into(), index("1/2", &[1])), ("b".into(), other)]).unwrap();
+        assert_eq!(merged.obsim.map(|build| build.commit), Some("a".repeat(40)), "the merged index keeps the stamp");
     }
 
     #[test]

@@ -12,7 +12,8 @@
 //! latency sample `sample.rs`, fed by the ledger); the percentile curve and fault windows are read when the run is judged
 //! (`curve.rs`, `fault_window.rs`). A chaos sweep adds its index page (`index_html.rs`);
 //! `obsim report compare` (`compare.rs`) flags regressions between two results or two sweep
-//! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep.
+//! indexes, and `obsim report merge` (`merge.rs`) joins the shards of one sweep;
+//! `obsim report trend` (`trend.rs`) lines the last nights' sweeps up.
 //! `obsim run --export DIR` (`export.rs`) writes what Dash0 stored as OTLP JSON files.
 //! For CI: `junit.rs` writes JUnit XML of runs and sweeps (`--junit FILE`), `library.rs` the
 //! library summary (`summary.md`, `summary.html`) of `obsim run scenarios/`.
@@ -31,6 +32,7 @@ pub mod merge;
 pub mod result;
 pub mod summary;
 pub mod svg;
+pub mod trend;
 
 use std::path::Path;
 
