@@ -317,3 +317,77 @@ fn a_sweep_with_derived_drains_passes_on_baseline() {
         assert!(chaos.drain_min <= drain && drain <= chaos.drain_max, "seed {}: {drain:?}", run.seed);
     }
 }
+
+/// An observer that lets shrinking take `shrink_steps` steps and then says the time budget is
+/// spent, recording every phase it is told.
+struct BudgetAfter {
+    shrink_steps: u32,
+    phases: std::sync::Mutex<Vec<String>>,
+}
+
+impl obsim::chaos::SweepObserver for BudgetAfter {
+    fn keep_shrinking(&self) -> bool {
+        let phases = self.phases.lock().unwrap();
+        phases.iter().filter(|phase| phase.starts_with("shrinking")).count() < self.shrink_steps as usize
+    }
+
+    fn phase(&self, phase: obsim::chaos::Phase<'_>) {
+        self.phases.lock().unwrap().push(phase.to_string());
+    }
+}
+
+#[test]
+fn a_spent_time_budget_cuts_shrinking_short_and_the_failure_file_and_index_say_so() {
+    let bugs = bugs_named(&["dash0_drop_one_batch".to_string()]).unwrap();
+    let options = SweepOptions { seeds: 1, bugs, shrink_runs: 40, ..SweepOptions::default() };
+    let observer = BudgetAfter { shrink_steps: 1, phases: std::sync::Mutex::new(Vec::new()) };
+    let runs = obsim::chaos::sweep_observed(&[tiny()], &options, &observer);
+    let shrunk = runs[0].shrunk.as_ref().expect("the planted bug fails the run and it is shrunk");
+    assert!(shrunk.cut_short, "the budget cut shrinking short");
+    assert_eq!(shrunk.runs, 1, "one step before the budget was spent");
+    let last = shrunk.steps.last().unwrap();
+    assert!(last.starts_with("shrinking cut short after 1 of at most 40 runs: the time budget (--time)"), "{last}");
+    let phases = observer.phases.lock().unwrap().clone();
+    assert_eq!(phases, ["run tiny seed 1", "shrinking tiny seed 1 step 1/40"]);
+    // What the sweep writes says so too: the failure file's header and the index's steps.
+    let out = std::env::temp_dir().join(format!("obsim-chaos-cut-{}", std::process::id()));
+    let index = obsim::chaos::output::write(&out, &runs, Shard::WHOLE, 1, 1).unwrap();
+    let failure = std::fs::read_to_string(out.join("failures/tiny-seed1.toml")).unwrap();
+    assert!(failure.contains("# obsim chaos: shrinking cut short after 1 of at most 40 runs"), "{failure}");
+    assert!(index.runs[0].shrunk_steps.iter().any(|step| step.starts_with("shrinking cut short")));
+    // Without a budget, shrinking runs to its end.
+    let free = sweep_with(&options);
+    assert!(!free[0].shrunk.as_ref().unwrap().cut_short);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn the_command_prints_progress_lines_when_stderr_is_not_a_terminal() {
+    let dir = std::env::temp_dir().join(format!("obsim-chaos-progress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tiny.toml");
+    std::fs::write(&file, TINY).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_obsim"))
+        .args(["chaos", file.to_str().unwrap(), "--seeds", "2", "--shrink-runs", "3"])
+        .args(["--bug", "dash0_drop_one_batch", "--out", dir.join("out").to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("obsim chaos: ")).collect();
+    // A failure's shrinking is announced when it begins, with done/total and failures so far.
+    assert!(
+        lines.iter().any(|line| line.starts_with("obsim chaos: 0/2 runs, 0 failures, rate unknown, eta unknown, now: shrinking tiny seed 1 step 1/3")),
+        "{stderr}"
+    );
+    assert!(lines.iter().any(|line| line.contains("now: shrinking tiny seed 2 step 1/3")), "{stderr}");
+    // The last line: every run done, both failed, a rate, no ETA left.
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("obsim chaos: 2/2 runs, 2 failures, "), "{stderr}");
+    assert!(last.ends_with(", eta 0s, now: done"), "{stderr}");
+    assert!(last.contains(" runs/s") || last.contains(" runs/min"), "{last}");
+    assert!(stderr.contains("FAIL "), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no terminal escapes when stderr is piped: {stderr:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
