@@ -700,7 +700,7 @@ fn progress_bar(planned: u64) -> Option<indicatif::ProgressBar> {
 ///
 /// Why here and not in `sim/chaos`: it reads the wall clock, which only the command line
 /// may (ARCHITECTURE.md §2); the sweep only reports phases and asks whether to go on.
-struct ChaosProgress<'a> {
+struct ChaosProgress {
     /// The bar on a terminal; `None`: plain lines.
     bar: Option<indicatif::ProgressBar>,
     /// When the sweep started (wall clock).
@@ -718,12 +718,12 @@ struct ChaosProgress<'a> {
     /// Elapsed time at the last plain line.
     last_line: std::sync::Mutex<Duration>,
     /// The sweep's folder, written as runs finish.
-    writer: &'a std::sync::Mutex<obsim::chaos::output::SweepWriter>,
+    writer: std::sync::Mutex<obsim::chaos::output::SweepWriter>,
     /// The first error writing it: the sweep starts no new run after one.
     write_error: std::sync::Mutex<Option<String>>,
 }
 
-impl ChaosProgress<'_> {
+impl ChaosProgress {
     /// Wall-clock time since the sweep started.
     fn elapsed(&self) -> Duration {
         self.started.elapsed()
@@ -773,7 +773,7 @@ impl ChaosProgress<'_> {
     }
 }
 
-impl obsim::chaos::SweepObserver for ChaosProgress<'_> {
+impl obsim::chaos::SweepObserver for ChaosProgress {
     fn keep_going(&self) -> bool {
         self.write_error.lock().unwrap_or_else(|p| p.into_inner()).is_none() && !self.budget_spent()
     }
@@ -796,7 +796,8 @@ impl obsim::chaos::SweepObserver for ChaosProgress<'_> {
 
         if !run.passed() {
             self.failures.fetch_add(1, Ordering::Relaxed);
-            let fail = format!("FAIL {} seed {}: {}", run.base_path.display(), run.seed, run.failed_checks().join(", "));
+            let fail =
+                format!("FAIL {} seed {}: {}", run.base_path.display(), run.seed, run.failed_checks().join(", "));
             match &self.bar {
                 Some(bar) => bar.suspend(|| eprintln!("{fail}")),
                 None => eprintln!("{fail}"),
@@ -820,7 +821,7 @@ impl obsim::chaos::SweepObserver for ChaosProgress<'_> {
 fn sweep_with_progress(
     files: &[(PathBuf, Arc<Scenario>)],
     options: &obsim::chaos::SweepOptions,
-    progress: &ChaosProgress<'_>,
+    progress: &ChaosProgress,
 ) -> Vec<obsim::chaos::SweepRun> {
     let (stop, stopped) = std::sync::mpsc::channel::<()>();
     std::thread::scope(|scope| {
@@ -884,20 +885,15 @@ fn chaos(
         failures: Default::default(),
         now: Default::default(),
         last_line: Default::default(),
-        writer: &writer,
+        writer,
         write_error: Default::default(),
     };
     let runs = sweep_with_progress(&files.chaos, options, &progress);
-    finish_chaos(out, runs.len() as u64, progress, writer)
+    finish_chaos(out, runs.len() as u64, progress)
 }
 
 /// The end of `obsim chaos`: the last progress line, the index written, the totals printed.
-fn finish_chaos(
-    out: &std::path::Path,
-    runs_count: u64,
-    progress: ChaosProgress<'_>,
-    writer: std::sync::Mutex<obsim::chaos::output::SweepWriter>,
-) -> ExitCode {
+fn finish_chaos(out: &std::path::Path, runs_count: u64, progress: ChaosProgress) -> ExitCode {
     match &progress.bar {
         Some(bar) => bar.finish_and_clear(),
         None => {
@@ -914,7 +910,7 @@ fn finish_chaos(
         eprintln!("obsim chaos: writing {}: {error} (stopped after {runs_count} runs)", out.display());
         return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
     }
-    let index = match writer.into_inner().unwrap_or_else(|p| p.into_inner()).finish() {
+    let index = match progress.writer.into_inner().unwrap_or_else(|p| p.into_inner()).finish() {
         Ok(index) => index,
         Err(error) => {
             eprintln!("obsim chaos: writing {}: {error}", out.display());

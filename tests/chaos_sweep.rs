@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use obsim::chaos::case::bugs_named;
+use obsim::chaos::progress::{ETA_RUNS_MIN, Phase, Status, eta_text, line, rate_text};
 use obsim::chaos::{Case, SweepOptions, SweepRun, shrink, strategy, sweep};
 use obsim::check::CheckName;
 use obsim::parts::Bugs;
 use obsim::report::index::Shard;
 use obsim::scenario::Scenario;
+use std::time::Duration;
 
 /// Two OpenAI machines for 30 s, swept with the network and Dash0 kinds.
 const TINY: &str = r#"
@@ -270,7 +272,6 @@ fn a_derived_table_leaves_out_the_kinds_its_config_loses_under() {
 #[test]
 fn a_late_long_fault_gets_a_longer_drain_than_a_short_early_one() {
     use obsim::faults::FaultSpec;
-    use std::time::Duration;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml");
     let base = Scenario::load(&path).unwrap();
     let chaos = base.chaos.clone().unwrap();
@@ -378,7 +379,9 @@ fn the_command_prints_progress_lines_when_stderr_is_not_a_terminal() {
     let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("obsim chaos: ")).collect();
     // A failure's shrinking is announced when it begins, with done/total and failures so far.
     assert!(
-        lines.iter().any(|line| line.starts_with("obsim chaos: 0/2 runs, 0 failures, rate unknown, eta unknown, now: shrinking tiny seed 1 step 1/3")),
+        lines.iter().any(|line| line.starts_with(
+            "obsim chaos: 0/2 runs, 0 failures, rate unknown, eta unknown, now: shrinking tiny seed 1 step 1/3"
+        )),
         "{stderr}"
     );
     assert!(lines.iter().any(|line| line.contains("now: shrinking tiny seed 2 step 1/3")), "{stderr}");
@@ -390,4 +393,48 @@ fn the_command_prints_progress_lines_when_stderr_is_not_a_terminal() {
     assert!(stderr.contains("FAIL "), "{stderr}");
     assert!(!stderr.contains('\u{1b}'), "no terminal escapes when stderr is piped: {stderr:?}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// The progress line's text (sim/chaos/progress.rs): ETA, rate, phase.
+
+#[test]
+fn eta_is_unknown_until_a_few_runs_are_done() {
+    assert_eq!(eta_text(0, 800, Duration::from_secs(90), None), "eta unknown");
+    assert_eq!(eta_text(ETA_RUNS_MIN - 1, 800, Duration::from_secs(90), None), "eta unknown");
+    assert_eq!(
+        eta_text(1, 800, Duration::from_secs(90), Some(Duration::from_secs(600))),
+        "eta unknown, at most 8m30s (--time)"
+    );
+}
+
+#[test]
+fn eta_is_the_time_per_run_times_the_runs_left() {
+    // 120 runs in 60 s: 0.5 s a run, 680 left: 340 s.
+    assert_eq!(eta_text(120, 800, Duration::from_secs(60), None), "eta 5m40s");
+    assert_eq!(eta_text(800, 800, Duration::from_secs(60), None), "eta 0s");
+}
+
+#[test]
+fn eta_is_capped_at_a_day_and_at_the_time_budget() {
+    // The first run took a long shrink: 3 runs in 3 h, 9997 left.
+    assert_eq!(eta_text(3, 10_000, Duration::from_secs(3 * 3600), None), "eta > 24h");
+    assert_eq!(
+        eta_text(3, 10_000, Duration::from_secs(3 * 3600), Some(Duration::from_secs(4 * 3600))),
+        "eta 1h (--time)"
+    );
+    assert_eq!(eta_text(u64::MAX / 2, u64::MAX, Duration::from_secs(u64::MAX / 4), None), "eta > 24h");
+}
+
+#[test]
+fn a_line_says_done_of_planned_failures_rate_eta_and_phase() {
+    let now = Phase::Shrink { scenario: "baseline", seed: 1_000_017, step: 4, steps_max: 30 }.to_string();
+    let status =
+        Status { done: 120, planned: 800, failures: 3, elapsed: Duration::from_secs(60), budget: None, now: &now };
+    assert_eq!(
+        line(&status),
+        "120/800 runs, 3 failures, 2.0 runs/s, eta 5m40s, now: shrinking baseline seed 1000017 step 4/30"
+    );
+    assert_eq!(rate_text(3, Duration::from_secs(60)), "3.0 runs/min");
+    assert_eq!(rate_text(0, Duration::ZERO), "rate unknown");
+    assert_eq!(Phase::Run { scenario: "tiny", seed: 2 }.to_string(), "run tiny seed 2");
 }
