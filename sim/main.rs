@@ -810,7 +810,7 @@ impl obsim::chaos::SweepObserver for ChaosProgress {
         if let Some(bar) = &self.bar {
             bar.inc(1);
         }
-        if self.bar.is_some() || done % PROGRESS_LINE_EVERY_RUNS == 0 {
+        if self.bar.is_some() || done.is_multiple_of(PROGRESS_LINE_EVERY_RUNS) {
             self.show();
         }
     }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::case::Case;
-use super::progress::{Phase, SweepObserver, Unobserved};
+use super::progress::{Phase, SweepObserver};
 use super::shrink::{Shrunk, shrink_observed};
 use crate::check::Verdict;
 use crate::parts::Bugs;
@@ -150,18 +150,8 @@ pub fn sweep_observed(
     runs.into_iter().map(|(_, run)| run).collect()
 }
 
-/// One (file, seed): draw the case, run it, shrink it if it failed.
-pub(crate) fn run_one(
-    file_index: usize,
-    path: &std::path::Path,
-    base: &Scenario,
-    seed: u64,
-    options: &SweepOptions,
-) -> SweepRun {
-    run_observed(file_index, path, base, seed, options, &Unobserved)
-}
-
-/// `run_one`, telling `observer` its phases and letting it cut shrinking short.
+/// One (file, seed): draw the case, run it, shrink it if it failed, telling `observer` its
+/// phases and letting it cut shrinking short.
 fn run_observed(
     file_index: usize,
     path: &std::path::Path,
