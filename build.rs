@@ -23,10 +23,10 @@ fn main() {
             println!("cargo:rerun-if-changed={}", file.trim());
         }
     }
-    if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"]) {
-        if let Some(file) = git(&["rev-parse", "--git-path", reference.trim()]) {
-            println!("cargo:rerun-if-changed={}", file.trim());
-        }
+    if let Some(reference) = git(&["symbolic-ref", "-q", "HEAD"])
+        && let Some(file) = git(&["rev-parse", "--git-path", reference.trim()])
+    {
+        println!("cargo:rerun-if-changed={}", file.trim());
     }
 }
 

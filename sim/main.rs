@@ -6,6 +6,10 @@
 //! compares and merges what runs and sweeps wrote; `obsim bench` measures the simulation's
 //! speed (README "Performance").
 
+// The determinism rules (clippy.toml, ARCHITECTURE.md §2) hold here too: the wall clock is
+// read only where a line says why (`determinism: ok`).
+#![warn(clippy::disallowed_methods, clippy::disallowed_types)]
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -115,8 +119,9 @@ enum Command {
         /// Seeds per file.
         #[arg(long, default_value_t = 50)]
         seeds: u64,
-        /// Stop starting new runs after this much wall-clock time (e.g. 30m); with it,
-        /// `--seeds` is the most the sweep may reach.
+        /// Stop starting new runs and shrinking after this much wall-clock time (e.g. 30m);
+        /// with it, `--seeds` is the most the sweep may reach, and a failure whose shrinking
+        /// the budget cut short keeps the smallest case so far and says so.
         #[arg(long, value_parser = parse_duration)]
         time: Option<Duration>,
         /// The first seed (the sweep runs first-seed .. first-seed + seeds).
@@ -821,22 +826,178 @@ fn write_failure(
     Ok(failure)
 }
 
-/// The sweep's progress bar on a terminal (hidden otherwise, so logs stay clean).
-fn progress_bar(planned: u64) -> indicatif::ProgressBar {
+/// Plain progress lines (stderr not a terminal, e.g. CI): one after every this many
+/// finished runs…
+const PROGRESS_LINE_EVERY_RUNS: u64 = 25;
+
+/// …and one at least this often while the sweep runs, so a shard shrinking a failure for an
+/// hour still says what it is doing.
+const PROGRESS_LINE_EVERY: Duration = Duration::from_secs(30);
+
+/// How often the progress is refreshed (the bar's rate and ETA; the check for a due line).
+const PROGRESS_TICK: Duration = Duration::from_secs(1);
+
+/// The sweep's progress bar on a terminal: the bar and one line of text (runs, failures,
+/// rate, ETA and the phase: never blank while shrinking). `None` when stderr is not a
+/// terminal: then plain lines are printed instead (`ChaosProgress`).
+fn progress_bar(planned: u64) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal as _;
 
     if !std::io::stderr().is_terminal() {
-        return indicatif::ProgressBar::hidden();
+        return None;
     }
     let bar = indicatif::ProgressBar::new(planned);
     bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} runs  {msg}  {per_sec}  eta {eta}")
+        indicatif::ProgressStyle::with_template("{bar:30} {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    bar
+    Some(bar)
 }
 
-/// `obsim chaos`: gather the files, sweep with a progress bar, write the index.
+/// A running `obsim chaos`: it records each finished run in the sweep's folder, shows the
+/// progress (a bar on a terminal, plain `obsim chaos: 120/800 runs, …` lines otherwise) and
+/// holds the `--time` budget, which bounds new runs and shrinking alike.
+///
+/// Why here and not in `sim/chaos`: it reads the wall clock, which only the command line
+/// may (ARCHITECTURE.md §2); the sweep only reports phases and asks whether to go on.
+struct ChaosProgress {
+    /// The bar on a terminal; `None`: plain lines.
+    bar: Option<indicatif::ProgressBar>,
+    /// When the sweep started (wall clock).
+    started: std::time::Instant,
+    /// `--time`.
+    budget: Option<Duration>,
+    /// Runs this shard plans.
+    planned: u64,
+    /// Runs finished so far.
+    done: std::sync::atomic::AtomicU64,
+    /// Runs failed so far.
+    failures: std::sync::atomic::AtomicU64,
+    /// The latest phase, as text.
+    now: std::sync::Mutex<String>,
+    /// Elapsed time at the last plain line.
+    last_line: std::sync::Mutex<Duration>,
+    /// The sweep's folder, written as runs finish.
+    writer: std::sync::Mutex<obsim::chaos::output::SweepWriter>,
+    /// The first error writing it: the sweep starts no new run after one.
+    write_error: std::sync::Mutex<Option<String>>,
+}
+
+impl ChaosProgress {
+    /// Wall-clock time since the sweep started.
+    fn elapsed(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Whether the `--time` budget is spent.
+    fn budget_spent(&self) -> bool {
+        self.budget.is_some_and(|budget| self.elapsed() >= budget)
+    }
+
+    /// The progress line's text.
+    fn text(&self) -> String {
+        use std::sync::atomic::Ordering;
+
+        let now = self.now.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        obsim::chaos::progress::line(&obsim::chaos::progress::Status {
+            done: self.done.load(Ordering::Relaxed),
+            planned: self.planned,
+            failures: self.failures.load(Ordering::Relaxed),
+            elapsed: self.elapsed(),
+            budget: self.budget,
+            now: &now,
+        })
+    }
+
+    /// Shows the progress now: the bar's message, or a plain line.
+    fn show(&self) {
+        let text = self.text();
+        match &self.bar {
+            Some(bar) => bar.set_message(text),
+            None => {
+                *self.last_line.lock().unwrap_or_else(|p| p.into_inner()) = self.elapsed();
+                eprintln!("obsim chaos: {text}");
+            }
+        }
+    }
+
+    /// Called every `PROGRESS_TICK`: refreshes the bar, or prints a plain line when none was
+    /// printed for `PROGRESS_LINE_EVERY`.
+    fn tick(&self) {
+        let due = self.bar.is_some()
+            || self.elapsed().saturating_sub(*self.last_line.lock().unwrap_or_else(|p| p.into_inner()))
+                >= PROGRESS_LINE_EVERY;
+        if due {
+            self.show();
+        }
+    }
+}
+
+impl obsim::chaos::SweepObserver for ChaosProgress {
+    fn keep_going(&self) -> bool {
+        self.write_error.lock().unwrap_or_else(|p| p.into_inner()).is_none() && !self.budget_spent()
+    }
+
+    fn keep_shrinking(&self) -> bool {
+        !self.budget_spent()
+    }
+
+    fn phase(&self, phase: obsim::chaos::Phase<'_>) {
+        *self.now.lock().unwrap_or_else(|p| p.into_inner()) = phase.to_string();
+        // A failure's shrinking begins: say so at once (it may run for long).
+        let shrinking_begins = matches!(phase, obsim::chaos::Phase::Shrink { step: 1, .. });
+        if shrinking_begins || self.bar.is_some() {
+            self.show();
+        }
+    }
+
+    fn finished(&self, run: &obsim::chaos::SweepRun) {
+        use std::sync::atomic::Ordering;
+
+        if !run.passed() {
+            self.failures.fetch_add(1, Ordering::Relaxed);
+            let fail =
+                format!("FAIL {} seed {}: {}", run.base_path.display(), run.seed, run.failed_checks().join(", "));
+            match &self.bar {
+                Some(bar) => bar.suspend(|| eprintln!("{fail}")),
+                None => eprintln!("{fail}"),
+            }
+        }
+        if let Err(error) = self.writer.lock().unwrap_or_else(|p| p.into_inner()).add(run) {
+            self.write_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(error.to_string());
+        }
+        let done = self.done.fetch_add(1, Ordering::Relaxed) + 1;
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        if self.bar.is_some() || done.is_multiple_of(PROGRESS_LINE_EVERY_RUNS) {
+            self.show();
+        }
+    }
+}
+
+/// Runs the sweep with `progress` watching it and a ticker thread refreshing it every
+/// `PROGRESS_TICK`; returns the runs in (seed, file) order.
+fn sweep_with_progress(
+    files: &[(PathBuf, Arc<Scenario>)],
+    options: &obsim::chaos::SweepOptions,
+    progress: &ChaosProgress,
+) -> Vec<obsim::chaos::SweepRun> {
+    let (stop, stopped) = std::sync::mpsc::channel::<()>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            // Bounded by the sweep: it ends when `stop` is dropped, right after the sweep.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(PROGRESS_TICK) {
+                progress.tick();
+            }
+        });
+        let runs = obsim::chaos::sweep_observed(files, options, progress);
+        drop(stop);
+        runs
+    })
+}
+
+/// `obsim chaos`: gather the files, sweep with progress output, write the index.
 fn chaos(
     paths: &[PathBuf],
     options: &obsim::chaos::SweepOptions,
@@ -844,8 +1005,6 @@ fn chaos(
     out: &std::path::Path,
     junit: Option<&std::path::Path>,
 ) -> ExitCode {
-    use std::sync::atomic::{AtomicU64, Ordering};
-
     let files = match obsim::chaos::files::gather(paths) {
         Ok(files) => files,
         Err(error) => {
@@ -865,8 +1024,6 @@ fn chaos(
     }
     let shard = options.shard;
     let planned = (0..options.seeds).filter(|index| shard.owns(*index)).count() as u64 * files.chaos.len() as u64;
-    let bar = progress_bar(planned);
-    let failures = AtomicU64::new(0);
     // The sweep's folder is written as runs finish: a sweep killed at its time limit still
     // leaves an index of the runs it did.
     let writer = match obsim::chaos::output::SweepWriter::new(out, shard, options.first_seed, options.seeds, planned) {
@@ -876,40 +1033,52 @@ fn chaos(
             return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
         }
     };
-    let write_error: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
-    // The wall clock only decides how many runs start, never what a run does.
-    let started = std::time::Instant::now(); // determinism: ok (a sweep's time budget)
-    let keep_going = || {
-        let writing = write_error.lock().unwrap_or_else(|p| p.into_inner()).is_none();
-        writing && time.is_none_or(|budget| started.elapsed() < budget)
+    // The wall clock only decides how many runs start and how long shrinking goes on, never
+    // what a run does.
+    #[allow(clippy::disallowed_methods)] // determinism: ok, a sweep's time budget and its progress output
+    let started = std::time::Instant::now();
+    let progress = ChaosProgress {
+        bar: progress_bar(planned),
+        started,
+        budget: time,
+        planned,
+        done: Default::default(),
+        failures: Default::default(),
+        now: Default::default(),
+        last_line: Default::default(),
+        writer,
+        write_error: Default::default(),
     };
-    let on_run = |run: &obsim::chaos::SweepRun| {
-        if !run.passed() {
-            let found = failures.fetch_add(1, Ordering::Relaxed) + 1;
-            bar.suspend(|| {
-                eprintln!("FAIL {} seed {}: {}", run.base_path.display(), run.seed, run.failed_checks().join(", "))
-            });
-            bar.set_message(format!("{found} failures"));
+    let runs = sweep_with_progress(&files.chaos, options, &progress);
+    finish_chaos(out, runs.len() as u64, progress)
+}
+
+/// The end of `obsim chaos`: the last progress line, the index written, the totals printed.
+fn finish_chaos(out: &std::path::Path, runs_count: u64, progress: ChaosProgress) -> ExitCode {
+    match &progress.bar {
+        Some(bar) => bar.finish_and_clear(),
+        None => {
+            *progress.now.lock().unwrap_or_else(|p| p.into_inner()) =
+                if runs_count < progress.planned && progress.budget_spent() {
+                    "stopped: the --time budget was spent".to_string()
+                } else {
+                    "done".to_string()
+                };
+            progress.show();
         }
-        if let Err(error) = writer.lock().unwrap_or_else(|p| p.into_inner()).add(run) {
-            write_error.lock().unwrap_or_else(|p| p.into_inner()).get_or_insert(error.to_string());
-        }
-        bar.inc(1);
-    };
-    let runs = obsim::chaos::sweep(&files.chaos, options, &keep_going, &on_run);
-    bar.finish_and_clear();
-    if let Some(error) = write_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        eprintln!("obsim chaos: writing {}: {error} (stopped after {} runs)", out.display(), runs.len());
+    }
+    if let Some(error) = progress.write_error.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        eprintln!("obsim chaos: writing {}: {error} (stopped after {runs_count} runs)", out.display());
         return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
     }
-    let index = match writer.into_inner().unwrap_or_else(|p| p.into_inner()).finish() {
+    let index = match progress.writer.into_inner().unwrap_or_else(|p| p.into_inner()).finish() {
         Ok(index) => index,
         Err(error) => {
             eprintln!("obsim chaos: writing {}: {error}", out.display());
             return ExitCode::from(EXIT_REPORTS_UNWRITTEN);
         }
     };
-    assert_eq!(index.runs_count, runs.len() as u64, "the index lists every run the sweep did");
+    assert_eq!(index.runs_count, runs_count, "the index lists every run the sweep did");
     let markdown = obsim::report::index::markdown(&index);
     // The table of every run is for the file; the terminal gets the totals and failures.
     print!("{}", markdown.split("\n## Runs").next().unwrap_or_default());

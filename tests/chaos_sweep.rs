@@ -6,11 +6,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use obsim::chaos::case::bugs_named;
+use obsim::chaos::progress::{ETA_RUNS_MIN, Phase, Status, eta_text, line, rate_text};
 use obsim::chaos::{Case, SweepOptions, SweepRun, shrink, strategy, sweep};
 use obsim::check::CheckName;
 use obsim::parts::Bugs;
 use obsim::report::index::Shard;
 use obsim::scenario::Scenario;
+use std::time::Duration;
 
 /// Two OpenAI machines for 30 s, swept with the network and Dash0 kinds.
 const TINY: &str = r#"
@@ -270,7 +272,6 @@ fn a_derived_table_leaves_out_the_kinds_its_config_loses_under() {
 #[test]
 fn a_late_long_fault_gets_a_longer_drain_than_a_short_early_one() {
     use obsim::faults::FaultSpec;
-    use std::time::Duration;
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/baseline.toml");
     let base = Scenario::load(&path).unwrap();
     let chaos = base.chaos.clone().unwrap();
@@ -316,4 +317,124 @@ fn a_sweep_with_derived_drains_passes_on_baseline() {
         let drain = run.case.as_ref().unwrap().scenario.drain;
         assert!(chaos.drain_min <= drain && drain <= chaos.drain_max, "seed {}: {drain:?}", run.seed);
     }
+}
+
+/// An observer that lets shrinking take `shrink_steps` steps and then says the time budget is
+/// spent, recording every phase it is told.
+struct BudgetAfter {
+    shrink_steps: u32,
+    phases: std::sync::Mutex<Vec<String>>,
+}
+
+impl obsim::chaos::SweepObserver for BudgetAfter {
+    fn keep_shrinking(&self) -> bool {
+        let phases = self.phases.lock().unwrap();
+        phases.iter().filter(|phase| phase.starts_with("shrinking")).count() < self.shrink_steps as usize
+    }
+
+    fn phase(&self, phase: obsim::chaos::Phase<'_>) {
+        self.phases.lock().unwrap().push(phase.to_string());
+    }
+}
+
+#[test]
+fn a_spent_time_budget_cuts_shrinking_short_and_the_failure_file_and_index_say_so() {
+    let bugs = bugs_named(&["dash0_drop_one_batch".to_string()]).unwrap();
+    let options = SweepOptions { seeds: 1, bugs, shrink_runs: 40, ..SweepOptions::default() };
+    let observer = BudgetAfter { shrink_steps: 1, phases: std::sync::Mutex::new(Vec::new()) };
+    let runs = obsim::chaos::sweep_observed(&[tiny()], &options, &observer);
+    let shrunk = runs[0].shrunk.as_ref().expect("the planted bug fails the run and it is shrunk");
+    assert!(shrunk.cut_short, "the budget cut shrinking short");
+    assert_eq!(shrunk.runs, 1, "one step before the budget was spent");
+    let last = shrunk.steps.last().unwrap();
+    assert!(last.starts_with("shrinking cut short after 1 of at most 40 runs: the time budget (--time)"), "{last}");
+    let phases = observer.phases.lock().unwrap().clone();
+    assert_eq!(phases, ["run tiny seed 1", "shrinking tiny seed 1 step 1/40"]);
+    // What the sweep writes says so too: the failure file's header and the index's steps.
+    let out = std::env::temp_dir().join(format!("obsim-chaos-cut-{}", std::process::id()));
+    let index = obsim::chaos::output::write(&out, &runs, Shard::WHOLE, 1, 1).unwrap();
+    let failure = std::fs::read_to_string(out.join("failures/tiny-seed1.toml")).unwrap();
+    assert!(failure.contains("# obsim chaos: shrinking cut short after 1 of at most 40 runs"), "{failure}");
+    assert!(index.runs[0].shrunk_steps.iter().any(|step| step.starts_with("shrinking cut short")));
+    // Without a budget, shrinking runs to its end.
+    let free = sweep_with(&options);
+    assert!(!free[0].shrunk.as_ref().unwrap().cut_short);
+    let _ = std::fs::remove_dir_all(&out);
+}
+
+#[test]
+fn the_command_prints_progress_lines_when_stderr_is_not_a_terminal() {
+    let dir = std::env::temp_dir().join(format!("obsim-chaos-progress-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tiny.toml");
+    std::fs::write(&file, TINY).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_obsim"))
+        .args(["chaos", file.to_str().unwrap(), "--seeds", "2", "--shrink-runs", "3"])
+        .args(["--bug", "dash0_drop_one_batch", "--out", dir.join("out").to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().filter(|line| line.starts_with("obsim chaos: ")).collect();
+    // A failure's shrinking is announced when it begins, with done/total and failures so far.
+    assert!(
+        lines.iter().any(|line| line.starts_with(
+            "obsim chaos: 0/2 runs, 0 failures, rate unknown, eta unknown, now: shrinking tiny seed 1 step 1/3"
+        )),
+        "{stderr}"
+    );
+    assert!(lines.iter().any(|line| line.contains("now: shrinking tiny seed 2 step 1/3")), "{stderr}");
+    // The last line: every run done, both failed, a rate, no ETA left.
+    let last = lines.last().unwrap();
+    assert!(last.starts_with("obsim chaos: 2/2 runs, 2 failures, "), "{stderr}");
+    assert!(last.ends_with(", eta 0s, now: done"), "{stderr}");
+    assert!(last.contains(" runs/s") || last.contains(" runs/min"), "{last}");
+    assert!(stderr.contains("FAIL "), "{stderr}");
+    assert!(!stderr.contains('\u{1b}'), "no terminal escapes when stderr is piped: {stderr:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// The progress line's text (sim/chaos/progress.rs): ETA, rate, phase.
+
+#[test]
+fn eta_is_unknown_until_a_few_runs_are_done() {
+    assert_eq!(eta_text(0, 800, Duration::from_secs(90), None), "eta unknown");
+    assert_eq!(eta_text(ETA_RUNS_MIN - 1, 800, Duration::from_secs(90), None), "eta unknown");
+    assert_eq!(
+        eta_text(1, 800, Duration::from_secs(90), Some(Duration::from_secs(600))),
+        "eta unknown, at most 8m30s (--time)"
+    );
+}
+
+#[test]
+fn eta_is_the_time_per_run_times_the_runs_left() {
+    // 120 runs in 60 s: 0.5 s a run, 680 left: 340 s.
+    assert_eq!(eta_text(120, 800, Duration::from_secs(60), None), "eta 5m40s");
+    assert_eq!(eta_text(800, 800, Duration::from_secs(60), None), "eta 0s");
+}
+
+#[test]
+fn eta_is_capped_at_a_day_and_at_the_time_budget() {
+    // The first run took a long shrink: 3 runs in 3 h, 9997 left.
+    assert_eq!(eta_text(3, 10_000, Duration::from_secs(3 * 3600), None), "eta > 24h");
+    assert_eq!(
+        eta_text(3, 10_000, Duration::from_secs(3 * 3600), Some(Duration::from_secs(4 * 3600))),
+        "eta 1h (--time)"
+    );
+    assert_eq!(eta_text(u64::MAX / 2, u64::MAX, Duration::from_secs(u64::MAX / 4), None), "eta > 24h");
+}
+
+#[test]
+fn a_line_says_done_of_planned_failures_rate_eta_and_phase() {
+    let now = Phase::Shrink { scenario: "baseline", seed: 1_000_017, step: 4, steps_max: 30 }.to_string();
+    let status =
+        Status { done: 120, planned: 800, failures: 3, elapsed: Duration::from_secs(60), budget: None, now: &now };
+    assert_eq!(
+        line(&status),
+        "120/800 runs, 3 failures, 2.0 runs/s, eta 5m40s, now: shrinking baseline seed 1000017 step 4/30"
+    );
+    assert_eq!(rate_text(3, Duration::from_secs(60)), "3.0 runs/min");
+    assert_eq!(rate_text(0, Duration::ZERO), "rate unknown");
+    assert_eq!(Phase::Run { scenario: "tiny", seed: 2 }.to_string(), "run tiny seed 2");
 }

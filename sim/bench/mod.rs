@@ -169,10 +169,12 @@ pub fn run_case_here(name: &str, options: CaseOptions) -> Result<CaseResult, Str
     let case = case_named(name)?;
     let scenario = Arc::new(cases::scenario_for(case, options.sim)?);
     let seed = scenario.seed;
+    #[allow(clippy::disallowed_methods)] // determinism: ok (bench measures wall time; never reaches a run)
     let started = Instant::now(); // determinism: ok (bench measures wall time; never reaches a run)
     let mut pipeline = Pipeline::build(Arc::clone(&scenario), seed);
     let build_wall = started.elapsed();
     let cpu_before = measure::cpu_secs();
+    #[allow(clippy::disallowed_methods)] // determinism: ok (bench measures wall time; never reaches a run)
     let run_started = Instant::now(); // determinism: ok (bench measures wall time; never reaches a run)
     let (stop, error) = step_within(&mut pipeline, options.sim, options.wall_budget.saturating_sub(build_wall));
     let wall = run_started.elapsed();
@@ -207,6 +209,7 @@ pub fn run_case_here(name: &str, options: CaseOptions) -> Result<CaseResult, Str
 /// Steps `pipeline` until it reaches `sim` or `budget` of wall-clock time has passed,
 /// whichever comes first; bounded by both (each step advances simulated time by one tick).
 fn step_within(pipeline: &mut Pipeline, sim: Duration, budget: Duration) -> (Stop, Option<String>) {
+    #[allow(clippy::disallowed_methods)] // determinism: ok (bench measures wall time; never reaches a run)
     let started = Instant::now(); // determinism: ok (bench measures wall time; never reaches a run)
     while pipeline.world.elapsed() < sim {
         if started.elapsed() >= budget {
@@ -258,6 +261,7 @@ fn run_child(exe: &Path, case: CaseSpec, options: CaseOptions) -> CaseResult {
         }
     };
     let deadline = options.wall_budget + CHILD_GRACE;
+    #[allow(clippy::disallowed_methods)] // determinism: ok (bench measures wall time; never reaches a run)
     let started = Instant::now(); // determinism: ok (bench measures wall time; never reaches a run)
     let status = loop {
         match child.try_wait() {

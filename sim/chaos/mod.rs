@@ -12,7 +12,8 @@
 //! - `sweep.rs`: seeds, shards and parallel jobs, with results in a fixed order;
 //! - `derive.rs`: the `[chaos]` table of a file without one, from its config;
 //! - `drain.rs`: a case's drain, from its faults and the parts' backoffs;
-//! - `files.rs`: which files a sweep takes; `output.rs`: failure files and the index.
+//! - `files.rs`: which files a sweep takes; `output.rs`: failure files and the index;
+//! - `progress.rs`: the phase a sweep reports and its progress line (runs, rate, ETA).
 
 pub mod case;
 
@@ -20,10 +21,12 @@ pub mod derive;
 pub mod drain;
 pub mod files;
 pub mod output;
+pub mod progress;
 pub mod shrink;
 pub mod strategy;
 pub mod sweep;
 
 pub use case::{Case, CaseError};
-pub use shrink::{Shrunk, shrink};
-pub use sweep::{SweepOptions, SweepRun, sweep};
+pub use progress::{Phase, SweepObserver};
+pub use shrink::{Shrunk, shrink, shrink_observed};
+pub use sweep::{SweepOptions, SweepRun, sweep, sweep_observed};

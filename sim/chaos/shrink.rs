@@ -7,11 +7,12 @@
 //! simple, named reduction, tried biggest first; the first that still fails the same check
 //! is kept and the pass starts over. Every kept step makes the case strictly smaller (by
 //! fault count, total fault time, machines, load or duration), so the pass ends; `runs_max`
-//! bounds it anyway.
+//! bounds it anyway, and a sweep's time budget may cut it short (`shrink_observed`).
 
 use std::time::Duration;
 
 use super::case::Case;
+use super::progress::{Phase, SweepObserver, Unobserved};
 use super::strategy::DURATION_MIN;
 use crate::check::{CheckName, Verdict};
 use crate::faults::FaultSpec;
@@ -32,29 +33,56 @@ pub struct Shrunk {
     pub check: CheckName,
     /// Runs spent shrinking (candidates tried).
     pub runs: u32,
-    /// The reductions kept, in order ("removed fault[2] link_drop", …).
+    /// The reductions kept, in order ("removed fault[2] link_drop", …), and last, when
+    /// shrinking was cut short, a step saying so.
     pub steps: Vec<String>,
+    /// Whether the sweep's time budget stopped shrinking before it ended by itself: the
+    /// case is the smallest found so far, not as small as shrinking would make it.
+    pub cut_short: bool,
 }
 
 /// Shrinks `case`, which failed with `verdict`, spending at most `runs_max` runs.
 pub fn shrink(case: Case, verdict: Verdict, runs_max: u32) -> Shrunk {
+    shrink_observed(case, verdict, runs_max, &Unobserved)
+}
+
+/// `shrink`, telling `observer` each step ("shrinking S seed N step k/n") and asking it
+/// before each: when it says stop (the sweep's `--time` budget is spent) shrinking ends with
+/// the smallest failing case so far, `cut_short` set and a last step saying so (the failure
+/// file and the index list the steps).
+pub fn shrink_observed(case: Case, verdict: Verdict, runs_max: u32, observer: &dyn SweepObserver) -> Shrunk {
     let check = verdict
         .checks()
         .iter()
         .find(|check| !check.passed)
         .map(|check| check.name)
         .expect("only a failing case is shrunk");
-    let mut shrunk = Shrunk { case, verdict, check, runs: 0, steps: Vec::new() };
+    let mut shrunk = Shrunk { case, verdict, check, runs: 0, steps: Vec::new(), cut_short: false };
     // Each pass either keeps a strictly smaller case and starts over, or ends the loop.
     'passes: loop {
         for (step, candidate) in candidates(&shrunk.case.scenario) {
             if shrunk.runs >= runs_max {
                 break 'passes;
             }
+            if !observer.keep_shrinking() {
+                shrunk.cut_short = true;
+                shrunk.steps.push(format!(
+                    "shrinking cut short after {} of at most {runs_max} runs: the time budget (--time) was \
+                     spent; this is the smallest failing case found so far",
+                    shrunk.runs
+                ));
+                break 'passes;
+            }
             let Ok(case) = Case::of(candidate, &shrunk.case.base_path, shrunk.case.seed) else {
                 continue; // e.g. a fault names a machine the reduction removed
             };
             shrunk.runs += 1;
+            observer.phase(Phase::Shrink {
+                scenario: &shrunk.case.scenario.name,
+                seed: shrunk.case.seed,
+                step: shrunk.runs,
+                steps_max: runs_max,
+            });
             let Ok(verdict) = case.run() else { continue };
             if verdict.checks().iter().any(|c| !c.passed && c.name == shrunk.check) {
                 shrunk.steps.push(step);

@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use super::case::Case;
-use super::shrink::{Shrunk, shrink};
+use super::progress::{Phase, SweepObserver};
+use super::shrink::{Shrunk, shrink_observed};
 use crate::check::Verdict;
 use crate::parts::Bugs;
 use crate::report::index::Shard;
@@ -80,12 +81,41 @@ impl SweepRun {
 
 /// Runs the sweep over `files` (each with a `[chaos]` table), calling `on_run` as each run
 /// finishes (from any thread, in completion order) and `keep_going` before each new run (a
-/// time budget). Returns the runs in (seed, file) order.
+/// time budget). Returns the runs in (seed, file) order. `sweep_observed` also reports each
+/// phase and lets the budget cut shrinking short.
 pub fn sweep(
     files: &[(PathBuf, Arc<Scenario>)],
     options: &SweepOptions,
     keep_going: &(dyn Fn() -> bool + Sync),
     on_run: &(dyn Fn(&SweepRun) + Sync),
+) -> Vec<SweepRun> {
+    sweep_observed(files, options, &Callbacks { keep_going, on_run })
+}
+
+/// `sweep`'s two callbacks as an observer (shrinking is not cut short: `keep_going` bounds
+/// new runs only, as it always did).
+struct Callbacks<'a> {
+    keep_going: &'a (dyn Fn() -> bool + Sync),
+    on_run: &'a (dyn Fn(&SweepRun) + Sync),
+}
+
+impl SweepObserver for Callbacks<'_> {
+    fn keep_going(&self) -> bool {
+        (self.keep_going)()
+    }
+
+    fn finished(&self, run: &SweepRun) {
+        (self.on_run)(run);
+    }
+}
+
+/// Runs the sweep over `files`, telling `observer` each phase (run, shrinking step) and each
+/// finished run, and asking it before each new run and each shrinking step (a time budget).
+/// Returns the runs in (seed, file) order.
+pub fn sweep_observed(
+    files: &[(PathBuf, Arc<Scenario>)],
+    options: &SweepOptions,
+    observer: &dyn SweepObserver,
 ) -> Vec<SweepRun> {
     assert!(options.seeds <= SEEDS_LIMIT, "--seeds {} exceeds SEEDS_LIMIT", options.seeds);
     let jobs = options.jobs.clamp(1, JOBS_LIMIT);
@@ -98,7 +128,7 @@ pub fn sweep(
                 // Bounded by items_count: each pass takes one item index for good.
                 loop {
                     let item = next.fetch_add(1, Ordering::Relaxed);
-                    if item >= items_count || !keep_going() {
+                    if item >= items_count || !observer.keep_going() {
                         return;
                     }
                     let seed_index = item / files.len() as u64;
@@ -107,8 +137,9 @@ pub fn sweep(
                     }
                     let file_index = (item % files.len() as u64) as usize;
                     let (path, base) = &files[file_index];
-                    let run = run_one(file_index, path, base, options.first_seed + seed_index, options);
-                    on_run(&run);
+                    let seed = options.first_seed + seed_index;
+                    let run = run_observed(file_index, path, base, seed, options, observer);
+                    observer.finished(&run);
                     done.lock().unwrap_or_else(|p| p.into_inner()).push((item, run));
                 }
             });
@@ -119,14 +150,17 @@ pub fn sweep(
     runs.into_iter().map(|(_, run)| run).collect()
 }
 
-/// One (file, seed): draw the case, run it, shrink it if it failed.
-pub(crate) fn run_one(
+/// One (file, seed): draw the case, run it, shrink it if it failed, telling `observer` its
+/// phases and letting it cut shrinking short.
+fn run_observed(
     file_index: usize,
     path: &std::path::Path,
     base: &Scenario,
     seed: u64,
     options: &SweepOptions,
+    observer: &dyn SweepObserver,
 ) -> SweepRun {
+    observer.phase(Phase::Run { scenario: &base.name, seed });
     let case = match Case::draw(base, path, seed, options.bugs) {
         Ok(case) => case,
         Err(error) => {
@@ -144,7 +178,7 @@ pub(crate) fn run_one(
     let verdict = case.run().map_err(|error| error.to_string());
     let shrunk = match &verdict {
         Ok(verdict) if !verdict.passed() && options.shrink_runs > 0 => {
-            Some(shrink(case.clone(), verdict.clone(), options.shrink_runs))
+            Some(shrink_observed(case.clone(), verdict.clone(), options.shrink_runs, observer))
         }
         _ => None,
     };

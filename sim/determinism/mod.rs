@@ -264,6 +264,7 @@ pub fn check(
     options: &DeterminismOptions,
     on_case: &(dyn Fn(&CaseCheck) + Sync),
 ) -> DeterminismReport {
+    #[allow(clippy::disallowed_methods)] // determinism: ok (the --time budget; never reaches a run)
     let started = Instant::now(); // determinism: ok (the --time budget; never reaches a run)
     let next = AtomicUsize::new(0);
     let done: std::sync::Mutex<Vec<(usize, CaseCheck)>> = std::sync::Mutex::new(Vec::new());
@@ -406,6 +407,7 @@ fn run_child(
 
 /// Waits for `running` at most [`CHILD_WALL_LIMIT`], killing it past that.
 fn wait_bounded(running: &mut std::process::Child) -> Result<std::process::ExitStatus, String> {
+    #[allow(clippy::disallowed_methods)] // determinism: ok (kills a runaway child; never reaches a run)
     let started = Instant::now(); // determinism: ok (kills a runaway child; never reaches a run)
     loop {
         match running.try_wait() {

@@ -134,6 +134,7 @@ async fn run(plan: Plan, live: Arc<LiveNet>, out: &mut dyn Write) -> Result<(), 
 /// The machine's Unix time now (the live hosts' clocks start there) and a seed drawn from
 /// it (the handshake nonces must not repeat across live runs).
 fn machine_start() -> (u64, u64) {
+    #[allow(clippy::disallowed_methods)] // determinism: ok, live mode stamps with the machine's time
     let now = std::time::SystemTime::now(); // determinism: ok, live mode stamps with the machine's time
     let nanos = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |since| since.as_nanos());
     let nanos = u64::try_from(nanos).unwrap_or(u64::MAX);
