@@ -106,7 +106,13 @@ fn result_json_and_summary_md_are_pinned_for_a_fixed_seed() {
     let stamp = BuildInfo { commit: BuildInfo::REDACTED.to_string(), ..BuildInfo::current() };
     let json = result.to_json_stamped(&stamp);
     assert_eq!(RunResult::parse(&json).unwrap(), result, "result.json reads back as written");
-    assert!(json.ends_with(&format!("\"obsim\": {{\n    \"version\": \"{}\",\n    \"commit\": \"[commit]\"\n  }}\n}}\n", stamp.version)), "{json}");
+    assert!(
+        json.ends_with(&format!(
+            "\"obsim\": {{\n    \"version\": \"{}\",\n    \"commit\": \"[commit]\"\n  }}\n}}\n",
+            stamp.version
+        )),
+        "{json}"
+    );
     insta::assert_snapshot!("result_json", json);
     insta::assert_snapshot!("summary_md", obsim::report::summary::render(&result));
 }
