@@ -585,7 +585,17 @@ fn check_build_stamp(first: &Path) {
 fn check_nights_compare(first: &Path, second: &Path, planted: &Path) {
     // Same config, other seeds: no (scenario, seed) matches, so distributions per scenario;
     // within the thresholds. Before: "0 matched runs, no regression" whatever happened.
-    let output = obsim(&["report", "compare", first.to_str().unwrap(), second.to_str().unwrap()]);
+    // Three seeds a scenario make latency quantiles noise (measured: the p99 of the runs'
+    // log p99 was 4.0 s one night and 14.6 s the next, same config): the latency rows are
+    // not judged here (a wide threshold); the failure rate's rule does not use it.
+    let output = obsim(&[
+        "report",
+        "compare",
+        first.to_str().unwrap(),
+        second.to_str().unwrap(),
+        "--distribution-threshold",
+        "1000",
+    ]);
     let said = text(&output);
     assert_eq!(output.status.code(), Some(0), "{said}");
     assert!(said.contains("0 of 6 runs match on (scenario, seed)") && said.contains("as distributions"), "{said}");
