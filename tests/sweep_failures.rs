@@ -641,7 +641,8 @@ fn check_builds_compare(dir: &Path, first: &Path, second: &Path) {
         }
     }
     std::fs::write(&other_path, serde_json::to_string_pretty(&other).unwrap()).unwrap();
-    let output = obsim(&["report", "compare", first.to_str().unwrap(), other_path.to_str().unwrap()]);
+    let (first, other) = (first.to_str().unwrap(), other_path.to_str().unwrap());
+    let output = obsim(&["report", "compare", first, other, "--distribution-threshold", "1000"]);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output));
     assert!(text(&output).starts_with("builds unknown"), "{}", text(&output));
 }
