@@ -138,10 +138,14 @@ pub(crate) fn instance(base: &Scenario, chaos: &ChaosConfig, faults: Vec<FaultSp
     scenario
 }
 
-/// Both sets of planted bugs.
+/// Both sets of planted bugs: a bug planted by the file and by `--bug` is planted once.
+///
+/// Why a set: a name written twice is a TOML "duplicate key", and `--bug X` on a file whose
+/// own `[bugs]` already plants `X` is a fair request, not an error.
 fn merge_bugs(base: Bugs, extra: Bugs) -> Bugs {
-    let text: String = base.names().chain(extra.names()).map(|name| format!("{name} = true\n")).collect();
-    toml::from_str(&text).expect("bug names come from Bugs::names")
+    let names: std::collections::BTreeSet<&str> = base.names().chain(extra.names()).collect();
+    let text: String = names.iter().map(|name| format!("{name} = true\n")).collect();
+    toml::from_str(&text).expect("bug names come from Bugs::names, each once")
 }
 
 /// Planted bugs by name, as `--bug NAME` gives them; an unknown name is an error naming it.
