@@ -1050,11 +1050,17 @@ fn chaos(
         write_error: Default::default(),
     };
     let runs = sweep_with_progress(&files.chaos, options, &progress);
-    finish_chaos(out, runs.len() as u64, progress)
+    finish_chaos(out, junit, runs.len() as u64, progress)
 }
 
-/// The end of `obsim chaos`: the last progress line, the index written, the totals printed.
-fn finish_chaos(out: &std::path::Path, runs_count: u64, progress: ChaosProgress) -> ExitCode {
+/// The end of `obsim chaos`: the last progress line, the index written, the totals printed,
+/// and the JUnit file when `--junit` asked for one.
+fn finish_chaos(
+    out: &std::path::Path,
+    junit: Option<&std::path::Path>,
+    runs_count: u64,
+    progress: ChaosProgress,
+) -> ExitCode {
     match &progress.bar {
         Some(bar) => bar.finish_and_clear(),
         None => {

@@ -58,6 +58,14 @@ pub const FAILURE_RATE_MARGIN_POINTS: f64 = 5.0;
 /// seeds is a finding to replay, not a change of distribution).
 pub const FAILED_RUNS_MIN_COUNT: u64 = 2;
 
+/// Runs each side of a distribution comparison must have for its measured quantities
+/// (latency quantiles, records per run, slowest recovery, throughput ratios) to be judged.
+/// Why: with 3 seeds a scenario's p99 of run p99s moved from 4.0 s to 14.6 s between two
+/// nights of the same build (measured); below this many runs such rows are shown, marked
+/// "few runs", and never called regressions. The failure rate and a new loss cause are
+/// still judged: they are counts of findings, not estimates of a distribution.
+pub const DISTRIBUTION_RUNS_MIN_COUNT: u64 = 20;
+
 /// Records a run (lost or duplicated, on average) must have grown by, beyond the
 /// threshold, to be a regression: from 0.2 to 0.4 lost records a run is 100 % more and
 /// one record in five runs.
@@ -442,7 +450,15 @@ fn distributions(old: &Index, new: &Index, threshold: f64, comparison: &mut Comp
             continue;
         };
         let (old_d, new_d) = (Distribution::of(old_runs.iter().copied()), Distribution::of(new_runs.iter().copied()));
-        comparison.rows.extend(distribution_rows(scenario, &old_d, &new_d, threshold));
+        let mut rows = distribution_rows(scenario, &old_d, &new_d, threshold);
+        if few_runs(&old_d, &new_d) {
+            comparison.notes.push(format!(
+                "{scenario}: {} → {} runs, fewer than {DISTRIBUTION_RUNS_MIN_COUNT}: latency, loss per run, recovery and throughput are shown, not judged",
+                old_d.runs_count, new_d.runs_count
+            ));
+            unjudge_estimates(&mut rows);
+        }
+        comparison.rows.extend(rows);
     }
     for (scenario, old_runs) in &old_groups {
         if !new_groups.contains_key(scenario) {
@@ -453,7 +469,25 @@ fn distributions(old: &Index, new: &Index, threshold: f64, comparison: &mut Comp
     let all = format!("all runs ({} → {})", old_all.runs_count, new_all.runs_count);
     let mut rows = vec![failure_rate_row(&all, &old_all, &new_all)];
     rows.extend(quantile_rows(&all, "log p99", &old_all.log_p99s_micros, &new_all.log_p99s_micros, threshold));
+    if few_runs(&old_all, &new_all) {
+        unjudge_estimates(&mut rows);
+    }
     comparison.rows.extend(rows);
+}
+
+/// Whether either side has too few runs for its measured quantities to be judged
+/// (`DISTRIBUTION_RUNS_MIN_COUNT`).
+fn few_runs(old: &Distribution, new: &Distribution) -> bool {
+    old.runs_count.min(new.runs_count) < DISTRIBUTION_RUNS_MIN_COUNT
+}
+
+/// Marks every row but the failure rate and new loss causes "few runs" and not a
+/// regression: with few runs they are noise (`DISTRIBUTION_RUNS_MIN_COUNT`).
+fn unjudge_estimates(rows: &mut [Row]) {
+    for row in rows.iter_mut().filter(|row| row.metric != "failure rate" && !row.metric.starts_with("new loss cause")) {
+        row.regression = false;
+        row.change.push_str(" (few runs)");
+    }
 }
 
 /// An index's runs by scenario name (names, not files: a file may move between nights).
@@ -765,6 +799,24 @@ mod tests {
         assert!(regressed.contains(&"new loss cause agent_buffer_full"), "{}", comparison.render(10.0));
         assert!(regressed.contains(&"lost records per run"), "{}", comparison.render(10.0));
         assert!(!regressed.contains(&"throughput / offered load (p50 of runs)"), "3 of 20 runs move no median");
+    }
+
+    #[test]
+    fn with_few_runs_latency_is_shown_not_judged_but_failures_still_are() {
+        let old = sweep(1, 3, |_, _| 1000);
+        let mut new = sweep(1001, 3, |_, _| 9000);
+        for run in new.runs.iter_mut().filter(|run| run.scenario == "a") {
+            run.passed = false;
+        }
+        let comparison = indexes(&old, &new, Thresholds::default());
+        let rendered = comparison.render(10.0);
+        let p99 = comparison.rows.iter().find(|row| row.subject == "b" && row.metric == "p99 of runs' log p99");
+        let p99 = p99.expect("the latency row is still shown");
+        assert!(!p99.regression && p99.change.ends_with("(few runs)"), "{rendered}");
+        let failures: Vec<&Row> =
+            comparison.rows.iter().filter(|row| row.regression && row.metric == "failure rate").collect();
+        assert_eq!(failures.len(), 2, "scenario a and all runs: {rendered}");
+        assert!(comparison.notes.iter().any(|note| note.starts_with("b: 3 → 3 runs, fewer than 20")), "{rendered}");
     }
 
     #[test]
