@@ -572,11 +572,11 @@ fn two_nights_of_different_seeds_compare_per_scenario_and_a_planted_bug_regresse
 
 /// The index says which obsim ran the sweep.
 fn check_build_stamp(first: &Path) {
-    let index = read_index(&first);
+    let index = read_index(first);
     let build = index.obsim.clone().expect("index.json carries the build");
     assert_eq!(build.version, env!("CARGO_PKG_VERSION"));
     assert!(build.commit == "unknown" || build.commit.len() == 40, "{build:?}");
-    let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&first).unwrap()).unwrap();
+    let raw: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(first).unwrap()).unwrap();
     assert_eq!(raw["obsim"]["commit"], build.commit.as_str());
 }
 
@@ -627,7 +627,7 @@ fn check_nights_compare(first: &Path, second: &Path, planted: &Path) {
 /// Indexes of two builds: the comparison says so first; an index without a stamp (or the
 /// per-run fields added since) still reads.
 fn check_builds_compare(dir: &Path, first: &Path, second: &Path) {
-    let mut other: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&second).unwrap()).unwrap();
+    let mut other: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(second).unwrap()).unwrap();
     other["obsim"]["commit"] = "f".repeat(40).into();
     let other_path = dir.join("other-build.json");
     std::fs::write(&other_path, serde_json::to_string_pretty(&other).unwrap()).unwrap();

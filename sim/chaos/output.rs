@@ -162,54 +162,18 @@ impl SweepWriter {
                 .as_ref()
                 .map(|case| case.faults().iter().map(crate::faults::describe_line).collect())
                 .unwrap_or_default(),
-            log_latency_p99_micros: result.as_ref().map(|r| r.signals.log.latency.p99_micros),
-            log_latency_max_micros: result.as_ref().map(|r| r.signals.log.latency.max_micros),
-            event_log_hash: result.as_ref().map(|r| r.event_log.hash.clone()),
             failure_file: None,
             shrunk_steps: Vec::new(),
             shrunk_faults: Vec::new(),
             replay: None,
             error: run.verdict.as_ref().err().cloned(),
-            lost_count: result.as_ref().map(RunResult::lost_count),
-            lost_silently_count: result
-                .as_ref()
-                .map(|r| r.signals.log.lost_silently_count + r.signals.span.lost_silently_count),
-            in_flight_count: result.as_ref().map(|r| r.signals.log.in_flight_count + r.signals.span.in_flight_count),
-            loss_causes: result.as_ref().map(RunResult::loss_causes).unwrap_or_default(),
-            log_throughput_min_per_second: result.as_ref().and_then(|r| r.throughput.min_window_per_second),
-            log_throughput_mean_per_second: result.as_ref().and_then(|r| r.throughput.mean_per_second),
             report_dir: None,
             full_report: false,
-            failed_check_details: result
-                .as_ref()
-                .map(|r| {
-                    r.checks
-                        .iter()
-                        .filter(|check| !check.passed)
-                        .map(|check| FailedCheck::new(&check.name.to_string(), &check.detail))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            span_latency_p99_micros: result.as_ref().map(|r| r.signals.span.latency.p99_micros),
-            duplicated_count: result.as_ref().map(|r| r.signals.log.duplicated_count + r.signals.span.duplicated_count),
-            lost_by_cause: result
-                .as_ref()
-                .map(|r| {
-                    crate::report::result::losses_by_cause(r).into_iter().filter(|(_, count)| *count > 0).collect()
-                })
-                .unwrap_or_default(),
-            recovery_max_micros: result.as_ref().and_then(|r| {
-                r.faults
-                    .iter()
-                    .flat_map(|fault| [fault.log_recovery_micros, fault.span_recovery_micros])
-                    .flatten()
-                    .max()
-            }),
-            log_offered_per_second: result.as_ref().and_then(|r| {
-                (r.duration_micros > 0)
-                    .then(|| r.signals.log.emitted_count as f64 / (r.duration_micros as f64 / 1_000_000.0))
-            }),
+            ..IndexRun::default()
         };
+        if let Some(result) = &result {
+            measurements_into(&mut entry, result);
+        }
         if !entry.passed
             && let Ok(case) = &run.case
         {
@@ -273,6 +237,34 @@ impl SweepWriter {
         entry.failure_file = Some(format!("failures/{name}"));
         Ok(())
     }
+}
+
+/// What the index keeps of a judged run's measurements: enough for the index pages, the
+/// worst-runs list and `obsim report compare` of two nights without opening result.json.
+fn measurements_into(entry: &mut IndexRun, r: &RunResult) {
+    entry.log_latency_p99_micros = Some(r.signals.log.latency.p99_micros);
+    entry.log_latency_max_micros = Some(r.signals.log.latency.max_micros);
+    entry.event_log_hash = Some(r.event_log.hash.clone());
+    entry.lost_count = Some(r.lost_count());
+    entry.lost_silently_count = Some(r.signals.log.lost_silently_count + r.signals.span.lost_silently_count);
+    entry.in_flight_count = Some(r.signals.log.in_flight_count + r.signals.span.in_flight_count);
+    entry.loss_causes = r.loss_causes();
+    entry.log_throughput_min_per_second = r.throughput.min_window_per_second;
+    entry.log_throughput_mean_per_second = r.throughput.mean_per_second;
+    entry.failed_check_details = r
+        .checks
+        .iter()
+        .filter(|check| !check.passed)
+        .map(|check| FailedCheck::new(&check.name.to_string(), &check.detail))
+        .collect();
+    entry.span_latency_p99_micros = Some(r.signals.span.latency.p99_micros);
+    entry.duplicated_count = Some(r.signals.log.duplicated_count + r.signals.span.duplicated_count);
+    entry.lost_by_cause =
+        crate::report::result::losses_by_cause(r).into_iter().filter(|(_, count)| *count > 0).collect();
+    entry.recovery_max_micros =
+        r.faults.iter().flat_map(|fault| [fault.log_recovery_micros, fault.span_recovery_micros]).flatten().max();
+    entry.log_offered_per_second =
+        (r.duration_micros > 0).then(|| r.signals.log.emitted_count as f64 / (r.duration_micros as f64 / 1_000_000.0));
 }
 
 /// What `promote` made: the regression's text, and the planted bugs it stripped.

@@ -72,12 +72,12 @@ impl LatencySample {
         self.last_delivery_nanos = self.last_delivery_nanos.max(delivered_nanos);
         let batch = self.batches_count;
         self.batches_count += 1;
-        if batch % self.stride != 0 {
+        if !batch.is_multiple_of(self.stride) {
             return;
         }
         if self.points.len() == SAMPLE_POINTS_LIMIT {
             self.halve();
-            if batch % self.stride != 0 {
+            if !batch.is_multiple_of(self.stride) {
                 return;
             }
         }
@@ -93,7 +93,7 @@ impl LatencySample {
     fn halve(&mut self) {
         let mut position = 0usize;
         self.points.retain(|_| {
-            let keep = position % 2 == 0;
+            let keep = position.is_multiple_of(2);
             position += 1;
             keep
         });

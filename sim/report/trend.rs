@@ -217,7 +217,7 @@ fn nights_axis(trend: &Trend) -> Axis {
 
 /// The scenarios a plot draws: the `PLOT_SCENARIOS_LIMIT` worst by `score` of the last
 /// night they ran (ties: name order), best left out.
-fn drawn<'a>(trend: &'a Trend, score: impl Fn(&NightPoint) -> f64) -> Vec<&'a ScenarioTrend> {
+fn drawn(trend: &Trend, score: impl Fn(&NightPoint) -> f64) -> Vec<&ScenarioTrend> {
     let mut ranked: Vec<(f64, &ScenarioTrend)> = trend
         .scenarios
         .iter()
