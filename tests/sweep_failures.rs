@@ -420,6 +420,10 @@ fn the_nightly_workflow_lets_no_failure_panic_or_missing_shard_pass() {
     assert!(!script.contains("|| echo") && !script.contains("|| true"), "{script}");
     assert!(script.contains("--time"), "the sweep stops starting runs before the step's limit: {script}");
     assert!(
+        script.contains("--junit reports/chaos/shard-${{ matrix.shard }}/junit.xml"),
+        "each shard's JUnit lands in the folder its artifact uploads: {script}"
+    );
+    assert!(
         sweep["timeout-minutes"]
             .as_u64()
             .is_some_and(|step| step < workflow["jobs"]["sweep"]["timeout-minutes"].as_u64().unwrap())
