@@ -184,6 +184,40 @@ fn the_command_exits_1_on_a_planted_bug_and_0_without_and_writes_replayable_fail
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+#[test]
+fn a_passing_runs_result_json_leaves_out_the_sampled_points_unless_it_gets_a_full_report() {
+    let dir = std::env::temp_dir().join(format!("obsim-chaos-lean-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tiny.toml");
+    std::fs::write(&file, TINY).unwrap();
+    let out = dir.join("out");
+    // More seeds than the worst runs that get full reports, so some passing runs do not.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_obsim"))
+        .args(["chaos", file.to_str().unwrap(), "--seeds", "7", "--out", out.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stdout));
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(out.join("index.json")).unwrap()).unwrap();
+    let (mut full, mut lean) = (0, 0);
+    for run in index["runs"].as_array().unwrap() {
+        let folder = out.join(run["report_dir"].as_str().unwrap());
+        let result: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(folder.join("result.json")).unwrap()).unwrap();
+        let sample = &result["signals"]["log"]["latency_sample"];
+        let points = sample["points"].as_array().unwrap().len();
+        assert!(sample["batches_count"].as_u64().unwrap() > 0, "{sample}");
+        if run["full_report"].as_bool().unwrap() {
+            assert!(points > 0 && folder.join("report.html").exists(), "a full report keeps its scatter's points");
+            full += 1;
+        } else {
+            assert_eq!(points, 0, "a passing run without a page keeps no points: {}", folder.display());
+            lean += 1;
+        }
+    }
+    assert!(full > 0 && lean > 0, "{full} full, {lean} lean");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `TINY` without its `[chaos]` table: a file a sweep must derive a table for.
 fn tiny_without_chaos(name: &str) -> String {
     let body = TINY.split("[chaos]").next().unwrap().replace("name = \"tiny\"", &format!("name = \"{name}\""));
